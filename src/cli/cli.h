@@ -1,0 +1,24 @@
+/* The smc command line: one binary, one subcommand per file (cmd_<name>.c). */
+#ifndef SMC_CLI_H
+#define SMC_CLI_H
+
+/* Exit statuses shared by every subcommand (interfaces.md). */
+enum {
+  SMC_EXIT_OK = 0,          /* done */
+  SMC_EXIT_FAILED = 1,      /* rejected, invalid, or failed */
+  SMC_EXIT_USAGE = 2,       /* bad command line */
+  SMC_EXIT_UNAVAILABLE = 3, /* the cluster did not answer in time: outcome unknown */
+};
+
+typedef struct smc_command {
+  const char *name;
+  const char *summary;                /* one line for `smc help` */
+  int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
+} smc_command_t;
+
+/* Each subcommand file defines one of these; main.c lists them. */
+extern const smc_command_t smc_cmd_machine;
+extern const smc_command_t smc_cmd_diagram;
+extern const smc_command_t smc_cmd_simulate;
+
+#endif

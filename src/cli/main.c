@@ -1,0 +1,55 @@
+/* smc: entry point and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef SMC_VERSION
+#define SMC_VERSION "0.1.0"
+#endif
+
+/* Keep in the order `smc help` should list them. */
+static const smc_command_t *const commands[] = {
+    &smc_cmd_machine,
+    &smc_cmd_diagram,
+    &smc_cmd_simulate,
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: smc COMMAND [ARGS...]\n\ncommands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf(out, "\n`smc COMMAND --help` describes a command.\n"
+               "exit status: 0 ok, 1 rejected or failed, 2 usage, 3 unavailable\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return SMC_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+    if (argc > 2) {
+      for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i]->name, argv[2])) {
+          char *hargv[] = {argv[2], "--help", NULL};
+          return commands[i]->run(2, hargv);
+        }
+    }
+    usage(stdout);
+    return SMC_EXIT_OK;
+  }
+  if (!strcmp(name, "version") || !strcmp(name, "--version")) {
+    printf("smc %s\n", SMC_VERSION);
+    return SMC_EXIT_OK;
+  }
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i]->name, name))
+      return commands[i]->run(argc - 1, argv + 1);
+  fprintf(stderr, "smc: unknown command '%s'\n\n", name);
+  usage(stderr);
+  return SMC_EXIT_USAGE;
+}

@@ -1,0 +1,34 @@
+/* Small shared helpers: hashing, canonical JSON, partition keys. */
+#ifndef SMC_CORE_UTIL_H
+#define SMC_CORE_UTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* sha256 of data as 64 lowercase hex digits + NUL into out. */
+void smc_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Canonical JSON (keys sorted, no spaces, integers as integers), malloc'd
+ * NUL-terminated string, or NULL on allocation failure. Caller frees. */
+char *smc_json_canonical(const json_t *v);
+
+/* Java-client default partition of key among n partitions:
+ * (murmur2(key) & 0x7fffffff) % n. */
+int32_t smc_partition_for(const void *key, size_t len, int32_t n);
+
+/* Big-endian encoders for key building. */
+static inline void smc_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline uint32_t smc_get_be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void smc_be64(uint8_t *p, uint64_t v) {
+  smc_be32(p, (uint32_t)(v >> 32)); smc_be32(p + 4, (uint32_t)v);
+}
+static inline uint64_t smc_get_be64(const uint8_t *p) {
+  return ((uint64_t)smc_get_be32(p) << 32) | smc_get_be32(p + 4);
+}
+
+#endif
