@@ -1,0 +1,86 @@
+/*
+ * smc client library: talk to an smc cluster through Kafka.
+ *
+ * A client produces proposals, votes and reads to <prefix>proposals with the
+ * murmur2 partitioner, and follows <prefix>confirmations and <prefix>replies
+ * (read_committed, from their ends at creation time) in a background thread
+ * to answer waiting calls. All calls are blocking with a timeout and safe to
+ * use from several threads.
+ *
+ * A timeout never guesses: it returns SMC_EUNAVAILABLE ("outcome unknown")
+ * with the proposal id, and re-proposing with that id is always safe.
+ */
+#ifndef SMC_CLIENT_H
+#define SMC_CLIENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smc_client smc_client_t;
+
+typedef struct smc_client_config {
+  const char *bootstrap;          /* Kafka bootstrap servers (required) */
+  const char *prefix;             /* topic prefix, NULL = "smc." */
+  const char *const *properties;  /* extra librdkafka properties: k1, v1, k2, v2, ..., NULL */
+  const char *client_id;          /* NULL = "smc-client" */
+} smc_client_config_t;
+
+int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);
+void smc_client_destroy(smc_client_t *c);
+
+/* Register a machine: compile locally first (invalid definitions fail with
+ * SMC_EINVALID_MACHINE and the first error), then write the registration to
+ * every partition of <prefix>proposals and to <prefix>machines in one
+ * transaction. */
+int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
+                        smc_error_t *err);
+
+typedef struct smc_propose_req {
+  const char *machine;    /* required when the transition creates the object */
+  const char *object;     /* required */
+  const char *transition; /* NULL: dfsm picks */
+  const char *to;         /* NULL: any */
+  const json_t *data;     /* NULL = {} */
+  int64_t expect_version; /* -1 = no check */
+  const char *id;         /* NULL = derived (protocol.md) */
+  const char *proposer;
+  const char *correlation;
+} smc_propose_req_t;
+
+/*
+ * Propose and wait for the decision. Returns 0 when a confirmation arrived
+ * (*confirmation set, new reference; its "outcome" says committed, rejected
+ * or expired), SMC_EUNAVAILABLE when none came within timeout_ms. id_out (65
+ * bytes, may be NULL) receives the proposal id in both cases. When
+ * timeout_ms is 0 the call returns after the proposal is durably in the log.
+ */
+int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
+                       json_t **confirmation, char id_out[65], smc_error_t *err);
+
+/* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
+int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
+                    const char *voter, int accept, const char *reason, int timeout_ms,
+                    smc_error_t *err);
+
+/* Linearizable read through the log: *reply is the read reply event (new
+ * reference; "found" false when the object does not exist). */
+int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
+                    smc_error_t *err);
+
+/* Follow an object's confirmations: cb gets each confirmation with version >
+ * after_version; return non-zero from cb to stop. Returns 0 when cb stopped,
+ * SMC_EUNAVAILABLE when timeout_ms passed first (timeout_ms < 0 = forever). */
+int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
+                     int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
+                     void *opaque, smc_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

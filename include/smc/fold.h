@@ -1,0 +1,108 @@
+/*
+ * smc fold API: the deterministic core of the cluster (protocol.md, "The
+ * fold"). A fold turns the records of a partition of smc.proposals, in offset
+ * order, into outputs (confirmations, read replies, vote requests) and state.
+ *
+ * The fold keeps no partition state of its own between calls: all of it lives
+ * behind the smc_kv_t handed in (RocksDB, or an overlay of pending writes on
+ * top of it), including each partition's clock and applied offset, which are
+ * written with the effects of every record. So "what the fold has applied" and
+ * "what the store holds" can never disagree. The fold object itself caches
+ * only compiled machines (immutable, keyed by hash).
+ */
+#ifndef SMC_FOLD_H
+#define SMC_FOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+#include "smc/machine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct smc_kv; /* src/core/kv.h */
+
+typedef struct smc_fold_config {
+  int32_t partitions;      /* partitions of smc.proposals (for wrong_partition) */
+  int64_t dedup_window_ms; /* decided ids remembered this long (default 7 days) */
+  size_t max_event_bytes;  /* larger values are too_large (default 1 MiB) */
+  size_t max_queue;        /* proposals queued per object (default 1000) */
+  smc_limits_t limits;     /* expression / regex / data budgets */
+} smc_fold_config_t;
+
+void smc_fold_config_default(smc_fold_config_t *cfg);
+
+typedef struct smc_fold smc_fold_t;
+
+int smc_fold_new(const smc_fold_config_t *cfg, smc_fold_t **out);
+void smc_fold_destroy(smc_fold_t *f);
+
+/* One record of smc.proposals. Pointers are borrowed for the call. */
+typedef struct smc_record {
+  int32_t partition;
+  int64_t offset;
+  int64_t timestamp;       /* ms; LogAppendTime in production */
+  const void *key;         /* NULL = no key */
+  size_t key_len;
+  const void *value;
+  size_t value_len;
+  const char *correlation; /* smc-correlation header, NULL if absent */
+  const char *reply_to;    /* smc-reply-to header, NULL if absent */
+} smc_record_t;
+
+typedef enum smc_output_kind {
+  SMC_OUT_CONFIRMATION = 1, /* to smc.confirmations (and reply_to if set) */
+  SMC_OUT_REPLY,            /* read reply, to reply_to (default smc.replies) */
+  SMC_OUT_VOTE_REQUEST,     /* a proposal needing votes became active (voters act) */
+} smc_output_kind_t;
+
+/* One output. Pointers are valid only during the emit call. */
+typedef struct smc_output {
+  smc_output_kind_t kind;
+  int32_t partition;    /* partition of the input record */
+  int64_t offset;       /* offset of the record that caused it */
+  const char *key;      /* object id ("" when unknown) */
+  const char *reply_to; /* extra destination topic, NULL if none */
+  const char *json;     /* canonical JSON of the output event */
+  size_t json_len;
+} smc_output_t;
+
+/* Called for each output, in order. A non-zero return stops the fold call and
+ * is returned by it. */
+typedef int (*smc_emit_fn)(void *opaque, const smc_output_t *out);
+
+/*
+ * Apply one record of partition rec->partition: fire due timers, then decide
+ * the record, writing every effect (and the new clock and applied offset =
+ * rec->offset + 1) through kv, and calling emit for each output. Records at
+ * offsets below the partition's applied offset are skipped (idempotent
+ * replay). Bad events are not errors: they produce error outputs or log
+ * lines. Returns 0, or a negative code when kv fails (the caller must then
+ * discard the writes of this record).
+ */
+int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec,
+                   smc_emit_fn emit, void *opaque);
+
+/* The partition's applied offset (next offset to apply; 0 = none yet). */
+int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);
+/* The partition's clock (ms; 0 = no record yet). */
+int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *clock);
+/* The earliest pending timer deadline of the partition: returns 1 and sets
+ * *deadline, 0 when no timer is pending, negative on kv failure. */
+int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                           int64_t *deadline);
+
+/* Log hook for events the fold drops without an output (no object or id to
+ * answer). level: 0 error, 1 warn, 2 info. Default: none. */
+void smc_fold_set_logger(smc_fold_t *f,
+                         void (*log)(void *opaque, int level, int32_t partition,
+                                     int64_t offset, const char *msg),
+                         void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,85 @@
+/*
+ * The expression language of machine definitions (language.md, Expressions)
+ * and ${...} templates, plus the PCRE2 wrapper both use.
+ *
+ * Compile once (at machine compile time), evaluate many times. Evaluation is
+ * deterministic and bounded: every node visited costs a step from
+ * ctx->steps_left; running out, or a regex hitting its match or depth limit,
+ * fails with SMC_ELIMIT_EXCEEDED.
+ */
+#ifndef SMC_CORE_EXPR_H
+#define SMC_CORE_EXPR_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+/* ---- regex ---- */
+typedef struct smc_regex smc_regex_t;
+
+/* Compile pattern (PCRE2, UTF mode) with flags from "imsx" (NULL = none).
+ * Uses the JIT where available. On failure returns SMC_EBAD_REGEX with the
+ * PCRE2 message and the offset in err->column (1-based). */
+int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
+                      smc_error_t *err);
+/* Parse "/pattern/flags" (the !!pcre form) and compile it. */
+int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_t *err);
+void smc_regex_destroy(smc_regex_t *re);
+/* 1 match, 0 no match, SMC_ELIMIT_EXCEEDED when a limit was hit. */
+int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
+                    uint32_t match_limit, uint32_t depth_limit);
+const char *smc_regex_pattern(const smc_regex_t *re);
+
+/* ---- evaluation context ---- */
+typedef struct smc_eval_ctx {
+  const json_t *src;    /* current data (NULL = null) */
+  const json_t *dst;    /* resulting data (NULL = null) */
+  const json_t *input;  /* proposal data (NULL = null) */
+  const json_t *vars;   /* object of computed $vars (NULL = {}) */
+  const json_t *value;  /* the field under test, for field rules */
+  const char *object;   /* meta.object */
+  const char *state;    /* meta.state (current state, NULL before creation) */
+  const char *proposer; /* meta.proposer */
+  int64_t version;      /* meta.version */
+  int64_t time;         /* meta.time (partition clock, ms) */
+  uint64_t steps_left;  /* decremented by evaluation */
+  uint32_t regex_match_limit;
+  uint32_t regex_depth_limit;
+} smc_eval_ctx_t;
+
+/* ---- expressions ---- */
+typedef struct smc_expr smc_expr_t;
+
+/* Parse src. On error returns SMC_EBAD_EXPRESSION, err->column = 1-based
+ * offset in src. Literal regexes in matches() are compiled here. */
+int smc_expr_compile(const char *src, smc_expr_t **out, smc_error_t *err);
+void smc_expr_destroy(smc_expr_t *e);
+/* Evaluate into *out (new reference). Type errors (e.g. 'a' - 1) fail with
+ * SMC_EVALIDATION_FAILED and a message; budgets with SMC_ELIMIT_EXCEEDED. */
+int smc_expr_eval(const smc_expr_t *e, smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err);
+/* Evaluate and require a boolean result (SMC_EVALIDATION_FAILED otherwise). */
+int smc_expr_eval_bool(const smc_expr_t *e, smc_eval_ctx_t *ctx, int *result, smc_error_t *err);
+/* Free names the expression reads, e.g. "src.count" (for diagnostics). */
+const char *smc_expr_source(const smc_expr_t *e);
+
+/* ---- templates: 'text ${expr} text' ---- */
+typedef struct smc_template smc_template_t;
+
+/* Parse a template. A string without "${" is a constant. A bare name inside
+ * ${...} that is not a known root (src, dst, input, vars, value, meta) means
+ * vars.NAME. */
+int smc_template_compile(const char *src, smc_template_t **out, smc_error_t *err);
+void smc_template_destroy(smc_template_t *t);
+/* Expand. A template that is exactly one ${expr} yields that value with its
+ * type (so eq: '${input.count}' compares numbers); otherwise the parts are
+ * stringified and concatenated into a JSON string. */
+int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out,
+                      smc_error_t *err);
+int smc_template_is_constant(const smc_template_t *t);
+
+/* Deep equality used by eq/ne/==/!= and `in`: numbers compare by value
+ * (1 == 1.0), objects and arrays structurally. */
+int smc_json_equal(const json_t *a, const json_t *b);
+
+#endif
