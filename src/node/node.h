@@ -1,0 +1,70 @@
+/*
+ * smc worker node: wires the roles of one worker process together.
+ *
+ * A node runs, each in its own thread, the committer role (consumer group
+ * "<prefix>committer", exactly-once fold + confirmations) and/or the voter
+ * role (consumer group "<prefix>voter-<id>", fold + votes). The HTTP gateway
+ * is started separately by the CLI (src/gateway).
+ *
+ * Ownership: the config strings are copied by smc_node_start; the caller may
+ * free them afterwards. smc_node_stop frees the node.
+ */
+#ifndef SMC_NODE_NODE_H
+#define SMC_NODE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smc_node smc_node_t;
+
+typedef struct smc_node_config {
+  const char *bootstrap;
+  const char *const *kafka_props; /* k,v,...,NULL passthrough to librdkafka */
+  const char *prefix;             /* topic prefix, default "smc." */
+  const char *node_id;            /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
+  const char *data_dir;           /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
+  int committer;                  /* run the committer role */
+  const char *voter_id;           /* non-NULL: run the voter role as this voter identity */
+  const char *vote_hook;          /* optional command; proposal JSON on stdin; exit 0 accepts,
+                                     else rejects with its stdout as the reason */
+  int vote_hook_timeout_ms;       /* default 5000; a timeout rejects */
+  int commit_interval_ms;         /* default 10 */
+  int commit_max_records;         /* default 1000 */
+  int tick_ms;                    /* default 200 */
+  int session_timeout_ms;         /* default 10000 */
+  int log_level;                  /* 0 error .. 3 debug */
+} smc_node_config_t;
+
+/* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir
+ * "./smc-data", committer on, no voter). */
+void smc_node_config_default(smc_node_config_t *c);
+
+/* Validate cfg, open the stores and start the role threads. On success *out
+ * holds the node; on failure nothing is left running and err says why. */
+int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *err);
+
+/* Clean shutdown: commit (or abort) the open transaction, close the
+ * consumers, join the threads, close the stores; frees n. NULL is accepted. */
+void smc_node_stop(smc_node_t *n);
+
+/* Partitions the committer owns now (restored and serving), sorted, up to
+ * max of them into out; returns how many it owns (may exceed max). */
+size_t smc_node_partitions(smc_node_t *n, int32_t *out, size_t max);
+
+/* 1 while every started role is running; 0 once a role stopped on a fatal
+ * error (the CLI then exits non-zero). */
+int smc_node_healthy(smc_node_t *n);
+
+/* Node id as configured (owned by n). */
+const char *smc_node_id(const smc_node_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
