@@ -1,0 +1,65 @@
+/*
+ * smc REST gateway (interfaces.md, "REST gateway"): an HTTP/JSON front for one
+ * cluster, served by libmicrohttpd.
+ *
+ * The gateway owns one smc client (src/kafka/client.c) for proposals, votes
+ * and reads, and one background follower of <prefix>machines (the catalog for
+ * GET /machine) and <prefix>confirmations (the bounded LRU that answers
+ * GET /proposal/{id}). Every HTTP request is served on a thread of a bounded
+ * pool (libmicrohttpd's internal thread pool); long waits (?wait=, watch) are
+ * bounded by their timeouts. Connections beyond max_connections are answered
+ * with a clean 503 and closed.
+ *
+ * Ownership: smc_gateway_start copies every string of cfg; the caller may free
+ * them afterwards. The owned_partitions / ready callbacks (and opaque) must
+ * stay valid until smc_gateway_stop returns.
+ */
+#ifndef SMC_GATEWAY_GATEWAY_H
+#define SMC_GATEWAY_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smc_gateway smc_gateway_t;
+
+typedef struct smc_gateway_config {
+  const char *listen;                /* "127.0.0.1:8080"; port 0 picks a free port */
+  const char *bootstrap;             /* Kafka bootstrap servers (required) */
+  const char *prefix;                /* topic prefix, NULL = "smc." */
+  const char *const *kafka_props;    /* k,v,...,NULL passthrough to librdkafka; may be NULL */
+  const char *node_id;               /* for /info; NULL = "gateway" */
+  const char *roles;                 /* for /info, e.g. "committer,voter,http"; NULL = "http" */
+  size_t max_body_bytes;             /* default 1 MiB -> 413 too_large beyond */
+  unsigned max_connections;          /* default 1024 -> clean 503 beyond */
+  const char *auth_tokens_file;      /* optional bearer tokens; NULL = open */
+  size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max); /* /info; may be NULL */
+  void *opaque;
+  /* Extensions (defaults from smc_gateway_config_default): */
+  int (*ready)(void *opaque);        /* /readyz: non-zero once restored; NULL = always */
+  unsigned threads;                  /* request threads; default 32 */
+} smc_gateway_config_t;
+
+/* Fill c with the defaults above (listen "127.0.0.1:8080", prefix "smc."). */
+void smc_gateway_config_default(smc_gateway_config_t *c);
+
+/* Connect the client, start the follower and the HTTP server. On failure
+ * nothing is left running and err says why (SMC_EIO when the address cannot
+ * be bound, SMC_EKAFKA, SMC_EINVALID_ARGUMENT). */
+int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_error_t *err);
+
+/* Stop serving, close the client and the follower, free gw. NULL is accepted. */
+void smc_gateway_stop(smc_gateway_t *gw);
+
+/* The address actually bound, "HOST:PORT" (owned by gw). */
+const char *smc_gateway_address(const smc_gateway_t *gw);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
