@@ -1,0 +1,409 @@
+/* The RocksDB state store (store.h). */
+#include "store/store.h"
+
+#include <errno.h>
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/util.h"
+
+struct smc_store {
+  char *dir;
+  rocksdb_t *db;
+  rocksdb_options_t *opts;
+  rocksdb_block_based_table_options_t *table;
+  rocksdb_cache_t *cache;
+  rocksdb_filterpolicy_t *bloom; /* owned by table once set */
+  rocksdb_readoptions_t *ropts;
+  rocksdb_writeoptions_t *wopts;       /* single-key writes: never sync */
+  rocksdb_writeoptions_t *apply_wopts; /* batches: sync per options */
+  rocksdb_column_family_handle_t *cf[SMC_CF_COUNT];
+  /* Handles of "default" and of column families this build does not know
+   * (left by a newer version): RocksDB requires them opened. */
+  rocksdb_column_family_handle_t **other;
+  size_t nother;
+};
+
+void smc_store_options_default(smc_store_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->block_cache_bytes = 64u << 20;
+  o->write_buffer_bytes = 16u << 20;
+  o->max_open_files = 512;
+  o->sync = 0;
+}
+
+/* Turn a RocksDB error string (malloc'd by RocksDB) into err; frees it. */
+static int rocks_fail(smc_error_t *err, char *rerr, const char *what) {
+  int rc = smc_error_set(err, SMC_ESTORE, NULL, "%s: %s", what, rerr ? rerr : "failed");
+  rocksdb_free(rerr);
+  return rc;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir, smc_error_t *err) {
+  char *p = strdup(dir);
+  if (!p)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  for (char *q = p + 1;; q++) {
+    if (*q == '/' || *q == '\0') {
+      char c = *q;
+      *q = '\0';
+      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+        int rc = smc_error_set(err, SMC_EIO, NULL, "cannot create %s: %s", p, strerror(errno));
+        free(p);
+        return rc;
+      }
+      *q = c;
+      if (!c)
+        break;
+    }
+  }
+  free(p);
+  return 0;
+}
+
+static int known_cf(const char *name) {
+  for (int i = 0; i < SMC_CF_COUNT; i++)
+    if (!strcmp(name, smc_cf_names[i]))
+      return i;
+  return -1;
+}
+
+/* Build the options every column family shares: one cache, bloom filters,
+ * bounded memtables. */
+static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error_t *err) {
+  s->opts = rocksdb_options_create();
+  s->table = rocksdb_block_based_options_create();
+  s->cache = rocksdb_cache_create_lru(o->block_cache_bytes);
+  s->ropts = rocksdb_readoptions_create();
+  s->wopts = rocksdb_writeoptions_create();
+  s->apply_wopts = rocksdb_writeoptions_create();
+  if (!s->opts || !s->table || !s->cache || !s->ropts || !s->wopts || !s->apply_wopts)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "cannot allocate RocksDB options");
+  s->bloom = rocksdb_filterpolicy_create_bloom_full(10);
+  rocksdb_block_based_options_set_filter_policy(s->table, s->bloom);
+  rocksdb_block_based_options_set_block_cache(s->table, s->cache);
+  rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->table, 1);
+  rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(s->table, 1);
+  rocksdb_options_set_block_based_table_factory(s->opts, s->table);
+  rocksdb_options_set_create_if_missing(s->opts, 1);
+  rocksdb_options_set_create_missing_column_families(s->opts, 1);
+  rocksdb_options_set_write_buffer_size(s->opts, o->write_buffer_bytes);
+  rocksdb_options_set_max_write_buffer_number(s->opts, 2);
+  rocksdb_options_set_max_open_files(s->opts, o->max_open_files);
+  rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+  rocksdb_writeoptions_set_sync(s->apply_wopts, o->sync ? 1 : 0);
+  return 0;
+}
+
+/* The names to open: ours, "default", and whatever else the DB already has. */
+static int cf_list(smc_store_t *s, char ***names_out, size_t *n_out, smc_error_t *err) {
+  size_t nexist = 0;
+  char *rerr = NULL;
+  char **exist = rocksdb_list_column_families(s->opts, s->dir, &nexist, &rerr);
+  rocksdb_free(rerr); /* a new DB has none: not an error */
+  if (!exist)
+    nexist = 0;
+  size_t cap = SMC_CF_COUNT + 1 + nexist, n = 0;
+  char **names = calloc(cap, sizeof(*names));
+  if (!names)
+    goto nomem;
+  for (int i = 0; i < SMC_CF_COUNT; i++)
+    if (!(names[n++] = strdup(smc_cf_names[i])))
+      goto nomem;
+  if (!(names[n++] = strdup("default")))
+    goto nomem;
+  for (size_t i = 0; i < nexist; i++) {
+    if (known_cf(exist[i]) >= 0 || !strcmp(exist[i], "default"))
+      continue;
+    if (!(names[n++] = strdup(exist[i])))
+      goto nomem;
+  }
+  if (exist)
+    rocksdb_list_column_families_destroy(exist, nexist);
+  *names_out = names;
+  *n_out = n;
+  return 0;
+nomem:
+  if (exist)
+    rocksdb_list_column_families_destroy(exist, nexist);
+  if (names)
+    for (size_t i = 0; i < n; i++)
+      free(names[i]);
+  free(names);
+  return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+}
+
+static int open_db(smc_store_t *s, smc_error_t *err) {
+  char **names = NULL;
+  size_t n = 0;
+  int rc = cf_list(s, &names, &n, err);
+  if (rc)
+    return rc;
+  const rocksdb_options_t **cfo = calloc(n, sizeof(*cfo));
+  rocksdb_column_family_handle_t **h = calloc(n, sizeof(*h));
+  s->other = calloc(n, sizeof(*s->other));
+  if (!cfo || !h || !s->other) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++)
+    cfo[i] = s->opts;
+  char *rerr = NULL;
+  s->db = rocksdb_open_column_families(s->opts, s->dir, (int)n, (const char *const *)names,
+                                       cfo, h, &rerr);
+  if (!s->db) {
+    rc = rocks_fail(err, rerr, s->dir);
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int k = known_cf(names[i]);
+    if (k >= 0)
+      s->cf[k] = h[i];
+    else
+      s->other[s->nother++] = h[i];
+  }
+done:
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  free(cfo);
+  free(h);
+  return rc;
+}
+
+int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **out,
+                   smc_error_t *err) {
+  smc_store_options_t defaults;
+  int rc;
+  *out = NULL;
+  if (!dir || !*dir)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "store directory is empty");
+  if (!o) {
+    smc_store_options_default(&defaults);
+    o = &defaults;
+  }
+  if (o->block_cache_bytes == 0 || o->write_buffer_bytes == 0)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                         "block cache and write buffer sizes must be positive");
+  smc_store_t *s = calloc(1, sizeof(*s));
+  if (!s)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (!(s->dir = strdup(dir))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  if ((rc = make_dirs(dir, err)) || (rc = build_options(s, o, err)) || (rc = open_db(s, err)))
+    goto fail;
+  *out = s;
+  return 0;
+fail:
+  smc_store_close(s);
+  return rc;
+}
+
+void smc_store_close(smc_store_t *s) {
+  if (!s)
+    return;
+  for (int i = 0; i < SMC_CF_COUNT; i++)
+    if (s->cf[i])
+      rocksdb_column_family_handle_destroy(s->cf[i]);
+  for (size_t i = 0; i < s->nother; i++)
+    rocksdb_column_family_handle_destroy(s->other[i]);
+  free(s->other);
+  if (s->db)
+    rocksdb_close(s->db);
+  if (s->opts)
+    rocksdb_options_destroy(s->opts);
+  if (s->table)
+    rocksdb_block_based_options_destroy(s->table); /* frees the bloom policy */
+  else if (s->bloom)
+    rocksdb_filterpolicy_destroy(s->bloom);
+  if (s->cache)
+    rocksdb_cache_destroy(s->cache);
+  if (s->ropts)
+    rocksdb_readoptions_destroy(s->ropts);
+  if (s->wopts)
+    rocksdb_writeoptions_destroy(s->wopts);
+  if (s->apply_wopts)
+    rocksdb_writeoptions_destroy(s->apply_wopts);
+  free(s->dir);
+  free(s);
+}
+
+const char *smc_store_dir(const smc_store_t *s) { return s->dir; }
+
+static int cf_ok(smc_cf_t cf) { return (int)cf >= 0 && cf < SMC_CF_COUNT; }
+
+/* Copy into a malloc'd buffer (one extra NUL byte so text values can be used
+ * as strings). */
+static void *dup_bytes(const void *p, size_t n) {
+  char *q = malloc(n + 1);
+  if (q) {
+    if (n)
+      memcpy(q, p, n);
+    q[n] = '\0';
+  }
+  return q;
+}
+
+static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **val,
+                  size_t *vlen) {
+  smc_store_t *s = self;
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  char *rerr = NULL;
+  size_t n = 0;
+  char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], key, klen, &n, &rerr);
+  if (rerr) {
+    rocksdb_free(rerr);
+    return SMC_ESTORE;
+  }
+  if (!v)
+    return SMC_ENOT_FOUND;
+  *val = dup_bytes(v, n);
+  rocksdb_free(v);
+  if (!*val)
+    return SMC_ENOMEM;
+  *vlen = n;
+  return 0;
+}
+
+static int kv_put(void *self, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                  size_t vlen) {
+  smc_store_t *s = self;
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  char *rerr = NULL;
+  rocksdb_put_cf(s->db, s->wopts, s->cf[cf], key, klen, val, vlen, &rerr);
+  if (rerr) {
+    rocksdb_free(rerr);
+    return SMC_ESTORE;
+  }
+  return 0;
+}
+
+static int kv_del(void *self, smc_cf_t cf, const void *key, size_t klen) {
+  smc_store_t *s = self;
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  char *rerr = NULL;
+  rocksdb_delete_cf(s->db, s->wopts, s->cf[cf], key, klen, &rerr);
+  if (rerr) {
+    rocksdb_free(rerr);
+    return SMC_ESTORE;
+  }
+  return 0;
+}
+
+/* First key in [from, limit): a fresh iterator bounded above by limit so
+ * RocksDB can stop early (and skip tombstones past the bound). */
+static int kv_seek(void *self, smc_cf_t cf, const void *from, size_t flen, const void *limit,
+                   size_t llen, void **key, size_t *klen, void **val, size_t *vlen) {
+  smc_store_t *s = self;
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  if (!ro)
+    return SMC_ENOMEM;
+  if (limit)
+    rocksdb_readoptions_set_iterate_upper_bound(ro, limit, llen);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
+  int rc = SMC_ENOT_FOUND;
+  if (from)
+    rocksdb_iter_seek(it, from, flen);
+  else
+    rocksdb_iter_seek_to_first(it);
+  if (rocksdb_iter_valid(it)) {
+    size_t kn = 0, vn = 0;
+    const char *k = rocksdb_iter_key(it, &kn);
+    const char *v = rocksdb_iter_value(it, &vn);
+    *key = dup_bytes(k, kn);
+    *val = dup_bytes(v, vn);
+    if (!*key || !*val) {
+      free(*key);
+      free(*val);
+      *key = *val = NULL;
+      rc = SMC_ENOMEM;
+    } else {
+      *klen = kn;
+      *vlen = vn;
+      rc = 0;
+    }
+  } else {
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr) {
+      rocksdb_free(rerr);
+      rc = SMC_ESTORE;
+    }
+  }
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  return rc;
+}
+
+static const smc_kv_ops_t store_ops = {kv_get, kv_put, kv_del, kv_seek};
+
+smc_kv_t smc_store_kv(smc_store_t *s) {
+  smc_kv_t kv = {&store_ops, s};
+  return kv;
+}
+
+typedef struct batch_ctx {
+  smc_store_t *s;
+  rocksdb_writebatch_t *wb;
+} batch_ctx_t;
+
+static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
+  batch_ctx_t *b = opaque;
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  if (val)
+    rocksdb_writebatch_put_cf(b->wb, b->s->cf[cf], key, klen, val, vlen);
+  else
+    rocksdb_writebatch_delete_cf(b->wb, b->s->cf[cf], key, klen);
+  return 0;
+}
+
+int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
+  batch_ctx_t b = {s, rocksdb_writebatch_create()};
+  if (!b.wb)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int rc = smc_overlay_foreach(ov, add_to_batch, &b);
+  if (rc) {
+    rc = smc_error_set(err, rc, NULL, "cannot collect the pending writes: %s",
+                       smc_strerror(rc));
+    goto done;
+  }
+  char *rerr = NULL;
+  rocksdb_write(s->db, s->apply_wopts, b.wb, &rerr);
+  if (rerr)
+    rc = rocks_fail(err, rerr, "apply");
+done:
+  rocksdb_writebatch_destroy(b.wb);
+  return rc;
+}
+
+int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err) {
+  if (partition < 0)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "negative partition %d",
+                         (int)partition);
+  uint8_t lo[4], hi[4];
+  smc_be32(lo, (uint32_t)partition);
+  smc_be32(hi, (uint32_t)partition + 1);
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  if (!wb)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  for (int i = 0; i < SMC_CF_COUNT; i++)
+    rocksdb_writebatch_delete_range_cf(wb, s->cf[i], (const char *)lo, 4, (const char *)hi, 4);
+  char *rerr = NULL;
+  rocksdb_write(s->db, s->apply_wopts, wb, &rerr);
+  rocksdb_writebatch_destroy(wb);
+  if (rerr)
+    return rocks_fail(err, rerr, "drop partition");
+  return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * The state store: RocksDB, one column family per smc_cf_t (src/core/kv.h).
+ *
+ * The Kafka log is the truth; the store is a cache of the fold's state that
+ * can always be rebuilt from it. Memory is bounded: one LRU block cache shared
+ * by every column family (index and filter blocks included), a fixed write
+ * buffer per column family, bloom filters on every table.
+ *
+ * A store is safe to use from several threads (RocksDB is); the smc_kv_t of
+ * smc_store_kv writes straight through, one key at a time. The fold instead
+ * buffers a record's writes in an overlay and hands it to smc_store_apply,
+ * which writes them in one atomic batch.
+ */
+#ifndef SMC_STORE_STORE_H
+#define SMC_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/kv.h"
+#include "smc/error.h"
+
+typedef struct smc_store smc_store_t;
+
+typedef struct smc_store_options {
+  size_t block_cache_bytes;  /* shared LRU block cache, default 64 MiB */
+  size_t write_buffer_bytes; /* memtable size per column family, default 16 MiB */
+  int max_open_files;        /* default 512 (-1 = unlimited) */
+  int sync;                  /* fsync every apply, default 0 (the WAL is on) */
+} smc_store_options_t;
+
+void smc_store_options_default(smc_store_options_t *o);
+
+/* Open (creating dir and any missing column family) the store in dir. o may
+ * be NULL for the defaults. On failure *out is NULL and err says why
+ * (SMC_ESTORE, SMC_EIO, SMC_EINVALID_ARGUMENT). */
+int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **out,
+                   smc_error_t *err);
+/* Flush nothing, close everything. NULL is accepted. */
+void smc_store_close(smc_store_t *s);
+
+/* The store as an smc_kv_t: reads and writes go straight to RocksDB (each
+ * put/del is its own write). Valid while s is open. */
+smc_kv_t smc_store_kv(smc_store_t *s);
+
+/* Write every pending write of ov in ONE atomic WriteBatch (all or nothing,
+ * also across a crash). ov is not cleared: the caller clears it after. */
+int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err);
+
+/* Delete every key of partition (prefix: 4 bytes big-endian) in every column
+ * family, atomically. */
+int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err);
+
+/* The directory the store was opened in. */
+const char *smc_store_dir(const smc_store_t *s);
+
+#endif

@@ -1,0 +1,372 @@
+/* Tests of the RocksDB state store (src/store/store.c) on a real RocksDB in a
+ * temporary directory under /tmp, removed after each test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "store/store.h"
+
+typedef struct fixture {
+  char dir[64];
+  smc_store_t *s;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/smc-store-XXXXXX");
+  if (!mkdtemp(f->dir))
+    return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  smc_store_close(f->s);
+  nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(f);
+  return 0;
+}
+
+/* The store lives in a subdirectory that does not exist yet: open creates it. */
+static smc_store_t *open_store(fixture_t *f) {
+  char path[128];
+  snprintf(path, sizeof(path), "%s/db/state", f->dir);
+  smc_store_options_t o;
+  smc_store_options_default(&o);
+  o.block_cache_bytes = 1u << 20;
+  o.write_buffer_bytes = 1u << 20;
+  smc_error_t err;
+  smc_error_clear(&err);
+  smc_store_t *s = NULL;
+  int rc = smc_store_open(path, &o, &s, &err);
+  if (rc)
+    fail_msg("open: %s", err.message);
+  return s;
+}
+
+static void reopen(fixture_t *f) {
+  smc_store_close(f->s);
+  f->s = open_store(f);
+}
+
+/* key = partition (4 bytes BE) + text */
+static size_t pkey(uint8_t *buf, int32_t p, const char *text) {
+  smc_be32(buf, (uint32_t)p);
+  size_t n = strlen(text);
+  memcpy(buf + 4, text, n);
+  return 4 + n;
+}
+
+static void put(smc_kv_t *kv, smc_cf_t cf, int32_t p, const char *k, const char *v) {
+  uint8_t key[256];
+  size_t kl = pkey(key, p, k);
+  assert_int_equal(smc_kv_put(kv, cf, key, kl, v, strlen(v)), 0);
+}
+
+/* The value of (p, k) in cf as a string, or NULL when absent. Caller frees. */
+static char *get(smc_kv_t *kv, smc_cf_t cf, int32_t p, const char *k) {
+  uint8_t key[256];
+  size_t kl = pkey(key, p, k);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(kv, cf, key, kl, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return NULL;
+  assert_int_equal(rc, 0);
+  char *s = malloc(vl + 1);
+  memcpy(s, v, vl);
+  s[vl] = '\0';
+  free(v);
+  return s;
+}
+
+static void assert_value(smc_kv_t *kv, smc_cf_t cf, int32_t p, const char *k, const char *want) {
+  char *got = get(kv, cf, p, k);
+  if (!want) {
+    if (got)
+      fail_msg("%s/%d/%s: expected absent, got '%s'", smc_cf_names[cf], (int)p, k, got);
+    return;
+  }
+  if (!got)
+    fail_msg("%s/%d/%s: expected '%s', got nothing", smc_cf_names[cf], (int)p, k, want);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static void test_put_get_del_across_cfs(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    put(&kv, (smc_cf_t)cf, 3, "k", smc_cf_names[cf]);
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    assert_value(&kv, (smc_cf_t)cf, 3, "k", smc_cf_names[cf]);
+  assert_int_equal(smc_kv_del(&kv, SMC_CF_QUEUES, "\0\0\0\3k", 5), 0);
+  assert_value(&kv, SMC_CF_QUEUES, 3, "k", NULL);
+  assert_value(&kv, SMC_CF_OBJECTS, 3, "k", "objects");
+  /* overwrite, empty value, binary key with NULs */
+  put(&kv, SMC_CF_OBJECTS, 3, "k", "second");
+  assert_value(&kv, SMC_CF_OBJECTS, 3, "k", "second");
+  put(&kv, SMC_CF_META, 3, "empty", "");
+  assert_value(&kv, SMC_CF_META, 3, "empty", "");
+  assert_value(&kv, SMC_CF_META, 4, "empty", NULL);
+  /* deleting an absent key is fine */
+  assert_int_equal(smc_kv_del(&kv, SMC_CF_META, "nope", 4), 0);
+}
+
+static void test_bad_arguments(void **state) {
+  fixture_t *f = *state;
+  smc_store_t *s = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_open("", NULL, &s, &err), SMC_EINVALID_ARGUMENT);
+  assert_null(s);
+  /* a regular file where the directory should be */
+  char path[128];
+  snprintf(path, sizeof(path), "%s/file", f->dir);
+  FILE *fp = fopen(path, "w");
+  fputs("x", fp);
+  fclose(fp);
+  smc_error_clear(&err);
+  int rc = smc_store_open(path, NULL, &s, &err);
+  assert_true(rc == SMC_ESTORE || rc == SMC_EIO);
+  assert_null(s);
+  assert_true(strlen(err.message) > 0);
+  smc_store_options_t o;
+  smc_store_options_default(&o);
+  o.block_cache_bytes = 0;
+  smc_error_clear(&err);
+  snprintf(path, sizeof(path), "%s/x", f->dir);
+  assert_int_equal(smc_store_open(path, &o, &s, &err), SMC_EINVALID_ARGUMENT);
+
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  void *v = NULL;
+  size_t vl = 0;
+  assert_int_equal(smc_kv_get(&kv, SMC_CF_COUNT, "a", 1, &v, &vl), SMC_EINVALID_ARGUMENT);
+  assert_int_equal(smc_kv_put(&kv, (smc_cf_t)-1, "a", 1, "b", 1), SMC_EINVALID_ARGUMENT);
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_drop_partition(f->s, -1, &err), SMC_EINVALID_ARGUMENT);
+}
+
+static void test_seek_bounds(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  put(&kv, SMC_CF_TIMERS, 1, "a", "1a");
+  put(&kv, SMC_CF_TIMERS, 1, "c", "1c");
+  put(&kv, SMC_CF_TIMERS, 2, "a", "2a");
+  put(&kv, SMC_CF_OBJECTS, 1, "b", "other cf");
+  uint8_t from[8], lim[8];
+  void *k = NULL, *v = NULL;
+  size_t kl = 0, vl = 0;
+  /* from the partition prefix: the first key of partition 1 */
+  smc_be32(from, 1);
+  smc_be32(lim, 2);
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, 4, lim, 4, &k, &kl, &v, &vl), 0);
+  assert_int_equal(kl, 5);
+  assert_memory_equal(k, "\0\0\0\1a", 5);
+  assert_memory_equal(v, "1a", 2);
+  free(k), free(v);
+  /* from between keys: the next one; other CFs are not seen */
+  size_t fl = pkey(from, 1, "b");
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, fl, lim, 4, &k, &kl, &v, &vl), 0);
+  assert_memory_equal(k, "\0\0\0\1c", 5);
+  free(k), free(v);
+  /* past the last key of partition 1: the limit stops it */
+  fl = pkey(from, 1, "d");
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, fl, lim, 4, &k, &kl, &v, &vl),
+                   SMC_ENOT_FOUND);
+  /* the limit is exclusive */
+  size_t ll = pkey(lim, 1, "c");
+  smc_be32(from, 1);
+  fl = pkey(from, 1, "b");
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, fl, lim, ll, &k, &kl, &v, &vl),
+                   SMC_ENOT_FOUND);
+  /* no limit: runs into partition 2 */
+  fl = pkey(from, 1, "d");
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, fl, NULL, 0, &k, &kl, &v, &vl), 0);
+  assert_memory_equal(k, "\0\0\0\2a", 5);
+  assert_memory_equal(v, "2a", 2);
+  free(k), free(v);
+  /* deleted keys are skipped */
+  assert_int_equal(smc_kv_del(&kv, SMC_CF_TIMERS, "\0\0\0\1a", 5), 0);
+  smc_be32(from, 1);
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, 4, lim, 4, &k, &kl, &v, &vl), 0);
+  assert_memory_equal(k, "\0\0\0\1c", 5);
+  free(k), free(v);
+  /* an empty CF */
+  assert_int_equal(smc_kv_seek(&kv, SMC_CF_DECIDED, from, 4, NULL, 0, &k, &kl, &v, &vl),
+                   SMC_ENOT_FOUND);
+}
+
+static void test_apply_atomic_and_durable(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  put(&kv, SMC_CF_OBJECTS, 0, "gone", "old");
+  put(&kv, SMC_CF_OBJECTS, 0, "kept", "old");
+
+  smc_overlay_t *ov = smc_overlay_new(&kv);
+  assert_non_null(ov);
+  smc_kv_t okv = smc_overlay_kv(ov);
+  put(&okv, SMC_CF_OBJECTS, 0, "new", "v1");
+  put(&okv, SMC_CF_META, 0, "applied", "42");
+  put(&okv, SMC_CF_OBJECTS, 0, "kept", "new");
+  assert_int_equal(smc_kv_del(&okv, SMC_CF_OBJECTS, "\0\0\0\0gone", 8), 0);
+  /* nothing reached the store yet */
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "new", NULL);
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "gone", "old");
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_apply(f->s, ov, &err), 0);
+  /* apply does not clear the overlay */
+  assert_int_equal(smc_overlay_pending(ov), 4);
+  smc_overlay_destroy(ov);
+
+  reopen(f);
+  kv = smc_store_kv(f->s);
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "new", "v1");
+  assert_value(&kv, SMC_CF_META, 0, "applied", "42");
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "kept", "new");
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "gone", NULL);
+
+  /* an overlay that is never applied leaves nothing behind */
+  ov = smc_overlay_new(&kv);
+  okv = smc_overlay_kv(ov);
+  put(&okv, SMC_CF_OBJECTS, 0, "never", "x");
+  put(&okv, SMC_CF_OBJECTS, 0, "kept", "overwritten?");
+  assert_value(&okv, SMC_CF_OBJECTS, 0, "never", "x");
+  smc_overlay_destroy(ov);
+  reopen(f);
+  kv = smc_store_kv(f->s);
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "never", NULL);
+  assert_value(&kv, SMC_CF_OBJECTS, 0, "kept", "new");
+}
+
+/*
+ * A child process applies (or only prepares) a batch and dies with _exit,
+ * without closing the store: a crash. The parent then opens the same
+ * directory and must see every write of the applied batch and none of the
+ * prepared one.
+ */
+static void crash_child(fixture_t *f, int do_apply) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    smc_store_t *s = open_store(f);
+    smc_kv_t kv = smc_store_kv(s);
+    smc_overlay_t *ov = smc_overlay_new(&kv);
+    smc_kv_t okv = smc_overlay_kv(ov);
+    const char *tag = do_apply ? "applied" : "prepared";
+    for (int i = 0; i < 500; i++) {
+      char k[32];
+      snprintf(k, sizeof(k), "%s-%03d", tag, i);
+      uint8_t key[64];
+      size_t kl = pkey(key, 5, k);
+      if (smc_kv_put(&okv, (smc_cf_t)(i % SMC_CF_COUNT), key, kl, tag, strlen(tag)))
+        _exit(2);
+    }
+    if (do_apply && smc_store_apply(s, ov, NULL))
+      _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_apply_survives_crash(void **state) {
+  fixture_t *f = *state;
+  crash_child(f, 1);
+  crash_child(f, 0);
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  for (int i = 0; i < 500; i++) {
+    char k[32];
+    snprintf(k, sizeof(k), "applied-%03d", i);
+    assert_value(&kv, (smc_cf_t)(i % SMC_CF_COUNT), 5, k, "applied");
+    snprintf(k, sizeof(k), "prepared-%03d", i);
+    assert_value(&kv, (smc_cf_t)(i % SMC_CF_COUNT), 5, k, NULL);
+  }
+}
+
+static void test_drop_partition(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    for (int32_t p = 0; p < 4; p++) {
+      put(&kv, (smc_cf_t)cf, p, "", "edge"); /* the bare 4-byte prefix */
+      put(&kv, (smc_cf_t)cf, p, "obj", "v");
+      put(&kv, (smc_cf_t)cf, p, "\xff\xff", "high");
+    }
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_drop_partition(f->s, 2, &err), 0);
+  reopen(f);
+  kv = smc_store_kv(f->s);
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    for (int32_t p = 0; p < 4; p++) {
+      assert_value(&kv, (smc_cf_t)cf, p, "", p == 2 ? NULL : "edge");
+      assert_value(&kv, (smc_cf_t)cf, p, "obj", p == 2 ? NULL : "v");
+      assert_value(&kv, (smc_cf_t)cf, p, "\xff\xff", p == 2 ? NULL : "high");
+    }
+  /* the largest partition number has an upper bound too */
+  put(&kv, SMC_CF_OBJECTS, INT32_MAX, "x", "max");
+  assert_int_equal(smc_store_drop_partition(f->s, INT32_MAX, &err), 0);
+  assert_value(&kv, SMC_CF_OBJECTS, INT32_MAX, "x", NULL);
+  assert_value(&kv, SMC_CF_OBJECTS, 3, "obj", "v");
+}
+
+static void test_reopen_resumes(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  char v[32];
+  for (int round = 0; round < 3; round++) {
+    snprintf(v, sizeof(v), "%d", round);
+    put(&kv, SMC_CF_META, 7, "offset", v);
+    put(&kv, SMC_CF_META, 7, v, "round");
+    reopen(f);
+    kv = smc_store_kv(f->s);
+    assert_value(&kv, SMC_CF_META, 7, "offset", v);
+    for (int r = 0; r <= round; r++) {
+      char k[8];
+      snprintf(k, sizeof(k), "%d", r);
+      assert_value(&kv, SMC_CF_META, 7, k, "round");
+    }
+  }
+  assert_string_equal(smc_cf_names[SMC_CF_OBJECTS], "objects");
+  assert_non_null(strstr(smc_store_dir(f->s), "/db/state"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_put_get_del_across_cfs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seek_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_apply_atomic_and_durable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_apply_survives_crash, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_drop_partition, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_resumes, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
