@@ -39,7 +39,7 @@ typedef struct smc_kv_ops {
              size_t vlen);
   int (*del)(void *self, smc_cf_t cf, const void *key, size_t klen);
   /* The first key k with from <= k < limit (byte order; limit NULL = no
-   * bound): copies it into *key/*klen and its value into *val/*vlen (both
+   * bound): copies it into *key, *klen and its value into *val, *vlen (both
    * malloc'd, caller frees). Returns 0, SMC_ENOT_FOUND, or a negative code. */
   int (*seek)(void *self, smc_cf_t cf, const void *from, size_t flen, const void *limit,
               size_t llen, void **key, size_t *klen, void **val, size_t *vlen);

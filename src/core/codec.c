@@ -1,0 +1,319 @@
+/* The event codec (see codec.h). */
+#include "core/codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+/* ---- byte buffer ---- */
+
+void smc_buf_init(smc_buf_t *b) { memset(b, 0, sizeof(*b)); }
+void smc_buf_close(smc_buf_t *b) {
+  free(b->p);
+  memset(b, 0, sizeof(*b));
+}
+void smc_buf_reset(smc_buf_t *b) {
+  b->len = 0;
+  b->oom = 0;
+}
+
+static int buf_grow(smc_buf_t *b, size_t n) {
+  if (b->oom)
+    return -1;
+  if (b->len + n + 1 <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < b->len + n + 1)
+    cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) {
+    b->oom = 1;
+    return -1;
+  }
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+void smc_buf_add(smc_buf_t *b, const void *p, size_t n) {
+  if (buf_grow(b, n))
+    return;
+  if (n)
+    memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+void smc_buf_adds(smc_buf_t *b, const char *s) { smc_buf_add(b, s, strlen(s)); }
+void smc_buf_addc(smc_buf_t *b, char c) { smc_buf_add(b, &c, 1); }
+void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
+  char tmp[24];
+  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+  smc_buf_add(b, tmp, (size_t)n);
+}
+void smc_buf_put_u8(smc_buf_t *b, uint8_t v) { smc_buf_add(b, &v, 1); }
+void smc_buf_put_u32(smc_buf_t *b, uint32_t v) {
+  uint8_t t[4];
+  smc_be32(t, v);
+  smc_buf_add(b, t, 4);
+}
+void smc_buf_put_i64(smc_buf_t *b, int64_t v) {
+  uint8_t t[8];
+  smc_be64(t, (uint64_t)v);
+  smc_buf_add(b, t, 8);
+}
+void smc_buf_put_str(smc_buf_t *b, const char *s) {
+  if (!s) {
+    smc_buf_put_u32(b, 0xffffffffu);
+    return;
+  }
+  size_t n = strlen(s);
+  smc_buf_put_u32(b, (uint32_t)n);
+  smc_buf_add(b, s, n);
+}
+
+uint8_t smc_rd_u8(smc_rd_t *r) {
+  if (r->bad || r->pos + 1 > r->len) {
+    r->bad = 1;
+    return 0;
+  }
+  return r->p[r->pos++];
+}
+uint32_t smc_rd_u32(smc_rd_t *r) {
+  if (r->bad || r->pos + 4 > r->len) {
+    r->bad = 1;
+    return 0;
+  }
+  uint32_t v = smc_get_be32(r->p + r->pos);
+  r->pos += 4;
+  return v;
+}
+int64_t smc_rd_i64(smc_rd_t *r) {
+  if (r->bad || r->pos + 8 > r->len) {
+    r->bad = 1;
+    return 0;
+  }
+  uint64_t v = smc_get_be64(r->p + r->pos);
+  r->pos += 8;
+  return (int64_t)v;
+}
+char *smc_rd_str(smc_rd_t *r) {
+  uint32_t n = smc_rd_u32(r);
+  if (r->bad || n == 0xffffffffu)
+    return NULL;
+  if (r->pos + n > r->len) {
+    r->bad = 1;
+    return NULL;
+  }
+  char *s = malloc((size_t)n + 1);
+  if (!s) {
+    r->bad = 1;
+    return NULL;
+  }
+  memcpy(s, r->p + r->pos, n);
+  s[n] = '\0';
+  r->pos += n;
+  return s;
+}
+
+/* ---- decoding ---- */
+
+const char *smc_event_type_name(smc_event_type_t t) {
+  switch (t) {
+  case SMC_EV_PROPOSAL: return "proposal";
+  case SMC_EV_VOTE: return "vote";
+  case SMC_EV_READ: return "read";
+  case SMC_EV_TICK: return "tick";
+  case SMC_EV_MACHINE: return "machine";
+  }
+  return "unknown";
+}
+
+enum { OPTIONAL = 0, REQUIRED = 1 };
+
+/* String field: absent -> NULL (bad_request when required); present with
+ * another type, empty (when required) or longer than maxlen -> bad_request.
+ * Records the first error in err and returns its code. */
+static int str_field(json_t *root, const char *name, int required, size_t maxlen,
+                     const char **out, smc_error_t *err) {
+  *out = NULL;
+  json_t *v = json_object_get(root, name);
+  if (!v || json_is_null(v)) {
+    if (required)
+      return smc_error_set(err, SMC_EBAD_REQUEST, name, "missing field '%s'", name);
+    return 0;
+  }
+  if (!json_is_string(v))
+    return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' must be a string", name);
+  size_t n = json_string_length(v);
+  if (required && n == 0)
+    return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' must not be empty", name);
+  if (maxlen && n > maxlen)
+    return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' is longer than %zu bytes",
+                         name, maxlen);
+  *out = json_string_value(v);
+  return 0;
+}
+
+static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
+  json_t *r = ev->root;
+  int rc = 0, e;
+#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+  KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
+  if (ev->id && !*ev->id) {
+    ev->id = NULL;
+    KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "id", "field 'id' must not be empty"));
+  }
+  KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
+  KEEP(str_field(r, "machine", OPTIONAL, SMC_CODEC_MAX_ID, &ev->machine, err));
+  KEEP(str_field(r, "transition", OPTIONAL, SMC_CODEC_MAX_ID, &ev->transition, err));
+  KEEP(str_field(r, "to", OPTIONAL, SMC_CODEC_MAX_ID, &ev->to, err));
+  KEEP(str_field(r, "proposer", OPTIONAL, SMC_CODEC_MAX_ID, &ev->proposer, err));
+  json_t *d = json_object_get(r, "data");
+  if (d && !json_is_null(d)) {
+    if (!json_is_object(d))
+      KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "data", "field 'data' must be an object"));
+    else
+      ev->data = d;
+  }
+  json_t *x = json_object_get(r, "expect_version");
+  if (x && !json_is_null(x)) {
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+      KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "expect_version",
+                         "field 'expect_version' must be an integer >= 0"));
+    else {
+      ev->has_expect = 1;
+      ev->expect_version = json_integer_value(x);
+    }
+  }
+#undef KEEP
+  if (rc)
+    return rc;
+  if (!ev->id) {
+    if (smc_proposal_derive_id(ev->object, ev->has_expect, ev->expect_version,
+                               ev->transition, ev->data, ev->id_buf))
+      return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    ev->id = ev->id_buf;
+    ev->id_derived = 1;
+  }
+  return 0;
+}
+
+static int decode_vote(smc_event_t *ev, smc_error_t *err) {
+  json_t *r = ev->root;
+  int rc = 0, e;
+#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+  KEEP(str_field(r, "proposal", REQUIRED, SMC_CODEC_MAX_ID, &ev->proposal, err));
+  KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
+  KEEP(str_field(r, "voter", REQUIRED, SMC_CODEC_MAX_ID, &ev->voter, err));
+  KEEP(str_field(r, "reason", OPTIONAL, 0, &ev->reason, err));
+  json_t *a = json_object_get(r, "accept");
+  if (!a)
+    KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "accept", "missing field 'accept'"));
+  else if (!json_is_boolean(a))
+    KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "accept", "field 'accept' must be a boolean"));
+  else
+    ev->accept = json_is_true(a);
+#undef KEEP
+  return rc;
+}
+
+static int decode_read(smc_event_t *ev, smc_error_t *err) {
+  int rc = str_field(ev->root, "id", REQUIRED, SMC_CODEC_MAX_ID, &ev->id, err);
+  int e = str_field(ev->root, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err);
+  return rc ? rc : e;
+}
+
+static int decode_machine(smc_event_t *ev, smc_error_t *err) {
+  json_t *r = ev->root;
+  int rc = 0, e;
+#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+  KEEP(str_field(r, "name", REQUIRED, SMC_CODEC_MAX_ID, &ev->name, err));
+  KEEP(str_field(r, "hash", OPTIONAL, 64, &ev->hash, err));
+  KEEP(str_field(r, "definition", REQUIRED, 0, &ev->definition, err));
+#undef KEEP
+  if (ev->definition)
+    ev->definition_len = json_string_length(json_object_get(r, "definition"));
+  return rc;
+}
+
+int smc_event_decode(const void *value, size_t len, size_t max_bytes,
+                     const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
+                     smc_error_t *err) {
+  memset(ev, 0, sizeof(*ev));
+  if (max_bytes && len > max_bytes)
+    return smc_error_set(err, SMC_ETOO_LARGE, NULL,
+                         "event of %zu bytes is larger than the limit of %zu", len, max_bytes);
+  if (!value || len == 0)
+    return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "empty event");
+  json_error_t jerr;
+  ev->root = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!ev->root)
+    return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "not JSON: %s (line %d, column %d)",
+                         jerr.text, jerr.line, jerr.column);
+  if (!json_is_object(ev->root))
+    return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "an event must be a JSON object");
+
+  int rc = 0, e;
+  e = str_field(ev->root, "correlation", OPTIONAL, 0, &ev->correlation, err);
+  rc = rc ? rc : e;
+  e = str_field(ev->root, "reply_to", OPTIONAL, 249, &ev->reply_to, err);
+  rc = rc ? rc : e;
+  if (!ev->correlation && hdr_correlation && !json_object_get(ev->root, "correlation"))
+    ev->correlation = hdr_correlation;
+  if (!ev->reply_to && hdr_reply_to && *hdr_reply_to && !json_object_get(ev->root, "reply_to"))
+    ev->reply_to = hdr_reply_to;
+
+  const char *type = NULL;
+  e = str_field(ev->root, "type", REQUIRED, 0, &type, err);
+  if (e)
+    return rc ? rc : e;
+  if (!strcmp(type, "proposal"))
+    ev->type = SMC_EV_PROPOSAL, e = decode_proposal(ev, err);
+  else if (!strcmp(type, "vote"))
+    ev->type = SMC_EV_VOTE, e = decode_vote(ev, err);
+  else if (!strcmp(type, "read"))
+    ev->type = SMC_EV_READ, e = decode_read(ev, err);
+  else if (!strcmp(type, "tick"))
+    ev->type = SMC_EV_TICK, e = 0;
+  else if (!strcmp(type, "machine"))
+    ev->type = SMC_EV_MACHINE, e = decode_machine(ev, err);
+  else
+    return smc_error_set(err, SMC_EBAD_REQUEST, "type", "unknown event type '%s'", type);
+  return rc ? rc : e;
+}
+
+void smc_event_close(smc_event_t *ev) {
+  json_decref(ev->root);
+  ev->root = NULL;
+}
+
+int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_version,
+                           const char *transition, const json_t *data, char out[65]) {
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_adds(&b, object ? object : "");
+  smc_buf_addc(&b, '\n');
+  if (has_expect)
+    smc_buf_add_i64(&b, expect_version);
+  smc_buf_addc(&b, '\n');
+  smc_buf_adds(&b, transition ? transition : "");
+  smc_buf_addc(&b, '\n');
+  if (data) {
+    char *c = smc_json_canonical(data);
+    if (!c) {
+      smc_buf_close(&b);
+      return SMC_ENOMEM;
+    }
+    smc_buf_adds(&b, c);
+    free(c);
+  } else {
+    smc_buf_adds(&b, "{}");
+  }
+  int rc = b.oom ? SMC_ENOMEM : 0;
+  if (!rc)
+    smc_sha256_hex(b.p, b.len, out);
+  smc_buf_close(&b);
+  return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * The event codec: decode the JSON values of smc.proposals records into typed
+ * events (protocol.md, "Events"), strictly, and encode the fold's outputs.
+ *
+ * Decoding rules: the value must be one JSON object of at most max_bytes
+ * bytes (SMC_ETOO_LARGE) with a string "type" among proposal, vote, read,
+ * tick, machine. A known field with a wrong type, or a required field that is
+ * missing, is SMC_EBAD_REQUEST with err->path naming the field. Unknown fields
+ * are ignored. The smc-correlation / smc-reply-to headers fill "correlation"
+ * and "reply_to" when the value has no such field (the field wins).
+ */
+#ifndef SMC_CORE_CODEC_H
+#define SMC_CORE_CODEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+/* Longest object id, proposal id, voter or machine name accepted (bytes). */
+#define SMC_CODEC_MAX_ID 1024
+
+typedef enum smc_event_type {
+  SMC_EV_PROPOSAL = 1,
+  SMC_EV_VOTE,
+  SMC_EV_READ,
+  SMC_EV_TICK,
+  SMC_EV_MACHINE,
+} smc_event_type_t;
+
+/* A decoded event. Every string points into root (or id_buf), which the
+ * event owns: valid until smc_event_close. Absent optional fields are NULL. */
+typedef struct smc_event {
+  smc_event_type_t type;
+  json_t *root;
+  /* proposal, read: id (a proposal's id is derived when absent) */
+  const char *id;
+  int id_derived;
+  const char *object; /* proposal, vote, read */
+  const char *machine, *transition, *to, *proposer;
+  const json_t *data; /* proposal: an object, NULL when absent (= {}) */
+  int has_expect;
+  int64_t expect_version;
+  const char *correlation, *reply_to; /* field, else header */
+  /* vote */
+  const char *proposal, *voter, *reason;
+  int accept;
+  /* machine */
+  const char *name, *hash, *definition;
+  size_t definition_len;
+  char id_buf[65];
+} smc_event_t;
+
+/*
+ * Decode one record value. On success returns 0 and ev owns the parsed JSON.
+ * On failure returns SMC_EBAD_REQUEST or SMC_ETOO_LARGE with err filled, and
+ * ev still holds whatever could be read (type, object, id, reply_to,
+ * correlation, when they had the right type) so the caller can address an
+ * error answer; smc_event_close must be called in both cases.
+ */
+int smc_event_decode(const void *value, size_t len, size_t max_bytes,
+                     const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
+                     smc_error_t *err);
+void smc_event_close(smc_event_t *ev);
+
+/* The id of a proposal without one: sha256 hex of
+ *   object "\n" expect_version "\n" transition "\n" canonical(data)
+ * where an absent expect_version or transition is the empty string, the
+ * version is written in decimal, and absent data is {}. out gets 65 bytes. */
+int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_version,
+                           const char *transition, const json_t *data, char out[65]);
+
+/* Wire name of an event type ("proposal", ...). */
+const char *smc_event_type_name(smc_event_type_t t);
+
+/*
+ * A growing byte buffer for building keys, binary records and JSON text.
+ * On allocation failure it sets oom and ignores further appends; check
+ * oom once at the end.
+ */
+typedef struct smc_buf {
+  char *p;
+  size_t len, cap;
+  int oom;
+} smc_buf_t;
+
+void smc_buf_init(smc_buf_t *b);
+void smc_buf_close(smc_buf_t *b);
+void smc_buf_reset(smc_buf_t *b);
+void smc_buf_add(smc_buf_t *b, const void *p, size_t n);
+void smc_buf_adds(smc_buf_t *b, const char *s);
+void smc_buf_addc(smc_buf_t *b, char c);
+void smc_buf_add_i64(smc_buf_t *b, int64_t v); /* decimal text */
+/* Binary record helpers: fixed 8-byte big-endian integers and
+ * length-prefixed (4-byte BE) strings; NULL strings are stored as length
+ * 0xffffffff. */
+void smc_buf_put_u8(smc_buf_t *b, uint8_t v);
+void smc_buf_put_u32(smc_buf_t *b, uint32_t v);
+void smc_buf_put_i64(smc_buf_t *b, int64_t v);
+void smc_buf_put_str(smc_buf_t *b, const char *s);
+
+/* Reader for records written with the smc_buf_put_* helpers. Strings read
+ * are malloc'd copies. On truncated input bad is set and reads return 0. */
+typedef struct smc_rd {
+  const uint8_t *p;
+  size_t len, pos;
+  int bad;
+} smc_rd_t;
+
+uint8_t smc_rd_u8(smc_rd_t *r);
+uint32_t smc_rd_u32(smc_rd_t *r);
+int64_t smc_rd_i64(smc_rd_t *r);
+/* Returns a malloc'd NUL-terminated copy, or NULL (stored NULL, or bad). */
+char *smc_rd_str(smc_rd_t *r);
+
+#endif
