@@ -1,0 +1,323 @@
+/* Topic definitions and creation (admin.h). */
+#include "kafka/admin.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/kconf.h"
+
+void smc_topic_defs_close(smc_topic_defs_t *defs) {
+  if (!defs)
+    return;
+  for (size_t i = 0; i < defs->count; i++) {
+    smc_topic_def_t *d = &defs->items[i];
+    free(d->name);
+    for (size_t j = 0; j < 2 * d->nconfig; j++)
+      free(d->config[j]);
+    free(d->config);
+  }
+  free(defs->items);
+  defs->items = NULL;
+  defs->count = 0;
+}
+
+static int parse_def(json_t *t, size_t idx, smc_topic_def_t *d, smc_error_t *err) {
+  char path[32];
+  snprintf(path, sizeof(path), "topics[%zu]", idx);
+  const char *name = json_string_value(json_object_get(t, "name"));
+  if (!json_is_object(t) || !name || !*name || strlen(name) > 200)
+    return smc_error_set(err, SMC_EBAD_VALUE, path, "%s: needs a non-empty \"name\"", path);
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '.' || *c == '_' || *c == '-'))
+      return smc_error_set(err, SMC_EBAD_NAME, path, "%s: topic name '%s' has a character "
+                           "Kafka does not allow", path, name);
+  json_t *p = json_object_get(t, "partitions");
+  if (json_is_string(p) && !strcmp(json_string_value(p), "N"))
+    d->partitions = -1;
+  else if (json_is_integer(p) && json_integer_value(p) > 0 && json_integer_value(p) < 100000)
+    d->partitions = (int32_t)json_integer_value(p);
+  else
+    return smc_error_set(err, SMC_EBAD_VALUE, path,
+                         "%s: \"partitions\" must be a positive number or \"N\"", path);
+  json_t *cfg = json_object_get(t, "config");
+  if (cfg && !json_is_object(cfg))
+    return smc_error_set(err, SMC_EBAD_VALUE, path, "%s: \"config\" must be an object", path);
+  if (!(d->name = strdup(name)))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  size_t n = cfg ? json_object_size(cfg) : 0;
+  d->config = calloc(2 * n + 1, sizeof(char *));
+  if (!d->config)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  const char *k;
+  json_t *v;
+  if (cfg)
+    json_object_foreach(cfg, k, v) {
+      if (!json_is_string(v))
+        return smc_error_set(err, SMC_EBAD_VALUE, path, "%s: config \"%s\" must be a string",
+                             path, k);
+      d->config[2 * d->nconfig] = strdup(k);
+      d->config[2 * d->nconfig + 1] = strdup(json_string_value(v));
+      d->nconfig++;
+      if (!d->config[2 * d->nconfig - 2] || !d->config[2 * d->nconfig - 1])
+        return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    }
+  return 0;
+}
+
+int smc_topic_defs_parse(const char *text, size_t len, smc_topic_defs_t *defs,
+                         smc_error_t *err) {
+  memset(defs, 0, sizeof(*defs));
+  json_error_t jerr;
+  json_t *root = json_loadb(text, len, 0, &jerr);
+  if (!root) {
+    smc_error_set(err, SMC_EBAD_VALUE, NULL, "topic definitions are not JSON: %s", jerr.text);
+    if (err)
+      err->line = jerr.line, err->column = jerr.column;
+    return SMC_EBAD_VALUE;
+  }
+  int rc = 0;
+  json_t *arr = json_object_get(root, "topics");
+  if (!json_is_array(arr) || json_array_size(arr) == 0) {
+    rc = smc_error_set(err, SMC_EBAD_VALUE, "topics", "\"topics\" must be a non-empty array");
+    goto done;
+  }
+  defs->items = calloc(json_array_size(arr), sizeof(*defs->items));
+  if (!defs->items) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    defs->count++;
+    if ((rc = parse_def(json_array_get(arr, i), i, &defs->items[i], err)))
+      goto done;
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(defs->items[j].name, defs->items[i].name)) {
+        rc = smc_error_set(err, SMC_EDUPLICATE_NAME, NULL, "topic '%s' is defined twice",
+                           defs->items[i].name);
+        goto done;
+      }
+  }
+done:
+  json_decref(root);
+  if (rc)
+    smc_topic_defs_close(defs);
+  return rc;
+}
+
+int smc_topic_defs_load(const char *path, smc_topic_defs_t *defs, smc_error_t *err) {
+  memset(defs, 0, sizeof(*defs));
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return smc_error_set(err, SMC_EIO, NULL, "cannot open %s: %m", path);
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len + 4096 > cap) {
+      char *nb = realloc(buf, cap = cap * 2 + 8192);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+      }
+      buf = nb;
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0)
+      break;
+    if (len > (1u << 20)) {
+      free(buf);
+      fclose(f);
+      return smc_error_set(err, SMC_ETOO_LARGE, NULL, "%s is larger than 1 MiB", path);
+    }
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return smc_error_set(err, SMC_EIO, NULL, "cannot read %s", path);
+  }
+  int rc = smc_topic_defs_parse(buf, len, defs, err);
+  if (rc && err && !err->file[0])
+    snprintf(err->file, sizeof(err->file), "%s", path);
+  free(buf);
+  return rc;
+}
+
+void smc_topics_options_default(smc_topics_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->partitions = 12;
+  o->replication = -1;
+  o->timeout_ms = 30000;
+}
+
+/* Partition counts of the named topics from one metadata request (-1 when a
+ * topic does not exist). */
+static int fetch_partitions(rd_kafka_t *rk, smc_topic_result_t *res, size_t n, int timeout_ms,
+                            smc_error_t *err) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+  if (e)
+    return smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
+                         NULL, "metadata request failed: %s", rd_kafka_err2str(e));
+  for (size_t i = 0; i < n; i++) {
+    res[i].have_partitions = -1;
+    for (int t = 0; t < md->topic_cnt; t++)
+      if (!strcmp(md->topics[t].topic, res[i].name) && !md->topics[t].err)
+        res[i].have_partitions = md->topics[t].partition_cnt;
+  }
+  rd_kafka_metadata_destroy(md);
+  return 0;
+}
+
+static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
+                            smc_topic_result_t *res, rd_kafka_NewTopic_t **nts,
+                            smc_error_t *err) {
+  char errstr[512];
+  for (size_t i = 0; i < defs->count; i++) {
+    const smc_topic_def_t *d = &defs->items[i];
+    memset(&res[i], 0, sizeof(res[i]));
+    snprintf(res[i].name, sizeof(res[i].name), "%s%s",
+             o->prefix && *o->prefix ? o->prefix : SMC_TOPIC_PREFIX_DEFAULT, d->name);
+    res[i].partitions = d->partitions < 0 ? o->partitions : d->partitions;
+    nts[i] = rd_kafka_NewTopic_new(res[i].name, res[i].partitions, o->replication, errstr,
+                                   sizeof(errstr));
+    if (!nts[i])
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s: %s", res[i].name,
+                           errstr);
+    for (size_t j = 0; j < d->nconfig; j++) {
+      rd_kafka_resp_err_t e =
+          rd_kafka_NewTopic_set_config(nts[i], d->config[2 * j], d->config[2 * j + 1]);
+      if (e)
+        return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s config %s: %s",
+                             res[i].name, d->config[2 * j], rd_kafka_err2str(e));
+    }
+  }
+  return 0;
+}
+
+/* Send CreateTopics and record each topic's result. */
+static int run_create(rd_kafka_t *rk, const smc_topics_options_t *o, rd_kafka_NewTopic_t **nts,
+                      smc_topic_result_t *res, size_t n, smc_error_t *err) {
+  char errstr[512];
+  int rc = 0;
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(ao, o->timeout_ms, errstr, sizeof(errstr));
+  rd_kafka_AdminOptions_set_operation_timeout(ao, o->timeout_ms, errstr, sizeof(errstr));
+  rd_kafka_CreateTopics(rk, nts, n, ao, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, o->timeout_ms + 5000);
+  if (!ev) {
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "CreateTopics got no answer in %d ms",
+                       o->timeout_ms);
+    goto done;
+  }
+  if (rd_kafka_event_error(ev)) {
+    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+    rc = smc_error_set(err,
+                       e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT
+                           ? SMC_EUNAVAILABLE
+                           : SMC_EKAFKA,
+                       NULL, "CreateTopics failed: %s", rd_kafka_event_error_string(ev));
+    goto done;
+  }
+  const rd_kafka_CreateTopics_result_t *cr = rd_kafka_event_CreateTopics_result(ev);
+  size_t cnt = 0;
+  const rd_kafka_topic_result_t **trs = cr ? rd_kafka_CreateTopics_result_topics(cr, &cnt) : NULL;
+  for (size_t i = 0; i < cnt; i++) {
+    const char *name = rd_kafka_topic_result_name(trs[i]);
+    for (size_t j = 0; j < n; j++) {
+      if (strcmp(res[j].name, name))
+        continue;
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(trs[i]);
+      const char *es = rd_kafka_topic_result_error_string(trs[i]);
+      if (!e) {
+        res[j].status = SMC_TOPIC_CREATED;
+        res[j].have_partitions = res[j].partitions;
+      } else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        res[j].status = SMC_TOPIC_EXISTED; /* partition count checked next */
+      } else {
+        res[j].status = SMC_TOPIC_FAILED;
+        snprintf(res[j].message, sizeof(res[j].message), "%s", es ? es : rd_kafka_err2str(e));
+      }
+    }
+  }
+done:
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
+                      smc_topic_result_t *results, smc_error_t *err) {
+  char errstr[512];
+  if (!o || !defs || !results || defs->count == 0)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no topics to create");
+  if (o->partitions <= 0 || o->replication == 0 || o->replication < -1 || o->timeout_ms <= 0)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                         "partitions and replication must be positive (replication -1 = "
+                         "broker default), timeout too");
+  int rc = 0;
+  rd_kafka_t *rk = NULL;
+  rd_kafka_NewTopic_t **nts = calloc(defs->count, sizeof(*nts));
+  rd_kafka_conf_t *conf = smc_kconf_new(o->bootstrap, o->properties, errstr, sizeof(errstr));
+  if (!nts || !conf) {
+    rc = smc_error_set(err, nts ? SMC_EINVALID_ARGUMENT : SMC_ENOMEM, NULL, "%s",
+                       nts ? errstr : "out of memory");
+    goto done;
+  }
+  if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "cannot create the admin client: %s", errstr);
+    goto done;
+  }
+  conf = NULL; /* rk owns it */
+  if ((rc = build_new_topics(o, defs, results, nts, err)) ||
+      (rc = run_create(rk, o, nts, results, defs->count, err)))
+    goto done;
+  /* Check what exists now: topics that existed must have the count we want. */
+  smc_topic_result_t *have = calloc(defs->count, sizeof(*have));
+  if (!have) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto done;
+  }
+  memcpy(have, results, defs->count * sizeof(*have));
+  rc = fetch_partitions(rk, have, defs->count, o->timeout_ms, err);
+  for (size_t i = 0; !rc && i < defs->count; i++) {
+    smc_topic_result_t *r = &results[i];
+    if (r->status != SMC_TOPIC_EXISTED)
+      continue;
+    r->have_partitions = have[i].have_partitions;
+    if (r->have_partitions != r->partitions) {
+      r->status = SMC_TOPIC_MISMATCH;
+      snprintf(r->message, sizeof(r->message), "exists with %d partitions, expected %d",
+               (int)r->have_partitions, (int)r->partitions);
+    }
+  }
+  free(have);
+  for (size_t i = 0; !rc && i < defs->count; i++) {
+    if (results[i].status == 0) {
+      results[i].status = SMC_TOPIC_FAILED;
+      snprintf(results[i].message, sizeof(results[i].message), "no result from the broker");
+    }
+    if (results[i].status == SMC_TOPIC_FAILED || results[i].status == SMC_TOPIC_MISMATCH)
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "topic %s: %s", results[i].name,
+                         results[i].message);
+  }
+done:
+  if (nts)
+    for (size_t i = 0; i < defs->count; i++)
+      if (nts[i])
+        rd_kafka_NewTopic_destroy(nts[i]);
+  free(nts);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  if (rk)
+    rd_kafka_destroy(rk);
+  return rc;
+}

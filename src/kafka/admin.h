@@ -1,0 +1,73 @@
+/*
+ * Topic administration: the topic definitions of topics/topics.json and
+ * `smc topics create` (librdkafka's admin API).
+ */
+#ifndef SMC_KAFKA_ADMIN_H
+#define SMC_KAFKA_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smc/error.h"
+
+/* One topic definition. partitions < 0 means "the cluster's N". */
+typedef struct smc_topic_def {
+  char *name; /* without prefix: "proposals" */
+  int32_t partitions;
+  size_t nconfig;
+  char **config; /* k1, v1, k2, v2, ... (2 * nconfig entries) */
+} smc_topic_def_t;
+
+typedef struct smc_topic_defs {
+  smc_topic_def_t *items;
+  size_t count;
+} smc_topic_defs_t;
+
+/* Parse definitions from JSON text ({"topics":[{"name", "partitions": n |
+ * "N", "config": {k: "v"}}]}). Bad input: SMC_EBAD_VALUE with a message
+ * naming the entry. defs is filled on success; release with
+ * smc_topic_defs_close. */
+int smc_topic_defs_parse(const char *json, size_t len, smc_topic_defs_t *defs,
+                         smc_error_t *err);
+/* The same from a file (SMC_EIO when it cannot be read). */
+int smc_topic_defs_load(const char *path, smc_topic_defs_t *defs, smc_error_t *err);
+void smc_topic_defs_close(smc_topic_defs_t *defs);
+
+typedef enum smc_topic_status {
+  SMC_TOPIC_CREATED = 1,
+  SMC_TOPIC_EXISTED,  /* existed with the expected partition count */
+  SMC_TOPIC_MISMATCH, /* existed with another partition count: an error */
+  SMC_TOPIC_FAILED,   /* creation failed: message says why */
+} smc_topic_status_t;
+
+typedef struct smc_topic_result {
+  char name[256]; /* with prefix */
+  smc_topic_status_t status;
+  int32_t partitions;      /* wanted */
+  int32_t have_partitions; /* found (EXISTED, MISMATCH), else = partitions */
+  char message[256];
+} smc_topic_result_t;
+
+typedef struct smc_topics_options {
+  const char *bootstrap;          /* NULL: $SMC_BOOTSTRAP or localhost:9092 */
+  const char *const *properties;  /* librdkafka passthrough, k,v,...,NULL */
+  const char *prefix;             /* NULL: "smc." */
+  int32_t partitions;             /* N, default 12 */
+  int replication;                /* -1 = the broker's default.replication.factor */
+  int timeout_ms;                 /* whole operation, default 30000 */
+} smc_topics_options_t;
+
+void smc_topics_options_default(smc_topics_options_t *o);
+
+/*
+ * Create every topic of defs that does not exist yet (TOPIC_ALREADY_EXISTS
+ * is fine) and check the partition count of those that did. results must hold
+ * defs->count entries and gets one per definition, in order. Returns 0 when
+ * every topic now exists as defined, SMC_EINVALID_ARGUMENT for bad options,
+ * SMC_EKAFKA when a topic failed or mismatched (see results), or
+ * SMC_EUNAVAILABLE when the cluster did not answer in time.
+ */
+int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
+                      smc_topic_result_t *results, smc_error_t *err);
+
+#endif
