@@ -208,6 +208,7 @@ static void test_seek_bounds(void **state) {
   /* deleted keys are skipped */
   assert_int_equal(smc_kv_del(&kv, SMC_CF_TIMERS, "\0\0\0\1a", 5), 0);
   smc_be32(from, 1);
+  smc_be32(lim, 2);
   assert_int_equal(smc_kv_seek(&kv, SMC_CF_TIMERS, from, 4, lim, 4, &k, &kl, &v, &vl), 0);
   assert_memory_equal(k, "\0\0\0\1c", 5);
   free(k), free(v);
