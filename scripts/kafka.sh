@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Run one local Apache Kafka broker (KRaft, combined broker+controller) for
+# tests and benchmarks. The broker comes from Maven Central through `mvn`;
+# no tarball, no Docker.
+#
+#   scripts/kafka.sh start|stop|restart|status|fetch|logs
+#
+# Environment:
+#   KAFKA_VERSION      broker version (default 4.1.2)
+#   KAFKA_PORT         client port on 127.0.0.1 (default 9092); controller = +1
+#   KAFKA_DATA         data/log dir (default .cache/kafka/data-<port>)
+#   KAFKA_EXTRA_PROPS  extra server.properties lines ("k=v" separated by
+#                      newlines or spaces), appended last so they win
+#   KAFKA_HEAP         JVM heap (default 512m)
+#   KAFKA_START_TIMEOUT seconds to wait for the broker (default 120)
+#   KAFKA_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (default 30)
+#   KAFKA_FRESH=1      wipe the data dir before start
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.2}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT=$((KAFKA_PORT + 1))
+CACHE="$ROOT/.cache/kafka"
+VDIR="$CACHE/$KAFKA_VERSION"
+LIBS="$VDIR/libs"
+DATA="${KAFKA_DATA:-$CACHE/data-$KAFKA_PORT}"
+HEAP="${KAFKA_HEAP:-512m}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+PIDFILE="$DATA/kafka.pid"
+LOGFILE="$DATA/server.log"
+PROPS="$DATA/server.properties"
+# Kafka 4.1 brings slf4j-api 1.7.x, so the binding is log4j-slf4j-impl (not -slf4j2-).
+LOG4J_VERSION="2.24.3"
+
+say() { echo "kafka.sh: $*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found (run scripts/deps.sh)"
+}
+
+# Writes the tiny pom whose runtime dependency tree is the broker, its tools and
+# a Log4j2 backend (Kafka 4.x logs through SLF4J -> Log4j2).
+write_pom() {
+  cat >"$VDIR/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0"
+         xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+         xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 http://maven.apache.org/xsd/maven-4.0.0.xsd">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>smc.local</groupId>
+  <artifactId>kafka-broker-runtime</artifactId>
+  <version>$KAFKA_VERSION</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-core</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+}
+
+# Ensures $LIBS holds the complete runtime classpath. A finished copy is marked
+# with .complete, so later runs need neither mvn nor the network.
+fetch() {
+  if [[ -f "$LIBS/.complete" ]]; then
+    return 0
+  fi
+  need mvn
+  need java
+  mkdir -p "$VDIR"
+  write_pom
+  rm -rf "$LIBS.tmp"
+  local args=(-B -q -f "$VDIR/pom.xml" dependency:copy-dependencies
+    -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp")
+  say "fetching Apache Kafka $KAFKA_VERSION from Maven into $LIBS"
+  if ! mvn -o "${args[@]}" >"$VDIR/mvn.log" 2>&1; then
+    rm -rf "$LIBS.tmp"
+    mvn "${args[@]}" >"$VDIR/mvn.log" 2>&1 || {
+      tail -n 30 "$VDIR/mvn.log" >&2
+      die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (log: $VDIR/mvn.log)"
+    }
+  fi
+  ls "$LIBS.tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 ||
+    die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
+  rm -rf "$LIBS"
+  mv "$LIBS.tmp" "$LIBS"
+  touch "$LIBS/.complete"
+  say "fetched $(ls "$LIBS"/*.jar | wc -l) jars"
+}
+
+pid_alive() {
+  [[ -f "$PIDFILE" ]] || return 1
+  local pid
+  pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+kjava() {
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$DATA/log4j2-tools.properties" -cp "$LIBS/*" "$@"
+}
+
+write_config() {
+  mkdir -p "$DATA/logs"
+  cat >"$PROPS" <<EOF
+# Written by scripts/kafka.sh; regenerated on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA/logs
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+log.flush.interval.messages=9223372036854775807
+EOF
+  if [[ -n "${KAFKA_EXTRA_PROPS:-}" ]]; then
+    echo "# KAFKA_EXTRA_PROPS" >>"$PROPS"
+    # Accept newline- or space-separated k=v pairs.
+    tr ' ' '\n' <<<"$KAFKA_EXTRA_PROPS" | sed '/^$/d' >>"$PROPS"
+  fi
+  cat >"$DATA/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $LOGFILE
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = INFO
+EOF
+  cat >"$DATA/log4j2-tools.properties" <<EOF
+status = error
+appender.err.type = Console
+appender.err.name = ERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = %p %m%n
+rootLogger.level = ERROR
+rootLogger.appenderRef.err.ref = ERR
+EOF
+}
+
+# Formats the KRaft storage once per data dir (meta.properties marks it).
+format_storage() {
+  if [[ -f "$DATA/logs/meta.properties" ]]; then
+    return 0
+  fi
+  local id
+  id="$(kjava kafka.tools.StorageTool random-uuid)"
+  say "formatting KRaft storage in $DATA (cluster id $id)"
+  kjava kafka.tools.StorageTool format --standalone -t "$id" -c "$PROPS" \
+    >>"$DATA/format.log" 2>&1 || {
+    cat "$DATA/format.log" >&2
+    die "storage format failed"
+  }
+}
+
+# Readiness: the client port accepts connections and an admin client can list
+# topics (a real request through the broker's metadata path).
+wait_ready() {
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while ! port_open "$KAFKA_PORT"; do
+    pid_alive || {
+      tail -n 40 "$LOGFILE" >&2 || true
+      die "broker exited during startup (log: $LOGFILE)"
+    }
+    ((SECONDS < deadline)) || die "broker did not open port $KAFKA_PORT in ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+  while ! kjava org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --list >/dev/null 2>>"$DATA/ready.log"; do
+    pid_alive || die "broker exited during startup (log: $LOGFILE)"
+    ((SECONDS < deadline)) || die "broker did not answer requests in ${START_TIMEOUT}s"
+    sleep 1
+  done
+}
+
+start() {
+  if pid_alive; then
+    say "already running (pid $(cat "$PIDFILE"))"
+    echo "127.0.0.1:$KAFKA_PORT"
+    return 0
+  fi
+  if port_open "$KAFKA_PORT"; then
+    die "port $KAFKA_PORT is in use by another process; set KAFKA_PORT"
+  fi
+  need java
+  fetch
+  if [[ "${KAFKA_FRESH:-0}" == 1 ]]; then
+    rm -rf "$DATA"
+  fi
+  write_config
+  format_storage
+  local t0=$SECONDS
+  # setsid: the broker must outlive this script and not get the caller's
+  # terminal signals; stop/restart manage it through the pid file.
+  setsid java -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$DATA/log4j2.properties" \
+    -Dkafka.logs.dir="$DATA" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
+    >>"$DATA/stdout.log" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  wait_ready
+  say "Kafka $KAFKA_VERSION ready in $((SECONDS - t0))s (pid $(cat "$PIDFILE"), data $DATA)"
+  echo "127.0.0.1:$KAFKA_PORT"
+}
+
+stop() {
+  if ! pid_alive; then
+    say "not running"
+    rm -f "$PIDFILE"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$PIDFILE")"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      say "broker did not stop in ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$PIDFILE"
+  say "stopped (pid $pid)"
+}
+
+status() {
+  if pid_alive; then
+    echo "running (pid $(cat "$PIDFILE"), bootstrap 127.0.0.1:$KAFKA_PORT, data $DATA)"
+    return 0
+  fi
+  echo "not running (port $KAFKA_PORT)"
+  return 3
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+restart)
+  stop
+  start
+  ;;
+status) status ;;
+fetch) fetch ;;
+logs) tail -n "${2:-100}" "$LOGFILE" ;;
+*)
+  echo "usage: $0 start|stop|restart|status|fetch|logs [N]" >&2
+  exit 2
+  ;;
+esac
