@@ -5,10 +5,12 @@
  * The gateway owns one smc client (src/kafka/client.c) for proposals, votes
  * and reads, and one background follower of <prefix>machines (the catalog for
  * GET /machine) and <prefix>confirmations (the bounded LRU that answers
- * GET /proposal/{id}). Every HTTP request is served on a thread of a bounded
- * pool (libmicrohttpd's internal thread pool); long waits (?wait=, watch) are
- * bounded by their timeouts. Connections beyond max_connections are answered
- * with a clean 503 and closed.
+ * GET /proposal/{id}). Threading: libmicrohttpd thread-per-connection (one
+ * poll()ing accept thread, one thread per open connection), so a request
+ * that waits (?wait=, watch, SSE) blocks only its own connection; every wait
+ * is bounded by its timeout. Connections beyond max_connections are answered
+ * with a clean 503 (Connection: close); beyond max_connections + 512 the
+ * accept thread closes them at once.
  *
  * Ownership: smc_gateway_start copies every string of cfg; the caller may free
  * them afterwards. The owned_partitions / ready callbacks (and opaque) must
@@ -42,7 +44,6 @@ typedef struct smc_gateway_config {
   void *opaque;
   /* Extensions (defaults from smc_gateway_config_default): */
   int (*ready)(void *opaque);        /* /readyz: non-zero once restored; NULL = always */
-  unsigned threads;                  /* request threads; default 32 */
 } smc_gateway_config_t;
 
 /* Fill c with the defaults above (listen "127.0.0.1:8080", prefix "smc."). */

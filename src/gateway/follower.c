@@ -1,0 +1,553 @@
+/*
+ * The gateway's follower: one consumer thread reading <prefix>machines from
+ * the beginning (the catalog) and <prefix>confirmations from their ends at
+ * start (proposal outcomes, latest committed version per object). Everything
+ * it learns lives in bounded structures guarded by one mutex; a condition
+ * variable wakes watchers when a commit arrives.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "gateway/gw_internal.h"
+
+/* ------------------------------------------------------------------ LRU */
+
+typedef struct lru_node {
+  char *key;
+  json_t *val;
+  struct lru_node *hnext;       /* hash chain */
+  struct lru_node *prev, *next; /* recency list, head = most recent */
+} lru_node_t;
+
+struct gw_lru {
+  lru_node_t **buckets;
+  size_t nbuckets, count, capacity;
+  lru_node_t *head, *tail;
+};
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+gw_lru_t *smc_gw_lru_new(size_t capacity) {
+  gw_lru_t *l = calloc(1, sizeof(*l));
+  if (!l)
+    return NULL;
+  l->capacity = capacity ? capacity : 1;
+  l->nbuckets = 64;
+  while (l->nbuckets < l->capacity)
+    l->nbuckets *= 2;
+  l->buckets = calloc(l->nbuckets, sizeof(*l->buckets));
+  if (!l->buckets) {
+    free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void smc_gw_lru_destroy(gw_lru_t *l) {
+  if (!l)
+    return;
+  for (lru_node_t *n = l->head, *next; n; n = next) {
+    next = n->next;
+    free(n->key);
+    json_decref(n->val);
+    free(n);
+  }
+  free(l->buckets);
+  free(l);
+}
+
+static void list_unlink(gw_lru_t *l, lru_node_t *n) {
+  if (n->prev)
+    n->prev->next = n->next;
+  else
+    l->head = n->next;
+  if (n->next)
+    n->next->prev = n->prev;
+  else
+    l->tail = n->prev;
+  n->prev = n->next = NULL;
+}
+
+static void list_push_front(gw_lru_t *l, lru_node_t *n) {
+  n->prev = NULL;
+  n->next = l->head;
+  if (l->head)
+    l->head->prev = n;
+  l->head = n;
+  if (!l->tail)
+    l->tail = n;
+}
+
+static lru_node_t **lru_slot(gw_lru_t *l, const char *key) {
+  lru_node_t **p = &l->buckets[hash_str(key) & (l->nbuckets - 1)];
+  while (*p && strcmp((*p)->key, key))
+    p = &(*p)->hnext;
+  return p;
+}
+
+static void lru_evict_tail(gw_lru_t *l) {
+  lru_node_t *n = l->tail;
+  lru_node_t **p = lru_slot(l, n->key);
+  *p = n->hnext;
+  list_unlink(l, n);
+  free(n->key);
+  json_decref(n->val);
+  free(n);
+  l->count--;
+}
+
+void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
+  lru_node_t **p = lru_slot(l, key);
+  if (*p) {
+    json_t *old = (*p)->val;
+    (*p)->val = json_incref(v);
+    json_decref(old);
+    list_unlink(l, *p);
+    list_push_front(l, *p);
+    return;
+  }
+  lru_node_t *n = calloc(1, sizeof(*n));
+  if (!n || !(n->key = strdup(key))) {
+    free(n);
+    return; /* out of memory: the cache simply forgets */
+  }
+  n->val = json_incref(v);
+  *p = n;
+  list_push_front(l, n);
+  if (++l->count > l->capacity)
+    lru_evict_tail(l);
+}
+
+json_t *smc_gw_lru_get(gw_lru_t *l, const char *key) {
+  lru_node_t *n = *lru_slot(l, key);
+  if (!n)
+    return NULL;
+  list_unlink(l, n);
+  list_push_front(l, n);
+  return json_incref(n->val);
+}
+
+/* ------------------------------------------------------------ follower */
+
+#define PROPOSALS_MAX 100000
+#define OBJECTS_MAX 100000
+#define PENDING_MAX 20000
+
+struct gw_follower {
+  smc_gateway_t *gw;
+  rd_kafka_t *rk;
+  char *t_machines, *t_confirmations;
+  pthread_t thread;
+  int thread_started;
+  atomic_int run;
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  smc_machine_t **machines;
+  size_t nmachines, capmachines;
+  gw_lru_t *proposals; /* id -> status record */
+  gw_lru_t *objects;   /* object -> latest committed confirmation */
+  gw_lru_t *pending;   /* "object\ntransition" -> "id" of a pending proposal */
+  int64_t machines_high; /* end of <prefix>machines at start */
+  atomic_int caught_up;
+};
+
+static void catalog_put_locked(gw_follower_t *f, smc_machine_t *m) {
+  for (size_t i = 0; i < f->nmachines; i++)
+    if (!strcmp(smc_machine_name(f->machines[i]), smc_machine_name(m))) {
+      /* The first registration of a name stands (the fold ignores others). */
+      return;
+    }
+  if (f->nmachines == f->capmachines) {
+    size_t cap = f->capmachines ? f->capmachines * 2 : 16;
+    smc_machine_t **p = realloc(f->machines, cap * sizeof(*p));
+    if (!p)
+      return;
+    f->machines = p;
+    f->capmachines = cap;
+  }
+  f->machines[f->nmachines++] = smc_machine_retain(m);
+}
+
+void smc_gw_catalog_put(gw_follower_t *f, smc_machine_t *m) {
+  pthread_mutex_lock(&f->mu);
+  catalog_put_locked(f, m);
+  pthread_mutex_unlock(&f->mu);
+}
+
+smc_machine_t *smc_gw_catalog_get(gw_follower_t *f, const char *name) {
+  smc_machine_t *m = NULL;
+  pthread_mutex_lock(&f->mu);
+  for (size_t i = 0; i < f->nmachines && !m; i++)
+    if (!strcmp(smc_machine_name(f->machines[i]), name))
+      m = smc_machine_retain(f->machines[i]);
+  pthread_mutex_unlock(&f->mu);
+  return m;
+}
+
+int smc_gw_catalog_get_exists(gw_follower_t *f, const char *name) {
+  smc_machine_t *m = smc_gw_catalog_get(f, name);
+  smc_machine_destroy(m);
+  return m != NULL;
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
+                json_string_value(json_object_get(*(json_t *const *)b, "name")));
+}
+
+json_t *smc_gw_catalog_list(gw_follower_t *f) {
+  json_t *arr = json_array();
+  pthread_mutex_lock(&f->mu);
+  for (size_t i = 0; i < f->nmachines; i++) {
+    smc_machine_t *m = f->machines[i];
+    const char *d = smc_machine_description(m);
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s?}", "name", smc_machine_name(m), "hash",
+                                         smc_machine_hash(m), "description", d));
+  }
+  pthread_mutex_unlock(&f->mu);
+  size_t n = json_array_size(arr);
+  json_t **items = malloc((n ? n : 1) * sizeof(*items));
+  if (!items)
+    return arr;
+  for (size_t i = 0; i < n; i++)
+    items[i] = json_incref(json_array_get(arr, i));
+  qsort(items, n, sizeof(*items), cmp_name);
+  json_t *sorted = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(sorted, items[i]);
+  free(items);
+  json_decref(arr);
+  return sorted;
+}
+
+json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
+  pthread_mutex_lock(&f->mu);
+  json_t *v = smc_gw_lru_get(f->proposals, id);
+  pthread_mutex_unlock(&f->mu);
+  return v;
+}
+
+static char *pending_key(const char *object, const char *transition) {
+  size_t n = strlen(object) + strlen(transition) + 2;
+  char *k = malloc(n);
+  if (k)
+    snprintf(k, n, "%s\n%s", object, transition);
+  return k;
+}
+
+void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, const char *machine,
+                          const char *transition, const char *status) {
+  pthread_mutex_lock(&f->mu);
+  json_t *known = smc_gw_lru_get(f->proposals, id);
+  const char *kst = known ? json_string_value(json_object_get(known, "status")) : NULL;
+  if (!kst || !strcmp(kst, "unknown") || !strcmp(kst, "pending")) {
+    json_t *rec = json_pack("{s:s, s:s, s:s?, s:s?}", "proposal", id, "status", status, "object", object,
+                            "machine", machine);
+    if (rec && transition)
+      json_object_set_new(rec, "transition", json_string(transition));
+    if (rec)
+      smc_gw_lru_put(f->proposals, id, rec);
+    json_decref(rec);
+    char *k = transition ? pending_key(object, transition) : NULL;
+    json_t *idv = json_string(id);
+    if (k && idv)
+      smc_gw_lru_put(f->pending, k, idv);
+    json_decref(idv);
+    free(k);
+  }
+  json_decref(known);
+  pthread_mutex_unlock(&f->mu);
+}
+
+int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char *transition,
+                                char out[65]) {
+  int found = 0;
+  char *k = pending_key(object, transition);
+  if (!k)
+    return 0;
+  pthread_mutex_lock(&f->mu);
+  json_t *idv = smc_gw_lru_get(f->pending, k);
+  if (idv) {
+    json_t *rec = smc_gw_lru_get(f->proposals, json_string_value(idv));
+    const char *st = rec ? json_string_value(json_object_get(rec, "status")) : NULL;
+    if (st && (!strcmp(st, "pending") || !strcmp(st, "unknown"))) {
+      snprintf(out, 65, "%s", json_string_value(idv));
+      found = 1;
+    }
+    json_decref(rec);
+    json_decref(idv);
+  }
+  pthread_mutex_unlock(&f->mu);
+  free(k);
+  return found;
+}
+
+json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
+  pthread_mutex_lock(&f->mu);
+  json_t *v = smc_gw_lru_get(f->objects, object);
+  pthread_mutex_unlock(&f->mu);
+  return v;
+}
+
+json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after, int64_t deadline_ms) {
+  json_t *found = NULL;
+  pthread_mutex_lock(&f->mu);
+  for (;;) {
+    json_t *v = smc_gw_lru_get(f->objects, object);
+    if (v && json_integer_value(json_object_get(v, "version")) > after) {
+      found = v;
+      break;
+    }
+    json_decref(v);
+    int64_t now = smc_gw_now_ms();
+    if (now >= deadline_ms || !atomic_load(&f->run))
+      break;
+    /* The condition variable uses CLOCK_MONOTONIC (see follower_start). */
+    int64_t until = deadline_ms < now + 500 ? deadline_ms : now + 500;
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000L};
+    pthread_cond_timedwait(&f->cond, &f->mu, &ts);
+  }
+  pthread_mutex_unlock(&f->mu);
+  return found;
+}
+
+int smc_gw_follower_caught_up(gw_follower_t *f) { return atomic_load(&f->caught_up); }
+
+/* A record of <prefix>machines: compile and add it to the catalog. */
+static void on_machine(gw_follower_t *f, const rd_kafka_message_t *m) {
+  json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+  const char *def = json_string_value(json_object_get(ev, "definition"));
+  if (def) {
+    smc_machine_t *mc = NULL;
+    if (smc_machine_compile(def, strlen(def), NULL, NULL, &mc, NULL) == 0) {
+      smc_gw_catalog_put(f, mc);
+      smc_machine_destroy(mc);
+    }
+  }
+  json_decref(ev);
+  if (m->offset + 1 >= f->machines_high)
+    atomic_store(&f->caught_up, 1);
+}
+
+/* A confirmation: record the proposal's outcome and the object's latest
+ * committed version, then wake waiters. */
+static void on_confirmation(gw_follower_t *f, const rd_kafka_message_t *m) {
+  json_t *c = json_loadb(m->payload, m->len, 0, NULL);
+  if (c)
+    smc_gw_record_confirmation(f, c);
+  json_decref(c);
+}
+
+void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
+  const char *id = json_string_value(json_object_get(c, "proposal"));
+  const char *object = json_string_value(json_object_get(c, "object"));
+  const char *outcome = json_string_value(json_object_get(c, "outcome"));
+  if (!id || !object || !outcome)
+    return;
+  json_t *rec = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:O}", "proposal", id, "status", outcome, "object",
+                          object, "machine", json_object_get(c, "machine"), "transition",
+                          json_object_get(c, "transition"), "confirmation", c);
+  pthread_mutex_lock(&f->mu);
+  if (rec)
+    smc_gw_lru_put(f->proposals, id, rec);
+  if (!strcmp(outcome, "committed")) {
+    json_t *prev = smc_gw_lru_get(f->objects, object);
+    if (!prev || json_integer_value(json_object_get(prev, "version")) <
+                     json_integer_value(json_object_get(c, "version")))
+      smc_gw_lru_put(f->objects, object, c);
+    json_decref(prev);
+  }
+  pthread_cond_broadcast(&f->cond);
+  pthread_mutex_unlock(&f->mu);
+  json_decref(rec);
+}
+
+static void *follower_main(void *arg) {
+  gw_follower_t *f = arg;
+  while (atomic_load(&f->run)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 100);
+    if (!m)
+      continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (!strcmp(rd_kafka_topic_name(m->rkt), f->t_machines))
+        atomic_store(&f->caught_up, 1);
+    } else if (!m->err) {
+      if (!strcmp(rd_kafka_topic_name(m->rkt), f->t_machines))
+        on_machine(f, m);
+      else
+        on_confirmation(f, m);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return NULL;
+}
+
+/* Consumer with the passthrough properties; no group membership is used
+ * (partitions are assigned by hand) and nothing is committed. */
+static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
+  char errstr[512];
+  char gid[128];
+  snprintf(gid, sizeof(gid), "%sgateway-%s-%d", gw->prefix, gw->node_id, (int)getpid());
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  const char *base[] = {"bootstrap.servers", gw->bootstrap, "group.id", gid, "enable.auto.commit", "false",
+                        "isolation.level", "read_committed", "enable.partition.eof", "true",
+                        "client.id", "smc-gateway", NULL};
+  for (const char *const *p = base; *p; p += 2)
+    if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+      goto fail;
+  for (char **p = gw->kafka_props; p && p[0] && p[1]; p += 2)
+    if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+      goto fail;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);
+    return NULL; /* rd_kafka_new frees conf only on success */
+  }
+  return rk;
+fail:
+  rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);
+  return NULL;
+}
+
+/* Partition count of topic, or -1 after trying for up to timeout_ms. */
+static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+  int64_t deadline = smc_gw_now_ms() + timeout_ms;
+  do {
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (t && rd_kafka_metadata(rk, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n = md->topics[0].partition_cnt;
+      rd_kafka_metadata_destroy(md);
+    }
+    if (t)
+      rd_kafka_topic_destroy(t);
+    if (n > 0)
+      return n;
+    usleep(200 * 1000);
+  } while (smc_gw_now_ms() < deadline);
+  return -1;
+}
+
+/* Assign <prefix>machines from the beginning and every partition of
+ * <prefix>confirmations from its high watermark now. */
+static int assign(gw_follower_t *f, smc_error_t *err) {
+  int nconf = partition_count(f->rk, f->t_confirmations, 15000);
+  int nmach = partition_count(f->rk, f->t_machines, 5000);
+  if (nconf < 0 || nmach < 0)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "topics %s / %s not found (run `smc topics create`)",
+                         f->t_machines, f->t_confirmations);
+  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nconf + nmach);
+  f->machines_high = 0;
+  for (int p = 0; p < nmach; p++) {
+    int64_t lo = 0, hi = 0;
+    rd_kafka_query_watermark_offsets(f->rk, f->t_machines, p, &lo, &hi, 5000);
+    if (hi > f->machines_high)
+      f->machines_high = hi;
+    rd_kafka_topic_partition_list_add(tp, f->t_machines, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (f->machines_high == 0)
+    atomic_store(&f->caught_up, 1);
+  for (int p = 0; p < nconf; p++) {
+    int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+    if (rd_kafka_query_watermark_offsets(f->rk, f->t_confirmations, p, &lo, &hi, 5000))
+      hi = RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_add(tp, f->t_confirmations, p)->offset = hi;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(f->rk, tp);
+  rd_kafka_topic_partition_list_destroy(tp);
+  if (e)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", rd_kafka_err2str(e));
+  return 0;
+}
+
+static char *concat(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 1;
+  char *s = malloc(n);
+  if (s)
+    snprintf(s, n, "%s%s", a, b);
+  return s;
+}
+
+int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *err) {
+  int rc = SMC_ENOMEM;
+  gw_follower_t *f = calloc(1, sizeof(*f));
+  if (!f)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  f->gw = gw;
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&f->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  f->t_machines = concat(gw->prefix, "machines");
+  f->t_confirmations = concat(gw->prefix, "confirmations");
+  f->proposals = smc_gw_lru_new(PROPOSALS_MAX);
+  f->objects = smc_gw_lru_new(OBJECTS_MAX);
+  f->pending = smc_gw_lru_new(PENDING_MAX);
+  if (!f->t_machines || !f->t_confirmations || !f->proposals || !f->objects || !f->pending) {
+    smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  if (!(f->rk = make_consumer(gw, err))) {
+    rc = SMC_EKAFKA;
+    goto fail;
+  }
+  rd_kafka_poll_set_consumer(f->rk);
+  if ((rc = assign(f, err)) < 0)
+    goto fail;
+  atomic_store(&f->run, 1);
+  if (pthread_create(&f->thread, NULL, follower_main, f)) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "cannot start the follower thread");
+    goto fail;
+  }
+  f->thread_started = 1;
+  *out = f;
+  return 0;
+fail:
+  smc_gw_follower_stop(f);
+  return rc < 0 ? rc : SMC_EINTERNAL;
+}
+
+void smc_gw_follower_halt(gw_follower_t *f) {
+  atomic_store(&f->run, 0);
+  pthread_mutex_lock(&f->mu);
+  pthread_cond_broadcast(&f->cond);
+  pthread_mutex_unlock(&f->mu);
+}
+
+void smc_gw_follower_stop(gw_follower_t *f) {
+  if (!f)
+    return;
+  smc_gw_follower_halt(f);
+  if (f->thread_started)
+    pthread_join(f->thread, NULL);
+  if (f->rk) {
+    rd_kafka_consumer_close(f->rk);
+    rd_kafka_destroy(f->rk);
+  }
+  for (size_t i = 0; i < f->nmachines; i++)
+    smc_machine_destroy(f->machines[i]);
+  free(f->machines);
+  smc_gw_lru_destroy(f->proposals);
+  smc_gw_lru_destroy(f->objects);
+  smc_gw_lru_destroy(f->pending);
+  free(f->t_machines);
+  free(f->t_confirmations);
+  pthread_cond_destroy(&f->cond);
+  pthread_mutex_destroy(&f->mu);
+  free(f);
+}

@@ -1,0 +1,527 @@
+/*
+ * Gateway core: libmicrohttpd setup, per-connection request state (body
+ * accumulation and limits), routing, answers and HTTP metrics.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "gateway/gw_internal.h"
+#include "node/metrics.h"
+
+#define HARD_MARGIN 512 /* connections above max_connections that still get a 503 */
+
+typedef struct conn_ctx {
+  char *body;
+  size_t len, cap;
+  int too_large;
+  int answered; /* a reply was queued during upload */
+  int64_t start_ms;
+} conn_ctx_t;
+
+int64_t smc_gw_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void smc_gateway_config_default(smc_gateway_config_t *c) {
+  memset(c, 0, sizeof(*c));
+  c->listen = "127.0.0.1:8080";
+  c->prefix = "smc.";
+  c->max_body_bytes = 1024 * 1024;
+  c->max_connections = 1024;
+}
+
+/* ------------------------------------------------------------- answers */
+
+static void observe(gw_req_t *r, unsigned status) {
+  char labels[96];
+  snprintf(labels, sizeof(labels), "method=\"%s\",status=\"%u\"", r->method, status);
+  smc_metrics_counter_add("smc_http_requests_total", labels, 1);
+  smc_metrics_histogram_observe("smc_http_request_duration_seconds", NULL,
+                                (double)(smc_gw_now_ms() - r->start_ms) / 1000.0);
+}
+
+enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *content_type, char *data,
+                                 size_t len) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (!resp) {
+    free(data);
+    return MHD_NO;
+  }
+  if (content_type)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  if (status == 503 || status == 413)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (status == 405)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "see docs/rest.md");
+  enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  observe(r, status);
+  return rc;
+}
+
+enum MHD_Result smc_gw_reply_json(gw_req_t *r, unsigned status, json_t *body) {
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+  json_decref(body);
+  if (!text)
+    return smc_gw_reply_raw(r, 500, "application/json",
+                            strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}"),
+                            62);
+  size_t n = strlen(text);
+  char *withnl = realloc(text, n + 2);
+  if (withnl) {
+    withnl[n++] = '\n';
+    withnl[n] = '\0';
+    text = withnl;
+  }
+  return smc_gw_reply_raw(r, status, "application/json", text, n);
+}
+
+enum MHD_Result smc_gw_reply_error(gw_req_t *r, unsigned status, int code, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return smc_gw_reply_json(r, status,
+                           json_pack("{s:{s:s, s:s, s:s}}", "error", "code", smc_code_name(code), "message",
+                                     msg, "path", r->url));
+}
+
+const char *smc_gw_arg(gw_req_t *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *smc_gw_header(gw_req_t *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+int64_t smc_gw_parse_duration(const char *s) {
+  if (!s || !*s)
+    return -1;
+  char *end = NULL;
+  double v = strtod(s, &end);
+  if (end == s || !(v >= 0) || v > 1e9)
+    return -1;
+  double mult;
+  if (!*end || !strcmp(end, "s"))
+    mult = 1000;
+  else if (!strcmp(end, "ms"))
+    mult = 1;
+  else if (!strcmp(end, "m"))
+    mult = 60000;
+  else
+    return -1;
+  return (int64_t)(v * mult);
+}
+
+int smc_gw_ctype_is(const char *ct, const char *mt) {
+  if (!ct)
+    return 0;
+  while (*ct == ' ')
+    ct++;
+  size_t n = strlen(mt);
+  return !strncasecmp(ct, mt, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      k = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      k = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      k = 3, cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    for (size_t j = 1; j <= k; j++) {
+      if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3F);
+    }
+    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *answered) {
+  const char *ct = smc_gw_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (r->body_len == 0 && empty_default)
+    return json_incref(empty_default);
+  if (ct && !smc_gw_ctype_is(ct, "application/json")) {
+    *answered = smc_gw_reply_error(r, 415, SMC_EBAD_REQUEST, "Content-Type must be application/json, not %s", ct);
+    return NULL;
+  }
+  if (!utf8_valid((const unsigned char *)r->body, r->body_len)) {
+    *answered = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body is not valid UTF-8");
+    return NULL;
+  }
+  json_error_t je;
+  json_t *v = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (!v) {
+    *answered = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "malformed JSON at line %d, column %d: %s",
+                                   je.line, je.column, je.text);
+    return NULL;
+  }
+  return v;
+}
+
+/* ------------------------------------------------------------- routing */
+
+static enum MHD_Result route_info(gw_req_t *r) {
+  smc_gateway_t *gw = r->gw;
+  json_t *parts = json_array();
+  if (gw->owned_partitions) {
+    int32_t buf[4096];
+    size_t n = gw->owned_partitions(gw->opaque, buf, 4096);
+    for (size_t i = 0; i < n && i < 4096; i++)
+      json_array_append_new(parts, json_integer(buf[i]));
+  }
+  return smc_gw_reply_json(r, 200,
+                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "node_id", gw->node_id, "roles",
+                                     gw->roles, "bootstrap", gw->bootstrap, "prefix", gw->prefix, "http",
+                                     gw->address, "partitions", parts, "catalog_loaded",
+                                     smc_gw_follower_caught_up(gw->follower)));
+}
+
+static enum MHD_Result route_readyz(gw_req_t *r) {
+  smc_gateway_t *gw = r->gw;
+  int caught = smc_gw_follower_caught_up(gw->follower);
+  int restored = gw->ready ? gw->ready(gw->opaque) : 1;
+  if (caught && restored)
+    return smc_gw_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+  return smc_gw_reply_json(r, 503,
+                           json_pack("{s:s, s:b, s:b}", "status", "starting", "catalog_loaded", caught,
+                                     "partitions_restored", restored));
+}
+
+static enum MHD_Result route_metrics(gw_req_t *r) {
+  char *text = smc_metrics_render();
+  if (!text)
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  return smc_gw_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+}
+
+/* Split r->url into r->segs; 0, or -1 when it has too many segments. */
+static int split_path(gw_req_t *r, char *copy) {
+  r->nsegs = 0;
+  for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+    if (r->nsegs == (int)(sizeof(r->segs) / sizeof(r->segs[0])))
+      return -1;
+    r->segs[r->nsegs++] = tok;
+  }
+  return 0;
+}
+
+static enum MHD_Result dispatch(gw_req_t *r) {
+  int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+  char *copy = strdup(r->url);
+  if (!copy)
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  enum MHD_Result rc;
+  if (split_path(r, copy) < 0) {
+    rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
+  } else if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
+                               !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info"))) {
+    if (!get)
+      rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+    else if (!strcmp(r->segs[0], "healthz"))
+      rc = smc_gw_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    else if (!strcmp(r->segs[0], "readyz"))
+      rc = route_readyz(r);
+    else if (!strcmp(r->segs[0], "metrics"))
+      rc = route_metrics(r);
+    else
+      rc = route_info(r);
+  } else if (r->nsegs >= 1 && !strcmp(r->segs[0], "machine")) {
+    if (r->nsegs >= 4 && !strcmp(r->segs[2], "object"))
+      rc = smc_gw_route_object(r);
+    else
+      rc = smc_gw_route_machine(r);
+  } else if (r->nsegs == 2 && !strcmp(r->segs[0], "proposal")) {
+    rc = smc_gw_route_proposal(r);
+  } else {
+    rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
+  }
+  free(copy);
+  return rc;
+}
+
+/* Bearer tokens file: {"<token>": {"machines": ["lock", ...] or "*"}, ...}.
+ * Returns 1 when the request may go on, else queues 401/403. */
+static int authorized(gw_req_t *r, enum MHD_Result *rc) {
+  if (!r->gw->tokens)
+    return 1;
+  if (!strcmp(r->url, "/healthz") || !strcmp(r->url, "/readyz"))
+    return 1;
+  const char *h = smc_gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+  json_t *grant = (h && !strncasecmp(h, "Bearer ", 7)) ? json_object_get(r->gw->tokens, h + 7) : NULL;
+  if (!grant) {
+    *rc = smc_gw_reply_error(r, 401, SMC_EUNAUTHORIZED, "a valid bearer token is required");
+    return 0;
+  }
+  json_t *machines = json_object_get(grant, "machines");
+  if (json_is_string(machines) && !strcmp(json_string_value(machines), "*"))
+    return 1;
+  /* /machine/{name}/...: the name must be granted; other paths need "*". */
+  const char *p = r->url;
+  if (!strncmp(p, "/machine/", 9)) {
+    const char *name = p + 9;
+    size_t n = strcspn(name, "/");
+    size_t i;
+    json_t *v;
+    json_array_foreach(machines, i, v) {
+      const char *s = json_string_value(v);
+      if (s && strlen(s) == n && !strncmp(s, name, n))
+        return 1;
+    }
+  }
+  *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token does not grant %s", r->url);
+  return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls) {
+  (void)version;
+  smc_gateway_t *gw = cls;
+  conn_ctx_t *ctx = *con_cls;
+  gw_req_t r = {.gw = gw, .conn = conn, .method = method, .url = url};
+  if (!ctx) {
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+      return MHD_NO;
+    ctx->start_ms = smc_gw_now_ms();
+    *con_cls = ctx;
+    r.start_ms = ctx->start_ms;
+    if ((unsigned)atomic_load(&gw->connections) > gw->max_connections || atomic_load(&gw->stopping)) {
+      ctx->answered = 1;
+      return smc_gw_reply_error(&r, 503, SMC_EUNAVAILABLE, "too many connections; retry later");
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > gw->max_body_bytes) {
+      ctx->answered = 1;
+      return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes", gw->max_body_bytes);
+    }
+    return MHD_YES;
+  }
+  r.start_ms = ctx->start_ms;
+  if (*upload_size) {
+    if (!ctx->too_large && !ctx->answered) {
+      if (ctx->len + *upload_size > gw->max_body_bytes) {
+        ctx->too_large = 1;
+        free(ctx->body);
+        ctx->body = NULL;
+        ctx->len = ctx->cap = 0;
+      } else {
+        if (ctx->len + *upload_size + 1 > ctx->cap) {
+          size_t cap = (ctx->len + *upload_size + 1) * 2;
+          char *b = realloc(ctx->body, cap);
+          if (!b)
+            return MHD_NO;
+          ctx->body = b;
+          ctx->cap = cap;
+        }
+        memcpy(ctx->body + ctx->len, upload_data, *upload_size);
+        ctx->len += *upload_size;
+        ctx->body[ctx->len] = '\0';
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (ctx->answered)
+    return MHD_YES;
+  ctx->answered = 1;
+  if (ctx->too_large)
+    return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes", gw->max_body_bytes);
+  r.body = ctx->body;
+  r.body_len = ctx->len;
+  enum MHD_Result rc;
+  if (!authorized(&r, &rc))
+    return rc;
+  return dispatch(&r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls, (void)conn, (void)toe;
+  conn_ctx_t *ctx = *con_cls;
+  if (ctx) {
+    free(ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+  }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  (void)conn, (void)socket_context;
+  smc_gateway_t *gw = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    atomic_fetch_add(&gw->connections, 1);
+  else
+    atomic_fetch_sub(&gw->connections, 1);
+  smc_metrics_gauge_set("smc_http_connections", NULL, atomic_load(&gw->connections));
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static char *dup_or(const char *s, const char *def) { return strdup(s ? s : def); }
+
+static int copy_config(smc_gateway_t *gw, const smc_gateway_config_t *cfg) {
+  gw->listen = dup_or(cfg->listen, "127.0.0.1:8080");
+  gw->bootstrap = dup_or(cfg->bootstrap, "");
+  gw->prefix = dup_or(cfg->prefix, "smc.");
+  gw->node_id = dup_or(cfg->node_id, "gateway");
+  gw->roles = dup_or(cfg->roles, "http");
+  gw->max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 1024 * 1024;
+  gw->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
+  gw->owned_partitions = cfg->owned_partitions;
+  gw->ready = cfg->ready;
+  gw->opaque = cfg->opaque;
+  size_t n = 0;
+  while (cfg->kafka_props && cfg->kafka_props[n] && cfg->kafka_props[n + 1])
+    n += 2;
+  gw->kafka_props = calloc(n + 1, sizeof(char *));
+  if (!gw->kafka_props)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if (!(gw->kafka_props[i] = strdup(cfg->kafka_props[i])))
+      return -1;
+  return (gw->listen && gw->bootstrap && gw->prefix && gw->node_id && gw->roles) ? 0 : -1;
+}
+
+/* "host:port" -> sockaddr_in (IPv4). */
+static int parse_listen(const char *listen, struct sockaddr_in *sa, smc_error_t *err) {
+  const char *colon = strrchr(listen, ':');
+  if (!colon || colon == listen)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "listen address '%s' is not HOST:PORT", listen);
+  char host[256];
+  size_t hl = (size_t)(colon - listen);
+  if (hl >= sizeof(host))
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "listen host too long");
+  memcpy(host, listen, hl);
+  host[hl] = '\0';
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535 || end == colon + 1)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "bad port in '%s'", listen);
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  if (getaddrinfo(host, NULL, &hints, &ai) || !ai)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "cannot resolve '%s'", host);
+  memcpy(sa, ai->ai_addr, sizeof(*sa));
+  freeaddrinfo(ai);
+  sa->sin_port = htons((uint16_t)port);
+  return 0;
+}
+
+static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
+  json_error_t je;
+  gw->tokens = json_load_file(file, 0, &je);
+  if (!gw->tokens)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: %s (line %d)", file, je.text,
+                         je.line);
+  if (!json_is_object(gw->tokens))
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: not a JSON object", file);
+  return 0;
+}
+
+int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_error_t *err) {
+  int rc;
+  *out = NULL;
+  if (!cfg || !cfg->bootstrap || !*cfg->bootstrap)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "the gateway needs a Kafka bootstrap");
+  smc_gateway_t *gw = calloc(1, sizeof(*gw));
+  if (!gw)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (copy_config(gw, cfg) < 0) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  struct sockaddr_in sa;
+  if ((rc = parse_listen(gw->listen, &sa, err)) < 0)
+    goto fail;
+  if (cfg->auth_tokens_file && (rc = load_tokens(gw, cfg->auth_tokens_file, err)) < 0)
+    goto fail;
+  smc_client_config_t cc = {.bootstrap = gw->bootstrap, .prefix = gw->prefix,
+                            .properties = (const char *const *)gw->kafka_props, .client_id = "smc-gateway"};
+  if ((rc = smc_client_new(&cc, &gw->client, err)) < 0)
+    goto fail;
+  if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
+    goto fail;
+  smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER, "HTTP requests by method and status.");
+  smc_metrics_describe("smc_http_request_duration_seconds", SMC_METRIC_HISTOGRAM,
+                       "HTTP request latency (until the answer is queued).");
+  smc_metrics_describe("smc_http_connections", SMC_METRIC_GAUGE, "Open HTTP connections.");
+  gw->daemon = MHD_start_daemon(
+      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
+      gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)(gw->max_connections + HARD_MARGIN), MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_END);
+  if (!gw->daemon) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "cannot listen on %s", gw->listen);
+    goto fail;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  char addr[300], host[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
+  snprintf(addr, sizeof(addr), "%s:%u", host, di ? (unsigned)di->port : (unsigned)ntohs(sa.sin_port));
+  if (!(gw->address = strdup(addr))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  *out = gw;
+  return 0;
+fail:
+  smc_gateway_stop(gw);
+  return rc;
+}
+
+void smc_gateway_stop(smc_gateway_t *gw) {
+  if (!gw)
+    return;
+  atomic_store(&gw->stopping, 1);
+  if (gw->follower)
+    smc_gw_follower_halt(gw->follower); /* wakes watchers so connection threads end */
+  if (gw->daemon)
+    MHD_stop_daemon(gw->daemon); /* joins every connection thread */
+  smc_gw_follower_stop(gw->follower);
+  smc_client_destroy(gw->client);
+  json_decref(gw->tokens);
+  for (char **p = gw->kafka_props; p && *p; p++)
+    free(*p);
+  free(gw->kafka_props);
+  free(gw->listen);
+  free(gw->bootstrap);
+  free(gw->prefix);
+  free(gw->node_id);
+  free(gw->roles);
+  free(gw->address);
+  free(gw);
+}
+
+const char *smc_gateway_address(const smc_gateway_t *gw) { return gw->address; }

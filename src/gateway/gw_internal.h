@@ -1,0 +1,116 @@
+/* Private declarations shared by the gateway's files (not a public API). */
+#ifndef SMC_GATEWAY_GW_INTERNAL_H
+#define SMC_GATEWAY_GW_INTERNAL_H
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gateway/gateway.h"
+#include "smc/client.h"
+#include "smc/machine.h"
+
+/* ---- bounded LRU of JSON values keyed by string (follower.c) ---- */
+typedef struct gw_lru gw_lru_t;
+gw_lru_t *smc_gw_lru_new(size_t capacity);
+void smc_gw_lru_destroy(gw_lru_t *l);
+/* Insert or replace; takes a new reference of v. Evicts the least recently used. */
+void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v);
+/* New reference to the value, or NULL; marks it used. */
+json_t *smc_gw_lru_get(gw_lru_t *l, const char *key);
+
+/* ---- follower: machine catalog + confirmations (follower.c) ---- */
+typedef struct gw_follower gw_follower_t;
+int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *err);
+void smc_gw_follower_stop(gw_follower_t *f);
+/* End every wait now (shutdown); the follower stops reading. */
+void smc_gw_follower_halt(gw_follower_t *f);
+/* 1 once the catalog has read <prefix>machines up to its end at start. */
+int smc_gw_follower_caught_up(gw_follower_t *f);
+/* The compiled machine of that name (new reference) or NULL. */
+smc_machine_t *smc_gw_catalog_get(gw_follower_t *f, const char *name);
+/* 1 when a machine of that name is in the catalog. */
+int smc_gw_catalog_get_exists(gw_follower_t *f, const char *name);
+/* Record a confirmation the gateway received directly (as if followed). */
+void smc_gw_record_confirmation(gw_follower_t *f, json_t *c);
+/* Add a machine the gateway registered itself (takes a new reference). */
+void smc_gw_catalog_put(gw_follower_t *f, smc_machine_t *m);
+/* Sorted JSON array of {name, hash, description} (new reference). */
+json_t *smc_gw_catalog_list(gw_follower_t *f);
+/* Proposal status record {proposal, status, object, machine, transition,
+ * confirmation?} (new reference) or NULL when never seen. */
+json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id);
+/* Remember a proposal this gateway sent (status "pending" or "unknown"),
+ * unless a confirmation for it is known already. */
+void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, const char *machine,
+                          const char *transition, const char *status);
+/* Id of the newest proposal this gateway saw sent for (object, transition)
+ * that is still pending (no confirmation yet), into out[65]; 0 if none. */
+int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char *transition,
+                                char out[65]);
+/* Latest committed confirmation of object seen (new reference) or NULL. */
+json_t *smc_gw_object_latest(gw_follower_t *f, const char *object);
+/* Wait until a committed confirmation of object with version > after arrives
+ * or deadline_ms (CLOCK_MONOTONIC ms) passes; returns it (new ref) or NULL. */
+json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after, int64_t deadline_ms);
+
+/* ---- the gateway ---- */
+struct smc_gateway {
+  char *listen, *bootstrap, *prefix, *node_id, *roles, *address;
+  char **kafka_props; /* k,v,...,NULL copy */
+  size_t max_body_bytes;
+  unsigned max_connections;
+  size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max);
+  int (*ready)(void *opaque);
+  void *opaque;
+  json_t *tokens; /* {token: {"machines": [...] | "*", "write": bool}} or NULL */
+  smc_client_t *client;
+  gw_follower_t *follower;
+  struct MHD_Daemon *daemon;
+  atomic_int connections;
+  atomic_int stopping;
+};
+
+/* One HTTP request as the routes see it. */
+typedef struct gw_req {
+  smc_gateway_t *gw;
+  struct MHD_Connection *conn;
+  const char *method, *url;
+  char *segs[8]; /* path segments, percent-decoded */
+  int nsegs;
+  const char *body;
+  size_t body_len;
+  int64_t start_ms;
+} gw_req_t;
+
+/* Route outcome: status and a JSON body (taken), or a raw body. */
+int64_t smc_gw_now_ms(void);
+/* Queue a JSON answer; takes ownership of body. */
+enum MHD_Result smc_gw_reply_json(gw_req_t *r, unsigned status, json_t *body);
+/* Queue {"error":{code,message,path}} with the wire name of code. */
+enum MHD_Result smc_gw_reply_error(gw_req_t *r, unsigned status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *content_type, char *data,
+                                 size_t len); /* takes data (malloc'd) */
+/* A query argument or NULL. */
+const char *smc_gw_arg(gw_req_t *r, const char *key);
+const char *smc_gw_header(gw_req_t *r, const char *key);
+/* Parse "5s", "500ms", "2m", "3" (seconds) into ms; -1 when malformed. */
+int64_t smc_gw_parse_duration(const char *s);
+/* Parse the body as JSON; on failure queues the 400/415 answer and returns
+ * NULL with *answered set. Empty body gives empty_default (may be NULL). */
+json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *answered);
+/* Does content type ct (may be NULL) name media type mt (ignoring params)? */
+int smc_gw_ctype_is(const char *ct, const char *mt);
+
+/* Routes (routes_machine.c, routes_object.c). Each queues exactly one answer. */
+enum MHD_Result smc_gw_route_machine(gw_req_t *r);
+enum MHD_Result smc_gw_route_object(gw_req_t *r);
+enum MHD_Result smc_gw_route_proposal(gw_req_t *r);
+/* SSE stream of an object's commits (routes_object.c). */
+enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,443 @@
+/*
+ * Object routes: propose (PUT .../transition/{t}), vote (PATCH same path),
+ * linearizable read (GET .../object/{o}), watch (long-poll or SSE), and
+ * GET /proposal/{id}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw_internal.h"
+
+#define DEFAULT_WAIT_MS 5000
+#define MAX_WAIT_MS 60000
+#define DEFAULT_WATCH_MS 30000
+#define MAX_WATCH_MS 300000
+#define VOTE_TIMEOUT_MS 5000
+#define SSE_KEEPALIVE_MS 15000
+
+/* The object as answered by the REST API, from a confirmation or a read reply. */
+static json_t *object_view(const json_t *src, const char *object, const char *machine) {
+  json_t *v = json_object();
+  json_object_set_new(v, "object", json_string(object));
+  const char *mc = json_string_value(json_object_get(src, "machine"));
+  json_object_set_new(v, "machine", json_string(mc ? mc : machine));
+  static const char *const keys[] = {"state", "version", "data", "checksum", "updated"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    json_t *x = json_object_get(src, keys[i]);
+    if (x)
+      json_object_set(v, keys[i], x);
+  }
+  json_t *t = json_object_get(src, "time");
+  if (!json_object_get(v, "updated") && t)
+    json_object_set(v, "updated", t);
+  return v;
+}
+
+static unsigned status_for_rejection(int code) {
+  switch (code) {
+  case SMC_EVERSION_CONFLICT:
+  case SMC_EOBJECT_EXISTS:
+    return 409;
+  case SMC_EUNKNOWN_OBJECT:
+  case SMC_EUNKNOWN_MACHINE:
+  case SMC_EUNKNOWN_TRANSITION:
+    return 404;
+  default:
+    return 422;
+  }
+}
+
+static int parse_version(const char *s, int64_t *out) {
+  if (!s)
+    return 0;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (!*s || *end || v < 0)
+    return -1;
+  *out = v;
+  return 1;
+}
+
+static const smc_transition_info_t *find_transition(const smc_machine_t *m, const char *t) {
+  for (size_t i = 0; i < smc_machine_transition_count(m); i++)
+    if (!strcmp(smc_machine_transition(m, i)->name, t))
+      return smc_machine_transition(m, i);
+  return NULL;
+}
+
+/* Answer a decided proposal: 200 committed, else the rejection's status. */
+static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *object, const char *machine) {
+  const char *outcome = json_string_value(json_object_get(c, "outcome"));
+  const char *id = json_string_value(json_object_get(c, "proposal"));
+  if (outcome && !strcmp(outcome, "committed")) {
+    json_t *v = object_view(c, object, machine);
+    json_object_set_new(v, "proposal", json_string(id ? id : ""));
+    json_object_set(v, "transition", json_object_get(c, "transition"));
+    if (json_is_true(json_object_get(c, "duplicate")))
+      json_object_set_new(v, "duplicate", json_true());
+    if (json_object_get(c, "votes"))
+      json_object_set(v, "votes", json_object_get(c, "votes"));
+    return smc_gw_reply_json(r, 200, v);
+  }
+  json_t *e = json_object_get(c, "error");
+  const char *code = json_string_value(json_object_get(e, "code"));
+  int ic = code ? smc_code_from_name(code) : 0;
+  if (!code && outcome && !strcmp(outcome, "expired"))
+    ic = SMC_EVOTE_TIMEOUT;
+  json_t *err = json_object();
+  json_object_set_new(err, "code", json_string(ic ? smc_code_name(ic) : (code ? code : "internal")));
+  json_t *msg = json_object_get(e, "message");
+  json_object_set_new(err, "message", msg ? json_incref(msg) : json_string(outcome ? outcome : "rejected"));
+  json_t *path = json_object_get(e, "path");
+  json_object_set_new(err, "path", path ? json_incref(path) : json_string(""));
+  json_t *body = json_pack("{s:o, s:s, s:s?, s:s}", "error", err, "proposal", id ? id : "", "outcome", outcome,
+                           "object", object);
+  if (json_object_get(c, "state"))
+    json_object_set(body, "state", json_object_get(c, "state"));
+  if (json_object_get(c, "version"))
+    json_object_set(body, "version", json_object_get(c, "version"));
+  return smc_gw_reply_json(r, ic ? status_for_rejection(ic) : 422, body);
+}
+
+static int valid_key(const char *k) {
+  size_t n = strlen(k);
+  if (n == 0 || n > 64)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (k[i] <= ' ' || k[i] > '~')
+      return 0;
+  return 1;
+}
+
+static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const char *object, const char *tname) {
+  smc_machine_t *m = smc_gw_catalog_get(r->gw->follower, machine);
+  if (!m)
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+  enum MHD_Result res = MHD_NO;
+  json_t *data = NULL, *conf = NULL;
+  const smc_transition_info_t *t = find_transition(m, tname);
+  if (!t) {
+    res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'", machine, tname);
+    goto done;
+  }
+  json_t *empty = json_object();
+  data = smc_gw_body_json(r, empty, &res);
+  json_decref(empty);
+  if (!data)
+    goto done;
+  if (!json_is_object(data)) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body (the proposal's data) must be a JSON object");
+    goto done;
+  }
+  int64_t expect = -1;
+  if (parse_version(smc_gw_arg(r, "expect_version"), &expect) < 0) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "expect_version must be a non-negative integer");
+    goto done;
+  }
+  const char *ws = smc_gw_arg(r, "wait");
+  int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
+  if (wait_ms < 0 || wait_ms > MAX_WAIT_MS) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "wait must be a duration like 500ms or 5s, at most 60s");
+    goto done;
+  }
+  const char *key = smc_gw_header(r, "Idempotency-Key");
+  if (key && !valid_key(key)) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "Idempotency-Key must be 1 to 64 printable ASCII characters");
+    goto done;
+  }
+  smc_propose_req_t req = {.machine = machine, .object = object, .transition = tname, .data = data,
+                           .expect_version = expect, .id = key, .proposer = smc_gw_header(r, "X-Smc-Proposer"),
+                           .correlation = smc_gw_header(r, "X-Correlation-Id")};
+  char id[65] = "";
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = smc_client_propose(r->gw->client, &req, (int)wait_ms, &conf, id, &err);
+  if (rc == 0 && conf) {
+    smc_gw_record_confirmation(r->gw->follower, conf);
+    res = reply_confirmation(r, conf, object, machine);
+  } else if (rc == 0 || (rc == SMC_EUNAVAILABLE && t->votes)) {
+    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "pending");
+    res = smc_gw_reply_json(r, 202, json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", "pending", "object",
+                                              object, "transition", tname));
+  } else if (rc == SMC_EUNAVAILABLE) {
+    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "unknown");
+    res = smc_gw_reply_json(r, 504, json_pack("{s:{s:s, s:s, s:s}, s:s}", "error", "code", "unavailable",
+                                              "message", "no decision in time: outcome unknown; re-send with the same "
+                                              "Idempotency-Key to learn it",
+                                              "path", r->url, "proposal", id));
+  } else {
+    unsigned st = rc == SMC_ETOO_LARGE ? 413 : rc == SMC_EBAD_REQUEST ? 400 : rc == SMC_EQUEUE_FULL ? 429 : 503;
+    res = smc_gw_reply_error(r, st, rc, "%s", err.message[0] ? err.message : smc_strerror(rc));
+  }
+done:
+  json_decref(conf);
+  json_decref(data);
+  smc_machine_destroy(m);
+  return res;
+}
+
+static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *object, const char *tname) {
+  smc_machine_t *m = smc_gw_catalog_get(r->gw->follower, machine);
+  if (!m)
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+  int known_t = find_transition(m, tname) != NULL;
+  smc_machine_destroy(m);
+  if (!known_t)
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'", machine, tname);
+  enum MHD_Result res = MHD_NO;
+  json_t *b = smc_gw_body_json(r, NULL, &res);
+  if (!b)
+    return r->body_len ? res : smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body must be {voter, accept, reason?}");
+  json_t *jv = json_object_get(b, "voter"), *ja = json_object_get(b, "accept");
+  json_t *jr = json_object_get(b, "reason"), *jp = json_object_get(b, "proposal");
+  if (!json_is_object(b) || !json_is_string(jv) || !json_is_boolean(ja) || (jr && !json_is_string(jr) && !json_is_null(jr)) ||
+      (jp && !json_is_string(jp))) {
+    json_decref(b);
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "the body must be {\"voter\": string, \"accept\": bool, \"reason\": string?, \"proposal\": string?}");
+  }
+  char id[65] = "";
+  if (jp) {
+    snprintf(id, sizeof(id), "%s", json_string_value(jp));
+    json_t *known = smc_gw_proposal_get(r->gw->follower, id);
+    const char *st = known ? json_string_value(json_object_get(known, "status")) : NULL;
+    int decided = st && strcmp(st, "pending") && strcmp(st, "unknown");
+    json_decref(known);
+    if (decided) {
+      json_decref(b);
+      return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "proposal %s is already decided: nothing to vote on", id);
+    }
+  } else if (!smc_gw_proposal_pending_for(r->gw->follower, object, tname, id)) {
+    json_decref(b);
+    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no pending '%s' proposal on '%s': nothing to vote on", tname,
+                              object);
+  }
+  smc_error_t err;
+  smc_error_clear(&err);
+  int accept = json_is_true(ja);
+  int rc = smc_client_vote(r->gw->client, object, id, json_string_value(jv), accept, json_string_value(jr),
+                           VOTE_TIMEOUT_MS, &err);
+  if (rc == 0)
+    res = smc_gw_reply_json(r, 202, json_pack("{s:s, s:s, s:s, s:b}", "proposal", id, "object", object, "voter",
+                                              json_string_value(jv), "accept", accept));
+  else
+    res = smc_gw_reply_error(r, rc == SMC_EUNAVAILABLE ? 504 : rc == SMC_EBAD_REQUEST ? 400 : 503, rc, "%s",
+                             err.message[0] ? err.message : smc_strerror(rc));
+  json_decref(b);
+  return res;
+}
+
+/* Linearizable read. *found_out: the reply when the object exists (new ref). */
+static int read_object(gw_req_t *r, const char *object, int timeout_ms, json_t **found_out) {
+  json_t *reply = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  *found_out = NULL;
+  int rc = smc_client_read(r->gw->client, object, timeout_ms, &reply, &err);
+  if (rc < 0)
+    return rc;
+  if (json_is_true(json_object_get(reply, "found")))
+    *found_out = reply;
+  else
+    json_decref(reply);
+  return 0;
+}
+
+static int machine_matches(const json_t *v, const char *machine) {
+  const char *mc = json_string_value(json_object_get(v, "machine"));
+  return !mc || !strcmp(mc, machine);
+}
+
+static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *object) {
+  const char *ws = smc_gw_arg(r, "wait");
+  int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
+  if (wait_ms <= 0 || wait_ms > MAX_WAIT_MS)
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "wait must be a duration like 500ms or 5s, at most 60s");
+  json_t *reply = NULL;
+  int rc = read_object(r, object, (int)wait_ms, &reply);
+  if (rc == SMC_EUNAVAILABLE)
+    return smc_gw_reply_error(r, 503, rc, "the latest state of '%s' could not be read in time", object);
+  if (rc < 0)
+    return smc_gw_reply_error(r, 503, rc, "read failed: %s", smc_strerror(rc));
+  if (!reply || !machine_matches(reply, machine)) {
+    json_decref(reply);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object, machine);
+  }
+  json_t *v = object_view(reply, object, machine);
+  if (!json_object_get(v, "updated")) {
+    json_t *latest = smc_gw_object_latest(r->gw->follower, object);
+    if (latest && json_equal(json_object_get(latest, "version"), json_object_get(reply, "version")) &&
+        json_object_get(latest, "time"))
+      json_object_set(v, "updated", json_object_get(latest, "time"));
+    json_decref(latest);
+  }
+  json_decref(reply);
+  return smc_gw_reply_json(r, 200, v);
+}
+
+static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *object) {
+  const char *ts = smc_gw_arg(r, "timeout");
+  int64_t timeout_ms = ts ? smc_gw_parse_duration(ts) : DEFAULT_WATCH_MS;
+  if (timeout_ms < 0 || timeout_ms > MAX_WATCH_MS)
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "timeout must be a duration like 30s, at most 300s");
+  int64_t after = -1;
+  if (parse_version(smc_gw_arg(r, "after_version"), &after) < 0)
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "after_version must be a non-negative integer");
+  int64_t deadline = smc_gw_now_ms() + timeout_ms;
+  json_t *latest = smc_gw_object_latest(r->gw->follower, object);
+  int64_t have = latest ? json_integer_value(json_object_get(latest, "version")) : -1;
+  json_t *now = NULL;
+  if (after < 0 || have <= after) {
+    json_t *reply = NULL;
+    int rc = read_object(r, object, (int)(timeout_ms < DEFAULT_WAIT_MS ? DEFAULT_WAIT_MS : DEFAULT_WAIT_MS), &reply);
+    if (rc < 0) {
+      json_decref(latest);
+      return smc_gw_reply_error(r, 503, rc, "the state of '%s' could not be read in time", object);
+    }
+    if (reply && !machine_matches(reply, machine)) {
+      json_decref(reply);
+      json_decref(latest);
+      return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object, machine);
+    }
+    int64_t rv = reply ? json_integer_value(json_object_get(reply, "version")) : 0;
+    if (after < 0)
+      after = rv > have ? rv : (have > 0 ? have : 0);
+    if (rv > after)
+      now = json_incref(reply);
+    json_decref(reply);
+  } else {
+    now = json_incref(latest);
+  }
+  json_decref(latest);
+  const char *accept = smc_gw_header(r, MHD_HTTP_HEADER_ACCEPT);
+  if (accept && strstr(accept, "text/event-stream")) {
+    json_decref(now);
+    return smc_gw_watch_stream(r, object, after, timeout_ms);
+  }
+  if (!now)
+    now = smc_gw_object_wait(r->gw->follower, object, after, deadline);
+  if (!now)
+    return smc_gw_reply_raw(r, 204, NULL, NULL, 0);
+  json_t *v = object_view(now, object, machine);
+  json_decref(now);
+  return smc_gw_reply_json(r, 200, v);
+}
+
+/* ---- SSE: one event per newer committed version until the timeout. ---- */
+
+typedef struct sse {
+  gw_follower_t *f;
+  char *object, *machine;
+  int64_t after, deadline;
+  char *pending; /* bytes not yet handed out */
+  size_t plen, poff;
+} sse_t;
+
+static void sse_free(void *cls) {
+  sse_t *s = cls;
+  free(s->object);
+  free(s->machine);
+  free(s->pending);
+  free(s);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  sse_t *s = cls;
+  while (s->poff >= s->plen) {
+    free(s->pending);
+    s->pending = NULL;
+    s->plen = s->poff = 0;
+    int64_t now = smc_gw_now_ms();
+    if (now >= s->deadline)
+      return MHD_CONTENT_READER_END_OF_STREAM;
+    int64_t until = s->deadline < now + SSE_KEEPALIVE_MS ? s->deadline : now + SSE_KEEPALIVE_MS;
+    json_t *c = smc_gw_object_wait(s->f, s->object, s->after, until);
+    if (!c) {
+      if (smc_gw_now_ms() >= s->deadline)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+      s->pending = strdup(": keepalive\n\n");
+    } else {
+      s->after = json_integer_value(json_object_get(c, "version"));
+      json_t *v = object_view(c, s->object, s->machine);
+      json_decref(c);
+      char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+      json_decref(v);
+      if (text) {
+        size_t n = strlen(text) + 64;
+        s->pending = malloc(n);
+        if (s->pending)
+          snprintf(s->pending, n, "id: %lld\nevent: commit\ndata: %s\n\n", (long long)s->after, text);
+        free(text);
+      }
+    }
+    if (!s->pending)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    s->plen = strlen(s->pending);
+  }
+  size_t n = s->plen - s->poff < max ? s->plen - s->poff : max;
+  memcpy(buf, s->pending + s->poff, n);
+  s->poff += n;
+  return (ssize_t)n;
+}
+
+enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after, int64_t timeout_ms) {
+  sse_t *s = calloc(1, sizeof(*s));
+  if (!s || !(s->object = strdup(object)) || !(s->machine = strdup(r->segs[1]))) {
+    if (s)
+      sse_free(s);
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  }
+  s->f = r->gw->follower;
+  s->after = after;
+  s->deadline = smc_gw_now_ms() + timeout_ms;
+  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+  if (!resp) {
+    sse_free(s);
+    return MHD_NO;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+  enum MHD_Result rc = MHD_queue_response(r->conn, 200, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+enum MHD_Result smc_gw_route_object(gw_req_t *r) {
+  /* segs: machine M object O [watch | transition T] */
+  const char *machine = r->segs[1], *object = r->segs[3];
+  int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+  if (r->nsegs == 4) {
+    if (!get)
+      return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+    if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
+      return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+    return get_object(r, machine, object);
+  }
+  if (r->nsegs == 5 && !strcmp(r->segs[4], "watch")) {
+    if (!get)
+      return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+    if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
+      return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+    return get_watch(r, machine, object);
+  }
+  if (r->nsegs == 6 && !strcmp(r->segs[4], "transition")) {
+    if (!strcmp(r->method, "PUT"))
+      return put_transition(r, machine, object, r->segs[5]);
+    if (!strcmp(r->method, "PATCH"))
+      return patch_vote(r, machine, object, r->segs[5]);
+    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here (PUT proposes, PATCH votes)",
+                              r->method);
+  }
+  return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
+}
+
+enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
+  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+  json_t *rec = smc_gw_proposal_get(r->gw->follower, r->segs[1]);
+  if (!rec)
+    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "this gateway has not seen proposal '%s'", r->segs[1]);
+  return smc_gw_reply_json(r, 200, rec);
+}
