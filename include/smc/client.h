@@ -80,6 +80,11 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
                      int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
                      void *opaque, smc_error_t *err);
 
+/* The machine catalog: <prefix>machines read from its beginning to its end
+ * (latest record per name). *catalog is a new object mapping each name to its
+ * registration event {"type":"machine","name","hash","definition"}. */
+int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

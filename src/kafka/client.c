@@ -1,0 +1,917 @@
+/*
+ * The smc client library (include/smc/client.h).
+ *
+ * One idempotent producer writes proposals, votes and reads to
+ * <prefix>proposals (murmur2 partitioner, key = object). One consumer,
+ * without a group, is assigned every partition of <prefix>confirmations and
+ * <prefix>replies at their ends as of smc_client_new, and a background thread
+ * dispatches what it reads to the calls waiting for it: by proposal id, by
+ * read id, by object (watch). A waiter is registered before its event is
+ * produced, so its answer cannot slip by.
+ *
+ * Delivery reports: each produced message carries a heap-allocated
+ * delivery_t with two references (the call, the report), so a call that
+ * gives up early never leaves the report writing to freed memory.
+ */
+#include "smc/client.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/codec.h"
+#include "core/util.h"
+#include "kafka/kconf.h"
+#include "smc/machine.h"
+
+typedef enum { W_PROPOSAL = 1, W_READ, W_WATCH } waiter_kind_t;
+
+/* A call waiting for events. Lives on the caller's stack; linked into the
+ * client's list (under c->lock) only while the call runs. */
+typedef struct waiter {
+  waiter_kind_t kind;
+  const char *key;    /* proposal id, read id or object */
+  int64_t after;      /* watch: deliver versions above this */
+  json_t *result;     /* proposal/read: the answer (owned) */
+  json_t *queue;      /* watch: array of confirmations not yet handed out */
+  struct waiter *next;
+} waiter_t;
+
+typedef struct delivery {
+  int refs; /* under the client's dlock */
+  int done;
+  rd_kafka_resp_err_t err;
+  rd_kafka_msg_status_t status;
+} delivery_t;
+
+struct smc_client {
+  char *bootstrap, *client_id;
+  char **props; /* copy of the caller's k,v,...,NULL */
+  char *t_proposals, *t_confirmations, *t_replies, *t_machines;
+  rd_kafka_t *producer;
+  rd_kafka_t *consumer;
+  pthread_t thread;
+  int thread_started;
+  atomic_int stop;
+  pthread_mutex_t lock; /* waiters, and the condition */
+  pthread_cond_t cond;
+  waiter_t *waiters;
+  pthread_mutex_t dlock; /* delivery_t refs and fields */
+  pthread_mutex_t txn_lock; /* the lazily created transactional producer */
+  rd_kafka_t *txn;
+  int32_t partitions; /* of <prefix>proposals */
+};
+
+/* ---------- small helpers ---------- */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_ts(struct timespec *ts, int ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static int has_prop(const char *const *props, const char *key) {
+  for (size_t i = 0; props && props[i] && props[i + 1]; i += 2)
+    if (!strcmp(props[i], key))
+      return 1;
+  return 0;
+}
+
+/* Set key=val unless the caller's properties set it (theirs win). */
+static int set_default(rd_kafka_conf_t *conf, const char *const *props, const char *key,
+                       const char *val, char *errstr, size_t errlen) {
+  if (has_prop(props, key))
+    return 0;
+  return rd_kafka_conf_set(conf, key, val, errstr, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+static void delivery_unref(smc_client_t *c, delivery_t *d) {
+  pthread_mutex_lock(&c->dlock);
+  int last = --d->refs == 0;
+  pthread_mutex_unlock(&c->dlock);
+  if (last)
+    free(d);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  smc_client_t *c = opaque;
+  delivery_t *d = m->_private;
+  if (!d)
+    return;
+  pthread_mutex_lock(&c->dlock);
+  d->done = 1;
+  d->err = m->err;
+  d->status = rd_kafka_message_status(m);
+  pthread_mutex_unlock(&c->dlock);
+  delivery_unref(c, d);
+}
+
+/* ---------- waiters ---------- */
+
+static void waiter_add(smc_client_t *c, waiter_t *w) {
+  pthread_mutex_lock(&c->lock);
+  w->next = c->waiters;
+  c->waiters = w;
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void waiter_remove(smc_client_t *c, waiter_t *w) {
+  pthread_mutex_lock(&c->lock);
+  for (waiter_t **p = &c->waiters; *p; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Hand one consumed event to every waiter it answers (under c->lock). */
+static void dispatch(smc_client_t *c, json_t *ev) {
+  const char *type = json_string_value(json_object_get(ev, "type"));
+  if (!type)
+    return;
+  int conf = !strcmp(type, "confirmation"), read = !strcmp(type, "read");
+  if (!conf && !read)
+    return;
+  const char *pid = json_string_value(json_object_get(ev, "proposal"));
+  const char *rid = json_string_value(json_object_get(ev, "id"));
+  const char *obj = json_string_value(json_object_get(ev, "object"));
+  const char *outcome = json_string_value(json_object_get(ev, "outcome"));
+  json_t *ver = json_object_get(ev, "version");
+  int dup = json_is_true(json_object_get(ev, "duplicate"));
+  int woke = 0;
+  pthread_mutex_lock(&c->lock);
+  for (waiter_t *w = c->waiters; w; w = w->next) {
+    if (conf && w->kind == W_PROPOSAL && pid && !w->result && !strcmp(w->key, pid)) {
+      w->result = json_incref(ev);
+      woke = 1;
+    } else if (read && w->kind == W_READ && rid && !w->result && !strcmp(w->key, rid)) {
+      w->result = json_incref(ev);
+      woke = 1;
+    } else if (conf && w->kind == W_WATCH && obj && !strcmp(w->key, obj) && !dup && outcome &&
+               !strcmp(outcome, "committed") && json_is_integer(ver) &&
+               json_integer_value(ver) > w->after) {
+      w->after = json_integer_value(ver);
+      json_array_append(w->queue, ev);
+      woke = 1;
+    }
+  }
+  if (woke)
+    pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void *consumer_main(void *arg) {
+  smc_client_t *c = arg;
+  while (!atomic_load(&c->stop)) {
+    rd_kafka_poll(c->producer, 0);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 50);
+    if (!m)
+      continue;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        smc_kconf_log_cb(c->consumer, 4, "CONSUME", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (m->payload && m->len) {
+      json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+      if (json_is_object(ev))
+        dispatch(c, ev);
+      json_decref(ev);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return NULL;
+}
+
+/* ---------- setup ---------- */
+
+static char **copy_props(const char *const *props) {
+  size_t n = 0;
+  while (props && props[n] && props[n + 1])
+    n += 2;
+  char **out = calloc(n + 1, sizeof(*out));
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!(out[i] = strdup(props[i]))) {
+      for (size_t j = 0; j < i; j++)
+        free(out[j]);
+      free(out);
+      return NULL;
+    }
+  return out;
+}
+
+static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
+  char errstr[512];
+  const char *const *props = (const char *const *)c->props;
+  rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
+  if (!conf || smc_kconf_producer(conf, errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) ||
+      set_default(conf, props, "linger.ms", "1", errstr, sizeof(errstr)) ||
+      set_default(conf, props, "message.timeout.ms", "30000", errstr, sizeof(errstr)) ||
+      (txn_id &&
+       rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)))) {
+    if (conf)
+      rd_kafka_conf_destroy(conf);
+    smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka producer configuration: %s", errstr);
+    return NULL;
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  rd_kafka_conf_set_opaque(conf, c);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    smc_error_set(err, SMC_EKAFKA, NULL, "cannot create a Kafka producer: %s", errstr);
+  }
+  return rk;
+}
+
+static rd_kafka_t *make_consumer(smc_client_t *c, smc_error_t *err) {
+  char errstr[512];
+  const char *const *props = (const char *const *)c->props;
+  rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
+  if (!conf || rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
+      set_default(conf, props, "fetch.wait.max.ms", "50", errstr, sizeof(errstr))) {
+    if (conf)
+      rd_kafka_conf_destroy(conf);
+    smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka consumer configuration: %s", errstr);
+    return NULL;
+  }
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    smc_error_set(err, SMC_EKAFKA, NULL, "cannot create a Kafka consumer: %s", errstr);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static int partitions_of(rd_kafka_t *rk, const char *topic, int timeout_ms, smc_error_t *err) {
+  int32_t n = smc_kafka_partitions(rk, topic, timeout_ms);
+  if (n == SMC_ENOT_FOUND)
+    return smc_error_set(err, SMC_EKAFKA, NULL,
+                         "topic %s does not exist (run `smc topics create`)", topic);
+  if (n < 0)
+    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s", topic,
+                         smc_strerror(n));
+  return n;
+}
+
+/* Assign every partition of confirmations and replies at their current ends
+ * (the latest offsets the broker reports now), so nothing produced after
+ * this call is missed. */
+static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
+  const char *topics[2] = {c->t_confirmations, c->t_replies};
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
+  int rc = 0;
+  for (int t = 0; t < 2; t++) {
+    int n = partitions_of(c->consumer, topics[t], timeout_ms, err);
+    if (n < 0) {
+      rc = n;
+      goto done;
+    }
+    for (int p = 0; p < n; p++)
+      rd_kafka_topic_partition_list_add(l, topics[t], p)->offset = RD_KAFKA_OFFSET_END;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(c->consumer, l, timeout_ms);
+  if (e) {
+    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
+                       NULL, "cannot look up the end offsets: %s", rd_kafka_err2str(e));
+    goto done;
+  }
+  for (int i = 0; i < l->cnt; i++)
+    if (l->elems[i].err || l->elems[i].offset < 0) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "no end offset for %s [%d]: %s",
+                         l->elems[i].topic, (int)l->elems[i].partition,
+                         rd_kafka_err2str(l->elems[i].err));
+      goto done;
+    }
+  if ((e = rd_kafka_assign(c->consumer, l)))
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", rd_kafka_err2str(e));
+done:
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
+#define SETUP_TIMEOUT_MS 10000
+
+int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err) {
+  *out = NULL;
+  if (!cfg)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client configuration");
+  smc_client_t *c = calloc(1, sizeof(*c));
+  if (!c)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int rc = 0;
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->cond, NULL);
+  pthread_mutex_init(&c->dlock, NULL);
+  pthread_mutex_init(&c->txn_lock, NULL);
+  const char *bootstrap =
+      cfg->bootstrap && *cfg->bootstrap ? cfg->bootstrap : smc_kafka_default_bootstrap();
+  c->bootstrap = strdup(bootstrap);
+  c->client_id = strdup(cfg->client_id ? cfg->client_id : "smc-client");
+  c->props = copy_props(cfg->properties);
+  c->t_proposals = smc_topic(cfg->prefix, "proposals");
+  c->t_confirmations = smc_topic(cfg->prefix, "confirmations");
+  c->t_replies = smc_topic(cfg->prefix, "replies");
+  c->t_machines = smc_topic(cfg->prefix, "machines");
+  if (!c->bootstrap || !c->client_id || !c->props || !c->t_proposals || !c->t_confirmations ||
+      !c->t_replies || !c->t_machines) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  if (!(c->producer = make_producer(c, NULL, err)) || !(c->consumer = make_consumer(c, err))) {
+    rc = err && err->code ? err->code : SMC_EKAFKA;
+    goto fail;
+  }
+  int n = partitions_of(c->producer, c->t_proposals, SETUP_TIMEOUT_MS, err);
+  if (n < 0) {
+    rc = n;
+    goto fail;
+  }
+  c->partitions = n;
+  if ((rc = assign_at_end(c, SETUP_TIMEOUT_MS, err)))
+    goto fail;
+  if (pthread_create(&c->thread, NULL, consumer_main, c)) {
+    rc = smc_error_set(err, SMC_EINTERNAL, NULL, "cannot start the consumer thread");
+    goto fail;
+  }
+  c->thread_started = 1;
+  *out = c;
+  return 0;
+fail:
+  smc_client_destroy(c);
+  return rc;
+}
+
+void smc_client_destroy(smc_client_t *c) {
+  if (!c)
+    return;
+  atomic_store(&c->stop, 1);
+  if (c->thread_started)
+    pthread_join(c->thread, NULL);
+  if (c->consumer) {
+    rd_kafka_consumer_close(c->consumer);
+    rd_kafka_destroy(c->consumer);
+  }
+  if (c->producer) {
+    rd_kafka_flush(c->producer, 5000);
+    rd_kafka_purge(c->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(c->producer, 1000); /* serve the purged messages' reports */
+    rd_kafka_destroy(c->producer);
+  }
+  if (c->txn)
+    rd_kafka_destroy(c->txn);
+  for (size_t i = 0; c->props && c->props[i]; i++)
+    free(c->props[i]);
+  free(c->props);
+  free(c->bootstrap);
+  free(c->client_id);
+  free(c->t_proposals);
+  free(c->t_confirmations);
+  free(c->t_replies);
+  free(c->t_machines);
+  pthread_mutex_destroy(&c->lock);
+  pthread_cond_destroy(&c->cond);
+  pthread_mutex_destroy(&c->dlock);
+  pthread_mutex_destroy(&c->txn_lock);
+  free(c);
+}
+
+/* ---------- producing ---------- */
+
+/*
+ * Produce value (keyed by key) to <prefix>proposals and wait up to
+ * timeout_ms (< 0: until librdkafka's message timeout) for its delivery
+ * report. Returns 0 once the broker acknowledged it (acks=all),
+ * SMC_EKAFKA when it was certainly not written, SMC_EUNAVAILABLE when it may
+ * or may not have been.
+ */
+static int produce_wait(smc_client_t *c, const char *key, const char *value, int timeout_ms,
+                        smc_error_t *err) {
+  delivery_t *d = calloc(1, sizeof(*d));
+  if (!d)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  d->refs = 2;
+  rd_kafka_resp_err_t e;
+  for (;;) {
+    e = rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->t_proposals),
+                          RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                          RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      break;
+    rd_kafka_poll(c->producer, 10);
+  }
+  if (e) {
+    free(d);
+    return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce to %s: %s", c->t_proposals,
+                         rd_kafka_err2str(e));
+  }
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int rc = 0;
+  for (;;) { /* serve delivery reports here; any thread may serve ours */
+    pthread_mutex_lock(&c->dlock);
+    int done = d->done;
+    pthread_mutex_unlock(&c->dlock);
+    if (done || now_ms() >= end)
+      break;
+    rd_kafka_poll(c->producer, 5);
+  }
+  pthread_mutex_lock(&c->dlock);
+  if (!d->done)
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+                       "the broker did not acknowledge the event within %d ms", timeout_ms);
+  else if (d->err && d->status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "the event was not written: %s",
+                       rd_kafka_err2str(d->err));
+  else if (d->err)
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "the event may not have been written: %s",
+                       rd_kafka_err2str(d->err));
+  pthread_mutex_unlock(&c->dlock);
+  delivery_unref(c, d);
+  return rc;
+}
+
+/* Wait on c->cond until w has a result or timeout_ms passed (< 0: forever). */
+static int wait_result(smc_client_t *c, waiter_t *w, int64_t end) {
+  pthread_mutex_lock(&c->lock);
+  while (!w->result && (end == INT64_MAX || now_ms() < end)) {
+    struct timespec ts;
+    deadline_ts(&ts, 50);
+    pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+  }
+  int ok = w->result != NULL;
+  pthread_mutex_unlock(&c->lock);
+  return ok;
+}
+
+static int ms_left(int64_t end) {
+  int64_t left = end - now_ms();
+  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int dump_event(json_t *ev, char **out, smc_error_t *err) {
+  *out = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(ev);
+  return *out ? 0 : smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+}
+
+static int check_id(const char *what, const char *s, int required, smc_error_t *err) {
+  if (!s) {
+    if (required)
+      return smc_error_set(err, SMC_EBAD_REQUEST, what, "%s is required", what);
+    return 0;
+  }
+  if (!*s || strlen(s) > SMC_CODEC_MAX_ID)
+    return smc_error_set(err, SMC_EBAD_REQUEST, what, "%s must be 1 to %d bytes", what,
+                         SMC_CODEC_MAX_ID);
+  return 0;
+}
+
+static json_t *proposal_json(const smc_propose_req_t *r, const char *id) {
+  json_t *ev = json_object();
+  json_object_set_new(ev, "type", json_string("proposal"));
+  json_object_set_new(ev, "id", json_string(id));
+  json_object_set_new(ev, "object", json_string(r->object));
+  if (r->machine)
+    json_object_set_new(ev, "machine", json_string(r->machine));
+  if (r->transition)
+    json_object_set_new(ev, "transition", json_string(r->transition));
+  if (r->to)
+    json_object_set_new(ev, "to", json_string(r->to));
+  if (r->data)
+    json_object_set_new(ev, "data", json_deep_copy(r->data));
+  if (r->expect_version >= 0)
+    json_object_set_new(ev, "expect_version", json_integer(r->expect_version));
+  if (r->proposer)
+    json_object_set_new(ev, "proposer", json_string(r->proposer));
+  if (r->correlation)
+    json_object_set_new(ev, "correlation", json_string(r->correlation));
+  return ev;
+}
+
+int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
+                       json_t **confirmation, char id_out[65], smc_error_t *err) {
+  if (confirmation)
+    *confirmation = NULL;
+  if (id_out)
+    id_out[0] = '\0';
+  int rc;
+  if (!c || !req)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or request");
+  if ((rc = check_id("object", req->object, 1, err)) ||
+      (rc = check_id("machine", req->machine, 0, err)) ||
+      (rc = check_id("transition", req->transition, 0, err)) ||
+      (rc = check_id("to", req->to, 0, err)) || (rc = check_id("id", req->id, 0, err)))
+    return rc;
+  if (req->id && strlen(req->id) > 64) /* it must fit id_out */
+    return smc_error_set(err, SMC_EBAD_REQUEST, "id", "a proposal id is at most 64 bytes");
+  if (req->data && !json_is_object(req->data))
+    return smc_error_set(err, SMC_EBAD_REQUEST, "data", "data must be a JSON object");
+  if (req->expect_version < -1)
+    return smc_error_set(err, SMC_EBAD_REQUEST, "expect_version",
+                         "expect_version must be >= 0 (or -1 for no check)");
+  char id[65];
+  if (req->id) {
+    snprintf(id, sizeof(id), "%s", req->id);
+  } else {
+    char derived[65];
+    if ((rc = smc_proposal_derive_id(req->object, req->expect_version >= 0,
+                                     req->expect_version, req->transition, req->data, derived)))
+      return smc_error_set(err, rc, NULL, "cannot derive the proposal id");
+    snprintf(id, sizeof(id), "%s", derived);
+  }
+  if (id_out)
+    snprintf(id_out, 65, "%s", id);
+  char *value = NULL;
+  if ((rc = dump_event(proposal_json(req, id), &value, err)))
+    return rc;
+  waiter_t w = {.kind = W_PROPOSAL, .key = id};
+  if (timeout_ms != 0)
+    waiter_add(c, &w);
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  rc = produce_wait(c, req->object, value, timeout_ms == 0 ? -1 : ms_left(end), err);
+  free(value);
+  if (rc || timeout_ms == 0)
+    goto done;
+  if (!wait_result(c, &w, end)) {
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+                       "no confirmation within %d ms; outcome unknown; proposal id %s",
+                       timeout_ms, id);
+    goto done;
+  }
+  if (confirmation) {
+    *confirmation = w.result;
+    w.result = NULL;
+  }
+done:
+  if (timeout_ms != 0)
+    waiter_remove(c, &w);
+  json_decref(w.result);
+  return rc;
+}
+
+int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
+                    const char *voter, int accept, const char *reason, int timeout_ms,
+                    smc_error_t *err) {
+  int rc;
+  if (!c)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
+  if ((rc = check_id("object", object, 1, err)) ||
+      (rc = check_id("proposal", proposal, 1, err)) || (rc = check_id("voter", voter, 1, err)))
+    return rc;
+  json_t *ev = json_object();
+  json_object_set_new(ev, "type", json_string("vote"));
+  json_object_set_new(ev, "proposal", json_string(proposal));
+  json_object_set_new(ev, "object", json_string(object));
+  json_object_set_new(ev, "voter", json_string(voter));
+  json_object_set_new(ev, "accept", json_boolean(accept));
+  if (reason)
+    json_object_set_new(ev, "reason", json_string(reason));
+  char *value = NULL;
+  if ((rc = dump_event(ev, &value, err)))
+    return rc;
+  rc = produce_wait(c, object, value, timeout_ms, err);
+  free(value);
+  return rc;
+}
+
+static int random_id(const char *prefix, char *out, size_t outlen) {
+  unsigned char r[16];
+  size_t got = 0;
+  while (got < sizeof(r)) {
+    ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+    if (n <= 0)
+      return SMC_EIO;
+    got += (size_t)n;
+  }
+  size_t o = (size_t)snprintf(out, outlen, "%s", prefix);
+  for (size_t i = 0; i < sizeof(r) && o + 2 < outlen; i++, o += 2)
+    snprintf(out + o, outlen - o, "%02x", r[i]);
+  return 0;
+}
+
+int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
+                    smc_error_t *err) {
+  int rc;
+  if (reply)
+    *reply = NULL;
+  if (!c)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
+  if ((rc = check_id("object", object, 1, err)))
+    return rc;
+  char id[40];
+  if (random_id("r-", id, sizeof(id)))
+    return smc_error_set(err, SMC_EIO, NULL, "no random bytes for the read id");
+  json_t *ev = json_object();
+  json_object_set_new(ev, "type", json_string("read"));
+  json_object_set_new(ev, "id", json_string(id));
+  json_object_set_new(ev, "object", json_string(object));
+  char *value = NULL;
+  if ((rc = dump_event(ev, &value, err)))
+    return rc;
+  waiter_t w = {.kind = W_READ, .key = id};
+  waiter_add(c, &w);
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  rc = produce_wait(c, object, value, timeout_ms < 0 ? -1 : ms_left(end), err);
+  free(value);
+  if (!rc && !wait_result(c, &w, end))
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "no read reply within %d ms", timeout_ms);
+  waiter_remove(c, &w);
+  if (!rc && reply) {
+    *reply = w.result;
+    w.result = NULL;
+  }
+  json_decref(w.result);
+  return rc;
+}
+
+int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
+                     int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
+                     void *opaque, smc_error_t *err) {
+  int rc;
+  if (!c || !cb)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or callback");
+  if ((rc = check_id("object", object, 1, err)))
+    return rc;
+  waiter_t w = {.kind = W_WATCH, .key = object, .after = after_version, .queue = json_array()};
+  if (!w.queue)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  waiter_add(c, &w);
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  rc = SMC_EUNAVAILABLE;
+  for (;;) {
+    json_t *next = NULL;
+    pthread_mutex_lock(&c->lock);
+    while (json_array_size(w.queue) == 0 && (end == INT64_MAX || now_ms() < end)) {
+      struct timespec ts;
+      deadline_ts(&ts, 50);
+      pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+    }
+    if (json_array_size(w.queue) > 0) {
+      next = json_incref(json_array_get(w.queue, 0));
+      json_array_remove(w.queue, 0);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!next)
+      break;
+    int stop = cb(opaque, next); /* outside the lock: cb may call the client */
+    json_decref(next);
+    if (stop) {
+      rc = 0;
+      break;
+    }
+  }
+  waiter_remove(c, &w);
+  json_decref(w.queue);
+  if (rc)
+    smc_error_set(err, rc, NULL, "no further confirmation of %s within %d ms", object,
+                  timeout_ms);
+  return rc;
+}
+
+/* ---------- the machine catalog ---------- */
+
+/* Read <prefix>machines from its beginning to its end with a throwaway
+ * consumer; the latest record per name wins, an empty value removes it. */
+int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_error_t *err) {
+  *catalog = NULL;
+  if (!c)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
+  char errstr[512];
+  int rc = 0;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  rd_kafka_t *rk = make_consumer(c, err);
+  if (!rk)
+    return err && err->code ? err->code : SMC_EKAFKA;
+  json_t *cat = json_object();
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  int64_t lo = 0, hi = 0;
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(rk, c->t_machines, 0, &lo, &hi, ms_left(end));
+  if (e) {
+    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
+                       NULL, "cannot read the end of %s: %s", c->t_machines,
+                       rd_kafka_err2str(e));
+    goto done;
+  }
+  if (hi <= lo)
+    goto done; /* empty */
+  rd_kafka_topic_partition_list_add(l, c->t_machines, 0)->offset = lo;
+  if ((e = rd_kafka_assign(rk, l))) {
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", rd_kafka_err2str(e));
+    goto done;
+  }
+  (void)errstr;
+  for (;;) {
+    if (now_ms() >= end) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s was not read to its end in %d ms",
+                         c->t_machines, timeout_ms);
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m)
+      continue;
+    int64_t off = m->offset;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    if (m->err) {
+      smc_kconf_log_cb(rk, 4, "CATALOG", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (m->key && m->key_len) {
+      char *name = strndup(m->key, m->key_len);
+      json_t *ev = m->payload && m->len ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
+      if (name && !m->payload)
+        json_object_del(cat, name);
+      else if (name && json_is_object(ev) &&
+               json_is_string(json_object_get(ev, "definition")))
+        json_object_set(cat, name, ev);
+      json_decref(ev);
+      free(name);
+    }
+    rd_kafka_message_destroy(m);
+    if (off >= hi - 1)
+      break;
+  }
+done:
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (rc)
+    json_decref(cat);
+  else
+    *catalog = cat;
+  return rc;
+}
+
+/* ---------- registration ---------- */
+
+/* The transactional producer, created on first use. A producer whose last
+ * transaction ended in doubt is dropped so the next one starts fresh
+ * (notes/kafka.md: a late EndTxn must not touch a later transaction). */
+static rd_kafka_t *txn_producer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
+  if (c->txn)
+    return c->txn;
+  char tid[160], rnd[40];
+  if (random_id("", rnd, sizeof(rnd))) {
+    smc_error_set(err, SMC_EIO, NULL, "no random bytes for the transactional id");
+    return NULL;
+  }
+  snprintf(tid, sizeof(tid), "%s-register-%s", c->client_id, rnd);
+  rd_kafka_t *rk = make_producer(c, tid, err);
+  if (!rk)
+    return NULL;
+  rd_kafka_error_t *e = rd_kafka_init_transactions(rk, timeout_ms);
+  if (e) {
+    smc_error_set(err, rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE
+                                                                              : SMC_EKAFKA,
+                  NULL, "cannot initialize transactions: %s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    rd_kafka_destroy(rk);
+    return NULL;
+  }
+  return c->txn = rk;
+}
+
+static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_error_t *err) {
+  int code = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE
+                                                                      : SMC_EKAFKA;
+  int rc = smc_error_set(err, code, NULL, "%s: %s", what, rd_kafka_error_string(e));
+  if (rd_kafka_error_txn_requires_abort(e)) {
+    rd_kafka_error_t *ae = rd_kafka_abort_transaction(c->txn, 10000);
+    if (ae)
+      rd_kafka_error_destroy(ae);
+  }
+  rd_kafka_error_destroy(e);
+  rd_kafka_destroy(c->txn); /* fresh producer next time */
+  c->txn = NULL;
+  return rc;
+}
+
+/* The machine event to every partition of <prefix>proposals and to
+ * <prefix>machines, in one transaction. Caller holds txn_lock. */
+static int write_registration(smc_client_t *c, const char *name, const char *value,
+                              int timeout_ms, smc_error_t *err) {
+  rd_kafka_t *rk = txn_producer(c, timeout_ms, err);
+  if (!rk)
+    return err && err->code ? err->code : SMC_EKAFKA;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
+  if (e)
+    return txn_fail(c, e, "cannot begin a transaction", err);
+  size_t klen = strlen(name), vlen = strlen(value);
+  for (int32_t p = 0; p <= c->partitions; p++) {
+    const char *topic = p < c->partitions ? c->t_proposals : c->t_machines;
+    int32_t part = p < c->partitions ? p : 0;
+    rd_kafka_resp_err_t pe;
+    while ((pe = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                   RD_KAFKA_V_KEY(name, klen),
+                                   RD_KAFKA_V_VALUE((void *)value, vlen),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 10);
+    if (pe) {
+      e = rd_kafka_abort_transaction(rk, timeout_ms);
+      if (e)
+        return txn_fail(c, e, "cannot abort", err);
+      return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce the registration: %s",
+                           rd_kafka_err2str(pe));
+    }
+  }
+  if ((e = rd_kafka_commit_transaction(rk, timeout_ms)))
+    return txn_fail(c, e, "the registration transaction failed", err);
+  return 0;
+}
+
+static int compile_error(smc_diags_t *d, int rc, smc_error_t *err) {
+  for (size_t i = 0; i < d->count; i++)
+    if (!d->items[i].warning) {
+      const smc_error_t *e = &d->items[i].err;
+      if (err && !err->code) {
+        *err = *e;
+        snprintf(err->message, sizeof(err->message), "%s: %.450s", smc_code_name(e->code),
+                 e->message);
+        err->code = SMC_EINVALID_MACHINE;
+      }
+      return SMC_EINVALID_MACHINE;
+    }
+  return smc_error_set(err, rc ? rc : SMC_EINVALID_MACHINE, NULL,
+                       "the definition does not compile");
+}
+
+int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
+                        smc_error_t *err) {
+  if (!c || !definition)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or definition");
+  if (timeout_ms <= 0)
+    timeout_ms = 30000;
+  smc_diags_t diags;
+  smc_diags_init(&diags);
+  smc_machine_t *m = NULL;
+  int rc = smc_machine_compile(definition, len, NULL, NULL, &m, &diags);
+  if (rc || !m) {
+    rc = compile_error(&diags, rc, err);
+    smc_diags_close(&diags);
+    return rc;
+  }
+  smc_diags_close(&diags);
+  const char *name = smc_machine_name(m), *hash = smc_machine_hash(m);
+  json_t *cat = NULL;
+  pthread_mutex_lock(&c->txn_lock);
+  if ((rc = smc_client_machines(c, timeout_ms, &cat, err)))
+    goto done;
+  const char *have = json_string_value(json_object_get(json_object_get(cat, name), "hash"));
+  if (have && strcmp(have, hash)) {
+    rc = smc_error_set(err, SMC_EMACHINE_EXISTS, NULL,
+                       "machine '%s' is registered with another definition (hash %.12s)", name,
+                       have);
+    goto done;
+  }
+  if (have)
+    goto done; /* the same definition: nothing to do */
+  json_t *ev = json_object();
+  json_object_set_new(ev, "type", json_string("machine"));
+  json_object_set_new(ev, "name", json_string(name));
+  json_object_set_new(ev, "hash", json_string(hash));
+  json_object_set_new(ev, "definition", json_stringn(definition, len));
+  char *value = NULL;
+  if ((rc = dump_event(ev, &value, err)))
+    goto done;
+  rc = write_registration(c, name, value, timeout_ms, err);
+  free(value);
+done:
+  pthread_mutex_unlock(&c->txn_lock);
+  json_decref(cat);
+  smc_machine_destroy(m);
+  return rc;
+}
