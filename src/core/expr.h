@@ -18,6 +18,10 @@
 /* ---- regex ---- */
 typedef struct smc_regex smc_regex_t;
 
+/* Limits used when a caller passes 0 for match_limit / depth_limit. */
+#define SMC_REGEX_DEFAULT_MATCH_LIMIT 100000u
+#define SMC_REGEX_DEFAULT_DEPTH_LIMIT 1000u
+
 /* Compile pattern (PCRE2, UTF mode) with flags from "imsx" (NULL = none).
  * Uses the JIT where available. On failure returns SMC_EBAD_REGEX with the
  * PCRE2 message and the offset in err->column (1-based). */
@@ -30,6 +34,8 @@ void smc_regex_destroy(smc_regex_t *re);
 int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
                     uint32_t match_limit, uint32_t depth_limit);
 const char *smc_regex_pattern(const smc_regex_t *re);
+/* 1 when the pattern was JIT-compiled, 0 when it runs in the interpreter. */
+int smc_regex_is_jit(const smc_regex_t *re);
 
 /* ---- evaluation context ---- */
 typedef struct smc_eval_ctx {
@@ -50,6 +56,13 @@ typedef struct smc_eval_ctx {
 
 /* ---- expressions ---- */
 typedef struct smc_expr smc_expr_t;
+
+/* Hard bounds that keep hostile input cheap to reject. */
+#define SMC_EXPR_MAX_SOURCE 4096       /* bytes of one expression */
+#define SMC_TEMPLATE_MAX_SOURCE 16384  /* bytes of one template */
+#define SMC_EXPR_MAX_NESTING 64        /* nested (), [], calls, unary ops */
+#define SMC_EXPR_MAX_HEIGHT 128        /* depth of the syntax tree */
+#define SMC_EXPR_MAX_STRING (1 << 20)  /* bytes of a string built at run time */
 
 /* Parse src. On error returns SMC_EBAD_EXPRESSION, err->column = 1-based
  * offset in src. Literal regexes in matches() are compiled here. */
@@ -77,6 +90,8 @@ void smc_template_destroy(smc_template_t *t);
 int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out,
                       smc_error_t *err);
 int smc_template_is_constant(const smc_template_t *t);
+/* The template text as compiled. */
+const char *smc_template_source(const smc_template_t *t);
 
 /* Deep equality used by eq/ne/==/!= and `in`: numbers compare by value
  * (1 == 1.0), objects and arrays structurally. */

@@ -1,0 +1,207 @@
+/*
+ * PCRE2 (8-bit, UTF) wrapper: compile once, match from many threads.
+ *
+ * A compiled smc_regex_t is immutable after smc_regex_compile and may be
+ * shared between threads. Everything a match mutates (match data, match
+ * context, JIT stack) lives in a per-thread scratch area created on first
+ * use and freed when the thread exits.
+ */
+#include "core/expr.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest pattern accepted; patterns are short in practice and a bound keeps
+ * compile time and memory predictable for hostile input. */
+#define SMC_REGEX_MAX_PATTERN 8192
+/* JIT stack: start small, grow up to 1 MiB. The match limit, not the stack,
+ * is meant to stop runaway patterns. */
+#define JIT_STACK_START (32 * 1024)
+#define JIT_STACK_MAX (1024 * 1024)
+/* Heap used by the interpreter for backtracking, in KiB. */
+#define HEAP_LIMIT_KIB (16 * 1024)
+
+struct smc_regex {
+  pcre2_code *code;
+  int jit; /* 1 when pcre2_jit_compile succeeded */
+  char *pattern;
+};
+
+typedef struct {
+  pcre2_match_data *md;
+  pcre2_match_context *mctx;
+  pcre2_jit_stack *jstack;
+} scratch_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *p) {
+  scratch_t *s = p;
+  if (!s)
+    return;
+  pcre2_match_data_free(s->md);
+  pcre2_match_context_free(s->mctx);
+  pcre2_jit_stack_free(s->jstack);
+  free(s);
+}
+
+static void scratch_key_init(void) {
+  scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+/* The calling thread's scratch area, or NULL when out of memory. A match
+ * data block with a single pair suffices: we only ask "does it match". */
+static scratch_t *scratch_get(void) {
+  pthread_once(&scratch_once, scratch_key_init);
+  if (!scratch_key_ok)
+    return NULL;
+  scratch_t *s = pthread_getspecific(scratch_key);
+  if (s)
+    return s;
+  s = calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  s->md = pcre2_match_data_create(1, NULL);
+  s->mctx = pcre2_match_context_create(NULL);
+  if (!s->md || !s->mctx)
+    goto fail;
+  /* A missing JIT stack is not fatal: PCRE2 then uses a 32 KiB stack on the
+   * machine stack. */
+  s->jstack = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, NULL);
+  if (s->jstack)
+    pcre2_jit_stack_assign(s->mctx, NULL, s->jstack);
+  pcre2_set_heap_limit(s->mctx, HEAP_LIMIT_KIB);
+  if (pthread_setspecific(scratch_key, s) != 0)
+    goto fail;
+  return s;
+fail:
+  scratch_free(s);
+  return NULL;
+}
+
+static int flags_to_options(const char *flags, uint32_t *opts, smc_error_t *err) {
+  *opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C;
+  for (const char *f = flags; f && *f; f++) {
+    switch (*f) {
+    case 'i': *opts |= PCRE2_CASELESS; break;
+    case 'm': *opts |= PCRE2_MULTILINE; break;
+    case 's': *opts |= PCRE2_DOTALL; break;
+    case 'x': *opts |= PCRE2_EXTENDED; break;
+    default:
+      return smc_error_set(err, SMC_EBAD_REGEX, NULL,
+                           "unknown regex flag '%c' (allowed: i, m, s, x)", *f);
+    }
+  }
+  return 0;
+}
+
+int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
+                      smc_error_t *err) {
+  *out = NULL;
+  if (!pattern)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
+  size_t len = strlen(pattern);
+  if (len > SMC_REGEX_MAX_PATTERN)
+    return smc_error_set(err, SMC_EBAD_REGEX, NULL, "regex longer than %d bytes",
+                         SMC_REGEX_MAX_PATTERN);
+  uint32_t opts;
+  int rc = flags_to_options(flags, &opts, err);
+  if (rc)
+    return rc;
+  smc_regex_t *re = calloc(1, sizeof(*re));
+  if (!re)
+    return smc_error_set(err, SMC_ENOMEM, NULL, NULL);
+  re->pattern = strdup(pattern);
+  if (!re->pattern) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, NULL);
+    goto fail;
+  }
+  int pcre_err = 0;
+  PCRE2_SIZE off = 0;
+  re->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &pcre_err, &off, NULL);
+  if (!re->code) {
+    PCRE2_UCHAR msg[256];
+    if (pcre2_get_error_message(pcre_err, msg, sizeof(msg)) < 0)
+      strcpy((char *)msg, "invalid pattern");
+    rc = smc_error_set(err, SMC_EBAD_REGEX, NULL, "bad regex at offset %zu: %s",
+                       (size_t)off, (const char *)msg);
+    if (err && err->code == SMC_EBAD_REGEX)
+      err->column = (int)off + 1;
+    goto fail;
+  }
+  re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+  *out = re;
+  return 0;
+fail:
+  smc_regex_destroy(re);
+  return rc;
+}
+
+/* "/pattern/flags": the last '/' ends the pattern, so the pattern itself may
+ * contain unescaped slashes. */
+int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_t *err) {
+  *out = NULL;
+  if (!slashed || slashed[0] != '/')
+    return smc_error_set(err, SMC_EBAD_REGEX, NULL, "expected /pattern/flags");
+  const char *last = strrchr(slashed + 1, '/');
+  if (!last)
+    return smc_error_set(err, SMC_EBAD_REGEX, NULL, "missing closing '/' in /pattern/flags");
+  size_t plen = (size_t)(last - slashed - 1);
+  char *pat = malloc(plen + 1);
+  if (!pat)
+    return smc_error_set(err, SMC_ENOMEM, NULL, NULL);
+  memcpy(pat, slashed + 1, plen);
+  pat[plen] = '\0';
+  int rc = smc_regex_compile(pat, last + 1, out, err);
+  if (rc && err && err->code == SMC_EBAD_REGEX && err->column > 0)
+    err->column += 1; /* account for the leading '/' */
+  free(pat);
+  return rc;
+}
+
+void smc_regex_destroy(smc_regex_t *re) {
+  if (!re)
+    return;
+  pcre2_code_free(re->code);
+  free(re->pattern);
+  free(re);
+}
+
+const char *smc_regex_pattern(const smc_regex_t *re) { return re ? re->pattern : NULL; }
+
+int smc_regex_is_jit(const smc_regex_t *re) { return re && re->jit; }
+
+/* Limits of 0 mean the smc defaults. Invalid UTF-8 in the subject never
+ * matches across the bad bytes (PCRE2_MATCH_INVALID_UTF) and is not an error. */
+int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
+                    uint32_t match_limit, uint32_t depth_limit) {
+  if (!re || (!subject && len))
+    return SMC_EINVALID_ARGUMENT;
+  scratch_t *s = scratch_get();
+  if (!s)
+    return SMC_ENOMEM;
+  pcre2_set_match_limit(s->mctx, match_limit ? match_limit : SMC_REGEX_DEFAULT_MATCH_LIMIT);
+  pcre2_set_depth_limit(s->mctx, depth_limit ? depth_limit : SMC_REGEX_DEFAULT_DEPTH_LIMIT);
+  int rc = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), len, 0, 0, s->md,
+                       s->mctx);
+  if (rc >= 0)
+    return 1;
+  switch (rc) {
+  case PCRE2_ERROR_NOMATCH:
+    return 0;
+  case PCRE2_ERROR_MATCHLIMIT:
+  case PCRE2_ERROR_DEPTHLIMIT:
+  case PCRE2_ERROR_HEAPLIMIT:
+  case PCRE2_ERROR_JIT_STACKLIMIT:
+    return SMC_ELIMIT_EXCEEDED;
+  case PCRE2_ERROR_NOMEMORY:
+    return SMC_ENOMEM;
+  default:
+    return SMC_EINTERNAL;
+  }
+}
