@@ -402,8 +402,7 @@ int main(void) {
   /* 4. Aborted transaction: records flushed, offsets sent (10), then abort. */
   tst.ok = tst.err = 0;
   run_txn(tp, &tst, gc, out, "abort", N_ABORT, 10, 0);
-  check(tst.ok == N_ABORT, "aborted transaction's %d records reached the log before abort",
-        tst.ok);
+  check(tst.ok == N_ABORT, "aborted transaction's %d records reached the log before abort", tst.ok);
   off = group_offset(group, in);
   check(off == N_IDEM, "group offset after abort still %lld (want %d, aborted txn sent 10)",
         (long long)off, N_IDEM);
@@ -417,8 +416,8 @@ int main(void) {
   nc = count_in_order(&r, "commit");
   na = count_in_order(&r, "abort");
   check(nc == N_COMMIT && na == N_ABORT,
-        "read_uncommitted sees %d committed and %d aborted records (want %d, %d)", nc, na,
-        N_COMMIT, N_ABORT);
+        "read_uncommitted sees %d committed and %d aborted records (want %d, %d)", nc, na, N_COMMIT,
+        N_ABORT);
 
   rd_kafka_destroy(tp);
   rd_kafka_consumer_close(gc);

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole test run behind `make test` and .ci/run:
+#   1. install missing build and test packages (scripts/deps.sh build test);
+#   2. sanitizer build in build-asan/ (ASan+UBSan, -Werror) and release build in build/;
+#   3. start a fresh Kafka broker (scripts/kafka.sh) on TEST_KAFKA_PORT or KAFKA_PORT (default 19092);
+#   4. ctest in build-asan: tests without the kafka/system labels in parallel,
+#      then the kafka/system ones one at a time (they share the broker and may
+#      restart it), with SMC_BOOTSTRAP and SMC_BIN (build/smc) exported;
+#   5. every libFuzzer target for FUZZ_SECONDS (default 20) when clang exists;
+#   6. stop the broker it started, even on failure.
+# Exit status: 0 only when every step passed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export KAFKA_PORT="${TEST_KAFKA_PORT:-${KAFKA_PORT:-19092}}"
+export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+JOBS="${JOBS:-$(nproc)}"
+t_start=$SECONDS
+
+step() { echo "=== test.sh [$((SECONDS - t_start))s]: $*"; }
+
+step "dependencies"
+scripts/deps.sh build test
+
+step "sanitizer build (build-asan)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSMC_SANITIZE=address,undefined -DSMC_WERROR=ON -DSMC_BUILD_TESTS=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+
+step "release build (build)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$JOBS"
+
+started_kafka=0
+cleanup() {
+  if [[ $started_kafka == 1 ]]; then
+    step "stopping Kafka"
+    scripts/kafka.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
+if scripts/kafka.sh status >/dev/null 2>&1; then
+  step "Kafka already running on $KAFKA_PORT; using it"
+else
+  step "starting Kafka on $KAFKA_PORT"
+  KAFKA_FRESH=1 scripts/kafka.sh start >/dev/null
+  started_kafka=1
+fi
+export SMC_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+export SMC_BIN="$ROOT/build/smc"
+export SMC_KAFKA_SCRIPT="$ROOT/scripts/kafka.sh"
+
+status=0
+step "ctest: tests without kafka/system labels"
+(cd build-asan && ctest --output-on-failure -j "$JOBS" -LE 'kafka|system') || status=1
+step "ctest: kafka/system tests (serial, broker $SMC_BOOTSTRAP)"
+if (cd build-asan && ctest -N -L 'kafka|system' | grep -q 'Total Tests: [1-9]'); then
+  (cd build-asan && ctest --output-on-failure -L 'kafka|system') || status=1
+else
+  echo "no kafka/system tests registered"
+fi
+
+if command -v clang >/dev/null 2>&1; then
+  step "fuzzing each target for ${FUZZ_SECONDS}s"
+  scripts/fuzz.sh "$ROOT/build-fuzz" || status=1
+else
+  step "clang not found: fuzzing skipped"
+fi
+
+step "done in $((SECONDS - t_start))s: $([[ $status == 0 ]] && echo PASSED || echo FAILED)"
+exit $status
