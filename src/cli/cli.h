@@ -20,5 +20,6 @@ typedef struct smc_command {
 extern const smc_command_t smc_cmd_machine;
 extern const smc_command_t smc_cmd_diagram;
 extern const smc_command_t smc_cmd_simulate;
+extern const smc_command_t smc_cmd_dev;
 
 #endif

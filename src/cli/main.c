@@ -13,6 +13,7 @@ static const smc_command_t *const commands[] = {
     &smc_cmd_machine,
     &smc_cmd_diagram,
     &smc_cmd_simulate,
+    &smc_cmd_dev,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
