@@ -95,6 +95,18 @@ int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t 
 int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
                            int64_t *deadline);
 
+/*
+ * Register a machine in partition outside the log (smc simulate: the machines
+ * named on its command line are known from the start). Same rules as a
+ * `machine` event: the same hash again is a no-op (returns 0); another
+ * definition under a known name is SMC_EMACHINE_EXISTS; a definition that
+ * does not compile is SMC_EINVALID_MACHINE (err and diags say why; diags may
+ * be NULL). Does not move the applied offset or the clock.
+ */
+int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                              const char *text, size_t len, const char *file,
+                              smc_diags_t *diags, smc_error_t *err);
+
 /* Log hook for events the fold drops without an output (no object or id to
  * answer). level: 0 error, 1 warn, 2 info. Default: none. */
 void smc_fold_set_logger(smc_fold_t *f,

@@ -1,0 +1,586 @@
+/*
+ * The fold (include/smc/fold.h; protocol.md, "The fold"): per record, the
+ * clock, due timers, the checks, and the dispatch by event type. Decisions
+ * on objects are in fold_decide.c, stored records in fold_state.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fold_int.h"
+#include "core/util.h"
+
+void smc_fold_config_default(smc_fold_config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->partitions = 1;
+  cfg->dedup_window_ms = 7LL * 24 * 3600 * 1000;
+  cfg->max_event_bytes = 1 << 20;
+  cfg->max_queue = 1000;
+  smc_limits_default(&cfg->limits);
+}
+
+int smc_fold_new(const smc_fold_config_t *cfg, smc_fold_t **out) {
+  *out = NULL;
+  if (!cfg || cfg->partitions < 1 || cfg->dedup_window_ms < 0 || cfg->max_queue < 1)
+    return SMC_EINVALID_ARGUMENT;
+  smc_fold_t *f = calloc(1, sizeof(*f));
+  if (!f)
+    return SMC_ENOMEM;
+  f->cfg = *cfg;
+  *out = f;
+  return 0;
+}
+
+void smc_fold_destroy(smc_fold_t *f) {
+  if (!f)
+    return;
+  for (size_t i = 0; i < f->ncache; i++)
+    smc_machine_destroy(f->cache[i].m);
+  free(f->cache);
+  free(f);
+}
+
+void smc_fold_set_logger(smc_fold_t *f,
+                         void (*log)(void *opaque, int level, int32_t partition,
+                                     int64_t offset, const char *msg),
+                         void *opaque) {
+  f->log = log;
+  f->log_opaque = opaque;
+}
+
+void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) {
+  if (!c->f->log)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  c->f->log(c->f->log_opaque, level, c->part, c->offset, msg);
+}
+
+int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *reply_to,
+              const char *json, size_t len) {
+  if (c->rc)
+    return c->rc;
+  if (!c->emit)
+    return 0;
+  smc_output_t o = {kind, c->part, c->offset, key ? key : "", reply_to, json, len};
+  int rc = c->emit(c->opaque, &o);
+  if (rc)
+    c->rc = rc;
+  return rc;
+}
+
+/* ---- compiled machines, cached by hash ---- */
+
+static size_t cache_pos(const smc_fold_t *f, const char *hash, int *found) {
+  size_t lo = 0, hi = f->ncache;
+  *found = 0;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(f->cache[mid].hash, hash);
+    if (c == 0) {
+      *found = 1;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static smc_machine_t *cache_find(const smc_fold_t *f, const char *hash) {
+  int found;
+  size_t i = cache_pos(f, hash, &found);
+  return found ? f->cache[i].m : NULL;
+}
+
+/* Keep m (a new reference is taken) under its hash. */
+static int cache_add(smc_fold_t *f, smc_machine_t *m) {
+  const char *hash = smc_machine_hash(m);
+  int found;
+  size_t i = cache_pos(f, hash, &found);
+  if (found)
+    return 0;
+  if (f->ncache == f->capcache) {
+    size_t cap = f->capcache ? f->capcache * 2 : 8;
+    fold_cache_ent_t *n = realloc(f->cache, cap * sizeof(*n));
+    if (!n)
+      return SMC_ENOMEM;
+    f->cache = n;
+    f->capcache = cap;
+  }
+  memmove(f->cache + i + 1, f->cache + i, (f->ncache - i) * sizeof(*f->cache));
+  snprintf(f->cache[i].hash, sizeof(f->cache[i].hash), "%s", hash);
+  f->cache[i].m = smc_machine_retain(m);
+  f->ncache++;
+  return 0;
+}
+
+static void key_machine(fold_ctx_t *c, const char *name) {
+  fold_key_begin(c);
+  smc_buf_adds(&c->key, name);
+}
+
+static void key_definition(fold_ctx_t *c, const char *hash) {
+  fold_key_begin(c);
+  smc_buf_addc(&c->key, '\0');
+  smc_buf_adds(&c->key, hash);
+}
+
+/* The hash registered under name in this partition: 1 found (hash filled),
+ * 0 not, negative on failure. */
+static int machine_hash(fold_ctx_t *c, const char *name, char hash[65]) {
+  key_machine(c, name);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  if (rc)
+    return fold_fail(c, rc);
+  if (vl != 64) {
+    free(v);
+    return fold_fail(c, SMC_ESTORE);
+  }
+  memcpy(hash, v, 64);
+  hash[64] = '\0';
+  free(v);
+  return 1;
+}
+
+/* The compiled machine registered as name in this partition (owned by the
+ * cache), or NULL (unknown, or failure in c->rc). */
+smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name) {
+  char hash[65];
+  if (machine_hash(c, name, hash) != 1)
+    return NULL;
+  smc_machine_t *m = cache_find(c->f, hash);
+  if (m)
+    return m;
+  key_definition(c, hash);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, &v, &vl);
+  if (rc) {
+    fold_fail(c, rc == SMC_ENOT_FOUND ? SMC_ESTORE : rc);
+    return NULL;
+  }
+  rc = smc_machine_compile(v, vl, NULL, &c->f->cfg.limits, &m, NULL);
+  free(v);
+  if (rc) {
+    fold_log(c, 0, "stored machine '%s' no longer compiles", name);
+    fold_fail(c, SMC_EINTERNAL);
+    return NULL;
+  }
+  rc = cache_add(c->f, m);
+  smc_machine_destroy(m);
+  if (rc) {
+    fold_fail(c, rc);
+    return NULL;
+  }
+  return cache_find(c->f, hash);
+}
+
+/* Register a machine definition in c's partition (protocol.md step 3).
+ * name and hash may be NULL (taken from the compiled definition). */
+static int register_machine(fold_ctx_t *c, const char *name, const char *hash,
+                            const char *def, size_t len, const char *file, smc_diags_t *diags,
+                            smc_error_t *err) {
+  char have[65];
+  int known = name ? machine_hash(c, name, have) : 0;
+  if (known < 0)
+    return c->rc;
+  if (known && hash && !strcmp(hash, have))
+    return 0;
+  smc_machine_t *m = hash ? cache_find(c->f, hash) : NULL;
+  int own = 0;
+  if (!m) {
+    int rc = smc_machine_compile(def, len, file, &c->f->cfg.limits, &m, diags);
+    if (rc == SMC_ENOMEM)
+      return fold_fail(c, rc);
+    if (rc)
+      return smc_error_set(err, SMC_EINVALID_MACHINE, NULL,
+                           "the definition of machine '%s' does not compile",
+                           name ? name : "?");
+    own = 1;
+  }
+  int rc = 0;
+  const char *mname = smc_machine_name(m), *mhash = smc_machine_hash(m);
+  if (name && strcmp(name, mname)) {
+    rc = smc_error_set(err, SMC_EINVALID_MACHINE, "name",
+                       "the registration names '%s' but the definition is '%s'", name, mname);
+    goto done;
+  }
+  if (hash && strcmp(hash, mhash)) {
+    rc = smc_error_set(err, SMC_EINVALID_MACHINE, "hash",
+                       "hash %s does not match the definition (%s)", hash, mhash);
+    goto done;
+  }
+  if (!name && (known = machine_hash(c, mname, have)) < 0) {
+    rc = c->rc;
+    goto done;
+  }
+  if (known) {
+    if (strcmp(have, mhash))
+      rc = smc_error_set(err, SMC_EMACHINE_EXISTS, "name",
+                         "machine '%s' is registered with another definition", mname);
+    goto done;
+  }
+  if ((rc = cache_add(c->f, m)))
+    goto done;
+  key_machine(c, mname);
+  if ((rc = fold_fail(c, smc_kv_put(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, mhash, 64))))
+    goto done;
+  key_definition(c, mhash);
+  rc = fold_fail(c, smc_kv_put(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, def, len));
+done:
+  if (own)
+    smc_machine_destroy(m);
+  return rc;
+}
+
+int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
+                              const char *text, size_t len, const char *file,
+                              smc_diags_t *diags, smc_error_t *err) {
+  fold_ctx_t c;
+  memset(&c, 0, sizeof(c));
+  c.f = f, c.kv = kv, c.part = partition, c.offset = -1;
+  smc_buf_init(&c.key);
+  int rc = register_machine(&c, NULL, NULL, text, len, file, diags, err);
+  smc_buf_close(&c.key);
+  return rc;
+}
+
+/* ---- meta: applied offset and clock ---- */
+
+static int meta_get(smc_fold_t *f, smc_kv_t *kv, int32_t part, int64_t *applied,
+                    int64_t *clock) {
+  (void)f;
+  uint8_t k[5];
+  smc_be32(k, (uint32_t)part);
+  k[4] = 'a';
+  void *v = NULL;
+  size_t vl = 0;
+  *applied = *clock = 0;
+  int rc = smc_kv_get(kv, SMC_CF_META, k, 5, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  if (rc)
+    return rc;
+  if (vl != 16) {
+    free(v);
+    return SMC_ESTORE;
+  }
+  *applied = (int64_t)smc_get_be64(v);
+  *clock = (int64_t)smc_get_be64((uint8_t *)v + 8);
+  free(v);
+  return 0;
+}
+
+static int meta_put(smc_kv_t *kv, int32_t part, int64_t applied, int64_t clock) {
+  uint8_t k[5], v[16];
+  smc_be32(k, (uint32_t)part);
+  k[4] = 'a';
+  smc_be64(v, (uint64_t)applied);
+  smc_be64(v + 8, (uint64_t)clock);
+  return smc_kv_put(kv, SMC_CF_META, k, 5, v, 16);
+}
+
+int smc_fold_applied(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *next) {
+  int64_t clock;
+  return meta_get(f, kv, partition, next, &clock);
+}
+
+int smc_fold_clock(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *clock) {
+  int64_t applied;
+  return meta_get(f, kv, partition, &applied, clock);
+}
+
+int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
+                           int64_t *deadline) {
+  (void)f;
+  uint8_t from[4], lim[4];
+  smc_be32(from, (uint32_t)partition);
+  smc_be32(lim, (uint32_t)partition + 1);
+  void *k = NULL, *v = NULL;
+  size_t kl = 0, vl = 0;
+  int rc = smc_kv_seek(kv, SMC_CF_TIMERS, from, 4, partition == INT32_MAX ? NULL : lim, 4, &k,
+                       &kl, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  if (rc)
+    return rc;
+  rc = kl >= 12 ? 1 : SMC_ESTORE;
+  if (rc == 1)
+    *deadline = (int64_t)smc_get_be64((uint8_t *)k + 4);
+  free(k);
+  free(v);
+  return rc;
+}
+
+/* ---- timers ---- */
+
+/* Fire every timer with deadline <= clock, in (deadline, object, kind)
+ * order: the key order of SMC_CF_TIMERS. */
+static int fire_timers(fold_ctx_t *c) {
+  uint8_t from[4], lim[12];
+  smc_be32(from, (uint32_t)c->part);
+  smc_be32(lim, (uint32_t)c->part);
+  smc_be64(lim + 4, (uint64_t)c->clock + 1);
+  while (!c->rc) {
+    void *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
+    int rc = smc_kv_seek(c->kv, SMC_CF_TIMERS, from, 4, lim, 12, &k, &kl, &v, &vl);
+    if (rc == SMC_ENOT_FOUND)
+      break;
+    if (rc)
+      return fold_fail(c, rc);
+    rc = smc_kv_del(c->kv, SMC_CF_TIMERS, k, kl);
+    const uint8_t *kb = k;
+    char *object = kl >= 14 ? strndup((const char *)kb + 12, kl - 14) : NULL;
+    int64_t deadline = kl >= 12 ? (int64_t)smc_get_be64(kb + 4) : 0;
+    char kind = kl >= 14 ? (char)kb[kl - 1] : 0;
+    free(k);
+    fold_obj_t o;
+    memset(&o, 0, sizeof(o));
+    if (rc || !object) {
+      free(v);
+      free(object);
+      return fold_fail(c, rc ? rc : SMC_ESTORE);
+    }
+    rc = fold_obj_load(c, object, &o);
+    free(object);
+    if (rc == 0) {
+      if (kind == 'v' && o.vote_deadline == deadline) {
+        char *id = strndup(v, vl);
+        if (id)
+          fold_fire_vote_timeout(c, &o, id);
+        else
+          fold_fail(c, SMC_ENOMEM);
+        free(id);
+      } else if (kind == 'a' && o.timer_deadline == deadline && vl == 16) {
+        fold_fire_inactivity(c, &o, (int64_t)smc_get_be64(v),
+                             (int64_t)smc_get_be64((uint8_t *)v + 8));
+      }
+      if (!c->rc)
+        fold_obj_save(c, &o);
+    }
+    fold_obj_close(&o);
+    free(v);
+  }
+  return c->rc;
+}
+
+/* ---- events ---- */
+
+static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
+  fold_obj_t o;
+  int found = 0;
+  json_t *j = json_object();
+  json_object_set_new(j, "type", json_string("read"));
+  json_object_set_new(j, "id", json_string(ev->id));
+  json_object_set_new(j, "object", json_string(ev->object));
+  if (err) {
+    json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code",
+                                              smc_code_name(err->code), "message",
+                                              err->message, "path", err->path));
+  } else {
+    int rc = fold_obj_load(c, ev->object, &o);
+    if (rc && rc != SMC_ENOT_FOUND) {
+      fold_obj_close(&o);
+      json_decref(j);
+      return c->rc;
+    }
+    found = rc == 0 && o.version > 0;
+    json_object_set_new(j, "version", json_integer(found ? o.version : 0));
+    if (found) {
+      json_object_set_new(j, "machine", json_string(o.machine));
+      json_object_set_new(j, "state", json_string(o.state));
+      json_object_set_new(j, "data", json_loads(o.data, 0, NULL));
+      json_object_set_new(j, "checksum", json_string(o.checksum));
+      json_object_set_new(j, "created", json_integer(o.created));
+      json_object_set_new(j, "updated", json_integer(o.updated));
+    }
+    fold_obj_close(&o);
+  }
+  json_object_set_new(j, "found", json_boolean(found));
+  if (ev->correlation)
+    json_object_set_new(j, "correlation", json_string(ev->correlation));
+  json_object_set_new(j, "offset", json_integer(c->offset));
+  json_object_set_new(j, "time", json_integer(c->clock));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_REPLY, ev->object, ev->reply_to, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+/* An event that fails the checks: answered where it can be addressed,
+ * logged otherwise. */
+static int bad_event(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
+  if (ev->type == SMC_EV_PROPOSAL && ev->id && ev->object)
+    return fold_reject_unrecorded(c, ev, err);
+  if (ev->type == SMC_EV_READ && ev->id && ev->object)
+    return read_reply(c, ev, err);
+  fold_log(c, 1, "%s event dropped: %s: %s",
+           ev->type ? smc_event_type_name(ev->type) : "unreadable", smc_code_name(err->code),
+           err->message);
+  return 0;
+}
+
+static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
+  json_t *j = json_loads(conf, 0, NULL);
+  if (!j)
+    return fold_fail(c, SMC_ESTORE);
+  json_object_set_new(j, "duplicate", json_true());
+  if (ev->correlation)
+    json_object_set_new(j, "correlation", json_string(ev->correlation));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->reply_to, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+static char *dup_opt(const char *s, int *oom) {
+  if (!s)
+    return NULL;
+  char *d = strdup(s);
+  if (!d)
+    *oom = 1;
+  return d;
+}
+
+static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
+  int st = 0;
+  char *conf = NULL;
+  if (fold_decided_get(c, ev->id, &st, &conf))
+    return c->rc;
+  if (st == 'D') {
+    int rc = duplicate(c, ev, conf);
+    free(conf);
+    return rc;
+  }
+  if (st == 'Q') {
+    fold_log(c, 2, "proposal '%s' is queued already: ignored", ev->id);
+    return 0;
+  }
+  fold_obj_t o;
+  int rc = fold_obj_load(c, ev->object, &o);
+  if (rc && rc != SMC_ENOT_FOUND) {
+    fold_obj_close(&o);
+    return c->rc;
+  }
+  fold_prop_t p;
+  memset(&p, 0, sizeof(p));
+  int oom = 0;
+  p.id = dup_opt(ev->id, &oom);
+  p.machine = dup_opt(ev->machine, &oom);
+  p.transition = dup_opt(ev->transition, &oom);
+  p.to = dup_opt(ev->to, &oom);
+  p.proposer = dup_opt(ev->proposer, &oom);
+  p.correlation = dup_opt(ev->correlation, &oom);
+  p.reply_to = dup_opt(ev->reply_to, &oom);
+  if (ev->data && !(p.data = smc_json_canonical(ev->data)))
+    oom = 1;
+  p.has_expect = ev->has_expect;
+  p.expect = ev->expect_version;
+  if (oom) {
+    fold_prop_close(&p);
+    fold_obj_close(&o);
+    return fold_fail(c, SMC_ENOMEM);
+  }
+  fold_enqueue(c, &o, &p);
+  if (!c->rc)
+    fold_obj_save(c, &o);
+  fold_obj_close(&o);
+  return c->rc;
+}
+
+static int machine_event(fold_ctx_t *c, const smc_event_t *ev) {
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = register_machine(c, ev->name, ev->hash, ev->definition, ev->definition_len, NULL,
+                            NULL, &err);
+  if (c->rc)
+    return c->rc;
+  if (rc)
+    fold_log(c, rc == SMC_EMACHINE_EXISTS ? 1 : 0, "machine '%s' ignored: %s: %s", ev->name,
+             smc_code_name(rc), err.message);
+  else
+    fold_log(c, 2, "machine '%s' registered", ev->name);
+  return 0;
+}
+
+/* Checks of step 2 that need the record: key = object, partition. */
+static int check_record(fold_ctx_t *c, const smc_record_t *rec, const smc_event_t *ev,
+                        smc_error_t *err) {
+  size_t n = strlen(ev->object);
+  if (!rec->key || rec->key_len != n || memcmp(rec->key, ev->object, n))
+    return smc_error_set(err, SMC_EBAD_REQUEST, "object",
+                         "the record key must be the object id '%s'", ev->object);
+  int32_t want = smc_partition_for(ev->object, n, c->f->cfg.partitions);
+  if (want != rec->partition)
+    return smc_error_set(err, SMC_EWRONG_PARTITION, "object",
+                         "object '%s' belongs to partition %d of %d, not %d", ev->object,
+                         (int)want, (int)c->f->cfg.partitions, (int)rec->partition);
+  return 0;
+}
+
+static int decide_record(fold_ctx_t *c, const smc_record_t *rec) {
+  smc_event_t ev;
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = smc_event_decode(rec->value, rec->value_len, c->f->cfg.max_event_bytes,
+                            rec->correlation, rec->reply_to, &ev, &err);
+  if (rc == SMC_ENOMEM)
+    fold_fail(c, rc);
+  else if (rc)
+    bad_event(c, &ev, &err);
+  else if (ev.type == SMC_EV_TICK)
+    ;
+  else if (ev.type == SMC_EV_MACHINE)
+    machine_event(c, &ev);
+  else if (check_record(c, rec, &ev, &err))
+    bad_event(c, &ev, &err);
+  else if (ev.type == SMC_EV_PROPOSAL)
+    proposal(c, &ev);
+  else if (ev.type == SMC_EV_VOTE)
+    fold_vote(c, &ev);
+  else
+    read_reply(c, &ev, NULL);
+  smc_event_close(&ev);
+  return c->rc;
+}
+
+int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emit_fn emit,
+                   void *opaque) {
+  if (!f || !kv || !rec || rec->partition < 0 || rec->partition >= f->cfg.partitions ||
+      rec->offset < 0)
+    return SMC_EINVALID_ARGUMENT;
+  int64_t applied, clock;
+  int rc = meta_get(f, kv, rec->partition, &applied, &clock);
+  if (rc)
+    return rc;
+  if (rec->offset < applied)
+    return 0;
+  fold_ctx_t c;
+  memset(&c, 0, sizeof(c));
+  c.f = f, c.kv = kv, c.part = rec->partition, c.offset = rec->offset;
+  c.clock = rec->timestamp > clock ? rec->timestamp : clock;
+  c.emit = emit, c.opaque = opaque, c.emitting = 1;
+  smc_buf_init(&c.key);
+  if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
+    fold_fail(&c, meta_put(kv, c.part, rec->offset + 1, c.clock));
+  smc_buf_close(&c.key);
+  return c.rc;
+}

@@ -1,0 +1,493 @@
+/*
+ * The fold's decisions on one object: queueing, activation (protocol.md step
+ * 5), votes (6), commit with the checksum chain (7), rejection and expiry.
+ *
+ * Every function here works on a loaded fold_obj_t that the caller saves
+ * after; queued proposals are read and written through fold_state.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fold_int.h"
+#include "core/util.h"
+
+static const char ZERO_CHECKSUM[] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *votes_json(const fold_prop_t *p) {
+  json_t *acc = json_array(), *rej = json_array();
+  for (size_t i = 0; i < p->accept.n; i++)
+    json_array_append_new(acc, json_string(p->accept.v[i]));
+  for (size_t i = 0; i < p->reject.n; i++)
+    json_array_append_new(rej, json_string(p->reject.v[i]));
+  return json_pack("{s:o,s:o}", "accept", acc, "reject", rej);
+}
+
+/* The fields every confirmation has; the caller adds the rest. */
+static json_t *conf_base(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
+                         const char *machine, const char *transition, const char *outcome) {
+  json_t *j = json_object();
+  json_object_set_new(j, "type", json_string("confirmation"));
+  json_object_set_new(j, "proposal", json_string(p->id));
+  json_object_set_new(j, "object", json_string(o->id));
+  if (machine)
+    json_object_set_new(j, "machine", json_string(machine));
+  if (transition)
+    json_object_set_new(j, "transition", json_string(transition));
+  json_object_set_new(j, "outcome", json_string(outcome));
+  json_object_set_new(j, "votes", votes_json(p));
+  if (p->correlation)
+    json_object_set_new(j, "correlation", json_string(p->correlation));
+  json_object_set_new(j, "offset", json_integer(c->offset));
+  json_object_set_new(j, "time", json_integer(c->clock));
+  return j;
+}
+
+/* Record the decision of p (DECIDED), emit its confirmation. */
+static int decide(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, const char *text,
+                  size_t len) {
+  if (fold_decided_put(c, p->id, text, len))
+    return c->rc;
+  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, text, len);
+}
+
+/* Reject (or expire) p: confirmation with the error and o unchanged. */
+static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
+                  const char *outcome, const smc_error_t *err) {
+  const char *machine = o->version > 0 ? o->machine : p->machine;
+  json_t *j = conf_base(c, o, p, machine, p->out_name ? p->out_name : p->transition, outcome);
+  json_object_set_new(j, "version", json_integer(o->version));
+  json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
+  if (o->version > 0 && o->checksum)
+    json_object_set_new(j, "checksum", json_string(o->checksum));
+  json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code),
+                                            "message", err->message, "path", err->path));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = decide(c, o, p, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+/* Commit p's validated outcome: the new version, the checksum chain, the
+ * re-armed inactivity timer, the confirmation. */
+static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char *machine,
+                  smc_machine_t *m, const char *name, const char *state, json_t *data) {
+  char *dtext = smc_json_canonical(data);
+  if (!dtext)
+    return fold_fail(c, SMC_ENOMEM);
+  o->version++;
+  if (o->version == 1) {
+    o->created = c->clock;
+    free(o->machine);
+    o->machine = strdup(machine);
+  }
+  free(o->state);
+  o->state = strdup(state);
+  free(o->data);
+  o->data = dtext;
+  o->updated = c->clock;
+  if (!o->machine || !o->state)
+    return fold_fail(c, SMC_ENOMEM);
+
+  json_t *j = conf_base(c, o, p, o->machine, name, "committed");
+  json_object_set_new(j, "version", json_integer(o->version));
+  json_object_set_new(j, "state", json_string(state));
+  json_object_set(j, "data", data);
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  /* checksum = sha256(prev hex || canonical confirmation without checksum) */
+  const char *prev = o->checksum ? o->checksum : ZERO_CHECKSUM;
+  size_t tl = strlen(text);
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_add(&b, prev, 64);
+  smc_buf_add(&b, text, tl);
+  char sum[65];
+  if (!b.oom)
+    smc_sha256_hex(b.p, b.len, sum);
+  /* "checksum" sorts before every other key: insert it first */
+  smc_buf_reset(&b);
+  smc_buf_adds(&b, "{\"checksum\":\"");
+  smc_buf_add(&b, sum, 64);
+  smc_buf_adds(&b, "\",");
+  smc_buf_add(&b, text + 1, tl - 1);
+  free(text);
+  free(o->checksum);
+  o->checksum = strdup(sum);
+  if (b.oom || !o->checksum) {
+    smc_buf_close(&b);
+    return fold_fail(c, SMC_ENOMEM);
+  }
+
+  if (o->timer_deadline) {
+    fold_timer_del(c, o->timer_deadline, o->id, 'a');
+    o->timer_deadline = 0;
+  }
+  size_t ti = 0;
+  int64_t after = 0;
+  if (smc_machine_timer(m, o->state, &ti, &after) == 1 && after > 0) {
+    uint8_t v[16];
+    smc_be64(v, (uint64_t)o->version);
+    smc_be64(v + 8, (uint64_t)ti);
+    o->timer_deadline = c->clock + after;
+    fold_timer_put(c, o->timer_deadline, o->id, 'a', v, sizeof(v));
+  }
+  int rc = c->rc ? c->rc : decide(c, o, p, b.p, b.len);
+  smc_buf_close(&b);
+  return rc;
+}
+
+/* Publish that p waits for votes. */
+static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
+                        const smc_vote_policy_t *vp, const char *machine) {
+  json_t *voters = json_array();
+  for (size_t i = 0; i < vp->nvoters; i++)
+    json_array_append_new(voters, json_string(vp->voters[i]));
+  json_t *j = json_object();
+  json_object_set_new(j, "type", json_string("vote_request"));
+  json_object_set_new(j, "proposal", json_string(p->id));
+  json_object_set_new(j, "object", json_string(o->id));
+  json_object_set_new(j, "machine", json_string(machine));
+  json_object_set_new(j, "transition", json_string(p->out_name));
+  json_object_set_new(j, "to", json_string(p->out_state));
+  json_object_set_new(j, "data", p->data ? json_loads(p->data, 0, NULL) : json_object());
+  json_object_set_new(j, "result", json_loads(p->out_data, 0, NULL));
+  if (p->has_expect)
+    json_object_set_new(j, "expect_version", json_integer(p->expect));
+  if (p->proposer)
+    json_object_set_new(j, "proposer", json_string(p->proposer));
+  if (p->correlation)
+    json_object_set_new(j, "correlation", json_string(p->correlation));
+  json_object_set_new(j, "version", json_integer(o->version));
+  json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
+  json_object_set_new(j, "voters", voters);
+  json_object_set_new(j, "quorum", json_integer((json_int_t)vp->quorum));
+  json_object_set_new(j, "deadline", p->deadline ? json_integer(p->deadline) : json_null());
+  json_object_set_new(j, "offset", json_integer(c->offset));
+  json_object_set_new(j, "time", json_integer(c->clock));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_VOTE_REQUEST, o->id, NULL, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+enum { DONE = 0, WAITING = 1 };
+
+/* Activate the head proposal p of o. Returns DONE (committed or rejected),
+ * WAITING (votes needed; p updated, caller saves it), or a negative code. */
+static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
+  smc_error_t err;
+  smc_error_clear(&err);
+  if (p->has_expect && p->expect != o->version) {
+    smc_error_set(&err, SMC_EVERSION_CONFLICT, "expect_version",
+                  "expected version %lld, the object is at version %lld",
+                  (long long)p->expect, (long long)o->version);
+    return reject(c, o, p, "rejected", &err);
+  }
+  const char *mname = o->version > 0 ? o->machine : p->machine;
+  if (!mname) {
+    smc_error_set(&err, SMC_EUNKNOWN_OBJECT, "object",
+            "object '%s' does not exist (a create proposal must name its machine)", o->id);
+    return reject(c, o, p, "rejected", &err);
+  }
+  if (o->version > 0 && p->machine && strcmp(p->machine, o->machine)) {
+    smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "object '%s' follows machine '%s'",
+                  o->id, o->machine);
+    return reject(c, o, p, "rejected", &err);
+  }
+  smc_machine_t *m = fold_machine_get(c, mname);
+  if (!m) {
+    if (c->rc)
+      return c->rc;
+    smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "no machine '%s' is registered", mname);
+    return reject(c, o, p, "rejected", &err);
+  }
+  json_t *src = o->version > 0 && o->data ? json_loads(o->data, 0, NULL) : NULL;
+  json_t *input = p->data ? json_loads(p->data, 0, NULL) : NULL;
+  smc_object_view_t ov = {o->id, o->version > 0 ? o->state : NULL, o->version, src};
+  smc_proposal_view_t pv = {p->transition, p->to, input, p->proposer, c->clock};
+  smc_outcome_t out;
+  memset(&out, 0, sizeof(out));
+  int rc = smc_machine_validate(m, &ov, &pv, &c->f->cfg.limits, &out, &err);
+  json_decref(src);
+  json_decref(input);
+  if (rc) {
+    if (rc == SMC_ENOMEM)
+      return fold_fail(c, rc);
+    if (!err.code)
+      smc_error_set(&err, rc, NULL, "%s", smc_strerror(rc));
+    return reject(c, o, p, "rejected", &err);
+  }
+  const smc_transition_info_t *ti = smc_machine_transition(m, out.transition);
+  const smc_vote_policy_t *vp = ti ? ti->votes : NULL;
+  if (!vp || vp->nvoters == 0 || vp->quorum == 0) {
+    rc = commit(c, o, p, mname, m, out.name, out.state, out.data);
+    json_decref(out.data);
+    return rc < 0 ? rc : DONE;
+  }
+  /* votes needed: remember the outcome, wait */
+  p->waiting = 1;
+  p->tidx = (int64_t)out.transition;
+  free(p->machine);
+  p->machine = strdup(mname);
+  p->out_name = strdup(out.name);
+  p->out_state = strdup(out.state);
+  p->out_data = smc_json_canonical(out.data);
+  json_decref(out.data);
+  if (!p->machine || !p->out_name || !p->out_state || !p->out_data)
+    return fold_fail(c, SMC_ENOMEM);
+  p->deadline = vp->timeout_ms > 0 ? c->clock + vp->timeout_ms : 0;
+  if (p->deadline) {
+    o->vote_deadline = p->deadline;
+    if (fold_timer_put(c, p->deadline, o->id, 'v', p->id, strlen(p->id)))
+      return c->rc;
+  }
+  rc = vote_request(c, o, p, vp, mname);
+  return rc < 0 ? rc : WAITING;
+}
+
+/* Drop the decided head of o's queue and activate the following ones until
+ * one waits for votes or the queue is empty. head, if given, is the head
+ * proposal already in memory (not yet stored); it is consumed. */
+static int run_queue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *head) {
+  while (o->qlen > 0 && !c->rc) {
+    fold_prop_t p;
+    int fresh = head != NULL;
+    if (fresh) {
+      p = *head;
+      memset(head, 0, sizeof(*head));
+      head = NULL;
+    } else if (fold_prop_load(c, o->id, o->head_seq, &p)) {
+      return c->rc;
+    }
+    if (p.waiting) { /* already active: nothing to do until votes or timeout */
+      fold_prop_close(&p);
+      return 0;
+    }
+    int rc = activate(c, o, &p);
+    if (rc == WAITING) {
+      fold_prop_save(c, o->id, o->head_seq, &p);
+      if (fresh) /* a re-sent id must now be seen as queued */
+        fold_decided_put_queued(c, p.id, o->id);
+    }
+    else if (rc == DONE && !fresh)
+      fold_prop_del(c, o->id, o->head_seq);
+    fold_prop_close(&p);
+    if (rc != DONE)
+      return rc < 0 ? rc : 0;
+    o->head_seq++;
+    o->qlen--;
+  }
+  return c->rc;
+}
+
+/* Finish the waiting head p of o (committed, rejected or expired) and move
+ * on to the next proposal. */
+static int finish_waiting(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
+  if (o->vote_deadline) {
+    fold_timer_del(c, o->vote_deadline, o->id, 'v');
+    o->vote_deadline = 0;
+  }
+  fold_prop_del(c, o->id, o->head_seq);
+  o->head_seq++;
+  o->qlen--;
+  (void)p;
+  return c->rc ? c->rc : run_queue(c, o, NULL);
+}
+
+int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
+  if (o->qlen >= (int64_t)c->f->cfg.max_queue) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    smc_error_set(&err, SMC_EQUEUE_FULL, NULL, "object '%s' has %lld proposals queued", o->id,
+                  (long long)o->qlen);
+    json_t *j = conf_base(c, o, p, o->version > 0 ? o->machine : p->machine, p->transition,
+                          "rejected");
+    json_object_set_new(j, "version", json_integer(o->version));
+    json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
+    json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", "queue_full",
+                                              "message", err.message, "path", ""));
+    char *text = smc_json_canonical(j);
+    json_decref(j);
+    int rc = text ? fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, text, strlen(text))
+                  : fold_fail(c, SMC_ENOMEM);
+    free(text);
+    fold_prop_close(p);
+    return rc;
+  }
+  int64_t seq = o->next_seq++;
+  o->qlen++;
+  if (o->qlen == 1) {
+    o->head_seq = seq;
+    int rc = run_queue(c, o, p);
+    fold_prop_close(p);
+    return rc;
+  }
+  fold_prop_save(c, o->id, seq, p);
+  fold_decided_put_queued(c, p->id, o->id);
+  fold_prop_close(p);
+  return c->rc;
+}
+
+int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
+  fold_obj_t o;
+  int rc = fold_obj_load(c, ev->object, &o);
+  if (rc == SMC_ENOT_FOUND || (!rc && o.qlen == 0)) {
+    fold_log(c, 2, "vote on '%s' ignored: no active proposal", ev->object);
+    fold_obj_close(&o);
+    return 0;
+  }
+  if (rc) {
+    fold_obj_close(&o);
+    return c->rc;
+  }
+  fold_prop_t p;
+  if (fold_prop_load(c, o.id, o.head_seq, &p)) {
+    fold_obj_close(&o);
+    return c->rc;
+  }
+  smc_machine_t *m = p.waiting ? fold_machine_get(c, p.machine) : NULL;
+  const smc_transition_info_t *ti = m ? smc_machine_transition(m, (size_t)p.tidx) : NULL;
+  const smc_vote_policy_t *vp = ti ? ti->votes : NULL;
+  if (!p.waiting || strcmp(p.id, ev->proposal) || !vp) {
+    fold_log(c, 2, "vote on '%s' for '%s' ignored: not the active proposal", ev->object,
+             ev->proposal);
+    goto out;
+  }
+  int eligible = 0;
+  for (size_t i = 0; i < vp->nvoters && !eligible; i++)
+    eligible = !strcmp(vp->voters[i], ev->voter);
+  if (!eligible) {
+    fold_log(c, 1, "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter,
+             p.id, o.id);
+    goto out;
+  }
+  if (fold_strs_has(&p.accept, ev->voter) || fold_strs_has(&p.reject, ev->voter)) {
+    fold_log(c, 2, "second vote of '%s' on proposal '%s' ignored", ev->voter, p.id);
+    goto out;
+  }
+  if (fold_strs_add(ev->accept ? &p.accept : &p.reject, ev->voter)) {
+    fold_fail(c, SMC_ENOMEM);
+    goto out;
+  }
+  if (p.accept.n >= vp->quorum) {
+    json_t *data = json_loads(p.out_data, 0, NULL);
+    if (!data)
+      fold_fail(c, SMC_ESTORE);
+    else
+      commit(c, &o, &p, p.machine, m, p.out_name, p.out_state, data);
+    json_decref(data);
+    finish_waiting(c, &o, &p);
+  } else if (vp->nvoters - p.reject.n < vp->quorum) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    smc_error_set(&err, SMC_EVOTE_REJECTED, NULL,
+                  "%zu of %zu voters rejected; %zu accepts are needed", p.reject.n,
+                  vp->nvoters, vp->quorum);
+    reject(c, &o, &p, "rejected", &err);
+    finish_waiting(c, &o, &p);
+  } else {
+    fold_prop_save(c, o.id, o.head_seq, &p);
+  }
+  if (!c->rc)
+    fold_obj_save(c, &o);
+out:
+  fold_prop_close(&p);
+  fold_obj_close(&o);
+  return c->rc;
+}
+
+int fold_fire_vote_timeout(fold_ctx_t *c, fold_obj_t *o, const char *id) {
+  o->vote_deadline = 0; /* the timer key is gone already */
+  if (o->qlen == 0)
+    return 0;
+  fold_prop_t p;
+  if (fold_prop_load(c, o->id, o->head_seq, &p))
+    return c->rc;
+  if (p.waiting && !strcmp(p.id, id)) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    smc_error_set(&err, SMC_EVOTE_TIMEOUT, NULL,
+                  "no quorum before the deadline (%zu accepts, %zu rejects)", p.accept.n,
+                  p.reject.n);
+    reject(c, o, &p, "expired", &err);
+    finish_waiting(c, o, &p);
+  }
+  fold_prop_close(&p);
+  return c->rc;
+}
+
+/* An inactivity timer fired: queue the system proposal of its transition. */
+int fold_fire_inactivity(fold_ctx_t *c, fold_obj_t *o, int64_t version, int64_t tidx) {
+  o->timer_deadline = 0;
+  if (o->version != version || !o->machine)
+    return 0;
+  smc_machine_t *m = fold_machine_get(c, o->machine);
+  const smc_transition_info_t *ti = m ? smc_machine_transition(m, (size_t)tidx) : NULL;
+  if (!ti)
+    return c->rc;
+  fold_prop_t p;
+  memset(&p, 0, sizeof(p));
+  smc_buf_t id;
+  smc_buf_init(&id);
+  smc_buf_adds(&id, "timer:");
+  smc_buf_adds(&id, o->id);
+  smc_buf_addc(&id, ':');
+  smc_buf_add_i64(&id, version);
+  smc_buf_addc(&id, ':');
+  smc_buf_adds(&id, ti->name);
+  if (id.oom)
+    return fold_fail(c, SMC_ENOMEM);
+  int st = 0;
+  if (fold_decided_get(c, id.p, &st, NULL) || st) {
+    smc_buf_close(&id);
+    return c->rc;
+  }
+  p.id = id.p; /* ownership moves to p */
+  p.machine = strdup(o->machine);
+  p.transition = strdup(ti->name);
+  p.proposer = strdup("smc.timer");
+  p.has_expect = 1;
+  p.expect = version;
+  p.is_timer = 1;
+  if (!p.machine || !p.transition || !p.proposer) {
+    fold_prop_close(&p);
+    return fold_fail(c, SMC_ENOMEM);
+  }
+  return fold_enqueue(c, o, &p);
+}
+
+int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
+  json_t *j = json_object();
+  json_object_set_new(j, "type", json_string("confirmation"));
+  json_object_set_new(j, "proposal", json_string(ev->id));
+  json_object_set_new(j, "object", json_string(ev->object));
+  if (ev->machine)
+    json_object_set_new(j, "machine", json_string(ev->machine));
+  if (ev->transition)
+    json_object_set_new(j, "transition", json_string(ev->transition));
+  json_object_set_new(j, "outcome", json_string("rejected"));
+  json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code),
+                                            "message", err->message, "path", err->path));
+  if (ev->correlation)
+    json_object_set_new(j, "correlation", json_string(ev->correlation));
+  json_object_set_new(j, "offset", json_integer(c->offset));
+  json_object_set_new(j, "time", json_integer(c->clock));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->reply_to, text, strlen(text));
+  free(text);
+  return rc;
+}

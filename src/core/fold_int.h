@@ -1,0 +1,122 @@
+/*
+ * Internals of the fold (include/smc/fold.h), shared by fold.c (records,
+ * timers, machines), fold_state.c (keys and stored records) and
+ * fold_decide.c (activation, votes, commit, reject).
+ *
+ * Keyspace (every key starts with the partition, 4 bytes big-endian = P):
+ *   OBJECTS  P object                     -> object record (binary, below)
+ *   QUEUES   P object 0x00 seq(8)         -> queued proposal (binary)
+ *   DECIDED  P id                         -> 'Q' object | 'D' time(8) confirmation
+ *   MACHINES P name                       -> hash (64 hex)
+ *   MACHINES P 0x00 hash                  -> definition text
+ *   TIMERS   P deadline(8) object 0x00 k  -> k='a': version(8) transition(8)
+ *                                            k='v': proposal id
+ *   META     P 'a'                        -> applied offset(8) clock(8)
+ *   META     P 'e' time(8) id             -> "" (dedup expiry index)
+ * Object ids never contain NUL (the JSON decoder refuses it), so the 0x00
+ * separators keep (deadline, object) and per-object queue order exact.
+ */
+#ifndef SMC_CORE_FOLD_INT_H
+#define SMC_CORE_FOLD_INT_H
+
+#include <jansson.h>
+
+#include "core/codec.h"
+#include "core/kv.h"
+#include "smc/fold.h"
+
+typedef struct fold_cache_ent {
+  char hash[65];
+  smc_machine_t *m;
+} fold_cache_ent_t;
+
+struct smc_fold {
+  smc_fold_config_t cfg;
+  fold_cache_ent_t *cache; /* sorted by hash */
+  size_t ncache, capcache;
+  void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
+  void *log_opaque;
+};
+
+/* One object's record, decoded. Strings are owned (malloc'd). */
+typedef struct fold_obj {
+  char *id;
+  int64_t version; /* 0: not created yet (only queued create proposals) */
+  int64_t created, updated;
+  int64_t next_seq, head_seq, qlen;
+  int64_t timer_deadline; /* inactivity timer armed, 0 none */
+  int64_t vote_deadline;  /* vote timeout of the active proposal, 0 none */
+  char *machine, *state, *checksum, *data; /* data: canonical JSON */
+} fold_obj_t;
+
+typedef struct fold_strs {
+  char **v;
+  size_t n;
+} fold_strs_t;
+
+/* One queued proposal. Strings owned. */
+typedef struct fold_prop {
+  char *id, *machine, *transition, *to, *proposer, *correlation, *reply_to;
+  char *data; /* canonical JSON of the input, NULL = {} */
+  int has_expect;
+  int64_t expect;
+  int is_timer;
+  /* set while active and waiting for votes */
+  int waiting;
+  int64_t tidx, deadline;
+  char *out_name, *out_state, *out_data;
+  fold_strs_t accept, reject;
+} fold_prop_t;
+
+/* The state of one smc_fold_apply call. */
+typedef struct fold_ctx {
+  smc_fold_t *f;
+  smc_kv_t *kv;
+  int32_t part;
+  int64_t offset, clock;
+  smc_emit_fn emit;
+  void *opaque;
+  int emitting; /* 0 while registering machines from the CLI */
+  int rc;       /* first failure (kv, memory, emit) */
+  smc_buf_t key;
+} fold_ctx_t;
+
+/* fold_state.c */
+void fold_key_begin(fold_ctx_t *c);
+int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o); /* 0 / SMC_ENOT_FOUND */
+int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o);
+void fold_obj_close(fold_obj_t *o);
+int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *p);
+int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p);
+int fold_prop_del(fold_ctx_t *c, const char *object, int64_t seq);
+void fold_prop_close(fold_prop_t *p);
+int fold_strs_add(fold_strs_t *s, const char *v);
+int fold_strs_has(const fold_strs_t *s, const char *v);
+/* DECIDED: status 'Q' (queued), 'D' (decided, conf filled, malloc'd), or 0. */
+int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf);
+int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object);
+int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len);
+int fold_decided_prune(fold_ctx_t *c);
+int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind,
+                   const void *val, size_t vlen);
+int fold_timer_del(fold_ctx_t *c, int64_t deadline, const char *object, char kind);
+int fold_fail(fold_ctx_t *c, int rc);
+
+/* fold.c */
+smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name);
+void fold_log(fold_ctx_t *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *reply_to,
+              const char *json, size_t len);
+
+/* fold_decide.c */
+/* Queue p (ownership moves in) behind o's queue; activate it if at the head. */
+int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p);
+int fold_vote(fold_ctx_t *c, const smc_event_t *ev);
+int fold_fire_vote_timeout(fold_ctx_t *c, fold_obj_t *o, const char *id);
+int fold_fire_inactivity(fold_ctx_t *c, fold_obj_t *o, int64_t version, int64_t tidx);
+/* Emit a rejection that is not remembered (bad request, wrong partition,
+ * queue_full): id and object as given. */
+int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err);
+
+#endif

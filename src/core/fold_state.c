@@ -1,0 +1,403 @@
+/* The fold's stored records: keys, object and queue records, decided ids,
+ * timers (layout in fold_int.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fold_int.h"
+#include "core/util.h"
+
+#define REC_FORMAT 1
+
+int fold_fail(fold_ctx_t *c, int rc) {
+  if (rc < 0 && !c->rc)
+    c->rc = rc;
+  return rc;
+}
+
+/* Start c->key with the partition prefix. */
+void fold_key_begin(fold_ctx_t *c) {
+  uint8_t p[4];
+  smc_be32(p, (uint32_t)c->part);
+  smc_buf_reset(&c->key);
+  smc_buf_add(&c->key, p, 4);
+}
+
+static void key_obj(fold_ctx_t *c, const char *id) {
+  fold_key_begin(c);
+  smc_buf_adds(&c->key, id);
+}
+
+static void key_queue(fold_ctx_t *c, const char *id, int64_t seq) {
+  key_obj(c, id);
+  smc_buf_addc(&c->key, '\0');
+  uint8_t s[8];
+  smc_be64(s, (uint64_t)seq);
+  smc_buf_add(&c->key, s, 8);
+}
+
+/* ---- objects ---- */
+
+void fold_obj_close(fold_obj_t *o) {
+  free(o->id);
+  free(o->machine);
+  free(o->state);
+  free(o->checksum);
+  free(o->data);
+  memset(o, 0, sizeof(*o));
+}
+
+int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o) {
+  memset(o, 0, sizeof(*o));
+  if (!(o->id = strdup(id)))
+    return fold_fail(c, SMC_ENOMEM);
+  key_obj(c, id);
+  if (c->key.oom)
+    return fold_fail(c, SMC_ENOMEM);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return rc;
+  if (rc)
+    return fold_fail(c, rc);
+  smc_rd_t r = {v, vl, 0, 0};
+  if (smc_rd_u8(&r) != REC_FORMAT)
+    r.bad = 1;
+  o->version = smc_rd_i64(&r);
+  o->created = smc_rd_i64(&r);
+  o->updated = smc_rd_i64(&r);
+  o->next_seq = smc_rd_i64(&r);
+  o->head_seq = smc_rd_i64(&r);
+  o->qlen = smc_rd_i64(&r);
+  o->timer_deadline = smc_rd_i64(&r);
+  o->vote_deadline = smc_rd_i64(&r);
+  o->machine = smc_rd_str(&r);
+  o->state = smc_rd_str(&r);
+  o->checksum = smc_rd_str(&r);
+  o->data = smc_rd_str(&r);
+  free(v);
+  if (r.bad)
+    return fold_fail(c, SMC_ESTORE);
+  return 0;
+}
+
+/* Write o, or delete its record when it holds nothing (never created and no
+ * queued proposal left). */
+int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o) {
+  key_obj(c, o->id);
+  if (o->version == 0 && o->qlen == 0)
+    return fold_fail(c, smc_kv_del(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len));
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_put_u8(&b, REC_FORMAT);
+  smc_buf_put_i64(&b, o->version);
+  smc_buf_put_i64(&b, o->created);
+  smc_buf_put_i64(&b, o->updated);
+  smc_buf_put_i64(&b, o->next_seq);
+  smc_buf_put_i64(&b, o->head_seq);
+  smc_buf_put_i64(&b, o->qlen);
+  smc_buf_put_i64(&b, o->timer_deadline);
+  smc_buf_put_i64(&b, o->vote_deadline);
+  smc_buf_put_str(&b, o->machine);
+  smc_buf_put_str(&b, o->state);
+  smc_buf_put_str(&b, o->checksum);
+  smc_buf_put_str(&b, o->data);
+  int rc = b.oom || c->key.oom ? SMC_ENOMEM
+                               : smc_kv_put(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, b.p,
+                                            b.len);
+  smc_buf_close(&b);
+  return fold_fail(c, rc);
+}
+
+/* ---- queued proposals ---- */
+
+void fold_prop_close(fold_prop_t *p) {
+  char **strs[] = {&p->id,     &p->machine,  &p->transition, &p->to,
+                   &p->proposer, &p->correlation, &p->reply_to, &p->data,
+                   &p->out_name, &p->out_state, &p->out_data};
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+    free(*strs[i]);
+  for (size_t i = 0; i < p->accept.n; i++)
+    free(p->accept.v[i]);
+  for (size_t i = 0; i < p->reject.n; i++)
+    free(p->reject.v[i]);
+  free(p->accept.v);
+  free(p->reject.v);
+  memset(p, 0, sizeof(*p));
+}
+
+int fold_strs_add(fold_strs_t *s, const char *v) {
+  char **n = realloc(s->v, (s->n + 1) * sizeof(char *));
+  if (!n)
+    return SMC_ENOMEM;
+  s->v = n;
+  if (!(s->v[s->n] = strdup(v)))
+    return SMC_ENOMEM;
+  s->n++;
+  return 0;
+}
+
+int fold_strs_has(const fold_strs_t *s, const char *v) {
+  for (size_t i = 0; i < s->n; i++)
+    if (!strcmp(s->v[i], v))
+      return 1;
+  return 0;
+}
+
+static void put_strs(smc_buf_t *b, const fold_strs_t *s) {
+  smc_buf_put_u32(b, (uint32_t)s->n);
+  for (size_t i = 0; i < s->n; i++)
+    smc_buf_put_str(b, s->v[i]);
+}
+
+static void rd_strs(smc_rd_t *r, fold_strs_t *s) {
+  uint32_t n = smc_rd_u32(r);
+  if (r->bad || n > r->len)
+    return;
+  for (uint32_t i = 0; i < n && !r->bad; i++) {
+    char *v = smc_rd_str(r);
+    if (!v || fold_strs_add(s, v))
+      r->bad = 1;
+    free(v);
+  }
+}
+
+int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p) {
+  key_queue(c, object, seq);
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_put_u8(&b, REC_FORMAT);
+  smc_buf_put_str(&b, p->id);
+  smc_buf_put_str(&b, p->machine);
+  smc_buf_put_str(&b, p->transition);
+  smc_buf_put_str(&b, p->to);
+  smc_buf_put_str(&b, p->proposer);
+  smc_buf_put_str(&b, p->correlation);
+  smc_buf_put_str(&b, p->reply_to);
+  smc_buf_put_str(&b, p->data);
+  smc_buf_put_u8(&b, (uint8_t)p->has_expect);
+  smc_buf_put_i64(&b, p->expect);
+  smc_buf_put_u8(&b, (uint8_t)p->is_timer);
+  smc_buf_put_u8(&b, (uint8_t)p->waiting);
+  smc_buf_put_i64(&b, p->tidx);
+  smc_buf_put_i64(&b, p->deadline);
+  smc_buf_put_str(&b, p->out_name);
+  smc_buf_put_str(&b, p->out_state);
+  smc_buf_put_str(&b, p->out_data);
+  put_strs(&b, &p->accept);
+  put_strs(&b, &p->reject);
+  int rc = b.oom || c->key.oom
+               ? SMC_ENOMEM
+               : smc_kv_put(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, b.p, b.len);
+  smc_buf_close(&b);
+  return fold_fail(c, rc);
+}
+
+int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *p) {
+  memset(p, 0, sizeof(*p));
+  key_queue(c, object, seq);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, &v, &vl);
+  if (rc)
+    return fold_fail(c, rc == SMC_ENOT_FOUND ? SMC_EINTERNAL : rc);
+  smc_rd_t r = {v, vl, 0, 0};
+  if (smc_rd_u8(&r) != REC_FORMAT)
+    r.bad = 1;
+  p->id = smc_rd_str(&r);
+  p->machine = smc_rd_str(&r);
+  p->transition = smc_rd_str(&r);
+  p->to = smc_rd_str(&r);
+  p->proposer = smc_rd_str(&r);
+  p->correlation = smc_rd_str(&r);
+  p->reply_to = smc_rd_str(&r);
+  p->data = smc_rd_str(&r);
+  p->has_expect = smc_rd_u8(&r);
+  p->expect = smc_rd_i64(&r);
+  p->is_timer = smc_rd_u8(&r);
+  p->waiting = smc_rd_u8(&r);
+  p->tidx = smc_rd_i64(&r);
+  p->deadline = smc_rd_i64(&r);
+  p->out_name = smc_rd_str(&r);
+  p->out_state = smc_rd_str(&r);
+  p->out_data = smc_rd_str(&r);
+  rd_strs(&r, &p->accept);
+  rd_strs(&r, &p->reject);
+  free(v);
+  if (r.bad || !p->id)
+    return fold_fail(c, SMC_ESTORE);
+  return 0;
+}
+
+int fold_prop_del(fold_ctx_t *c, const char *object, int64_t seq) {
+  key_queue(c, object, seq);
+  return fold_fail(c, smc_kv_del(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len));
+}
+
+/* ---- decided ids and their expiry ---- */
+
+int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf) {
+  *status = 0;
+  if (conf)
+    *conf = NULL;
+  key_obj(c, id);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, &v, &vl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  if (rc)
+    return fold_fail(c, rc);
+  const uint8_t *p = v;
+  if (vl >= 1 && p[0] == 'Q') {
+    *status = 'Q';
+  } else if (vl >= 9 && p[0] == 'D') {
+    int64_t t = (int64_t)smc_get_be64(p + 1);
+    /* pruned at the start of each record; this keeps the rule exact anyway */
+    if (t + c->f->cfg.dedup_window_ms > c->clock) {
+      *status = 'D';
+      if (conf) {
+        if (!(*conf = malloc(vl - 9 + 1))) {
+          free(v);
+          return fold_fail(c, SMC_ENOMEM);
+        }
+        memcpy(*conf, p + 9, vl - 9);
+        (*conf)[vl - 9] = '\0';
+      }
+    }
+  } else {
+    free(v);
+    return fold_fail(c, SMC_ESTORE);
+  }
+  free(v);
+  return 0;
+}
+
+int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object) {
+  key_obj(c, id);
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_addc(&b, 'Q');
+  smc_buf_adds(&b, object);
+  int rc = b.oom || c->key.oom
+               ? SMC_ENOMEM
+               : smc_kv_put(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, b.p, b.len);
+  smc_buf_close(&b);
+  return fold_fail(c, rc);
+}
+
+static void key_expiry(fold_ctx_t *c, int64_t t, const char *id) {
+  fold_key_begin(c);
+  smc_buf_addc(&c->key, 'e');
+  uint8_t s[8];
+  smc_be64(s, (uint64_t)t);
+  smc_buf_add(&c->key, s, 8);
+  if (id)
+    smc_buf_adds(&c->key, id);
+}
+
+/* Remember id as decided at the current clock with its confirmation, and
+ * index it for expiry. */
+int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len) {
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_addc(&b, 'D');
+  smc_buf_put_i64(&b, c->clock);
+  smc_buf_add(&b, conf, len);
+  key_obj(c, id);
+  int rc = b.oom || c->key.oom
+               ? SMC_ENOMEM
+               : smc_kv_put(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, b.p, b.len);
+  smc_buf_close(&b);
+  if (rc)
+    return fold_fail(c, rc);
+  key_expiry(c, c->clock, id);
+  if (c->key.oom)
+    return fold_fail(c, SMC_ENOMEM);
+  return fold_fail(c, smc_kv_put(c->kv, SMC_CF_META, c->key.p, c->key.len, "", 0));
+}
+
+/* Forget every id decided at a time t with t + window <= clock, oldest
+ * first. An id decided again later (impossible while remembered, possible
+ * after expiry) keeps its newer entry: only entries whose time matches go. */
+int fold_decided_prune(fold_ctx_t *c) {
+  int64_t upto = c->clock - c->f->cfg.dedup_window_ms; /* inclusive */
+  if (upto < 0)
+    return 0;
+  smc_buf_t from, limit;
+  smc_buf_init(&from);
+  smc_buf_init(&limit);
+  key_expiry(c, 0, NULL);
+  smc_buf_add(&from, c->key.p, c->key.len);
+  key_expiry(c, upto + 1, NULL);
+  smc_buf_add(&limit, c->key.p, c->key.len);
+  int rc = from.oom || limit.oom ? SMC_ENOMEM : 0;
+  while (!rc) {
+    void *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
+    rc = smc_kv_seek(c->kv, SMC_CF_META, from.p, from.len, limit.p, limit.len, &k, &kl, &v,
+                     &vl);
+    if (rc == SMC_ENOT_FOUND) {
+      rc = 0;
+      break;
+    }
+    if (rc)
+      break;
+    free(v);
+    rc = smc_kv_del(c->kv, SMC_CF_META, k, kl);
+    if (!rc && kl > 13) {
+      int64_t t = (int64_t)smc_get_be64((uint8_t *)k + 5);
+      char *id = strndup((char *)k + 13, kl - 13);
+      int st = 0;
+      void *dv = NULL;
+      size_t dvl = 0;
+      if (!id)
+        rc = SMC_ENOMEM;
+      else {
+        key_obj(c, id);
+        rc = smc_kv_get(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, &dv, &dvl);
+        if (rc == SMC_ENOT_FOUND)
+          rc = 0;
+        else if (!rc) {
+          st = dvl >= 9 && ((uint8_t *)dv)[0] == 'D' &&
+               (int64_t)smc_get_be64((uint8_t *)dv + 1) == t;
+          free(dv);
+          if (st)
+            rc = smc_kv_del(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len);
+        }
+      }
+      free(id);
+    }
+    free(k);
+  }
+  smc_buf_close(&from);
+  smc_buf_close(&limit);
+  return fold_fail(c, rc);
+}
+
+/* ---- timers ---- */
+
+static void key_timer(fold_ctx_t *c, int64_t deadline, const char *object, char kind) {
+  fold_key_begin(c);
+  uint8_t s[8];
+  smc_be64(s, (uint64_t)deadline);
+  smc_buf_add(&c->key, s, 8);
+  smc_buf_adds(&c->key, object);
+  smc_buf_addc(&c->key, '\0');
+  smc_buf_addc(&c->key, kind);
+}
+
+int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind,
+                   const void *val, size_t vlen) {
+  key_timer(c, deadline, object, kind);
+  if (c->key.oom)
+    return fold_fail(c, SMC_ENOMEM);
+  return fold_fail(c, smc_kv_put(c->kv, SMC_CF_TIMERS, c->key.p, c->key.len, val, vlen));
+}
+
+int fold_timer_del(fold_ctx_t *c, int64_t deadline, const char *object, char kind) {
+  key_timer(c, deadline, object, kind);
+  if (c->key.oom)
+    return fold_fail(c, SMC_ENOMEM);
+  return fold_fail(c, smc_kv_del(c->kv, SMC_CF_TIMERS, c->key.p, c->key.len));
+}
