@@ -1,0 +1,884 @@
+/*
+ * The committer role: folds its assigned partitions of <prefix>proposals and
+ * publishes confirmations and replies with exactly-once semantics.
+ *
+ * Loop (librdkafka examples/transactions.c is the model): poll a record,
+ * begin a transaction if none is open, fold the record into an overlay on top
+ * of the store, produce its outputs; every commit_interval_ms or
+ * commit_max_records send the consumed offsets with the group metadata and
+ * commit. Only after the commit succeeded is the overlay written to the store
+ * (one atomic batch), so the store never runs ahead of Kafka.
+ *
+ * Recovery: an abortable error aborts, clears the overlay and "resyncs": every
+ * assigned partition is restored to the group's committed offset (replaying
+ * [applied, committed) silently when the store is behind) and the consumer
+ * seeks there. A fatal error, fencing or an indefinite (timed out) commit or
+ * abort destroys and re-creates the transactional producer (init_transactions
+ * fences the old epoch and settles the open transaction), then resyncs: the
+ * outcome of the unknown transaction is read back from the committed offsets,
+ * never guessed.
+ *
+ * Ticks are produced with a separate plain idempotent producer, outside the
+ * transactions: a tick decides nothing (it only advances the partition clock
+ * to its LogAppendTime), so a duplicate or a zombie's tick is harmless, while
+ * a tick inside a zombie's open transaction would hold back the partition's
+ * last stable offset (read_committed) until the transaction timed out and
+ * stall the new owner.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kv.h"
+#include "kafka/kconf.h"
+#include "node/log.h"
+#include "node/metrics.h"
+#include "node/replay.h"
+#include "node/roles.h"
+#include "smc/fold.h"
+#include "store/store.h"
+
+#define TXN_TIMEOUT_MS 30000 /* per transactional API call */
+#define RESTORE_RETRY_MS 1000
+
+/* Known reply_to topics (existence cached, re-checked after a minute). */
+typedef struct topic_cache_entry {
+  char *name;
+  int exists;
+  int64_t checked;
+} topic_cache_entry_t;
+#define TOPIC_CACHE 32
+
+struct smc_committer {
+  const smc_node_config_t *cfg;
+  char *topic_in, *topic_conf, *topic_replies, *group, *txn_id, *store_dir;
+  int32_t nparts;
+  smc_store_t *store;
+  smc_fold_t *fold;
+  smc_overlay_t *ov;
+  smc_kv_t storekv, ovkv;
+  rd_kafka_t *consumer, *producer, *tickp;
+  pthread_t thread;
+  int thread_started;
+  atomic_int stop, healthy;
+
+  pthread_mutex_t lock; /* guards serving[] for smc_committer_partitions */
+  uint8_t *serving;     /* [nparts]: restored and assigned */
+
+  /* transaction state (committer thread only) */
+  int txn_open, txn_records, need_resync;
+  int64_t txn_start;
+  int64_t *txn_next;  /* [nparts]: next offset to commit, -1 = not in this txn */
+  int64_t *last_tick; /* [nparts] */
+  int64_t next_tick_check, next_lag_check;
+  topic_cache_entry_t topics[TOPIC_CACHE];
+};
+
+static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...) {
+  if (level > smc_log_level()) return;
+  char msg[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  smc_log(level, c->cfg->node_id, p, "committer: %s", msg);
+}
+
+static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+  smc_committer_t *c = opaque;
+  cmlog(c, level, p, "offset %lld: %s", (long long)offset, msg);
+}
+
+static int is_serving(smc_committer_t *c, int32_t p) {
+  return p >= 0 && p < c->nparts && c->serving[p];
+}
+
+static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_t *parts,
+                        int on) {
+  pthread_mutex_lock(&c->lock);
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p >= 0 && p < c->nparts) c->serving[p] = (uint8_t)on;
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- producers -------------------------------------------------------- */
+
+static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
+  char errstr[512], tmo[32], mto[32];
+  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
+  if (!conf) goto conf_fail;
+  /* transaction.timeout.ms bounds how long a zombie's open transaction can
+   * hold back read_committed readers of the confirmations; message.timeout.ms
+   * must stay below it. */
+  int txn_timeout = c->cfg->session_timeout_ms > 10000 ? c->cfg->session_timeout_ms : 10000;
+  snprintf(tmo, sizeof tmo, "%d", txn_timeout);
+  snprintf(mto, sizeof mto, "%d", txn_timeout - 1000);
+  const char *kv[] = {"transactional.id", c->txn_id, "transaction.timeout.ms", tmo,
+                      "message.timeout.ms", mto, "client.id", c->txn_id, NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto conf_fail;
+  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0) goto conf_fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto conf_fail;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk) goto conf_fail;
+  return rk;
+conf_fail:
+  if (conf) rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "transactional producer: %s", errstr);
+  return NULL;
+}
+
+static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
+  if (!conf) goto fail;
+  const char *kv[] = {"enable.idempotence", "true", "linger.ms", "0", NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk) goto fail;
+  return rk;
+fail:
+  if (conf) rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
+  return NULL;
+}
+
+/* init_transactions until it succeeds or the role stops. A fatal error
+ * re-creates the producer. Returns 0, or -1 when stopping. */
+static int init_txn_producer(smc_committer_t *c) {
+  int64_t backoff = 200;
+  for (;;) {
+    if (atomic_load(&c->stop)) return -1;
+    if (!c->producer) {
+      smc_error_t err;
+      smc_error_clear(&err);
+      if (!(c->producer = new_txn_producer(c, &err))) {
+        cmlog(c, SMC_LOG_ERROR, -1, "%s", err.message);
+        atomic_store(&c->healthy, 0);
+        return -1;
+      }
+    }
+    rd_kafka_error_t *e = rd_kafka_init_transactions(c->producer, TXN_TIMEOUT_MS);
+    if (!e) {
+      cmlog(c, SMC_LOG_INFO, -1, "transactional producer %s ready", c->txn_id);
+      return 0;
+    }
+    cmlog(c, SMC_LOG_WARN, -1, "init_transactions: %s", rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e)) {
+      rd_kafka_destroy(c->producer);
+      c->producer = NULL;
+    }
+    rd_kafka_error_destroy(e);
+    struct timespec ts = {0, (long)backoff * 1000000L};
+    nanosleep(&ts, NULL);
+    if (backoff < 2000) backoff *= 2;
+  }
+}
+
+/* Forget the open transaction's local state: its overlay and offsets. */
+static void drop_txn_state(smc_committer_t *c) {
+  smc_overlay_clear(c->ov);
+  c->txn_open = 0;
+  c->txn_records = 0;
+  for (int32_t p = 0; p < c->nparts; p++) c->txn_next[p] = -1;
+}
+
+/* Destroy and re-create the transactional producer; the new epoch fences
+ * the old one and settles its transaction. The caller resyncs. */
+static void rebuild_producer(smc_committer_t *c, const char *why) {
+  cmlog(c, SMC_LOG_WARN, -1, "re-creating the transactional producer: %s", why);
+  smc_metrics_counter_add("smc_committer_producer_rebuilds_total", NULL, 1);
+  if (c->producer) {
+    rd_kafka_purge(c->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(c->producer);
+    c->producer = NULL;
+  }
+  drop_txn_state(c);
+  c->need_resync = 1;
+  init_txn_producer(c);
+}
+
+/* Abort the open transaction (the overlay is dropped, the consumer will be
+ * rewound). An abort that times out or fails fatally re-creates the
+ * producer instead (KAFKA-17754: never carry on after an indefinite EndTxn). */
+static void abort_txn(smc_committer_t *c, const char *why) {
+  cmlog(c, SMC_LOG_WARN, -1, "aborting transaction: %s", why);
+  smc_metrics_counter_add("smc_committer_txn_aborts_total", NULL, 1);
+  drop_txn_state(c);
+  c->need_resync = 1;
+  for (int attempt = 0; c->producer && attempt < 3; attempt++) {
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(c->producer, TXN_TIMEOUT_MS);
+    if (!e) return;
+    int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int retry = rd_kafka_error_is_retriable(e) && !timed_out;
+    char msg[512];
+    snprintf(msg, sizeof msg, "abort_transaction: %s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    if (!retry) {
+      rebuild_producer(c, msg);
+      return;
+    }
+  }
+  rebuild_producer(c, "abort_transaction kept failing");
+}
+
+/* Classify a failed transactional call (examples/transactions.c): returns 1
+ * when the same call may be retried, else recovers (abort or rebuild) and
+ * returns 0. Takes ownership of e. */
+static int txn_failed(smc_committer_t *c, rd_kafka_error_t *e, const char *what) {
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s: %s", what, rd_kafka_error_string(e));
+  int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+  int retriable = rd_kafka_error_is_retriable(e) && !timed_out;
+  int abortable = rd_kafka_error_txn_requires_abort(e);
+  rd_kafka_error_destroy(e);
+  if (retriable) {
+    cmlog(c, SMC_LOG_WARN, -1, "%s (retrying)", msg);
+    return 1;
+  }
+  if (abortable && !timed_out)
+    abort_txn(c, msg);
+  else
+    rebuild_producer(c, msg); /* fatal, fenced, unknown or indefinite */
+  return 0;
+}
+
+/* ---- outputs ------------------------------------------------------------ */
+
+/* 1 when topic exists (cached for a minute); reply_to names come from user
+ * events, so a missing topic must not fail the transaction forever. */
+static int reply_topic_exists(smc_committer_t *c, const char *topic) {
+  int64_t now = smc_now_ms();
+  topic_cache_entry_t *slot = NULL, *oldest = &c->topics[0];
+  for (int i = 0; i < TOPIC_CACHE; i++) {
+    topic_cache_entry_t *t = &c->topics[i];
+    if (t->name && !strcmp(t->name, topic)) {
+      if (now - t->checked < 60000) return t->exists;
+      slot = t;
+      break;
+    }
+    if (!t->name || t->checked < oldest->checked) oldest = t;
+  }
+  if (!slot) {
+    slot = oldest;
+    free(slot->name);
+    slot->name = strdup(topic);
+    if (!slot->name) return 0;
+  }
+  slot->checked = now;
+  slot->exists = 0;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->producer, topic, NULL);
+  if (!rkt) return 0;
+  const struct rd_kafka_metadata *md = NULL;
+  if (rd_kafka_metadata(c->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    slot->exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                   md->topics[0].partition_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+  } else {
+    slot->checked = 0; /* broker trouble: ask again next time */
+  }
+  rd_kafka_topic_destroy(rkt);
+  return slot->exists;
+}
+
+static int produce(smc_committer_t *c, const char *topic, int32_t partition, const char *key,
+                   const char *json, size_t len) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)json, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(c->producer, 10);
+      continue;
+    }
+    cmlog(c, SMC_LOG_WARN, partition, "produce to %s: %s", topic, rd_kafka_err2str(e));
+    return SMC_EKAFKA;
+  }
+}
+
+static void count_confirmation(const smc_output_t *o) {
+  const char *outcome = "committed";
+  if (strstr(o->json, "\"duplicate\":true"))
+    outcome = "duplicate";
+  else if (strstr(o->json, "\"outcome\":\"rejected\""))
+    outcome = "rejected";
+  else if (strstr(o->json, "\"outcome\":\"expired\""))
+    outcome = "expired";
+  char labels[64];
+  snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+  smc_metrics_counter_add("smc_confirmations_total", labels, 1);
+}
+
+/* Fold emit callback: confirmations to <prefix>confirmations (same partition
+ * as the input) and to reply_to; read replies to reply_to or
+ * <prefix>replies. Vote requests are the voters' business. */
+static int committer_emit(void *opaque, const smc_output_t *o) {
+  smc_committer_t *c = opaque;
+  const char *key = o->key ? o->key : "";
+  int rc = 0;
+  int has_reply_to = o->reply_to && *o->reply_to;
+  switch (o->kind) {
+  case SMC_OUT_CONFIRMATION:
+    rc = produce(c, c->topic_conf, o->partition, key, o->json, o->json_len);
+    if (rc == 0 && has_reply_to) {
+      if (reply_topic_exists(c, o->reply_to))
+        rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
+      else
+        cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
+             (long long)o->offset, o->reply_to);
+    }
+    if (rc == 0) count_confirmation(o);
+    break;
+  case SMC_OUT_REPLY:
+    if (has_reply_to && strcmp(o->reply_to, c->topic_replies)) {
+      if (reply_topic_exists(c, o->reply_to))
+        rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
+      else
+        cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
+             (long long)o->offset, o->reply_to);
+    } else {
+      rc = produce(c, c->topic_replies, o->partition, key, o->json, o->json_len);
+    }
+    if (rc == 0) smc_metrics_counter_add("smc_replies_total", NULL, 1);
+    break;
+  case SMC_OUT_VOTE_REQUEST:
+    break;
+  }
+  return rc;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+/*
+ * Bring the store of every partition of parts up to the group's committed
+ * offset c without emitting anything, and set each element's offset to where
+ * consumption continues (c; the log start when the group never committed).
+ * A store ahead of Kafka (applied a > c) cannot happen when the store is
+ * written after the commit, but is guarded: the partition is dropped and
+ * rebuilt from the log start. Returns 0 or a negative code.
+ */
+static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_t *parts) {
+  smc_error_t err;
+  smc_error_clear(&err);
+  rd_kafka_topic_partition_list_t *cl = rd_kafka_topic_partition_list_copy(parts);
+  smc_replay_part_t *rp = calloc((size_t)parts->cnt + 1, sizeof *rp);
+  int rc = 0;
+  if (!cl || !rp) {
+    rc = SMC_ENOMEM;
+    goto out;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_committed(c->consumer, cl, 15000);
+  if (e) {
+    cmlog(c, SMC_LOG_WARN, -1, "committed offsets: %s", rd_kafka_err2str(e));
+    rc = SMC_EUNAVAILABLE;
+    goto out;
+  }
+  size_t n = 0;
+  for (int i = 0; i < cl->cnt; i++) {
+    int32_t p = cl->elems[i].partition;
+    if (cl->elems[i].err) {
+      cmlog(c, SMC_LOG_WARN, p, "committed offset: %s", rd_kafka_err2str(cl->elems[i].err));
+      rc = SMC_EUNAVAILABLE;
+      goto out;
+    }
+    int64_t committed = cl->elems[i].offset, applied = 0;
+    if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0) goto out;
+    int64_t start = committed;
+    if (committed < 0) { /* the group never committed p */
+      if (applied > 0) {
+        cmlog(c, SMC_LOG_WARN, p, "store applied %lld but nothing committed: rebuilding",
+             (long long)applied);
+        if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0) goto out;
+      }
+      start = RD_KAFKA_OFFSET_BEGINNING;
+    } else if (applied > committed) {
+      cmlog(c, SMC_LOG_WARN, p, "store ahead of Kafka (applied %lld > committed %lld): rebuilding",
+           (long long)applied, (long long)committed);
+      if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0) goto out;
+      rp[n++] = (smc_replay_part_t){.partition = p, .from = 0, .to = committed};
+    } else if (applied < committed) {
+      rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
+    }
+    parts->elems[i].offset = start;
+    cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
+         (long long)committed);
+  }
+  if (n > 0) {
+    smc_replay_t r = {.bootstrap = c->cfg->bootstrap,
+                      .props = c->cfg->kafka_props,
+                      .topic = c->topic_in,
+                      .fold = c->fold,
+                      .store = c->store,
+                      .stop = &c->stop,
+                      .idle_timeout_ms = 30000};
+    int64_t t0 = smc_now_ms();
+    if ((rc = smc_replay_run(&r, rp, n, &err)) < 0) {
+      cmlog(c, SMC_LOG_WARN, -1, "restore replay: %s", err.message);
+      goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+      cmlog(c, SMC_LOG_INFO, rp[i].partition, "replayed %lld records silently in %lld ms",
+           (long long)rp[i].records, (long long)(smc_now_ms() - t0));
+  }
+out:
+  if (rc < 0 && err.code && !err.message[0]) cmlog(c, SMC_LOG_WARN, -1, "restore failed");
+  if (cl) rd_kafka_topic_partition_list_destroy(cl);
+  free(rp);
+  return rc;
+}
+
+/* Rewind every assigned partition to its committed offset after an abort or
+ * a producer rebuild. Returns 0 or a negative code (retried later). */
+static int resync(smc_committer_t *c) {
+  if (c->txn_open) abort_txn(c, "resync");
+  if (!c->producer && init_txn_producer(c) < 0) return -1;
+  rd_kafka_topic_partition_list_t *as = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_assignment(c->consumer, &as);
+  if (e) return SMC_EKAFKA;
+  int rc = 0;
+  if (as->cnt > 0) {
+    if ((rc = restore_partitions(c, as)) == 0) {
+      for (int i = 0; i < as->cnt; i++)
+        if (as->elems[i].offset < 0) as->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_error_t *se = rd_kafka_seek_partitions(c->consumer, as, 15000);
+      if (se) {
+        cmlog(c, SMC_LOG_WARN, -1, "seek: %s", rd_kafka_error_string(se));
+        rd_kafka_error_destroy(se);
+        rc = SMC_EKAFKA;
+      } else {
+        for (int i = 0; i < as->cnt; i++)
+          if (as->elems[i].err) rc = SMC_EKAFKA;
+      }
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(as);
+  if (rc == 0) {
+    c->need_resync = 0;
+    cmlog(c, SMC_LOG_INFO, -1, "resynced to the committed offsets");
+  }
+  return rc;
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+static int begin_txn(smc_committer_t *c) {
+  if (c->txn_open) return 0;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
+  if (e) {
+    txn_failed(c, e, "begin_transaction");
+    c->need_resync = 1;
+    return -1;
+  }
+  c->txn_open = 1;
+  c->txn_records = 0;
+  c->txn_start = smc_now_ms();
+  return 0;
+}
+
+/* Send the offsets of the open transaction with the group metadata and
+ * commit; on success write the overlay to the store. Returns 0 on commit,
+ * -1 when the transaction was aborted or its outcome is being re-read. */
+static int commit_txn(smc_committer_t *c) {
+  if (!c->txn_open) return 0;
+  int64_t t0 = smc_now_ms();
+  rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+  for (int32_t p = 0; p < c->nparts; p++)
+    if (c->txn_next[p] >= 0)
+      rd_kafka_topic_partition_list_add(offs, c->topic_in, p)->offset = c->txn_next[p];
+  if (offs->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->consumer);
+    for (int attempt = 0;; attempt++) {
+      rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(c->producer, offs, md,
+                                                                 TXN_TIMEOUT_MS);
+      if (!e) break;
+      if (!txn_failed(c, e, "send_offsets_to_transaction") || attempt >= 5) {
+        if (c->txn_open) abort_txn(c, "send_offsets_to_transaction kept failing");
+        rd_kafka_consumer_group_metadata_destroy(md);
+        rd_kafka_topic_partition_list_destroy(offs);
+        return -1;
+      }
+    }
+    rd_kafka_consumer_group_metadata_destroy(md);
+  }
+  rd_kafka_topic_partition_list_destroy(offs);
+  for (int attempt = 0;; attempt++) {
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
+    if (!e) break;
+    if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
+      if (c->txn_open) rebuild_producer(c, "commit_transaction kept failing");
+      return -1;
+    }
+  }
+  smc_metrics_histogram_observe("smc_txn_commit_seconds", NULL,
+                                (double)(smc_now_ms() - t0) / 1000.0);
+  smc_metrics_counter_add("smc_txn_commits_total", NULL, 1);
+  smc_error_t err;
+  smc_error_clear(&err);
+  if (smc_store_apply(c->store, c->ov, &err) < 0) {
+    /* Kafka has the outputs; the store is behind: restore replays silently. */
+    cmlog(c, SMC_LOG_ERROR, -1, "store write after commit failed: %s", err.message);
+    c->need_resync = 1;
+  }
+  drop_txn_state(c);
+  return 0;
+}
+
+/* ---- rebalance ---------------------------------------------------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  smc_committer_t *c = opaque;
+  int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    while (restore_partitions(c, parts) < 0) {
+      if (atomic_load(&c->stop)) return;
+      struct timespec ts = {0, RESTORE_RETRY_MS * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t re = 0;
+    if (cooperative)
+      e = rd_kafka_incremental_assign(rk, parts);
+    else
+      re = rd_kafka_assign(rk, parts);
+    if (e || re) {
+      cmlog(c, SMC_LOG_ERROR, -1, "assign: %s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
+      if (e) rd_kafka_error_destroy(e);
+      return;
+    }
+    set_serving(c, parts, 1);
+    for (int i = 0; i < parts->cnt; i++) {
+      int32_t p = parts->elems[i].partition;
+      if (p >= 0 && p < c->nparts) c->last_tick[p] = 0;
+      cmlog(c, SMC_LOG_INFO, p, "assigned; serving from offset %lld",
+           (long long)parts->elems[i].offset);
+    }
+  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    if (c->txn_open) {
+      if (rd_kafka_assignment_lost(rk))
+        abort_txn(c, "assignment lost");
+      else
+        commit_txn(c);
+    }
+    set_serving(c, parts, 0);
+    for (int i = 0; i < parts->cnt; i++)
+      cmlog(c, SMC_LOG_INFO, parts->elems[i].partition, "revoked");
+    if (cooperative) {
+      rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+      if (e) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, NULL);
+    }
+  } else {
+    cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", rd_kafka_err2str(err));
+    if (c->txn_open) abort_txn(c, "rebalance error");
+    set_serving(c, parts, 0);
+    if (cooperative) {
+      rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+      if (e) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, NULL);
+    }
+  }
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
+  if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", rd_kafka_message_errstr(m));
+    char why[256];
+    if (rd_kafka_fatal_error(c->consumer, why, sizeof why)) {
+      cmlog(c, SMC_LOG_ERROR, -1, "fatal consumer error: %s", why);
+      atomic_store(&c->healthy, 0);
+      atomic_store(&c->stop, 1);
+    }
+    return;
+  }
+  /* After an abort, records fetched before the rewind are stale. */
+  if (c->need_resync || !is_serving(c, m->partition)) return;
+  if (begin_txn(c) < 0) return;
+  smc_msgrec_t mr;
+  smc_msgrec_init(&mr, m);
+  int rc = smc_fold_apply(c->fold, &c->ovkv, &mr.rec, committer_emit, c);
+  smc_msgrec_close(&mr);
+  if (rc < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "fold of offset %lld failed: %s", (long long)m->offset,
+             smc_code_name(rc));
+    abort_txn(c, why);
+    return;
+  }
+  c->txn_next[m->partition] = m->offset + 1;
+  c->txn_records++;
+  smc_metrics_counter_add("smc_records_folded_total", "role=\"committer\"", 1);
+}
+
+/* While a timer is pending in a served partition, write a tick to it about
+ * every tick_ms so the deadline fires even when the partition is idle. */
+static void maybe_tick(smc_committer_t *c, int64_t now) {
+  if (now < c->next_tick_check) return;
+  c->next_tick_check = now + c->cfg->tick_ms / 4 + 1;
+  static const char tick[] = "{\"type\":\"tick\"}";
+  for (int32_t p = 0; p < c->nparts; p++) {
+    if (!is_serving(c, p)) continue;
+    int64_t deadline = 0;
+    int pending = smc_fold_next_deadline(c->fold, &c->ovkv, p, &deadline);
+    char labels[32];
+    snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
+    smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
+    if (pending != 1 || now - c->last_tick[p] < c->cfg->tick_ms) continue;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),
+        RD_KAFKA_V_VALUE((void *)tick, sizeof tick - 1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (e)
+      cmlog(c, SMC_LOG_WARN, p, "tick: %s", rd_kafka_err2str(e));
+    else
+      smc_metrics_counter_add("smc_ticks_total", NULL, 1);
+    c->last_tick[p] = now;
+  }
+}
+
+/* Fold lag per served partition: high watermark minus position. */
+static void update_lag(smc_committer_t *c, int64_t now) {
+  if (now < c->next_lag_check) return;
+  c->next_lag_check = now + 1000;
+  for (int32_t p = 0; p < c->nparts; p++) {
+    char labels[32];
+    snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
+    if (!is_serving(c, p)) continue;
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_get_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi)) continue;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic_in, p);
+    if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0)
+      smc_metrics_gauge_set("smc_fold_lag", labels, (double)(hi - l->elems[0].offset));
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+}
+
+static void *committer_main(void *arg) {
+  smc_committer_t *c = arg;
+  if (init_txn_producer(c) < 0) goto out;
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, c->topic_in, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(c->consumer, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (e) {
+    cmlog(c, SMC_LOG_ERROR, -1, "subscribe: %s", rd_kafka_err2str(e));
+    atomic_store(&c->healthy, 0);
+    goto out;
+  }
+  cmlog(c, SMC_LOG_INFO, -1, "joined group %s (%d partitions)", c->group, (int)c->nparts);
+  while (!atomic_load(&c->stop)) {
+    if (c->need_resync && resync(c) < 0) {
+      struct timespec ts = {0, 200 * 1000000L};
+      nanosleep(&ts, NULL);
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 0); /* serve rebalances */
+      if (m) rd_kafka_message_destroy(m);
+      continue;
+    }
+    int64_t now = smc_now_ms();
+    int timeout = 20;
+    if (c->txn_open) {
+      int64_t left = c->txn_start + c->cfg->commit_interval_ms - now;
+      timeout = left < 0 ? 0 : (int)left;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, timeout);
+    if (m) {
+      handle_message(c, m);
+      rd_kafka_message_destroy(m);
+    }
+    now = smc_now_ms();
+    if (c->txn_open && (c->txn_records >= c->cfg->commit_max_records ||
+                        now - c->txn_start >= c->cfg->commit_interval_ms))
+      commit_txn(c);
+    maybe_tick(c, now);
+    update_lag(c, now);
+    if (c->producer) rd_kafka_poll(c->producer, 0);
+    rd_kafka_poll(c->tickp, 0);
+  }
+out:
+  if (c->txn_open) commit_txn(c);
+  cmlog(c, SMC_LOG_INFO, -1, "leaving group %s", c->group);
+  rd_kafka_consumer_close(c->consumer); /* revokes: commits or aborts first */
+  if (c->txn_open) abort_txn(c, "shutdown");
+  rd_kafka_flush(c->tickp, 2000);
+  return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
+  char errstr[512], sto[32];
+  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
+  if (!conf) goto fail;
+  snprintf(sto, sizeof sto, "%d", c->cfg->session_timeout_ms);
+  const char *kv[] = {"group.id", c->group,
+                      "client.id", c->txn_id,
+                      "partition.assignment.strategy", "cooperative-sticky",
+                      "enable.auto.commit", "false",
+                      "enable.auto.offset.store", "false",
+                      "isolation.level", "read_committed",
+                      "auto.offset.reset", "earliest",
+                      "session.timeout.ms", sto,
+                      NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+  rd_kafka_conf_set_opaque(conf, c);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) goto fail;
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+fail:
+  if (conf) rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
+  return NULL;
+}
+
+static void committer_free(smc_committer_t *c) {
+  if (!c) return;
+  if (c->consumer) rd_kafka_destroy(c->consumer);
+  if (c->producer) rd_kafka_destroy(c->producer);
+  if (c->tickp) rd_kafka_destroy(c->tickp);
+  if (c->ov) smc_overlay_destroy(c->ov);
+  if (c->fold) smc_fold_destroy(c->fold);
+  smc_store_close(c->store);
+  for (int i = 0; i < TOPIC_CACHE; i++) free(c->topics[i].name);
+  free(c->topic_in);
+  free(c->topic_conf);
+  free(c->topic_replies);
+  free(c->group);
+  free(c->txn_id);
+  free(c->store_dir);
+  free(c->serving);
+  free(c->txn_next);
+  free(c->last_tick);
+  pthread_mutex_destroy(&c->lock);
+  free(c);
+}
+
+int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc_error_t *err) {
+  int rc = 0;
+  *out = NULL;
+  smc_committer_t *c = calloc(1, sizeof *c);
+  if (!c) return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  pthread_mutex_init(&c->lock, NULL);
+  c->cfg = cfg;
+  atomic_store(&c->healthy, 1);
+  c->topic_in = smc_topic(cfg->prefix, "proposals");
+  c->topic_conf = smc_topic(cfg->prefix, "confirmations");
+  c->topic_replies = smc_topic(cfg->prefix, "replies");
+  c->group = smc_node_group_name(cfg->prefix, "committer");
+  size_t dl = strlen(cfg->data_dir) + 16;
+  c->store_dir = malloc(dl);
+  if (c->store_dir) snprintf(c->store_dir, dl, "%s/committer", cfg->data_dir);
+  if (c->group) {
+    size_t tl = strlen(c->group) + strlen(cfg->node_id) + 2;
+    if ((c->txn_id = malloc(tl))) snprintf(c->txn_id, tl, "%s-%s", c->group, cfg->node_id);
+  }
+  if (!c->topic_in || !c->topic_conf || !c->topic_replies || !c->group || !c->txn_id ||
+      !c->store_dir) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  if (smc_node_mkdirs(cfg->data_dir) < 0) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
+    goto fail;
+  }
+  if ((rc = smc_store_open(c->store_dir, NULL, &c->store, err)) < 0) goto fail;
+  c->storekv = smc_store_kv(c->store);
+  if (!(c->ov = smc_overlay_new(&c->storekv))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  c->ovkv = smc_overlay_kv(c->ov);
+  if (!(c->consumer = new_consumer(c, err))) {
+    rc = SMC_EKAFKA;
+    goto fail;
+  }
+  int32_t n = smc_kafka_partitions(c->consumer, c->topic_in, 10000);
+  if (n < 0) {
+    rc = smc_error_set(err, n, NULL, "topic %s: %s (create the topics with `smc topics create`)",
+                       c->topic_in, smc_strerror(n));
+    goto fail;
+  }
+  int32_t nc = smc_kafka_partitions(c->consumer, c->topic_conf, 10000);
+  if (nc != n) {
+    rc = smc_error_set(err, nc < 0 ? nc : SMC_EINVALID_ARGUMENT, NULL,
+                       "topic %s: %s", c->topic_conf,
+                       nc < 0 ? smc_strerror(nc) : "partition count differs from proposals");
+    goto fail;
+  }
+  c->nparts = n;
+  c->serving = calloc((size_t)n, 1);
+  c->txn_next = malloc((size_t)n * sizeof *c->txn_next);
+  c->last_tick = calloc((size_t)n, sizeof *c->last_tick);
+  if (!c->serving || !c->txn_next || !c->last_tick) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  for (int32_t p = 0; p < n; p++) c->txn_next[p] = -1;
+  smc_fold_config_t fc;
+  smc_fold_config_default(&fc);
+  fc.partitions = n;
+  if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {
+    smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+    goto fail;
+  }
+  smc_fold_set_logger(c->fold, fold_logger, c);
+  if (!(c->tickp = new_tick_producer(c, err))) {
+    rc = SMC_EKAFKA;
+    goto fail;
+  }
+  if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
+    goto fail;
+  }
+  c->thread_started = 1;
+  *out = c;
+  return 0;
+fail:
+  committer_free(c);
+  return rc < 0 ? rc : SMC_EINTERNAL;
+}
+
+void smc_committer_stop(smc_committer_t *c) {
+  if (!c) return;
+  atomic_store(&c->stop, 1);
+  if (c->thread_started) pthread_join(c->thread, NULL);
+  committer_free(c);
+}
+
+size_t smc_committer_partitions(smc_committer_t *c, int32_t *out, size_t max) {
+  size_t k = 0;
+  pthread_mutex_lock(&c->lock);
+  for (int32_t p = 0; p < c->nparts; p++)
+    if (c->serving[p]) {
+      if (k < max) out[k] = p;
+      k++;
+    }
+  pthread_mutex_unlock(&c->lock);
+  return k;
+}
+
+int smc_committer_healthy(smc_committer_t *c) { return atomic_load(&c->healthy); }

@@ -1,0 +1,73 @@
+/*
+ * Silent replay: fold a range of a topic's partitions into a state without
+ * publishing anything. Used by the committer to restore a partition before it
+ * serves it ([applied, committed)), by `smc replay` to rebuild a store and by
+ * `smc verify` to recompute every decision in memory.
+ *
+ * The replay uses its own short-lived consumer (assign, no group membership,
+ * read_committed), so it never disturbs a role's consumer group.
+ */
+#ifndef SMC_NODE_REPLAY_H
+#define SMC_NODE_REPLAY_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/kv.h"
+#include "smc/error.h"
+#include "smc/fold.h"
+#include "store/store.h"
+
+/* Sentinel for smc_replay_part_t.to: the high watermark when the replay starts. */
+#define SMC_REPLAY_END INT64_MAX
+
+typedef struct smc_replay_part {
+  int32_t partition;
+  int64_t from;    /* first offset to read; 0 = log start */
+  int64_t to;      /* stop before this offset (exclusive); SMC_REPLAY_END = end */
+  int64_t records; /* out: records folded */
+  int done;        /* out/internal */
+} smc_replay_part_t;
+
+typedef struct smc_replay {
+  const char *bootstrap;
+  const char *const *props; /* librdkafka passthrough (k,v,...,NULL) or NULL */
+  const char *topic;        /* <prefix>proposals */
+  smc_fold_t *fold;
+  smc_store_t *store;       /* non-NULL: fold over an overlay, applied atomically in batches */
+  smc_kv_t *kv;             /* when store is NULL: fold straight into this kv */
+  smc_emit_fn emit;         /* NULL: outputs are discarded */
+  void *opaque;
+  /* Called about every 100 ms (final = 0) and once at the end (final = 1):
+   * records folded so far and the total expected (from the watermarks; an
+   * upper bound: markers and aborted records occupy offsets). May be NULL. */
+  void (*progress)(void *opaque, int64_t done, int64_t total, int final);
+  atomic_int *stop;         /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
+  int idle_timeout_ms;      /* fail when nothing arrives for this long (0 = 60000) */
+} smc_replay_t;
+
+/*
+ * Fold every partition range of parts. Ranges with from >= to are done at
+ * once. Returns 0 when every range was folded (and, with a store, written);
+ * a negative code otherwise (the store then holds a consistent prefix: every
+ * batch is atomic and carries its applied offsets).
+ */
+int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
+                   smc_error_t *err);
+
+/* A Kafka message seen as a fold record. The header strings are copied (and
+ * freed by smc_msgrec_close); rec points into the message, which must outlive
+ * the record. */
+typedef struct smc_msgrec {
+  smc_record_t rec;
+  char *correlation, *reply_to;
+} smc_msgrec_t;
+
+void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm);
+void smc_msgrec_close(smc_msgrec_t *m);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t smc_now_ms(void);
+
+#endif

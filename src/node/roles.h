@@ -1,0 +1,51 @@
+/*
+ * The roles of a worker node (private to src/node). Each role runs in its own
+ * thread with its own consumer group, store and fold; node.c starts and
+ * stops them. cfg must outlive the role (node.c owns a deep copy).
+ */
+#ifndef SMC_NODE_ROLES_H
+#define SMC_NODE_ROLES_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/node.h"
+#include "smc/error.h"
+
+typedef struct smc_committer smc_committer_t;
+typedef struct smc_voter smc_voter_t;
+
+/* Committer: consumer group "<prefix minus '.'>-committer", exactly-once
+ * confirmations, ticks (committer.c). */
+int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc_error_t *err);
+void smc_committer_stop(smc_committer_t *c);
+size_t smc_committer_partitions(smc_committer_t *c, int32_t *out, size_t max);
+int smc_committer_healthy(smc_committer_t *c);
+
+/* Voter: consumer group "<prefix minus '.'>-voter-<id>", folds and votes
+ * (voter.c). */
+int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t *err);
+void smc_voter_stop(smc_voter_t *v);
+int smc_voter_healthy(smc_voter_t *v);
+/* Run a vote hook (`/bin/sh -c hook`, json on stdin). Returns 1 accept (exit
+ * 0), 0 reject; reason gets the hook's stdout or why it failed or timed out. */
+int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char *reason,
+                       size_t cap);
+
+/* "<prefix without its trailing '.'>-<role>" (prefix "smc." + "committer" =
+ * "smc-committer"), malloc'd. */
+char *smc_node_group_name(const char *prefix, const char *role);
+
+/* Apply k,v,...,NULL librdkafka properties to conf; -1 with errstr filled on
+ * an unknown or invalid property. */
+int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
+                        size_t errlen);
+
+/* Read a whole file into a malloc'd NUL-terminated buffer (NULL on error). */
+char *smc_node_read_file(const char *path, size_t *len);
+
+/* mkdir -p; 0 or -1 with errno set. */
+int smc_node_mkdirs(const char *path);
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * The voter role: one member of the consumer group "<prefix>-voter-<id>".
+ * It folds its assigned partitions of <prefix>proposals into its own store
+ * (the same fold as the committer, so it sees the same decisions) and, when
+ * a proposal that lists its voter id becomes active (SMC_OUT_VOTE_REQUEST),
+ * votes: accept, or what the configured hook command says.
+ *
+ * No transactions: the store is the voter's position (on assignment it
+ * resumes at the store's applied offset; the group's offsets are committed
+ * only for monitoring). A crash between a vote and the store write re-votes
+ * on the same active proposal, which is harmless: the fold counts a voter's
+ * first vote only.
+ *
+ * Restore: vote requests seen while a partition catches up to the end it had
+ * at assignment are held back; those whose proposal gets decided before the
+ * end (a confirmation output for the same id) are dropped, so a fresh voter
+ * replaying history never votes on decided proposals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/kv.h"
+#include "kafka/kconf.h"
+#include "node/log.h"
+#include "node/metrics.h"
+#include "node/replay.h"
+#include "node/roles.h"
+#include "smc/fold.h"
+#include "store/store.h"
+
+#define POLL_BATCH 500
+
+typedef struct pending_vote {
+  char *proposal, *object, *json;
+  int32_t partition;
+} pending_vote_t;
+
+struct smc_voter {
+  const smc_node_config_t *cfg;
+  char *topic_in, *group, *store_dir, *client_id;
+  int32_t nparts;
+  smc_store_t *store;
+  smc_fold_t *fold;
+  smc_overlay_t *ov;
+  smc_kv_t storekv, ovkv;
+  rd_kafka_t *consumer, *producer;
+  pthread_t thread;
+  int thread_started;
+  atomic_int stop, healthy;
+  uint8_t *assigned, *caught_up; /* [nparts] */
+  int64_t *catchup;              /* [nparts]: end offset at assignment */
+  int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
+  pending_vote_t *pending;
+  size_t npending, cap;
+};
+
+static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
+  if (level > smc_log_level()) return;
+  char msg[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  smc_log(level, v->cfg->node_id, p, "voter %s: %s", v->cfg->voter_id, msg);
+}
+
+static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+  smc_voter_t *v = opaque;
+  /* The committer logs the same lines; keep the voter's at debug. */
+  (void)level;
+  vlog(v, SMC_LOG_DEBUG, p, "offset %lld: %s", (long long)offset, msg);
+}
+
+static void pending_free(pending_vote_t *pv) {
+  free(pv->proposal);
+  free(pv->object);
+  free(pv->json);
+}
+
+static void pending_remove_at(smc_voter_t *v, size_t i) {
+  pending_free(&v->pending[i]);
+  v->pending[i] = v->pending[--v->npending];
+}
+
+static void pending_drop_partition(smc_voter_t *v, int32_t p) {
+  for (size_t i = 0; i < v->npending;)
+    if (v->pending[i].partition == p)
+      pending_remove_at(v, i);
+    else
+      i++;
+}
+
+static int voters_include(const json_t *voters, const char *id) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(voters, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), id))
+      return 1;
+  return 0;
+}
+
+static const char *proposal_id_of(const json_t *o) {
+  const char *id = json_string_value(json_object_get(o, "proposal"));
+  return id ? id : json_string_value(json_object_get(o, "id"));
+}
+
+/* Fold emit callback: remember vote requests that name this voter; forget
+ * them again when their proposal is decided (a confirmation). */
+static int voter_emit(void *opaque, const smc_output_t *o) {
+  smc_voter_t *v = opaque;
+  if (o->kind == SMC_OUT_CONFIRMATION && v->npending == 0) return 0;
+  if (o->kind == SMC_OUT_REPLY) return 0;
+  json_t *j = json_loadb(o->json, o->json_len, 0, NULL);
+  if (!j) return 0;
+  const char *id = proposal_id_of(j);
+  if (o->kind == SMC_OUT_CONFIRMATION) {
+    for (size_t i = 0; id && i < v->npending; i++)
+      if (!strcmp(v->pending[i].proposal, id)) {
+        pending_remove_at(v, i);
+        break;
+      }
+  } else if (o->kind == SMC_OUT_VOTE_REQUEST && id &&
+             voters_include(json_object_get(j, "voters"), v->cfg->voter_id)) {
+    int known = 0;
+    for (size_t i = 0; i < v->npending && !known; i++)
+      known = !strcmp(v->pending[i].proposal, id);
+    if (!known) {
+      if (v->npending == v->cap) {
+        size_t nc = v->cap ? v->cap * 2 : 16;
+        pending_vote_t *np = realloc(v->pending, nc * sizeof *np);
+        if (!np) {
+          json_decref(j);
+          return SMC_ENOMEM;
+        }
+        v->pending = np;
+        v->cap = nc;
+      }
+      const char *obj = json_string_value(json_object_get(j, "object"));
+      pending_vote_t *pv = &v->pending[v->npending];
+      pv->proposal = strdup(id);
+      pv->object = strdup(obj ? obj : (o->key ? o->key : ""));
+      pv->json = strndup(o->json, o->json_len);
+      pv->partition = o->partition;
+      if (!pv->proposal || !pv->object || !pv->json) {
+        pending_free(pv);
+        json_decref(j);
+        return SMC_ENOMEM;
+      }
+      v->npending++;
+    }
+  }
+  json_decref(j);
+  return 0;
+}
+
+/* ---- the hook ----------------------------------------------------------- */
+
+static void trim(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) s[--n] = '\0';
+}
+
+/*
+ * Run the vote hook: `/bin/sh -c hook` with the vote request JSON on stdin.
+ * Exit status 0 accepts; anything else, or no exit within timeout_ms (the
+ * child is then killed), rejects. reason (cap bytes) gets the hook's stdout,
+ * or a description of the failure. Returns 1 accept, 0 reject.
+ */
+int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char *reason,
+                       size_t cap) {
+  int in[2] = {-1, -1}, out[2] = {-1, -1};
+  reason[0] = '\0';
+  if (pipe(in) < 0 || pipe(out) < 0) {
+    snprintf(reason, cap, "vote hook: pipe: %s", strerror(errno));
+    goto fail_pipes;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(reason, cap, "vote hook: fork: %s", strerror(errno));
+    goto fail_pipes;
+  }
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[0]);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", hook, (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  in[0] = out[1] = -1;
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  size_t wlen = strlen(json), woff = 0, rlen = 0;
+  int64_t deadline = smc_now_ms() + timeout_ms;
+  int status = 0, exited = 0, out_open = 1;
+  while (!exited || out_open) {
+    int64_t left = deadline - smc_now_ms();
+    if (left <= 0) break;
+    struct pollfd fds[2];
+    nfds_t nf = 0;
+    if (out_open) fds[nf++] = (struct pollfd){.fd = out[0], .events = POLLIN};
+    if (in[1] >= 0) fds[nf++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+    if (nf > 0) poll(fds, nf, left > 50 ? 50 : (int)left);
+    if (in[1] >= 0) {
+      ssize_t w = write(in[1], json + woff, wlen - woff);
+      if (w > 0) woff += (size_t)w;
+      if (woff >= wlen || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(in[1]);
+        in[1] = -1;
+      }
+    }
+    if (out_open) {
+      char buf[512];
+      ssize_t r = read(out[0], buf, sizeof buf);
+      if (r > 0) {
+        size_t take = (size_t)r < cap - 1 - rlen ? (size_t)r : cap - 1 - rlen;
+        memcpy(reason + rlen, buf, take);
+        rlen += take;
+        reason[rlen] = '\0';
+      } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        out_open = 0;
+      }
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
+    if (exited && !out_open) break;
+    if (!nf) {
+      struct timespec ts = {0, 10 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (in[1] >= 0) close(in[1]);
+  close(out[0]);
+  if (!exited) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    snprintf(reason, cap, "vote hook timed out after %d ms", timeout_ms);
+    return 0;
+  }
+  trim(reason);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 1;
+  if (!reason[0]) {
+    if (WIFEXITED(status))
+      snprintf(reason, cap, "vote hook exited with status %d", WEXITSTATUS(status));
+    else
+      snprintf(reason, cap, "vote hook killed by signal %d", WTERMSIG(status));
+  }
+  return 0;
+fail_pipes:
+  for (int i = 0; i < 2; i++) {
+    if (in[i] >= 0) close(in[i]);
+    if (out[i] >= 0) close(out[i]);
+  }
+  return 0;
+}
+
+/* Decide and produce the vote for one pending request. Returns 0 or a
+ * negative code (the request then stays pending). */
+static int cast_vote(smc_voter_t *v, const pending_vote_t *pv) {
+  char reason[1024] = "";
+  int accept = 1;
+  if (v->cfg->vote_hook && *v->cfg->vote_hook)
+    accept = smc_voter_run_hook(v->cfg->vote_hook, pv->json, v->cfg->vote_hook_timeout_ms,
+                                reason, sizeof reason);
+  json_t *vote = json_pack("{s:s,s:s,s:s,s:s,s:b}", "type", "vote", "proposal", pv->proposal,
+                           "object", pv->object, "voter", v->cfg->voter_id, "accept", accept);
+  if (!vote) return SMC_ENOMEM;
+  if (reason[0]) json_object_set_new(vote, "reason", json_string(reason));
+  char *text = json_dumps(vote, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(vote);
+  if (!text) return SMC_ENOMEM;
+  rd_kafka_resp_err_t e;
+  while ((e = rd_kafka_producev(v->producer, RD_KAFKA_V_TOPIC(v->topic_in),
+                                RD_KAFKA_V_PARTITION(pv->partition),
+                                RD_KAFKA_V_KEY(pv->object, strlen(pv->object)),
+                                RD_KAFKA_V_VALUE(text, strlen(text)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+         RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    rd_kafka_poll(v->producer, 10);
+  free(text);
+  if (e) {
+    vlog(v, SMC_LOG_WARN, pv->partition, "vote on %s: %s", pv->proposal, rd_kafka_err2str(e));
+    return SMC_EKAFKA;
+  }
+  vlog(v, SMC_LOG_INFO, pv->partition, "voted %s on proposal %s of %s%s%s",
+       accept ? "accept" : "reject", pv->proposal, pv->object, reason[0] ? ": " : "", reason);
+  smc_metrics_counter_add("smc_votes_total", accept ? "accept=\"true\"" : "accept=\"false\"", 1);
+  return 0;
+}
+
+/* Vote on every pending request of a caught-up partition. */
+static void cast_pending(smc_voter_t *v) {
+  for (size_t i = 0; i < v->npending;) {
+    pending_vote_t *pv = &v->pending[i];
+    int32_t p = pv->partition;
+    if (p < 0 || p >= v->nparts || !v->assigned[p]) {
+      pending_remove_at(v, i);
+      continue;
+    }
+    if (!v->caught_up[p]) {
+      i++;
+      continue;
+    }
+    if (cast_vote(v, pv) < 0) {
+      i++;
+      continue;
+    }
+    pending_remove_at(v, i);
+  }
+}
+
+/* ---- store and offsets -------------------------------------------------- */
+
+/* Write the folded batch to the store (atomic), then commit the group offsets
+ * (monitoring only). A store failure stops the role. */
+static int flush_batch(smc_voter_t *v) {
+  if (smc_overlay_pending(v->ov) == 0) return 0;
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = smc_store_apply(v->store, v->ov, &err);
+  smc_overlay_clear(v->ov);
+  if (rc < 0) {
+    vlog(v, SMC_LOG_ERROR, -1, "store write failed: %s", err.message);
+    atomic_store(&v->healthy, 0);
+    atomic_store(&v->stop, 1);
+    return rc;
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+  for (int32_t p = 0; p < v->nparts; p++)
+    if (v->assigned[p] && v->next[p] >= 0)
+      rd_kafka_topic_partition_list_add(l, v->topic_in, p)->offset = v->next[p];
+  if (l->cnt > 0) rd_kafka_commit(v->consumer, l, 1);
+  rd_kafka_topic_partition_list_destroy(l);
+  return 0;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  smc_voter_t *v = opaque;
+  int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++) {
+      int32_t p = parts->elems[i].partition;
+      int64_t applied = 0, lo = 0, hi = 0;
+      if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0) applied = 0;
+      parts->elems[i].offset = applied > 0 ? applied : RD_KAFKA_OFFSET_BEGINNING;
+      if (p < 0 || p >= v->nparts) continue;
+      if (rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000)) hi = 0;
+      v->catchup[p] = hi;
+      v->caught_up[p] = applied >= hi;
+      v->next[p] = -1;
+      v->assigned[p] = 1;
+      vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
+           (long long)hi);
+    }
+    if (cooperative) {
+      rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+      if (e) {
+        vlog(v, SMC_LOG_ERROR, -1, "assign: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+    return;
+  }
+  flush_batch(v);
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= v->nparts) continue;
+    v->assigned[p] = 0;
+    pending_drop_partition(v, p);
+    vlog(v, SMC_LOG_INFO, p, "revoked");
+  }
+  if (cooperative) {
+    rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+    if (e) rd_kafka_error_destroy(e);
+  } else {
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
+  int32_t p = m->partition;
+  int ok = p >= 0 && p < v->nparts && v->assigned[p];
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (ok && !v->caught_up[p]) {
+      v->caught_up[p] = 1;
+      vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)m->offset);
+    }
+    return;
+  }
+  if (m->err) {
+    vlog(v, SMC_LOG_WARN, p, "consumer: %s", rd_kafka_message_errstr(m));
+    if (rd_kafka_fatal_error(v->consumer, NULL, 0)) {
+      atomic_store(&v->healthy, 0);
+      atomic_store(&v->stop, 1);
+    }
+    return;
+  }
+  if (!ok) return;
+  smc_msgrec_t mr;
+  smc_msgrec_init(&mr, m);
+  int rc = smc_fold_apply(v->fold, &v->ovkv, &mr.rec, voter_emit, v);
+  smc_msgrec_close(&mr);
+  if (rc < 0) {
+    vlog(v, SMC_LOG_ERROR, p, "fold of offset %lld failed: %s", (long long)m->offset,
+         smc_code_name(rc));
+    atomic_store(&v->healthy, 0);
+    atomic_store(&v->stop, 1);
+    return;
+  }
+  v->next[p] = m->offset + 1;
+  if (!v->caught_up[p] && v->next[p] >= v->catchup[p]) v->caught_up[p] = 1;
+  smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
+}
+
+static void *voter_main(void *arg) {
+  smc_voter_t *v = arg;
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, v->topic_in, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(v->consumer, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (e) {
+    vlog(v, SMC_LOG_ERROR, -1, "subscribe: %s", rd_kafka_err2str(e));
+    atomic_store(&v->healthy, 0);
+    goto out;
+  }
+  vlog(v, SMC_LOG_INFO, -1, "joined group %s", v->group);
+  while (!atomic_load(&v->stop)) {
+    int n = 0;
+    int64_t t0 = smc_now_ms();
+    while (n < POLL_BATCH && !atomic_load(&v->stop)) {
+      int64_t left = t0 + 20 - smc_now_ms();
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(v->consumer, n == 0 ? 50 : (left > 0 ? (int)left : 0));
+      if (!m) break;
+      handle_message(v, m);
+      rd_kafka_message_destroy(m);
+      n++;
+    }
+    if (flush_batch(v) < 0) break;
+    cast_pending(v);
+    rd_kafka_poll(v->producer, 0);
+  }
+out:
+  flush_batch(v);
+  vlog(v, SMC_LOG_INFO, -1, "leaving group %s", v->group);
+  rd_kafka_consumer_close(v->consumer);
+  rd_kafka_flush(v->producer, 5000);
+  return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
+  char errstr[512], sto[32];
+  rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
+  if (!conf) goto fail;
+  snprintf(sto, sizeof sto, "%d", v->cfg->session_timeout_ms);
+  const char *kv[] = {"group.id", v->group,
+                      "client.id", v->client_id,
+                      "partition.assignment.strategy", "cooperative-sticky",
+                      "enable.auto.commit", "false",
+                      "enable.auto.offset.store", "false",
+                      "isolation.level", "read_committed",
+                      "auto.offset.reset", "earliest",
+                      "enable.partition.eof", "true",
+                      "session.timeout.ms", sto,
+                      NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto fail;
+  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+  rd_kafka_conf_set_opaque(conf, v);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) goto fail;
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+fail:
+  if (conf) rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "voter consumer: %s", errstr);
+  return NULL;
+}
+
+static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
+  if (!conf) goto fail;
+  const char *kv[] = {"enable.idempotence", "true", "linger.ms", "1", "client.id", v->client_id,
+                      NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto fail;
+  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0) goto fail;
+  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk) goto fail;
+  return rk;
+fail:
+  if (conf) rd_kafka_conf_destroy(conf);
+  smc_error_set(err, SMC_EKAFKA, NULL, "voter producer: %s", errstr);
+  return NULL;
+}
+
+static void voter_free(smc_voter_t *v) {
+  if (!v) return;
+  if (v->consumer) rd_kafka_destroy(v->consumer);
+  if (v->producer) rd_kafka_destroy(v->producer);
+  if (v->ov) smc_overlay_destroy(v->ov);
+  if (v->fold) smc_fold_destroy(v->fold);
+  smc_store_close(v->store);
+  for (size_t i = 0; i < v->npending; i++) pending_free(&v->pending[i]);
+  free(v->pending);
+  free(v->topic_in);
+  free(v->group);
+  free(v->store_dir);
+  free(v->client_id);
+  free(v->assigned);
+  free(v->caught_up);
+  free(v->catchup);
+  free(v->next);
+  free(v);
+}
+
+int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t *err) {
+  int rc = 0;
+  *out = NULL;
+  smc_voter_t *v = calloc(1, sizeof *v);
+  if (!v) return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  v->cfg = cfg;
+  atomic_store(&v->healthy, 1);
+  size_t rl = strlen(cfg->voter_id) + 8;
+  char *role = malloc(rl);
+  if (role) snprintf(role, rl, "voter-%s", cfg->voter_id);
+  v->group = role ? smc_node_group_name(cfg->prefix, role) : NULL;
+  free(role);
+  v->topic_in = smc_topic(cfg->prefix, "proposals");
+  size_t dl = strlen(cfg->data_dir) + strlen(cfg->voter_id) + 16;
+  if ((v->store_dir = malloc(dl))) snprintf(v->store_dir, dl, "%s/voter-%s", cfg->data_dir,
+                                            cfg->voter_id);
+  if (v->group) {
+    size_t cl = strlen(v->group) + strlen(cfg->node_id) + 2;
+    if ((v->client_id = malloc(cl))) snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
+  }
+  if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  if (smc_node_mkdirs(cfg->data_dir) < 0) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
+    goto fail;
+  }
+  if ((rc = smc_store_open(v->store_dir, NULL, &v->store, err)) < 0) goto fail;
+  v->storekv = smc_store_kv(v->store);
+  if (!(v->ov = smc_overlay_new(&v->storekv))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  v->ovkv = smc_overlay_kv(v->ov);
+  if (!(v->consumer = new_consumer(v, err)) || !(v->producer = new_producer(v, err))) {
+    rc = SMC_EKAFKA;
+    goto fail;
+  }
+  int32_t n = smc_kafka_partitions(v->consumer, v->topic_in, 10000);
+  if (n < 0) {
+    rc = smc_error_set(err, n, NULL, "topic %s: %s (create the topics with `smc topics create`)",
+                       v->topic_in, smc_strerror(n));
+    goto fail;
+  }
+  v->nparts = n;
+  v->assigned = calloc((size_t)n, 1);
+  v->caught_up = calloc((size_t)n, 1);
+  v->catchup = calloc((size_t)n, sizeof *v->catchup);
+  v->next = calloc((size_t)n, sizeof *v->next);
+  if (!v->assigned || !v->caught_up || !v->catchup || !v->next) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  smc_fold_config_t fc;
+  smc_fold_config_default(&fc);
+  fc.partitions = n;
+  if ((rc = smc_fold_new(&fc, &v->fold)) < 0) {
+    smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+    goto fail;
+  }
+  smc_fold_set_logger(v->fold, fold_logger, v);
+  if (pthread_create(&v->thread, NULL, voter_main, v) != 0) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
+    goto fail;
+  }
+  v->thread_started = 1;
+  *out = v;
+  return 0;
+fail:
+  voter_free(v);
+  return rc < 0 ? rc : SMC_EINTERNAL;
+}
+
+void smc_voter_stop(smc_voter_t *v) {
+  if (!v) return;
+  atomic_store(&v->stop, 1);
+  if (v->thread_started) pthread_join(v->thread, NULL);
+  voter_free(v);
+}
+
+int smc_voter_healthy(smc_voter_t *v) { return atomic_load(&v->healthy); }
