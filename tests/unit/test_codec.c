@@ -1,0 +1,323 @@
+/* Tests of the event codec (src/core/codec.h) and of the partitioner
+ * (murmur2, against the Java client's published values). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/sha.h>
+
+#include "core/codec.h"
+#include "core/util.h"
+
+static int dec(const char *json, smc_event_t *ev, smc_error_t *err) {
+  smc_error_clear(err);
+  return smc_event_decode(json, strlen(json), 1 << 20, NULL, NULL, ev, err);
+}
+
+static void proposal_full(void **state) {
+  (void)state;
+  smc_event_t ev;
+  smc_error_t err;
+  const char *j = "{\"type\":\"proposal\",\"id\":\"p-1\",\"machine\":\"lock\",\"object\":\"l-1\","
+                  "\"transition\":\"acquire\",\"to\":\"held\",\"data\":{\"owner\":\"a\"},"
+                  "\"expect_version\":3,\"proposer\":\"svc\",\"correlation\":\"c-9\","
+                  "\"reply_to\":\"my.replies\",\"unknown\":[1,2]}";
+  assert_int_equal(dec(j, &ev, &err), 0);
+  assert_int_equal(ev.type, SMC_EV_PROPOSAL);
+  assert_string_equal(ev.id, "p-1");
+  assert_false(ev.id_derived);
+  assert_string_equal(ev.machine, "lock");
+  assert_string_equal(ev.object, "l-1");
+  assert_string_equal(ev.transition, "acquire");
+  assert_string_equal(ev.to, "held");
+  assert_string_equal(json_string_value(json_object_get(ev.data, "owner")), "a");
+  assert_true(ev.has_expect);
+  assert_int_equal(ev.expect_version, 3);
+  assert_string_equal(ev.proposer, "svc");
+  assert_string_equal(ev.correlation, "c-9");
+  assert_string_equal(ev.reply_to, "my.replies");
+  smc_event_close(&ev);
+}
+
+static void headers(void **state) {
+  (void)state;
+  smc_event_t ev;
+  smc_error_t err;
+  const char *j = "{\"type\":\"read\",\"id\":\"r\",\"object\":\"o\"}";
+  assert_int_equal(smc_event_decode(j, strlen(j), 0, "hc", "ht", &ev, &err), 0);
+  assert_string_equal(ev.correlation, "hc");
+  assert_string_equal(ev.reply_to, "ht");
+  smc_event_close(&ev);
+  /* the field wins over the header */
+  j = "{\"type\":\"read\",\"id\":\"r\",\"object\":\"o\",\"correlation\":\"fc\","
+      "\"reply_to\":\"ft\"}";
+  assert_int_equal(smc_event_decode(j, strlen(j), 0, "hc", "ht", &ev, &err), 0);
+  assert_string_equal(ev.correlation, "fc");
+  assert_string_equal(ev.reply_to, "ft");
+  smc_event_close(&ev);
+}
+
+typedef struct bad_case {
+  const char *json;
+  int code;
+  const char *path;
+} bad_case_t;
+
+static void bad_events(void **state) {
+  (void)state;
+  static const bad_case_t cases[] = {
+      {"not json", SMC_EBAD_REQUEST, ""},
+      {"[1,2]", SMC_EBAD_REQUEST, ""},
+      {"{}", SMC_EBAD_REQUEST, "type"},
+      {"{\"type\":5}", SMC_EBAD_REQUEST, "type"},
+      {"{\"type\":\"bogus\"}", SMC_EBAD_REQUEST, "type"},
+      {"{\"type\":\"proposal\"}", SMC_EBAD_REQUEST, "object"},
+      {"{\"type\":\"proposal\",\"object\":7}", SMC_EBAD_REQUEST, "object"},
+      {"{\"type\":\"proposal\",\"object\":\"\"}", SMC_EBAD_REQUEST, "object"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"id\":1}", SMC_EBAD_REQUEST, "id"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"id\":\"\"}", SMC_EBAD_REQUEST, "id"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"machine\":[]}", SMC_EBAD_REQUEST, "machine"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"transition\":true}", SMC_EBAD_REQUEST,
+       "transition"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"to\":1}", SMC_EBAD_REQUEST, "to"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"data\":\"x\"}", SMC_EBAD_REQUEST, "data"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"data\":[1]}", SMC_EBAD_REQUEST, "data"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":1.5}", SMC_EBAD_REQUEST,
+       "expect_version"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":-1}", SMC_EBAD_REQUEST,
+       "expect_version"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":\"1\"}", SMC_EBAD_REQUEST,
+       "expect_version"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"proposer\":{}}", SMC_EBAD_REQUEST,
+       "proposer"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"correlation\":1}", SMC_EBAD_REQUEST,
+       "correlation"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"reply_to\":1}", SMC_EBAD_REQUEST,
+       "reply_to"},
+      {"{\"type\":\"proposal\",\"object\":\"a\\u0000b\"}", SMC_EBAD_REQUEST, ""},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"object\":\"p\"}", SMC_EBAD_REQUEST, ""},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\"}",
+       SMC_EBAD_REQUEST, "accept"},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\",\"accept\":1}",
+       SMC_EBAD_REQUEST, "accept"},
+      {"{\"type\":\"vote\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true}",
+       SMC_EBAD_REQUEST, "proposal"},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"accept\":true}",
+       SMC_EBAD_REQUEST, "voter"},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true,"
+       "\"reason\":5}",
+       SMC_EBAD_REQUEST, "reason"},
+      {"{\"type\":\"read\",\"object\":\"o\"}", SMC_EBAD_REQUEST, "id"},
+      {"{\"type\":\"read\",\"id\":\"r\"}", SMC_EBAD_REQUEST, "object"},
+      {"{\"type\":\"machine\",\"definition\":\"x\"}", SMC_EBAD_REQUEST, "name"},
+      {"{\"type\":\"machine\",\"name\":\"x\"}", SMC_EBAD_REQUEST, "definition"},
+      {"{\"type\":\"machine\",\"name\":\"x\",\"definition\":\"d\",\"hash\":3}",
+       SMC_EBAD_REQUEST, "hash"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    smc_event_t ev;
+    smc_error_t err;
+    int rc = dec(cases[i].json, &ev, &err);
+    if (rc != cases[i].code || strcmp(err.path, cases[i].path))
+      fail_msg("case %zu %s: rc %d path '%s' (%s)", i, cases[i].json, rc, err.path,
+               err.message);
+    assert_true(err.message[0] != '\0');
+    smc_event_close(&ev);
+  }
+}
+
+static void too_large(void **state) {
+  (void)state;
+  char big[200];
+  snprintf(big, sizeof(big), "{\"type\":\"tick\",\"pad\":\"%0100d\"}", 0);
+  smc_event_t ev;
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_event_decode(big, strlen(big), 64, NULL, NULL, &ev, &err),
+                   SMC_ETOO_LARGE);
+  smc_event_close(&ev);
+  assert_int_equal(smc_event_decode(big, strlen(big), 1000, NULL, NULL, &ev, &err), 0);
+  assert_int_equal(ev.type, SMC_EV_TICK);
+  smc_event_close(&ev);
+}
+
+/* A rejected event still carries what is needed to address an answer. */
+static void addressable_errors(void **state) {
+  (void)state;
+  smc_event_t ev;
+  smc_error_t err;
+  assert_int_equal(dec("{\"type\":\"proposal\",\"id\":\"p\",\"object\":\"o\",\"data\":5,"
+                       "\"reply_to\":\"t\",\"correlation\":\"c\"}",
+                       &ev, &err),
+                   SMC_EBAD_REQUEST);
+  assert_string_equal(err.path, "data");
+  assert_string_equal(ev.id, "p");
+  assert_string_equal(ev.object, "o");
+  assert_string_equal(ev.reply_to, "t");
+  assert_string_equal(ev.correlation, "c");
+  smc_event_close(&ev);
+}
+
+static void sha_hex(const char *s, char out[65]) {
+  unsigned char md[32];
+  SHA256((const unsigned char *)s, strlen(s), md);
+  for (int i = 0; i < 32; i++)
+    sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static void derived_id(void **state) {
+  (void)state;
+  smc_event_t ev;
+  smc_error_t err;
+  char want[65];
+  assert_int_equal(dec("{\"type\":\"proposal\",\"object\":\"lock-1\",\"expect_version\":3,"
+                       "\"transition\":\"acquire\",\"data\":{\"z\":1,\"a\":\"x\"}}",
+                       &ev, &err),
+                   0);
+  sha_hex("lock-1\n3\nacquire\n{\"a\":\"x\",\"z\":1}", want);
+  assert_true(ev.id_derived);
+  assert_string_equal(ev.id, want);
+  smc_event_close(&ev);
+  assert_int_equal(dec("{\"type\":\"proposal\",\"object\":\"lock-1\"}", &ev, &err), 0);
+  sha_hex("lock-1\n\n\n{}", want);
+  assert_string_equal(ev.id, want);
+  smc_event_close(&ev);
+  /* expect_version 0 is not the same as absent */
+  assert_int_equal(dec("{\"type\":\"proposal\",\"object\":\"lock-1\",\"expect_version\":0}",
+                       &ev, &err),
+                   0);
+  sha_hex("lock-1\n0\n\n{}", want);
+  assert_string_equal(ev.id, want);
+  smc_event_close(&ev);
+}
+
+static void vote_machine_tick(void **state) {
+  (void)state;
+  smc_event_t ev;
+  smc_error_t err;
+  assert_int_equal(dec("{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\","
+                       "\"accept\":false,\"reason\":\"no\"}",
+                       &ev, &err),
+                   0);
+  assert_int_equal(ev.type, SMC_EV_VOTE);
+  assert_false(ev.accept);
+  assert_string_equal(ev.voter, "v");
+  assert_string_equal(ev.reason, "no");
+  smc_event_close(&ev);
+  assert_int_equal(dec("{\"type\":\"machine\",\"name\":\"m\",\"definition\":\"abc\"}", &ev,
+                       &err),
+                   0);
+  assert_int_equal(ev.type, SMC_EV_MACHINE);
+  assert_int_equal(ev.definition_len, 3);
+  assert_null(ev.hash);
+  smc_event_close(&ev);
+  assert_int_equal(dec("{\"type\":\"tick\",\"x\":1}", &ev, &err), 0);
+  assert_int_equal(ev.type, SMC_EV_TICK);
+  smc_event_close(&ev);
+}
+
+static void binary_records(void **state) {
+  (void)state;
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_put_u8(&b, 7);
+  smc_buf_put_i64(&b, -5);
+  smc_buf_put_str(&b, "hello");
+  smc_buf_put_str(&b, NULL);
+  smc_buf_put_u32(&b, 0xdeadbeef);
+  assert_false(b.oom);
+  smc_rd_t r = {(const uint8_t *)b.p, b.len, 0, 0};
+  assert_int_equal(smc_rd_u8(&r), 7);
+  assert_int_equal(smc_rd_i64(&r), -5);
+  char *s = smc_rd_str(&r);
+  assert_string_equal(s, "hello");
+  free(s);
+  assert_null(smc_rd_str(&r));
+  assert_false(r.bad);
+  assert_int_equal(smc_rd_u32(&r), 0xdeadbeef);
+  assert_false(r.bad);
+  assert_int_equal(smc_rd_u8(&r), 0);
+  assert_true(r.bad);
+  /* truncated string */
+  smc_rd_t t = {(const uint8_t *)b.p, 1 + 8 + 4 + 2, 0, 0};
+  smc_rd_u8(&t);
+  smc_rd_i64(&t);
+  assert_null(smc_rd_str(&t));
+  assert_true(t.bad);
+  smc_buf_close(&b);
+}
+
+/* murmur2 as Kafka's Utils.murmur2 describes it (seed 0x9747b28c, m
+ * 0x5bd1e995, r 24, little-endian 4-byte blocks, tail, final mix). */
+static int32_t ref_murmur2(const char *s) {
+  const uint8_t *d = (const uint8_t *)s;
+  uint32_t len = (uint32_t)strlen(s), m = 0x5bd1e995u, h = 0x9747b28cu ^ len;
+  uint32_t i = 0;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t k = d[i] | (uint32_t)d[i + 1] << 8 | (uint32_t)d[i + 2] << 16 |
+                 (uint32_t)d[i + 3] << 24;
+    k *= m;
+    k ^= k >> 24;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  switch (len - i) {
+  case 3: h ^= (uint32_t)d[i + 2] << 16; /* fall through */
+  case 2: h ^= (uint32_t)d[i + 1] << 8;  /* fall through */
+  case 1: h ^= d[i]; h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return (int32_t)h;
+}
+
+static void murmur2_java(void **state) {
+  (void)state;
+  /* Kafka clients UtilsTest.testMurmur2 */
+  static const struct {
+    const char *s;
+    int32_t h;
+  } java[] = {
+      {"21", -973932308},
+      {"foobar", -790332482},
+      {"a-little-bit-long-string", -985981536},
+      {"a-little-bit-longer-string", -1486304829},
+      {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+      {"abc", 479470107},
+  };
+  for (size_t i = 0; i < sizeof(java) / sizeof(java[0]); i++) {
+    int32_t h = ref_murmur2(java[i].s);
+    assert_int_equal(h, java[i].h);
+    int32_t pos = (int32_t)((uint32_t)h & 0x7fffffffu);
+    for (int32_t n = 1; n <= 16; n++)
+      assert_int_equal(smc_partition_for(java[i].s, strlen(java[i].s), n), pos % n);
+  }
+  /* toPositive(murmur2("21")) % 8 and % 12, computed by hand from -973932308 */
+  assert_int_equal(smc_partition_for("21", 2, 8), 1173551340 % 8);
+  assert_int_equal(smc_partition_for("21", 2, 12), 1173551340 % 12);
+  /* and many generated keys against the reference */
+  for (int i = 0; i < 2000; i++) {
+    char k[32];
+    snprintf(k, sizeof(k), "obj-%d-%x", i, i * 2654435761u);
+    int32_t pos = (int32_t)((uint32_t)ref_murmur2(k) & 0x7fffffffu);
+    assert_int_equal(smc_partition_for(k, strlen(k), 12), pos % 12);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
+      cmocka_unit_test(bad_events),         cmocka_unit_test(too_large),
+      cmocka_unit_test(addressable_errors), cmocka_unit_test(derived_id),
+      cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
+      cmocka_unit_test(murmur2_java),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
