@@ -20,6 +20,15 @@ typedef struct smc_command {
 extern const smc_command_t smc_cmd_machine;
 extern const smc_command_t smc_cmd_diagram;
 extern const smc_command_t smc_cmd_simulate;
+extern const smc_command_t smc_cmd_topics;
+extern const smc_command_t smc_cmd_propose;
+extern const smc_command_t smc_cmd_vote;
+extern const smc_command_t smc_cmd_get;
+extern const smc_command_t smc_cmd_watch;
+/* smc machine apply|get|list (cmd_machine_remote.c); argv[0] is the verb. */
+int smc_machine_cli_apply(int argc, char **argv);
+int smc_machine_cli_get(int argc, char **argv);
+int smc_machine_cli_list(int argc, char **argv);
 extern const smc_command_t smc_cmd_dev;
 
 #endif

@@ -1,0 +1,52 @@
+/* Shared plumbing of the CLI commands that talk to a cluster through Kafka
+ * (cmd_client.c, cmd_topics.c, cmd_machine_remote.c). */
+#ifndef SMC_CLI_CMD_CLIENT_H
+#define SMC_CLI_CMD_CLIENT_H
+
+#include <stddef.h>
+
+#include "smc/client.h"
+
+/* Connection options common to every cluster command. */
+typedef struct smc_cli_conn {
+  const char *bootstrap; /* default $SMC_BOOTSTRAP or localhost:9092 */
+  const char *prefix;    /* default $SMC_PREFIX or "smc." */
+  const char *output;    /* -o: "json" (default) or "text"/"yaml" where offered */
+  char **props;          /* -X k=v pairs: k, v, ..., NULL */
+  size_t nprops;
+} smc_cli_conn_t;
+
+/* getopt_long option values of the common options. */
+enum { SMC_OPT_BOOTSTRAP = 1000, SMC_OPT_PREFIX };
+
+#define SMC_CLI_CONN_LONGOPTS                                                          \
+  {"bootstrap", required_argument, NULL, SMC_OPT_BOOTSTRAP},                           \
+      {"prefix", required_argument, NULL, SMC_OPT_PREFIX},                             \
+      {"output", required_argument, NULL, 'o'}, {"property", required_argument, NULL, 'X'}
+
+#define SMC_CLI_CONN_HELP                                                               \
+  "  --bootstrap B    Kafka bootstrap servers (default $SMC_BOOTSTRAP or localhost:9092)\n" \
+  "  --prefix P       topic prefix (default $SMC_PREFIX or smc.)\n"                      \
+  "  -X KEY=VALUE     pass a librdkafka property (TLS, SASL, ...); repeatable\n"
+
+void smc_cli_conn_init(smc_cli_conn_t *c);
+void smc_cli_conn_close(smc_cli_conn_t *c);
+/* Handle one of the common options; 1 when handled, 0 when opt is not one of
+ * them, -1 on a bad value (message printed). */
+int smc_cli_conn_opt(smc_cli_conn_t *c, int opt, const char *arg);
+/* Create a client (errors printed); returns an exit status, 0 = ok. */
+int smc_cli_client_open(const smc_cli_conn_t *c, smc_client_t **out);
+
+/* "500ms", "5s", "2m", "1h", "7d", or a bare number of seconds -> ms.
+ * Returns 0, or -1 when s is not a duration. */
+int smc_cli_duration(const char *s, int *ms);
+/* A non-negative decimal integer; -1 when s is not one. */
+int smc_cli_int64(const char *s, long long *out);
+/* The exit status for an SMC_E* code: 3 for unavailable, 1 otherwise. */
+int smc_cli_exit_for(int code);
+/* Print an error to stderr as "smc CMD: <wire code>: message [at path]". */
+void smc_cli_print_error(const char *cmd, const smc_error_t *err);
+/* Print a JSON value as one compact line with sorted keys. */
+void smc_cli_print_json(const void *json);
+
+#endif
