@@ -1402,7 +1402,9 @@ static int eval_path(ev_t *ev, const node_t *n, val_t *out, int *found) {
   }
   if (!child)
     *found = 0;
-  return step_into(ev, n, &base, child);
+  rc = step_into(ev, n, &base, child);
+  *out = base;
+  return rc;
 }
 
 static int num_result(ev_t *ev, const node_t *n, double r, val_t *out) {
@@ -1893,7 +1895,8 @@ static int fn_keys(ev_t *ev, const node_t *n, const val_t *v, val_t *out) {
       goto nomem;
     count++;
   }
-  qsort(items, count, sizeof(*items), key_cmp);
+  if (count > 1)
+    qsort(items, count, sizeof(*items), key_cmp);
   for (size_t i = 0; i < count; i++) {
     int bad = json_array_append_new(arr, items[i]);
     items[i] = NULL;
