@@ -42,9 +42,15 @@ void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+  /* one line: control characters (newlines) become spaces */
+  char msg[1024];
+  size_t n = 0;
+  for (const char *p = buf ? buf : ""; *p && n + 1 < sizeof(msg); p++)
+    msg[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
+  msg[n] = '\0';
   /* one fprintf call so concurrent lines do not interleave */
   fprintf(stderr, "%s.%03ldZ %s kafka %s %s: %s\n", when, ts.tv_nsec / 1000000,
-          level_name(level), rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", buf ? buf : "");
+          level_name(level), rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", msg);
 }
 
 const char *smc_kafka_default_bootstrap(void) {
