@@ -1,0 +1,422 @@
+/*
+ * smc_machine_validate: the hot path. Everything was resolved at compile time
+ * (machine_internal.h); here we only walk precompiled rules. The resulting
+ * data is built by shallow copies: unchanged subtrees are shared with the
+ * object's data and the proposal input (all of them are treated as
+ * immutable by the fold), so a validation allocates only what changes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/machine_internal.h"
+
+enum { STAGE_VARS = 1, STAGE_SRC, STAGE_WHEN, STAGE_SET, STAGE_DST, STAGE_FIELDS, STAGE_SIZE,
+       STAGE_DONE };
+
+typedef struct attempt {
+  size_t t;
+  int rc;
+  int stage;
+  uint64_t progress;
+  json_t *data;
+  smc_error_t err;
+} attempt_t;
+
+/* RFC 7396 merge patch of patch onto target (both borrowed); a new object
+ * that shares unchanged members. */
+static json_t *merge_patch(const json_t *target, const json_t *patch) {
+  json_t *out = json_is_object(target) ? json_copy((json_t *)target) : json_object();
+  const char *k;
+  json_t *pv;
+  if (!out)
+    return NULL;
+  json_object_foreach((json_t *)patch, k, pv) {
+    if (json_is_null(pv)) {
+      json_object_del(out, k);
+    } else if (json_is_object(pv)) {
+      json_t *sub = merge_patch(json_object_get(out, k), pv);
+      if (!sub || json_object_set_new(out, k, sub))
+        goto fail;
+    } else if (json_object_set(out, k, pv)) {
+      goto fail;
+    }
+  }
+  return out;
+fail:
+  json_decref(out);
+  return NULL;
+}
+
+/* Set (or delete, when val is NULL/null) a dotted path in obj, copying the
+ * objects along the path so shared subtrees are never modified. */
+static int set_path(json_t *obj, char **seg, size_t nseg, json_t *val) {
+  json_t *cur = obj;
+  for (size_t i = 0; i + 1 < nseg; i++) {
+    json_t *child = json_object_get(cur, seg[i]);
+    json_t *copy = json_is_object(child) ? json_copy(child) : json_object();
+    if (!copy || json_object_set_new(cur, seg[i], copy))
+      return SMC_ENOMEM;
+    cur = copy;
+  }
+  if (!val || json_is_null(val))
+    return json_object_del(cur, seg[nseg - 1]), 0;
+  return json_object_set(cur, seg[nseg - 1], val) ? SMC_ENOMEM : 0;
+}
+
+/* Compact JSON size of v, stopping once it passes limit. */
+static size_t json_size(const json_t *v, size_t limit) {
+  char buf[64];
+  size_t n = 0;
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    const char *k;
+    json_t *m;
+    n = 2;
+    json_object_foreach((json_t *)v, k, m) {
+      n += strlen(k) + 4; /* quotes, colon, comma */
+      n += json_size(m, limit);
+      if (n > limit)
+        return n;
+    }
+    return n;
+  }
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *e;
+    n = 2;
+    json_array_foreach(v, i, e) {
+      n += json_size(e, limit) + 1;
+      if (n > limit)
+        return n;
+    }
+    return n;
+  }
+  case JSON_STRING: {
+    const unsigned char *s = (const unsigned char *)json_string_value(v);
+    size_t len = json_string_length(v);
+    n = len + 2;
+    for (size_t i = 0; i < len; i++)
+      if (s[i] == '"' || s[i] == '\\')
+        n += 1;
+      else if (s[i] < 0x20)
+        n += 5;
+    return n;
+  }
+  case JSON_INTEGER:
+    return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  case JSON_REAL:
+    return (size_t)snprintf(buf, sizeof(buf), "%.17g", json_real_value(v)) + 2;
+  case JSON_TRUE:
+    return 4;
+  case JSON_FALSE:
+    return 5;
+  default:
+    return 4;
+  }
+}
+
+static int check_additional(const smc_machine_t *m, const smc_mstate_t *st, size_t s,
+                            const json_t *data, smc_rule_eval_t *ev) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)data, k, v) {
+    int known = 0;
+    for (size_t i = 0; st->names && st->names[i] && !known; i++)
+      known = !strcmp(st->names[i], k);
+    if (!known) {
+      size_t old = smc_rule_path_push(ev, k);
+      smc_rule_fail(ev, SMC_EVALIDATION_FAILED, "%s is not allowed in state %s (additional: false)",
+                    ev->path, m->state_info[s].name);
+      smc_rule_path_pop(ev, old);
+      return SMC_EVALIDATION_FAILED;
+    }
+  }
+  return 0;
+}
+
+/* Run transition t's rules for proposal p on obj; a = the outcome. */
+static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
+                const smc_proposal_view_t *p, smc_eval_ctx_t *ctx, attempt_t *a) {
+  const smc_mtrans_t *tr = &m->trans[t];
+  const json_t *src = obj && obj->state ? obj->data : NULL;
+  json_t *vars = NULL, *data = NULL;
+  smc_rule_eval_t ev = {.ctx = ctx, .err = &a->err};
+  int rc = 0;
+  ctx->src = src;
+  ctx->dst = NULL;
+  ctx->vars = NULL;
+  ctx->value = NULL;
+  a->stage = STAGE_VARS;
+  if (tr->has_vars) {
+    if ((rc = smc_vars_eval(&tr->vars, ctx, NULL, &vars, &a->err)))
+      goto out;
+    ctx->vars = vars;
+  }
+  a->stage = STAGE_SRC;
+  smc_rule_path_set(&ev, "src");
+  if ((rc = smc_rule_eval(tr->src, src, &ev)))
+    goto out;
+  a->stage = STAGE_WHEN;
+  smc_rule_path_set(&ev, "input");
+  if ((rc = smc_rule_eval(tr->when, p->input, &ev)))
+    goto out;
+  a->stage = STAGE_SET;
+  if (p->input && !json_is_object(p->input) && !json_is_null(p->input)) {
+    rc = smc_rule_fail(&ev, SMC_EVALIDATION_FAILED, "the proposal data must be an object");
+    goto out;
+  }
+  if (tr->replace)
+    data = p->input && json_is_object(p->input) ? json_copy((json_t *)p->input) : json_object();
+  else if (p->input && json_is_object(p->input))
+    data = merge_patch(src, p->input);
+  else
+    data = json_is_object(src) ? json_copy((json_t *)src) : json_object();
+  if (!data) {
+    rc = smc_error_set(&a->err, SMC_ENOMEM, NULL, "out of memory");
+    goto out;
+  }
+  ctx->dst = data;
+  for (size_t i = 0; i < tr->nset; i++) {
+    const smc_set_entry_t *e = &tr->set[i];
+    json_t *val = NULL;
+    if (e->expr) {
+      if ((rc = smc_expr_eval(e->expr, ctx, &val, &a->err))) {
+        if (!a->err.path[0])
+          snprintf(a->err.path, sizeof(a->err.path), "dst.%s", e->seg[0]);
+        goto out;
+      }
+    } else {
+      val = json_incref(e->literal);
+    }
+    rc = set_path(data, e->seg, e->nseg, val);
+    json_decref(val);
+    if (rc) {
+      smc_error_set(&a->err, rc, NULL, "out of memory");
+      goto out;
+    }
+  }
+  a->stage = STAGE_DST;
+  smc_rule_path_set(&ev, "dst");
+  if ((rc = smc_rule_eval(tr->dst, data, &ev)))
+    goto out;
+  a->stage = STAGE_FIELDS;
+  const smc_mstate_t *st = &m->states[tr->to];
+  if ((rc = smc_rule_eval(st->fields, data, &ev)))
+    goto out;
+  if (!st->additional && (rc = check_additional(m, st, tr->to, data, &ev)))
+    goto out;
+  a->stage = STAGE_SIZE;
+  size_t size = json_size(data, m->limits.data_max_bytes);
+  if (size > m->limits.data_max_bytes) {
+    smc_rule_path_set(&ev, "dst");
+    rc = smc_rule_fail(&ev, SMC_ETOO_LARGE, "the resulting data (%s%zu bytes) is larger than the "
+                       "limit of %zu bytes", size > m->limits.data_max_bytes + 64 ? "over " : "",
+                       size, m->limits.data_max_bytes);
+    goto out;
+  }
+  a->stage = STAGE_DONE;
+out:
+  if (rc == SMC_EVALIDATION_FAILED && tr->message && !ev.custom) {
+    json_t *msg = NULL;
+    smc_error_t tmp = {0};
+    if (!smc_template_eval(tr->message, ctx, &msg, &tmp) && json_is_string(msg))
+      snprintf(a->err.message, sizeof(a->err.message), "%s", json_string_value(msg));
+    json_decref(msg);
+  }
+  if (rc && !a->err.code)
+    smc_error_set(&a->err, rc, NULL, "%s", smc_strerror(rc));
+  a->rc = rc;
+  a->progress = ev.progress;
+  if (rc)
+    json_decref(data);
+  else
+    a->data = data;
+  json_decref(vars);
+  ctx->vars = NULL;
+  ctx->dst = NULL;
+  ctx->src = NULL;
+}
+
+static int name_eq(const smc_transition_info_t *ti, const char *name) {
+  return !strcmp(ti->name, name);
+}
+
+/* Pick the candidate transitions for p (the early checks of the header's
+ * order). Returns 0 with cand filled, or an error code with err set. */
+static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long s,
+                      const smc_proposal_view_t *p, size_t *cand, size_t *ncand,
+                      smc_error_t *err) {
+  int exists = obj && obj->state;
+  const char *oid = obj && obj->id ? obj->id : "";
+  *ncand = 0;
+  if (p->transition) {
+    int has_name = 0, has_create = 0;
+    for (size_t t = 0; t < m->ntrans; t++)
+      if (name_eq(&m->trans_info[t], p->transition)) {
+        has_name = 1;
+        has_create |= m->trans_info[t].creates;
+      }
+    if (!exists) {
+      if (!has_create)
+        return smc_error_set(err, SMC_EUNKNOWN_OBJECT, NULL,
+                             "object '%s' does not exist and '%s' is not a create transition",
+                             oid, p->transition);
+      for (size_t i = 0; i < m->ncreates; i++)
+        if (name_eq(&m->trans_info[m->creates[i]], p->transition))
+          cand[(*ncand)++] = m->creates[i];
+    } else {
+      if (m->state_info[s].final)
+        return smc_error_set(err, SMC_EFINAL_STATE, NULL,
+                             "object '%s' is in the final state %s", oid, obj->state);
+      if (!has_name)
+        return smc_error_set(err, SMC_EUNKNOWN_TRANSITION, NULL,
+                             "machine %s has no transition '%s'", m->name, p->transition);
+      const smc_mstate_t *st = &m->states[s];
+      for (size_t i = 0; i < st->nleaving; i++)
+        if (name_eq(&m->trans_info[st->leaving[i]], p->transition))
+          cand[(*ncand)++] = st->leaving[i];
+      if (!*ncand) {
+        int only_create = 1;
+        for (size_t t = 0; t < m->ntrans; t++)
+          if (name_eq(&m->trans_info[t], p->transition) && !m->trans_info[t].creates)
+            only_create = 0;
+        if (only_create)
+          return smc_error_set(err, SMC_EOBJECT_EXISTS, NULL,
+                               "object '%s' exists already; '%s' creates objects", oid,
+                               p->transition);
+        return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
+                             "transition '%s' is not allowed from state %s", p->transition,
+                             obj->state);
+      }
+    }
+  } else {
+    if (!m->dfsm)
+      return smc_error_set(err, SMC_EUNKNOWN_TRANSITION, NULL,
+                           "machine %s is ndfsm: the proposal must name a transition", m->name);
+    if (!exists) {
+      for (size_t i = 0; i < m->ncreates; i++)
+        cand[(*ncand)++] = m->creates[i];
+      if (!*ncand)
+        return smc_error_set(err, SMC_EUNKNOWN_OBJECT, NULL,
+                             "object '%s' does not exist and machine %s has no create transition",
+                             oid, m->name);
+    } else {
+      if (m->state_info[s].final)
+        return smc_error_set(err, SMC_EFINAL_STATE, NULL,
+                             "object '%s' is in the final state %s", oid, obj->state);
+      const smc_mstate_t *st = &m->states[s];
+      for (size_t i = 0; i < st->nleaving; i++)
+        if (!m->trans_info[st->leaving[i]].after_ms) /* timers only fire or by name */
+          cand[(*ncand)++] = st->leaving[i];
+      if (!*ncand)
+        return smc_error_set(err, SMC_ENO_TRANSITION, NULL, "no transition leaves state %s",
+                             obj->state);
+    }
+  }
+  if (p->to) {
+    size_t n = 0;
+    for (size_t i = 0; i < *ncand; i++)
+      if (!strcmp(m->trans_info[cand[i]].to, p->to))
+        cand[n++] = cand[i];
+    if (!n) {
+      if (p->transition)
+        return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
+                             "transition '%s' does not lead to state %s from here",
+                             p->transition, p->to);
+      return smc_error_set(err, SMC_ENO_TRANSITION, NULL, "no transition leads to state %s from "
+                           "here", p->to);
+    }
+    *ncand = n;
+  }
+  return 0;
+}
+
+static int better(const attempt_t *a, const attempt_t *b) {
+  return a->stage > b->stage || (a->stage == b->stage && a->progress > b->progress);
+}
+
+int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
+                         const smc_proposal_view_t *p, const smc_limits_t *limits,
+                         smc_outcome_t *out, smc_error_t *err) {
+  smc_error_t local;
+  size_t stack_cand[32], *cand = stack_cand, ncand = 0;
+  int rc;
+  if (!err)
+    err = &local;
+  smc_error_clear(err);
+  memset(out, 0, sizeof(*out));
+  if (!m || !p)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no machine or proposal");
+  const smc_limits_t *lim = limits ? limits : &m->limits;
+  long s = -1;
+  if (obj && obj->state && (s = smc_machine_find_state(m, obj->state)) < 0)
+    return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
+                         "object is in state %s, which machine %s does not define", obj->state,
+                         m->name);
+  if (m->ntrans > 32 && !(cand = malloc(m->ntrans * sizeof(*cand))))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if ((rc = candidates(m, obj, s, p, cand, &ncand, err)))
+    goto done;
+  smc_eval_ctx_t ctx = {
+      .input = p->input,
+      .object = obj ? obj->id : NULL,
+      .state = obj ? obj->state : NULL,
+      .proposer = p->proposer,
+      .version = obj ? obj->version : 0,
+      .time = p->time,
+      .steps_left = lim->expr_steps,
+      .regex_match_limit = lim->regex_match_limit,
+      .regex_depth_limit = lim->regex_depth_limit,
+  };
+  attempt_t best = {0}, cur;
+  size_t winner = 0, passes = 0;
+  json_t *win_data = NULL;
+  for (size_t i = 0; i < ncand; i++) {
+    memset(&cur, 0, sizeof(cur));
+    cur.t = cand[i];
+    run(m, cand[i], obj, p, &ctx, &cur);
+    if (!cur.rc) {
+      if (++passes == 1) {
+        winner = cand[i];
+        win_data = cur.data;
+        continue;
+      }
+      json_decref(cur.data);
+      rc = smc_error_set(err, SMC_EAMBIGUOUS_TRANSITION, NULL,
+                         "transitions '%s' (to %s) and '%s' (to %s) both apply",
+                         m->trans_info[winner].name, m->trans_info[winner].to,
+                         m->trans_info[cand[i]].name, m->trans_info[cand[i]].to);
+      json_decref(win_data);
+      goto done;
+    }
+    if (cur.rc != SMC_EVALIDATION_FAILED) { /* budgets and resources: decisive */
+      *err = cur.err;
+      rc = cur.rc;
+      json_decref(win_data);
+      goto done;
+    }
+    if (i == 0 || better(&cur, &best))
+      best = cur;
+  }
+  if (passes == 1) {
+    out->transition = winner;
+    out->name = m->trans_info[winner].name;
+    out->state = m->trans_info[winner].to;
+    out->data = win_data;
+    rc = 0;
+    goto done;
+  }
+  if (!p->transition) {
+    rc = smc_error_set(err, SMC_ENO_TRANSITION, best.err.path,
+                       "no transition applies; closest: '%s' failed: %s",
+                       m->trans_info[best.t].name, best.err.message);
+  } else {
+    *err = best.err;
+    rc = best.rc;
+  }
+done:
+  if (cand != stack_cand)
+    free(cand);
+  return rc;
+}
