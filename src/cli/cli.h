@@ -30,5 +30,9 @@ int smc_machine_cli_apply(int argc, char **argv);
 int smc_machine_cli_get(int argc, char **argv);
 int smc_machine_cli_list(int argc, char **argv);
 extern const smc_command_t smc_cmd_dev;
+extern const smc_command_t smc_cmd_worker;
+extern const smc_command_t smc_cmd_replay;
+extern const smc_command_t smc_cmd_verify;
+extern const smc_command_t smc_cmd_export;
 
 #endif

@@ -19,6 +19,10 @@ static const smc_command_t *const commands[] = {
     &smc_cmd_get,
     &smc_cmd_watch,
     &smc_cmd_dev,
+    &smc_cmd_worker,
+    &smc_cmd_replay,
+    &smc_cmd_verify,
+    &smc_cmd_export,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
