@@ -204,7 +204,10 @@ static int load_examples(dev_t_ *d) {
   }
   closedir(dp);
   qsort(names, n, sizeof(char *), cmp_str);
-  smc_client_config_t cc = {.bootstrap = d->bootstrap, .prefix = d->prefix, .client_id = "smc-dev"};
+  /* group.id: librdkafka 2.0.2 refuses assign() without one (never joined). */
+  const char *props[] = {"group.id", "smc-dev-register", NULL};
+  smc_client_config_t cc = {.bootstrap = d->bootstrap, .prefix = d->prefix, .properties = props,
+                            .client_id = "smc-dev"};
   smc_client_t *client = NULL;
   smc_error_t err;
   smc_error_clear(&err);
@@ -287,7 +290,7 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
     }
   }
   if (optind < argc || d->nodes < 1 || d->nodes > MAX_NODES || d->partitions < 1 || d->partitions > 4096 ||
-      d->voters < 0) {
+      d->voters < -1) {
     fprintf(stderr, "smc dev: --nodes must be 1..%d, --partitions 1..4096, --voters >= 0\n", MAX_NODES);
     usage(stderr);
     return -1;
