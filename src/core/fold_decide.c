@@ -238,8 +238,9 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
   /* votes needed: remember the outcome, wait */
   p->waiting = 1;
   p->tidx = (int64_t)out.transition;
+  char *mcopy = strdup(mname); /* mname may be p->machine itself */
   free(p->machine);
-  p->machine = strdup(mname);
+  p->machine = mcopy;
   p->out_name = strdup(out.name);
   p->out_state = strdup(out.state);
   p->out_data = smc_json_canonical(out.data);
@@ -252,7 +253,7 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     if (fold_timer_put(c, p->deadline, o->id, 'v', p->id, strlen(p->id)))
       return c->rc;
   }
-  rc = vote_request(c, o, p, vp, mname);
+  rc = vote_request(c, o, p, vp, p->machine);
   return rc < 0 ? rc : WAITING;
 }
 
