@@ -1,0 +1,241 @@
+"""Shared plumbing of the system tests: a real broker, smc worker processes
+under a unique topic prefix per test, and readers of the topics.
+
+Environment: SMC_BIN (the smc binary), SMC_LOADGEN (tests/system/loadgen.c),
+SMC_BOOTSTRAP (default 127.0.0.1:9092), SMC_SOURCE_DIR (repository root).
+"""
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+
+SRC = os.environ.get("SMC_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("SMC_BIN") or os.path.join(SRC, "build", "smc")
+LOADGEN = os.environ.get("SMC_LOADGEN") or os.path.join(
+    os.path.dirname(BIN), "tests", "system", "smc_loadgen")
+BOOT = os.environ.get("SMC_BOOTSTRAP", "127.0.0.1:9092")
+MACHINES = os.path.join(SRC, "examples", "machines")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def broker_up():
+    host, _, port = BOOT.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+class Worker:
+    """One `smc worker` process with its own data dir and log file."""
+
+    def __init__(self, cluster, name, voter=None, committer=True, hook=None, extra=()):
+        self.cluster, self.name, self.voter = cluster, name, voter
+        self.committer, self.hook, self.extra = committer, hook, list(extra)
+        self.data_dir = os.path.join(cluster.tmp, name)
+        self.log_path = os.path.join(cluster.tmp, name + ".log")
+        self.proc = None
+        self.starts = 0
+
+    def args(self):
+        a = [BIN, "worker", "--bootstrap", BOOT, "--prefix", self.cluster.prefix,
+             "--node-id", self.name, "--data-dir", self.data_dir,
+             "--session-timeout-ms", str(self.cluster.session_ms),
+             "--tick-ms", str(self.cluster.tick_ms), "--log-level", "info"]
+        a.append("--committer" if self.committer else "--no-committer")
+        if self.voter:
+            a += ["--voter", self.voter]
+        if self.hook:
+            a += ["--vote-hook", self.hook]
+        return a + self.extra
+
+    def start(self):
+        log = open(self.log_path, "a")
+        log.write("=== start %d\n" % self.starts)
+        log.flush()
+        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.starts += 1
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout=60):
+        """SIGTERM and wait: a clean stop exits 0."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "timeout"
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+class Cluster:
+    """Topics under a fresh prefix plus the workers of one test."""
+
+    def __init__(self, tmp, partitions=6, session_ms=6000, tick_ms=200):
+        self.tmp = str(tmp)
+        self.prefix = "t%08x." % random.getrandbits(32)
+        self.partitions = partitions
+        self.session_ms, self.tick_ms = session_ms, tick_ms
+        self.workers = []
+        r = self.smc("topics", "create", "--partitions", str(partitions))
+        assert r.returncode == 0, r.stderr
+
+    def smc(self, *args, timeout=120, input=None):
+        cmd = [BIN] + list(args) + ["--bootstrap", BOOT, "--prefix", self.prefix]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+
+    def worker(self, name, **kw):
+        w = Worker(self, name, **kw)
+        self.workers.append(w)
+        return w.start()
+
+    def apply(self, path):
+        r = self.smc("machine", "apply", path, "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def propose(self, machine, obj, transition, data=None, proposer=None, wait="30s", pid=None):
+        a = ["propose", machine, obj, transition, "--wait", wait]
+        if data is not None:
+            a += ["--data", json.dumps(data)]
+        if proposer:
+            a += ["--proposer", proposer]
+        if pid:
+            a += ["--id", pid]
+        r = self.smc(*a)
+        out = r.stdout.strip().splitlines()
+        return r.returncode, (json.loads(out[-1]) if out and out[-1].startswith("{") else None), r
+
+    def export(self, topic):
+        r = self.smc("export", "--topic", topic, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def confirmations(self):
+        return [rec["value"] for rec in self.export("confirmations")]
+
+    def wait_confirmed(self, ids, timeout=180):
+        """Poll the confirmations topic until every id has one; returns the list."""
+        ids = set(ids)
+        deadline = time.time() + timeout
+        while True:
+            confs = self.confirmations()
+            seen = {c.get("proposal") for c in confs}
+            missing = ids - seen
+            if not missing or time.time() > deadline:
+                return confs, missing
+            time.sleep(2)
+
+    def loadgen(self, proc, objects, ops, rate=0, machine="lock"):
+        return subprocess.Popen(
+            [LOADGEN, "--bootstrap", BOOT, "--prefix", self.prefix, "--proc", proc,
+             "--objects", str(objects), "--ops", str(ops), "--rate", str(rate),
+             "--machine", machine], stdout=subprocess.PIPE, text=True)
+
+    def close(self):
+        for w in self.workers:
+            w.kill()
+
+
+def loadgen_ids(proc, objects, ops):
+    return ["%s-o%d-%d" % (proc, i, k) for k in range(ops + 1) for i in range(objects)]
+
+
+def check_exactly_once(confs, sent_ids):
+    """Every sent id has exactly one non-duplicate confirmation, nothing else
+    is confirmed, and each object's committed versions run 1..n."""
+    count = defaultdict(int)
+    for c in confs:
+        if c.get("duplicate"):
+            continue
+        count[c["proposal"]] += 1
+    sent = set(sent_ids)
+    dups = {p: n for p, n in count.items() if n > 1}
+    assert not dups, "confirmed more than once: %s" % list(dups.items())[:10]
+    missing = sent - set(count)
+    assert not missing, "never confirmed: %s" % sorted(missing)[:10]
+    unknown = set(count) - sent
+    assert not unknown, "confirmed but never sent: %s" % sorted(unknown)[:10]
+    versions = defaultdict(list)
+    for c in confs:
+        if c.get("outcome") == "committed" and not c.get("duplicate"):
+            versions[c["object"]].append(c["version"])
+    for obj, vs in versions.items():
+        assert vs == list(range(1, len(vs) + 1)), "object %s versions %s" % (obj, vs[:20])
+    return versions
+
+
+def final_states(confs):
+    """object -> (version, state, checksum) of its last committed confirmation."""
+    out = {}
+    for c in confs:
+        if c.get("outcome") == "committed" and not c.get("duplicate"):
+            cur = out.get(c["object"])
+            if cur is None or c["version"] > cur[0]:
+                out[c["object"]] = (c["version"], c["state"], c.get("checksum"))
+    return out
+
+
+def simulate_final_states(cluster, machine_files):
+    """Run `smc simulate` over the exported proposals log; final states."""
+    log_path = os.path.join(cluster.tmp, "proposals.jsonl")
+    with open(log_path, "w") as f:
+        for rec in cluster.export("proposals"):
+            ev = rec["value"]
+            if not isinstance(ev, dict):
+                continue
+            ev = dict(ev)
+            ev["partition"], ev["offset"], ev["time"] = rec["partition"], rec["offset"], rec["timestamp"]
+            ev["key"] = rec.get("key")
+            f.write(json.dumps(ev) + "\n")
+    r = subprocess.run([BIN, "simulate"] + list(machine_files) +
+                       ["--log", log_path, "--partitions", str(cluster.partitions)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode in (0, 1), r.stderr
+    outs = [json.loads(l) for l in r.stdout.splitlines() if l.strip().startswith("{")]
+    return final_states([o for o in outs if o.get("type") == "confirmation"])
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    if not broker_up():
+        pytest.skip("no Kafka broker at %s (scripts/kafka.sh start)" % BOOT)
+    c = Cluster(tmp_path)
+    yield c
+    c.close()
+
+
+def wait_for(pred, timeout, step=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
