@@ -75,6 +75,11 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int ms_left(int64_t end) {
+  int64_t left = end - now_ms();
+  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 static void deadline_ts(struct timespec *ts, int ms) {
   clock_gettime(CLOCK_REALTIME, ts);
   ts->tv_sec += ms / 1000;
@@ -246,15 +251,27 @@ static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_
   return rk;
 }
 
-static rd_kafka_t *make_consumer(smc_client_t *c, smc_error_t *err) {
-  char errstr[512];
+static int random_id(const char *prefix, char *out, size_t outlen);
+
+/* A consumer for assign() only: librdkafka wants a group.id for that, so it
+ * gets a unique one that never joins, commits or subscribes. */
+static rd_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
+  char errstr[512], gid[200], rnd[40];
+  if (random_id("", rnd, sizeof(rnd))) {
+    smc_error_set(err, SMC_EIO, NULL, "no random bytes for the consumer group id");
+    return NULL;
+  }
+  snprintf(gid, sizeof(gid), "%.100s-%s", c->client_id, rnd);
   const char *const *props = (const char *const *)c->props;
   rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
   if (!conf || rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
-      set_default(conf, props, "fetch.wait.max.ms", "50", errstr, sizeof(errstr))) {
+      set_default(conf, props, "fetch.wait.max.ms", "50", errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "group.id", gid, errstr, sizeof(errstr)) ||
+      rd_kafka_conf_set(conf, "enable.partition.eof", eof ? "true" : "false", errstr,
+                        sizeof(errstr))) {
     if (conf)
       rd_kafka_conf_destroy(conf);
     smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka consumer configuration: %s", errstr);
@@ -297,19 +314,29 @@ static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
     for (int p = 0; p < n; p++)
       rd_kafka_topic_partition_list_add(l, topics[t], p)->offset = RD_KAFKA_OFFSET_END;
   }
-  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(c->consumer, l, timeout_ms);
+  /* Leaders move (a topic just created, a broker restarting): retry until
+   * the deadline. */
+  int64_t end = now_ms() + timeout_ms;
+  rd_kafka_resp_err_t e;
+  for (;;) {
+    for (int i = 0; i < l->cnt; i++) {
+      l->elems[i].offset = RD_KAFKA_OFFSET_END;
+      l->elems[i].err = 0;
+    }
+    e = rd_kafka_offsets_for_times(c->consumer, l, ms_left(end));
+    for (int i = 0; !e && i < l->cnt; i++)
+      if (l->elems[i].err || l->elems[i].offset < 0)
+        e = l->elems[i].err ? l->elems[i].err : RD_KAFKA_RESP_ERR__BAD_MSG;
+    if (!e || now_ms() + 100 >= end)
+      break;
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
   if (e) {
-    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                       NULL, "cannot look up the end offsets: %s", rd_kafka_err2str(e));
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "cannot look up the end offsets: %s",
+                       rd_kafka_err2str(e));
     goto done;
   }
-  for (int i = 0; i < l->cnt; i++)
-    if (l->elems[i].err || l->elems[i].offset < 0) {
-      rc = smc_error_set(err, SMC_EKAFKA, NULL, "no end offset for %s [%d]: %s",
-                         l->elems[i].topic, (int)l->elems[i].partition,
-                         rd_kafka_err2str(l->elems[i].err));
-      goto done;
-    }
   if ((e = rd_kafka_assign(c->consumer, l)))
     rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", rd_kafka_err2str(e));
 done:
@@ -345,7 +372,7 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  if (!(c->producer = make_producer(c, NULL, err)) || !(c->consumer = make_consumer(c, err))) {
+  if (!(c->producer = make_producer(c, NULL, err)) || !(c->consumer = make_consumer(c, 0, err))) {
     rc = err && err->code ? err->code : SMC_EKAFKA;
     goto fail;
   }
@@ -472,10 +499,6 @@ static int wait_result(smc_client_t *c, waiter_t *w, int64_t end) {
   return ok;
 }
 
-static int ms_left(int64_t end) {
-  int64_t left = end - now_ms();
-  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-}
 
 static int dump_event(json_t *ev, char **out, smc_error_t *err) {
   *out = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
@@ -708,14 +731,20 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
   char errstr[512];
   int rc = 0;
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
-  rd_kafka_t *rk = make_consumer(c, err);
+  rd_kafka_t *rk = make_consumer(c, 1, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
   json_t *cat = json_object();
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   int64_t lo = 0, hi = 0;
-  rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(rk, c->t_machines, 0, &lo, &hi, ms_left(end));
+  rd_kafka_resp_err_t e;
+  for (;;) { /* retry while the partition has no leader yet */
+    e = rd_kafka_query_watermark_offsets(rk, c->t_machines, 0, &lo, &hi, ms_left(end));
+    if (!e || now_ms() + 100 >= end)
+      break;
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
   if (e) {
     rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
                        NULL, "cannot read the end of %s: %s", c->t_machines,
