@@ -9,7 +9,8 @@ set -euo pipefail
 
 BUILD_PKGS=(cmake ninja-build pkg-config gcc make librdkafka-dev libjansson-dev libyaml-dev
   libpcre2-dev librocksdb-dev libssl-dev libmicrohttpd-dev libcmocka-dev)
-TEST_PKGS=(openjdk-17-jre-headless maven python3 python3-pytest clang graphviz curl)
+TEST_PKGS=(openjdk-17-jre-headless ca-certificates ca-certificates-java maven python3 python3-pytest
+  clang libclang-rt-dev graphviz curl)
 LINT_PKGS=(clang-format cppcheck)
 
 groups=("$@")
