@@ -359,6 +359,9 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "smc dev: gateway: %s\n", err.message);
     goto done;
   }
+  deadline = now_ms() + 30000;
+  while (!smc_gateway_ready(d.gw) && now_ms() < deadline)
+    usleep(20 * 1000);
   printf("smc dev: http http://%s\n", smc_gateway_address(d.gw));
   printf("smc dev: ready (Ctrl-C to stop)\n");
   fflush(stdout);

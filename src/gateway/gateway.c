@@ -11,11 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
 
-#define HARD_MARGIN 512 /* connections above max_connections that still get a 503 */
+#define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
 
 typedef struct conn_ctx {
   char *body;
@@ -203,6 +204,10 @@ static enum MHD_Result route_info(gw_req_t *r) {
                                      gw->roles, "bootstrap", gw->bootstrap, "prefix", gw->prefix, "http",
                                      gw->address, "partitions", parts, "catalog_loaded",
                                      smc_gw_follower_caught_up(gw->follower)));
+}
+
+int smc_gateway_ready(const smc_gateway_t *gw) {
+  return smc_gw_follower_caught_up(gw->follower) && (gw->ready ? gw->ready(gw->opaque) : 1);
 }
 
 static enum MHD_Result route_readyz(gw_req_t *r) {
@@ -492,6 +497,9 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
     goto fail;
   if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
     goto fail;
+  /* Serve with the catalog loaded when the cluster allows (bounded wait). */
+  for (int64_t until = smc_gw_now_ms() + 10000; !smc_gw_follower_caught_up(gw->follower) && smc_gw_now_ms() < until;)
+    usleep(20 * 1000);
   smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER, "HTTP requests by method and status.");
   smc_metrics_describe("smc_http_request_duration_seconds", SMC_METRIC_HISTOGRAM,
                        "HTTP request latency (until the answer is queued).");

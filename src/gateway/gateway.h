@@ -9,7 +9,7 @@
  * poll()ing accept thread, one thread per open connection), so a request
  * that waits (?wait=, watch, SSE) blocks only its own connection; every wait
  * is bounded by its timeout. Connections beyond max_connections are answered
- * with a clean 503 (Connection: close); beyond max_connections + 512 the
+ * with a clean 503 (Connection: close); beyond max_connections + 4096 the
  * accept thread closes them at once.
  *
  * Ownership: smc_gateway_start copies every string of cfg; the caller may free
@@ -56,6 +56,10 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
 
 /* Stop serving, close the client and the follower, free gw. NULL is accepted. */
 void smc_gateway_stop(smc_gateway_t *gw);
+
+/* 1 when /readyz would answer 200: the catalog is loaded and cfg->ready
+ * (if any) says the node is restored. */
+int smc_gateway_ready(const smc_gateway_t *gw);
 
 /* The address actually bound, "HOST:PORT" (owned by gw). */
 const char *smc_gateway_address(const smc_gateway_t *gw);
