@@ -410,6 +410,28 @@ static void *propose_later(void *arg) {
   return NULL;
 }
 
+typedef struct conc {
+  smc_client_t *c;
+  int n;
+  int rc, ok;
+} conc_t;
+
+/* Propose on object fake-c<n>; ok when the confirmation names our id and
+ * object. */
+static void *propose_conc(void *arg) {
+  conc_t *x = arg;
+  char obj[32];
+  snprintf(obj, sizeof(obj), "fake-c%d", x->n);
+  smc_propose_req_t req = {.object = obj, .transition = "create", .expect_version = -1};
+  json_t *conf = NULL;
+  char id[65];
+  x->rc = smc_client_propose(x->c, &req, 15000, &conf, id, NULL);
+  x->ok = conf && !strcmp(json_string_value(json_object_get(conf, "proposal")), id) &&
+          !strcmp(json_string_value(json_object_get(conf, "object")), obj);
+  json_decref(conf);
+  return NULL;
+}
+
 typedef struct seen {
   int n;
   int64_t versions[8];
@@ -484,6 +506,17 @@ static void test_dispatch_with_fake_committer(void **state) {
   assert_int_equal(none.n, 0);
 
   /* many concurrent proposals from one client each get their own answer */
+  conc_t cs[8];
+  pthread_t ts[8];
+  for (int i = 0; i < 8; i++) {
+    cs[i] = (conc_t){.c = c, .n = i};
+    assert_int_equal(pthread_create(&ts[i], NULL, propose_conc, &cs[i]), 0);
+  }
+  for (int i = 0; i < 8; i++) {
+    pthread_join(ts[i], NULL);
+    assert_int_equal(cs[i].rc, 0);
+    assert_int_equal(cs[i].ok, 1);
+  }
   smc_client_destroy(c);
   fake_stop(&f);
 }
@@ -492,6 +525,35 @@ static int group_setup(void **state) {
   (void)state;
   snprintf(prefix, sizeof(prefix), "t%d-%ld.", (int)getpid(), (long)time(NULL));
   smc_kconf_set_log_level(3);
+  return 0;
+}
+
+/* Delete this run's topics from the shared broker. */
+static int group_teardown(void **state) {
+  (void)state;
+  char errstr[256];
+  rd_kafka_conf_t *conf = smc_kconf_new(bootstrap, NULL, errstr, sizeof(errstr));
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk)
+    return 0;
+  const char *names[] = {"proposals", "confirmations", "replies", "machines", "changelog"};
+  rd_kafka_DeleteTopic_t *dt[5];
+  char *t[5];
+  for (int i = 0; i < 5; i++) {
+    t[i] = topic(names[i]);
+    dt[i] = rd_kafka_DeleteTopic_new(t[i]);
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteTopics(rk, dt, 5, NULL, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  for (int i = 0; i < 5; i++) {
+    rd_kafka_DeleteTopic_destroy(dt[i]);
+    free(t[i]);
+  }
+  rd_kafka_destroy(rk);
   return 0;
 }
 
@@ -507,5 +569,5 @@ int main(void) {
       cmocka_unit_test(test_propose_timeout_unknown),
       cmocka_unit_test(test_dispatch_with_fake_committer),
   };
-  return cmocka_run_group_tests(tests, group_setup, NULL);
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
