@@ -45,6 +45,7 @@ struct smc_rule {
   smc_expr_t *expr;
   /* RK_REF: the compiled definition (NULL = no rules) */
   smc_rule_t **target;
+  int ref_block; /* the definition is a block (checks members, like fields) */
   /* RK_CHECKS */
   int required;
   unsigned types;
@@ -398,8 +399,10 @@ static smc_rule_t *compile_ref(smc_rules_t *rs, const smc_yaml_node_t *n) {
   }
   compile_def(rs, d);
   smc_rule_t *r = rule_new(rs, RK_REF);
-  if (r)
+  if (r) {
     r->target = &d->compiled;
+    r->ref_block = !d->field;
+  }
   return r;
 }
 
@@ -1144,8 +1147,14 @@ static int eval_kind(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
   }
   case RK_CHECKS:
     if (!v) {
+      /* absent: only `required` applies, also inside $ref/all/any */
       if (r->required)
         return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s is required", pname(st));
+      for (size_t i = 0; i < r->nkids; i++)
+        if ((r->kids[i]->kind == RK_REF && !r->kids[i]->ref_block) || r->kids[i]->kind == RK_AND ||
+            r->kids[i]->kind == RK_OR || r->kids[i]->kind == RK_CHECKS)
+          if ((rc = eval_rule(r->kids[i], v, st)))
+            return rc;
       return 0;
     }
     if (r->required)

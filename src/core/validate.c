@@ -137,7 +137,8 @@ static int check_additional(const smc_machine_t *m, const smc_mstate_t *st, size
 
 /* Run transition t's rules for proposal p on obj; a = the outcome. */
 static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
-                const smc_proposal_view_t *p, smc_eval_ctx_t *ctx, attempt_t *a) {
+                const smc_proposal_view_t *p, size_t max_bytes, smc_eval_ctx_t *ctx,
+                attempt_t *a) {
   const smc_mtrans_t *tr = &m->trans[t];
   const json_t *src = obj && obj->state ? obj->data : NULL;
   json_t *vars = NULL, *data = NULL;
@@ -207,12 +208,11 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
   if (!st->additional && (rc = check_additional(m, st, tr->to, data, &ev)))
     goto out;
   a->stage = STAGE_SIZE;
-  size_t size = json_size(data, m->limits.data_max_bytes);
-  if (size > m->limits.data_max_bytes) {
+  size_t size = json_size(data, max_bytes);
+  if (size > max_bytes) {
     smc_rule_path_set(&ev, "dst");
     rc = smc_rule_fail(&ev, SMC_ETOO_LARGE, "the resulting data (%s%zu bytes) is larger than the "
-                       "limit of %zu bytes", size > m->limits.data_max_bytes + 64 ? "over " : "",
-                       size, m->limits.data_max_bytes);
+                       "limit of %zu bytes", size > max_bytes + 64 ? "over " : "", size, max_bytes);
     goto out;
   }
   a->stage = STAGE_DONE;
@@ -375,7 +375,7 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
   for (size_t i = 0; i < ncand; i++) {
     memset(&cur, 0, sizeof(cur));
     cur.t = cand[i];
-    run(m, cand[i], obj, p, &ctx, &cur);
+    run(m, cand[i], obj, p, lim->data_max_bytes, &ctx, &cur);
     if (!cur.rc) {
       if (++passes == 1) {
         winner = cand[i];
