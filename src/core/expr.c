@@ -640,10 +640,10 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
            "matches() needs a string pattern");
       goto fail;
     }
-    if (strlen(json_string_value(pat)) != json_string_length(pat) ||
-        smc_regex_compile(json_string_value(pat), NULL, &n->re, &rerr)) {
-      perr(p, (size_t)n->kids[1]->col - 1, SMC_EBAD_REGEX, "%s",
-           rerr.code ? rerr.message : "regex contains a NUL character");
+    if (smc_regex_compile_ex(json_string_value(pat), json_string_length(pat), NULL, 1, &n->re,
+                             &rerr)) {
+      perr(p, (size_t)n->kids[1]->col - 1, rerr.code == SMC_ENOMEM ? SMC_ENOMEM : SMC_EBAD_REGEX,
+           "%s", rerr.message);
       goto fail;
     }
   }
@@ -1643,8 +1643,14 @@ static int eval_binary(ev_t *ev, const node_t *n, val_t *out) {
   }
   int r = 0;
   switch (n->op) {
-  case OP_EQ: val_bool(out, val_equal(&a, &b)); break;
-  case OP_NE: val_bool(out, !val_equal(&a, &b)); break;
+  case OP_EQ:
+  case OP_NE:
+    /* deep comparison of containers costs their (top-level) size */
+    if ((a.t == T_ARR || a.t == T_OBJ) && a.t == b.t)
+      rc = charge(ev, n, 1 + (a.t == T_ARR ? json_array_size(a.j) : json_object_size(a.j)));
+    if (!rc)
+      val_bool(out, val_equal(&a, &b) == (n->op == OP_EQ));
+    break;
   case OP_LT:
   case OP_LE:
   case OP_GT:
@@ -1791,17 +1797,9 @@ static int fn_matches(ev_t *ev, const node_t *n, val_t *args, val_t *out) {
       rc = charge(ev, n, 16 + args[1].n);
     if (rc)
       return rc;
-    if (memchr(args[1].s, '\0', args[1].n))
-      return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "matches(): pattern contains a NUL");
-    char *pat = malloc(args[1].n + 1);
-    if (!pat)
-      return ev_fail(ev, n, SMC_ENOMEM, "out of memory");
-    memcpy(pat, args[1].s, args[1].n);
-    pat[args[1].n] = '\0';
     smc_error_t rerr;
     smc_error_clear(&rerr);
-    rc = smc_regex_compile(pat, NULL, &tmp, &rerr);
-    free(pat);
+    rc = smc_regex_compile_ex(args[1].s, args[1].n, NULL, 0, &tmp, &rerr);
     if (rc)
       return ev_fail(ev, n, rc == SMC_ENOMEM ? SMC_ENOMEM : SMC_EVALIDATION_FAILED,
                      "matches(): %s", rerr.message);

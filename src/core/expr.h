@@ -27,6 +27,10 @@ typedef struct smc_regex smc_regex_t;
  * PCRE2 message and the offset in err->column (1-based). */
 int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
                       smc_error_t *err);
+/* Like smc_regex_compile for pattern[0..len) (which may hold NUL bytes);
+ * use_jit = 0 skips the JIT, which is cheaper for a pattern used once. */
+int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int use_jit,
+                         smc_regex_t **out, smc_error_t *err);
 /* Parse "/pattern/flags" (the !!pcre form) and compile it. */
 int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_t *err);
 void smc_regex_destroy(smc_regex_t *re);
@@ -73,7 +77,7 @@ void smc_expr_destroy(smc_expr_t *e);
 int smc_expr_eval(const smc_expr_t *e, smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err);
 /* Evaluate and require a boolean result (SMC_EVALIDATION_FAILED otherwise). */
 int smc_expr_eval_bool(const smc_expr_t *e, smc_eval_ctx_t *ctx, int *result, smc_error_t *err);
-/* Free names the expression reads, e.g. "src.count" (for diagnostics). */
+/* The source text the expression was compiled from (for diagnostics). */
 const char *smc_expr_source(const smc_expr_t *e);
 
 /* ---- templates: 'text ${expr} text' ---- */
@@ -81,7 +85,9 @@ typedef struct smc_template smc_template_t;
 
 /* Parse a template. A string without "${" is a constant. A bare name inside
  * ${...} that is not a known root (src, dst, input, vars, value, meta) means
- * vars.NAME. */
+ * vars.NAME. "$$" is a literal "$" (so "$${" is a literal "${"); any other
+ * "$" is literal text. Errors: SMC_EBAD_EXPRESSION / SMC_EBAD_REGEX with
+ * err->column = 1-based byte offset in the template. */
 int smc_template_compile(const char *src, smc_template_t **out, smc_error_t *err);
 void smc_template_destroy(smc_template_t *t);
 /* Expand. A template that is exactly one ${expr} yields that value with its

@@ -100,12 +100,11 @@ static int flags_to_options(const char *flags, uint32_t *opts, smc_error_t *err)
   return 0;
 }
 
-int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
-                      smc_error_t *err) {
+int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int use_jit,
+                         smc_regex_t **out, smc_error_t *err) {
   *out = NULL;
   if (!pattern)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
-  size_t len = strlen(pattern);
   if (len > SMC_REGEX_MAX_PATTERN)
     return smc_error_set(err, SMC_EBAD_REGEX, NULL, "regex longer than %d bytes",
                          SMC_REGEX_MAX_PATTERN);
@@ -116,11 +115,13 @@ int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
   smc_regex_t *re = calloc(1, sizeof(*re));
   if (!re)
     return smc_error_set(err, SMC_ENOMEM, NULL, NULL);
-  re->pattern = strdup(pattern);
+  re->pattern = malloc(len + 1);
   if (!re->pattern) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, NULL);
     goto fail;
   }
+  memcpy(re->pattern, pattern, len);
+  re->pattern[len] = '\0';
   int pcre_err = 0;
   PCRE2_SIZE off = 0;
   re->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &pcre_err, &off, NULL);
@@ -128,18 +129,28 @@ int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
     PCRE2_UCHAR msg[256];
     if (pcre2_get_error_message(pcre_err, msg, sizeof(msg)) < 0)
       strcpy((char *)msg, "invalid pattern");
-    rc = smc_error_set(err, SMC_EBAD_REGEX, NULL, "bad regex at offset %zu: %s",
-                       (size_t)off, (const char *)msg);
-    if (err && err->code == SMC_EBAD_REGEX)
+    rc = smc_error_set(err, SMC_EBAD_REGEX, NULL, "bad regex at offset %zu: %s", (size_t)off,
+                       (const char *)msg);
+    if (err && err->code == rc)
       err->column = (int)off + 1;
     goto fail;
   }
-  re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+  /* A pattern the JIT cannot handle still works in the interpreter. */
+  re->jit = use_jit && pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
   *out = re;
   return 0;
 fail:
   smc_regex_destroy(re);
   return rc;
+}
+
+int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
+                      smc_error_t *err) {
+  if (!pattern) {
+    *out = NULL;
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
+  }
+  return smc_regex_compile_ex(pattern, strlen(pattern), flags, 1, out, err);
 }
 
 /* "/pattern/flags": the last '/' ends the pattern, so the pattern itself may
@@ -152,15 +163,9 @@ int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_
   if (!last)
     return smc_error_set(err, SMC_EBAD_REGEX, NULL, "missing closing '/' in /pattern/flags");
   size_t plen = (size_t)(last - slashed - 1);
-  char *pat = malloc(plen + 1);
-  if (!pat)
-    return smc_error_set(err, SMC_ENOMEM, NULL, NULL);
-  memcpy(pat, slashed + 1, plen);
-  pat[plen] = '\0';
-  int rc = smc_regex_compile(pat, last + 1, out, err);
+  int rc = smc_regex_compile_ex(slashed + 1, plen, last + 1, 1, out, err);
   if (rc && err && err->code == SMC_EBAD_REGEX && err->column > 0)
     err->column += 1; /* account for the leading '/' */
-  free(pat);
   return rc;
 }
 

@@ -673,6 +673,47 @@ static void test_regex_api(void **state) {
   smc_error_clear(&err);
   assert_int_equal(smc_regex_compile_slashed("/a/z", &re, &err), SMC_EBAD_REGEX);
   assert_null(re);
+
+  /* explicit length: NUL bytes in the pattern, and the interpreter only */
+  assert_int_equal(smc_regex_compile_ex("a\0b", 3, NULL, 0, &re, &err), 0);
+  assert_int_equal(smc_regex_is_jit(re), 0);
+  assert_int_equal(smc_regex_match(re, "xa\0b", 4, 0, 0), 1);
+  assert_int_equal(smc_regex_match(re, "ab", 2, 0, 0), 0);
+  smc_regex_destroy(re);
+  /* too long */
+  char *longpat = malloc(10000);
+  memset(longpat, 'a', 9999);
+  longpat[9999] = '\0';
+  smc_error_clear(&err);
+  assert_int_equal(smc_regex_compile(longpat, NULL, &re, &err), SMC_EBAD_REGEX);
+  free(longpat);
+}
+
+/* Comparing big containers costs steps in proportion to their size. */
+static void test_budget_container_equality(void **state) {
+  (void)state;
+  json_t *vars = json_object();
+  json_t *arr = json_array();
+  for (int i = 0; i < 5000; i++)
+    json_array_append_new(arr, json_integer(i));
+  json_object_set_new(vars, "a", arr);
+  json_object_set_new(vars, "b", json_deep_copy(arr));
+  smc_expr_t *e = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_expr_compile("a == b && a == b && a == b", &e, &err), 0);
+  smc_eval_ctx_t ctx;
+  ctx_init(&ctx, 10000);
+  ctx.vars = vars;
+  int res = 0;
+  assert_int_equal(smc_expr_eval_bool(e, &ctx, &res, &err), SMC_ELIMIT_EXCEEDED);
+  ctx_init(&ctx, 100000);
+  ctx.vars = vars;
+  smc_error_clear(&err);
+  assert_int_equal(smc_expr_eval_bool(e, &ctx, &res, &err), 0);
+  assert_true(res);
+  smc_expr_destroy(e);
+  json_decref(vars);
 }
 
 typedef struct {
@@ -1005,6 +1046,7 @@ int main(void) {
       cmocka_unit_test(test_budget_expensive_concat),
       cmocka_unit_test(test_string_size_cap),
       cmocka_unit_test(test_budget_big_list_membership),
+      cmocka_unit_test(test_budget_container_equality),
       cmocka_unit_test(test_regex_catastrophic),
       cmocka_unit_test(test_regex_api),
       cmocka_unit_test(test_threads),
