@@ -333,6 +333,8 @@ static void compile_case(const json_t *c, const smc_limits_t *limits) {
   if (xce) {
     if (json_array_size(xce) > 0 && crc == 0)
       fail_msg("expected the definition to fail to compile");
+    if (json_array_size(xce) > 0 && crc != SMC_EINVALID_MACHINE)
+      fail_msg("compile returned %s, expected invalid_machine", smc_code_name(crc));
     if (json_array_size(xce) == 0 && crc != 0) {
       print_diags(&run.diags);
       fail_msg("expected the definition to compile");

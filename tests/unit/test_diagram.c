@@ -202,6 +202,33 @@ static void test_from_any_inline(void **state) {
   smc_machine_destroy(m);
 }
 
+/* Vote policies are shown as resolved by the compiler: majority and all
+ * become numbers; votes: none and a per-transition override win over the
+ * machine default. */
+static void test_vote_labels(void **state) {
+  (void)state;
+  static const char yaml[] =
+      "name: board\n"
+      "votes: {quorum: majority, voters: [a, b, c, d, e]}\n"
+      "states:\n"
+      "  open: {}\n"
+      "  passed: {final: true}\n"
+      "  vetoed: {final: true}\n"
+      "transitions:\n"
+      "  create: {from: null, to: open, votes: none}\n"
+      "  pass: {from: open, to: passed}\n"
+      "  veto: {from: open, to: vetoed, votes: {quorum: all, voters: [a, b]}}\n"
+      "  lapse: {from: open, to: vetoed, after: 7d, votes: {quorum: 1, voters: [a]}}\n";
+  smc_machine_t *m = compile_text(yaml, "inline");
+  char *dot = render(m, "dot");
+  assert_has(dot, "\"__start\" -> \"open\" [label=\"create\"];");
+  assert_has(dot, "\"open\" -> \"passed\" [label=\"pass [3 of 5 votes]\", style=bold");
+  assert_has(dot, "\"open\" -> \"vetoed\" [label=\"veto [2 of 2 votes]\", style=bold");
+  assert_has(dot, "[label=\"lapse (after 7d) [1 of 1 votes]\", style=\"dashed,bold\"");
+  free(dot);
+  smc_machine_destroy(m);
+}
+
 static void test_bad_format(void **state) {
   (void)state;
   smc_machine_t *m = compile_example("lock.yaml");
@@ -239,7 +266,8 @@ int main(void) {
       cmocka_unit_test(test_lock_dot),      cmocka_unit_test(test_lock_mermaid),
       cmocka_unit_test(test_lease_dot),     cmocka_unit_test(test_lease_mermaid),
       cmocka_unit_test(test_votes_bold),    cmocka_unit_test(test_from_any_inline),
-      cmocka_unit_test(test_bad_format),    cmocka_unit_test(test_duration),
+      cmocka_unit_test(test_vote_labels),   cmocka_unit_test(test_bad_format),
+      cmocka_unit_test(test_duration),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
