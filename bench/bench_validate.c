@@ -2,8 +2,10 @@
  * bench_validate: validations per second on one core for the example
  * machines (smc_machine_validate only: no log, no store).
  *
- *   bench_validate [SECONDS_PER_CASE]   (default 1)
+ *   bench_validate [SECONDS_PER_CASE [CASE]]   (default 1 s, every case)
  *
+ * CASE runs only the cases whose name contains it (e.g. "lock acquire"),
+ * which keeps profiles (perf, callgrind) to one path.
  * Cases: lock acquire (free -> held), lock release (held -> free, with the
  * owner check), lock with the transition left to the dfsm, and block append
  * (hash chain: regex, sha256 and src checks). Each case checks its first
@@ -100,7 +102,7 @@ static void run(const bench_case_t *c, double seconds) {
 int main(int argc, char **argv) {
   double seconds = argc > 1 ? atof(argv[1]) : 1.0;
   if (seconds <= 0) {
-    fprintf(stderr, "usage: bench_validate [SECONDS_PER_CASE]\n");
+    fprintf(stderr, "usage: bench_validate [SECONDS_PER_CASE [CASE]]\n");
     return 2;
   }
   smc_machine_t *lock = load("lock.yaml"), *block = load("block.yaml");
@@ -136,8 +138,10 @@ int main(int argc, char **argv) {
        {"append", NULL, append_in, "miner-1", 3000}, "chain"},
   };
   printf("smc_machine_validate, one thread, %.1f s per case\n", seconds);
+  const char *only = argc > 2 ? argv[2] : NULL;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-    run(&cases[i], seconds);
+    if (!only || strstr(cases[i].name, only))
+      run(&cases[i], seconds);
 
   json_decref(empty);
   json_decref(acquire_in);
