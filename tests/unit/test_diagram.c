@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "core/diagram.h"
@@ -242,6 +245,70 @@ static void test_bad_format(void **state) {
   smc_machine_destroy(m);
 }
 
+/* Run `smc diagram ARGS` (the CLI built next to the tests) through sh and
+ * return its exit status; skip when the binary is not built. */
+static int run_cli(const char *env, const char *args) {
+  char smc[1024], cmd[4096];
+  snprintf(smc, sizeof(smc), "%s/smc", SMC_BINARY_DIR);
+  if (access(smc, X_OK) != 0)
+    skip();
+  snprintf(cmd, sizeof(cmd), "%s '%s' diagram %s 2>/dev/null", env, smc, args);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+static char *read_all(const char *path) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char buf[1 << 20];
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* smc diagram: dot and mermaid to a file, svg through Graphviz when `dot` is
+ * on PATH, a clear failure (exit 1) without it, usage errors exit 2, and a
+ * definition that does not compile exits 1. */
+static void test_cli(void **state) {
+  (void)state;
+  char lock[1024], out[256], args[2048];
+  snprintf(lock, sizeof(lock), "'%s/examples/machines/lock.yaml'", SMC_SOURCE_DIR);
+  snprintf(out, sizeof(out), "/tmp/smc-test-diagram-%d.out", (int)getpid());
+
+  snprintf(args, sizeof(args), "%s --format mermaid -o %s", lock, out);
+  assert_int_equal(run_cli("", args), 0);
+  assert_has(read_all(out), "  [*] --> s0 : create\n");
+
+  snprintf(args, sizeof(args), "%s -o %s", lock, out);
+  assert_int_equal(run_cli("", args), 0);
+  assert_has(read_all(out), "\"free\" -> \"held\" [label=\"acquire\"];");
+
+  if (system("command -v dot >/dev/null 2>&1") == 0) {
+    snprintf(args, sizeof(args), "%s --format svg -o %s", lock, out);
+    assert_int_equal(run_cli("", args), 0);
+    const char *svg = read_all(out);
+    assert_has(svg, "<svg");
+    assert_has(svg, ">acquire</text>");
+    assert_has(svg, ">retired</text>");
+  }
+  snprintf(args, sizeof(args), "%s --format svg", lock);
+  assert_int_equal(run_cli("PATH=/nonexistent", args), 1);
+
+  snprintf(args, sizeof(args), "%s --format png", lock);
+  assert_int_equal(run_cli("", args), 2);
+  assert_int_equal(run_cli("", ""), 2);
+  assert_int_equal(run_cli("", "/nonexistent/machine.yaml"), 1);
+
+  FILE *f = fopen(out, "w");
+  assert_non_null(f);
+  fputs("name: broken\nstates: {a: {}}\ntransitions:\n  c: {from: null, to: b}\n", f);
+  fclose(f);
+  assert_int_equal(run_cli("", out), 1);
+  unlink(out);
+}
+
 static void test_duration(void **state) {
   (void)state;
   char b[32];
@@ -267,7 +334,7 @@ int main(void) {
       cmocka_unit_test(test_lease_dot),     cmocka_unit_test(test_lease_mermaid),
       cmocka_unit_test(test_votes_bold),    cmocka_unit_test(test_from_any_inline),
       cmocka_unit_test(test_vote_labels),   cmocka_unit_test(test_bad_format),
-      cmocka_unit_test(test_duration),
+      cmocka_unit_test(test_duration),      cmocka_unit_test(test_cli),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
