@@ -93,6 +93,8 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
   json_object_set_new(err, "path", path ? json_incref(path) : json_string(""));
   json_t *body = json_pack("{s:o, s:s, s:s?, s:s}", "error", err, "proposal", id ? id : "", "outcome", outcome,
                            "object", object);
+  if (json_is_true(json_object_get(c, "duplicate")))
+    json_object_set_new(body, "duplicate", json_true());
   if (json_object_get(c, "state"))
     json_object_set(body, "state", json_object_get(c, "state"));
   if (json_object_get(c, "version"))
