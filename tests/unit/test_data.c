@@ -358,9 +358,13 @@ static void run_case(void **state) {
   smc_limits_t limits;
   apply_limits(json_object_get(c, "limits"), &limits);
   compile_case(c, &limits);
+  if (!opt_str(c, "name"))
+    fail_msg("case has no name");
   const json_t *expect = json_object_get(c, "expect");
   if (!expect)
     return;
+  if (!json_object_get(expect, "error") && !opt_str(expect, "state"))
+    fail_msg("expect needs an error or a state");
   assert_non_null(run.m);
   const json_t *o = json_object_get(c, "object"), *p = json_object_get(c, "proposal");
   smc_object_view_t obj = {.id = "obj-1"};
