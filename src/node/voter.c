@@ -178,10 +178,34 @@ static void trim(char *s) {
  * child is then killed), rejects. reason (cap bytes) gets the hook's stdout,
  * or a description of the failure. Returns 1 accept, 0 reject.
  */
+static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason,
+                     size_t cap, int in[2], int out[2]);
+
 int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char *reason,
                        size_t cap) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
   reason[0] = '\0';
+  /* A hook that exits without reading its stdin must not SIGPIPE the worker:
+   * block SIGPIPE in this thread (write then fails with EPIPE) and consume
+   * any SIGPIPE raised here before restoring the mask. */
+  sigset_t pipeset, oldset, pending;
+  sigemptyset(&pipeset);
+  sigaddset(&pipeset, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
+  sigpending(&pending);
+  int had_pipe = sigismember(&pending, SIGPIPE);
+  int accept = hook_exec(hook, json, timeout_ms, reason, cap, in, out);
+  if (!had_pipe) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipeset, NULL, &zero) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &oldset, NULL);
+  return accept;
+}
+
+static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason,
+                     size_t cap, int in[2], int out[2]) {
   if (pipe(in) < 0 || pipe(out) < 0) {
     snprintf(reason, cap, "vote hook: pipe: %s", strerror(errno));
     goto fail_pipes;
@@ -192,6 +216,12 @@ int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char 
     goto fail_pipes;
   }
   if (pid == 0) {
+    /* The worker blocks its stop signals and ignores SIGPIPE; a hook gets
+     * the defaults. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
     dup2(in[0], 0);
     dup2(out[1], 1);
     close(in[0]);
