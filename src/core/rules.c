@@ -766,12 +766,17 @@ const char **smc_rule_top_names(const smc_rule_t *r) {
 /* evaluation */
 
 size_t smc_rule_path_push(smc_rule_eval_t *st, const char *seg) {
-  size_t old = st->plen;
-  int w = snprintf(st->path + st->plen, sizeof(st->path) - st->plen, "%s%s",
-                   st->plen ? "." : "", seg);
-  if (w > 0)
-    st->plen = st->plen + (size_t)w < sizeof(st->path) ? st->plen + (size_t)w
-                                                        : sizeof(st->path) - 1;
+  size_t old = st->plen, room = sizeof(st->path) - 1 - st->plen, len = strlen(seg);
+  char *p = st->path + st->plen;
+  if (old && room) {
+    *p++ = '.';
+    room--;
+  }
+  if (len > room)
+    len = room;
+  memcpy(p, seg, len);
+  p[len] = '\0';
+  st->plen = (size_t)(p + len - st->path);
   return old;
 }
 

@@ -103,8 +103,21 @@ static size_t json_size(const json_t *v, size_t limit) {
         n += 5;
     return n;
   }
-  case JSON_INTEGER:
-    return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  case JSON_INTEGER: {
+    json_int_t i = json_integer_value(v);
+    if (i < 0) {
+      if (i < -999999999999LL)
+        return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, i);
+      n = 1;
+      i = -i;
+    }
+    n++;
+    while (i >= 10) {
+      i /= 10;
+      n++;
+    }
+    return n;
+  }
   case JSON_REAL:
     return (size_t)snprintf(buf, sizeof(buf), "%.17g", json_real_value(v)) + 2;
   case JSON_TRUE:
@@ -344,7 +357,9 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
   int rc;
   if (!err)
     err = &local;
-  smc_error_clear(err);
+  err->code = 0; /* the rest is filled on failure */
+  err->message[0] = err->path[0] = err->file[0] = '\0';
+  err->line = err->column = 0;
   memset(out, 0, sizeof(*out));
   if (!m || !p)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no machine or proposal");
@@ -369,12 +384,19 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
       .regex_match_limit = lim->regex_match_limit,
       .regex_depth_limit = lim->regex_depth_limit,
   };
-  attempt_t best = {0}, cur;
+  attempt_t best, cur;
+  best.t = 0;
+  best.rc = SMC_EVALIDATION_FAILED;
   size_t winner = 0, passes = 0;
   json_t *win_data = NULL;
   for (size_t i = 0; i < ncand; i++) {
-    memset(&cur, 0, sizeof(cur));
     cur.t = cand[i];
+    cur.rc = cur.stage = 0;
+    cur.progress = 0;
+    cur.data = NULL;
+    cur.err.code = 0;
+    cur.err.message[0] = cur.err.path[0] = cur.err.file[0] = '\0';
+    cur.err.line = cur.err.column = 0;
     run(m, cand[i], obj, p, lim->data_max_bytes, &ctx, &cur);
     if (!cur.rc) {
       if (++passes == 1) {
