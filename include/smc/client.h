@@ -73,9 +73,12 @@ int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
 int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
                     smc_error_t *err);
 
-/* Follow an object's confirmations: cb gets each confirmation with version >
- * after_version; return non-zero from cb to stop. Returns 0 when cb stopped,
- * SMC_EUNAVAILABLE when timeout_ms passed first (timeout_ms < 0 = forever). */
+/* Follow an object's confirmations: cb gets each committed confirmation with
+ * version > after_version (each version once, in order; rejected ones and
+ * duplicates change nothing and are skipped), from those decided after the
+ * client was created; return non-zero from cb to stop. cb runs in the calling
+ * thread. Returns 0 when cb stopped, SMC_EUNAVAILABLE when timeout_ms passed
+ * first (timeout_ms < 0 = forever). */
 int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
                      int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
                      void *opaque, smc_error_t *err);
