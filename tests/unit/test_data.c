@@ -240,9 +240,9 @@ static void check_diags(const json_t *expected, const smc_diags_t *d, int warnin
     }
     if (!found) {
       print_diags(d);
-      fail_msg("expected %s %s at line %lld column %lld not reported", warning ? "warning" : "error",
-               code ? code : "?", (long long)json_integer_value(line),
-               (long long)json_integer_value(col));
+      fail_msg("expected %s %s (line %lld, column %lld; 0 = any) not reported",
+               warning ? "warning" : "error", code ? code : "?",
+               (long long)json_integer_value(line), (long long)json_integer_value(col));
     }
   }
   if (want != have) {
