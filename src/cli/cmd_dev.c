@@ -37,7 +37,7 @@
 
 typedef struct dev {
   int nodes, voters, partitions, examples, log_level;
-  const char *http, *prefix, *data_dir, *examples_dir, *topics_file, *vote_hook;
+  const char *http, *prefix, *data_dir, *examples_dir, *topics_file, *vote_hook, *auth_tokens;
   char tmpdir[256];
   rd_kafka_t *host;
   rd_kafka_mock_cluster_t *mock;
@@ -61,6 +61,7 @@ static void usage(FILE *out) {
           "  --topics FILE       topic definitions (default topics/topics.json)\n"
           "  --data-dir D        keep node stores in D (default: a temporary dir, removed)\n"
           "  --vote-hook CMD     the voters' hook (proposal JSON on stdin; exit 0 accepts)\n"
+          "  --auth-tokens FILE  require bearer tokens (JSON: {\"TOKEN\": {\"machines\": \"*\" | [names]}})\n"
           "  -v                  more logging (repeat for debug)\n");
 }
 
@@ -269,6 +270,7 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
       {"partitions", required_argument, 0, 'p'}, {"voters", required_argument, 0, 'V'},
       {"vote-hook", required_argument, 0, 'k'},  {"data-dir", required_argument, 0, 'd'},
       {"prefix", required_argument, 0, 'P'},     {"topics", required_argument, 0, 't'},
+      {"auth-tokens", required_argument, 0, 'A'},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   optind = 1;
   int c;
@@ -284,6 +286,7 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
     case 'd': d->data_dir = optarg; break;
     case 'P': d->prefix = optarg; break;
     case 't': d->topics_file = optarg; break;
+    case 'A': d->auth_tokens = optarg; break;
     case 'v': d->log_level++; break;
     case 'h': usage(stdout); return 1;
     default: usage(stderr); return -1;
@@ -353,6 +356,7 @@ static int run(int argc, char **argv) {
   gc.owned_partitions = owned;
   gc.ready = all_owned;
   gc.opaque = &d;
+  gc.auth_tokens_file = d.auth_tokens;
   smc_error_t err;
   smc_error_clear(&err);
   if (smc_gateway_start(&gc, &d.gw, &err) < 0) {

@@ -323,6 +323,8 @@ json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after, 
 
 int smc_gw_follower_caught_up(gw_follower_t *f) { return atomic_load(&f->caught_up); }
 
+int smc_gw_follower_running(gw_follower_t *f) { return atomic_load(&f->run); }
+
 /* A record of <prefix>machines: compile and add it to the catalog. */
 static void on_machine(gw_follower_t *f, const rd_kafka_message_t *m) {
   json_t *ev = json_loadb(m->payload, m->len, 0, NULL);

@@ -135,7 +135,7 @@ int smc_gw_ctype_is(const char *ct, const char *mt) {
 }
 
 /* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n) {
+int smc_gw_utf8_valid(const unsigned char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned char c = s[i];
@@ -174,7 +174,7 @@ json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *an
     *answered = smc_gw_reply_error(r, 415, SMC_EBAD_REQUEST, "Content-Type must be application/json, not %s", ct);
     return NULL;
   }
-  if (!utf8_valid((const unsigned char *)r->body, r->body_len)) {
+  if (!smc_gw_utf8_valid((const unsigned char *)r->body, r->body_len)) {
     *answered = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body is not valid UTF-8");
     return NULL;
   }
@@ -273,7 +273,9 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   return rc;
 }
 
-/* Bearer tokens file: {"<token>": {"machines": ["lock", ...] or "*"}, ...}.
+/* Bearer tokens file: {"<token>": {"machines": ["lock", ...] or "*",
+ * "read_only": bool}, ...}. A list grants /machine/{name}/... of those
+ * machines only; "*" grants every path. /healthz and /readyz stay open.
  * Returns 1 when the request may go on, else queues 401/403. */
 static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (!r->gw->tokens)
@@ -284,6 +286,10 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   json_t *grant = (h && !strncasecmp(h, "Bearer ", 7)) ? json_object_get(r->gw->tokens, h + 7) : NULL;
   if (!grant) {
     *rc = smc_gw_reply_error(r, 401, SMC_EUNAUTHORIZED, "a valid bearer token is required");
+    return 0;
+  }
+  if (json_is_true(json_object_get(grant, "read_only")) && strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
+    *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token may only read");
     return 0;
   }
   json_t *machines = json_object_get(grant, "machines");

@@ -28,6 +28,8 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
 void smc_gw_follower_stop(gw_follower_t *f);
 /* End every wait now (shutdown); the follower stops reading. */
 void smc_gw_follower_halt(gw_follower_t *f);
+/* 0 once halted. */
+int smc_gw_follower_running(gw_follower_t *f);
 /* 1 once the catalog has read <prefix>machines up to its end at start. */
 int smc_gw_follower_caught_up(gw_follower_t *f);
 /* The compiled machine of that name (new reference) or NULL. */
@@ -103,6 +105,8 @@ int64_t smc_gw_parse_duration(const char *s);
 /* Parse the body as JSON; on failure queues the 400/415 answer and returns
  * NULL with *answered set. Empty body gives empty_default (may be NULL). */
 json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *answered);
+/* Strict UTF-8 check (no overlongs, surrogates or code points > U+10FFFF). */
+int smc_gw_utf8_valid(const unsigned char *s, size_t n);
 /* Does content type ct (may be NULL) name media type mt (ignoring params)? */
 int smc_gw_ctype_is(const char *ct, const char *mt);
 

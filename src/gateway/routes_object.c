@@ -352,7 +352,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     s->pending = NULL;
     s->plen = s->poff = 0;
     int64_t now = smc_gw_now_ms();
-    if (now >= s->deadline)
+    if (now >= s->deadline || !smc_gw_follower_running(s->f))
       return MHD_CONTENT_READER_END_OF_STREAM;
     int64_t until = s->deadline < now + SSE_KEEPALIVE_MS ? s->deadline : now + SSE_KEEPALIVE_MS;
     json_t *c = smc_gw_object_wait(s->f, s->object, s->after, until);

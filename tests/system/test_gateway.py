@@ -370,3 +370,35 @@ def test_two_thousand_concurrent_connections(dev):
     assert dev.json("GET", "/healthz")[0] == 200
     o = uid("lock")
     assert dev.json("PUT", "/machine/lock/object/%s/transition/create" % o, {})[0] == 200
+
+
+# ---------------------------------------------------------------------- auth
+
+def test_bearer_tokens(tmp_path):
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({
+        "admin-secret": {"machines": "*"},
+        "lock-secret": {"machines": ["lock"]},
+        "reader-secret": {"machines": "*", "read_only": True},
+    }))
+    d = Dev("--voters", "0", "--partitions", "2", "--nodes", "1", "--auth-tokens", str(tokens))
+    try:
+        assert d.json("GET", "/healthz")[0] == 200
+        assert d.json("GET", "/readyz")[0] == 200
+        assert_error(*d.json("GET", "/machine"), 401, "unauthorized")
+        assert_error(*d.json("GET", "/machine", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+        admin = {"Authorization": "Bearer admin-secret"}
+        assert d.json("GET", "/machine", headers=admin)[0] == 200
+        lock = {"Authorization": "Bearer lock-secret"}
+        o = uid("lock")
+        st, c = d.json("PUT", "/machine/lock/object/%s/transition/create" % o, {}, lock)
+        assert st == 200, c
+        assert_error(*d.json("PUT", "/machine/lease/object/%s/transition/create" % o, {}, lock), 403, "forbidden")
+        assert_error(*d.json("GET", "/metrics", headers=lock), 403, "forbidden")
+        reader = {"Authorization": "Bearer reader-secret"}
+        st, v = d.json("GET", "/machine/lock/object/" + o, headers=reader)
+        assert st == 200 and v["version"] == 1
+        assert_error(*d.json("PUT", "/machine/lock/object/%s/transition/acquire" % o, {"owner": "x"}, reader),
+                     403, "forbidden")
+    finally:
+        assert d.stop() == 0
