@@ -1354,6 +1354,8 @@ static int step_into(ev_t *ev, const node_t *n, val_t *base, json_t *child) {
 /* Evaluate a path (root, members, indexes). A missing member, an index out
  * of range or a member of a non-object yields null with *found = 0. */
 static int eval_path(ev_t *ev, const node_t *n, val_t *out, int *found) {
+  memset(out, 0, sizeof(*out));
+  *found = 0;
   int rc = charge(ev, n, 1);
   if (rc)
     return rc;

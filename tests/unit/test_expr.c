@@ -338,6 +338,10 @@ static const row_t rows[] = {
     OK("has(meta.state)", "true"),
     OK("has(value)", "true"),
     OK("has(src)", "true"),
+    ERR("has(src.items[nothing])", TYPE), /* found by fuzz_expr: bad free */
+    ERR("has(src.tags[1])", TYPE),
+    ERR("has(src.items[1 / 0])", TYPE),
+    OK("has(src.items[0].x)", "false"),
     ERRC("has(1)", BADX, 5),
     ERRC("has(len('a'))", BADX, 5),
     /* int */
