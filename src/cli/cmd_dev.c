@@ -134,6 +134,11 @@ static int create_topics(dev_t_ *d) {
   return rc;
 }
 
+/* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
+ * no data is there, so a short wait keeps dev latency low (props apply to
+ * consumers; producers ignore them with a warning, silenced by log level). */
+static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
+
 static int start_nodes(dev_t_ *d) {
   for (int i = 0; i < d->nodes; i++) {
     char id[32], dir[512];
@@ -142,6 +147,7 @@ static int start_nodes(dev_t_ *d) {
     smc_node_config_t c;
     smc_node_config_default(&c);
     c.bootstrap = d->bootstrap;
+    c.kafka_props = dev_props;
     c.prefix = d->prefix;
     c.node_id = id;
     c.data_dir = dir;
@@ -350,6 +356,7 @@ static int run(int argc, char **argv) {
   smc_gateway_config_default(&gc);
   gc.listen = d.http;
   gc.bootstrap = d.bootstrap;
+  gc.kafka_props = dev_props;
   gc.prefix = d.prefix;
   gc.node_id = "dev";
   gc.roles = "committer,voter,http";
