@@ -1,23 +1,74 @@
 #include "core/util.h"
 
 #include <librdkafka/rdkafka.h>
-#include <openssl/evp.h>
+#include <math.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 
 void smc_sha256_hex(const void *data, size_t len, char out[65]) {
   static const char hex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-  for (unsigned int i = 0; i < n && i < 32; i++) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  /* The one-shot SHA256() skips OpenSSL 3's per-call digest fetch. */
+  SHA256(data, len, md);
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
     out[2 * i] = hex[md[i] >> 4];
     out[2 * i + 1] = hex[md[i] & 15];
   }
   out[64] = '\0';
 }
 
+/* An integral real that fits in json_int_t exactly (5.0, -3.0). */
+static int integral_real(const json_t *v) {
+  if (!json_is_real(v))
+    return 0;
+  double d = json_real_value(v);
+  return isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0; /* 2^53 */
+}
+
+static int needs_normalising(const json_t *v) {
+  if (integral_real(v))
+    return 1;
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) if (needs_normalising(e)) return 1;
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e) if (needs_normalising(e)) return 1;
+  }
+  return 0;
+}
+
+/* A copy of v with every integral real turned into an integer. New reference. */
+static json_t *normalised(const json_t *v) {
+  if (integral_real(v))
+    return json_integer((json_int_t)json_real_value(v));
+  if (json_is_array(v)) {
+    json_t *a = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) json_array_append_new(a, normalised(e));
+    return a;
+  }
+  if (json_is_object(v)) {
+    json_t *o = json_object();
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e) json_object_set_new(o, k, normalised(e));
+    return o;
+  }
+  return json_incref((json_t *)v);
+}
+
 char *smc_json_canonical(const json_t *v) {
-  return json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+  const size_t flags = JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY;
+  if (!needs_normalising(v))
+    return json_dumps(v, flags);
+  json_t *n = normalised(v);
+  char *s = n ? json_dumps(n, flags) : NULL;
+  json_decref(n);
+  return s;
 }
 
 int32_t smc_partition_for(const void *key, size_t len, int32_t n) {
