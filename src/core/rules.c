@@ -235,7 +235,9 @@ static smc_expr_t *compile_expr(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_expr_t *e = NULL;
   smc_error_t err = {0};
   if (smc_expr_compile(n->value, &e, &err)) {
-    diag_at_offset(rs, SMC_EBAD_EXPRESSION, n, err.column, "bad expression", &err);
+    /* a literal regex of matches() that does not compile is a bad_regex */
+    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
+                   err.column, "bad expression", &err);
     return NULL;
   }
   return e;
@@ -249,7 +251,8 @@ static smc_template_t *compile_tpl(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_template_t *t = NULL;
   smc_error_t err = {0};
   if (smc_template_compile(n->value, &t, &err)) {
-    diag_at_offset(rs, SMC_EBAD_EXPRESSION, n, err.column, "bad template", &err);
+    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
+                   err.column, "bad template", &err);
     return NULL;
   }
   return t;
