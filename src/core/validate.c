@@ -201,7 +201,10 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
         goto out;
       }
     } else {
-      val = json_incref(e->literal);
+      /* containers are copied: the machine's literal must never be shared
+       * with data a caller may modify */
+      val = json_is_object(e->literal) || json_is_array(e->literal) ? json_deep_copy(e->literal)
+                                                                     : json_incref(e->literal);
     }
     rc = set_path(data, e->seg, e->nseg, val);
     json_decref(val);

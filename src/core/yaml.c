@@ -37,6 +37,7 @@ static smc_yaml_node_t *node_new(parse_state_t *ps, smc_yaml_kind_t kind,
   n->line = (int)mark->line + 1;
   n->col = (int)mark->column + 1;
   n->weight = 1;
+  n->height = 1;
   if (tag && !(n->tag = strdup((const char *)tag))) {
     free(n);
     return NULL;
@@ -269,6 +270,8 @@ static int finish_collection(parse_state_t *ps) {
   }
   uint64_t w = 1;
   for (size_t i = 0; i < (c->kind == SMC_YAML_MAP ? 2 * c->n : c->n); i++) {
+    if (c->items[i]->height + 1 > c->height)
+      c->height = c->items[i]->height + 1;
     w += c->items[i]->weight;
     if (w > ps->max_nodes)
       w = ps->max_nodes + 1;
@@ -331,6 +334,8 @@ static int handle_event(parse_state_t *ps, yaml_event_t *ev) {
       return syntax(ps, line, col, "alias to an unknown anchor");
     if (node_is_open(ps, t))
       return syntax(ps, line, col, "recursive alias (an anchor used inside itself)");
+    if (ps->depth + t->height > SMC_YAML_MAX_DEPTH + 1)
+      return syntax(ps, line, col, "nesting deeper than 64 levels (through an alias)");
     return attach(ps, t, t->weight);
   }
   default:

@@ -32,6 +32,7 @@ typedef struct smc_yaml_node {
   size_t n, cap;   /* seq: n items; map: n pairs in items[2i] (key), items[2i+1] */
   struct smc_yaml_node **items;
   uint64_t weight; /* nodes in the alias-expanded subtree (saturating) */
+  int height;      /* levels of the alias-expanded subtree (a scalar is 1) */
   struct smc_yaml_node *all_next; /* every node of a document, for freeing */
 } smc_yaml_node_t;
 

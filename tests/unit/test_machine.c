@@ -365,6 +365,9 @@ static void test_error_bad_regex(void **state) {
   expect_error("name: x\nstates: {a: {fields: {f: {pattern: !!pcre '/a[/'}}}}\n", SMC_EBAD_REGEX,
                2, 0);
   expect_error("name: x\nstates: {a: {fields: {f: {regex: [a]}}}}\n", SMC_EBAD_REGEX, 2, 34);
+  /* a literal regex of matches() inside an expression */
+  expect_error("name: x\nstates: {a: {fields: {f: {expr: \"matches(value, '[a')\"}}}}\n",
+               SMC_EBAD_REGEX, 2, 0);
 }
 
 static void test_error_bad_expression(void **state) {
@@ -539,6 +542,15 @@ static void test_billion_laughs(void **state) {
   compile_bad(buf, &d);
   assert_int_equal(d.items[0].err.code, SMC_EYAML_SYNTAX);
   assert_non_null(strstr(d.items[0].err.message, "budget"));
+  smc_diags_close(&d);
+  /* nesting through aliases counts */
+  n = 0;
+  n += (size_t)snprintf(buf + n, sizeof(buf) - n, "a0: &a0 [x]\n");
+  for (int i = 1; i < 80; i++)
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "a%d: &a%d [*a%d]\n", i, i, i - 1);
+  compile_bad(buf, &d);
+  assert_int_equal(d.items[0].err.code, SMC_EYAML_SYNTAX);
+  assert_non_null(strstr(d.items[0].err.message, "deeper"));
   smc_diags_close(&d);
   /* a recursive alias is refused too */
   expect_error("a: &x [1, *x]\n", SMC_EYAML_SYNTAX, 1, 11);
