@@ -47,22 +47,22 @@ typedef struct dev {
 } dev_t_;
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: smc dev [--nodes 3] [--http 127.0.0.1:8080] [--examples] [--partitions 12]\n"
-          "               [--voters N] [--vote-hook CMD] [--data-dir D] [--prefix smc.] [-v]\n"
-          "\n"
-          "Run a whole cluster in this process: an in-memory Kafka (librdkafka's mock\n"
-          "cluster), its topics, N worker nodes (committer each; voter \"node-<i>\" on\n"
-          "the first --voters nodes, default all) and the REST gateway. Ctrl-C stops.\n"
-          "\n"
-          "  --examples          register every examples/machines/*.yaml\n"
-          "  --examples-dir D    where the examples are (default ./examples/machines,\n"
-          "                      else the source tree's)\n"
-          "  --topics FILE       topic definitions (default topics/topics.json)\n"
-          "  --data-dir D        keep node stores in D (default: a temporary dir, removed)\n"
-          "  --vote-hook CMD     the voters' hook (proposal JSON on stdin; exit 0 accepts)\n"
-          "  --auth-tokens FILE  require bearer tokens (JSON: {\"TOKEN\": {\"machines\": \"*\" | [names]}})\n"
-          "  -v                  more logging (repeat for debug)\n");
+  fprintf(out, "usage: smc dev [--nodes 3] [--http 127.0.0.1:8080] [--examples] [--partitions 12]\n"
+               "               [--voters N] [--vote-hook CMD] [--data-dir D] [--prefix smc.] [-v]\n"
+               "\n"
+               "Run a whole cluster in this process: an in-memory Kafka (librdkafka's mock\n"
+               "cluster), its topics, N worker nodes (committer each; voter \"node-<i>\" on\n"
+               "the first --voters nodes, default all) and the REST gateway. Ctrl-C stops.\n"
+               "\n"
+               "  --examples          register every examples/machines/*.yaml\n"
+               "  --examples-dir D    where the examples are (default ./examples/machines,\n"
+               "                      else the source tree's)\n"
+               "  --topics FILE       topic definitions (default topics/topics.json)\n"
+               "  --data-dir D        keep node stores in D (default: a temporary dir, removed)\n"
+               "  --vote-hook CMD     the voters' hook (proposal JSON on stdin; exit 0 accepts)\n"
+               "  --auth-tokens FILE  require bearer tokens (JSON: {\"TOKEN\": {\"machines\": "
+               "\"*\" | [names]}})\n"
+               "  -v                  more logging (repeat for debug)\n");
 }
 
 /* First existing path among a relative one and its copy in the source tree. */
@@ -107,7 +107,8 @@ static int start_mock(dev_t_ *d) {
 
 static int create_topics(dev_t_ *d) {
   char buf[1024];
-  const char *file = d->topics_file ? d->topics_file : find_path("topics/topics.json", buf, sizeof(buf));
+  const char *file =
+      d->topics_file ? d->topics_file : find_path("topics/topics.json", buf, sizeof(buf));
   if (!file) {
     fprintf(stderr, "smc dev: topics/topics.json not found (use --topics FILE)\n");
     return -1;
@@ -171,7 +172,8 @@ static size_t owned(void *opaque, int32_t *out, size_t max) {
   size_t total = 0;
   for (int i = 0; i < d->nodes; i++)
     if (d->node[i])
-      total += smc_node_partitions(d->node[i], total < max ? out + total : NULL, total < max ? max - total : 0);
+      total += smc_node_partitions(d->node[i], total < max ? out + total : NULL,
+                                   total < max ? max - total : 0);
   return total;
 }
 
@@ -187,12 +189,15 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Register every *.yaml of the examples directory, in name order. */
 static int load_examples(dev_t_ *d) {
   char buf[1024];
-  const char *dir = d->examples_dir ? d->examples_dir : find_path("examples/machines", buf, sizeof(buf));
+  const char *dir =
+      d->examples_dir ? d->examples_dir : find_path("examples/machines", buf, sizeof(buf));
   if (!dir) {
     fprintf(stderr, "smc dev: examples/machines not found (use --examples-dir)\n");
     return -1;
@@ -202,19 +207,19 @@ static int load_examples(dev_t_ *d) {
     fprintf(stderr, "smc dev: %s: %s\n", dir, strerror(errno));
     return -1;
   }
-  char *names[256];
+  char *names[256] = {0};
   size_t n = 0;
   for (struct dirent *e; (e = readdir(dp)) && n < 256;) {
     size_t l = strlen(e->d_name);
-    if (l > 5 && !strcmp(e->d_name + l - 5, ".yaml"))
-      names[n++] = strdup(e->d_name);
+    if (l > 5 && !strcmp(e->d_name + l - 5, ".yaml") && (names[n] = strdup(e->d_name)))
+      n++;
   }
   closedir(dp);
   qsort(names, n, sizeof(char *), cmp_str);
   /* group.id: librdkafka 2.0.2 refuses assign() without one (never joined). */
   const char *props[] = {"group.id", "smc-dev-register", NULL};
-  smc_client_config_t cc = {.bootstrap = d->bootstrap, .prefix = d->prefix, .properties = props,
-                            .client_id = "smc-dev"};
+  smc_client_config_t cc = {
+      .bootstrap = d->bootstrap, .prefix = d->prefix, .properties = props, .client_id = "smc-dev"};
   smc_client_t *client = NULL;
   smc_error_t err;
   smc_error_clear(&err);
@@ -270,37 +275,72 @@ static void stop_all(dev_t_ *d) {
 }
 
 static int parse_args(dev_t_ *d, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"nodes", required_argument, 0, 'n'},      {"http", required_argument, 0, 'H'},
-      {"examples", no_argument, 0, 'e'},         {"examples-dir", required_argument, 0, 'E'},
-      {"partitions", required_argument, 0, 'p'}, {"voters", required_argument, 0, 'V'},
-      {"vote-hook", required_argument, 0, 'k'},  {"data-dir", required_argument, 0, 'd'},
-      {"prefix", required_argument, 0, 'P'},     {"topics", required_argument, 0, 't'},
-      {"auth-tokens", required_argument, 0, 'A'},
-      {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+  static const struct option opts[] = {{"nodes", required_argument, 0, 'n'},
+                                       {"http", required_argument, 0, 'H'},
+                                       {"examples", no_argument, 0, 'e'},
+                                       {"examples-dir", required_argument, 0, 'E'},
+                                       {"partitions", required_argument, 0, 'p'},
+                                       {"voters", required_argument, 0, 'V'},
+                                       {"vote-hook", required_argument, 0, 'k'},
+                                       {"data-dir", required_argument, 0, 'd'},
+                                       {"prefix", required_argument, 0, 'P'},
+                                       {"topics", required_argument, 0, 't'},
+                                       {"auth-tokens", required_argument, 0, 'A'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   optind = 1;
   int c;
   while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
     switch (c) {
-    case 'n': d->nodes = atoi(optarg); break;
-    case 'H': d->http = optarg; break;
-    case 'e': d->examples = 1; break;
-    case 'E': d->examples_dir = optarg; d->examples = 1; break;
-    case 'p': d->partitions = atoi(optarg); break;
-    case 'V': d->voters = atoi(optarg); break;
-    case 'k': d->vote_hook = optarg; break;
-    case 'd': d->data_dir = optarg; break;
-    case 'P': d->prefix = optarg; break;
-    case 't': d->topics_file = optarg; break;
-    case 'A': d->auth_tokens = optarg; break;
-    case 'v': d->log_level++; break;
-    case 'h': usage(stdout); return 1;
-    default: usage(stderr); return -1;
+    case 'n':
+      d->nodes = atoi(optarg);
+      break;
+    case 'H':
+      d->http = optarg;
+      break;
+    case 'e':
+      d->examples = 1;
+      break;
+    case 'E':
+      d->examples_dir = optarg;
+      d->examples = 1;
+      break;
+    case 'p':
+      d->partitions = atoi(optarg);
+      break;
+    case 'V':
+      d->voters = atoi(optarg);
+      break;
+    case 'k':
+      d->vote_hook = optarg;
+      break;
+    case 'd':
+      d->data_dir = optarg;
+      break;
+    case 'P':
+      d->prefix = optarg;
+      break;
+    case 't':
+      d->topics_file = optarg;
+      break;
+    case 'A':
+      d->auth_tokens = optarg;
+      break;
+    case 'v':
+      d->log_level++;
+      break;
+    case 'h':
+      usage(stdout);
+      return 1;
+    default:
+      usage(stderr);
+      return -1;
     }
   }
-  if (optind < argc || d->nodes < 1 || d->nodes > MAX_NODES || d->partitions < 1 || d->partitions > 4096 ||
-      d->voters < -1) {
-    fprintf(stderr, "smc dev: --nodes must be 1..%d, --partitions 1..4096, --voters >= 0\n", MAX_NODES);
+  if (optind < argc || d->nodes < 1 || d->nodes > MAX_NODES || d->partitions < 1 ||
+      d->partitions > 4096 || d->voters < -1) {
+    fprintf(stderr, "smc dev: --nodes must be 1..%d, --partitions 1..4096, --voters >= 0\n",
+            MAX_NODES);
     usage(stderr);
     return -1;
   }
@@ -310,7 +350,8 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
 }
 
 static int run(int argc, char **argv) {
-  dev_t_ d = {.nodes = 3, .voters = -1, .partitions = 12, .http = "127.0.0.1:8080", .prefix = "smc."};
+  dev_t_ d = {
+      .nodes = 3, .voters = -1, .partitions = 12, .http = "127.0.0.1:8080", .prefix = "smc."};
   int pr = parse_args(&d, argc, argv);
   if (pr)
     return pr > 0 ? SMC_EXIT_OK : SMC_EXIT_USAGE;
@@ -338,7 +379,8 @@ static int run(int argc, char **argv) {
   }
   if (start_mock(&d) < 0 || create_topics(&d) < 0)
     goto done;
-  printf("smc dev: kafka bootstrap %s (in-process mock cluster, %d partitions)\n", d.bootstrap, d.partitions);
+  printf("smc dev: kafka bootstrap %s (in-process mock cluster, %d partitions)\n", d.bootstrap,
+         d.partitions);
   fflush(stdout);
   if (start_nodes(&d) < 0)
     goto done;
@@ -349,7 +391,8 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "smc dev: the nodes did not take every partition within 60 s\n");
     goto done;
   }
-  printf("smc dev: %d nodes (committer each, %d voters: node-1..node-%d)\n", d.nodes, d.voters, d.voters);
+  printf("smc dev: %d nodes (committer each, %d voters: node-1..node-%d)\n", d.nodes, d.voters,
+         d.voters);
   if (d.examples && load_examples(&d) < 0)
     goto done;
   smc_gateway_config_t gc;
@@ -396,4 +439,5 @@ done:
   return exit_code;
 }
 
-const smc_command_t smc_cmd_dev = {"dev", "run a whole cluster in this process (mock Kafka, nodes, gateway)", run};
+const smc_command_t smc_cmd_dev = {
+    "dev", "run a whole cluster in this process (mock Kafka, nodes, gateway)", run};

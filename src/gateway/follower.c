@@ -154,9 +154,9 @@ struct gw_follower {
   pthread_cond_t cond;
   smc_machine_t **machines;
   size_t nmachines, capmachines;
-  gw_lru_t *proposals; /* id -> status record */
-  gw_lru_t *objects;   /* object -> latest committed confirmation */
-  gw_lru_t *pending;   /* "object\ntransition" -> "id" of a pending proposal */
+  gw_lru_t *proposals;   /* id -> status record */
+  gw_lru_t *objects;     /* object -> latest committed confirmation */
+  gw_lru_t *pending;     /* "object\ntransition" -> "id" of a pending proposal */
   int64_t machines_high; /* end of <prefix>machines at start */
   atomic_int caught_up;
 };
@@ -251,8 +251,8 @@ void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, 
   json_t *known = smc_gw_lru_get(f->proposals, id);
   const char *kst = known ? json_string_value(json_object_get(known, "status")) : NULL;
   if (!kst || !strcmp(kst, "unknown") || !strcmp(kst, "pending")) {
-    json_t *rec = json_pack("{s:s, s:s, s:s?, s:s?}", "proposal", id, "status", status, "object", object,
-                            "machine", machine);
+    json_t *rec = json_pack("{s:s, s:s, s:s?, s:s?}", "proposal", id, "status", status, "object",
+                            object, "machine", machine);
     if (rec && transition)
       json_object_set_new(rec, "transition", json_string(transition));
     if (rec)
@@ -299,7 +299,8 @@ json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
   return v;
 }
 
-json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after, int64_t deadline_ms) {
+json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
+                           int64_t deadline_ms) {
   json_t *found = NULL;
   pthread_mutex_lock(&f->mu);
   for (;;) {
@@ -356,8 +357,8 @@ void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
   const char *outcome = json_string_value(json_object_get(c, "outcome"));
   if (!id || !object || !outcome)
     return;
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:O}", "proposal", id, "status", outcome, "object",
-                          object, "machine", json_object_get(c, "machine"), "transition",
+  json_t *rec = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:O}", "proposal", id, "status", outcome,
+                          "object", object, "machine", json_object_get(c, "machine"), "transition",
                           json_object_get(c, "transition"), "confirmation", c);
   pthread_mutex_lock(&f->mu);
   if (rec)
@@ -401,9 +402,19 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
   char gid[128];
   snprintf(gid, sizeof(gid), "%sgateway-%s-%d", gw->prefix, gw->node_id, (int)getpid());
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *base[] = {"bootstrap.servers", gw->bootstrap, "group.id", gid, "enable.auto.commit", "false",
-                        "isolation.level", "read_committed", "enable.partition.eof", "true",
-                        "client.id", "smc-gateway", NULL};
+  const char *base[] = {"bootstrap.servers",
+                        gw->bootstrap,
+                        "group.id",
+                        gid,
+                        "enable.auto.commit",
+                        "false",
+                        "isolation.level",
+                        "read_committed",
+                        "enable.partition.eof",
+                        "true",
+                        "client.id",
+                        "smc-gateway",
+                        NULL};
   for (const char *const *p = base; *p; p += 2)
     if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
       goto fail;
@@ -449,8 +460,9 @@ static int assign(gw_follower_t *f, smc_error_t *err) {
   int nconf = partition_count(f->rk, f->t_confirmations, 15000);
   int nmach = partition_count(f->rk, f->t_machines, 5000);
   if (nconf < 0 || nmach < 0)
-    return smc_error_set(err, SMC_EKAFKA, NULL, "topics %s / %s not found (run `smc topics create`)",
-                         f->t_machines, f->t_confirmations);
+    return smc_error_set(err, SMC_EKAFKA, NULL,
+                         "topics %s / %s not found (run `smc topics create`)", f->t_machines,
+                         f->t_confirmations);
   rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nconf + nmach);
   f->machines_high = 0;
   for (int p = 0; p < nmach; p++) {

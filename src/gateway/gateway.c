@@ -52,8 +52,8 @@ static void observe(gw_req_t *r, unsigned status) {
 
 enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *content_type, char *data,
                                  size_t len) {
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!resp) {
     free(data);
     return MHD_NO;
@@ -74,9 +74,9 @@ enum MHD_Result smc_gw_reply_json(gw_req_t *r, unsigned status, json_t *body) {
   char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
   json_decref(body);
   if (!text)
-    return smc_gw_reply_raw(r, 500, "application/json",
-                            strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}"),
-                            62);
+    return smc_gw_reply_raw(
+        r, 500, "application/json",
+        strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}"), 62);
   size_t n = strlen(text);
   char *withnl = realloc(text, n + 2);
   if (withnl) {
@@ -94,8 +94,8 @@ enum MHD_Result smc_gw_reply_error(gw_req_t *r, unsigned status, int code, const
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   return smc_gw_reply_json(r, status,
-                           json_pack("{s:{s:s, s:s, s:s}}", "error", "code", smc_code_name(code), "message",
-                                     msg, "path", r->url));
+                           json_pack("{s:{s:s, s:s, s:s}}", "error", "code", smc_code_name(code),
+                                     "message", msg, "path", r->url));
 }
 
 const char *smc_gw_arg(gw_req_t *r, const char *key) {
@@ -158,8 +158,8 @@ int smc_gw_utf8_valid(const unsigned char *s, size_t n) {
         return 0;
       cp = (cp << 6) | (s[i + j] & 0x3F);
     }
-    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
       return 0;
     i += k + 1;
   }
@@ -171,7 +171,8 @@ json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *an
   if (r->body_len == 0 && empty_default)
     return json_incref(empty_default);
   if (ct && !smc_gw_ctype_is(ct, "application/json")) {
-    *answered = smc_gw_reply_error(r, 415, SMC_EBAD_REQUEST, "Content-Type must be application/json, not %s", ct);
+    *answered = smc_gw_reply_error(r, 415, SMC_EBAD_REQUEST,
+                                   "Content-Type must be application/json, not %s", ct);
     return NULL;
   }
   if (!smc_gw_utf8_valid((const unsigned char *)r->body, r->body_len)) {
@@ -181,8 +182,9 @@ json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *an
   json_error_t je;
   json_t *v = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &je);
   if (!v) {
-    *answered = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "malformed JSON at line %d, column %d: %s",
-                                   je.line, je.column, je.text);
+    *answered =
+        smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "malformed JSON at line %d, column %d: %s",
+                           je.line, je.column, je.text);
     return NULL;
   }
   return v;
@@ -200,10 +202,10 @@ static enum MHD_Result route_info(gw_req_t *r) {
       json_array_append_new(parts, json_integer(buf[i]));
   }
   return smc_gw_reply_json(r, 200,
-                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "node_id", gw->node_id, "roles",
-                                     gw->roles, "bootstrap", gw->bootstrap, "prefix", gw->prefix, "http",
-                                     gw->address, "partitions", parts, "catalog_loaded",
-                                     smc_gw_follower_caught_up(gw->follower)));
+                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "node_id", gw->node_id,
+                                     "roles", gw->roles, "bootstrap", gw->bootstrap, "prefix",
+                                     gw->prefix, "http", gw->address, "partitions", parts,
+                                     "catalog_loaded", smc_gw_follower_caught_up(gw->follower)));
 }
 
 int smc_gateway_ready(const smc_gateway_t *gw) {
@@ -217,8 +219,8 @@ static enum MHD_Result route_readyz(gw_req_t *r) {
   if (caught && restored)
     return smc_gw_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
   return smc_gw_reply_json(r, 503,
-                           json_pack("{s:s, s:b, s:b}", "status", "starting", "catalog_loaded", caught,
-                                     "partitions_restored", restored));
+                           json_pack("{s:s, s:b, s:b}", "status", "starting", "catalog_loaded",
+                                     caught, "partitions_restored", restored));
 }
 
 static enum MHD_Result route_metrics(gw_req_t *r) {
@@ -231,7 +233,8 @@ static enum MHD_Result route_metrics(gw_req_t *r) {
 /* Split r->url into r->segs; 0, or -1 when it has too many segments. */
 static int split_path(gw_req_t *r, char *copy) {
   r->nsegs = 0;
-  for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+  for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
+       tok = strtok_r(NULL, "/", &save)) {
     if (r->nsegs == (int)(sizeof(r->segs) / sizeof(r->segs[0])))
       return -1;
     r->segs[r->nsegs++] = tok;
@@ -283,12 +286,14 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (!strcmp(r->url, "/healthz") || !strcmp(r->url, "/readyz"))
     return 1;
   const char *h = smc_gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-  json_t *grant = (h && !strncasecmp(h, "Bearer ", 7)) ? json_object_get(r->gw->tokens, h + 7) : NULL;
+  json_t *grant =
+      (h && !strncasecmp(h, "Bearer ", 7)) ? json_object_get(r->gw->tokens, h + 7) : NULL;
   if (!grant) {
     *rc = smc_gw_reply_error(r, 401, SMC_EUNAUTHORIZED, "a valid bearer token is required");
     return 0;
   }
-  if (json_is_true(json_object_get(grant, "read_only")) && strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
+  if (json_is_true(json_object_get(grant, "read_only")) && strcmp(r->method, "GET") &&
+      strcmp(r->method, "HEAD")) {
     *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token may only read");
     return 0;
   }
@@ -312,9 +317,9 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   return 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_size,
-                                  void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls) {
   (void)version;
   smc_gateway_t *gw = cls;
   conn_ctx_t *ctx = *con_cls;
@@ -326,14 +331,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ctx->start_ms = smc_gw_now_ms();
     *con_cls = ctx;
     r.start_ms = ctx->start_ms;
-    if ((unsigned)atomic_load(&gw->connections) > gw->max_connections || atomic_load(&gw->stopping)) {
+    if ((unsigned)atomic_load(&gw->connections) > gw->max_connections ||
+        atomic_load(&gw->stopping)) {
       ctx->answered = 1;
       return smc_gw_reply_error(&r, 503, SMC_EUNAVAILABLE, "too many connections; retry later");
     }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > gw->max_body_bytes) {
       ctx->answered = 1;
-      return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes", gw->max_body_bytes);
+      return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes",
+                                gw->max_body_bytes);
     }
     return MHD_YES;
   }
@@ -366,7 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   ctx->answered = 1;
   if (ctx->too_large)
-    return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes", gw->max_body_bytes);
+    return smc_gw_reply_error(&r, 413, SMC_ETOO_LARGE, "the body is larger than %zu bytes",
+                              gw->max_body_bytes);
   r.body = ctx->body;
   r.body_len = ctx->len;
   enum MHD_Result rc;
@@ -428,7 +437,8 @@ static int copy_config(smc_gateway_t *gw, const smc_gateway_config_t *cfg) {
 static int parse_listen(const char *listen, struct sockaddr_in *sa, smc_error_t *err) {
   const char *colon = strrchr(listen, ':');
   if (!colon || colon == listen)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "listen address '%s' is not HOST:PORT", listen);
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "listen address '%s' is not HOST:PORT",
+                         listen);
   char host[256];
   size_t hl = (size_t)(colon - listen);
   if (hl >= sizeof(host))
@@ -452,10 +462,11 @@ static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
   json_error_t je;
   gw->tokens = json_load_file(file, 0, &je);
   if (!gw->tokens)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: %s (line %d)", file, je.text,
-                         je.line);
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: %s (line %d)", file,
+                         je.text, je.line);
   if (!json_is_object(gw->tokens))
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: not a JSON object", file);
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: not a JSON object",
+                         file);
   return 0;
 }
 
@@ -495,7 +506,9 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
     cprops[np] = "group.id";
     cprops[np + 1] = gid;
   }
-  smc_client_config_t cc = {.bootstrap = gw->bootstrap, .prefix = gw->prefix, .properties = cprops,
+  smc_client_config_t cc = {.bootstrap = gw->bootstrap,
+                            .prefix = gw->prefix,
+                            .properties = cprops,
                             .client_id = "smc-gateway"};
   rc = smc_client_new(&cc, &gw->client, err);
   free(cprops);
@@ -504,19 +517,21 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
   if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
     goto fail;
   /* Serve with the catalog loaded when the cluster allows (bounded wait). */
-  for (int64_t until = smc_gw_now_ms() + 10000; !smc_gw_follower_caught_up(gw->follower) && smc_gw_now_ms() < until;)
+  for (int64_t until = smc_gw_now_ms() + 10000;
+       !smc_gw_follower_caught_up(gw->follower) && smc_gw_now_ms() < until;)
     usleep(20 * 1000);
-  smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER, "HTTP requests by method and status.");
+  smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER,
+                       "HTTP requests by method and status.");
   smc_metrics_describe("smc_http_request_duration_seconds", SMC_METRIC_HISTOGRAM,
                        "HTTP request latency (until the answer is queued).");
   smc_metrics_describe("smc_http_connections", SMC_METRIC_GAUGE, "Open HTTP connections.");
   gw->daemon = MHD_start_daemon(
-      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
-      gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+      on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
       (unsigned)(gw->max_connections + HARD_MARGIN), MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_END);
+      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, gw, MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_END);
   if (!gw->daemon) {
     rc = smc_error_set(err, SMC_EIO, NULL, "cannot listen on %s", gw->listen);
     goto fail;
@@ -524,7 +539,8 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
   char addr[300], host[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
-  snprintf(addr, sizeof(addr), "%s:%u", host, di ? (unsigned)di->port : (unsigned)ntohs(sa.sin_port));
+  snprintf(addr, sizeof(addr), "%s:%u", host,
+           di ? (unsigned)di->port : (unsigned)ntohs(sa.sin_port));
   if (!(gw->address = strdup(addr))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;

@@ -31,19 +31,19 @@ extern "C" {
 typedef struct smc_gateway smc_gateway_t;
 
 typedef struct smc_gateway_config {
-  const char *listen;                /* "127.0.0.1:8080"; port 0 picks a free port */
-  const char *bootstrap;             /* Kafka bootstrap servers (required) */
-  const char *prefix;                /* topic prefix, NULL = "smc." */
-  const char *const *kafka_props;    /* k,v,...,NULL passthrough to librdkafka; may be NULL */
-  const char *node_id;               /* for /info; NULL = "gateway" */
-  const char *roles;                 /* for /info, e.g. "committer,voter,http"; NULL = "http" */
-  size_t max_body_bytes;             /* default 1 MiB -> 413 too_large beyond */
-  unsigned max_connections;          /* default 1024 -> clean 503 beyond */
-  const char *auth_tokens_file;      /* optional bearer tokens; NULL = open */
+  const char *listen;             /* "127.0.0.1:8080"; port 0 picks a free port */
+  const char *bootstrap;          /* Kafka bootstrap servers (required) */
+  const char *prefix;             /* topic prefix, NULL = "smc." */
+  const char *const *kafka_props; /* k,v,...,NULL passthrough to librdkafka; may be NULL */
+  const char *node_id;            /* for /info; NULL = "gateway" */
+  const char *roles;              /* for /info, e.g. "committer,voter,http"; NULL = "http" */
+  size_t max_body_bytes;          /* default 1 MiB -> 413 too_large beyond */
+  unsigned max_connections;       /* default 1024 -> clean 503 beyond */
+  const char *auth_tokens_file;   /* optional bearer tokens; NULL = open */
   size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max); /* /info; may be NULL */
   void *opaque;
   /* Extensions (defaults from smc_gateway_config_default): */
-  int (*ready)(void *opaque);        /* /readyz: non-zero once restored; NULL = always */
+  int (*ready)(void *opaque); /* /readyz: non-zero once restored; NULL = always */
 } smc_gateway_config_t;
 
 /* Fill c with the defaults above (listen "127.0.0.1:8080", prefix "smc."). */

@@ -57,7 +57,8 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
 json_t *smc_gw_object_latest(gw_follower_t *f, const char *object);
 /* Wait until a committed confirmation of object with version > after arrives
  * or deadline_ms (CLOCK_MONOTONIC ms) passes; returns it (new ref) or NULL. */
-json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after, int64_t deadline_ms);
+json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
+                           int64_t deadline_ms);
 
 /* ---- the gateway ---- */
 struct smc_gateway {
@@ -115,6 +116,7 @@ enum MHD_Result smc_gw_route_machine(gw_req_t *r);
 enum MHD_Result smc_gw_route_object(gw_req_t *r);
 enum MHD_Result smc_gw_route_proposal(gw_req_t *r);
 /* SSE stream of an object's commits (routes_object.c). */
-enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after, int64_t timeout_ms);
+enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after,
+                                    int64_t timeout_ms);
 
 #endif

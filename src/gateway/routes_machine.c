@@ -33,30 +33,32 @@ static enum MHD_Result reply_invalid(gw_req_t *r, const smc_diags_t *d, int rc) 
       continue;
     if (!first)
       first = g->err.message;
-    json_t *e = json_pack("{s:s, s:s, s:i, s:i}", "code", smc_code_name(g->err.code), "message", g->err.message,
-                          "line", g->err.line, "column", g->err.column);
+    json_t *e = json_pack("{s:s, s:s, s:i, s:i}", "code", smc_code_name(g->err.code), "message",
+                          g->err.message, "line", g->err.line, "column", g->err.column);
     if (e && g->err.path[0])
       json_object_set_new(e, "path", json_string(g->err.path));
     json_array_append_new(errs, e);
   }
   if (json_array_size(errs) == 0)
-    json_array_append_new(errs, json_pack("{s:s, s:s, s:i, s:i}", "code", smc_code_name(rc), "message",
-                                          smc_strerror(rc), "line", 0, "column", 0));
+    json_array_append_new(errs, json_pack("{s:s, s:s, s:i, s:i}", "code", smc_code_name(rc),
+                                          "message", smc_strerror(rc), "line", 0, "column", 0));
   char msg[600];
   snprintf(msg, sizeof(msg), "the definition has %zu error%s%s%s", json_array_size(errs),
            json_array_size(errs) == 1 ? "" : "s", first ? "; first: " : "", first ? first : "");
   return smc_gw_reply_json(r, 400,
-                           json_pack("{s:{s:s, s:s, s:s, s:o}}", "error", "code", "invalid_machine", "message",
-                                     msg, "path", r->url, "errors", errs));
+                           json_pack("{s:{s:s, s:s, s:s, s:o}}", "error", "code", "invalid_machine",
+                                     "message", msg, "path", r->url, "errors", errs));
 }
 
 static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   const char *ct = smc_gw_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (ct && !is_yaml_type(ct) && !smc_gw_ctype_is(ct, "application/json"))
     return smc_gw_reply_error(r, 415, SMC_EBAD_REQUEST,
-                              "Content-Type must be application/yaml or application/json, not %s", ct);
+                              "Content-Type must be application/yaml or application/json, not %s",
+                              ct);
   if (r->body_len == 0)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body must hold the machine definition");
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "the body must hold the machine definition");
   if (memchr(r->body, '\0', r->body_len))
     return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the definition contains a NUL byte");
   if (smc_gw_ctype_is(ct, "application/json")) {
@@ -78,18 +80,21 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   smc_diags_close(&d);
   enum MHD_Result res;
   if (strcmp(smc_machine_name(m), name)) {
-    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the path names machine '%s' but the definition is '%s'",
-                             name, smc_machine_name(m));
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "the path names machine '%s' but the definition is '%s'", name,
+                             smc_machine_name(m));
     goto done;
   }
   smc_machine_t *have = smc_gw_catalog_get(r->gw->follower, name);
   if (have) {
     if (!strcmp(smc_machine_hash(have), smc_machine_hash(m)))
-      res = smc_gw_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "name", name, "hash", smc_machine_hash(m),
-                                                "existed", 1));
+      res = smc_gw_reply_json(
+          r, 200,
+          json_pack("{s:s, s:s, s:b}", "name", name, "hash", smc_machine_hash(m), "existed", 1));
     else
-      res = smc_gw_reply_error(r, 409, SMC_EMACHINE_EXISTS, "machine '%s' exists with another definition (hash %s)",
-                               name, smc_machine_hash(have));
+      res = smc_gw_reply_error(r, 409, SMC_EMACHINE_EXISTS,
+                               "machine '%s' exists with another definition (hash %s)", name,
+                               smc_machine_hash(have));
     smc_machine_destroy(have);
     goto done;
   }
@@ -101,11 +106,13 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
                   : rc == SMC_EINVALID_MACHINE ? 400
                   : rc == SMC_EMACHINE_EXISTS  ? 409
                                                : 503;
-    res = smc_gw_reply_error(r, st, rc, "registration failed: %s", err.message[0] ? err.message : smc_strerror(rc));
+    res = smc_gw_reply_error(r, st, rc, "registration failed: %s",
+                             err.message[0] ? err.message : smc_strerror(rc));
     goto done;
   }
   smc_gw_catalog_put(r->gw->follower, m);
-  res = smc_gw_reply_json(r, 201, json_pack("{s:s, s:s}", "name", name, "hash", smc_machine_hash(m)));
+  res =
+      smc_gw_reply_json(r, 201, json_pack("{s:s, s:s}", "name", name, "hash", smc_machine_hash(m)));
 done:
   smc_machine_destroy(m);
   return res;
@@ -123,13 +130,14 @@ static json_t *describe(const smc_machine_t *m) {
     json_t *from = json_array();
     for (size_t k = 0; k < t->nfrom; k++)
       json_array_append_new(from, json_string(t->from[k]));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:b}", "name", t->name, "to", t->to, "from", from, "creates",
-                          t->creates, "from_any", t->from_any);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:b}", "name", t->name, "to", t->to, "from", from,
+                          "creates", t->creates, "from_any", t->from_any);
     if (o && t->after_ms)
       json_object_set_new(o, "after_ms", json_integer(t->after_ms));
     if (o && t->votes)
-      json_object_set_new(o, "votes", json_pack("{s:I, s:I}", "quorum", (json_int_t)t->votes->quorum, "voters",
-                                                (json_int_t)t->votes->nvoters));
+      json_object_set_new(o, "votes",
+                          json_pack("{s:I, s:I}", "quorum", (json_int_t)t->votes->quorum, "voters",
+                                    (json_int_t)t->votes->nvoters));
     json_array_append_new(trans, o);
   }
   return json_pack("{s:s, s:s, s:s?, s:b, s:s, s:o, s:o}", "name", smc_machine_name(m), "hash",
@@ -199,7 +207,8 @@ static enum MHD_Result get_diagram(gw_req_t *r, const smc_machine_t *m) {
     fmt = "svg";
   int svg = !strcmp(fmt, "svg");
   if (!svg && strcmp(fmt, "dot") && strcmp(fmt, "mermaid"))
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "format must be svg, dot or mermaid, not '%s'", fmt);
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "format must be svg, dot or mermaid, not '%s'", fmt);
   char *text = NULL;
   smc_error_t err;
   smc_error_clear(&err);
@@ -207,13 +216,16 @@ static enum MHD_Result get_diagram(gw_req_t *r, const smc_machine_t *m) {
   if (rc < 0)
     return smc_gw_reply_error(r, 500, rc, "diagram: %s", err.message);
   if (!svg)
-    return smc_gw_reply_raw(r, 200, !strcmp(fmt, "dot") ? "text/vnd.graphviz; charset=utf-8" : "text/plain; charset=utf-8",
+    return smc_gw_reply_raw(r, 200,
+                            !strcmp(fmt, "dot") ? "text/vnd.graphviz; charset=utf-8"
+                                                : "text/plain; charset=utf-8",
                             text, strlen(text));
   size_t len = 0;
   char *out = render_svg(text, &len);
   free(text);
   if (!out)
-    return smc_gw_reply_error(r, 500, SMC_EIO, "Graphviz `dot -Tsvg` failed (is graphviz installed?)");
+    return smc_gw_reply_error(r, 500, SMC_EIO,
+                              "Graphviz `dot -Tsvg` failed (is graphviz installed?)");
   return smc_gw_reply_raw(r, 200, "image/svg+xml", out, len);
 }
 
@@ -221,8 +233,10 @@ enum MHD_Result smc_gw_route_machine(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   if (r->nsegs == 1) {
     if (!get)
-      return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed on /machine", r->method);
-    return smc_gw_reply_json(r, 200, json_pack("{s:o}", "machines", smc_gw_catalog_list(r->gw->follower)));
+      return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed on /machine",
+                                r->method);
+    return smc_gw_reply_json(r, 200,
+                             json_pack("{s:o}", "machines", smc_gw_catalog_list(r->gw->follower)));
   }
   const char *name = r->segs[1];
   int diagram = r->nsegs == 3 && !strcmp(r->segs[2], "diagram");

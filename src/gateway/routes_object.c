@@ -67,7 +67,8 @@ static const smc_transition_info_t *find_transition(const smc_machine_t *m, cons
 }
 
 /* Answer a decided proposal: 200 committed, else the rejection's status. */
-static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *object, const char *machine) {
+static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *object,
+                                          const char *machine) {
   const char *outcome = json_string_value(json_object_get(c, "outcome"));
   const char *id = json_string_value(json_object_get(c, "proposal"));
   if (outcome && !strcmp(outcome, "committed")) {
@@ -86,13 +87,15 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
   if (!code && outcome && !strcmp(outcome, "expired"))
     ic = SMC_EVOTE_TIMEOUT;
   json_t *err = json_object();
-  json_object_set_new(err, "code", json_string(ic ? smc_code_name(ic) : (code ? code : "internal")));
+  json_object_set_new(err, "code",
+                      json_string(ic ? smc_code_name(ic) : (code ? code : "internal")));
   json_t *msg = json_object_get(e, "message");
-  json_object_set_new(err, "message", msg ? json_incref(msg) : json_string(outcome ? outcome : "rejected"));
+  json_object_set_new(err, "message",
+                      msg ? json_incref(msg) : json_string(outcome ? outcome : "rejected"));
   json_t *path = json_object_get(e, "path");
   json_object_set_new(err, "path", path ? json_incref(path) : json_string(""));
-  json_t *body = json_pack("{s:o, s:s, s:s?, s:s}", "error", err, "proposal", id ? id : "", "outcome", outcome,
-                           "object", object);
+  json_t *body = json_pack("{s:o, s:s, s:s?, s:s}", "error", err, "proposal", id ? id : "",
+                           "outcome", outcome, "object", object);
   if (json_is_true(json_object_get(c, "duplicate")))
     json_object_set_new(body, "duplicate", json_true());
   if (json_object_get(c, "state"))
@@ -112,7 +115,8 @@ static int valid_key(const char *k) {
   return 1;
 }
 
-static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const char *object, const char *tname) {
+static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const char *object,
+                                      const char *tname) {
   smc_machine_t *m = smc_gw_catalog_get(r->gw->follower, machine);
   if (!m)
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
@@ -120,7 +124,8 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
   json_t *data = NULL, *conf = NULL;
   const smc_transition_info_t *t = find_transition(m, tname);
   if (!t) {
-    res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'", machine, tname);
+    res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'",
+                             machine, tname);
     goto done;
   }
   json_t *empty = json_object();
@@ -129,27 +134,36 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
   if (!data)
     goto done;
   if (!json_is_object(data)) {
-    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body (the proposal's data) must be a JSON object");
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "the body (the proposal's data) must be a JSON object");
     goto done;
   }
   int64_t expect = -1;
   if (parse_version(smc_gw_arg(r, "expect_version"), &expect) < 0) {
-    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "expect_version must be a non-negative integer");
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "expect_version must be a non-negative integer");
     goto done;
   }
   const char *ws = smc_gw_arg(r, "wait");
   int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
   if (wait_ms < 0 || wait_ms > MAX_WAIT_MS) {
-    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "wait must be a duration like 500ms or 5s, at most 60s");
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "wait must be a duration like 500ms or 5s, at most 60s");
     goto done;
   }
   const char *key = smc_gw_header(r, "Idempotency-Key");
   if (key && !valid_key(key)) {
-    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "Idempotency-Key must be 1 to 64 printable ASCII characters");
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "Idempotency-Key must be 1 to 64 printable ASCII characters");
     goto done;
   }
-  smc_propose_req_t req = {.machine = machine, .object = object, .transition = tname, .data = data,
-                           .expect_version = expect, .id = key, .proposer = smc_gw_header(r, "X-Smc-Proposer"),
+  smc_propose_req_t req = {.machine = machine,
+                           .object = object,
+                           .transition = tname,
+                           .data = data,
+                           .expect_version = expect,
+                           .id = key,
+                           .proposer = smc_gw_header(r, "X-Smc-Proposer"),
                            .correlation = smc_gw_header(r, "X-Correlation-Id")};
   char id[65] = "";
   smc_error_t err;
@@ -160,16 +174,22 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
     res = reply_confirmation(r, conf, object, machine);
   } else if (rc == 0 || (rc == SMC_EUNAVAILABLE && t->votes)) {
     smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "pending");
-    res = smc_gw_reply_json(r, 202, json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", "pending", "object",
-                                              object, "transition", tname));
+    res = smc_gw_reply_json(r, 202,
+                            json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", "pending",
+                                      "object", object, "transition", tname));
   } else if (rc == SMC_EUNAVAILABLE) {
     smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "unknown");
-    res = smc_gw_reply_json(r, 504, json_pack("{s:{s:s, s:s, s:s}, s:s}", "error", "code", "unavailable",
-                                              "message", "no decision in time: outcome unknown; re-send with the same "
-                                              "Idempotency-Key to learn it",
-                                              "path", r->url, "proposal", id));
+    res = smc_gw_reply_json(r, 504,
+                            json_pack("{s:{s:s, s:s, s:s}, s:s}", "error", "code", "unavailable",
+                                      "message",
+                                      "no decision in time: outcome unknown; re-send with the same "
+                                      "Idempotency-Key to learn it",
+                                      "path", r->url, "proposal", id));
   } else {
-    unsigned st = rc == SMC_ETOO_LARGE ? 413 : rc == SMC_EBAD_REQUEST ? 400 : rc == SMC_EQUEUE_FULL ? 429 : 503;
+    unsigned st = rc == SMC_ETOO_LARGE     ? 413
+                  : rc == SMC_EBAD_REQUEST ? 400
+                  : rc == SMC_EQUEUE_FULL  ? 429
+                                           : 503;
     res = smc_gw_reply_error(r, st, rc, "%s", err.message[0] ? err.message : smc_strerror(rc));
   }
 done:
@@ -179,25 +199,30 @@ done:
   return res;
 }
 
-static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *object, const char *tname) {
+static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *object,
+                                  const char *tname) {
   smc_machine_t *m = smc_gw_catalog_get(r->gw->follower, machine);
   if (!m)
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
   int known_t = find_transition(m, tname) != NULL;
   smc_machine_destroy(m);
   if (!known_t)
-    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'", machine, tname);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION,
+                              "machine '%s' has no transition '%s'", machine, tname);
   enum MHD_Result res = MHD_NO;
   json_t *b = smc_gw_body_json(r, NULL, &res);
   if (!b)
-    return r->body_len ? res : smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the body must be {voter, accept, reason?}");
+    return r->body_len ? res
+                       : smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                                            "the body must be {voter, accept, reason?}");
   json_t *jv = json_object_get(b, "voter"), *ja = json_object_get(b, "accept");
   json_t *jr = json_object_get(b, "reason"), *jp = json_object_get(b, "proposal");
-  if (!json_is_object(b) || !json_is_string(jv) || !json_is_boolean(ja) || (jr && !json_is_string(jr) && !json_is_null(jr)) ||
-      (jp && !json_is_string(jp))) {
+  if (!json_is_object(b) || !json_is_string(jv) || !json_is_boolean(ja) ||
+      (jr && !json_is_string(jr) && !json_is_null(jr)) || (jp && !json_is_string(jp))) {
     json_decref(b);
     return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
-                              "the body must be {\"voter\": string, \"accept\": bool, \"reason\": string?, \"proposal\": string?}");
+                              "the body must be {\"voter\": string, \"accept\": bool, \"reason\": "
+                              "string?, \"proposal\": string?}");
   }
   char id[65] = "";
   if (jp) {
@@ -208,24 +233,30 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
     json_decref(known);
     if (decided) {
       json_decref(b);
-      return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "proposal %s is already decided: nothing to vote on", id);
+      return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND,
+                                "proposal %s is already decided: nothing to vote on", id);
     }
   } else if (!smc_gw_proposal_pending_for(r->gw->follower, object, tname, id)) {
     json_decref(b);
-    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no pending '%s' proposal on '%s': nothing to vote on", tname,
+    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND,
+                              "no pending '%s' proposal on '%s': nothing to vote on", tname,
                               object);
   }
   smc_error_t err;
   smc_error_clear(&err);
   int accept = json_is_true(ja);
-  int rc = smc_client_vote(r->gw->client, object, id, json_string_value(jv), accept, json_string_value(jr),
-                           VOTE_TIMEOUT_MS, &err);
+  int rc = smc_client_vote(r->gw->client, object, id, json_string_value(jv), accept,
+                           json_string_value(jr), VOTE_TIMEOUT_MS, &err);
   if (rc == 0)
-    res = smc_gw_reply_json(r, 202, json_pack("{s:s, s:s, s:s, s:b}", "proposal", id, "object", object, "voter",
-                                              json_string_value(jv), "accept", accept));
+    res = smc_gw_reply_json(r, 202,
+                            json_pack("{s:s, s:s, s:s, s:b}", "proposal", id, "object", object,
+                                      "voter", json_string_value(jv), "accept", accept));
   else
-    res = smc_gw_reply_error(r, rc == SMC_EUNAVAILABLE ? 504 : rc == SMC_EBAD_REQUEST ? 400 : 503, rc, "%s",
-                             err.message[0] ? err.message : smc_strerror(rc));
+    res = smc_gw_reply_error(r,
+                             rc == SMC_EUNAVAILABLE   ? 504
+                             : rc == SMC_EBAD_REQUEST ? 400
+                                                      : 503,
+                             rc, "%s", err.message[0] ? err.message : smc_strerror(rc));
   json_decref(b);
   return res;
 }
@@ -255,21 +286,25 @@ static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *
   const char *ws = smc_gw_arg(r, "wait");
   int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
   if (wait_ms <= 0 || wait_ms > MAX_WAIT_MS)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "wait must be a duration like 500ms or 5s, at most 60s");
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "wait must be a duration like 500ms or 5s, at most 60s");
   json_t *reply = NULL;
   int rc = read_object(r, object, (int)wait_ms, &reply);
   if (rc == SMC_EUNAVAILABLE)
-    return smc_gw_reply_error(r, 503, rc, "the latest state of '%s' could not be read in time", object);
+    return smc_gw_reply_error(r, 503, rc, "the latest state of '%s' could not be read in time",
+                              object);
   if (rc < 0)
     return smc_gw_reply_error(r, 503, rc, "read failed: %s", smc_strerror(rc));
   if (!reply || !machine_matches(reply, machine)) {
     json_decref(reply);
-    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object, machine);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object,
+                              machine);
   }
   json_t *v = object_view(reply, object, machine);
   if (!json_object_get(v, "updated")) {
     json_t *latest = smc_gw_object_latest(r->gw->follower, object);
-    if (latest && json_equal(json_object_get(latest, "version"), json_object_get(reply, "version")) &&
+    if (latest &&
+        json_equal(json_object_get(latest, "version"), json_object_get(reply, "version")) &&
         json_object_get(latest, "time"))
       json_object_set(v, "updated", json_object_get(latest, "time"));
     json_decref(latest);
@@ -282,17 +317,20 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
   const char *ts = smc_gw_arg(r, "timeout");
   int64_t timeout_ms = ts ? smc_gw_parse_duration(ts) : DEFAULT_WATCH_MS;
   if (timeout_ms < 0 || timeout_ms > MAX_WATCH_MS)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "timeout must be a duration like 30s, at most 300s");
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "timeout must be a duration like 30s, at most 300s");
   int64_t after = -1;
   if (parse_version(smc_gw_arg(r, "after_version"), &after) < 0)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "after_version must be a non-negative integer");
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "after_version must be a non-negative integer");
   int64_t deadline = smc_gw_now_ms() + timeout_ms;
   json_t *latest = smc_gw_object_latest(r->gw->follower, object);
   int64_t have = latest ? json_integer_value(json_object_get(latest, "version")) : -1;
   json_t *now = NULL;
   if (after < 0 || have <= after) {
     json_t *reply = NULL;
-    int rc = read_object(r, object, (int)(timeout_ms < DEFAULT_WAIT_MS ? DEFAULT_WAIT_MS : DEFAULT_WAIT_MS), &reply);
+    int rc = read_object(
+        r, object, (int)(timeout_ms < DEFAULT_WAIT_MS ? DEFAULT_WAIT_MS : DEFAULT_WAIT_MS), &reply);
     if (rc < 0) {
       json_decref(latest);
       return smc_gw_reply_error(r, 503, rc, "the state of '%s' could not be read in time", object);
@@ -300,7 +338,8 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
     if (reply && !machine_matches(reply, machine)) {
       json_decref(reply);
       json_decref(latest);
-      return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object, machine);
+      return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'",
+                                object, machine);
     }
     int64_t rv = reply ? json_integer_value(json_object_get(reply, "version")) : 0;
     if (after < 0)
@@ -370,7 +409,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
         size_t n = strlen(text) + 64;
         s->pending = malloc(n);
         if (s->pending)
-          snprintf(s->pending, n, "id: %lld\nevent: commit\ndata: %s\n\n", (long long)s->after, text);
+          snprintf(s->pending, n, "id: %lld\nevent: commit\ndata: %s\n\n", (long long)s->after,
+                   text);
         free(text);
       }
     }
@@ -384,7 +424,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
   return (ssize_t)n;
 }
 
-enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after, int64_t timeout_ms) {
+enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t after,
+                                    int64_t timeout_ms) {
   sse_t *s = calloc(1, sizeof(*s));
   if (!s || !(s->object = strdup(object)) || !(s->machine = strdup(r->segs[1]))) {
     if (s)
@@ -394,7 +435,8 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
   s->f = r->gw->follower;
   s->after = after;
   s->deadline = smc_gw_now_ms() + timeout_ms;
-  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
   if (!resp) {
     sse_free(s);
     return MHD_NO;
@@ -429,8 +471,8 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
       return put_transition(r, machine, object, r->segs[5]);
     if (!strcmp(r->method, "PATCH"))
       return patch_vote(r, machine, object, r->segs[5]);
-    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here (PUT proposes, PATCH votes)",
-                              r->method);
+    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST,
+                              "method %s not allowed here (PUT proposes, PATCH votes)", r->method);
   }
   return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
 }
@@ -440,6 +482,7 @@ enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
     return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
   json_t *rec = smc_gw_proposal_get(r->gw->follower, r->segs[1]);
   if (!rec)
-    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "this gateway has not seen proposal '%s'", r->segs[1]);
+    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "this gateway has not seen proposal '%s'",
+                              r->segs[1]);
   return smc_gw_reply_json(r, 200, rec);
 }

@@ -185,14 +185,14 @@ static void fmt_double(char *out, size_t n, double v) {
 }
 
 /* name{labels[,extra]} value */
-static void line(buf_t *b, const char *name, const char *suffix, const char *labels, const char *extra,
-                 double v) {
+static void line(buf_t *b, const char *name, const char *suffix, const char *labels,
+                 const char *extra, double v) {
   char num[64];
   fmt_double(num, sizeof(num), v);
   int hl = labels && *labels, he = extra && *extra;
   if (hl || he)
-    bprintf(b, "%s%s{%s%s%s} %s\n", name, suffix, hl ? labels : "", hl && he ? "," : "", he ? extra : "",
-            num);
+    bprintf(b, "%s%s{%s%s%s} %s\n", name, suffix, hl ? labels : "", hl && he ? "," : "",
+            he ? extra : "", num);
   else
     bprintf(b, "%s%s %s\n", name, suffix, num);
 }

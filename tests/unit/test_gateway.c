@@ -1,10 +1,10 @@
 /* Gateway internals that need no Kafka: the LRU, durations, UTF-8, content
  * types, and start-up argument errors. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -81,8 +81,8 @@ static void test_utf8(void **state) {
   const char *ok[] = {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
     assert_true(smc_gw_utf8_valid((const unsigned char *)ok[i], strlen(ok[i])));
-  const char *bad[] = {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3",
-                       "ab\xe2\x82", "\x80"};
+  const char *bad[] = {"\xff", "\xc0\xaf",   "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                       "\xc3", "ab\xe2\x82", "\x80"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_false(smc_gw_utf8_valid((const unsigned char *)bad[i], strlen(bad[i])));
 }
@@ -124,8 +124,9 @@ static void test_start_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lru),   cmocka_unit_test(test_duration),     cmocka_unit_test(test_utf8),
-      cmocka_unit_test(test_ctype), cmocka_unit_test(test_start_errors),
+      cmocka_unit_test(test_lru),          cmocka_unit_test(test_duration),
+      cmocka_unit_test(test_utf8),         cmocka_unit_test(test_ctype),
+      cmocka_unit_test(test_start_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,9 @@
 /* Metrics registry: exposition format, types, histogram buckets, threads. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,7 +32,8 @@ static void test_empty(void **state) {
 
 static void test_counter_and_help(void **state) {
   (void)state;
-  smc_metrics_describe("smc_proposals_total", SMC_METRIC_COUNTER, "Proposals by outcome.\nSecond line \\");
+  smc_metrics_describe("smc_proposals_total", SMC_METRIC_COUNTER,
+                       "Proposals by outcome.\nSecond line \\");
   smc_metrics_counter_add("smc_proposals_total", "outcome=\"committed\"", 2);
   smc_metrics_counter_add("smc_proposals_total", "outcome=\"committed\"", 1.5);
   smc_metrics_counter_add("smc_proposals_total", "outcome=\"rejected\"", 1);
