@@ -1,10 +1,11 @@
 /* Gateway internals that need no Kafka: the LRU, durations, UTF-8, content
  * types, and start-up argument errors. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <string.h>

@@ -1,9 +1,10 @@
 /* Metrics registry: exposition format, types, histogram buckets, threads. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <pthread.h>
 #include <stdlib.h>
