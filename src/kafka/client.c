@@ -225,9 +225,34 @@ static char **copy_props(const char *const *props) {
   return out;
 }
 
+/* The caller's properties minus the consumer-only ones a producer would
+ * warn about. The result borrows the strings; free the array only. */
+static const char **producer_props(char **props) {
+  size_t n = 0;
+  while (props[n])
+    n++;
+  const char **out = calloc(n + 1, sizeof(*out));
+  if (!out)
+    return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) { /* copy_props keeps pairs */
+    if (!strcmp(props[i], "group.id") || !strcmp(props[i], "isolation.level") ||
+        !strcmp(props[i], "auto.offset.reset") || !strcmp(props[i], "enable.auto.commit"))
+      continue;
+    out[o++] = props[i];
+    out[o++] = props[i + 1];
+  }
+  return out;
+}
+
 static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
   char errstr[512];
-  const char *const *props = (const char *const *)c->props;
+  const char **pprops = producer_props(c->props);
+  if (!pprops) {
+    smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    return NULL;
+  }
+  const char *const *props = pprops;
   rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
   if (!conf || smc_kconf_producer(conf, errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
@@ -238,9 +263,11 @@ static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_
        rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)))) {
     if (conf)
       rd_kafka_conf_destroy(conf);
+    free(pprops);
     smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka producer configuration: %s", errstr);
     return NULL;
   }
+  free(pprops);
   rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
   rd_kafka_conf_set_opaque(conf, c);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -254,7 +281,7 @@ static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_
 static int random_id(const char *prefix, char *out, size_t outlen);
 
 /* A consumer for assign() only: librdkafka wants a group.id for that, so it
- * gets a unique one that never joins, commits or subscribes. */
+ * gets the caller's or a unique one; it never joins, commits or subscribes. */
 static rd_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
   char errstr[512], gid[200], rnd[40];
   if (random_id("", rnd, sizeof(rnd))) {
@@ -269,7 +296,7 @@ static rd_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
       rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
       set_default(conf, props, "fetch.wait.max.ms", "50", errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "group.id", gid, errstr, sizeof(errstr)) ||
+      set_default(conf, props, "group.id", gid, errstr, sizeof(errstr)) ||
       rd_kafka_conf_set(conf, "enable.partition.eof", eof ? "true" : "false", errstr,
                         sizeof(errstr))) {
     if (conf)
