@@ -92,6 +92,8 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
   rocksdb_options_set_create_missing_column_families(s->opts, 1);
   rocksdb_options_set_write_buffer_size(s->opts, o->write_buffer_bytes);
   rocksdb_options_set_max_write_buffer_number(s->opts, 2);
+  /* all memtables together: flush the largest once this is reached */
+  rocksdb_options_set_db_write_buffer_size(s->opts, 4 * o->write_buffer_bytes);
   rocksdb_options_set_max_open_files(s->opts, o->max_open_files);
   rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
   rocksdb_writeoptions_set_sync(s->apply_wopts, o->sync ? 1 : 0);

@@ -24,7 +24,8 @@ typedef struct smc_store smc_store_t;
 
 typedef struct smc_store_options {
   size_t block_cache_bytes;  /* shared LRU block cache, default 64 MiB */
-  size_t write_buffer_bytes; /* memtable size per column family, default 16 MiB */
+  size_t write_buffer_bytes; /* memtable size per column family, default 16 MiB;
+                                all memtables together are capped at 4x this */
   int max_open_files;        /* default 512 (-1 = unlimited) */
   int sync;                  /* fsync every apply, default 0 (the WAL is on) */
 } smc_store_options_t;
