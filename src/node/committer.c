@@ -477,6 +477,10 @@ static int resync(smc_committer_t *c) {
 
 static int begin_txn(smc_committer_t *c) {
   if (c->txn_open) return 0;
+  if (!c->producer) { /* being re-created: the record is re-read after resync */
+    c->need_resync = 1;
+    return -1;
+  }
   rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
   if (e) {
     txn_failed(c, e, "begin_transaction");
