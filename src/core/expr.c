@@ -92,14 +92,11 @@ static const struct {
   fn_t fn;
   int min, max; /* max < 0: variadic */
 } functions[] = {
-    {"len", F_LEN, 1, 1},           {"substr", F_SUBSTR, 2, 3},
-    {"lower", F_LOWER, 1, 1},       {"upper", F_UPPER, 1, 1},
-    {"trim", F_TRIM, 1, 1},         {"concat", F_CONCAT, 1, -1},
-    {"contains", F_CONTAINS, 2, 2}, {"startsWith", F_STARTS, 2, 2},
-    {"endsWith", F_ENDS, 2, 2},     {"matches", F_MATCHES, 2, 2},
-    {"sha256", F_SHA256, 1, 1},     {"has", F_HAS, 1, 1},
-    {"int", F_INT, 1, 1},           {"string", F_STRING, 1, 1},
-    {"keys", F_KEYS, 1, 1},
+    {"len", F_LEN, 1, 1},           {"substr", F_SUBSTR, 2, 3},     {"lower", F_LOWER, 1, 1},
+    {"upper", F_UPPER, 1, 1},       {"trim", F_TRIM, 1, 1},         {"concat", F_CONCAT, 1, -1},
+    {"contains", F_CONTAINS, 2, 2}, {"startsWith", F_STARTS, 2, 2}, {"endsWith", F_ENDS, 2, 2},
+    {"matches", F_MATCHES, 2, 2},   {"sha256", F_SHA256, 1, 1},     {"has", F_HAS, 1, 1},
+    {"int", F_INT, 1, 1},           {"string", F_STRING, 1, 1},     {"keys", F_KEYS, 1, 1},
 };
 
 static const char *const op_names[] = {"==", "!=", "<", "<=", ">", ">=", "in",
@@ -305,12 +302,27 @@ static void lex_string(parser_t *p) {
     size_t esc = i;
     i += 2;
     switch (e) {
-    case '\\': case '\'': case '"': case '/': buf[n++] = e; break;
-    case 'n': buf[n++] = '\n'; break;
-    case 't': buf[n++] = '\t'; break;
-    case 'r': buf[n++] = '\r'; break;
-    case 'b': buf[n++] = '\b'; break;
-    case 'f': buf[n++] = '\f'; break;
+    case '\\':
+    case '\'':
+    case '"':
+    case '/':
+      buf[n++] = e;
+      break;
+    case 'n':
+      buf[n++] = '\n';
+      break;
+    case 't':
+      buf[n++] = '\t';
+      break;
+    case 'r':
+      buf[n++] = '\r';
+      break;
+    case 'b':
+      buf[n++] = '\b';
+      break;
+    case 'f':
+      buf[n++] = '\f';
+      break;
     case 'u': {
       uint32_t cp, lo;
       if (hex4(s + i, p->len - i, &cp)) {
@@ -336,8 +348,7 @@ static void lex_string(parser_t *p) {
       break;
     }
     default:
-      perr(p, esc, SMC_EBAD_EXPRESSION, "unknown escape '\\%c'",
-           (e >= 0x20 && e < 0x7f) ? e : '?');
+      perr(p, esc, SMC_EBAD_EXPRESSION, "unknown escape '\\%c'", (e >= 0x20 && e < 0x7f) ? e : '?');
       goto fail;
     }
   }
@@ -459,8 +470,7 @@ static void lex(parser_t *p) {
   } else if (c > 0x20 && c < 0x7f) {
     perr(p, p->pos, SMC_EBAD_EXPRESSION, "unexpected character '%c'", c);
   } else {
-    perr(p, p->pos, SMC_EBAD_EXPRESSION, "unexpected character (byte 0x%02x)",
-         (unsigned char)c);
+    perr(p, p->pos, SMC_EBAD_EXPRESSION, "unexpected character (byte 0x%02x)", (unsigned char)c);
   }
   p->tok.end = p->pos;
   if (p->rc) {
@@ -535,8 +545,8 @@ static int node_add(parser_t *p, node_t *n, node_t *kid) {
 }
 
 /* A node with up to three kids; frees the kids when it fails. */
-static node_t *node_make(parser_t *p, kind_t kind, int op, size_t offset, node_t *a,
-                         node_t *b, node_t *c) {
+static node_t *node_make(parser_t *p, kind_t kind, int op, size_t offset, node_t *a, node_t *b,
+                         node_t *c) {
   node_t *kids[3] = {a, b, c};
   node_t *n = NULL;
   if (p->rc)
@@ -564,8 +574,8 @@ static node_t *parse_cond(parser_t *p);
 
 static int enter(parser_t *p) {
   if (++p->depth > SMC_EXPR_MAX_NESTING) {
-    perr(p, p->tok.start, SMC_EBAD_EXPRESSION,
-         "expression nested too deeply (more than %d levels)", SMC_EXPR_MAX_NESTING);
+    perr(p, p->tok.start, SMC_EBAD_EXPRESSION, "expression nested too deeply (more than %d levels)",
+         SMC_EXPR_MAX_NESTING);
     return -1;
   }
   return 0;
@@ -616,8 +626,8 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
   lex(p); /* ')' */
   if (n->nkids < functions[fi].min || (functions[fi].max >= 0 && n->nkids > functions[fi].max)) {
     if (functions[fi].max == functions[fi].min)
-      perr(p, name_off, SMC_EBAD_EXPRESSION, "%s() takes %d argument%s, got %d",
-           functions[fi].name, functions[fi].min, functions[fi].min == 1 ? "" : "s", n->nkids);
+      perr(p, name_off, SMC_EBAD_EXPRESSION, "%s() takes %d argument%s, got %d", functions[fi].name,
+           functions[fi].min, functions[fi].min == 1 ? "" : "s", n->nkids);
     else if (functions[fi].max < 0)
       perr(p, name_off, SMC_EBAD_EXPRESSION, "%s() takes at least %d argument%s, got %d",
            functions[fi].name, functions[fi].min, functions[fi].min == 1 ? "" : "s", n->nkids);
@@ -636,8 +646,7 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
     smc_error_t rerr;
     smc_error_clear(&rerr);
     if (!json_is_string(pat)) {
-      perr(p, (size_t)n->kids[1]->col - 1, SMC_EBAD_EXPRESSION,
-           "matches() needs a string pattern");
+      perr(p, (size_t)n->kids[1]->col - 1, SMC_EBAD_EXPRESSION, "matches() needs a string pattern");
       goto fail;
     }
     if (smc_regex_compile_ex(json_string_value(pat), json_string_length(pat), NULL, 1, &n->re,
@@ -717,8 +726,7 @@ static node_t *lit_node(parser_t *p, json_t *v, size_t offset) {
   return n;
 }
 
-static node_t *member_node(parser_t *p, node_t *base, const char *name, size_t len,
-                           size_t offset) {
+static node_t *member_node(parser_t *p, node_t *base, const char *name, size_t len, size_t offset) {
   node_t *n = node_make(p, N_MEMBER, 0, offset, base, NULL, NULL);
   if (!n)
     return NULL;
@@ -773,7 +781,8 @@ static node_t *parse_ident(parser_t *p) {
   static const struct {
     const char *name;
     root_t root;
-  } roots[] = {{"src", R_SRC}, {"dst", R_DST}, {"input", R_INPUT}, {"vars", R_VARS}, {"value", R_VALUE}};
+  } roots[] = {
+      {"src", R_SRC}, {"dst", R_DST}, {"input", R_INPUT}, {"vars", R_VARS}, {"value", R_VALUE}};
   if (tok_ident(p, "true") || tok_ident(p, "false") || tok_ident(p, "null")) {
     json_t *v = name[0] == 't' ? json_true() : name[0] == 'f' ? json_false() : json_null();
     lex(p);
@@ -916,8 +925,8 @@ static node_t *parse_unary(parser_t *p) {
 typedef node_t *(*parse_fn)(parser_t *);
 
 /* One left-associative binary level: operand (op operand)*. */
-static node_t *parse_binary(parser_t *p, parse_fn next, const char *const *ops,
-                            const int *codes, int nops, kind_t kind) {
+static node_t *parse_binary(parser_t *p, parse_fn next, const char *const *ops, const int *codes,
+                            int nops, kind_t kind) {
   node_t *l = next(p);
   while (l && !p->rc) {
     int found = -1;
@@ -1044,8 +1053,8 @@ int smc_expr_compile(const char *src, smc_expr_t **out, smc_error_t *err) {
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "expression is NULL");
   size_t len = strlen(src);
   if (len > SMC_EXPR_MAX_SOURCE) {
-    int rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL,
-                           "expression longer than %d bytes", SMC_EXPR_MAX_SOURCE);
+    int rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "expression longer than %d bytes",
+                           SMC_EXPR_MAX_SOURCE);
     if (err && err->code == rc)
       err->column = SMC_EXPR_MAX_SOURCE + 1;
     return rc;
@@ -1118,18 +1127,32 @@ static void val_from_json(const json_t *cj, val_t *v) {
     return;
   v->j = j;
   switch (json_typeof(j)) {
-  case JSON_OBJECT: v->t = T_OBJ; break;
-  case JSON_ARRAY: v->t = T_ARR; break;
+  case JSON_OBJECT:
+    v->t = T_OBJ;
+    break;
+  case JSON_ARRAY:
+    v->t = T_ARR;
+    break;
   case JSON_STRING:
     v->t = T_STR;
     v->s = json_string_value(j);
     v->n = json_string_length(j);
     break;
-  case JSON_INTEGER: v->t = T_INT, v->i = json_integer_value(j); break;
-  case JSON_REAL: v->t = T_REAL, v->r = json_real_value(j); break;
-  case JSON_TRUE: v->t = T_BOOL, v->b = 1; break;
-  case JSON_FALSE: v->t = T_BOOL, v->b = 0; break;
-  case JSON_NULL: v->t = T_NULL, v->j = NULL; break;
+  case JSON_INTEGER:
+    v->t = T_INT, v->i = json_integer_value(j);
+    break;
+  case JSON_REAL:
+    v->t = T_REAL, v->r = json_real_value(j);
+    break;
+  case JSON_TRUE:
+    v->t = T_BOOL, v->b = 1;
+    break;
+  case JSON_FALSE:
+    v->t = T_BOOL, v->b = 0;
+    break;
+  case JSON_NULL:
+    v->t = T_NULL, v->j = NULL;
+    break;
   }
 }
 
@@ -1164,13 +1187,20 @@ static void val_json_take(val_t *v, json_t *j) {
 
 static const char *type_name(const val_t *v) {
   switch (v->t) {
-  case T_NULL: return "null";
-  case T_BOOL: return "boolean";
-  case T_INT: return "integer";
-  case T_REAL: return "number";
-  case T_STR: return "string";
-  case T_ARR: return "array";
-  case T_OBJ: return "object";
+  case T_NULL:
+    return "null";
+  case T_BOOL:
+    return "boolean";
+  case T_INT:
+    return "integer";
+  case T_REAL:
+    return "number";
+  case T_STR:
+    return "string";
+  case T_ARR:
+    return "array";
+  case T_OBJ:
+    return "object";
   }
   return "?";
 }
@@ -1184,13 +1214,20 @@ static json_t *val_json(const val_t *v) {
   if (v->j)
     return json_incref(v->j);
   switch (v->t) {
-  case T_NULL: return json_null();
-  case T_BOOL: return json_boolean(v->b);
-  case T_INT: return json_integer(v->i);
-  case T_REAL: return json_real(v->r);
-  case T_STR: return json_stringn(v->s, v->n);
-  case T_OBJ: return json_object(); /* vars when the context has none */
-  default: return NULL; /* arrays always carry j */
+  case T_NULL:
+    return json_null();
+  case T_BOOL:
+    return json_boolean(v->b);
+  case T_INT:
+    return json_integer(v->i);
+  case T_REAL:
+    return json_real(v->r);
+  case T_STR:
+    return json_stringn(v->s, v->n);
+  case T_OBJ:
+    return json_object(); /* vars when the context has none */
+  default:
+    return NULL; /* arrays always carry j */
   }
 }
 
@@ -1252,9 +1289,12 @@ static int val_equal(const val_t *a, const val_t *b) {
   if (a->t != b->t)
     return 0;
   switch (a->t) {
-  case T_NULL: return 1;
-  case T_BOOL: return a->b == b->b;
-  case T_STR: return a->n == b->n && (a->n == 0 || memcmp(a->s, b->s, a->n) == 0);
+  case T_NULL:
+    return 1;
+  case T_BOOL:
+    return a->b == b->b;
+  case T_STR:
+    return a->n == b->n && (a->n == 0 || memcmp(a->s, b->s, a->n) == 0);
   default:
     if (!a->j || !b->j) /* an absent vars object is {} */
       return json_object_size(a->j ? a->j : b->j) == 0;
@@ -1309,17 +1349,29 @@ static void root_value(ev_t *ev, root_t r, val_t *v, int *found) {
   memset(v, 0, sizeof(*v));
   *found = 1;
   switch (r) {
-  case R_SRC: val_from_json(c->src, v), *found = c->src != NULL; break;
-  case R_DST: val_from_json(c->dst, v), *found = c->dst != NULL; break;
-  case R_INPUT: val_from_json(c->input, v), *found = c->input != NULL; break;
-  case R_VALUE: val_from_json(c->value, v), *found = c->value != NULL; break;
+  case R_SRC:
+    val_from_json(c->src, v), *found = c->src != NULL;
+    break;
+  case R_DST:
+    val_from_json(c->dst, v), *found = c->dst != NULL;
+    break;
+  case R_INPUT:
+    val_from_json(c->input, v), *found = c->input != NULL;
+    break;
+  case R_VALUE:
+    val_from_json(c->value, v), *found = c->value != NULL;
+    break;
   case R_VARS:
     val_from_json(c->vars, v);
     if (!c->vars)
       v->t = T_OBJ; /* NULL vars is {} (j stays NULL: members are absent) */
     break;
-  case R_META_VERSION: val_int(v, c->version); break;
-  case R_META_TIME: val_int(v, c->time); break;
+  case R_META_VERSION:
+    val_int(v, c->version);
+    break;
+  case R_META_TIME:
+    val_int(v, c->time);
+    break;
   case R_META_OBJECT:
   case R_META_STATE:
   case R_META_PROPOSER: {
@@ -1419,15 +1471,21 @@ static int num_result(ev_t *ev, const node_t *n, double r, val_t *out) {
 static int arith(ev_t *ev, const node_t *n, const val_t *a, const val_t *b, val_t *out) {
   int op = n->op;
   if (!is_num(a) || !is_num(b))
-    return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "'%s' needs numbers, got %s and %s",
-                   op_names[op], type_name(a), type_name(b));
+    return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "'%s' needs numbers, got %s and %s", op_names[op],
+                   type_name(a), type_name(b));
   if (a->t == T_INT && b->t == T_INT) {
     int64_t r = 0;
     int ovf = 0;
     switch (op) {
-    case OP_ADD: ovf = __builtin_add_overflow(a->i, b->i, &r); break;
-    case OP_SUB: ovf = __builtin_sub_overflow(a->i, b->i, &r); break;
-    case OP_MUL: ovf = __builtin_mul_overflow(a->i, b->i, &r); break;
+    case OP_ADD:
+      ovf = __builtin_add_overflow(a->i, b->i, &r);
+      break;
+    case OP_SUB:
+      ovf = __builtin_sub_overflow(a->i, b->i, &r);
+      break;
+    case OP_MUL:
+      ovf = __builtin_mul_overflow(a->i, b->i, &r);
+      break;
     case OP_DIV:
     case OP_MOD:
       if (b->i == 0)
@@ -1446,9 +1504,12 @@ static int arith(ev_t *ev, const node_t *n, const val_t *a, const val_t *b, val_
   }
   double x = num(a), y = num(b);
   switch (op) {
-  case OP_ADD: return num_result(ev, n, x + y, out);
-  case OP_SUB: return num_result(ev, n, x - y, out);
-  case OP_MUL: return num_result(ev, n, x * y, out);
+  case OP_ADD:
+    return num_result(ev, n, x + y, out);
+  case OP_SUB:
+    return num_result(ev, n, x - y, out);
+  case OP_MUL:
+    return num_result(ev, n, x * y, out);
   default:
     if (y == 0)
       return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "%s by zero",
@@ -1470,8 +1531,12 @@ static int string_form(ev_t *ev, const node_t *n, const val_t *v, const char **s
   }
   char small[32];
   switch (v->t) {
-  case T_NULL: *s = "null", *len = 4; return 0;
-  case T_BOOL: *s = v->b ? "true" : "false", *len = v->b ? 4 : 5; return 0;
+  case T_NULL:
+    *s = "null", *len = 4;
+    return 0;
+  case T_BOOL:
+    *s = v->b ? "true" : "false", *len = v->b ? 4 : 5;
+    return 0;
   case T_INT:
     *len = (size_t)snprintf(small, sizeof(small), "%lld", (long long)v->i);
     *tmp = malloc(*len + 1);
@@ -1520,8 +1585,7 @@ static int concat_strings(ev_t *ev, const node_t *n, const val_t *vals, int coun
       goto done;
     total += pn[i];
     if (total > SMC_EXPR_MAX_STRING) {
-      rc = ev_fail(ev, n, SMC_ELIMIT_EXCEEDED, "string longer than %d bytes",
-                   SMC_EXPR_MAX_STRING);
+      rc = ev_fail(ev, n, SMC_ELIMIT_EXCEEDED, "string longer than %d bytes", SMC_EXPR_MAX_STRING);
       goto done;
     }
   }
@@ -1659,7 +1723,10 @@ static int eval_binary(ev_t *ev, const node_t *n, val_t *out) {
   case OP_GE:
     rc = compare(ev, n, &a, &b, &r);
     if (!rc)
-      val_bool(out, n->op == OP_LT ? r < 0 : n->op == OP_LE ? r <= 0 : n->op == OP_GT ? r > 0 : r >= 0);
+      val_bool(out, n->op == OP_LT   ? r < 0
+                    : n->op == OP_LE ? r <= 0
+                    : n->op == OP_GT ? r > 0
+                                     : r >= 0);
     break;
   case OP_IN:
     rc = contains(ev, n, &b, &a, &r);
@@ -1689,8 +1756,7 @@ static int eval_binary(ev_t *ev, const node_t *n, val_t *out) {
 static int need_bool(ev_t *ev, const node_t *n, const val_t *v, const char *what) {
   if (v->t == T_BOOL)
     return 0;
-  return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "%s needs a boolean, got %s", what,
-                 type_name(v));
+  return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "%s needs a boolean, got %s", what, type_name(v));
 }
 
 /* Number of code points in s[0..n) (input is valid UTF-8). */
@@ -1734,10 +1800,10 @@ static const char *fn_name(const node_t *n) {
 static int arg_type(ev_t *ev, const node_t *n, const val_t *v, vtype_t t, int argno) {
   if (v->t == t)
     return 0;
-  static const char *const names[] = {"null",   "a boolean", "an integer", "a number",
+  static const char *const names[] = {"null",     "a boolean", "an integer", "a number",
                                       "a string", "an array",  "an object"};
-  return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "%s() argument %d must be %s, got %s",
-                 fn_name(n), argno, names[t], type_name(v));
+  return ev_fail(ev, n, SMC_EVALIDATION_FAILED, "%s() argument %d must be %s, got %s", fn_name(n),
+                 argno, names[t], type_name(v));
 }
 
 static int fn_substr(ev_t *ev, const node_t *n, val_t *args, int nargs, val_t *out) {
@@ -1803,8 +1869,8 @@ static int fn_matches(ev_t *ev, const node_t *n, val_t *args, val_t *out) {
     smc_error_clear(&rerr);
     rc = smc_regex_compile_ex(args[1].s, args[1].n, NULL, 0, &tmp, &rerr);
     if (rc)
-      return ev_fail(ev, n, rc == SMC_ENOMEM ? SMC_ENOMEM : SMC_EVALIDATION_FAILED,
-                     "matches(): %s", rerr.message);
+      return ev_fail(ev, n, rc == SMC_ENOMEM ? SMC_ENOMEM : SMC_EVALIDATION_FAILED, "matches(): %s",
+                     rerr.message);
     re = tmp;
   }
   rc = charge(ev, n, bytes_cost(args[0].n));
@@ -1948,13 +2014,15 @@ static int eval_call_args(ev_t *ev, const node_t *n, val_t *out, val_t *args) {
     } else if (args[0].t == T_OBJ) {
       val_int(out, args[0].j ? (int64_t)json_object_size(args[0].j) : 0);
     } else {
-      rc = ev_fail(ev, n, SMC_EVALIDATION_FAILED,
-                   "len() needs a string, array or object, got %s", type_name(&args[0]));
+      rc = ev_fail(ev, n, SMC_EVALIDATION_FAILED, "len() needs a string, array or object, got %s",
+                   type_name(&args[0]));
     }
     return rc;
-  case F_SUBSTR: return fn_substr(ev, n, args, n->nkids, out);
+  case F_SUBSTR:
+    return fn_substr(ev, n, args, n->nkids, out);
   case F_LOWER:
-  case F_UPPER: return fn_case(ev, n, &args[0], out);
+  case F_UPPER:
+    return fn_case(ev, n, &args[0], out);
   case F_TRIM: {
     rc = arg_type(ev, n, &args[0], T_STR, 1);
     if (rc)
@@ -1995,9 +2063,12 @@ static int eval_call_args(ev_t *ev, const node_t *n, val_t *out, val_t *args) {
     val_bool(out, x->n == 0 || memcmp(at, x->s, x->n) == 0);
     return 0;
   }
-  case F_MATCHES: return fn_matches(ev, n, args, out);
-  case F_SHA256: return fn_sha256(ev, n, &args[0], out);
-  case F_INT: return fn_int(ev, n, &args[0], out);
+  case F_MATCHES:
+    return fn_matches(ev, n, args, out);
+  case F_SHA256:
+    return fn_sha256(ev, n, &args[0], out);
+  case F_INT:
+    return fn_int(ev, n, &args[0], out);
   case F_STRING:
     if (args[0].t == T_STR) {
       *out = args[0];
@@ -2019,8 +2090,10 @@ static int eval_call_args(ev_t *ev, const node_t *n, val_t *out, val_t *args) {
       val_buf(out, tmp, len);
       return 0;
     }
-  case F_KEYS: return fn_keys(ev, n, &args[0], out);
-  case F_HAS: break;
+  case F_KEYS:
+    return fn_keys(ev, n, &args[0], out);
+  case F_HAS:
+    break;
   }
   return ev_fail(ev, n, SMC_EINTERNAL, "unhandled function");
 }
@@ -2106,8 +2179,11 @@ static int eval(ev_t *ev, const node_t *n, val_t *out) {
   if (rc)
     return rc;
   switch ((kind_t)n->kind) {
-  case N_LIT: val_from_json(n->lit, out); return 0;
-  case N_LIST: return eval_list(ev, n, out);
+  case N_LIT:
+    val_from_json(n->lit, out);
+    return 0;
+  case N_LIST:
+    return eval_list(ev, n, out);
   case N_UNARY: {
     val_t a;
     rc = eval(ev, n->kids[0], &a);
@@ -2125,13 +2201,14 @@ static int eval(ev_t *ev, const node_t *n, val_t *out) {
     } else if (a.t == T_REAL) {
       val_real(out, -a.r);
     } else {
-      rc = ev_fail(ev, n, SMC_EVALIDATION_FAILED, "unary '-' needs a number, got %s",
-                   type_name(&a));
+      rc =
+          ev_fail(ev, n, SMC_EVALIDATION_FAILED, "unary '-' needs a number, got %s", type_name(&a));
     }
     val_release(&a);
     return rc;
   }
-  case N_BINARY: return eval_binary(ev, n, out);
+  case N_BINARY:
+    return eval_binary(ev, n, out);
   case N_AND:
   case N_OR: {
     int is_and = n->kind == N_AND;
@@ -2170,8 +2247,10 @@ static int eval(ev_t *ev, const node_t *n, val_t *out) {
       return rc;
     return eval(ev, n->kids[b ? 1 : 2], out);
   }
-  case N_CALL: return eval_call(ev, n, out);
-  default: break;
+  case N_CALL:
+    return eval_call(ev, n, out);
+  default:
+    break;
   }
   return ev_fail(ev, n, SMC_EINTERNAL, "unknown expression node");
 }
@@ -2204,7 +2283,8 @@ int smc_expr_eval(const smc_expr_t *e, smc_eval_ctx_t *ctx, json_t **out, smc_er
 
 int smc_expr_eval_bool(const smc_expr_t *e, smc_eval_ctx_t *ctx, int *result, smc_error_t *err) {
   if (!e || !ctx || !result)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "expression, ctx and result are required");
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                         "expression, ctx and result are required");
   *result = 0;
   ev_t ev = {ctx, err};
   val_t v;

@@ -25,8 +25,7 @@ typedef struct smc_regex smc_regex_t;
 /* Compile pattern (PCRE2, UTF mode) with flags from "imsx" (NULL = none).
  * Uses the JIT where available. On failure returns SMC_EBAD_REGEX with the
  * PCRE2 message and the offset in err->column (1-based). */
-int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
-                      smc_error_t *err);
+int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out, smc_error_t *err);
 /* Like smc_regex_compile for pattern[0..len) (which may hold NUL bytes);
  * use_jit = 0 skips the JIT, which is cheaper for a pattern used once. */
 int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int use_jit,
@@ -35,8 +34,8 @@ int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int
 int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_t *err);
 void smc_regex_destroy(smc_regex_t *re);
 /* 1 match, 0 no match, SMC_ELIMIT_EXCEEDED when a limit was hit. */
-int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
-                    uint32_t match_limit, uint32_t depth_limit);
+int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint32_t match_limit,
+                    uint32_t depth_limit);
 const char *smc_regex_pattern(const smc_regex_t *re);
 /* 1 when the pattern was JIT-compiled, 0 when it runs in the interpreter. */
 int smc_regex_is_jit(const smc_regex_t *re);
@@ -62,11 +61,11 @@ typedef struct smc_eval_ctx {
 typedef struct smc_expr smc_expr_t;
 
 /* Hard bounds that keep hostile input cheap to reject. */
-#define SMC_EXPR_MAX_SOURCE 4096       /* bytes of one expression */
-#define SMC_TEMPLATE_MAX_SOURCE 16384  /* bytes of one template */
-#define SMC_EXPR_MAX_NESTING 64        /* nested (), [], calls, unary ops */
-#define SMC_EXPR_MAX_HEIGHT 128        /* depth of the syntax tree */
-#define SMC_EXPR_MAX_STRING (1 << 20)  /* bytes of a string built at run time */
+#define SMC_EXPR_MAX_SOURCE 4096      /* bytes of one expression */
+#define SMC_TEMPLATE_MAX_SOURCE 16384 /* bytes of one template */
+#define SMC_EXPR_MAX_NESTING 64       /* nested (), [], calls, unary ops */
+#define SMC_EXPR_MAX_HEIGHT 128       /* depth of the syntax tree */
+#define SMC_EXPR_MAX_STRING (1 << 20) /* bytes of a string built at run time */
 
 /* Parse src. On error returns SMC_EBAD_EXPRESSION, err->column = 1-based
  * offset in src. Literal regexes in matches() are compiled here. */
@@ -93,8 +92,7 @@ void smc_template_destroy(smc_template_t *t);
 /* Expand. A template that is exactly one ${expr} yields that value with its
  * type (so eq: '${input.count}' compares numbers); otherwise the parts are
  * stringified and concatenated into a JSON string. */
-int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out,
-                      smc_error_t *err);
+int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err);
 int smc_template_is_constant(const smc_template_t *t);
 /* The template text as compiled. */
 const char *smc_template_source(const smc_template_t *t);

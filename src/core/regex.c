@@ -88,10 +88,18 @@ static int flags_to_options(const char *flags, uint32_t *opts, smc_error_t *err)
   *opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C;
   for (const char *f = flags; f && *f; f++) {
     switch (*f) {
-    case 'i': *opts |= PCRE2_CASELESS; break;
-    case 'm': *opts |= PCRE2_MULTILINE; break;
-    case 's': *opts |= PCRE2_DOTALL; break;
-    case 'x': *opts |= PCRE2_EXTENDED; break;
+    case 'i':
+      *opts |= PCRE2_CASELESS;
+      break;
+    case 'm':
+      *opts |= PCRE2_MULTILINE;
+      break;
+    case 's':
+      *opts |= PCRE2_DOTALL;
+      break;
+    case 'x':
+      *opts |= PCRE2_EXTENDED;
+      break;
     default:
       return smc_error_set(err, SMC_EBAD_REGEX, NULL,
                            "unknown regex flag '%c' (allowed: i, m, s, x)", *f);
@@ -144,8 +152,7 @@ fail:
   return rc;
 }
 
-int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
-                      smc_error_t *err) {
+int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out, smc_error_t *err) {
   if (!pattern) {
     *out = NULL;
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
@@ -183,8 +190,8 @@ int smc_regex_is_jit(const smc_regex_t *re) { return re && re->jit; }
 
 /* Limits of 0 mean the smc defaults. Invalid UTF-8 in the subject never
  * matches across the bad bytes (PCRE2_MATCH_INVALID_UTF) and is not an error. */
-int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
-                    uint32_t match_limit, uint32_t depth_limit) {
+int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint32_t match_limit,
+                    uint32_t depth_limit) {
   if (!re || (!subject && len))
     return SMC_EINVALID_ARGUMENT;
   scratch_t *s = scratch_get();
@@ -192,8 +199,7 @@ int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len,
     return SMC_ENOMEM;
   pcre2_set_match_limit(s->mctx, match_limit ? match_limit : SMC_REGEX_DEFAULT_MATCH_LIMIT);
   pcre2_set_depth_limit(s->mctx, depth_limit ? depth_limit : SMC_REGEX_DEFAULT_DEPTH_LIMIT);
-  int rc = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), len, 0, 0, s->md,
-                       s->mctx);
+  int rc = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), len, 0, 0, s->md, s->mctx);
   if (rc >= 0)
     return 1;
   switch (rc) {

@@ -82,9 +82,12 @@ typedef struct {
   int column;         /* expected err.column for errors, 0 = not checked */
 } row_t;
 
-#define OK(e, j) {e, j, 0, 0}
-#define ERR(e, c) {e, NULL, c, 0}
-#define ERRC(e, c, col) {e, NULL, c, col}
+#define OK(e, j)                                                                                   \
+  { e, j, 0, 0 }
+#define ERR(e, c)                                                                                  \
+  { e, NULL, c, 0 }
+#define ERRC(e, c, col)                                                                            \
+  { e, NULL, c, col }
 #define BADX SMC_EBAD_EXPRESSION
 #define TYPE SMC_EVALIDATION_FAILED
 
@@ -598,8 +601,7 @@ static void test_regex_catastrophic(void **state) {
   assert_int_equal(smc_regex_match(re, subject, strlen(subject), 100000, 1000),
                    SMC_ELIMIT_EXCEEDED);
   double dt = now_s() - t0;
-  print_message("(a+)+$ hit the match limit in %.3f ms (jit=%d)\n", dt * 1e3,
-                smc_regex_is_jit(re));
+  print_message("(a+)+$ hit the match limit in %.3f ms (jit=%d)\n", dt * 1e3, smc_regex_is_jit(re));
   /* default limits (0) stop it too */
   assert_int_equal(smc_regex_match(re, subject, strlen(subject), 0, 0), SMC_ELIMIT_EXCEEDED);
   /* and a subject that matches is fine */
@@ -654,7 +656,11 @@ static void test_regex_api(void **state) {
 
   /* invalid UTF-8 in the subject is not an error and not a crash */
   assert_int_equal(smc_regex_compile("b", NULL, &re, &err), 0);
-  assert_int_equal(smc_regex_match(re, "\xff\xfe" "b", 3, 0, 0), 1);
+  assert_int_equal(smc_regex_match(re,
+                                   "\xff\xfe"
+                                   "b",
+                                   3, 0, 0),
+                   1);
   assert_int_equal(smc_regex_match(re, "\xff\xfe", 2, 0, 0), 0);
   assert_int_equal(smc_regex_match(re, "", 0, 0, 0), 0);
   smc_regex_destroy(re);
@@ -861,11 +867,20 @@ static void test_eval_bool(void **state) {
 static void test_empty_context(void **state) {
   (void)state;
   static const row_t empty_rows[] = {
-      OK("src", "null"),       OK("src.a", "null"),     OK("has(src)", "false"),
-      OK("has(src.a)", "false"), OK("vars", "{}"),        OK("keys(vars)", "[]"),
-      OK("len(vars)", "0"),    OK("x", "null"),         OK("has(x)", "false"),
-      OK("meta.state", "null"), OK("has(meta.state)", "false"), OK("meta.version", "0"),
-      OK("value", "null"),     OK("'k' in vars", "false"),
+      OK("src", "null"),
+      OK("src.a", "null"),
+      OK("has(src)", "false"),
+      OK("has(src.a)", "false"),
+      OK("vars", "{}"),
+      OK("keys(vars)", "[]"),
+      OK("len(vars)", "0"),
+      OK("x", "null"),
+      OK("has(x)", "false"),
+      OK("meta.state", "null"),
+      OK("has(meta.state)", "false"),
+      OK("meta.version", "0"),
+      OK("value", "null"),
+      OK("'k' in vars", "false"),
   };
   for (size_t i = 0; i < sizeof(empty_rows) / sizeof(empty_rows[0]); i++) {
     smc_expr_t *e = NULL;
@@ -1024,8 +1039,8 @@ static void test_result_ownership(void **state) {
   smc_expr_t *e = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  const char *srcs[] = {"o.k", "o", "[o.k, 1][0]", "substr(o.k[0], 0)", "[o][0].k[0]",
-                        "keys(o)", "concat(o.k, o.k)[1]"};
+  const char *srcs[] = {"o.k",         "o",       "[o.k, 1][0]",        "substr(o.k[0], 0)",
+                        "[o][0].k[0]", "keys(o)", "concat(o.k, o.k)[1]"};
   for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
     assert_int_equal(smc_expr_compile(srcs[i], &e, &err), 0);
     smc_eval_ctx_t ctx;
