@@ -314,14 +314,16 @@ static rd_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
   return rk;
 }
 
-static int partitions_of(rd_kafka_t *rk, const char *topic, int timeout_ms, smc_error_t *err) {
+static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int timeout_ms,
+                         smc_error_t *err) {
   int32_t n = smc_kafka_partitions(rk, topic, timeout_ms);
   if (n == SMC_ENOT_FOUND)
     return smc_error_set(err, SMC_EKAFKA, NULL,
                          "topic %s does not exist (run `smc topics create`)", topic);
   if (n < 0)
-    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s", topic,
-                         smc_strerror(n));
+    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s (bootstrap %s)",
+                         topic, n == SMC_EUNAVAILABLE ? "no broker answered" : smc_strerror(n),
+                         c->bootstrap);
   return n;
 }
 
@@ -333,7 +335,7 @@ static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
   int rc = 0;
   for (int t = 0; t < 2; t++) {
-    int n = partitions_of(c->consumer, topics[t], timeout_ms, err);
+    int n = partitions_of(c, c->consumer, topics[t], timeout_ms, err);
     if (n < 0) {
       rc = n;
       goto done;
@@ -403,7 +405,7 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     rc = err && err->code ? err->code : SMC_EKAFKA;
     goto fail;
   }
-  int n = partitions_of(c->producer, c->t_proposals, SETUP_TIMEOUT_MS, err);
+  int n = partitions_of(c, c->producer, c->t_proposals, SETUP_TIMEOUT_MS, err);
   if (n < 0) {
     rc = n;
     goto fail;

@@ -107,8 +107,9 @@ int32_t smc_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms) 
    * auto.create.topics.enable create it. */
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
-  if (e == RD_KAFKA_RESP_ERR__TIMED_OUT)
-    return SMC_EUNAVAILABLE;
+  if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT ||
+      e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    return SMC_EUNAVAILABLE; /* no broker answered */
   if (e)
     return SMC_EKAFKA;
   int32_t n = SMC_ENOT_FOUND;
