@@ -283,6 +283,10 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       break;
     }
   }
+  if (strcmp(a->conn.output, "json")) {
+    fprintf(stderr, "smc %s: -o: only json is offered here\n", argv[0]);
+    return SMC_EXIT_USAGE;
+  }
   a->req.data = a->data;
   return 0;
 }
