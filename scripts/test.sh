@@ -28,9 +28,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSMC_SANITIZE=address,undefined -DSMC_WERROR=ON -DSMC_BUILD_TESTS=ON >/dev/null
 cmake --build build-asan -j "$JOBS"
 
-step "release build (build)"
+step "release build of smc (build)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$JOBS"
+cmake --build build -j "$JOBS" --target smc
 
 started_kafka=0
 cleanup() {
