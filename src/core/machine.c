@@ -44,7 +44,7 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
   va_start(ap, fmt);
   vsnprintf(dg.err.message, sizeof(dg.err.message), fmt, ap);
   va_end(ap);
-  for (size_t i = 0; i < d->count; i++) {
+  for (size_t i = 0; i < d->count && d->count < MAX_DIAGS; i++) {
     const smc_diag_t *o = &d->items[i];
     if (o->err.code == code && o->err.line == line && o->err.column == col &&
         !strcmp(o->err.message, dg.err.message))
@@ -601,32 +601,36 @@ static int compile_transitions(compiler_t *c, const smc_yaml_node_t *tn) {
   return 0;
 }
 
-static int leaves(const smc_machine_t *m, size_t t, size_t s) {
-  const smc_transition_info_t *ti = &m->trans_info[t];
-  if (ti->creates)
-    return 0;
-  if (ti->from_any)
-    return !m->state_info[s].final;
-  for (size_t i = 0; i < ti->nfrom; i++)
-    if ((size_t)m->trans[t].from_idx[i] == s)
-      return 1;
-  return 0;
-}
-
+/* Per-state lists of the transitions naming the state in `from`, the
+ * create list and the from: "*" list; linear in the size of the definition. */
 static int build_indexes(compiler_t *c) {
   smc_machine_t *m = c->m;
-  if (!(m->creates = calloc(m->ntrans + 1, sizeof(size_t))))
+  if (!(m->creates = calloc(m->ntrans + 1, sizeof(size_t))) ||
+      !(m->any = calloc(m->ntrans + 1, sizeof(size_t))))
     return SMC_ENOMEM;
-  for (size_t t = 0; t < m->ntrans; t++)
-    if (m->trans_info[t].creates)
+  for (size_t t = 0; t < m->ntrans; t++) {
+    const smc_transition_info_t *ti = &m->trans_info[t];
+    if (ti->creates)
       m->creates[m->ncreates++] = t;
+    else if (ti->from_any)
+      m->any[m->nany++] = t;
+    else
+      for (size_t i = 0; i < ti->nfrom; i++)
+        m->states[m->trans[t].from_idx[i]].nleaving++;
+  }
   for (size_t s = 0; s < m->nstates; s++) {
     smc_mstate_t *st = &m->states[s];
-    if (!(st->leaving = calloc(m->ntrans + 1, sizeof(size_t))))
+    if (!(st->leaving = calloc(st->nleaving + 1, sizeof(size_t))))
       return SMC_ENOMEM;
-    for (size_t t = 0; t < m->ntrans; t++)
-      if (leaves(m, t, s))
+    st->nleaving = 0;
+  }
+  for (size_t t = 0; t < m->ntrans; t++) {
+    const smc_transition_info_t *ti = &m->trans_info[t];
+    if (!ti->creates && !ti->from_any)
+      for (size_t i = 0; i < ti->nfrom; i++) {
+        smc_mstate_t *st = &m->states[m->trans[t].from_idx[i]];
         st->leaving[st->nleaving++] = t;
+      }
   }
   return 0;
 }
@@ -648,18 +652,35 @@ static void overlap_pair(compiler_t *c, size_t a, size_t b, const char *state) {
                 ga ? "the same rules" : "no rules");
 }
 
+/* Pairs compared at most, so a huge definition cannot make the check slow. */
+#define OVERLAP_BUDGET 2000000
+
+/* Each pair is compared once: explicit/explicit and explicit/"*" pairs per
+ * state, "*"/"*" pairs once for every state, creates among themselves. */
 static void check_overlap(compiler_t *c) {
   smc_machine_t *m = c->m;
   char where[96];
-  for (size_t s = 0; s < m->nstates; s++) {
+  size_t budget = OVERLAP_BUDGET;
+  for (size_t s = 0; s < m->nstates && budget; s++) {
     const smc_mstate_t *st = &m->states[s];
+    if (m->state_info[s].final)
+      continue;
     snprintf(where, sizeof(where), "state '%s'", m->state_info[s].name);
-    for (size_t i = 0; i < st->nleaving; i++)
-      for (size_t j = i + 1; j < st->nleaving; j++)
+    for (size_t i = 0; i < st->nleaving && budget; i++) {
+      for (size_t j = i + 1; j < st->nleaving && budget; j++, budget--)
         overlap_pair(c, st->leaving[i], st->leaving[j], where);
+      for (size_t j = 0; j < m->nany && budget; j++, budget--)
+        if (st->leaving[i] < m->any[j])
+          overlap_pair(c, st->leaving[i], m->any[j], where);
+        else
+          overlap_pair(c, m->any[j], st->leaving[i], where);
+    }
   }
-  for (size_t i = 0; i < m->ncreates; i++)
-    for (size_t j = i + 1; j < m->ncreates; j++)
+  for (size_t i = 0; i < m->nany && budget; i++)
+    for (size_t j = i + 1; j < m->nany && budget; j++, budget--)
+      overlap_pair(c, m->any[i], m->any[j], "every state (from: \"*\")");
+  for (size_t i = 0; i < m->ncreates && budget; i++)
+    for (size_t j = i + 1; j < m->ncreates && budget; j++, budget--)
       overlap_pair(c, m->creates[i], m->creates[j], "nothing (from: null)");
 }
 
@@ -844,6 +865,7 @@ void smc_machine_destroy(smc_machine_t *m) {
   free(m->trans_info);
   free(m->policies);
   free(m->creates);
+  free(m->any);
   free(m->name);
   free(m->hash);
   free(m->source);
@@ -878,11 +900,12 @@ int smc_machine_timer(const smc_machine_t *m, const char *state, size_t *transit
   int found = 0;
   if (s < 0)
     return 0;
-  const smc_mstate_t *st = &m->states[s];
-  for (size_t i = 0; i < st->nleaving; i++) {
-    const smc_transition_info_t *ti = &m->trans_info[st->leaving[i]];
+  smc_leave_iter_t it = {.m = m, .s = (size_t)s};
+  size_t t;
+  while (smc_leave_next(&it, &t)) {
+    const smc_transition_info_t *ti = &m->trans_info[t];
     if (ti->after_ms && (!found || ti->after_ms < *after_ms)) {
-      *transition = st->leaving[i];
+      *transition = t;
       *after_ms = ti->after_ms;
       found = 1;
     }

@@ -288,14 +288,15 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
       if (!has_name)
         return smc_error_set(err, SMC_EUNKNOWN_TRANSITION, NULL,
                              "machine %s has no transition '%s'", m->name, p->transition);
-      const smc_mstate_t *st = &m->states[s];
-      for (size_t i = 0; i < st->nleaving; i++)
-        if (name_eq(&m->trans_info[st->leaving[i]], p->transition))
-          cand[(*ncand)++] = st->leaving[i];
+      smc_leave_iter_t it = {.m = m, .s = (size_t)s};
+      size_t t;
+      while (smc_leave_next(&it, &t))
+        if (name_eq(&m->trans_info[t], p->transition))
+          cand[(*ncand)++] = t;
       if (!*ncand) {
         int only_create = 1;
-        for (size_t t = 0; t < m->ntrans; t++)
-          if (name_eq(&m->trans_info[t], p->transition) && !m->trans_info[t].creates)
+        for (size_t u = 0; u < m->ntrans; u++)
+          if (name_eq(&m->trans_info[u], p->transition) && !m->trans_info[u].creates)
             only_create = 0;
         if (only_create)
           return smc_error_set(err, SMC_EOBJECT_EXISTS, NULL,
@@ -321,10 +322,11 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
       if (m->state_info[s].final)
         return smc_error_set(err, SMC_EFINAL_STATE, NULL,
                              "object '%s' is in the final state %s", oid, obj->state);
-      const smc_mstate_t *st = &m->states[s];
-      for (size_t i = 0; i < st->nleaving; i++)
-        if (!m->trans_info[st->leaving[i]].after_ms) /* timers only fire or by name */
-          cand[(*ncand)++] = st->leaving[i];
+      smc_leave_iter_t it = {.m = m, .s = (size_t)s};
+      size_t t;
+      while (smc_leave_next(&it, &t))
+        if (!m->trans_info[t].after_ms) /* timers only fire or by name */
+          cand[(*ncand)++] = t;
       if (!*ncand)
         return smc_error_set(err, SMC_ENO_TRANSITION, NULL, "no transition leaves state %s",
                              obj->state);

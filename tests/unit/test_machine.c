@@ -682,7 +682,17 @@ static void test_from_any_and_lists(void **state) {
                                 "transitions:\n"
                                 "  mk: {from: null, to: a}\n"
                                 "  next: {from: [a, b], to: c}\n"
-                                "  kill: {from: '*', to: end}\n");
+                                "  kill: {from: '*', to: end}\n"
+                                "  idle: {from: '*', to: end, after: 1h}\n"
+                                "  nap: {from: a, to: b, after: 30m}\n");
+  size_t t = 0;
+  int64_t after = 0;
+  assert_int_equal(smc_machine_timer(m, "a", &t, &after), 1);
+  assert_int_equal(after, 1800000);
+  assert_string_equal(smc_machine_transition(m, t)->name, "nap");
+  assert_int_equal(smc_machine_timer(m, "c", &t, &after), 1);
+  assert_string_equal(smc_machine_transition(m, t)->name, "idle");
+  assert_int_equal(smc_machine_timer(m, "end", &t, &after), 0);
   assert_int_equal(smc_machine_transition(m, 2)->from_any, 1);
   expect_ok(m, "a", "{}", "next", NULL, "c", NULL);
   expect_ok(m, "b", "{}", "next", NULL, "c", NULL);
@@ -1042,6 +1052,35 @@ static void test_repeatable(void **state) {
   smc_machine_destroy(m);
 }
 
+/* A large generated definition: 2000 states, 500 from: "*" transitions in a
+ * dfsm (every pair overlaps). Compiles, with the warnings capped, and
+ * validates; the overlap check and indexes stay linear-ish. */
+static void test_large_definition(void **state) {
+  (void)state;
+  size_t cap = 1 << 20, n = 0;
+  char *buf = malloc(cap);
+  assert_non_null(buf);
+  n += (size_t)snprintf(buf + n, cap - n, "name: big\nkind: dfsm\nstates:\n");
+  for (int i = 0; i < 2000; i++)
+    n += (size_t)snprintf(buf + n, cap - n, "  s%d: {}\n", i);
+  n += (size_t)snprintf(buf + n, cap - n, "transitions:\n  mk: {from: null, to: s0}\n");
+  for (int i = 0; i < 500; i++)
+    n += (size_t)snprintf(buf + n, cap - n, "  t%d: {from: '*', to: s%d}\n", i, i % 2000);
+  smc_diags_t d;
+  smc_machine_t *m = NULL;
+  smc_diags_init(&d);
+  assert_int_equal(smc_machine_compile(buf, n, "big.yaml", NULL, &m, &d), 0);
+  assert_int_equal(d.errors, 0);
+  assert_int_equal(d.warnings, 500 * 499 / 2);
+  assert_true(d.count <= 1000);
+  assert_int_equal(smc_machine_transition_count(m), 501);
+  expect_ok(m, "s1999", "{}", "t7", NULL, "s7", NULL);
+  expect_fail(m, "s5", "{}", NULL, NULL, SMC_EAMBIGUOUS_TRANSITION, NULL, NULL);
+  smc_machine_destroy(m);
+  smc_diags_close(&d);
+  free(buf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lock_introspection),
@@ -1081,6 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_additional_false),
       cmocka_unit_test(test_limits),
       cmocka_unit_test(test_repeatable),
+      cmocka_unit_test(test_large_definition),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
