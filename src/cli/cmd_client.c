@@ -144,25 +144,37 @@ void smc_cli_print_json(const void *json) {
 /* ---------- propose ---------- */
 
 static void propose_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc propose MACHINE OBJECT [TRANSITION] [options]\n"
-          "  Propose TRANSITION of OBJECT (TRANSITION may be left out for dfsm machines)\n"
-          "  and print the confirmation as JSON.\n"
-          "  --data JSON          the proposal's data (an object; default {})\n"
-          "  --expect-version N   the object's version must be N (0 = must not exist)\n"
-          "  --id ID              proposal id (default: derived from object, version,\n"
-          "                       transition and data; retrying with it is safe)\n"
-          "  --to STATE           pick among transitions by target state\n"
-          "  --proposer P         recorded as the proposer\n"
-          "  --wait D             how long to wait for the decision (default 5s; 0 = only\n"
-          "                       until the proposal is in the log)\n" SMC_CLI_CONN_HELP
-          "exit: 0 committed, 1 rejected/expired/failed, 2 usage, 3 outcome unknown\n"
-          "  (then stdout has the proposal id; a proposal waiting for votes ends this way:\n"
-          "  vote with `smc vote ... --proposal ID`)\n");
+  fprintf(out, "usage: smc propose MACHINE OBJECT [TRANSITION] [options]\n"
+               "  Propose TRANSITION of OBJECT (TRANSITION may be left out for dfsm machines)\n"
+               "  and print the confirmation as JSON.\n"
+               "  --data JSON          the proposal's data (an object; default {})\n"
+               "  --expect-version N   the object's version must be N (0 = must not exist)\n"
+               "  --id ID              proposal id (default: derived from object, version,\n"
+               "                       transition and data; retrying with it is safe)\n"
+               "  --to STATE           pick among transitions by target state\n"
+               "  --proposer P         recorded as the proposer\n"
+               "  --wait D             how long to wait for the decision (default 5s; 0 = only\n"
+               "                       until the proposal is in the log)\n" SMC_CLI_CONN_HELP
+               "exit: 0 committed, 1 rejected/expired/failed, 2 usage, 3 outcome unknown\n"
+               "  (then stdout has the proposal id; a proposal waiting for votes ends this way:\n"
+               "  vote with `smc vote ... --proposal ID`)\n");
 }
 
-enum { O_DATA = 2000, O_EXPECT, O_ID, O_TO, O_WAIT, O_PROPOSER, O_VOTER, O_REJECT, O_REASON,
-       O_PROPOSAL, O_AFTER, O_TIMEOUT, O_COUNT };
+enum {
+  O_DATA = 2000,
+  O_EXPECT,
+  O_ID,
+  O_TO,
+  O_WAIT,
+  O_PROPOSER,
+  O_VOTER,
+  O_REJECT,
+  O_REASON,
+  O_PROPOSAL,
+  O_AFTER,
+  O_TIMEOUT,
+  O_COUNT
+};
 
 typedef struct cli_args {
   smc_cli_conn_t conn;
@@ -181,23 +193,22 @@ typedef struct cli_args {
  * status. */
 static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
                       void (*usage)(FILE *)) {
-  static const struct option longopts[] = {
-      SMC_CLI_CONN_LONGOPTS,
-      {"data", required_argument, NULL, O_DATA},
-      {"expect-version", required_argument, NULL, O_EXPECT},
-      {"id", required_argument, NULL, O_ID},
-      {"to", required_argument, NULL, O_TO},
-      {"wait", required_argument, NULL, O_WAIT},
-      {"proposer", required_argument, NULL, O_PROPOSER},
-      {"voter", required_argument, NULL, O_VOTER},
-      {"reject", no_argument, NULL, O_REJECT},
-      {"reason", required_argument, NULL, O_REASON},
-      {"proposal", required_argument, NULL, O_PROPOSAL},
-      {"after-version", required_argument, NULL, O_AFTER},
-      {"timeout", required_argument, NULL, O_TIMEOUT},
-      {"count", required_argument, NULL, O_COUNT},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
+                                           {"data", required_argument, NULL, O_DATA},
+                                           {"expect-version", required_argument, NULL, O_EXPECT},
+                                           {"id", required_argument, NULL, O_ID},
+                                           {"to", required_argument, NULL, O_TO},
+                                           {"wait", required_argument, NULL, O_WAIT},
+                                           {"proposer", required_argument, NULL, O_PROPOSER},
+                                           {"voter", required_argument, NULL, O_VOTER},
+                                           {"reject", no_argument, NULL, O_REJECT},
+                                           {"reason", required_argument, NULL, O_REASON},
+                                           {"proposal", required_argument, NULL, O_PROPOSAL},
+                                           {"after-version", required_argument, NULL, O_AFTER},
+                                           {"timeout", required_argument, NULL, O_TIMEOUT},
+                                           {"count", required_argument, NULL, O_COUNT},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof(*a));
   smc_cli_conn_init(&a->conn);
   a->req.expect_version = -1;
@@ -233,8 +244,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       json_decref(a->data);
       a->data = json_loads(optarg, 0, &jerr);
       if (!json_is_object(a->data)) {
-        fprintf(stderr, "smc %s: --data must be a JSON object%s%s\n", argv[0],
-                a->data ? "" : ": ", a->data ? "" : jerr.text);
+        fprintf(stderr, "smc %s: --data must be a JSON object%s%s\n", argv[0], a->data ? "" : ": ",
+                a->data ? "" : jerr.text);
         return SMC_EXIT_USAGE;
       }
       break;
@@ -349,20 +360,19 @@ out:
 /* ---------- vote ---------- */
 
 static void vote_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc vote MACHINE OBJECT TRANSITION --voter V [--reject] [--reason R]\n"
-          "                [--proposal ID | --data JSON --expect-version N]\n"
-          "  Vote on a proposal of OBJECT (accept unless --reject). The proposal is\n"
-          "  --proposal ID (printed by `smc propose` while it waits), or else the id\n"
-          "  derived from OBJECT, TRANSITION, --data and --expect-version exactly as\n"
-          "  `smc propose` derives it, so the same arguments name the same proposal.\n"
-          "  Returns once the vote is in the log; the decision comes as a confirmation.\n"
-          "  --wait D   how long to wait for the log (default 5s)\n" SMC_CLI_CONN_HELP);
+  fprintf(out, "usage: smc vote MACHINE OBJECT TRANSITION --voter V [--reject] [--reason R]\n"
+               "                [--proposal ID | --data JSON --expect-version N]\n"
+               "  Vote on a proposal of OBJECT (accept unless --reject). The proposal is\n"
+               "  --proposal ID (printed by `smc propose` while it waits), or else the id\n"
+               "  derived from OBJECT, TRANSITION, --data and --expect-version exactly as\n"
+               "  `smc propose` derives it, so the same arguments name the same proposal.\n"
+               "  Returns once the vote is in the log; the decision comes as a confirmation.\n"
+               "  --wait D   how long to wait for the log (default 5s)\n" SMC_CLI_CONN_HELP);
 }
 
 static int run_vote(int argc, char **argv) {
-  static const int allowed[] = {O_VOTER, O_REJECT, O_REASON, O_PROPOSAL, O_DATA, O_EXPECT,
-                                O_WAIT, 0};
+  static const int allowed[] = {O_VOTER, O_REJECT, O_REASON, O_PROPOSAL,
+                                O_DATA,  O_EXPECT, O_WAIT,   0};
   cli_args_t a;
   int rc = parse_args(argc, argv, &a, allowed, vote_usage);
   if (rc)
@@ -378,8 +388,8 @@ static int run_vote(int argc, char **argv) {
   char derived[65];
   const char *proposal = a.proposal;
   if (!proposal) {
-    if (smc_proposal_derive_id(object, a.req.expect_version >= 0, a.req.expect_version,
-                               transition, a.data, derived)) {
+    if (smc_proposal_derive_id(object, a.req.expect_version >= 0, a.req.expect_version, transition,
+                               a.data, derived)) {
       fprintf(stderr, "smc vote: cannot derive the proposal id\n");
       rc = SMC_EXIT_FAILED;
       goto out;
@@ -396,8 +406,8 @@ static int run_vote(int argc, char **argv) {
     smc_cli_print_error("vote", &err);
     rc = smc_cli_exit_for(r);
   } else {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "proposal", proposal, "object", object,
-                          "voter", a.voter, "accept", !a.reject, "status", "written");
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "proposal", proposal, "object", object, "voter",
+                          a.voter, "accept", !a.reject, "status", "written");
     smc_cli_print_json(o);
     json_decref(o);
   }
@@ -453,12 +463,11 @@ out:
 /* ---------- watch ---------- */
 
 static void watch_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc watch OBJECT [--after-version N] [--count K] [--timeout D]\n"
-          "  Print each committed confirmation of OBJECT with a version above N (default\n"
-          "  0) as one JSON line, as it happens, until Ctrl-C, until K of them were\n"
-          "  printed (exit 0), or until D passed first (exit 3). Only changes made after\n"
-          "  the watch starts are seen.\n" SMC_CLI_CONN_HELP);
+  fprintf(out, "usage: smc watch OBJECT [--after-version N] [--count K] [--timeout D]\n"
+               "  Print each committed confirmation of OBJECT with a version above N (default\n"
+               "  0) as one JSON line, as it happens, until Ctrl-C, until K of them were\n"
+               "  printed (exit 0), or until D passed first (exit 3). Only changes made after\n"
+               "  the watch starts are seen.\n" SMC_CLI_CONN_HELP);
 }
 
 typedef struct watch_state {

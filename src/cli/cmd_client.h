@@ -19,14 +19,16 @@ typedef struct smc_cli_conn {
 /* getopt_long option values of the common options. */
 enum { SMC_OPT_BOOTSTRAP = 1000, SMC_OPT_PREFIX };
 
-#define SMC_CLI_CONN_LONGOPTS                                                          \
-  {"bootstrap", required_argument, NULL, SMC_OPT_BOOTSTRAP},                           \
-      {"prefix", required_argument, NULL, SMC_OPT_PREFIX},                             \
-      {"output", required_argument, NULL, 'o'}, {"property", required_argument, NULL, 'X'}
+#define SMC_CLI_CONN_LONGOPTS                                                                      \
+  {"bootstrap", required_argument, NULL, SMC_OPT_BOOTSTRAP},                                       \
+      {"prefix", required_argument, NULL, SMC_OPT_PREFIX},                                         \
+      {"output", required_argument, NULL, 'o'}, {                                                  \
+    "property", required_argument, NULL, 'X'                                                       \
+  }
 
-#define SMC_CLI_CONN_HELP                                                               \
-  "  --bootstrap B    Kafka bootstrap servers (default $SMC_BOOTSTRAP or localhost:9092)\n" \
-  "  --prefix P       topic prefix (default $SMC_PREFIX or smc.)\n"                      \
+#define SMC_CLI_CONN_HELP                                                                          \
+  "  --bootstrap B    Kafka bootstrap servers (default $SMC_BOOTSTRAP or localhost:9092)\n"        \
+  "  --prefix P       topic prefix (default $SMC_PREFIX or smc.)\n"                                \
   "  -X KEY=VALUE     pass a librdkafka property (TLS, SASL, ...); repeatable\n"
 
 void smc_cli_conn_init(smc_cli_conn_t *c);

@@ -14,17 +14,16 @@
 #include "smc/machine.h"
 
 static void remote_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc machine apply FILE [--timeout D]\n"
-          "       smc machine get NAME [-o json|yaml]\n"
-          "       smc machine list [-o json|text]\n"
-          "  apply: compile FILE locally, then register it with the cluster (written to\n"
-          "  every partition of the proposals topic and to the machines catalog in one\n"
-          "  transaction). Applying the same definition again changes nothing; another\n"
-          "  definition under a registered name fails with machine_exists.\n"
-          "  get: the registration of NAME as JSON, or its definition text (-o yaml).\n"
-          "  list: every registered machine (name and hash).\n"
-          "  --timeout D   default 30s\n" SMC_CLI_CONN_HELP);
+  fprintf(out, "usage: smc machine apply FILE [--timeout D]\n"
+               "       smc machine get NAME [-o json|yaml]\n"
+               "       smc machine list [-o json|text]\n"
+               "  apply: compile FILE locally, then register it with the cluster (written to\n"
+               "  every partition of the proposals topic and to the machines catalog in one\n"
+               "  transaction). Applying the same definition again changes nothing; another\n"
+               "  definition under a registered name fails with machine_exists.\n"
+               "  get: the registration of NAME as JSON, or its definition text (-o yaml).\n"
+               "  list: every registered machine (name and hash).\n"
+               "  --timeout D   default 30s\n" SMC_CLI_CONN_HELP);
 }
 
 /* Parse the common options; returns 0 or an exit status (-1: help shown). */
@@ -225,8 +224,8 @@ int smc_machine_cli_list(int argc, char **argv) {
     if (text)
       printf("%s %s\n", names[i], hash ? hash : "");
     else
-      json_array_append_new(arr, json_pack("{s:s,s:s}", "name", names[i], "hash",
-                                           hash ? hash : ""));
+      json_array_append_new(arr,
+                            json_pack("{s:s,s:s}", "name", names[i], "hash", hash ? hash : ""));
   }
   if (!text)
     smc_cli_print_json(arr);

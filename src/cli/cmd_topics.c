@@ -17,20 +17,19 @@
 #endif
 
 static void topics_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
-          "       smc topics describe [--partitions N] [--file F] [options]\n"
-          "  create: create the topics of the definitions file that do not exist yet;\n"
-          "  running it again changes nothing. Prints each topic and whether it was\n"
-          "  created or existed. A topic that exists with another partition count is an\n"
-          "  error (exit 1).\n"
-          "  describe: print each topic's partition count, or that it is missing (exit 1).\n"
-          "  --partitions N   partitions of the per-object topics (default 12)\n"
-          "  --replication R  replication factor (default: the broker's default)\n"
-          "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
-          "                   then the source tree's topics/topics.json)\n"
-          "  --timeout D      default 30s\n"
-          "  -o text|json     output (default text)\n" SMC_CLI_CONN_HELP);
+  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
+               "       smc topics describe [--partitions N] [--file F] [options]\n"
+               "  create: create the topics of the definitions file that do not exist yet;\n"
+               "  running it again changes nothing. Prints each topic and whether it was\n"
+               "  created or existed. A topic that exists with another partition count is an\n"
+               "  error (exit 1).\n"
+               "  describe: print each topic's partition count, or that it is missing (exit 1).\n"
+               "  --partitions N   partitions of the per-object topics (default 12)\n"
+               "  --replication R  replication factor (default: the broker's default)\n"
+               "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
+               "                   then the source tree's topics/topics.json)\n"
+               "  --timeout D      default 30s\n"
+               "  -o text|json     output (default text)\n" SMC_CLI_CONN_HELP);
 }
 
 /* The definitions file: --file, $SMC_TOPICS_FILE, ./topics/topics.json, the
@@ -87,8 +86,8 @@ static void print_results(const smc_topic_result_t *r, size_t n, int json) {
 static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, int32_t n,
                     int timeout_ms, int json) {
   char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(conn->bootstrap, (const char *const *)conn->props,
-                                        errstr, sizeof(errstr));
+  rd_kafka_conf_t *conf =
+      smc_kconf_new(conn->bootstrap, (const char *const *)conn->props, errstr, sizeof(errstr));
   rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)) : NULL;
   if (!rk) {
     if (conf)
@@ -112,9 +111,9 @@ static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, in
     if (have < 0 || have != want)
       rc = SMC_EXIT_FAILED;
     if (json)
-      json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i}", "topic", t, "status", st,
-                                           "partitions", (int)want, "have_partitions",
-                                           (int)(have < 0 ? -1 : have)));
+      json_array_append_new(arr,
+                            json_pack("{s:s,s:s,s:i,s:i}", "topic", t, "status", st, "partitions",
+                                      (int)want, "have_partitions", (int)(have < 0 ? -1 : have)));
     else if (have < 0)
       printf("%-8s %s\n", st, t);
     else
@@ -129,14 +128,13 @@ static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, in
 }
 
 static int run_topics(int argc, char **argv) {
-  static const struct option longopts[] = {
-      SMC_CLI_CONN_LONGOPTS,
-      {"partitions", required_argument, NULL, 'p'},
-      {"replication", required_argument, NULL, 'r'},
-      {"file", required_argument, NULL, 'f'},
-      {"timeout", required_argument, NULL, 't'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
+                                           {"partitions", required_argument, NULL, 'p'},
+                                           {"replication", required_argument, NULL, 'r'},
+                                           {"file", required_argument, NULL, 'f'},
+                                           {"timeout", required_argument, NULL, 't'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   smc_cli_conn_t conn;
   smc_cli_conn_init(&conn);
   conn.output = "text";

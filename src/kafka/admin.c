@@ -33,8 +33,10 @@ static int parse_def(json_t *t, size_t idx, smc_topic_def_t *d, smc_error_t *err
   for (const char *c = name; *c; c++)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
           *c == '.' || *c == '_' || *c == '-'))
-      return smc_error_set(err, SMC_EBAD_NAME, path, "%s: topic name '%s' has a character "
-                           "Kafka does not allow", path, name);
+      return smc_error_set(err, SMC_EBAD_NAME, path,
+                           "%s: topic name '%s' has a character "
+                           "Kafka does not allow",
+                           path, name);
   json_t *p = json_object_get(t, "partitions");
   if (json_is_string(p) && !strcmp(json_string_value(p), "N"))
     d->partitions = -1;
@@ -57,8 +59,8 @@ static int parse_def(json_t *t, size_t idx, smc_topic_def_t *d, smc_error_t *err
   if (cfg)
     json_object_foreach(cfg, k, v) {
       if (!json_is_string(v))
-        return smc_error_set(err, SMC_EBAD_VALUE, path, "%s: config \"%s\" must be a string",
-                             path, k);
+        return smc_error_set(err, SMC_EBAD_VALUE, path, "%s: config \"%s\" must be a string", path,
+                             k);
       d->config[2 * d->nconfig] = strdup(k);
       d->config[2 * d->nconfig + 1] = strdup(json_string_value(v));
       d->nconfig++;
@@ -68,8 +70,7 @@ static int parse_def(json_t *t, size_t idx, smc_topic_def_t *d, smc_error_t *err
   return 0;
 }
 
-int smc_topic_defs_parse(const char *text, size_t len, smc_topic_defs_t *defs,
-                         smc_error_t *err) {
+int smc_topic_defs_parse(const char *text, size_t len, smc_topic_defs_t *defs, smc_error_t *err) {
   memset(defs, 0, sizeof(*defs));
   json_error_t jerr;
   json_t *root = json_loadb(text, len, 0, &jerr);
@@ -175,8 +176,7 @@ static int fetch_partitions(rd_kafka_t *rk, smc_topic_result_t *res, size_t n, i
 }
 
 static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
-                            smc_topic_result_t *res, rd_kafka_NewTopic_t **nts,
-                            smc_error_t *err) {
+                            smc_topic_result_t *res, rd_kafka_NewTopic_t **nts, smc_error_t *err) {
   char errstr[512];
   for (size_t i = 0; i < defs->count; i++) {
     const smc_topic_def_t *d = &defs->items[i];
@@ -187,8 +187,7 @@ static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_
     nts[i] = rd_kafka_NewTopic_new(res[i].name, res[i].partitions, o->replication, errstr,
                                    sizeof(errstr));
     if (!nts[i])
-      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s: %s", res[i].name,
-                           errstr);
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s: %s", res[i].name, errstr);
     for (size_t j = 0; j < d->nconfig; j++) {
       rd_kafka_resp_err_t e =
           rd_kafka_NewTopic_set_config(nts[i], d->config[2 * j], d->config[2 * j + 1]);
@@ -306,8 +305,8 @@ int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *def
       snprintf(results[i].message, sizeof(results[i].message), "no result from the broker");
     }
     if (results[i].status == SMC_TOPIC_FAILED || results[i].status == SMC_TOPIC_MISMATCH)
-      rc = smc_error_set(err, SMC_EKAFKA, NULL, "topic %s: %s", results[i].name,
-                         results[i].message);
+      rc =
+          smc_error_set(err, SMC_EKAFKA, NULL, "topic %s: %s", results[i].name, results[i].message);
   }
 done:
   if (nts)

@@ -27,8 +27,7 @@ typedef struct smc_topic_defs {
  * "N", "config": {k: "v"}}]}). Bad input: SMC_EBAD_VALUE with a message
  * naming the entry. defs is filled on success; release with
  * smc_topic_defs_close. */
-int smc_topic_defs_parse(const char *json, size_t len, smc_topic_defs_t *defs,
-                         smc_error_t *err);
+int smc_topic_defs_parse(const char *json, size_t len, smc_topic_defs_t *defs, smc_error_t *err);
 /* The same from a file (SMC_EIO when it cannot be read). */
 int smc_topic_defs_load(const char *path, smc_topic_defs_t *defs, smc_error_t *err);
 void smc_topic_defs_close(smc_topic_defs_t *defs);
@@ -49,12 +48,12 @@ typedef struct smc_topic_result {
 } smc_topic_result_t;
 
 typedef struct smc_topics_options {
-  const char *bootstrap;          /* NULL: $SMC_BOOTSTRAP or localhost:9092 */
-  const char *const *properties;  /* librdkafka passthrough, k,v,...,NULL */
-  const char *prefix;             /* NULL: "smc." */
-  int32_t partitions;             /* N, default 12 */
-  int replication;                /* -1 = the broker's default.replication.factor */
-  int timeout_ms;                 /* whole operation, default 30000 */
+  const char *bootstrap;         /* NULL: $SMC_BOOTSTRAP or localhost:9092 */
+  const char *const *properties; /* librdkafka passthrough, k,v,...,NULL */
+  const char *prefix;            /* NULL: "smc." */
+  int32_t partitions;            /* N, default 12 */
+  int replication;               /* -1 = the broker's default.replication.factor */
+  int timeout_ms;                /* whole operation, default 30000 */
 } smc_topics_options_t;
 
 void smc_topics_options_default(smc_topics_options_t *o);

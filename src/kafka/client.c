@@ -35,10 +35,10 @@ typedef enum { W_PROPOSAL = 1, W_READ, W_WATCH } waiter_kind_t;
  * client's list (under c->lock) only while the call runs. */
 typedef struct waiter {
   waiter_kind_t kind;
-  const char *key;    /* proposal id, read id or object */
-  int64_t after;      /* watch: deliver versions above this */
-  json_t *result;     /* proposal/read: the answer (owned) */
-  json_t *queue;      /* watch: array of confirmations not yet handed out */
+  const char *key; /* proposal id, read id or object */
+  int64_t after;   /* watch: deliver versions above this */
+  json_t *result;  /* proposal/read: the answer (owned) */
+  json_t *queue;   /* watch: array of confirmations not yet handed out */
   struct waiter *next;
 } waiter_t;
 
@@ -61,7 +61,7 @@ struct smc_client {
   pthread_mutex_t lock; /* waiters, and the condition */
   pthread_cond_t cond;
   waiter_t *waiters;
-  pthread_mutex_t dlock; /* delivery_t refs and fields */
+  pthread_mutex_t dlock;    /* delivery_t refs and fields */
   pthread_mutex_t txn_lock; /* the lazily created transactional producer */
   rd_kafka_t *txn;
   int32_t partitions; /* of <prefix>proposals */
@@ -259,8 +259,7 @@ static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_
       rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) ||
       set_default(conf, props, "linger.ms", "1", errstr, sizeof(errstr)) ||
       set_default(conf, props, "message.timeout.ms", "30000", errstr, sizeof(errstr)) ||
-      (txn_id &&
-       rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)))) {
+      (txn_id && rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)))) {
     if (conf)
       rd_kafka_conf_destroy(conf);
     free(pprops);
@@ -318,11 +317,11 @@ static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int
                          smc_error_t *err) {
   int32_t n = smc_kafka_partitions(rk, topic, timeout_ms);
   if (n == SMC_ENOT_FOUND)
-    return smc_error_set(err, SMC_EKAFKA, NULL,
-                         "topic %s does not exist (run `smc topics create`)", topic);
+    return smc_error_set(err, SMC_EKAFKA, NULL, "topic %s does not exist (run `smc topics create`)",
+                         topic);
   if (n < 0)
-    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s (bootstrap %s)",
-                         topic, n == SMC_EUNAVAILABLE ? "no broker answered" : smc_strerror(n),
+    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s (bootstrap %s)", topic,
+                         n == SMC_EUNAVAILABLE ? "no broker answered" : smc_strerror(n),
                          c->bootstrap);
   return n;
 }
@@ -476,11 +475,10 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
   d->refs = 2;
   rd_kafka_resp_err_t e;
   for (;;) {
-    e = rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->t_proposals),
-                          RD_KAFKA_V_KEY(key, strlen(key)),
-                          RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
-                          RD_KAFKA_V_END);
+    e = rd_kafka_producev(
+        c->producer, RD_KAFKA_V_TOPIC(c->t_proposals), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
       break;
     rd_kafka_poll(c->producer, 10);
@@ -527,7 +525,6 @@ static int wait_result(smc_client_t *c, waiter_t *w, int64_t end) {
   pthread_mutex_unlock(&c->lock);
   return ok;
 }
-
 
 static int dump_event(json_t *ev, char **out, smc_error_t *err) {
   *out = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
@@ -595,8 +592,8 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
     snprintf(id, sizeof(id), "%s", req->id);
   } else {
     char derived[65];
-    if ((rc = smc_proposal_derive_id(req->object, req->expect_version >= 0,
-                                     req->expect_version, req->transition, req->data, derived)))
+    if ((rc = smc_proposal_derive_id(req->object, req->expect_version >= 0, req->expect_version,
+                                     req->transition, req->data, derived)))
       return smc_error_set(err, rc, NULL, "cannot derive the proposal id");
     snprintf(id, sizeof(id), "%s", derived);
   }
@@ -615,8 +612,8 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
     goto done;
   if (!wait_result(c, &w, end)) {
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
-                       "no confirmation within %d ms; outcome unknown; proposal id %s",
-                       timeout_ms, id);
+                       "no confirmation within %d ms; outcome unknown; proposal id %s", timeout_ms,
+                       id);
     goto done;
   }
   if (confirmation) {
@@ -630,14 +627,13 @@ done:
   return rc;
 }
 
-int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
-                    const char *voter, int accept, const char *reason, int timeout_ms,
-                    smc_error_t *err) {
+int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
+                    int accept, const char *reason, int timeout_ms, smc_error_t *err) {
   int rc;
   if (!c)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
-  if ((rc = check_id("object", object, 1, err)) ||
-      (rc = check_id("proposal", proposal, 1, err)) || (rc = check_id("voter", voter, 1, err)))
+  if ((rc = check_id("object", object, 1, err)) || (rc = check_id("proposal", proposal, 1, err)) ||
+      (rc = check_id("voter", voter, 1, err)))
     return rc;
   json_t *ev = json_object();
   json_object_set_new(ev, "type", json_string("vote"));
@@ -705,9 +701,9 @@ int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t 
   return rc;
 }
 
-int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
-                     int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
-                     void *opaque, smc_error_t *err) {
+int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version, int timeout_ms,
+                     int (*cb)(void *opaque, const json_t *confirmation), void *opaque,
+                     smc_error_t *err) {
   int rc;
   if (!c || !cb)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or callback");
@@ -744,8 +740,7 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
   waiter_remove(c, &w);
   json_decref(w.queue);
   if (rc)
-    smc_error_set(err, rc, NULL, "no further confirmation of %s within %d ms", object,
-                  timeout_ms);
+    smc_error_set(err, rc, NULL, "no further confirmation of %s within %d ms", object, timeout_ms);
   return rc;
 }
 
@@ -775,9 +770,8 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
     nanosleep(&pause, NULL);
   }
   if (e) {
-    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                       NULL, "cannot read the end of %s: %s", c->t_machines,
-                       rd_kafka_err2str(e));
+    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA, NULL,
+                       "cannot read the end of %s: %s", c->t_machines, rd_kafka_err2str(e));
     goto done;
   }
   if (hi <= lo)
@@ -812,8 +806,7 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
       json_t *ev = m->payload && m->len ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
       if (name && !m->payload)
         json_object_del(cat, name);
-      else if (name && json_is_object(ev) &&
-               json_is_string(json_object_get(ev, "definition")))
+      else if (name && json_is_object(ev) && json_is_string(json_object_get(ev, "definition")))
         json_object_set(cat, name, ev);
       json_decref(ev);
       free(name);
@@ -852,9 +845,9 @@ static rd_kafka_t *txn_producer(smc_client_t *c, int timeout_ms, smc_error_t *er
     return NULL;
   rd_kafka_error_t *e = rd_kafka_init_transactions(rk, timeout_ms);
   if (e) {
-    smc_error_set(err, rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE
-                                                                              : SMC_EKAFKA,
-                  NULL, "cannot initialize transactions: %s", rd_kafka_error_string(e));
+    smc_error_set(
+        err, rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
+        NULL, "cannot initialize transactions: %s", rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     rd_kafka_destroy(rk);
     return NULL;
@@ -863,8 +856,7 @@ static rd_kafka_t *txn_producer(smc_client_t *c, int timeout_ms, smc_error_t *er
 }
 
 static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_error_t *err) {
-  int code = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE
-                                                                      : SMC_EKAFKA;
+  int code = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA;
   int rc = smc_error_set(err, code, NULL, "%s: %s", what, rd_kafka_error_string(e));
   if (rd_kafka_error_txn_requires_abort(e)) {
     rd_kafka_error_t *ae = rd_kafka_abort_transaction(c->txn, 10000);
@@ -879,8 +871,8 @@ static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_
 
 /* The machine event to every partition of <prefix>proposals and to
  * <prefix>machines, in one transaction. Caller holds txn_lock. */
-static int write_registration(smc_client_t *c, const char *name, const char *value,
-                              int timeout_ms, smc_error_t *err) {
+static int write_registration(smc_client_t *c, const char *name, const char *value, int timeout_ms,
+                              smc_error_t *err) {
   rd_kafka_t *rk = txn_producer(c, timeout_ms, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
@@ -892,11 +884,10 @@ static int write_registration(smc_client_t *c, const char *name, const char *val
     const char *topic = p < c->partitions ? c->t_proposals : c->t_machines;
     int32_t part = p < c->partitions ? p : 0;
     rd_kafka_resp_err_t pe;
-    while ((pe = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                                   RD_KAFKA_V_KEY(name, klen),
-                                   RD_KAFKA_V_VALUE((void *)value, vlen),
-                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    while ((pe = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(name, klen),
+                RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(rk, 10);
     if (pe) {
       e = rd_kafka_abort_transaction(rk, timeout_ms);

@@ -49,8 +49,8 @@ void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
     msg[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
   msg[n] = '\0';
   /* one fprintf call so concurrent lines do not interleave */
-  fprintf(stderr, "%s.%03ldZ %s kafka %s %s: %s\n", when, ts.tv_nsec / 1000000,
-          level_name(level), rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", msg);
+  fprintf(stderr, "%s.%03ldZ %s kafka %s %s: %s\n", when, ts.tv_nsec / 1000000, level_name(level),
+          rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", msg);
 }
 
 const char *smc_kafka_default_bootstrap(void) {
@@ -67,8 +67,7 @@ rd_kafka_conf_t *smc_kconf_new(const char *bootstrap, const char *const *props, 
   }
   if (!bootstrap || !*bootstrap)
     bootstrap = smc_kafka_default_bootstrap();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errlen) !=
-      RD_KAFKA_CONF_OK)
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errlen) != RD_KAFKA_CONF_OK)
     goto fail;
   rd_kafka_conf_set_log_cb(conf, smc_kconf_log_cb);
   for (size_t i = 0; props && props[i]; i += 2) {
@@ -86,8 +85,7 @@ fail:
 }
 
 int smc_kconf_producer(rd_kafka_conf_t *conf, char *errstr, size_t errlen) {
-  if (rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errlen) !=
-      RD_KAFKA_CONF_OK)
+  if (rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errlen) != RD_KAFKA_CONF_OK)
     return -1;
   return 0;
 }

@@ -154,8 +154,8 @@ static int open_db(smc_store_t *s, smc_error_t *err) {
   for (size_t i = 0; i < n; i++)
     cfo[i] = s->opts;
   char *rerr = NULL;
-  s->db = rocksdb_open_column_families(s->opts, s->dir, (int)n, (const char *const *)names,
-                                       cfo, h, &rerr);
+  s->db = rocksdb_open_column_families(s->opts, s->dir, (int)n, (const char *const *)names, cfo, h,
+                                       &rerr);
   if (!s->db) {
     rc = rocks_fail(err, rerr, s->dir);
     goto done;
@@ -251,8 +251,7 @@ static void *dup_bytes(const void *p, size_t n) {
   return q;
 }
 
-static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **val,
-                  size_t *vlen) {
+static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **val, size_t *vlen) {
   smc_store_t *s = self;
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
@@ -359,8 +358,8 @@ typedef struct batch_ctx {
   rocksdb_writebatch_t *wb;
 } batch_ctx_t;
 
-static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
-                        const void *val, size_t vlen) {
+static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                        size_t vlen) {
   batch_ctx_t *b = opaque;
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
@@ -377,8 +376,7 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int rc = smc_overlay_foreach(ov, add_to_batch, &b);
   if (rc) {
-    rc = smc_error_set(err, rc, NULL, "cannot collect the pending writes: %s",
-                       smc_strerror(rc));
+    rc = smc_error_set(err, rc, NULL, "cannot collect the pending writes: %s", smc_strerror(rc));
     goto done;
   }
   char *rerr = NULL;
@@ -392,8 +390,7 @@ done:
 
 int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err) {
   if (partition < 0)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "negative partition %d",
-                         (int)partition);
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "negative partition %d", (int)partition);
   uint8_t lo[4], hi[4];
   smc_be32(lo, (uint32_t)partition);
   smc_be32(hi, (uint32_t)partition + 1);

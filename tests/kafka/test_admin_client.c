@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -37,29 +38,28 @@ static char prefix[64];
 
 static char *topic(const char *name) { return smc_topic(prefix, name); }
 
-static const char *lock_yaml =
-    "name: tlock\n"
-    "states:\n"
-    "  free: {}\n"
-    "  held: {}\n"
-    "transitions:\n"
-    "  create: {from: null, to: free}\n"
-    "  acquire: {from: free, to: held}\n"
-    "  release: {from: held, to: free}\n";
+static const char *lock_yaml = "name: tlock\n"
+                               "states:\n"
+                               "  free: {}\n"
+                               "  held: {}\n"
+                               "transitions:\n"
+                               "  create: {from: null, to: free}\n"
+                               "  acquire: {from: free, to: held}\n"
+                               "  release: {from: held, to: free}\n";
 
-static const char *lock_yaml_other =
-    "name: tlock\n"
-    "states:\n"
-    "  free: {}\n"
-    "transitions:\n"
-    "  create: {from: null, to: free}\n";
+static const char *lock_yaml_other = "name: tlock\n"
+                                     "states:\n"
+                                     "  free: {}\n"
+                                     "transitions:\n"
+                                     "  create: {from: null, to: free}\n";
 
 /* Every record value of topic/partition from its start to its end
  * (read_committed), as a JSON array of parsed values. */
 static json_t *read_partition(const char *t, int32_t p) {
   char errstr[256];
-  const char *props[] = {"isolation.level", "read_committed", "enable.partition.eof", "true",
-                         "enable.auto.commit", "false", "group.id", "smc-test-reader", NULL};
+  const char *props[] = {
+      "isolation.level", "read_committed", "enable.partition.eof", "true", "enable.auto.commit",
+      "false",           "group.id",       "smc-test-reader",      NULL};
   rd_kafka_conf_t *conf = smc_kconf_new(bootstrap, props, errstr, sizeof(errstr));
   assert_non_null(conf);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -90,8 +90,7 @@ static json_t *read_partition(const char *t, int32_t p) {
 }
 
 static smc_client_t *new_client(void) {
-  smc_client_config_t cfg = {.bootstrap = bootstrap, .prefix = prefix,
-                             .client_id = "smc-test"};
+  smc_client_config_t cfg = {.bootstrap = bootstrap, .prefix = prefix, .client_id = "smc-test"};
   smc_client_t *c = NULL;
   smc_error_t err;
   smc_error_clear(&err);
@@ -226,8 +225,11 @@ static void test_propose_timeout_unknown(void **state) {
   (void)state;
   smc_client_t *c = new_client();
   json_t *data = json_pack("{s:s}", "owner", "svc-a");
-  smc_propose_req_t req = {.machine = "tlock", .object = "nobody-1", .transition = "create",
-                           .data = data, .expect_version = 0};
+  smc_propose_req_t req = {.machine = "tlock",
+                           .object = "nobody-1",
+                           .transition = "create",
+                           .data = data,
+                           .expect_version = 0};
   json_t *conf = NULL;
   char id[65];
   smc_error_t err;
@@ -398,8 +400,8 @@ static void *propose_later(void *arg) {
   later_t *l = arg;
   usleep(300000);
   for (int i = 0; i < 4 && l->transitions[i]; i++) {
-    smc_propose_req_t req = {.object = l->object, .transition = l->transitions[i],
-                             .expect_version = -1, .id = NULL};
+    smc_propose_req_t req = {
+        .object = l->object, .transition = l->transitions[i], .expect_version = -1, .id = NULL};
     char idbuf[32];
     snprintf(idbuf, sizeof(idbuf), "later-%d-%ld", i, (long)time(NULL));
     req.id = idbuf;
@@ -452,8 +454,8 @@ static void test_dispatch_with_fake_committer(void **state) {
   json_t *conf = NULL;
   char id[65];
 
-  smc_propose_req_t req = {.machine = "tlock", .object = "fake-1", .transition = "create",
-                           .expect_version = -1};
+  smc_propose_req_t req = {
+      .machine = "tlock", .object = "fake-1", .transition = "create", .expect_version = -1};
   smc_error_clear(&err);
   int rc = smc_client_propose(c, &req, 15000, &conf, id, &err);
   if (rc)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
@@ -34,32 +35,34 @@ typedef struct mock {
 static const char *yaml = "name: m1\nstates:\n  a: {}\n  b: {}\n"
                           "transitions:\n  create: {from: null, to: a}\n  go: {from: a, to: b}\n";
 
+static int teardown(void **state);
+
+/* A fresh mock cluster with the default topics; on failure nothing is left. */
 static int setup(void **state) {
   char errstr[256];
   mock_t *m = calloc(1, sizeof(*m));
   smc_kconf_set_log_level(2);
   rd_kafka_conf_t *conf = smc_kconf_new("", NULL, errstr, sizeof(errstr));
   m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (!m->rk)
-    return -1;
-  m->mc = rd_kafka_mock_cluster_new(m->rk, 1);
-  if (!m->mc)
-    return -1;
+  *state = m;
+  if (!m->rk || !(m->mc = rd_kafka_mock_cluster_new(m->rk, 1)))
+    return teardown(state), -1;
   m->bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
   const char *names[] = {"smc.proposals", "smc.confirmations", "smc.replies"};
   for (int i = 0; i < 3; i++)
     if (rd_kafka_mock_topic_create(m->mc, names[i], NPART, 1))
-      return -1;
+      return teardown(state), -1;
   if (rd_kafka_mock_topic_create(m->mc, "smc.machines", 1, 1))
-    return -1;
-  *state = m;
+    return teardown(state), -1;
   return 0;
 }
 
 static int teardown(void **state) {
   mock_t *m = *state;
-  rd_kafka_mock_cluster_destroy(m->mc);
-  rd_kafka_destroy(m->rk);
+  if (m->mc)
+    rd_kafka_mock_cluster_destroy(m->mc);
+  if (m->rk)
+    rd_kafka_destroy(m->rk);
   free(m);
   return 0;
 }
@@ -119,8 +122,7 @@ static void test_register_catalog(void **state) {
   assert_int_equal(smc_client_register(c, yaml, strlen(yaml), 10000, &err), 0);
   const char *other = "name: m1\nstates:\n  a: {}\ntransitions:\n  create: {from: null, to: a}\n";
   smc_error_clear(&err);
-  assert_int_equal(smc_client_register(c, other, strlen(other), 10000, &err),
-                   SMC_EMACHINE_EXISTS);
+  assert_int_equal(smc_client_register(c, other, strlen(other), 10000, &err), SMC_EMACHINE_EXISTS);
   smc_error_clear(&err);
   assert_int_equal(smc_client_register(c, "name: [", 7, 10000, &err), SMC_EINVALID_MACHINE);
   smc_client_destroy(c);
@@ -129,8 +131,8 @@ static void test_register_catalog(void **state) {
 static void test_unknown_outcome(void **state) {
   mock_t *m = *state;
   smc_client_t *c = client(m);
-  smc_propose_req_t req = {.machine = "m1", .object = "o1", .transition = "create",
-                           .expect_version = 0};
+  smc_propose_req_t req = {
+      .machine = "m1", .object = "o1", .transition = "create", .expect_version = 0};
   json_t *conf = NULL;
   char id[65], want[65];
   smc_error_t err;
@@ -171,8 +173,8 @@ static void *answer_later(void *arg) {
 static void test_confirmation_reaches_caller(void **state) {
   mock_t *m = *state;
   smc_client_t *c = client(m);
-  smc_propose_req_t req = {.object = "o2", .transition = "go", .expect_version = -1,
-                           .id = "p-fixed-1"};
+  smc_propose_req_t req = {
+      .object = "o2", .transition = "go", .expect_version = -1, .id = "p-fixed-1"};
   answer_t a = {m, "p-fixed-1"};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, answer_later, &a), 0);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
@@ -166,12 +167,12 @@ static void test_topic_defs_bad(void **state) {
   assert_non_null(strstr(msg, "topics[0]"));
   assert_int_equal(parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":0}]}", msg, sizeof msg),
                    SMC_EBAD_VALUE);
-  assert_int_equal(parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":\"M\"}]}", msg,
-                              sizeof msg),
-                   SMC_EBAD_VALUE);
-  assert_int_equal(parse_code("{\"topics\":[{\"name\":\"a b\",\"partitions\":1}]}", msg,
-                              sizeof msg),
-                   SMC_EBAD_NAME);
+  assert_int_equal(
+      parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":\"M\"}]}", msg, sizeof msg),
+      SMC_EBAD_VALUE);
+  assert_int_equal(
+      parse_code("{\"topics\":[{\"name\":\"a b\",\"partitions\":1}]}", msg, sizeof msg),
+      SMC_EBAD_NAME);
   assert_int_equal(
       parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":1,\"config\":{\"x\":1}}]}", msg,
                  sizeof msg),
@@ -181,9 +182,8 @@ static void test_topic_defs_bad(void **state) {
                               "{\"name\":\"a\",\"partitions\":\"N\"}]}",
                               msg, sizeof msg),
                    SMC_EDUPLICATE_NAME);
-  assert_int_equal(parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":\"N\"}]}", msg,
-                              sizeof msg),
-                   0);
+  assert_int_equal(
+      parse_code("{\"topics\":[{\"name\":\"a\",\"partitions\":\"N\"}]}", msg, sizeof msg), 0);
 }
 
 static void test_create_bad_options(void **state) {
@@ -258,8 +258,7 @@ static void test_partitioner_matches(void **state) {
     char key[32];
     snprintf(key, sizeof(key), i % 3 ? "object-%d" : "lock-%d", i);
     assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("smc.proposals"),
-                                       RD_KAFKA_V_KEY(key, strlen(key)),
-                                       RD_KAFKA_V_VALUE("{}", 2),
+                                       RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE("{}", 2),
                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                      0);
   }
@@ -276,14 +275,10 @@ static void test_partitioner_matches(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topic_names),
-      cmocka_unit_test(test_conf_passthrough),
-      cmocka_unit_test(test_default_bootstrap),
-      cmocka_unit_test(test_log_line),
-      cmocka_unit_test(test_topic_defs_file),
-      cmocka_unit_test(test_topic_defs_bad),
-      cmocka_unit_test(test_create_bad_options),
-      cmocka_unit_test(test_partitions_unreachable),
+      cmocka_unit_test(test_topic_names),         cmocka_unit_test(test_conf_passthrough),
+      cmocka_unit_test(test_default_bootstrap),   cmocka_unit_test(test_log_line),
+      cmocka_unit_test(test_topic_defs_file),     cmocka_unit_test(test_topic_defs_bad),
+      cmocka_unit_test(test_create_bad_options),  cmocka_unit_test(test_partitions_unreachable),
       cmocka_unit_test(test_partitioner_matches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

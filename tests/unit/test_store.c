@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <ftw.h>
@@ -29,8 +30,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
   snprintf(f->dir, sizeof(f->dir), "/tmp/smc-store-XXXXXX");
-  if (!mkdtemp(f->dir))
+  if (!mkdtemp(f->dir)) {
+    free(f);
     return -1;
+  }
   *state = f;
   return 0;
 }
