@@ -1104,9 +1104,11 @@ typedef enum { T_NULL, T_BOOL, T_INT, T_REAL, T_STR, T_ARR, T_OBJ } vtype_t;
  * data of the context or the AST. */
 typedef struct {
   vtype_t t;
-  int b;
-  int64_t i;
-  double r;
+  union {
+    int b;
+    int64_t i;
+    double r;
+  };
   const char *s;
   size_t n;
   json_t *j;
@@ -1114,10 +1116,12 @@ typedef struct {
   json_t *ref;
 } val_t;
 
-static void val_release(val_t *v) {
-  free(v->buf);
-  json_decref(v->ref);
-  memset(v, 0, sizeof(*v));
+/* Release what v owns. v must not be used again before it is set anew. */
+static inline void val_release(val_t *v) {
+  if (v->buf)
+    free(v->buf);
+  if (v->ref)
+    json_decref(v->ref);
 }
 
 static void val_from_json(const json_t *cj, val_t *v) {
@@ -1388,29 +1392,25 @@ static void root_value(ev_t *ev, root_t r, val_t *v, int *found) {
   }
 }
 
-/* Replace *base by its child json (borrowed from base's data), keeping what
- * base owned alive as long as the child needs it. */
-static int step_into(ev_t *ev, const node_t *n, val_t *base, json_t *child) {
-  json_t *hold = NULL;
-  if (child && base->ref) {
-    hold = json_incref(child);
-  } else if (child && base->buf) {
-    return ev_fail(ev, n, SMC_EINTERNAL, "member of a built string");
-  }
+/* Replace *base by its child json (borrowed from base's data; NULL = null),
+ * keeping what base owned alive as long as the child needs it. Only arrays
+ * and objects have children, and those never own a string buffer. */
+static void step_into(val_t *base, json_t *child) {
+  json_t *hold = child && base->ref ? json_incref(child) : NULL;
   val_release(base);
   val_from_json(child, base);
   base->ref = hold;
-  return 0;
 }
 
 /* Evaluate a path (root, members, indexes). A missing member, an index out
  * of range or a member of a non-object yields null with *found = 0. */
 static int eval_path(ev_t *ev, const node_t *n, val_t *out, int *found) {
-  memset(out, 0, sizeof(*out));
   *found = 0;
   int rc = charge(ev, n, 1);
-  if (rc)
+  if (rc) {
+    memset(out, 0, sizeof(*out));
     return rc;
+  }
   if (n->kind == N_ROOT) {
     root_value(ev, (root_t)n->op, out, found);
     return 0;
@@ -1419,46 +1419,41 @@ static int eval_path(ev_t *ev, const node_t *n, val_t *out, int *found) {
     *found = 1;
     return eval(ev, n, out);
   }
-  val_t base;
-  rc = eval_path(ev, n->kids[0], &base, found);
+  /* out holds the base value first, then becomes the child */
+  rc = eval_path(ev, n->kids[0], out, found);
   if (rc)
     return rc;
   json_t *child = NULL;
   if (n->kind == N_MEMBER) {
-    if (base.t == T_OBJ && base.j)
-      child = json_object_getn(base.j, n->name, n->name_len);
+    if (out->t == T_OBJ && out->j)
+      child = json_object_getn(out->j, n->name, n->name_len);
   } else {
     val_t idx;
-    rc = eval(ev, n->kids[1], &idx);
-    if (rc) {
-      val_release(&base);
-      return rc;
-    }
-    if (base.t == T_ARR) {
-      if (idx.t != T_INT) {
+    rc = eval(ev, n->kids[1], &idx); /* on failure idx is empty */
+    if (!rc && out->t == T_ARR) {
+      if (idx.t != T_INT)
         rc = ev_fail(ev, n, SMC_EVALIDATION_FAILED, "an array index must be an integer, got %s",
                      type_name(&idx));
-      } else if (idx.i >= 0 && (uint64_t)idx.i < json_array_size(base.j)) {
-        child = json_array_get(base.j, (size_t)idx.i);
-      }
-    } else if (base.t == T_OBJ) {
+      else if (idx.i >= 0 && (uint64_t)idx.i < json_array_size(out->j))
+        child = json_array_get(out->j, (size_t)idx.i);
+    } else if (!rc && out->t == T_OBJ) {
       if (idx.t != T_STR)
         rc = ev_fail(ev, n, SMC_EVALIDATION_FAILED, "an object key must be a string, got %s",
                      type_name(&idx));
-      else if (base.j)
-        child = json_object_getn(base.j, idx.s, idx.n);
+      else if (out->j)
+        child = json_object_getn(out->j, idx.s, idx.n);
     }
     val_release(&idx);
     if (rc) {
-      val_release(&base);
+      val_release(out);
+      memset(out, 0, sizeof(*out));
       return rc;
     }
   }
   if (!child)
     *found = 0;
-  rc = step_into(ev, n, &base, child);
-  *out = base;
-  return rc;
+  step_into(out, child);
+  return 0;
 }
 
 static int num_result(ev_t *ev, const node_t *n, double r, val_t *out) {

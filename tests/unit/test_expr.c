@@ -345,6 +345,9 @@ static const row_t rows[] = {
     ERR("has(src.tags[1])", TYPE),
     ERR("has(src.items[1 / 0])", TYPE),
     OK("has(src.items[0].x)", "false"),
+    ERR("src.items[lower('X')]", TYPE),
+    ERR("src.tags[1 + 1]", TYPE),
+    OK("src.tags[lower('X')]", "1"),
     ERRC("has(1)", BADX, 5),
     ERRC("has(len('a'))", BADX, 5),
     /* int */
