@@ -26,7 +26,8 @@ req PUT "$B/transition/approve?wait=300ms" '{}'
 P=$(field proposal)
 req PATCH $B/transition/approve '{"voter":"node-1","accept":false,"reason":"no"}'
 req PATCH $B/transition/approve '{"voter":"node-3","accept":false,"reason":"no"}'
-say "re-sending the same proposal id answers its decision"
+until_decided $P
+say "re-sending the same proposal id answers its decision (marked duplicate)"
 req PUT "$B/transition/approve?wait=10s" '{}' "Idempotency-Key: $P"
 say "the requester may withdraw"
 req PUT $B/transition/withdraw '{}' "X-Smc-Proposer: bob"
