@@ -362,6 +362,49 @@ static void test_reopen_resumes(void **state) {
   assert_non_null(strstr(smc_store_dir(f->s), "/db/state"));
 }
 
+/* Non-default options: fsync per apply, unlimited open files, tiny buffers
+ * (many flushes to SST files, read back through the block cache). */
+static void test_options_sync_small_buffers(void **state) {
+  fixture_t *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/sync", f->dir);
+  smc_store_options_t o;
+  smc_store_options_default(&o);
+  assert_int_equal(o.block_cache_bytes, 64u << 20);
+  assert_int_equal(o.write_buffer_bytes, 16u << 20);
+  assert_int_equal(o.max_open_files, 512);
+  assert_int_equal(o.sync, 0);
+  o.sync = 1;
+  o.max_open_files = -1;
+  o.write_buffer_bytes = 64 << 10;
+  o.block_cache_bytes = 256 << 10;
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_open(path, &o, &f->s, &err), 0);
+  smc_kv_t kv = smc_store_kv(f->s);
+  char val[1024];
+  memset(val, 'v', sizeof(val) - 1);
+  val[sizeof(val) - 1] = '\0';
+  for (int round = 0; round < 20; round++) {
+    smc_overlay_t *ov = smc_overlay_new(&kv);
+    smc_kv_t okv = smc_overlay_kv(ov);
+    for (int i = 0; i < 50; i++) {
+      char k[32];
+      snprintf(k, sizeof(k), "r%02d-%02d", round, i);
+      put(&okv, SMC_CF_OBJECTS, 9, k, val);
+    }
+    assert_int_equal(smc_store_apply(f->s, ov, &err), 0);
+    smc_overlay_destroy(ov);
+  }
+  smc_store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(smc_store_open(path, &o, &f->s, &err), 0);
+  kv = smc_store_kv(f->s);
+  assert_value(&kv, SMC_CF_OBJECTS, 9, "r00-00", val);
+  assert_value(&kv, SMC_CF_OBJECTS, 9, "r19-49", val);
+  assert_value(&kv, SMC_CF_OBJECTS, 9, "r20-00", NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_del_across_cfs, setup, teardown),
@@ -371,6 +414,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_apply_survives_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drop_partition, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_resumes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_options_sync_small_buffers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
