@@ -5,6 +5,7 @@
  * $ref and cycles, hash stability, each rule key, set/mode, dfsm choice,
  * object lifecycle errors, limits and hostile YAML.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1052,6 +1053,44 @@ static void test_repeatable(void **state) {
   smc_machine_destroy(m);
 }
 
+/* One compiled machine shared by threads validating at once (the machine is
+ * immutable; regex scratch space is per thread). */
+static void *validate_thread(void *arg) {
+  const smc_machine_t *m = arg;
+  json_t *in = json_pack("{s:s}", "owner", "svc-t"), *bad = json_pack("{s:s}", "owner", "B A D");
+  json_t *data = json_object();
+  smc_object_view_t o = {.id = "l", .state = "free", .version = 1, .data = data};
+  intptr_t failures = 0;
+  for (int i = 0; i < 2000; i++) {
+    smc_proposal_view_t p = {.transition = "acquire", .input = (i % 2) ? bad : in};
+    smc_outcome_t out;
+    smc_error_t err;
+    int rc = smc_machine_validate(m, &o, &p, NULL, &out, &err);
+    if ((i % 2) ? rc != SMC_EVALIDATION_FAILED || strcmp(err.path, "dst.owner") : rc != 0)
+      failures++;
+    json_decref(out.data);
+  }
+  json_decref(in);
+  json_decref(bad);
+  json_decref(data);
+  return (void *)failures;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  smc_machine_t *m = compile_ok(LOCK);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, validate_thread, smc_machine_retain(m)), 0);
+  for (int i = 0; i < 4; i++) {
+    void *res;
+    assert_int_equal(pthread_join(th[i], &res), 0);
+    assert_int_equal((intptr_t)res, 0);
+    smc_machine_destroy(m);
+  }
+  smc_machine_destroy(m);
+}
+
 /* A large generated definition: 2000 states, 500 from: "*" transitions in a
  * dfsm (every pair overlaps). Compiles, with the warnings capped, and
  * validates; the overlap check and indexes stay linear-ish. */
@@ -1121,6 +1160,7 @@ int main(void) {
       cmocka_unit_test(test_limits),
       cmocka_unit_test(test_repeatable),
       cmocka_unit_test(test_large_definition),
+      cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
