@@ -65,6 +65,7 @@ struct smc_voter {
   size_t npending, cap;
 };
 
+static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset);
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
@@ -394,11 +395,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       if (p < 0 || p >= v->nparts) continue;
       if (rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000)) hi = 0;
       v->catchup[p] = hi;
-      v->caught_up[p] = applied >= hi;
+      v->caught_up[p] = 0;
       v->next[p] = -1;
       v->assigned[p] = 1;
       vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
            (long long)hi);
+      if (applied >= hi) mark_caught_up(v, p, applied);
     }
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
@@ -429,14 +431,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* The partition reached the end it had at assignment: held votes may go. */
+static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset) {
+  if (v->caught_up[p]) return;
+  v->caught_up[p] = 1;
+  vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)offset);
+}
+
 static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
   int32_t p = m->partition;
   int ok = p >= 0 && p < v->nparts && v->assigned[p];
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (ok && !v->caught_up[p]) {
-      v->caught_up[p] = 1;
-      vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)m->offset);
-    }
+    if (ok) mark_caught_up(v, p, m->offset);
     return;
   }
   if (m->err) {
@@ -460,7 +466,7 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
     return;
   }
   v->next[p] = m->offset + 1;
-  if (!v->caught_up[p] && v->next[p] >= v->catchup[p]) v->caught_up[p] = 1;
+  if (v->next[p] >= v->catchup[p]) mark_caught_up(v, p, v->next[p]);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
 }
 
