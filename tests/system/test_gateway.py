@@ -402,3 +402,22 @@ def test_bearer_tokens(tmp_path):
                      403, "forbidden")
     finally:
         assert d.stop() == 0
+
+
+def test_outcome_unknown_then_resend(dev):
+    """wait=1ms cannot see the decision: 504 with the proposal id; re-sending
+    with that id as Idempotency-Key learns the outcome."""
+    o = uid("lock")
+    base = "/machine/lock/object/%s/transition/create" % o
+    st, body = dev.json("PUT", base + "?wait=1ms", {})
+    if st == 200:
+        pytest.skip("the cluster decided within 1 ms")
+    assert_error(st, body, 504, "unavailable")
+    pid = body["proposal"]
+    assert len(pid) == 64
+    st, rec = dev.json("GET", "/proposal/" + pid)
+    assert st == 200 and rec["status"] in ("unknown", "committed"), rec
+    st, c = dev.json("PUT", base + "?wait=10s", {}, {"Idempotency-Key": pid})
+    assert st == 200 and c["proposal"] == pid and c["version"] == 1, c
+    st, rec = dev.json("GET", "/proposal/" + pid)
+    assert st == 200 and rec["status"] == "committed"
