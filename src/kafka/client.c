@@ -606,8 +606,14 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
   if (timeout_ms != 0)
     waiter_add(c, &w);
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
-  rc = produce_wait(c, req->object, value, timeout_ms == 0 ? -1 : ms_left(end), err);
+  smc_error_t perr;
+  smc_error_clear(&perr);
+  rc = produce_wait(c, req->object, value, timeout_ms == 0 ? -1 : ms_left(end), &perr);
   free(value);
+  if (rc) /* every unknown outcome names the id to retry with */
+    smc_error_set(err, rc, NULL, "%s%s%s", perr.message,
+                  rc == SMC_EUNAVAILABLE ? "; outcome unknown; proposal id " : "",
+                  rc == SMC_EUNAVAILABLE ? id : "");
   if (rc || timeout_ms == 0)
     goto done;
   if (!wait_result(c, &w, end)) {
