@@ -11,6 +11,9 @@
  *
  *   smc_loadgen --bootstrap B --prefix P --proc NAME --objects N --ops M
  *               [--rate R] [--machine lock]
+ *
+ * Raw mode, for tests that must forge a record: write one record and exit.
+ *   smc_loadgen --bootstrap B --topic T --partition N --key K --value V
  */
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
@@ -53,7 +56,8 @@ static void dr_ok_free(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
 
 int main(int argc, char **argv) {
   const char *bootstrap = "127.0.0.1:9092", *prefix = "smc.", *proc = "p", *machine = "lock";
-  long objects = 10, ops = 10, rate = 0;
+  long objects = 10, ops = 10, rate = 0, raw_partition = -1;
+  const char *raw_topic = NULL, *raw_key = NULL, *raw_value = NULL;
   static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
                                            {"prefix", required_argument, NULL, 'P'},
                                            {"proc", required_argument, NULL, 'p'},
@@ -61,6 +65,10 @@ int main(int argc, char **argv) {
                                            {"ops", required_argument, NULL, 'm'},
                                            {"rate", required_argument, NULL, 'r'},
                                            {"machine", required_argument, NULL, 'M'},
+                                           {"topic", required_argument, NULL, 't'},
+                                           {"partition", required_argument, NULL, 'x'},
+                                           {"key", required_argument, NULL, 'k'},
+                                           {"value", required_argument, NULL, 'v'},
                                            {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -72,6 +80,10 @@ int main(int argc, char **argv) {
     case 'm': ops = atol(optarg); break;
     case 'r': rate = atol(optarg); break;
     case 'M': machine = optarg; break;
+    case 't': raw_topic = optarg; break;
+    case 'x': raw_partition = atol(optarg); break;
+    case 'k': raw_key = optarg; break;
+    case 'v': raw_value = optarg; break;
     default: fprintf(stderr, "usage: see the top of loadgen.c\n"); return 2;
     }
   }
@@ -93,6 +105,18 @@ int main(int argc, char **argv) {
   if (!rk) {
     fprintf(stderr, "smc_loadgen: %s\n", errstr);
     return 1;
+  }
+  if (raw_topic && raw_value) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(raw_topic),
+        RD_KAFKA_V_PARTITION(raw_partition < 0 ? RD_KAFKA_PARTITION_UA : (int32_t)raw_partition),
+        RD_KAFKA_V_KEY(raw_key, raw_key ? strlen(raw_key) : 0),
+        RD_KAFKA_V_VALUE((void *)raw_value, strlen(raw_value)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(strdup("raw")), RD_KAFKA_V_END);
+    if (!e) rd_kafka_flush(rk, 30000);
+    int bad = e || fails.n > 0 || rd_kafka_outq_len(rk) > 0;
+    rd_kafka_destroy(rk);
+    return bad ? 1 : 0;
   }
   int64_t t0 = now_ms();
   long sent = 0;
