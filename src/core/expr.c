@@ -2250,6 +2250,19 @@ static int eval(ev_t *ev, const node_t *n, val_t *out) {
   return ev_fail(ev, n, SMC_EINTERNAL, "unknown expression node");
 }
 
+/* The JSON result of v (new reference into *out). Only a string can fail
+ * besides allocation: one built from context strings (meta.*) that are not
+ * valid UTF-8. */
+static int result_json(const val_t *v, json_t **out, smc_error_t *err) {
+  *out = val_json(v);
+  if (*out)
+    return 0;
+  if (v->t == T_STR && utf8_check(v->s, v->n) < v->n)
+    return smc_error_set(err, SMC_EVALIDATION_FAILED, NULL,
+                         "the result is not valid UTF-8 (from a context string)");
+  return smc_error_set(err, SMC_ENOMEM, NULL, "cannot build the result");
+}
+
 static int check_args(smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err) {
   if (!ctx || !out)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "ctx and out are required");
@@ -2269,11 +2282,9 @@ int smc_expr_eval(const smc_expr_t *e, smc_eval_ctx_t *ctx, json_t **out, smc_er
   rc = eval(&ev, e->root, &v);
   if (rc)
     return rc;
-  *out = val_json(&v);
+  rc = result_json(&v, out, err);
   val_release(&v);
-  if (!*out)
-    return smc_error_set(err, SMC_ENOMEM, NULL, "cannot build the result");
-  return 0;
+  return rc;
 }
 
 int smc_expr_eval_bool(const smc_expr_t *e, smc_eval_ctx_t *ctx, int *result, smc_error_t *err) {
@@ -2445,9 +2456,9 @@ int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out
     rc = eval(&ev, t->parts[0].expr, &v);
     if (rc)
       return rc;
-    *out = val_json(&v);
+    rc = result_json(&v, out, err);
     val_release(&v);
-    return *out ? 0 : smc_error_set(err, SMC_ENOMEM, NULL, "cannot build the result");
+    return rc;
   }
   val_t *vals = calloc((size_t)t->nparts, sizeof(*vals));
   if (!vals)
@@ -2472,7 +2483,7 @@ int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out
   free(vals);
   if (rc)
     return rc;
-  *out = val_json(&joined);
+  rc = result_json(&joined, out, err);
   val_release(&joined);
-  return *out ? 0 : smc_error_set(err, SMC_ENOMEM, NULL, "cannot build the result");
+  return rc;
 }

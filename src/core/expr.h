@@ -6,6 +6,27 @@
  * deterministic and bounded: every node visited costs a step from
  * ctx->steps_left; running out, or a regex hitting its match or depth limit,
  * fails with SMC_ELIMIT_EXCEEDED.
+ *
+ * Semantics in brief (details in src/core/expr.c and tests/unit/test_expr.c):
+ * - a missing member, an index out of range, or a member of a non-object is
+ *   null; an array index must be an integer, an object key a string;
+ * - integer arithmetic stays integer (7 / 2 == 3, truncating; % follows C);
+ *   overflow, / 0 and % 0 are errors; mixing in a decimal gives a decimal;
+ * - `+` adds numbers, joins the string forms when either side is a string
+ *   (string form = the string itself, else canonical JSON: 'n=' + null is
+ *   "n=null"), and joins two arrays; concat() likewise (all arrays: array);
+ * - == / != never fail (different types are unequal, 1 == 1.0); < <= > >=
+ *   need two numbers or two strings (bytewise); && || ?: ! need booleans;
+ * - len/substr count Unicode code points; lower/upper/trim are ASCII-only;
+ *   sha256 hashes a string's bytes (other values: their canonical JSON);
+ *   int() parses [+-]digits or truncates a number; keys() sorts bytewise;
+ * - regexes are PCRE2 in UTF mode (\d, \w are ASCII); a literal pattern in
+ *   matches() compiles with the expression (a bad one is SMC_EBAD_REGEX),
+ *   a computed one at each evaluation (bad: SMC_EVALIDATION_FAILED);
+ * - costs: 1 step per node, plus 1 per 64 bytes of strings built or
+ *   scanned, per element of arrays built, compared or searched (1 per 8);
+ *   built strings are capped at SMC_EXPR_MAX_STRING.
+ * Errors carry err->column: the 1-based byte offset of the failing token.
  */
 #ifndef SMC_CORE_EXPR_H
 #define SMC_CORE_EXPR_H

@@ -866,6 +866,32 @@ static void test_eval_bool(void **state) {
   smc_expr_destroy(e);
 }
 
+/* Context strings are C strings the caller vouches for; a result built from
+ * invalid UTF-8 is refused with a clear error, comparisons still work. */
+static void test_invalid_utf8_context(void **state) {
+  (void)state;
+  smc_expr_t *e = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  smc_eval_ctx_t ctx;
+  json_t *out = NULL;
+  assert_int_equal(smc_expr_compile("'id:' + meta.object", &e, &err), 0);
+  ctx_init(&ctx, 100);
+  ctx.object = "bad\xff";
+  assert_int_equal(smc_expr_eval(e, &ctx, &out, &err), SMC_EVALIDATION_FAILED);
+  assert_null(out);
+  assert_non_null(strstr(err.message, "UTF-8"));
+  smc_expr_destroy(e);
+  assert_int_equal(smc_expr_compile("meta.object == 'bad' || len(meta.object) == 4", &e, &err), 0);
+  ctx_init(&ctx, 100);
+  ctx.object = "bad\xff";
+  int res = 0;
+  smc_error_clear(&err);
+  assert_int_equal(smc_expr_eval_bool(e, &ctx, &res, &err), 0);
+  assert_true(res);
+  smc_expr_destroy(e);
+}
+
 /* A context with everything NULL: roots are null, vars is {}. */
 static void test_empty_context(void **state) {
   (void)state;
@@ -1075,6 +1101,7 @@ int main(void) {
       cmocka_unit_test(test_nesting_limits),
       cmocka_unit_test(test_eval_bool),
       cmocka_unit_test(test_empty_context),
+      cmocka_unit_test(test_invalid_utf8_context),
       cmocka_unit_test(test_json_equal),
       cmocka_unit_test(test_template_budget),
       cmocka_unit_test(test_result_ownership),
