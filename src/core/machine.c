@@ -743,6 +743,8 @@ int smc_machine_compile(const char *text, size_t len, const char *file,
   compiler_t c = {.file = file};
   smc_yaml_doc_t *doc = NULL;
   int rc = SMC_EINVALID_MACHINE;
+  if (!out)
+    return SMC_EINVALID_ARGUMENT;
   *out = NULL;
   if (!diags) {
     smc_diags_init(&local);

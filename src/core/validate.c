@@ -365,9 +365,10 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
   err->code = 0; /* the rest is filled on failure */
   err->message[0] = err->path[0] = err->file[0] = '\0';
   err->line = err->column = 0;
-  memset(out, 0, sizeof(*out));
-  if (!m || !p)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no machine or proposal");
+  if (out)
+    memset(out, 0, sizeof(*out));
+  if (!m || !p || !out)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no machine, proposal or outcome");
   const smc_limits_t *lim = limits ? limits : &m->limits;
   long s = -1;
   if (obj && obj->state && (s = smc_machine_find_state(m, obj->state)) < 0)
