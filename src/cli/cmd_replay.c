@@ -41,7 +41,8 @@ static int conn_prop(conn_t *c, const char *arg, const char *cmd) {
     return -1;
   }
   char **np = realloc(c->props, (c->nprops + 3) * sizeof *np);
-  if (!np) return -1;
+  if (!np)
+    return -1;
   c->props = np;
   np[c->nprops] = strndup(arg, (size_t)(eq - arg));
   np[c->nprops + 1] = strdup(eq + 1);
@@ -51,7 +52,8 @@ static int conn_prop(conn_t *c, const char *arg, const char *cmd) {
 }
 
 static void conn_close(conn_t *c) {
-  for (size_t i = 0; i < c->nprops; i++) free(c->props[i]);
+  for (size_t i = 0; i < c->nprops; i++)
+    free(c->props[i]);
   free(c->props);
 }
 
@@ -63,15 +65,23 @@ static void conn_defaults(conn_t *c) {
 /* A consumer handle for metadata and reading by assignment. */
 static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
   char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, (const char *const *)c->props, errstr,
-                                        sizeof errstr);
+  rd_kafka_conf_t *conf =
+      smc_kconf_new(c->bootstrap, (const char *const *)c->props, errstr, sizeof errstr);
   if (!conf) {
     fprintf(stderr, "smc %s: %s\n", cmd, errstr);
     return NULL;
   }
-  const char *kv[] = {"group.id", "smc-reader", "enable.auto.commit", "false",
-                      "isolation.level", "read_committed", "enable.partition.eof", "true",
-                      "auto.offset.reset", "earliest", NULL};
+  const char *kv[] = {"group.id",
+                      "smc-reader",
+                      "enable.auto.commit",
+                      "false",
+                      "isolation.level",
+                      "read_committed",
+                      "enable.partition.eof",
+                      "true",
+                      "auto.offset.reset",
+                      "earliest",
+                      NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       fprintf(stderr, "smc %s: %s\n", cmd, errstr);
@@ -89,7 +99,8 @@ static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
 }
 
 static void close_reader(rd_kafka_t *rk) {
-  if (!rk) return;
+  if (!rk)
+    return;
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
 }
@@ -97,7 +108,8 @@ static void close_reader(rd_kafka_t *rk) {
 /* Partition count of <prefix><name>; prints the error. */
 static int32_t topic_partitions(rd_kafka_t *rk, const char *topic, const char *cmd) {
   int32_t n = smc_kafka_partitions(rk, topic, 15000);
-  if (n < 0) fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
+  if (n < 0)
+    fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
   return n;
 }
 
@@ -111,7 +123,8 @@ static int read_to_end(rd_kafka_t *rk, const char *topic, int32_t n,
   uint8_t *done = calloc((size_t)n, 1);
   rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
   int rc = -1, open = 0;
-  if (!end || !done) goto out;
+  if (!end || !done)
+    goto out;
   for (int32_t p = 0; p < n; p++) {
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000);
@@ -127,7 +140,8 @@ static int read_to_end(rd_kafka_t *rk, const char *topic, int32_t n,
       open++;
     }
   }
-  if (open && rd_kafka_assign(rk, tl)) goto out;
+  if (open && rd_kafka_assign(rk, tl))
+    goto out;
   int64_t last = smc_now_ms();
   while (open > 0) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
@@ -193,42 +207,43 @@ typedef struct progress {
 /* Progress bar on stderr: records, rate, ETA. */
 static void show_progress(void *opaque, int64_t done, int64_t total, int final) {
   progress_t *pg = opaque;
-  if (pg->quiet) return;
+  if (pg->quiet)
+    return;
   double secs = (double)(smc_now_ms() - pg->t0) / 1000.0;
   double rate = secs > 0 ? (double)done / secs : 0;
   double frac = total > 0 ? (double)done / (double)total : 1;
-  if (frac > 1 || final) frac = 1;
+  if (frac > 1 || final)
+    frac = 1;
   char bar[31];
   int fill = (int)(frac * 30);
-  for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+  for (int i = 0; i < 30; i++)
+    bar[i] = i < fill ? '#' : '.';
   bar[30] = '\0';
   double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-  if (!pg->tty && !final) return; /* a log file gets the final line only */
-  fprintf(stderr, "%s[%s] %3d%% %lld/%lld records %.0f rec/s ETA %.0fs%s", pg->tty ? "\r" : "",
-          bar, (int)(frac * 100), (long long)done, (long long)total, rate, eta,
-          final ? "\n" : "   ");
+  if (!pg->tty && !final)
+    return; /* a log file gets the final line only */
+  fprintf(stderr, "%s[%s] %3d%% %lld/%lld records %.0f rec/s ETA %.0fs%s", pg->tty ? "\r" : "", bar,
+          (int)(frac * 100), (long long)done, (long long)total, rate, eta, final ? "\n" : "   ");
 }
 
 static void replay_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
-          "                  [--fresh] [--prefix P] [-X KEY=VALUE] [--quiet]\n"
-          "\n"
-          "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
-          "from the store's applied offsets (everything with --fresh) to the end the\n"
-          "log has now, without publishing anything. Progress goes to stderr.\n");
+  fprintf(out, "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
+               "                  [--fresh] [--prefix P] [-X KEY=VALUE] [--quiet]\n"
+               "\n"
+               "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
+               "from the store's applied offsets (everything with --fresh) to the end the\n"
+               "log has now, without publishing anything. Progress goes to stderr.\n");
 }
 
 static int cmd_replay_run(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
-      {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-      {"store", required_argument, NULL, OPT_STORE},
-      {"fresh", no_argument, NULL, OPT_FRESH},
-      {"quiet", no_argument, NULL, OPT_QUIET},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+                                           {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+                                           {"store", required_argument, NULL, OPT_STORE},
+                                           {"fresh", no_argument, NULL, OPT_FRESH},
+                                           {"quiet", no_argument, NULL, OPT_QUIET},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
@@ -237,15 +252,35 @@ static int cmd_replay_run(int argc, char **argv) {
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
     switch (opt) {
-    case 'h': replay_usage(stdout); conn_close(&c); return SMC_EXIT_OK;
-    case 'X': if (conn_prop(&c, optarg, "replay") < 0) goto out; break;
-    case OPT_BOOTSTRAP: c.bootstrap = optarg; break;
-    case OPT_PREFIX: c.prefix = optarg; break;
-    case OPT_DATA_DIR: data_dir = optarg; break;
-    case OPT_STORE: store_name = optarg; break;
-    case OPT_FRESH: fresh = 1; break;
-    case OPT_QUIET: pg.quiet = 1; break;
-    default: replay_usage(stderr); goto out;
+    case 'h':
+      replay_usage(stdout);
+      conn_close(&c);
+      return SMC_EXIT_OK;
+    case 'X':
+      if (conn_prop(&c, optarg, "replay") < 0)
+        goto out;
+      break;
+    case OPT_BOOTSTRAP:
+      c.bootstrap = optarg;
+      break;
+    case OPT_PREFIX:
+      c.prefix = optarg;
+      break;
+    case OPT_DATA_DIR:
+      data_dir = optarg;
+      break;
+    case OPT_STORE:
+      store_name = optarg;
+      break;
+    case OPT_FRESH:
+      fresh = 1;
+      break;
+    case OPT_QUIET:
+      pg.quiet = 1;
+      break;
+    default:
+      replay_usage(stderr);
+      goto out;
     }
   }
   if (!data_dir || optind < argc || strchr(store_name, '/')) {
@@ -262,7 +297,8 @@ static int cmd_replay_run(int argc, char **argv) {
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  if (!topic || !rk) goto done;
+  if (!topic || !rk)
+    goto done;
   int32_t n = topic_partitions(rk, topic, "replay");
   if (n < 0) {
     rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
@@ -279,9 +315,11 @@ static int cmd_replay_run(int argc, char **argv) {
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
   fc.partitions = n;
-  if (smc_fold_new(&fc, &fold) < 0) goto done;
+  if (smc_fold_new(&fc, &fold) < 0)
+    goto done;
   parts = calloc((size_t)n, sizeof *parts);
-  if (!parts) goto done;
+  if (!parts)
+    goto done;
   smc_kv_t skv = smc_store_kv(store);
   for (int32_t p = 0; p < n; p++) {
     int64_t applied = 0;
@@ -289,7 +327,8 @@ static int cmd_replay_run(int argc, char **argv) {
       fprintf(stderr, "smc replay: %s\n", err.message);
       goto done;
     }
-    if (smc_fold_applied(fold, &skv, p, &applied) < 0) goto done;
+    if (smc_fold_applied(fold, &skv, p, &applied) < 0)
+      goto done;
     parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
   }
   smc_replay_t r = {.bootstrap = c.bootstrap,
@@ -305,13 +344,15 @@ static int cmd_replay_run(int argc, char **argv) {
     goto done;
   }
   int64_t total = 0;
-  for (int32_t p = 0; p < n; p++) total += parts[p].records;
+  for (int32_t p = 0; p < n; p++)
+    total += parts[p].records;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"records\":%lld,\"seconds\":%.3f}\n", dir, (int)n,
          (long long)total, (double)(smc_now_ms() - pg.t0) / 1000.0);
   rc = SMC_EXIT_OK;
 done:
   free(parts);
-  if (fold) smc_fold_destroy(fold);
+  if (fold)
+    smc_fold_destroy(fold);
   smc_store_close(store);
   close_reader(rk);
   free(topic);
@@ -332,20 +373,24 @@ static int strlist_add(strlist_t *l, const char *s, size_t len, int64_t offset) 
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 64;
     char **ni = realloc(l->items, nc * sizeof *ni);
-    if (!ni) return -1;
+    if (!ni)
+      return -1;
     l->items = ni;
     int64_t *no = realloc(l->offsets, nc * sizeof *no);
-    if (!no) return -1;
+    if (!no)
+      return -1;
     l->offsets = no;
     l->cap = nc;
   }
-  if (!(l->items[l->n] = strndup(s, len))) return -1;
+  if (!(l->items[l->n] = strndup(s, len)))
+    return -1;
   l->offsets[l->n++] = offset;
   return 0;
 }
 
 static void strlist_close(strlist_t *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+  for (size_t i = 0; i < l->n; i++)
+    free(l->items[i]);
   free(l->items);
   free(l->offsets);
 }
@@ -360,7 +405,8 @@ typedef struct verify {
 
 static int collect_expected(void *opaque, const smc_output_t *o) {
   verify_t *v = opaque;
-  if (o->kind != SMC_OUT_CONFIRMATION || o->partition < 0 || o->partition >= v->n) return 0;
+  if (o->kind != SMC_OUT_CONFIRMATION || o->partition < 0 || o->partition >= v->n)
+    return 0;
   return strlist_add(&v->expected[o->partition], o->json, o->json_len, o->offset) < 0 ? SMC_ENOMEM
                                                                                       : 0;
 }
@@ -373,8 +419,8 @@ static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
   const char *sum = json_string_value(json_object_get(conf, "checksum"));
   json_int_t ver = json_integer_value(json_object_get(conf, "version"));
   if (!obj || !sum) {
-    fprintf(stderr, "verify: [%d]@%lld committed confirmation without object or checksum\n",
-            (int)p, (long long)off);
+    fprintf(stderr, "verify: [%d]@%lld committed confirmation without object or checksum\n", (int)p,
+            (long long)off);
     v->chain_errors++;
     return;
   }
@@ -389,7 +435,8 @@ static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
   json_object_del(copy, "checksum");
   char *text = smc_json_canonical(copy);
   json_decref(copy);
-  if (!text) return;
+  if (!text)
+    return;
   size_t pl = strlen(prev), tl = strlen(text);
   char *buf = malloc(pl + tl);
   char want[65];
@@ -407,12 +454,12 @@ static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
     v->chain_errors++;
   }
   if (!buf || strcmp(want, sum)) {
-    fprintf(stderr, "verify: object %s version %lld: checksum %s, recomputed %s ([%d]@%lld)\n",
-            obj, (long long)ver, sum, buf ? want : "?", (int)p, (long long)off);
+    fprintf(stderr, "verify: object %s version %lld: checksum %s, recomputed %s ([%d]@%lld)\n", obj,
+            (long long)ver, sum, buf ? want : "?", (int)p, (long long)off);
     v->chain_errors++;
   }
-  json_object_set_new(v->chains, obj, json_pack("{s:I,s:s}", "version", (json_int_t)ver,
-                                                  "checksum", sum));
+  json_object_set_new(v->chains, obj,
+                      json_pack("{s:I,s:s}", "version", (json_int_t)ver, "checksum", sum));
 }
 
 static int collect_actual(void *opaque, const rd_kafka_message_t *m) {
@@ -433,23 +480,21 @@ static int collect_actual(void *opaque, const rd_kafka_message_t *m) {
 }
 
 static void verify_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc verify --bootstrap B [--prefix P] [-X KEY=VALUE] [--verbose]\n"
-          "\n"
-          "Fold all of <prefix>proposals in memory and compare, partition by partition,\n"
-          "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
-          "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
-          "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
-          "on stderr otherwise. Run it when the committers have caught up.\n");
+  fprintf(out, "usage: smc verify --bootstrap B [--prefix P] [-X KEY=VALUE] [--verbose]\n"
+               "\n"
+               "Fold all of <prefix>proposals in memory and compare, partition by partition,\n"
+               "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
+               "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
+               "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
+               "on stderr otherwise. Run it when the committers have caught up.\n");
 }
 
 static int cmd_verify_run(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   verify_t v = {0};
@@ -457,12 +502,26 @@ static int cmd_verify_run(int argc, char **argv) {
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
     switch (opt) {
-    case 'h': verify_usage(stdout); conn_close(&c); return SMC_EXIT_OK;
-    case 'v': v.verbose = 1; break;
-    case 'X': if (conn_prop(&c, optarg, "verify") < 0) goto out; break;
-    case OPT_BOOTSTRAP: c.bootstrap = optarg; break;
-    case OPT_PREFIX: c.prefix = optarg; break;
-    default: verify_usage(stderr); goto out;
+    case 'h':
+      verify_usage(stdout);
+      conn_close(&c);
+      return SMC_EXIT_OK;
+    case 'v':
+      v.verbose = 1;
+      break;
+    case 'X':
+      if (conn_prop(&c, optarg, "verify") < 0)
+        goto out;
+      break;
+    case OPT_BOOTSTRAP:
+      c.bootstrap = optarg;
+      break;
+    case OPT_PREFIX:
+      c.prefix = optarg;
+      break;
+    default:
+      verify_usage(stderr);
+      goto out;
     }
   }
   if (optind < argc) {
@@ -478,7 +537,8 @@ static int cmd_verify_run(int argc, char **argv) {
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  if (!tin || !tconf || !rk) goto done;
+  if (!tin || !tconf || !rk)
+    goto done;
   int32_t n = topic_partitions(rk, tin, "verify");
   if (n < 0) {
     rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
@@ -486,7 +546,8 @@ static int cmd_verify_run(int argc, char **argv) {
   }
   int32_t nc = topic_partitions(rk, tconf, "verify");
   if (nc != n) {
-    if (nc >= 0) fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, tin, n);
+    if (nc >= 0)
+      fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, tin, n);
     goto done;
   }
   v.n = n;
@@ -517,7 +578,8 @@ static int cmd_verify_run(int argc, char **argv) {
     goto done;
   }
   /* 2. Every published confirmation (read after the fold, so it covers it). */
-  if (read_to_end(rk, tconf, n, collect_actual, &v, "verify") < 0) goto done;
+  if (read_to_end(rk, tconf, n, collect_actual, &v, "verify") < 0)
+    goto done;
   /* 3. Compare per partition; confirmations of records past the folded end
    * (published meanwhile) are left out. */
   int64_t mismatches = 0, matched = 0, records = 0;
@@ -525,7 +587,8 @@ static int cmd_verify_run(int argc, char **argv) {
     strlist_t *e = &v.expected[p], *a = &v.actual[p];
     records += parts[p].records;
     size_t na = 0;
-    while (na < a->n && a->offsets[na] < parts[p].to) na++;
+    while (na < a->n && a->offsets[na] < parts[p].to)
+      na++;
     size_t k = e->n < na ? e->n : na;
     for (size_t i = 0; i < k; i++) {
       if (!strcmp(e->items[i], a->items[i])) {
@@ -557,14 +620,18 @@ static int cmd_verify_run(int argc, char **argv) {
          json_object_size(v.chains), (double)(smc_now_ms() - t0) / 1000.0);
   rc = ok ? SMC_EXIT_OK : SMC_EXIT_FAILED;
 done:
-  for (int32_t p = 0; v.expected && p < v.n; p++) strlist_close(&v.expected[p]);
-  for (int32_t p = 0; v.actual && p < v.n; p++) strlist_close(&v.actual[p]);
+  for (int32_t p = 0; v.expected && p < v.n; p++)
+    strlist_close(&v.expected[p]);
+  for (int32_t p = 0; v.actual && p < v.n; p++)
+    strlist_close(&v.actual[p]);
   free(v.expected);
   free(v.actual);
   json_decref(v.chains);
   free(parts);
-  if (mem) smc_overlay_destroy(mem);
-  if (fold) smc_fold_destroy(fold);
+  if (mem)
+    smc_overlay_destroy(mem);
+  if (fold)
+    smc_fold_destroy(fold);
   close_reader(rk);
   free(tin);
   free(tconf);
@@ -578,38 +645,40 @@ out:
 static int print_record(void *opaque, const rd_kafka_message_t *m) {
   (void)opaque;
   json_t *val = json_loadb(m->payload, m->len, 0, NULL);
-  if (!val) val = json_stringn(m->payload ? (const char *)m->payload : "", m->len);
+  if (!val)
+    val = json_stringn(m->payload ? (const char *)m->payload : "", m->len);
   rd_kafka_timestamp_type_t tt;
   json_t *j = json_pack("{s:i,s:I,s:I,s:o}", "partition", (int)m->partition, "offset",
                         (json_int_t)m->offset, "timestamp",
                         (json_int_t)rd_kafka_message_timestamp(m, &tt), "value", val);
-  if (!j) return -1;
-  if (m->key) json_object_set_new(j, "key", json_stringn(m->key, m->key_len));
+  if (!j)
+    return -1;
+  if (m->key)
+    json_object_set_new(j, "key", json_stringn(m->key, m->key_len));
   char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
-  if (!s) return -1;
+  if (!s)
+    return -1;
   puts(s);
   free(s);
   return 0;
 }
 
 static void export_usage(FILE *out) {
-  fprintf(out,
-          "usage: smc export --topic NAME [--bootstrap B] [--prefix P] [-X KEY=VALUE]\n"
-          "\n"
-          "Print the records of <prefix>NAME (e.g. proposals, confirmations), read\n"
-          "committed up to its current end, as JSON lines:\n"
-          "  {\"key\":...,\"offset\":...,\"partition\":...,\"timestamp\":...,\"value\":...}\n"
-          "in partition order, then offset order.\n");
+  fprintf(out, "usage: smc export --topic NAME [--bootstrap B] [--prefix P] [-X KEY=VALUE]\n"
+               "\n"
+               "Print the records of <prefix>NAME (e.g. proposals, confirmations), read\n"
+               "committed up to its current end, as JSON lines:\n"
+               "  {\"key\":...,\"offset\":...,\"partition\":...,\"timestamp\":...,\"value\":...}\n"
+               "in partition order, then offset order.\n");
 }
 
 static int cmd_export_run(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
-      {"topic", required_argument, NULL, OPT_TOPIC},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+                                           {"topic", required_argument, NULL, OPT_TOPIC},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *name = NULL;
@@ -617,12 +686,26 @@ static int cmd_export_run(int argc, char **argv) {
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
     switch (opt) {
-    case 'h': export_usage(stdout); conn_close(&c); return SMC_EXIT_OK;
-    case 'X': if (conn_prop(&c, optarg, "export") < 0) goto out; break;
-    case OPT_BOOTSTRAP: c.bootstrap = optarg; break;
-    case OPT_PREFIX: c.prefix = optarg; break;
-    case OPT_TOPIC: name = optarg; break;
-    default: export_usage(stderr); goto out;
+    case 'h':
+      export_usage(stdout);
+      conn_close(&c);
+      return SMC_EXIT_OK;
+    case 'X':
+      if (conn_prop(&c, optarg, "export") < 0)
+        goto out;
+      break;
+    case OPT_BOOTSTRAP:
+      c.bootstrap = optarg;
+      break;
+    case OPT_PREFIX:
+      c.prefix = optarg;
+      break;
+    case OPT_TOPIC:
+      name = optarg;
+      break;
+    default:
+      export_usage(stderr);
+      goto out;
     }
   }
   if (!name || optind < argc) {
@@ -643,7 +726,8 @@ static int cmd_export_run(int argc, char **argv) {
           rc = SMC_EXIT_UNAVAILABLE;
           break;
         }
-        if (lo >= hi) continue;
+        if (lo >= hi)
+          continue;
         rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, tl);
@@ -652,7 +736,8 @@ static int cmd_export_run(int argc, char **argv) {
           rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
           if (!m) {
             rd_kafka_position(rk, tl);
-            if (tl->elems[0].offset >= hi) break;
+            if (tl->elems[0].offset >= hi)
+              break;
             if (smc_now_ms() - last > 60000) {
               fprintf(stderr, "smc export: %s [%d]: nothing received for 60 s\n", topic, (int)p);
               rc = SMC_EXIT_UNAVAILABLE;
@@ -665,12 +750,14 @@ static int cmd_export_run(int argc, char **argv) {
           if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             stop = m->offset >= hi;
           else if (!m->err && m->offset < hi) {
-            if (print_record(NULL, m) < 0) rc = SMC_EXIT_FAILED;
+            if (print_record(NULL, m) < 0)
+              rc = SMC_EXIT_FAILED;
             stop = m->offset + 1 >= hi;
           } else if (!m->err)
             stop = 1;
           rd_kafka_message_destroy(m);
-          if (stop || rc) break;
+          if (stop || rc)
+            break;
         }
         rd_kafka_assign(rk, NULL);
         rd_kafka_topic_partition_list_destroy(tl);

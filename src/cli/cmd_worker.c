@@ -29,9 +29,21 @@
 
 /* Every setting as text (NULL = not given), so the layers merge uniformly. */
 enum {
-  S_BOOTSTRAP, S_NODE_ID, S_PREFIX, S_DATA_DIR, S_VOTER, S_VOTE_HOOK, S_VOTE_HOOK_TIMEOUT,
-  S_HTTP, S_LOG_LEVEL, S_COMMITTER, S_TICK_MS, S_COMMIT_INTERVAL, S_COMMIT_MAX,
-  S_SESSION_TIMEOUT, S_COUNT
+  S_BOOTSTRAP,
+  S_NODE_ID,
+  S_PREFIX,
+  S_DATA_DIR,
+  S_VOTER,
+  S_VOTE_HOOK,
+  S_VOTE_HOOK_TIMEOUT,
+  S_HTTP,
+  S_LOG_LEVEL,
+  S_COMMITTER,
+  S_TICK_MS,
+  S_COMMIT_INTERVAL,
+  S_COMMIT_MAX,
+  S_SESSION_TIMEOUT,
+  S_COUNT
 };
 
 static const struct {
@@ -92,7 +104,8 @@ static void usage(FILE *out) {
 
 static int set_val(worker_opts_t *o, int idx, const char *v) {
   char *d = strdup(v);
-  if (!d) return -1;
+  if (!d)
+    return -1;
   free(o->val[idx]);
   o->val[idx] = d;
   return 0;
@@ -100,19 +113,23 @@ static int set_val(worker_opts_t *o, int idx, const char *v) {
 
 static int add_prop(worker_opts_t *o, const char *k, size_t klen, const char *v) {
   char **np = realloc(o->props, (o->nprops + 3) * sizeof *np);
-  if (!np) return -1;
+  if (!np)
+    return -1;
   o->props = np;
   np[o->nprops] = strndup(k, klen);
   np[o->nprops + 1] = strdup(v);
   np[o->nprops + 2] = NULL;
-  if (!np[o->nprops] || !np[o->nprops + 1]) return -1;
+  if (!np[o->nprops] || !np[o->nprops + 1])
+    return -1;
   o->nprops += 2;
   return 0;
 }
 
 static void opts_close(worker_opts_t *o) {
-  for (int i = 0; i < S_COUNT; i++) free(o->val[i]);
-  for (size_t i = 0; i < o->nprops; i++) free(o->props[i]);
+  for (int i = 0; i < S_COUNT; i++)
+    free(o->val[i]);
+  for (size_t i = 0; i < o->nprops; i++)
+    free(o->props[i]);
   free(o->props);
 }
 
@@ -120,9 +137,11 @@ static int setting_for_key(const char *key) {
   char k[64];
   snprintf(k, sizeof k, "%s", key);
   for (char *p = k; *p; p++)
-    if (*p == '-') *p = '_';
+    if (*p == '-')
+      *p = '_';
   for (int i = 0; i < S_COUNT; i++)
-    if (!strcmp(settings[i].key, k)) return i;
+    if (!strcmp(settings[i].key, k))
+      return i;
   return -1;
 }
 
@@ -164,20 +183,25 @@ static int load_config(worker_opts_t *o, const char *path) {
     yaml_node_t *kn = yaml_document_get_node(&doc, pr->key);
     yaml_node_t *vn = yaml_document_get_node(&doc, pr->value);
     const char *key = scalar(&doc, kn);
-    if (!key) goto bad;
+    if (!key)
+      goto bad;
     if (!strcmp(key, "kafka")) {
-      if (vn->type != YAML_MAPPING_NODE) goto bad_at;
+      if (vn->type != YAML_MAPPING_NODE)
+        goto bad_at;
       for (yaml_node_pair_t *kp = vn->data.mapping.pairs.start; kp < vn->data.mapping.pairs.top;
            kp++) {
         const char *sub = scalar(&doc, yaml_document_get_node(&doc, kp->key));
         yaml_node_t *pm = yaml_document_get_node(&doc, kp->value);
-        if (!sub || strcmp(sub, "properties") || pm->type != YAML_MAPPING_NODE) goto bad_at;
+        if (!sub || strcmp(sub, "properties") || pm->type != YAML_MAPPING_NODE)
+          goto bad_at;
         for (yaml_node_pair_t *pp = pm->data.mapping.pairs.start; pp < pm->data.mapping.pairs.top;
              pp++) {
           const char *pk = scalar(&doc, yaml_document_get_node(&doc, pp->key));
           const char *pv = scalar(&doc, yaml_document_get_node(&doc, pp->value));
-          if (!pk || !pv) goto bad_at;
-          if (add_prop(o, pk, strlen(pk), pv) < 0) goto out;
+          if (!pk || !pv)
+            goto bad_at;
+          if (add_prop(o, pk, strlen(pk), pv) < 0)
+            goto out;
         }
       }
       continue;
@@ -189,8 +213,10 @@ static int load_config(worker_opts_t *o, const char *path) {
               kn->start_mark.line + 1, key);
       goto out;
     }
-    if (!val) goto bad_at;
-    if (set_val(o, idx, val) < 0) goto out;
+    if (!val)
+      goto bad_at;
+    if (set_val(o, idx, val) < 0)
+      goto out;
     continue;
   bad_at:
     fprintf(stderr, "smc worker: config %s:%zu: bad value for '%s'\n", path,
@@ -238,9 +264,12 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   smc_node_config_default(c);
   const char *const *v = (const char *const *)o->val;
   c->bootstrap = v[S_BOOTSTRAP];
-  if (v[S_NODE_ID]) c->node_id = v[S_NODE_ID];
-  if (v[S_PREFIX]) c->prefix = v[S_PREFIX];
-  if (v[S_DATA_DIR]) c->data_dir = v[S_DATA_DIR];
+  if (v[S_NODE_ID])
+    c->node_id = v[S_NODE_ID];
+  if (v[S_PREFIX])
+    c->prefix = v[S_PREFIX];
+  if (v[S_DATA_DIR])
+    c->data_dir = v[S_DATA_DIR];
   c->voter_id = v[S_VOTER] && *v[S_VOTER] ? v[S_VOTER] : NULL;
   c->vote_hook = v[S_VOTE_HOOK] && *v[S_VOTE_HOOK] ? v[S_VOTE_HOOK] : NULL;
   c->kafka_props = (const char *const *)o->props;
@@ -252,11 +281,13 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
     }
     c->log_level = l;
   }
-  if (v[S_COMMITTER] && parse_bool("committer", v[S_COMMITTER], &c->committer) < 0) return -1;
+  if (v[S_COMMITTER] && parse_bool("committer", v[S_COMMITTER], &c->committer) < 0)
+    return -1;
   if (v[S_VOTE_HOOK_TIMEOUT] &&
       parse_int("vote hook timeout", v[S_VOTE_HOOK_TIMEOUT], 1, &c->vote_hook_timeout_ms) < 0)
     return -1;
-  if (v[S_TICK_MS] && parse_int("tick-ms", v[S_TICK_MS], 1, &c->tick_ms) < 0) return -1;
+  if (v[S_TICK_MS] && parse_int("tick-ms", v[S_TICK_MS], 1, &c->tick_ms) < 0)
+    return -1;
   if (v[S_COMMIT_INTERVAL] &&
       parse_int("commit-interval-ms", v[S_COMMIT_INTERVAL], 1, &c->commit_interval_ms) < 0)
     return -1;
@@ -276,9 +307,22 @@ static size_t owned_partitions(void *opaque, int32_t *out, size_t max) {
 static int node_ready(void *opaque) { return smc_node_healthy(opaque); }
 
 enum {
-  OPT_BOOTSTRAP = 1000, OPT_NODE_ID, OPT_COMMITTER, OPT_NO_COMMITTER, OPT_VOTER, OPT_HOOK,
-  OPT_HOOK_TIMEOUT, OPT_HTTP, OPT_DATA_DIR, OPT_LOG_LEVEL, OPT_CONFIG, OPT_PREFIX, OPT_TICK,
-  OPT_COMMIT_INTERVAL, OPT_COMMIT_MAX, OPT_SESSION
+  OPT_BOOTSTRAP = 1000,
+  OPT_NODE_ID,
+  OPT_COMMITTER,
+  OPT_NO_COMMITTER,
+  OPT_VOTER,
+  OPT_HOOK,
+  OPT_HOOK_TIMEOUT,
+  OPT_HTTP,
+  OPT_DATA_DIR,
+  OPT_LOG_LEVEL,
+  OPT_CONFIG,
+  OPT_PREFIX,
+  OPT_TICK,
+  OPT_COMMIT_INTERVAL,
+  OPT_COMMIT_MAX,
+  OPT_SESSION
 };
 
 static int run(int argc, char **argv) {
@@ -309,35 +353,76 @@ static int run(int argc, char **argv) {
     int idx = -1;
     const char *val = optarg;
     switch (opt) {
-    case 'h': usage(stdout); rc = SMC_EXIT_OK; goto out;
+    case 'h':
+      usage(stdout);
+      rc = SMC_EXIT_OK;
+      goto out;
     case 'X': {
       const char *eq = optarg ? strchr(optarg, '=') : NULL;
       if (!eq || eq == optarg) {
         fprintf(stderr, "smc worker: -X wants KEY=VALUE, not '%s'\n", optarg);
         goto out;
       }
-      if (add_prop(&flags, optarg, (size_t)(eq - optarg), eq + 1) < 0) goto oom;
+      if (add_prop(&flags, optarg, (size_t)(eq - optarg), eq + 1) < 0)
+        goto oom;
       continue;
     }
-    case OPT_CONFIG: config = optarg; continue;
-    case OPT_BOOTSTRAP: idx = S_BOOTSTRAP; break;
-    case OPT_NODE_ID: idx = S_NODE_ID; break;
-    case OPT_COMMITTER: idx = S_COMMITTER; val = "true"; break;
-    case OPT_NO_COMMITTER: idx = S_COMMITTER; val = "false"; break;
-    case OPT_VOTER: idx = S_VOTER; break;
-    case OPT_HOOK: idx = S_VOTE_HOOK; break;
-    case OPT_HOOK_TIMEOUT: idx = S_VOTE_HOOK_TIMEOUT; break;
-    case OPT_HTTP: idx = S_HTTP; break;
-    case OPT_DATA_DIR: idx = S_DATA_DIR; break;
-    case OPT_LOG_LEVEL: idx = S_LOG_LEVEL; break;
-    case OPT_PREFIX: idx = S_PREFIX; break;
-    case OPT_TICK: idx = S_TICK_MS; break;
-    case OPT_COMMIT_INTERVAL: idx = S_COMMIT_INTERVAL; break;
-    case OPT_COMMIT_MAX: idx = S_COMMIT_MAX; break;
-    case OPT_SESSION: idx = S_SESSION_TIMEOUT; break;
-    default: usage(stderr); goto out;
+    case OPT_CONFIG:
+      config = optarg;
+      continue;
+    case OPT_BOOTSTRAP:
+      idx = S_BOOTSTRAP;
+      break;
+    case OPT_NODE_ID:
+      idx = S_NODE_ID;
+      break;
+    case OPT_COMMITTER:
+      idx = S_COMMITTER;
+      val = "true";
+      break;
+    case OPT_NO_COMMITTER:
+      idx = S_COMMITTER;
+      val = "false";
+      break;
+    case OPT_VOTER:
+      idx = S_VOTER;
+      break;
+    case OPT_HOOK:
+      idx = S_VOTE_HOOK;
+      break;
+    case OPT_HOOK_TIMEOUT:
+      idx = S_VOTE_HOOK_TIMEOUT;
+      break;
+    case OPT_HTTP:
+      idx = S_HTTP;
+      break;
+    case OPT_DATA_DIR:
+      idx = S_DATA_DIR;
+      break;
+    case OPT_LOG_LEVEL:
+      idx = S_LOG_LEVEL;
+      break;
+    case OPT_PREFIX:
+      idx = S_PREFIX;
+      break;
+    case OPT_TICK:
+      idx = S_TICK_MS;
+      break;
+    case OPT_COMMIT_INTERVAL:
+      idx = S_COMMIT_INTERVAL;
+      break;
+    case OPT_COMMIT_MAX:
+      idx = S_COMMIT_MAX;
+      break;
+    case OPT_SESSION:
+      idx = S_SESSION_TIMEOUT;
+      break;
+    default:
+      usage(stderr);
+      goto out;
     }
-    if (set_val(&flags, idx, val) < 0) goto oom;
+    if (set_val(&flags, idx, val) < 0)
+      goto oom;
   }
   if (optind < argc) {
     fprintf(stderr, "smc worker: unexpected argument '%s'\n", argv[optind]);
@@ -345,13 +430,16 @@ static int run(int argc, char **argv) {
     goto out;
   }
   /* Layers: file, then environment, then flags. */
-  if (config && *config && load_config(&merged, config) < 0) goto out;
+  if (config && *config && load_config(&merged, config) < 0)
+    goto out;
   for (int i = 0; i < S_COUNT; i++) {
     const char *e = getenv(settings[i].env);
-    if (e && *e && set_val(&merged, i, e) < 0) goto oom;
+    if (e && *e && set_val(&merged, i, e) < 0)
+      goto oom;
   }
   for (int i = 0; i < S_COUNT; i++)
-    if (flags.val[i] && set_val(&merged, i, flags.val[i]) < 0) goto oom;
+    if (flags.val[i] && set_val(&merged, i, flags.val[i]) < 0)
+      goto oom;
   for (size_t i = 0; i < flags.nprops; i += 2)
     if (add_prop(&merged, flags.props[i], strlen(flags.props[i]), flags.props[i + 1]) < 0)
       goto oom;
@@ -361,7 +449,8 @@ static int run(int argc, char **argv) {
     goto out;
   }
   smc_node_config_t cfg;
-  if (to_config(&merged, &cfg) < 0) goto out;
+  if (to_config(&merged, &cfg) < 0)
+    goto out;
 
   /* Block the stop signals before any thread starts; they are taken with
    * sigtimedwait below, so no handler runs inside librdkafka or RocksDB. */

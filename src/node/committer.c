@@ -26,8 +26,8 @@
  * stall the new owner.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +81,8 @@ struct smc_committer {
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...) {
-  if (level > smc_log_level()) return;
+  if (level > smc_log_level())
+    return;
   char msg[1536];
   va_list ap;
   va_start(ap, fmt);
@@ -99,12 +100,12 @@ static int is_serving(smc_committer_t *c, int32_t p) {
   return p >= 0 && p < c->nparts && c->serving[p];
 }
 
-static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_t *parts,
-                        int on) {
+static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_t *parts, int on) {
   pthread_mutex_lock(&c->lock);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
-    if (p >= 0 && p < c->nparts) c->serving[p] = (uint8_t)on;
+    if (p >= 0 && p < c->nparts)
+      c->serving[p] = (uint8_t)on;
   }
   pthread_mutex_unlock(&c->lock);
 }
@@ -114,25 +115,37 @@ static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_
 static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512], tmo[32], mto[32];
   rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf) goto conf_fail;
+  if (!conf)
+    goto conf_fail;
   /* transaction.timeout.ms bounds how long a zombie's open transaction can
    * hold back read_committed readers of the confirmations; message.timeout.ms
    * must stay below it. */
   int txn_timeout = c->cfg->session_timeout_ms > 10000 ? c->cfg->session_timeout_ms : 10000;
   snprintf(tmo, sizeof tmo, "%d", txn_timeout);
   snprintf(mto, sizeof mto, "%d", txn_timeout - 1000);
-  const char *kv[] = {"transactional.id", c->txn_id, "transaction.timeout.ms", tmo,
-                      "message.timeout.ms", mto, "client.id", c->txn_id, NULL};
+  const char *kv[] = {"transactional.id",
+                      c->txn_id,
+                      "transaction.timeout.ms",
+                      tmo,
+                      "message.timeout.ms",
+                      mto,
+                      "client.id",
+                      c->txn_id,
+                      NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto conf_fail;
-  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0) goto conf_fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto conf_fail;
+  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
+    goto conf_fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
+    goto conf_fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) goto conf_fail;
+  if (!rk)
+    goto conf_fail;
   return rk;
 conf_fail:
-  if (conf) rd_kafka_conf_destroy(conf);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
   smc_error_set(err, SMC_EKAFKA, NULL, "transactional producer: %s", errstr);
   return NULL;
 }
@@ -140,17 +153,21 @@ conf_fail:
 static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512];
   rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf) goto fail;
+  if (!conf)
+    goto fail;
   const char *kv[] = {"enable.idempotence", "true", "linger.ms", "0", NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
+    goto fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) goto fail;
+  if (!rk)
+    goto fail;
   return rk;
 fail:
-  if (conf) rd_kafka_conf_destroy(conf);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
   smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
   return NULL;
 }
@@ -160,7 +177,8 @@ fail:
 static int init_txn_producer(smc_committer_t *c) {
   int64_t backoff = 200;
   for (;;) {
-    if (atomic_load(&c->stop)) return -1;
+    if (atomic_load(&c->stop))
+      return -1;
     if (!c->producer) {
       smc_error_t err;
       smc_error_clear(&err);
@@ -183,7 +201,8 @@ static int init_txn_producer(smc_committer_t *c) {
     rd_kafka_error_destroy(e);
     struct timespec ts = {0, (long)backoff * 1000000L};
     nanosleep(&ts, NULL);
-    if (backoff < 2000) backoff *= 2;
+    if (backoff < 2000)
+      backoff *= 2;
   }
 }
 
@@ -192,7 +211,8 @@ static void drop_txn_state(smc_committer_t *c) {
   smc_overlay_clear(c->ov);
   c->txn_open = 0;
   c->txn_records = 0;
-  for (int32_t p = 0; p < c->nparts; p++) c->txn_next[p] = -1;
+  for (int32_t p = 0; p < c->nparts; p++)
+    c->txn_next[p] = -1;
 }
 
 /* Destroy and re-create the transactional producer; the new epoch fences
@@ -220,7 +240,8 @@ static void abort_txn(smc_committer_t *c, const char *why) {
   c->need_resync = 1;
   for (int attempt = 0; c->producer && attempt < 3; attempt++) {
     rd_kafka_error_t *e = rd_kafka_abort_transaction(c->producer, TXN_TIMEOUT_MS);
-    if (!e) return;
+    if (!e)
+      return;
     int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
     int retry = rd_kafka_error_is_retriable(e) && !timed_out;
     char msg[512];
@@ -265,22 +286,26 @@ static int reply_topic_exists(smc_committer_t *c, const char *topic) {
   for (int i = 0; i < TOPIC_CACHE; i++) {
     topic_cache_entry_t *t = &c->topics[i];
     if (t->name && !strcmp(t->name, topic)) {
-      if (now - t->checked < 60000) return t->exists;
+      if (now - t->checked < 60000)
+        return t->exists;
       slot = t;
       break;
     }
-    if (!t->name || t->checked < oldest->checked) oldest = t;
+    if (!t->name || t->checked < oldest->checked)
+      oldest = t;
   }
   if (!slot) {
     slot = oldest;
     free(slot->name);
     slot->name = strdup(topic);
-    if (!slot->name) return 0;
+    if (!slot->name)
+      return 0;
   }
   slot->checked = now;
   slot->exists = 0;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->producer, topic, NULL);
-  if (!rkt) return 0;
+  if (!rkt)
+    return 0;
   const struct rd_kafka_metadata *md = NULL;
   if (rd_kafka_metadata(c->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     slot->exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -300,7 +325,8 @@ static int produce(smc_committer_t *c, const char *topic, int32_t partition, con
         c->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)json, len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return 0;
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(c->producer, 10);
       continue;
@@ -339,9 +365,10 @@ static int committer_emit(void *opaque, const smc_output_t *o) {
         rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
       else
         cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-             (long long)o->offset, o->reply_to);
+              (long long)o->offset, o->reply_to);
     }
-    if (rc == 0) count_confirmation(o);
+    if (rc == 0)
+      count_confirmation(o);
     break;
   case SMC_OUT_REPLY:
     if (has_reply_to && strcmp(o->reply_to, c->topic_replies)) {
@@ -349,11 +376,12 @@ static int committer_emit(void *opaque, const smc_output_t *o) {
         rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
       else
         cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-             (long long)o->offset, o->reply_to);
+              (long long)o->offset, o->reply_to);
     } else {
       rc = produce(c, c->topic_replies, o->partition, key, o->json, o->json_len);
     }
-    if (rc == 0) smc_metrics_counter_add("smc_replies_total", NULL, 1);
+    if (rc == 0)
+      smc_metrics_counter_add("smc_replies_total", NULL, 1);
     break;
   case SMC_OUT_VOTE_REQUEST:
     break;
@@ -396,26 +424,29 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
       goto out;
     }
     int64_t committed = cl->elems[i].offset, applied = 0;
-    if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0) goto out;
+    if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0)
+      goto out;
     int64_t start = committed;
     if (committed < 0) { /* the group never committed p */
       if (applied > 0) {
         cmlog(c, SMC_LOG_WARN, p, "store applied %lld but nothing committed: rebuilding",
-             (long long)applied);
-        if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0) goto out;
+              (long long)applied);
+        if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0)
+          goto out;
       }
       start = RD_KAFKA_OFFSET_BEGINNING;
     } else if (applied > committed) {
       cmlog(c, SMC_LOG_WARN, p, "store ahead of Kafka (applied %lld > committed %lld): rebuilding",
-           (long long)applied, (long long)committed);
-      if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0) goto out;
+            (long long)applied, (long long)committed);
+      if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0)
+        goto out;
       rp[n++] = (smc_replay_part_t){.partition = p, .from = 0, .to = committed};
     } else if (applied < committed) {
       rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
     }
     parts->elems[i].offset = start;
     cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
-         (long long)committed);
+          (long long)committed);
   }
   if (n > 0) {
     smc_replay_t r = {.bootstrap = c->cfg->bootstrap,
@@ -432,11 +463,13 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     }
     for (size_t i = 0; i < n; i++)
       cmlog(c, SMC_LOG_INFO, rp[i].partition, "replayed %lld records silently in %lld ms",
-           (long long)rp[i].records, (long long)(smc_now_ms() - t0));
+            (long long)rp[i].records, (long long)(smc_now_ms() - t0));
   }
 out:
-  if (rc < 0 && err.code && !err.message[0]) cmlog(c, SMC_LOG_WARN, -1, "restore failed");
-  if (cl) rd_kafka_topic_partition_list_destroy(cl);
+  if (rc < 0 && err.code && !err.message[0])
+    cmlog(c, SMC_LOG_WARN, -1, "restore failed");
+  if (cl)
+    rd_kafka_topic_partition_list_destroy(cl);
   free(rp);
   return rc;
 }
@@ -444,16 +477,20 @@ out:
 /* Rewind every assigned partition to its committed offset after an abort or
  * a producer rebuild. Returns 0 or a negative code (retried later). */
 static int resync(smc_committer_t *c) {
-  if (c->txn_open) abort_txn(c, "resync");
-  if (!c->producer && init_txn_producer(c) < 0) return -1;
+  if (c->txn_open)
+    abort_txn(c, "resync");
+  if (!c->producer && init_txn_producer(c) < 0)
+    return -1;
   rd_kafka_topic_partition_list_t *as = NULL;
   rd_kafka_resp_err_t e = rd_kafka_assignment(c->consumer, &as);
-  if (e) return SMC_EKAFKA;
+  if (e)
+    return SMC_EKAFKA;
   int rc = 0;
   if (as->cnt > 0) {
     if ((rc = restore_partitions(c, as)) == 0) {
       for (int i = 0; i < as->cnt; i++)
-        if (as->elems[i].offset < 0) as->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (as->elems[i].offset < 0)
+          as->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
       rd_kafka_error_t *se = rd_kafka_seek_partitions(c->consumer, as, 15000);
       if (se) {
         cmlog(c, SMC_LOG_WARN, -1, "seek: %s", rd_kafka_error_string(se));
@@ -461,7 +498,8 @@ static int resync(smc_committer_t *c) {
         rc = SMC_EKAFKA;
       } else {
         for (int i = 0; i < as->cnt; i++)
-          if (as->elems[i].err) rc = SMC_EKAFKA;
+          if (as->elems[i].err)
+            rc = SMC_EKAFKA;
       }
     }
   }
@@ -476,7 +514,8 @@ static int resync(smc_committer_t *c) {
 /* ---- transactions ------------------------------------------------------- */
 
 static int begin_txn(smc_committer_t *c) {
-  if (c->txn_open) return 0;
+  if (c->txn_open)
+    return 0;
   if (!c->producer) { /* being re-created: the record is re-read after resync */
     c->need_resync = 1;
     return -1;
@@ -497,7 +536,8 @@ static int begin_txn(smc_committer_t *c) {
  * commit; on success write the overlay to the store. Returns 0 on commit,
  * -1 when the transaction was aborted or its outcome is being re-read. */
 static int commit_txn(smc_committer_t *c) {
-  if (!c->txn_open) return 0;
+  if (!c->txn_open)
+    return 0;
   int64_t t0 = smc_now_ms();
   rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
   for (int32_t p = 0; p < c->nparts; p++)
@@ -506,11 +546,13 @@ static int commit_txn(smc_committer_t *c) {
   if (offs->cnt > 0) {
     rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->consumer);
     for (int attempt = 0;; attempt++) {
-      rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(c->producer, offs, md,
-                                                                 TXN_TIMEOUT_MS);
-      if (!e) break;
+      rd_kafka_error_t *e =
+          rd_kafka_send_offsets_to_transaction(c->producer, offs, md, TXN_TIMEOUT_MS);
+      if (!e)
+        break;
       if (!txn_failed(c, e, "send_offsets_to_transaction") || attempt >= 5) {
-        if (c->txn_open) abort_txn(c, "send_offsets_to_transaction kept failing");
+        if (c->txn_open)
+          abort_txn(c, "send_offsets_to_transaction kept failing");
         rd_kafka_consumer_group_metadata_destroy(md);
         rd_kafka_topic_partition_list_destroy(offs);
         return -1;
@@ -521,9 +563,11 @@ static int commit_txn(smc_committer_t *c) {
   rd_kafka_topic_partition_list_destroy(offs);
   for (int attempt = 0;; attempt++) {
     rd_kafka_error_t *e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
-    if (!e) break;
+    if (!e)
+      break;
     if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
-      if (c->txn_open) rebuild_producer(c, "commit_transaction kept failing");
+      if (c->txn_open)
+        rebuild_producer(c, "commit_transaction kept failing");
       return -1;
     }
   }
@@ -549,7 +593,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     while (restore_partitions(c, parts) < 0) {
-      if (atomic_load(&c->stop)) return;
+      if (atomic_load(&c->stop))
+        return;
       struct timespec ts = {0, RESTORE_RETRY_MS * 1000000L};
       nanosleep(&ts, NULL);
     }
@@ -560,16 +605,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     else
       re = rd_kafka_assign(rk, parts);
     if (e || re) {
-      cmlog(c, SMC_LOG_ERROR, -1, "assign: %s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
-      if (e) rd_kafka_error_destroy(e);
+      cmlog(c, SMC_LOG_ERROR, -1, "assign: %s",
+            e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
+      if (e)
+        rd_kafka_error_destroy(e);
       return;
     }
     set_serving(c, parts, 1);
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
-      if (p >= 0 && p < c->nparts) c->last_tick[p] = 0;
+      if (p >= 0 && p < c->nparts)
+        c->last_tick[p] = 0;
       cmlog(c, SMC_LOG_INFO, p, "assigned; serving from offset %lld",
-           (long long)parts->elems[i].offset);
+            (long long)parts->elems[i].offset);
     }
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     if (c->txn_open) {
@@ -583,17 +631,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       cmlog(c, SMC_LOG_INFO, parts->elems[i].partition, "revoked");
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-      if (e) rd_kafka_error_destroy(e);
+      if (e)
+        rd_kafka_error_destroy(e);
     } else {
       rd_kafka_assign(rk, NULL);
     }
   } else {
     cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", rd_kafka_err2str(err));
-    if (c->txn_open) abort_txn(c, "rebalance error");
+    if (c->txn_open)
+      abort_txn(c, "rebalance error");
     set_serving(c, parts, 0);
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-      if (e) rd_kafka_error_destroy(e);
+      if (e)
+        rd_kafka_error_destroy(e);
     } else {
       rd_kafka_assign(rk, NULL);
     }
@@ -604,7 +655,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
   if (m->err) {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      return;
     cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", rd_kafka_message_errstr(m));
     char why[256];
     if (rd_kafka_fatal_error(c->consumer, why, sizeof why)) {
@@ -615,8 +667,10 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
     return;
   }
   /* After an abort, records fetched before the rewind are stale. */
-  if (c->need_resync || !is_serving(c, m->partition)) return;
-  if (begin_txn(c) < 0) return;
+  if (c->need_resync || !is_serving(c, m->partition))
+    return;
+  if (begin_txn(c) < 0)
+    return;
   smc_msgrec_t mr;
   smc_msgrec_init(&mr, m);
   int rc = smc_fold_apply(c->fold, &c->ovkv, &mr.rec, committer_emit, c);
@@ -636,21 +690,24 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
 /* While a timer is pending in a served partition, write a tick to it about
  * every tick_ms so the deadline fires even when the partition is idle. */
 static void maybe_tick(smc_committer_t *c, int64_t now) {
-  if (now < c->next_tick_check) return;
+  if (now < c->next_tick_check)
+    return;
   c->next_tick_check = now + c->cfg->tick_ms / 4 + 1;
   static const char tick[] = "{\"type\":\"tick\"}";
   for (int32_t p = 0; p < c->nparts; p++) {
-    if (!is_serving(c, p)) continue;
+    if (!is_serving(c, p))
+      continue;
     int64_t deadline = 0;
     int pending = smc_fold_next_deadline(c->fold, &c->ovkv, p, &deadline);
     char labels[32];
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
     smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
-    if (pending != 1 || now - c->last_tick[p] < c->cfg->tick_ms) continue;
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),
-        RD_KAFKA_V_VALUE((void *)tick, sizeof tick - 1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+    if (pending != 1 || now - c->last_tick[p] < c->cfg->tick_ms)
+      continue;
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),
+                          RD_KAFKA_V_VALUE((void *)tick, sizeof tick - 1),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e)
       cmlog(c, SMC_LOG_WARN, p, "tick: %s", rd_kafka_err2str(e));
     else
@@ -661,14 +718,17 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
 
 /* Fold lag per served partition: high watermark minus position. */
 static void update_lag(smc_committer_t *c, int64_t now) {
-  if (now < c->next_lag_check) return;
+  if (now < c->next_lag_check)
+    return;
   c->next_lag_check = now + 1000;
   for (int32_t p = 0; p < c->nparts; p++) {
     char labels[32];
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
-    if (!is_serving(c, p)) continue;
+    if (!is_serving(c, p))
+      continue;
     int64_t lo = 0, hi = 0;
-    if (rd_kafka_get_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi)) continue;
+    if (rd_kafka_get_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi))
+      continue;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, c->topic_in, p);
     if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0)
@@ -679,7 +739,8 @@ static void update_lag(smc_committer_t *c, int64_t now) {
 
 static void *committer_main(void *arg) {
   smc_committer_t *c = arg;
-  if (init_txn_producer(c) < 0) goto out;
+  if (init_txn_producer(c) < 0)
+    goto out;
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, c->topic_in, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(c->consumer, sub);
@@ -695,7 +756,8 @@ static void *committer_main(void *arg) {
       struct timespec ts = {0, 200 * 1000000L};
       nanosleep(&ts, NULL);
       rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 0); /* serve rebalances */
-      if (m) rd_kafka_message_destroy(m);
+      if (m)
+        rd_kafka_message_destroy(m);
       continue;
     }
     int64_t now = smc_now_ms();
@@ -715,14 +777,17 @@ static void *committer_main(void *arg) {
       commit_txn(c);
     maybe_tick(c, now);
     update_lag(c, now);
-    if (c->producer) rd_kafka_poll(c->producer, 0);
+    if (c->producer)
+      rd_kafka_poll(c->producer, 0);
     rd_kafka_poll(c->tickp, 0);
   }
 out:
-  if (c->txn_open) commit_txn(c);
+  if (c->txn_open)
+    commit_txn(c);
   cmlog(c, SMC_LOG_INFO, -1, "leaving group %s", c->group);
   rd_kafka_consumer_close(c->consumer); /* revokes: commits or aborts first */
-  if (c->txn_open) abort_txn(c, "shutdown");
+  if (c->txn_open)
+    abort_txn(c, "shutdown");
   rd_kafka_flush(c->tickp, 2000);
   return NULL;
 }
@@ -732,42 +797,61 @@ out:
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512], sto[32];
   rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf) goto fail;
+  if (!conf)
+    goto fail;
   snprintf(sto, sizeof sto, "%d", c->cfg->session_timeout_ms);
-  const char *kv[] = {"group.id", c->group,
-                      "client.id", c->txn_id,
-                      "partition.assignment.strategy", "cooperative-sticky",
-                      "enable.auto.commit", "false",
-                      "enable.auto.offset.store", "false",
-                      "isolation.level", "read_committed",
-                      "auto.offset.reset", "earliest",
-                      "session.timeout.ms", sto,
+  const char *kv[] = {"group.id",
+                      c->group,
+                      "client.id",
+                      c->txn_id,
+                      "partition.assignment.strategy",
+                      "cooperative-sticky",
+                      "enable.auto.commit",
+                      "false",
+                      "enable.auto.offset.store",
+                      "false",
+                      "isolation.level",
+                      "read_committed",
+                      "auto.offset.reset",
+                      "earliest",
+                      "session.timeout.ms",
+                      sto,
                       NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
+    goto fail;
   rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
   rd_kafka_conf_set_opaque(conf, c);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) goto fail;
+  if (!rk)
+    goto fail;
   rd_kafka_poll_set_consumer(rk);
   return rk;
 fail:
-  if (conf) rd_kafka_conf_destroy(conf);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
   smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
   return NULL;
 }
 
 static void committer_free(smc_committer_t *c) {
-  if (!c) return;
-  if (c->consumer) rd_kafka_destroy(c->consumer);
-  if (c->producer) rd_kafka_destroy(c->producer);
-  if (c->tickp) rd_kafka_destroy(c->tickp);
-  if (c->ov) smc_overlay_destroy(c->ov);
-  if (c->fold) smc_fold_destroy(c->fold);
+  if (!c)
+    return;
+  if (c->consumer)
+    rd_kafka_destroy(c->consumer);
+  if (c->producer)
+    rd_kafka_destroy(c->producer);
+  if (c->tickp)
+    rd_kafka_destroy(c->tickp);
+  if (c->ov)
+    smc_overlay_destroy(c->ov);
+  if (c->fold)
+    smc_fold_destroy(c->fold);
   smc_store_close(c->store);
-  for (int i = 0; i < TOPIC_CACHE; i++) free(c->topics[i].name);
+  for (int i = 0; i < TOPIC_CACHE; i++)
+    free(c->topics[i].name);
   free(c->topic_in);
   free(c->topic_conf);
   free(c->topic_replies);
@@ -785,7 +869,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   int rc = 0;
   *out = NULL;
   smc_committer_t *c = calloc(1, sizeof *c);
-  if (!c) return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (!c)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&c->lock, NULL);
   c->cfg = cfg;
   atomic_store(&c->healthy, 1);
@@ -795,10 +880,12 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   c->group = smc_node_group_name(cfg->prefix, "committer");
   size_t dl = strlen(cfg->data_dir) + 16;
   c->store_dir = malloc(dl);
-  if (c->store_dir) snprintf(c->store_dir, dl, "%s/committer", cfg->data_dir);
+  if (c->store_dir)
+    snprintf(c->store_dir, dl, "%s/committer", cfg->data_dir);
   if (c->group) {
     size_t tl = strlen(c->group) + strlen(cfg->node_id) + 2;
-    if ((c->txn_id = malloc(tl))) snprintf(c->txn_id, tl, "%s-%s", c->group, cfg->node_id);
+    if ((c->txn_id = malloc(tl)))
+      snprintf(c->txn_id, tl, "%s-%s", c->group, cfg->node_id);
   }
   if (!c->topic_in || !c->topic_conf || !c->topic_replies || !c->group || !c->txn_id ||
       !c->store_dir) {
@@ -809,7 +896,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((rc = smc_store_open(c->store_dir, NULL, &c->store, err)) < 0) goto fail;
+  if ((rc = smc_store_open(c->store_dir, NULL, &c->store, err)) < 0)
+    goto fail;
   c->storekv = smc_store_kv(c->store);
   if (!(c->ov = smc_overlay_new(&c->storekv))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -828,9 +916,9 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   }
   int32_t nc = smc_kafka_partitions(c->consumer, c->topic_conf, 10000);
   if (nc != n) {
-    rc = smc_error_set(err, nc < 0 ? nc : SMC_EINVALID_ARGUMENT, NULL,
-                       "topic %s: %s", c->topic_conf,
-                       nc < 0 ? smc_strerror(nc) : "partition count differs from proposals");
+    rc =
+        smc_error_set(err, nc < 0 ? nc : SMC_EINVALID_ARGUMENT, NULL, "topic %s: %s", c->topic_conf,
+                      nc < 0 ? smc_strerror(nc) : "partition count differs from proposals");
     goto fail;
   }
   c->nparts = n;
@@ -841,7 +929,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  for (int32_t p = 0; p < n; p++) c->txn_next[p] = -1;
+  for (int32_t p = 0; p < n; p++)
+    c->txn_next[p] = -1;
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
   fc.partitions = n;
@@ -867,9 +956,11 @@ fail:
 }
 
 void smc_committer_stop(smc_committer_t *c) {
-  if (!c) return;
+  if (!c)
+    return;
   atomic_store(&c->stop, 1);
-  if (c->thread_started) pthread_join(c->thread, NULL);
+  if (c->thread_started)
+    pthread_join(c->thread, NULL);
   committer_free(c);
 }
 
@@ -878,7 +969,8 @@ size_t smc_committer_partitions(smc_committer_t *c, int32_t *out, size_t max) {
   pthread_mutex_lock(&c->lock);
   for (int32_t p = 0; p < c->nparts; p++)
     if (c->serving[p]) {
-      if (k < max) out[k] = p;
+      if (k < max)
+        out[k] = p;
       k++;
     }
   pthread_mutex_unlock(&c->lock);

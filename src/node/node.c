@@ -32,12 +32,15 @@ void smc_node_config_default(smc_node_config_t *c) {
 }
 
 char *smc_node_group_name(const char *prefix, const char *role) {
-  if (!prefix || !*prefix) prefix = "smc.";
+  if (!prefix || !*prefix)
+    prefix = "smc.";
   size_t pl = strlen(prefix);
-  while (pl > 0 && prefix[pl - 1] == '.') pl--;
+  while (pl > 0 && prefix[pl - 1] == '.')
+    pl--;
   size_t n = pl + strlen(role) + 2;
   char *s = malloc(n);
-  if (s) snprintf(s, n, "%.*s-%s", (int)pl, prefix, role);
+  if (s)
+    snprintf(s, n, "%.*s-%s", (int)pl, prefix, role);
   return s;
 }
 
@@ -56,13 +59,15 @@ int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *e
 
 char *smc_node_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  if (!f)
+    return NULL;
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
   while (buf) {
     size_t r = fread(buf + n, 1, cap - n - 1, f);
     n += r;
-    if (r == 0) break;
+    if (r == 0)
+      break;
     if (cap - n - 1 == 0) {
       char *nb = realloc(buf, cap * 2);
       if (!nb) {
@@ -81,7 +86,8 @@ char *smc_node_read_file(const char *path, size_t *len) {
     return NULL;
   }
   buf[n] = '\0';
-  if (len) *len = n;
+  if (len)
+    *len = n;
   return buf;
 }
 
@@ -97,7 +103,8 @@ int smc_node_mkdirs(const char *path) {
     if (tmp[i] == '/' || tmp[i] == '\0') {
       char c = tmp[i];
       tmp[i] = '\0';
-      if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+      if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return -1;
       tmp[i] = c;
     }
   }
@@ -105,27 +112,32 @@ int smc_node_mkdirs(const char *path) {
 }
 
 static char *dup_or_null(const char *s, int *oom) {
-  if (!s) return NULL;
+  if (!s)
+    return NULL;
   char *d = strdup(s);
-  if (!d) *oom = 1;
+  if (!d)
+    *oom = 1;
   return d;
 }
 
 static void node_free(smc_node_t *n) {
-  if (!n) return;
+  if (!n)
+    return;
   free((char *)n->cfg.bootstrap);
   free((char *)n->cfg.prefix);
   free((char *)n->cfg.node_id);
   free((char *)n->cfg.data_dir);
   free((char *)n->cfg.voter_id);
   free((char *)n->cfg.vote_hook);
-  for (size_t i = 0; n->props && n->props[i]; i++) free(n->props[i]);
+  for (size_t i = 0; n->props && n->props[i]; i++)
+    free(n->props[i]);
   free(n->props);
   free(n);
 }
 
 static int valid_id(const char *s) {
-  if (!s || !*s || strlen(s) > 200) return 0;
+  if (!s || !*s || strlen(s) > 200)
+    return 0;
   for (const char *p = s; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
           *p == '-' || *p == '_' || *p == '.'))
@@ -135,7 +147,8 @@ static int valid_id(const char *s) {
 
 int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *err) {
   *out = NULL;
-  if (!cfg) return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no configuration");
+  if (!cfg)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no configuration");
   if (!valid_id(cfg->node_id))
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, "node_id",
                          "node id must be 1-200 of [A-Za-z0-9._-]");
@@ -150,33 +163,39 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "intervals must be positive (session timeout at least 1000 ms)");
   smc_node_t *n = calloc(1, sizeof *n);
-  if (!n) return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (!n)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int oom = 0, rc = 0;
   n->cfg = *cfg;
   n->cfg.bootstrap = dup_or_null(cfg->bootstrap, &oom);
   n->cfg.prefix = dup_or_null(cfg->prefix && *cfg->prefix ? cfg->prefix : "smc.", &oom);
   n->cfg.node_id = dup_or_null(cfg->node_id, &oom);
-  n->cfg.data_dir = dup_or_null(cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./smc-data",
-                                &oom);
+  n->cfg.data_dir =
+      dup_or_null(cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./smc-data", &oom);
   n->cfg.voter_id = dup_or_null(cfg->voter_id, &oom);
   n->cfg.vote_hook = dup_or_null(cfg->vote_hook, &oom);
   size_t np = 0;
-  while (cfg->kafka_props && cfg->kafka_props[np]) np++;
+  while (cfg->kafka_props && cfg->kafka_props[np])
+    np++;
   if (np % 2) {
     node_free(n);
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "kafka properties must be pairs");
   }
   n->props = calloc(np + 1, sizeof *n->props);
-  if (!n->props) oom = 1;
-  for (size_t i = 0; n->props && i < np; i++) n->props[i] = dup_or_null(cfg->kafka_props[i], &oom);
+  if (!n->props)
+    oom = 1;
+  for (size_t i = 0; n->props && i < np; i++)
+    n->props[i] = dup_or_null(cfg->kafka_props[i], &oom);
   n->cfg.kafka_props = (const char *const *)n->props;
   if (oom) {
     node_free(n);
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   }
   smc_log_set_level(cfg->log_level);
-  if (n->cfg.committer && (rc = smc_committer_start(&n->cfg, &n->committer, err)) < 0) goto fail;
-  if (n->cfg.voter_id && (rc = smc_voter_start(&n->cfg, &n->voter, err)) < 0) goto fail;
+  if (n->cfg.committer && (rc = smc_committer_start(&n->cfg, &n->committer, err)) < 0)
+    goto fail;
+  if (n->cfg.voter_id && (rc = smc_voter_start(&n->cfg, &n->voter, err)) < 0)
+    goto fail;
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node started (committer %s, voter %s, prefix %s)",
           n->committer ? "on" : "off", n->voter ? n->cfg.voter_id : "off", n->cfg.prefix);
   *out = n;
@@ -189,7 +208,8 @@ fail:
 }
 
 void smc_node_stop(smc_node_t *n) {
-  if (!n) return;
+  if (!n)
+    return;
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node stopping");
   smc_voter_stop(n->voter);
   smc_committer_stop(n->committer);
@@ -202,9 +222,12 @@ size_t smc_node_partitions(smc_node_t *n, int32_t *out, size_t max) {
 }
 
 int smc_node_healthy(smc_node_t *n) {
-  if (!n) return 0;
-  if (n->committer && !smc_committer_healthy(n->committer)) return 0;
-  if (n->voter && !smc_voter_healthy(n->voter)) return 0;
+  if (!n)
+    return 0;
+  if (n->committer && !smc_committer_healthy(n->committer))
+    return 0;
+  if (n->voter && !smc_voter_healthy(n->voter))
+    return 0;
   return 1;
 }
 

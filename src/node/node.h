@@ -27,18 +27,18 @@ typedef struct smc_node_config {
   const char *bootstrap;
   const char *const *kafka_props; /* k,v,...,NULL passthrough to librdkafka */
   const char *prefix;             /* topic prefix, default "smc." */
-  const char *node_id;            /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
-  const char *data_dir;           /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
-  int committer;                  /* run the committer role */
-  const char *voter_id;           /* non-NULL: run the voter role as this voter identity */
-  const char *vote_hook;          /* optional command; proposal JSON on stdin; exit 0 accepts,
-                                     else rejects with its stdout as the reason */
-  int vote_hook_timeout_ms;       /* default 5000; a timeout rejects */
-  int commit_interval_ms;         /* default 10 */
-  int commit_max_records;         /* default 1000 */
-  int tick_ms;                    /* default 200 */
-  int session_timeout_ms;         /* default 10000 */
-  int log_level;                  /* 0 error .. 3 debug */
+  const char *node_id;      /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
+  const char *data_dir;     /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
+  int committer;            /* run the committer role */
+  const char *voter_id;     /* non-NULL: run the voter role as this voter identity */
+  const char *vote_hook;    /* optional command; proposal JSON on stdin; exit 0 accepts,
+                               else rejects with its stdout as the reason */
+  int vote_hook_timeout_ms; /* default 5000; a timeout rejects */
+  int commit_interval_ms;   /* default 10 */
+  int commit_max_records;   /* default 1000 */
+  int tick_ms;              /* default 200 */
+  int session_timeout_ms;   /* default 10000 */
+  int log_level;            /* 0 error .. 3 debug */
 } smc_node_config_t;
 
 /* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir

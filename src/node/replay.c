@@ -23,7 +23,8 @@ static char *header_copy(rd_kafka_headers_t *hdrs, const char *name) {
       !val)
     return NULL;
   char *s = malloc(size + 1);
-  if (!s) return NULL;
+  if (!s)
+    return NULL;
   memcpy(s, val, size);
   s[size] = '\0';
   return s;
@@ -68,12 +69,18 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
     smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
     return NULL;
   }
-  static const char *const kv[] = {"group.id", "smc-replay",
-                                   "enable.auto.commit", "false",
-                                   "enable.auto.offset.store", "false",
-                                   "isolation.level", "read_committed",
-                                   "enable.partition.eof", "true",
-                                   "auto.offset.reset", "earliest",
+  static const char *const kv[] = {"group.id",
+                                   "smc-replay",
+                                   "enable.auto.commit",
+                                   "false",
+                                   "enable.auto.offset.store",
+                                   "false",
+                                   "isolation.level",
+                                   "read_committed",
+                                   "enable.partition.eof",
+                                   "true",
+                                   "auto.offset.reset",
+                                   "earliest",
                                    NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -102,32 +109,36 @@ static int64_t resolve_bounds(rd_kafka_t *rk, const smc_replay_t *r, smc_replay_
         rd_kafka_query_watermark_offsets(rk, r->topic, parts[i].partition, &lo, &hi, 15000);
     if (e)
       return smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                           NULL, "watermarks of %s [%d]: %s", r->topic,
-                           (int)parts[i].partition, rd_kafka_err2str(e));
-    if (parts[i].to == SMC_REPLAY_END || parts[i].to > hi) parts[i].to = hi;
-    if (parts[i].from < lo) parts[i].from = lo;
+                           NULL, "watermarks of %s [%d]: %s", r->topic, (int)parts[i].partition,
+                           rd_kafka_err2str(e));
+    if (parts[i].to == SMC_REPLAY_END || parts[i].to > hi)
+      parts[i].to = hi;
+    if (parts[i].from < lo)
+      parts[i].from = lo;
     parts[i].records = 0;
     parts[i].done = parts[i].from >= parts[i].to;
-    if (!parts[i].done) total += parts[i].to - parts[i].from;
+    if (!parts[i].done)
+      total += parts[i].to - parts[i].from;
   }
   return total;
 }
 
 static smc_replay_part_t *find_part(smc_replay_part_t *parts, size_t n, int32_t p) {
   for (size_t i = 0; i < n; i++)
-    if (parts[i].partition == p) return &parts[i];
+    if (parts[i].partition == p)
+      return &parts[i];
   return NULL;
 }
 
 static int flush_overlay(const smc_replay_t *r, smc_overlay_t *ov, smc_error_t *err) {
-  if (!ov || smc_overlay_pending(ov) == 0) return 0;
+  if (!ov || smc_overlay_pending(ov) == 0)
+    return 0;
   int rc = smc_store_apply(r->store, ov, err);
   smc_overlay_clear(ov);
   return rc;
 }
 
-int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
-                   smc_error_t *err) {
+int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err) {
   int rc = 0;
   rd_kafka_t *rk = NULL;
   rd_kafka_topic_partition_list_t *tl = NULL;
@@ -138,7 +149,8 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: missing fold, state or topic");
   if (r->store) {
     storekv = smc_store_kv(r->store);
-    if (!(ov = smc_overlay_new(&storekv))) return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
+    if (!(ov = smc_overlay_new(&storekv)))
+      return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
     kv = smc_overlay_kv(ov);
   } else {
     kv = *r->kv;
@@ -159,7 +171,8 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
       rd_kafka_topic_partition_list_add(tl, r->topic, parts[i].partition)->offset = parts[i].from;
       open++;
     }
-  if (open == 0) goto done;
+  if (open == 0)
+    goto done;
   rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
   if (e) {
     rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", rd_kafka_err2str(e));
@@ -184,8 +197,8 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
           open--;
         }
       } else if (m->err) {
-        smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s [%d]: %s", r->topic,
-                      (int)m->partition, rd_kafka_message_errstr(m));
+        smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s [%d]: %s", r->topic, (int)m->partition,
+                      rd_kafka_message_errstr(m));
         if (rd_kafka_fatal_error(rk, NULL, 0)) {
           rd_kafka_message_destroy(m);
           rc = SMC_EKAFKA;
@@ -225,8 +238,8 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
       }
       rd_kafka_message_destroy(m);
     } else if (now - last_activity > idle) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
-                         "replay of %s: nothing received for %d ms", r->topic, idle);
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "replay of %s: nothing received for %d ms",
+                         r->topic, idle);
       goto fail;
     }
     /* Transaction markers are never delivered: the position tells. */
@@ -246,12 +259,16 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
     }
   }
 done:
-  if ((rc = flush_overlay(r, ov, err)) < 0) goto fail;
-  if (r->progress) r->progress(r->opaque, folded, total, 1);
+  if ((rc = flush_overlay(r, ov, err)) < 0)
+    goto fail;
+  if (r->progress)
+    r->progress(r->opaque, folded, total, 1);
   rc = 0;
 fail:
-  if (ov) smc_overlay_destroy(ov);
-  if (tl) rd_kafka_topic_partition_list_destroy(tl);
+  if (ov)
+    smc_overlay_destroy(ov);
+  if (tl)
+    rd_kafka_topic_partition_list_destroy(tl);
   if (rk) {
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

@@ -35,16 +35,16 @@ typedef struct smc_replay {
   const char *const *props; /* librdkafka passthrough (k,v,...,NULL) or NULL */
   const char *topic;        /* <prefix>proposals */
   smc_fold_t *fold;
-  smc_store_t *store;       /* non-NULL: fold over an overlay, applied atomically in batches */
-  smc_kv_t *kv;             /* when store is NULL: fold straight into this kv */
-  smc_emit_fn emit;         /* NULL: outputs are discarded */
+  smc_store_t *store; /* non-NULL: fold over an overlay, applied atomically in batches */
+  smc_kv_t *kv;       /* when store is NULL: fold straight into this kv */
+  smc_emit_fn emit;   /* NULL: outputs are discarded */
   void *opaque;
   /* Called about every 100 ms (final = 0) and once at the end (final = 1):
    * records folded so far and the total expected (from the watermarks; an
    * upper bound: markers and aborted records occupy offsets). May be NULL. */
   void (*progress)(void *opaque, int64_t done, int64_t total, int final);
-  atomic_int *stop;         /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
-  int idle_timeout_ms;      /* fail when nothing arrives for this long (0 = 60000) */
+  atomic_int *stop;    /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
+  int idle_timeout_ms; /* fail when nothing arrives for this long (0 = 60000) */
 } smc_replay_t;
 
 /*
@@ -53,8 +53,7 @@ typedef struct smc_replay {
  * a negative code otherwise (the store then holds a consistent prefix: every
  * batch is atomic and carries its applied offsets).
  */
-int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n,
-                   smc_error_t *err);
+int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err);
 
 /* A Kafka message seen as a fold record. The header strings are copied (and
  * freed by smc_msgrec_close); rec points into the message, which must outlive

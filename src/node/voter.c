@@ -69,7 +69,8 @@ static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset);
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
-  if (level > smc_log_level()) return;
+  if (level > smc_log_level())
+    return;
   char msg[1536];
   va_list ap;
   va_start(ap, fmt);
@@ -107,8 +108,8 @@ static void pending_drop_partition(smc_voter_t *v, int32_t p) {
 static int voters_include(const json_t *voters, const char *id) {
   size_t i;
   json_t *x;
-  json_array_foreach(voters, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), id))
-      return 1;
+  json_array_foreach(voters, i,
+                     x) if (json_is_string(x) && !strcmp(json_string_value(x), id)) return 1;
   return 0;
 }
 
@@ -121,10 +122,13 @@ static const char *proposal_id_of(const json_t *o) {
  * them again when their proposal is decided (a confirmation). */
 static int voter_emit(void *opaque, const smc_output_t *o) {
   smc_voter_t *v = opaque;
-  if (o->kind == SMC_OUT_CONFIRMATION && v->npending == 0) return 0;
-  if (o->kind == SMC_OUT_REPLY) return 0;
+  if (o->kind == SMC_OUT_CONFIRMATION && v->npending == 0)
+    return 0;
+  if (o->kind == SMC_OUT_REPLY)
+    return 0;
   json_t *j = json_loadb(o->json, o->json_len, 0, NULL);
-  if (!j) return 0;
+  if (!j)
+    return 0;
   const char *id = proposal_id_of(j);
   if (o->kind == SMC_OUT_CONFIRMATION) {
     for (size_t i = 0; id && i < v->npending; i++)
@@ -170,7 +174,8 @@ static int voter_emit(void *opaque, const smc_output_t *o) {
 
 static void trim(char *s) {
   size_t n = strlen(s);
-  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) s[--n] = '\0';
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+    s[--n] = '\0';
 }
 
 /*
@@ -179,8 +184,8 @@ static void trim(char *s) {
  * child is then killed), rejects. reason (cap bytes) gets the hook's stdout,
  * or a description of the failure. Returns 1 accept, 0 reject.
  */
-static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason,
-                     size_t cap, int in[2], int out[2]);
+static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason, size_t cap,
+                     int in[2], int out[2]);
 
 int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char *reason,
                        size_t cap) {
@@ -205,8 +210,8 @@ int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char 
   return accept;
 }
 
-static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason,
-                     size_t cap, int in[2], int out[2]) {
+static int hook_exec(const char *hook, const char *json, int timeout_ms, char *reason, size_t cap,
+                     int in[2], int out[2]) {
   if (pipe(in) < 0 || pipe(out) < 0) {
     snprintf(reason, cap, "vote hook: pipe: %s", strerror(errno));
     goto fail_pipes;
@@ -243,15 +248,20 @@ static int hook_exec(const char *hook, const char *json, int timeout_ms, char *r
   int status = 0, exited = 0, out_open = 1;
   while (!exited || out_open) {
     int64_t left = deadline - smc_now_ms();
-    if (left <= 0) break;
+    if (left <= 0)
+      break;
     struct pollfd fds[2];
     nfds_t nf = 0;
-    if (out_open) fds[nf++] = (struct pollfd){.fd = out[0], .events = POLLIN};
-    if (in[1] >= 0) fds[nf++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
-    if (nf > 0) poll(fds, nf, left > 50 ? 50 : (int)left);
+    if (out_open)
+      fds[nf++] = (struct pollfd){.fd = out[0], .events = POLLIN};
+    if (in[1] >= 0)
+      fds[nf++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+    if (nf > 0)
+      poll(fds, nf, left > 50 ? 50 : (int)left);
     if (in[1] >= 0) {
       ssize_t w = write(in[1], json + woff, wlen - woff);
-      if (w > 0) woff += (size_t)w;
+      if (w > 0)
+        woff += (size_t)w;
       if (woff >= wlen || (w < 0 && errno != EAGAIN && errno != EINTR)) {
         close(in[1]);
         in[1] = -1;
@@ -269,14 +279,17 @@ static int hook_exec(const char *hook, const char *json, int timeout_ms, char *r
         out_open = 0;
       }
     }
-    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
-    if (exited && !out_open) break;
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid)
+      exited = 1;
+    if (exited && !out_open)
+      break;
     if (!nf) {
       struct timespec ts = {0, 10 * 1000000L};
       nanosleep(&ts, NULL);
     }
   }
-  if (in[1] >= 0) close(in[1]);
+  if (in[1] >= 0)
+    close(in[1]);
   close(out[0]);
   if (!exited) {
     kill(-pid, SIGKILL);
@@ -286,7 +299,8 @@ static int hook_exec(const char *hook, const char *json, int timeout_ms, char *r
     return 0;
   }
   trim(reason);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 1;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 1;
   if (!reason[0]) {
     if (WIFEXITED(status))
       snprintf(reason, cap, "vote hook exited with status %d", WEXITSTATUS(status));
@@ -296,8 +310,10 @@ static int hook_exec(const char *hook, const char *json, int timeout_ms, char *r
   return 0;
 fail_pipes:
   for (int i = 0; i < 2; i++) {
-    if (in[i] >= 0) close(in[i]);
-    if (out[i] >= 0) close(out[i]);
+    if (in[i] >= 0)
+      close(in[i]);
+    if (out[i] >= 0)
+      close(out[i]);
   }
   return 0;
 }
@@ -308,21 +324,23 @@ static int cast_vote(smc_voter_t *v, const pending_vote_t *pv) {
   char reason[1024] = "";
   int accept = 1;
   if (v->cfg->vote_hook && *v->cfg->vote_hook)
-    accept = smc_voter_run_hook(v->cfg->vote_hook, pv->json, v->cfg->vote_hook_timeout_ms,
-                                reason, sizeof reason);
+    accept = smc_voter_run_hook(v->cfg->vote_hook, pv->json, v->cfg->vote_hook_timeout_ms, reason,
+                                sizeof reason);
   json_t *vote = json_pack("{s:s,s:s,s:s,s:s,s:b}", "type", "vote", "proposal", pv->proposal,
                            "object", pv->object, "voter", v->cfg->voter_id, "accept", accept);
-  if (!vote) return SMC_ENOMEM;
-  if (reason[0]) json_object_set_new(vote, "reason", json_string(reason));
+  if (!vote)
+    return SMC_ENOMEM;
+  if (reason[0])
+    json_object_set_new(vote, "reason", json_string(reason));
   char *text = json_dumps(vote, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(vote);
-  if (!text) return SMC_ENOMEM;
+  if (!text)
+    return SMC_ENOMEM;
   rd_kafka_resp_err_t e;
-  while ((e = rd_kafka_producev(v->producer, RD_KAFKA_V_TOPIC(v->topic_in),
-                                RD_KAFKA_V_PARTITION(pv->partition),
-                                RD_KAFKA_V_KEY(pv->object, strlen(pv->object)),
-                                RD_KAFKA_V_VALUE(text, strlen(text)),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+  while ((e = rd_kafka_producev(
+              v->producer, RD_KAFKA_V_TOPIC(v->topic_in), RD_KAFKA_V_PARTITION(pv->partition),
+              RD_KAFKA_V_KEY(pv->object, strlen(pv->object)), RD_KAFKA_V_VALUE(text, strlen(text)),
+              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
          RD_KAFKA_RESP_ERR__QUEUE_FULL)
     rd_kafka_poll(v->producer, 10);
   free(text);
@@ -362,7 +380,8 @@ static void cast_pending(smc_voter_t *v) {
 /* Write the folded batch to the store (atomic), then commit the group offsets
  * (monitoring only). A store failure stops the role. */
 static int flush_batch(smc_voter_t *v) {
-  if (smc_overlay_pending(v->ov) == 0) return 0;
+  if (smc_overlay_pending(v->ov) == 0)
+    return 0;
   smc_error_t err;
   smc_error_clear(&err);
   int rc = smc_store_apply(v->store, v->ov, &err);
@@ -377,7 +396,8 @@ static int flush_batch(smc_voter_t *v) {
   for (int32_t p = 0; p < v->nparts; p++)
     if (v->assigned[p] && v->next[p] >= 0)
       rd_kafka_topic_partition_list_add(l, v->topic_in, p)->offset = v->next[p];
-  if (l->cnt > 0) rd_kafka_commit(v->consumer, l, 1);
+  if (l->cnt > 0)
+    rd_kafka_commit(v->consumer, l, 1);
   rd_kafka_topic_partition_list_destroy(l);
   return 0;
 }
@@ -390,17 +410,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
       int64_t applied = 0, lo = 0, hi = 0;
-      if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0) applied = 0;
+      if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0)
+        applied = 0;
       parts->elems[i].offset = applied > 0 ? applied : RD_KAFKA_OFFSET_BEGINNING;
-      if (p < 0 || p >= v->nparts) continue;
-      if (rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000)) hi = 0;
+      if (p < 0 || p >= v->nparts)
+        continue;
+      if (rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000))
+        hi = 0;
       v->catchup[p] = hi;
       v->caught_up[p] = 0;
       v->next[p] = -1;
       v->assigned[p] = 1;
       vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
            (long long)hi);
-      if (applied >= hi) mark_caught_up(v, p, applied);
+      if (applied >= hi)
+        mark_caught_up(v, p, applied);
     }
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
@@ -416,14 +440,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   flush_batch(v);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
-    if (p < 0 || p >= v->nparts) continue;
+    if (p < 0 || p >= v->nparts)
+      continue;
     v->assigned[p] = 0;
     pending_drop_partition(v, p);
     vlog(v, SMC_LOG_INFO, p, "revoked");
   }
   if (cooperative) {
     rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-    if (e) rd_kafka_error_destroy(e);
+    if (e)
+      rd_kafka_error_destroy(e);
   } else {
     rd_kafka_assign(rk, NULL);
   }
@@ -433,7 +459,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* The partition reached the end it had at assignment: held votes may go. */
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset) {
-  if (v->caught_up[p]) return;
+  if (v->caught_up[p])
+    return;
   v->caught_up[p] = 1;
   vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)offset);
 }
@@ -442,7 +469,8 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
   int32_t p = m->partition;
   int ok = p >= 0 && p < v->nparts && v->assigned[p];
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (ok) mark_caught_up(v, p, m->offset);
+    if (ok)
+      mark_caught_up(v, p, m->offset);
     return;
   }
   if (m->err) {
@@ -453,7 +481,8 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
     }
     return;
   }
-  if (!ok) return;
+  if (!ok)
+    return;
   smc_msgrec_t mr;
   smc_msgrec_init(&mr, m);
   int rc = smc_fold_apply(v->fold, &v->ovkv, &mr.rec, voter_emit, v);
@@ -466,7 +495,8 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
     return;
   }
   v->next[p] = m->offset + 1;
-  if (v->next[p] >= v->catchup[p]) mark_caught_up(v, p, v->next[p]);
+  if (v->next[p] >= v->catchup[p])
+    mark_caught_up(v, p, v->next[p]);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
 }
 
@@ -487,13 +517,16 @@ static void *voter_main(void *arg) {
     int64_t t0 = smc_now_ms();
     while (n < POLL_BATCH && !atomic_load(&v->stop)) {
       int64_t left = t0 + 20 - smc_now_ms();
-      rd_kafka_message_t *m = rd_kafka_consumer_poll(v->consumer, n == 0 ? 50 : (left > 0 ? (int)left : 0));
-      if (!m) break;
+      rd_kafka_message_t *m =
+          rd_kafka_consumer_poll(v->consumer, n == 0 ? 50 : (left > 0 ? (int)left : 0));
+      if (!m)
+        break;
       handle_message(v, m);
       rd_kafka_message_destroy(m);
       n++;
     }
-    if (flush_batch(v) < 0) break;
+    if (flush_batch(v) < 0)
+      break;
     cast_pending(v);
     rd_kafka_poll(v->producer, 0);
   }
@@ -510,30 +543,43 @@ out:
 static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
   char errstr[512], sto[32];
   rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf) goto fail;
+  if (!conf)
+    goto fail;
   snprintf(sto, sizeof sto, "%d", v->cfg->session_timeout_ms);
-  const char *kv[] = {"group.id", v->group,
-                      "client.id", v->client_id,
-                      "partition.assignment.strategy", "cooperative-sticky",
-                      "enable.auto.commit", "false",
-                      "enable.auto.offset.store", "false",
-                      "isolation.level", "read_committed",
-                      "auto.offset.reset", "earliest",
-                      "enable.partition.eof", "true",
-                      "session.timeout.ms", sto,
+  const char *kv[] = {"group.id",
+                      v->group,
+                      "client.id",
+                      v->client_id,
+                      "partition.assignment.strategy",
+                      "cooperative-sticky",
+                      "enable.auto.commit",
+                      "false",
+                      "enable.auto.offset.store",
+                      "false",
+                      "isolation.level",
+                      "read_committed",
+                      "auto.offset.reset",
+                      "earliest",
+                      "enable.partition.eof",
+                      "true",
+                      "session.timeout.ms",
+                      sto,
                       NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto fail;
-  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
+    goto fail;
   rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
   rd_kafka_conf_set_opaque(conf, v);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) goto fail;
+  if (!rk)
+    goto fail;
   rd_kafka_poll_set_consumer(rk);
   return rk;
 fail:
-  if (conf) rd_kafka_conf_destroy(conf);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
   smc_error_set(err, SMC_EKAFKA, NULL, "voter consumer: %s", errstr);
   return NULL;
 }
@@ -541,31 +587,42 @@ fail:
 static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
   char errstr[512];
   rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf) goto fail;
-  const char *kv[] = {"enable.idempotence", "true", "linger.ms", "1", "client.id", v->client_id,
-                      NULL};
+  if (!conf)
+    goto fail;
+  const char *kv[] = {"enable.idempotence", "true",       "linger.ms", "1",
+                      "client.id",          v->client_id, NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto fail;
-  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0) goto fail;
-  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0) goto fail;
+  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
+    goto fail;
+  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
+    goto fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) goto fail;
+  if (!rk)
+    goto fail;
   return rk;
 fail:
-  if (conf) rd_kafka_conf_destroy(conf);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
   smc_error_set(err, SMC_EKAFKA, NULL, "voter producer: %s", errstr);
   return NULL;
 }
 
 static void voter_free(smc_voter_t *v) {
-  if (!v) return;
-  if (v->consumer) rd_kafka_destroy(v->consumer);
-  if (v->producer) rd_kafka_destroy(v->producer);
-  if (v->ov) smc_overlay_destroy(v->ov);
-  if (v->fold) smc_fold_destroy(v->fold);
+  if (!v)
+    return;
+  if (v->consumer)
+    rd_kafka_destroy(v->consumer);
+  if (v->producer)
+    rd_kafka_destroy(v->producer);
+  if (v->ov)
+    smc_overlay_destroy(v->ov);
+  if (v->fold)
+    smc_fold_destroy(v->fold);
   smc_store_close(v->store);
-  for (size_t i = 0; i < v->npending; i++) pending_free(&v->pending[i]);
+  for (size_t i = 0; i < v->npending; i++)
+    pending_free(&v->pending[i]);
   free(v->pending);
   free(v->topic_in);
   free(v->group);
@@ -582,21 +639,24 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
   int rc = 0;
   *out = NULL;
   smc_voter_t *v = calloc(1, sizeof *v);
-  if (!v) return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (!v)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   v->cfg = cfg;
   atomic_store(&v->healthy, 1);
   size_t rl = strlen(cfg->voter_id) + 8;
   char *role = malloc(rl);
-  if (role) snprintf(role, rl, "voter-%s", cfg->voter_id);
+  if (role)
+    snprintf(role, rl, "voter-%s", cfg->voter_id);
   v->group = role ? smc_node_group_name(cfg->prefix, role) : NULL;
   free(role);
   v->topic_in = smc_topic(cfg->prefix, "proposals");
   size_t dl = strlen(cfg->data_dir) + strlen(cfg->voter_id) + 16;
-  if ((v->store_dir = malloc(dl))) snprintf(v->store_dir, dl, "%s/voter-%s", cfg->data_dir,
-                                            cfg->voter_id);
+  if ((v->store_dir = malloc(dl)))
+    snprintf(v->store_dir, dl, "%s/voter-%s", cfg->data_dir, cfg->voter_id);
   if (v->group) {
     size_t cl = strlen(v->group) + strlen(cfg->node_id) + 2;
-    if ((v->client_id = malloc(cl))) snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
+    if ((v->client_id = malloc(cl)))
+      snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
   }
   if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -606,7 +666,8 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((rc = smc_store_open(v->store_dir, NULL, &v->store, err)) < 0) goto fail;
+  if ((rc = smc_store_open(v->store_dir, NULL, &v->store, err)) < 0)
+    goto fail;
   v->storekv = smc_store_kv(v->store);
   if (!(v->ov = smc_overlay_new(&v->storekv))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -653,9 +714,11 @@ fail:
 }
 
 void smc_voter_stop(smc_voter_t *v) {
-  if (!v) return;
+  if (!v)
+    return;
   atomic_store(&v->stop, 1);
-  if (v->thread_started) pthread_join(v->thread, NULL);
+  if (v->thread_started)
+    pthread_join(v->thread, NULL);
   voter_free(v);
 }
 

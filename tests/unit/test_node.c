@@ -1,11 +1,11 @@
 /* Unit tests of the worker node's pure parts: log lines, group names,
  * configuration validation, the vote hook. (The Kafka loops are covered by
  * tests/system.) */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,8 @@ static char *capture_log(int level, const char *node, int32_t partition, const c
   char *buf = calloc(1, 8192);
   ssize_t n = read(fds[0], buf, 8191);
   close(fds[0]);
-  if (n < 0) n = 0;
+  if (n < 0)
+    n = 0;
   buf[n] = '\0';
   return buf;
 }
@@ -172,8 +173,7 @@ static void test_hook_accepts_on_exit_0(void **state) {
 static void test_hook_rejects_with_stdout(void **state) {
   (void)state;
   char reason[256];
-  assert_int_equal(smc_voter_run_hook("echo 'no budget'; exit 3", REQ, 5000, reason,
-                                      sizeof reason),
+  assert_int_equal(smc_voter_run_hook("echo 'no budget'; exit 3", REQ, 5000, reason, sizeof reason),
                    0);
   assert_string_equal(reason, "no budget");
   assert_int_equal(smc_voter_run_hook("exit 4", REQ, 5000, reason, sizeof reason), 0);
@@ -188,9 +188,8 @@ static void test_hook_reads_the_proposal(void **state) {
   const char *hook = "grep -q '\"amount\":99999' && { echo too big; exit 1; }; exit 0";
   assert_int_equal(smc_voter_run_hook(hook, REQ, 5000, reason, sizeof reason), 0);
   assert_string_equal(reason, "too big");
-  assert_int_equal(smc_voter_run_hook(hook, "{\"result\":{\"amount\":5}}", 5000, reason,
-                                      sizeof reason),
-                   1);
+  assert_int_equal(
+      smc_voter_run_hook(hook, "{\"result\":{\"amount\":5}}", 5000, reason, sizeof reason), 1);
 }
 
 static void test_hook_timeout_rejects(void **state) {
@@ -220,9 +219,8 @@ static void test_hook_large_input_and_output(void **state) {
   assert_string_equal(reason, "1048576");
   free(big);
   /* Output beyond the reason buffer is truncated, not overflowed. */
-  assert_int_equal(smc_voter_run_hook("yes | head -c 10000; exit 1", REQ, 5000, reason,
-                                      sizeof reason),
-                   0);
+  assert_int_equal(
+      smc_voter_run_hook("yes | head -c 10000; exit 1", REQ, 5000, reason, sizeof reason), 0);
   assert_int_equal(strlen(reason), sizeof reason - 1);
 }
 
