@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1120,6 +1122,62 @@ static void test_large_definition(void **state) {
   free(buf);
 }
 
+/* `smc machine check` (src/cli/cmd_machine.c), run as a process: the text
+ * and JSON outputs and the exit statuses. Needs the smc binary of this build. */
+static int run_cli(const char *args, char *out, size_t cap) {
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd), "%s/smc machine check %s 2>&1", SMC_BINARY_DIR, args);
+  FILE *f = popen(cmd, "r");
+  assert_non_null(f);
+  size_t n = fread(out, 1, cap - 1, f);
+  out[n] = '\0';
+  int st = pclose(f);
+  assert_true(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+static void test_cli_check(void **state) {
+  (void)state;
+  char bin[512], out[8192];
+  snprintf(bin, sizeof(bin), "%s/smc", SMC_BINARY_DIR);
+  if (access(bin, X_OK))
+    fail_msg("%s is missing: build the smc target before this test", bin);
+  char bad[] = "/tmp/smc_test_machine_XXXXXX";
+  int fd = mkstemp(bad);
+  assert_true(fd >= 0);
+  const char *text = "name: x\nstates: {a: {}}\ntransitions:\n  t: {from: b, to: a}\n";
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  char args[1024];
+  snprintf(args, sizeof(args), "%s", bad);
+  assert_int_equal(run_cli(args, out, sizeof(out)), 1);
+  char want[512];
+  snprintf(want, sizeof(want), "%s:4:13: error: unknown_state: ", bad);
+  if (strncmp(out, want, strlen(want)))
+    fail_msg("got '%s', want '%s...'", out, want);
+  snprintf(args, sizeof(args), "-o json %s", bad);
+  assert_int_equal(run_cli(args, out, sizeof(out)), 1);
+  json_error_t je;
+  json_t *j = json_loads(out, 0, &je);
+  assert_non_null(j);
+  json_t *d0 = json_array_get(json_object_get(j, "diagnostics"), 0);
+  assert_string_equal(json_string_value(json_object_get(d0, "code")), "unknown_state");
+  assert_int_equal(json_integer_value(json_object_get(d0, "line")), 4);
+  assert_int_equal(json_integer_value(json_object_get(d0, "column")), 13);
+  assert_string_equal(json_string_value(json_object_get(d0, "severity")), "error");
+  assert_true(json_is_false(json_object_get(j, "ok")));
+  json_decref(j);
+  /* a good file: exit 0 and its name and hash */
+  snprintf(args, sizeof(args), "%s/examples/machines/lock.yaml", SMC_SOURCE_DIR);
+  assert_int_equal(run_cli(args, out, sizeof(out)), 0);
+  assert_non_null(strstr(out, ": ok: lock "));
+  assert_int_equal(run_cli("", out, sizeof(out)), 2);
+  assert_int_equal(run_cli("-o yaml x", out, sizeof(out)), 2);
+  assert_int_equal(run_cli("/nonexistent/file.yaml", out, sizeof(out)), 1);
+  assert_non_null(strstr(out, "io_error"));
+  unlink(bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lock_introspection),
@@ -1161,6 +1219,7 @@ int main(void) {
       cmocka_unit_test(test_repeatable),
       cmocka_unit_test(test_large_definition),
       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_cli_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
