@@ -1,11 +1,12 @@
 /* Unit tests of the worker node's pure parts: log lines, group names,
  * configuration validation, the vote hook. (The Kafka loops are covered by
  * tests/system.) */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
