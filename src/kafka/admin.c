@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kafka/kconf.h"
 
@@ -156,23 +157,44 @@ void smc_topics_options_default(smc_topics_options_t *o) {
   o->timeout_ms = 30000;
 }
 
-/* Partition counts of the named topics from one metadata request (-1 when a
- * topic does not exist). */
+/* Partition counts of the named topics (-1 when a topic does not exist).
+ * A topic the controller just created or reported as existing may take a
+ * moment to reach the brokers' metadata: ask again until every topic of a
+ * CREATED or EXISTED result is visible with all its partitions, or the
+ * timeout passes (what is seen then is reported). */
 static int fetch_partitions(rd_kafka_t *rk, smc_topic_result_t *res, size_t n, int timeout_ms,
                             smc_error_t *err) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
-  if (e)
-    return smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                         NULL, "metadata request failed: %s", rd_kafka_err2str(e));
-  for (size_t i = 0; i < n; i++) {
-    res[i].have_partitions = -1;
-    for (int t = 0; t < md->topic_cnt; t++)
-      if (!strcmp(md->topics[t].topic, res[i].name) && !md->topics[t].err)
-        res[i].have_partitions = md->topics[t].partition_cnt;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (e)
+      return smc_error_set(err,
+                           e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT
+                               ? SMC_EUNAVAILABLE
+                               : SMC_EKAFKA,
+                           NULL, "metadata request failed: %s", rd_kafka_err2str(e));
+    int settled = 1;
+    for (size_t i = 0; i < n; i++) {
+      res[i].have_partitions = -1;
+      for (int t = 0; t < md->topic_cnt; t++)
+        if (!strcmp(md->topics[t].topic, res[i].name) && !md->topics[t].err)
+          res[i].have_partitions = md->topics[t].partition_cnt;
+      int expected = res[i].status == SMC_TOPIC_CREATED || res[i].status == SMC_TOPIC_EXISTED;
+      if (expected && res[i].have_partitions <= 0)
+        settled = 0;
+      if (res[i].status == SMC_TOPIC_CREATED && res[i].have_partitions != res[i].partitions)
+        settled = 0;
+    }
+    rd_kafka_metadata_destroy(md);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long waited = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (settled || waited + 200 >= timeout_ms)
+      return 0;
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
   }
-  rd_kafka_metadata_destroy(md);
-  return 0;
 }
 
 static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
@@ -289,6 +311,12 @@ int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *def
   rc = fetch_partitions(rk, have, defs->count, o->timeout_ms, err);
   for (size_t i = 0; !rc && i < defs->count; i++) {
     smc_topic_result_t *r = &results[i];
+    if (r->status == SMC_TOPIC_CREATED && have[i].have_partitions != r->partitions) {
+      r->status = SMC_TOPIC_FAILED;
+      snprintf(r->message, sizeof(r->message),
+               "created, but not visible with %d partitions within the timeout",
+               (int)r->partitions);
+    }
     if (r->status != SMC_TOPIC_EXISTED)
       continue;
     r->have_partitions = have[i].have_partitions;
