@@ -65,6 +65,11 @@ static void usage(FILE *out) {
                "  -v                  more logging (repeat for debug)\n");
 }
 
+/* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
+ * no data is there, so a short wait keeps dev latency low (props apply to
+ * consumers; producers ignore them with a warning, silenced by log level). */
+static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
+
 /* First existing path among a relative one and its copy in the source tree. */
 static const char *find_path(const char *rel, char *buf, size_t n) {
   struct stat st;
@@ -134,11 +139,6 @@ static int create_topics(dev_t_ *d) {
   smc_topic_defs_close(&defs);
   return rc;
 }
-
-/* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
- * no data is there, so a short wait keeps dev latency low (props apply to
- * consumers; producers ignore them with a warning, silenced by log level). */
-static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
 
 static int start_nodes(dev_t_ *d) {
   for (int i = 0; i < d->nodes; i++) {
@@ -216,10 +216,10 @@ static int load_examples(dev_t_ *d) {
   }
   closedir(dp);
   qsort(names, n, sizeof(char *), cmp_str);
-  /* group.id: librdkafka 2.0.2 refuses assign() without one (never joined). */
-  const char *props[] = {"group.id", "smc-dev-register", NULL};
-  smc_client_config_t cc = {
-      .bootstrap = d->bootstrap, .prefix = d->prefix, .properties = props, .client_id = "smc-dev"};
+  smc_client_config_t cc = {.bootstrap = d->bootstrap,
+                            .prefix = d->prefix,
+                            .properties = dev_props,
+                            .client_id = "smc-dev"};
   smc_client_t *client = NULL;
   smc_error_t err;
   smc_error_clear(&err);

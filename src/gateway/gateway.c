@@ -487,32 +487,11 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
     goto fail;
   if (cfg->auth_tokens_file && (rc = load_tokens(gw, cfg->auth_tokens_file, err)) < 0)
     goto fail;
-  /* librdkafka 2.0.2 refuses rd_kafka_assign() on a consumer without a
-   * group.id ("Unknown group"), so the client's consumer gets one unless the
-   * caller chose it; assign() never joins the group. */
-  size_t np = 0;
-  int has_gid = 0;
-  for (; gw->kafka_props[np]; np += 2)
-    has_gid |= !strcmp(gw->kafka_props[np], "group.id");
-  const char **cprops = calloc(np + 3, sizeof(char *));
-  char gid[300];
-  snprintf(gid, sizeof(gid), "%sgateway-client-%s", gw->prefix, gw->node_id);
-  if (!cprops) {
-    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    goto fail;
-  }
-  memcpy(cprops, gw->kafka_props, np * sizeof(char *));
-  if (!has_gid) {
-    cprops[np] = "group.id";
-    cprops[np + 1] = gid;
-  }
   smc_client_config_t cc = {.bootstrap = gw->bootstrap,
                             .prefix = gw->prefix,
-                            .properties = cprops,
+                            .properties = (const char *const *)gw->kafka_props,
                             .client_id = "smc-gateway"};
-  rc = smc_client_new(&cc, &gw->client, err);
-  free(cprops);
-  if (rc < 0)
+  if ((rc = smc_client_new(&cc, &gw->client, err)) < 0)
     goto fail;
   if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
     goto fail;
