@@ -504,6 +504,8 @@ static void compile_transition(compiler_t *c, size_t ti_idx, const smc_yaml_node
     ti->message = mv->value;
   }
   v = smc_yaml_get(n, "votes");
+  if (v && smc_yaml_is_null(v))
+    v = NULL; /* `votes:` with no value: the machine default */
   if (v && is_str(v) && !strcmp(v->value, "none")) {
     ti->votes = NULL;
   } else if (v) {
@@ -513,8 +515,6 @@ static void compile_transition(compiler_t *c, size_t ti_idx, const smc_yaml_node
     if (!policy_copy(&m->policies[ti_idx], &c->default_votes))
       ti->votes = &m->policies[ti_idx];
   }
-  t->has_guard = smc_yaml_get(n, "$src") || smc_yaml_get(n, "$dst") || smc_yaml_get(n, "when") ||
-                 smc_yaml_get(n, "$vars");
   t->guard_canon = guard_canon(n);
 }
 

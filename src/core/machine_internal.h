@@ -39,7 +39,6 @@ typedef struct smc_mtrans {
   size_t nset;
   int replace;          /* mode: replace */
   smc_template_t *message;
-  int has_guard;        /* any of $src, $dst, when, $vars */
   char *guard_canon;    /* canonical JSON of the guard keys, for dfsm_overlap */
 } smc_mtrans_t;
 

@@ -244,7 +244,9 @@ static void test_votes_resolved(void **state) {
                                 "  mk: {from: null, to: a, votes: none}\n"
                                 "  d: {from: a, to: b}\n"
                                 "  all: {from: b, to: a, votes: {quorum: all, voters: [x, y]}}\n"
-                                "  two: {from: [a, b], to: b, votes: {quorum: 2, voters: [p, q, r]}}\n");
+                                "  two: {from: [a, b], to: b, votes: {quorum: 2, voters: [p, q, r]}}\n"
+                                "  dflt: {from: b, to: b, votes: }\n");
+  assert_int_equal(smc_machine_transition(m, 4)->votes->nvoters, 3);
   assert_null(smc_machine_transition(m, 0)->votes);
   const smc_vote_policy_t *v = smc_machine_transition(m, 1)->votes;
   assert_non_null(v);
