@@ -27,6 +27,10 @@ check "topics create again" 0 "$(run topics create --partitions 3 --file "$SRC/t
 check "all exist" 5 "$(grep -c '^exists' "$TMP/out")"
 check "topics mismatch" 1 "$(run topics create --partitions 4 --file "$SRC/topics/topics.json")"
 check "usage error" 2 "$(run topics create --partitions x)"
+check "topics describe" 0 "$(run topics describe --partitions 3 --file "$SRC/topics/topics.json")"
+check "described ok" 5 "$(grep -c '^ok' "$TMP/out")"
+check "describe other N" 1 "$(run topics describe --partitions 4 --file "$SRC/topics/topics.json")"
+check "describe other prefix" 1 "$("$SMC" topics describe --prefix "none$$." --file "$SRC/topics/topics.json" >/dev/null 2>&1; echo $?)"
 
 "$SMC" worker --prefix "$P" --node-id cli-e2e --data-dir "$TMP/data" >"$TMP/worker.log" 2>&1 &
 WORKER=$!
