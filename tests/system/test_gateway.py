@@ -305,6 +305,18 @@ def test_bad_input(dev):
     assert resp.startswith(b"HTTP/1.1 413"), resp
     assert b'"code":"too_large"' in resp
     # Just over the limit, sent in full.
+    # 2,000 deep is within jansson's limit: the cluster must survive it.
+    o = uid("deep")
+    dev.json("PUT", "/machine/lock/object/%s/transition/create" % o, {})
+    st, c = dev.json("PUT", "/machine/lock/object/%s/transition/acquire" % o,
+                     '{"owner":"a","x":' + "[" * 2000 + "]" * 2000 + "}", {"Content-Type": "application/json"})
+    assert st == 200 and c["version"] == 2
+    assert dev.json("GET", "/machine/lock/object/" + o)[0] == 200
+    # Deeply nested YAML definitions are refused by the compiler, not a crash.
+    st, body = dev.json("POST", "/machine/deep", "name: deep\nstates: " + "[" * 5000 + "]" * 5000 + "\n",
+                        {"Content-Type": "application/yaml"})
+    assert st == 400 and body["error"]["code"] == "invalid_machine"
+    assert body["error"]["errors"][0]["line"] == 2
     big = '{"x":"' + "a" * (1024 * 1024) + '"}'
     try:
         st, body = dev.json("PUT", base, big, {"Content-Type": "application/json"})
