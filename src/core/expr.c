@@ -594,20 +594,6 @@ static int is_path(const node_t *n) {
   return n->kind == N_ROOT;
 }
 
-/* Source offset of a regex error at 1-based pattern column rcol inside the
- * string literal lit: exact when the literal has no escapes, else the
- * literal's opening quote. */
-static size_t regex_error_offset(const parser_t *p, const node_t *lit, int rcol) {
-  size_t q = (size_t)lit->col - 1;
-  char quote = p->s[q];
-  if (rcol <= 0 || (quote != '\'' && quote != '"'))
-    return q;
-  for (size_t i = q + 1; i < p->len && p->s[i] != quote; i++)
-    if (p->s[i] == '\\')
-      return q;
-  return q + (size_t)rcol;
-}
-
 /* After '(' of a call: arguments, arity check, literal regex compile. */
 static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
   int fi = find_function(p->s + name_off, name_len);
@@ -665,8 +651,9 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
     }
     if (smc_regex_compile_ex(json_string_value(pat), json_string_length(pat), NULL, 1, &n->re,
                              &rerr)) {
-      perr(p, regex_error_offset(p, n->kids[1], rerr.column),
-           rerr.code == SMC_ENOMEM ? SMC_ENOMEM : SMC_EBAD_REGEX, "%s", rerr.message);
+      /* the column is the pattern literal's; the message has the offset */
+      perr(p, (size_t)n->kids[1]->col - 1, rerr.code == SMC_ENOMEM ? SMC_ENOMEM : SMC_EBAD_REGEX,
+           "%s", rerr.message);
       goto fail;
     }
   }
