@@ -1183,12 +1183,14 @@ static int eval_rule(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
   const json_t *saved_value = st->ctx->value, *saved_vars = st->ctx->vars;
   json_t *vars = NULL;
   st->ctx->value = v;
-  if (r->has_vars && v) {
+  if (r->has_vars && (v || r->kind != RK_CHECKS)) {
     if ((rc = smc_vars_eval(&r->vars, st->ctx, saved_vars, &vars, st->err)))
       goto out;
     st->ctx->vars = vars;
   }
   rc = eval_kind(r, v, st);
+  if (rc && !st->err->path[0] && st->plen) /* expression errors: say where */
+    snprintf(st->err->path, sizeof(st->err->path), "%s", st->path);
   if (rc == SMC_EVALIDATION_FAILED && r->message && !st->custom) {
     json_t *msg = NULL;
     smc_error_t tmp = {0};

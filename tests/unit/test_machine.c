@@ -979,6 +979,10 @@ static void test_set_and_mode(void **state) {
   expect_fail(m, "open", "{\"count\":1,\"voters\":[]}", "close", "{\"why\":\"early\"}",
               SMC_EVALIDATION_FAILED, "dst.count", "cannot close: early");
   expect_ok(m, "open", "{\"count\":3,\"voters\":[]}", "close", NULL, "closed", NULL);
+  /* a type error inside a rule's expression names the field */
+  smc_machine_t *m3 = one("    $dst: {n: {expr: 'value + 1 > 2'}}\n", NULL);
+  expect_fail(m3, "free", "{}", "t", "{\"n\":{}}", SMC_EVALIDATION_FAILED, "dst.n", NULL);
+  smc_machine_destroy(m3);
   /* a type error in set is a validation failure */
   expect_fail(m, "open", "{\"count\":{},\"voters\":[]}", "vote", "{\"voter\":\"c\"}",
               SMC_EVALIDATION_FAILED, NULL, NULL);
