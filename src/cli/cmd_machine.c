@@ -13,14 +13,13 @@
 #include "smc/machine.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: smc machine check [-o text|json] FILE...\n"
-          "       smc machine apply FILE | get NAME | list   (see smc machine apply --help)\n"
-          "  check: compile each definition offline (no cluster needed) and print every\n"
-          "  error and warning as FILE:LINE:COL: error|warning: CODE: message.\n"
-          "  A file that compiles prints FILE: ok: NAME HASH (text mode).\n"
-          "  FILE may be - for standard input.\n"
-          "  exit status: 0 all compile (warnings allowed), 1 errors, 2 usage\n");
+  fprintf(out, "usage: smc machine check [-o text|json] FILE...\n"
+               "       smc machine apply FILE | get NAME | list   (see smc machine apply --help)\n"
+               "  check: compile each definition offline (no cluster needed) and print every\n"
+               "  error and warning as FILE:LINE:COL: error|warning: CODE: message.\n"
+               "  A file that compiles prints FILE: ok: NAME HASH (text mode).\n"
+               "  FILE may be - for standard input.\n"
+               "  exit status: 0 all compile (warnings allowed), 1 errors, 2 usage\n");
 }
 
 /* Read a whole file (or stdin for "-"); NULL with errno set on failure. */
@@ -64,9 +63,9 @@ static char *read_all(const char *path, size_t *len) {
 }
 
 static json_t *diag_json(const char *file, const smc_diag_t *d) {
-  return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s}", "file", file, "line", d->err.line,
-                   "column", d->err.column, "severity", d->warning ? "warning" : "error",
-                   "code", smc_code_name(d->err.code), "message", d->err.message);
+  return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s}", "file", file, "line", d->err.line, "column",
+                   d->err.column, "severity", d->warning ? "warning" : "error", "code",
+                   smc_code_name(d->err.code), "message", d->err.message);
 }
 
 /* Check one file; append to the JSON report or print text. Returns 1 when
@@ -104,8 +103,8 @@ static int check_file(const char *path, json_t *report) {
     if (report)
       json_array_append_new(json_object_get(report, "diagnostics"),
                             json_pack("{s:s, s:i, s:i, s:s, s:s, s:s}", "file", path, "line", 0,
-                                      "column", 0, "severity", "error", "code",
-                                      smc_code_name(rc), "message", smc_strerror(rc)));
+                                      "column", 0, "severity", "error", "code", smc_code_name(rc),
+                                      "message", smc_strerror(rc)));
     else
       printf("%s: error: %s: %s\n", path, smc_code_name(rc), smc_strerror(rc));
   }

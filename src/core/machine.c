@@ -299,8 +299,10 @@ static void compile_state(compiler_t *c, size_t i, const smc_yaml_node_t *k,
   if (smc_yaml_is_null(v))
     return;
   if (v->kind != SMC_YAML_MAP) {
-    cdiag(c, SMC_EBAD_VALUE, v, "state '%s' must be a mapping (fields, final, additional, "
-                                "description)", k->value);
+    cdiag(c, SMC_EBAD_VALUE, v,
+          "state '%s' must be a mapping (fields, final, additional, "
+          "description)",
+          k->value);
     return;
   }
   check_keys(c, v, keys, "a state");
@@ -532,9 +534,9 @@ static size_t variant_count(const smc_yaml_node_t *v) {
   return 0;
 }
 
-static const char *const transition_keys[] = {"from", "to", "$vars", "$src", "$dst", "when",
-                                              "set", "mode", "after", "votes", "message",
-                                              "description", NULL};
+static const char *const transition_keys[] = {"from",    "to",          "$vars", "$src",  "$dst",
+                                              "when",    "set",         "mode",  "after", "votes",
+                                              "message", "description", NULL};
 
 /* A transition mapping n under name k: one compiled transition per target. */
 static void compile_variants(compiler_t *c, size_t *next, const smc_yaml_node_t *k,
@@ -684,8 +686,8 @@ static void check_overlap(compiler_t *c) {
       overlap_pair(c, m->creates[i], m->creates[j], "nothing (from: null)");
 }
 
-static const char *const top_keys[] = {"name",   "kind",   "description", "definitions",
-                                       "votes",  "states", "transitions", NULL};
+static const char *const top_keys[] = {"name",  "kind",   "description", "definitions",
+                                       "votes", "states", "transitions", NULL};
 
 static void compile_top(compiler_t *c, const smc_yaml_node_t *root) {
   smc_machine_t *m = c->m;
@@ -736,8 +738,8 @@ static void compile_top(compiler_t *c, const smc_yaml_node_t *root) {
     compile_transitions(c, v);
 }
 
-int smc_machine_compile(const char *text, size_t len, const char *file,
-                        const smc_limits_t *limits, smc_machine_t **out, smc_diags_t *diags) {
+int smc_machine_compile(const char *text, size_t len, const char *file, const smc_limits_t *limits,
+                        smc_machine_t **out, smc_diags_t *diags) {
   smc_diags_t local;
   smc_limits_t lim;
   compiler_t c = {.file = file};

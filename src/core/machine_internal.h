@@ -25,21 +25,21 @@ typedef struct smc_mstate {
 typedef struct smc_set_entry {
   char **seg; /* dotted path of the field set */
   size_t nseg;
-  smc_expr_t *expr;  /* computed value, or NULL: */
-  json_t *literal;   /* a literal (json null = delete the field) */
+  smc_expr_t *expr; /* computed value, or NULL: */
+  json_t *literal;  /* a literal (json null = delete the field) */
 } smc_set_entry_t;
 
 typedef struct smc_mtrans {
-  size_t to;            /* target state index */
-  long *from_idx;       /* state indices of `from` */
+  size_t to;      /* target state index */
+  long *from_idx; /* state indices of `from` */
   int has_vars;
   smc_vars_t vars;
   const smc_rule_t *src, *dst, *when;
   smc_set_entry_t *set;
   size_t nset;
-  int replace;          /* mode: replace */
+  int replace; /* mode: replace */
   smc_template_t *message;
-  char *guard_canon;    /* canonical JSON of the guard keys, for dfsm_overlap */
+  char *guard_canon; /* canonical JSON of the guard keys, for dfsm_overlap */
 } smc_mtrans_t;
 
 struct smc_machine {
@@ -56,10 +56,10 @@ struct smc_machine {
   smc_vote_policy_t *policies; /* one per transition slot, used via trans_info.votes */
   size_t *creates;             /* create transitions (from: null) */
   size_t ncreates;
-  size_t *any;                 /* from: "*" transitions (leave every non-final state) */
+  size_t *any; /* from: "*" transitions (leave every non-final state) */
   size_t nany;
-  smc_rules_t *rules;          /* arena of every compiled rule */
-  smc_yaml_doc_t *doc;         /* the parsed definition: names point into it */
+  smc_rules_t *rules;  /* arena of every compiled rule */
+  smc_yaml_doc_t *doc; /* the parsed definition: names point into it */
 };
 
 /* Iterate the transitions leaving state s in definition order: the state's

@@ -11,11 +11,18 @@ typedef enum { RK_AND, RK_OR, RK_NOT, RK_FIELD, RK_EXPR, RK_CHECKS, RK_REF } rki
 
 enum { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_COUNT };
 static const char *const cmp_names[CMP_COUNT] = {"eq", "ne", "lt", "le", "gt", "ge"};
-static const char *const cmp_words[CMP_COUNT] = {"equal", "differ from", "be <", "be <=",
-                                                 "be >", "be >="};
+static const char *const cmp_words[CMP_COUNT] = {"equal", "differ from", "be <",
+                                                 "be <=", "be >",        "be >="};
 
-enum { T_STRING = 1, T_NUMBER = 2, T_INTEGER = 4, T_BOOLEAN = 8, T_OBJECT = 16, T_ARRAY = 32,
-       T_NULL = 64 };
+enum {
+  T_STRING = 1,
+  T_NUMBER = 2,
+  T_INTEGER = 4,
+  T_BOOLEAN = 8,
+  T_OBJECT = 16,
+  T_ARRAY = 32,
+  T_NULL = 64
+};
 static const char *const type_names[] = {"string", "number", "integer", "boolean",
                                          "object", "array",  "null"};
 
@@ -285,8 +292,7 @@ smc_template_t *smc_rules_template(smc_rules_t *rs, const smc_yaml_node_t *n) {
 }
 
 /* Split a dotted path; empty segments are bad names. */
-static int parse_path(smc_rules_t *rs, const smc_yaml_node_t *n, const char *text,
-                      rpath_t *out) {
+static int parse_path(smc_rules_t *rs, const smc_yaml_node_t *n, const char *text, rpath_t *out) {
   memset(out, 0, sizeof(*out));
   size_t nseg = 1;
   for (const char *p = text; *p; p++)
@@ -432,8 +438,8 @@ static smc_rule_t *compile_list(smc_rules_t *rs, const smc_yaml_node_t *n, rkind
 
 /* all / any / not / expr / $ref / $vars / message: shared by both contexts.
  * Returns 1 if key was one of them (and handled), 0 otherwise. */
-static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key,
-                          const smc_yaml_node_t *v, int field_ctx) {
+static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key, const smc_yaml_node_t *v,
+                          int field_ctx) {
   smc_rule_t *k = NULL;
   if (!strcmp(key, "all") || !strcmp(key, "any")) {
     k = compile_list(rs, v, key[1] == 'l' ? RK_AND : RK_OR, field_ctx, key);
@@ -499,8 +505,10 @@ static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
     if (compile_common(rs, r, k->value, v, 0))
       continue;
     if (k->value[0] == '$') {
-      diag(rs, SMC_EUNKNOWN_KEY, k, "unknown key '%s' in rules (expected a field name, all, any, "
-                                    "not, expr, $ref, $vars or message)", k->value);
+      diag(rs, SMC_EUNKNOWN_KEY, k,
+           "unknown key '%s' in rules (expected a field name, all, any, "
+           "not, expr, $ref, $vars or message)",
+           k->value);
       continue;
     }
     smc_rule_t *f = rule_new(rs, RK_FIELD);
@@ -558,8 +566,8 @@ static int compile_regex(smc_rules_t *rs, smc_rule_t *r, int slot, const smc_yam
   else
     rc = smc_regex_compile(v->value, NULL, &r->regex[slot], &err);
   if (rc) {
-    smc_diags_add(rs->diags, SMC_EBAD_REGEX, 0, rs->file, v->line, v->col,
-                  "bad regex '%s': %s", v->value, err.message[0] ? err.message : "invalid");
+    smc_diags_add(rs->diags, SMC_EBAD_REGEX, 0, rs->file, v->line, v->col, "bad regex '%s': %s",
+                  v->value, err.message[0] ? err.message : "invalid");
     return SMC_EBAD_REGEX;
   }
   return 0;
@@ -681,11 +689,12 @@ smc_rule_t *smc_rules_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
   return compile_field(rs, n);
 }
 
-static const char *const field_only_keys[] = {
-    "type", "required", "regex", "pattern", "enum", "min", "max", "minLength", "maxLength",
-    "eq", "ne", "lt", "le", "gt", "ge", "src", "matches", "fields", "items", NULL};
-static const char *const shared_keys[] = {"all", "any", "not", "expr", "$ref", "$vars",
-                                          "message", NULL};
+static const char *const field_only_keys[] = {"type", "required", "regex",     "pattern",   "enum",
+                                              "min",  "max",      "minLength", "maxLength", "eq",
+                                              "ne",   "lt",       "le",        "gt",        "ge",
+                                              "src",  "matches",  "fields",    "items",     NULL};
+static const char *const shared_keys[] = {"all",  "any",   "not",     "expr",
+                                          "$ref", "$vars", "message", NULL};
 
 static int in_list(const char *const *list, const char *s) {
   for (size_t i = 0; list[i]; i++)
@@ -787,8 +796,8 @@ size_t smc_rule_path_push_index(smc_rule_eval_t *st, size_t i) {
   size_t old = st->plen;
   int w = snprintf(st->path + st->plen, sizeof(st->path) - st->plen, "[%zu]", i);
   if (w > 0)
-    st->plen = st->plen + (size_t)w < sizeof(st->path) ? st->plen + (size_t)w
-                                                        : sizeof(st->path) - 1;
+    st->plen =
+        st->plen + (size_t)w < sizeof(st->path) ? st->plen + (size_t)w : sizeof(st->path) - 1;
   return old;
 }
 
@@ -816,9 +825,7 @@ int smc_rule_fail(smc_rule_eval_t *st, int code, const char *fmt, ...) {
   return code;
 }
 
-static const char *pname(const smc_rule_eval_t *st) {
-  return st->plen ? st->path : "value";
-}
+static const char *pname(const smc_rule_eval_t *st) { return st->plen ? st->path : "value"; }
 
 static const json_t *path_get(const json_t *v, const rpath_t *p) {
   for (size_t i = 0; i < p->n && v; i++) {
@@ -878,8 +885,8 @@ static int fail_type(smc_rule_eval_t *st, unsigned types) {
   size_t len = 0;
   for (int i = 0; i < 7; i++)
     if (types & (1u << i))
-      len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? " or " : "",
-                              type_names[i]);
+      len +=
+          (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? " or " : "", type_names[i]);
   return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must be of type %s", pname(st), buf);
 }
 
@@ -937,15 +944,15 @@ static int check_cmp(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
       ok = smc_json_equal(v, want) == (i == CMP_EQ);
     } else {
       int o = order(v, want);
-      ok = o != 2 && ((i == CMP_LT && o < 0) || (i == CMP_LE && o <= 0) ||
-                      (i == CMP_GT && o > 0) || (i == CMP_GE && o >= 0));
+      ok = o != 2 && ((i == CMP_LT && o < 0) || (i == CMP_LE && o <= 0) || (i == CMP_GT && o > 0) ||
+                      (i == CMP_GE && o >= 0));
     }
     if (!ok) {
       char buf[200];
       brief(want, buf, sizeof(buf));
       json_decref(want);
-      return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must %s %s", pname(st),
-                           cmp_words[i], buf);
+      return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must %s %s", pname(st), cmp_words[i],
+                           buf);
     }
     json_decref(want);
     pass(st);
@@ -958,10 +965,10 @@ static int check_regex(const smc_regex_t *re, const json_t *v, smc_rule_eval_t *
   if ((rc = step(st)))
     return rc;
   if (!json_is_string(v))
-    return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must be a string matching /%s/",
-                         pname(st), smc_regex_pattern(re));
-  rc = smc_regex_match(re, json_string_value(v), json_string_length(v),
-                       st->ctx->regex_match_limit, st->ctx->regex_depth_limit);
+    return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must be a string matching /%s/", pname(st),
+                         smc_regex_pattern(re));
+  rc = smc_regex_match(re, json_string_value(v), json_string_length(v), st->ctx->regex_match_limit,
+                       st->ctx->regex_depth_limit);
   if (rc < 0)
     return smc_rule_fail(st, rc, "%s: regex /%s/ exceeded its match limit", pname(st),
                          smc_regex_pattern(re));

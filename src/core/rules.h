@@ -58,11 +58,11 @@ const char **smc_rule_top_names(const smc_rule_t *r);
 /* Evaluation state, one per validation. */
 typedef struct smc_rule_eval {
   smc_eval_ctx_t *ctx;
-  smc_error_t *err;   /* the failure, filled once */
-  uint64_t progress;  /* checks passed so far (picks the furthest OR branch) */
-  char path[256];     /* data path of the value under test */
+  smc_error_t *err;  /* the failure, filled once */
+  uint64_t progress; /* checks passed so far (picks the furthest OR branch) */
+  char path[256];    /* data path of the value under test */
   size_t plen;
-  int custom;         /* err->message is a rule's custom message */
+  int custom; /* err->message is a rule's custom message */
 } smc_rule_eval_t;
 
 /* Evaluate rule r against value (NULL = absent) whose path is in st->path.

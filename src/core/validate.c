@@ -11,8 +11,16 @@
 
 #include "core/machine_internal.h"
 
-enum { STAGE_VARS = 1, STAGE_SRC, STAGE_WHEN, STAGE_SET, STAGE_DST, STAGE_FIELDS, STAGE_SIZE,
-       STAGE_DONE };
+enum {
+  STAGE_VARS = 1,
+  STAGE_SRC,
+  STAGE_WHEN,
+  STAGE_SET,
+  STAGE_DST,
+  STAGE_FIELDS,
+  STAGE_SIZE,
+  STAGE_DONE
+};
 
 typedef struct attempt {
   size_t t;
@@ -150,8 +158,7 @@ static int check_additional(const smc_machine_t *m, const smc_mstate_t *st, size
 
 /* Run transition t's rules for proposal p on obj; a = the outcome. */
 static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
-                const smc_proposal_view_t *p, size_t max_bytes, smc_eval_ctx_t *ctx,
-                attempt_t *a) {
+                const smc_proposal_view_t *p, size_t max_bytes, smc_eval_ctx_t *ctx, attempt_t *a) {
   const smc_mtrans_t *tr = &m->trans[t];
   const json_t *src = obj && obj->state ? obj->data : NULL;
   json_t *vars = NULL, *data = NULL;
@@ -204,7 +211,7 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
       /* containers are copied: the machine's literal must never be shared
        * with data a caller may modify */
       val = json_is_object(e->literal) || json_is_array(e->literal) ? json_deep_copy(e->literal)
-                                                                     : json_incref(e->literal);
+                                                                    : json_incref(e->literal);
     }
     rc = set_path(data, e->seg, e->nseg, val);
     json_decref(val);
@@ -227,8 +234,10 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
   size_t size = json_size(data, max_bytes);
   if (size > max_bytes) {
     smc_rule_path_set(&ev, "dst");
-    rc = smc_rule_fail(&ev, SMC_ETOO_LARGE, "the resulting data (%s%zu bytes) is larger than the "
-                       "limit of %zu bytes", size > max_bytes + 64 ? "over " : "", size, max_bytes);
+    rc = smc_rule_fail(&ev, SMC_ETOO_LARGE,
+                       "the resulting data (%s%zu bytes) is larger than the "
+                       "limit of %zu bytes",
+                       size > max_bytes + 64 ? "over " : "", size, max_bytes);
     goto out;
   }
   a->stage = STAGE_DONE;
@@ -261,8 +270,7 @@ static int name_eq(const smc_transition_info_t *ti, const char *name) {
 /* Pick the candidate transitions for p (the early checks of the header's
  * order). Returns 0 with cand filled, or an error code with err set. */
 static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long s,
-                      const smc_proposal_view_t *p, size_t *cand, size_t *ncand,
-                      smc_error_t *err) {
+                      const smc_proposal_view_t *p, size_t *cand, size_t *ncand, smc_error_t *err) {
   int exists = obj && obj->state;
   const char *oid = obj && obj->id ? obj->id : "";
   *ncand = 0;
@@ -276,15 +284,15 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
     if (!exists) {
       if (!has_create)
         return smc_error_set(err, SMC_EUNKNOWN_OBJECT, NULL,
-                             "object '%s' does not exist and '%s' is not a create transition",
-                             oid, p->transition);
+                             "object '%s' does not exist and '%s' is not a create transition", oid,
+                             p->transition);
       for (size_t i = 0; i < m->ncreates; i++)
         if (name_eq(&m->trans_info[m->creates[i]], p->transition))
           cand[(*ncand)++] = m->creates[i];
     } else {
       if (m->state_info[s].final)
-        return smc_error_set(err, SMC_EFINAL_STATE, NULL,
-                             "object '%s' is in the final state %s", oid, obj->state);
+        return smc_error_set(err, SMC_EFINAL_STATE, NULL, "object '%s' is in the final state %s",
+                             oid, obj->state);
       if (!has_name)
         return smc_error_set(err, SMC_EUNKNOWN_TRANSITION, NULL,
                              "machine %s has no transition '%s'", m->name, p->transition);
@@ -320,8 +328,8 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
                              oid, m->name);
     } else {
       if (m->state_info[s].final)
-        return smc_error_set(err, SMC_EFINAL_STATE, NULL,
-                             "object '%s' is in the final state %s", oid, obj->state);
+        return smc_error_set(err, SMC_EFINAL_STATE, NULL, "object '%s' is in the final state %s",
+                             oid, obj->state);
       smc_leave_iter_t it = {.m = m, .s = (size_t)s};
       size_t t;
       while (smc_leave_next(&it, &t))
@@ -340,10 +348,12 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
     if (!n) {
       if (p->transition)
         return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
-                             "transition '%s' does not lead to state %s from here",
-                             p->transition, p->to);
-      return smc_error_set(err, SMC_ENO_TRANSITION, NULL, "no transition leads to state %s from "
-                           "here", p->to);
+                             "transition '%s' does not lead to state %s from here", p->transition,
+                             p->to);
+      return smc_error_set(err, SMC_ENO_TRANSITION, NULL,
+                           "no transition leads to state %s from "
+                           "here",
+                           p->to);
     }
     *ncand = n;
   }

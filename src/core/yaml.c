@@ -28,8 +28,8 @@ typedef struct parse_state {
   smc_diags_t *diags;
 } parse_state_t;
 
-static smc_yaml_node_t *node_new(parse_state_t *ps, smc_yaml_kind_t kind,
-                                 const yaml_mark_t *mark, const yaml_char_t *tag) {
+static smc_yaml_node_t *node_new(parse_state_t *ps, smc_yaml_kind_t kind, const yaml_mark_t *mark,
+                                 const yaml_char_t *tag) {
   smc_yaml_node_t *n = calloc(1, sizeof(*n));
   if (!n)
     return NULL;
@@ -169,8 +169,7 @@ static int expand_merges(parse_state_t *ps, smc_yaml_node_t *m) {
         total += v->items[j]->n;
       }
     } else {
-      return syntax(ps, v->line, v->col,
-                    "a merge key (<<) takes a mapping or a list of mappings");
+      return syntax(ps, v->line, v->col, "a merge key (<<) takes a mapping or a list of mappings");
     }
   }
   smc_yaml_node_t **items = calloc(2 * total + 1, sizeof(*items));
@@ -236,8 +235,7 @@ static int check_duplicates(parse_state_t *ps, smc_yaml_node_t *m) {
     {
       smc_yaml_node_t *later = keys[i], *first = keys[first_i];
       smc_diags_add(ps->diags, SMC_EDUPLICATE_NAME, 0, ps->file, later->line, later->col,
-                    "duplicate key '%s' (first defined at line %d)", later->value,
-                    first->line);
+                    "duplicate key '%s' (first defined at line %d)", later->value, first->line);
       later->len = (size_t)-1; /* mark for removal */
       dups = 1;
     }
@@ -359,9 +357,9 @@ int smc_yaml_parse(const char *text, size_t len, const char *file, uint64_t max_
   for (;;) {
     yaml_event_t ev;
     if (!yaml_parser_parse(&parser, &ev)) {
-      const yaml_mark_t *mk =
-          parser.problem_mark.line || parser.problem_mark.column ? &parser.problem_mark
-                                                                 : &parser.context_mark;
+      const yaml_mark_t *mk = parser.problem_mark.line || parser.problem_mark.column
+                                  ? &parser.problem_mark
+                                  : &parser.context_mark;
       if (parser.error == YAML_MEMORY_ERROR) {
         rc = SMC_ENOMEM;
       } else {
@@ -424,8 +422,7 @@ int smc_yaml_is_null(const smc_yaml_node_t *n) {
   if (!n->plain)
     return 0;
   const char *v = n->value;
-  return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-         !strcmp(v, "NULL");
+  return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 int smc_yaml_is_pcre(const smc_yaml_node_t *n) {

@@ -24,15 +24,15 @@ typedef enum { SMC_YAML_SCALAR, SMC_YAML_SEQ, SMC_YAML_MAP } smc_yaml_kind_t;
 
 typedef struct smc_yaml_node {
   smc_yaml_kind_t kind;
-  int line, col;   /* 1-based */
-  char *tag;       /* resolved tag ("tag:yaml.org,2002:pcre") or NULL */
-  char *value;     /* scalar text, NUL-terminated */
-  size_t len;      /* scalar length */
-  int plain;       /* scalar written without quotes (type resolution applies) */
-  size_t n, cap;   /* seq: n items; map: n pairs in items[2i] (key), items[2i+1] */
+  int line, col; /* 1-based */
+  char *tag;     /* resolved tag ("tag:yaml.org,2002:pcre") or NULL */
+  char *value;   /* scalar text, NUL-terminated */
+  size_t len;    /* scalar length */
+  int plain;     /* scalar written without quotes (type resolution applies) */
+  size_t n, cap; /* seq: n items; map: n pairs in items[2i] (key), items[2i+1] */
   struct smc_yaml_node **items;
-  uint64_t weight; /* nodes in the alias-expanded subtree (saturating) */
-  int height;      /* levels of the alias-expanded subtree (a scalar is 1) */
+  uint64_t weight;                /* nodes in the alias-expanded subtree (saturating) */
+  int height;                     /* levels of the alias-expanded subtree (a scalar is 1) */
   struct smc_yaml_node *all_next; /* every node of a document, for freeing */
 } smc_yaml_node_t;
 
@@ -68,7 +68,7 @@ json_t *smc_yaml_to_json(const smc_yaml_node_t *n);
 
 /* Add a diagnostic (defined in machine.c, shared by the compiler modules).
  * Identical diagnostics (same code, position and message) are kept once. */
-void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line,
-                   int col, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
+                   const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 #endif

@@ -18,10 +18,10 @@
 
 static void check_validate(const smc_machine_t *m, const char *state, const json_t *data,
                            const char *transition, const json_t *input) {
-  smc_object_view_t o = {.id = "obj-1", .state = state, .version = state ? 2 : 0,
-                         .data = state ? data : NULL};
-  smc_proposal_view_t p = {.transition = transition, .input = input, .proposer = "node-1",
-                           .time = 1000};
+  smc_object_view_t o = {
+      .id = "obj-1", .state = state, .version = state ? 2 : 0, .data = state ? data : NULL};
+  smc_proposal_view_t p = {
+      .transition = transition, .input = input, .proposer = "node-1", .time = 1000};
   smc_outcome_t out;
   smc_error_t err;
   smc_limits_t lim;
@@ -30,8 +30,7 @@ static void check_validate(const smc_machine_t *m, const char *state, const json
   lim.regex_match_limit = 20000;
   int rc = smc_machine_validate(m, &o, &p, &lim, &out, &err);
   if (rc == 0) {
-    if (!out.data || !out.state || !out.name ||
-        out.transition >= smc_machine_transition_count(m))
+    if (!out.data || !out.state || !out.name || out.transition >= smc_machine_transition_count(m))
       abort();
     json_decref(out.data);
   } else if (rc != err.code || rc >= 0 || out.data) {
