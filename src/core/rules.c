@@ -1114,6 +1114,8 @@ static int eval_or(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) {
     st->custom = custom;
     st->progress = before;
   }
+  if (!have) /* no alternatives: compile_list never builds one */
+    return 0;
   *st->err = best;
   st->custom = best_custom;
   st->progress += best_progress;
