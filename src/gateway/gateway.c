@@ -73,10 +73,12 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
 enum MHD_Result smc_gw_reply_json(gw_req_t *r, unsigned status, json_t *body) {
   char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
   json_decref(body);
-  if (!text)
-    return smc_gw_reply_raw(
-        r, 500, "application/json",
-        strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}"), 62);
+  if (!text) { /* out of memory, or a string that is not UTF-8 slipped in */
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not be encoded\"}}";
+    char *copy = strdup(fallback);
+    return smc_gw_reply_raw(r, 500, "application/json", copy, copy ? strlen(copy) : 0);
+  }
   size_t n = strlen(text);
   char *withnl = realloc(text, n + 2);
   if (withnl) {
@@ -93,9 +95,15 @@ enum MHD_Result smc_gw_reply_error(gw_req_t *r, unsigned status, int code, const
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  /* Messages and paths may quote client bytes: JSON strings must be UTF-8. */
+  const char *path = r->url;
+  if (!smc_gw_utf8_valid((const unsigned char *)path, strlen(path)))
+    path = "(not valid UTF-8)";
+  if (!smc_gw_utf8_valid((const unsigned char *)msg, strlen(msg)))
+    snprintf(msg, sizeof(msg), "%s (details not valid UTF-8)", smc_strerror(code));
   return smc_gw_reply_json(r, status,
                            json_pack("{s:{s:s, s:s, s:s}}", "error", "code", smc_code_name(code),
-                                     "message", msg, "path", r->url));
+                                     "message", msg, "path", path));
 }
 
 const char *smc_gw_arg(gw_req_t *r, const char *key) {
@@ -248,8 +256,14 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   if (!copy)
     return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
   enum MHD_Result rc;
-  if (split_path(r, copy) < 0) {
+  int bad_utf8 = 0;
+  int too_many = split_path(r, copy) < 0;
+  for (int i = 0; i < r->nsegs; i++)
+    bad_utf8 |= !smc_gw_utf8_valid((const unsigned char *)r->segs[i], strlen(r->segs[i]));
+  if (too_many) {
     rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
+  } else if (bad_utf8) {
+    rc = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the path is not valid UTF-8");
   } else if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                                !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info"))) {
     if (!get)

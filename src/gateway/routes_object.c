@@ -157,14 +157,23 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
                              "Idempotency-Key must be 1 to 64 printable ASCII characters");
     goto done;
   }
+  const char *proposer = smc_gw_header(r, "X-Smc-Proposer");
+  const char *correlation = smc_gw_header(r, "X-Correlation-Id");
+  if ((proposer && !smc_gw_utf8_valid((const unsigned char *)proposer, strlen(proposer))) ||
+      (correlation &&
+       !smc_gw_utf8_valid((const unsigned char *)correlation, strlen(correlation)))) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "X-Smc-Proposer and X-Correlation-Id must be UTF-8");
+    goto done;
+  }
   smc_propose_req_t req = {.machine = machine,
                            .object = object,
                            .transition = tname,
                            .data = data,
                            .expect_version = expect,
                            .id = key,
-                           .proposer = smc_gw_header(r, "X-Smc-Proposer"),
-                           .correlation = smc_gw_header(r, "X-Correlation-Id")};
+                           .proposer = proposer,
+                           .correlation = correlation};
   char id[65] = "";
   smc_error_t err;
   smc_error_clear(&err);
@@ -290,6 +299,8 @@ static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *
                               "wait must be a duration like 500ms or 5s, at most 60s");
   json_t *reply = NULL;
   int rc = read_object(r, object, (int)wait_ms, &reply);
+  if (rc == SMC_EBAD_REQUEST)
+    return smc_gw_reply_error(r, 400, rc, "bad object id: %s", smc_strerror(rc));
   if (rc == SMC_EUNAVAILABLE)
     return smc_gw_reply_error(r, 503, rc, "the latest state of '%s' could not be read in time",
                               object);
@@ -329,10 +340,11 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
   json_t *now = NULL;
   if (after < 0 || have <= after) {
     json_t *reply = NULL;
-    int rc = read_object(
-        r, object, (int)(timeout_ms < DEFAULT_WAIT_MS ? DEFAULT_WAIT_MS : DEFAULT_WAIT_MS), &reply);
+    int rc = read_object(r, object, DEFAULT_WAIT_MS, &reply);
     if (rc < 0) {
       json_decref(latest);
+      if (rc == SMC_EBAD_REQUEST)
+        return smc_gw_reply_error(r, 400, rc, "bad object id: %s", smc_strerror(rc));
       return smc_gw_reply_error(r, 503, rc, "the state of '%s' could not be read in time", object);
     }
     if (reply && !machine_matches(reply, machine)) {

@@ -332,6 +332,15 @@ def test_bad_input(dev):
     assert_error(*dev.json("POST", "/machine/lock/object/x"), 405, "bad_request")
     assert_error(*dev.json("GET", "/nope"), 404, "not_found")
     assert_error(*dev.json("GET", "/machine/lock/object/x/transition/a/b/c"), 404, "not_found")
+    # Path segments: invalid UTF-8 and over-long object ids.
+    assert_error(*dev.json("GET", "/machine/lock/object/%FF%FE"), 400, "bad_request")
+    assert_error(*dev.json("PUT", "/machine/lock/object/%C0%AF/transition/create", {}), 400, "bad_request")
+    assert_error(*dev.json("PUT", "/machine/lock/object/x/transition/create", {},
+                           {"X-Smc-Proposer": "caf\xe9".encode("latin-1").decode("latin-1")}), 400, "bad_request")
+    long_id = "o" * 5000
+    assert_error(*dev.json("GET", "/machine/lock/object/" + long_id), 400, "bad_request")
+    assert_error(*dev.json("PUT", "/machine/lock/object/%s/transition/create" % long_id, {}), 400, "bad_request")
+    assert_error(*dev.json("GET", "/machine/lock/object/%s/watch?timeout=1s" % long_id), 400, "bad_request")
     # Chunked body over the limit (no Content-Length): still 413.
     s = socket.create_connection(("127.0.0.1", dev.port))
     s.sendall(b"PUT " + base.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
