@@ -19,7 +19,8 @@
 /* The object as answered by the REST API, from a confirmation or a read reply. */
 static json_t *object_view(const json_t *src, const char *object, const char *machine) {
   json_t *v = json_object();
-  json_object_set_new(v, "object", json_string(object));
+  const char *oid = json_string_value(json_object_get(src, "object"));
+  json_object_set_new(v, "object", json_string(oid ? oid : object));
   const char *mc = json_string_value(json_object_get(src, "machine"));
   json_object_set_new(v, "machine", json_string(mc ? mc : machine));
   static const char *const keys[] = {"state", "version", "data", "checksum", "updated"};
