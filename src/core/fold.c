@@ -258,52 +258,58 @@ int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
 
 /* ---- meta: applied offset and clock ---- */
 
-static int meta_get(smc_fold_t *f, smc_kv_t *kv, int32_t part, int64_t *applied,
-                    int64_t *clock) {
-  (void)f;
+/* The partition's meta record: applied offset, clock, and a lower bound of
+ * the earliest timer deadline (0 = no timer; a record written without it
+ * reads as 1, "look"). */
+static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock,
+                    int64_t *next_timer) {
   uint8_t k[5];
   smc_be32(k, (uint32_t)part);
   k[4] = 'a';
   void *v = NULL;
   size_t vl = 0;
-  *applied = *clock = 0;
+  *applied = *clock = *next_timer = 0;
   int rc = smc_kv_get(kv, SMC_CF_META, k, 5, &v, &vl);
   if (rc == SMC_ENOT_FOUND)
     return 0;
   if (rc)
     return rc;
-  if (vl != 16) {
+  if (vl != 16 && vl != 24) {
     free(v);
     return SMC_ESTORE;
   }
   *applied = (int64_t)smc_get_be64(v);
   *clock = (int64_t)smc_get_be64((uint8_t *)v + 8);
+  *next_timer = vl == 24 ? (int64_t)smc_get_be64((uint8_t *)v + 16) : 1;
   free(v);
   return 0;
 }
 
-static int meta_put(smc_kv_t *kv, int32_t part, int64_t applied, int64_t clock) {
-  uint8_t k[5], v[16];
+static int meta_put(smc_kv_t *kv, int32_t part, int64_t applied, int64_t clock,
+                    int64_t next_timer) {
+  uint8_t k[5], v[24];
   smc_be32(k, (uint32_t)part);
   k[4] = 'a';
   smc_be64(v, (uint64_t)applied);
   smc_be64(v + 8, (uint64_t)clock);
-  return smc_kv_put(kv, SMC_CF_META, k, 5, v, 16);
+  smc_be64(v + 16, (uint64_t)next_timer);
+  return smc_kv_put(kv, SMC_CF_META, k, 5, v, 24);
 }
 
 int smc_fold_applied(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *next) {
-  int64_t clock;
-  return meta_get(f, kv, partition, next, &clock);
+  (void)f;
+  int64_t clock, nt;
+  return meta_get(kv, partition, next, &clock, &nt);
 }
 
 int smc_fold_clock(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *clock) {
-  int64_t applied;
-  return meta_get(f, kv, partition, &applied, clock);
+  (void)f;
+  int64_t applied, nt;
+  return meta_get(kv, partition, &applied, clock, &nt);
 }
 
-int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
-                           int64_t *deadline) {
-  (void)f;
+/* First timer deadline of partition: 1 (set), 0 none, negative failure. */
+static int first_deadline(smc_kv_t *kv, int32_t partition, int64_t *deadline) {
   uint8_t from[4], lim[4];
   smc_be32(from, (uint32_t)partition);
   smc_be32(lim, (uint32_t)partition + 1);
@@ -323,11 +329,19 @@ int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
   return rc;
 }
 
+int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
+                           int64_t *deadline) {
+  (void)f;
+  return first_deadline(kv, partition, deadline);
+}
+
 /* ---- timers ---- */
 
 /* Fire every timer with deadline <= clock, in (deadline, object, kind)
  * order: the key order of SMC_CF_TIMERS. */
 static int fire_timers(fold_ctx_t *c) {
+  if (c->next_timer == 0 || c->clock < c->next_timer)
+    return 0; /* nothing can be due */
   uint8_t from[4], lim[12];
   smc_be32(from, (uint32_t)c->part);
   smc_be32(lim, (uint32_t)c->part);
@@ -372,6 +386,13 @@ static int fire_timers(fold_ctx_t *c) {
     }
     fold_obj_close(&o);
     free(v);
+  }
+  if (!c->rc) { /* the exact bound again: the earliest timer left */
+    int64_t d = 0;
+    int rc = first_deadline(c->kv, c->part, &d);
+    if (rc < 0)
+      return fold_fail(c, rc);
+    c->next_timer = rc == 1 ? d : 0;
   }
   return c->rc;
 }
@@ -567,8 +588,8 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   if (!f || !kv || !rec || rec->partition < 0 || rec->partition >= f->cfg.partitions ||
       rec->offset < 0)
     return SMC_EINVALID_ARGUMENT;
-  int64_t applied, clock;
-  int rc = meta_get(f, kv, rec->partition, &applied, &clock);
+  int64_t applied, clock, next_timer;
+  int rc = meta_get(kv, rec->partition, &applied, &clock, &next_timer);
   if (rc)
     return rc;
   if (rec->offset < applied)
@@ -578,9 +599,10 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   c.f = f, c.kv = kv, c.part = rec->partition, c.offset = rec->offset;
   c.clock = rec->timestamp > clock ? rec->timestamp : clock;
   c.emit = emit, c.opaque = opaque, c.emitting = 1;
+  c.prev_clock = clock, c.next_timer = next_timer;
   smc_buf_init(&c.key);
   if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
-    fold_fail(&c, meta_put(kv, c.part, rec->offset + 1, c.clock));
+    fold_fail(&c, meta_put(kv, c.part, rec->offset + 1, c.clock, c.next_timer));
   smc_buf_close(&c.key);
   return c.rc;
 }

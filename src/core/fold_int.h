@@ -12,6 +12,7 @@
  *   TIMERS   P deadline(8) object 0x00 k  -> k='a': version(8) transition(8)
  *                                            k='v': proposal id
  *   META     P 'a'                        -> applied offset(8) clock(8)
+ *                                            next timer bound(8), 0 = none
  *   META     P 'e' time(8) id             -> "" (dedup expiry index)
  * Object ids never contain NUL (the JSON decoder refuses it), so the 0x00
  * separators keep (deadline, object) and per-object queue order exact.
@@ -78,6 +79,8 @@ typedef struct fold_ctx {
   void *opaque;
   int emitting; /* 0 while registering machines from the CLI */
   int rc;       /* first failure (kv, memory, emit) */
+  int64_t prev_clock; /* the clock before this record */
+  int64_t next_timer; /* lower bound of the earliest timer deadline, 0 = none */
   smc_buf_t key;
 } fold_ctx_t;
 

@@ -321,6 +321,10 @@ int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len
  * first. An id decided again later (impossible while remembered, possible
  * after expiry) keeps its newer entry: only entries whose time matches go. */
 int fold_decided_prune(fold_ctx_t *c) {
+  /* Lookups check the window exactly (fold_decided_get); the index is swept
+   * only when the clock enters a new minute, to spare a seek per record. */
+  if (c->prev_clock / 60000 == c->clock / 60000)
+    return 0;
   int64_t upto = c->clock - c->f->cfg.dedup_window_ms; /* inclusive */
   if (upto < 0)
     return 0;
@@ -389,6 +393,8 @@ static void key_timer(fold_ctx_t *c, int64_t deadline, const char *object, char 
 
 int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind,
                    const void *val, size_t vlen) {
+  if (c->next_timer == 0 || deadline < c->next_timer)
+    c->next_timer = deadline;
   key_timer(c, deadline, object, kind);
   if (c->key.oom)
     return fold_fail(c, SMC_ENOMEM);
