@@ -125,7 +125,13 @@ static void check_keys(compiler_t *c, const smc_yaml_node_t *n, const char *cons
     int ok = 0;
     for (size_t j = 0; allowed[j] && !ok && k->kind == SMC_YAML_SCALAR; j++)
       ok = !strcmp(k->value, allowed[j]);
-    if (!ok)
+    if (ok)
+      continue;
+    const char *hint = k->kind == SMC_YAML_SCALAR ? smc_rules_suggest(k->value, allowed) : NULL;
+    if (hint)
+      cdiag(c, SMC_EUNKNOWN_KEY, k, "unknown key '%s' in %s (did you mean '%s'?)", k->value, where,
+            hint);
+    else
       cdiag(c, SMC_EUNKNOWN_KEY, k, "unknown key '%s' in %s",
             k->kind == SMC_YAML_SCALAR ? k->value : "?", where);
   }

@@ -220,6 +220,56 @@ void smc_rules_free(smc_rules_t *rs) {
 /* ------------------------------------------------------------------ */
 /* compile helpers */
 
+static const char *const field_only_keys[] = {"type", "required", "regex",     "pattern",   "enum",
+                                              "min",  "max",      "minLength", "maxLength", "eq",
+                                              "ne",   "lt",       "le",        "gt",        "ge",
+                                              "src",  "matches",  "fields",    "items",     NULL};
+static const char *const shared_keys[] = {"all",  "any",   "not",     "expr",
+                                          "$ref", "$vars", "message", NULL};
+
+/* Edit distance of a and b (case-insensitive), capped at 9. */
+static size_t distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), prev[33], cur[33];
+  if (la > 32 || lb > 32)
+    return 9;
+  for (size_t j = 0; j <= lb; j++)
+    prev[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t sub = prev[j - 1] + ((a[i - 1] | 32) != (b[j - 1] | 32));
+      size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+      cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    }
+    memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+  }
+  return prev[lb] > 9 ? 9 : prev[lb];
+}
+
+const char *smc_rules_suggest(const char *word, const char *const *list) {
+  const char *best = NULL;
+  size_t bd = 3; /* at most 2 edits away */
+  for (size_t i = 0; list && list[i]; i++) {
+    size_t d = distance(word, list[i]);
+    if (d < bd) {
+      bd = d;
+      best = list[i];
+    }
+  }
+  return best;
+}
+
+/* " (did you mean 'x'?)" for an unknown field-rule key, or "". */
+static void field_key_hint(const char *key, char *buf, size_t cap) {
+  const char *s = smc_rules_suggest(key, field_only_keys);
+  if (!s)
+    s = smc_rules_suggest(key, shared_keys);
+  if (s)
+    snprintf(buf, cap, " (did you mean '%s'?)", s);
+  else
+    buf[0] = '\0';
+}
+
 static int is_str(const smc_yaml_node_t *n) {
   return n && n->kind == SMC_YAML_SCALAR && !smc_yaml_is_null(n);
 }
@@ -674,9 +724,13 @@ static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
     return NULL;
   for (size_t i = 0; i < n->n; i++) {
     const smc_yaml_node_t *k = n->items[2 * i], *v = n->items[2 * i + 1];
-    if (!is_str(k) || !compile_check_key(rs, r, k->value, v))
-      diag(rs, SMC_EUNKNOWN_KEY, k, "unknown field rule key '%s'",
-           k->kind == SMC_YAML_SCALAR ? k->value : "?");
+    if (!is_str(k) || !compile_check_key(rs, r, k->value, v)) {
+      char hint[64] = "";
+      if (k->kind == SMC_YAML_SCALAR)
+        field_key_hint(k->value, hint, sizeof(hint));
+      diag(rs, SMC_EUNKNOWN_KEY, k, "unknown field rule key '%s'%s",
+           k->kind == SMC_YAML_SCALAR ? k->value : "?", hint);
+    }
   }
   return r;
 }
@@ -688,13 +742,6 @@ smc_rule_t *smc_rules_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
 smc_rule_t *smc_rules_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
   return compile_field(rs, n);
 }
-
-static const char *const field_only_keys[] = {"type", "required", "regex",     "pattern",   "enum",
-                                              "min",  "max",      "minLength", "maxLength", "eq",
-                                              "ne",   "lt",       "le",        "gt",        "ge",
-                                              "src",  "matches",  "fields",    "items",     NULL};
-static const char *const shared_keys[] = {"all",  "any",   "not",     "expr",
-                                          "$ref", "$vars", "message", NULL};
 
 static int in_list(const char *const *list, const char *s) {
   for (size_t i = 0; list[i]; i++)

@@ -55,6 +55,10 @@ void smc_rules_finish(smc_rules_t *rs);
  * array of names owned by the rules (free only the array), or NULL. */
 const char **smc_rule_top_names(const smc_rule_t *r);
 
+/* The entry of the NULL-terminated list closest to word (at most two edits,
+ * ignoring case), for "did you mean" hints; NULL when none is that close. */
+const char *smc_rules_suggest(const char *word, const char *const *list);
+
 /* Evaluation state, one per validation. */
 typedef struct smc_rule_eval {
   smc_eval_ctx_t *ctx;

@@ -289,6 +289,30 @@ static void test_error_unknown_key(void **state) {
                22);
 }
 
+/* Unknown keys close to a known one get a hint. */
+static void test_unknown_key_hint(void **state) {
+  (void)state;
+  smc_diags_t d;
+  compile_bad("name: x\nstaets: {a: {}}\nstates: {a: {fields: {f: {maxlenght: 3, zzzzz: 1}}}}\n",
+              &d);
+  assert_true(has_diag(&d, SMC_EUNKNOWN_KEY, 2, 1));
+  assert_non_null(strstr(d.items[0].err.message, "did you mean 'states'?"));
+  assert_true(has_diag(&d, SMC_EUNKNOWN_KEY, 3, 27));
+  int seen = 0;
+  for (size_t i = 0; i < d.count; i++) {
+    if (strstr(d.items[i].err.message, "'maxlenght'")) {
+      assert_non_null(strstr(d.items[i].err.message, "did you mean 'maxLength'?"));
+      seen++;
+    }
+    if (strstr(d.items[i].err.message, "'zzzzz'")) {
+      assert_null(strstr(d.items[i].err.message, "did you mean"));
+      seen++;
+    }
+  }
+  assert_int_equal(seen, 2);
+  smc_diags_close(&d);
+}
+
 static void test_error_missing_key(void **state) {
   (void)state;
   expect_error("states: {a: {}}\n", SMC_EMISSING_KEY, 1, 1);
@@ -1189,6 +1213,7 @@ int main(void) {
       cmocka_unit_test(test_votes_resolved),
       cmocka_unit_test(test_error_yaml_syntax),
       cmocka_unit_test(test_error_unknown_key),
+      cmocka_unit_test(test_unknown_key_hint),
       cmocka_unit_test(test_error_missing_key),
       cmocka_unit_test(test_error_bad_value),
       cmocka_unit_test(test_error_bad_name),
