@@ -249,7 +249,12 @@ start() {
     -Dkafka.logs.dir="$DATA" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
     >>"$DATA/stdout.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
-  wait_ready
+  if ! (wait_ready); then
+    say "startup failed; last lines of $LOGFILE:"
+    tail -n 20 "$LOGFILE" >&2 || true
+    stop
+    exit 1
+  fi
   say "Kafka $KAFKA_VERSION ready in $((SECONDS - t0))s (pid $(cat "$PIDFILE"), data $DATA)"
   echo "127.0.0.1:$KAFKA_PORT"
 }

@@ -45,8 +45,8 @@ if scripts/kafka.sh status >/dev/null 2>&1; then
   step "Kafka already running on $KAFKA_PORT; using it"
 else
   step "starting Kafka on $KAFKA_PORT"
-  KAFKA_FRESH=1 scripts/kafka.sh start >/dev/null
   started_kafka=1
+  KAFKA_FRESH=1 scripts/kafka.sh start >/dev/null
 fi
 export SMC_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export SMC_BIN="$ROOT/build/smc"
