@@ -24,6 +24,7 @@ typedef struct parse_state {
   anchor_t *anchors;
   size_t nanchors;
   uint64_t expanded, max_nodes;
+  int ndocs;
   const char *file;
   smc_diags_t *diags;
 } parse_state_t;
@@ -283,7 +284,7 @@ static int handle_event(parse_state_t *ps, yaml_event_t *ev) {
   int rc;
   switch (ev->type) {
   case YAML_DOCUMENT_START_EVENT:
-    if (ps->doc->root)
+    if (ps->ndocs++)
       return syntax(ps, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
                     "more than one YAML document");
     return 0;

@@ -274,6 +274,7 @@ static void test_error_yaml_syntax(void **state) {
   expect_error("name: x\n  bad: indent\n", SMC_EYAML_SYNTAX, 2, 0);
   expect_error("a: *nope\n", SMC_EYAML_SYNTAX, 1, 4);
   expect_error("--- {name: a}\n--- {name: b}\n", SMC_EYAML_SYNTAX, 2, 1);
+  expect_error("---\n---\nname: a\nstates: {a: {}}\n", SMC_EYAML_SYNTAX, 2, 1);
 }
 
 static void test_error_unknown_key(void **state) {
