@@ -52,6 +52,36 @@ void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
   int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
   smc_buf_add(b, tmp, (size_t)n);
 }
+void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  smc_buf_addc(b, '"');
+  const char *run = s;
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch >= 0x20 && ch != '"' && ch != '\\')
+      continue;
+    smc_buf_add(b, run, (size_t)(s - run));
+    run = s + 1;
+    char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+    size_t n = 2;
+    switch (ch) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+      esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4], esc[5] = hex[ch & 15];
+      n = 6;
+    }
+    smc_buf_add(b, esc, n);
+  }
+  smc_buf_add(b, run, (size_t)(s - run));
+  smc_buf_addc(b, '"');
+}
+
 void smc_buf_put_u8(smc_buf_t *b, uint8_t v) { smc_buf_add(b, &v, 1); }
 void smc_buf_put_u32(smc_buf_t *b, uint32_t v) {
   uint8_t t[4];

@@ -92,6 +92,9 @@ void smc_buf_add(smc_buf_t *b, const void *p, size_t n);
 void smc_buf_adds(smc_buf_t *b, const char *s);
 void smc_buf_addc(smc_buf_t *b, char c);
 void smc_buf_add_i64(smc_buf_t *b, int64_t v); /* decimal text */
+/* Append s (valid UTF-8) as a JSON string literal escaped exactly as
+ * jansson's compact output does, so hand-built JSON stays canonical. */
+void smc_buf_add_jstr(smc_buf_t *b, const char *s);
 /* Binary record helpers: fixed 8-byte big-endian integers and
  * length-prefixed (4-byte BE) strings; NULL strings are stored as length
  * 0xffffffff. */

@@ -73,6 +73,52 @@ static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
   return rc;
 }
 
+static void add_strs(smc_buf_t *b, const fold_strs_t *s) {
+  smc_buf_addc(b, '[');
+  for (size_t i = 0; i < s->n; i++) {
+    if (i)
+      smc_buf_addc(b, ',');
+    smc_buf_add_jstr(b, s->v[i]);
+  }
+  smc_buf_addc(b, ']');
+}
+
+/* The canonical text of a committed confirmation without its checksum, for
+ * o after the commit: the same bytes smc_json_canonical would give for the
+ * object of conf_base + version, state, data (o->data is canonical). */
+static void committed_text(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
+                           const char *name, smc_buf_t *b) {
+  smc_buf_addc(b, '{');
+  if (p->correlation) {
+    smc_buf_adds(b, "\"correlation\":");
+    smc_buf_add_jstr(b, p->correlation);
+    smc_buf_addc(b, ',');
+  }
+  smc_buf_adds(b, "\"data\":");
+  smc_buf_adds(b, o->data);
+  smc_buf_adds(b, ",\"machine\":");
+  smc_buf_add_jstr(b, o->machine);
+  smc_buf_adds(b, ",\"object\":");
+  smc_buf_add_jstr(b, o->id);
+  smc_buf_adds(b, ",\"offset\":");
+  smc_buf_add_i64(b, c->offset);
+  smc_buf_adds(b, ",\"outcome\":\"committed\",\"proposal\":");
+  smc_buf_add_jstr(b, p->id);
+  smc_buf_adds(b, ",\"state\":");
+  smc_buf_add_jstr(b, o->state);
+  smc_buf_adds(b, ",\"time\":");
+  smc_buf_add_i64(b, c->clock);
+  smc_buf_adds(b, ",\"transition\":");
+  smc_buf_add_jstr(b, name);
+  smc_buf_adds(b, ",\"type\":\"confirmation\",\"version\":");
+  smc_buf_add_i64(b, o->version);
+  smc_buf_adds(b, ",\"votes\":{\"accept\":");
+  add_strs(b, &p->accept);
+  smc_buf_adds(b, ",\"reject\":");
+  add_strs(b, &p->reject);
+  smc_buf_adds(b, "}}");
+}
+
 /* Commit p's validated outcome: the new version, the checksum chain, the
  * re-armed inactivity timer, the confirmation. */
 static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char *machine,
@@ -94,31 +140,26 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   if (!o->machine || !o->state)
     return fold_fail(c, SMC_ENOMEM);
 
-  json_t *j = conf_base(c, o, p, o->machine, name, "committed");
-  json_object_set_new(j, "version", json_integer(o->version));
-  json_object_set_new(j, "state", json_string(state));
-  json_object_set(j, "data", data);
-  char *text = smc_json_canonical(j);
-  json_decref(j);
-  if (!text)
-    return fold_fail(c, SMC_ENOMEM);
-  /* checksum = sha256(prev hex || canonical confirmation without checksum) */
-  const char *prev = o->checksum ? o->checksum : ZERO_CHECKSUM;
-  size_t tl = strlen(text);
+  /* checksum = sha256(prev hex || canonical confirmation without checksum);
+   * the text is built directly (keys in sorted order, strings escaped as
+   * jansson does), prefixed by the previous checksum for hashing */
+  smc_buf_t t;
+  smc_buf_init(&t);
+  smc_buf_add(&t, o->checksum ? o->checksum : ZERO_CHECKSUM, 64);
+  committed_text(c, o, p, name, &t);
+  char sum[65];
+  if (!t.oom)
+    smc_sha256_hex(t.p, t.len, sum);
+  /* "checksum" sorts before every other key: insert it first */
   smc_buf_t b;
   smc_buf_init(&b);
-  smc_buf_add(&b, prev, 64);
-  smc_buf_add(&b, text, tl);
-  char sum[65];
-  if (!b.oom)
-    smc_sha256_hex(b.p, b.len, sum);
-  /* "checksum" sorts before every other key: insert it first */
-  smc_buf_reset(&b);
   smc_buf_adds(&b, "{\"checksum\":\"");
   smc_buf_add(&b, sum, 64);
   smc_buf_adds(&b, "\",");
-  smc_buf_add(&b, text + 1, tl - 1);
-  free(text);
+  if (!t.oom)
+    smc_buf_add(&b, t.p + 65, t.len - 65);
+  b.oom |= t.oom;
+  smc_buf_close(&t);
   free(o->checksum);
   o->checksum = strdup(sum);
   if (b.oom || !o->checksum) {

@@ -252,6 +252,33 @@ static void binary_records(void **state) {
   smc_buf_close(&b);
 }
 
+/* Hand-built JSON strings must match jansson's canonical output. */
+static void json_string_escaping(void **state) {
+  (void)state;
+  const char *samples[] = {"", "plain", "q\"uote", "back\\slash", "a/b", "tab\tnl\ncr\r",
+                           "\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80"};
+  char one[2] = {0, 0};
+  for (int i = 0; i < (int)(sizeof(samples) / sizeof(samples[0])) + 127; i++) {
+    const char *s = samples[0];
+    if (i < (int)(sizeof(samples) / sizeof(samples[0])))
+      s = samples[i];
+    else {
+      one[0] = (char)(i - (int)(sizeof(samples) / sizeof(samples[0])) + 1);
+      s = one;
+    }
+    json_t *j = json_string(s);
+    assert_non_null(j);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    smc_buf_t b;
+    smc_buf_init(&b);
+    smc_buf_add_jstr(&b, s);
+    assert_string_equal(b.p, want);
+    smc_buf_close(&b);
+    free(want);
+    json_decref(j);
+  }
+}
+
 /* murmur2 as Kafka's Utils.murmur2 describes it (seed 0x9747b28c, m
  * 0x5bd1e995, r 24, little-endian 4-byte blocks, tail, final mix). */
 static int32_t ref_murmur2(const char *s) {
@@ -317,7 +344,7 @@ int main(void) {
       cmocka_unit_test(bad_events),         cmocka_unit_test(too_large),
       cmocka_unit_test(addressable_errors), cmocka_unit_test(derived_id),
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
-      cmocka_unit_test(murmur2_java),
+      cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

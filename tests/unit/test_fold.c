@@ -762,6 +762,27 @@ static void pending_create_not_visible(void **state) {
   h_close(&h);
 }
 
+/* Ids and data that need escaping keep every output canonical and the
+ * chain verifiable (the emit hook re-dumps each output with jansson). */
+static void escaped_strings(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, LOCK);
+  feed(&h, 1, "{\"type\":\"proposal\",\"id\":\"i\\\"d\\u0001\",\"machine\":\"lock\","
+              "\"object\":\"q\\\"\\u00e9\\n/\\u2028\",\"transition\":\"create\","
+              "\"correlation\":\"c\\\\\\t\"}");
+  expect_conf(&h, "i\"d\x01", "committed", "free", 1);
+  feed(&h, 2, "{\"type\":\"proposal\",\"id\":\"x\",\"object\":\"q\\\"\\u00e9\\n/\\u2028\","
+              "\"transition\":\"acquire\",\"data\":{\"owner\":\"abc\",\"note\":\"\\u0007\\\"\","
+              "\"n\":2.5,\"m\":3.0}}");
+  json_t *c = expect_conf(&h, "x", "committed", "held", 2);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "data"), "m")), 3);
+  no_more(&h);
+  verify_chain(&h, "q\"\xc3\xa9\n/\xe2\x80\xa8");
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_lifecycle),
@@ -777,6 +798,7 @@ int main(void) {
       cmocka_unit_test(machines),
       cmocka_unit_test(queue_full),
       cmocka_unit_test(pending_create_not_visible),
+      cmocka_unit_test(escaped_strings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
