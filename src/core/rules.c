@@ -863,6 +863,10 @@ void smc_rule_path_set(smc_rule_eval_t *st, const char *root) {
 int smc_rule_fail(smc_rule_eval_t *st, int code, const char *fmt, ...) {
   if (st->err->code)
     return st->err->code;
+  if (st->quiet) {
+    st->err->code = code;
+    return code;
+  }
   char msg[sizeof(st->err->message)];
   va_list ap;
   va_start(ap, fmt);
@@ -1027,6 +1031,14 @@ static int check_regex(const smc_regex_t *re, const json_t *v, smc_rule_eval_t *
 
 static int eval_rule(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st);
 
+/* Forget a failure (an OR alternative or a NOT operand that failed). */
+static void reset_err(smc_rule_eval_t *st) {
+  if (st->quiet)
+    st->err->code = 0;
+  else
+    smc_error_clear(st->err);
+}
+
 static int check_value(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) {
   int rc;
   if (r->types) {
@@ -1152,18 +1164,24 @@ static int eval_or(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) {
       return rc;
     uint64_t got = st->progress - before;
     if (!have || got > best_progress) {
-      best = *st->err;
+      if (!st->quiet)
+        best = *st->err;
+      else
+        best.code = st->err->code;
       best_progress = got;
       best_custom = st->custom;
       have = 1;
     }
-    smc_error_clear(st->err);
+    reset_err(st);
     st->custom = custom;
     st->progress = before;
   }
   if (!have) /* no alternatives: compile_list never builds one */
     return 0;
-  *st->err = best;
+  if (!st->quiet)
+    *st->err = best;
+  else
+    st->err->code = best.code;
   st->custom = best_custom;
   st->progress += best_progress;
   return SMC_EVALIDATION_FAILED;
@@ -1185,7 +1203,7 @@ static int eval_kind(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
     rc = eval_rule(r->kids[0], v, st);
     if (rc && rc != SMC_EVALIDATION_FAILED)
       return rc;
-    smc_error_clear(st->err);
+    reset_err(st);
     st->custom = custom;
     st->progress = before;
     if (!rc)
@@ -1245,9 +1263,9 @@ static int eval_rule(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
     st->ctx->vars = vars;
   }
   rc = eval_kind(r, v, st);
-  if (rc && !st->err->path[0] && st->plen) /* expression errors: say where */
+  if (rc && !st->quiet && !st->err->path[0] && st->plen) /* expression errors: say where */
     snprintf(st->err->path, sizeof(st->err->path), "%s", st->path);
-  if (rc == SMC_EVALIDATION_FAILED && r->message && !st->custom) {
+  if (rc == SMC_EVALIDATION_FAILED && r->message && !st->custom && !st->quiet) {
     json_t *msg = NULL;
     smc_error_t tmp = {0};
     if (!smc_template_eval(r->message, st->ctx, &msg, &tmp)) {

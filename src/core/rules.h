@@ -67,6 +67,7 @@ typedef struct smc_rule_eval {
   char path[256];    /* data path of the value under test */
   size_t plen;
   int custom; /* err->message is a rule's custom message */
+  int quiet;  /* probing: a failure sets err->code only (no text, no path) */
 } smc_rule_eval_t;
 
 /* Evaluate rule r against value (NULL = absent) whose path is in st->path.

@@ -24,6 +24,7 @@ enum {
 
 typedef struct attempt {
   size_t t;
+  uint64_t steps; /* the budget left when the attempt started */
   int rc;
   int stage;
   uint64_t progress;
@@ -158,11 +159,12 @@ static int check_additional(const smc_machine_t *m, const smc_mstate_t *st, size
 
 /* Run transition t's rules for proposal p on obj; a = the outcome. */
 static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
-                const smc_proposal_view_t *p, size_t max_bytes, smc_eval_ctx_t *ctx, attempt_t *a) {
+                const smc_proposal_view_t *p, size_t max_bytes, int quiet, smc_eval_ctx_t *ctx,
+                attempt_t *a) {
   const smc_mtrans_t *tr = &m->trans[t];
   const json_t *src = obj && obj->state ? obj->data : NULL;
   json_t *vars = NULL, *data = NULL;
-  smc_rule_eval_t ev = {.ctx = ctx, .err = &a->err};
+  smc_rule_eval_t ev = {.ctx = ctx, .err = &a->err, .quiet = quiet};
   int rc = 0;
   ctx->src = src;
   ctx->dst = NULL;
@@ -242,7 +244,7 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
   }
   a->stage = STAGE_DONE;
 out:
-  if (rc == SMC_EVALIDATION_FAILED && tr->message && !ev.custom) {
+  if (rc == SMC_EVALIDATION_FAILED && tr->message && !ev.custom && !quiet) {
     json_t *msg = NULL;
     smc_error_t tmp = {0};
     if (!smc_template_eval(tr->message, ctx, &msg, &tmp) && json_is_string(msg))
@@ -360,6 +362,17 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
   return 0;
 }
 
+static void attempt_init(attempt_t *a, size_t t, uint64_t steps) {
+  a->t = t;
+  a->steps = steps;
+  a->rc = a->stage = 0;
+  a->progress = 0;
+  a->data = NULL;
+  a->err.code = 0;
+  a->err.message[0] = a->err.path[0] = a->err.file[0] = '\0';
+  a->err.line = a->err.column = 0;
+}
+
 static int better(const attempt_t *a, const attempt_t *b) {
   return a->stage > b->stage || (a->stage == b->stage && a->progress > b->progress);
 }
@@ -400,20 +413,21 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
       .regex_match_limit = lim->regex_match_limit,
       .regex_depth_limit = lim->regex_depth_limit,
   };
+  /* One candidate: evaluate with messages. Several: probe each quietly (no
+   * message formatting), then evaluate the decisive one again with
+   * messages, from the same step budget, so the answer is the same. */
   attempt_t best, cur;
-  best.t = 0;
-  best.rc = SMC_EVALIDATION_FAILED;
+  int quiet = ncand > 1;
   size_t winner = 0, passes = 0;
   json_t *win_data = NULL;
+  best.t = 0;
+  best.rc = SMC_EVALIDATION_FAILED;
+  best.stage = 0;
+  best.progress = 0;
+  best.steps = ctx.steps_left;
   for (size_t i = 0; i < ncand; i++) {
-    cur.t = cand[i];
-    cur.rc = cur.stage = 0;
-    cur.progress = 0;
-    cur.data = NULL;
-    cur.err.code = 0;
-    cur.err.message[0] = cur.err.path[0] = cur.err.file[0] = '\0';
-    cur.err.line = cur.err.column = 0;
-    run(m, cand[i], obj, p, lim->data_max_bytes, &ctx, &cur);
+    attempt_init(&cur, cand[i], ctx.steps_left);
+    run(m, cand[i], obj, p, lim->data_max_bytes, quiet, &ctx, &cur);
     if (!cur.rc) {
       if (++passes == 1) {
         winner = cand[i];
@@ -428,16 +442,12 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
       json_decref(win_data);
       goto done;
     }
-    if (cur.rc != SMC_EVALIDATION_FAILED) { /* budgets and resources: decisive */
-      *err = cur.err;
-      rc = cur.rc;
-      json_decref(win_data);
-      goto done;
-    }
-    if (i == 0 || better(&cur, &best))
+    if (cur.rc != SMC_EVALIDATION_FAILED || i == 0 || better(&cur, &best))
       best = cur;
+    if (cur.rc != SMC_EVALIDATION_FAILED) /* budgets and resources: decisive */
+      break;
   }
-  if (passes == 1) {
+  if (passes == 1 && best.rc == SMC_EVALIDATION_FAILED) {
     out->transition = winner;
     out->name = m->trans_info[winner].name;
     out->state = m->trans_info[winner].to;
@@ -445,7 +455,18 @@ int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
     rc = 0;
     goto done;
   }
-  if (!p->transition) {
+  json_decref(win_data);
+  if (quiet) { /* the decisive failure again, with its message */
+    ctx.steps_left = best.steps;
+    attempt_init(&cur, best.t, best.steps);
+    run(m, best.t, obj, p, lim->data_max_bytes, 0, &ctx, &cur);
+    json_decref(cur.data); /* cannot pass where the probe failed; be safe */
+    if (cur.rc) {
+      cur.stage = best.stage;
+      best = cur;
+    }
+  }
+  if (best.rc == SMC_EVALIDATION_FAILED && !p->transition) {
     rc = smc_error_set(err, SMC_ENO_TRANSITION, best.err.path,
                        "no transition applies; closest: '%s' failed: %s",
                        m->trans_info[best.t].name, best.err.message);

@@ -779,6 +779,18 @@ static void test_dfsm_choice(void **state) {
   expect_ok(m, "low", "{}", NULL, "{\"n\":5}", "low", NULL);
   expect_fail(m, "low", "{}", NULL, "{\"n\":500}", SMC_EAMBIGUOUS_TRANSITION, NULL, "way-up");
   expect_fail(m, "low", "{}", NULL, "{\"m\":1}", SMC_ENO_TRANSITION, "input.n", "required");
+  /* the closest failure keeps its custom message (ties: the first) */
+  smc_machine_t *pick = compile_ok(
+      "name: pick\nkind: dfsm\nstates: {a: {}, b: {}, c: {}}\ntransitions:\n"
+      "  x: {from: a, to: b, when: {k: {required: true, eq: 1, message: 'x wants 1, not "
+      "${value}'}}}\n"
+      "  y: {from: a, to: c, when: {k: {required: true, eq: 2}, j: {required: true}}}\n");
+  expect_ok(pick, "a", "{}", NULL, "{\"k\":1}", "b", NULL);
+  expect_ok(pick, "a", "{}", NULL, "{\"k\":2,\"j\":0}", "c", NULL);
+  expect_fail(pick, "a", "{}", NULL, "{\"k\":2}", SMC_ENO_TRANSITION, "input.j", "'y' failed");
+  expect_fail(pick, "a", "{}", NULL, "{\"k\":5}", SMC_ENO_TRANSITION, "input.k",
+              "'x' failed: x wants 1, not 5");
+  smc_machine_destroy(pick);
   /* timer transitions are not chosen implicitly */
   expect_fail(m, "mid", "{}", NULL, NULL, SMC_ENO_TRANSITION, NULL, "mid");
   expect_ok(m, "mid", "{}", "cool", NULL, "low", NULL);
