@@ -264,6 +264,13 @@ static int txn_failed(smc_committer_t *c, rd_kafka_error_t *e, const char *what)
   int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
   int retriable = rd_kafka_error_is_retriable(e) && !timed_out;
   int abortable = rd_kafka_error_txn_requires_abort(e);
+  rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+  if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+      code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+    cmlog(c, SMC_LOG_WARN, -1,
+          "fenced: a newer producer with transactional.id %s took over (the broker timed out "
+          "this node's transaction, or another node runs with the same node id)",
+          c->txn_id);
   rd_kafka_error_destroy(e);
   if (retriable) {
     cmlog(c, SMC_LOG_WARN, -1, "%s (retrying)", msg);
