@@ -1,0 +1,52 @@
+"""Where the committer's outputs go: confirmations on the input's partition
+number, a copy to reply_to when the proposal names an existing topic, read
+replies to reply_to or <prefix>replies; a reply_to naming a missing topic is
+logged and skipped without blocking the partition."""
+import json
+import os
+import subprocess
+
+from conftest import BOOT, LOADGEN, MACHINES, wait_for
+
+
+def send(cluster, event, key):
+    p = subprocess.run([LOADGEN, "--bootstrap", BOOT, "--topic", cluster.prefix + "proposals",
+                        "--key", key, "--value", json.dumps(event)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_confirmation_and_reply_destinations(cluster):
+    w = cluster.worker("n1")
+    cluster.apply(os.path.join(MACHINES, "lock.yaml"))
+    replies = cluster.prefix + "replies"
+    send(cluster, {"type": "proposal", "id": "c1", "machine": "lock", "object": "o1",
+                   "transition": "create", "reply_to": replies}, "o1")
+    send(cluster, {"type": "proposal", "id": "c2", "machine": "lock", "object": "o1",
+                   "transition": "acquire", "data": {"owner": "svc-a"},
+                   "reply_to": "no.such.topic.anywhere"}, "o1")
+    send(cluster, {"type": "read", "id": "r1", "object": "o1"}, "o1")
+    send(cluster, {"type": "proposal", "id": "c3", "object": "o1", "transition": "release",
+                   "data": {"owner": "svc-a"}}, "o1")
+    confs, missing = cluster.wait_confirmed(["c1", "c2", "c3"], timeout=60)
+    assert not missing, missing
+    by_id = {c["proposal"]: c for c in confs}
+    assert [by_id[i]["version"] for i in ("c1", "c2", "c3")] == [1, 2, 3]
+    conf_recs = cluster.export("confirmations")
+    prop_recs = cluster.export("proposals")
+    part = {r["value"].get("id"): r["partition"] for r in prop_recs
+            if isinstance(r["value"], dict)}
+    for r in conf_recs:  # same partition number as the input, key = object
+        assert r["partition"] == part[r["value"]["proposal"]] and r["key"] == "o1"
+    def reps():
+        return [r["value"] for r in cluster.export("replies")]
+    got = wait_for(lambda: len(reps()) >= 2 and reps(), 30)
+    assert got, reps()
+    kinds = sorted(v["type"] for v in got)
+    assert kinds == ["confirmation", "read"], got
+    read = [v for v in got if v["type"] == "read"][0]
+    assert read["id"] == "r1" and read["found"] is True and read["version"] == 2
+    conf = [v for v in got if v["type"] == "confirmation"][0]
+    assert conf == by_id["c1"]
+    assert "reply_to topic 'no.such.topic.anywhere' does not exist" in w.log()
+    assert w.stop() == 0
