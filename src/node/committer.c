@@ -123,15 +123,10 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   int txn_timeout = c->cfg->session_timeout_ms > 10000 ? c->cfg->session_timeout_ms : 10000;
   snprintf(tmo, sizeof tmo, "%d", txn_timeout);
   snprintf(mto, sizeof mto, "%d", txn_timeout - 1000);
-  const char *kv[] = {"transactional.id",
-                      c->txn_id,
-                      "transaction.timeout.ms",
-                      tmo,
-                      "message.timeout.ms",
-                      mto,
-                      "client.id",
-                      c->txn_id,
-                      NULL};
+  const char *kv[] = {"transactional.id", c->txn_id, "transaction.timeout.ms", tmo,
+                      "message.timeout.ms", mto, "client.id", c->txn_id,
+                      /* reply_to names come from events: never create topics */
+                      "allow.auto.create.topics", "false", NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto conf_fail;

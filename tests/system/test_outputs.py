@@ -24,7 +24,7 @@ def test_confirmation_and_reply_destinations(cluster):
                    "transition": "create", "reply_to": replies}, "o1")
     send(cluster, {"type": "proposal", "id": "c2", "machine": "lock", "object": "o1",
                    "transition": "acquire", "data": {"owner": "svc-a"},
-                   "reply_to": "no.such.topic.anywhere"}, "o1")
+                   "reply_to": cluster.prefix + "nosuch"}, "o1")
     send(cluster, {"type": "read", "id": "r1", "object": "o1"}, "o1")
     send(cluster, {"type": "proposal", "id": "c3", "object": "o1", "transition": "release",
                    "data": {"owner": "svc-a"}}, "o1")
@@ -48,5 +48,8 @@ def test_confirmation_and_reply_destinations(cluster):
     assert read["id"] == "r1" and read["found"] is True and read["version"] == 2
     conf = [v for v in got if v["type"] == "confirmation"][0]
     assert conf == by_id["c1"]
-    assert "reply_to topic 'no.such.topic.anywhere' does not exist" in w.log()
+    assert "reply_to topic '%snosuch' does not exist" % cluster.prefix in w.log()
+    # ... and the committer did not create it (allow.auto.create.topics=false).
+    r = cluster.smc("export", "--topic", "nosuch")
+    assert r.returncode != 0 and "nosuch" in r.stderr
     assert w.stop() == 0
