@@ -23,7 +23,8 @@
  * to its LogAppendTime), so a duplicate or a zombie's tick is harmless, while
  * a tick inside a zombie's open transaction would hold back the partition's
  * last stable offset (read_committed) until the transaction timed out and
- * stall the new owner.
+ * stall the new owner. Far from a deadline only a keep-alive tick is written
+ * every few seconds (see tick_due).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/kv.h"
 #include "kafka/kconf.h"
@@ -691,6 +693,28 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
 
 /* While a timer is pending in a served partition, write a tick to it about
  * every tick_ms so the deadline fires even when the partition is idle. */
+/*
+ * Whether partition p needs a tick now, given its earliest pending deadline.
+ * Ticks come every tick_ms from two ticks before the deadline (by this node's
+ * wall clock) on, so the first tick stamped at or after the deadline fires
+ * it; far from the deadline only a keep-alive tick every TICK_KEEPALIVE_MS
+ * is written. The keep-alive shows the broker's clock: when the partition
+ * clock is ahead of this node's wall clock (this node's clock lags), the
+ * wall clock is not trusted and ticks come every tick_ms until it fires.
+ */
+#define TICK_KEEPALIVE_MS 5000
+static int tick_due(smc_committer_t *c, int32_t p, int64_t deadline, int64_t now) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int64_t clock = 0;
+  if (smc_fold_clock(c->fold, &c->ovkv, p, &clock) < 0)
+    return 1;
+  int tick = c->cfg->tick_ms;
+  return wall >= deadline - 2 * tick || clock > wall + tick ||
+         now - c->last_tick[p] >= TICK_KEEPALIVE_MS;
+}
+
 static void maybe_tick(smc_committer_t *c, int64_t now) {
   if (now < c->next_tick_check)
     return;
@@ -705,6 +729,8 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
     smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
     if (pending != 1 || now - c->last_tick[p] < c->cfg->tick_ms)
+      continue;
+    if (!tick_due(c, p, deadline, now))
       continue;
     rd_kafka_resp_err_t e =
         rd_kafka_producev(c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),
