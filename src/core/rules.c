@@ -89,6 +89,13 @@ struct smc_rules {
   size_t ntpls;
   smc_vars_t **vars;
   size_t nvars;
+  /* every regex, compiled once per distinct pattern: an open-addressing
+   * table keyed by "p:pattern" or "s:/pattern/flags" (rules borrow them) */
+  struct re_slot {
+    char *key;
+    smc_regex_t *re;
+  } * res;
+  size_t nres, capres;
 };
 
 /* ------------------------------------------------------------------ */
@@ -154,8 +161,6 @@ static void rule_free(smc_rule_t *r) {
   path_free(&r->path);
   free(r->path_text);
   smc_expr_destroy(r->expr);
-  smc_regex_destroy(r->regex[0]);
-  smc_regex_destroy(r->regex[1]);
   json_decref(r->enum_vals);
   for (int i = 0; i < CMP_COUNT; i++) {
     json_decref(r->cmp[i].lit);
@@ -210,6 +215,11 @@ void smc_rules_free(smc_rules_t *rs) {
     vars_free(rs->vars[i]);
     free(rs->vars[i]);
   }
+  for (size_t i = 0; i < rs->capres; i++) {
+    free(rs->res[i].key);
+    smc_regex_destroy(rs->res[i].re);
+  }
+  free(rs->res);
   free(rs->exprs);
   free(rs->tpls);
   free(rs->vars);
@@ -604,6 +614,38 @@ static int compile_types(smc_rules_t *rs, smc_rule_t *r, const smc_yaml_node_t *
   return 0;
 }
 
+static size_t str_hash(const char *k) {
+  size_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *k; k++)
+    h = (h ^ (unsigned char)*k) * 1099511628211u;
+  return h;
+}
+
+/* The slot of key in the regex table (empty if absent); grows the table. */
+static struct re_slot *re_slot(smc_rules_t *rs, const char *key) {
+  if (2 * (rs->nres + 1) > rs->capres) {
+    size_t cap = rs->capres ? 2 * rs->capres : 16;
+    struct re_slot *t = calloc(cap, sizeof(*t));
+    if (!t)
+      return NULL;
+    for (size_t i = 0; i < rs->capres; i++)
+      if (rs->res[i].key)
+        for (size_t j = str_hash(rs->res[i].key) & (cap - 1);; j = (j + 1) & (cap - 1))
+          if (!t[j].key) {
+            t[j] = rs->res[i];
+            break;
+          }
+    free(rs->res);
+    rs->res = t;
+    rs->capres = cap;
+  }
+  for (size_t j = str_hash(key) & (rs->capres - 1);; j = (j + 1) & (rs->capres - 1))
+    if (!rs->res[j].key || !strcmp(rs->res[j].key, key))
+      return &rs->res[j];
+}
+
+/* regex / pattern: a plain string is the pattern, !!pcre is /pattern/flags.
+ * The same pattern anywhere in the machine is compiled once. */
 static int compile_regex(smc_rules_t *rs, smc_rule_t *r, int slot, const smc_yaml_node_t *v) {
   smc_error_t err = {0};
   int rc;
@@ -611,15 +653,38 @@ static int compile_regex(smc_rules_t *rs, smc_rule_t *r, int slot, const smc_yam
     diag(rs, SMC_EBAD_REGEX, v, "a regex must be a string or !!pcre /pattern/flags");
     return SMC_EBAD_REGEX;
   }
-  if (smc_yaml_is_pcre(v))
-    rc = smc_regex_compile_slashed(v->value, &r->regex[slot], &err);
+  int slashed = smc_yaml_is_pcre(v);
+  char *key = malloc(v->len + 3);
+  if (!key)
+    return SMC_ENOMEM;
+  key[0] = slashed ? 's' : 'p';
+  key[1] = ':';
+  memcpy(key + 2, v->value, v->len + 1);
+  struct re_slot *sl = re_slot(rs, key);
+  if (!sl) {
+    free(key);
+    return SMC_ENOMEM;
+  }
+  if (sl->key) {
+    free(key);
+    r->regex[slot] = sl->re;
+    return 0;
+  }
+  smc_regex_t *re = NULL;
+  if (slashed)
+    rc = smc_regex_compile_slashed(v->value, &re, &err);
   else
-    rc = smc_regex_compile(v->value, NULL, &r->regex[slot], &err);
+    rc = smc_regex_compile(v->value, NULL, &re, &err);
   if (rc) {
+    free(key);
     smc_diags_add(rs->diags, SMC_EBAD_REGEX, 0, rs->file, v->line, v->col, "bad regex '%s': %s",
                   v->value, err.message[0] ? err.message : "invalid");
     return SMC_EBAD_REGEX;
   }
+  sl->key = key;
+  sl->re = re;
+  rs->nres++;
+  r->regex[slot] = re;
   return 0;
 }
 

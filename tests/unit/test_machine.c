@@ -627,6 +627,16 @@ static void test_pcre_tag(void **state) {
   expect_fail(m, "free", "{}", "t", "{\"p\":\"abc\"}", SMC_EVALIDATION_FAILED, "dst.p", "x+");
   expect_fail(m, "free", "{}", "t", "{\"p\":12}", SMC_EVALIDATION_FAILED, "dst.p", "string");
   smc_machine_destroy(m);
+  /* one pattern in many places (aliases too), and the same text as plain and
+   * !!pcre (different regexes: the plain one matches slashes literally) */
+  m = one("", "{a: &re {regex: '^[a-c]+$'}, b: *re, c: {regex: '^[a-c]+$', pattern: '^a'},\n"
+              "      d: {regex: !!pcre '/x/'}, e: {regex: '/x/'}}");
+  expect_ok(m, "free", "{}", "t",
+            "{\"a\":\"abc\",\"b\":\"c\",\"c\":\"ab\",\"d\":\"x\",\"e\":\"/x/\"}", "done", NULL);
+  expect_fail(m, "free", "{}", "t", "{\"b\":\"abd\"}", SMC_EVALIDATION_FAILED, "dst.b", "match");
+  expect_fail(m, "free", "{}", "t", "{\"c\":\"bc\"}", SMC_EVALIDATION_FAILED, "dst.c", "^a");
+  expect_fail(m, "free", "{}", "t", "{\"e\":\"x\"}", SMC_EVALIDATION_FAILED, "dst.e", NULL);
+  smc_machine_destroy(m);
 }
 
 /* ---- hash ---- */
