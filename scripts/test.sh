@@ -2,7 +2,8 @@
 # The whole test run behind `make test` and .ci/run:
 #   1. install missing build and test packages (scripts/deps.sh build test);
 #   2. sanitizer build in build-asan/ (ASan+UBSan, -Werror) and release build in build/;
-#   3. start a fresh Kafka broker (scripts/kafka.sh) on TEST_KAFKA_PORT or KAFKA_PORT (default 19092);
+#   3. start a fresh Kafka broker (scripts/kafka.sh) on TEST_KAFKA_PORT or KAFKA_PORT
+#      (default 19092), in the background while step 2 runs;
 #   4. ctest in build-asan: tests without the kafka/system labels in parallel,
 #      then the kafka/system ones one at a time (they share the broker and may
 #      restart it), with SMC_BOOTSTRAP and SMC_BIN (build/smc) exported;
@@ -23,6 +24,31 @@ step() { echo "=== test.sh [$((SECONDS - t_start))s]: $*"; }
 step "dependencies"
 scripts/deps.sh build test
 
+# Kafka starts in the background while the builds run (the JVM mostly waits).
+started_kafka=0
+kafka_job=""
+kafka_log="$ROOT/.cache/kafka/start-$KAFKA_PORT.log"
+cleanup() {
+  if [[ -n $kafka_job ]]; then
+    wait "$kafka_job" 2>/dev/null || true
+  fi
+  if [[ $started_kafka == 1 ]]; then
+    step "stopping Kafka"
+    scripts/kafka.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
+mkdir -p "$(dirname "$kafka_log")"
+if scripts/kafka.sh status >/dev/null 2>&1; then
+  step "Kafka already running on $KAFKA_PORT; using it"
+else
+  step "starting Kafka on $KAFKA_PORT in the background (log $kafka_log)"
+  started_kafka=1
+  KAFKA_FRESH=1 scripts/kafka.sh start >"$kafka_log" 2>&1 &
+  kafka_job=$!
+fi
+
 step "sanitizer build (build-asan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSMC_SANITIZE=address,undefined -DSMC_WERROR=ON -DSMC_BUILD_TESTS=ON >/dev/null
@@ -32,21 +58,16 @@ step "release build of smc (build)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$JOBS" --target smc
 
-started_kafka=0
-cleanup() {
-  if [[ $started_kafka == 1 ]]; then
-    step "stopping Kafka"
-    scripts/kafka.sh stop || true
+if [[ -n $kafka_job ]]; then
+  step "waiting for Kafka"
+  if ! wait "$kafka_job"; then
+    kafka_job=""
+    cat "$kafka_log"
+    echo "test.sh: Kafka did not start" >&2
+    exit 1
   fi
-}
-trap cleanup EXIT
-
-if scripts/kafka.sh status >/dev/null 2>&1; then
-  step "Kafka already running on $KAFKA_PORT; using it"
-else
-  step "starting Kafka on $KAFKA_PORT"
-  started_kafka=1
-  KAFKA_FRESH=1 scripts/kafka.sh start >/dev/null
+  kafka_job=""
+  tail -n 1 "$kafka_log"
 fi
 export SMC_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export SMC_BIN="$ROOT/build/smc"
