@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 LINT_DIRS := $(wildcard src include tests bench)
 
-.PHONY: build dev test lint fuzz clean distclean kafka-start kafka-stop kafka-status
+.PHONY: build dev test lint fuzz clean distclean kafka-start kafka-stop kafka-status bench
 
 build:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -38,6 +38,10 @@ lint:
 	  --enable=warning,performance,portability --suppressions-list=.cppcheck \
 	  -D__GNUC__ -D_GNU_SOURCE -Iinclude -Isrc $(LINT_DIRS) || rc=1; \
 	exit $$rc
+
+# Cluster benchmarks against the raw-Kafka limit (docs/benchmarks.md).
+bench:
+	bench/run.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz

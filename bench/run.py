@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Cluster benchmarks against the raw-Kafka limit (`make bench`).
+
+Builds Release into build-bench, starts a broker with scripts/kafka.sh on
+BENCH_KAFKA_PORT (default 39092) unless one already listens there (and stops
+it at the end if it started it), then runs each scenario under its own topic
+prefix with fresh `smc worker` processes:
+
+  raw     produce -> consume round trips of proposal-sized records (baseline)
+  fast    (a) lock machine, no votes, 10,000 objects, max throughput
+  half    (a) again, open loop at half the max rate of `fast`
+  replay  (c) `smc replay --fresh` over the topics `fast` wrote, and the raw
+          consume rate of the same topic (baseline)
+  voted   (b) approval machine, 3 voters, quorum 2
+  rest    (d) REST propose and read rates through `smc worker --http`
+
+Prints a table and `fast/raw ratio: X`, writes bench/results/<date>.json.
+Environment: BENCH_SECONDS (20), BENCH_KAFKA_PORT (39092), BENCH_INFLIGHT
+(1000), BENCH_OBJECTS (10000), BENCH_SCENARIOS (comma list, default all),
+BENCH_REST_THREADS (16), BENCH_PARTITIONS (12).
+"""
+import datetime
+import http.client
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.path.join(ROOT, "build-bench")
+SMC = os.path.join(BUILD, "smc")
+CLIENT = os.path.join(BUILD, "bench", "bench_cluster")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+PORT = int(os.environ.get("BENCH_KAFKA_PORT", "39092"))
+BOOT = "127.0.0.1:%d" % PORT
+INFLIGHT = int(os.environ.get("BENCH_INFLIGHT", "1000"))
+OBJECTS = int(os.environ.get("BENCH_OBJECTS", "10000"))
+PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "12"))
+REST_THREADS = int(os.environ.get("BENCH_REST_THREADS", "16"))
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "raw,fast,half,replay,voted,rest").split(",")
+TICK = os.sysconf("SC_CLK_TCK")
+RUN = "%08x" % random.getrandbits(32)
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def sh(*cmd, check=True, **kw):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise SystemExit("bench: %s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode,
+                                                           r.stdout, r.stderr))
+    return r
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def proc_cpu(pid):
+    """utime+stime of pid in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def proc_hwm_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class Cluster:
+    """Topics under one fresh prefix and the workers serving them."""
+
+    def __init__(self, tmp, name):
+        self.prefix = "bench-%s-%s." % (RUN, name)
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir)
+        self.workers = []
+        self.smc("topics", "create", "--partitions", str(PARTITIONS))
+
+    def smc(self, *args, timeout=120):
+        return sh(SMC, *args, "--bootstrap", BOOT, "--prefix", self.prefix, timeout=timeout)
+
+    def worker(self, node, voter=None, committer=True, http=None):
+        args = [SMC, "worker", "--bootstrap", BOOT, "--prefix", self.prefix, "--node-id", node,
+                "--data-dir", os.path.join(self.dir, node), "--log-level", "warn",
+                "--committer" if committer else "--no-committer"]
+        if voter:
+            args += ["--voter", voter]
+        if http:
+            args += ["--http", http]
+        logf = open(os.path.join(self.dir, node + ".log"), "w")
+        p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        self.workers.append(p)
+        return p
+
+    def cpu(self):
+        return sum(proc_cpu(p.pid) for p in self.workers)
+
+    def hwm_mb(self):
+        return max(proc_hwm_mb(p.pid) for p in self.workers)
+
+    def stop(self):
+        for p in self.workers:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.workers:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def client(mode, prefix, tag, rate=0, seconds=None):
+    r = sh(CLIENT, "--mode", mode, "--prefix", prefix, "--bootstrap", BOOT, "--tag", tag,
+           "--objects", str(OBJECTS), "--inflight", str(INFLIGHT), "--rate", str(rate),
+           "--seconds", str(seconds or SECONDS), check=False, timeout=SECONDS * 4 + 600)
+    if not r.stdout.strip():
+        raise SystemExit("bench: bench_cluster %s printed nothing (rc %d): %s" %
+                         (mode, r.returncode, r.stderr[-2000:]))
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    if r.returncode not in (0, 3):
+        raise SystemExit("bench: bench_cluster %s failed (%d): %s" % (mode, r.returncode,
+                                                                       r.stderr[-2000:]))
+    return res
+
+
+def warm(c, machine, obj, transition, data=None):
+    """One proposal waited for: the worker owns its partitions and is ready."""
+    a = ["propose", machine, obj, transition, "--wait", "60s"]
+    if data:
+        a += ["--data", json.dumps(data)]
+    for _ in range(3):
+        r = sh(SMC, *a, "--bootstrap", BOOT, "--prefix", c.prefix, check=False, timeout=120)
+        if r.returncode == 0:
+            return
+    raise SystemExit("bench: warm-up proposal failed: %s%s" % (r.stdout, r.stderr))
+
+
+def measured(c, fn):
+    """Runs fn() and adds the workers' CPU seconds and peak RSS to its result."""
+    cpu0 = c.cpu()
+    res = fn()
+    res["worker_cpu_s"] = round(c.cpu() - cpu0, 3)
+    res["worker_rss_mb"] = round(c.hwm_mb(), 1)
+    n = res.get("committed") or 0
+    res["cpu_ms_per_transition"] = round(res["worker_cpu_s"] * 1000.0 / n, 4) if n else None
+    return res
+
+
+def lock_cluster(tmp, name, http=None):
+    c = Cluster(tmp, name)
+    c.worker("node-1", http=http)
+    c.smc("machine", "apply", os.path.join(ROOT, "examples", "machines", "lock.yaml"),
+          "--timeout", "60s")
+    warm(c, "lock", "warm-0", "create")
+    return c
+
+
+def scenario_raw(tmp, out):
+    c = Cluster(tmp, "raw")  # no worker: the topic is only a Kafka topic here
+    out["raw"] = client("raw", c.prefix, "r" + RUN)
+
+
+def scenario_fast(tmp, out):
+    c = lock_cluster(tmp, "fast")
+    try:
+        out["fast"] = measured(c, lambda: client("fast", c.prefix, "f" + RUN))
+    finally:
+        c.stop()
+    out["_fast_prefix"] = c.prefix
+
+
+def scenario_half(tmp, out):
+    if "fast" not in out:
+        return
+    rate = max(1.0, out["fast"]["throughput"] / 2)
+    c = lock_cluster(tmp, "half")
+    try:
+        out["half"] = measured(c, lambda: client("fast", c.prefix, "h" + RUN, rate=rate))
+    finally:
+        c.stop()
+
+
+def scenario_replay(tmp, out):
+    prefix = out.get("_fast_prefix")
+    if not prefix:
+        return
+    cons = sh(CLIENT, "--mode", "consume", "--prefix", prefix, "--bootstrap", BOOT,
+              "--tag", "c" + RUN, timeout=600)
+    out["consume"] = json.loads(cons.stdout.strip().splitlines()[-1])
+    ddir = os.path.join(tmp, "replay")
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    r = sh(SMC, "replay", "--bootstrap", BOOT, "--prefix", prefix, "--data-dir", ddir, "--fresh",
+           "--quiet", check=False, timeout=1800)
+    secs = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        out["replay"] = {"error": (r.stdout + r.stderr)[-1000:], "seconds": round(secs, 3)}
+        return
+    n = out["consume"]["records"]
+    out["replay"] = {
+        "records": n, "seconds": round(secs, 3),
+        "throughput": round(n / secs, 1) if secs > 0 else 0,
+        "cpu_s": round((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), 3),
+        "rss_mb": round(ru1.ru_maxrss / 1024.0, 1),
+        "stderr_tail": r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else [],
+    }
+
+
+def scenario_voted(tmp, out):
+    c = Cluster(tmp, "voted")
+    try:
+        c.worker("node-1", voter="node-1")
+        c.worker("node-2", voter="node-2", committer=False)
+        c.worker("node-3", voter="node-3", committer=False)
+        c.smc("machine", "apply", os.path.join(ROOT, "examples", "machines", "approval.yaml"),
+              "--timeout", "60s")
+        warm(c, "approval", "warm-0", "request", {"requester": "bench", "amount": 1})
+        warm(c, "approval", "warm-0", "approve")
+        out["voted"] = measured(c, lambda: client("voted", c.prefix, "v" + RUN))
+    finally:
+        c.stop()
+
+
+def rest_worker(port, stop_at, objs, stats, lock):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    lat_p, lat_r, errors = [], [], 0
+    i = 0
+    while time.monotonic() < stop_at:
+        obj = objs[i % len(objs)]
+        step = (i // len(objs)) % 2
+        tr = "acquire" if step == 0 else "release"
+        body = json.dumps({"owner": "svc-bench"})
+        t0 = time.monotonic()
+        try:
+            conn.request("PUT", "/machine/lock/object/%s/transition/%s?wait=10s" % (obj, tr),
+                         body=body, headers={"Content-Type": "application/json",
+                                             "Idempotency-Key": "%s-%d" % (obj, i)})
+            resp = conn.getresponse()
+            resp.read()
+            t1 = time.monotonic()
+            if resp.status == 200:
+                lat_p.append((t1 - t0) * 1000)
+            else:
+                errors += 1
+            conn.request("GET", "/machine/lock/object/%s" % obj)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                lat_r.append((time.monotonic() - t1) * 1000)
+            else:
+                errors += 1
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        i += 1
+    conn.close()
+    with lock:
+        stats["p"] += lat_p
+        stats["r"] += lat_r
+        stats["errors"] += errors
+
+
+def pct(v, p):
+    v = sorted(v)
+    return round(v[int(p * (len(v) - 1) + 0.5)], 2) if v else None
+
+
+def scenario_rest(tmp, out):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = lock_cluster(tmp, "rest", http="127.0.0.1:%d" % port)
+    try:
+        # Create the objects first (one connection), then the timed mix.
+        threads_n = REST_THREADS
+        objs = ["rest-%d" % i for i in range(threads_n * 8)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(120):
+            try:
+                conn.request("GET", "/readyz")
+                r = conn.getresponse()
+                r.read()
+                if r.status == 200:
+                    break
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            time.sleep(0.5)
+        for o in objs:
+            conn.request("PUT", "/machine/lock/object/%s/transition/create?wait=30s" % o,
+                         body="{}", headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+        conn.close()
+        stats, lk = {"p": [], "r": [], "errors": 0}, threading.Lock()
+
+        def run():
+            stop_at = time.monotonic() + SECONDS
+            t0 = time.monotonic()
+            ts = [threading.Thread(target=rest_worker,
+                                   args=(port, stop_at, objs[k::threads_n], stats, lk))
+                  for k in range(threads_n)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            secs = time.monotonic() - t0
+            return {"threads": threads_n, "seconds": round(secs, 3),
+                    "committed": len(stats["p"]), "reads": len(stats["r"]),
+                    "errors": stats["errors"],
+                    "propose_per_s": round(len(stats["p"]) / secs, 1),
+                    "read_per_s": round(len(stats["r"]) / secs, 1),
+                    "propose_p50_ms": pct(stats["p"], 0.5), "propose_p99_ms": pct(stats["p"], 0.99),
+                    "read_p50_ms": pct(stats["r"], 0.5), "read_p99_ms": pct(stats["r"], 0.99)}
+
+        out["rest"] = measured(c, run)
+    finally:
+        c.stop()
+
+
+def machine_info():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {"nproc": os.cpu_count(), "memory_mb": mem_kb // 1024, "cpu_model": model,
+            "kernel": platform.release(), "loadavg_start": os.getloadavg()}
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return ("%%.%df" % nd) % v
+    return str(v)
+
+
+def table(out):
+    rows = [("scenario", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu ms/op", "rss MB")]
+    for k, label in (("raw", "(e) raw produce->consume"), ("fast", "(a) fast path, max"),
+                     ("half", "(a) fast path, half max"), ("voted", "(b) voted 2-of-3")):
+        r = out.get(k)
+        if r:
+            rows.append((label, fmt(r["throughput"]), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
+                         fmt(r["p999_ms"], 2), fmt(r.get("cpu_ms_per_transition"), 3),
+                         fmt(r.get("worker_rss_mb"))))
+    if "consume" in out:
+        rows.append(("(e) raw consume", fmt(out["consume"]["records_per_s"]), "-", "-", "-", "-",
+                     "-"))
+    r = out.get("replay")
+    if r and "throughput" in r:
+        rows.append(("(c) smc replay --fresh", fmt(r["throughput"]), "-", "-", "-",
+                     fmt(r["cpu_s"] * 1000.0 / r["records"], 3) if r["records"] else "-",
+                     fmt(r["rss_mb"])))
+    r = out.get("rest")
+    if r:
+        rows.append(("(d) REST PUT", fmt(r["propose_per_s"]), fmt(r["propose_p50_ms"], 2),
+                     fmt(r["propose_p99_ms"], 2), "-", fmt(r.get("cpu_ms_per_transition"), 3),
+                     fmt(r.get("worker_rss_mb"))))
+        rows.append(("(d) REST GET", fmt(r["read_per_s"]), fmt(r["read_p50_ms"], 2),
+                     fmt(r["read_p99_ms"], 2), "-", "-", "-"))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(r[i].ljust(w[i]) if i == 0 else r[i].rjust(w[i]) for i in range(len(r))))
+
+
+def main():
+    log("building Release into %s" % BUILD)
+    sh("cmake", "-S", ROOT, "-B", BUILD, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release")
+    sh("cmake", "--build", BUILD, "--target", "smc", "bench_cluster")
+    started = False
+    if not port_open(PORT):
+        log("starting Kafka on port %d" % PORT)
+        env = dict(os.environ, KAFKA_PORT=str(PORT))
+        sh(os.path.join(ROOT, "scripts", "kafka.sh"), "start", env=env, timeout=600)
+        started = True
+    tmp = tempfile.mkdtemp(prefix="smc-bench-")
+    out = {"machine": machine_info(), "seconds": SECONDS, "inflight": INFLIGHT,
+           "objects": OBJECTS, "partitions": PARTITIONS, "bootstrap": BOOT,
+           "started": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    fns = {"raw": scenario_raw, "fast": scenario_fast, "half": scenario_half,
+           "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest}
+    try:
+        for name in SCENARIOS:
+            name = name.strip()
+            if name not in fns:
+                raise SystemExit("bench: unknown scenario %r (known: %s)" % (name, ",".join(fns)))
+            log("scenario %s (%gs)" % (name, SECONDS))
+            fns[name](tmp, out)
+            if name in out:
+                log("%s: %s" % (name, json.dumps(out[name])))
+    finally:
+        if started:
+            log("stopping Kafka")
+            sh(os.path.join(ROOT, "scripts", "kafka.sh"), "stop", check=False,
+               env=dict(os.environ, KAFKA_PORT=str(PORT)), timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.pop("_fast_prefix", None)
+    out["machine"]["loadavg_end"] = os.getloadavg()
+    ratios = {}
+    if "fast" in out and "raw" in out and out["raw"]["throughput"]:
+        ratios["fast_raw"] = round(out["fast"]["throughput"] / out["raw"]["throughput"], 3)
+    if "voted" in out and "raw" in out and out["raw"]["throughput"]:
+        ratios["voted_raw"] = round(out["voted"]["throughput"] / out["raw"]["throughput"], 3)
+    if "throughput" in out.get("replay", {}) and out.get("consume", {}).get("records_per_s"):
+        ratios["replay_consume"] = round(out["replay"]["throughput"] /
+                                         out["consume"]["records_per_s"], 3)
+    out["ratios"] = ratios
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    path = os.path.join(ROOT, "bench", "results",
+                        datetime.datetime.utcnow().strftime("%Y-%m-%dT%H%M%SZ") + ".json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+    m = out["machine"]
+    print("machine: %d cores, %d MB, %s; load average %.1f at start (shared machine)" %
+          (m["nproc"], m["memory_mb"], m["cpu_model"], m["loadavg_start"][0]))
+    table(out)
+    for k, v in ratios.items():
+        if k != "fast_raw":
+            print("%s ratio: %s" % (k.replace("_", "/"), v))
+    print("results: %s" % os.path.relpath(path, ROOT))
+    print("fast/raw ratio: %s" % ratios.get("fast_raw", "n/a"))
+
+
+if __name__ == "__main__":
+    main()
