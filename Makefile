@@ -10,20 +10,13 @@ build:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build build
 
-# Installs what is missing, builds, then runs the embedded dev cluster when the
-# binary has one; until then checks the example machines.
+# Installs what is missing, builds, starts the embedded dev cluster (smc dev
+# --examples) and runs the narrated tour; keeps running until Ctrl-C
+# (DEMO_EXIT=1 stops after the tour).
 dev:
 	scripts/deps.sh build
 	$(MAKE) build
-	@if ./build/smc help | grep -q '^  dev '; then \
-	  exec ./build/smc dev --examples; \
-	else \
-	  echo "make dev: the embedded dev cluster (smc dev) is not built yet;"; \
-	  echo "make dev: checking examples/machines/*.yaml with 'smc machine check' instead"; \
-	  shopt -s nullglob; files=(examples/machines/*.yaml); rc=0; \
-	  for f in "$${files[@]}"; do ./build/smc machine check "$$f" || rc=1; done; \
-	  echo "make dev: checked $${#files[@]} machine file(s)"; exit $$rc; \
-	fi
+	scripts/tour.sh --dev build/smc
 
 test:
 	scripts/test.sh
