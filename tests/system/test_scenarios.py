@@ -3,7 +3,7 @@ output with <machine>.expected.
 
 By default the gateway is `smc dev --examples --voters 0` (votes come only
 from the scenarios). With SMC_BOOTSTRAP set, a committer-only `smc worker
---http` on that broker serves instead; the example machines are registered
+--http` on that broker, on topics of a fresh prefix, serves instead; the example machines are registered
 through POST /machine first (an existing identical machine answers 200).
 
 Volatile fields are normalised on both sides: 64-hex-digit strings
@@ -41,8 +41,15 @@ class Worker:
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.dir = tempfile.mkdtemp(prefix="smc-scen-")
+        # A fresh topic prefix: the broker may be new (no smc.* topics) or shared
+        # with other tests (other definitions of the example machines).
+        self.prefix = "scen%s." % uuid.uuid4().hex[:8]
+        subprocess.run([smc_bin(), "topics", "create", "--bootstrap", bootstrap,
+                        "--prefix", self.prefix, "--partitions", "4"],
+                       cwd=ROOT, check=True, capture_output=True, timeout=120)
         self.proc = subprocess.Popen(
             [smc_bin(), "worker", "--bootstrap", bootstrap, "--node-id", "scen-%d" % os.getpid(),
+             "--prefix", self.prefix,
              "--http", "127.0.0.1:%d" % self.port, "--data-dir", self.dir],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
