@@ -22,6 +22,8 @@ static void fail(const char *what, const char *a, const char *b) {
 /* Like json_equal, except that a real and an integer are equal when they are
  * the same number (and only then). */
 static int same_value(const json_t *a, const json_t *b) {
+  if (!a || !b)
+    return a == b;
   if (json_is_number(a) && json_is_number(b)) {
     if (json_is_integer(a) && json_is_integer(b))
       return json_integer_value(a) == json_integer_value(b);

@@ -147,12 +147,18 @@ static void load_cases(const char *dir) {
       continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 32;
-      names = realloc(names, cap * sizeof(*names));
+      char **grown = realloc(names, cap * sizeof(*names));
+      if (!grown) {
+        fprintf(stderr, "test_data: out of memory listing %s\n", dir);
+        exit(1);
+      }
+      names = grown;
     }
     names[n++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof(*names), cmp_names);
+  if (n > 0)
+    qsort(names, n, sizeof(*names), cmp_names);
   for (size_t i = 0; i < n; i++) {
     load_file(dir, names[i]);
     free(names[i]);
