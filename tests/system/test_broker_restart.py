@@ -13,10 +13,13 @@ KAFKA_SH = os.path.join(SRC, "scripts", "kafka.sh")
 
 
 def test_broker_restart_under_load(cluster):
-    if os.environ.get("SMC_BOOTSTRAP", "127.0.0.1:9092") not in ("127.0.0.1:9092",
-                                                                 "localhost:9092"):
+    # scripts/kafka.sh restarts the broker on $KAFKA_PORT (make test exports
+    # it); refuse to touch any other broker.
+    port = os.environ.get("KAFKA_PORT", "9092")
+    if os.environ.get("SMC_BOOTSTRAP", "127.0.0.1:9092") not in ("127.0.0.1:" + port,
+                                                                 "localhost:" + port):
         import pytest
-        pytest.skip("restarts only the local scripts/kafka.sh broker")
+        pytest.skip("restarts only the local scripts/kafka.sh broker on $KAFKA_PORT")
     for i in (1, 2, 3):
         cluster.worker("n%d" % i, voter="node-%d" % i)
     cluster.apply(os.path.join(MACHINES, "lock.yaml"))
