@@ -13,6 +13,7 @@ prefix with fresh `smc worker` processes:
           consume rate of the same topic (baseline)
   voted   (b) approval machine, 3 voters, quorum 2
   rest    (d) REST propose and read rates through `smc worker --http`
+  million (opt-in) worker RSS with 1,000,000 lock objects (BENCH_MILLION_*)
 
 Prints a table and `fast/raw ratio: X`, writes bench/results/<date>.json.
 Environment: BENCH_SECONDS (20), BENCH_KAFKA_PORT (39092), BENCH_INFLIGHT
@@ -25,7 +26,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import socket
 import subprocess
@@ -130,10 +130,11 @@ class Cluster:
                 p.wait()
 
 
-def client(mode, prefix, tag, rate=0, seconds=None):
+def client(mode, prefix, tag, rate=0, seconds=None, objects=None, inflight=None, drain=15):
     r = sh(CLIENT, "--mode", mode, "--prefix", prefix, "--bootstrap", BOOT, "--tag", tag,
-           "--objects", str(OBJECTS), "--inflight", str(INFLIGHT), "--rate", str(rate),
-           "--seconds", str(seconds or SECONDS), check=False, timeout=SECONDS * 4 + 600)
+           "--objects", str(objects or OBJECTS), "--inflight", str(inflight or INFLIGHT),
+           "--rate", str(rate), "--seconds", str(seconds or SECONDS), "--drain", str(drain),
+           check=False, timeout=(seconds or SECONDS) * 4 + drain + 600)
     if not r.stdout.strip():
         raise SystemExit("bench: bench_cluster %s printed nothing (rc %d): %s" %
                          (mode, r.returncode, r.stderr[-2000:]))
@@ -209,22 +210,26 @@ def scenario_replay(tmp, out):
               "--tag", "c" + RUN, timeout=600)
     out["consume"] = json.loads(cons.stdout.strip().splitlines()[-1])
     ddir = os.path.join(tmp, "replay")
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    errf = open(os.path.join(tmp, "replay.log"), "w+")
     t0 = time.monotonic()
-    r = sh(SMC, "replay", "--bootstrap", BOOT, "--prefix", prefix, "--data-dir", ddir, "--fresh",
-           "--quiet", check=False, timeout=1800)
+    p = subprocess.Popen([SMC, "replay", "--bootstrap", BOOT, "--prefix", prefix, "--data-dir",
+                          ddir, "--fresh", "--quiet"], stdout=errf, stderr=subprocess.STDOUT)
+    # wait4: this child's own CPU time and peak RSS (not other children's).
+    _, status, ru = os.wait4(p.pid, 0)
     secs = time.monotonic() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        out["replay"] = {"error": (r.stdout + r.stderr)[-1000:], "seconds": round(secs, 3)}
+    p.returncode = os.waitstatus_to_exitcode(status)
+    errf.seek(0)
+    text = errf.read()
+    errf.close()
+    if p.returncode != 0:
+        out["replay"] = {"error": text[-1000:], "seconds": round(secs, 3)}
         return
     n = out["consume"]["records"]
     out["replay"] = {
         "records": n, "seconds": round(secs, 3),
         "throughput": round(n / secs, 1) if secs > 0 else 0,
-        "cpu_s": round((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), 3),
-        "rss_mb": round(ru1.ru_maxrss / 1024.0, 1),
-        "stderr_tail": r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else [],
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        "rss_mb": round(ru.ru_maxrss / 1024.0, 1),
     }
 
 
@@ -239,6 +244,21 @@ def scenario_voted(tmp, out):
         warm(c, "approval", "warm-0", "request", {"requester": "bench", "amount": 1})
         warm(c, "approval", "warm-0", "approve")
         out["voted"] = measured(c, lambda: client("voted", c.prefix, "v" + RUN))
+    finally:
+        c.stop()
+
+
+def scenario_million(tmp, out):
+    """Worker RSS with BENCH_MILLION_OBJECTS (1,000,000) lock objects: every
+    create is sent at once (as fast as the producer takes them), then the
+    objects cycle acquire/release until BENCH_MILLION_SECONDS; waits for every
+    answer. Also the committer's rate on a deep backlog."""
+    n = int(os.environ.get("BENCH_MILLION_OBJECTS", "1000000"))
+    secs = float(os.environ.get("BENCH_MILLION_SECONDS", "60"))
+    c = lock_cluster(tmp, "million")
+    try:
+        out["million"] = measured(c, lambda: client("fast", c.prefix, "m" + RUN, seconds=secs,
+                                                   objects=n, inflight=n, drain=1800))
     finally:
         c.stop()
 
@@ -364,7 +384,8 @@ def fmt(v, nd=1):
 def table(out):
     rows = [("scenario", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu ms/op", "rss MB")]
     for k, label in (("raw", "(e) raw produce->consume"), ("fast", "(a) fast path, max"),
-                     ("half", "(a) fast path, half max"), ("voted", "(b) voted 2-of-3")):
+                     ("half", "(a) fast path, half max"), ("voted", "(b) voted 2-of-3"),
+                     ("million", "(a) 1M objects, backlog")):
         r = out.get(k)
         if r:
             rows.append((label, fmt(r["throughput"]), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
@@ -405,7 +426,8 @@ def main():
            "objects": OBJECTS, "partitions": PARTITIONS, "bootstrap": BOOT,
            "started": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
     fns = {"raw": scenario_raw, "fast": scenario_fast, "half": scenario_half,
-           "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest}
+           "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest,
+           "million": scenario_million}
     try:
         for name in SCENARIOS:
             name = name.strip()
