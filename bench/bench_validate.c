@@ -122,8 +122,8 @@ int main(int argc, char **argv) {
   smc_sha256_hex(payload0, strlen(payload0), genesis);
   snprintf(link, sizeof(link), "%s%s", genesis, payload1);
   smc_sha256_hex(link, strlen(link), next);
-  json_t *chain = json_pack("{s:s,s:s,s:i}", "payload", payload0, "currentBlock", genesis,
-                            "height", 0);
+  json_t *chain =
+      json_pack("{s:s,s:s,s:i}", "payload", payload0, "currentBlock", genesis, "height", 0);
   json_t *append_in = json_pack("{s:s,s:s,s:s}", "payload", payload1, "previousBlock", genesis,
                                 "currentBlock", next);
   if (!empty || !acquire_in || !held || !release_in || !chain || !append_in) {
@@ -132,14 +132,26 @@ int main(int argc, char **argv) {
   }
 
   const bench_case_t cases[] = {
-      {"lock acquire (free->held)", lock, {"lock-1", "free", 1, empty},
-       {"acquire", NULL, acquire_in, "svc-a", 1000}, "held"},
-      {"lock release (held->free)", lock, {"lock-1", "held", 2, held},
-       {"release", NULL, release_in, "svc-a", 2000}, "free"},
-      {"lock release (dfsm picks)", lock, {"lock-1", "held", 2, held},
-       {NULL, NULL, release_in, "svc-a", 2000}, "free"},
-      {"block append (next block)", block, {"chain-1", "chain", 1, chain},
-       {"append", NULL, append_in, "miner-1", 3000}, "chain"},
+      {"lock acquire (free->held)",
+       lock,
+       {"lock-1", "free", 1, empty},
+       {"acquire", NULL, acquire_in, "svc-a", 1000},
+       "held"},
+      {"lock release (held->free)",
+       lock,
+       {"lock-1", "held", 2, held},
+       {"release", NULL, release_in, "svc-a", 2000},
+       "free"},
+      {"lock release (dfsm picks)",
+       lock,
+       {"lock-1", "held", 2, held},
+       {NULL, NULL, release_in, "svc-a", 2000},
+       "free"},
+      {"block append (next block)",
+       block,
+       {"chain-1", "chain", 1, chain},
+       {"append", NULL, append_in, "miner-1", 3000},
+       "chain"},
   };
   printf("smc_machine_validate, one thread, %.1f s per case\n", seconds);
   const char *only = argc > 2 ? argv[2] : NULL;

@@ -25,10 +25,10 @@ extern "C" {
 typedef struct smc_client smc_client_t;
 
 typedef struct smc_client_config {
-  const char *bootstrap;          /* Kafka bootstrap servers (required) */
-  const char *prefix;             /* topic prefix, NULL = "smc." */
-  const char *const *properties;  /* extra librdkafka properties: k1, v1, k2, v2, ..., NULL */
-  const char *client_id;          /* NULL = "smc-client" */
+  const char *bootstrap;         /* Kafka bootstrap servers (required) */
+  const char *prefix;            /* topic prefix, NULL = "smc." */
+  const char *const *properties; /* extra librdkafka properties: k1, v1, k2, v2, ..., NULL */
+  const char *client_id;         /* NULL = "smc-client" */
 } smc_client_config_t;
 
 int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);
@@ -64,9 +64,8 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
                        json_t **confirmation, char id_out[65], smc_error_t *err);
 
 /* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
-int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
-                    const char *voter, int accept, const char *reason, int timeout_ms,
-                    smc_error_t *err);
+int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
+                    int accept, const char *reason, int timeout_ms, smc_error_t *err);
 
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */
@@ -79,9 +78,9 @@ int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t 
  * client was created; return non-zero from cb to stop. cb runs in the calling
  * thread. Returns 0 when cb stopped, SMC_EUNAVAILABLE when timeout_ms passed
  * first (timeout_ms < 0 = forever). */
-int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
-                     int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
-                     void *opaque, smc_error_t *err);
+int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version, int timeout_ms,
+                     int (*cb)(void *opaque, const json_t *confirmation), void *opaque,
+                     smc_error_t *err);
 
 /* The machine catalog: <prefix>machines read from its beginning to its end
  * (latest record per name). *catalog is a new object mapping each name to its

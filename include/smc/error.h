@@ -18,6 +18,7 @@ extern "C" {
 #endif
 
 /* X(C name, wire name, meaning) */
+/* clang-format off */
 #define SMC_ERROR_TABLE(X)                                                              \
   /* protocol errors (protocol.md) */                                                  \
   X(BAD_REQUEST, "bad_request", "not JSON, a missing field or a wrong type")           \
@@ -66,6 +67,7 @@ extern "C" {
   X(KAFKA, "kafka_error", "a Kafka client call failed")                                \
   X(INVALID_ARGUMENT, "invalid_argument", "a caller passed an invalid argument")       \
   X(INTERNAL, "internal", "an internal invariant failed")
+/* clang-format on */
 
 typedef enum {
   SMC_OK = 0,
@@ -73,7 +75,7 @@ typedef enum {
   SMC_ERROR_FIRST_ = -1000,
   SMC_ERROR_TABLE(SMC_ERROR_ENUM_)
 #undef SMC_ERROR_ENUM_
-  SMC_ERROR_LAST_
+      SMC_ERROR_LAST_
 } smc_code_t;
 
 /* Why an operation failed. Strings are copied in (truncated to fit), so an

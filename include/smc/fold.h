@@ -44,8 +44,8 @@ void smc_fold_destroy(smc_fold_t *f);
 typedef struct smc_record {
   int32_t partition;
   int64_t offset;
-  int64_t timestamp;       /* ms; LogAppendTime in production */
-  const void *key;         /* NULL = no key */
+  int64_t timestamp; /* ms; LogAppendTime in production */
+  const void *key;   /* NULL = no key */
   size_t key_len;
   const void *value;
   size_t value_len;
@@ -83,8 +83,8 @@ typedef int (*smc_emit_fn)(void *opaque, const smc_output_t *out);
  * lines. Returns 0, or a negative code when kv fails (the caller must then
  * discard the writes of this record).
  */
-int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec,
-                   smc_emit_fn emit, void *opaque);
+int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec, smc_emit_fn emit,
+                   void *opaque);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);
@@ -92,8 +92,7 @@ int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_
 int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *clock);
 /* The earliest pending timer deadline of the partition: returns 1 and sets
  * *deadline, 0 when no timer is pending, negative on kv failure. */
-int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
-                           int64_t *deadline);
+int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *deadline);
 
 /*
  * Register a machine in partition outside the log (smc simulate: the machines
@@ -103,15 +102,14 @@ int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
  * does not compile is SMC_EINVALID_MACHINE (err and diags say why; diags may
  * be NULL). Does not move the applied offset or the clock.
  */
-int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
-                              const char *text, size_t len, const char *file,
-                              smc_diags_t *diags, smc_error_t *err);
+int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *text,
+                              size_t len, const char *file, smc_diags_t *diags, smc_error_t *err);
 
 /* Log hook for events the fold drops without an output (no object or id to
  * answer). level: 0 error, 1 warn, 2 info. Default: none. */
 void smc_fold_set_logger(smc_fold_t *f,
-                         void (*log)(void *opaque, int level, int32_t partition,
-                                     int64_t offset, const char *msg),
+                         void (*log)(void *opaque, int level, int32_t partition, int64_t offset,
+                                     const char *msg),
                          void *opaque);
 
 #ifdef __cplusplus

@@ -54,7 +54,7 @@ typedef struct smc_machine smc_machine_t;
 /* Vote policy of a transition, resolved at compile time (majority/all turned
  * into numbers, the machine default applied). */
 typedef struct smc_vote_policy {
-  size_t quorum;      /* accepts needed */
+  size_t quorum; /* accepts needed */
   size_t nvoters;
   char **voters;      /* eligible voter ids, sorted */
   int64_t timeout_ms; /* 0 = no deadline */
@@ -70,12 +70,12 @@ typedef struct smc_transition_info {
   const char *name;
   const char *to;
   size_t nfrom;
-  const char *const *from;         /* states it leaves; empty for create / any */
-  int creates;                     /* from: null */
-  int from_any;                    /* from: "*" (any non-final state) */
-  int64_t after_ms;                /* 0 = not a timer transition */
-  const smc_vote_policy_t *votes;  /* NULL = no votes needed */
-  const char *message;             /* custom message, NULL if none */
+  const char *const *from;        /* states it leaves; empty for create / any */
+  int creates;                    /* from: null */
+  int from_any;                   /* from: "*" (any non-final state) */
+  int64_t after_ms;               /* 0 = not a timer transition */
+  const smc_vote_policy_t *votes; /* NULL = no votes needed */
+  const char *message;            /* custom message, NULL if none */
 } smc_transition_info_t;
 
 /*
@@ -86,8 +86,8 @@ typedef struct smc_transition_info {
  * Warnings are added to diags in both cases. diags may be NULL. limits may be
  * NULL for the defaults.
  */
-int smc_machine_compile(const char *text, size_t len, const char *file,
-                        const smc_limits_t *limits, smc_machine_t **out, smc_diags_t *diags);
+int smc_machine_compile(const char *text, size_t len, const char *file, const smc_limits_t *limits,
+                        smc_machine_t **out, smc_diags_t *diags);
 
 /* Take another reference; release with smc_machine_destroy. */
 smc_machine_t *smc_machine_retain(smc_machine_t *m);
@@ -120,9 +120,9 @@ int smc_machine_timer(const smc_machine_t *m, const char *state, size_t *transit
 /* The object a proposal applies to, as the fold sees it. */
 typedef struct smc_object_view {
   const char *id;
-  const char *state;   /* NULL: the object does not exist */
-  int64_t version;     /* 0 when it does not exist */
-  const json_t *data;  /* NULL when it does not exist */
+  const char *state;  /* NULL: the object does not exist */
+  int64_t version;    /* 0 when it does not exist */
+  const json_t *data; /* NULL when it does not exist */
 } smc_object_view_t;
 
 typedef struct smc_proposal_view {
@@ -135,10 +135,10 @@ typedef struct smc_proposal_view {
 
 /* What an accepted proposal does. */
 typedef struct smc_outcome {
-  size_t transition;  /* index for smc_machine_transition() */
-  const char *name;   /* transition name (owned by the machine) */
-  const char *state;  /* resulting state (owned by the machine) */
-  json_t *data;       /* resulting data: new reference, the caller owns it */
+  size_t transition; /* index for smc_machine_transition() */
+  const char *name;  /* transition name (owned by the machine) */
+  const char *state; /* resulting state (owned by the machine) */
+  json_t *data;      /* resulting data: new reference, the caller owns it */
 } smc_outcome_t;
 
 /*

@@ -12,8 +12,8 @@ enum {
 
 typedef struct smc_command {
   const char *name;
-  const char *summary;                /* one line for `smc help` */
-  int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
+  const char *summary;               /* one line for `smc help` */
+  int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 } smc_command_t;
 
 /* Each subcommand file defines one of these; main.c lists them. */

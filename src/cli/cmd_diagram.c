@@ -126,9 +126,8 @@ done:
 static void print_diags(const char *file, const smc_diags_t *d) {
   for (size_t i = 0; i < d->count; i++) {
     const smc_error_t *e = &d->items[i].err;
-    fprintf(stderr, "%s:%d:%d: %s: %s: %s\n", e->file[0] ? e->file : file, e->line,
-            e->column, d->items[i].warning ? "warning" : "error", smc_code_name(e->code),
-            e->message);
+    fprintf(stderr, "%s:%d:%d: %s: %s: %s\n", e->file[0] ? e->file : file, e->line, e->column,
+            d->items[i].warning ? "warning" : "error", smc_code_name(e->code), e->message);
   }
 }
 

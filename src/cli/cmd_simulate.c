@@ -35,11 +35,10 @@
 #define SIM_BATCH 1000 /* records per atomic store write */
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: smc simulate MACHINE.yaml... --log FILE.jsonl [--state-dir DIR] "
-          "[--partitions N]\n"
-          "Fold a JSON-lines log of events offline and print each output as a JSON line.\n"
-          "Each line may carry \"partition\", \"offset\", \"time\" and \"key\".\n");
+  fprintf(out, "usage: smc simulate MACHINE.yaml... --log FILE.jsonl [--state-dir DIR] "
+               "[--partitions N]\n"
+               "Fold a JSON-lines log of events offline and print each output as a JSON line.\n"
+               "Each line may carry \"partition\", \"offset\", \"time\" and \"key\".\n");
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -139,8 +138,7 @@ static int register_machines(sim_t *s, char **files, int nfiles) {
       smc_error_clear(&err);
       int rc = smc_fold_register_machine(s->fold, &s->kv, p, text, len, files[i], &d, &err);
       if (rc) {
-        fprintf(stderr, "smc simulate: %s: %s: %s\n", files[i], smc_code_name(rc),
-                err.message);
+        fprintf(stderr, "smc simulate: %s: %s: %s\n", files[i], smc_code_name(rc), err.message);
         for (size_t k = 0; k < d.count; k++)
           if (!d.items[k].warning)
             fprintf(stderr, "%s:%d:%d: %s: %s\n", files[i], d.items[k].err.line,
@@ -219,8 +217,8 @@ static int run_line(sim_t *s, const char *logname, long lineno, const char *line
     free(key);
     return SMC_ENOMEM;
   }
-  smc_record_t rec = {(int32_t)p, off, *time, key, key ? strlen(key) : 0, value,
-                      strlen(value), NULL, NULL};
+  smc_record_t rec = {(int32_t)p, off,           *time, key, key ? strlen(key) : 0,
+                      value,      strlen(value), NULL,  NULL};
   int rc = smc_fold_apply(s->fold, &s->kv, &rec, print_output, NULL);
   free(value);
   free(key);
@@ -278,8 +276,12 @@ static int simulate(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "l:s:p:h", opts, NULL)) != -1) {
     char *end;
     switch (c) {
-    case 'l': logname = optarg; break;
-    case 's': dir = optarg; break;
+    case 'l':
+      logname = optarg;
+      break;
+    case 's':
+      dir = optarg;
+      break;
     case 'p':
       errno = 0;
       parts = strtol(optarg, &end, 10);
@@ -288,8 +290,12 @@ static int simulate(int argc, char **argv) {
         return SMC_EXIT_USAGE;
       }
       break;
-    case 'h': usage(stdout); return SMC_EXIT_OK;
-    default: usage(stderr); return SMC_EXIT_USAGE;
+    case 'h':
+      usage(stdout);
+      return SMC_EXIT_OK;
+    default:
+      usage(stderr);
+      return SMC_EXIT_USAGE;
     }
   }
   if (!logname || optind >= argc) {

@@ -32,8 +32,7 @@ static void edge_label(const smc_transition_info_t *t, char *buf, size_t size) {
       return;
   }
   if (t->votes)
-    snprintf(buf + n, size - (size_t)n, " [%zu of %zu votes]", t->votes->quorum,
-             t->votes->nvoters);
+    snprintf(buf + n, size - (size_t)n, " [%zu of %zu votes]", t->votes->quorum, t->votes->nvoters);
 }
 
 /* Write s as a dot double-quoted string. */
@@ -181,8 +180,7 @@ static void render_mermaid(FILE *f, const smc_machine_t *m) {
   }
 }
 
-int smc_diagram_render(const smc_machine_t *m, const char *format, char **out,
-                       smc_error_t *err) {
+int smc_diagram_render(const smc_machine_t *m, const char *format, char **out, smc_error_t *err) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f;

@@ -21,8 +21,7 @@
  * and *out holds a malloc'd NUL-terminated text the caller frees. An unknown
  * format fails with SMC_EINVALID_ARGUMENT.
  */
-int smc_diagram_render(const smc_machine_t *m, const char *format, char **out,
-                       smc_error_t *err);
+int smc_diagram_render(const smc_machine_t *m, const char *format, char **out, smc_error_t *err);
 
 /* Format a duration in ms the way the language writes it ("500ms", "30s",
  * "5m", "2h", "7d"; the largest unit that divides it). buf of 32 bytes. */

@@ -33,10 +33,8 @@ extern const char *const smc_cf_names[SMC_CF_COUNT];
 typedef struct smc_kv_ops {
   /* Value of key into *val (malloc'd, caller frees) and *vlen. Returns 0,
    * SMC_ENOT_FOUND when absent, or another negative code on failure. */
-  int (*get)(void *self, smc_cf_t cf, const void *key, size_t klen, void **val,
-             size_t *vlen);
-  int (*put)(void *self, smc_cf_t cf, const void *key, size_t klen, const void *val,
-             size_t vlen);
+  int (*get)(void *self, smc_cf_t cf, const void *key, size_t klen, void **val, size_t *vlen);
+  int (*put)(void *self, smc_cf_t cf, const void *key, size_t klen, const void *val, size_t vlen);
   int (*del)(void *self, smc_cf_t cf, const void *key, size_t klen);
   /* The first key k with from <= k < limit (byte order; limit NULL = no
    * bound): copies it into *key, *klen and its value into *val, *vlen (both
@@ -54,8 +52,8 @@ static inline int smc_kv_get(smc_kv_t *kv, smc_cf_t cf, const void *k, size_t kl
                              size_t *vl) {
   return kv->ops->get(kv->self, cf, k, kl, v, vl);
 }
-static inline int smc_kv_put(smc_kv_t *kv, smc_cf_t cf, const void *k, size_t kl,
-                             const void *v, size_t vl) {
+static inline int smc_kv_put(smc_kv_t *kv, smc_cf_t cf, const void *k, size_t kl, const void *v,
+                             size_t vl) {
   return kv->ops->put(kv->self, cf, k, kl, v, vl);
 }
 static inline int smc_kv_del(smc_kv_t *kv, smc_cf_t cf, const void *k, size_t kl) {

@@ -19,13 +19,17 @@ int32_t smc_partition_for(const void *key, size_t len, int32_t n);
 
 /* Big-endian encoders for key building. */
 static inline void smc_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
 }
 static inline uint32_t smc_get_be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 static inline void smc_be64(uint8_t *p, uint64_t v) {
-  smc_be32(p, (uint32_t)(v >> 32)); smc_be32(p + 4, (uint32_t)v);
+  smc_be32(p, (uint32_t)(v >> 32));
+  smc_be32(p + 4, (uint32_t)v);
 }
 static inline uint64_t smc_get_be64(const uint8_t *p) {
   return ((uint64_t)smc_get_be32(p) << 32) | smc_get_be32(p + 4);

@@ -180,9 +180,9 @@ static char *machine_text(const json_t *m, size_t *len) {
   if (!s)
     fail_msg("case has no machine");
   size_t n = strlen(s);
-  int is_path = !strchr(s, '\n') && ((n > 5 && !strcmp(s + n - 5, ".yaml")) ||
-                                      (n > 4 && !strcmp(s + n - 4, ".yml")) ||
-                                      (n > 5 && !strcmp(s + n - 5, ".json")));
+  int is_path = !strchr(s, '\n') &&
+                ((n > 5 && !strcmp(s + n - 5, ".yaml")) || (n > 4 && !strcmp(s + n - 4, ".yml")) ||
+                 (n > 5 && !strcmp(s + n - 5, ".json")));
   if (is_path) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/%s", SMC_SOURCE_DIR, s);
@@ -311,8 +311,7 @@ static char *outcome_text(int rc, const smc_outcome_t *out, const smc_error_t *e
     return strdup(buf);
   }
   char *d = smc_json_canonical(out->data);
-  snprintf(buf, sizeof(buf), "%zu %s %s %s", out->transition, out->name, out->state,
-           d ? d : "?");
+  snprintf(buf, sizeof(buf), "%zu %s %s %s", out->transition, out->name, out->state, d ? d : "?");
   free(d);
   return strdup(buf);
 }

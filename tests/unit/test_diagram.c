@@ -60,10 +60,10 @@ static int count(const char *hay, const char *needle) {
   return n;
 }
 
-#define assert_has(hay, needle)                                                     \
-  do {                                                                              \
-    if (!strstr((hay), (needle)))                                                   \
-      fail_msg("missing %s in:\n%s", (needle), (hay));                              \
+#define assert_has(hay, needle)                                                                    \
+  do {                                                                                             \
+    if (!strstr((hay), (needle)))                                                                  \
+      fail_msg("missing %s in:\n%s", (needle), (hay));                                             \
   } while (0)
 
 static void test_lock_dot(void **state) {
@@ -167,20 +167,19 @@ static void test_votes_bold(void **state) {
  * an edge from the start point; a timer and a list of from states. */
 static void test_from_any_inline(void **state) {
   (void)state;
-  static const char yaml[] =
-      "name: flow\n"
-      "states:\n"
-      "  a: {}\n"
-      "  b: {}\n"
-      "  c: {}\n"
-      "  gone: {final: true}\n"
-      "transitions:\n"
-      "  make_a: {from: null, to: a}\n"
-      "  make_b: {from: null, to: b}\n"
-      "  step: {from: [a, b], to: c}\n"
-      "  kill: {from: '*', to: gone}\n"
-      "  nap: {from: c, to: a, after: 500ms}\n"
-      "  sleep: {from: b, to: a, after: 2h}\n";
+  static const char yaml[] = "name: flow\n"
+                             "states:\n"
+                             "  a: {}\n"
+                             "  b: {}\n"
+                             "  c: {}\n"
+                             "  gone: {final: true}\n"
+                             "transitions:\n"
+                             "  make_a: {from: null, to: a}\n"
+                             "  make_b: {from: null, to: b}\n"
+                             "  step: {from: [a, b], to: c}\n"
+                             "  kill: {from: '*', to: gone}\n"
+                             "  nap: {from: c, to: a, after: 500ms}\n"
+                             "  sleep: {from: b, to: a, after: 2h}\n";
   smc_machine_t *m = compile_text(yaml, "inline");
   char *dot = render(m, "dot");
   assert_has(dot, "\"__start\" -> \"a\" [label=\"make_a\"];");
@@ -330,11 +329,11 @@ static void test_duration(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lock_dot),      cmocka_unit_test(test_lock_mermaid),
-      cmocka_unit_test(test_lease_dot),     cmocka_unit_test(test_lease_mermaid),
-      cmocka_unit_test(test_votes_bold),    cmocka_unit_test(test_from_any_inline),
-      cmocka_unit_test(test_vote_labels),   cmocka_unit_test(test_bad_format),
-      cmocka_unit_test(test_duration),      cmocka_unit_test(test_cli),
+      cmocka_unit_test(test_lock_dot),    cmocka_unit_test(test_lock_mermaid),
+      cmocka_unit_test(test_lease_dot),   cmocka_unit_test(test_lease_mermaid),
+      cmocka_unit_test(test_votes_bold),  cmocka_unit_test(test_from_any_inline),
+      cmocka_unit_test(test_vote_labels), cmocka_unit_test(test_bad_format),
+      cmocka_unit_test(test_duration),    cmocka_unit_test(test_cli),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

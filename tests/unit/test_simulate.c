@@ -39,8 +39,8 @@ static char *read_all(const char *name) {
 /* Run smc with args (in dir); stdout to out, stderr to err. Exit status. */
 static int smc(const char *args, const char *out, const char *err) {
   char cmd[1024];
-  snprintf(cmd, sizeof(cmd), "cd '%s' && '%s/smc' %s > %s 2> %s", dir, SMC_BINARY_DIR, args,
-           out, err);
+  snprintf(cmd, sizeof(cmd), "cd '%s' && '%s/smc' %s > %s 2> %s", dir, SMC_BINARY_DIR, args, out,
+           err);
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -117,8 +117,8 @@ static void split_state_dir(void **state) {
   assert_int_equal(smc("simulate lock.yaml --log log.jsonl", "whole", "e0"), 0);
   /* lines 1-5 then 6-10, the state kept in RocksDB between the runs */
   char cmd[512];
-  snprintf(cmd, sizeof(cmd), "cd '%s' && head -5 log.jsonl > a.jsonl && tail -n +6 log.jsonl > b.jsonl",
-           dir);
+  snprintf(cmd, sizeof(cmd),
+           "cd '%s' && head -5 log.jsonl > a.jsonl && tail -n +6 log.jsonl > b.jsonl", dir);
   assert_int_equal(system(cmd), 0);
   assert_int_equal(smc("simulate lock.yaml --log a.jsonl --state-dir st", "part1", "e1"), 0);
   assert_int_equal(smc("simulate lock.yaml --log b.jsonl --state-dir st", "part2", "e2"), 0);
