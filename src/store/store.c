@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,100 @@ struct smc_store {
    * (left by a newer version): RocksDB requires them opened. */
   rocksdb_column_family_handle_t **other;
   size_t nother;
+  /* Read cache (rc_* below): RC_SLOTS direct-mapped entries, under rc_mu. */
+  struct rc_ent *rc;
+  pthread_mutex_t rc_mu;
+  int rc_mu_ok;
+  uint64_t rc_gen; /* bumped by every write that reaches RocksDB */
 };
+
+/*
+ * Read cache in front of RocksDB for the keys the fold reads on every record
+ * (object records, machine registrations, partition meta): a direct-mapped
+ * table of RC_SLOTS entries, each the exact value RocksDB holds for its key
+ * (or its absence). It cannot go stale: every write through this store
+ * (smc_store_apply, the kv's put/del, smc_store_drop_partition) updates or
+ * drops the entries it touches after RocksDB accepted it, and a value read
+ * from RocksDB is only inserted if no write completed meanwhile (rc_gen).
+ * Memory: at most RC_SLOTS keys and values (the fold's object records are a
+ * few hundred bytes), independent of the number of objects.
+ */
+#define RC_SLOTS (1u << 15)
+
+typedef struct rc_ent {
+  uint8_t *kv; /* key bytes then value bytes (malloc'd); NULL = empty slot */
+  uint32_t klen, vlen;
+  uint8_t cf;
+  uint8_t found; /* 0: the key is known to be absent */
+} rc_ent_t;
+
+/* Object records, machine registrations and the partition meta record
+ * (partition + 'a': 5 bytes); not the expiry index, queues, timers, ids. */
+static int rc_cacheable(smc_cf_t cf, size_t klen) {
+  return cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || (cf == SMC_CF_META && klen == 5);
+}
+
+static rc_ent_t *rc_slot(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+  uint64_t h = 1469598103934665603ULL ^ (uint64_t)cf;
+  const uint8_t *k = key;
+  for (size_t i = 0; i < klen; i++)
+    h = (h ^ k[i]) * 1099511628211ULL;
+  h ^= h >> 29;
+  return &s->rc[h & (RC_SLOTS - 1)];
+}
+
+static int rc_match(const rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen) {
+  return e->kv && e->cf == (uint8_t)cf && e->klen == klen && !memcmp(e->kv, key, klen);
+}
+
+/* Make e hold key -> val (val NULL: absent). On allocation failure the slot
+ * is left empty, which is always correct. */
+static void rc_fill(rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                    size_t vlen) {
+  free(e->kv);
+  e->kv = NULL;
+  if (klen > UINT32_MAX || vlen > UINT32_MAX || klen + vlen > (1u << 20))
+    return;
+  uint8_t *b = malloc(klen + vlen + 1);
+  if (!b)
+    return;
+  memcpy(b, key, klen);
+  if (val && vlen)
+    memcpy(b + klen, val, vlen);
+  e->kv = b;
+  e->klen = (uint32_t)klen;
+  e->vlen = val ? (uint32_t)vlen : 0;
+  e->cf = (uint8_t)cf;
+  e->found = val != NULL;
+}
+
+/* Drop key's entry, if cached. Caller holds rc_mu. */
+static void rc_forget(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+  rc_ent_t *e = s->rc ? rc_slot(s, cf, key, klen) : NULL;
+  if (e && rc_match(e, cf, key, klen)) {
+    free(e->kv);
+    e->kv = NULL;
+  }
+}
+
+static void rc_clear_locked(smc_store_t *s) {
+  for (size_t i = 0; s->rc && i < RC_SLOTS; i++) {
+    free(s->rc[i].kv);
+    s->rc[i].kv = NULL;
+  }
+}
+
+/* A write of key (val NULL = delete) reached RocksDB: keep the cache exact.
+ * Caller holds rc_mu. Written values of cacheable column families are kept
+ * (the fold reads them back on the next record of the same object). */
+static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen,
+                       const void *val, size_t vlen) {
+  if (!s->rc)
+    return;
+  rc_ent_t *e = rc_slot(s, cf, key, klen);
+  if (rc_match(e, cf, key, klen) || rc_cacheable(cf, klen))
+    rc_fill(e, cf, key, klen, val, vlen);
+}
 
 void smc_store_options_default(smc_store_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -96,6 +190,9 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
   rocksdb_options_set_db_write_buffer_size(s->opts, 4 * o->write_buffer_bytes);
   rocksdb_options_set_max_open_files(s->opts, o->max_open_files);
   rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+  /* lookups of absent keys (new proposal ids) stop at a memtable bloom */
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.1);
+  rocksdb_options_set_memtable_whole_key_filtering(s->opts, 1);
   rocksdb_writeoptions_set_sync(s->apply_wopts, o->sync ? 1 : 0);
   return 0;
 }
@@ -197,6 +294,11 @@ int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
+  if (!(s->rc = calloc(RC_SLOTS, sizeof(*s->rc))) || pthread_mutex_init(&s->rc_mu, NULL)) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  s->rc_mu_ok = 1;
   if ((rc = make_dirs(dir, err)) || (rc = build_options(s, o, err)) || (rc = open_db(s, err)))
     goto fail;
   *out = s;
@@ -231,6 +333,10 @@ void smc_store_close(smc_store_t *s) {
     rocksdb_writeoptions_destroy(s->wopts);
   if (s->apply_wopts)
     rocksdb_writeoptions_destroy(s->apply_wopts);
+  if (s->rc_mu_ok)
+    pthread_mutex_destroy(&s->rc_mu);
+  rc_clear_locked(s);
+  free(s->rc);
   free(s->dir);
   free(s);
 }
@@ -255,12 +361,35 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   smc_store_t *s = self;
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
+  int cacheable = rc_cacheable(cf, klen);
+  uint64_t gen = 0;
+  if (cacheable) {
+    pthread_mutex_lock(&s->rc_mu);
+    rc_ent_t *e = rc_slot(s, cf, key, klen);
+    if (rc_match(e, cf, key, klen)) {
+      int rc = SMC_ENOT_FOUND;
+      if (e->found) {
+        rc = (*val = dup_bytes(e->kv + e->klen, e->vlen)) ? 0 : SMC_ENOMEM;
+        *vlen = e->vlen;
+      }
+      pthread_mutex_unlock(&s->rc_mu);
+      return rc;
+    }
+    gen = s->rc_gen;
+    pthread_mutex_unlock(&s->rc_mu);
+  }
   char *rerr = NULL;
   size_t n = 0;
   char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], key, klen, &n, &rerr);
   if (rerr) {
     rocksdb_free(rerr);
     return SMC_ESTORE;
+  }
+  if (cacheable) { /* only if no write completed since gen was read */
+    pthread_mutex_lock(&s->rc_mu);
+    if (gen == s->rc_gen)
+      rc_fill(rc_slot(s, cf, key, klen), cf, key, klen, v, n);
+    pthread_mutex_unlock(&s->rc_mu);
   }
   if (!v)
     return SMC_ENOT_FOUND;
@@ -279,6 +408,13 @@ static int kv_put(void *self, smc_cf_t cf, const void *key, size_t klen, const v
     return SMC_EINVALID_ARGUMENT;
   char *rerr = NULL;
   rocksdb_put_cf(s->db, s->wopts, s->cf[cf], key, klen, val, vlen, &rerr);
+  pthread_mutex_lock(&s->rc_mu);
+  s->rc_gen++;
+  if (rerr) /* unknown outcome: forget the key */
+    rc_forget(s, cf, key, klen);
+  else
+    rc_written(s, cf, key, klen, val, vlen);
+  pthread_mutex_unlock(&s->rc_mu);
   if (rerr) {
     rocksdb_free(rerr);
     return SMC_ESTORE;
@@ -292,6 +428,13 @@ static int kv_del(void *self, smc_cf_t cf, const void *key, size_t klen) {
     return SMC_EINVALID_ARGUMENT;
   char *rerr = NULL;
   rocksdb_delete_cf(s->db, s->wopts, s->cf[cf], key, klen, &rerr);
+  pthread_mutex_lock(&s->rc_mu);
+  s->rc_gen++;
+  if (rerr)
+    rc_forget(s, cf, key, klen);
+  else
+    rc_written(s, cf, key, klen, NULL, 0);
+  pthread_mutex_unlock(&s->rc_mu);
   if (rerr) {
     rocksdb_free(rerr);
     return SMC_ESTORE;
@@ -370,6 +513,12 @@ static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
   return 0;
 }
 
+static int rc_apply_one(void *opaque, smc_cf_t cf, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
+  rc_written(opaque, cf, key, klen, val, vlen);
+  return 0;
+}
+
 int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   batch_ctx_t b = {s, rocksdb_writebatch_create()};
   if (!b.wb)
@@ -381,6 +530,13 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   }
   char *rerr = NULL;
   rocksdb_write(s->db, s->apply_wopts, b.wb, &rerr);
+  pthread_mutex_lock(&s->rc_mu);
+  s->rc_gen++;
+  if (rerr) /* outcome unknown: start over */
+    rc_clear_locked(s);
+  else
+    smc_overlay_foreach(ov, rc_apply_one, s);
+  pthread_mutex_unlock(&s->rc_mu);
   if (rerr)
     rc = rocks_fail(err, rerr, "apply");
 done:
@@ -402,6 +558,10 @@ int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err
   char *rerr = NULL;
   rocksdb_write(s->db, s->apply_wopts, wb, &rerr);
   rocksdb_writebatch_destroy(wb);
+  pthread_mutex_lock(&s->rc_mu);
+  s->rc_gen++;
+  rc_clear_locked(s);
+  pthread_mutex_unlock(&s->rc_mu);
   if (rerr)
     return rocks_fail(err, rerr, "drop partition");
   return 0;
