@@ -18,7 +18,9 @@ prefix with fresh `smc worker` processes:
 Prints a table and `fast/raw ratio: X`, writes bench/results/<date>.json.
 Environment: BENCH_SECONDS (20), BENCH_KAFKA_PORT (39092), BENCH_INFLIGHT
 (1000), BENCH_OBJECTS (10000), BENCH_SCENARIOS (comma list, default all),
-BENCH_REST_THREADS (16), BENCH_PARTITIONS (12).
+BENCH_REST_THREADS (16), BENCH_PARTITIONS (12), BENCH_METRICS (0; 1 = workers
+of the lock scenarios serve HTTP and the results include their transaction
+count, records per transaction and mean commit time from /metrics).
 """
 import datetime
 import http.client
@@ -93,6 +95,7 @@ class Cluster:
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
         self.workers = []
+        self.http_port = None
         self.smc("topics", "create", "--partitions", str(PARTITIONS))
 
     def smc(self, *args, timeout=120):
@@ -106,6 +109,7 @@ class Cluster:
             args += ["--voter", voter]
         if http:
             args += ["--http", http]
+            self.http_port = int(http.rsplit(":", 1)[1])
         logf = open(os.path.join(self.dir, node + ".log"), "w")
         p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
@@ -157,10 +161,43 @@ def warm(c, machine, obj, transition, data=None):
     raise SystemExit("bench: warm-up proposal failed: %s%s" % (r.stdout, r.stderr))
 
 
+def scrape(port):
+    """The committer's transaction counters from GET /metrics (sum over label
+    sets); {} when unavailable."""
+    want = ("smc_txn_commits_total", "smc_txn_commit_seconds_sum", "smc_txn_commit_seconds_count",
+            "smc_records_folded_total")
+    got = {}
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return got
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in want:
+            got[name] = got.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return got
+
+
 def measured(c, fn):
-    """Runs fn() and adds the workers' CPU seconds and peak RSS to its result."""
+    """Runs fn() and adds the workers' CPU seconds and peak RSS to its result,
+    and, when the worker serves HTTP, its transaction count and mean commit
+    time over the run (where a fast-path round trip's time goes)."""
     cpu0 = c.cpu()
+    m0 = scrape(c.http_port) if c.http_port else {}
     res = fn()
+    m1 = scrape(c.http_port) if c.http_port else {}
+    if m0 and m1:
+        d = {k: m1.get(k, 0.0) - m0.get(k, 0.0) for k in m1}
+        commits = d.get("smc_txn_commits_total", 0.0)
+        if commits:
+            res["txn_commits"] = int(commits)
+            res["records_per_txn"] = round(d.get("smc_records_folded_total", 0.0) / commits, 1)
+        cnt = d.get("smc_txn_commit_seconds_count", 0.0)
+        if cnt:
+            res["txn_commit_mean_ms"] = round(d["smc_txn_commit_seconds_sum"] * 1000.0 / cnt, 2)
     res["worker_cpu_s"] = round(c.cpu() - cpu0, 3)
     res["worker_rss_mb"] = round(c.hwm_mb(), 1)
     n = res.get("committed") or 0
@@ -168,7 +205,20 @@ def measured(c, fn):
     return res
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def lock_cluster(tmp, name, http=None):
+    """One committer serving the lock machine. With BENCH_METRICS=1 it also
+    serves HTTP (on a free port) so that /metrics gives the transaction
+    figures; off by default because the gateway keeps every confirmation it
+    sees in its proposal LRU (100,000 entries), which adds to the worker's
+    RSS and CPU."""
+    if not http and os.environ.get("BENCH_METRICS") == "1":
+        http = "127.0.0.1:%d" % free_port()
     c = Cluster(tmp, name)
     c.worker("node-1", http=http)
     c.smc("machine", "apply", os.path.join(ROOT, "examples", "machines", "lock.yaml"),
@@ -309,9 +359,7 @@ def pct(v, p):
 
 
 def scenario_rest(tmp, out):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     c = lock_cluster(tmp, "rest", http="127.0.0.1:%d" % port)
     try:
         # Create the objects first (one connection), then the timed mix.
@@ -424,6 +472,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="smc-bench-")
     out = {"machine": machine_info(), "seconds": SECONDS, "inflight": INFLIGHT,
            "objects": OBJECTS, "partitions": PARTITIONS, "bootstrap": BOOT,
+           "scenarios": SCENARIOS, "metrics": os.environ.get("BENCH_METRICS") == "1",
            "started": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
     fns = {"raw": scenario_raw, "fast": scenario_fast, "half": scenario_half,
            "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest,
