@@ -5,6 +5,8 @@
  * Every function here works on a loaded fold_obj_t that the caller saves
  * after; queued proposals are read and written through fold_state.c.
  */
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,29 @@ static json_t *votes_json(const fold_prop_t *p) {
   for (size_t i = 0; i < p->reject.n; i++)
     json_array_append_new(rej, json_string(p->reject.v[i]));
   return json_pack("{s:o,s:o}", "accept", acc, "reject", rej);
+}
+
+/* SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm
+ * up again on every call, which cost ~5% of the fold per commit. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+/* Same output as smc_sha256_hex (util.h). */
+static void chain_sha256_hex(const void *data, size_t len, char out[65]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  pthread_once(&sha256_once, sha256_fetch);
+  if (!sha256_md || !EVP_Digest(data, len, md, &n, sha256_md, NULL) || n != 32) {
+    smc_sha256_hex(data, len, out);
+    return;
+  }
+  for (int i = 0; i < 32; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[64] = '\0';
 }
 
 /* The fields every confirmation has; the caller adds the rest. */
@@ -149,7 +174,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   committed_text(c, o, p, name, &t);
   char sum[65];
   if (!t.oom)
-    smc_sha256_hex(t.p, t.len, sum);
+    chain_sha256_hex(t.p, t.len, sum);
   /* "checksum" sorts before every other key: insert it first */
   smc_buf_t b;
   smc_buf_init(&b);
