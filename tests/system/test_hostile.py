@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -257,3 +258,86 @@ def test_http_case(case, dev):
     st, ok = dev.json("PUT", "/machine/lock/object/ok-%s/transition/create?expect_version=0"
                       % case["name"], {})
     assert st == 200 and ok["version"] == 1, (st, ok)
+
+
+# ------------------------------------------------------ events, on a broker
+RAWPRODUCE = os.environ.get("SMC_RAWPRODUCE") or os.path.join(
+    os.path.dirname(BIN), "tests", "system", "smc_rawproduce")
+
+
+def test_event_cases_on_broker(cluster):
+    """Every event case, produced raw (tests/system/rawproduce.c) to
+    smc.proposals of a real worker, then a valid proposal: the case's code
+    shows up as a rejection or in the worker's log line for that record's
+    offset, nothing bad commits, and every valid proposal commits."""
+    if not os.path.exists(RAWPRODUCE):
+        pytest.skip("build smc_rawproduce (tests/system/CMakeLists.txt)")
+    t_start = time.time()
+    w = cluster.worker("h1")
+    cluster.apply(LOCK)
+    cluster.apply(APPROVAL)
+    print("hostile on broker: machines applied in %.1f s" % (time.time() - t_start))
+    n = cluster.partitions
+    recs, where = [], {}  # (partition, key, value); case name -> index of its record
+
+    def add(value, key):
+        part = partition_for(key, n) if key else 0
+        recs.append((part, key, value))
+        return len(recs) - 1
+
+    for case in EVENTS:
+        for s in case.get("setup", []):
+            if s["type"] == "machine":
+                for p in range(n):
+                    recs.append((p, None, json.dumps(s).encode()))
+            else:
+                add(json.dumps(s).encode(), s["object"])
+        value = raw(case)
+        ev = strict_json_object(value)
+        obj = ev.get("object") if isinstance(ev, dict) else None
+        obj = obj if isinstance(obj, str) and obj else "bad-1"
+        key = case.get("key", obj)
+        i = add(value, key)
+        if case.get("partition") == "wrong":
+            recs[i] = ((partition_for(key, n) + 1) % n, key, value)
+        where[case["name"]] = (i, obj)
+        add(json.dumps(ok_proposal(case["name"])).encode(), "ok-" + case["name"])
+    text = "".join("%d %s %s\n" % (p, k.encode().hex() if k else "-", v.hex() or "-")
+                   for p, k, v in recs)
+    r = subprocess.run([RAWPRODUCE, BOOT, cluster.prefix + "proposals"], input=text.encode(),
+                       capture_output=True, timeout=300)
+    print("hostile on broker: produced at %.1f s" % (time.time() - t_start))
+    delivered = {}
+    for line in r.stdout.decode().splitlines():
+        i, p, off = map(int, line.split())
+        delivered[i] = (p, off)
+    ok_ids = ["ok-" + c["name"] for c in EVENTS]
+    t0 = time.time()
+    confs, missing = cluster.wait_confirmed(ok_ids, timeout=240)
+    print("hostile on broker: %d records produced, confirmed in %.1f s" % (len(recs), time.time() - t0))
+    assert not missing, (sorted(missing)[:5], w.log()[-3000:])
+    log = w.log()
+    by_id = {}
+    for c in confs:
+        by_id.setdefault(c.get("proposal"), []).append(c)
+    setup_ids = {s.get("id") for c in EVENTS for s in c.get("setup", [])}
+    for pid in ok_ids:
+        assert [c["outcome"] for c in by_id[pid]] == ["committed"], by_id[pid]
+    for c in confs:
+        if c.get("outcome") == "committed" and c["object"].startswith("bad-"):
+            assert c["proposal"] in setup_ids, c
+    for case in EVENTS:
+        i, obj = where[case["name"]]
+        if i not in delivered:
+            # only the over-sized values may be refused by the broker itself
+            assert case["expect_code"] == "too_large", (case["name"], r.stderr[-500:])
+            continue
+        p, off = delivered[i]
+        codes = [c["error"]["code"] for c in confs
+                 if "error" in c and c.get("offset") == off
+                 and (c.get("object") == obj or partition_for(c.get("object") or "", n) == p)]
+        mark = "partition=%d msg=\"committer: offset %d: " % (p, off)
+        lines = [l for l in log.splitlines() if mark in l]
+        assert case["expect_code"] in codes or any(case["expect_code"] in l for l in lines), (
+            case["name"], case["expect_code"], codes, lines)
+    assert w.stop() == 0, w.log()[-3000:]
