@@ -380,21 +380,27 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   }
   char *rerr = NULL;
   size_t n = 0;
-  char *v = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], key, klen, &n, &rerr);
+  /* pinned: the value is copied once, out of RocksDB's own buffer */
+  rocksdb_pinnableslice_t *ps =
+      rocksdb_get_pinned_cf(s->db, s->ropts, s->cf[cf], key, klen, &rerr);
   if (rerr) {
     rocksdb_free(rerr);
+    rocksdb_pinnableslice_destroy(ps);
     return SMC_ESTORE;
   }
+  const char *v = ps ? rocksdb_pinnableslice_value(ps, &n) : NULL;
   if (cacheable) { /* only if no write completed since gen was read */
     pthread_mutex_lock(&s->rc_mu);
     if (gen == s->rc_gen)
       rc_fill(rc_slot(s, cf, key, klen), cf, key, klen, v, n);
     pthread_mutex_unlock(&s->rc_mu);
   }
-  if (!v)
+  if (!v) {
+    rocksdb_pinnableslice_destroy(ps);
     return SMC_ENOT_FOUND;
+  }
   *val = dup_bytes(v, n);
-  rocksdb_free(v);
+  rocksdb_pinnableslice_destroy(ps);
   if (!*val)
     return SMC_ENOMEM;
   *vlen = n;
