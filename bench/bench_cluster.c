@@ -444,6 +444,10 @@ static int run_roundtrips(bench_t *b) {
   rd_kafka_consumer_close(b->cons);
   rd_kafka_destroy(b->cons);
   rd_kafka_destroy(b->prod);
+  free(b->objs);
+  free(b->ready);
+  free(b->sent);
+  free(b->lat_ms);
   return b->inflight > 0 ? 3 : 0;
 }
 
