@@ -388,6 +388,7 @@ static int committer_emit(void *opaque, const smc_output_t *o) {
       smc_metrics_counter_add("smc_replies_total", NULL, 1);
     break;
   case SMC_OUT_VOTE_REQUEST:
+    smc_metrics_counter_add("smc_proposals_awaiting_votes_total", NULL, 1);
     break;
   }
   return rc;

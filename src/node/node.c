@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "node/log.h"
+#include "node/metrics.h"
 #include "node/roles.h"
 
 struct smc_node {
@@ -145,8 +146,36 @@ static int valid_id(const char *s) {
   return 1;
 }
 
+/* HELP and TYPE lines for every metric the roles record (idempotent). */
+static void describe_metrics(void) {
+  static const struct {
+    const char *name;
+    smc_metric_type_t type;
+    const char *help;
+  } m[] = {
+      {"smc_records_folded_total", SMC_METRIC_COUNTER,
+       "Records of the proposals topic folded, by role."},
+      {"smc_confirmations_total", SMC_METRIC_COUNTER, "Confirmations published, by outcome."},
+      {"smc_proposals_awaiting_votes_total", SMC_METRIC_COUNTER,
+       "Proposals that became active and wait for votes."},
+      {"smc_replies_total", SMC_METRIC_COUNTER, "Read replies published."},
+      {"smc_votes_total", SMC_METRIC_COUNTER, "Votes this node's voter produced, by accept."},
+      {"smc_txn_commits_total", SMC_METRIC_COUNTER, "Committer transactions committed."},
+      {"smc_txn_commit_seconds", SMC_METRIC_HISTOGRAM, "Committer transaction commit latency."},
+      {"smc_committer_txn_aborts_total", SMC_METRIC_COUNTER, "Committer transactions aborted."},
+      {"smc_committer_producer_rebuilds_total", SMC_METRIC_COUNTER,
+       "Transactional producers re-created after fatal, fenced or indefinite errors."},
+      {"smc_ticks_total", SMC_METRIC_COUNTER, "Tick events written for pending timers."},
+      {"smc_timer_pending", SMC_METRIC_GAUGE, "1 when a timer is pending in the partition."},
+      {"smc_fold_lag", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
+  };
+  for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+    smc_metrics_describe(m[i].name, m[i].type, m[i].help);
+}
+
 int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *err) {
   *out = NULL;
+  describe_metrics();
   if (!cfg)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no configuration");
   if (!valid_id(cfg->node_id))
