@@ -131,8 +131,7 @@ static int run(long records, long objects) {
                     "{\"type\":\"proposal\",\"id\":\"p%ld\",\"object\":\"%s\",\"transition\":"
                     "\"%s\",\"data\":{\"owner\":\"svc-%ld\"}}",
                     i, key, step % 2 ? "acquire" : "release", obj % 97);
-    smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)kl, val, (size_t)vl, NULL,
-                        NULL};
+    smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)kl, val, (size_t)vl, NULL, NULL};
     if (smc_fold_apply(f, &kv, &rec, count, &c)) {
       fprintf(stderr, "fold failed at record %ld\n", i);
       return 1;

@@ -65,13 +65,27 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
     char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
     size_t n = 2;
     switch (ch) {
-    case '"': esc[1] = '"'; break;
-    case '\\': esc[1] = '\\'; break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
+    case '"':
+      esc[1] = '"';
+      break;
+    case '\\':
+      esc[1] = '\\';
+      break;
+    case '\b':
+      esc[1] = 'b';
+      break;
+    case '\f':
+      esc[1] = 'f';
+      break;
+    case '\n':
+      esc[1] = 'n';
+      break;
+    case '\r':
+      esc[1] = 'r';
+      break;
+    case '\t':
+      esc[1] = 't';
+      break;
     default:
       esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4], esc[5] = hex[ch & 15];
       n = 6;
@@ -151,11 +165,16 @@ char *smc_rd_str(smc_rd_t *r) {
 
 const char *smc_event_type_name(smc_event_type_t t) {
   switch (t) {
-  case SMC_EV_PROPOSAL: return "proposal";
-  case SMC_EV_VOTE: return "vote";
-  case SMC_EV_READ: return "read";
-  case SMC_EV_TICK: return "tick";
-  case SMC_EV_MACHINE: return "machine";
+  case SMC_EV_PROPOSAL:
+    return "proposal";
+  case SMC_EV_VOTE:
+    return "vote";
+  case SMC_EV_READ:
+    return "read";
+  case SMC_EV_TICK:
+    return "tick";
+  case SMC_EV_MACHINE:
+    return "machine";
   }
   return "unknown";
 }
@@ -165,8 +184,8 @@ enum { OPTIONAL = 0, REQUIRED = 1 };
 /* String field: absent -> NULL (bad_request when required); present with
  * another type, empty (when required) or longer than maxlen -> bad_request.
  * Records the first error in err and returns its code. */
-static int str_field(json_t *root, const char *name, int required, size_t maxlen,
-                     const char **out, smc_error_t *err) {
+static int str_field(json_t *root, const char *name, int required, size_t maxlen, const char **out,
+                     smc_error_t *err) {
   *out = NULL;
   json_t *v = json_object_get(root, name);
   if (!v || json_is_null(v)) {
@@ -180,8 +199,8 @@ static int str_field(json_t *root, const char *name, int required, size_t maxlen
   if (required && n == 0)
     return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' must not be empty", name);
   if (maxlen && n > maxlen)
-    return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' is longer than %zu bytes",
-                         name, maxlen);
+    return smc_error_set(err, SMC_EBAD_REQUEST, name, "field '%s' is longer than %zu bytes", name,
+                         maxlen);
   *out = json_string_value(v);
   return 0;
 }
@@ -189,7 +208,12 @@ static int str_field(json_t *root, const char *name, int required, size_t maxlen
 static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+#define KEEP(x)                                                                                    \
+  do {                                                                                             \
+    e = (x);                                                                                       \
+    if (e && !rc)                                                                                  \
+      rc = e;                                                                                      \
+  } while (0)
   KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
   if (ev->id && !*ev->id) {
     ev->id = NULL;
@@ -221,8 +245,8 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
   if (rc)
     return rc;
   if (!ev->id) {
-    if (smc_proposal_derive_id(ev->object, ev->has_expect, ev->expect_version,
-                               ev->transition, ev->data, ev->id_buf))
+    if (smc_proposal_derive_id(ev->object, ev->has_expect, ev->expect_version, ev->transition,
+                               ev->data, ev->id_buf))
       return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     ev->id = ev->id_buf;
     ev->id_derived = 1;
@@ -233,7 +257,12 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
 static int decode_vote(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+#define KEEP(x)                                                                                    \
+  do {                                                                                             \
+    e = (x);                                                                                       \
+    if (e && !rc)                                                                                  \
+      rc = e;                                                                                      \
+  } while (0)
   KEEP(str_field(r, "proposal", REQUIRED, SMC_CODEC_MAX_ID, &ev->proposal, err));
   KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
   KEEP(str_field(r, "voter", REQUIRED, SMC_CODEC_MAX_ID, &ev->voter, err));
@@ -258,7 +287,12 @@ static int decode_read(smc_event_t *ev, smc_error_t *err) {
 static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x) do { e = (x); if (e && !rc) rc = e; } while (0)
+#define KEEP(x)                                                                                    \
+  do {                                                                                             \
+    e = (x);                                                                                       \
+    if (e && !rc)                                                                                  \
+      rc = e;                                                                                      \
+  } while (0)
   KEEP(str_field(r, "name", REQUIRED, SMC_CODEC_MAX_ID, &ev->name, err));
   KEEP(str_field(r, "hash", OPTIONAL, 64, &ev->hash, err));
   KEEP(str_field(r, "definition", REQUIRED, 0, &ev->definition, err));
@@ -268,9 +302,8 @@ static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   return rc;
 }
 
-int smc_event_decode(const void *value, size_t len, size_t max_bytes,
-                     const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
-                     smc_error_t *err) {
+int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char *hdr_correlation,
+                     const char *hdr_reply_to, smc_event_t *ev, smc_error_t *err) {
   memset(ev, 0, sizeof(*ev));
   if (max_bytes && len > max_bytes)
     return smc_error_set(err, SMC_ETOO_LARGE, NULL,

@@ -59,9 +59,8 @@ typedef struct smc_event {
  * correlation, when they had the right type) so the caller can address an
  * error answer; smc_event_close must be called in both cases.
  */
-int smc_event_decode(const void *value, size_t len, size_t max_bytes,
-                     const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
-                     smc_error_t *err);
+int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char *hdr_correlation,
+                     const char *hdr_reply_to, smc_event_t *ev, smc_error_t *err);
 void smc_event_close(smc_event_t *ev);
 
 /* The id of a proposal without one: sha256 hex of

@@ -42,8 +42,8 @@ void smc_fold_destroy(smc_fold_t *f) {
 }
 
 void smc_fold_set_logger(smc_fold_t *f,
-                         void (*log)(void *opaque, int level, int32_t partition,
-                                     int64_t offset, const char *msg),
+                         void (*log)(void *opaque, int level, int32_t partition, int64_t offset,
+                                     const char *msg),
                          void *opaque) {
   f->log = log;
   f->log_opaque = opaque;
@@ -188,9 +188,8 @@ smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name) {
 
 /* Register a machine definition in c's partition (protocol.md step 3).
  * name and hash may be NULL (taken from the compiled definition). */
-static int register_machine(fold_ctx_t *c, const char *name, const char *hash,
-                            const char *def, size_t len, const char *file, smc_diags_t *diags,
-                            smc_error_t *err) {
+static int register_machine(fold_ctx_t *c, const char *name, const char *hash, const char *def,
+                            size_t len, const char *file, smc_diags_t *diags, smc_error_t *err) {
   char have[65];
   int known = name ? machine_hash(c, name, have) : 0;
   if (known < 0)
@@ -205,8 +204,7 @@ static int register_machine(fold_ctx_t *c, const char *name, const char *hash,
       return fold_fail(c, rc);
     if (rc)
       return smc_error_set(err, SMC_EINVALID_MACHINE, NULL,
-                           "the definition of machine '%s' does not compile",
-                           name ? name : "?");
+                           "the definition of machine '%s' does not compile", name ? name : "?");
     own = 1;
   }
   int rc = 0;
@@ -244,9 +242,8 @@ done:
   return rc;
 }
 
-int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
-                              const char *text, size_t len, const char *file,
-                              smc_diags_t *diags, smc_error_t *err) {
+int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *text,
+                              size_t len, const char *file, smc_diags_t *diags, smc_error_t *err) {
   fold_ctx_t c;
   memset(&c, 0, sizeof(c));
   c.f = f, c.kv = kv, c.part = partition, c.offset = -1;
@@ -315,8 +312,8 @@ static int first_deadline(smc_kv_t *kv, int32_t partition, int64_t *deadline) {
   smc_be32(lim, (uint32_t)partition + 1);
   void *k = NULL, *v = NULL;
   size_t kl = 0, vl = 0;
-  int rc = smc_kv_seek(kv, SMC_CF_TIMERS, from, 4, partition == INT32_MAX ? NULL : lim, 4, &k,
-                       &kl, &v, &vl);
+  int rc = smc_kv_seek(kv, SMC_CF_TIMERS, from, 4, partition == INT32_MAX ? NULL : lim, 4, &k, &kl,
+                       &v, &vl);
   if (rc == SMC_ENOT_FOUND)
     return 0;
   if (rc)
@@ -329,8 +326,7 @@ static int first_deadline(smc_kv_t *kv, int32_t partition, int64_t *deadline) {
   return rc;
 }
 
-int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition,
-                           int64_t *deadline) {
+int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *deadline) {
   (void)f;
   return first_deadline(kv, partition, deadline);
 }
@@ -407,9 +403,9 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
   json_object_set_new(j, "id", json_string(ev->id));
   json_object_set_new(j, "object", json_string(ev->object));
   if (err) {
-    json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code",
-                                              smc_code_name(err->code), "message",
-                                              err->message, "path", err->path));
+    json_object_set_new(j, "error",
+                        json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
+                                  err->message, "path", err->path));
   } else {
     int rc = fold_obj_load(c, ev->object, &o);
     if (rc && rc != SMC_ENOT_FOUND) {
@@ -530,8 +526,8 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
 static int machine_event(fold_ctx_t *c, const smc_event_t *ev) {
   smc_error_t err;
   smc_error_clear(&err);
-  int rc = register_machine(c, ev->name, ev->hash, ev->definition, ev->definition_len, NULL,
-                            NULL, &err);
+  int rc =
+      register_machine(c, ev->name, ev->hash, ev->definition, ev->definition_len, NULL, NULL, &err);
   if (c->rc)
     return c->rc;
   if (rc)
@@ -552,8 +548,8 @@ static int check_record(fold_ctx_t *c, const smc_record_t *rec, const smc_event_
   int32_t want = smc_partition_for(ev->object, n, c->f->cfg.partitions);
   if (want != rec->partition)
     return smc_error_set(err, SMC_EWRONG_PARTITION, "object",
-                         "object '%s' belongs to partition %d of %d, not %d", ev->object,
-                         (int)want, (int)c->f->cfg.partitions, (int)rec->partition);
+                         "object '%s' belongs to partition %d of %d, not %d", ev->object, (int)want,
+                         (int)c->f->cfg.partitions, (int)rec->partition);
   return 0;
 }
 
@@ -561,8 +557,8 @@ static int decide_record(fold_ctx_t *c, const smc_record_t *rec) {
   smc_event_t ev;
   smc_error_t err;
   smc_error_clear(&err);
-  int rc = smc_event_decode(rec->value, rec->value_len, c->f->cfg.max_event_bytes,
-                            rec->correlation, rec->reply_to, &ev, &err);
+  int rc = smc_event_decode(rec->value, rec->value_len, c->f->cfg.max_event_bytes, rec->correlation,
+                            rec->reply_to, &ev, &err);
   if (rc == SMC_ENOMEM)
     fold_fail(c, rc);
   else if (rc)

@@ -79,16 +79,17 @@ static int decide(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
 }
 
 /* Reject (or expire) p: confirmation with the error and o unchanged. */
-static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p,
-                  const char *outcome, const smc_error_t *err) {
+static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, const char *outcome,
+                  const smc_error_t *err) {
   const char *machine = o->version > 0 ? o->machine : p->machine;
   json_t *j = conf_base(c, o, p, machine, p->out_name ? p->out_name : p->transition, outcome);
   json_object_set_new(j, "version", json_integer(o->version));
   json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
   if (o->version > 0 && o->checksum)
     json_object_set_new(j, "checksum", json_string(o->checksum));
-  json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code),
-                                            "message", err->message, "path", err->path));
+  json_object_set_new(j, "error",
+                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
+                                err->message, "path", err->path));
   char *text = smc_json_canonical(j);
   json_decref(j);
   if (!text)
@@ -256,19 +257,19 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
   smc_error_clear(&err);
   if (p->has_expect && p->expect != o->version) {
     smc_error_set(&err, SMC_EVERSION_CONFLICT, "expect_version",
-                  "expected version %lld, the object is at version %lld",
-                  (long long)p->expect, (long long)o->version);
+                  "expected version %lld, the object is at version %lld", (long long)p->expect,
+                  (long long)o->version);
     return reject(c, o, p, "rejected", &err);
   }
   const char *mname = o->version > 0 ? o->machine : p->machine;
   if (!mname) {
     smc_error_set(&err, SMC_EUNKNOWN_OBJECT, "object",
-            "object '%s' does not exist (a create proposal must name its machine)", o->id);
+                  "object '%s' does not exist (a create proposal must name its machine)", o->id);
     return reject(c, o, p, "rejected", &err);
   }
   if (o->version > 0 && p->machine && strcmp(p->machine, o->machine)) {
-    smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "object '%s' follows machine '%s'",
-                  o->id, o->machine);
+    smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "object '%s' follows machine '%s'", o->id,
+                  o->machine);
     return reject(c, o, p, "rejected", &err);
   }
   smc_machine_t *m = fold_machine_get(c, mname);
@@ -346,8 +347,7 @@ static int run_queue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *head) {
       fold_prop_save(c, o->id, o->head_seq, &p);
       if (fresh) /* a re-sent id must now be seen as queued */
         fold_decided_put_queued(c, p.id, o->id);
-    }
-    else if (rc == DONE && !fresh)
+    } else if (rc == DONE && !fresh)
       fold_prop_del(c, o->id, o->head_seq);
     fold_prop_close(&p);
     if (rc != DONE)
@@ -378,12 +378,13 @@ int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     smc_error_clear(&err);
     smc_error_set(&err, SMC_EQUEUE_FULL, NULL, "object '%s' has %lld proposals queued", o->id,
                   (long long)o->qlen);
-    json_t *j = conf_base(c, o, p, o->version > 0 ? o->machine : p->machine, p->transition,
-                          "rejected");
+    json_t *j =
+        conf_base(c, o, p, o->version > 0 ? o->machine : p->machine, p->transition, "rejected");
     json_object_set_new(j, "version", json_integer(o->version));
     json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
-    json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", "queue_full",
-                                              "message", err.message, "path", ""));
+    json_object_set_new(
+        j, "error",
+        json_pack("{s:s,s:s,s:s}", "code", "queue_full", "message", err.message, "path", ""));
     char *text = smc_json_canonical(j);
     json_decref(j);
     int rc = text ? fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, text, strlen(text))
@@ -435,8 +436,8 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
   for (size_t i = 0; i < vp->nvoters && !eligible; i++)
     eligible = !strcmp(vp->voters[i], ev->voter);
   if (!eligible) {
-    fold_log(c, 1, "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter,
-             p.id, o.id);
+    fold_log(c, 1, "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter, p.id,
+             o.id);
     goto out;
   }
   if (fold_strs_has(&p.accept, ev->voter) || fold_strs_has(&p.reject, ev->voter)) {
@@ -459,8 +460,8 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
     smc_error_t err;
     smc_error_clear(&err);
     smc_error_set(&err, SMC_EVOTE_REJECTED, NULL,
-                  "%zu of %zu voters rejected; %zu accepts are needed", p.reject.n,
-                  vp->nvoters, vp->quorum);
+                  "%zu of %zu voters rejected; %zu accepts are needed", p.reject.n, vp->nvoters,
+                  vp->quorum);
     reject(c, &o, &p, "rejected", &err);
     finish_waiting(c, &o, &p);
   } else {
@@ -544,8 +545,9 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   if (ev->transition)
     json_object_set_new(j, "transition", json_string(ev->transition));
   json_object_set_new(j, "outcome", json_string("rejected"));
-  json_object_set_new(j, "error", json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code),
-                                            "message", err->message, "path", err->path));
+  json_object_set_new(j, "error",
+                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
+                                err->message, "path", err->path));
   if (ev->correlation)
     json_object_set_new(j, "correlation", json_string(ev->correlation));
   json_object_set_new(j, "offset", json_integer(c->offset));

@@ -45,8 +45,8 @@ typedef struct fold_obj {
   int64_t version; /* 0: not created yet (only queued create proposals) */
   int64_t created, updated;
   int64_t next_seq, head_seq, qlen;
-  int64_t timer_deadline; /* inactivity timer armed, 0 none */
-  int64_t vote_deadline;  /* vote timeout of the active proposal, 0 none */
+  int64_t timer_deadline;                  /* inactivity timer armed, 0 none */
+  int64_t vote_deadline;                   /* vote timeout of the active proposal, 0 none */
   char *machine, *state, *checksum, *data; /* data: canonical JSON */
 } fold_obj_t;
 
@@ -77,8 +77,8 @@ typedef struct fold_ctx {
   int64_t offset, clock;
   smc_emit_fn emit;
   void *opaque;
-  int emitting; /* 0 while registering machines from the CLI */
-  int rc;       /* first failure (kv, memory, emit) */
+  int emitting;       /* 0 while registering machines from the CLI */
+  int rc;             /* first failure (kv, memory, emit) */
   int64_t prev_clock; /* the clock before this record */
   int64_t next_timer; /* lower bound of the earliest timer deadline, 0 = none */
   smc_buf_t key;
@@ -100,15 +100,14 @@ int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf);
 int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object);
 int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len);
 int fold_decided_prune(fold_ctx_t *c);
-int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind,
-                   const void *val, size_t vlen);
+int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind, const void *val,
+                   size_t vlen);
 int fold_timer_del(fold_ctx_t *c, int64_t deadline, const char *object, char kind);
 int fold_fail(fold_ctx_t *c, int rc);
 
 /* fold.c */
 smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name);
-void fold_log(fold_ctx_t *c, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *reply_to,
               const char *json, size_t len);
 

@@ -102,9 +102,9 @@ int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o) {
   smc_buf_put_str(&b, o->state);
   smc_buf_put_str(&b, o->checksum);
   smc_buf_put_str(&b, o->data);
-  int rc = b.oom || c->key.oom ? SMC_ENOMEM
-                               : smc_kv_put(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, b.p,
-                                            b.len);
+  int rc = b.oom || c->key.oom
+               ? SMC_ENOMEM
+               : smc_kv_put(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, b.p, b.len);
   smc_buf_close(&b);
   return fold_fail(c, rc);
 }
@@ -112,9 +112,9 @@ int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o) {
 /* ---- queued proposals ---- */
 
 void fold_prop_close(fold_prop_t *p) {
-  char **strs[] = {&p->id,     &p->machine,  &p->transition, &p->to,
-                   &p->proposer, &p->correlation, &p->reply_to, &p->data,
-                   &p->out_name, &p->out_state, &p->out_data};
+  char **strs[] = {&p->id,       &p->machine,     &p->transition, &p->to,
+                   &p->proposer, &p->correlation, &p->reply_to,   &p->data,
+                   &p->out_name, &p->out_state,   &p->out_data};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     free(*strs[i]);
   for (size_t i = 0; i < p->accept.n; i++)
@@ -186,9 +186,8 @@ int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_pr
   smc_buf_put_str(&b, p->out_data);
   put_strs(&b, &p->accept);
   put_strs(&b, &p->reject);
-  int rc = b.oom || c->key.oom
-               ? SMC_ENOMEM
-               : smc_kv_put(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, b.p, b.len);
+  int rc = b.oom || c->key.oom ? SMC_ENOMEM
+                               : smc_kv_put(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, b.p, b.len);
   smc_buf_close(&b);
   return fold_fail(c, rc);
 }
@@ -339,8 +338,7 @@ int fold_decided_prune(fold_ctx_t *c) {
   while (!rc) {
     void *k = NULL, *v = NULL;
     size_t kl = 0, vl = 0;
-    rc = smc_kv_seek(c->kv, SMC_CF_META, from.p, from.len, limit.p, limit.len, &k, &kl, &v,
-                     &vl);
+    rc = smc_kv_seek(c->kv, SMC_CF_META, from.p, from.len, limit.p, limit.len, &k, &kl, &v, &vl);
     if (rc == SMC_ENOT_FOUND) {
       rc = 0;
       break;
@@ -391,8 +389,8 @@ static void key_timer(fold_ctx_t *c, int64_t deadline, const char *object, char 
   smc_buf_addc(&c->key, kind);
 }
 
-int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind,
-                   const void *val, size_t vlen) {
+int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind, const void *val,
+                   size_t vlen) {
   if (c->next_timer == 0 || deadline < c->next_timer)
     c->next_timer = deadline;
   key_timer(c, deadline, object, kind);

@@ -147,8 +147,8 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
 }
 
 /* Set key to val (val NULL = tombstone). Replaces an existing node's value. */
-static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen,
-                  const void *val, size_t vlen, int tombstone) {
+static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                  size_t vlen, int tombstone) {
   if ((unsigned)cf >= SMC_CF_COUNT)
     return SMC_EINVALID_ARGUMENT;
   list_t *l = &ov->cf[cf];
@@ -208,8 +208,7 @@ static int ov_del(void *self, smc_cf_t cf, const void *key, size_t klen) {
   return 0;
 }
 
-static int ov_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **val,
-                  size_t *vlen) {
+static int ov_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **val, size_t *vlen) {
   smc_overlay_t *ov = self;
   if ((unsigned)cf >= SMC_CF_COUNT)
     return SMC_EINVALID_ARGUMENT;

@@ -111,8 +111,8 @@ static void rc_clear_locked(smc_store_t *s) {
 /* A write of key (val NULL = delete) reached RocksDB: keep the cache exact.
  * Caller holds rc_mu. Written values of cacheable column families are kept
  * (the fold reads them back on the next record of the same object). */
-static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen,
-                       const void *val, size_t vlen) {
+static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                       size_t vlen) {
   if (!s->rc)
     return;
   rc_ent_t *e = rc_slot(s, cf, key, klen);
@@ -381,8 +381,7 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   char *rerr = NULL;
   size_t n = 0;
   /* pinned: the value is copied once, out of RocksDB's own buffer */
-  rocksdb_pinnableslice_t *ps =
-      rocksdb_get_pinned_cf(s->db, s->ropts, s->cf[cf], key, klen, &rerr);
+  rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->db, s->ropts, s->cf[cf], key, klen, &rerr);
   if (rerr) {
     rocksdb_free(rerr);
     rocksdb_pinnableslice_destroy(ps);
@@ -519,8 +518,8 @@ static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
   return 0;
 }
 
-static int rc_apply_one(void *opaque, smc_cf_t cf, const void *key, size_t klen,
-                        const void *val, size_t vlen) {
+static int rc_apply_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                        size_t vlen) {
   rc_written(opaque, cf, key, klen, val, vlen);
   return 0;
 }

@@ -93,22 +93,20 @@ static void bad_events(void **state) {
        "expect_version"},
       {"{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":\"1\"}", SMC_EBAD_REQUEST,
        "expect_version"},
-      {"{\"type\":\"proposal\",\"object\":\"o\",\"proposer\":{}}", SMC_EBAD_REQUEST,
-       "proposer"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"proposer\":{}}", SMC_EBAD_REQUEST, "proposer"},
       {"{\"type\":\"proposal\",\"object\":\"o\",\"correlation\":1}", SMC_EBAD_REQUEST,
        "correlation"},
-      {"{\"type\":\"proposal\",\"object\":\"o\",\"reply_to\":1}", SMC_EBAD_REQUEST,
-       "reply_to"},
+      {"{\"type\":\"proposal\",\"object\":\"o\",\"reply_to\":1}", SMC_EBAD_REQUEST, "reply_to"},
       {"{\"type\":\"proposal\",\"object\":\"a\\u0000b\"}", SMC_EBAD_REQUEST, ""},
       {"{\"type\":\"proposal\",\"object\":\"o\",\"object\":\"p\"}", SMC_EBAD_REQUEST, ""},
-      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\"}",
-       SMC_EBAD_REQUEST, "accept"},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\"}", SMC_EBAD_REQUEST,
+       "accept"},
       {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\",\"accept\":1}",
        SMC_EBAD_REQUEST, "accept"},
-      {"{\"type\":\"vote\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true}",
-       SMC_EBAD_REQUEST, "proposal"},
-      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"accept\":true}",
-       SMC_EBAD_REQUEST, "voter"},
+      {"{\"type\":\"vote\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true}", SMC_EBAD_REQUEST,
+       "proposal"},
+      {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"accept\":true}", SMC_EBAD_REQUEST,
+       "voter"},
       {"{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true,"
        "\"reason\":5}",
        SMC_EBAD_REQUEST, "reason"},
@@ -116,16 +114,15 @@ static void bad_events(void **state) {
       {"{\"type\":\"read\",\"id\":\"r\"}", SMC_EBAD_REQUEST, "object"},
       {"{\"type\":\"machine\",\"definition\":\"x\"}", SMC_EBAD_REQUEST, "name"},
       {"{\"type\":\"machine\",\"name\":\"x\"}", SMC_EBAD_REQUEST, "definition"},
-      {"{\"type\":\"machine\",\"name\":\"x\",\"definition\":\"d\",\"hash\":3}",
-       SMC_EBAD_REQUEST, "hash"},
+      {"{\"type\":\"machine\",\"name\":\"x\",\"definition\":\"d\",\"hash\":3}", SMC_EBAD_REQUEST,
+       "hash"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     smc_event_t ev;
     smc_error_t err;
     int rc = dec(cases[i].json, &ev, &err);
     if (rc != cases[i].code || strcmp(err.path, cases[i].path))
-      fail_msg("case %zu %s: rc %d path '%s' (%s)", i, cases[i].json, rc, err.path,
-               err.message);
+      fail_msg("case %zu %s: rc %d path '%s' (%s)", i, cases[i].json, rc, err.path, err.message);
     assert_true(err.message[0] != '\0');
     smc_event_close(&ev);
   }
@@ -138,8 +135,7 @@ static void too_large(void **state) {
   smc_event_t ev;
   smc_error_t err;
   smc_error_clear(&err);
-  assert_int_equal(smc_event_decode(big, strlen(big), 64, NULL, NULL, &ev, &err),
-                   SMC_ETOO_LARGE);
+  assert_int_equal(smc_event_decode(big, strlen(big), 64, NULL, NULL, &ev, &err), SMC_ETOO_LARGE);
   smc_event_close(&ev);
   assert_int_equal(smc_event_decode(big, strlen(big), 1000, NULL, NULL, &ev, &err), 0);
   assert_int_equal(ev.type, SMC_EV_TICK);
@@ -188,9 +184,8 @@ static void derived_id(void **state) {
   assert_string_equal(ev.id, want);
   smc_event_close(&ev);
   /* expect_version 0 is not the same as absent */
-  assert_int_equal(dec("{\"type\":\"proposal\",\"object\":\"lock-1\",\"expect_version\":0}",
-                       &ev, &err),
-                   0);
+  assert_int_equal(
+      dec("{\"type\":\"proposal\",\"object\":\"lock-1\",\"expect_version\":0}", &ev, &err), 0);
   sha_hex("lock-1\n0\n\n{}", want);
   assert_string_equal(ev.id, want);
   smc_event_close(&ev);
@@ -209,8 +204,7 @@ static void vote_machine_tick(void **state) {
   assert_string_equal(ev.voter, "v");
   assert_string_equal(ev.reason, "no");
   smc_event_close(&ev);
-  assert_int_equal(dec("{\"type\":\"machine\",\"name\":\"m\",\"definition\":\"abc\"}", &ev,
-                       &err),
+  assert_int_equal(dec("{\"type\":\"machine\",\"name\":\"m\",\"definition\":\"abc\"}", &ev, &err),
                    0);
   assert_int_equal(ev.type, SMC_EV_MACHINE);
   assert_int_equal(ev.definition_len, 3);
@@ -255,8 +249,9 @@ static void binary_records(void **state) {
 /* Hand-built JSON strings must match jansson's canonical output. */
 static void json_string_escaping(void **state) {
   (void)state;
-  const char *samples[] = {"", "plain", "q\"uote", "back\\slash", "a/b", "tab\tnl\ncr\r",
-                           "\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80"};
+  const char *samples[] = {
+      "",    "plain",         "q\"uote",      "back\\slash",
+      "a/b", "tab\tnl\ncr\r", "\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80"};
   char one[2] = {0, 0};
   for (int i = 0; i < (int)(sizeof(samples) / sizeof(samples[0])) + 127; i++) {
     const char *s = samples[0];
@@ -286,8 +281,8 @@ static int32_t ref_murmur2(const char *s) {
   uint32_t len = (uint32_t)strlen(s), m = 0x5bd1e995u, h = 0x9747b28cu ^ len;
   uint32_t i = 0;
   for (; i + 4 <= len; i += 4) {
-    uint32_t k = d[i] | (uint32_t)d[i + 1] << 8 | (uint32_t)d[i + 2] << 16 |
-                 (uint32_t)d[i + 3] << 24;
+    uint32_t k =
+        d[i] | (uint32_t)d[i + 1] << 8 | (uint32_t)d[i + 2] << 16 | (uint32_t)d[i + 3] << 24;
     k *= m;
     k ^= k >> 24;
     k *= m;
@@ -295,9 +290,13 @@ static int32_t ref_murmur2(const char *s) {
     h ^= k;
   }
   switch (len - i) {
-  case 3: h ^= (uint32_t)d[i + 2] << 16; /* fall through */
-  case 2: h ^= (uint32_t)d[i + 1] << 8;  /* fall through */
-  case 1: h ^= d[i]; h *= m;
+  case 3:
+    h ^= (uint32_t)d[i + 2] << 16; /* fall through */
+  case 2:
+    h ^= (uint32_t)d[i + 1] << 8; /* fall through */
+  case 1:
+    h ^= d[i];
+    h *= m;
   }
   h ^= h >> 13;
   h *= m;

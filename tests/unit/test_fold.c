@@ -37,29 +37,27 @@ static const char LOCK[] =
     "    set: {owner: null}\n"
     "  retire: {from: free, to: retired}\n";
 
-static const char VOTED[] =
-    "name: voted\n"
-    "states:\n"
-    "  draft: {}\n"
-    "  approved: {}\n"
-    "transitions:\n"
-    "  create: {from: null, to: draft}\n"
-    "  approve:\n"
-    "    from: draft\n"
-    "    to: approved\n"
-    "    votes: {quorum: 2, voters: [a, b, c], timeout: 10s}\n"
-    "  edit: {from: draft, to: draft}\n";
+static const char VOTED[] = "name: voted\n"
+                            "states:\n"
+                            "  draft: {}\n"
+                            "  approved: {}\n"
+                            "transitions:\n"
+                            "  create: {from: null, to: draft}\n"
+                            "  approve:\n"
+                            "    from: draft\n"
+                            "    to: approved\n"
+                            "    votes: {quorum: 2, voters: [a, b, c], timeout: 10s}\n"
+                            "  edit: {from: draft, to: draft}\n";
 
-static const char LEASE[] =
-    "name: lease\n"
-    "states:\n"
-    "  free: {}\n"
-    "  held: {}\n"
-    "transitions:\n"
-    "  create: {from: null, to: free}\n"
-    "  take: {from: free, to: held}\n"
-    "  renew: {from: held, to: held}\n"
-    "  expire: {from: held, to: free, after: 30s}\n";
+static const char LEASE[] = "name: lease\n"
+                            "states:\n"
+                            "  free: {}\n"
+                            "  held: {}\n"
+                            "transitions:\n"
+                            "  create: {from: null, to: free}\n"
+                            "  take: {from: free, to: held}\n"
+                            "  renew: {from: held, to: held}\n"
+                            "  expire: {from: held, to: free, after: 30s}\n";
 
 typedef struct h {
   smc_fold_t *f;
@@ -130,8 +128,7 @@ static void feed_at(h_t *h, int32_t p, const char *key, int64_t t, const char *j
     key = obj;
   if (p < 0)
     p = key ? smc_partition_for(key, strlen(key), h->parts) : 0;
-  smc_record_t r = {p, h->off[p]++, t, key, key ? strlen(key) : 0, json, strlen(json),
-                    NULL, NULL};
+  smc_record_t r = {p, h->off[p]++, t, key, key ? strlen(key) : 0, json, strlen(json), NULL, NULL};
   assert_int_equal(smc_fold_apply(h->f, &h->kv, &r, emit, h), 0);
   json_decref(j);
 }
@@ -177,9 +174,7 @@ static const char *S(json_t *j, const char *k) {
   json_t *v = json_object_get(j, k);
   return v ? json_string_value(v) : NULL;
 }
-static json_int_t I(json_t *j, const char *k) {
-  return json_integer_value(json_object_get(j, k));
-}
+static json_int_t I(json_t *j, const char *k) { return json_integer_value(json_object_get(j, k)); }
 static const char *ERR(json_t *j) { return S(json_object_get(j, "error"), "code"); }
 
 /* Expect a confirmation: outcome, and (committed) version and state, or
@@ -245,8 +240,9 @@ static void lock_lifecycle(void **state) {
   h_init(&h, 1, 0, 0);
   machine(&h, LOCK);
   no_more(&h);
-  feed(&h, 1000, "{\"type\":\"proposal\",\"id\":\"p1\",\"machine\":\"lock\",\"object\":\"l1\","
-                 "\"transition\":\"create\",\"correlation\":\"c1\",\"reply_to\":\"r.t\"}");
+  feed(&h, 1000,
+       "{\"type\":\"proposal\",\"id\":\"p1\",\"machine\":\"lock\",\"object\":\"l1\","
+       "\"transition\":\"create\",\"correlation\":\"c1\",\"reply_to\":\"r.t\"}");
   json_t *c = expect_conf(&h, "p1", "committed", "free", 1);
   assert_string_equal(S(c, "correlation"), "c1");
   assert_string_equal(S(c, "_reply_to"), "r.t");
@@ -256,43 +252,53 @@ static void lock_lifecycle(void **state) {
   assert_int_equal(I(c, "time"), 1000);
   assert_int_equal(I(c, "offset"), 1);
   assert_int_equal(json_array_size(json_object_get(json_object_get(c, "votes"), "accept")), 0);
-  feed(&h, 1500, "{\"type\":\"proposal\",\"id\":\"p2\",\"object\":\"l1\",\"transition\":"
-                 "\"acquire\",\"data\":{\"owner\":\"alice\"}}");
+  feed(&h, 1500,
+       "{\"type\":\"proposal\",\"id\":\"p2\",\"object\":\"l1\",\"transition\":"
+       "\"acquire\",\"data\":{\"owner\":\"alice\"}}");
   c = expect_conf(&h, "p2", "committed", "held", 2);
   assert_string_equal(S(json_object_get(c, "data"), "owner"), "alice");
   /* a rule with its custom message */
-  feed(&h, 1600, "{\"type\":\"proposal\",\"id\":\"p3\",\"object\":\"l1\",\"transition\":"
-                 "\"release\",\"data\":{\"owner\":\"bob\"}}");
+  feed(&h, 1600,
+       "{\"type\":\"proposal\",\"id\":\"p3\",\"object\":\"l1\",\"transition\":"
+       "\"release\",\"data\":{\"owner\":\"bob\"}}");
   c = expect_conf(&h, "p3", "rejected", "validation_failed", 2);
   assert_string_equal(S(json_object_get(c, "error"), "message"), "only the owner may release");
   assert_string_equal(S(c, "state"), "held");
-  feed(&h, 1700, "{\"type\":\"proposal\",\"id\":\"p4\",\"object\":\"l1\",\"transition\":"
-                 "\"release\",\"data\":{\"owner\":\"alice\"}}");
+  feed(&h, 1700,
+       "{\"type\":\"proposal\",\"id\":\"p4\",\"object\":\"l1\",\"transition\":"
+       "\"release\",\"data\":{\"owner\":\"alice\"}}");
   c = expect_conf(&h, "p4", "committed", "free", 3);
   assert_null(json_object_get(json_object_get(c, "data"), "owner"));
   /* errors of activation, in order */
-  feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p5\",\"object\":\"l1\",\"transition\":"
-                 "\"release\",\"data\":{\"owner\":\"alice\"}}");
+  feed(&h, 1800,
+       "{\"type\":\"proposal\",\"id\":\"p5\",\"object\":\"l1\",\"transition\":"
+       "\"release\",\"data\":{\"owner\":\"alice\"}}");
   expect_conf(&h, "p5", "rejected", "invalid_transition", 3);
   feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p6\",\"object\":\"l1\",\"transition\":\"fly\"}");
   expect_conf(&h, "p6", "rejected", "unknown_transition", 3);
-  feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p7\",\"object\":\"l1\",\"machine\":\"lock\","
-                 "\"transition\":\"create\"}");
+  feed(&h, 1800,
+       "{\"type\":\"proposal\",\"id\":\"p7\",\"object\":\"l1\",\"machine\":\"lock\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "p7", "rejected", "object_exists", 3);
-  feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p8\",\"object\":\"nope\",\"transition\":"
-                 "\"acquire\"}");
+  feed(&h, 1800,
+       "{\"type\":\"proposal\",\"id\":\"p8\",\"object\":\"nope\",\"transition\":"
+       "\"acquire\"}");
   expect_conf(&h, "p8", "rejected", "unknown_object", 0);
-  feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p9\",\"object\":\"l1\",\"machine\":\"other\","
-                 "\"transition\":\"retire\"}");
+  feed(&h, 1800,
+       "{\"type\":\"proposal\",\"id\":\"p9\",\"object\":\"l1\",\"machine\":\"other\","
+       "\"transition\":\"retire\"}");
   expect_conf(&h, "p9", "rejected", "unknown_machine", 3);
-  feed(&h, 1800, "{\"type\":\"proposal\",\"id\":\"p10\",\"object\":\"l2\",\"machine\":\"other\","
-                 "\"transition\":\"create\"}");
+  feed(&h, 1800,
+       "{\"type\":\"proposal\",\"id\":\"p10\",\"object\":\"l2\",\"machine\":\"other\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "p10", "rejected", "unknown_machine", 0);
-  feed(&h, 1900, "{\"type\":\"proposal\",\"id\":\"p11\",\"object\":\"l1\",\"transition\":"
-                 "\"retire\"}");
+  feed(&h, 1900,
+       "{\"type\":\"proposal\",\"id\":\"p11\",\"object\":\"l1\",\"transition\":"
+       "\"retire\"}");
   expect_conf(&h, "p11", "committed", "retired", 4);
-  feed(&h, 2000, "{\"type\":\"proposal\",\"id\":\"p12\",\"object\":\"l1\",\"transition\":"
-                 "\"acquire\",\"data\":{\"owner\":\"x\"}}");
+  feed(&h, 2000,
+       "{\"type\":\"proposal\",\"id\":\"p12\",\"object\":\"l1\",\"transition\":"
+       "\"acquire\",\"data\":{\"owner\":\"x\"}}");
   expect_conf(&h, "p12", "rejected", "final_state", 4);
   /* a read: the committed state */
   feed(&h, 2100, "{\"type\":\"read\",\"id\":\"r1\",\"object\":\"l1\",\"correlation\":\"rc\"}");
@@ -325,18 +331,22 @@ static void version_conflict(void **state) {
   h_t h;
   h_init(&h, 1, 0, 0);
   machine(&h, LOCK);
-  feed(&h, 1, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lock\",\"object\":\"o\","
-              "\"transition\":\"create\",\"expect_version\":0}");
+  feed(&h, 1,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\",\"expect_version\":0}");
   expect_conf(&h, "c", "committed", "free", 1);
-  feed(&h, 2, "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"lock\",\"object\":\"o\","
-              "\"transition\":\"create\",\"expect_version\":0}");
+  feed(&h, 2,
+       "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\",\"expect_version\":0}");
   json_t *c = expect_conf(&h, "c2", "rejected", "version_conflict", 1);
   assert_string_equal(S(json_object_get(c, "error"), "path"), "expect_version");
-  feed(&h, 3, "{\"type\":\"proposal\",\"id\":\"a\",\"object\":\"o\",\"transition\":\"acquire\","
-              "\"data\":{\"owner\":\"z\"},\"expect_version\":5}");
+  feed(&h, 3,
+       "{\"type\":\"proposal\",\"id\":\"a\",\"object\":\"o\",\"transition\":\"acquire\","
+       "\"data\":{\"owner\":\"z\"},\"expect_version\":5}");
   expect_conf(&h, "a", "rejected", "version_conflict", 1);
-  feed(&h, 4, "{\"type\":\"proposal\",\"id\":\"a2\",\"object\":\"o\",\"transition\":\"acquire\","
-              "\"data\":{\"owner\":\"z\"},\"expect_version\":1}");
+  feed(&h, 4,
+       "{\"type\":\"proposal\",\"id\":\"a2\",\"object\":\"o\",\"transition\":\"acquire\","
+       "\"data\":{\"owner\":\"z\"},\"expect_version\":1}");
   expect_conf(&h, "a2", "committed", "held", 2);
   no_more(&h);
   h_close(&h);
@@ -356,8 +366,9 @@ static void duplicates(void **state) {
   const char *pre = "o\n\ncreate\n{}";
   sha_hex(pre, strlen(pre), want);
   assert_string_equal(S(orig, "proposal"), want);
-  feed(&h, 20, "{\"type\":\"proposal\",\"machine\":\"lock\",\"object\":\"o\","
-               "\"transition\":\"create\",\"correlation\":\"second\",\"reply_to\":\"t2\"}");
+  feed(&h, 20,
+       "{\"type\":\"proposal\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\",\"correlation\":\"second\",\"reply_to\":\"t2\"}");
   json_t *dup = take(&h);
   assert_true(json_is_true(json_object_get(dup, "duplicate")));
   assert_string_equal(S(dup, "correlation"), "second");
@@ -406,11 +417,13 @@ static void votes(void **state) {
   h_t h;
   h_init(&h, 1, 0, 0);
   machine(&h, VOTED);
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
-              "\"transition\":\"create\"}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c", "committed", "draft", 1);
-  feed(&h, 1000, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":"
-                 "\"approve\"}");
+  feed(&h, 1000,
+       "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":"
+       "\"approve\"}");
   json_t *vr = take(&h);
   assert_string_equal(S(vr, "kind"), "vote_request");
   assert_string_equal(S(vr, "proposal"), "ap");
@@ -420,24 +433,31 @@ static void votes(void **state) {
   /* queued behind the active proposal; a re-sent queued id is ignored */
   feed(&h, 1100, "{\"type\":\"proposal\",\"id\":\"e1\",\"object\":\"d\",\"transition\":\"edit\"}");
   feed(&h, 1100, "{\"type\":\"proposal\",\"id\":\"e1\",\"object\":\"d\",\"transition\":\"edit\"}");
-  feed(&h, 1100, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":\"approve\"}");
+  feed(&h, 1100,
+       "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":\"approve\"}");
   no_more(&h);
   /* not a voter, wrong proposal, first vote wins */
   h.logs[0] = 0;
-  feed(&h, 1200, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"zed\","
-                 "\"accept\":true}");
+  feed(&h, 1200,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"zed\","
+       "\"accept\":true}");
   assert_non_null(strstr(h.logs, "not_a_voter"));
-  feed(&h, 1200, "{\"type\":\"vote\",\"proposal\":\"e1\",\"object\":\"d\",\"voter\":\"a\","
-                 "\"accept\":true}");
-  feed(&h, 1300, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
-                 "\"accept\":true}");
-  feed(&h, 1300, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
-                 "\"accept\":false}");
-  feed(&h, 1400, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
-                 "\"accept\":false}");
+  feed(&h, 1200,
+       "{\"type\":\"vote\",\"proposal\":\"e1\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":true}");
+  feed(&h, 1300,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":true}");
+  feed(&h, 1300,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":false}");
+  feed(&h, 1400,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
+       "\"accept\":false}");
   no_more(&h);
-  feed(&h, 1500, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"c\","
-                 "\"accept\":true}");
+  feed(&h, 1500,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"c\","
+       "\"accept\":true}");
   json_t *c = expect_conf(&h, "ap", "committed", "approved", 2);
   json_t *v = json_object_get(c, "votes");
   assert_int_equal(json_array_size(json_object_get(v, "accept")), 2);
@@ -459,27 +479,32 @@ static void vote_reject_and_timeout(void **state) {
   h_t h;
   h_init(&h, 1, 0, 0);
   machine(&h, VOTED);
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
-              "\"transition\":\"create\"}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c", "committed", "draft", 1);
   feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"ap1\",\"object\":\"d\",\"transition\":\"approve\"}");
   assert_string_equal(S(take(&h), "kind"), "vote_request");
-  feed(&h, 1, "{\"type\":\"vote\",\"proposal\":\"ap1\",\"object\":\"d\",\"voter\":\"a\","
-              "\"accept\":false}");
+  feed(&h, 1,
+       "{\"type\":\"vote\",\"proposal\":\"ap1\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":false}");
   no_more(&h);
-  feed(&h, 2, "{\"type\":\"vote\",\"proposal\":\"ap1\",\"object\":\"d\",\"voter\":\"c\","
-              "\"accept\":false,\"reason\":\"no\"}");
+  feed(&h, 2,
+       "{\"type\":\"vote\",\"proposal\":\"ap1\",\"object\":\"d\",\"voter\":\"c\","
+       "\"accept\":false,\"reason\":\"no\"}");
   expect_conf(&h, "ap1", "rejected", "vote_rejected", 1);
   /* a new proposal at the same version: votes start over */
-  feed(&h, 5000, "{\"type\":\"proposal\",\"id\":\"ap2\",\"object\":\"d\",\"transition\":"
-                 "\"approve\"}");
+  feed(&h, 5000,
+       "{\"type\":\"proposal\",\"id\":\"ap2\",\"object\":\"d\",\"transition\":"
+       "\"approve\"}");
   json_t *vr = take(&h);
   assert_int_equal(I(vr, "deadline"), 15000);
   int64_t dl = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 1);
   assert_int_equal(dl, 15000);
-  feed(&h, 6000, "{\"type\":\"vote\",\"proposal\":\"ap2\",\"object\":\"d\",\"voter\":\"a\","
-                 "\"accept\":true}");
+  feed(&h, 6000,
+       "{\"type\":\"vote\",\"proposal\":\"ap2\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":true}");
   feed_at(&h, 0, "", 14999, "{\"type\":\"tick\"}");
   no_more(&h);
   feed_at(&h, 0, "", 15000, "{\"type\":\"tick\"}");
@@ -487,8 +512,9 @@ static void vote_reject_and_timeout(void **state) {
   assert_int_equal(I(e, "time"), 15000);
   assert_int_equal(json_array_size(json_object_get(json_object_get(e, "votes"), "accept")), 1);
   /* late votes are ignored */
-  feed(&h, 15001, "{\"type\":\"vote\",\"proposal\":\"ap2\",\"object\":\"d\",\"voter\":\"b\","
-                  "\"accept\":true}");
+  feed(&h, 15001,
+       "{\"type\":\"vote\",\"proposal\":\"ap2\",\"object\":\"d\",\"voter\":\"b\","
+       "\"accept\":true}");
   no_more(&h);
   h_close(&h);
 }
@@ -502,24 +528,31 @@ static void timers_order(void **state) {
   const char *objs[] = {"x2", "x1", "x3"};
   for (int i = 0; i < 3; i++) {
     char b[256];
-    snprintf(b, sizeof(b), "{\"type\":\"proposal\",\"id\":\"c%s\",\"machine\":\"lease\","
-                           "\"object\":\"%s\",\"transition\":\"create\"}", objs[i], objs[i]);
+    snprintf(b, sizeof(b),
+             "{\"type\":\"proposal\",\"id\":\"c%s\",\"machine\":\"lease\","
+             "\"object\":\"%s\",\"transition\":\"create\"}",
+             objs[i], objs[i]);
     feed(&h, 1000, b);
     expect_conf(&h, NULL, "committed", "free", 1);
-    snprintf(b, sizeof(b), "{\"type\":\"proposal\",\"id\":\"t%s\",\"object\":\"%s\","
-                           "\"transition\":\"take\"}", objs[i], objs[i]);
+    snprintf(b, sizeof(b),
+             "{\"type\":\"proposal\",\"id\":\"t%s\",\"object\":\"%s\","
+             "\"transition\":\"take\"}",
+             objs[i], objs[i]);
     feed(&h, 1000, b);
     expect_conf(&h, NULL, "committed", "held", 2);
   }
   /* x3 renews later: its deadline moves */
-  feed(&h, 5000, "{\"type\":\"proposal\",\"id\":\"r3\",\"object\":\"x3\",\"transition\":\"renew\"}");
+  feed(&h, 5000,
+       "{\"type\":\"proposal\",\"id\":\"r3\",\"object\":\"x3\",\"transition\":\"renew\"}");
   expect_conf(&h, "r3", "committed", "held", 3);
   /* a vote deadline before the leases' */
-  feed(&h, 1000, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
-                 "\"transition\":\"create\"}");
+  feed(&h, 1000,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c", "committed", "draft", 1);
-  feed(&h, 1000, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":"
-                 "\"approve\"}");
+  feed(&h, 1000,
+       "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":"
+       "\"approve\"}");
   assert_string_equal(S(take(&h), "kind"), "vote_request");
   int64_t dl = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 1);
@@ -552,10 +585,12 @@ static void timer_rejected_is_disarmed(void **state) {
               "  take: {from: free, to: held}\n"
               "  renew: {from: held, to: held}\n"
               "  expire: {from: held, to: free, after: 30s, $src: {mode: {eq: 'auto'}}}\n");
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"sticky\",\"object\":\"x\","
-              "\"transition\":\"create\"}");
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"t\",\"object\":\"x\",\"transition\":\"take\","
-              "\"data\":{\"mode\":\"manual\"}}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"sticky\",\"object\":\"x\","
+       "\"transition\":\"create\"}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"t\",\"object\":\"x\",\"transition\":\"take\","
+       "\"data\":{\"mode\":\"manual\"}}");
   expect_conf(&h, "c", "committed", "free", 1);
   expect_conf(&h, "t", "committed", "held", 2);
   feed_at(&h, 0, "", 30000, "{\"type\":\"tick\"}");
@@ -565,8 +600,9 @@ static void timer_rejected_is_disarmed(void **state) {
   int64_t dl = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 0);
   /* a commit re-arms it */
-  feed(&h, 100000, "{\"type\":\"proposal\",\"id\":\"r\",\"object\":\"x\",\"transition\":"
-                   "\"renew\",\"data\":{\"mode\":\"auto\"}}");
+  feed(&h, 100000,
+       "{\"type\":\"proposal\",\"id\":\"r\",\"object\":\"x\",\"transition\":"
+       "\"renew\",\"data\":{\"mode\":\"auto\"}}");
   expect_conf(&h, "r", "committed", "held", 3);
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 1);
   assert_int_equal(dl, 130000);
@@ -619,8 +655,9 @@ static void malformed(void **state) {
   no_more(&h);
   assert_non_null(strstr(h.logs, "bad_request"));
   /* a proposal with an id and object gets a bad_request confirmation */
-  feed(&h, 2, "{\"type\":\"proposal\",\"id\":\"b\",\"machine\":\"lock\",\"object\":\"o\","
-              "\"transition\":\"create\",\"data\":[1]}");
+  feed(&h, 2,
+       "{\"type\":\"proposal\",\"id\":\"b\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\",\"data\":[1]}");
   json_t *c = take(&h);
   assert_string_equal(ERR(c), "bad_request");
   assert_string_equal(S(json_object_get(c, "error"), "path"), "data");
@@ -664,11 +701,13 @@ static void machines(void **state) {
   assert_non_null(strstr(h.logs, "invalid_machine"));
   no_more(&h);
   /* the first definition is the one in force; broken is unknown */
-  feed(&h, 1, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lock\",\"object\":\"o\","
-              "\"transition\":\"create\"}");
+  feed(&h, 1,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c", "committed", "free", 1);
-  feed(&h, 1, "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"broken\",\"object\":\"o2\","
-              "\"transition\":\"create\"}");
+  feed(&h, 1,
+       "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"broken\",\"object\":\"o2\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c2", "rejected", "unknown_machine", 0);
   /* a wrong hash is refused */
   h.logs[0] = 0;
@@ -683,10 +722,10 @@ static void machines(void **state) {
   /* the public registration entry point: same rules */
   smc_error_t err;
   smc_error_clear(&err);
-  assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, LOCK, strlen(LOCK), NULL, NULL,
-                                             &err), 0);
-  assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, other, strlen(other), NULL, NULL,
-                                             &err), SMC_EMACHINE_EXISTS);
+  assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, LOCK, strlen(LOCK), NULL, NULL, &err),
+                   0);
+  assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, other, strlen(other), NULL, NULL, &err),
+                   SMC_EMACHINE_EXISTS);
   smc_error_clear(&err);
   assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, "x: [", 4, NULL, NULL, &err),
                    SMC_EINVALID_MACHINE);
@@ -695,9 +734,16 @@ static void machines(void **state) {
   smc_fold_config_default(&cfg);
   smc_fold_t *f2;
   assert_int_equal(smc_fold_new(&cfg, &f2), 0);
-  smc_record_t r = {0, 1000, 5, "o", 1,
+  smc_record_t r = {0,
+                    1000,
+                    5,
+                    "o",
+                    1,
                     "{\"type\":\"proposal\",\"id\":\"x\",\"object\":\"o\",\"transition\":"
-                    "\"retire\"}", 0, NULL, NULL};
+                    "\"retire\"}",
+                    0,
+                    NULL,
+                    NULL};
   r.value_len = strlen(r.value);
   assert_int_equal(smc_fold_apply(f2, &h.kv, &r, emit, &h), 0);
   expect_conf(&h, "x", "committed", "retired", 2);
@@ -714,8 +760,9 @@ static void queue_full(void **state) {
   h_t h;
   h_init(&h, 1, 0, 2);
   machine(&h, VOTED);
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
-              "\"transition\":\"create\"}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c", "committed", "draft", 1);
   feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":\"approve\"}");
   take(&h);
@@ -724,10 +771,12 @@ static void queue_full(void **state) {
   expect_conf(&h, "e2", "rejected", "queue_full", 1);
   no_more(&h);
   /* reject the vote: e1 then runs */
-  feed(&h, 1, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
-              "\"accept\":false}");
-  feed(&h, 1, "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
-              "\"accept\":false}");
+  feed(&h, 1,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
+       "\"accept\":false}");
+  feed(&h, 1,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
+       "\"accept\":false}");
   expect_conf(&h, "ap", "rejected", "vote_rejected", 1);
   expect_conf(&h, "e1", "committed", "draft", 2);
   /* queue_full is not remembered: e2 may be sent again */
@@ -746,16 +795,18 @@ static void pending_create_not_visible(void **state) {
   h_init(&h, 1, 0, 0);
   machine(&h, "name: gated\nstates: {a: {}}\ntransitions:\n"
               "  make: {from: null, to: a, votes: {quorum: 1, voters: [v]}}\n");
-  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"m\",\"machine\":\"gated\",\"object\":\"g\","
-              "\"transition\":\"make\"}");
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"m\",\"machine\":\"gated\",\"object\":\"g\","
+       "\"transition\":\"make\"}");
   json_t *vr = take(&h);
   assert_string_equal(S(vr, "kind"), "vote_request");
   assert_true(json_is_null(json_object_get(vr, "deadline")));
   feed(&h, 0, "{\"type\":\"read\",\"id\":\"r\",\"object\":\"g\"}");
   json_t *r = take(&h);
   assert_true(json_is_false(json_object_get(r, "found")));
-  feed(&h, 0, "{\"type\":\"vote\",\"proposal\":\"m\",\"object\":\"g\",\"voter\":\"v\","
-              "\"accept\":true}");
+  feed(&h, 0,
+       "{\"type\":\"vote\",\"proposal\":\"m\",\"object\":\"g\",\"voter\":\"v\","
+       "\"accept\":true}");
   json_t *c = expect_conf(&h, "m", "committed", "a", 1);
   assert_string_equal(S(c, "machine"), "gated");
   no_more(&h);
@@ -769,13 +820,15 @@ static void escaped_strings(void **state) {
   h_t h;
   h_init(&h, 1, 0, 0);
   machine(&h, LOCK);
-  feed(&h, 1, "{\"type\":\"proposal\",\"id\":\"i\\\"d\\u0001\",\"machine\":\"lock\","
-              "\"object\":\"q\\\"\\u00e9\\n/\\u2028\",\"transition\":\"create\","
-              "\"correlation\":\"c\\\\\\t\"}");
+  feed(&h, 1,
+       "{\"type\":\"proposal\",\"id\":\"i\\\"d\\u0001\",\"machine\":\"lock\","
+       "\"object\":\"q\\\"\\u00e9\\n/\\u2028\",\"transition\":\"create\","
+       "\"correlation\":\"c\\\\\\t\"}");
   expect_conf(&h, "i\"d\x01", "committed", "free", 1);
-  feed(&h, 2, "{\"type\":\"proposal\",\"id\":\"x\",\"object\":\"q\\\"\\u00e9\\n/\\u2028\","
-              "\"transition\":\"acquire\",\"data\":{\"owner\":\"abc\",\"note\":\"\\u0007\\\"\","
-              "\"n\":2.5,\"m\":3.0}}");
+  feed(&h, 2,
+       "{\"type\":\"proposal\",\"id\":\"x\",\"object\":\"q\\\"\\u00e9\\n/\\u2028\","
+       "\"transition\":\"acquire\",\"data\":{\"owner\":\"abc\",\"note\":\"\\u0007\\\"\","
+       "\"n\":2.5,\"m\":3.0}}");
   json_t *c = expect_conf(&h, "x", "committed", "held", 2);
   assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "data"), "m")), 3);
   no_more(&h);

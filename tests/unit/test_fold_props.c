@@ -98,8 +98,8 @@ static void gen(uint64_t seed, logv_t *l) {
   int64_t next[4] = {0}, t = 1000;
   for (int32_t p = 0; p < l->parts; p++)
     for (int m = 0; m < 3; m++) {
-      json_t *e = json_pack("{s:s,s:s,s:s}", "type", "machine", "name", MNAMES[m],
-                            "definition", MACHINES[m]);
+      json_t *e = json_pack("{s:s,s:s,s:s}", "type", "machine", "name", MNAMES[m], "definition",
+                            MACHINES[m]);
       char *v = json_dumps(e, JSON_COMPACT);
       add(l, p, 0, MNAMES[m], v, next);
       free(v);
@@ -210,9 +210,8 @@ static int emit(void *opaque, const smc_output_t *o) {
     b->cap = (b->len + need) * 2;
     b->p = realloc(b->p, b->cap);
   }
-  b->len += (size_t)sprintf(b->p + b->len, "%d|%d|%lld|%s|%s|", (int)o->kind,
-                            (int)o->partition, (long long)o->offset, o->key,
-                            o->reply_to ? o->reply_to : "-");
+  b->len += (size_t)sprintf(b->p + b->len, "%d|%d|%lld|%s|%s|", (int)o->kind, (int)o->partition,
+                            (long long)o->offset, o->key, o->reply_to ? o->reply_to : "-");
   memcpy(b->p + b->len, o->json, o->json_len);
   b->len += o->json_len;
   b->p[b->len++] = '\n';
@@ -231,8 +230,8 @@ static smc_fold_t *new_fold(int32_t parts) {
 }
 
 static void apply(smc_fold_t *f, smc_kv_t *kv, const rec_t *r, outbuf_t *out) {
-  smc_record_t rec = {r->p, r->off, r->t, r->key, r->key ? strlen(r->key) : 0, r->value,
-                      strlen(r->value), NULL, NULL};
+  smc_record_t rec = {r->p,     r->off,           r->t, r->key, r->key ? strlen(r->key) : 0,
+                      r->value, strlen(r->value), NULL, NULL};
   assert_int_equal(smc_fold_apply(f, kv, &rec, emit, out), 0);
 }
 
@@ -377,8 +376,8 @@ static void check_invariants(const outbuf_t *out, uint64_t seed) {
       char want[65];
       sha_hex(buf, 64 + tl, want);
       if (strcmp(want, sum))
-        fail_msg("seed %llu: checksum of %s v%lld does not verify", (unsigned long long)seed,
-                 o, (long long)v);
+        fail_msg("seed %llu: checksum of %s v%lld does not verify", (unsigned long long)seed, o,
+                 (long long)v);
       memcpy(objs[k].sum, sum, 65);
       free(buf);
       free(text);
@@ -442,8 +441,8 @@ static void random_logs_in_memory(void **state) {
   }
   print_message("%llu logs, %zu records, %zu outputs: %zu committed, %zu rejected, %zu "
                 "expired, %zu vote requests, %zu duplicates, %zu timer decisions\n",
-                (unsigned long long)nseeds, st.records, st.outputs, st.commits, st.rejects, st.expired, st.votes, st.dups,
-                st.timers);
+                (unsigned long long)nseeds, st.records, st.outputs, st.commits, st.rejects,
+                st.expired, st.votes, st.dups, st.timers);
   /* the generator must exercise every path */
   assert_true(st.commits > 1000 && st.rejects > 1000 && st.expired > 10 && st.votes > 100 &&
               st.dups > 100 && st.timers > 10);

@@ -35,8 +35,8 @@ static char *get_s(smc_kv_t *kv, smc_cf_t cf, const char *k) {
 static char *seek_s(smc_kv_t *kv, smc_cf_t cf, const char *from, const char *limit) {
   void *k = NULL, *v = NULL;
   size_t kl = 0, vl = 0;
-  int rc = smc_kv_seek(kv, cf, from, strlen(from), limit, limit ? strlen(limit) : 0, &k, &kl,
-                       &v, &vl);
+  int rc =
+      smc_kv_seek(kv, cf, from, strlen(from), limit, limit ? strlen(limit) : 0, &k, &kl, &v, &vl);
   if (rc == SMC_ENOT_FOUND)
     return NULL;
   assert_int_equal(rc, 0);
