@@ -3,6 +3,7 @@
  * linearizable read (GET .../object/{o}), watch (long-poll or SSE), and
  * GET /proposal/{id}.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,9 @@ static int parse_version(const char *s, int64_t *out) {
   if (!s)
     return 0;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (!*s || *end || v < 0)
+  if (!*s || *end || v < 0 || errno == ERANGE)
     return -1;
   *out = v;
   return 1;

@@ -70,7 +70,12 @@ class Dev:
         elif isinstance(body, str):
             body = body.encode()
         try:
-            conn.request(method, path, body=body, headers=h)
+            try:
+                conn.request(method, path, body=body, headers=h)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer before reading the whole body (413)
+                # and close: its answer is still there to read.
+                pass
             r = conn.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
