@@ -7,7 +7,8 @@
 #include <string.h>
 
 int main(void) {
-  static const char def[] = "name: t\nstates: {a: {}}\ntransitions: {create: {from: null, to: a}}\n";
+  static const char def[] =
+      "name: t\nstates: {a: {}}\ntransitions: {create: {from: null, to: a}}\n";
   smc_machine_t *m = NULL;
   int rc = smc_machine_compile(def, strlen(def), "t.yaml", NULL, &m, NULL);
   if (rc != 0) {

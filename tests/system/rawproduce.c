@@ -103,17 +103,21 @@ int main(int argc, char **argv) {
     }
     if (n == cap) {
       cap *= 2;
-      results = realloc(results, cap * sizeof *results);
+      void *grown = realloc(results, cap * sizeof *results);
+      if (!grown) {
+        fprintf(stderr, "rawproduce: out of memory\n");
+        return 2;
+      }
+      results = grown;
       memset(results + n, 0, (cap - n) * sizeof *results);
     }
     results[n].err = 1;
     rd_kafka_resp_err_t e;
-    while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]),
-                                  RD_KAFKA_V_PARTITION((int32_t)atoi(ps)),
-                                  RD_KAFKA_V_KEY(strcmp(ks, "-") ? key : NULL, klen),
-                                  RD_KAFKA_V_VALUE(vlen ? val : NULL, vlen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_OPAQUE((void *)(uintptr_t)n), RD_KAFKA_V_END)) ==
+    while ((e = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_PARTITION((int32_t)atoi(ps)),
+                RD_KAFKA_V_KEY(strcmp(ks, "-") ? key : NULL, klen),
+                RD_KAFKA_V_VALUE(vlen ? val : NULL, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)n), RD_KAFKA_V_END)) ==
            RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(rk, 100);
     free(key);
