@@ -223,7 +223,8 @@ static void render_family(buf_t *b, family_t *f) {
     bprintf(b, "\n");
   }
   bprintf(b, "# TYPE %s %s\n", f->name, tnames[f->type]);
-  qsort(f->series, f->nseries, sizeof(series_t), cmp_series);
+  if (f->nseries > 1) /* a described family may have no series yet */
+    qsort(f->series, f->nseries, sizeof(series_t), cmp_series);
   for (size_t i = 0; i < f->nseries; i++) {
     series_t *s = &f->series[i];
     if (f->type != SMC_METRIC_HISTOGRAM) {

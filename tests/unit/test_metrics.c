@@ -53,6 +53,20 @@ static void test_counter_and_help(void **state) {
   free(t);
 }
 
+/* A family described before any sample (as smc_node_start does) renders its
+ * HELP and TYPE lines alone; it used to pass NULL to qsort. */
+static void test_described_without_series(void **state) {
+  (void)state;
+  smc_metrics_describe("smc_idle_total", SMC_METRIC_COUNTER, "Nothing yet.");
+  smc_metrics_describe("smc_idle_seconds", SMC_METRIC_HISTOGRAM, "Nothing yet either.");
+  char *t = smc_metrics_render();
+  assert_non_null(t);
+  assert_contains(t, "# HELP smc_idle_total Nothing yet.\n# TYPE smc_idle_total counter\n");
+  assert_contains(t, "# TYPE smc_idle_seconds histogram\n");
+  assert_null(strstr(t, "smc_idle_seconds_bucket"));
+  free(t);
+}
+
 static void test_gauge_and_type_clash(void **state) {
   (void)state;
   smc_metrics_gauge_set("smc_lag", "partition=\"0\"", 10);
@@ -122,6 +136,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_empty, setup),
       cmocka_unit_test_setup(test_counter_and_help, setup),
+      cmocka_unit_test_setup(test_described_without_series, setup),
       cmocka_unit_test_setup(test_gauge_and_type_clash, setup),
       cmocka_unit_test_setup(test_histogram, setup),
       cmocka_unit_test_setup(test_threads, setup),
