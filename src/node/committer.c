@@ -824,45 +824,12 @@ out:
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
-  char errstr[512], sto[32];
-  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf)
-    goto fail;
-  snprintf(sto, sizeof sto, "%d", c->cfg->session_timeout_ms);
-  const char *kv[] = {"group.id",
-                      c->group,
-                      "client.id",
-                      c->txn_id,
-                      "partition.assignment.strategy",
-                      "cooperative-sticky",
-                      "enable.auto.commit",
-                      "false",
-                      "enable.auto.offset.store",
-                      "false",
-                      "isolation.level",
-                      "read_committed",
-                      "auto.offset.reset",
-                      "earliest",
-                      "session.timeout.ms",
-                      sto,
-                      NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-  rd_kafka_conf_set_opaque(conf, c);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  char errstr[512];
+  rd_kafka_t *rk = smc_node_group_consumer(c->cfg, c->group, c->txn_id, NULL, rebalance_cb, c,
+                                           errstr, sizeof errstr);
   if (!rk)
-    goto fail;
-  rd_kafka_poll_set_consumer(rk);
+    smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
   return rk;
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
-  return NULL;
 }
 
 static void committer_free(smc_committer_t *c) {

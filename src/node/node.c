@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kafka/kconf.h"
 #include "node/log.h"
 #include "node/metrics.h"
 #include "node/roles.h"
@@ -56,6 +57,51 @@ int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *e
       return -1;
   }
   return 0;
+}
+
+rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
+                                    const char *client_id, const char *const *extra,
+                                    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                         rd_kafka_topic_partition_list_t *, void *),
+                                    void *opaque, char *errstr, size_t errlen) {
+  char sto[32];
+  rd_kafka_conf_t *conf = smc_kconf_new(cfg->bootstrap, NULL, errstr, errlen);
+  if (!conf)
+    return NULL;
+  snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
+  const char *kv[] = {"group.id",
+                      group,
+                      "client.id",
+                      client_id,
+                      "partition.assignment.strategy",
+                      "cooperative-sticky",
+                      "enable.auto.commit",
+                      "false",
+                      "enable.auto.offset.store",
+                      "false",
+                      "isolation.level",
+                      "read_committed",
+                      "auto.offset.reset",
+                      "earliest",
+                      "session.timeout.ms",
+                      sto,
+                      NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
+      goto fail;
+  if (smc_node_conf_apply(conf, extra, errstr, errlen) < 0 ||
+      smc_node_conf_apply(conf, cfg->kafka_props, errstr, errlen) < 0)
+    goto fail;
+  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+  if (!rk)
+    goto fail;
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+fail:
+  rd_kafka_conf_destroy(conf);
+  return NULL;
 }
 
 char *smc_node_read_file(const char *path, size_t *len) {

@@ -42,6 +42,17 @@ char *smc_node_group_name(const char *prefix, const char *role);
 int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
                         size_t errlen);
 
+/* A consumer in `group` with the settings every role uses (cooperative-sticky
+ * assignment, offsets committed by hand, read_committed, from the earliest
+ * offset, cfg's session timeout), then `extra` (k, v, ..., NULL; may be NULL),
+ * then the user's passthrough properties, with rebalance_cb called with
+ * opaque. Returns NULL with errstr filled on failure. */
+rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
+                                    const char *client_id, const char *const *extra,
+                                    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                         rd_kafka_topic_partition_list_t *, void *),
+                                    void *opaque, char *errstr, size_t errlen);
+
 /* Read a whole file into a malloc'd NUL-terminated buffer (NULL on error). */
 char *smc_node_read_file(const char *path, size_t *len);
 

@@ -541,47 +541,13 @@ out:
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
-  char errstr[512], sto[32];
-  rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf)
-    goto fail;
-  snprintf(sto, sizeof sto, "%d", v->cfg->session_timeout_ms);
-  const char *kv[] = {"group.id",
-                      v->group,
-                      "client.id",
-                      v->client_id,
-                      "partition.assignment.strategy",
-                      "cooperative-sticky",
-                      "enable.auto.commit",
-                      "false",
-                      "enable.auto.offset.store",
-                      "false",
-                      "isolation.level",
-                      "read_committed",
-                      "auto.offset.reset",
-                      "earliest",
-                      "enable.partition.eof",
-                      "true",
-                      "session.timeout.ms",
-                      sto,
-                      NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto fail;
-  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-  rd_kafka_conf_set_opaque(conf, v);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  static const char *const extra[] = {"enable.partition.eof", "true", NULL};
+  char errstr[512];
+  rd_kafka_t *rk = smc_node_group_consumer(v->cfg, v->group, v->client_id, extra, rebalance_cb, v,
+                                           errstr, sizeof errstr);
   if (!rk)
-    goto fail;
-  rd_kafka_poll_set_consumer(rk);
+    smc_error_set(err, SMC_EKAFKA, NULL, "voter consumer: %s", errstr);
   return rk;
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "voter consumer: %s", errstr);
-  return NULL;
 }
 
 static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
