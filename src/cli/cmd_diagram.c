@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/util.h"
 #include "core/diagram.h"
 #include "smc/machine.h"
 
@@ -19,38 +20,6 @@ static void diagram_usage(FILE *out) {
                "  --format mermaid  Mermaid stateDiagram-v2\n"
                "  --format svg      SVG, rendered by Graphviz `dot` (must be on PATH)\n"
                "  -o FILE           write to FILE instead of standard output\n");
-}
-
-/* Read a whole file into a malloc'd NUL-terminated buffer. */
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t cap = 0, n = 0;
-  if (!f)
-    return NULL;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      char *nb = realloc(buf, cap ? cap * 2 : 8192);
-      if (!nb)
-        goto fail;
-      buf = nb;
-      cap = cap ? cap * 2 : 8192;
-    }
-    size_t r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  if (ferror(f))
-    goto fail;
-  fclose(f);
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-fail:
-  fclose(f);
-  free(buf);
-  return NULL;
 }
 
 /* 1 when an executable named prog is in a directory of $PATH. */
@@ -177,7 +146,7 @@ static int run_diagram(int argc, char **argv) {
     return SMC_EXIT_FAILED;
   }
 
-  text = read_file(file, &len);
+  text = smc_read_file(file, &len);
   if (!text) {
     fprintf(stderr, "smc diagram: %s: %s\n", file, strerror(errno ? errno : EIO));
     return SMC_EXIT_FAILED;

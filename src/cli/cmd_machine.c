@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/util.h"
 #include "smc/machine.h"
 
 static void usage(FILE *out) {
@@ -22,46 +23,6 @@ static void usage(FILE *out) {
                "  exit status: 0 all compile (warnings allowed), 1 errors, 2 usage\n");
 }
 
-/* Read a whole file (or stdin for "-"); NULL with errno set on failure. */
-static char *read_all(const char *path, size_t *len) {
-  FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-  char *buf = NULL;
-  size_t cap = 0, n = 0;
-  if (!f)
-    return NULL;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      size_t ncap = cap ? cap * 2 : 65536;
-      char *nb = realloc(buf, ncap);
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-        errno = ENOMEM;
-        break;
-      }
-      buf = nb;
-      cap = ncap;
-    }
-    size_t got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        free(buf);
-        buf = NULL;
-        errno = EIO;
-      }
-      break;
-    }
-  }
-  if (f != stdin)
-    fclose(f);
-  if (buf) {
-    buf[n] = '\0';
-    *len = n;
-  }
-  return buf;
-}
-
 static json_t *diag_json(const char *file, const smc_diag_t *d) {
   return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s}", "file", file, "line", d->err.line, "column",
                    d->err.column, "severity", d->warning ? "warning" : "error", "code",
@@ -72,7 +33,7 @@ static json_t *diag_json(const char *file, const smc_diag_t *d) {
  * the file has errors. */
 static int check_file(const char *path, json_t *report) {
   size_t len = 0;
-  char *text = read_all(path, &len);
+  char *text = strcmp(path, "-") ? smc_read_file(path, &len) : smc_read_stream(stdin, &len);
   smc_diags_t diags;
   smc_machine_t *m = NULL;
   int bad;

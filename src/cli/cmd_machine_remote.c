@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/util.h"
 #include "cli/cmd_client.h"
 #include "smc/machine.h"
 
@@ -56,38 +57,6 @@ static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
   return 0;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4097 > cap) {
-      char *nb = realloc(buf, cap = cap * 2 + 8192);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-}
-
 /* argv[0] is "apply" (the machine subcommand), argv[1] the file. */
 int smc_machine_cli_apply(int argc, char **argv) {
   smc_cli_conn_t conn;
@@ -101,7 +70,7 @@ int smc_machine_cli_apply(int argc, char **argv) {
   }
   const char *path = argv[optind];
   size_t len = 0;
-  char *text = slurp(path, &len);
+  char *text = smc_read_file(path, &len);
   if (!text) {
     fprintf(stderr, "smc machine apply: cannot read %s: %m\n", path);
     rc = SMC_EXIT_FAILED;

@@ -41,39 +41,6 @@ static void usage(FILE *out) {
                "Each line may carry \"partition\", \"offset\", \"time\" and \"key\".\n");
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t cap = 0, n = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0)
-      break;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (err) {
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  *len = n;
-  return buf;
-}
-
 static int print_output(void *opaque, const smc_output_t *out) {
   (void)opaque;
   static const char *const kinds[] = {"", "confirmation", "reply", "vote_request"};
@@ -126,7 +93,7 @@ static int flush(sim_t *s) {
 static int register_machines(sim_t *s, char **files, int nfiles) {
   for (int i = 0; i < nfiles; i++) {
     size_t len = 0;
-    char *text = read_file(files[i], &len);
+    char *text = smc_read_file(files[i], &len);
     if (!text) {
       fprintf(stderr, "smc simulate: %s: %s\n", files[i], strerror(errno));
       return SMC_EIO;

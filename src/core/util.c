@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <openssl/sha.h>
+#include <errno.h>
 #include <stdlib.h>
 
 void smc_sha256_hex(const void *data, size_t len, char out[65]) {
@@ -75,4 +76,45 @@ int32_t smc_partition_for(const void *key, size_t len, int32_t n) {
   /* librdkafka's murmur2 partitioner is the Java client's default one; it
    * does not use the topic handle. */
   return rd_kafka_msg_partitioner_murmur2(NULL, key, len, n, NULL, NULL);
+}
+
+char *smc_read_stream(FILE *f, size_t *len) {
+  char *buf = NULL;
+  size_t cap = 0, n = 0;
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      size_t ncap = cap ? cap * 2 : 8192;
+      char *nb = realloc(buf, ncap);
+      if (!nb) {
+        free(buf);
+        errno = ENOMEM;
+        return NULL;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    size_t got = fread(buf + n, 1, cap - n - 1, f);
+    n += got;
+    if (got == 0)
+      break;
+  }
+  if (ferror(f)) {
+    free(buf);
+    errno = EIO;
+    return NULL;
+  }
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+char *smc_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char *buf = smc_read_stream(f, len);
+  int saved = errno;
+  fclose(f);
+  errno = saved;
+  return buf;
 }

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* sha256 of data as 64 lowercase hex digits + NUL into out. */
 void smc_sha256_hex(const void *data, size_t len, char out[65]);
@@ -12,6 +13,12 @@ void smc_sha256_hex(const void *data, size_t len, char out[65]);
 /* Canonical JSON (keys sorted, no spaces, integers as integers), malloc'd
  * NUL-terminated string, or NULL on allocation failure. Caller frees. */
 char *smc_json_canonical(const json_t *v);
+
+/* Everything readable from f into a malloc'd NUL-terminated buffer (*len
+ * excludes the NUL). NULL with errno set on failure. f stays open. */
+char *smc_read_stream(FILE *f, size_t *len);
+/* The whole file at path, as smc_read_stream. */
+char *smc_read_file(const char *path, size_t *len);
 
 /* Java-client default partition of key among n partitions:
  * (murmur2(key) & 0x7fffffff) % n. */

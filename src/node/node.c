@@ -104,40 +104,6 @@ fail:
   return NULL;
 }
 
-char *smc_node_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    size_t r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0)
-      break;
-    if (cap - n - 1 == 0) {
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (!buf || bad) {
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  if (len)
-    *len = n;
-  return buf;
-}
-
 int smc_node_mkdirs(const char *path) {
   char tmp[4096];
   size_t n = strlen(path);

@@ -53,9 +53,6 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                                                          rd_kafka_topic_partition_list_t *, void *),
                                     void *opaque, char *errstr, size_t errlen);
 
-/* Read a whole file into a malloc'd NUL-terminated buffer (NULL on error). */
-char *smc_node_read_file(const char *path, size_t *len);
-
 /* mkdir -p; 0 or -1 with errno set. */
 int smc_node_mkdirs(const char *path);
 
