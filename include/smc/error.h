@@ -37,6 +37,7 @@ extern "C" {
   X(VERSION_CONFLICT, "version_conflict", "expect_version does not match")             \
   X(VALIDATION_FAILED, "validation_failed", "a rule of the transition failed")         \
   X(NOT_A_VOTER, "not_a_voter", "the voter is not eligible for this proposal")         \
+  X(BAD_SIGNATURE, "bad_signature", "a keyed voter's vote is unsigned or forged")       \
   X(VOTE_REJECTED, "vote_rejected", "the voters rejected the proposal")                \
   X(VOTE_TIMEOUT, "vote_timeout", "no quorum before the vote deadline")                \
   X(QUEUE_FULL, "queue_full", "the object's proposal queue is full")                   \

@@ -45,6 +45,7 @@ typedef struct smc_event {
   const char *correlation, *reply_to; /* field, else header */
   /* vote */
   const char *proposal, *voter, *reason;
+  const char *signature; /* base64 Ed25519 signature, NULL if unsigned */
   int accept;
   /* machine */
   const char *name, *hash, *definition;

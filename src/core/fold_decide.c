@@ -12,6 +12,7 @@
 
 #include "core/fold_int.h"
 #include "core/util.h"
+#include "core/vote_sig.h"
 
 static const char ZERO_CHECKSUM[] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -433,12 +434,23 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
     goto out;
   }
   int eligible = 0;
-  for (size_t i = 0; i < vp->nvoters && !eligible; i++)
-    eligible = !strcmp(vp->voters[i], ev->voter);
+  size_t vi = 0;
+  for (; vi < vp->nvoters && !eligible; vi++)
+    eligible = !strcmp(vp->voters[vi], ev->voter);
   if (!eligible) {
     fold_log(c, 1, "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter, p.id,
              o.id);
     goto out;
+  }
+  if (vp->keys && vp->keys[vi - 1]) {
+    smc_error_t serr;
+    smc_error_clear(&serr);
+    if (smc_vote_sig_verify(vp->keys[vi - 1], ev->object, ev->proposal, ev->voter, ev->accept,
+                            ev->signature, &serr)) {
+      fold_log(c, 1, "bad_signature: vote of '%s' on proposal '%s' of '%s' not counted: %s",
+               ev->voter, p.id, o.id, serr.message);
+      goto out;
+    }
   }
   if (fold_strs_has(&p.accept, ev->voter) || fold_strs_has(&p.reject, ev->voter)) {
     fold_log(c, 2, "second vote of '%s' on proposal '%s' ignored", ev->voter, p.id);
