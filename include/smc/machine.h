@@ -51,6 +51,8 @@ void smc_diags_close(smc_diags_t *d);
 
 typedef struct smc_machine smc_machine_t;
 
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
+
 /* Vote policy of a transition, resolved at compile time (majority/all turned
  * into numbers, the machine default applied). */
 typedef struct smc_vote_policy {
@@ -58,6 +60,9 @@ typedef struct smc_vote_policy {
   size_t nvoters;
   char **voters;      /* eligible voter ids, sorted */
   int64_t timeout_ms; /* 0 = no deadline */
+  /* Ed25519 public keys parallel to voters (NULL: that voter votes
+   * unsigned); the array is NULL when no voter has a key. */
+  struct evp_pkey_st **keys;
 } smc_vote_policy_t;
 
 typedef struct smc_state_info {
