@@ -7,7 +7,10 @@
  * '-', plus kafka: {properties: {k: v}}), the environment (SMC_BOOTSTRAP,
  * SMC_NODE_ID, SMC_PREFIX, SMC_DATA_DIR, SMC_VOTER, SMC_VOTE_HOOK, SMC_HTTP,
  * SMC_LOG_LEVEL, SMC_COMMITTER, SMC_TICK_MS, SMC_COMMIT_INTERVAL_MS,
- * SMC_COMMIT_MAX_RECORDS, SMC_SESSION_TIMEOUT_MS, SMC_VOTE_HOOK_TIMEOUT_MS),
+ * SMC_COMMIT_MAX_RECORDS, SMC_SESSION_TIMEOUT_MS, SMC_VOTE_HOOK_TIMEOUT_MS and
+ * the limits SMC_MAX_EVENT_BYTES, SMC_MAX_DATA_BYTES, SMC_MAX_QUEUE,
+ * SMC_EXPR_STEPS, SMC_REGEX_MATCH_LIMIT, SMC_REGEX_DEPTH_LIMIT,
+ * SMC_MAX_DEFINITION_BYTES, SMC_HTTP_MAX_BODY_BYTES, SMC_HTTP_MAX_CONNECTIONS),
  * then the flags. -X properties are added after the file's.
  * SIGINT/SIGTERM stop cleanly and exit 0; a role failing fatally exits 1.
  */
@@ -43,6 +46,15 @@ enum {
   S_COMMIT_INTERVAL,
   S_COMMIT_MAX,
   S_SESSION_TIMEOUT,
+  S_MAX_EVENT_BYTES,
+  S_MAX_DATA_BYTES,
+  S_MAX_QUEUE,
+  S_EXPR_STEPS,
+  S_REGEX_MATCH,
+  S_REGEX_DEPTH,
+  S_MAX_DEFINITION,
+  S_HTTP_MAX_BODY,
+  S_HTTP_MAX_CONN,
   S_COUNT
 };
 
@@ -64,6 +76,15 @@ static const struct {
     [S_COMMIT_INTERVAL] = {"commit_interval_ms", "SMC_COMMIT_INTERVAL_MS"},
     [S_COMMIT_MAX] = {"commit_max_records", "SMC_COMMIT_MAX_RECORDS"},
     [S_SESSION_TIMEOUT] = {"session_timeout_ms", "SMC_SESSION_TIMEOUT_MS"},
+    [S_MAX_EVENT_BYTES] = {"max_event_bytes", "SMC_MAX_EVENT_BYTES"},
+    [S_MAX_DATA_BYTES] = {"max_data_bytes", "SMC_MAX_DATA_BYTES"},
+    [S_MAX_QUEUE] = {"max_queue", "SMC_MAX_QUEUE"},
+    [S_EXPR_STEPS] = {"expr_steps", "SMC_EXPR_STEPS"},
+    [S_REGEX_MATCH] = {"regex_match_limit", "SMC_REGEX_MATCH_LIMIT"},
+    [S_REGEX_DEPTH] = {"regex_depth_limit", "SMC_REGEX_DEPTH_LIMIT"},
+    [S_MAX_DEFINITION] = {"max_definition_bytes", "SMC_MAX_DEFINITION_BYTES"},
+    [S_HTTP_MAX_BODY] = {"http_max_body_bytes", "SMC_HTTP_MAX_BODY_BYTES"},
+    [S_HTTP_MAX_CONN] = {"http_max_connections", "SMC_HTTP_MAX_CONNECTIONS"},
 };
 
 typedef struct worker_opts {
@@ -95,6 +116,16 @@ static void usage(FILE *out) {
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
           "  --commit-interval-ms MS, --commit-max-records N   transaction size (10, 1000)\n"
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"
+          "Limits (the fold's must be equal on every worker of a cluster):\n"
+          "  --max-event-bytes N    larger records are dropped as too_large (default 1048576)\n"
+          "  --max-data-bytes N     object data, canonical JSON; beyond: too_large (262144)\n"
+          "  --max-queue N          proposals queued per object; beyond: queue_full (1000)\n"
+          "  --expr-steps N         expression steps per proposal; limit_exceeded (100000)\n"
+          "  --regex-match-limit N  PCRE2 match limit; beyond: limit_exceeded (100000)\n"
+          "  --regex-depth-limit N  PCRE2 depth limit; beyond: limit_exceeded (1000)\n"
+          "  --max-definition-bytes N  machine definitions; beyond: too_large (1048576)\n"
+          "  --http-max-body-bytes N   HTTP request bodies; beyond: 413 too_large (1048576)\n"
+          "  --http-max-connections N  open HTTP connections; beyond: 503 (1024)\n"
           "  --config FILE          YAML settings (default $SMC_CONFIG): keys as the flags\n"
           "                         (bootstrap, node_id, voter, ...), kafka: {properties: {}}\n"
           "  -X KEY=VALUE           librdkafka property; repeatable\n"
@@ -246,6 +277,15 @@ static int parse_int(const char *name, const char *s, int min, int *out) {
   return 0;
 }
 
+/* A limit: a positive integer (at most 100000000). */
+static int parse_limit(const char *name, const char *s, size_t *out) {
+  int v;
+  if (parse_int(name, s, 1, &v) < 0)
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
 static int parse_bool(const char *name, const char *s, int *out) {
   if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
     *out = 1;
@@ -297,6 +337,33 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   if (v[S_SESSION_TIMEOUT] &&
       parse_int("session-timeout-ms", v[S_SESSION_TIMEOUT], 1000, &c->session_timeout_ms) < 0)
     return -1;
+  size_t n;
+  if (v[S_MAX_EVENT_BYTES] &&
+      parse_limit("max-event-bytes", v[S_MAX_EVENT_BYTES], &c->max_event_bytes) < 0)
+    return -1;
+  if (v[S_MAX_QUEUE] && parse_limit("max-queue", v[S_MAX_QUEUE], &c->max_queue) < 0)
+    return -1;
+  if (v[S_MAX_DATA_BYTES] &&
+      parse_limit("max-data-bytes", v[S_MAX_DATA_BYTES], &c->limits.data_max_bytes) < 0)
+    return -1;
+  if (v[S_MAX_DEFINITION] &&
+      parse_limit("max-definition-bytes", v[S_MAX_DEFINITION], &c->limits.definition_max_bytes) < 0)
+    return -1;
+  if (v[S_EXPR_STEPS]) {
+    if (parse_limit("expr-steps", v[S_EXPR_STEPS], &n) < 0)
+      return -1;
+    c->limits.expr_steps = n;
+  }
+  if (v[S_REGEX_MATCH]) {
+    if (parse_limit("regex-match-limit", v[S_REGEX_MATCH], &n) < 0)
+      return -1;
+    c->limits.regex_match_limit = (uint32_t)n;
+  }
+  if (v[S_REGEX_DEPTH]) {
+    if (parse_limit("regex-depth-limit", v[S_REGEX_DEPTH], &n) < 0)
+      return -1;
+    c->limits.regex_depth_limit = (uint32_t)n;
+  }
   return 0;
 }
 
@@ -322,7 +389,8 @@ enum {
   OPT_TICK,
   OPT_COMMIT_INTERVAL,
   OPT_COMMIT_MAX,
-  OPT_SESSION
+  OPT_SESSION,
+  OPT_LIMIT /* OPT_LIMIT + (S_MAX_EVENT_BYTES .. S_HTTP_MAX_CONN) */
 };
 
 static int run(int argc, char **argv) {
@@ -343,6 +411,15 @@ static int run(int argc, char **argv) {
       {"commit-interval-ms", required_argument, NULL, OPT_COMMIT_INTERVAL},
       {"commit-max-records", required_argument, NULL, OPT_COMMIT_MAX},
       {"session-timeout-ms", required_argument, NULL, OPT_SESSION},
+      {"max-event-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_EVENT_BYTES},
+      {"max-data-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_DATA_BYTES},
+      {"max-queue", required_argument, NULL, OPT_LIMIT + S_MAX_QUEUE},
+      {"expr-steps", required_argument, NULL, OPT_LIMIT + S_EXPR_STEPS},
+      {"regex-match-limit", required_argument, NULL, OPT_LIMIT + S_REGEX_MATCH},
+      {"regex-depth-limit", required_argument, NULL, OPT_LIMIT + S_REGEX_DEPTH},
+      {"max-definition-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_DEFINITION},
+      {"http-max-body-bytes", required_argument, NULL, OPT_LIMIT + S_HTTP_MAX_BODY},
+      {"http-max-connections", required_argument, NULL, OPT_LIMIT + S_HTTP_MAX_CONN},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   worker_opts_t flags = {0}, merged = {0};
@@ -418,6 +495,10 @@ static int run(int argc, char **argv) {
       idx = S_SESSION_TIMEOUT;
       break;
     default:
+      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_HTTP_MAX_CONN) {
+        idx = opt - OPT_LIMIT;
+        break;
+      }
       usage(stderr);
       goto out;
     }
@@ -451,6 +532,13 @@ static int run(int argc, char **argv) {
   smc_node_config_t cfg;
   if (to_config(&merged, &cfg) < 0)
     goto out;
+  size_t http_body = 0, http_conn = 0;
+  if (merged.val[S_HTTP_MAX_BODY] &&
+      parse_limit("http-max-body-bytes", merged.val[S_HTTP_MAX_BODY], &http_body) < 0)
+    goto out;
+  if (merged.val[S_HTTP_MAX_CONN] &&
+      parse_limit("http-max-connections", merged.val[S_HTTP_MAX_CONN], &http_conn) < 0)
+    goto out;
 
   /* Block the stop signals before any thread starts; they are taken with
    * sigtimedwait below, so no handler runs inside librdkafka or RocksDB. */
@@ -481,6 +569,11 @@ static int run(int argc, char **argv) {
     gc.prefix = cfg.prefix;
     gc.kafka_props = cfg.kafka_props;
     gc.node_id = cfg.node_id;
+    if (http_body)
+      gc.max_body_bytes = http_body;
+    if (http_conn)
+      gc.max_connections = (unsigned)http_conn;
+    gc.max_definition_bytes = cfg.limits.definition_max_bytes;
     gc.roles = roles;
     gc.owned_partitions = owned_partitions;
     gc.ready = node_ready;

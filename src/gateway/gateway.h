@@ -39,6 +39,8 @@ typedef struct smc_gateway_config {
   const char *roles;              /* for /info, e.g. "committer,voter,http"; NULL = "http" */
   size_t max_body_bytes;          /* default 1 MiB -> 413 too_large beyond */
   unsigned max_connections;       /* default 1024 -> clean 503 beyond */
+  size_t max_definition_bytes;    /* PUT /machine beyond -> 400 invalid_machine with a
+                                     too_large error; 0 = the compiler's default (1 MiB) */
   const char *auth_tokens_file;   /* optional bearer tokens; NULL = open */
   size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max); /* /info; may be NULL */
   void *opaque;

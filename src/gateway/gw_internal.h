@@ -66,6 +66,7 @@ struct smc_gateway {
   char **kafka_props; /* k,v,...,NULL copy */
   size_t max_body_bytes;
   unsigned max_connections;
+  smc_limits_t limits; /* definition_max_bytes for PUT /machine */
   size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max);
   int (*ready)(void *opaque);
   void *opaque;

@@ -71,7 +71,7 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   smc_diags_t d;
   smc_diags_init(&d);
   smc_machine_t *m = NULL;
-  int rc = smc_machine_compile(r->body, r->body_len, name, NULL, &m, &d);
+  int rc = smc_machine_compile(r->body, r->body_len, name, &r->gw->limits, &m, &d);
   if (rc < 0) {
     enum MHD_Result res = reply_invalid(r, &d, rc);
     smc_diags_close(&d);

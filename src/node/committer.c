@@ -928,8 +928,7 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   for (int32_t p = 0; p < n; p++)
     c->txn_next[p] = -1;
   smc_fold_config_t fc;
-  smc_fold_config_default(&fc);
-  fc.partitions = n;
+  smc_node_fold_config(c->cfg, n, &fc);
   if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {
     smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
     goto fail;

@@ -31,6 +31,31 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->tick_ms = 200;
   c->session_timeout_ms = 10000;
   c->log_level = SMC_LOG_INFO;
+  smc_fold_config_t fc;
+  smc_fold_config_default(&fc);
+  c->max_event_bytes = fc.max_event_bytes;
+  c->max_queue = fc.max_queue;
+  c->limits = fc.limits;
+}
+
+void smc_node_fold_config(const smc_node_config_t *cfg, int32_t partitions, smc_fold_config_t *fc) {
+  smc_fold_config_default(fc);
+  fc->partitions = partitions;
+  if (cfg->max_event_bytes)
+    fc->max_event_bytes = cfg->max_event_bytes;
+  if (cfg->max_queue)
+    fc->max_queue = cfg->max_queue;
+  const smc_limits_t *l = &cfg->limits;
+  if (l->expr_steps)
+    fc->limits.expr_steps = l->expr_steps;
+  if (l->regex_match_limit)
+    fc->limits.regex_match_limit = l->regex_match_limit;
+  if (l->regex_depth_limit)
+    fc->limits.regex_depth_limit = l->regex_depth_limit;
+  if (l->definition_max_bytes)
+    fc->limits.definition_max_bytes = l->definition_max_bytes;
+  if (l->data_max_bytes)
+    fc->limits.data_max_bytes = l->data_max_bytes;
 }
 
 char *smc_node_group_name(const char *prefix, const char *role) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "smc/error.h"
+#include "smc/fold.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,11 @@ typedef struct smc_node_config {
   int tick_ms;              /* default 200 */
   int session_timeout_ms;   /* default 10000 */
   int log_level;            /* 0 error .. 3 debug */
+  /* Fold limits (docs/reliability.md "Limits"); 0 = the fold's default. Every
+   * node of a cluster must use the same values: they decide outcomes. */
+  size_t max_event_bytes; /* larger records are dropped as too_large (1 MiB) */
+  size_t max_queue;       /* proposals queued per object, then queue_full (1000) */
+  smc_limits_t limits;    /* expression steps, regex match/depth, definition, data */
 } smc_node_config_t;
 
 /* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir

@@ -53,6 +53,10 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                                                          rd_kafka_topic_partition_list_t *, void *),
                                     void *opaque, char *errstr, size_t errlen);
 
+/* The fold configuration of a role: the defaults, then cfg's limits (a zero
+ * limit keeps its default), for a topic of `partitions` partitions. */
+void smc_node_fold_config(const smc_node_config_t *cfg, int32_t partitions, smc_fold_config_t *fc);
+
 /* mkdir -p; 0 or -1 with errno set. */
 int smc_node_mkdirs(const char *path);
 

@@ -660,8 +660,7 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     goto fail;
   }
   smc_fold_config_t fc;
-  smc_fold_config_default(&fc);
-  fc.partitions = n;
+  smc_node_fold_config(v->cfg, n, &fc);
   if ((rc = smc_fold_new(&fc, &v->fold)) < 0) {
     smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
     goto fail;
