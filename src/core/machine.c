@@ -7,6 +7,7 @@
 
 #include "core/machine_internal.h"
 #include "core/util.h"
+#include "core/vote_sig.h"
 #include "core/yaml.h"
 
 #define MAX_DIAGS 1000
@@ -203,30 +204,85 @@ static int str_cmp(const void *a, const void *b) {
 }
 
 static void policy_free(smc_vote_policy_t *p) {
-  for (size_t i = 0; i < p->nvoters; i++)
+  for (size_t i = 0; i < p->nvoters; i++) {
     free(p->voters[i]);
+    if (p->keys)
+      EVP_PKEY_free(p->keys[i]);
+  }
   free(p->voters);
+  free(p->keys);
   memset(p, 0, sizeof(*p));
 }
 
 static int policy_copy(smc_vote_policy_t *dst, const smc_vote_policy_t *src) {
   *dst = *src;
+  dst->keys = NULL;
   dst->voters = calloc(src->nvoters ? src->nvoters : 1, sizeof(char *));
   if (!dst->voters)
     return SMC_ENOMEM;
   for (size_t i = 0; i < src->nvoters; i++)
     if (!(dst->voters[i] = strdup(src->voters[i])))
       return SMC_ENOMEM;
+  if (src->keys) { /* the keys are shared, counted by OpenSSL */
+    if (!(dst->keys = calloc(src->nvoters, sizeof(*dst->keys))))
+      return SMC_ENOMEM;
+    for (size_t i = 0; i < src->nvoters; i++) {
+      if (src->keys[i] && !EVP_PKEY_up_ref(src->keys[i]))
+        return SMC_ENOMEM; /* never drop a key: its voter would vote unsigned */
+      dst->keys[i] = src->keys[i];
+    }
+  }
   return 0;
 }
 
-/* {quorum: N|majority|all, voters: [...], timeout: D} -> p. Errors go to
- * diags; returns 0 only for a usable policy. */
+/* keys: {voter: public key} of a policy whose voters are compiled (sorted):
+ * each key is parsed once here into p->keys (vote_sig.h for the forms).
+ * Returns 0, -1 after a diagnostic, or SMC_ENOMEM. */
+static int compile_keys(compiler_t *c, const smc_yaml_node_t *n, smc_vote_policy_t *p) {
+  if (n->kind != SMC_YAML_MAP) {
+    cdiag(c, SMC_EBAD_VOTES, n, "keys must be a mapping {voter: public key}");
+    return -1;
+  }
+  if (!(p->keys = calloc(p->nvoters ? p->nvoters : 1, sizeof(*p->keys))))
+    return SMC_ENOMEM;
+  int bad = 0;
+  for (size_t i = 0; i < n->n; i++) {
+    const smc_yaml_node_t *k = n->items[2 * i], *v = n->items[2 * i + 1];
+    size_t vi = p->nvoters;
+    for (size_t j = 0; j < p->nvoters && vi == p->nvoters && k->kind == SMC_YAML_SCALAR; j++)
+      if (!strcmp(p->voters[j], k->value))
+        vi = j;
+    if (vi == p->nvoters) {
+      cdiag(c, SMC_EBAD_VOTES, k, "key for '%s', who is not in voters",
+            k->kind == SMC_YAML_SCALAR ? k->value : "?");
+      bad = 1;
+      continue;
+    }
+    if (!smc_yaml_is_string(v)) {
+      cdiag(c, SMC_EBAD_VALUE, v, "the key of voter '%s' must be a string", k->value);
+      bad = 1;
+      continue;
+    }
+    smc_error_t err;
+    smc_error_clear(&err);
+    int rc = smc_vote_sig_parse_public(v->value, &p->keys[vi], &err);
+    if (rc == SMC_ENOMEM)
+      return rc;
+    if (rc) {
+      cdiag(c, SMC_EBAD_VALUE, v, "the key of voter '%s': %s", k->value, err.message);
+      bad = 1;
+    }
+  }
+  return bad ? -1 : 0;
+}
+
+/* {quorum: N|majority|all, voters: [...], timeout: D, keys: {voter: key}}
+ * -> p. Errors go to diags; returns 0 only for a usable policy. */
 static int compile_votes(compiler_t *c, const smc_yaml_node_t *n, smc_vote_policy_t *p) {
-  static const char *const keys[] = {"quorum", "voters", "timeout", NULL};
+  static const char *const keys[] = {"quorum", "voters", "timeout", "keys", NULL};
   memset(p, 0, sizeof(*p));
   if (n->kind != SMC_YAML_MAP) {
-    cdiag(c, SMC_EBAD_VOTES, n, "votes must be none or a mapping {quorum, voters, timeout}");
+    cdiag(c, SMC_EBAD_VOTES, n, "votes must be none or a mapping {quorum, voters, timeout, keys}");
     return -1;
   }
   check_keys(c, n, keys, "votes");
@@ -261,6 +317,13 @@ static int compile_votes(compiler_t *c, const smc_yaml_node_t *n, smc_vote_polic
         return SMC_ENOMEM;
     }
     qsort(p->voters, p->nvoters, sizeof(char *), str_cmp);
+    const smc_yaml_node_t *kn = smc_yaml_get(n, "keys");
+    if (kn && !smc_yaml_is_null(kn) && !bad) {
+      int rc = compile_keys(c, kn, p);
+      if (rc == SMC_ENOMEM)
+        return rc;
+      bad |= rc != 0;
+    }
   }
   p->quorum = p->nvoters / 2 + 1;
   if (quorum) {
