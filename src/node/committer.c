@@ -2,21 +2,32 @@
  * The committer role: folds its assigned partitions of <prefix>proposals and
  * publishes confirmations and replies with exactly-once semantics.
  *
- * Loop (librdkafka examples/transactions.c is the model): poll a record,
- * begin a transaction if none is open, fold the record into an overlay on top
- * of the store, produce its outputs; every commit_interval_ms or
- * commit_max_records send the consumed offsets with the group metadata and
- * commit. Only after the commit succeeded is the overlay written to the store
- * (one atomic batch), so the store never runs ahead of Kafka.
+ * Two threads form a pipeline (librdkafka examples/transactions.c is the
+ * model for each transaction). The fold thread polls records and folds them
+ * into the front batch: an overlay of pending store writes plus the outputs
+ * and consumed offsets, all kept in memory. When the batch is due (it is
+ * commit_interval_ms old, or holds commit_max_records) and the commit thread
+ * is idle, the batch is handed over and a fresh front batch is layered on top
+ * of it, so folding goes on and reads see the handed batch's not yet stored
+ * writes. The commit thread begins a transaction, produces the batch's
+ * outputs, sends its offsets with the group metadata and commits. Only after
+ * the commit succeeded does the fold thread write that batch to the store
+ * (one atomic batch), so the store never runs ahead of Kafka and is written
+ * strictly in order. While a commit is in flight the front batch keeps
+ * growing (up to BATCH_HARD_FACTOR x commit_max_records): the interval is a
+ * floor, and a slow broker gets bigger transactions instead of a stalled fold.
+ * Kafka allows one open transaction per producer; between two batches none
+ * is open.
  *
- * Recovery: an abortable error aborts, clears the overlay and "resyncs": every
- * assigned partition is restored to the group's committed offset (replaying
- * [applied, committed) silently when the store is behind) and the consumer
- * seeks there. A fatal error, fencing or an indefinite (timed out) commit or
- * abort destroys and re-creates the transactional producer (init_transactions
- * fences the old epoch and settles the open transaction), then resyncs: the
- * outcome of the unknown transaction is read back from the committed offsets,
- * never guessed.
+ * Recovery: a failed transaction is aborted (or, on a fatal error, fencing or
+ * an indefinite (timed out) commit or abort, the transactional producer is
+ * destroyed and re-created: init_transactions fences the old epoch and
+ * settles the open transaction) by the commit thread. The fold thread then
+ * drops both the failed batch and the front batch folded on top of it and
+ * "resyncs": every assigned partition is restored to the group's committed
+ * offset (replaying [applied, committed) silently when the store is behind)
+ * and the consumer seeks there. The outcome of an unknown transaction is read
+ * back from the committed offsets, never guessed.
  *
  * Ticks are produced with a separate plain idempotent producer, outside the
  * transactions: a tick decides nothing (it only advances the partition clock
@@ -55,14 +66,50 @@ typedef struct topic_cache_entry {
 } topic_cache_entry_t;
 #define TOPIC_CACHE 32
 
+/* While a commit is in flight the front batch may grow to this many times
+ * commit_max_records before the fold thread waits for the commit. */
+#define BATCH_HARD_FACTOR 16
+#define NO_REPLY ((size_t)-1)
+
+/* One output of a batch, published when the batch's transaction runs. The
+ * strings live in the batch's text buffer (offsets, NUL-terminated). */
+typedef struct out_rec {
+  smc_output_kind_t kind;
+  int32_t partition;
+  int64_t offset;
+  size_t key, json, json_len, reply_to; /* reply_to NO_REPLY: none */
+} out_rec_t;
+
+/*
+ * A batch of folded records: its overlay of store writes layered on `below`
+ * (the store, or the batch being committed), the next offset to commit per
+ * partition, and its outputs. Owned by the fold thread, except that the
+ * commit thread reads next/outs/text while the batch is its job.
+ */
+typedef struct batch {
+  smc_overlay_t *ov;
+  smc_kv_t kv;     /* the overlay: what the fold reads and writes */
+  smc_kv_t base;   /* forwards to *below (the overlay's base) */
+  smc_kv_t *below; /* &storekv, or the in-flight batch's kv */
+  int64_t *next;   /* [nparts]: next offset to commit, -1 = none */
+  int records;
+  int64_t start; /* when its first record was folded (ms) */
+  out_rec_t *outs;
+  size_t nouts, outs_cap;
+  char *text;
+  size_t text_len, text_cap;
+} batch_t;
+
 struct smc_committer {
   const smc_node_config_t *cfg;
   char *topic_in, *topic_conf, *topic_replies, *group, *txn_id, *store_dir;
   int32_t nparts;
   smc_store_t *store;
   smc_fold_t *fold;
-  smc_overlay_t *ov;
-  smc_kv_t storekv, ovkv;
+  smc_kv_t storekv;
+  batch_t batch[2];
+  int front;         /* index of the batch being folded into */
+  batch_t *inflight; /* handed to the commit thread, not yet reaped */
   rd_kafka_t *consumer, *producer, *tickp;
   pthread_t thread;
   int thread_started;
@@ -71,13 +118,19 @@ struct smc_committer {
   pthread_mutex_t lock; /* guards serving[] for smc_committer_partitions */
   uint8_t *serving;     /* [nparts]: restored and assigned */
 
-  /* transaction state (committer thread only) */
-  int txn_open, txn_records, need_resync;
-  int64_t txn_start;
-  int64_t *txn_next;  /* [nparts]: next offset to commit, -1 = not in this txn */
+  /* hand-off to the commit thread (guarded by jlock) */
+  pthread_mutex_t jlock;
+  pthread_cond_t jcond;
+  pthread_t cthread;
+  int cthread_started;
+  batch_t *job; /* waiting or running */
+  int job_done, job_rc, cstop;
+
+  int txn_open;       /* commit thread only */
+  int need_resync;    /* fold thread only */
   int64_t *last_tick; /* [nparts] */
   int64_t next_tick_check, next_lag_check;
-  topic_cache_entry_t topics[TOPIC_CACHE];
+  topic_cache_entry_t topics[TOPIC_CACHE]; /* commit thread only */
 };
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
@@ -203,17 +256,9 @@ static int init_txn_producer(smc_committer_t *c) {
   }
 }
 
-/* Forget the open transaction's local state: its overlay and offsets. */
-static void drop_txn_state(smc_committer_t *c) {
-  smc_overlay_clear(c->ov);
-  c->txn_open = 0;
-  c->txn_records = 0;
-  for (int32_t p = 0; p < c->nparts; p++)
-    c->txn_next[p] = -1;
-}
-
-/* Destroy and re-create the transactional producer; the new epoch fences
- * the old one and settles its transaction. The caller resyncs. */
+/* Destroy and re-create the transactional producer (commit thread); the new
+ * epoch fences the old one and settles its transaction. The fold thread
+ * resyncs when the job reports failure. */
 static void rebuild_producer(smc_committer_t *c, const char *why) {
   cmlog(c, SMC_LOG_WARN, -1, "re-creating the transactional producer: %s", why);
   smc_metrics_counter_add("smc_committer_producer_rebuilds_total", NULL, 1);
@@ -222,19 +267,17 @@ static void rebuild_producer(smc_committer_t *c, const char *why) {
     rd_kafka_destroy(c->producer);
     c->producer = NULL;
   }
-  drop_txn_state(c);
-  c->need_resync = 1;
+  c->txn_open = 0;
   init_txn_producer(c);
 }
 
-/* Abort the open transaction (the overlay is dropped, the consumer will be
- * rewound). An abort that times out or fails fatally re-creates the
+/* Abort the open transaction (commit thread; the fold thread drops the
+ * batches and rewinds the consumer). An abort that times out or fails fatally re-creates the
  * producer instead (KAFKA-17754: never carry on after an indefinite EndTxn). */
 static void abort_txn(smc_committer_t *c, const char *why) {
   cmlog(c, SMC_LOG_WARN, -1, "aborting transaction: %s", why);
   smc_metrics_counter_add("smc_committer_txn_aborts_total", NULL, 1);
-  drop_txn_state(c);
-  c->need_resync = 1;
+  c->txn_open = 0;
   for (int attempt = 0; c->producer && attempt < 3; attempt++) {
     rd_kafka_error_t *e = rd_kafka_abort_transaction(c->producer, TXN_TIMEOUT_MS);
     if (!e)
@@ -340,58 +383,154 @@ static int produce(smc_committer_t *c, const char *topic, int32_t partition, con
   }
 }
 
-static void count_confirmation(const smc_output_t *o) {
+static void count_confirmation(const char *json) {
   const char *outcome = "committed";
-  if (strstr(o->json, "\"duplicate\":true"))
+  if (strstr(json, "\"duplicate\":true"))
     outcome = "duplicate";
-  else if (strstr(o->json, "\"outcome\":\"rejected\""))
+  else if (strstr(json, "\"outcome\":\"rejected\""))
     outcome = "rejected";
-  else if (strstr(o->json, "\"outcome\":\"expired\""))
+  else if (strstr(json, "\"outcome\":\"expired\""))
     outcome = "expired";
   char labels[64];
   snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
   smc_metrics_counter_add("smc_confirmations_total", labels, 1);
 }
 
-/* Fold emit callback: confirmations to <prefix>confirmations (same partition
- * as the input) and to reply_to; read replies to reply_to or
- * <prefix>replies. Vote requests are the voters' business. */
-static int committer_emit(void *opaque, const smc_output_t *o) {
-  smc_committer_t *c = opaque;
-  const char *key = o->key ? o->key : "";
+/* Publish one buffered output inside the open transaction (commit thread):
+ * confirmations to <prefix>confirmations (same partition as the input) and
+ * to reply_to; read replies to reply_to or <prefix>replies. */
+static int publish(smc_committer_t *c, const batch_t *b, const out_rec_t *o) {
+  const char *key = b->text + o->key, *json = b->text + o->json;
+  const char *reply_to = o->reply_to == NO_REPLY ? NULL : b->text + o->reply_to;
   int rc = 0;
-  int has_reply_to = o->reply_to && *o->reply_to;
-  switch (o->kind) {
-  case SMC_OUT_CONFIRMATION:
-    rc = produce(c, c->topic_conf, o->partition, key, o->json, o->json_len);
-    if (rc == 0 && has_reply_to) {
-      if (reply_topic_exists(c, o->reply_to))
-        rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
+  if (o->kind == SMC_OUT_CONFIRMATION) {
+    rc = produce(c, c->topic_conf, o->partition, key, json, o->json_len);
+    if (rc == 0 && reply_to) {
+      if (reply_topic_exists(c, reply_to))
+        rc = produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
       else
         cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-              (long long)o->offset, o->reply_to);
+              (long long)o->offset, reply_to);
     }
     if (rc == 0)
-      count_confirmation(o);
-    break;
-  case SMC_OUT_REPLY:
-    if (has_reply_to && strcmp(o->reply_to, c->topic_replies)) {
-      if (reply_topic_exists(c, o->reply_to))
-        rc = produce(c, o->reply_to, RD_KAFKA_PARTITION_UA, key, o->json, o->json_len);
+      count_confirmation(json);
+  } else if (o->kind == SMC_OUT_REPLY) {
+    if (reply_to && strcmp(reply_to, c->topic_replies)) {
+      if (reply_topic_exists(c, reply_to))
+        rc = produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
       else
         cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-              (long long)o->offset, o->reply_to);
+              (long long)o->offset, reply_to);
     } else {
-      rc = produce(c, c->topic_replies, o->partition, key, o->json, o->json_len);
+      rc = produce(c, c->topic_replies, o->partition, key, json, o->json_len);
     }
     if (rc == 0)
       smc_metrics_counter_add("smc_replies_total", NULL, 1);
-    break;
-  case SMC_OUT_VOTE_REQUEST:
-    smc_metrics_counter_add("smc_proposals_awaiting_votes_total", NULL, 1);
-    break;
   }
   return rc;
+}
+
+/* Append s (n bytes) and a NUL to the batch's text; its offset into *at. */
+static int text_add(batch_t *b, const char *s, size_t n, size_t *at) {
+  if (b->text_len + n + 1 > b->text_cap) {
+    size_t cap = b->text_cap ? b->text_cap : 4096;
+    while (cap < b->text_len + n + 1)
+      cap *= 2;
+    char *t = realloc(b->text, cap);
+    if (!t)
+      return SMC_ENOMEM;
+    b->text = t;
+    b->text_cap = cap;
+  }
+  *at = b->text_len;
+  memcpy(b->text + b->text_len, s, n);
+  b->text[b->text_len + n] = '\0';
+  b->text_len += n + 1;
+  return 0;
+}
+
+/* Fold emit callback (fold thread): confirmations and replies are copied
+ * into the front batch and published when its transaction runs. Vote
+ * requests are the voters' business. */
+static int committer_emit(void *opaque, const smc_output_t *o) {
+  smc_committer_t *c = opaque;
+  batch_t *b = &c->batch[c->front];
+  if (o->kind == SMC_OUT_VOTE_REQUEST) {
+    smc_metrics_counter_add("smc_proposals_awaiting_votes_total", NULL, 1);
+    return 0;
+  }
+  if (o->kind != SMC_OUT_CONFIRMATION && o->kind != SMC_OUT_REPLY)
+    return 0;
+  if (b->nouts == b->outs_cap) {
+    size_t cap = b->outs_cap ? b->outs_cap * 2 : 256;
+    out_rec_t *n = realloc(b->outs, cap * sizeof *n);
+    if (!n)
+      return SMC_ENOMEM;
+    b->outs = n;
+    b->outs_cap = cap;
+  }
+  out_rec_t *r = &b->outs[b->nouts];
+  *r = (out_rec_t){.kind = o->kind,
+                   .partition = o->partition,
+                   .offset = o->offset,
+                   .json_len = o->json_len,
+                   .reply_to = NO_REPLY};
+  const char *key = o->key ? o->key : "";
+  if (text_add(b, key, strlen(key), &r->key) < 0 || text_add(b, o->json, o->json_len, &r->json) < 0)
+    return SMC_ENOMEM;
+  if (o->reply_to && *o->reply_to &&
+      text_add(b, o->reply_to, strlen(o->reply_to), &r->reply_to) < 0)
+    return SMC_ENOMEM;
+  b->nouts++;
+  return 0;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static int fwd_get(void *self, smc_cf_t cf, const void *k, size_t kl, void **v, size_t *vl) {
+  return smc_kv_get(((batch_t *)self)->below, cf, k, kl, v, vl);
+}
+static int fwd_put(void *self, smc_cf_t cf, const void *k, size_t kl, const void *v, size_t vl) {
+  return smc_kv_put(((batch_t *)self)->below, cf, k, kl, v, vl);
+}
+static int fwd_del(void *self, smc_cf_t cf, const void *k, size_t kl) {
+  return smc_kv_del(((batch_t *)self)->below, cf, k, kl);
+}
+static int fwd_seek(void *self, smc_cf_t cf, const void *from, size_t fl, const void *limit,
+                    size_t ll, void **k, size_t *kl, void **v, size_t *vl) {
+  return smc_kv_seek(((batch_t *)self)->below, cf, from, fl, limit, ll, k, kl, v, vl);
+}
+static const smc_kv_ops_t fwd_ops = {fwd_get, fwd_put, fwd_del, fwd_seek};
+
+static int batch_init(smc_committer_t *c, batch_t *b) {
+  b->below = &c->storekv;
+  b->base = (smc_kv_t){&fwd_ops, b};
+  if (!(b->ov = smc_overlay_new(&b->base)))
+    return SMC_ENOMEM;
+  b->kv = smc_overlay_kv(b->ov);
+  if (!(b->next = malloc((size_t)c->nparts * sizeof *b->next)))
+    return SMC_ENOMEM;
+  for (int32_t p = 0; p < c->nparts; p++)
+    b->next[p] = -1;
+  return 0;
+}
+
+/* Forget a batch's writes, outputs and offsets (kept buffers are reused). */
+static void batch_reset(smc_committer_t *c, batch_t *b) {
+  smc_overlay_clear(b->ov);
+  b->records = 0;
+  b->nouts = 0;
+  b->text_len = 0;
+  for (int32_t p = 0; p < c->nparts; p++)
+    b->next[p] = -1;
+}
+
+static void batch_free(batch_t *b) {
+  if (b->ov)
+    smc_overlay_destroy(b->ov);
+  free(b->next);
+  free(b->outs);
+  free(b->text);
 }
 
 /* ---- restore ------------------------------------------------------------ */
@@ -479,13 +618,188 @@ out:
   return rc;
 }
 
+/* ---- transactions (commit thread) -------------------------------------- */
+
+/* Send the batch's offsets with the group metadata; 0 or -1 (recovered). */
+static int send_offsets(smc_committer_t *c, const batch_t *b) {
+  rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+  for (int32_t p = 0; p < c->nparts; p++)
+    if (b->next[p] >= 0)
+      rd_kafka_topic_partition_list_add(offs, c->topic_in, p)->offset = b->next[p];
+  int rc = 0;
+  if (offs->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->consumer);
+    for (int attempt = 0;; attempt++) {
+      rd_kafka_error_t *e =
+          rd_kafka_send_offsets_to_transaction(c->producer, offs, md, TXN_TIMEOUT_MS);
+      if (!e)
+        break;
+      if (!txn_failed(c, e, "send_offsets_to_transaction") || attempt >= 5) {
+        if (c->txn_open)
+          abort_txn(c, "send_offsets_to_transaction kept failing");
+        rc = -1;
+        break;
+      }
+    }
+    rd_kafka_consumer_group_metadata_destroy(md);
+  }
+  rd_kafka_topic_partition_list_destroy(offs);
+  return rc;
+}
+
+/*
+ * One transaction for batch b: begin, produce its outputs, send its offsets,
+ * commit. Returns 0 when committed, -1 when the transaction was aborted or
+ * its outcome is unknown (the producer was re-created); the fold thread then
+ * resyncs from the committed offsets. Leaves no transaction open.
+ */
+static int run_job(smc_committer_t *c, const batch_t *b) {
+  if (!c->producer && init_txn_producer(c) < 0)
+    return -1;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
+  if (e) {
+    txn_failed(c, e, "begin_transaction");
+    return -1;
+  }
+  c->txn_open = 1;
+  for (size_t i = 0; i < b->nouts; i++)
+    if (publish(c, b, &b->outs[i]) < 0) {
+      abort_txn(c, "produce failed");
+      return -1;
+    }
+  int64_t t0 = smc_now_ms();
+  if (send_offsets(c, b) < 0)
+    return -1;
+  for (int attempt = 0;; attempt++) {
+    e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
+    if (!e)
+      break;
+    if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
+      if (c->txn_open)
+        rebuild_producer(c, "commit_transaction kept failing");
+      return -1;
+    }
+  }
+  c->txn_open = 0;
+  smc_metrics_histogram_observe("smc_txn_commit_seconds", NULL,
+                                (double)(smc_now_ms() - t0) / 1000.0);
+  smc_metrics_counter_add("smc_txn_commits_total", NULL, 1);
+  smc_metrics_counter_add("smc_txn_records_total", NULL, (double)b->records);
+  return 0;
+}
+
+/* The commit thread: runs one job at a time; serves the producer's events
+ * while idle. */
+static void *commit_main(void *arg) {
+  smc_committer_t *c = arg;
+  pthread_mutex_lock(&c->jlock);
+  for (;;) {
+    while (!c->job && !c->cstop) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 100 * 1000000L;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&c->jcond, &c->jlock, &ts);
+      if (!c->job && c->producer) {
+        pthread_mutex_unlock(&c->jlock);
+        rd_kafka_poll(c->producer, 0);
+        pthread_mutex_lock(&c->jlock);
+      }
+    }
+    if (!c->job)
+      break;
+    batch_t *b = c->job;
+    pthread_mutex_unlock(&c->jlock);
+    int rc = run_job(c, b);
+    pthread_mutex_lock(&c->jlock);
+    c->job = NULL;
+    c->job_done = 1;
+    c->job_rc = rc;
+    pthread_cond_broadcast(&c->jcond);
+  }
+  pthread_mutex_unlock(&c->jlock);
+  return NULL;
+}
+
+/* ---- the pipeline (fold thread) ----------------------------------------- */
+
+/* Hand the front batch to the idle commit thread and layer a fresh front
+ * batch on top of it. */
+static void dispatch(smc_committer_t *c) {
+  batch_t *b = &c->batch[c->front];
+  pthread_mutex_lock(&c->jlock);
+  c->job = b;
+  c->job_done = 0;
+  pthread_cond_broadcast(&c->jcond);
+  pthread_mutex_unlock(&c->jlock);
+  c->inflight = b;
+  c->front ^= 1;
+  c->batch[c->front].below = &b->kv;
+}
+
+/* The in-flight batch's transaction ended with rc: on success write it to the
+ * store; on failure (or a failed store write) drop the front batch too, it was
+ * folded on top, and resync. Either way the front batch now reads the store. */
+static void reap(smc_committer_t *c, int rc) {
+  batch_t *k = c->inflight, *f = &c->batch[c->front];
+  if (rc == 0) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    if (smc_store_apply(c->store, k->ov, &err) < 0) {
+      /* Kafka has the outputs; the store is behind: restore replays silently. */
+      cmlog(c, SMC_LOG_ERROR, -1, "store write after commit failed: %s", err.message);
+      c->need_resync = 1;
+    }
+  } else {
+    c->need_resync = 1;
+  }
+  f->below = &c->storekv;
+  batch_reset(c, k);
+  if (c->need_resync)
+    batch_reset(c, f);
+  c->inflight = NULL;
+}
+
+/* Reap the in-flight batch if its transaction ended (block: wait for it).
+ * Returns 1 when nothing is in flight any more. */
+static int settle(smc_committer_t *c, int block) {
+  if (!c->inflight)
+    return 1;
+  pthread_mutex_lock(&c->jlock);
+  while (block && !c->job_done)
+    pthread_cond_wait(&c->jcond, &c->jlock);
+  int done = c->job_done, rc = c->job_rc;
+  c->job_done = 0;
+  pthread_mutex_unlock(&c->jlock);
+  if (done)
+    reap(c, rc);
+  return done;
+}
+
+/* Finish everything folded: wait for the in-flight transaction, then commit
+ * the front batch (commit_front) or drop it and resync. */
+static void drain(smc_committer_t *c, int commit_front) {
+  settle(c, 1);
+  batch_t *f = &c->batch[c->front];
+  if (f->records == 0)
+    return;
+  if (commit_front && !c->need_resync && c->cthread_started) {
+    dispatch(c);
+    settle(c, 1);
+  } else {
+    batch_reset(c, f);
+    c->need_resync = 1;
+  }
+}
+
 /* Rewind every assigned partition to its committed offset after an abort or
  * a producer rebuild. Returns 0 or a negative code (retried later). */
 static int resync(smc_committer_t *c) {
-  if (c->txn_open)
-    abort_txn(c, "resync");
-  if (!c->producer && init_txn_producer(c) < 0)
-    return -1;
+  settle(c, 1);
+  batch_reset(c, &c->batch[c->front]);
   rd_kafka_topic_partition_list_t *as = NULL;
   rd_kafka_resp_err_t e = rd_kafka_assignment(c->consumer, &as);
   if (e)
@@ -514,80 +828,6 @@ static int resync(smc_committer_t *c) {
     cmlog(c, SMC_LOG_INFO, -1, "resynced to the committed offsets");
   }
   return rc;
-}
-
-/* ---- transactions ------------------------------------------------------- */
-
-static int begin_txn(smc_committer_t *c) {
-  if (c->txn_open)
-    return 0;
-  if (!c->producer) { /* being re-created: the record is re-read after resync */
-    c->need_resync = 1;
-    return -1;
-  }
-  rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
-  if (e) {
-    txn_failed(c, e, "begin_transaction");
-    c->need_resync = 1;
-    return -1;
-  }
-  c->txn_open = 1;
-  c->txn_records = 0;
-  c->txn_start = smc_now_ms();
-  return 0;
-}
-
-/* Send the offsets of the open transaction with the group metadata and
- * commit; on success write the overlay to the store. Returns 0 on commit,
- * -1 when the transaction was aborted or its outcome is being re-read. */
-static int commit_txn(smc_committer_t *c) {
-  if (!c->txn_open)
-    return 0;
-  int64_t t0 = smc_now_ms();
-  rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
-  for (int32_t p = 0; p < c->nparts; p++)
-    if (c->txn_next[p] >= 0)
-      rd_kafka_topic_partition_list_add(offs, c->topic_in, p)->offset = c->txn_next[p];
-  if (offs->cnt > 0) {
-    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->consumer);
-    for (int attempt = 0;; attempt++) {
-      rd_kafka_error_t *e =
-          rd_kafka_send_offsets_to_transaction(c->producer, offs, md, TXN_TIMEOUT_MS);
-      if (!e)
-        break;
-      if (!txn_failed(c, e, "send_offsets_to_transaction") || attempt >= 5) {
-        if (c->txn_open)
-          abort_txn(c, "send_offsets_to_transaction kept failing");
-        rd_kafka_consumer_group_metadata_destroy(md);
-        rd_kafka_topic_partition_list_destroy(offs);
-        return -1;
-      }
-    }
-    rd_kafka_consumer_group_metadata_destroy(md);
-  }
-  rd_kafka_topic_partition_list_destroy(offs);
-  for (int attempt = 0;; attempt++) {
-    rd_kafka_error_t *e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
-    if (!e)
-      break;
-    if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
-      if (c->txn_open)
-        rebuild_producer(c, "commit_transaction kept failing");
-      return -1;
-    }
-  }
-  smc_metrics_histogram_observe("smc_txn_commit_seconds", NULL,
-                                (double)(smc_now_ms() - t0) / 1000.0);
-  smc_metrics_counter_add("smc_txn_commits_total", NULL, 1);
-  smc_error_t err;
-  smc_error_clear(&err);
-  if (smc_store_apply(c->store, c->ov, &err) < 0) {
-    /* Kafka has the outputs; the store is behind: restore replays silently. */
-    cmlog(c, SMC_LOG_ERROR, -1, "store write after commit failed: %s", err.message);
-    c->need_resync = 1;
-  }
-  drop_txn_state(c);
-  return 0;
 }
 
 /* ---- rebalance ---------------------------------------------------------- */
@@ -625,12 +865,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             (long long)parts->elems[i].offset);
     }
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-    if (c->txn_open) {
-      if (rd_kafka_assignment_lost(rk))
-        abort_txn(c, "assignment lost");
-      else
-        commit_txn(c);
-    }
+    /* Commit what was folded (the partitions are still ours), or drop it
+     * when the assignment was lost: another node may already own them. */
+    int lost = rd_kafka_assignment_lost(rk);
+    if (lost)
+      cmlog(c, SMC_LOG_WARN, -1, "assignment lost: dropping the uncommitted batch");
+    drain(c, !lost);
     set_serving(c, parts, 0);
     for (int i = 0; i < parts->cnt; i++)
       cmlog(c, SMC_LOG_INFO, parts->elems[i].partition, "revoked");
@@ -643,8 +883,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
   } else {
     cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", rd_kafka_err2str(err));
-    if (c->txn_open)
-      abort_txn(c, "rebalance error");
+    drain(c, 0);
     set_serving(c, parts, 0);
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -674,21 +913,24 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
   /* After an abort, records fetched before the rewind are stale. */
   if (c->need_resync || !is_serving(c, m->partition))
     return;
-  if (begin_txn(c) < 0)
-    return;
+  batch_t *b = &c->batch[c->front];
+  if (b->records == 0)
+    b->start = smc_now_ms();
   smc_msgrec_t mr;
   smc_msgrec_init(&mr, m);
-  int rc = smc_fold_apply(c->fold, &c->ovkv, &mr.rec, committer_emit, c);
+  int rc = smc_fold_apply(c->fold, &b->kv, &mr.rec, committer_emit, c);
   smc_msgrec_close(&mr);
   if (rc < 0) {
-    char why[128];
-    snprintf(why, sizeof why, "fold of offset %lld failed: %s", (long long)m->offset,
-             smc_code_name(rc));
-    abort_txn(c, why);
+    /* This batch is dropped; the one in flight (if any) is not affected. */
+    cmlog(c, SMC_LOG_WARN, m->partition, "fold of offset %lld failed: %s; re-folding",
+          (long long)m->offset, smc_code_name(rc));
+    smc_metrics_counter_add("smc_committer_txn_aborts_total", NULL, 1);
+    batch_reset(c, b);
+    c->need_resync = 1;
     return;
   }
-  c->txn_next[m->partition] = m->offset + 1;
-  c->txn_records++;
+  b->next[m->partition] = m->offset + 1;
+  b->records++;
   smc_metrics_counter_add("smc_records_folded_total", "role=\"committer\"", 1);
 }
 
@@ -709,7 +951,7 @@ static int tick_due(smc_committer_t *c, int32_t p, int64_t deadline, int64_t now
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
   int64_t clock = 0;
-  if (smc_fold_clock(c->fold, &c->ovkv, p, &clock) < 0)
+  if (smc_fold_clock(c->fold, &c->batch[c->front].kv, p, &clock) < 0)
     return 1;
   int tick = c->cfg->tick_ms;
   return wall >= deadline - 2 * tick || clock > wall + tick ||
@@ -725,7 +967,7 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
     if (!is_serving(c, p))
       continue;
     int64_t deadline = 0;
-    int pending = smc_fold_next_deadline(c->fold, &c->ovkv, p, &deadline);
+    int pending = smc_fold_next_deadline(c->fold, &c->batch[c->front].kv, p, &deadline);
     char labels[32];
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
     smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
@@ -766,10 +1008,28 @@ static void update_lag(smc_committer_t *c, int64_t now) {
   }
 }
 
+/* Poll timeout for the fold loop: until the front batch is due; briefly when
+ * it is due but the commit thread is busy (the batch keeps growing). */
+static int poll_timeout(smc_committer_t *c, int64_t now) {
+  const batch_t *f = &c->batch[c->front];
+  if (f->records == 0)
+    return 20;
+  int64_t left = f->start + c->cfg->commit_interval_ms - now;
+  if (left > 0)
+    return (int)left;
+  return c->inflight ? 1 : 0;
+}
+
 static void *committer_main(void *arg) {
   smc_committer_t *c = arg;
   if (init_txn_producer(c) < 0)
     goto out;
+  if (pthread_create(&c->cthread, NULL, commit_main, c) != 0) {
+    cmlog(c, SMC_LOG_ERROR, -1, "pthread_create: %s", strerror(errno));
+    atomic_store(&c->healthy, 0);
+    goto out;
+  }
+  c->cthread_started = 1;
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, c->topic_in, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(c->consumer, sub);
@@ -780,7 +1040,9 @@ static void *committer_main(void *arg) {
     goto out;
   }
   cmlog(c, SMC_LOG_INFO, -1, "joined group %s (%d partitions)", c->group, (int)c->nparts);
+  int hard_cap = c->cfg->commit_max_records * BATCH_HARD_FACTOR;
   while (!atomic_load(&c->stop)) {
+    settle(c, 0);
     if (c->need_resync && resync(c) < 0) {
       struct timespec ts = {0, 200 * 1000000L};
       nanosleep(&ts, NULL);
@@ -789,34 +1051,39 @@ static void *committer_main(void *arg) {
         rd_kafka_message_destroy(m);
       continue;
     }
-    int64_t now = smc_now_ms();
-    int timeout = 20;
-    if (c->txn_open) {
-      int64_t left = c->txn_start + c->cfg->commit_interval_ms - now;
-      timeout = left < 0 ? 0 : (int)left;
+    if (c->inflight && c->batch[c->front].records >= hard_cap) {
+      settle(c, 1); /* the broker is far behind: wait for it */
+      continue;
     }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, timeout);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, poll_timeout(c, smc_now_ms()));
     if (m) {
       handle_message(c, m);
       rd_kafka_message_destroy(m);
     }
-    now = smc_now_ms();
-    if (c->txn_open && (c->txn_records >= c->cfg->commit_max_records ||
-                        now - c->txn_start >= c->cfg->commit_interval_ms))
-      commit_txn(c);
+    int64_t now = smc_now_ms();
+    const batch_t *f = &c->batch[c->front];
+    if (f->records > 0 && !c->need_resync &&
+        (f->records >= c->cfg->commit_max_records ||
+         now - f->start >= c->cfg->commit_interval_ms) &&
+        settle(c, 0) && !c->need_resync)
+      dispatch(c);
     maybe_tick(c, now);
     update_lag(c, now);
-    if (c->producer)
-      rd_kafka_poll(c->producer, 0);
     rd_kafka_poll(c->tickp, 0);
   }
 out:
-  if (c->txn_open)
-    commit_txn(c);
+  drain(c, 1);
   cmlog(c, SMC_LOG_INFO, -1, "leaving group %s", c->group);
-  rd_kafka_consumer_close(c->consumer); /* revokes: commits or aborts first */
-  if (c->txn_open)
-    abort_txn(c, "shutdown");
+  rd_kafka_consumer_close(c->consumer); /* revokes: commits or drops first */
+  drain(c, 0);
+  if (c->cthread_started) {
+    pthread_mutex_lock(&c->jlock);
+    c->cstop = 1;
+    pthread_cond_broadcast(&c->jcond);
+    pthread_mutex_unlock(&c->jlock);
+    pthread_join(c->cthread, NULL);
+    c->cthread_started = 0;
+  }
   rd_kafka_flush(c->tickp, 2000);
   return NULL;
 }
@@ -841,8 +1108,8 @@ static void committer_free(smc_committer_t *c) {
     rd_kafka_destroy(c->producer);
   if (c->tickp)
     rd_kafka_destroy(c->tickp);
-  if (c->ov)
-    smc_overlay_destroy(c->ov);
+  batch_free(&c->batch[0]);
+  batch_free(&c->batch[1]);
   if (c->fold)
     smc_fold_destroy(c->fold);
   smc_store_close(c->store);
@@ -855,9 +1122,10 @@ static void committer_free(smc_committer_t *c) {
   free(c->txn_id);
   free(c->store_dir);
   free(c->serving);
-  free(c->txn_next);
   free(c->last_tick);
   pthread_mutex_destroy(&c->lock);
+  pthread_mutex_destroy(&c->jlock);
+  pthread_cond_destroy(&c->jcond);
   free(c);
 }
 
@@ -868,6 +1136,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if (!c)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&c->lock, NULL);
+  pthread_mutex_init(&c->jlock, NULL);
+  pthread_cond_init(&c->jcond, NULL);
   c->cfg = cfg;
   atomic_store(&c->healthy, 1);
   c->topic_in = smc_topic(cfg->prefix, "proposals");
@@ -895,11 +1165,6 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if ((rc = smc_store_open(c->store_dir, NULL, &c->store, err)) < 0)
     goto fail;
   c->storekv = smc_store_kv(c->store);
-  if (!(c->ov = smc_overlay_new(&c->storekv))) {
-    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    goto fail;
-  }
-  c->ovkv = smc_overlay_kv(c->ov);
   if (!(c->consumer = new_consumer(c, err))) {
     rc = SMC_EKAFKA;
     goto fail;
@@ -919,14 +1184,12 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   }
   c->nparts = n;
   c->serving = calloc((size_t)n, 1);
-  c->txn_next = malloc((size_t)n * sizeof *c->txn_next);
   c->last_tick = calloc((size_t)n, sizeof *c->last_tick);
-  if (!c->serving || !c->txn_next || !c->last_tick) {
+  if (!c->serving || !c->last_tick || batch_init(c, &c->batch[0]) < 0 ||
+      batch_init(c, &c->batch[1]) < 0) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  for (int32_t p = 0; p < n; p++)
-    c->txn_next[p] = -1;
   smc_fold_config_t fc;
   smc_node_fold_config(c->cfg, n, &fc);
   if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {
