@@ -15,6 +15,9 @@
 #   KAFKA_START_TIMEOUT seconds to wait for the broker (default 120)
 #   KAFKA_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (default 30)
 #   KAFKA_FRESH=1      wipe the data dir before start
+#   KAFKA_SASL_PORT    also open a SASL_PLAINTEXT listener (mechanism PLAIN) on
+#                      127.0.0.1:<this port>, next to the PLAINTEXT one
+#   KAFKA_SASL_USER / KAFKA_SASL_PASSWORD  its one JAAS user (smc / smc-secret)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +31,9 @@ DATA="${KAFKA_DATA:-$CACHE/data-$KAFKA_PORT}"
 HEAP="${KAFKA_HEAP:-512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+SASL_PORT="${KAFKA_SASL_PORT:-}"
+SASL_USER="${KAFKA_SASL_USER:-smc}"
+SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-smc-secret}"
 PIDFILE="$DATA/kafka.pid"
 LOGFILE="$DATA/server.log"
 PROPS="$DATA/server.properties"
@@ -132,16 +138,26 @@ kjava() {
 
 write_config() {
   mkdir -p "$DATA/logs"
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [[ -n $SASL_PORT ]]; then
+    [[ $SASL_PORT =~ ^[0-9]+$ && $SASL_PORT != "$KAFKA_PORT" && $SASL_PORT != "$CONTROLLER_PORT" ]] ||
+      die "KAFKA_SASL_PORT must be a port number other than $KAFKA_PORT and $CONTROLLER_PORT"
+    [[ $SASL_USER =~ ^[A-Za-z0-9._-]+$ && $SASL_PASSWORD != *'"'* && $SASL_PASSWORD != *'\'* ]] ||
+      die "KAFKA_SASL_USER must be [A-Za-z0-9._-]+ and KAFKA_SASL_PASSWORD free of quotes and backslashes"
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat >"$PROPS" <<EOF
 # Written by scripts/kafka.sh; regenerated on every start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+listeners=$listeners
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$DATA/logs
 num.partitions=1
 default.replication.factor=1
@@ -158,6 +174,14 @@ auto.create.topics.enable=true
 delete.topic.enable=true
 log.flush.interval.messages=9223372036854775807
 EOF
+  if [[ -n $SASL_PORT ]]; then
+    # SASL/PLAIN on its own listener; the broker itself keeps talking PLAINTEXT.
+    cat >>"$PROPS" <<EOF
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$SASL_USER" password="$SASL_PASSWORD" user_$SASL_USER="$SASL_PASSWORD";
+EOF
+  fi
   if [[ -n "${KAFKA_EXTRA_PROPS:-}" ]]; then
     echo "# KAFKA_EXTRA_PROPS" >>"$PROPS"
     # Accept newline- or space-separated k=v pairs.
@@ -234,6 +258,9 @@ start() {
   if port_open "$KAFKA_PORT"; then
     die "port $KAFKA_PORT is in use by another process; set KAFKA_PORT"
   fi
+  if [[ -n $SASL_PORT ]] && port_open "$SASL_PORT"; then
+    die "port $SASL_PORT is in use by another process; set KAFKA_SASL_PORT"
+  fi
   need java
   fetch
   if [[ "${KAFKA_FRESH:-0}" == 1 ]]; then
@@ -254,6 +281,14 @@ start() {
     tail -n 20 "$LOGFILE" >&2 || true
     stop
     exit 1
+  fi
+  if [[ -n $SASL_PORT ]]; then
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while ! port_open "$SASL_PORT"; do
+      ((SECONDS < deadline)) || die "the SASL listener did not open port $SASL_PORT"
+      sleep 0.2
+    done
+    say "SASL_PLAINTEXT (PLAIN, user $SASL_USER) on 127.0.0.1:$SASL_PORT"
   fi
   say "Kafka $KAFKA_VERSION ready in $((SECONDS - t0))s (pid $(cat "$PIDFILE"), data $DATA)"
   echo "127.0.0.1:$KAFKA_PORT"
@@ -284,7 +319,9 @@ stop() {
 
 status() {
   if pid_alive; then
-    echo "running (pid $(cat "$PIDFILE"), bootstrap 127.0.0.1:$KAFKA_PORT, data $DATA)"
+    local sasl
+    sasl="$(sed -n 's|^listeners=.*SASL_PLAINTEXT://\([^,]*\).*|, sasl \1|p' "$PROPS" 2>/dev/null)"
+    echo "running (pid $(cat "$PIDFILE"), bootstrap 127.0.0.1:$KAFKA_PORT$sasl, data $DATA)"
     return 0
   fi
   echo "not running (port $KAFKA_PORT)"

@@ -3,7 +3,9 @@
 #   1. install missing build and test packages (scripts/deps.sh build test);
 #   2. sanitizer build in build-asan/ (ASan+UBSan, -Werror) and release build in build/;
 #   3. start a fresh Kafka broker (scripts/kafka.sh) on TEST_KAFKA_PORT or KAFKA_PORT
-#      (default 19092), in the background while step 2 runs;
+#      (default 19092), in the background while step 2 runs, with a second
+#      SASL_PLAINTEXT/PLAIN listener on KAFKA_SASL_PORT (default KAFKA_PORT + 2;
+#      user smc, password smc-secret) for tests/system/test_sasl.py;
 #   4. ctest in build-asan: tests without the kafka/system labels in parallel,
 #      then the kafka/system ones one at a time (they share the broker and may
 #      restart it), with SMC_BOOTSTRAP and SMC_BIN (build/smc) exported;
@@ -15,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export KAFKA_PORT="${TEST_KAFKA_PORT:-${KAFKA_PORT:-19092}}"
+export KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 JOBS="${JOBS:-$(nproc)}"
 t_start=$SECONDS
@@ -70,6 +73,12 @@ if [[ -n $kafka_job ]]; then
   tail -n 1 "$kafka_log"
 fi
 export SMC_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+# A broker started elsewhere may lack the SASL listener: test_sasl then skips.
+if scripts/kafka.sh status 2>/dev/null | grep -q "sasl 127.0.0.1:$KAFKA_SASL_PORT"; then
+  export SMC_SASL_BOOTSTRAP="127.0.0.1:$KAFKA_SASL_PORT"
+else
+  echo "test.sh: no SASL listener on $KAFKA_SASL_PORT; test_sasl will skip"
+fi
 export SMC_BIN="$ROOT/build/smc"
 export SMC_KAFKA_SCRIPT="$ROOT/scripts/kafka.sh"
 
