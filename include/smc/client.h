@@ -67,6 +67,30 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
 int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
                     int accept, const char *reason, int timeout_ms, smc_error_t *err);
 
+/* A voter's Ed25519 private key, for signed votes (protocol.md, "Signed
+ * votes"). Load a PEM file made by `openssl genpkey -algorithm ed25519` or
+ * `smc keygen`: SMC_EIO when it cannot be read, SMC_EINVALID_ARGUMENT when it
+ * is not an Ed25519 private key. */
+typedef struct smc_vote_key smc_vote_key_t;
+int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *err);
+void smc_vote_key_free(smc_vote_key_t *key); /* NULL is accepted */
+/* The signature field of a vote: base64 of the Ed25519 signature of
+ * "smc-vote-v1\n" object "\n" proposal "\n" voter "\n" ("accept"|"reject").
+ * out gets 88 characters and a NUL. */
+int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char *proposal,
+                      const char *voter, int accept, char out[89], smc_error_t *err);
+
+/* smc_client_vote, signed with key (NULL = unsigned, as smc_client_vote). */
+int smc_client_vote_signed(smc_client_t *c, const char *object, const char *proposal,
+                           const char *voter, int accept, const char *reason,
+                           const smc_vote_key_t *key, int timeout_ms, smc_error_t *err);
+/* smc_client_vote with a signature made elsewhere (the gateway passes a
+ * client's through): base64 text sent as is in "signature" (NULL = none);
+ * the fold checks it. */
+int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *proposal,
+                              const char *voter, int accept, const char *reason,
+                              const char *signature, int timeout_ms, smc_error_t *err);
+
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */
 int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,

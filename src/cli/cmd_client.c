@@ -173,7 +173,8 @@ enum {
   O_PROPOSAL,
   O_AFTER,
   O_TIMEOUT,
-  O_COUNT
+  O_COUNT,
+  O_KEY
 };
 
 typedef struct cli_args {
@@ -182,6 +183,7 @@ typedef struct cli_args {
   json_t *data;
   int wait_ms;
   const char *voter, *reason, *proposal;
+  const char *key_file; /* vote --key: PEM Ed25519 private key */
   int reject;
   long long after;
   int timeout_ms;
@@ -207,6 +209,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
                                            {"after-version", required_argument, NULL, O_AFTER},
                                            {"timeout", required_argument, NULL, O_TIMEOUT},
                                            {"count", required_argument, NULL, O_COUNT},
+                                           {"key", required_argument, NULL, O_KEY},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof(*a));
@@ -283,6 +286,9 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       break;
     case O_PROPOSAL:
       a->proposal = optarg;
+      break;
+    case O_KEY:
+      a->key_file = optarg;
       break;
     case O_AFTER:
     case O_COUNT:
@@ -361,18 +367,21 @@ out:
 
 static void vote_usage(FILE *out) {
   fprintf(out, "usage: smc vote MACHINE OBJECT TRANSITION --voter V [--reject] [--reason R]\n"
-               "                [--proposal ID | --data JSON --expect-version N]\n"
+               "                [--proposal ID | --data JSON --expect-version N] [--key FILE]\n"
                "  Vote on a proposal of OBJECT (accept unless --reject). The proposal is\n"
                "  --proposal ID (printed by `smc propose` while it waits), or else the id\n"
                "  derived from OBJECT, TRANSITION, --data and --expect-version exactly as\n"
                "  `smc propose` derives it, so the same arguments name the same proposal.\n"
                "  Returns once the vote is in the log; the decision comes as a confirmation.\n"
+               "  --key FILE sign the vote with this Ed25519 private key (PEM, from\n"
+               "             `smc keygen` or `openssl genpkey -algorithm ed25519`): needed\n"
+               "             when the machine lists a public key for the voter\n"
                "  --wait D   how long to wait for the log (default 5s)\n" SMC_CLI_CONN_HELP);
 }
 
 static int run_vote(int argc, char **argv) {
-  static const int allowed[] = {O_VOTER, O_REJECT, O_REASON, O_PROPOSAL,
-                                O_DATA,  O_EXPECT, O_WAIT,   0};
+  static const int allowed[] = {O_VOTER,  O_REJECT, O_REASON, O_PROPOSAL, O_DATA,
+                                O_EXPECT, O_WAIT,   O_KEY,    0};
   cli_args_t a;
   int rc = parse_args(argc, argv, &a, allowed, vote_usage);
   if (rc)
@@ -396,22 +405,36 @@ static int run_vote(int argc, char **argv) {
     }
     proposal = derived;
   }
-  smc_client_t *c = NULL;
-  if ((rc = smc_cli_client_open(&a.conn, &c)))
-    goto out;
   smc_error_t err;
   smc_error_clear(&err);
-  int r = smc_client_vote(c, object, proposal, a.voter, !a.reject, a.reason, a.wait_ms, &err);
+  smc_vote_key_t *key = NULL;
+  if (a.key_file) {
+    int kr = smc_vote_key_load(a.key_file, &key, &err);
+    if (kr) {
+      smc_cli_print_error("vote", &err);
+      rc = kr == SMC_EIO ? SMC_EXIT_FAILED : SMC_EXIT_USAGE;
+      goto out;
+    }
+  }
+  smc_client_t *c = NULL;
+  if ((rc = smc_cli_client_open(&a.conn, &c))) {
+    smc_vote_key_free(key);
+    goto out;
+  }
+  int r = smc_client_vote_signed(c, object, proposal, a.voter, !a.reject, a.reason, key, a.wait_ms,
+                                 &err);
   if (r) {
     smc_cli_print_error("vote", &err);
     rc = smc_cli_exit_for(r);
   } else {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "proposal", proposal, "object", object, "voter",
-                          a.voter, "accept", !a.reject, "status", "written");
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:b,s:b,s:s}", "proposal", proposal, "object", object, "voter",
+                  a.voter, "accept", !a.reject, "signed", key != NULL, "status", "written");
     smc_cli_print_json(o);
     json_decref(o);
   }
   smc_client_destroy(c);
+  smc_vote_key_free(key);
 out:
   args_close(&a);
   return parse_rc(rc);

@@ -39,6 +39,7 @@ enum {
   S_VOTER,
   S_VOTE_HOOK,
   S_VOTE_HOOK_TIMEOUT,
+  S_VOTE_KEY,
   S_HTTP,
   S_LOG_LEVEL,
   S_COMMITTER,
@@ -69,6 +70,7 @@ static const struct {
     [S_VOTER] = {"voter", "SMC_VOTER"},
     [S_VOTE_HOOK] = {"vote_hook", "SMC_VOTE_HOOK"},
     [S_VOTE_HOOK_TIMEOUT] = {"vote_hook_timeout_ms", "SMC_VOTE_HOOK_TIMEOUT_MS"},
+    [S_VOTE_KEY] = {"vote_key", "SMC_VOTE_KEY"},
     [S_HTTP] = {"http", "SMC_HTTP"},
     [S_LOG_LEVEL] = {"log_level", "SMC_LOG_LEVEL"},
     [S_COMMITTER] = {"committer", "SMC_COMMITTER"},
@@ -96,7 +98,8 @@ typedef struct worker_opts {
 static void usage(FILE *out) {
   fprintf(out,
           "usage: smc worker --bootstrap B --node-id ID [--committer|--no-committer]\n"
-          "                  [--voter ID] [--vote-hook CMD] [--http ADDR] [--data-dir D]\n"
+          "                  [--voter ID [--vote-key FILE]] [--vote-hook CMD] [--http ADDR]\n"
+          "                  [--data-dir D]\n"
           "                  [--log-level L] [--config smc.yaml] [-X key=value]...\n"
           "\n"
           "Run a worker node: the committer role (exactly-once confirmations, group\n"
@@ -111,6 +114,8 @@ static void usage(FILE *out) {
           "  --vote-hook CMD        sh command deciding votes: proposal JSON on stdin,\n"
           "                         exit 0 accepts, else rejects with stdout as reason\n"
           "  --vote-hook-timeout MS hook time limit (default 5000; a timeout rejects)\n"
+          "  --vote-key FILE        sign the voter's votes with this Ed25519 private key\n"
+          "                         (PEM; from `smc keygen` or `openssl genpkey`)\n"
           "  --http ADDR            serve the REST gateway on HOST:PORT\n"
           "  --log-level L          error, warn, info (default) or debug\n"
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
@@ -312,6 +317,11 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
     c->data_dir = v[S_DATA_DIR];
   c->voter_id = v[S_VOTER] && *v[S_VOTER] ? v[S_VOTER] : NULL;
   c->vote_hook = v[S_VOTE_HOOK] && *v[S_VOTE_HOOK] ? v[S_VOTE_HOOK] : NULL;
+  c->vote_key = v[S_VOTE_KEY] && *v[S_VOTE_KEY] ? v[S_VOTE_KEY] : NULL;
+  if (c->vote_key && !c->voter_id) {
+    fprintf(stderr, "smc worker: --vote-key needs --voter\n");
+    return -1;
+  }
   c->kafka_props = (const char *const *)o->props;
   if (v[S_LOG_LEVEL]) {
     int l = smc_log_parse_level(v[S_LOG_LEVEL]);
@@ -381,6 +391,7 @@ enum {
   OPT_VOTER,
   OPT_HOOK,
   OPT_HOOK_TIMEOUT,
+  OPT_VOTE_KEY,
   OPT_HTTP,
   OPT_DATA_DIR,
   OPT_LOG_LEVEL,
@@ -402,6 +413,7 @@ static int run(int argc, char **argv) {
       {"voter", required_argument, NULL, OPT_VOTER},
       {"vote-hook", required_argument, NULL, OPT_HOOK},
       {"vote-hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT},
+      {"vote-key", required_argument, NULL, OPT_VOTE_KEY},
       {"http", required_argument, NULL, OPT_HTTP},
       {"data-dir", required_argument, NULL, OPT_DATA_DIR},
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -466,6 +478,9 @@ static int run(int argc, char **argv) {
       break;
     case OPT_HOOK:
       idx = S_VOTE_HOOK;
+      break;
+    case OPT_VOTE_KEY:
+      idx = S_VOTE_KEY;
       break;
     case OPT_HOOK_TIMEOUT:
       idx = S_VOTE_HOOK_TIMEOUT;

@@ -229,12 +229,14 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
                                             "the body must be {voter, accept, reason?}");
   json_t *jv = json_object_get(b, "voter"), *ja = json_object_get(b, "accept");
   json_t *jr = json_object_get(b, "reason"), *jp = json_object_get(b, "proposal");
+  json_t *js = json_object_get(b, "signature"); /* passed through; the fold verifies it */
   if (!json_is_object(b) || !json_is_string(jv) || !json_is_boolean(ja) ||
-      (jr && !json_is_string(jr) && !json_is_null(jr)) || (jp && !json_is_string(jp))) {
+      (jr && !json_is_string(jr) && !json_is_null(jr)) || (jp && !json_is_string(jp)) ||
+      (js && !json_is_string(js) && !json_is_null(js))) {
     json_decref(b);
     return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
                               "the body must be {\"voter\": string, \"accept\": bool, \"reason\": "
-                              "string?, \"proposal\": string?}");
+                              "string?, \"proposal\": string?, \"signature\": string?}");
   }
   char id[65] = "";
   if (jp) {
@@ -257,8 +259,9 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
   smc_error_t err;
   smc_error_clear(&err);
   int accept = json_is_true(ja);
-  int rc = smc_client_vote(r->gw->client, object, id, json_string_value(jv), accept,
-                           json_string_value(jr), VOTE_TIMEOUT_MS, &err);
+  int rc = smc_client_vote_presigned(r->gw->client, object, id, json_string_value(jv), accept,
+                                     json_string_value(jr), json_string_value(js), VOTE_TIMEOUT_MS,
+                                     &err);
   if (rc == 0)
     res = smc_gw_reply_json(r, 202,
                             json_pack("{s:s, s:s, s:s, s:b}", "proposal", id, "object", object,

@@ -26,6 +26,7 @@
 
 #include "core/codec.h"
 #include "core/util.h"
+#include "core/vote_sig.h"
 #include "kafka/kconf.h"
 #include "smc/machine.h"
 
@@ -633,8 +634,64 @@ done:
   return rc;
 }
 
+struct smc_vote_key {
+  EVP_PKEY *pkey;
+};
+
+int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *err) {
+  *out = NULL;
+  smc_vote_key_t *k = calloc(1, sizeof(*k));
+  if (!k)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int rc = smc_vote_sig_load_private(pem_file, &k->pkey, err);
+  if (rc) {
+    free(k);
+    return rc;
+  }
+  *out = k;
+  return 0;
+}
+
+void smc_vote_key_free(smc_vote_key_t *key) {
+  if (!key)
+    return;
+  EVP_PKEY_free(key->pkey);
+  free(key);
+}
+
+int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char *proposal,
+                      const char *voter, int accept, char out[89], smc_error_t *err) {
+  if (!key || !object || !proposal || !voter)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no key, object, proposal or voter");
+  return smc_vote_sig_sign(key->pkey, object, proposal, voter, accept, out, err);
+}
+
 int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
                     int accept, const char *reason, int timeout_ms, smc_error_t *err) {
+  return smc_client_vote_presigned(c, object, proposal, voter, accept, reason, NULL, timeout_ms,
+                                   err);
+}
+
+int smc_client_vote_signed(smc_client_t *c, const char *object, const char *proposal,
+                           const char *voter, int accept, const char *reason,
+                           const smc_vote_key_t *key, int timeout_ms, smc_error_t *err) {
+  char sig[SMC_VOTE_SIG_B64_LEN + 1];
+  int rc;
+  if (!key)
+    return smc_client_vote_presigned(c, object, proposal, voter, accept, reason, NULL, timeout_ms,
+                                     err);
+  if ((rc = check_id("object", object, 1, err)) || (rc = check_id("proposal", proposal, 1, err)) ||
+      (rc = check_id("voter", voter, 1, err)))
+    return rc;
+  if ((rc = smc_vote_key_sign(key, object, proposal, voter, accept, sig, err)))
+    return rc;
+  return smc_client_vote_presigned(c, object, proposal, voter, accept, reason, sig, timeout_ms,
+                                   err);
+}
+
+int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *proposal,
+                              const char *voter, int accept, const char *reason,
+                              const char *signature, int timeout_ms, smc_error_t *err) {
   int rc;
   if (!c)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
@@ -649,6 +706,8 @@ int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, c
   json_object_set_new(ev, "accept", json_boolean(accept));
   if (reason)
     json_object_set_new(ev, "reason", json_string(reason));
+  if (signature)
+    json_object_set_new(ev, "signature", json_string(signature));
   char *value = NULL;
   if ((rc = dump_event(ev, &value, err)))
     return rc;

@@ -32,6 +32,7 @@ typedef struct smc_node_config {
   const char *data_dir;     /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
   int committer;            /* run the committer role */
   const char *voter_id;     /* non-NULL: run the voter role as this voter identity */
+  const char *vote_key;     /* optional PEM Ed25519 private key: the voter signs its votes */
   const char *vote_hook;    /* optional command; proposal JSON on stdin; exit 0 accepts,
                                else rejects with its stdout as the reason */
   int vote_hook_timeout_ms; /* default 5000; a timeout rejects */

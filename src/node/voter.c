@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/kv.h"
+#include "core/vote_sig.h"
 #include "kafka/kconf.h"
 #include "node/log.h"
 #include "node/metrics.h"
@@ -63,6 +64,7 @@ struct smc_voter {
   int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
   pending_vote_t *pending;
   size_t npending, cap;
+  EVP_PKEY *vote_key; /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
 };
 
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset);
@@ -332,6 +334,19 @@ static int cast_vote(smc_voter_t *v, const pending_vote_t *pv) {
     return SMC_ENOMEM;
   if (reason[0])
     json_object_set_new(vote, "reason", json_string(reason));
+  if (v->vote_key) {
+    char sig[SMC_VOTE_SIG_B64_LEN + 1];
+    smc_error_t serr;
+    smc_error_clear(&serr);
+    int rc = smc_vote_sig_sign(v->vote_key, pv->object, pv->proposal, v->cfg->voter_id, accept, sig,
+                               &serr);
+    if (rc) {
+      json_decref(vote);
+      vlog(v, SMC_LOG_WARN, pv->partition, "vote on %s: %s", pv->proposal, serr.message);
+      return rc;
+    }
+    json_object_set_new(vote, "signature", json_string(sig));
+  }
   char *text = json_dumps(vote, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(vote);
   if (!text)
@@ -598,6 +613,7 @@ static void voter_free(smc_voter_t *v) {
   free(v->caught_up);
   free(v->catchup);
   free(v->next);
+  EVP_PKEY_free(v->vote_key);
   free(v);
 }
 
@@ -628,6 +644,8 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
+  if (cfg->vote_key && (rc = smc_vote_sig_load_private(cfg->vote_key, &v->vote_key, err)))
+    goto fail;
   if (smc_node_mkdirs(cfg->data_dir) < 0) {
     rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
