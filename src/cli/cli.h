@@ -34,5 +34,6 @@ extern const smc_command_t smc_cmd_worker;
 extern const smc_command_t smc_cmd_replay;
 extern const smc_command_t smc_cmd_verify;
 extern const smc_command_t smc_cmd_export;
+extern const smc_command_t smc_cmd_keygen;
 
 #endif

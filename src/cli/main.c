@@ -12,7 +12,7 @@
 static const smc_command_t *const commands[] = {
     &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate, &smc_cmd_topics, &smc_cmd_propose,
     &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,    &smc_cmd_dev,    &smc_cmd_worker,
-    &smc_cmd_replay,  &smc_cmd_verify,  &smc_cmd_export,
+    &smc_cmd_replay,  &smc_cmd_verify,  &smc_cmd_export,   &smc_cmd_keygen,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
