@@ -148,6 +148,8 @@ static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...
 
 static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
   smc_committer_t *c = opaque;
+  if (!strncmp(msg, "bad_signature:", 14)) /* fold_vote's report of an uncounted vote */
+    smc_metrics_counter_add("smc_votes_bad_signature_total", NULL, 1);
   cmlog(c, level, p, "offset %lld: %s", (long long)offset, msg);
 }
 

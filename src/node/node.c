@@ -197,6 +197,8 @@ static void describe_metrics(void) {
        "Proposals that became active and wait for votes."},
       {"smc_replies_total", SMC_METRIC_COUNTER, "Read replies published."},
       {"smc_votes_total", SMC_METRIC_COUNTER, "Votes this node's voter produced, by accept."},
+      {"smc_votes_bad_signature_total", SMC_METRIC_COUNTER,
+       "Votes of keyed voters not counted: unsigned or forged (bad_signature)."},
       {"smc_txn_commits_total", SMC_METRIC_COUNTER, "Committer transactions committed."},
       {"smc_txn_commit_seconds", SMC_METRIC_HISTOGRAM, "Committer transaction commit latency."},
       {"smc_committer_txn_aborts_total", SMC_METRIC_COUNTER, "Committer transactions aborted."},
