@@ -145,6 +145,23 @@ ev("vote_from_non_voter", {"type": "vote", "object": "bad-vote", "proposal": "ba
    setup=[{"type": "proposal", "id": "bad-vote-r", "object": "bad-vote", "machine": "approval",
            "transition": "request", "data": {"requester": "r", "amount": 1}},
           {"type": "proposal", "id": "bad-vote-p", "object": "bad-vote", "transition": "approve"}])
+# signed votes: voter "k" of machine "sv" has an Ed25519 public key
+SV = ("name: sv\nstates:\n  a: {}\n  b: {}\ntransitions:\n  create: {from: null, to: a}\n"
+      "  go:\n    from: a\n    to: b\n    votes:\n      voters: [k, u]\n"
+      "      keys: {k: 'MlTjlqbzkdjPvWROai0jNlYLLxu+bxEmfDmcQjeWE5s='}\n")
+for name, extra_field, code in (
+        ("vote_keyed_voter_unsigned", {}, "bad_signature"),
+        ("vote_keyed_voter_garbage_signature", {"signature": "!" + "x" * 5000},
+         "bad_signature"),
+        ("vote_keyed_voter_zero_signature", {"signature": "A" * 86 + "=="}, "bad_signature"),
+        ("vote_signature_number", {"signature": 64}, "bad_request")):
+    obj = "bad-" + name.replace("_", "-")
+    ev(name, dict({"type": "vote", "object": obj, "proposal": obj + "-p", "voter": "k",
+                   "accept": True}, **extra_field), code,
+       setup=[{"type": "machine", "name": "sv", "definition": SV},
+              {"type": "proposal", "id": obj + "-c", "object": obj, "machine": "sv",
+               "transition": "create"},
+              {"type": "proposal", "id": obj + "-p", "object": obj, "transition": "go"}])
 RX = ("name: rx\nstates:\n  a:\n    fields:\n      s: {type: string, regex: '(a+)+$'}\n"
       "transitions:\n  go: {from: null, to: a}\n")
 ev("regex_catastrophic_backtracking", {"type": "proposal", "id": "bad-rx2", "object": "bad-rx",
@@ -238,6 +255,14 @@ mc("ref_cycle", "name: x\ndefinitions:\n  p: {$ref: q}\n  q: {$ref: p}\n"
    "ref_cycle")
 mc("votes_quorum_too_big", "name: x\nstates:\n  a: {}\ntransitions:\n"
    "  go: {from: null, to: a, votes: {voters: [v1], quorum: 5}}\n", "bad_votes")
+SVK = ("name: x\nstates:\n  a: {}\ntransitions:\n  go:\n    from: null\n    to: a\n"
+       "    votes: {voters: [v1], keys: {%s}}\n")
+mc("votes_key_for_non_voter", SVK % "v2: 'MlTjlqbzkdjPvWROai0jNlYLLxu+bxEmfDmcQjeWE5s='",
+   "bad_votes")
+mc("votes_key_bad_base64", SVK % "v1: '%s'" % ("\\x00" * 2000), "bad_value")
+mc("votes_key_wrong_type_pem", SVK % ("v1: \"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VuAyEAc8Fkx"
+                                      "U6f6epsJaUokXcPfAqH6IksKgUCFrtUpAnnZTw=\\n-----END "
+                                      "PUBLIC KEY-----\\n\""), "bad_value")
 mc("deep_nesting_flow", "name: x\nstates:\n  a: {}\ntransitions:\n  go: {from: null, to: a}\n"
    "description: " + "[" * 200 + "]" * 200 + "\n", "yaml_syntax")
 mc("huge_definition", "name: x\n" + "states:\n" + "".join("  s%d: {}\n" % i for i in range(120000))
