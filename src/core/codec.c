@@ -303,8 +303,186 @@ static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   return rc;
 }
 
-int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char *hdr_correlation,
-                     const char *hdr_reply_to, smc_event_t *ev, smc_error_t *err) {
+/* ---- fast path for plain proposals ----
+ *
+ * Most records are proposals whose fields are short ASCII strings without
+ * escapes. decode_fast reads such a value in one pass over a private copy
+ * (strings are terminated in place) and parses only "data" with jansson.
+ * Anything else (another type, an escape, non-ASCII bytes, null, an unknown
+ * or repeated field, a value that would be refused) is left to the jansson
+ * path, so every error and every unusual input decodes exactly as before;
+ * test_codec and fuzz_codec check that both paths agree. */
+
+enum { FAST_NO = 1 };
+
+static const char *const fast_keys[] = {"type",           "id",          "object",   "machine",
+                                        "transition",     "to",          "proposer", "data",
+                                        "expect_version", "correlation", "reply_to"};
+enum {
+  FK_TYPE,
+  FK_ID,
+  FK_OBJECT,
+  FK_MACHINE,
+  FK_TRANSITION,
+  FK_TO,
+  FK_PROPOSER,
+  FK_DATA,
+  FK_EXPECT,
+  FK_CORRELATION,
+  FK_REPLY_TO,
+  FK_COUNT
+};
+
+static const char *fast_ws(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  return p;
+}
+
+/* A string of printable ASCII without escapes at p (after the opening
+ * quote): terminates it in place, returns the byte after, or NULL. */
+static char *fast_str(char *p, size_t *n) {
+  char *s = p;
+  while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '"' && *p != '\\')
+    p++;
+  if (*p != '"')
+    return NULL;
+  *n = (size_t)(p - s);
+  *p = '\0';
+  return p + 1;
+}
+
+/* The end of the JSON object at p ('{'): strings and nesting are followed,
+ * the rest is left to jansson. NULL when it does not close or nests deeply. */
+static const char *fast_skip_object(const char *p, const char *end) {
+  int depth = 0;
+  while (p < end) {
+    char ch = *p++;
+    if (ch == '"') {
+      while (p < end && *p != '"')
+        p += *p == '\\' ? 2 : 1;
+      if (p >= end)
+        return NULL;
+      p++;
+    } else if (ch == '{' || ch == '[') {
+      if (++depth > 64)
+        return NULL;
+    } else if (ch == '}' || ch == ']') {
+      if (--depth == 0)
+        return p;
+    }
+  }
+  return NULL;
+}
+
+static int decode_fast(const char *value, size_t len, const char *hdr_correlation,
+                       const char *hdr_reply_to, smc_event_t *ev) {
+  char *buf = malloc(len + 1);
+  if (!buf)
+    return SMC_ENOMEM;
+  memcpy(buf, value, len);
+  buf[len] = '\0';
+  const char *end = buf + len;
+  const char *val[FK_COUNT] = {0};
+  size_t vlen[FK_COUNT] = {0};
+  json_t *data = NULL;
+  int64_t expect = 0;
+  char *p = (char *)fast_ws(buf);
+  if (*p++ != '{')
+    goto no;
+  p = (char *)fast_ws(p);
+  for (;;) {
+    size_t kn = 0;
+    if (*p != '"')
+      goto no;
+    char *key = p + 1;
+    if (!(p = fast_str(key, &kn)))
+      goto no;
+    int k = 0;
+    while (k < FK_COUNT && strcmp(key, fast_keys[k]))
+      k++;
+    if (k == FK_COUNT || val[k])
+      goto no;
+    p = (char *)fast_ws(p);
+    if (*p++ != ':')
+      goto no;
+    p = (char *)fast_ws(p);
+    if (k == FK_DATA) {
+      const char *e = *p == '{' ? fast_skip_object(p, end) : NULL;
+      if (!e || !(data = json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES, NULL)))
+        goto no;
+      val[k] = p;
+      p = (char *)e;
+    } else if (k == FK_EXPECT) {
+      const char *s = p;
+      while (*p >= '0' && *p <= '9')
+        p++;
+      size_t n = (size_t)(p - s);
+      if (n == 0 || n > 18 || (n > 1 && *s == '0') || *p == '.' || *p == 'e' || *p == 'E')
+        goto no;
+      expect = 0;
+      for (const char *d = s; d < p; d++)
+        expect = expect * 10 + (*d - '0');
+      val[k] = s;
+    } else {
+      if (*p != '"')
+        goto no;
+      val[k] = p + 1;
+      if (!(p = fast_str(p + 1, &vlen[k])))
+        goto no;
+    }
+    p = (char *)fast_ws(p);
+    if (*p == ',') {
+      p = (char *)fast_ws(p + 1);
+      continue;
+    }
+    if (*p++ != '}')
+      goto no;
+    break;
+  }
+  if (fast_ws(p) != end)
+    goto no;
+  /* only what the jansson path accepts without an error */
+  if (!val[FK_TYPE] || strcmp(val[FK_TYPE], "proposal") || !val[FK_OBJECT] || !vlen[FK_OBJECT] ||
+      (val[FK_ID] && !vlen[FK_ID]) || (val[FK_REPLY_TO] && vlen[FK_REPLY_TO] > 249))
+    goto no;
+  for (int k = FK_ID; k <= FK_PROPOSER; k++)
+    if (vlen[k] > SMC_CODEC_MAX_ID)
+      goto no;
+  ev->type = SMC_EV_PROPOSAL;
+  ev->own = buf;
+  ev->root = data;
+  ev->data = data;
+  ev->id = val[FK_ID];
+  ev->object = val[FK_OBJECT];
+  ev->machine = val[FK_MACHINE];
+  ev->transition = val[FK_TRANSITION];
+  ev->to = val[FK_TO];
+  ev->proposer = val[FK_PROPOSER];
+  ev->has_expect = val[FK_EXPECT] != NULL;
+  ev->expect_version = expect;
+  ev->correlation = val[FK_CORRELATION] ? val[FK_CORRELATION] : hdr_correlation;
+  ev->reply_to = val[FK_REPLY_TO]                ? val[FK_REPLY_TO]
+                 : hdr_reply_to && *hdr_reply_to ? hdr_reply_to
+                                                 : NULL;
+  if (!ev->id) {
+    if (smc_proposal_derive_id(ev->object, ev->has_expect, ev->expect_version, ev->transition,
+                               ev->data, ev->id_buf))
+      return SMC_ENOMEM; /* the caller closes ev (buf and data are in it) */
+    ev->id = ev->id_buf;
+    ev->id_derived = 1;
+  }
+  return 0;
+no:
+  json_decref(data);
+  free(buf);
+  memset(ev, 0, sizeof(*ev));
+  return FAST_NO;
+}
+
+int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
+                          const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
+                          smc_error_t *err) {
   memset(ev, 0, sizeof(*ev));
   if (max_bytes && len > max_bytes)
     return smc_error_set(err, SMC_ETOO_LARGE, NULL,
@@ -348,9 +526,24 @@ int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char
   return rc ? rc : e;
 }
 
+int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char *hdr_correlation,
+                     const char *hdr_reply_to, smc_event_t *ev, smc_error_t *err) {
+  memset(ev, 0, sizeof(*ev));
+  if (value && len > 0 && (!max_bytes || len <= max_bytes)) {
+    int rc = decode_fast(value, len, hdr_correlation, hdr_reply_to, ev);
+    if (rc == SMC_ENOMEM)
+      return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    if (rc == 0)
+      return 0;
+  }
+  return smc_event_decode_json(value, len, max_bytes, hdr_correlation, hdr_reply_to, ev, err);
+}
+
 void smc_event_close(smc_event_t *ev) {
   json_decref(ev->root);
   ev->root = NULL;
+  free(ev->own);
+  ev->own = NULL;
 }
 
 int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_version,

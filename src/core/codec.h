@@ -29,7 +29,7 @@ typedef enum smc_event_type {
   SMC_EV_MACHINE,
 } smc_event_type_t;
 
-/* A decoded event. Every string points into root (or id_buf), which the
+/* A decoded event. Every string points into root, own or id_buf, which the
  * event owns: valid until smc_event_close. Absent optional fields are NULL. */
 typedef struct smc_event {
   smc_event_type_t type;
@@ -51,6 +51,7 @@ typedef struct smc_event {
   const char *name, *hash, *definition;
   size_t definition_len;
   char id_buf[65];
+  char *own; /* plain proposals (fast path): the copy the strings point into */
 } smc_event_t;
 
 /*
@@ -63,6 +64,12 @@ typedef struct smc_event {
 int smc_event_decode(const void *value, size_t len, size_t max_bytes, const char *hdr_correlation,
                      const char *hdr_reply_to, smc_event_t *ev, smc_error_t *err);
 void smc_event_close(smc_event_t *ev);
+/* The same decoding through jansson only (smc_event_decode reads plain
+ * proposals in one pass and falls back to this for everything else); for
+ * tests that check both paths agree. */
+int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
+                          const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
+                          smc_error_t *err);
 
 /* The id of a proposal without one: sha256 hex of
  *   object "\n" expect_version "\n" transition "\n" canonical(data)

@@ -15,13 +15,17 @@
 
 #define MAXLEVEL 24
 
+/* One allocation per node: the header, the level pointers, then the key
+ * bytes. The value has its own buffer (capacity vcap) so a key written again
+ * in the same batch (the partition meta, an object touched twice) reuses it
+ * when the new value fits. */
 typedef struct node {
-  uint8_t *key;
+  uint8_t *key; /* points just past next[level] */
   size_t klen;
   uint8_t *val; /* NULL = tombstone */
-  size_t vlen;
+  size_t vlen, vcap;
   int level;
-  struct node *next[]; /* level entries */
+  struct node *next[]; /* level entries, then the key */
 } node_t;
 
 typedef struct list {
@@ -45,17 +49,23 @@ static int cmp(const void *a, size_t al, const void *b, size_t bl) {
   return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
-static node_t *node_new(int level) {
-  node_t *n = calloc(1, sizeof(node_t) + (size_t)level * sizeof(node_t *));
-  if (n)
-    n->level = level;
+static node_t *node_new(int level, const void *key, size_t klen) {
+  size_t head = sizeof(node_t) + (size_t)level * sizeof(node_t *);
+  node_t *n = malloc(head + (klen ? klen : 1));
+  if (!n)
+    return NULL;
+  memset(n, 0, head);
+  n->level = level;
+  n->key = (uint8_t *)n + head;
+  n->klen = klen;
+  if (klen)
+    memcpy(n->key, key, klen);
   return n;
 }
 
 static void node_free(node_t *n) {
   if (!n)
     return;
-  free(n->key);
   free(n->val);
   free(n);
 }
@@ -98,7 +108,7 @@ smc_overlay_t *smc_overlay_new(smc_kv_t *base) {
   }
   ov->rng = 0x9e3779b97f4a7c15ull;
   for (int c = 0; c < SMC_CF_COUNT; c++) {
-    ov->cf[c].head = node_new(MAXLEVEL);
+    ov->cf[c].head = node_new(MAXLEVEL, NULL, 0);
     if (!ov->cf[c].head) {
       smc_overlay_destroy(ov);
       return NULL;
@@ -146,6 +156,28 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
   return d;
 }
 
+/* Make n hold val (NULL = tombstone), reusing its buffer when val fits. */
+static int node_set_val(node_t *n, const void *val, size_t vlen) {
+  if (!val) {
+    free(n->val);
+    n->val = NULL;
+    n->vlen = n->vcap = 0;
+    return 0;
+  }
+  if (!n->val || n->vcap < vlen) {
+    uint8_t *v = dup_bytes(val, vlen);
+    if (!v)
+      return SMC_ENOMEM;
+    free(n->val);
+    n->val = v;
+    n->vcap = vlen;
+  } else if (vlen) {
+    memcpy(n->val, val, vlen);
+  }
+  n->vlen = vlen;
+  return 0;
+}
+
 /* Set key to val (val NULL = tombstone). Replaces an existing node's value. */
 static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen, const void *val,
                   size_t vlen, int tombstone) {
@@ -154,27 +186,25 @@ static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen, 
   list_t *l = &ov->cf[cf];
   node_t *upd[MAXLEVEL];
   node_t *x = find_ge(l, key, klen, upd);
-  uint8_t *v = NULL;
-  if (!tombstone && !(v = dup_bytes(val, vlen)))
-    return SMC_ENOMEM;
+  if (tombstone)
+    val = NULL, vlen = 0;
+  else if (!val) /* an empty value, not a delete */
+    val = "", vlen = 0;
   if (x && cmp(x->key, x->klen, key, klen) == 0) {
-    ov->bytes -= x->vlen;
-    free(x->val);
-    x->val = v;
-    x->vlen = tombstone ? 0 : vlen;
-    ov->bytes += x->vlen;
+    size_t old = x->vlen;
+    if (node_set_val(x, val, vlen))
+      return SMC_ENOMEM;
+    ov->bytes = ov->bytes - old + x->vlen;
     return 0;
   }
   int lvl = random_level(ov);
-  node_t *n = node_new(lvl);
-  if (!n || !(n->key = dup_bytes(key, klen))) {
-    free(v);
+  node_t *n = node_new(lvl, key, klen);
+  if (!n)
+    return SMC_ENOMEM;
+  if (node_set_val(n, val, vlen)) {
     free(n);
     return SMC_ENOMEM;
   }
-  n->klen = klen;
-  n->val = v;
-  n->vlen = tombstone ? 0 : vlen;
   for (int i = 0; i < lvl; i++) {
     n->next[i] = upd[i]->next[i];
     upd[i]->next[i] = n;

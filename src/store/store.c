@@ -48,6 +48,7 @@ struct smc_store {
 typedef struct rc_ent {
   uint8_t *kv; /* key bytes then value bytes (malloc'd); NULL = empty slot */
   uint32_t klen, vlen;
+  uint32_t cap; /* bytes allocated at kv, reused by the next fill that fits */
   uint8_t cf;
   uint8_t found; /* 0: the key is known to be absent */
 } rc_ent_t;
@@ -75,17 +76,23 @@ static int rc_match(const rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen
  * is left empty, which is always correct. */
 static void rc_fill(rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen, const void *val,
                     size_t vlen) {
-  free(e->kv);
-  e->kv = NULL;
-  if (klen > UINT32_MAX || vlen > UINT32_MAX || klen + vlen > (1u << 20))
+  if (klen > UINT32_MAX || vlen > UINT32_MAX || klen + vlen > (1u << 20)) {
+    free(e->kv);
+    e->kv = NULL;
     return;
-  uint8_t *b = malloc(klen + vlen + 1);
-  if (!b)
-    return;
-  memcpy(b, key, klen);
+  }
+  size_t need = klen + vlen + 1;
+  if (!e->kv || e->cap < need) {
+    free(e->kv);
+    e->kv = malloc(need);
+    if (!e->kv)
+      return;
+    e->cap = (uint32_t)need;
+  }
+  uint8_t *b = e->kv;
+  memmove(b, key, klen); /* key may be e's own bytes (same key written again) */
   if (val && vlen)
     memcpy(b + klen, val, vlen);
-  e->kv = b;
   e->klen = (uint32_t)klen;
   e->vlen = val ? (uint32_t)vlen : 0;
   e->cf = (uint8_t)cf;

@@ -337,6 +337,140 @@ static void murmur2_java(void **state) {
   }
 }
 
+/* Both decoders must give the same event (or the same error) for a value. */
+static void same_decoding(const char *v, size_t n, const char *hc, const char *hr) {
+  smc_event_t a, b;
+  smc_error_t ea, eb;
+  smc_error_clear(&ea);
+  smc_error_clear(&eb);
+  int ra = smc_event_decode(v, n, 512, hc, hr, &a, &ea);
+  int rb = smc_event_decode_json(v, n, 512, hc, hr, &b, &eb);
+  assert_int_equal(ra, rb);
+  assert_int_equal(a.type, b.type);
+  assert_int_equal(ea.code, eb.code);
+  assert_string_equal(ea.message, eb.message);
+  assert_string_equal(ea.path, eb.path);
+  const char *sa[] = {a.id,       a.object,      a.machine,  a.transition, a.to,
+                      a.proposer, a.correlation, a.reply_to, a.proposal,   a.voter};
+  const char *sb[] = {b.id,       b.object,      b.machine,  b.transition, b.to,
+                      b.proposer, b.correlation, b.reply_to, b.proposal,   b.voter};
+  for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++) {
+    assert_int_equal(sa[i] == NULL, sb[i] == NULL);
+    if (sa[i])
+      assert_string_equal(sa[i], sb[i]);
+  }
+  assert_int_equal(a.id_derived, b.id_derived);
+  assert_int_equal(a.has_expect, b.has_expect);
+  assert_int_equal(a.expect_version, b.expect_version);
+  assert_int_equal(a.data == NULL, b.data == NULL);
+  if (a.data) {
+    char *ca = json_dumps(a.data, JSON_COMPACT), *cb = json_dumps(b.data, JSON_COMPACT);
+    assert_string_equal(ca, cb); /* same members in the same order */
+    free(ca);
+    free(cb);
+  }
+  smc_event_close(&a);
+  smc_event_close(&b);
+}
+
+/* The one-pass reader of plain proposals against the jansson path: the
+ * inputs it takes, the near misses it must leave to jansson, and seeded
+ * random mutations of them. */
+static void fast_path_agrees(void **state) {
+  (void)state;
+  static const char *cases[] = {
+      "{\"type\":\"proposal\",\"id\":\"p1\",\"object\":\"lock-1\",\"transition\":\"acquire\","
+      "\"data\":{\"owner\":\"svc-1\"}}",
+      " {\"type\" : \"proposal\" ,\n\"object\":\"o\",\"machine\":\"lock\",\"to\":\"\","
+      "\"proposer\":\"\",\"expect_version\":0}\r\n",
+      "{\"object\":\"o\",\"type\":\"proposal\",\"expect_version\":123456789012345678,"
+      "\"correlation\":\"\",\"reply_to\":\"\"}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":{\"b\":1,\"a\":[1.0,2.5,{\"x\":null}],"
+      "\"s\":\"\\u00e9\\\"}\"}}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":{\"a\":1,\"a\":2}}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":{}}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":[]}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":null}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":{\"a\":1}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"data\":{\"a\":01}}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"id\":\"\"}",
+      "{\"type\":\"proposal\",\"object\":\"\"}",
+      "{\"type\":\"proposal\"}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"object\":\"p\"}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"id\":null}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"id\":7}",
+      "{\"type\":\"proposal\",\"object\":\"o\\u0041\"}",
+      "{\"type\":\"proposal\",\"object\":\"\xc3\xa9\"}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":-1}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":01}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":1.0}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":1e2}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"expect_version\":99999999999999999999}",
+      "{\"type\":\"proposal\",\"object\":\"o\",\"other\":1}",
+      "{\"type\":\"proposal\",\"object\":\"o\"} x",
+      "{\"type\":\"proposal\",\"object\":\"o\",}",
+      "{\"type\":\"read\",\"id\":\"r\",\"object\":\"o\"}",
+      "{\"type\":\"vote\",\"proposal\":\"p\",\"object\":\"o\",\"voter\":\"v\",\"accept\":true}",
+      "{\"type\":\"tick\"}",
+      "{}",
+      "[]",
+  };
+  /* the first three are plain: read by the one-pass reader (own is set) */
+  for (size_t i = 0; i < 3; i++) {
+    smc_event_t e;
+    smc_error_t er;
+    assert_int_equal(smc_event_decode(cases[i], strlen(cases[i]), 0, NULL, NULL, &e, &er), 0);
+    assert_non_null(e.own);
+    smc_event_close(&e);
+  }
+  const char *hdrs[][2] = {{NULL, NULL}, {"hc", "hr"}, {"hc", ""}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t h = 0; h < 3; h++)
+      same_decoding(cases[i], strlen(cases[i]), hdrs[h][0], hdrs[h][1]);
+  /* a reply_to of 249 bytes is taken, 250 is refused; ids up to the limit */
+  char big[2200];
+  for (int n = 248; n <= 251; n++) {
+    int len = snprintf(big, sizeof(big),
+                       "{\"type\":\"proposal\",\"object\":\"o\",\"reply_to\":\"%*s\"}", n, "r");
+    same_decoding(big, (size_t)len, NULL, NULL);
+  }
+  for (int n = SMC_CODEC_MAX_ID - 1; n <= SMC_CODEC_MAX_ID + 1; n++) {
+    int len = snprintf(big, sizeof(big), "{\"type\":\"proposal\",\"object\":\"%0*d\"}", n, 7);
+    smc_event_t a, b;
+    smc_error_t ea, eb;
+    int ra = smc_event_decode(big, (size_t)len, 0, NULL, NULL, &a, &ea);
+    int rb = smc_event_decode_json(big, (size_t)len, 0, NULL, NULL, &b, &eb);
+    assert_int_equal(ra, rb);
+    if (!ra)
+      assert_string_equal(a.object, b.object);
+    smc_event_close(&a);
+    smc_event_close(&b);
+  }
+  /* seeded mutations: one byte changed, dropped or cut short */
+  uint64_t x = 42;
+  static const char alphabet[] = "{}[]\":,. \\01a-eE\x01\xc3";
+  for (int round = 0; round < 20000; round++) {
+    const char *c = cases[round % 6];
+    size_t n = strlen(c);
+    char m[256];
+    memcpy(m, c, n);
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t at = (size_t)(x % n);
+    switch ((x >> 32) % 3) {
+    case 0:
+      m[at] = alphabet[(x >> 40) % (sizeof(alphabet) - 1)];
+      break;
+    case 1:
+      memmove(m + at, m + at + 1, n - at - 1);
+      n--;
+      break;
+    default:
+      n = at;
+    }
+    same_decoding(m, n, (x >> 50) & 1 ? "hc" : NULL, NULL);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
@@ -344,6 +478,7 @@ int main(void) {
       cmocka_unit_test(addressable_errors), cmocka_unit_test(derived_id),
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
+      cmocka_unit_test(fast_path_agrees),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
