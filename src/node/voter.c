@@ -363,8 +363,9 @@ static int cast_vote(smc_voter_t *v, const pending_vote_t *pv) {
     vlog(v, SMC_LOG_WARN, pv->partition, "vote on %s: %s", pv->proposal, rd_kafka_err2str(e));
     return SMC_EKAFKA;
   }
-  vlog(v, SMC_LOG_INFO, pv->partition, "voted %s on proposal %s of %s%s%s",
-       accept ? "accept" : "reject", pv->proposal, pv->object, reason[0] ? ": " : "", reason);
+  vlog(v, SMC_LOG_INFO, pv->partition, "voted %s%s on proposal %s of %s%s%s",
+       accept ? "accept" : "reject", v->vote_key ? " (signed)" : "", pv->proposal, pv->object,
+       reason[0] ? ": " : "", reason);
   smc_metrics_counter_add("smc_votes_total", accept ? "accept=\"true\"" : "accept=\"false\"", 1);
   return 0;
 }
