@@ -26,7 +26,8 @@
 
 struct smc_regex {
   pcre2_code *code;
-  int jit; /* 1 when pcre2_jit_compile succeeded */
+  int jit;  /* 1 when pcre2_jit_compile succeeded */
+  int fast; /* and made machine code: match through pcre2_jit_match */
   char *pattern;
 };
 
@@ -34,16 +35,22 @@ typedef struct {
   pcre2_match_data *md;
   pcre2_match_context *mctx;
   pcre2_jit_stack *jstack;
+  uint32_t match_limit, depth_limit; /* what mctx is set to now */
 } scratch_t;
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static int scratch_key_ok;
+/* The thread's scratch area without a key lookup on every match; the key
+ * only exists to free it when the thread exits. */
+static _Thread_local scratch_t *scratch_tls;
 
 static void scratch_free(void *p) {
   scratch_t *s = p;
   if (!s)
     return;
+  if (s == scratch_tls)
+    scratch_tls = NULL;
   pcre2_match_data_free(s->md);
   pcre2_match_context_free(s->mctx);
   pcre2_jit_stack_free(s->jstack);
@@ -57,13 +64,12 @@ static void scratch_key_init(void) {
 /* The calling thread's scratch area, or NULL when out of memory. A match
  * data block with a single pair suffices: we only ask "does it match". */
 static scratch_t *scratch_get(void) {
+  if (scratch_tls)
+    return scratch_tls;
   pthread_once(&scratch_once, scratch_key_init);
   if (!scratch_key_ok)
     return NULL;
-  scratch_t *s = pthread_getspecific(scratch_key);
-  if (s)
-    return s;
-  s = calloc(1, sizeof(*s));
+  scratch_t *s = calloc(1, sizeof(*s));
   if (!s)
     return NULL;
   s->md = pcre2_match_data_create(1, NULL);
@@ -78,6 +84,7 @@ static scratch_t *scratch_get(void) {
   pcre2_set_heap_limit(s->mctx, HEAP_LIMIT_KIB);
   if (pthread_setspecific(scratch_key, s) != 0)
     goto fail;
+  scratch_tls = s;
   return s;
 fail:
   scratch_free(s);
@@ -145,6 +152,10 @@ int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int
   }
   /* A pattern the JIT cannot handle still works in the interpreter. */
   re->jit = use_jit && pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+  /* (*NO_JIT) in the pattern: the JIT "succeeds" without making code. */
+  size_t jit_size = 0;
+  re->fast =
+      re->jit && pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size;
   *out = re;
   return 0;
 fail:
@@ -197,9 +208,22 @@ int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint
   scratch_t *s = scratch_get();
   if (!s)
     return SMC_ENOMEM;
-  pcre2_set_match_limit(s->mctx, match_limit ? match_limit : SMC_REGEX_DEFAULT_MATCH_LIMIT);
-  pcre2_set_depth_limit(s->mctx, depth_limit ? depth_limit : SMC_REGEX_DEFAULT_DEPTH_LIMIT);
-  int rc = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), len, 0, 0, s->md, s->mctx);
+  if (!match_limit)
+    match_limit = SMC_REGEX_DEFAULT_MATCH_LIMIT;
+  if (!depth_limit)
+    depth_limit = SMC_REGEX_DEFAULT_DEPTH_LIMIT;
+  if (s->match_limit != match_limit)
+    pcre2_set_match_limit(s->mctx, s->match_limit = match_limit);
+  if (s->depth_limit != depth_limit)
+    pcre2_set_depth_limit(s->mctx, s->depth_limit = depth_limit);
+  PCRE2_SPTR subj = (PCRE2_SPTR)(subject ? subject : "");
+  /* A JIT-compiled pattern goes straight to the JIT: pcre2_match would only
+   * add checks that cannot fail here (the subject's UTF-8 is not checked
+   * either way, PCRE2_MATCH_INVALID_UTF) and then call it. */
+  int rc = re->fast ? pcre2_jit_match(re->code, subj, len, 0, 0, s->md, s->mctx)
+                    : PCRE2_ERROR_JIT_BADOPTION;
+  if (rc == PCRE2_ERROR_JIT_BADOPTION)
+    rc = pcre2_match(re->code, subj, len, 0, 0, s->md, s->mctx);
   if (rc >= 0)
     return 1;
   switch (rc) {
