@@ -1,17 +1,26 @@
 """Linearizability of a versioned register on a real broker, while workers are
-SIGKILLed and restarted: 8 client threads propose writes (`smc propose
---expect-version N --wait`) and read (`smc get`) two objects of a one-state
-register machine against 3 workers; every operation's invocation and response
-time is recorded, and each object's history must pass the checker in
-tests/system/linearizability.py. Timed-out proposals (exit 3) count as "may
-have happened"; failed reads (exit 3) constrain nothing."""
+SIGKILLed and restarted and the broker itself is restarted once: 8 client
+threads propose writes (`smc propose --expect-version N --wait`) and read
+(`smc get`) two objects of a one-state register machine against 3 workers;
+every operation's invocation and response time is recorded, and each object's
+history must pass the checker in tests/system/linearizability.py. Timed-out
+proposals (exit 3) count as "may have happened"; failed reads (exit 3)
+constrain nothing.
+
+The broker restart (scripts/kafka.sh restart) needs the local broker of
+$KAFKA_PORT (make test exports it); against any other broker only the
+workers are killed, and the test says so."""
 import json
 import os
 import random
+import subprocess
 import threading
 import time
 
+from conftest import SRC, broker_up, wait_for
 from linearizability import check
+
+KAFKA_SH = os.path.join(SRC, "scripts", "kafka.sh")
 
 REG = """name: reg
 kind: ndfsm
@@ -24,11 +33,27 @@ transitions:
 """
 
 CLIENTS = 8
-DURATION = 75.0  # seconds of load; kills happen within it
+DURATION = 90.0  # seconds of load; kills and the broker restart happen within it
 OBJECTS = ("lin-a", "lin-b")
 
 
-def test_register_is_linearizable_under_kills(cluster):
+def can_restart_broker():
+    port = os.environ.get("KAFKA_PORT", "9092")
+    return os.environ.get("SMC_BOOTSTRAP", "127.0.0.1:9092") in ("127.0.0.1:" + port,
+                                                                "localhost:" + port)
+
+
+def restart_broker():
+    try:
+        r = subprocess.run([KAFKA_SH, "restart"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        if not broker_up():
+            subprocess.run([KAFKA_SH, "start"], timeout=300)
+    assert wait_for(broker_up, 60)
+
+
+def test_register_is_linearizable_under_kills_and_broker_restart(cluster):
     for i in (1, 2, 3):
         cluster.worker("n%d" % i)
     path = os.path.join(cluster.tmp, "reg.yaml")
@@ -100,9 +125,23 @@ def test_register_is_linearizable_under_kills(cluster):
     for t in threads:
         t.start()
     rng = random.Random(11)
-    kills = 0
+    kills = restarts = 0
+    restarted_at = None
+    restart = can_restart_broker()
+    if not restart:
+        print("linearizable: SMC_BOOTSTRAP is not the local broker of $KAFKA_PORT: "
+              "no broker restart, worker kills only")
     time.sleep(8)
+    step = 0
     while time.monotonic() < stop - 12:
+        step += 1
+        if step == 3 and restart:
+            # the third fault: the broker goes down and comes back (15-30 s)
+            restart_broker()
+            restarts += 1
+            restarted_at = time.monotonic()
+            time.sleep(8)
+            continue
         w = rng.choice(cluster.workers)
         w.kill()
         kills += 1
@@ -114,14 +153,21 @@ def test_register_is_linearizable_under_kills(cluster):
     assert not [e for e in errors if e[0] == "exception"], errors[:3]
     assert not errors, "unexpected proposal failures: %s" % errors[:3]
     assert kills >= 3
+    assert restarts == (1 if restart else 0)
 
     total = sum(len(h) for h in histories.values())
     committed = sum(1 for h in histories.values() for o in h if o.get("result") == "committed")
     reads = sum(1 for h in histories.values() for o in h
                 if o["kind"] == "read" and o["result"] == "ok")
-    print("linearizable: %d operations (%d committed, %d reads ok), %d kills"
-          % (total, committed, reads, kills))
+    unknown = sum(1 for h in histories.values() for o in h if o.get("result") == "unknown")
+    print("linearizable: %d operations (%d committed, %d reads ok, %d unknown), %d kills, "
+          "%d broker restarts" % (total, committed, reads, unknown, kills, restarts))
     assert total >= 100 and committed >= 10 and reads >= 10
+    if restarted_at is not None:  # the cluster recovered: commits after the restart
+        after = sum(1 for h in histories.values() for o in h
+                    if o.get("result") == "committed" and o["call"] > restarted_at)
+        print("linearizable: %d commits after the broker restart" % after)
+        assert after >= 5, after
     for obj, h in histories.items():
         ok, why = check(h)
         assert ok, "object %s: %s" % (obj, why)
