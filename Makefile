@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 LINT_DIRS := $(wildcard src include tests bench)
 
-.PHONY: build dev test lint fuzz clean distclean kafka-start kafka-stop kafka-status bench
+.PHONY: build dev test lint fuzz fuzz-long clean distclean kafka-start kafka-stop kafka-status bench
 
 build:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -38,6 +38,12 @@ bench:
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz
+
+# A long campaign at the lowest CPU priority, going on from the corpus the
+# earlier runs left in build-fuzz/fuzz-corpus (FUZZ_TARGETS, FUZZ_JOBS apply).
+FUZZ_LONG_SECONDS ?= 3600
+fuzz-long:
+	FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) nice -n 19 scripts/fuzz.sh build-fuzz
 
 kafka-start:
 	scripts/kafka.sh start
