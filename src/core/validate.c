@@ -57,6 +57,74 @@ fail:
   return NULL;
 }
 
+/* Top-level keys the transition's `set` deletes with a literal null before
+ * any computed entry: no expression can see them, so the data is built
+ * without them instead of copied and then pruned. */
+typedef struct drops {
+  const char *key[8];
+  size_t n;
+} drops_t;
+
+static void early_drops(const smc_mtrans_t *tr, drops_t *d) {
+  d->n = 0;
+  for (size_t i = 0; i < tr->nset && !tr->set[i].expr; i++) {
+    const smc_set_entry_t *e = &tr->set[i];
+    if (e->nseg == 1 && json_is_null(e->literal) && d->n < sizeof(d->key) / sizeof(d->key[0]))
+      d->key[d->n++] = e->seg[0];
+  }
+}
+
+static int dropped(const drops_t *d, const char *k) {
+  for (size_t i = 0; i < d->n; i++)
+    if (!strcmp(d->key[i], k))
+      return 1;
+  return 0;
+}
+
+/* The data a transition starts from, before its `set`: base (borrowed; an
+ * object or not) merge-patched with patch (an object, or NULL for none),
+ * leaving out the keys of d. The same members in the same order as
+ * merge_patch(base, patch) (or a copy of base) followed by deleting d's
+ * keys; one pass, no member added only to be removed. */
+static json_t *start_data(const json_t *base, const json_t *patch, const drops_t *d) {
+  json_t *out = json_object();
+  const char *k;
+  json_t *v;
+  if (!out)
+    return NULL;
+  if (json_is_object(base)) {
+    json_object_foreach((json_t *)base, k, v) {
+      if (dropped(d, k))
+        continue;
+      json_t *pv = patch ? json_object_get(patch, k) : NULL;
+      if (!pv) {
+        if (json_object_set_new_nocheck(out, k, json_incref(v)))
+          goto fail;
+      } else if (json_is_object(pv)) {
+        json_t *sub = merge_patch(v, pv);
+        if (!sub || json_object_set_new_nocheck(out, k, sub))
+          goto fail;
+      } else if (!json_is_null(pv) && json_object_set_new_nocheck(out, k, json_incref(pv))) {
+        goto fail;
+      }
+    }
+  }
+  if (patch) {
+    int base_obj = json_is_object(base);
+    json_object_foreach((json_t *)patch, k, v) {
+      if (json_is_null(v) || dropped(d, k) || (base_obj && json_object_get(base, k)))
+        continue;
+      json_t *nv = json_is_object(v) ? merge_patch(NULL, v) : json_incref(v);
+      if (!nv || json_object_set_new_nocheck(out, k, nv))
+        goto fail;
+    }
+  }
+  return out;
+fail:
+  json_decref(out);
+  return NULL;
+}
+
 /* Set (or delete, when val is NULL/null) a dotted path in obj, copying the
  * objects along the path so shared subtrees are never modified. */
 static int set_path(json_t *obj, char **seg, size_t nseg, json_t *val) {
@@ -105,11 +173,9 @@ static size_t json_size(const json_t *v, size_t limit) {
     const unsigned char *s = (const unsigned char *)json_string_value(v);
     size_t len = json_string_length(v);
     n = len + 2;
+    /* branch-free, so the compiler can vectorise the common case */
     for (size_t i = 0; i < len; i++)
-      if (s[i] == '"' || s[i] == '\\')
-        n += 1;
-      else if (s[i] < 0x20)
-        n += 5;
+      n += s[i] < 0x20 ? 5u : (size_t)(s[i] == '"' || s[i] == '\\');
     return n;
   }
   case JSON_INTEGER: {
@@ -189,12 +255,12 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
     rc = smc_rule_fail(&ev, SMC_EVALIDATION_FAILED, "the proposal data must be an object");
     goto out;
   }
+  drops_t drops;
+  early_drops(tr, &drops);
   if (tr->replace)
-    data = p->input && json_is_object(p->input) ? json_copy((json_t *)p->input) : json_object();
-  else if (p->input && json_is_object(p->input))
-    data = merge_patch(src, p->input);
+    data = start_data(p->input, NULL, &drops);
   else
-    data = json_is_object(src) ? json_copy((json_t *)src) : json_object();
+    data = start_data(src, p->input && json_is_object(p->input) ? p->input : NULL, &drops);
   if (!data) {
     rc = smc_error_set(&a->err, SMC_ENOMEM, NULL, "out of memory");
     goto out;
@@ -276,7 +342,18 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
   int exists = obj && obj->state;
   const char *oid = obj && obj->id ? obj->id : "";
   *ncand = 0;
-  if (p->transition) {
+  if (p->transition && exists && !m->state_info[s].final) {
+    /* The common case first: transitions of that name leave the state.
+     * Only when none does are the error cases below told apart. */
+    smc_leave_iter_t it = {.m = m, .s = (size_t)s};
+    size_t t;
+    while (smc_leave_next(&it, &t))
+      if (name_eq(&m->trans_info[t], p->transition))
+        cand[(*ncand)++] = t;
+  }
+  if (p->transition && *ncand) {
+    /* found above: has_name holds and no error applies */
+  } else if (p->transition) {
     int has_name = 0, has_create = 0;
     for (size_t t = 0; t < m->ntrans; t++)
       if (name_eq(&m->trans_info[t], p->transition)) {
@@ -298,24 +375,18 @@ static int candidates(const smc_machine_t *m, const smc_object_view_t *obj, long
       if (!has_name)
         return smc_error_set(err, SMC_EUNKNOWN_TRANSITION, NULL,
                              "machine %s has no transition '%s'", m->name, p->transition);
-      smc_leave_iter_t it = {.m = m, .s = (size_t)s};
-      size_t t;
-      while (smc_leave_next(&it, &t))
-        if (name_eq(&m->trans_info[t], p->transition))
-          cand[(*ncand)++] = t;
-      if (!*ncand) {
-        int only_create = 1;
-        for (size_t u = 0; u < m->ntrans; u++)
-          if (name_eq(&m->trans_info[u], p->transition) && !m->trans_info[u].creates)
-            only_create = 0;
-        if (only_create)
-          return smc_error_set(err, SMC_EOBJECT_EXISTS, NULL,
-                               "object '%s' exists already; '%s' creates objects", oid,
-                               p->transition);
-        return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
-                             "transition '%s' is not allowed from state %s", p->transition,
-                             obj->state);
-      }
+      /* none of that name leaves the state (the loop above found none) */
+      int only_create = 1;
+      for (size_t u = 0; u < m->ntrans; u++)
+        if (name_eq(&m->trans_info[u], p->transition) && !m->trans_info[u].creates)
+          only_create = 0;
+      if (only_create)
+        return smc_error_set(err, SMC_EOBJECT_EXISTS, NULL,
+                             "object '%s' exists already; '%s' creates objects", oid,
+                             p->transition);
+      return smc_error_set(err, SMC_EINVALID_TRANSITION, NULL,
+                           "transition '%s' is not allowed from state %s", p->transition,
+                           obj->state);
     }
   } else {
     if (!m->dfsm)
