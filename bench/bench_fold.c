@@ -86,6 +86,25 @@ static char *read_file(const char *path, size_t *len) {
   return b;
 }
 
+/* The generator's string building (snprintf cost ~3% of the loop, which
+ * is meant to measure the fold): append s / the decimal n at p. */
+static char *put_s(char *p, const char *s) {
+  size_t n = strlen(s);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+static char *put_l(char *p, long n) {
+  char tmp[24], *q = tmp + sizeof(tmp);
+  unsigned long u = (unsigned long)n; /* n >= 0 here */
+  do
+    *--q = (char)('0' + u % 10);
+  while (u /= 10);
+  size_t len = (size_t)(tmp + sizeof(tmp) - q);
+  memcpy(p, q, len);
+  return p + len;
+}
+
 static int run(long records, long objects) {
   char dir[] = "/tmp/smc-bench-fold-XXXXXX";
   if (!mkdtemp(dir)) {
@@ -119,18 +138,21 @@ static int run(long records, long objects) {
   double t0 = now_s(), c0 = cpu_s();
   for (long i = 0; i < records; i++) {
     long obj = i % objects, step = i / objects;
-    int kl = snprintf(key, sizeof(key), "lock-%ld", obj);
-    int vl;
-    if (step == 0)
-      vl = snprintf(val, sizeof(val),
-                    "{\"type\":\"proposal\",\"id\":\"p%ld\",\"machine\":\"lock\",\"object\":"
-                    "\"%s\",\"transition\":\"create\"}",
-                    i, key);
-    else
-      vl = snprintf(val, sizeof(val),
-                    "{\"type\":\"proposal\",\"id\":\"p%ld\",\"object\":\"%s\",\"transition\":"
-                    "\"%s\",\"data\":{\"owner\":\"svc-%ld\"}}",
-                    i, key, step % 2 ? "acquire" : "release", obj % 97);
+    char *k = put_l(put_s(key, "lock-"), obj), *v = val;
+    *k = '\0';
+    int kl = (int)(k - key);
+    if (step == 0) {
+      v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
+      v = put_s(put_s(v, "\",\"machine\":\"lock\",\"object\":\""), key);
+      v = put_s(v, "\",\"transition\":\"create\"}");
+    } else {
+      v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
+      v = put_s(put_s(v, "\",\"object\":\""), key);
+      v = put_s(put_s(put_s(v, "\",\"transition\":\""), step % 2 ? "acquire" : "release"),
+                "\",\"data\":{\"owner\":\"svc-");
+      v = put_s(put_l(v, obj % 97), "\"}}");
+    }
+    int vl = (int)(v - val);
     smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)kl, val, (size_t)vl, NULL, NULL};
     if (smc_fold_apply(f, &kv, &rec, count, &c)) {
       fprintf(stderr, "fold failed at record %ld\n", i);

@@ -24,7 +24,7 @@ static int buf_grow(smc_buf_t *b, size_t n) {
     return -1;
   if (b->len + n + 1 <= b->cap)
     return 0;
-  size_t cap = b->cap ? b->cap : 64;
+  size_t cap = b->cap ? b->cap : 256; /* most keys and records fit at once */
   while (cap < b->len + n + 1)
     cap *= 2;
   char *p = realloc(b->p, cap);
@@ -48,9 +48,14 @@ void smc_buf_add(smc_buf_t *b, const void *p, size_t n) {
 void smc_buf_adds(smc_buf_t *b, const char *s) { smc_buf_add(b, s, strlen(s)); }
 void smc_buf_addc(smc_buf_t *b, char c) { smc_buf_add(b, &c, 1); }
 void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-  smc_buf_add(b, tmp, (size_t)n);
+  char tmp[24], *e = tmp + sizeof(tmp), *q = e;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+  do
+    *--q = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0)
+    *--q = '-';
+  smc_buf_add(b, q, (size_t)(e - q));
 }
 void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   static const char hex[] = "0123456789ABCDEF";

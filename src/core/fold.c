@@ -477,6 +477,28 @@ static char *dup_opt(const char *s, int *oom) {
   return d;
 }
 
+/* 1 when json_loads(smc_json_canonical(v)) gives v again member for member
+ * (same order): no reals (canonical text turns 1.0 into 1) and the keys of
+ * every object already in sorted order. */
+static int reparses_same(const json_t *v) {
+  if (json_is_real(v))
+    return 0;
+  if (json_is_array(v)) {
+    for (size_t i = 0; i < json_array_size(v); i++)
+      if (!reparses_same(json_array_get(v, i)))
+        return 0;
+  } else if (json_is_object(v)) {
+    const char *k, *prev = NULL;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e) {
+      if ((prev && strcmp(prev, k) >= 0) || !reparses_same(e))
+        return 0;
+      prev = k;
+    }
+  }
+  return 1;
+}
+
 static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
   int st = 0;
   char *conf = NULL;
@@ -509,6 +531,8 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
   p.reply_to = dup_opt(ev->reply_to, &oom);
   if (ev->data && !(p.data = smc_json_canonical(ev->data)))
     oom = 1;
+  if (ev->data && reparses_same(ev->data))
+    p.data_json = ev->data;
   p.has_expect = ev->has_expect;
   p.expect = ev->expect_version;
   if (oom) {

@@ -281,7 +281,9 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     return reject(c, o, p, "rejected", &err);
   }
   json_t *src = o->version > 0 && o->data ? json_loads(o->data, 0, NULL) : NULL;
-  json_t *input = p->data ? json_loads(p->data, 0, NULL) : NULL;
+  json_t *input = p->data_json ? json_incref((json_t *)p->data_json)
+                  : p->data    ? json_loads(p->data, 0, NULL)
+                               : NULL;
   smc_object_view_t ov = {o->id, o->version > 0 ? o->state : NULL, o->version, src};
   smc_proposal_view_t pv = {p->transition, p->to, input, p->proposer, c->clock};
   smc_outcome_t out;

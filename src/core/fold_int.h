@@ -59,6 +59,9 @@ typedef struct fold_strs {
 typedef struct fold_prop {
   char *id, *machine, *transition, *to, *proposer, *correlation, *reply_to;
   char *data; /* canonical JSON of the input, NULL = {} */
+  /* A fresh proposal's decoded data (borrowed from the event) when parsing
+   * data back would give the same tree; activation then skips the parse. */
+  const json_t *data_json;
   int has_expect;
   int64_t expect;
   int is_timer;

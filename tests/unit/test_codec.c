@@ -471,6 +471,23 @@ static void fast_path_agrees(void **state) {
   }
 }
 
+/* smc_buf_add_i64 writes what printf's %lld writes, at both ends. */
+static void decimal_text(void **state) {
+  (void)state;
+  const int64_t vals[] = {0,         1,         -1,           9, 10, -10, 1764300000000LL,
+                          INT64_MAX, INT64_MIN, INT64_MIN + 1};
+  for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+    smc_buf_t b;
+    smc_buf_init(&b);
+    smc_buf_adds(&b, "x");
+    smc_buf_add_i64(&b, vals[i]);
+    char want[32];
+    snprintf(want, sizeof(want), "x%lld", (long long)vals[i]);
+    assert_string_equal(b.p, want);
+    smc_buf_close(&b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
@@ -478,7 +495,7 @@ int main(void) {
       cmocka_unit_test(addressable_errors), cmocka_unit_test(derived_id),
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
-      cmocka_unit_test(fast_path_agrees),
+      cmocka_unit_test(fast_path_agrees),   cmocka_unit_test(decimal_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
