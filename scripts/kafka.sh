@@ -17,6 +17,7 @@
 #   KAFKA_FRESH=1      wipe the data dir before start
 #   KAFKA_SASL_PORT    also open a SASL_PLAINTEXT listener (mechanism PLAIN) on
 #                      127.0.0.1:<this port>, next to the PLAINTEXT one
+#                      (restart keeps the running broker's SASL port)
 #   KAFKA_SASL_USER / KAFKA_SASL_PASSWORD  its one JAAS user (smc / smc-secret)
 set -euo pipefail
 
@@ -332,6 +333,10 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 restart)
+  # keep the SASL listener of the running broker unless told otherwise
+  if [[ -z $SASL_PORT && -f $PROPS ]]; then
+    SASL_PORT="$(sed -n 's|^listeners=.*SASL_PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS")"
+  fi
   stop
   start
   ;;
