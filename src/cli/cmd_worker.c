@@ -56,6 +56,9 @@ enum {
   S_MAX_DEFINITION,
   S_HTTP_MAX_BODY,
   S_HTTP_MAX_CONN,
+  S_STORE_CACHE_MB,
+  S_STORE_WRITE_BUFFER_MB,
+  S_HTTP_CACHE_MB,
   S_COUNT
 };
 
@@ -87,6 +90,9 @@ static const struct {
     [S_MAX_DEFINITION] = {"max_definition_bytes", "SMC_MAX_DEFINITION_BYTES"},
     [S_HTTP_MAX_BODY] = {"http_max_body_bytes", "SMC_HTTP_MAX_BODY_BYTES"},
     [S_HTTP_MAX_CONN] = {"http_max_connections", "SMC_HTTP_MAX_CONNECTIONS"},
+    [S_STORE_CACHE_MB] = {"store_cache_mb", "SMC_STORE_CACHE_MB"},
+    [S_STORE_WRITE_BUFFER_MB] = {"store_write_buffer_mb", "SMC_STORE_WRITE_BUFFER_MB"},
+    [S_HTTP_CACHE_MB] = {"http_cache_mb", "SMC_HTTP_CACHE_MB"},
 };
 
 typedef struct worker_opts {
@@ -131,6 +137,12 @@ static void usage(FILE *out) {
           "  --max-definition-bytes N  machine definitions; beyond: too_large (1048576)\n"
           "  --http-max-body-bytes N   HTTP request bodies; beyond: 413 too_large (1048576)\n"
           "  --http-max-connections N  open HTTP connections; beyond: 503 (1024)\n"
+          "Memory:\n"
+          "  --store-cache-mb N     RocksDB block cache of each store (default 16)\n"
+          "  --store-write-buffer-mb N  RocksDB memtable per column family (default 4;\n"
+          "                         a store's memtables stay under 4x this)\n"
+          "  --http-cache-mb N      gateway's cache of proposal outcomes and object\n"
+          "                         versions, estimated heap bytes (default 32)\n"
           "  --config FILE          YAML settings (default $SMC_CONFIG): keys as the flags\n"
           "                         (bootstrap, node_id, voter, ...), kafka: {properties: {}}\n"
           "  -X KEY=VALUE           librdkafka property; repeatable\n"
@@ -291,6 +303,19 @@ static int parse_limit(const char *name, const char *s, size_t *out) {
   return 0;
 }
 
+/* A size in MiB: 1 .. 65536; *out in bytes. */
+static int parse_mb(const char *name, const char *s, size_t *out) {
+  int v;
+  if (parse_int(name, s, 1, &v) < 0)
+    return -1;
+  if (v > 65536) {
+    fprintf(stderr, "smc worker: %s must be at most 65536 (MiB), not '%s'\n", name, s);
+    return -1;
+  }
+  *out = (size_t)v << 20;
+  return 0;
+}
+
 static int parse_bool(const char *name, const char *s, int *out) {
   if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
     *out = 1;
@@ -374,6 +399,16 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
       return -1;
     c->limits.regex_depth_limit = (uint32_t)n;
   }
+  if (v[S_STORE_CACHE_MB]) {
+    if (parse_mb("store-cache-mb", v[S_STORE_CACHE_MB], &n) < 0)
+      return -1;
+    c->store_cache_bytes = n;
+  }
+  if (v[S_STORE_WRITE_BUFFER_MB]) {
+    if (parse_mb("store-write-buffer-mb", v[S_STORE_WRITE_BUFFER_MB], &n) < 0)
+      return -1;
+    c->store_write_buffer_bytes = n;
+  }
   return 0;
 }
 
@@ -401,7 +436,7 @@ enum {
   OPT_COMMIT_INTERVAL,
   OPT_COMMIT_MAX,
   OPT_SESSION,
-  OPT_LIMIT /* OPT_LIMIT + (S_MAX_EVENT_BYTES .. S_HTTP_MAX_CONN) */
+  OPT_LIMIT /* OPT_LIMIT + (S_MAX_EVENT_BYTES .. S_HTTP_CACHE_MB) */
 };
 
 static int run(int argc, char **argv) {
@@ -432,6 +467,9 @@ static int run(int argc, char **argv) {
       {"max-definition-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_DEFINITION},
       {"http-max-body-bytes", required_argument, NULL, OPT_LIMIT + S_HTTP_MAX_BODY},
       {"http-max-connections", required_argument, NULL, OPT_LIMIT + S_HTTP_MAX_CONN},
+      {"store-cache-mb", required_argument, NULL, OPT_LIMIT + S_STORE_CACHE_MB},
+      {"store-write-buffer-mb", required_argument, NULL, OPT_LIMIT + S_STORE_WRITE_BUFFER_MB},
+      {"http-cache-mb", required_argument, NULL, OPT_LIMIT + S_HTTP_CACHE_MB},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   worker_opts_t flags = {0}, merged = {0};
@@ -510,7 +548,7 @@ static int run(int argc, char **argv) {
       idx = S_SESSION_TIMEOUT;
       break;
     default:
-      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_HTTP_MAX_CONN) {
+      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_HTTP_CACHE_MB) {
         idx = opt - OPT_LIMIT;
         break;
       }
@@ -554,6 +592,10 @@ static int run(int argc, char **argv) {
   if (merged.val[S_HTTP_MAX_CONN] &&
       parse_limit("http-max-connections", merged.val[S_HTTP_MAX_CONN], &http_conn) < 0)
     goto out;
+  size_t http_cache = 0;
+  if (merged.val[S_HTTP_CACHE_MB] &&
+      parse_mb("http-cache-mb", merged.val[S_HTTP_CACHE_MB], &http_cache) < 0)
+    goto out;
 
   /* Block the stop signals before any thread starts; they are taken with
    * sigtimedwait below, so no handler runs inside librdkafka or RocksDB. */
@@ -589,6 +631,7 @@ static int run(int argc, char **argv) {
     if (http_conn)
       gc.max_connections = (unsigned)http_conn;
     gc.max_definition_bytes = cfg.limits.definition_max_bytes;
+    gc.cache_bytes = http_cache;
     gc.roles = roles;
     gc.owned_partitions = owned_partitions;
     gc.ready = node_ready;

@@ -22,13 +22,57 @@ typedef struct lru_node {
   json_t *val;
   struct lru_node *hnext;       /* hash chain */
   struct lru_node *prev, *next; /* recency list, head = most recent */
+  size_t cost;                  /* estimated bytes: node, key, value */
 } lru_node_t;
 
 struct gw_lru {
   lru_node_t **buckets;
   size_t nbuckets, count, capacity;
+  size_t bytes, max_bytes; /* max_bytes 0: bounded by count only */
   lru_node_t *head, *tail;
 };
+
+/* malloc's chunk for a request of n bytes: 8 bytes of header, 16-byte
+ * granularity, 32 bytes at least (glibc on 64-bit). */
+static size_t chunk(size_t n) {
+  size_t c = (n + 8 + 15) & ~(size_t)15;
+  return c < 32 ? 32 : c;
+}
+
+size_t smc_gw_json_cost(const json_t *v) {
+  if (!v)
+    return 0;
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    /* struct with its hashtable, a bucket array of 2^order list heads, one
+     * pair allocation per member (list links, hash, value, key inline) */
+    size_t n = json_object_size(v), buckets = 8;
+    while (buckets < n)
+      buckets *= 2;
+    size_t c = chunk(96) + chunk(buckets * 16);
+    const char *k;
+    json_t *m;
+    json_object_foreach((json_t *)v, k, m) c += chunk(48 + strlen(k) + 1) + smc_gw_json_cost(m);
+    return c;
+  }
+  case JSON_ARRAY: {
+    size_t n = json_array_size(v), cap = 8;
+    while (cap < n)
+      cap *= 2;
+    size_t c = chunk(40) + chunk(cap * sizeof(json_t *));
+    for (size_t i = 0; i < n; i++)
+      c += smc_gw_json_cost(json_array_get(v, i));
+    return c;
+  }
+  case JSON_STRING:
+    return chunk(32) + chunk(json_string_length(v) + 1);
+  case JSON_INTEGER:
+  case JSON_REAL:
+    return chunk(24);
+  default:
+    return 0; /* true, false, null are shared singletons */
+  }
+}
 
 static uint64_t hash_str(const char *s) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -102,18 +146,38 @@ static void lru_evict_tail(gw_lru_t *l) {
   list_unlink(l, n);
   free(n->key);
   json_decref(n->val);
+  l->bytes -= n->cost;
   free(n);
   l->count--;
 }
 
+/* Evict from the tail until both bounds hold; the newest entry stays. */
+static void lru_trim(gw_lru_t *l) {
+  while (l->count > 1 && (l->count > l->capacity || (l->max_bytes && l->bytes > l->max_bytes)))
+    lru_evict_tail(l);
+}
+
+void smc_gw_lru_set_max_bytes(gw_lru_t *l, size_t max_bytes) {
+  l->max_bytes = max_bytes;
+  lru_trim(l);
+}
+
+size_t smc_gw_lru_count(const gw_lru_t *l) { return l->count; }
+
+size_t smc_gw_lru_bytes(const gw_lru_t *l) { return l->bytes; }
+
 void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
+  size_t cost = chunk(sizeof(lru_node_t)) + chunk(strlen(key) + 1) + smc_gw_json_cost(v);
   lru_node_t **p = lru_slot(l, key);
   if (*p) {
     json_t *old = (*p)->val;
     (*p)->val = json_incref(v);
     json_decref(old);
+    l->bytes = l->bytes - (*p)->cost + cost;
+    (*p)->cost = cost;
     list_unlink(l, *p);
     list_push_front(l, *p);
+    lru_trim(l);
     return;
   }
   lru_node_t *n = calloc(1, sizeof(*n));
@@ -122,10 +186,12 @@ void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
     return; /* out of memory: the cache simply forgets */
   }
   n->val = json_incref(v);
+  n->cost = cost;
   *p = n;
   list_push_front(l, n);
-  if (++l->count > l->capacity)
-    lru_evict_tail(l);
+  l->count++;
+  l->bytes += cost;
+  lru_trim(l);
 }
 
 json_t *smc_gw_lru_get(gw_lru_t *l, const char *key) {
@@ -516,6 +582,12 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
     smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
+  /* The byte budget: most of it for proposal outcomes (GET /proposal, and
+   * what a waiting PUT returns), a quarter for the latest version of each
+   * object, the rest for pending proposal ids. */
+  smc_gw_lru_set_max_bytes(f->proposals, gw->cache_bytes / 8 * 5);
+  smc_gw_lru_set_max_bytes(f->objects, gw->cache_bytes / 4);
+  smc_gw_lru_set_max_bytes(f->pending, gw->cache_bytes / 8);
   if (!(f->rk = make_consumer(gw, err))) {
     rc = SMC_EKAFKA;
     goto fail;

@@ -432,6 +432,7 @@ static int copy_config(smc_gateway_t *gw, const smc_gateway_config_t *cfg) {
   gw->roles = dup_or(cfg->roles, "http");
   gw->max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 1024 * 1024;
   gw->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
+  gw->cache_bytes = cfg->cache_bytes ? cfg->cache_bytes : SMC_GW_CACHE_BYTES_DEFAULT;
   smc_limits_default(&gw->limits);
   if (cfg->max_definition_bytes)
     gw->limits.definition_max_bytes = cfg->max_definition_bytes;

@@ -41,12 +41,17 @@ typedef struct smc_gateway_config {
   unsigned max_connections;       /* default 1024 -> clean 503 beyond */
   size_t max_definition_bytes;    /* PUT /machine beyond -> 400 invalid_machine with a
                                      too_large error; 0 = the compiler's default (1 MiB) */
+  size_t cache_bytes;             /* proposal outcomes and latest object versions kept
+                                     from the confirmations (estimated heap bytes);
+                                     0 = SMC_GW_CACHE_BYTES_DEFAULT (32 MiB) */
   const char *auth_tokens_file;   /* optional bearer tokens; NULL = open */
   size_t (*owned_partitions)(void *opaque, int32_t *out, size_t max); /* /info; may be NULL */
   void *opaque;
   /* Extensions (defaults from smc_gateway_config_default): */
   int (*ready)(void *opaque); /* /readyz: non-zero once restored; NULL = always */
 } smc_gateway_config_t;
+
+#define SMC_GW_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
 
 /* Fill c with the defaults above (listen "127.0.0.1:8080", prefix "smc."). */
 void smc_gateway_config_default(smc_gateway_config_t *c);

@@ -98,7 +98,12 @@ typedef struct batch {
   size_t nouts, outs_cap;
   char *text;
   size_t text_len, text_cap;
+  size_t published; /* outputs already produced into the open transaction */
+  int stream_err;   /* streaming failed: the transaction was aborted */
+  size_t early;     /* outputs produced before the batch was handed over */
 } batch_t;
+
+enum { JOB_COMMIT = 1, JOB_ABORT };
 
 struct smc_committer {
   const smc_node_config_t *cfg;
@@ -123,10 +128,14 @@ struct smc_committer {
   pthread_cond_t jcond;
   pthread_t cthread;
   int cthread_started;
-  batch_t *job; /* waiting or running */
-  int job_done, job_rc, cstop;
+  batch_t *job;    /* JOB_COMMIT: the batch to commit */
+  batch_t *stream; /* the front batch while no commit runs: its outputs are
+                      produced early, into the next transaction */
+  int job_kind, job_done, job_rc, cstop;
 
-  int txn_open;       /* commit thread only */
+  int txn_open;  /* commit thread only */
+  char *scratch; /* commit thread only: an output copied out of the stream */
+  size_t scratch_cap;
   int need_resync;    /* fold thread only */
   int64_t *last_tick; /* [nparts] */
   int64_t next_tick_check, next_lag_check;
@@ -183,7 +192,12 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   const char *kv[] = {"transactional.id", c->txn_id, "transaction.timeout.ms", tmo,
                       "message.timeout.ms", mto, "client.id", c->txn_id,
                       /* reply_to names come from events: never create topics */
-                      "allow.auto.create.topics", "false", NULL};
+                      "allow.auto.create.topics", "false",
+                      /* back-to-back transactions: the coordinator answers
+                       * CONCURRENT_TRANSACTIONS until the previous one's
+                       * markers are written; retry soon (the Java client
+                       * uses 20 ms for this), not after the 100 ms default */
+                      "retry.backoff.ms", "10", NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto conf_fail;
@@ -451,18 +465,8 @@ static int text_add(batch_t *b, const char *s, size_t n, size_t *at) {
   return 0;
 }
 
-/* Fold emit callback (fold thread): confirmations and replies are copied
- * into the front batch and published when its transaction runs. Vote
- * requests are the voters' business. */
-static int committer_emit(void *opaque, const smc_output_t *o) {
-  smc_committer_t *c = opaque;
-  batch_t *b = &c->batch[c->front];
-  if (o->kind == SMC_OUT_VOTE_REQUEST) {
-    smc_metrics_counter_add("smc_proposals_awaiting_votes_total", NULL, 1);
-    return 0;
-  }
-  if (o->kind != SMC_OUT_CONFIRMATION && o->kind != SMC_OUT_REPLY)
-    return 0;
+/* Append one output to b (under jlock: the commit thread may be reading b). */
+static int batch_add(batch_t *b, const smc_output_t *o) {
   if (b->nouts == b->outs_cap) {
     size_t cap = b->outs_cap ? b->outs_cap * 2 : 256;
     out_rec_t *n = realloc(b->outs, cap * sizeof *n);
@@ -485,6 +489,27 @@ static int committer_emit(void *opaque, const smc_output_t *o) {
     return SMC_ENOMEM;
   b->nouts++;
   return 0;
+}
+
+/* Fold emit callback (fold thread): confirmations and replies are copied
+ * into the front batch; the commit thread produces them (early, when no
+ * commit is running) into the batch's transaction. Vote requests are the
+ * voters' business. */
+static int committer_emit(void *opaque, const smc_output_t *o) {
+  smc_committer_t *c = opaque;
+  batch_t *b = &c->batch[c->front];
+  if (o->kind == SMC_OUT_VOTE_REQUEST) {
+    smc_metrics_counter_add("smc_proposals_awaiting_votes_total", NULL, 1);
+    return 0;
+  }
+  if (o->kind != SMC_OUT_CONFIRMATION && o->kind != SMC_OUT_REPLY)
+    return 0;
+  pthread_mutex_lock(&c->jlock);
+  int rc = batch_add(b, o);
+  if (rc == 0 && c->stream == b)
+    pthread_cond_signal(&c->jcond);
+  pthread_mutex_unlock(&c->jlock);
+  return rc;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -523,6 +548,8 @@ static void batch_reset(smc_committer_t *c, batch_t *b) {
   b->records = 0;
   b->nouts = 0;
   b->text_len = 0;
+  b->published = 0;
+  b->stream_err = 0;
   for (int32_t p = 0; p < c->nparts; p++)
     b->next[p] = -1;
 }
@@ -649,13 +676,9 @@ static int send_offsets(smc_committer_t *c, const batch_t *b) {
   return rc;
 }
 
-/*
- * One transaction for batch b: begin, produce its outputs, send its offsets,
- * commit. Returns 0 when committed, -1 when the transaction was aborted or
- * its outcome is unknown (the producer was re-created); the fold thread then
- * resyncs from the committed offsets. Leaves no transaction open.
- */
-static int run_job(smc_committer_t *c, const batch_t *b) {
+static int begin_txn(smc_committer_t *c) {
+  if (c->txn_open)
+    return 0;
   if (!c->producer && init_txn_producer(c) < 0)
     return -1;
   rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
@@ -664,16 +687,87 @@ static int run_job(smc_committer_t *c, const batch_t *b) {
     return -1;
   }
   c->txn_open = 1;
-  for (size_t i = 0; i < b->nouts; i++)
-    if (publish(c, b, &b->outs[i]) < 0) {
+  return 0;
+}
+
+/*
+ * Produce the stream batch's outputs not yet produced, opening the
+ * transaction first (commit thread, jlock not held). Each output is copied
+ * out under jlock, since the fold thread appends to the batch meanwhile.
+ * Stops when b stops being the stream batch (it was handed over as a job, or
+ * is being dropped). On failure the transaction is aborted and b marked.
+ */
+static void stream_outputs(smc_committer_t *c, batch_t *b) {
+  for (;;) {
+    pthread_mutex_lock(&c->jlock);
+    if (c->stream != b || b->stream_err || b->published >= b->nouts) {
+      pthread_mutex_unlock(&c->jlock);
+      return;
+    }
+    out_rec_t o = b->outs[b->published];
+    size_t end = o.reply_to != NO_REPLY ? o.reply_to + strlen(b->text + o.reply_to) + 1
+                                        : o.json + o.json_len + 1;
+    size_t need = end - o.key; /* key, json, reply_to are consecutive */
+    if (need > c->scratch_cap) {
+      char *t = realloc(c->scratch, need);
+      if (!t) {
+        b->stream_err = 1;
+        pthread_mutex_unlock(&c->jlock);
+        break;
+      }
+      c->scratch = t;
+      c->scratch_cap = need;
+    }
+    memcpy(c->scratch, b->text + o.key, need);
+    pthread_mutex_unlock(&c->jlock);
+    batch_t one = {.text = c->scratch};
+    size_t base = o.key;
+    o.key -= base;
+    o.json -= base;
+    if (o.reply_to != NO_REPLY)
+      o.reply_to -= base;
+    if (begin_txn(c) < 0 || publish(c, &one, &o) < 0) {
+      pthread_mutex_lock(&c->jlock);
+      b->stream_err = 1;
+      pthread_mutex_unlock(&c->jlock);
+      break;
+    }
+    pthread_mutex_lock(&c->jlock);
+    b->published++;
+    pthread_mutex_unlock(&c->jlock);
+  }
+  if (c->txn_open)
+    abort_txn(c, "producing an output failed");
+}
+
+/*
+ * Commit batch b: the transaction streaming opened (or a new one), its
+ * outputs not yet produced, its offsets, commit. Returns 0 when committed,
+ * -1 when the transaction was aborted or its outcome is unknown (the
+ * producer was re-created); the fold thread then resyncs from the committed
+ * offsets. Leaves no transaction open.
+ */
+static int run_job(smc_committer_t *c, batch_t *b) {
+  int64_t t0 = smc_now_ms();
+  if (b->stream_err) {
+    if (c->txn_open)
+      abort_txn(c, "producing an output failed");
+    return -1;
+  }
+  if (begin_txn(c) < 0)
+    return -1;
+  b->early = b->published;
+  for (; b->published < b->nouts; b->published++)
+    if (publish(c, b, &b->outs[b->published]) < 0) {
       abort_txn(c, "produce failed");
       return -1;
     }
-  int64_t t0 = smc_now_ms();
+  int64_t t_pub = smc_now_ms();
   if (send_offsets(c, b) < 0)
     return -1;
+  int64_t t_off = smc_now_ms();
   for (int attempt = 0;; attempt++) {
-    e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
     if (!e)
       break;
     if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
@@ -683,46 +777,67 @@ static int run_job(smc_committer_t *c, const batch_t *b) {
     }
   }
   c->txn_open = 0;
-  smc_metrics_histogram_observe("smc_txn_commit_seconds", NULL,
-                                (double)(smc_now_ms() - t0) / 1000.0);
+  int64_t t1 = smc_now_ms();
+  cmlog(c, SMC_LOG_DEBUG, -1,
+        "committed %d records, %zu outputs (%zu produced early): produce %lld ms, offsets %lld ms, "
+        "commit %lld ms",
+        b->records, b->nouts, b->early, (long long)(t_pub - t0), (long long)(t_off - t_pub),
+        (long long)(t1 - t_off));
+  smc_metrics_histogram_observe("smc_txn_commit_seconds", NULL, (double)(t1 - t0) / 1000.0);
   smc_metrics_counter_add("smc_txn_commits_total", NULL, 1);
   smc_metrics_counter_add("smc_txn_records_total", NULL, (double)b->records);
   return 0;
 }
 
-/* The commit thread: runs one job at a time; serves the producer's events
- * while idle. */
+/* The commit thread: runs jobs (commit a batch, abort the open transaction)
+ * one at a time; between jobs produces the stream batch's outputs and serves
+ * the producer's events. */
 static void *commit_main(void *arg) {
   smc_committer_t *c = arg;
   pthread_mutex_lock(&c->jlock);
   for (;;) {
-    while (!c->job && !c->cstop) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 100 * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&c->jcond, &c->jlock, &ts);
-      if (!c->job && c->producer) {
-        pthread_mutex_unlock(&c->jlock);
-        rd_kafka_poll(c->producer, 0);
-        pthread_mutex_lock(&c->jlock);
-      }
+    if (c->job_kind) {
+      int kind = c->job_kind;
+      batch_t *b = c->job;
+      pthread_mutex_unlock(&c->jlock);
+      int rc = 0;
+      if (kind == JOB_COMMIT)
+        rc = run_job(c, b);
+      else if (c->txn_open)
+        abort_txn(c, "batch dropped");
+      pthread_mutex_lock(&c->jlock);
+      c->job = NULL;
+      c->job_kind = 0;
+      c->job_done = 1;
+      c->job_rc = rc;
+      pthread_cond_broadcast(&c->jcond);
+      continue;
     }
-    if (!c->job)
+    if (c->cstop)
       break;
-    batch_t *b = c->job;
-    pthread_mutex_unlock(&c->jlock);
-    int rc = run_job(c, b);
-    pthread_mutex_lock(&c->jlock);
-    c->job = NULL;
-    c->job_done = 1;
-    c->job_rc = rc;
-    pthread_cond_broadcast(&c->jcond);
+    batch_t *st = c->stream;
+    if (st && !st->stream_err && st->published < st->nouts) {
+      pthread_mutex_unlock(&c->jlock);
+      stream_outputs(c, st);
+      pthread_mutex_lock(&c->jlock);
+      continue;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    if (pthread_cond_timedwait(&c->jcond, &c->jlock, &ts) != 0 && c->producer) {
+      pthread_mutex_unlock(&c->jlock);
+      rd_kafka_poll(c->producer, 0);
+      pthread_mutex_lock(&c->jlock);
+    }
   }
   pthread_mutex_unlock(&c->jlock);
+  if (c->txn_open)
+    abort_txn(c, "shutdown");
   return NULL;
 }
 
@@ -734,7 +849,9 @@ static void dispatch(smc_committer_t *c) {
   batch_t *b = &c->batch[c->front];
   pthread_mutex_lock(&c->jlock);
   c->job = b;
+  c->job_kind = JOB_COMMIT;
   c->job_done = 0;
+  c->stream = NULL;
   pthread_cond_broadcast(&c->jcond);
   pthread_mutex_unlock(&c->jlock);
   c->inflight = b;
@@ -761,8 +878,12 @@ static void reap(smc_committer_t *c, int rc) {
   f->below = &c->storekv;
   batch_reset(c, k);
   if (c->need_resync)
-    batch_reset(c, f);
+    batch_reset(c, f); /* nothing of it was produced: it was not the stream */
   c->inflight = NULL;
+  pthread_mutex_lock(&c->jlock);
+  c->stream = f;
+  pthread_cond_broadcast(&c->jcond);
+  pthread_mutex_unlock(&c->jlock);
 }
 
 /* Reap the in-flight batch if its transaction ended (block: wait for it).
@@ -781,18 +902,42 @@ static int settle(smc_committer_t *c, int block) {
   return done;
 }
 
+/* Drop the front batch: wait for the in-flight transaction, have the commit
+ * thread abort the transaction the front batch's outputs went into, forget
+ * the batch. The caller resyncs. */
+static void discard_front(smc_committer_t *c) {
+  settle(c, 1);
+  batch_t *f = &c->batch[c->front];
+  if (c->cthread_started) {
+    pthread_mutex_lock(&c->jlock);
+    c->stream = NULL;
+    c->job = NULL;
+    c->job_kind = JOB_ABORT;
+    c->job_done = 0;
+    pthread_cond_broadcast(&c->jcond);
+    while (!c->job_done)
+      pthread_cond_wait(&c->jcond, &c->jlock);
+    c->job_done = 0;
+    pthread_mutex_unlock(&c->jlock);
+  }
+  batch_reset(c, f);
+  pthread_mutex_lock(&c->jlock);
+  c->stream = f;
+  pthread_mutex_unlock(&c->jlock);
+}
+
 /* Finish everything folded: wait for the in-flight transaction, then commit
  * the front batch (commit_front) or drop it and resync. */
 static void drain(smc_committer_t *c, int commit_front) {
   settle(c, 1);
   batch_t *f = &c->batch[c->front];
-  if (f->records == 0)
+  if (f->records == 0 && f->nouts == 0)
     return;
   if (commit_front && !c->need_resync && c->cthread_started) {
     dispatch(c);
     settle(c, 1);
   } else {
-    batch_reset(c, f);
+    discard_front(c);
     c->need_resync = 1;
   }
 }
@@ -800,8 +945,7 @@ static void drain(smc_committer_t *c, int commit_front) {
 /* Rewind every assigned partition to its committed offset after an abort or
  * a producer rebuild. Returns 0 or a negative code (retried later). */
 static int resync(smc_committer_t *c) {
-  settle(c, 1);
-  batch_reset(c, &c->batch[c->front]);
+  discard_front(c);
   rd_kafka_topic_partition_list_t *as = NULL;
   rd_kafka_resp_err_t e = rd_kafka_assignment(c->consumer, &as);
   if (e)
@@ -927,7 +1071,7 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
     cmlog(c, SMC_LOG_WARN, m->partition, "fold of offset %lld failed: %s; re-folding",
           (long long)m->offset, smc_code_name(rc));
     smc_metrics_counter_add("smc_committer_txn_aborts_total", NULL, 1);
-    batch_reset(c, b);
+    discard_front(c);
     c->need_resync = 1;
     return;
   }
@@ -1032,6 +1176,9 @@ static void *committer_main(void *arg) {
     goto out;
   }
   c->cthread_started = 1;
+  pthread_mutex_lock(&c->jlock);
+  c->stream = &c->batch[c->front];
+  pthread_mutex_unlock(&c->jlock);
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, c->topic_in, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(c->consumer, sub);
@@ -1123,6 +1270,7 @@ static void committer_free(smc_committer_t *c) {
   free(c->group);
   free(c->txn_id);
   free(c->store_dir);
+  free(c->scratch);
   free(c->serving);
   free(c->last_tick);
   pthread_mutex_destroy(&c->lock);
@@ -1164,7 +1312,9 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((rc = smc_store_open(c->store_dir, NULL, &c->store, err)) < 0)
+  smc_store_options_t so;
+  smc_node_store_options(cfg, &so);
+  if ((rc = smc_store_open(c->store_dir, &so, &c->store, err)) < 0)
     goto fail;
   c->storekv = smc_store_kv(c->store);
   if (!(c->consumer = new_consumer(c, err))) {

@@ -31,6 +31,8 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->tick_ms = 200;
   c->session_timeout_ms = 10000;
   c->log_level = SMC_LOG_INFO;
+  c->store_cache_bytes = (size_t)16 << 20;
+  c->store_write_buffer_bytes = (size_t)4 << 20;
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
   c->max_event_bytes = fc.max_event_bytes;
@@ -129,6 +131,14 @@ fail:
   return NULL;
 }
 
+void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {
+  smc_store_options_default(o);
+  if (cfg->store_cache_bytes)
+    o->block_cache_bytes = cfg->store_cache_bytes;
+  if (cfg->store_write_buffer_bytes)
+    o->write_buffer_bytes = cfg->store_write_buffer_bytes;
+}
+
 int smc_node_mkdirs(const char *path) {
   char tmp[4096];
   size_t n = strlen(path);
@@ -200,7 +210,9 @@ static void describe_metrics(void) {
       {"smc_votes_bad_signature_total", SMC_METRIC_COUNTER,
        "Votes of keyed voters not counted: unsigned or forged (bad_signature)."},
       {"smc_txn_commits_total", SMC_METRIC_COUNTER, "Committer transactions committed."},
-      {"smc_txn_commit_seconds", SMC_METRIC_HISTOGRAM, "Committer transaction commit latency."},
+      {"smc_txn_commit_seconds", SMC_METRIC_HISTOGRAM,
+       "Committer transaction latency: handing a batch over to its commit returning."},
+      {"smc_txn_records_total", SMC_METRIC_COUNTER, "Records committed in committer transactions."},
       {"smc_committer_txn_aborts_total", SMC_METRIC_COUNTER, "Committer transactions aborted."},
       {"smc_committer_producer_rebuilds_total", SMC_METRIC_COUNTER,
        "Transactional producers re-created after fatal, fenced or indefinite errors."},

@@ -41,6 +41,11 @@ typedef struct smc_node_config {
   int tick_ms;              /* default 200 */
   int session_timeout_ms;   /* default 10000 */
   int log_level;            /* 0 error .. 3 debug */
+  /* Memory of each RocksDB store the node opens (the committer's, the
+   * voter's): the shared block cache, and the memtable size per column
+   * family (all memtables of a store together stay under 4x that). */
+  size_t store_cache_bytes;        /* default 16 MiB */
+  size_t store_write_buffer_bytes; /* default 4 MiB */
   /* Fold limits (docs/reliability.md "Limits"); 0 = the fold's default. Every
    * node of a cluster must use the same values: they decide outcomes. */
   size_t max_event_bytes; /* larger records are dropped as too_large (1 MiB) */

@@ -12,6 +12,7 @@
 
 #include "node/node.h"
 #include "smc/error.h"
+#include "store/store.h"
 
 typedef struct smc_committer smc_committer_t;
 typedef struct smc_voter smc_voter_t;
@@ -56,6 +57,10 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
 /* The fold configuration of a role: the defaults, then cfg's limits (a zero
  * limit keeps its default), for a topic of `partitions` partitions. */
 void smc_node_fold_config(const smc_node_config_t *cfg, int32_t partitions, smc_fold_config_t *fc);
+
+/* The store options of a role: the store's defaults with cfg's cache and
+ * write buffer sizes (a zero size keeps the store's default). */
+void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o);
 
 /* mkdir -p; 0 or -1 with errno set. */
 int smc_node_mkdirs(const char *path);

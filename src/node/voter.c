@@ -651,7 +651,9 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((rc = smc_store_open(v->store_dir, NULL, &v->store, err)) < 0)
+  smc_store_options_t so;
+  smc_node_store_options(cfg, &so);
+  if ((rc = smc_store_open(v->store_dir, &so, &v->store, err)) < 0)
     goto fail;
   v->storekv = smc_store_kv(v->store);
   if (!(v->ov = smc_overlay_new(&v->storekv))) {
