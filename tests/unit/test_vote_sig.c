@@ -6,6 +6,7 @@
  * malformed base64, key parsing (raw base64 and PEM) and the compile errors
  * of bad keys with their positions.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +246,41 @@ static void test_load_private(void **state) {
   assert_int_equal(smc_vote_sig_load_private(path, &k, &err), SMC_EIO);
 }
 
+/* A compiled machine (and so its keys) is shared by the fold threads of
+ * many partitions: concurrent verifications with one key must agree. */
+typedef struct verify_job {
+  EVP_PKEY *pub;
+  const char *sig;
+  int good, bad;
+} verify_job_t;
+
+static void *verify_many(void *arg) {
+  verify_job_t *j = arg;
+  for (int i = 0; i < 200; i++) {
+    j->good += smc_vote_sig_verify(j->pub, "doc-1", "p-1", "alice", 1, j->sig, NULL) == 0;
+    j->bad += smc_vote_sig_verify(j->pub, "doc-1", "p-1", "alice", 0, j->sig, NULL) != 0;
+  }
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  EVP_PKEY *pub = NULL;
+  assert_int_equal(smc_vote_sig_parse_public(KAT_PUB_B64, &pub, NULL), 0);
+  pthread_t t[4];
+  verify_job_t jobs[4];
+  for (int i = 0; i < 4; i++) {
+    jobs[i] = (verify_job_t){pub, KAT_SIG, 0, 0};
+    assert_int_equal(pthread_create(&t[i], NULL, verify_many, &jobs[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(jobs[i].good, 200);
+    assert_int_equal(jobs[i].bad, 200);
+  }
+  EVP_PKEY_free(pub);
+}
+
 /* ---- the `keys` field of a vote policy ---- */
 
 static const char *MACHINE_FMT = "name: signed\n"
@@ -358,11 +394,12 @@ static void test_compile_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_message_bytes), cmocka_unit_test(test_known_answer),
-      cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_forged),
-      cmocka_unit_test(test_fields_bound),  cmocka_unit_test(test_malformed_signature),
-      cmocka_unit_test(test_parse_public),  cmocka_unit_test(test_load_private),
-      cmocka_unit_test(test_compile_keys),  cmocka_unit_test(test_compile_errors),
+      cmocka_unit_test(test_message_bytes),  cmocka_unit_test(test_known_answer),
+      cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_forged),
+      cmocka_unit_test(test_fields_bound),   cmocka_unit_test(test_malformed_signature),
+      cmocka_unit_test(test_parse_public),   cmocka_unit_test(test_load_private),
+      cmocka_unit_test(test_threads),        cmocka_unit_test(test_compile_keys),
+      cmocka_unit_test(test_compile_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
