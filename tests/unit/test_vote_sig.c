@@ -3,8 +3,8 @@
  * field of a vote policy in src/core/machine.c): the exact signed message,
  * a known answer made with the openssl CLI, sign/verify round trips, forged
  * and foreign signatures, every message field bound by the signature,
- * malformed base64, key parsing (raw base64 and PEM) and the compile errors
- * of bad keys with their positions.
+ * malformed base64, key parsing (raw base64 and PEM), concurrent verification
+ * with one shared key, and the compile errors of bad keys with their positions.
  */
 #include <pthread.h>
 #include <setjmp.h>
