@@ -29,6 +29,7 @@ static const char *const type_names[] = {"string", "number", "integer", "boolean
 typedef struct rpath {
   size_t n;
   char **seg;
+  size_t *len; /* strlen of each segment, for json_object_getn */
 } rpath_t;
 
 typedef struct operand {
@@ -36,36 +37,40 @@ typedef struct operand {
   smc_template_t *tpl;
 } operand_t;
 
+/* The members evaluation reads on every visit come first (one or two cache
+ * lines); the rest is read only when its check is present. */
 struct smc_rule {
   rkind_t kind;
-  smc_rule_t *arena_next;
+  int has_vars;
   smc_rule_t **kids;
   size_t nkids;
-  int has_vars;
-  smc_vars_t vars;
   smc_template_t *message;
   /* RK_FIELD */
   rpath_t path;
   char *path_text;
+  size_t path_len;
   smc_rule_t *field;
-  /* RK_EXPR */
-  smc_expr_t *expr;
   /* RK_REF: the compiled definition (NULL = no rules) */
   smc_rule_t **target;
   int ref_block; /* the definition is a block (checks members, like fields) */
   /* RK_CHECKS */
   int required;
   unsigned types;
+  int has_cmp; /* some cmp[] operand is set */
+  int has_min, has_max;
+  int has_src;
   smc_regex_t *regex[2];
   json_t *enum_vals;
-  int has_min, has_max;
-  double min, max;
   long long min_len, max_len; /* -1 = none */
-  operand_t cmp[CMP_COUNT];
-  rpath_t src;
-  int has_src;
   smc_template_t *matches;
   smc_rule_t *fields, *items;
+  double min, max;
+  operand_t cmp[CMP_COUNT];
+  rpath_t src;
+  /* RK_EXPR */
+  smc_expr_t *expr;
+  smc_vars_t vars;
+  smc_rule_t *arena_next;
 };
 
 typedef struct def {
@@ -138,8 +143,10 @@ static void path_free(rpath_t *p) {
   for (size_t i = 0; i < p->n; i++)
     free(p->seg[i]);
   free(p->seg);
+  free(p->len);
   p->n = 0;
   p->seg = NULL;
+  p->len = NULL;
 }
 
 static void vars_free(smc_vars_t *v) {
@@ -357,8 +364,10 @@ static int parse_path(smc_rules_t *rs, const smc_yaml_node_t *n, const char *tex
   size_t nseg = 1;
   for (const char *p = text; *p; p++)
     nseg += *p == '.';
-  if (!(out->seg = calloc(nseg, sizeof(char *))))
+  if (!(out->seg = calloc(nseg, sizeof(char *))) || !(out->len = calloc(nseg, sizeof(size_t)))) {
+    path_free(out);
     return SMC_ENOMEM;
+  }
   const char *start = text;
   for (;;) {
     const char *dot = strchr(start, '.');
@@ -372,6 +381,7 @@ static int parse_path(smc_rules_t *rs, const smc_yaml_node_t *n, const char *tex
       path_free(out);
       return SMC_ENOMEM;
     }
+    out->len[out->n] = len;
     out->n++;
     if (!dot)
       break;
@@ -576,6 +586,7 @@ static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
       return NULL;
     if (parse_path(rs, k, k->value, &f->path) || !(f->path_text = strdup(k->value)))
       continue;
+    f->path_len = strlen(f->path_text);
     f->field = compile_field(rs, v);
     add_kid(r, f);
   }
@@ -797,6 +808,8 @@ static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
            k->kind == SMC_YAML_SCALAR ? k->value : "?", hint);
     }
   }
+  for (int i = 0; i < CMP_COUNT; i++)
+    r->has_cmp |= r->cmp[i].lit || r->cmp[i].tpl;
   return r;
 }
 
@@ -889,8 +902,9 @@ const char **smc_rule_top_names(const smc_rule_t *r) {
 /* ------------------------------------------------------------------ */
 /* evaluation */
 
-size_t smc_rule_path_push(smc_rule_eval_t *st, const char *seg) {
-  size_t old = st->plen, room = sizeof(st->path) - 1 - st->plen, len = strlen(seg);
+/* Append .seg (seg[0..len)) to the path, truncating at the buffer's end. */
+static size_t path_pushn(smc_rule_eval_t *st, const char *seg, size_t len) {
+  size_t old = st->plen, room = sizeof(st->path) - 1 - st->plen;
   char *p = st->path + st->plen;
   if (old && room) {
     *p++ = '.';
@@ -902,6 +916,10 @@ size_t smc_rule_path_push(smc_rule_eval_t *st, const char *seg) {
   p[len] = '\0';
   st->plen = (size_t)(p + len - st->path);
   return old;
+}
+
+size_t smc_rule_path_push(smc_rule_eval_t *st, const char *seg) {
+  return path_pushn(st, seg, strlen(seg));
 }
 
 size_t smc_rule_path_push_index(smc_rule_eval_t *st, size_t i) {
@@ -946,7 +964,7 @@ static const char *pname(const smc_rule_eval_t *st) { return st->plen ? st->path
 static const json_t *path_get(const json_t *v, const rpath_t *p) {
   for (size_t i = 0; i < p->n && v; i++) {
     if (json_is_object(v)) {
-      v = json_object_get(v, p->seg[i]);
+      v = json_object_getn(v, p->seg[i], p->len[i]);
     } else if (json_is_array(v)) {
       char *end;
       unsigned long idx = strtoul(p->seg[i], &end, 10);
@@ -1048,6 +1066,8 @@ static int order(const json_t *a, const json_t *b) {
 }
 
 static int check_cmp(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) {
+  if (!r->has_cmp)
+    return 0;
   for (int i = 0; i < CMP_COUNT; i++) {
     if (!r->cmp[i].lit && !r->cmp[i].tpl)
       continue;
@@ -1076,6 +1096,10 @@ static int check_cmp(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
   return 0;
 }
 
+/* A regex check. The last string that matched is remembered: a value checked
+ * by the same regex again (a $ref'd definition in $dst and in the state's
+ * fields) costs its step but not a second match. The data under test does
+ * not change while rules run, so the same node holds the same string. */
 static int check_regex(const smc_regex_t *re, const json_t *v, smc_rule_eval_t *st) {
   int rc;
   if ((rc = step(st)))
@@ -1083,8 +1107,14 @@ static int check_regex(const smc_regex_t *re, const json_t *v, smc_rule_eval_t *
   if (!json_is_string(v))
     return smc_rule_fail(st, SMC_EVALIDATION_FAILED, "%s must be a string matching /%s/", pname(st),
                          smc_regex_pattern(re));
+  if (st->matched_re == re && st->matched == v)
+    return pass(st);
   rc = smc_regex_match(re, json_string_value(v), json_string_length(v), st->ctx->regex_match_limit,
                        st->ctx->regex_depth_limit);
+  if (rc == 1) {
+    st->matched_re = re;
+    st->matched = v;
+  }
   if (rc < 0)
     return smc_rule_fail(st, rc, "%s: regex /%s/ exceeded its match limit", pname(st),
                          smc_regex_pattern(re));
@@ -1278,7 +1308,7 @@ static int eval_kind(const smc_rule_t *r, const json_t *v, smc_rule_eval_t *st) 
   }
   case RK_FIELD: {
     const json_t *sub = v ? path_get(v, &r->path) : NULL;
-    size_t old = smc_rule_path_push(st, r->path_text);
+    size_t old = path_pushn(st, r->path_text, r->path_len);
     rc = r->field ? eval_rule(r->field, sub, st) : 0;
     smc_rule_path_pop(st, old);
     return rc;

@@ -68,6 +68,9 @@ typedef struct smc_rule_eval {
   size_t plen;
   int custom; /* err->message is a rule's custom message */
   int quiet;  /* probing: a failure sets err->code only (no text, no path) */
+  /* the string (a node of the data under test) that regex last matched */
+  const smc_regex_t *matched_re;
+  const json_t *matched;
 } smc_rule_eval_t;
 
 /* Evaluate rule r against value (NULL = absent) whose path is in st->path.
