@@ -114,7 +114,13 @@ static int run(long records, long objects) {
   smc_error_t err;
   smc_error_clear(&err);
   smc_store_t *st = NULL;
-  if (smc_store_open(dir, NULL, &st, &err)) {
+  smc_store_options_t so;
+  smc_store_options_default(&so);
+  /* BENCH_WRITE_BUFFER_MB: memtable size per column family (default the
+   * store's own) */
+  if (getenv("BENCH_WRITE_BUFFER_MB") && atol(getenv("BENCH_WRITE_BUFFER_MB")) > 0)
+    so.write_buffer_bytes = (size_t)atol(getenv("BENCH_WRITE_BUFFER_MB")) << 20;
+  if (smc_store_open(dir, &so, &st, &err)) {
     fprintf(stderr, "store: %s\n", err.message);
     return 1;
   }

@@ -255,11 +255,12 @@ int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition, co
 
 /* ---- meta: applied offset and clock ---- */
 
-/* The partition's meta record: applied offset, clock, and a lower bound of
+/* The partition's meta record: applied offset, clock, a lower bound of
  * the earliest timer deadline (0 = no timer; a record written without it
- * reads as 1, "look"). */
+ * reads as 1, "look") and the open expiry bucket (fold_int.h). ctx may be
+ * NULL when only the first fields are wanted. */
 static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock,
-                    int64_t *next_timer) {
+                    int64_t *next_timer, fold_ctx_t *ctx) {
   uint8_t k[5];
   smc_be32(k, (uint32_t)part);
   k[4] = 'a';
@@ -271,38 +272,46 @@ static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock
     return 0;
   if (rc)
     return rc;
-  if (vl != 16 && vl != 24) {
+  if (vl != 16 && vl != 24 && vl != 48) {
     free(v);
     return SMC_ESTORE;
   }
-  *applied = (int64_t)smc_get_be64(v);
-  *clock = (int64_t)smc_get_be64((uint8_t *)v + 8);
-  *next_timer = vl == 24 ? (int64_t)smc_get_be64((uint8_t *)v + 16) : 1;
+  const uint8_t *b = v;
+  *applied = (int64_t)smc_get_be64(b);
+  *clock = (int64_t)smc_get_be64(b + 8);
+  *next_timer = vl >= 24 ? (int64_t)smc_get_be64(b + 16) : 1;
+  if (ctx && vl == 48) {
+    ctx->exp_time = (int64_t)smc_get_be64(b + 24);
+    ctx->exp_seq = (int64_t)smc_get_be64(b + 32);
+    ctx->exp_n = (int64_t)smc_get_be64(b + 40);
+  }
   free(v);
   return 0;
 }
 
-static int meta_put(smc_kv_t *kv, int32_t part, int64_t applied, int64_t clock,
-                    int64_t next_timer) {
-  uint8_t k[5], v[24];
-  smc_be32(k, (uint32_t)part);
+static int meta_put(fold_ctx_t *c, int64_t applied) {
+  uint8_t k[5], v[48];
+  smc_be32(k, (uint32_t)c->part);
   k[4] = 'a';
   smc_be64(v, (uint64_t)applied);
-  smc_be64(v + 8, (uint64_t)clock);
-  smc_be64(v + 16, (uint64_t)next_timer);
-  return smc_kv_put(kv, SMC_CF_META, k, 5, v, 24);
+  smc_be64(v + 8, (uint64_t)c->clock);
+  smc_be64(v + 16, (uint64_t)c->next_timer);
+  smc_be64(v + 24, (uint64_t)c->exp_time);
+  smc_be64(v + 32, (uint64_t)c->exp_seq);
+  smc_be64(v + 40, (uint64_t)c->exp_n);
+  return smc_kv_put(c->kv, SMC_CF_META, k, 5, v, 48);
 }
 
 int smc_fold_applied(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *next) {
   (void)f;
   int64_t clock, nt;
-  return meta_get(kv, partition, next, &clock, &nt);
+  return meta_get(kv, partition, next, &clock, &nt, NULL);
 }
 
 int smc_fold_clock(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *clock) {
   (void)f;
   int64_t applied, nt;
-  return meta_get(kv, partition, &applied, clock, &nt);
+  return meta_get(kv, partition, &applied, clock, &nt, NULL);
 }
 
 /* First timer deadline of partition: 1 (set), 0 none, negative failure. */
@@ -609,20 +618,20 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
       rec->offset < 0)
     return SMC_EINVALID_ARGUMENT;
   int64_t applied, clock, next_timer;
-  int rc = meta_get(kv, rec->partition, &applied, &clock, &next_timer);
+  fold_ctx_t c;
+  memset(&c, 0, sizeof(c));
+  int rc = meta_get(kv, rec->partition, &applied, &clock, &next_timer, &c);
   if (rc)
     return rc;
   if (rec->offset < applied)
     return 0;
-  fold_ctx_t c;
-  memset(&c, 0, sizeof(c));
   c.f = f, c.kv = kv, c.part = rec->partition, c.offset = rec->offset;
   c.clock = rec->timestamp > clock ? rec->timestamp : clock;
   c.emit = emit, c.opaque = opaque, c.emitting = 1;
   c.prev_clock = clock, c.next_timer = next_timer;
   smc_buf_init(&c.key);
   if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
-    fold_fail(&c, meta_put(kv, c.part, rec->offset + 1, c.clock, c.next_timer));
+    fold_fail(&c, meta_put(&c, rec->offset + 1));
   smc_buf_close(&c.key);
   return c.rc;
 }

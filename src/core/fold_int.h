@@ -13,7 +13,14 @@
  *                                            k='v': proposal id
  *   META     P 'a'                        -> applied offset(8) clock(8)
  *                                            next timer bound(8), 0 = none
- *   META     P 'e' time(8) id             -> "" (dedup expiry index)
+ *                                            open expiry bucket: time(8)
+ *                                            seq(8) entries(8), 0 = none
+ *   META     P 'e' time(8) seq(8)         -> expiry bucket: up to 64 entries
+ *                                            time(8) len(4) id, all decided
+ *                                            in the minute of time
+ * The dedup expiry index is bucketed (one key per up to 64 decided ids
+ * instead of one per id): a bucket is swept once its whole minute is out
+ * of the window, the decided entries only if their time still matches.
  * Object ids never contain NUL (the JSON decoder refuses it), so the 0x00
  * separators keep (deadline, object) and per-object queue order exact.
  */
@@ -84,6 +91,9 @@ typedef struct fold_ctx {
   int rc;             /* first failure (kv, memory, emit) */
   int64_t prev_clock; /* the clock before this record */
   int64_t next_timer; /* lower bound of the earliest timer deadline, 0 = none */
+  /* the open expiry bucket (meta record): key time and seq, entries; n = 0
+   * none open. seq numbers every bucket of the partition (unique keys). */
+  int64_t exp_time, exp_seq, exp_n;
   smc_buf_t key;
 } fold_ctx_t;
 

@@ -285,14 +285,54 @@ int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object) {
   return fold_fail(c, rc);
 }
 
-static void key_expiry(fold_ctx_t *c, int64_t t, const char *id) {
+#define BUCKET_MAX 64 /* decided ids per expiry bucket */
+
+static void key_bucket(fold_ctx_t *c, int64_t t, int64_t seq, int with_seq) {
   fold_key_begin(c);
   smc_buf_addc(&c->key, 'e');
   uint8_t s[8];
   smc_be64(s, (uint64_t)t);
   smc_buf_add(&c->key, s, 8);
-  if (id)
-    smc_buf_adds(&c->key, id);
+  if (with_seq) {
+    smc_be64(s, (uint64_t)seq);
+    smc_buf_add(&c->key, s, 8);
+  }
+}
+
+/* Add (clock, id) to the open expiry bucket, or open a new one when there
+ * is none, it is full, or the clock is in another minute. */
+static int bucket_add(fold_ctx_t *c, const char *id) {
+  smc_buf_t b;
+  smc_buf_init(&b);
+  int open = c->exp_n > 0 && c->exp_n < BUCKET_MAX && c->exp_time / 60000 == c->clock / 60000;
+  if (open) {
+    key_bucket(c, c->exp_time, c->exp_seq, 1);
+    void *v = NULL;
+    size_t vl = 0;
+    int rc =
+        c->key.oom ? SMC_ENOMEM : smc_kv_get(c->kv, SMC_CF_META, c->key.p, c->key.len, &v, &vl);
+    if (rc == SMC_ENOT_FOUND) /* swept already (a window under a minute) */
+      open = 0;
+    else if (rc)
+      return fold_fail(c, rc);
+    else
+      smc_buf_add(&b, v, vl);
+    free(v);
+  }
+  if (!open) {
+    c->exp_time = c->clock;
+    c->exp_seq++;
+    c->exp_n = 0;
+    key_bucket(c, c->exp_time, c->exp_seq, 1);
+  }
+  smc_buf_put_i64(&b, c->clock);
+  smc_buf_put_str(&b, id);
+  int rc = b.oom || c->key.oom ? SMC_ENOMEM
+                               : smc_kv_put(c->kv, SMC_CF_META, c->key.p, c->key.len, b.p, b.len);
+  smc_buf_close(&b);
+  if (!rc)
+    c->exp_n++;
+  return fold_fail(c, rc);
 }
 
 /* Remember id as decided at the current clock with its confirmation, and
@@ -310,29 +350,49 @@ int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len
   smc_buf_close(&b);
   if (rc)
     return fold_fail(c, rc);
-  key_expiry(c, c->clock, id);
-  if (c->key.oom)
-    return fold_fail(c, SMC_ENOMEM);
-  return fold_fail(c, smc_kv_put(c->kv, SMC_CF_META, c->key.p, c->key.len, "", 0));
+  return bucket_add(c, id);
 }
 
-/* Forget every id decided at a time t with t + window <= clock, oldest
- * first. An id decided again later (impossible while remembered, possible
- * after expiry) keeps its newer entry: only entries whose time matches go. */
+/* Forget the entry (t, id) of a swept bucket: the decided id goes only if
+ * it is still the one decided at t (an id decided again after it expired
+ * keeps its newer entry). */
+static int forget_decided(fold_ctx_t *c, int64_t t, const char *id) {
+  key_obj(c, id);
+  if (c->key.oom)
+    return SMC_ENOMEM;
+  void *dv = NULL;
+  size_t dvl = 0;
+  int rc = smc_kv_get(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, &dv, &dvl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  if (rc)
+    return rc;
+  int same = dvl >= 9 && ((uint8_t *)dv)[0] == 'D' && (int64_t)smc_get_be64((uint8_t *)dv + 1) == t;
+  free(dv);
+  return same ? smc_kv_del(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len) : 0;
+}
+
+/* Sweep every expiry bucket whose whole minute is out of the window
+ * (all its entries have t + window <= clock), oldest first. Lookups check
+ * the window exactly (fold_decided_get), so sweeping late only keeps
+ * forgotten entries on disk a little longer. */
 int fold_decided_prune(fold_ctx_t *c) {
-  /* Lookups check the window exactly (fold_decided_get); the index is swept
-   * only when the clock enters a new minute, to spare a seek per record. */
+  /* swept only when the clock enters a new minute, to spare a seek per
+   * record */
   if (c->prev_clock / 60000 == c->clock / 60000)
     return 0;
   int64_t upto = c->clock - c->f->cfg.dedup_window_ms; /* inclusive */
   if (upto < 0)
     return 0;
+  int64_t below = (upto + 1) / 60000 * 60000; /* buckets of minutes before */
+  if (below == 0)
+    return 0;
   smc_buf_t from, limit;
   smc_buf_init(&from);
   smc_buf_init(&limit);
-  key_expiry(c, 0, NULL);
+  key_bucket(c, 0, 0, 0);
   smc_buf_add(&from, c->key.p, c->key.len);
-  key_expiry(c, upto + 1, NULL);
+  key_bucket(c, below, 0, 0);
   smc_buf_add(&limit, c->key.p, c->key.len);
   int rc = from.oom || limit.oom ? SMC_ENOMEM : 0;
   while (!rc) {
@@ -345,32 +405,21 @@ int fold_decided_prune(fold_ctx_t *c) {
     }
     if (rc)
       break;
-    free(v);
     rc = smc_kv_del(c->kv, SMC_CF_META, k, kl);
-    if (!rc && kl > 13) {
-      int64_t t = (int64_t)smc_get_be64((uint8_t *)k + 5);
-      char *id = strndup((char *)k + 13, kl - 13);
-      int st = 0;
-      void *dv = NULL;
-      size_t dvl = 0;
-      if (!id)
-        rc = SMC_ENOMEM;
-      else {
-        key_obj(c, id);
-        rc = smc_kv_get(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, &dv, &dvl);
-        if (rc == SMC_ENOT_FOUND)
-          rc = 0;
-        else if (!rc) {
-          st = dvl >= 9 && ((uint8_t *)dv)[0] == 'D' &&
-               (int64_t)smc_get_be64((uint8_t *)dv + 1) == t;
-          free(dv);
-          if (st)
-            rc = smc_kv_del(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len);
-        }
-      }
+    if (!rc && kl == 21 && (int64_t)smc_get_be64((uint8_t *)k + 13) == c->exp_seq)
+      c->exp_n = 0; /* the open bucket is gone: the next id opens another */
+    smc_rd_t r = {v, vl, 0, 0};
+    while (!rc && r.pos < r.len) {
+      int64_t t = smc_rd_i64(&r);
+      char *id = smc_rd_str(&r);
+      if (r.bad || !id)
+        rc = SMC_ESTORE;
+      else
+        rc = forget_decided(c, t, id);
       free(id);
     }
     free(k);
+    free(v);
   }
   smc_buf_close(&from);
   smc_buf_close(&limit);

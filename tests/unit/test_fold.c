@@ -412,6 +412,79 @@ static void dedup_window_expires(void **state) {
   h_close(&h);
 }
 
+/* 1 if partition 0 still stores id as decided. */
+static int stored_decided(h_t *h, const char *id) {
+  uint8_t k[64] = {0, 0, 0, 0};
+  size_t n = strlen(id);
+  memcpy(k + 4, id, n);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(&h->kv, SMC_CF_DECIDED, k, 4 + n, &v, &vl);
+  free(v);
+  assert_true(rc == 0 || rc == SMC_ENOT_FOUND);
+  return rc == 0;
+}
+
+/* Expiry buckets (key P 'e' time seq) of partition 0 with time < before. */
+static int stored_buckets(h_t *h, int64_t before) {
+  uint8_t from[5] = {0, 0, 0, 0, 'e'}, lim[13] = {0, 0, 0, 0, 'e'};
+  smc_be64(lim + 5, (uint64_t)before);
+  int n = 0;
+  for (;;) {
+    void *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
+    int rc = smc_kv_seek(&h->kv, SMC_CF_META, from, 5, lim, 13, &k, &kl, &v, &vl);
+    if (rc == SMC_ENOT_FOUND)
+      return n;
+    assert_int_equal(rc, 0);
+    assert_int_equal(kl, 21);
+    n++;
+    assert_int_equal(smc_kv_del(&h->kv, SMC_CF_META, k, kl), 0); /* step on */
+    free(k);
+    free(v);
+  }
+}
+
+/* The stored dedup entries go once their minute is out of the window; an
+ * id decided again after it expired keeps its newer entry. */
+static void dedup_entries_swept(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 1000, 0);
+  machine(&h, LOCK);
+  char ev[160];
+  for (int i = 0; i < 100; i++) { /* two buckets (64 + 36), minute 0 */
+    snprintf(ev, sizeof(ev),
+             "{\"type\":\"proposal\",\"id\":\"s%d\",\"machine\":\"lock\",\"object\":\"o%d\","
+             "\"transition\":\"create\"}",
+             i, i);
+    feed(&h, 100 + i, ev);
+    expect_conf(&h, NULL, "committed", "free", 1);
+  }
+  const char *x =
+      "{\"type\":\"proposal\",\"id\":\"x\",\"object\":\"o1\",\"transition\":\"retire\"}";
+  feed(&h, 59500, x); /* decided in minute 0 */
+  expect_conf(&h, "x", "committed", "retired", 2);
+  assert_true(stored_decided(&h, "s0") && stored_decided(&h, "s99") && stored_decided(&h, "x"));
+  feed(&h, 60600, x); /* forgotten (59500 + 1000 <= 60600): decided again */
+  json_t *j = take(&h);
+  assert_string_equal(S(j, "outcome"), "rejected");
+  assert_null(json_object_get(j, "duplicate"));
+  /* minute 0 is not yet wholly out of the window at 60600 (upto 59600) */
+  assert_true(stored_decided(&h, "s0"));
+  feed(&h, 120000, "{\"type\":\"tick\"}"); /* upto 119000: minute 0 swept */
+  for (int i = 0; i < 100; i++) {
+    snprintf(ev, sizeof(ev), "s%d", i);
+    assert_false(stored_decided(&h, ev));
+  }
+  assert_true(stored_decided(&h, "x"));    /* its entry of 60600 is newer */
+  feed(&h, 180000, "{\"type\":\"tick\"}"); /* minute 1 swept */
+  assert_false(stored_decided(&h, "x"));
+  assert_int_equal(stored_buckets(&h, 180000), 0);
+  no_more(&h);
+  h_close(&h);
+}
+
 static void votes(void **state) {
   (void)state;
   h_t h;
@@ -842,6 +915,7 @@ int main(void) {
       cmocka_unit_test(version_conflict),
       cmocka_unit_test(duplicates),
       cmocka_unit_test(dedup_window_expires),
+      cmocka_unit_test(dedup_entries_swept),
       cmocka_unit_test(votes),
       cmocka_unit_test(vote_reject_and_timeout),
       cmocka_unit_test(timers_order),
