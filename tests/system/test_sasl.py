@@ -17,8 +17,7 @@ import pytest
 
 from conftest import BIN, MACHINES
 
-PORT = os.environ.get("KAFKA_SASL_PORT")
-SASL_BOOT = os.environ.get("SMC_SASL_BOOTSTRAP") or ("127.0.0.1:" + PORT if PORT else None)
+SASL_BOOT = os.environ.get("SMC_SASL_BOOTSTRAP")
 USER = os.environ.get("KAFKA_SASL_USER", "smc")
 PASSWORD = os.environ.get("KAFKA_SASL_PASSWORD", "smc-secret")
 AUTH_FAILED = "Authentication failed"
@@ -32,8 +31,8 @@ def sasl_props(password):
 @pytest.fixture
 def sasl():
     if not SASL_BOOT:
-        pytest.skip("no SASL listener (start scripts/kafka.sh with KAFKA_SASL_PORT, "
-                    "export SMC_SASL_BOOTSTRAP)")
+        pytest.skip("no SASL listener: start scripts/kafka.sh with KAFKA_SASL_PORT=P and "
+                    "export SMC_SASL_BOOTSTRAP=127.0.0.1:P")
     return SASL_BOOT
 
 
