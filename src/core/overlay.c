@@ -30,7 +30,7 @@ typedef struct node {
 
 typedef struct list {
   node_t *head;
-  int level;
+  int level; /* highest level any node has had since the last clear */
 } list_t;
 
 struct smc_overlay {
@@ -89,7 +89,9 @@ static int random_level(smc_overlay_t *ov) {
  * node >= key on level 0 (or NULL). */
 static node_t *find_ge(list_t *l, const void *key, size_t klen, node_t **upd) {
   node_t *x = l->head;
-  for (int i = MAXLEVEL - 1; i >= 0; i--) {
+  for (int i = MAXLEVEL - 1; upd && i >= l->level; i--)
+    upd[i] = x; /* levels no node reaches: start from the head */
+  for (int i = l->level - 1; i >= 0; i--) {
     while (x->next[i] && cmp(x->next[i]->key, x->next[i]->klen, key, klen) < 0)
       x = x->next[i];
     if (upd)
@@ -128,6 +130,7 @@ static void list_clear(list_t *l) {
   }
   for (int i = 0; i < MAXLEVEL; i++)
     l->head->next[i] = NULL;
+  l->level = 0;
 }
 
 void smc_overlay_clear(smc_overlay_t *ov) {
@@ -198,6 +201,8 @@ static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen, 
     return 0;
   }
   int lvl = random_level(ov);
+  if (lvl > l->level)
+    l->level = lvl;
   node_t *n = node_new(lvl, key, klen);
   if (!n)
     return SMC_ENOMEM;
