@@ -538,10 +538,12 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
   p.proposer = dup_opt(ev->proposer, &oom);
   p.correlation = dup_opt(ev->correlation, &oom);
   p.reply_to = dup_opt(ev->reply_to, &oom);
-  if (ev->data && !(p.data = smc_json_canonical(ev->data)))
-    oom = 1;
+  /* the canonical text is made only when the proposal is stored (queued
+   * or waiting for votes) if the decoded tree can stand in for it */
   if (ev->data && reparses_same(ev->data))
     p.data_json = ev->data;
+  else if (ev->data && !(p.data = smc_json_canonical(ev->data)))
+    oom = 1;
   p.has_expect = ev->has_expect;
   p.expect = ev->expect_version;
   if (oom) {

@@ -225,7 +225,10 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
   json_object_set_new(j, "machine", json_string(machine));
   json_object_set_new(j, "transition", json_string(p->out_name));
   json_object_set_new(j, "to", json_string(p->out_state));
-  json_object_set_new(j, "data", p->data ? json_loads(p->data, 0, NULL) : json_object());
+  json_object_set_new(j, "data",
+                      p->data_json ? json_incref((json_t *)p->data_json)
+                      : p->data    ? json_loads(p->data, 0, NULL)
+                                   : json_object());
   json_object_set_new(j, "result", json_loads(p->out_data, 0, NULL));
   if (p->has_expect)
     json_object_set_new(j, "expect_version", json_integer(p->expect));

@@ -65,9 +65,10 @@ typedef struct fold_strs {
 /* One queued proposal. Strings owned. */
 typedef struct fold_prop {
   char *id, *machine, *transition, *to, *proposer, *correlation, *reply_to;
-  char *data; /* canonical JSON of the input, NULL = {} */
+  char *data; /* canonical JSON of the input, NULL = {} (or see data_json) */
   /* A fresh proposal's decoded data (borrowed from the event) when parsing
-   * data back would give the same tree; activation then skips the parse. */
+   * its canonical text back would give the same tree: then data is NULL,
+   * activation uses the tree and fold_prop_save writes its canonical text. */
   const json_t *data_json;
   int has_expect;
   int64_t expect;

@@ -163,6 +163,9 @@ static void rd_strs(smc_rd_t *r, fold_strs_t *s) {
 }
 
 int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p) {
+  char *data = p->data_json && !p->data ? smc_json_canonical(p->data_json) : NULL;
+  if (p->data_json && !p->data && !data)
+    return fold_fail(c, SMC_ENOMEM);
   key_queue(c, object, seq);
   smc_buf_t b;
   smc_buf_init(&b);
@@ -174,7 +177,7 @@ int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_pr
   smc_buf_put_str(&b, p->proposer);
   smc_buf_put_str(&b, p->correlation);
   smc_buf_put_str(&b, p->reply_to);
-  smc_buf_put_str(&b, p->data);
+  smc_buf_put_str(&b, data ? data : p->data);
   smc_buf_put_u8(&b, (uint8_t)p->has_expect);
   smc_buf_put_i64(&b, p->expect);
   smc_buf_put_u8(&b, (uint8_t)p->is_timer);
@@ -189,6 +192,7 @@ int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_pr
   int rc = b.oom || c->key.oom ? SMC_ENOMEM
                                : smc_kv_put(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, b.p, b.len);
   smc_buf_close(&b);
+  free(data);
   return fold_fail(c, rc);
 }
 
