@@ -96,6 +96,9 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
   if (!conf)
     return NULL;
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
+  /* Prefetch bounds (queued.*): librdkafka's defaults, 100,000 messages per
+   * partition and 64 MB, let a deep backlog fill the worker's memory with
+   * fetched records the fold needs seconds to reach. */
   const char *kv[] = {"group.id",
                       group,
                       "client.id",
@@ -112,6 +115,10 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                       "earliest",
                       "session.timeout.ms",
                       sto,
+                      "queued.min.messages",
+                      "10000",
+                      "queued.max.messages.kbytes",
+                      "16384",
                       NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
