@@ -45,6 +45,7 @@ void smc_buf_add(smc_buf_t *b, const void *p, size_t n) {
   b->len += n;
   b->p[b->len] = '\0';
 }
+void smc_buf_reserve(smc_buf_t *b, size_t n) { (void)buf_grow(b, n); }
 void smc_buf_adds(smc_buf_t *b, const char *s) { smc_buf_add(b, s, strlen(s)); }
 void smc_buf_addc(smc_buf_t *b, char c) { smc_buf_add(b, &c, 1); }
 void smc_buf_add_i64(smc_buf_t *b, int64_t v) {

@@ -95,6 +95,9 @@ typedef struct smc_buf {
 void smc_buf_init(smc_buf_t *b);
 void smc_buf_close(smc_buf_t *b);
 void smc_buf_reset(smc_buf_t *b);
+/* Make room for n more bytes at once (one allocation instead of several
+ * doublings when the final size is roughly known). */
+void smc_buf_reserve(smc_buf_t *b, size_t n);
 void smc_buf_add(smc_buf_t *b, const void *p, size_t n);
 void smc_buf_adds(smc_buf_t *b, const char *s);
 void smc_buf_addc(smc_buf_t *b, char c);

@@ -169,24 +169,24 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
 
   /* checksum = sha256(prev hex || canonical confirmation without checksum);
    * the text is built directly (keys in sorted order, strings escaped as
-   * jansson does), prefixed by the previous checksum for hashing */
-  smc_buf_t t;
-  smc_buf_init(&t);
-  smc_buf_add(&t, o->checksum ? o->checksum : ZERO_CHECKSUM, 64);
-  committed_text(c, o, p, name, &t);
-  char sum[65];
-  if (!t.oom)
-    chain_sha256_hex(t.p, t.len, sum);
-  /* "checksum" sorts before every other key: insert it first */
+   * jansson does) after the previous checksum, in one buffer that starts
+   * with HDR - 65 spare bytes: "checksum" sorts before every other key, so
+   * the confirmation is then {"checksum":"<sum>", written over the spare
+   * bytes, the previous checksum and the text's "{". */
+  enum { HDR = 13 + 64 + 2 }; /* {"checksum":"  sum  ", */
   smc_buf_t b;
   smc_buf_init(&b);
-  smc_buf_adds(&b, "{\"checksum\":\"");
-  smc_buf_add(&b, sum, 64);
-  smc_buf_adds(&b, "\",");
-  if (!t.oom)
-    smc_buf_add(&b, t.p + 65, t.len - 65);
-  b.oom |= t.oom;
-  smc_buf_close(&t);
+  smc_buf_reserve(&b, 1024);
+  smc_buf_add(&b, "..............", HDR - 65);
+  smc_buf_add(&b, o->checksum ? o->checksum : ZERO_CHECKSUM, 64);
+  committed_text(c, o, p, name, &b);
+  char sum[65] = "";
+  if (!b.oom) {
+    chain_sha256_hex(b.p + HDR - 65, b.len - (HDR - 65), sum);
+    memcpy(b.p, "{\"checksum\":\"", 13);
+    memcpy(b.p + 13, sum, 64);
+    memcpy(b.p + 77, "\",", 2);
+  }
   free(o->checksum);
   o->checksum = strdup(sum);
   if (b.oom || !o->checksum) {

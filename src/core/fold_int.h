@@ -15,10 +15,10 @@
  *                                            next timer bound(8), 0 = none
  *                                            open expiry bucket: time(8)
  *                                            seq(8) entries(8), 0 = none
- *   META     P 'e' time(8) seq(8)         -> expiry bucket: up to 64 entries
+ *   META     P 'e' time(8) seq(8)         -> expiry bucket: up to 16 entries
  *                                            time(8) len(4) id, all decided
  *                                            in the minute of time
- * The dedup expiry index is bucketed (one key per up to 64 decided ids
+ * The dedup expiry index is bucketed (one key per up to 16 decided ids
  * instead of one per id): a bucket is swept once its whole minute is out
  * of the window, the decided entries only if their time still matches.
  * Object ids never contain NUL (the JSON decoder refuses it), so the 0x00

@@ -289,7 +289,7 @@ int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object) {
   return fold_fail(c, rc);
 }
 
-#define BUCKET_MAX 64 /* decided ids per expiry bucket */
+#define BUCKET_MAX 16 /* decided ids per expiry bucket */
 
 static void key_bucket(fold_ctx_t *c, int64_t t, int64_t seq, int with_seq) {
   fold_key_begin(c);
@@ -344,6 +344,7 @@ static int bucket_add(fold_ctx_t *c, const char *id) {
 int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len) {
   smc_buf_t b;
   smc_buf_init(&b);
+  smc_buf_reserve(&b, 9 + len);
   smc_buf_addc(&b, 'D');
   smc_buf_put_i64(&b, c->clock);
   smc_buf_add(&b, conf, len);
