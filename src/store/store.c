@@ -120,11 +120,11 @@ static void rc_clear_locked(smc_store_t *s) {
  * (the fold reads them back on the next record of the same object). */
 static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen, const void *val,
                        size_t vlen) {
-  if (!s->rc)
+  /* only cacheable keys ever get an entry (kv_get fills no other), so the
+   * rest (decided ids, queues, timers) need no look */
+  if (!s->rc || !rc_cacheable(cf, klen))
     return;
-  rc_ent_t *e = rc_slot(s, cf, key, klen);
-  if (rc_match(e, cf, key, klen) || rc_cacheable(cf, klen))
-    rc_fill(e, cf, key, klen, val, vlen);
+  rc_fill(rc_slot(s, cf, key, klen), cf, key, klen, val, vlen);
 }
 
 void smc_store_options_default(smc_store_options_t *o) {

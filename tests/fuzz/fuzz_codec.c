@@ -3,7 +3,9 @@
  *  - a success has a known type and the fields its type requires;
  *  - a failure is bad_request or too_large, with a message;
  *  - a proposal's derived id is 64 hex digits and the same on a re-derive;
- *  - decoding the same bytes twice gives the same verdict.
+ *  - decoding the same bytes twice gives the same verdict;
+ *  - the one-pass reader of plain proposals and the jansson path agree
+ *    (verdict, error, every field).
  * The first input byte picks the size limit and whether headers are given. */
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +91,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rc2 = smc_event_decode(data, size, limit, hc, hr, &ev2, &err2);
   if (rc2 != rc)
     fail("two decodes of the same bytes disagree");
+
+  smc_event_t ej;
+  smc_error_t errj;
+  memset(&errj, 0, sizeof errj);
+  int rcj = smc_event_decode_json(data, size, limit, hc, hr, &ej, &errj);
+  if (rcj != rc2 || ej.type != ev2.type || errj.code != err2.code ||
+      strcmp(errj.message, err2.message) || strcmp(errj.path, err2.path))
+    fail("the fast and the jansson decoders disagree on the verdict");
+  const char *fa[] = {ev2.id,       ev2.object,      ev2.machine,  ev2.transition, ev2.to,
+                      ev2.proposer, ev2.correlation, ev2.reply_to, ev2.proposal,   ev2.voter};
+  const char *fb[] = {ej.id,       ej.object,      ej.machine,  ej.transition, ej.to,
+                      ej.proposer, ej.correlation, ej.reply_to, ej.proposal,   ej.voter};
+  for (size_t i = 0; i < sizeof(fa) / sizeof(fa[0]); i++)
+    if ((fa[i] == NULL) != (fb[i] == NULL) || (fa[i] && strcmp(fa[i], fb[i])))
+      fail("the fast and the jansson decoders disagree on a field");
+  if (ev2.has_expect != ej.has_expect || ev2.expect_version != ej.expect_version ||
+      ev2.id_derived != ej.id_derived || (ev2.data == NULL) != (ej.data == NULL))
+    fail("the fast and the jansson decoders disagree on data or expect_version");
+  if (ev2.data) {
+    char *da = json_dumps(ev2.data, JSON_COMPACT), *db = json_dumps(ej.data, JSON_COMPACT);
+    if (!da || !db || strcmp(da, db))
+      fail("the fast and the jansson decoders disagree on data");
+    free(da);
+    free(db);
+  }
+  smc_event_close(&ej);
   smc_event_close(&ev2);
   return 0;
 }
