@@ -64,8 +64,12 @@ struct smc_voter {
   int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
   pending_vote_t *pending;
   size_t npending, cap;
-  EVP_PKEY *vote_key; /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
+  EVP_PKEY *vote_key;         /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
+  int64_t next_offset_commit; /* ms: group offsets are for monitoring only */
+  int offsets_moved;          /* records folded since the last offset commit */
 };
+
+#define OFFSET_COMMIT_MS 1000
 
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset);
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...)
@@ -394,20 +398,27 @@ static void cast_pending(smc_voter_t *v) {
 /* ---- store and offsets -------------------------------------------------- */
 
 /* Write the folded batch to the store (atomic), then commit the group offsets
- * (monitoring only). A store failure stops the role. */
-static int flush_batch(smc_voter_t *v) {
-  if (smc_overlay_pending(v->ov) == 0)
-    return 0;
-  smc_error_t err;
-  smc_error_clear(&err);
-  int rc = smc_store_apply(v->store, v->ov, &err);
-  smc_overlay_clear(v->ov);
-  if (rc < 0) {
-    vlog(v, SMC_LOG_ERROR, -1, "store write failed: %s", err.message);
-    atomic_store(&v->healthy, 0);
-    atomic_store(&v->stop, 1);
-    return rc;
+ * (monitoring only: at most every OFFSET_COMMIT_MS unless force, which spares
+ * the broker an OffsetCommit per fold window). A store failure stops the
+ * role. */
+static int flush_batch(smc_voter_t *v, int force) {
+  if (smc_overlay_pending(v->ov) > 0) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    int rc = smc_store_apply(v->store, v->ov, &err);
+    smc_overlay_clear(v->ov);
+    if (rc < 0) {
+      vlog(v, SMC_LOG_ERROR, -1, "store write failed: %s", err.message);
+      atomic_store(&v->healthy, 0);
+      atomic_store(&v->stop, 1);
+      return rc;
+    }
   }
+  int64_t now = smc_now_ms();
+  if (!v->offsets_moved || (!force && now < v->next_offset_commit))
+    return 0;
+  v->next_offset_commit = now + OFFSET_COMMIT_MS;
+  v->offsets_moved = 0;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
   for (int32_t p = 0; p < v->nparts; p++)
     if (v->assigned[p] && v->next[p] >= 0)
@@ -453,7 +464,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     return;
   }
-  flush_batch(v);
+  flush_batch(v, 1);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= v->nparts)
@@ -511,6 +522,7 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
     return;
   }
   v->next[p] = m->offset + 1;
+  v->offsets_moved = 1;
   if (v->next[p] >= v->catchup[p])
     mark_caught_up(v, p, v->next[p]);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
@@ -541,13 +553,13 @@ static void *voter_main(void *arg) {
       rd_kafka_message_destroy(m);
       n++;
     }
-    if (flush_batch(v) < 0)
+    if (flush_batch(v, 0) < 0)
       break;
     cast_pending(v);
     rd_kafka_poll(v->producer, 0);
   }
 out:
-  flush_batch(v);
+  flush_batch(v, 1);
   vlog(v, SMC_LOG_INFO, -1, "leaving group %s", v->group);
   rd_kafka_consumer_close(v->consumer);
   rd_kafka_flush(v->producer, 5000);
