@@ -102,6 +102,83 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   smc_buf_addc(b, '"');
 }
 
+static int key_order(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Canonical text of v without reals (see codec.h): keys sorted byte-wise,
+ * strings escaped as jansson's compact output does. */
+static int add_canonical(smc_buf_t *b, const json_t *v, int depth) {
+  if (depth > 64)
+    return 1;
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    if (strlen(json_string_value(v)) != json_string_length(v))
+      return 1; /* an embedded NUL: jansson's own escaping */
+    smc_buf_add_jstr(b, json_string_value(v));
+    return 0;
+  case JSON_INTEGER:
+    smc_buf_add_i64(b, (int64_t)json_integer_value(v));
+    return 0;
+  case JSON_TRUE:
+    smc_buf_add(b, "true", 4);
+    return 0;
+  case JSON_FALSE:
+    smc_buf_add(b, "false", 5);
+    return 0;
+  case JSON_NULL:
+    smc_buf_add(b, "null", 4);
+    return 0;
+  case JSON_ARRAY:
+    smc_buf_addc(b, '[');
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      if (i)
+        smc_buf_addc(b, ',');
+      if (add_canonical(b, json_array_get(v, i), depth + 1))
+        return 1;
+    }
+    smc_buf_addc(b, ']');
+    return 0;
+  case JSON_OBJECT: {
+    size_t n = json_object_size(v), i = 0;
+    const char *small[16], **keys = n <= 16 ? small : malloc(n * sizeof(*keys));
+    if (!keys) {
+      b->oom = 1;
+      return 0;
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e) keys[i++] = k;
+    qsort(keys, n, sizeof(*keys), key_order);
+    int rc = 0;
+    smc_buf_addc(b, '{');
+    for (i = 0; i < n && !rc; i++) {
+      if (i)
+        smc_buf_addc(b, ',');
+      smc_buf_add_jstr(b, keys[i]);
+      smc_buf_addc(b, ':');
+      rc = add_canonical(b, json_object_get(v, keys[i]), depth + 1);
+    }
+    smc_buf_addc(b, '}');
+    if (keys != small)
+      free(keys);
+    return rc;
+  }
+  default:
+    return 1; /* a real: integral ones are written as integers, others by jansson */
+  }
+}
+
+int smc_buf_add_canonical(smc_buf_t *b, const json_t *v) {
+  size_t at = b->len;
+  if (!add_canonical(b, v, 0))
+    return 0;
+  b->len = at; /* not for this writer: leave b as it was */
+  if (b->p)
+    b->p[at] = '\0';
+  return 1;
+}
+
 void smc_buf_put_u8(smc_buf_t *b, uint8_t v) { smc_buf_add(b, &v, 1); }
 void smc_buf_put_u32(smc_buf_t *b, uint32_t v) {
   uint8_t t[4];

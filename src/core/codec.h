@@ -105,6 +105,11 @@ void smc_buf_add_i64(smc_buf_t *b, int64_t v); /* decimal text */
 /* Append s (valid UTF-8) as a JSON string literal escaped exactly as
  * jansson's compact output does, so hand-built JSON stays canonical. */
 void smc_buf_add_jstr(smc_buf_t *b, const char *s);
+/* Append the canonical text of v (what smc_json_canonical returns) without
+ * going through jansson's dumper. Returns 0, or 1 with b unchanged when v
+ * holds a real or a string with a NUL (use smc_json_canonical then); on
+ * allocation failure b->oom is set. */
+int smc_buf_add_canonical(smc_buf_t *b, const json_t *v);
 /* Binary record helpers: fixed 8-byte big-endian integers and
  * length-prefixed (4-byte BE) strings; NULL strings are stored as length
  * 0xffffffff. */

@@ -150,7 +150,15 @@ static void committed_text(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t
  * re-armed inactivity timer, the confirmation. */
 static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char *machine,
                   smc_machine_t *m, const char *name, const char *state, json_t *data) {
-  char *dtext = smc_json_canonical(data);
+  char *dtext = NULL;
+  smc_buf_t d;
+  smc_buf_init(&d);
+  if (data && smc_buf_add_canonical(&d, data) == 0 && !d.oom) {
+    dtext = d.p; /* ownership moves to dtext */
+  } else {
+    smc_buf_close(&d);
+    dtext = smc_json_canonical(data);
+  }
   if (!dtext)
     return fold_fail(c, SMC_ENOMEM);
   o->version++;

@@ -488,6 +488,67 @@ static void decimal_text(void **state) {
   }
 }
 
+/* A random JSON tree: objects, arrays, strings with escapes and UTF-8,
+ * integers, booleans, null, and (when reals) reals. */
+static json_t *random_tree(uint64_t *x, int depth, int reals) {
+  *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+  static const char *strs[] = {"", "a", "b", "ab", "B", "\xc3\xa9t\xc3\xa9", "q\"\\/\n\t\x01", "z"};
+  int kind = (int)(*x % (depth > 3 ? 6 : 8));
+  switch (kind) {
+  case 0:
+    return json_string(strs[(*x >> 8) % 8]);
+  case 1:
+    return json_integer((json_int_t)(*x >> 3) * ((*x & 4) ? -1 : 1));
+  case 2:
+    return json_boolean((*x >> 5) & 1);
+  case 3:
+    return json_null();
+  case 4:
+    return reals ? json_real(((*x >> 20) & 1) ? 2.0 : 0.25) : json_integer(7);
+  case 5:
+    return json_stringn("n\0ul", 4);
+  case 6: {
+    json_t *a = json_array();
+    for (uint64_t i = 0; i < (*x >> 12) % 4; i++)
+      json_array_append_new(a, random_tree(x, depth + 1, reals));
+    return a;
+  }
+  default: {
+    json_t *o = json_object();
+    for (uint64_t i = 0; i < (*x >> 12) % 6; i++)
+      json_object_set_new(o, strs[(*x >> (16 + i)) % 8], random_tree(x, depth + 1, reals));
+    return o;
+  }
+  }
+}
+
+/* smc_buf_add_canonical writes exactly smc_json_canonical's text, or
+ * declines (leaving the buffer as it was) for reals and NULs. */
+static void canonical_writer(void **state) {
+  (void)state;
+  uint64_t x = 7;
+  int written = 0;
+  for (int i = 0; i < 5000; i++) {
+    json_t *t = random_tree(&x, 0, i % 3 == 0);
+    char *want = smc_json_canonical(t);
+    assert_non_null(want);
+    smc_buf_t b;
+    smc_buf_init(&b);
+    smc_buf_adds(&b, "pre");
+    if (smc_buf_add_canonical(&b, t) == 0) {
+      assert_false(b.oom);
+      assert_string_equal(b.p + 3, want);
+      written++;
+    } else {
+      assert_string_equal(b.p, "pre");
+    }
+    smc_buf_close(&b);
+    free(want);
+    json_decref(t);
+  }
+  assert_true(written > 2000); /* most trees have no real and no NUL */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
@@ -496,6 +557,7 @@ int main(void) {
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
       cmocka_unit_test(fast_path_agrees),   cmocka_unit_test(decimal_text),
+      cmocka_unit_test(canonical_writer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
