@@ -942,6 +942,27 @@ static void drain(smc_committer_t *c, int commit_front) {
   }
 }
 
+/*
+ * The assignment was lost (or the rebalance failed): drop the front batch
+ * without waiting for a commit in flight, which can take the transaction
+ * timeout when the broker is gone and would hold up the whole group in this
+ * rebalance callback. A front batch folded while a commit was in flight has
+ * produced nothing yet; otherwise its outputs may be in the open
+ * transaction, which the idle commit thread aborts. The resync that follows
+ * waits for the commit in flight and reads its outcome back.
+ */
+static void drop_front_lost(smc_committer_t *c) {
+  settle(c, 0);
+  batch_t *f = &c->batch[c->front];
+  int dropped = f->records > 0 || f->nouts > 0;
+  if (c->inflight)
+    batch_reset(c, f);
+  else if (dropped)
+    discard_front(c);
+  if (c->inflight || dropped)
+    c->need_resync = 1;
+}
+
 /* Rewind every assigned partition to its committed offset after an abort or
  * a producer rebuild. Returns 0 or a negative code (retried later). */
 static int resync(smc_committer_t *c) {
@@ -1014,9 +1035,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Commit what was folded (the partitions are still ours), or drop it
      * when the assignment was lost: another node may already own them. */
     int lost = rd_kafka_assignment_lost(rk);
-    if (lost)
+    if (lost) {
       cmlog(c, SMC_LOG_WARN, -1, "assignment lost: dropping the uncommitted batch");
-    drain(c, !lost);
+      drop_front_lost(c);
+    } else {
+      drain(c, 1);
+    }
     set_serving(c, parts, 0);
     for (int i = 0; i < parts->cnt; i++)
       cmlog(c, SMC_LOG_INFO, parts->elems[i].partition, "revoked");
@@ -1029,7 +1053,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
   } else {
     cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", rd_kafka_err2str(err));
-    drain(c, 0);
+    drop_front_lost(c);
     set_serving(c, parts, 0);
     if (cooperative) {
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -1192,6 +1216,14 @@ static void *committer_main(void *arg) {
   int hard_cap = c->cfg->commit_max_records * BATCH_HARD_FACTOR;
   while (!atomic_load(&c->stop)) {
     settle(c, 0);
+    if (c->need_resync && c->inflight) {
+      /* resync once the commit in flight has ended; serve the group meanwhile
+       * (records read now are re-read after the rewind) */
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 10);
+      if (m)
+        rd_kafka_message_destroy(m);
+      continue;
+    }
     if (c->need_resync && resync(c) < 0) {
       struct timespec ts = {0, 200 * 1000000L};
       nanosleep(&ts, NULL);
