@@ -124,19 +124,19 @@ def limited(tmp_path_factory):
             pytest.fail("no Kafka broker answers at %s" % BOOT)
         pytest.skip("no Kafka broker at %s (scripts/kafka.sh start)" % BOOT)
     cluster = Cluster(tmp_path_factory.mktemp("limits"))
-    w = cluster.worker("lim1", extra=["--http", "127.0.0.1:0"] + FLAGS)
-    m = wait_for(lambda: re.search(r"http gateway on ([0-9.]+:[0-9]+)", w.log()), 60)
-    assert m, w.log()[-3000:]
-    http = Http(m.group(1))
-    path = os.path.join(cluster.tmp, "lim.yaml")
-    with open(path, "w") as f:
-        f.write(LIM)
-    cluster.apply(path)
-    # the gateway's catalog follows smc.machines: wait until it knows lim
-    assert wait_for(lambda: http.req("GET", "/machine/lim")[0] == 200, 60), w.log()[-3000:]
-    st, body = http.tr("base", "create", {}, wait="60s")
-    assert st == 200 and body["version"] == 1, (st, body, w.log()[-3000:])
-    try:
+    try:  # the worker is killed however the setup or the tests end
+        w = cluster.worker("lim1", extra=["--http", "127.0.0.1:0"] + FLAGS)
+        m = wait_for(lambda: re.search(r"http gateway on ([0-9.]+:[0-9]+)", w.log()), 60)
+        assert m, w.log()[-3000:]
+        http = Http(m.group(1))
+        path = os.path.join(cluster.tmp, "lim.yaml")
+        with open(path, "w") as f:
+            f.write(LIM)
+        cluster.apply(path)
+        # the gateway's catalog follows smc.machines: wait until it knows lim
+        assert wait_for(lambda: http.req("GET", "/machine/lim")[0] == 200, 60), w.log()[-3000:]
+        st, body = http.tr("base", "create", {}, wait="60s")
+        assert st == 200 and body["version"] == 1, (st, body, w.log()[-3000:])
         yield cluster, w, http
         assert w.alive(), w.log()[-3000:]
         assert w.stop() == 0, w.log()[-3000:]
