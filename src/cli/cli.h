@@ -36,4 +36,44 @@ extern const smc_command_t smc_cmd_verify;
 extern const smc_command_t smc_cmd_export;
 extern const smc_command_t smc_cmd_keygen;
 
+/*
+ * The fold's limits decide outcomes, so every program that folds must use the
+ * cluster's values: `smc replay`, `verify` and `simulate` take the same flags
+ * and SMC_* environment variables as `smc worker` (fold_limits.c).
+ * SMC_CLI_FOLD_LIMIT_OPTIONS(base) expands to the getopt_long entries, with
+ * values base + SMC_CLI_LIMIT_*; smc_cli_fold_limits_env applies the
+ * environment (call it before parsing flags) and smc_cli_fold_limit_opt one
+ * flag. Both return 0, or -1 after printing a usage error.
+ */
+struct smc_fold_config;
+enum {
+  SMC_CLI_LIMIT_EVENT,
+  SMC_CLI_LIMIT_DATA,
+  SMC_CLI_LIMIT_QUEUE,
+  SMC_CLI_LIMIT_STEPS,
+  SMC_CLI_LIMIT_REGEX_MATCH,
+  SMC_CLI_LIMIT_REGEX_DEPTH,
+  SMC_CLI_LIMIT_DEFINITION,
+  SMC_CLI_LIMIT_COUNT
+};
+#define SMC_CLI_FOLD_LIMIT_OPTIONS(base)                                                           \
+  {"max-event-bytes", required_argument, NULL, (base) + SMC_CLI_LIMIT_EVENT},                      \
+      {"max-data-bytes", required_argument, NULL, (base) + SMC_CLI_LIMIT_DATA},                    \
+      {"max-queue", required_argument, NULL, (base) + SMC_CLI_LIMIT_QUEUE},                        \
+      {"expr-steps", required_argument, NULL, (base) + SMC_CLI_LIMIT_STEPS},                       \
+      {"regex-match-limit", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGEX_MATCH},          \
+      {"regex-depth-limit", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGEX_DEPTH}, {        \
+    "max-definition-bytes", required_argument, NULL, (base) + SMC_CLI_LIMIT_DEFINITION             \
+  }
+int smc_cli_fold_limits_env(const char *cmd, struct smc_fold_config *fc);
+int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
+                           struct smc_fold_config *fc);
+/* The usage lines of those flags, for the commands' help. */
+#define SMC_CLI_FOLD_LIMITS_USAGE                                                                  \
+  "Fold limits (the same flags and SMC_* variables as smc worker; use the cluster's\n"             \
+  "values, they decide outcomes): --max-event-bytes --max-data-bytes --max-queue\n"                \
+  "--expr-steps --regex-match-limit --regex-depth-limit --max-definition-bytes N\n"
+/* Copy the limits of `from` into fc (keeps fc's partitions and window). */
+void smc_cli_fold_limits_copy(struct smc_fold_config *fc, const struct smc_fold_config *from);
+
 #endif

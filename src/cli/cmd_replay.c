@@ -33,6 +33,8 @@ typedef struct conn {
 } conn_t;
 
 enum { OPT_BOOTSTRAP = 1000, OPT_PREFIX, OPT_DATA_DIR, OPT_STORE, OPT_FRESH, OPT_TOPIC, OPT_QUIET };
+/* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
+enum { OPT_LIMIT = 2000 };
 
 static int conn_prop(conn_t *c, const char *arg, const char *cmd) {
   const char *eq = strchr(arg, '=');
@@ -232,7 +234,8 @@ static void replay_usage(FILE *out) {
                "\n"
                "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
                "from the store's applied offsets (everything with --fresh) to the end the\n"
-               "log has now, without publishing anything. Progress goes to stderr.\n");
+               "log has now, without publishing anything. Progress goes to stderr.\n"
+               "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
 static int cmd_replay_run(int argc, char **argv) {
@@ -242,6 +245,7 @@ static int cmd_replay_run(int argc, char **argv) {
                                            {"store", required_argument, NULL, OPT_STORE},
                                            {"fresh", no_argument, NULL, OPT_FRESH},
                                            {"quiet", no_argument, NULL, OPT_QUIET},
+                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
@@ -249,6 +253,10 @@ static int cmd_replay_run(int argc, char **argv) {
   const char *data_dir = NULL, *store_name = "committer";
   int fresh = 0, opt, rc = SMC_EXIT_USAGE;
   progress_t pg = {.t0 = smc_now_ms(), .tty = isatty(2)};
+  smc_fold_config_t lim;
+  smc_fold_config_default(&lim);
+  if (smc_cli_fold_limits_env("replay", &lim) < 0)
+    goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
     switch (opt) {
@@ -279,6 +287,11 @@ static int cmd_replay_run(int argc, char **argv) {
       pg.quiet = 1;
       break;
     default:
+      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
+        if (smc_cli_fold_limit_opt("replay", opt - OPT_LIMIT, optarg, &lim) < 0)
+          goto out;
+        break;
+      }
       replay_usage(stderr);
       goto out;
     }
@@ -314,6 +327,7 @@ static int cmd_replay_run(int argc, char **argv) {
   }
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
+  smc_cli_fold_limits_copy(&fc, &lim);
   fc.partitions = n;
   if (smc_fold_new(&fc, &fold) < 0)
     goto done;
@@ -486,19 +500,25 @@ static void verify_usage(FILE *out) {
                "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
                "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
                "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
-               "on stderr otherwise. Run it when the committers have caught up.\n");
+               "on stderr otherwise. Run it when the committers have caught up.\n"
+               "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
 static int cmd_verify_run(int argc, char **argv) {
   static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
                                            {"prefix", required_argument, NULL, OPT_PREFIX},
                                            {"verbose", no_argument, NULL, 'v'},
+                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   verify_t v = {0};
   int opt, rc = SMC_EXIT_USAGE;
+  smc_fold_config_t lim;
+  smc_fold_config_default(&lim);
+  if (smc_cli_fold_limits_env("verify", &lim) < 0)
+    goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
     switch (opt) {
@@ -520,6 +540,11 @@ static int cmd_verify_run(int argc, char **argv) {
       c.prefix = optarg;
       break;
     default:
+      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
+        if (smc_cli_fold_limit_opt("verify", opt - OPT_LIMIT, optarg, &lim) < 0)
+          goto out;
+        break;
+      }
       verify_usage(stderr);
       goto out;
     }
@@ -557,6 +582,7 @@ static int cmd_verify_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
+  smc_cli_fold_limits_copy(&fc, &lim);
   fc.partitions = n;
   if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0 ||
       !(mem = smc_overlay_new(NULL)))

@@ -38,7 +38,8 @@ static void usage(FILE *out) {
   fprintf(out, "usage: smc simulate MACHINE.yaml... --log FILE.jsonl [--state-dir DIR] "
                "[--partitions N]\n"
                "Fold a JSON-lines log of events offline and print each output as a JSON line.\n"
-               "Each line may carry \"partition\", \"offset\", \"time\" and \"key\".\n");
+               "Each line may carry \"partition\", \"offset\", \"time\" and \"key\".\n"
+               "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
 static int print_output(void *opaque, const smc_output_t *out) {
@@ -238,15 +239,23 @@ static int run_log(sim_t *s, const char *logname) {
   return rc ? rc : flush(s);
 }
 
+/* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
+enum { OPT_LIMIT = 2000 };
+
 static int simulate(int argc, char **argv) {
   static const struct option opts[] = {{"log", required_argument, NULL, 'l'},
                                        {"state-dir", required_argument, NULL, 's'},
                                        {"partitions", required_argument, NULL, 'p'},
+                                       SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *logname = NULL, *dir = NULL;
   long parts = 1;
   int c;
+  smc_fold_config_t lim;
+  smc_fold_config_default(&lim);
+  if (smc_cli_fold_limits_env("simulate", &lim) < 0)
+    return SMC_EXIT_USAGE;
   optind = 1;
   while ((c = getopt_long(argc, argv, "l:s:p:h", opts, NULL)) != -1) {
     char *end;
@@ -269,6 +278,11 @@ static int simulate(int argc, char **argv) {
       usage(stdout);
       return SMC_EXIT_OK;
     default:
+      if (c >= OPT_LIMIT && c < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
+        if (smc_cli_fold_limit_opt("simulate", c - OPT_LIMIT, optarg, &lim) < 0)
+          return SMC_EXIT_USAGE;
+        break;
+      }
       usage(stderr);
       return SMC_EXIT_USAGE;
     }
@@ -283,6 +297,7 @@ static int simulate(int argc, char **argv) {
   int status = SMC_EXIT_FAILED;
   smc_fold_config_t cfg;
   smc_fold_config_default(&cfg);
+  smc_cli_fold_limits_copy(&cfg, &lim);
   cfg.partitions = s.parts;
   if (smc_fold_new(&cfg, &s.fold))
     goto done;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/machine_internal.h"
+#include "core/util.h"
 
 enum {
   STAGE_VARS = 1,
@@ -141,9 +142,30 @@ static int set_path(json_t *obj, char **seg, size_t nseg, json_t *val) {
   return json_object_set(cur, seg[nseg - 1], val) ? SMC_ENOMEM : 0;
 }
 
-/* Compact JSON size of v, stopping once it passes limit. */
+/* Length of s as a JSON string literal, escaped as jansson's compact
+ * output does: \" \\ \b \f \n \r \t take 2 bytes, other control characters
+ * \u00XX 6, everything else (UTF-8 included) itself. */
+static size_t jstr_size(const unsigned char *s, size_t len) {
+  size_t n = len + 2;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\')
+      n += 1;
+    else if (c < 0x20)
+      n += (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') ? 1 : 5;
+  }
+  return n;
+}
+
+static size_t int_size(json_int_t i) {
+  char buf[32];
+  return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, i);
+}
+
+/* Size in bytes of v's canonical JSON (smc_json_canonical: compact, keys
+ * sorted, integral reals written as integers): the measure of the data
+ * limit. Stops counting once it passes limit. */
 static size_t json_size(const json_t *v, size_t limit) {
-  char buf[64];
   size_t n = 0;
   switch (json_typeof(v)) {
   case JSON_OBJECT: {
@@ -151,7 +173,8 @@ static size_t json_size(const json_t *v, size_t limit) {
     json_t *m;
     n = 2;
     json_object_foreach((json_t *)v, k, m) {
-      n += strlen(k) + 4; /* quotes, colon, comma */
+      /* "key": value, with a comma before every member but the first */
+      n += (n > 2) + jstr_size((const unsigned char *)k, strlen(k)) + 1;
       n += json_size(m, limit);
       if (n > limit)
         return n;
@@ -163,29 +186,21 @@ static size_t json_size(const json_t *v, size_t limit) {
     json_t *e;
     n = 2;
     json_array_foreach(v, i, e) {
-      n += json_size(e, limit) + 1;
+      n += (i > 0) + json_size(e, limit);
       if (n > limit)
         return n;
     }
     return n;
   }
-  case JSON_STRING: {
-    const unsigned char *s = (const unsigned char *)json_string_value(v);
-    size_t len = json_string_length(v);
-    n = len + 2;
-    /* branch-free, so the compiler can vectorise the common case */
-    for (size_t i = 0; i < len; i++)
-      n += s[i] < 0x20 ? 5u : (size_t)(s[i] == '"' || s[i] == '\\');
-    return n;
-  }
+  case JSON_STRING:
+    return jstr_size((const unsigned char *)json_string_value(v), json_string_length(v));
   case JSON_INTEGER: {
     json_int_t i = json_integer_value(v);
-    if (i < 0) {
-      if (i < -999999999999LL)
-        return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, i);
-      n = 1;
+    if (i < -999999999999LL)
+      return int_size(i);
+    n = i < 0;
+    if (i < 0)
       i = -i;
-    }
     n++;
     while (i >= 10) {
       i /= 10;
@@ -193,8 +208,13 @@ static size_t json_size(const json_t *v, size_t limit) {
     }
     return n;
   }
-  case JSON_REAL:
-    return (size_t)snprintf(buf, sizeof(buf), "%.17g", json_real_value(v)) + 2;
+  case JSON_REAL: {
+    /* measure exactly what canonical JSON writes (rare on the hot path) */
+    char *c = smc_json_canonical(v);
+    n = c ? strlen(c) : limit + 1;
+    free(c);
+    return n;
+  }
   case JSON_TRUE:
     return 4;
   case JSON_FALSE:

@@ -154,8 +154,8 @@ def still_works(http, w):
 def test_data_size(limited):
     cluster, w, http = limited
     assert http.tr("d", "create", {})[0] == 200
-    # canonical {"p":"xxx..."} is 8 bytes + the string
-    st, body = http.tr("d", "write", {"p": "x" * (DATA - 1 - 8)})
+    # canonical {"p":"xxx..."} is 8 bytes + the string: exactly the limit passes
+    st, body = http.tr("d", "write", {"p": "x" * (DATA - 8)})
     assert st == 200 and body["version"] == 2, (st, body)
     st, body = http.tr("d", "write", {"p": "x" * (DATA + 1 - 8)})
     assert st == 422 and code(body) == "too_large", (st, body)

@@ -146,6 +146,41 @@ static void split_state_dir(void **state) {
   free(p3);
 }
 
+/* The fold limits come from the same flags and SMC_* variables as smc
+ * worker, so simulate decides as the cluster does: data of exactly
+ * --max-data-bytes commits, one byte more is too_large, the environment
+ * works the same way, and a bad value is a usage error. */
+static void limits(void **state) {
+  (void)state;
+  static const char BIG[] =
+      "{\"type\":\"proposal\",\"id\":\"q1\",\"machine\":\"lock\",\"object\":\"c\","
+      "\"transition\":\"create\",\"data\":{\"n\":12345}}\n";
+  write_file("big.jsonl", BIG);
+  /* canonical {"n":12345} is 11 bytes */
+  assert_int_equal(smc("simulate lock.yaml --log big.jsonl --max-data-bytes 11", "o", "e"), 0);
+  char *out = read_all("o");
+  assert_non_null(strstr(out, "\"outcome\":\"committed\""));
+  free(out);
+  assert_int_equal(smc("simulate lock.yaml --log big.jsonl --max-data-bytes 10", "o", "e"), 0);
+  out = read_all("o");
+  assert_non_null(strstr(out, "\"code\":\"too_large\""));
+  free(out);
+  assert_int_equal(smc("simulate lock.yaml --log big.jsonl", "o", "e"), 0);
+  out = read_all("o");
+  assert_non_null(strstr(out, "\"outcome\":\"committed\""));
+  free(out);
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd),
+           "cd '%s' && SMC_MAX_DATA_BYTES=10 '%s/smc' simulate lock.yaml --log big.jsonl > o 2> e",
+           dir, SMC_BINARY_DIR);
+  assert_int_equal(system(cmd), 0);
+  out = read_all("o");
+  assert_non_null(strstr(out, "\"code\":\"too_large\""));
+  free(out);
+  assert_int_equal(smc("simulate lock.yaml --log big.jsonl --expr-steps 0", "o", "e"), 2);
+  assert_int_equal(smc("simulate lock.yaml --log big.jsonl --max-queue x", "o", "e"), 2);
+}
+
 static void bad_usage(void **state) {
   (void)state;
   assert_int_equal(smc("simulate lock.yaml", "o", "e"), 2);
@@ -172,6 +207,7 @@ int main(void) {
       cmocka_unit_test(in_memory),
       cmocka_unit_test(split_state_dir),
       cmocka_unit_test(bad_usage),
+      cmocka_unit_test(limits),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

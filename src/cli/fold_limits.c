@@ -1,0 +1,80 @@
+/*
+ * The fold limits on the command line of the programs that fold besides the
+ * worker (replay, verify, simulate): the same flag names and environment
+ * variables as `smc worker`, so one environment gives one outcome.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "smc/fold.h"
+
+static const struct {
+  const char *flag, *env;
+} names[SMC_CLI_LIMIT_COUNT] = {
+    [SMC_CLI_LIMIT_EVENT] = {"max-event-bytes", "SMC_MAX_EVENT_BYTES"},
+    [SMC_CLI_LIMIT_DATA] = {"max-data-bytes", "SMC_MAX_DATA_BYTES"},
+    [SMC_CLI_LIMIT_QUEUE] = {"max-queue", "SMC_MAX_QUEUE"},
+    [SMC_CLI_LIMIT_STEPS] = {"expr-steps", "SMC_EXPR_STEPS"},
+    [SMC_CLI_LIMIT_REGEX_MATCH] = {"regex-match-limit", "SMC_REGEX_MATCH_LIMIT"},
+    [SMC_CLI_LIMIT_REGEX_DEPTH] = {"regex-depth-limit", "SMC_REGEX_DEPTH_LIMIT"},
+    [SMC_CLI_LIMIT_DEFINITION] = {"max-definition-bytes", "SMC_MAX_DEFINITION_BYTES"},
+};
+
+/* Same range as smc worker's limits: an integer from 1 to INT32_MAX. */
+int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
+                           struct smc_fold_config *fc) {
+  if (which < 0 || which >= SMC_CLI_LIMIT_COUNT)
+    return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (errno || end == value || *end || v < 1 || v > 2147483647LL) {
+    fprintf(stderr, "smc %s: %s must be an integer from 1 to 2147483647, not '%s'\n", cmd,
+            names[which].flag, value);
+    return -1;
+  }
+  switch (which) {
+  case SMC_CLI_LIMIT_EVENT:
+    fc->max_event_bytes = (size_t)v;
+    break;
+  case SMC_CLI_LIMIT_DATA:
+    fc->limits.data_max_bytes = (size_t)v;
+    break;
+  case SMC_CLI_LIMIT_QUEUE:
+    fc->max_queue = (size_t)v;
+    break;
+  case SMC_CLI_LIMIT_STEPS:
+    fc->limits.expr_steps = (uint64_t)v;
+    break;
+  case SMC_CLI_LIMIT_REGEX_MATCH:
+    fc->limits.regex_match_limit = (uint32_t)v;
+    break;
+  case SMC_CLI_LIMIT_REGEX_DEPTH:
+    fc->limits.regex_depth_limit = (uint32_t)v;
+    break;
+  default:
+    fc->limits.definition_max_bytes = (size_t)v;
+    break;
+  }
+  return 0;
+}
+
+int smc_cli_fold_limits_env(const char *cmd, struct smc_fold_config *fc) {
+  for (int i = 0; i < SMC_CLI_LIMIT_COUNT; i++) {
+    const char *v = getenv(names[i].env);
+    if (v && *v && smc_cli_fold_limit_opt(cmd, i, v, fc) < 0) {
+      fprintf(stderr, "smc %s: (from %s)\n", cmd, names[i].env);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void smc_cli_fold_limits_copy(struct smc_fold_config *fc, const struct smc_fold_config *from) {
+  fc->max_event_bytes = from->max_event_bytes;
+  fc->max_queue = from->max_queue;
+  fc->limits = from->limits;
+}
