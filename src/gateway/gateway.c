@@ -290,10 +290,69 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   return rc;
 }
 
-/* Bearer tokens file: {"<token>": {"machines": ["lock", ...] or "*",
- * "read_only": bool}, ...}. A list grants /machine/{name}/... of those
- * machines only; "*" grants every path. /healthz and /readyz stay open.
- * Returns 1 when the request may go on, else queues 401/403. */
+/*
+ * Bearer tokens file: {"<token>": GRANT, ...}, GRANT = {"machines": M,
+ * "read_only": bool}. M is "*" (every path, every right), a list of machine
+ * names (read, propose and vote on /machine/{name}/... of those), or an
+ * object {"<machine>" | "*": ["read", "propose", "vote", "register"]}
+ * giving rights per machine ("*" applies to every machine and to the paths
+ * of no machine: /machine, /proposal/{id}, /metrics, /info). A request
+ * needs one right: GET/HEAD read, PATCH vote, a write under
+ * /machine/{name}/object/ propose, any other write register. read_only
+ * leaves only read. /healthz and /readyz stay open.
+ */
+enum { RIGHT_READ = 1, RIGHT_PROPOSE = 2, RIGHT_VOTE = 4, RIGHT_REGISTER = 8, RIGHT_ALL = 15 };
+
+static const char *const right_names[] = {"read", "propose", "vote", "register"};
+
+/* Rights a list of right names gives, or -1 when one is unknown. */
+static int rights_of(const json_t *list) {
+  int bits = 0;
+  size_t i;
+  json_t *v;
+  if (!json_is_array(list))
+    return -1;
+  json_array_foreach(list, i, v) {
+    int known = 0;
+    for (int b = 0; b < 4 && json_is_string(v); b++)
+      if (!strcmp(json_string_value(v), right_names[b]))
+        bits |= 1 << b, known = 1;
+    if (!known)
+      return -1;
+  }
+  return bits;
+}
+
+/* Rights of grant g on machine name[0..n) (name NULL: a path of no machine). */
+static int grant_rights(const json_t *g, const char *name, size_t n) {
+  const json_t *m = json_object_get(g, "machines");
+  int bits = 0;
+  if (json_is_string(m)) {
+    bits = !strcmp(json_string_value(m), "*") ? RIGHT_ALL : 0;
+  } else if (json_is_array(m)) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(m, i, v) {
+      const char *s = json_string_value(v);
+      if (name && s && strlen(s) == n && !strncmp(s, name, n))
+        bits = RIGHT_READ | RIGHT_PROPOSE | RIGHT_VOTE;
+    }
+  } else if (json_is_object(m)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)m, k, v) {
+      if (!strcmp(k, "*") || (name && strlen(k) == n && !strncmp(k, name, n))) {
+        int r = rights_of(v);
+        bits |= r > 0 ? r : 0;
+      }
+    }
+  }
+  if (json_is_true(json_object_get(g, "read_only")))
+    bits &= RIGHT_READ;
+  return bits;
+}
+
+/* Returns 1 when the request may go on, else queues 401/403. */
 static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (!r->gw->tokens)
     return 1;
@@ -306,28 +365,28 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
     *rc = smc_gw_reply_error(r, 401, SMC_EUNAUTHORIZED, "a valid bearer token is required");
     return 0;
   }
-  if (json_is_true(json_object_get(grant, "read_only")) && strcmp(r->method, "GET") &&
-      strcmp(r->method, "HEAD")) {
-    *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token may only read");
-    return 0;
+  const char *name = NULL;
+  size_t n = 0;
+  int object_path = 0;
+  if (!strncmp(r->url, "/machine/", 9) && r->url[9]) {
+    name = r->url + 9;
+    n = strcspn(name, "/");
+    object_path = !strncmp(name + n, "/object/", 8);
   }
-  json_t *machines = json_object_get(grant, "machines");
-  if (json_is_string(machines) && !strcmp(json_string_value(machines), "*"))
+  int need = RIGHT_REGISTER;
+  if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+    need = RIGHT_READ;
+  else if (!strcmp(r->method, "PATCH"))
+    need = RIGHT_VOTE;
+  else if (object_path)
+    need = RIGHT_PROPOSE;
+  if (grant_rights(grant, name, n) & need)
     return 1;
-  /* /machine/{name}/...: the name must be granted; other paths need "*". */
-  const char *p = r->url;
-  if (!strncmp(p, "/machine/", 9)) {
-    const char *name = p + 9;
-    size_t n = strcspn(name, "/");
-    size_t i;
-    json_t *v;
-    json_array_foreach(machines, i, v) {
-      const char *s = json_string_value(v);
-      if (s && strlen(s) == n && !strncmp(s, name, n))
-        return 1;
-    }
-  }
-  *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token does not grant %s", r->url);
+  const char *what = need == RIGHT_READ      ? "read"
+                     : need == RIGHT_VOTE    ? "vote on"
+                     : need == RIGHT_PROPOSE ? "propose to"
+                                             : "write";
+  *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token may not %s %s", what, r->url);
   return 0;
 }
 
@@ -485,6 +544,35 @@ static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
   if (!json_is_object(gw->tokens))
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "tokens file %s: not a JSON object",
                          file);
+  /* refuse a grant we would misread rather than deny or allow by surprise */
+  const char *tok;
+  json_t *g;
+  size_t idx = 1; /* entries are counted, never named: tokens are secrets */
+  json_object_foreach(gw->tokens, tok, g) {
+    json_t *m = json_is_object(g) ? json_object_get(g, "machines") : NULL;
+    json_t *ro = json_is_object(g) ? json_object_get(g, "read_only") : NULL;
+    int ok = m && (!ro || json_is_boolean(ro));
+    if (ok && json_is_string(m)) {
+      ok = !strcmp(json_string_value(m), "*");
+    } else if (ok && json_is_array(m)) {
+      size_t i;
+      json_t *v;
+      json_array_foreach(m, i, v) ok &= json_is_string(v);
+    } else if (ok && json_is_object(m)) {
+      const char *k;
+      json_t *v;
+      json_object_foreach(m, k, v) ok &= rights_of(v) >= 0;
+    } else {
+      ok = 0;
+    }
+    if (!ok)
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                           "tokens file %s: entry %zu: \"machines\" must be \"*\", a "
+                           "list of machine names or {machine: [read|propose|vote|register]}, "
+                           "\"read_only\" a boolean",
+                           file, idx);
+    idx++;
+  }
   return 0;
 }
 

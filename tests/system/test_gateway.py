@@ -427,6 +427,52 @@ def test_bearer_tokens(tmp_path):
         assert d.stop() == 0
 
 
+def test_token_rights_per_machine(tmp_path):
+    """{"machines": {name | "*": [read|propose|vote|register]}}: each request
+    needs exactly its right on its machine; a malformed grant stops the start."""
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({
+        "proposer": {"machines": {"lock": ["propose"]}},
+        "voter": {"machines": {"lock": ["read", "vote"]}},
+        "registrar": {"machines": {"*": ["register"]}},
+        "ro-all": {"machines": {"*": ["read", "propose"]}, "read_only": True},
+    }))
+    d = Dev("--voters", "0", "--partitions", "2", "--nodes", "1", "--auth-tokens", str(tokens))
+    try:
+        def h(t):
+            return {"Authorization": "Bearer " + t}
+        o = uid("lock")
+        path = "/machine/lock/object/%s/transition/create" % o
+        st, c = d.json("PUT", path, {}, h("proposer"))
+        assert st == 200 and c["version"] == 1, c
+        # propose only: no reads, no votes, no other machine, no registration
+        assert_error(*d.json("GET", "/machine/lock/object/" + o, headers=h("proposer")), 403, "forbidden")
+        assert_error(*d.json("PATCH", path, {"voter": "v", "accept": True}, h("proposer")), 403, "forbidden")
+        assert_error(*d.json("PUT", "/machine/lease/object/%s/transition/create" % o, {}, h("proposer")),
+                     403, "forbidden")
+        # read + vote: reads, and a vote passes the gate (whatever the cluster says)
+        st, v = d.json("GET", "/machine/lock/object/" + o, headers=h("voter"))
+        assert st == 200 and v["version"] == 1, v
+        st, _ = d.json("PATCH", path, {"voter": "v", "accept": True}, h("voter"))
+        assert st not in (401, 403), st
+        assert_error(*d.json("PUT", "/machine/lock/object/%s/transition/acquire" % o, {"owner": "x"}, h("voter")),
+                     403, "forbidden")
+        # register: POST /machine passes the gate, reading does not
+        st, _ = d.json("POST", "/machine", "name: [", {"Authorization": "Bearer registrar",
+                                                        "Content-Type": "application/yaml"})
+        assert st not in (401, 403), st
+        assert_error(*d.json("GET", "/machine", headers=h("registrar")), 403, "forbidden")
+        # read_only removes propose
+        assert d.json("GET", "/machine/lock/object/" + o, headers=h("ro-all"))[0] == 200
+        assert_error(*d.json("PUT", "/machine/lock/object/%s/transition/acquire" % o, {"owner": "x"}, h("ro-all")),
+                     403, "forbidden")
+    finally:
+        assert d.stop() == 0
+    tokens.write_text(json.dumps({"t": {"machines": {"lock": ["admin"]}}}))
+    with pytest.raises(RuntimeError):
+        Dev("--voters", "0", "--partitions", "2", "--nodes", "1", "--auth-tokens", str(tokens))
+
+
 def test_outcome_unknown_then_resend(dev):
     """wait=1ms cannot see the decision: 504 with the proposal id; re-sending
     with that id as Idempotency-Key learns the outcome."""
