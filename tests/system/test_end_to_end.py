@@ -4,7 +4,7 @@ import json
 import os
 
 from conftest import (MACHINES, HERE, check_exactly_once, final_states, loadgen_ids,
-                      simulate_final_states, wait_for)
+                      simulate_final_states)
 
 
 def test_lock_and_approval(cluster):
@@ -60,9 +60,6 @@ def test_lock_and_approval(cluster):
     assert versions["req-1"] == [1, 2]
     assert len(versions) == 40 + 2  # 40 locks + req-1, req-2 (req-3 never created)
 
-    # The hook's reject reached the log as a vote from node-3.
-    assert wait_for(lambda: "voted reject on proposal" in cluster.workers[2].log(), 10)
-
     # Replaying the log offline gives the same final states.
     assert simulate_final_states(cluster, [os.path.join(MACHINES, "lock.yaml"),
                                            os.path.join(MACHINES, "approval.yaml")]) \
@@ -71,6 +68,21 @@ def test_lock_and_approval(cluster):
     r = cluster.smc("verify")
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["ok"] is True
+
+    # The hook's reject is a real vote. Above, node-1 and node-2 may decide
+    # req-2 before node-3 has folded the request (a voter never votes on a
+    # decided proposal), so make node-3's vote necessary: with node-2
+    # stopped, node-1 accepts and node-3's hook rejects: a second accept could
+    # still come (2 of 3 voters have not rejected), so the proposal waits and
+    # expires at its vote deadline with both votes recorded.
+    assert cluster.workers[1].stop() == 0, cluster.workers[1].log()[-3000:]
+    rc, conf, r = cluster.propose("approval", "req-4", "request",
+                                  {"requester": "dan", "amount": 99999}, proposer="dan")
+    assert rc == 0 and conf["outcome"] == "committed", r.stdout + r.stderr
+    rc, conf, r = cluster.propose("approval", "req-4", "approve", wait="60s")
+    assert conf is not None and conf["outcome"] == "expired", r.stdout + r.stderr
+    assert conf["votes"] == {"accept": ["node-1"], "reject": ["node-3"]}, conf
+    assert "voted reject on proposal" in cluster.workers[2].log()
 
     for w in cluster.workers:
         assert w.stop() == 0, w.log()[-3000:]

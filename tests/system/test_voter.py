@@ -33,18 +33,22 @@ def test_late_voter_and_vote_timeout(cluster):
     time.sleep(1)
     assert votes_by(cluster, "node-3") == []
 
+    # With node-2 stopped, req-2 needs node-3's vote (node-1 and node-2
+    # alone could decide it before node-3 folds the request, and a voter
+    # never votes on a decided proposal).
+    assert n2.stop() == 0
     rc, c, r = cluster.propose("approval", "req-2", "request",
                                {"requester": "bob", "amount": 7}, proposer="bob")
     assert rc == 0 and c["outcome"] == "committed"
     rc, c2, r = cluster.propose("approval", "req-2", "approve", wait="60s")
     assert rc == 0 and c2["outcome"] == "committed", r.stdout + r.stderr
+    assert sorted(c2["votes"]["accept"]) == ["node-1", "node-3"], c2
     assert wait_for(lambda: [v for v in votes_by(cluster, "node-3")
                              if v["proposal"] == c2["proposal"]], 30)
     assert all(v["proposal"] != c1["proposal"] for v in votes_by(cluster, "node-3"))
 
     # Only node-1 left voting: quorum 2 cannot be reached; the proposal
     # expires at its 10 s deadline, fired by ticks on an idle partition.
-    assert n2.stop() == 0
     assert n3.stop() == 0
     rc, c, r = cluster.propose("approval", "req-3", "request",
                                {"requester": "carol", "amount": 9}, proposer="carol")
