@@ -102,6 +102,63 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   smc_buf_addc(b, '"');
 }
 
+/* Bytes smc_buf_add_jstr (and jansson) write for the n bytes at s. */
+static size_t jstr_size(const unsigned char *s, size_t n) {
+  size_t len = n + 2;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+      len += 1;
+    else if (c < 0x20)
+      len += 5;
+  }
+  return len;
+}
+
+size_t smc_canonical_size(const json_t *v, size_t limit) {
+  size_t n = 2, i;
+  const char *k;
+  json_t *e;
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    json_object_foreach((json_t *)v, k, e) {
+      n += (n > 2) + jstr_size((const unsigned char *)k, strlen(k)) + 1;
+      n += smc_canonical_size(e, limit);
+      if (n > limit)
+        return n;
+    }
+    return n;
+  case JSON_ARRAY:
+    json_array_foreach(v, i, e) {
+      n += (i > 0) + smc_canonical_size(e, limit);
+      if (n > limit)
+        return n;
+    }
+    return n;
+  case JSON_STRING:
+    return jstr_size((const unsigned char *)json_string_value(v), json_string_length(v));
+  case JSON_INTEGER: {
+    json_int_t x = json_integer_value(v);
+    uint64_t u = x < 0 ? 0 - (uint64_t)x : (uint64_t)x; /* INT64_MIN too */
+    for (n = 1 + (x < 0); u >= 10; u /= 10)
+      n++;
+    return n;
+  }
+  case JSON_REAL: { /* rare: measure what smc_json_canonical writes */
+    char *c = smc_json_canonical(v);
+    n = c ? strlen(c) : limit + 1;
+    free(c);
+    return n;
+  }
+  case JSON_TRUE:
+    return 4;
+  case JSON_FALSE:
+    return 5;
+  default:
+    return 4;
+  }
+}
+
 static int key_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

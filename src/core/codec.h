@@ -110,6 +110,10 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s);
  * holds a real or a string with a NUL (use smc_json_canonical then); on
  * allocation failure b->oom is set. */
 int smc_buf_add_canonical(smc_buf_t *b, const json_t *v);
+/* Length in bytes of v's canonical JSON (smc_json_canonical: compact,
+ * sorted keys, jansson's escapes, integral reals as integers) without
+ * writing it; counting stops once it passes limit. The data limit's measure. */
+size_t smc_canonical_size(const json_t *v, size_t limit);
 /* Binary record helpers: fixed 8-byte big-endian integers and
  * length-prefixed (4-byte BE) strings; NULL strings are stored as length
  * 0xffffffff. */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/machine_internal.h"
-#include "core/util.h"
 
 enum {
   STAGE_VARS = 1,
@@ -142,88 +142,6 @@ static int set_path(json_t *obj, char **seg, size_t nseg, json_t *val) {
   return json_object_set(cur, seg[nseg - 1], val) ? SMC_ENOMEM : 0;
 }
 
-/* Length of s as a JSON string literal, escaped as jansson's compact
- * output does: \" \\ \b \f \n \r \t take 2 bytes, other control characters
- * \u00XX 6, everything else (UTF-8 included) itself. */
-static size_t jstr_size(const unsigned char *s, size_t len) {
-  size_t n = len + 2;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = s[i];
-    if (c == '"' || c == '\\')
-      n += 1;
-    else if (c < 0x20)
-      n += (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') ? 1 : 5;
-  }
-  return n;
-}
-
-static size_t int_size(json_int_t i) {
-  char buf[32];
-  return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, i);
-}
-
-/* Size in bytes of v's canonical JSON (smc_json_canonical: compact, keys
- * sorted, integral reals written as integers): the measure of the data
- * limit. Stops counting once it passes limit. */
-static size_t json_size(const json_t *v, size_t limit) {
-  size_t n = 0;
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: {
-    const char *k;
-    json_t *m;
-    n = 2;
-    json_object_foreach((json_t *)v, k, m) {
-      /* "key": value, with a comma before every member but the first */
-      n += (n > 2) + jstr_size((const unsigned char *)k, strlen(k)) + 1;
-      n += json_size(m, limit);
-      if (n > limit)
-        return n;
-    }
-    return n;
-  }
-  case JSON_ARRAY: {
-    size_t i;
-    json_t *e;
-    n = 2;
-    json_array_foreach(v, i, e) {
-      n += (i > 0) + json_size(e, limit);
-      if (n > limit)
-        return n;
-    }
-    return n;
-  }
-  case JSON_STRING:
-    return jstr_size((const unsigned char *)json_string_value(v), json_string_length(v));
-  case JSON_INTEGER: {
-    json_int_t i = json_integer_value(v);
-    if (i < -999999999999LL)
-      return int_size(i);
-    n = i < 0;
-    if (i < 0)
-      i = -i;
-    n++;
-    while (i >= 10) {
-      i /= 10;
-      n++;
-    }
-    return n;
-  }
-  case JSON_REAL: {
-    /* measure exactly what canonical JSON writes (rare on the hot path) */
-    char *c = smc_json_canonical(v);
-    n = c ? strlen(c) : limit + 1;
-    free(c);
-    return n;
-  }
-  case JSON_TRUE:
-    return 4;
-  case JSON_FALSE:
-    return 5;
-  default:
-    return 4;
-  }
-}
-
 static int check_additional(const smc_machine_t *m, const smc_mstate_t *st, size_t s,
                             const json_t *data, smc_rule_eval_t *ev) {
   const char *k;
@@ -319,7 +237,7 @@ static void run(const smc_machine_t *m, size_t t, const smc_object_view_t *obj,
   if (!st->additional && (rc = check_additional(m, st, tr->to, data, &ev)))
     goto out;
   a->stage = STAGE_SIZE;
-  size_t size = json_size(data, max_bytes);
+  size_t size = smc_canonical_size(data, max_bytes);
   if (size > max_bytes) {
     smc_rule_path_set(&ev, "dst");
     rc = smc_rule_fail(&ev, SMC_ETOO_LARGE,
