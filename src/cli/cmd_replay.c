@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,17 @@ typedef struct conn {
   size_t nprops;
 } conn_t;
 
-enum { OPT_BOOTSTRAP = 1000, OPT_PREFIX, OPT_DATA_DIR, OPT_STORE, OPT_FRESH, OPT_TOPIC, OPT_QUIET };
+enum {
+  OPT_BOOTSTRAP = 1000,
+  OPT_PREFIX,
+  OPT_DATA_DIR,
+  OPT_STORE,
+  OPT_FRESH,
+  OPT_TOPIC,
+  OPT_QUIET,
+  OPT_THREADS,
+  OPT_DIGEST
+};
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };
 
@@ -62,6 +73,33 @@ static void conn_close(conn_t *c) {
 static void conn_defaults(conn_t *c) {
   memset(c, 0, sizeof *c);
   c->prefix = getenv("SMC_PREFIX") && *getenv("SMC_PREFIX") ? getenv("SMC_PREFIX") : "smc.";
+}
+
+#define MAX_THREADS 256
+
+/* Parse a fold thread count (1..MAX_THREADS) from what (a flag or variable
+ * name); prints the error. */
+static int parse_threads(const char *cmd, const char *what, const char *text, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = text ? strtol(text, &end, 10) : 0;
+  if (!text || !*text || *end || errno || v < 1 || v > MAX_THREADS) {
+    fprintf(stderr, "smc %s: %s wants a number of threads from 1 to %d, not '%s'\n", cmd, what,
+            MAX_THREADS, text ? text : "");
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
+static int default_threads(const char *cmd, int *out) {
+  const char *env = getenv("SMC_REPLAY_THREADS");
+  if (env && *env)
+    return parse_threads(cmd, "SMC_REPLAY_THREADS", env, out);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  *out = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+  return 0;
 }
 
 /* A consumer handle for metadata and reading by assignment. */
@@ -230,12 +268,83 @@ static void show_progress(void *opaque, int64_t done, int64_t total, int final) 
 
 static void replay_usage(FILE *out) {
   fprintf(out, "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
-               "                  [--fresh] [--prefix P] [-X KEY=VALUE] [--quiet]\n"
+               "                  [--fresh] [--threads N] [--digest] [--prefix P]\n"
+               "                  [-X KEY=VALUE] [--quiet]\n"
                "\n"
                "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
                "from the store's applied offsets (everything with --fresh) to the end the\n"
                "log has now, without publishing anything. Progress goes to stderr.\n"
+               "\n"
+               "  --threads N  fold threads, each owning a share of the partitions\n"
+               "               (default SMC_REPLAY_THREADS, else the online CPUs; at\n"
+               "               most one per partition)\n"
+               "  --digest     add \"digest\": per column family of the store after the\n"
+               "               replay, its key count and the sha256 of its keys and values\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
+}
+
+/* Print ,"digest":{cf:{"keys":N,"sha256":hex},...} for every column family
+ * of store: sha256 over (key length, key, value length, value) of every key
+ * in key order, lengths as 4 bytes big-endian. Two stores with the same
+ * digest hold the same keys and values. Returns 0 or -1 (printed). */
+static int print_digest(smc_store_t *store) {
+  smc_kv_t kv = smc_store_kv(store);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  int rc = -1;
+  if (!ctx)
+    return -1;
+  printf(",\"digest\":{");
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++) {
+    uint8_t *from = NULL;
+    size_t flen = 0;
+    int64_t keys = 0;
+    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+      goto out;
+    for (;;) {
+      void *k = NULL, *v = NULL;
+      size_t kl = 0, vl = 0;
+      int e = smc_kv_seek(&kv, (smc_cf_t)cf, from, flen, NULL, 0, &k, &kl, &v, &vl);
+      if (e == SMC_ENOT_FOUND)
+        break;
+      if (e < 0) {
+        fprintf(stderr, "smc replay: digest of %s: %s\n", smc_cf_names[cf], smc_strerror(e));
+        free(from);
+        goto out;
+      }
+      uint8_t len[4];
+      smc_be32(len, (uint32_t)kl);
+      EVP_DigestUpdate(ctx, len, 4);
+      EVP_DigestUpdate(ctx, k, kl);
+      smc_be32(len, (uint32_t)vl);
+      EVP_DigestUpdate(ctx, len, 4);
+      EVP_DigestUpdate(ctx, v, vl);
+      free(v);
+      free(from);
+      /* the next key is the first one >= this key + one zero byte */
+      if (!(from = realloc(k, kl + 1))) {
+        free(k);
+        goto out;
+      }
+      from[kl] = 0;
+      flen = kl + 1;
+      keys++;
+    }
+    free(from);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+      goto out;
+    for (unsigned int i = 0; i < mdlen; i++)
+      snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    printf("%s\"%s\":{\"keys\":%lld,\"sha256\":\"%s\"}", cf ? "," : "", smc_cf_names[cf],
+           (long long)keys, hex);
+  }
+  printf("}");
+  rc = 0;
+out:
+  EVP_MD_CTX_free(ctx);
+  return rc;
 }
 
 static int cmd_replay_run(int argc, char **argv) {
@@ -245,17 +354,19 @@ static int cmd_replay_run(int argc, char **argv) {
                                            {"store", required_argument, NULL, OPT_STORE},
                                            {"fresh", no_argument, NULL, OPT_FRESH},
                                            {"quiet", no_argument, NULL, OPT_QUIET},
+                                           {"threads", required_argument, NULL, OPT_THREADS},
+                                           {"digest", no_argument, NULL, OPT_DIGEST},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, opt, rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
   progress_t pg = {.t0 = smc_now_ms(), .tty = isatty(2)};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("replay", &lim) < 0)
+  if (smc_cli_fold_limits_env("replay", &lim) < 0 || default_threads("replay", &threads) < 0)
     goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
@@ -285,6 +396,13 @@ static int cmd_replay_run(int argc, char **argv) {
       break;
     case OPT_QUIET:
       pg.quiet = 1;
+      break;
+    case OPT_THREADS:
+      if (parse_threads("replay", "--threads", optarg, &threads) < 0)
+        goto out;
+      break;
+    case OPT_DIGEST:
+      digest = 1;
       break;
     default:
       if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
@@ -345,13 +463,17 @@ static int cmd_replay_run(int argc, char **argv) {
       goto done;
     parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
   }
+  if (threads > n)
+    threads = n > 0 ? n : 1;
   smc_replay_t r = {.bootstrap = c.bootstrap,
                     .props = (const char *const *)c.props,
                     .topic = topic,
                     .fold = fold,
                     .store = store,
                     .progress = show_progress,
-                    .opaque = &pg};
+                    .opaque = &pg,
+                    .threads = threads,
+                    .fold_config = &fc};
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "\nsmc replay: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
@@ -360,8 +482,13 @@ static int cmd_replay_run(int argc, char **argv) {
   int64_t total = 0;
   for (int32_t p = 0; p < n; p++)
     total += parts[p].records;
-  printf("{\"store\":\"%s\",\"partitions\":%d,\"records\":%lld,\"seconds\":%.3f}\n", dir, (int)n,
-         (long long)total, (double)(smc_now_ms() - pg.t0) / 1000.0);
+  printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
+         dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - pg.t0) / 1000.0);
+  if (digest && print_digest(store) < 0) {
+    printf("}\n");
+    goto done;
+  }
+  printf("}\n");
   rc = SMC_EXIT_OK;
 done:
   free(parts);
@@ -495,12 +622,15 @@ static int collect_actual(void *opaque, const rd_kafka_message_t *m) {
 
 static void verify_usage(FILE *out) {
   fprintf(out, "usage: smc verify --bootstrap B [--prefix P] [-X KEY=VALUE] [--verbose]\n"
+               "                  [--threads N]\n"
                "\n"
                "Fold all of <prefix>proposals in memory and compare, partition by partition,\n"
                "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
                "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
                "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
                "on stderr otherwise. Run it when the committers have caught up.\n"
+               "--threads N folds with N threads (default SMC_REPLAY_THREADS, else the\n"
+               "online CPUs; at most one per partition).\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
@@ -508,16 +638,17 @@ static int cmd_verify_run(int argc, char **argv) {
   static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
                                            {"prefix", required_argument, NULL, OPT_PREFIX},
                                            {"verbose", no_argument, NULL, 'v'},
+                                           {"threads", required_argument, NULL, OPT_THREADS},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   verify_t v = {0};
-  int opt, rc = SMC_EXIT_USAGE;
+  int opt, threads = 1, rc = SMC_EXIT_USAGE;
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("verify", &lim) < 0)
+  if (smc_cli_fold_limits_env("verify", &lim) < 0 || default_threads("verify", &threads) < 0)
     goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
@@ -539,6 +670,10 @@ static int cmd_verify_run(int argc, char **argv) {
     case OPT_PREFIX:
       c.prefix = optarg;
       break;
+    case OPT_THREADS:
+      if (parse_threads("verify", "--threads", optarg, &threads) < 0)
+        goto out;
+      break;
     default:
       if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
         if (smc_cli_fold_limit_opt("verify", opt - OPT_LIMIT, optarg, &lim) < 0)
@@ -558,7 +693,6 @@ static int cmd_verify_run(int argc, char **argv) {
   char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
   rd_kafka_t *rk = open_reader(&c, "verify");
   smc_fold_t *fold = NULL;
-  smc_overlay_t *mem = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
   smc_error_clear(&err);
@@ -584,20 +718,22 @@ static int cmd_verify_run(int argc, char **argv) {
   smc_fold_config_default(&fc);
   smc_cli_fold_limits_copy(&fc, &lim);
   fc.partitions = n;
-  if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0 ||
-      !(mem = smc_overlay_new(NULL)))
+  if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)
     goto done;
   /* 1. Every decision, recomputed from the log (the end is fixed now). */
   for (int32_t p = 0; p < n; p++)
     parts[p] = (smc_replay_part_t){.partition = p, .from = 0, .to = SMC_REPLAY_END};
-  smc_kv_t kv = smc_overlay_kv(mem);
+  /* no store and no kv: each fold thread keeps its partitions' state in
+   * memory; collect_expected only touches the lists of its record's
+   * partition, so threads never share one */
   smc_replay_t r = {.bootstrap = c.bootstrap,
                     .props = (const char *const *)c.props,
                     .topic = tin,
                     .fold = fold,
-                    .kv = &kv,
                     .emit = collect_expected,
-                    .opaque = &v};
+                    .opaque = &v,
+                    .threads = threads,
+                    .fold_config = &fc};
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "smc verify: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
@@ -654,8 +790,6 @@ done:
   free(v.actual);
   json_decref(v.chains);
   free(parts);
-  if (mem)
-    smc_overlay_destroy(mem);
   if (fold)
     smc_fold_destroy(fold);
   close_reader(rk);

@@ -1,10 +1,12 @@
 /* Silent replay of partition ranges into a fold state (replay.h). */
 #include "node/replay.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kafka/kconf.h"
 
@@ -16,26 +18,40 @@ int64_t smc_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *header_copy(rd_kafka_headers_t *hdrs, const char *name) {
+/* The last value of header name: NULL when absent, else a pointer into buf
+ * (while *used + size + 1 fits) or a malloc'd copy (*owned set);
+ * NUL-terminated. */
+static char *header_copy(rd_kafka_headers_t *hdrs, const char *name, char *buf, size_t cap,
+                         size_t *used, int *owned) {
   const void *val = NULL;
   size_t size = 0;
   if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       !val)
     return NULL;
-  char *s = malloc(size + 1);
-  if (!s)
+  char *s;
+  if (size < cap - *used) {
+    s = buf + *used;
+    *used += size + 1;
+  } else if ((s = malloc(size + 1))) {
+    *owned = 1;
+  } else {
     return NULL;
+  }
   memcpy(s, val, size);
   s[size] = '\0';
   return s;
 }
 
 void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
-  memset(m, 0, sizeof *m);
+  m->correlation = m->reply_to = NULL;
+  m->owned_correlation = m->owned_reply_to = 0;
   rd_kafka_headers_t *hdrs = NULL;
   if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    m->correlation = header_copy(hdrs, "smc-correlation");
-    m->reply_to = header_copy(hdrs, "smc-reply-to");
+    size_t used = 0;
+    m->correlation =
+        header_copy(hdrs, "smc-correlation", m->buf, sizeof m->buf, &used, &m->owned_correlation);
+    m->reply_to =
+        header_copy(hdrs, "smc-reply-to", m->buf, sizeof m->buf, &used, &m->owned_reply_to);
   }
   rd_kafka_timestamp_type_t tstype;
   int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
@@ -51,9 +67,12 @@ void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
 }
 
 void smc_msgrec_close(smc_msgrec_t *m) {
-  free(m->correlation);
-  free(m->reply_to);
+  if (m->owned_correlation)
+    free(m->correlation);
+  if (m->owned_reply_to)
+    free(m->reply_to);
   m->correlation = m->reply_to = NULL;
+  m->owned_correlation = m->owned_reply_to = 0;
 }
 
 static int discard_output(void *opaque, const smc_output_t *out) {
@@ -69,6 +88,11 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
     smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
     return NULL;
   }
+  /* A bulk read with bounded memory: the fetcher stops filling a fold
+   * thread's queue (every partition queue is forwarded to one) past
+   * queued.max.messages.kbytes, so at most that plus one fetch response per
+   * thread is held; fetches of up to 2 MiB per partition keep the round
+   * trips few. */
   static const char *const kv[] = {"group.id",
                                    "smc-replay",
                                    "enable.auto.commit",
@@ -81,6 +105,12 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
                                    "true",
                                    "auto.offset.reset",
                                    "earliest",
+                                   "max.partition.fetch.bytes",
+                                   "2097152",
+                                   "queued.min.messages",
+                                   "100000",
+                                   "queued.max.messages.kbytes",
+                                   "16384",
                                    NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -88,6 +118,10 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
       smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
       return NULL;
     }
+  /* -X passthrough wins over the bulk-read settings above */
+  for (size_t i = 0; r->props && r->props[i] && r->props[i + 1]; i += 2)
+    if (!strcmp(r->props[i], "max.partition.fetch.bytes") || !strncmp(r->props[i], "queued.", 7))
+      rd_kafka_conf_set(conf, r->props[i], r->props[i + 1], errstr, sizeof errstr);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
@@ -98,180 +132,489 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
   return rk;
 }
 
-/* Resolve SMC_REPLAY_END / log-start bounds from the watermarks; mark empty
- * ranges done. Returns the expected record total or a negative code. */
+/* Resolve SMC_REPLAY_END / log-start bounds from the watermarks (two
+ * ListOffsets look-ups for all partitions, not two per partition); mark
+ * empty ranges done. Returns the expected record total or a negative code. */
 static int64_t resolve_bounds(rd_kafka_t *rk, const smc_replay_t *r, smc_replay_part_t *parts,
                               size_t n, smc_error_t *err) {
   int64_t total = 0;
+  rd_kafka_topic_partition_list_t *lo = rd_kafka_topic_partition_list_new((int)n);
+  rd_kafka_topic_partition_list_t *hi = rd_kafka_topic_partition_list_new((int)n);
+  if (!lo || !hi) {
+    total = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto out;
+  }
   for (size_t i = 0; i < n; i++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(rk, r->topic, parts[i].partition, &lo, &hi, 15000);
-    if (e)
-      return smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                           NULL, "watermarks of %s [%d]: %s", r->topic, (int)parts[i].partition,
-                           rd_kafka_err2str(e));
-    if (parts[i].to == SMC_REPLAY_END || parts[i].to > hi)
-      parts[i].to = hi;
-    if (parts[i].from < lo)
-      parts[i].from = lo;
+    rd_kafka_topic_partition_list_add(lo, r->topic, parts[i].partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(hi, r->topic, parts[i].partition)->offset =
+        RD_KAFKA_OFFSET_END;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, lo, 15000);
+  if (!e)
+    e = rd_kafka_offsets_for_times(rk, hi, 15000);
+  for (int i = 0; !e && i < lo->cnt; i++)
+    if (lo->elems[i].err || hi->elems[i].err || lo->elems[i].offset < 0 || hi->elems[i].offset < 0)
+      e = lo->elems[i].err   ? lo->elems[i].err
+          : hi->elems[i].err ? hi->elems[i].err
+                             : RD_KAFKA_RESP_ERR__FAIL;
+  if (e) {
+    total = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
+                          NULL, "watermarks of %s: %s", r->topic, rd_kafka_err2str(e));
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int64_t l = lo->elems[i].offset, h = hi->elems[i].offset;
+    if (parts[i].to == SMC_REPLAY_END || parts[i].to > h)
+      parts[i].to = h;
+    if (parts[i].from < l)
+      parts[i].from = l;
     parts[i].records = 0;
     parts[i].done = parts[i].from >= parts[i].to;
     if (!parts[i].done)
       total += parts[i].to - parts[i].from;
   }
+out:
+  if (lo)
+    rd_kafka_topic_partition_list_destroy(lo);
+  if (hi)
+    rd_kafka_topic_partition_list_destroy(hi);
   return total;
 }
 
-static smc_replay_part_t *find_part(smc_replay_part_t *parts, size_t n, int32_t p) {
-  for (size_t i = 0; i < n; i++)
-    if (parts[i].partition == p)
-      return &parts[i];
-  return NULL;
+typedef struct replay_run replay_run_t;
+
+/* One fold thread: its partitions (a disjoint share of the ranges), the queue
+ * their fetched records are forwarded to, its own fold and overlay. */
+typedef struct worker {
+  replay_run_t *run;
+  int index;
+  smc_replay_part_t **parts; /* owned ranges */
+  size_t nparts, open;
+  int64_t remaining;                   /* records expected (for the split) */
+  rd_kafka_topic_partition_list_t *tl; /* owned partitions, for positions */
+  rd_kafka_queue_t *q;
+  smc_fold_t *fold, *own_fold; /* own_fold: created here (fold of threads > 0) */
+  smc_overlay_t *ov;           /* store or private state; NULL: r->kv */
+  smc_kv_t kv;
+  int64_t batch, last_activity;
+  atomic_llong folded;
+  int rc;
+  smc_error_t err;
+  pthread_t thread;
+  int started;
+} worker_t;
+
+struct replay_run {
+  const smc_replay_t *r;
+  rd_kafka_t *rk;
+  smc_replay_part_t *parts;
+  size_t n;
+  int32_t *part_index; /* partition -> index into parts (-1: not replayed) */
+  int32_t max_partition;
+  smc_emit_fn emit;
+  int idle_ms;
+  atomic_int abort;   /* set by the first worker that fails, or on stop */
+  atomic_int running; /* workers not finished */
+};
+
+#define WORKER_BATCH 512 /* messages taken from the queue per call */
+
+static smc_replay_part_t *worker_part(worker_t *w, int32_t p) {
+  replay_run_t *run = w->run;
+  if (p < 0 || p > run->max_partition || run->part_index[p] < 0)
+    return NULL;
+  return &run->parts[run->part_index[p]];
 }
 
-static int flush_overlay(const smc_replay_t *r, smc_overlay_t *ov, smc_error_t *err) {
-  if (!ov || smc_overlay_pending(ov) == 0)
+static void part_done(worker_t *w, smc_replay_part_t *pt) {
+  if (!pt->done) {
+    pt->done = 1;
+    w->open--;
+  }
+}
+
+static int flush_overlay(worker_t *w) {
+  w->batch = 0;
+  if (!w->run->r->store || !w->ov || smc_overlay_pending(w->ov) == 0)
     return 0;
-  int rc = smc_store_apply(r->store, ov, err);
-  smc_overlay_clear(ov);
+  int rc = smc_store_apply(w->run->r->store, w->ov, &w->err);
+  smc_overlay_clear(w->ov);
   return rc;
 }
 
-int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err) {
-  int rc = 0;
-  rd_kafka_t *rk = NULL;
-  rd_kafka_topic_partition_list_t *tl = NULL;
-  smc_overlay_t *ov = NULL;
-  smc_kv_t storekv, kv;
-  int64_t total = 0, folded = 0, batch = 0;
-  if (!r->fold || (!r->store && !r->kv) || !r->topic)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: missing fold, state or topic");
-  if (r->store) {
-    storekv = smc_store_kv(r->store);
-    if (!(ov = smc_overlay_new(&storekv)))
-      return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
-    kv = smc_overlay_kv(ov);
-  } else {
-    kv = *r->kv;
+/* Handle one message of w's queue. Returns 0 or a negative code (w->err). */
+static int worker_message(worker_t *w, rd_kafka_message_t *m) {
+  const smc_replay_t *r = w->run->r;
+  smc_replay_part_t *pt = worker_part(w, m->partition);
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (pt && m->offset >= pt->to)
+      part_done(w, pt);
+    return 0;
   }
-  if (!(rk = replay_consumer(r, err))) {
+  if (m->err) {
+    /* transient (the client retries); a fatal error ends the replay */
+    if (rd_kafka_fatal_error(w->run->rk, NULL, 0))
+      return smc_error_set(&w->err, SMC_EKAFKA, NULL, "replay of %s [%d]: %s", r->topic,
+                           (int)m->partition, rd_kafka_message_errstr(m));
+    return 0;
+  }
+  if (!pt || pt->done)
+    return 0;
+  if (m->offset >= pt->to) {
+    part_done(w, pt);
+    return 0;
+  }
+  smc_msgrec_t mr;
+  smc_msgrec_init(&mr, m);
+  int rc = smc_fold_apply(w->fold, &w->kv, &mr.rec, w->run->emit, r->opaque);
+  smc_msgrec_close(&mr);
+  if (rc < 0)
+    return smc_error_set(&w->err, rc, NULL, "fold of %s [%d] at offset %lld failed", r->topic,
+                         (int)pt->partition, (long long)m->offset);
+  pt->records++;
+  atomic_fetch_add_explicit(&w->folded, 1, memory_order_relaxed);
+  if (++w->batch >= REPLAY_BATCH && (rc = flush_overlay(w)) < 0)
+    return rc;
+  if (m->offset + 1 >= pt->to)
+    part_done(w, pt);
+  return 0;
+}
+
+/* One round of w: fold what its queue holds (waiting up to timeout_ms for
+ * the first message). Returns 0 (w->open tells whether more is to come) or a
+ * negative code (w->err). */
+static int worker_step(worker_t *w, int timeout_ms) {
+  rd_kafka_message_t *msgs[WORKER_BATCH];
+  ssize_t got = rd_kafka_consume_batch_queue(w->q, 0, msgs, WORKER_BATCH);
+  if (got == 0) { /* nothing queued: block for one message at most */
+    rd_kafka_message_t *m = rd_kafka_consume_queue(w->q, timeout_ms);
+    if (m) {
+      msgs[0] = m;
+      got = 1;
+    }
+  }
+  int64_t now = smc_now_ms();
+  int rc = 0;
+  if (got < 0)
+    got = 0;
+  if (got > 0)
+    w->last_activity = now;
+  for (ssize_t i = 0; i < got; i++) {
+    if (rc == 0 && w->open > 0)
+      rc = worker_message(w, msgs[i]);
+    rd_kafka_message_destroy(msgs[i]);
+  }
+  if (rc < 0)
+    return rc;
+  if (got == 0 && w->open > 0) {
+    /* Transaction markers are never delivered: the position tells. */
+    rd_kafka_position(w->run->rk, w->tl);
+    for (int i = 0; i < w->tl->cnt; i++) {
+      smc_replay_part_t *pt = worker_part(w, w->tl->elems[i].partition);
+      if (pt && !pt->done && w->tl->elems[i].offset >= pt->to)
+        part_done(w, pt);
+    }
+    if (w->open > 0 && now - w->last_activity > w->run->idle_ms)
+      return smc_error_set(&w->err, SMC_EUNAVAILABLE, NULL,
+                           "replay of %s: nothing received for %d ms", w->run->r->topic,
+                           w->run->idle_ms);
+  }
+  if (w->open == 0)
+    return flush_overlay(w);
+  return 0;
+}
+
+/* Thread body of workers 1..N-1 (and of worker 0 when threads > 1). */
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  replay_run_t *run = w->run;
+  while (w->open > 0 && !atomic_load(&run->abort)) {
+    if ((w->rc = worker_step(w, 100)) < 0) {
+      atomic_store(&run->abort, 1);
+      break;
+    }
+  }
+  atomic_fetch_sub(&run->running, 1);
+  return NULL;
+}
+
+/* Serve the consumer's own queue (client-level errors). Returns 0 or a
+ * negative code on a fatal error. */
+static int serve_consumer(replay_run_t *run, int timeout_ms, smc_error_t *err) {
+  rd_kafka_message_t *m = rd_kafka_consumer_poll(run->rk, timeout_ms);
+  if (!m)
+    return 0;
+  int rc = 0;
+  if (m->err && rd_kafka_fatal_error(run->rk, NULL, 0))
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s: %s", run->r->topic,
+                       rd_kafka_message_errstr(m));
+  rd_kafka_message_destroy(m);
+  return rc;
+}
+
+static int64_t run_folded(worker_t *ws, int nw) {
+  int64_t sum = 0;
+  for (int i = 0; i < nw; i++)
+    sum += atomic_load_explicit(&ws[i].folded, memory_order_relaxed);
+  return sum;
+}
+
+/* Give each open range to the worker with the fewest records so far,
+ * largest ranges first (a balanced split of the expected work). */
+static int split_ranges(replay_run_t *run, worker_t *ws, int nw) {
+  size_t n = run->n;
+  smc_replay_part_t **order = calloc(n ? n : 1, sizeof *order);
+  if (!order)
+    return SMC_ENOMEM;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!run->parts[i].done)
+      order[k++] = &run->parts[i];
+  for (size_t i = 1; i < k; i++) /* insertion sort, descending size */
+    for (size_t j = i;
+         j > 0 && order[j]->to - order[j]->from > order[j - 1]->to - order[j - 1]->from; j--) {
+      smc_replay_part_t *t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  int rc = 0;
+  for (size_t i = 0; i < k; i++) {
+    worker_t *best = &ws[0];
+    for (int t = 1; t < nw; t++)
+      if (ws[t].remaining < best->remaining)
+        best = &ws[t];
+    best->parts[best->nparts++] = order[i];
+    best->open++;
+    best->remaining += order[i]->to - order[i]->from;
+    rd_kafka_topic_partition_list_add(best->tl, run->r->topic, order[i]->partition);
+  }
+  free(order);
+  return rc;
+}
+
+/* Set up worker w: fold, state, queue with its partitions forwarded to it
+ * (before the assignment, so no record reaches the consumer's queue). */
+static int worker_init(replay_run_t *run, worker_t *w, int index, smc_error_t *err) {
+  const smc_replay_t *r = run->r;
+  w->run = run;
+  w->index = index;
+  w->last_activity = smc_now_ms();
+  atomic_init(&w->folded, 0);
+  smc_error_clear(&w->err);
+  if (!(w->parts = calloc(run->n ? run->n : 1, sizeof *w->parts)) ||
+      !(w->tl = rd_kafka_topic_partition_list_new((int)run->n)) ||
+      !(w->q = rd_kafka_queue_new(run->rk)))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  if (index == 0) {
+    w->fold = r->fold;
+  } else {
+    if (smc_fold_new(r->fold_config, &w->own_fold) < 0)
+      return smc_error_set(err, SMC_ENOMEM, NULL, "replay: cannot create a fold");
+    w->fold = w->own_fold;
+  }
+  if (r->store) {
+    smc_kv_t base = smc_store_kv(r->store);
+    if (!(w->ov = smc_overlay_new(&base)))
+      return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
+    w->kv = smc_overlay_kv(w->ov);
+  } else if (r->kv) {
+    w->kv = *r->kv;
+  } else {
+    if (!(w->ov = smc_overlay_new(NULL)))
+      return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
+    w->kv = smc_overlay_kv(w->ov);
+  }
+  return 0;
+}
+
+static int worker_forward(replay_run_t *run, worker_t *w, smc_error_t *err) {
+  for (size_t i = 0; i < w->nparts; i++) {
+    rd_kafka_queue_t *pq =
+        rd_kafka_queue_get_partition(run->rk, run->r->topic, w->parts[i]->partition);
+    if (!pq)
+      return smc_error_set(err, SMC_EKAFKA, NULL, "replay: no queue for %s [%d]", run->r->topic,
+                           (int)w->parts[i]->partition);
+    rd_kafka_queue_forward(pq, w->q);
+    rd_kafka_queue_destroy(pq);
+  }
+  return 0;
+}
+
+static void worker_close(worker_t *w) {
+  if (w->ov)
+    smc_overlay_destroy(w->ov);
+  if (w->own_fold)
+    smc_fold_destroy(w->own_fold);
+  if (w->q)
+    rd_kafka_queue_destroy(w->q);
+  if (w->tl)
+    rd_kafka_topic_partition_list_destroy(w->tl);
+  free(w->parts);
+}
+
+/* The first failure among the workers (by thread index), else 0. */
+static int workers_failed(worker_t *ws, int nw, smc_error_t *err) {
+  for (int i = 0; i < nw; i++)
+    if (ws[i].rc < 0) {
+      if (err)
+        *err = ws[i].err;
+      return ws[i].rc;
+    }
+  return 0;
+}
+
+int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err) {
+  int rc = 0, nw = 0, assigned = 0;
+  worker_t *ws = NULL;
+  rd_kafka_topic_partition_list_t *tl = NULL;
+  replay_run_t run = {.r = r, .parts = parts, .n = n, .max_partition = -1};
+  atomic_init(&run.abort, 0);
+  atomic_init(&run.running, 0);
+  int want = r->threads > 1 ? r->threads : 1;
+  if (!r->fold || !r->topic || (want > 1 && r->kv && !r->store))
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                         "replay: missing fold or topic, or several threads on one kv");
+  for (size_t i = 0; i < n; i++) {
+    if (parts[i].partition < 0)
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: negative partition");
+    if (parts[i].partition > run.max_partition)
+      run.max_partition = parts[i].partition;
+  }
+  run.part_index = malloc(((size_t)run.max_partition + 1) * sizeof *run.part_index);
+  if (!run.part_index)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  for (int32_t p = 0; p <= run.max_partition; p++)
+    run.part_index[p] = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (run.part_index[parts[i].partition] >= 0) {
+      rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: partition %d twice",
+                         (int)parts[i].partition);
+      goto fail;
+    }
+    run.part_index[parts[i].partition] = (int32_t)i;
+  }
+  run.emit = r->emit ? r->emit : discard_output;
+  run.idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  if (!(run.rk = replay_consumer(r, err))) {
     rc = err && err->code ? err->code : SMC_EKAFKA;
     goto fail;
   }
-  total = resolve_bounds(rk, r, parts, n, err);
+  int64_t total = resolve_bounds(run.rk, r, parts, n, err);
   if (total < 0) {
     rc = (int)total;
     goto fail;
   }
-  tl = rd_kafka_topic_partition_list_new((int)n);
   size_t open = 0;
   for (size_t i = 0; i < n; i++)
-    if (!parts[i].done) {
-      rd_kafka_topic_partition_list_add(tl, r->topic, parts[i].partition)->offset = parts[i].from;
-      open++;
-    }
+    open += !parts[i].done;
   if (open == 0)
     goto done;
-  rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
+  nw = want < (int)open ? want : (int)open;
+  if (nw > 1 && !r->fold_config) {
+    rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: threads need a fold_config");
+    goto fail;
+  }
+  if (!(ws = calloc((size_t)nw, sizeof *ws))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < nw; i++)
+    if ((rc = worker_init(&run, &ws[i], i, err)) < 0)
+      goto fail;
+  if ((rc = split_ranges(&run, ws, nw)) < 0) {
+    smc_error_set(err, rc, NULL, "out of memory");
+    goto fail;
+  }
+  tl = rd_kafka_topic_partition_list_new((int)n);
+  if (!tl) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < nw; i++)
+    if ((rc = worker_forward(&run, &ws[i], err)) < 0)
+      goto fail;
+  for (size_t i = 0; i < n; i++)
+    if (!parts[i].done)
+      rd_kafka_topic_partition_list_add(tl, r->topic, parts[i].partition)->offset = parts[i].from;
+  rd_kafka_resp_err_t e = rd_kafka_assign(run.rk, tl);
   if (e) {
     rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", rd_kafka_err2str(e));
     goto fail;
   }
-  int idle = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
-  int64_t last_activity = smc_now_ms(), last_progress = 0;
-  smc_emit_fn emit = r->emit ? r->emit : discard_output;
-  while (open > 0) {
-    if (r->stop && atomic_load(r->stop)) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "replay stopped");
-      goto fail;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    int64_t now = smc_now_ms();
-    if (m) {
-      last_activity = now;
-      smc_replay_part_t *pt = find_part(parts, n, m->partition);
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (pt && !pt->done && m->offset >= pt->to) {
-          pt->done = 1;
-          open--;
-        }
-      } else if (m->err) {
-        smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s [%d]: %s", r->topic, (int)m->partition,
-                      rd_kafka_message_errstr(m));
-        if (rd_kafka_fatal_error(rk, NULL, 0)) {
-          rd_kafka_message_destroy(m);
-          rc = SMC_EKAFKA;
-          goto fail;
-        }
-        smc_error_clear(err);
-      } else if (pt && !pt->done) {
-        if (m->offset >= pt->to) {
-          pt->done = 1;
-          open--;
-        } else {
-          smc_msgrec_t mr;
-          smc_msgrec_init(&mr, m);
-          rc = smc_fold_apply(r->fold, &kv, &mr.rec, emit, r->opaque);
-          smc_msgrec_close(&mr);
-          if (rc < 0) {
-            rd_kafka_message_destroy(m);
-            smc_error_set(err, rc, NULL, "fold of %s [%d] at offset %lld failed", r->topic,
-                          (int)pt->partition, (long long)m->offset);
-            goto fail;
-          }
-          rc = 0;
-          pt->records++;
-          folded++;
-          if (++batch >= REPLAY_BATCH) {
-            if ((rc = flush_overlay(r, ov, err)) < 0) {
-              rd_kafka_message_destroy(m);
-              goto fail;
-            }
-            batch = 0;
-          }
-          if (m->offset + 1 >= pt->to) {
-            pt->done = 1;
-            open--;
-          }
-        }
+  assigned = 1;
+  int64_t last_progress = 0;
+  if (nw == 1) {
+    /* the calling thread folds, serving the consumer's queue in between */
+    worker_t *w = &ws[0];
+    while (w->open > 0) {
+      if (r->stop && atomic_load(r->stop)) {
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "replay stopped");
+        goto fail;
       }
-      rd_kafka_message_destroy(m);
-    } else if (now - last_activity > idle) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "replay of %s: nothing received for %d ms",
-                         r->topic, idle);
-      goto fail;
-    }
-    /* Transaction markers are never delivered: the position tells. */
-    if (!m && open > 0) {
-      rd_kafka_position(rk, tl);
-      for (int i = 0; i < tl->cnt; i++) {
-        smc_replay_part_t *pt = find_part(parts, n, tl->elems[i].partition);
-        if (pt && !pt->done && tl->elems[i].offset >= pt->to) {
-          pt->done = 1;
-          open--;
-        }
+      if ((w->rc = worker_step(w, 100)) < 0 || (rc = serve_consumer(&run, 0, err)) < 0) {
+        if (w->rc < 0)
+          rc = workers_failed(ws, nw, err);
+        goto fail;
+      }
+      int64_t now = smc_now_ms();
+      if (r->progress && now - last_progress >= 100) {
+        r->progress(r->opaque, run_folded(ws, nw), total, 0);
+        last_progress = now;
       }
     }
-    if (r->progress && now - last_progress >= 100) {
-      r->progress(r->opaque, folded, total, 0);
-      last_progress = now;
+  } else {
+    atomic_store(&run.running, nw);
+    for (int i = 0; i < nw; i++) {
+      if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
+        atomic_fetch_sub(&run.running, nw - i);
+        atomic_store(&run.abort, 1);
+        rc = smc_error_set(err, SMC_ENOMEM, NULL, "replay: cannot start a fold thread");
+        break;
+      }
+      ws[i].started = 1;
     }
+    /* this thread watches: client errors, stop, progress */
+    while (atomic_load(&run.running) > 0) {
+      if (rc == 0 && r->stop && atomic_load(r->stop)) {
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "replay stopped");
+        atomic_store(&run.abort, 1);
+      }
+      if (rc == 0 && (rc = serve_consumer(&run, 50, err)) < 0)
+        atomic_store(&run.abort, 1);
+      if (rc < 0)
+        usleep(1000);
+      int64_t now = smc_now_ms();
+      if (r->progress && rc == 0 && now - last_progress >= 100) {
+        r->progress(r->opaque, run_folded(ws, nw), total, 0);
+        last_progress = now;
+      }
+    }
+    for (int i = 0; i < nw; i++)
+      if (ws[i].started)
+        pthread_join(ws[i].thread, NULL);
+    int wrc = workers_failed(ws, nw, rc < 0 ? NULL : err);
+    if (rc == 0 && wrc < 0)
+      rc = wrc;
+    if (rc < 0)
+      goto fail;
   }
 done:
-  if ((rc = flush_overlay(r, ov, err)) < 0)
-    goto fail;
   if (r->progress)
-    r->progress(r->opaque, folded, total, 1);
+    r->progress(r->opaque, run_folded(ws, nw), total, 1);
   rc = 0;
 fail:
-  if (ov)
-    smc_overlay_destroy(ov);
+  for (int i = 0; ws && i < nw; i++)
+    worker_close(&ws[i]);
+  free(ws);
+  free(run.part_index);
   if (tl)
     rd_kafka_topic_partition_list_destroy(tl);
-  if (rk) {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+  if (run.rk) {
+    if (assigned)
+      rd_kafka_assign(run.rk, NULL);
+    rd_kafka_consumer_close(run.rk);
+    rd_kafka_destroy(run.rk);
   }
   return rc;
 }

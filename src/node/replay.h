@@ -45,6 +45,13 @@ typedef struct smc_replay {
   void (*progress)(void *opaque, int64_t done, int64_t total, int final);
   atomic_int *stop;    /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
   int idle_timeout_ms; /* fail when nothing arrives for this long (0 = 60000) */
+  /* Fold threads (0 or 1: the calling thread folds alone, with fold). More
+   * threads need a store, or neither store nor kv, and fold_config: each
+   * thread owns a disjoint set of partitions with its own fold (the first
+   * uses fold, the others smc_fold_new(fold_config)) and its own overlay.
+   * Capped by the number of ranges left to fold. */
+  int threads;
+  const smc_fold_config_t *fold_config;
 } smc_replay_t;
 
 /*
@@ -52,15 +59,26 @@ typedef struct smc_replay {
  * once. Returns 0 when every range was folded (and, with a store, written);
  * a negative code otherwise (the store then holds a consistent prefix: every
  * batch is atomic and carries its applied offsets).
+ *
+ * State: with a store, each thread folds over its own overlay on the store
+ * and writes it in atomic batches (a batch holds only that thread's
+ * partitions, with their applied offsets); with kv (one thread only), straight
+ * into kv; with neither, each thread folds into a private in-memory state
+ * that is dropped at the end (smc verify: only the outputs matter). emit and
+ * progress may then be called from several threads at once, emit always for
+ * one partition from the same thread, progress never concurrently with
+ * itself.
  */
 int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err);
 
-/* A Kafka message seen as a fold record. The header strings are copied (and
- * freed by smc_msgrec_close); rec points into the message, which must outlive
- * the record. */
+/* A Kafka message seen as a fold record. The header strings are copied (into
+ * buf when both fit, else malloc'd; smc_msgrec_close frees those); rec points
+ * into the message, which must outlive the record. */
 typedef struct smc_msgrec {
   smc_record_t rec;
   char *correlation, *reply_to;
+  int owned_correlation, owned_reply_to; /* 1: malloc'd, not in buf */
+  char buf[256];
 } smc_msgrec_t;
 
 void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm);
