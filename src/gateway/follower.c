@@ -12,8 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
+
+_Static_assert(SMC_GW_ID_MAX == SMC_CODEC_MAX_ID, "the gateway keeps ids as long as events carry");
 
 /* ------------------------------------------------------------------ LRU */
 
@@ -23,6 +26,7 @@ typedef struct lru_node {
   struct lru_node *hnext;       /* hash chain */
   struct lru_node *prev, *next; /* recency list, head = most recent */
   size_t cost;                  /* estimated bytes: node, key, value */
+  int64_t num;                  /* caller's number (a version), 0 by default */
 } lru_node_t;
 
 struct gw_lru {
@@ -166,12 +170,15 @@ size_t smc_gw_lru_count(const gw_lru_t *l) { return l->count; }
 
 size_t smc_gw_lru_bytes(const gw_lru_t *l) { return l->bytes; }
 
-void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
+void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) { smc_gw_lru_put_num(l, key, v, 0); }
+
+void smc_gw_lru_put_num(gw_lru_t *l, const char *key, json_t *v, int64_t num) {
   size_t cost = chunk(sizeof(lru_node_t)) + chunk(strlen(key) + 1) + smc_gw_json_cost(v);
   lru_node_t **p = lru_slot(l, key);
   if (*p) {
     json_t *old = (*p)->val;
     (*p)->val = json_incref(v);
+    (*p)->num = num;
     json_decref(old);
     l->bytes = l->bytes - (*p)->cost + cost;
     (*p)->cost = cost;
@@ -186,6 +193,7 @@ void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
     return; /* out of memory: the cache simply forgets */
   }
   n->val = json_incref(v);
+  n->num = num;
   n->cost = cost;
   *p = n;
   list_push_front(l, n);
@@ -194,12 +202,16 @@ void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) {
   lru_trim(l);
 }
 
-json_t *smc_gw_lru_get(gw_lru_t *l, const char *key) {
+json_t *smc_gw_lru_get(gw_lru_t *l, const char *key) { return smc_gw_lru_get_num(l, key, NULL); }
+
+json_t *smc_gw_lru_get_num(gw_lru_t *l, const char *key, int64_t *num) {
   lru_node_t *n = *lru_slot(l, key);
   if (!n)
     return NULL;
   list_unlink(l, n);
   list_push_front(l, n);
+  if (num)
+    *num = n->num;
   return json_incref(n->val);
 }
 
@@ -296,11 +308,32 @@ json_t *smc_gw_catalog_list(gw_follower_t *f) {
   return sorted;
 }
 
+/* An entry of the proposals or objects LRU as a parsed value: a stored
+ * confirmation text is parsed (steals the reference to v). */
+static json_t *expand(json_t *v) {
+  if (!v || !json_is_string(v))
+    return v;
+  json_t *c = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+  json_decref(v);
+  return c;
+}
+
 json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
   pthread_mutex_lock(&f->mu);
   json_t *v = smc_gw_lru_get(f->proposals, id);
   pthread_mutex_unlock(&f->mu);
-  return v;
+  if (!v || !json_is_string(v))
+    return v;
+  json_t *c = expand(v);
+  const char *object = json_string_value(json_object_get(c, "object"));
+  const char *outcome = json_string_value(json_object_get(c, "outcome"));
+  json_t *rec = object && outcome
+                    ? json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:O}", "proposal", id, "status",
+                                outcome, "object", object, "machine", json_object_get(c, "machine"),
+                                "transition", json_object_get(c, "transition"), "confirmation", c)
+                    : NULL;
+  json_decref(c);
+  return rec;
 }
 
 static char *pending_key(const char *object, const char *transition) {
@@ -315,7 +348,11 @@ void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, 
                           const char *transition, const char *status) {
   pthread_mutex_lock(&f->mu);
   json_t *known = smc_gw_lru_get(f->proposals, id);
-  const char *kst = known ? json_string_value(json_object_get(known, "status")) : NULL;
+  /* a stored confirmation (a string) is decided */
+  const char *kst = known && !json_is_string(known)
+                        ? json_string_value(json_object_get(known, "status"))
+                    : known ? "decided"
+                            : NULL;
   if (!kst || !strcmp(kst, "unknown") || !strcmp(kst, "pending")) {
     json_t *rec = json_pack("{s:s, s:s, s:s?, s:s?}", "proposal", id, "status", status, "object",
                             object, "machine", machine);
@@ -345,7 +382,8 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
   json_t *idv = smc_gw_lru_get(f->pending, k);
   if (idv) {
     json_t *rec = smc_gw_lru_get(f->proposals, json_string_value(idv));
-    const char *st = rec ? json_string_value(json_object_get(rec, "status")) : NULL;
+    const char *st = rec && !json_is_string(rec) ? json_string_value(json_object_get(rec, "status"))
+                                                 : NULL; /* a string is a decided one */
     if (st && (!strcmp(st, "pending") || !strcmp(st, "unknown"))) {
       snprintf(out, 65, "%s", json_string_value(idv));
       found = 1;
@@ -362,7 +400,7 @@ json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
   pthread_mutex_lock(&f->mu);
   json_t *v = smc_gw_lru_get(f->objects, object);
   pthread_mutex_unlock(&f->mu);
-  return v;
+  return expand(v);
 }
 
 json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
@@ -370,8 +408,9 @@ json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
   json_t *found = NULL;
   pthread_mutex_lock(&f->mu);
   for (;;) {
-    json_t *v = smc_gw_lru_get(f->objects, object);
-    if (v && json_integer_value(json_object_get(v, "version")) > after) {
+    int64_t version = 0;
+    json_t *v = smc_gw_lru_get_num(f->objects, object, &version);
+    if (v && version > after) {
       found = v;
       break;
     }
@@ -385,7 +424,7 @@ json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
     pthread_cond_timedwait(&f->cond, &f->mu, &ts);
   }
   pthread_mutex_unlock(&f->mu);
-  return found;
+  return expand(found);
 }
 
 int smc_gw_follower_caught_up(gw_follower_t *f) { return atomic_load(&f->caught_up); }
@@ -408,37 +447,178 @@ static void on_machine(gw_follower_t *f, const rd_kafka_message_t *m) {
     atomic_store(&f->caught_up, 1);
 }
 
-/* A confirmation: record the proposal's outcome and the object's latest
- * committed version, then wake waiters. */
-static void on_confirmation(gw_follower_t *f, const rd_kafka_message_t *m) {
-  json_t *c = json_loadb(m->payload, m->len, 0, NULL);
-  if (c)
-    smc_gw_record_confirmation(f, c);
-  json_decref(c);
+/*
+ * Confirmations are kept as text. The follower sees every confirmation of the
+ * cluster but is asked about few of them, so each one is stored as its raw
+ * bytes (a jansson string, two allocations) and parsed only when a request
+ * reads it. The three fields and the version it needs on the way in are found
+ * by a scan of the top level of the text; a text the scan does not take
+ * (escapes in those fields, an unusual shape) is parsed with jansson instead.
+ * An entry that holds a string is therefore a decided proposal: outcomes are
+ * committed, rejected or expired, never pending or unknown.
+ */
+static const char *skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
 }
 
-void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
+/* p at a '"': the end of the string; *esc set when it holds an escape. */
+static const char *skip_string(const char *p, const char *end, int *esc) {
+  for (p++; p < end; p++) {
+    if (*p == '"')
+      return p + 1;
+    if (*p == '\\') {
+      *esc = 1;
+      p++;
+    }
+  }
+  return NULL;
+}
+
+/* p at a value: the end of it (nested objects and arrays included). */
+static const char *skip_value(const char *p, const char *end) {
+  int depth = 0, esc = 0;
+  while (p < end) {
+    char ch = *p;
+    if (ch == '"') {
+      if (!(p = skip_string(p, end, &esc)))
+        return NULL;
+      if (depth == 0)
+        return p;
+      continue;
+    }
+    if (ch == '{' || ch == '[')
+      depth++;
+    else if (ch == '}' || ch == ']') {
+      if (depth == 0)
+        return p; /* the end of the enclosing container */
+      if (--depth == 0)
+        return p + 1;
+    } else if (ch == ',' && depth == 0)
+      return p;
+    p++;
+  }
+  return depth == 0 ? p : NULL;
+}
+
+/* Copy a string value without escapes into out (cap bytes with the NUL). */
+static int take_string(const char *p, const char *vend, char *out, size_t cap) {
+  size_t n = (size_t)(vend - p);
+  if (n < 2 || p[0] != '"' || n - 2 >= cap)
+    return -1;
+  memcpy(out, p + 1, n - 2);
+  out[n - 2] = '\0';
+  return 0;
+}
+
+int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
+  const char *p = text, *end = text + len;
+  int seen = 0;
+  cf->version = 0;
+  p = skip_ws(p, end);
+  if (p == end || *p++ != '{')
+    return -1;
+  for (;;) {
+    p = skip_ws(p, end);
+    if (p == end || *p != '"')
+      return -1;
+    int esc = 0;
+    const char *k = p + 1, *kend = skip_string(p, end, &esc);
+    if (!kend)
+      return -1;
+    size_t kl = esc ? 0 : (size_t)(kend - 1 - k); /* an escaped key is none of ours */
+    p = skip_ws(kend, end);
+    if (p == end || *p++ != ':')
+      return -1;
+    p = skip_ws(p, end);
+    const char *v = p;
+    esc = 0;
+    if (p < end && *p == '"') {
+      if (!(p = skip_string(p, end, &esc)))
+        return -1;
+    } else if (!(p = skip_value(p, end)))
+      return -1;
+    int r = 0;
+    if (kl == 8 && !memcmp(k, "proposal", 8))
+      r = esc ? -1 : take_string(v, p, cf->proposal, sizeof cf->proposal), seen |= 1;
+    else if (kl == 6 && !memcmp(k, "object", 6))
+      r = esc ? -1 : take_string(v, p, cf->object, sizeof cf->object), seen |= 2;
+    else if (kl == 7 && !memcmp(k, "outcome", 7))
+      r = esc ? -1 : take_string(v, p, cf->outcome, sizeof cf->outcome), seen |= 4;
+    else if (kl == 7 && !memcmp(k, "version", 7)) {
+      char *e = NULL;
+      long long n = strtoll(v, &e, 10);
+      if (e == v || skip_ws(e, p) != p)
+        return -1;
+      cf->version = n;
+    }
+    if (r < 0)
+      return -1;
+    p = skip_ws(p, end);
+    if (p < end && *p == ',') {
+      p++;
+      continue;
+    }
+    if (p < end && *p == '}')
+      return seen == 7 ? 0 : -1;
+    return -1;
+  }
+}
+
+/* The same fields from a parsed confirmation. */
+static int fields_of(const json_t *c, gw_conf_fields_t *cf) {
   const char *id = json_string_value(json_object_get(c, "proposal"));
   const char *object = json_string_value(json_object_get(c, "object"));
   const char *outcome = json_string_value(json_object_get(c, "outcome"));
-  if (!id || !object || !outcome)
+  if (!id || !object || !outcome || strlen(id) > SMC_GW_ID_MAX || strlen(object) > SMC_GW_ID_MAX ||
+      strlen(outcome) >= sizeof cf->outcome)
+    return -1;
+  strcpy(cf->proposal, id);
+  strcpy(cf->object, object);
+  strcpy(cf->outcome, outcome);
+  cf->version = json_integer_value(json_object_get(c, "version"));
+  return 0;
+}
+
+/* Record the proposal's outcome and the object's latest committed version,
+ * then wake waiters. */
+static void record_text(gw_follower_t *f, const char *text, size_t len) {
+  gw_conf_fields_t cf;
+  if (smc_gw_scan_confirmation(text, len, &cf) < 0) {
+    json_t *c = json_loadb(text, len, 0, NULL);
+    int ok = c && fields_of(c, &cf) == 0;
+    json_decref(c);
+    if (!ok)
+      return;
+  }
+  json_t *raw = json_stringn_nocheck(text, len);
+  if (!raw)
     return;
-  json_t *rec = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:O}", "proposal", id, "status", outcome,
-                          "object", object, "machine", json_object_get(c, "machine"), "transition",
-                          json_object_get(c, "transition"), "confirmation", c);
   pthread_mutex_lock(&f->mu);
-  if (rec)
-    smc_gw_lru_put(f->proposals, id, rec);
-  if (!strcmp(outcome, "committed")) {
-    json_t *prev = smc_gw_lru_get(f->objects, object);
-    if (!prev || json_integer_value(json_object_get(prev, "version")) <
-                     json_integer_value(json_object_get(c, "version")))
-      smc_gw_lru_put(f->objects, object, c);
+  smc_gw_lru_put(f->proposals, cf.proposal, raw);
+  if (!strcmp(cf.outcome, "committed")) {
+    int64_t have = 0;
+    json_t *prev = smc_gw_lru_get_num(f->objects, cf.object, &have);
+    if (!prev || have < cf.version)
+      smc_gw_lru_put_num(f->objects, cf.object, raw, cf.version);
     json_decref(prev);
   }
   pthread_cond_broadcast(&f->cond);
   pthread_mutex_unlock(&f->mu);
-  json_decref(rec);
+  json_decref(raw);
+}
+
+/* A confirmation: record it. */
+static void on_confirmation(gw_follower_t *f, const rd_kafka_message_t *m) {
+  record_text(f, m->payload, m->len);
+}
+
+void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
+  char *text = json_dumps(c, JSON_COMPACT);
+  if (text)
+    record_text(f, text, strlen(text));
+  free(text);
 }
 
 static void *follower_main(void *arg) {

@@ -23,6 +23,8 @@ void smc_gw_lru_destroy(gw_lru_t *l);
 /* Insert or replace; takes a new reference of v. Evicts the least recently
  * used until both bounds hold (the newest entry always stays). */
 void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v);
+/* The same, keeping a number with the entry (smc_gw_lru_get_num returns it). */
+void smc_gw_lru_put_num(gw_lru_t *l, const char *key, json_t *v, int64_t num);
 size_t smc_gw_lru_count(const gw_lru_t *l);
 /* Estimated bytes of the entries held. */
 size_t smc_gw_lru_bytes(const gw_lru_t *l);
@@ -31,8 +33,22 @@ size_t smc_gw_lru_bytes(const gw_lru_t *l);
 size_t smc_gw_json_cost(const json_t *v);
 /* New reference to the value, or NULL; marks it used. */
 json_t *smc_gw_lru_get(gw_lru_t *l, const char *key);
+/* The same; *num (when not NULL) gets the entry's number. */
+json_t *smc_gw_lru_get_num(gw_lru_t *l, const char *key, int64_t *num);
 
 /* ---- follower: machine catalog + confirmations (follower.c) ---- */
+/* the longest proposal or object id an event can carry (codec.h) */
+#define SMC_GW_ID_MAX 1024
+/* The fields of a confirmation the follower indexes it by. */
+typedef struct gw_conf_fields {
+  char proposal[SMC_GW_ID_MAX + 1], object[SMC_GW_ID_MAX + 1], outcome[16];
+  int64_t version; /* 0 when absent */
+} gw_conf_fields_t;
+/* Find proposal, object, outcome (strings without escapes) and version at the
+ * top level of a confirmation's text without parsing the rest: 0, or -1 when
+ * the text is not a JSON object with those three strings as the scan takes
+ * them (the caller then parses it). */
+int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf);
 typedef struct gw_follower gw_follower_t;
 int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *err);
 void smc_gw_follower_stop(gw_follower_t *f);

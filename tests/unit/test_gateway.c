@@ -123,11 +123,114 @@ static void test_start_errors(void **state) {
   smc_gateway_stop(NULL);
 }
 
+/* A random JSON value of depth at most d: strings with escapes, quotes and
+ * braces, nested objects and arrays, numbers, literals. */
+static json_t *rand_value(unsigned *seed, int d) {
+  static const char *const strs[] = {"plain",           "with \"quote\"",    "brace } ] {",
+                                     "back\\slash",     "uni \u00e9 \u2603", "",
+                                     "comma, colon: x", "tab\tnl\n"};
+  switch (rand_r(seed) % (d > 0 ? 7 : 4)) {
+  case 0:
+    return json_string(strs[rand_r(seed) % 8]);
+  case 1:
+    return json_integer((json_int_t)rand_r(seed) - RAND_MAX / 2);
+  case 2:
+    return json_real((double)rand_r(seed) / 7.0);
+  case 3:
+    return rand_r(seed) % 2 ? json_true() : json_null();
+  case 4:
+  case 5: {
+    json_t *o = json_object();
+    for (int i = rand_r(seed) % 4; i > 0; i--) {
+      char k[16];
+      snprintf(k, sizeof k, "k%d}\"", rand_r(seed) % 10);
+      json_object_set_new(o, k, rand_value(seed, d - 1));
+    }
+    return o;
+  }
+  default: {
+    json_t *a = json_array();
+    for (int i = rand_r(seed) % 4; i > 0; i--)
+      json_array_append_new(a, rand_value(seed, d - 1));
+    return a;
+  }
+  }
+}
+
+/* The follower's scan of a confirmation finds what jansson finds, or
+ * declines (then the follower parses): never a wrong field. */
+static void test_scan_confirmation(void **state) {
+  (void)state;
+  unsigned seed = 7;
+  int taken = 0;
+  for (int i = 0; i < 3000; i++) {
+    json_t *c = json_object();
+    static const char *const fields[] = {"proposal", "object", "outcome", "version",
+                                         "data",     "votes",  "machine", "x\"y"};
+    for (int k = 0; k < 8; k++) {
+      int r = rand_r(&seed) % 10;
+      if (k < 3 && r < 8) {
+        char v[64];
+        snprintf(v, sizeof v, "%s-%d%s", fields[k], rand_r(&seed) % 1000, r == 0 ? "\\esc" : "");
+        json_object_set_new(c, fields[k], json_string(v));
+      } else if (k == 3 && r < 8) {
+        json_object_set_new(c, "version", json_integer(rand_r(&seed) % 100000));
+      } else if (r < 5) {
+        json_object_set_new(c, fields[k], rand_value(&seed, 3));
+      }
+    }
+    char *text =
+        json_dumps(c, JSON_COMPACT | (i % 2 ? JSON_SORT_KEYS : 0) | (i % 3 ? 0 : JSON_INDENT(1)));
+    assert_non_null(text);
+    gw_conf_fields_t cf;
+    int rc = smc_gw_scan_confirmation(text, strlen(text), &cf);
+    const char *p = json_string_value(json_object_get(c, "proposal"));
+    const char *o = json_string_value(json_object_get(c, "object"));
+    const char *oc = json_string_value(json_object_get(c, "outcome"));
+    if (rc == 0) {
+      taken++;
+      assert_non_null(p);
+      assert_non_null(o);
+      assert_non_null(oc);
+      assert_string_equal(cf.proposal, p);
+      assert_string_equal(cf.object, o);
+      assert_string_equal(cf.outcome, oc);
+      assert_int_equal(cf.version, json_integer_value(json_object_get(c, "version")));
+    } else {
+      /* declined only when a field is missing or holds an escape */
+      assert_true(!p || !o || !oc || strchr(p, '\\') || strchr(o, '\\') || strchr(oc, '\\'));
+    }
+    /* a cut text is never taken */
+    for (size_t cut = 0; cut < strlen(text); cut += 1 + strlen(text) / 16)
+      assert_int_equal(smc_gw_scan_confirmation(text, cut, &cf), -1);
+    free(text);
+    json_decref(c);
+  }
+  assert_true(taken > 500); /* about 1 in 3 has all three without escapes */
+  gw_conf_fields_t cf;
+  const char *bad[] = {"",
+                       "[]",
+                       "{",
+                       "{\"proposal\":\"p\"}",
+                       "{\"proposal\":1,\"object\":\"o\",\"outcome\":\"c\"}",
+                       "{\"proposal\":\"p\",\"object\":\"o\",\"outcome\":\"c\",\"version\":\"1\"}",
+                       "{\"proposal\":\"p\" \"object\":\"o\",\"outcome\":\"c\"}"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(smc_gw_scan_confirmation(bad[i], strlen(bad[i]), &cf), -1);
+  const char *ok = " { \"outcome\" : \"committed\" , \"data\":{\"a\":[1,{\"b\":\"}\"}]},"
+                   "\"object\":\"o-1\",\"version\":42,\"proposal\":\"p-9\"} ";
+  assert_int_equal(smc_gw_scan_confirmation(ok, strlen(ok), &cf), 0);
+  assert_string_equal(cf.object, "o-1");
+  assert_string_equal(cf.proposal, "p-9");
+  assert_string_equal(cf.outcome, "committed");
+  assert_int_equal(cf.version, 42);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lru),          cmocka_unit_test(test_duration),
       cmocka_unit_test(test_utf8),         cmocka_unit_test(test_ctype),
-      cmocka_unit_test(test_start_errors),
+      cmocka_unit_test(test_start_errors), cmocka_unit_test(test_scan_confirmation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
