@@ -287,11 +287,17 @@ def scenario_replay(tmp, out):
         out["replay"] = {"error": text[-1000:], "seconds": round(secs, 3)}
         return
     n = out["consume"]["records"]
+    # smc replay's own summary line (stdout): the fold threads it used.
+    summary = {}
+    for line in text.splitlines():
+        if line.startswith("{") and '"records"' in line:
+            summary = json.loads(line)
     out["replay"] = {
         "records": n, "seconds": round(secs, 3),
         "throughput": round(n / secs, 1) if secs > 0 else 0,
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
         "rss_mb": round(ru.ru_maxrss / 1024.0, 1),
+        "threads": summary.get("threads", 1),
     }
 
 
@@ -457,7 +463,9 @@ def table(out):
                      "-"))
     r = out.get("replay")
     if r and "throughput" in r:
-        rows.append(("(c) smc replay --fresh", fmt(r["throughput"]), "-", "-", "-",
+        rows.append(("(c) smc replay --fresh, %d thread%s" % (r.get("threads", 1),
+                                                              "" if r.get("threads", 1) == 1 else "s"),
+                     fmt(r["throughput"]), "-", "-", "-",
                      fmt(r["cpu_s"] * 1000.0 / r["records"], 3) if r["records"] else "-",
                      fmt(r["rss_mb"])))
     r = out.get("rest")
