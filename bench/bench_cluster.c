@@ -17,6 +17,11 @@
  *                  read_committed consumer. Latency = produce -> consumed.
  *   --mode consume read <prefix>proposals from the beginning to the end it
  *                  has now and print records/s (the baseline of replay).
+ *   --mode eos     the exactly-once baseline, the client side: like raw, but
+ *                  the records are read back from <prefix>confirmations,
+ *                  where a relay (below) copied them inside transactions.
+ *   --mode relay   the exactly-once baseline, the relay: a committer without
+ *                  the fold (see run_relay). Runs for --seconds.
  *
  * Scheduling: at most one proposal in flight per object, at most --inflight
  * in total; with --rate R sends are spaced 1/R s apart (open loop; a send
@@ -33,7 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME };
+enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME, MODE_EOS, MODE_RELAY };
 
 typedef struct opts {
   const char *bootstrap, *prefix, *tag;
@@ -291,7 +296,8 @@ static int json_str(const char *s, size_t len, const char *key, char *out, size_
 static void on_record(bench_t *b, const rd_kafka_message_t *m) {
   char id[128], outcome[32];
   const char *s = m->payload;
-  const char *field = b->o.mode == MODE_RAW ? "id" : "proposal";
+  int copied = b->o.mode == MODE_RAW || b->o.mode == MODE_EOS; /* our own bytes back */
+  const char *field = copied ? "id" : "proposal";
   if (json_str(s, m->len, field, id, sizeof id) != 0)
     return;
   size_t tl = strlen(b->o.tag);
@@ -301,7 +307,7 @@ static void on_record(bench_t *b, const rd_kafka_message_t *m) {
   long seq = strtol(id + tl + 1, &endp, 10);
   if (*endp || seq < 0 || seq >= b->nsent || b->sent[seq].done)
     return;
-  if (b->o.mode != MODE_RAW && memmem(s, m->len, "\"duplicate\":true", 16))
+  if (!copied && memmem(s, m->len, "\"duplicate\":true", 16))
     return;
   sent_t *st = &b->sent[seq];
   st->done = 1;
@@ -310,7 +316,7 @@ static void on_record(bench_t *b, const rd_kafka_message_t *m) {
   b->inflight--;
   b->answered++;
   int ok = 1;
-  if (b->o.mode == MODE_RAW)
+  if (copied)
     b->committed++;
   else if (json_str(s, m->len, "outcome", outcome, sizeof outcome) == 0 &&
            strcmp(outcome, "committed") == 0)
@@ -364,7 +370,7 @@ static void consume_some(bench_t *b, int timeout_ms) {
 }
 
 static int run_roundtrips(bench_t *b) {
-  const char *suffix = b->o.mode == MODE_RAW ? "proposals" : "confirmations";
+  const char *suffix = b->o.mode == MODE_RAW ? "proposals" : "confirmations"; /* eos too */
   snprintf(b->ptopic, sizeof b->ptopic, "%sproposals", b->o.prefix);
   snprintf(b->ctopic, sizeof b->ctopic, "%s%s", b->o.prefix, suffix);
   b->prod = make_client(b, RD_KAFKA_PRODUCER);
@@ -429,7 +435,7 @@ static int run_roundtrips(bench_t *b) {
   double secs =
       (double)((b->t_last_answer > b->t_start ? b->t_last_answer : sent_end) - b->t_start) / 1e6;
   qsort(b->lat_ms, (size_t)b->nlat, sizeof *b->lat_ms, cmp_double);
-  static const char *names[] = {"fast", "voted", "raw", "consume"};
+  static const char *names[] = {"fast", "voted", "raw", "consume", "eos", "relay"};
   printf("{\"mode\":\"%s\",\"prefix\":\"%s\",\"rate\":%.1f,\"inflight\":%ld,\"objects\":%ld,"
          "\"sent\":%ld,\"answered\":%ld,\"committed\":%ld,\"rejected\":%ld,\"other\":%ld,"
          "\"unanswered\":%ld,\"produce_errors\":%ld,\"stalls\":%ld,\"seconds\":%.3f,"
@@ -518,8 +524,146 @@ static int run_consume(bench_t *b) {
   return open > 0 ? 3 : 0;
 }
 
+static void txn_check(rd_kafka_error_t *e, const char *what) {
+  if (!e)
+    return;
+  fprintf(stderr, "bench_cluster: relay: %s: %s\n", what, rd_kafka_error_string(e));
+  exit(1);
+}
+
+/*
+ * The relay of the exactly-once baseline: the committer's Kafka work without
+ * the fold, so that `eos` round trips show what Kafka transactions alone cost
+ * on this broker. A consumer in group <prefix>relay reads <prefix>proposals
+ * (read_committed, from the beginning); each record is produced unchanged
+ * (same key, same partition) to <prefix>confirmations inside the open
+ * transaction at once, and a batch is committed with its consumed offsets
+ * (send_offsets_to_transaction) when it is 10 ms old or holds 16,000 records:
+ * the committer's commit interval and its largest batch. The loop is the
+ * plain one of librdkafka's examples/transactions.c (no second batch folding
+ * while a commit runs: there is nothing to fold). Same producer settings as
+ * the committer's transactional producer (murmur2_random, retry.backoff.ms
+ * 10, librdkafka's default linger). Prints its transaction count and mean
+ * commit time at the end.
+ */
+static int run_relay(bench_t *b) {
+  char errstr[512], txn_id[300], group[300];
+  snprintf(b->ctopic, sizeof b->ctopic, "%sproposals", b->o.prefix);
+  snprintf(b->ptopic, sizeof b->ptopic, "%sconfirmations", b->o.prefix);
+  snprintf(txn_id, sizeof txn_id, "%srelay", b->o.prefix);
+  snprintf(group, sizeof group, "%srelay", b->o.prefix);
+  rd_kafka_conf_t *pc = rd_kafka_conf_new(), *cc = rd_kafka_conf_new();
+  const char *pkv[] = {"bootstrap.servers",
+                       b->o.bootstrap,
+                       "transactional.id",
+                       txn_id,
+                       "partitioner",
+                       "murmur2_random",
+                       "retry.backoff.ms",
+                       "10",
+                       NULL};
+  const char *ckv[] = {"bootstrap.servers",
+                       b->o.bootstrap,
+                       "group.id",
+                       group,
+                       "enable.auto.commit",
+                       "false",
+                       "isolation.level",
+                       "read_committed",
+                       "auto.offset.reset",
+                       "earliest",
+                       NULL};
+  for (size_t i = 0; pkv[i]; i += 2)
+    if (rd_kafka_conf_set(pc, pkv[i], pkv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto conf_fail;
+  for (size_t i = 0; ckv[i]; i += 2)
+    if (rd_kafka_conf_set(cc, ckv[i], ckv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto conf_fail;
+  rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+  if (!prod)
+    goto conf_fail;
+  rd_kafka_t *cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
+  if (!cons)
+    goto conf_fail;
+  rd_kafka_poll_set_consumer(cons);
+  txn_check(rd_kafka_init_transactions(prod, 60000), "init_transactions");
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, b->ctopic, RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_subscribe(cons, sub)) {
+    fprintf(stderr, "bench_cluster: relay: subscribe failed\n");
+    return 1;
+  }
+  rd_kafka_topic_partition_list_destroy(sub);
+  enum { MAX_PARTS = 1024, BATCH_MS = 10, BATCH_MAX = 16000 };
+  static int64_t next[MAX_PARTS];
+  for (int p = 0; p < MAX_PARTS; p++)
+    next[p] = -1;
+  int64_t end = now_us() + (int64_t)(b->o.seconds * 1e6), batch_start = 0, commit_us = 0;
+  long batch_n = 0, txns = 0, records = 0;
+  txn_check(rd_kafka_begin_transaction(prod), "begin_transaction");
+  for (;;) {
+    int64_t t = now_us();
+    int due = batch_n > 0 && (batch_n >= BATCH_MAX || t - batch_start >= BATCH_MS * 1000);
+    if (due || (t >= end && batch_n == 0)) {
+      if (batch_n > 0) {
+        int64_t c0 = now_us();
+        rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(16);
+        for (int p = 0; p < MAX_PARTS; p++)
+          if (next[p] >= 0)
+            rd_kafka_topic_partition_list_add(offs, b->ctopic, p)->offset = next[p];
+        rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(cons);
+        txn_check(rd_kafka_send_offsets_to_transaction(prod, offs, md, 60000),
+                  "send_offsets_to_transaction");
+        rd_kafka_consumer_group_metadata_destroy(md);
+        rd_kafka_topic_partition_list_destroy(offs);
+        txn_check(rd_kafka_commit_transaction(prod, 60000), "commit_transaction");
+        commit_us += now_us() - c0;
+        txns++;
+        batch_n = 0;
+      }
+      if (t >= end)
+        break;
+      txn_check(rd_kafka_begin_transaction(prod), "begin_transaction");
+      continue;
+    }
+    int wait_ms = batch_n ? (int)((batch_start + BATCH_MS * 1000 - t) / 1000) : 100;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms > 0 ? wait_ms : 0);
+    if (!m)
+      continue;
+    if (!m->err && m->partition >= 0 && m->partition < MAX_PARTS) {
+      rd_kafka_resp_err_t e;
+      while ((e = rd_kafka_producev(
+                  prod, RD_KAFKA_V_TOPIC(b->ptopic), RD_KAFKA_V_PARTITION(m->partition),
+                  RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+             RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(prod, 10);
+      if (e) {
+        fprintf(stderr, "bench_cluster: relay: produce: %s\n", rd_kafka_err2str(e));
+        return 1;
+      }
+      if (batch_n++ == 0)
+        batch_start = now_us();
+      next[m->partition] = m->offset + 1;
+      records++;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  printf("{\"mode\":\"relay\",\"prefix\":\"%s\",\"records\":%ld,\"transactions\":%ld,"
+         "\"records_per_txn\":%.1f,\"txn_commit_mean_ms\":%.2f}\n",
+         b->o.prefix, records, txns, txns ? (double)records / (double)txns : 0.0,
+         txns ? (double)commit_us / 1000.0 / (double)txns : 0.0);
+  rd_kafka_consumer_close(cons);
+  rd_kafka_destroy(cons);
+  rd_kafka_destroy(prod);
+  return 0;
+conf_fail:
+  fprintf(stderr, "bench_cluster: relay: %s\n", errstr);
+  return 1;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume --prefix P "
+  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume|eos|relay --prefix P "
                   "[--bootstrap B] [--objects N] [--inflight N] [--rate R] [--seconds S] "
                   "[--drain S] [--tag T]\n");
 }
@@ -551,6 +695,10 @@ int main(int argc, char **argv) {
         b.o.mode = MODE_RAW;
       else if (!strcmp(optarg, "consume"))
         b.o.mode = MODE_CONSUME;
+      else if (!strcmp(optarg, "eos"))
+        b.o.mode = MODE_EOS;
+      else if (!strcmp(optarg, "relay"))
+        b.o.mode = MODE_RELAY;
       else {
         usage();
         return 2;
@@ -583,5 +731,7 @@ int main(int argc, char **argv) {
     usage();
     return 2;
   }
+  if (b.o.mode == MODE_RELAY)
+    return run_relay(&b);
   return b.o.mode == MODE_CONSUME ? run_consume(&b) : run_roundtrips(&b);
 }

@@ -7,6 +7,10 @@ it at the end if it started it), then runs each scenario under its own topic
 prefix with fresh `smc worker` processes:
 
   raw     produce -> consume round trips of proposal-sized records (baseline)
+  eos     the same round trips through a relay that copies each record into
+          <prefix>confirmations inside Kafka transactions with the consumed
+          offsets: the committer's Kafka work without the fold (baseline of
+          what exactly-once costs on this broker)
   fast    (a) lock machine, no votes, 10,000 objects, max throughput
   half    (a) again, open loop at half the max rate of `fast`
   replay  (c) `smc replay --fresh` over the topics `fast` wrote, and the raw
@@ -47,7 +51,7 @@ INFLIGHT = int(os.environ.get("BENCH_INFLIGHT", "1000"))
 OBJECTS = int(os.environ.get("BENCH_OBJECTS", "10000"))
 PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "12"))
 REST_THREADS = int(os.environ.get("BENCH_REST_THREADS", "16"))
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "raw,fast,half,replay,voted,rest").split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "raw,eos,fast,half,replay,voted,rest").split(",")
 TICK = os.sysconf("SC_CLK_TCK")
 RUN = "%08x" % random.getrandbits(32)
 
@@ -242,6 +246,25 @@ def scenario_raw(tmp, out):
     c = Cluster(tmp, "raw")  # no worker: the topic is only a Kafka topic here
     warm_round("raw", c.prefix)
     out["raw"] = client("raw", c.prefix, "r" + RUN)
+
+
+def scenario_eos(tmp, out):
+    """Round trips through bench_cluster's relay (a committer without the
+    fold: consume, produce in a transaction with the offsets, commit every
+    10 ms), measured by the client exactly like `fast`. The relay's CPU is
+    reported like a worker's."""
+    c = Cluster(tmp, "eos")  # topics only; the relay stands in for the worker
+    logf = open(os.path.join(c.dir, "relay.log"), "w+")
+    relay = subprocess.Popen([CLIENT, "--mode", "relay", "--prefix", c.prefix, "--bootstrap", BOOT,
+                              "--seconds", str(SECONDS + 120)], stdout=logf,
+                             stderr=subprocess.STDOUT)
+    c.workers.append(relay)
+    try:
+        warm_round("eos", c.prefix)
+        out["eos"] = measured(c, lambda: client("eos", c.prefix, "e" + RUN))
+    finally:
+        c.stop()
+        logf.close()
 
 
 def scenario_fast(tmp, out):
@@ -450,7 +473,8 @@ def fmt(v, nd=1):
 
 def table(out):
     rows = [("scenario", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu ms/op", "rss MB")]
-    for k, label in (("raw", "(e) raw produce->consume"), ("fast", "(a) fast path, max"),
+    for k, label in (("raw", "(e) raw produce->consume"),
+                     ("eos", "(e) raw EOS relay round trips"), ("fast", "(a) fast path, max"),
                      ("half", "(a) fast path, half max"), ("voted", "(b) voted 2-of-3"),
                      ("million", "(a) 1M objects, backlog")):
         r = out.get(k)
@@ -495,7 +519,7 @@ def main():
            "objects": OBJECTS, "partitions": PARTITIONS, "bootstrap": BOOT,
            "scenarios": SCENARIOS, "metrics": os.environ.get("BENCH_METRICS") == "1",
            "started": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
-    fns = {"raw": scenario_raw, "fast": scenario_fast, "half": scenario_half,
+    fns = {"raw": scenario_raw, "eos": scenario_eos, "fast": scenario_fast, "half": scenario_half,
            "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest,
            "million": scenario_million}
     try:
@@ -523,6 +547,8 @@ def main():
     ratios = {}
     if "fast" in out and "raw" in out and out["raw"]["throughput"]:
         ratios["fast_raw"] = round(out["fast"]["throughput"] / out["raw"]["throughput"], 3)
+    if "fast" in out and "eos" in out and out["eos"]["throughput"]:
+        ratios["fast_eos"] = round(out["fast"]["throughput"] / out["eos"]["throughput"], 3)
     if "voted" in out and "raw" in out and out["raw"]["throughput"]:
         ratios["voted_raw"] = round(out["voted"]["throughput"] / out["raw"]["throughput"], 3)
     if "throughput" in out.get("replay", {}) and out.get("consume", {}).get("records_per_s"):
