@@ -25,17 +25,28 @@ struct smc_store {
    * (left by a newer version): RocksDB requires them opened. */
   rocksdb_column_family_handle_t **other;
   size_t nother;
-  /* Read cache (rc_* below): RC_SLOTS direct-mapped entries, under rc_mu. */
+  /* Read cache (rc_* below): RC_SLOTS entries in sets of two, under rc_mu. */
   struct rc_ent *rc;
   pthread_mutex_t rc_mu;
   int rc_mu_ok;
   uint64_t rc_gen; /* bumped by every write that reaches RocksDB */
+  uint32_t rc_tick;
+  /* Filter of decided proposal ids (df_* below). */
+  uint64_t *df_bits; /* NULL: off */
+  size_t df_blocks;  /* 512-bit blocks, a power of two */
+  size_t df_cap;     /* keys it holds at ~1% false positives */
+  size_t df_added;   /* keys added since the last (re)build */
+  pthread_rwlock_t df_mu;
+  int df_mu_ok;
+  smc_store_filter_stats_t df_stats;
 };
 
 /*
  * Read cache in front of RocksDB for the keys the fold reads on every record
- * (object records, machine registrations, partition meta): a direct-mapped
- * table of RC_SLOTS entries, each the exact value RocksDB holds for its key
+ * (object records, machine registrations, partition meta): a two-way
+ * set-associative table of RC_SLOTS entries (least recently used of a set
+ * replaced; direct-mapped, a quarter of 10,000 objects kept evicting each
+ * other), each the exact value RocksDB holds for its key
  * (or its absence). It cannot go stale: every write through this store
  * (smc_store_apply, the kv's put/del, smc_store_drop_partition) updates or
  * drops the entries it touches after RocksDB accepted it, and a value read
@@ -48,7 +59,8 @@ struct smc_store {
 typedef struct rc_ent {
   uint8_t *kv; /* key bytes then value bytes (malloc'd); NULL = empty slot */
   uint32_t klen, vlen;
-  uint32_t cap; /* bytes allocated at kv, reused by the next fill that fits */
+  uint32_t cap;  /* bytes allocated at kv, reused by the next fill that fits */
+  uint32_t used; /* rc_tick when last read or filled: the older of a set goes */
   uint8_t cf;
   uint8_t found; /* 0: the key is known to be absent */
 } rc_ent_t;
@@ -59,17 +71,48 @@ static int rc_cacheable(smc_cf_t cf, size_t klen) {
   return cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || (cf == SMC_CF_META && klen == 5);
 }
 
-static rc_ent_t *rc_slot(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+/* The two entries (a set) key may occupy. */
+static rc_ent_t *rc_set(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
   uint64_t h = 1469598103934665603ULL ^ (uint64_t)cf;
   const uint8_t *k = key;
   for (size_t i = 0; i < klen; i++)
     h = (h ^ k[i]) * 1099511628211ULL;
   h ^= h >> 29;
-  return &s->rc[h & (RC_SLOTS - 1)];
+  return &s->rc[h & (RC_SLOTS - 2)];
 }
 
 static int rc_match(const rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen) {
   return e->kv && e->cf == (uint8_t)cf && e->klen == klen && !memcmp(e->kv, key, klen);
+}
+
+/* key's entry, or NULL; marks it used. Caller holds rc_mu. */
+static rc_ent_t *rc_lookup(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+  rc_ent_t *e = rc_set(s, cf, key, klen);
+  for (int i = 0; i < 2; i++)
+    if (rc_match(&e[i], cf, key, klen)) {
+      e[i].used = ++s->rc_tick;
+      return &e[i];
+    }
+  return NULL;
+}
+
+/* The entry to (re)fill with key: its own, else an empty one, else the one
+ * of its set used least recently. Caller holds rc_mu. */
+static rc_ent_t *rc_place(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+  rc_ent_t *e = rc_set(s, cf, key, klen);
+  rc_ent_t *pick;
+  if (rc_match(&e[0], cf, key, klen))
+    pick = &e[0];
+  else if (rc_match(&e[1], cf, key, klen))
+    pick = &e[1];
+  else if (!e[0].kv)
+    pick = &e[0];
+  else if (!e[1].kv)
+    pick = &e[1];
+  else
+    pick = (int32_t)(e[0].used - e[1].used) <= 0 ? &e[0] : &e[1];
+  pick->used = ++s->rc_tick;
+  return pick;
 }
 
 /* Make e hold key -> val (val NULL: absent). On allocation failure the slot
@@ -101,8 +144,8 @@ static void rc_fill(rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen, cons
 
 /* Drop key's entry, if cached. Caller holds rc_mu. */
 static void rc_forget(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  rc_ent_t *e = s->rc ? rc_slot(s, cf, key, klen) : NULL;
-  if (e && rc_match(e, cf, key, klen)) {
+  rc_ent_t *e = s->rc ? rc_lookup(s, cf, key, klen) : NULL;
+  if (e) {
     free(e->kv);
     e->kv = NULL;
   }
@@ -124,7 +167,178 @@ static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen
    * rest (decided ids, queues, timers) need no look */
   if (!s->rc || !rc_cacheable(cf, klen))
     return;
-  rc_fill(rc_slot(s, cf, key, klen), cf, key, klen, val, vlen);
+  rc_fill(rc_place(s, cf, key, klen), cf, key, klen, val, vlen);
+}
+
+/*
+ * Filter of decided proposal ids, in front of the SMC_CF_DECIDED lookups:
+ * almost every proposal carries a new id, and asking RocksDB for an absent
+ * key (memtable bloom, then every table's bloom) cost ~11% of the fold. A
+ * blocked bloom filter (one 64-byte block per key, 6 bits) answers "absent"
+ * exactly: every key that can be in SMC_CF_DECIDED has its bits set before
+ * the write that stores it, so a key without them is not there. Deletes
+ * (the dedup expiry) leave their bits: such keys only cost a RocksDB
+ * lookup, as without the filter.
+ *
+ * Memory is fixed (decided_filter_bytes). Once more keys were added since
+ * the last build than it holds at ~1% false positives, the filter is rebuilt
+ * from the keys RocksDB has (expired ids are gone by then); if even those
+ * are more than half its capacity, it is switched off until the store is
+ * reopened and every lookup goes to RocksDB. The build on open reads every
+ * key of SMC_CF_DECIDED once.
+ *
+ * Threads: lookups and inserts hold df_mu shared and set bits atomically;
+ * smc_store_apply and kv_put hold it shared from setting the bits until
+ * RocksDB has the write, so a rebuild (df_mu exclusive) never misses a key
+ * written concurrently.
+ */
+#define DF_BLOCK_WORDS 8 /* 512 bits */
+
+static uint64_t df_hash(const void *key, size_t klen) {
+  const uint8_t *p = key;
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (klen * 0xff51afd7ed558ccdULL);
+  while (klen >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
+    h ^= h >> 31;
+    p += 8;
+    klen -= 8;
+  }
+  uint64_t w = 0;
+  for (size_t i = 0; i < klen; i++)
+    w |= (uint64_t)p[i] << (8 * i);
+  h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
+  return h;
+}
+
+/* The block of h (blocks is a power of two); its 6 bit positions are 9
+ * bits of h each. */
+static uint64_t *df_block(uint64_t *bits, size_t blocks, uint64_t h) {
+  return bits + (((h >> 54) ^ (h * 0x9e3779b97f4a7c15ULL)) & (blocks - 1)) * DF_BLOCK_WORDS;
+}
+
+static void df_set(uint64_t *bits, size_t blocks, const void *key, size_t klen) {
+  uint64_t h = df_hash(key, klen);
+  uint64_t *b = df_block(bits, blocks, h);
+  for (int i = 0; i < 6; i++) {
+    unsigned bit = (unsigned)(h >> (9 * i)) & 511;
+    __atomic_fetch_or(&b[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
+  }
+}
+
+/* 0: key is certainly not in SMC_CF_DECIDED; 1: it may be. Caller holds
+ * df_mu shared and df_bits is set. */
+static int df_maybe(const smc_store_t *s, const void *key, size_t klen) {
+  uint64_t h = df_hash(key, klen);
+  const uint64_t *b = df_block(s->df_bits, s->df_blocks, h);
+  for (int i = 0; i < 6; i++) {
+    unsigned bit = (unsigned)(h >> (9 * i)) & 511;
+    if (!(__atomic_load_n(&b[bit >> 6], __ATOMIC_RELAXED) & (1ULL << (bit & 63))))
+      return 0;
+  }
+  return 1;
+}
+
+/* Fill a cleared filter from every key RocksDB holds in SMC_CF_DECIDED.
+ * Returns the number of keys, or -1 on a read error. Caller holds df_mu
+ * exclusively (or the store is not shared yet). */
+static long df_fill(smc_store_t *s) {
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  if (!ro)
+    return -1;
+  rocksdb_readoptions_set_fill_cache(ro, 0);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[SMC_CF_DECIDED]);
+  long n = 0;
+  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t kl = 0;
+    const char *k = rocksdb_iter_key(it, &kl);
+    df_set(s->df_bits, s->df_blocks, k, kl);
+    n++;
+  }
+  char *rerr = NULL;
+  rocksdb_iter_get_error(it, &rerr);
+  if (rerr) {
+    rocksdb_free(rerr);
+    n = -1;
+  }
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  return n;
+}
+
+/* (Re)build the filter from RocksDB; switch it off when the store holds
+ * more keys than half its capacity or cannot be read. Caller holds df_mu
+ * exclusively (or the store is not shared yet). */
+static void df_build(smc_store_t *s) {
+  if (!s->df_bits)
+    return;
+  memset(s->df_bits, 0, s->df_blocks * DF_BLOCK_WORDS * sizeof(uint64_t));
+  long n = df_fill(s);
+  s->df_stats.builds++;
+  if (n < 0 || (size_t)n > s->df_cap / 2) {
+    free(s->df_bits);
+    s->df_bits = NULL;
+    s->df_stats.enabled = 0;
+    return;
+  }
+  __atomic_store_n(&s->df_added, (size_t)n, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->df_stats.keys, (size_t)n, __ATOMIC_RELAXED);
+}
+
+/* Set up the filter with about bytes of memory (0: none). */
+static int df_open(smc_store_t *s, size_t bytes) {
+  if (pthread_rwlock_init(&s->df_mu, NULL))
+    return SMC_ENOMEM;
+  s->df_mu_ok = 1;
+  size_t blocks = 1;
+  while (blocks * 2 * DF_BLOCK_WORDS * sizeof(uint64_t) <= bytes)
+    blocks *= 2;
+  if (bytes < DF_BLOCK_WORDS * sizeof(uint64_t))
+    return 0;
+  if (!(s->df_bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t))))
+    return SMC_ENOMEM;
+  s->df_blocks = blocks;
+  s->df_cap = blocks * 512 / 10; /* 10 bits per key: ~1% false positives */
+  s->df_stats.enabled = 1;
+  s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
+  s->df_stats.capacity = s->df_cap;
+  df_build(s);
+  return 0;
+}
+
+/* After a write: rebuild once the filter holds more keys than its
+ * capacity. Takes df_mu exclusively; the caller holds nothing. */
+static void df_maybe_rebuild(smc_store_t *s) {
+  if (__atomic_load_n(&s->df_added, __ATOMIC_RELAXED) <= s->df_cap)
+    return;
+  pthread_rwlock_wrlock(&s->df_mu);
+  if (s->df_bits && __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) > s->df_cap)
+    df_build(s);
+  pthread_rwlock_unlock(&s->df_mu);
+}
+
+/* Add key before writing it to SMC_CF_DECIDED. Caller holds df_mu shared. */
+static void df_add(smc_store_t *s, const void *key, size_t klen) {
+  if (!s->df_bits)
+    return;
+  df_set(s->df_bits, s->df_blocks, key, klen);
+  __atomic_fetch_add(&s->df_added, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&s->df_stats.keys, 1, __ATOMIC_RELAXED);
+}
+
+void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out) {
+  pthread_rwlock_rdlock(&s->df_mu);
+  out->enabled = s->df_stats.enabled;
+  out->bytes = s->df_stats.bytes;
+  out->capacity = s->df_stats.capacity;
+  out->builds = s->df_stats.builds;
+  out->keys = __atomic_load_n(&s->df_stats.keys, __ATOMIC_RELAXED);
+  out->skipped = __atomic_load_n(&s->df_stats.skipped, __ATOMIC_RELAXED);
+  pthread_rwlock_unlock(&s->df_mu);
 }
 
 void smc_store_options_default(smc_store_options_t *o) {
@@ -133,6 +347,7 @@ void smc_store_options_default(smc_store_options_t *o) {
   o->write_buffer_bytes = 16u << 20;
   o->max_open_files = 512;
   o->sync = 0;
+  o->decided_filter_bytes = 4u << 20;
 }
 
 /* Turn a RocksDB error string (malloc'd by RocksDB) into err; frees it. */
@@ -308,6 +523,10 @@ int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **
   s->rc_mu_ok = 1;
   if ((rc = make_dirs(dir, err)) || (rc = build_options(s, o, err)) || (rc = open_db(s, err)))
     goto fail;
+  if (df_open(s, o->decided_filter_bytes)) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
   *out = s;
   return 0;
 fail:
@@ -342,6 +561,9 @@ void smc_store_close(smc_store_t *s) {
     rocksdb_writeoptions_destroy(s->apply_wopts);
   if (s->rc_mu_ok)
     pthread_mutex_destroy(&s->rc_mu);
+  if (s->df_mu_ok)
+    pthread_rwlock_destroy(&s->df_mu);
+  free(s->df_bits);
   rc_clear_locked(s);
   free(s->rc);
   free(s->dir);
@@ -380,12 +602,21 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   quiet_perf_context();
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
+  if (cf == SMC_CF_DECIDED) {
+    pthread_rwlock_rdlock(&s->df_mu);
+    int absent = s->df_bits && !df_maybe(s, key, klen);
+    pthread_rwlock_unlock(&s->df_mu);
+    if (absent) {
+      __atomic_fetch_add(&s->df_stats.skipped, 1, __ATOMIC_RELAXED);
+      return SMC_ENOT_FOUND;
+    }
+  }
   int cacheable = rc_cacheable(cf, klen);
   uint64_t gen = 0;
   if (cacheable) {
     pthread_mutex_lock(&s->rc_mu);
-    rc_ent_t *e = rc_slot(s, cf, key, klen);
-    if (rc_match(e, cf, key, klen)) {
+    rc_ent_t *e = rc_lookup(s, cf, key, klen);
+    if (e) {
       int rc = SMC_ENOT_FOUND;
       if (e->found) {
         rc = (*val = dup_bytes(e->kv + e->klen, e->vlen)) ? 0 : SMC_ENOMEM;
@@ -410,7 +641,7 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   if (cacheable) { /* only if no write completed since gen was read */
     pthread_mutex_lock(&s->rc_mu);
     if (gen == s->rc_gen)
-      rc_fill(rc_slot(s, cf, key, klen), cf, key, klen, v, n);
+      rc_fill(rc_place(s, cf, key, klen), cf, key, klen, v, n);
     pthread_mutex_unlock(&s->rc_mu);
   }
   if (!v) {
@@ -431,7 +662,16 @@ static int kv_put(void *self, smc_cf_t cf, const void *key, size_t klen, const v
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
   char *rerr = NULL;
+  int decided = cf == SMC_CF_DECIDED;
+  if (decided) {
+    pthread_rwlock_rdlock(&s->df_mu);
+    df_add(s, key, klen);
+  }
   rocksdb_put_cf(s->db, s->wopts, s->cf[cf], key, klen, val, vlen, &rerr);
+  if (decided) {
+    pthread_rwlock_unlock(&s->df_mu);
+    df_maybe_rebuild(s);
+  }
   pthread_mutex_lock(&s->rc_mu);
   s->rc_gen++;
   if (rerr) /* unknown outcome: forget the key */
@@ -530,6 +770,8 @@ static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
   batch_ctx_t *b = opaque;
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
+  if (val && cf == SMC_CF_DECIDED)
+    df_add(b->s, key, klen);
   if (val)
     rocksdb_writebatch_put_cf(b->wb, b->s->cf[cf], key, klen, val, vlen);
   else
@@ -548,6 +790,8 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   batch_ctx_t b = {s, rocksdb_writebatch_create()};
   if (!b.wb)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  /* shared from the filter's bits to the write (see df_*) */
+  pthread_rwlock_rdlock(&s->df_mu);
   int rc = smc_overlay_foreach(ov, add_to_batch, &b);
   if (rc) {
     rc = smc_error_set(err, rc, NULL, "cannot collect the pending writes: %s", smc_strerror(rc));
@@ -565,7 +809,9 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   if (rerr)
     rc = rocks_fail(err, rerr, "apply");
 done:
+  pthread_rwlock_unlock(&s->df_mu);
   rocksdb_writebatch_destroy(b.wb);
+  df_maybe_rebuild(s);
   return rc;
 }
 

@@ -23,12 +23,23 @@
 typedef struct smc_store smc_store_t;
 
 typedef struct smc_store_options {
-  size_t block_cache_bytes;  /* shared LRU block cache, default 64 MiB */
-  size_t write_buffer_bytes; /* memtable size per column family, default 16 MiB;
-                                all memtables together are capped at 4x this */
-  int max_open_files;        /* default 512 (-1 = unlimited) */
-  int sync;                  /* fsync every apply, default 0 (the WAL is on) */
+  size_t block_cache_bytes;    /* shared LRU block cache, default 64 MiB */
+  size_t write_buffer_bytes;   /* memtable size per column family, default 16 MiB;
+                                  all memtables together are capped at 4x this */
+  int max_open_files;          /* default 512 (-1 = unlimited) */
+  int sync;                    /* fsync every apply, default 0 (the WAL is on) */
+  size_t decided_filter_bytes; /* in-memory filter of decided proposal ids,
+                                  default 4 MiB (~3.3M ids); 0 = none */
 } smc_store_options_t;
+
+/* The decided-id filter (store.c): whether it is on, its size and
+ * capacity, the keys added since its last build, how often it was built
+ * (on open and when full), and the lookups it answered without RocksDB. */
+typedef struct smc_store_filter_stats {
+  int enabled;
+  size_t bytes, capacity, keys;
+  unsigned long builds, skipped;
+} smc_store_filter_stats_t;
 
 void smc_store_options_default(smc_store_options_t *o);
 
@@ -51,6 +62,9 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err);
 /* Delete every key of partition (prefix: 4 bytes big-endian) in every column
  * family, atomically. */
 int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err);
+
+/* A snapshot of the decided-id filter's figures. */
+void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out);
 
 /* The directory the store was opened in. */
 const char *smc_store_dir(const smc_store_t *s);

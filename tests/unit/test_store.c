@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,213 @@ static void test_options_sync_small_buffers(void **state) {
   assert_value(&kv, SMC_CF_OBJECTS, 9, "r20-00", NULL);
 }
 
+static smc_store_t *open_filtered(const char *path, size_t filter_bytes) {
+  smc_store_options_t o;
+  smc_store_options_default(&o);
+  assert_int_equal(o.decided_filter_bytes, 4u << 20);
+  o.block_cache_bytes = 1u << 20;
+  o.write_buffer_bytes = 256u << 10;
+  o.decided_filter_bytes = filter_bytes;
+  smc_error_t err;
+  smc_error_clear(&err);
+  smc_store_t *s = NULL;
+  if (smc_store_open(path, &o, &s, &err))
+    fail_msg("open: %s", err.message);
+  return s;
+}
+
+/* Write decided ids from..to-1 ("id<n>" -> "c<n>") in one apply. */
+static void put_ids(smc_store_t *s, int from, int to) {
+  smc_kv_t kv = smc_store_kv(s);
+  smc_overlay_t *ov = smc_overlay_new(&kv);
+  smc_kv_t okv = smc_overlay_kv(ov);
+  for (int i = from; i < to; i++) {
+    char k[32], v[32];
+    snprintf(k, sizeof(k), "id%d", i);
+    snprintf(v, sizeof(v), "c%d", i);
+    put(&okv, SMC_CF_DECIDED, 3, k, v);
+  }
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_store_apply(s, ov, &err), 0);
+  smc_overlay_destroy(ov);
+}
+
+static void assert_ids(smc_store_t *s, int from, int to, int present) {
+  smc_kv_t kv = smc_store_kv(s);
+  for (int i = from; i < to; i++) {
+    char k[32], v[32];
+    snprintf(k, sizeof(k), "id%d", i);
+    snprintf(v, sizeof(v), "c%d", i);
+    assert_value(&kv, SMC_CF_DECIDED, 3, k, present ? v : NULL);
+  }
+}
+
+/* The decided-id filter answers absent ids without RocksDB and never hides
+ * a stored one: after applies and single puts, after a reopen (built from
+ * the keys on disk), after rebuilds when full, and once switched off. */
+static void test_decided_filter(void **state) {
+  fixture_t *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/filter", f->dir);
+  /* 1 KiB: 16 blocks, capacity 819 keys */
+  f->s = open_filtered(path, 1024);
+  smc_store_filter_stats_t st;
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 1);
+  assert_int_equal(st.bytes, 1024);
+  assert_int_equal(st.capacity, 819);
+  assert_int_equal(st.builds, 1);
+  put_ids(f->s, 0, 200);
+  smc_kv_t kv = smc_store_kv(f->s);
+  put(&kv, SMC_CF_DECIDED, 3, "single", "s");
+  assert_ids(f->s, 0, 200, 1);
+  assert_value(&kv, SMC_CF_DECIDED, 3, "single", "s");
+  assert_ids(f->s, 1000, 2000, 0);
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.keys, 201);
+  assert_true(st.skipped > 900); /* ~1% false positives at 201 keys */
+  /* reopen: built from the 201 keys RocksDB has */
+  smc_store_close(f->s);
+  f->s = open_filtered(path, 1024);
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 1);
+  assert_int_equal(st.keys, 201);
+  assert_ids(f->s, 0, 200, 1);
+  /* delete most, then pass the capacity: the rebuild keeps the filter on */
+  kv = smc_store_kv(f->s);
+  for (int i = 0; i < 180; i++) {
+    uint8_t key[32];
+    char k[16];
+    snprintf(k, sizeof(k), "id%d", i);
+    assert_int_equal(smc_kv_del(&kv, SMC_CF_DECIDED, key, pkey(key, 3, k)), 0);
+  }
+  for (int i = 200; i < 900; i += 100) {
+    put_ids(f->s, i, i + 100);
+    kv = smc_store_kv(f->s);
+    for (int j = i - 100; j < i; j++) { /* keep at most 200 live keys */
+      uint8_t key[32];
+      char k[16];
+      snprintf(k, sizeof(k), "id%d", j);
+      assert_int_equal(smc_kv_del(&kv, SMC_CF_DECIDED, key, pkey(key, 3, k)), 0);
+    }
+  }
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 1);
+  assert_int_equal(st.builds, 2);
+  assert_ids(f->s, 800, 900, 1);
+  assert_ids(f->s, 0, 800, 0);
+  /* more live keys than half the capacity: switched off, still exact */
+  put_ids(f->s, 900, 1800);
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 0);
+  assert_int_equal(st.builds, 3);
+  assert_ids(f->s, 800, 1800, 1);
+  assert_ids(f->s, 1800, 1900, 0);
+  smc_store_close(f->s);
+  f->s = open_filtered(path, 0); /* none at all */
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 0);
+  assert_ids(f->s, 800, 1800, 1);
+}
+
+typedef struct writer_arg {
+  smc_store_t *s;
+  int base;
+} writer_arg_t;
+
+/* Apply batches of 50 ids, deleting the batch before the previous one, and
+ * read each batch back right after its apply. */
+static void *filter_writer(void *opaque) {
+  writer_arg_t *a = opaque;
+  for (int b = 0; b < 60; b++) {
+    int from = a->base + b * 50;
+    put_ids(a->s, from, from + 50);
+    if (b >= 2) {
+      smc_kv_t kv = smc_store_kv(a->s);
+      for (int i = from - 100; i < from - 50; i++) {
+        uint8_t key[32];
+        char k[16];
+        snprintf(k, sizeof(k), "id%d", i);
+        if (smc_kv_del(&kv, SMC_CF_DECIDED, key, pkey(key, 3, k)))
+          return (void *)1;
+      }
+    }
+    smc_kv_t kv = smc_store_kv(a->s);
+    for (int i = from; i < from + 50; i++) {
+      uint8_t key[32];
+      char k[16];
+      snprintf(k, sizeof(k), "id%d", i);
+      void *v = NULL;
+      size_t vl = 0;
+      if (smc_kv_get(&kv, SMC_CF_DECIDED, key, pkey(key, 3, k), &v, &vl))
+        return (void *)1; /* a stored id the filter hid */
+      free(v);
+    }
+  }
+  return NULL;
+}
+
+/* Two threads write decided ids while the filter is rebuilt (a small one
+ * fills every ~800 keys): no id written is ever reported absent. */
+static void test_decided_filter_threads(void **state) {
+  fixture_t *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/filter2", f->dir);
+  f->s = open_filtered(path, 1024);
+  pthread_t t[2];
+  writer_arg_t a[2] = {{f->s, 0}, {f->s, 100000}};
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, filter_writer, &a[i]), 0);
+  for (int i = 0; i < 2; i++) {
+    void *r = NULL;
+    pthread_join(t[i], &r);
+    assert_null(r);
+  }
+  smc_store_filter_stats_t st;
+  smc_store_filter_stats(f->s, &st);
+  assert_int_equal(st.enabled, 1);
+  assert_true(st.builds >= 4);
+}
+
+/* The read cache stays exact when more object keys than its entries are
+ * written and read in turns (sets of two evict each other). */
+static void test_read_cache_many_keys(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  enum { N = 80000 };
+  static int last[N]; /* round of the value each key holds, -1 none */
+  for (int i = 0; i < N; i++)
+    last[i] = -1;
+  for (int round = 0; round < 3; round++) {
+    for (int b = 0; b < N; b += 1000) {
+      smc_overlay_t *ov = smc_overlay_new(&kv);
+      smc_kv_t okv = smc_overlay_kv(ov);
+      for (int i = b; i < b + 1000; i++) {
+        char k[32], v[32];
+        snprintf(k, sizeof(k), "o%d", i);
+        snprintf(v, sizeof(v), "v%d.%d", i, round);
+        if ((i + round) % 3) {
+          put(&okv, SMC_CF_OBJECTS, 1, k, v);
+          last[i] = round;
+        }
+      }
+      smc_error_t err;
+      smc_error_clear(&err);
+      assert_int_equal(smc_store_apply(f->s, ov, &err), 0);
+      smc_overlay_destroy(ov);
+    }
+    for (int pass = 0; pass < 2; pass++) /* the second pass reads the cache */
+      for (int i = round; i < N; i += 7) {
+        char k[32], v[32];
+        snprintf(k, sizeof(k), "o%d", i);
+        snprintf(v, sizeof(v), "v%d.%d", i, last[i]);
+        assert_value(&kv, SMC_CF_OBJECTS, 1, k, last[i] >= 0 ? v : NULL);
+      }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_del_across_cfs, setup, teardown),
@@ -415,6 +623,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_drop_partition, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_resumes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_options_sync_small_buffers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_decided_filter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_decided_filter_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_cache_many_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
