@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "core/kv.h"
 #include "core/vote_sig.h"
 #include "kafka/kconf.h"
@@ -37,13 +38,18 @@
 #include "node/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/voter.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
 #define POLL_BATCH 500
 
+/* A vote request held back while its partition catches up, or whose vote
+ * could not be produced yet. */
 typedef struct pending_vote {
   char *proposal, *object, *json;
+  size_t proposal_len, json_len;
+  uint64_t hash; /* of proposal */
   int32_t partition;
 } pending_vote_t;
 
@@ -64,6 +70,11 @@ struct smc_voter {
   int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
   pending_vote_t *pending;
   size_t npending, cap;
+  size_t *slot;               /* [nslot]: index of pending by proposal id (i + 1; 0 = empty) */
+  size_t nslot;               /* 0 or a power of two above 2 * npending */
+  smc_buf_t voter_jstr;       /* cfg->voter_id as a canonical JSON string */
+  smc_buf_t idbuf;            /* a proposal id, NUL-terminated */
+  smc_buf_t text;             /* the vote being produced */
   EVP_PKEY *vote_key;         /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
   int64_t next_offset_commit; /* ms: group offsets are for monitoring only */
   int offsets_moved;          /* records folded since the last offset commit */
@@ -72,6 +83,8 @@ struct smc_voter {
 #define OFFSET_COMMIT_MS 1000
 
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset);
+static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char *object,
+                     const char *json, size_t json_len);
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
@@ -92,6 +105,206 @@ static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, cons
   vlog(v, SMC_LOG_DEBUG, p, "offset %lld: %s", (long long)offset, msg);
 }
 
+/* ---- reading the fold's canonical JSON ---------------------------------- */
+
+static const char *skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* p is at a string's opening quote: the position after its closing quote,
+ * or NULL. */
+static const char *skip_string(const char *p, const char *end) {
+  for (p++; p < end; p++) {
+    if (*p == '\\')
+      p++;
+    else if (*p == '"')
+      return p + 1;
+  }
+  return NULL;
+}
+
+/* Skip one value at p: strings whole, objects and arrays by bracket depth,
+ * scalars up to the next delimiter. The position after it, or NULL. */
+static const char *skip_value(const char *p, const char *end) {
+  if (p >= end)
+    return NULL;
+  if (*p == '"')
+    return skip_string(p, end);
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    while (p < end) {
+      if (*p == '"') {
+        if (!(p = skip_string(p, end)))
+          return NULL;
+        continue;
+      }
+      if (*p == '{' || *p == '[')
+        depth++;
+      else if ((*p == '}' || *p == ']') && --depth == 0)
+        return p + 1;
+      p++;
+    }
+    return NULL;
+  }
+  const char *s = p;
+  while (p < end && !strchr(",}] \t\n\r", *p))
+    p++;
+  return p > s ? p : NULL;
+}
+
+int smc_voter_json_member(const char *json, size_t len, const char *name, const char **val,
+                          size_t *vlen) {
+  const char *p = skip_ws(json, json + len), *end = json + len;
+  size_t nl = strlen(name);
+  if (p >= end || *p != '{')
+    return -1;
+  p = skip_ws(p + 1, end);
+  if (p < end && *p == '}')
+    return 0;
+  while (p < end && *p == '"') {
+    const char *k = p + 1, *ke = skip_string(p, end);
+    if (!ke)
+      return -1;
+    int match = (size_t)(ke - 1 - k) == nl && !memcmp(k, name, nl);
+    p = skip_ws(ke, end);
+    if (p >= end || *p != ':')
+      return -1;
+    const char *vs = skip_ws(p + 1, end);
+    if (!(p = skip_value(vs, end)))
+      return -1;
+    if (match) {
+      *val = vs;
+      *vlen = (size_t)(p - vs);
+      return 1;
+    }
+    p = skip_ws(p, end);
+    if (p < end && *p == '}')
+      return 0;
+    if (p >= end || *p != ',')
+      return -1;
+    p = skip_ws(p + 1, end);
+  }
+  return -1;
+}
+
+int smc_voter_json_plain_string(const char *val, size_t vlen, const char **out, size_t *outlen) {
+  if (vlen < 2 || val[0] != '"' || val[vlen - 1] != '"' || memchr(val + 1, '\\', vlen - 2))
+    return 0;
+  *out = val + 1;
+  *outlen = vlen - 2;
+  return 1;
+}
+
+int smc_voter_json_array_has(const char *val, size_t vlen, const char *want, size_t wlen) {
+  const char *p = val, *end = val + vlen;
+  int escaped = 0; /* an element with escapes may be want written differently */
+  if (p >= end || *p != '[')
+    return -1;
+  p = skip_ws(p + 1, end);
+  if (p < end && *p == ']')
+    return 0;
+  while (p < end && *p == '"') {
+    const char *e = skip_string(p, end);
+    if (!e)
+      return -1;
+    if ((size_t)(e - p) == wlen && !memcmp(p, want, wlen))
+      return 1;
+    if (memchr(p, '\\', (size_t)(e - p)))
+      escaped = 1;
+    p = skip_ws(e, end);
+    if (p < end && *p == ']')
+      return escaped ? -1 : 0;
+    if (p >= end || *p != ',')
+      return -1;
+    p = skip_ws(p + 1, end);
+  }
+  return -1;
+}
+
+void smc_voter_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
+                         int accept, const char *reason, const char *signature) {
+  smc_buf_adds(b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":");
+  smc_buf_add_jstr(b, object);
+  smc_buf_adds(b, ",\"proposal\":");
+  smc_buf_add_jstr(b, proposal);
+  if (reason) {
+    smc_buf_adds(b, ",\"reason\":");
+    smc_buf_add_jstr(b, reason);
+  }
+  if (signature) {
+    smc_buf_adds(b, ",\"signature\":");
+    smc_buf_add_jstr(b, signature);
+  }
+  smc_buf_adds(b, ",\"type\":\"vote\",\"voter\":");
+  smc_buf_add_jstr(b, voter);
+  smc_buf_addc(b, '}');
+}
+
+/* ---- pending vote requests, indexed by proposal id ---------------------- */
+
+static uint64_t id_hash(const char *s, size_t n) {
+  uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* The index slot of the pending request for proposal id (hash h), or the
+ * empty slot where it would go. nslot must be > 0. */
+static size_t slot_of(const smc_voter_t *v, const char *id, size_t n, uint64_t h) {
+  size_t mask = v->nslot - 1, i = (size_t)h & mask;
+  while (v->slot[i]) {
+    const pending_vote_t *pv = &v->pending[v->slot[i] - 1];
+    if (pv->hash == h && pv->proposal_len == n && !memcmp(pv->proposal, id, n))
+      return i;
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
+/* The index of the pending request for proposal id, or -1. */
+static ssize_t pending_find(const smc_voter_t *v, const char *id, size_t n) {
+  if (!v->npending)
+    return -1;
+  size_t s = slot_of(v, id, n, id_hash(id, n));
+  return v->slot[s] ? (ssize_t)v->slot[s] - 1 : -1;
+}
+
+/* Linear probing with backward-shift deletion: empty slot s, then move up
+ * every later entry of the run whose home slot does not lie in (s, j]. */
+static void slot_delete(smc_voter_t *v, size_t s) {
+  size_t mask = v->nslot - 1, j = s;
+  v->slot[s] = 0;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (!v->slot[j])
+      return;
+    size_t home = (size_t)v->pending[v->slot[j] - 1].hash & mask;
+    int between = s <= j ? (home > s && home <= j) : (home > s || home <= j);
+    if (!between) {
+      v->slot[s] = v->slot[j];
+      v->slot[j] = 0;
+      s = j;
+    }
+  }
+}
+
+static int slots_rebuild(smc_voter_t *v, size_t nslot) {
+  size_t *ns = calloc(nslot, sizeof *ns);
+  if (!ns)
+    return SMC_ENOMEM;
+  free(v->slot);
+  v->slot = ns;
+  v->nslot = nslot;
+  for (size_t i = 0; i < v->npending; i++) {
+    const pending_vote_t *pv = &v->pending[i];
+    v->slot[slot_of(v, pv->proposal, pv->proposal_len, pv->hash)] = i + 1;
+  }
+  return 0;
+}
+
 static void pending_free(pending_vote_t *pv) {
   free(pv->proposal);
   free(pv->object);
@@ -99,8 +312,44 @@ static void pending_free(pending_vote_t *pv) {
 }
 
 static void pending_remove_at(smc_voter_t *v, size_t i) {
-  pending_free(&v->pending[i]);
-  v->pending[i] = v->pending[--v->npending];
+  pending_vote_t *pv = &v->pending[i];
+  slot_delete(v, slot_of(v, pv->proposal, pv->proposal_len, pv->hash));
+  pending_free(pv);
+  size_t last = --v->npending;
+  if (i != last) {
+    pending_vote_t *lv = &v->pending[last];
+    v->slot[slot_of(v, lv->proposal, lv->proposal_len, lv->hash)] = i + 1;
+    v->pending[i] = *lv;
+  }
+}
+
+/* Hold a vote request (its proposal is not pending yet). */
+static int pending_add(smc_voter_t *v, int32_t p, const char *id, size_t idlen, const char *object,
+                       const char *json, size_t json_len) {
+  if (v->npending == v->cap) {
+    size_t nc = v->cap ? v->cap * 2 : 16;
+    pending_vote_t *np = realloc(v->pending, nc * sizeof *np);
+    if (!np)
+      return SMC_ENOMEM;
+    v->pending = np;
+    v->cap = nc;
+  }
+  if ((v->npending + 1) * 2 > v->nslot && slots_rebuild(v, v->nslot ? v->nslot * 2 : 64) < 0)
+    return SMC_ENOMEM;
+  pending_vote_t *pv = &v->pending[v->npending];
+  pv->proposal = strndup(id, idlen);
+  pv->object = strdup(object);
+  pv->json = strndup(json, json_len);
+  pv->proposal_len = idlen;
+  pv->json_len = json_len;
+  pv->hash = id_hash(id, idlen);
+  pv->partition = p;
+  if (!pv->proposal || !pv->object || !pv->json) {
+    pending_free(pv);
+    return SMC_ENOMEM;
+  }
+  v->slot[slot_of(v, id, idlen, pv->hash)] = ++v->npending;
+  return 0;
 }
 
 static void pending_drop_partition(smc_voter_t *v, int32_t p) {
@@ -110,6 +359,8 @@ static void pending_drop_partition(smc_voter_t *v, int32_t p) {
     else
       i++;
 }
+
+/* ---- the fold's outputs ------------------------------------------------- */
 
 static int voters_include(const json_t *voters, const char *id) {
   size_t i;
@@ -124,56 +375,94 @@ static const char *proposal_id_of(const json_t *o) {
   return id ? id : json_string_value(json_object_get(o, "id"));
 }
 
-/* Fold emit callback: remember vote requests that name this voter; forget
- * them again when their proposal is decided (a confirmation). */
-static int voter_emit(void *opaque, const smc_output_t *o) {
-  smc_voter_t *v = opaque;
-  if (o->kind == SMC_OUT_CONFIRMATION && v->npending == 0)
+/* The proposal id of an output, read from its text: 1 with *id and *n set (not
+ * NUL-terminated), 0 when the text needs a real JSON parser. */
+static int fast_proposal_id(const smc_output_t *o, const char **id, size_t *n) {
+  const char *val;
+  size_t vl;
+  int r = smc_voter_json_member(o->json, o->json_len, "proposal", &val, &vl);
+  if (r == 0)
+    r = smc_voter_json_member(o->json, o->json_len, "id", &val, &vl);
+  return r == 1 && smc_voter_json_plain_string(val, vl, id, n);
+}
+
+/*
+ * What a vote request asks of this voter, read from its text: 1 it lists
+ * this voter (*id, *n: the proposal id), 0 it does not, -1 the text needs a
+ * real JSON parser (escapes, odd shapes).
+ */
+static int fast_vote_request(smc_voter_t *v, const smc_output_t *o, const char **id, size_t *n) {
+  const char *val;
+  size_t vl;
+  if (!o->key || !*o->key || smc_voter_json_member(o->json, o->json_len, "voters", &val, &vl) != 1)
+    return -1;
+  int has = smc_voter_json_array_has(val, vl, v->voter_jstr.p, v->voter_jstr.len);
+  if (has <= 0)
+    return has;
+  return fast_proposal_id(o, id, n) ? 1 : -1;
+}
+
+/* A vote request that lists this voter: vote now when its partition is
+ * caught up, else (or when the vote could not be produced) hold it. */
+static int on_vote_request(smc_voter_t *v, const smc_output_t *o, const char *id, size_t n,
+                           const char *object) {
+  if (pending_find(v, id, n) >= 0)
     return 0;
-  if (o->kind == SMC_OUT_REPLY)
-    return 0;
+  int32_t p = o->partition;
+  if (p >= 0 && p < v->nparts && v->assigned[p] && v->caught_up[p]) {
+    smc_buf_reset(&v->idbuf);
+    smc_buf_add(&v->idbuf, id, n);
+    if (v->idbuf.oom)
+      return SMC_ENOMEM;
+    if (cast_vote(v, p, v->idbuf.p, object, o->json, o->json_len) == 0)
+      return 0;
+  }
+  return pending_add(v, p, id, n, object, o->json, o->json_len);
+}
+
+/* The jansson path of voter_emit, for outputs whose text needs a parser. */
+static int emit_parsed(smc_voter_t *v, const smc_output_t *o) {
   json_t *j = json_loadb(o->json, o->json_len, 0, NULL);
   if (!j)
     return 0;
   const char *id = proposal_id_of(j);
+  int rc = 0;
   if (o->kind == SMC_OUT_CONFIRMATION) {
-    for (size_t i = 0; id && i < v->npending; i++)
-      if (!strcmp(v->pending[i].proposal, id)) {
-        pending_remove_at(v, i);
-        break;
-      }
-  } else if (o->kind == SMC_OUT_VOTE_REQUEST && id &&
-             voters_include(json_object_get(j, "voters"), v->cfg->voter_id)) {
-    int known = 0;
-    for (size_t i = 0; i < v->npending && !known; i++)
-      known = !strcmp(v->pending[i].proposal, id);
-    if (!known) {
-      if (v->npending == v->cap) {
-        size_t nc = v->cap ? v->cap * 2 : 16;
-        pending_vote_t *np = realloc(v->pending, nc * sizeof *np);
-        if (!np) {
-          json_decref(j);
-          return SMC_ENOMEM;
-        }
-        v->pending = np;
-        v->cap = nc;
-      }
-      const char *obj = json_string_value(json_object_get(j, "object"));
-      pending_vote_t *pv = &v->pending[v->npending];
-      pv->proposal = strdup(id);
-      pv->object = strdup(obj ? obj : (o->key ? o->key : ""));
-      pv->json = strndup(o->json, o->json_len);
-      pv->partition = o->partition;
-      if (!pv->proposal || !pv->object || !pv->json) {
-        pending_free(pv);
-        json_decref(j);
-        return SMC_ENOMEM;
-      }
-      v->npending++;
-    }
+    ssize_t i = id ? pending_find(v, id, strlen(id)) : -1;
+    if (i >= 0)
+      pending_remove_at(v, (size_t)i);
+  } else if (id && voters_include(json_object_get(j, "voters"), v->cfg->voter_id)) {
+    const char *obj = json_string_value(json_object_get(j, "object"));
+    rc = on_vote_request(v, o, id, strlen(id), obj ? obj : (o->key ? o->key : ""));
   }
   json_decref(j);
-  return 0;
+  return rc;
+}
+
+/* Fold emit callback: vote on requests that name this voter (or hold them,
+ * see on_vote_request); forget held ones when their proposal is decided (a
+ * confirmation). The fields come straight from the canonical text; jansson
+ * only parses texts with escapes. */
+static int voter_emit(void *opaque, const smc_output_t *o) {
+  smc_voter_t *v = opaque;
+  const char *id;
+  size_t n;
+  if (o->kind == SMC_OUT_CONFIRMATION) {
+    if (v->npending == 0)
+      return 0;
+    if (!fast_proposal_id(o, &id, &n))
+      return emit_parsed(v, o);
+    ssize_t i = pending_find(v, id, n);
+    if (i >= 0)
+      pending_remove_at(v, (size_t)i);
+    return 0;
+  }
+  if (o->kind != SMC_OUT_VOTE_REQUEST)
+    return 0;
+  int r = fast_vote_request(v, o, &id, &n);
+  if (r < 0)
+    return emit_parsed(v, o);
+  return r ? on_vote_request(v, o, id, n, o->key) : 0;
 }
 
 /* ---- the hook ----------------------------------------------------------- */
@@ -324,57 +613,58 @@ fail_pipes:
   return 0;
 }
 
-/* Decide and produce the vote for one pending request. Returns 0 or a
- * negative code (the request then stays pending). */
-static int cast_vote(smc_voter_t *v, const pending_vote_t *pv) {
+/* Decide and produce the vote on proposal of object (request: the vote
+ * request's JSON). Returns 0 or a negative code (the caller then holds the
+ * request). */
+static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char *object,
+                     const char *json, size_t json_len) {
   char reason[1024] = "";
   int accept = 1;
-  if (v->cfg->vote_hook && *v->cfg->vote_hook)
-    accept = smc_voter_run_hook(v->cfg->vote_hook, pv->json, v->cfg->vote_hook_timeout_ms, reason,
+  if (v->cfg->vote_hook && *v->cfg->vote_hook) {
+    char *req = strndup(json, json_len); /* the hook's stdin, NUL-terminated */
+    if (!req)
+      return SMC_ENOMEM;
+    accept = smc_voter_run_hook(v->cfg->vote_hook, req, v->cfg->vote_hook_timeout_ms, reason,
                                 sizeof reason);
-  json_t *vote = json_pack("{s:s,s:s,s:s,s:s,s:b}", "type", "vote", "proposal", pv->proposal,
-                           "object", pv->object, "voter", v->cfg->voter_id, "accept", accept);
-  if (!vote)
-    return SMC_ENOMEM;
-  if (reason[0])
-    json_object_set_new(vote, "reason", json_string(reason));
+    free(req);
+  }
+  /* A reason that is not valid UTF-8 is left out (jansson refuses it). */
+  json_t *rj = reason[0] ? json_string(reason) : NULL;
+  int has_reason = rj != NULL;
+  json_decref(rj);
+  char sig[SMC_VOTE_SIG_B64_LEN + 1];
   if (v->vote_key) {
-    char sig[SMC_VOTE_SIG_B64_LEN + 1];
     smc_error_t serr;
     smc_error_clear(&serr);
-    int rc = smc_vote_sig_sign(v->vote_key, pv->object, pv->proposal, v->cfg->voter_id, accept, sig,
-                               &serr);
+    int rc = smc_vote_sig_sign(v->vote_key, object, proposal, v->cfg->voter_id, accept, sig, &serr);
     if (rc) {
-      json_decref(vote);
-      vlog(v, SMC_LOG_WARN, pv->partition, "vote on %s: %s", pv->proposal, serr.message);
+      vlog(v, SMC_LOG_WARN, p, "vote on %s: %s", proposal, serr.message);
       return rc;
     }
-    json_object_set_new(vote, "signature", json_string(sig));
   }
-  char *text = json_dumps(vote, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(vote);
-  if (!text)
+  smc_buf_reset(&v->text);
+  smc_voter_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept,
+                      has_reason ? reason : NULL, v->vote_key ? sig : NULL);
+  if (v->text.oom)
     return SMC_ENOMEM;
   rd_kafka_resp_err_t e;
-  while ((e = rd_kafka_producev(
-              v->producer, RD_KAFKA_V_TOPIC(v->topic_in), RD_KAFKA_V_PARTITION(pv->partition),
-              RD_KAFKA_V_KEY(pv->object, strlen(pv->object)), RD_KAFKA_V_VALUE(text, strlen(text)),
-              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+  while ((e = rd_kafka_producev(v->producer, RD_KAFKA_V_TOPIC(v->topic_in), RD_KAFKA_V_PARTITION(p),
+                                RD_KAFKA_V_KEY(object, strlen(object)),
+                                RD_KAFKA_V_VALUE(v->text.p, v->text.len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
          RD_KAFKA_RESP_ERR__QUEUE_FULL)
     rd_kafka_poll(v->producer, 10);
-  free(text);
   if (e) {
-    vlog(v, SMC_LOG_WARN, pv->partition, "vote on %s: %s", pv->proposal, rd_kafka_err2str(e));
+    vlog(v, SMC_LOG_WARN, p, "vote on %s: %s", proposal, rd_kafka_err2str(e));
     return SMC_EKAFKA;
   }
-  vlog(v, SMC_LOG_INFO, pv->partition, "voted %s%s on proposal %s of %s%s%s",
-       accept ? "accept" : "reject", v->vote_key ? " (signed)" : "", pv->proposal, pv->object,
-       reason[0] ? ": " : "", reason);
+  vlog(v, SMC_LOG_INFO, p, "voted %s%s on proposal %s of %s%s%s", accept ? "accept" : "reject",
+       v->vote_key ? " (signed)" : "", proposal, object, reason[0] ? ": " : "", reason);
   smc_metrics_counter_add("smc_votes_total", accept ? "accept=\"true\"" : "accept=\"false\"", 1);
   return 0;
 }
 
-/* Vote on every pending request of a caught-up partition. */
+/* Vote on every held request of a caught-up partition. */
 static void cast_pending(smc_voter_t *v) {
   for (size_t i = 0; i < v->npending;) {
     pending_vote_t *pv = &v->pending[i];
@@ -383,11 +673,7 @@ static void cast_pending(smc_voter_t *v) {
       pending_remove_at(v, i);
       continue;
     }
-    if (!v->caught_up[p]) {
-      i++;
-      continue;
-    }
-    if (cast_vote(v, pv) < 0) {
+    if (!v->caught_up[p] || cast_vote(v, p, pv->proposal, pv->object, pv->json, pv->json_len) < 0) {
       i++;
       continue;
     }
@@ -618,6 +904,10 @@ static void voter_free(smc_voter_t *v) {
   for (size_t i = 0; i < v->npending; i++)
     pending_free(&v->pending[i]);
   free(v->pending);
+  free(v->slot);
+  smc_buf_close(&v->voter_jstr);
+  smc_buf_close(&v->idbuf);
+  smc_buf_close(&v->text);
   free(v->topic_in);
   free(v->group);
   free(v->store_dir);
@@ -638,6 +928,10 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   v->cfg = cfg;
   atomic_store(&v->healthy, 1);
+  smc_buf_init(&v->voter_jstr);
+  smc_buf_init(&v->idbuf);
+  smc_buf_init(&v->text);
+  smc_buf_add_jstr(&v->voter_jstr, cfg->voter_id);
   size_t rl = strlen(cfg->voter_id) + 8;
   char *role = malloc(rl);
   if (role)
@@ -653,7 +947,7 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     if ((v->client_id = malloc(cl)))
       snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
   }
-  if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
+  if (!v->group || !v->topic_in || !v->store_dir || !v->client_id || v->voter_jstr.oom) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
