@@ -244,9 +244,17 @@ typedef struct progress {
   int tty, quiet;
 } progress_t;
 
+/* What smc_replay_run's callbacks of smc replay share. */
+typedef struct replay_ctx {
+  progress_t pg;
+  const char *data_dir, *dir;
+  int32_t partitions;
+  smc_store_t *store;
+} replay_ctx_t;
+
 /* Progress bar on stderr: records, rate, ETA. */
 static void show_progress(void *opaque, int64_t done, int64_t total, int final) {
-  progress_t *pg = opaque;
+  progress_t *pg = &((replay_ctx_t *)opaque)->pg;
   if (pg->quiet)
     return;
   double secs = (double)(smc_now_ms() - pg->t0) / 1000.0;
@@ -281,6 +289,24 @@ static void replay_usage(FILE *out) {
                "  --digest     add \"digest\": per column family of the store after the\n"
                "               replay, its key count and the sha256 of its keys and values\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
+}
+
+/* --fresh: create or open the store and empty every partition of it. Called
+ * by smc_replay_run once the records are being fetched (a new RocksDB store
+ * takes 100 ms and more to create). */
+static int open_fresh_store(void *opaque, smc_store_t **out, smc_error_t *err) {
+  replay_ctx_t *x = opaque;
+  if (smc_node_mkdirs(x->data_dir) < 0)
+    return smc_error_set(err, SMC_EIO, NULL, "%s: %s", x->data_dir, strerror(errno));
+  smc_error_t e;
+  smc_error_clear(&e);
+  if (smc_store_open(x->dir, NULL, &x->store, &e) < 0)
+    return smc_error_set(err, e.code, NULL, "store %s: %s", x->dir, e.message);
+  for (int32_t p = 0; p < x->partitions; p++)
+    if (smc_store_drop_partition(x->store, p, &e) < 0)
+      return smc_error_set(err, e.code, NULL, "store %s: %s", x->dir, e.message);
+  *out = x->store;
+  return 0;
 }
 
 /* Print ,"digest":{cf:{"keys":N,"sha256":hex},...} for every column family
@@ -363,7 +389,7 @@ static int cmd_replay_run(int argc, char **argv) {
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
   int fresh = 0, digest = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
-  progress_t pg = {.t0 = smc_now_ms(), .tty = isatty(2)};
+  replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
   if (smc_cli_fold_limits_env("replay", &lim) < 0 || default_threads("replay", &threads) < 0)
@@ -395,7 +421,7 @@ static int cmd_replay_run(int argc, char **argv) {
       fresh = 1;
       break;
     case OPT_QUIET:
-      pg.quiet = 1;
+      x.pg.quiet = 1;
       break;
     case OPT_THREADS:
       if (parse_threads("replay", "--threads", optarg, &threads) < 0)
@@ -423,7 +449,6 @@ static int cmd_replay_run(int argc, char **argv) {
   snprintf(dir, sizeof dir, "%s/%s", data_dir, store_name);
   char *topic = smc_topic(c.prefix, "proposals");
   rd_kafka_t *rk = open_reader(&c, "replay");
-  smc_store_t *store = NULL;
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
@@ -435,11 +460,16 @@ static int cmd_replay_run(int argc, char **argv) {
     rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
     goto done;
   }
-  if (smc_node_mkdirs(data_dir) < 0) {
+  x.data_dir = data_dir;
+  x.dir = dir;
+  x.partitions = n;
+  /* Without --fresh the ranges start at the store's applied offsets: open
+   * it first. With --fresh they start at 0, and the replay opens it. */
+  if (!fresh && smc_node_mkdirs(data_dir) < 0) {
     fprintf(stderr, "smc replay: %s: %s\n", data_dir, strerror(errno));
     goto done;
   }
-  if (smc_store_open(dir, NULL, &store, &err) < 0) {
+  if (!fresh && smc_store_open(dir, NULL, &x.store, &err) < 0) {
     fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
     goto done;
   }
@@ -452,15 +482,14 @@ static int cmd_replay_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   if (!parts)
     goto done;
-  smc_kv_t skv = smc_store_kv(store);
   for (int32_t p = 0; p < n; p++) {
     int64_t applied = 0;
-    if (fresh && smc_store_drop_partition(store, p, &err) < 0) {
-      fprintf(stderr, "smc replay: %s\n", err.message);
-      goto done;
+    smc_kv_t skv;
+    if (x.store) {
+      skv = smc_store_kv(x.store);
+      if (smc_fold_applied(fold, &skv, p, &applied) < 0)
+        goto done;
     }
-    if (smc_fold_applied(fold, &skv, p, &applied) < 0)
-      goto done;
     parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
   }
   if (threads > n)
@@ -469,11 +498,12 @@ static int cmd_replay_run(int argc, char **argv) {
                     .props = (const char *const *)c.props,
                     .topic = topic,
                     .fold = fold,
-                    .store = store,
+                    .store = x.store,
                     .progress = show_progress,
-                    .opaque = &pg,
+                    .opaque = &x,
                     .threads = threads,
-                    .fold_config = &fc};
+                    .fold_config = &fc,
+                    .open_store = fresh ? open_fresh_store : NULL};
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "\nsmc replay: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
@@ -483,8 +513,8 @@ static int cmd_replay_run(int argc, char **argv) {
   for (int32_t p = 0; p < n; p++)
     total += parts[p].records;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
-         dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - pg.t0) / 1000.0);
-  if (digest && print_digest(store) < 0) {
+         dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - x.pg.t0) / 1000.0);
+  if (digest && print_digest(x.store) < 0) {
     printf("}\n");
     goto done;
   }
@@ -494,7 +524,7 @@ done:
   free(parts);
   if (fold)
     smc_fold_destroy(fold);
-  smc_store_close(store);
+  smc_store_close(x.store);
   close_reader(rk);
   free(topic);
 out:

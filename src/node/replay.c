@@ -207,6 +207,7 @@ typedef struct worker {
 
 struct replay_run {
   const smc_replay_t *r;
+  smc_store_t *store; /* r->store, or what r->open_store gave */
   rd_kafka_t *rk;
   smc_replay_part_t *parts;
   size_t n;
@@ -236,9 +237,9 @@ static void part_done(worker_t *w, smc_replay_part_t *pt) {
 
 static int flush_overlay(worker_t *w) {
   w->batch = 0;
-  if (!w->run->r->store || !w->ov || smc_overlay_pending(w->ov) == 0)
+  if (!w->run->store || !w->ov || smc_overlay_pending(w->ov) == 0)
     return 0;
-  int rc = smc_store_apply(w->run->r->store, w->ov, &w->err);
+  int rc = smc_store_apply(w->run->store, w->ov, &w->err);
   smc_overlay_clear(w->ov);
   return rc;
 }
@@ -393,8 +394,8 @@ static int split_ranges(replay_run_t *run, worker_t *ws, int nw) {
   return rc;
 }
 
-/* Set up worker w: fold, state, queue with its partitions forwarded to it
- * (before the assignment, so no record reaches the consumer's queue). */
+/* Set up worker w: fold and queue (its partitions are forwarded to it before
+ * the assignment, so no record reaches the consumer's queue). */
 static int worker_init(replay_run_t *run, worker_t *w, int index, smc_error_t *err) {
   const smc_replay_t *r = run->r;
   w->run = run;
@@ -413,8 +414,15 @@ static int worker_init(replay_run_t *run, worker_t *w, int index, smc_error_t *e
       return smc_error_set(err, SMC_ENOMEM, NULL, "replay: cannot create a fold");
     w->fold = w->own_fold;
   }
-  if (r->store) {
-    smc_kv_t base = smc_store_kv(r->store);
+  return 0;
+}
+
+/* The state w folds into: an overlay on the store, r->kv, or a private
+ * in-memory overlay. */
+static int worker_state(replay_run_t *run, worker_t *w, smc_error_t *err) {
+  const smc_replay_t *r = run->r;
+  if (run->store) {
+    smc_kv_t base = smc_store_kv(run->store);
     if (!(w->ov = smc_overlay_new(&base)))
       return smc_error_set(err, SMC_ENOMEM, NULL, "overlay");
     w->kv = smc_overlay_kv(w->ov);
@@ -468,13 +476,15 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, sm
   int rc = 0, nw = 0, assigned = 0;
   worker_t *ws = NULL;
   rd_kafka_topic_partition_list_t *tl = NULL;
-  replay_run_t run = {.r = r, .parts = parts, .n = n, .max_partition = -1};
+  replay_run_t run = {.r = r, .store = r->store, .parts = parts, .n = n, .max_partition = -1};
   atomic_init(&run.abort, 0);
   atomic_init(&run.running, 0);
   int want = r->threads > 1 ? r->threads : 1;
-  if (!r->fold || !r->topic || (want > 1 && r->kv && !r->store))
+  if (!r->fold || !r->topic || (want > 1 && r->kv && !r->store) ||
+      (r->open_store && (r->store || r->kv)))
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
-                         "replay: missing fold or topic, or several threads on one kv");
+                         "replay: missing fold or topic, several threads on one kv, or "
+                         "open_store with a store or kv");
   for (size_t i = 0; i < n; i++) {
     if (parts[i].partition < 0)
       return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: negative partition");
@@ -508,8 +518,11 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, sm
   size_t open = 0;
   for (size_t i = 0; i < n; i++)
     open += !parts[i].done;
-  if (open == 0)
+  if (open == 0) {
+    if (r->open_store && (rc = r->open_store(r->opaque, &run.store, err)) < 0)
+      goto fail;
     goto done;
+  }
   nw = want < (int)open ? want : (int)open;
   if (nw > 1 && !r->fold_config) {
     rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "replay: threads need a fold_config");
@@ -543,6 +556,12 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, sm
     goto fail;
   }
   assigned = 1;
+  /* The fetches run meanwhile: a slow store open overlaps them. */
+  if (r->open_store && (rc = r->open_store(r->opaque, &run.store, err)) < 0)
+    goto fail;
+  for (int i = 0; i < nw; i++)
+    if ((rc = worker_state(&run, &ws[i], err)) < 0)
+      goto fail;
   int64_t last_progress = 0;
   if (nw == 1) {
     /* the calling thread folds, serving the consumer's queue in between */

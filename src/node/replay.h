@@ -52,6 +52,12 @@ typedef struct smc_replay {
    * Capped by the number of ranges left to fold. */
   int threads;
   const smc_fold_config_t *fold_config;
+  /* Instead of store (store and kv NULL): called once with opaque, by the
+   * calling thread, after the consumer was assigned and before anything is
+   * folded, so that opening a store overlaps the first fetches (the ranges
+   * must then be known without it, e.g. from 0). Returns 0 and sets *store,
+   * used as store above; or a negative code (err set) that ends the replay. */
+  int (*open_store)(void *opaque, smc_store_t **store, smc_error_t *err);
 } smc_replay_t;
 
 /*

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka/kconf.h"
 #include "node/replay.h"
@@ -231,10 +232,82 @@ static void refuses_unworkable_threads(void **state) {
   smc_fold_destroy(fold);
 }
 
+typedef struct opener {
+  char dir[64];
+  smc_store_t *store;
+  int calls, fail;
+} opener_t;
+
+static int open_cb(void *opaque, smc_store_t **out, smc_error_t *err) {
+  opener_t *o = opaque;
+  o->calls++;
+  if (o->fail)
+    return smc_error_set(err, SMC_ESTORE, NULL, "no store today");
+  int rc = smc_store_open(o->dir, NULL, &o->store, err);
+  *out = o->store;
+  return rc;
+}
+
+/* open_store: called once, after the assignment; the threads fold into the
+ * store it gives; its failure ends the replay with its code. */
+static void store_opened_by_the_replay(void **state) {
+  mock_t *m = *state;
+  opener_t o = {.calls = 0};
+  snprintf(o.dir, sizeof o.dir, "/tmp/smc-test-replay-XXXXXX");
+  assert_non_null(mkdtemp(o.dir));
+  smc_fold_config_t fc;
+  smc_fold_config_default(&fc);
+  fc.partitions = NPART;
+  smc_fold_t *fold = NULL;
+  assert_int_equal(smc_fold_new(&fc, &fold), 0);
+  smc_replay_part_t parts[NPART];
+  for (int p = 0; p < NPART; p++)
+    parts[p] = (smc_replay_part_t){.partition = p, .from = 0, .to = SMC_REPLAY_END};
+  smc_replay_t r = {.bootstrap = m->bootstrap,
+                    .props = props,
+                    .topic = TOPIC,
+                    .fold = fold,
+                    .opaque = &o,
+                    .threads = 2,
+                    .fold_config = &fc,
+                    .open_store = open_cb};
+  smc_error_t err;
+  smc_error_clear(&err);
+  o.fail = 1;
+  assert_int_equal(smc_replay_run(&r, parts, NPART, &err), SMC_ESTORE);
+  assert_string_equal(err.message, "no store today");
+  assert_int_equal(o.calls, 1);
+  o.fail = 0;
+  o.calls = 0;
+  smc_error_clear(&err);
+  assert_int_equal(smc_replay_run(&r, parts, NPART, &err), 0);
+  assert_int_equal(o.calls, 1);
+  assert_non_null(o.store);
+  smc_kv_t kv = smc_store_kv(o.store);
+  int64_t records = 0;
+  for (int p = 0; p < NPART; p++) {
+    int64_t applied = -1;
+    assert_int_equal(smc_fold_applied(fold, &kv, p, &applied), 0);
+    assert_int_equal(applied, parts[p].to);
+    records += parts[p].records;
+  }
+  assert_int_equal(records, NREC);
+  /* open_store beside a store is refused */
+  r.store = o.store;
+  smc_error_clear(&err);
+  assert_int_equal(smc_replay_run(&r, parts, NPART, &err), SMC_EINVALID_ARGUMENT);
+  smc_store_close(o.store);
+  smc_fold_destroy(fold);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", o.dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(threads_fold_the_same),
       cmocka_unit_test(refuses_unworkable_threads),
+      cmocka_unit_test(store_opened_by_the_replay),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
