@@ -43,6 +43,12 @@
 #include "store/store.h"
 
 #define POLL_BATCH 500
+/* The store is written when the oldest unwritten record is FLUSH_MS old, at
+ * FLUSH_RECORDS records, or when the partitions go quiet: an object's keys
+ * touched by its request, proposal, votes and decision within one window
+ * reach RocksDB once. Votes do not wait for the write. */
+#define FLUSH_MS 200
+#define FLUSH_RECORDS 10000
 
 /* A vote request held back while its partition catches up, or whose vote
  * could not be produced yet. */
@@ -78,6 +84,8 @@ struct smc_voter {
   EVP_PKEY *vote_key;         /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
   int64_t next_offset_commit; /* ms: group offsets are for monitoring only */
   int offsets_moved;          /* records folded since the last offset commit */
+  int unflushed;              /* records folded since the last store write */
+  int64_t flush_at;           /* ms: when the store is written at the latest */
 };
 
 #define OFFSET_COMMIT_MS 1000
@@ -688,6 +696,7 @@ static void cast_pending(smc_voter_t *v) {
  * the broker an OffsetCommit per fold window). A store failure stops the
  * role. */
 static int flush_batch(smc_voter_t *v, int force) {
+  v->unflushed = 0;
   if (smc_overlay_pending(v->ov) > 0) {
     smc_error_t err;
     smc_error_clear(&err);
@@ -809,6 +818,8 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
   }
   v->next[p] = m->offset + 1;
   v->offsets_moved = 1;
+  if (v->unflushed++ == 0)
+    v->flush_at = smc_now_ms() + FLUSH_MS;
   if (v->next[p] >= v->catchup[p])
     mark_caught_up(v, p, v->next[p]);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
@@ -839,7 +850,12 @@ static void *voter_main(void *arg) {
       rd_kafka_message_destroy(m);
       n++;
     }
-    if (flush_batch(v, 0) < 0)
+    /* Write the store when due; with nothing to write, still commit the
+     * offsets of an earlier write that came too soon after the last commit. */
+    int64_t now = smc_now_ms();
+    int write = v->unflushed && (n == 0 || v->unflushed >= FLUSH_RECORDS || now >= v->flush_at);
+    int commit = !v->unflushed && v->offsets_moved && now >= v->next_offset_commit;
+    if ((write || commit) && flush_batch(v, 0) < 0)
       break;
     cast_pending(v);
     rd_kafka_poll(v->producer, 0);
