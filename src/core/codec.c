@@ -19,7 +19,7 @@ void smc_buf_reset(smc_buf_t *b) {
   b->oom = 0;
 }
 
-static int buf_grow(smc_buf_t *b, size_t n) {
+int smc_buf_grow(smc_buf_t *b, size_t n) {
   if (b->oom)
     return -1;
   if (b->len + n + 1 <= b->cap)
@@ -37,17 +37,7 @@ static int buf_grow(smc_buf_t *b, size_t n) {
   return 0;
 }
 
-void smc_buf_add(smc_buf_t *b, const void *p, size_t n) {
-  if (buf_grow(b, n))
-    return;
-  if (n)
-    memcpy(b->p + b->len, p, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-void smc_buf_reserve(smc_buf_t *b, size_t n) { (void)buf_grow(b, n); }
-void smc_buf_adds(smc_buf_t *b, const char *s) { smc_buf_add(b, s, strlen(s)); }
-void smc_buf_addc(smc_buf_t *b, char c) { smc_buf_add(b, &c, 1); }
+void smc_buf_reserve(smc_buf_t *b, size_t n) { (void)smc_buf_grow(b, n); }
 void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
   char tmp[24], *e = tmp + sizeof(tmp), *q = e;
   uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "smc/error.h"
 
@@ -98,9 +99,21 @@ void smc_buf_reset(smc_buf_t *b);
 /* Make room for n more bytes at once (one allocation instead of several
  * doublings when the final size is roughly known). */
 void smc_buf_reserve(smc_buf_t *b, size_t n);
-void smc_buf_add(smc_buf_t *b, const void *p, size_t n);
-void smc_buf_adds(smc_buf_t *b, const char *s);
-void smc_buf_addc(smc_buf_t *b, char c);
+/* Room for n more bytes and the NUL: 0, or -1 (oom set) on failure or
+ * after an earlier one. */
+int smc_buf_grow(smc_buf_t *b, size_t n);
+/* Appends are inline (the fold makes dozens per record); only growing
+ * calls out. */
+static inline void smc_buf_add(smc_buf_t *b, const void *p, size_t n) {
+  if ((b->oom || b->len + n + 1 > b->cap) && smc_buf_grow(b, n))
+    return;
+  if (n)
+    memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+static inline void smc_buf_adds(smc_buf_t *b, const char *s) { smc_buf_add(b, s, strlen(s)); }
+static inline void smc_buf_addc(smc_buf_t *b, char c) { smc_buf_add(b, &c, 1); }
 void smc_buf_add_i64(smc_buf_t *b, int64_t v); /* decimal text */
 /* Append s (valid UTF-8) as a JSON string literal escaped exactly as
  * jansson's compact output does, so hand-built JSON stays canonical. */

@@ -38,6 +38,7 @@ void smc_fold_destroy(smc_fold_t *f) {
   for (size_t i = 0; i < f->ncache; i++)
     smc_machine_destroy(f->cache[i].m);
   free(f->cache);
+  EVP_MD_CTX_free(f->md_ctx);
   free(f);
 }
 

@@ -34,13 +34,18 @@ static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
 
-/* Same output as smc_sha256_hex (util.h). */
-static void chain_sha256_hex(const void *data, size_t len, char out[65]) {
+/* Same output as smc_sha256_hex (util.h). The fold's own digest context
+ * is reused (EVP_Digest allocated and freed one per call). */
+static void chain_sha256_hex(smc_fold_t *f, const void *data, size_t len, char out[65]) {
   static const char hex[] = "0123456789abcdef";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   pthread_once(&sha256_once, sha256_fetch);
-  if (!sha256_md || !EVP_Digest(data, len, md, &n, sha256_md, NULL) || n != 32) {
+  if (!f->md_ctx)
+    f->md_ctx = EVP_MD_CTX_new();
+  if (!sha256_md || !f->md_ctx || !EVP_DigestInit_ex(f->md_ctx, sha256_md, NULL) ||
+      !EVP_DigestUpdate(f->md_ctx, data, len) || !EVP_DigestFinal_ex(f->md_ctx, md, &n) ||
+      n != 32) {
     smc_sha256_hex(data, len, out);
     return;
   }
@@ -190,7 +195,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   committed_text(c, o, p, name, &b);
   char sum[65] = "";
   if (!b.oom) {
-    chain_sha256_hex(b.p + HDR - 65, b.len - (HDR - 65), sum);
+    chain_sha256_hex(c->f, b.p + HDR - 65, b.len - (HDR - 65), sum);
     memcpy(b.p, "{\"checksum\":\"", 13);
     memcpy(b.p + 13, sum, 64);
     memcpy(b.p + 77, "\",", 2);

@@ -28,6 +28,7 @@
 #define SMC_CORE_FOLD_INT_H
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "core/codec.h"
 #include "core/kv.h"
@@ -44,6 +45,7 @@ struct smc_fold {
   size_t ncache, capcache;
   void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
   void *log_opaque;
+  EVP_MD_CTX *md_ctx; /* the checksum chain's SHA-256, made on first use */
 };
 
 /* One object's record, decoded. Strings are owned (malloc'd). */

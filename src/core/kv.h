@@ -84,6 +84,11 @@ int smc_overlay_foreach(smc_overlay_t *ov,
                         int (*fn)(void *opaque, smc_cf_t cf, const void *key, size_t klen,
                                   const void *val, size_t vlen),
                         void *opaque);
+/* The same for the pending writes of one column family only. */
+int smc_overlay_foreach_cf(smc_overlay_t *ov, smc_cf_t cf,
+                           int (*fn)(void *opaque, smc_cf_t cf, const void *key, size_t klen,
+                                     const void *val, size_t vlen),
+                           void *opaque);
 /* Forget every pending write (after they were applied, or to abort). */
 void smc_overlay_clear(smc_overlay_t *ov);
 size_t smc_overlay_pending(const smc_overlay_t *ov);

@@ -15,17 +15,23 @@
 
 #define MAXLEVEL 24
 
-/* One allocation per node: the header, the level pointers, then the key
- * bytes. The value has its own buffer (capacity vcap) so a key written again
- * in the same batch (the partition meta, an object touched twice) reuses it
- * when the new value fits. */
+/* One allocation per node: the header, the level pointers, the key bytes,
+ * then room for the first value. A value written again (the partition
+ * meta, an object touched twice, a growing expiry bucket) reuses that room
+ * when it fits, else moves to a buffer of its own with some slack. */
 typedef struct node {
   uint8_t *key; /* points just past next[level] */
   size_t klen;
-  uint8_t *val; /* NULL = tombstone */
+  uint8_t *val; /* NULL = tombstone; else buf */
+  uint8_t *buf; /* the value's room: just past the key, or malloc'd (own) */
   size_t vlen, vcap;
+  struct node *hnext; /* chain of its hash bucket */
+  uint32_t hash;
+  int cf;
   int level;
-  struct node *next[]; /* level entries, then the key */
+  int own;             /* buf is malloc'd */
+  int arena;           /* the node and any grown buf are arena memory */
+  struct node *next[]; /* level entries, then the key, then the value room */
 } node_t;
 
 typedef struct list {
@@ -33,13 +39,139 @@ typedef struct list {
   int level; /* highest level any node has had since the last clear */
 } list_t;
 
+/* With a base (a batch that is applied and cleared), nodes and grown
+ * values come from an arena of chunks that a clear rewinds without freeing
+ * (up to ARENA_KEEP bytes are kept for the next batch): no malloc or free
+ * per pending write. Without a base (the overlay is the whole store, never
+ * cleared, deletes unlink) every node is its own allocation. */
+#define ARENA_CHUNK (64u << 10)
+#define ARENA_KEEP (4u << 20)
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t cap, used;
+  _Alignas(16) unsigned char data[];
+} chunk_t;
+
+/* Exact lookups (every get, and every put of a key already pending) go
+ * through a hash index of all nodes instead of walking the skiplist: the
+ * fold asks for a handful of keys per record, most of them not pending. */
 struct smc_overlay {
   smc_kv_t *base;
   smc_kv_t base_copy;
   list_t cf[SMC_CF_COUNT];
   size_t pending, bytes;
   uint64_t rng;
+  node_t **tab; /* hash buckets (chained by hnext), ntab a power of two */
+  size_t ntab;
+  chunk_t *chunks, *cur; /* the arena (with a base only); cur: being filled */
 };
+
+/* n bytes (16-aligned) from the arena, or NULL. */
+static void *arena_alloc(smc_overlay_t *ov, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  while (ov->cur && ov->cur->used + n > ov->cur->cap) {
+    if (!ov->cur->next)
+      break;
+    ov->cur = ov->cur->next; /* chunks past cur are empty */
+  }
+  if (!ov->cur || ov->cur->used + n > ov->cur->cap) {
+    size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+    chunk_t *c = malloc(sizeof(chunk_t) + cap);
+    if (!c)
+      return NULL;
+    c->next = NULL;
+    c->cap = cap;
+    c->used = 0;
+    if (ov->cur)
+      ov->cur->next = c; /* cur is the last chunk here */
+    else
+      ov->chunks = c;
+    ov->cur = c;
+  }
+  void *p = ov->cur->data + ov->cur->used;
+  ov->cur->used += n;
+  return p;
+}
+
+/* Rewind the arena; free the chunks past the first ARENA_KEEP bytes. */
+static void arena_rewind(smc_overlay_t *ov, int keep) {
+  size_t kept = 0;
+  chunk_t **pp = &ov->chunks;
+  while (*pp) {
+    chunk_t *c = *pp;
+    if (keep && kept + c->cap <= ARENA_KEEP) {
+      kept += c->cap;
+      c->used = 0;
+      pp = &c->next;
+    } else {
+      *pp = c->next;
+      free(c);
+    }
+  }
+  ov->cur = ov->chunks;
+}
+
+static uint32_t key_hash(smc_cf_t cf, const void *key, size_t klen) {
+  const uint8_t *p = key;
+  uint64_t h = 0x9e3779b97f4a7c15ULL * (uint64_t)(cf + 1) ^ klen;
+  while (klen >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    p += 8;
+    klen -= 8;
+  }
+  uint64_t w = 0;
+  for (size_t i = 0; i < klen; i++)
+    w |= (uint64_t)p[i] << (8 * i);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
+  h *= 0xff51afd7ed558ccdULL;
+  return (uint32_t)(h >> 32);
+}
+
+/* The pending node of (cf, key), or NULL. */
+static node_t *tab_find(const smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen,
+                        uint32_t h) {
+  if (!ov->tab)
+    return NULL;
+  for (node_t *x = ov->tab[h & (ov->ntab - 1)]; x; x = x->hnext)
+    if (x->hash == h && x->klen == klen && x->cf == (int)cf && !memcmp(x->key, key, klen))
+      return x;
+  return NULL;
+}
+
+/* Index n (its hash set); grows the table to twice the nodes. */
+static int tab_add(smc_overlay_t *ov, node_t *n) {
+  if (ov->pending + 1 > ov->ntab / 2) {
+    size_t cap = ov->ntab ? ov->ntab * 2 : 1024;
+    node_t **t = calloc(cap, sizeof(*t));
+    if (!t)
+      return SMC_ENOMEM;
+    for (size_t i = 0; i < ov->ntab; i++)
+      for (node_t *x = ov->tab[i], *nx; x; x = nx) {
+        nx = x->hnext;
+        x->hnext = t[x->hash & (cap - 1)];
+        t[x->hash & (cap - 1)] = x;
+      }
+    free(ov->tab);
+    ov->tab = t;
+    ov->ntab = cap;
+  }
+  node_t **b = &ov->tab[n->hash & (ov->ntab - 1)];
+  n->hnext = *b;
+  *b = n;
+  return 0;
+}
+
+static void tab_remove(smc_overlay_t *ov, node_t *n) {
+  node_t **p = &ov->tab[n->hash & (ov->ntab - 1)];
+  while (*p != n)
+    p = &(*p)->hnext;
+  *p = n->hnext;
+}
 
 static int cmp(const void *a, size_t al, const void *b, size_t bl) {
   size_t n = al < bl ? al : bl;
@@ -49,24 +181,30 @@ static int cmp(const void *a, size_t al, const void *b, size_t bl) {
   return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
-static node_t *node_new(int level, const void *key, size_t klen) {
+/* A node (from the arena when ov has a base; ov NULL: malloc). */
+static node_t *node_new(smc_overlay_t *ov, int level, const void *key, size_t klen, size_t vroom) {
   size_t head = sizeof(node_t) + (size_t)level * sizeof(node_t *);
-  node_t *n = malloc(head + (klen ? klen : 1));
+  int arena = ov && ov->base;
+  node_t *n = arena ? arena_alloc(ov, head + klen + vroom + 1) : malloc(head + klen + vroom + 1);
   if (!n)
     return NULL;
   memset(n, 0, head);
+  n->arena = arena;
   n->level = level;
   n->key = (uint8_t *)n + head;
   n->klen = klen;
   if (klen)
     memcpy(n->key, key, klen);
+  n->buf = n->key + klen;
+  n->vcap = vroom;
   return n;
 }
 
 static void node_free(node_t *n) {
-  if (!n)
+  if (!n || n->arena) /* the arena's memory goes with a rewind */
     return;
-  free(n->val);
+  if (n->own)
+    free(n->buf);
   free(n);
 }
 
@@ -110,7 +248,7 @@ smc_overlay_t *smc_overlay_new(smc_kv_t *base) {
   }
   ov->rng = 0x9e3779b97f4a7c15ull;
   for (int c = 0; c < SMC_CF_COUNT; c++) {
-    ov->cf[c].head = node_new(MAXLEVEL, NULL, 0);
+    ov->cf[c].head = node_new(NULL, MAXLEVEL, NULL, 0, 0);
     if (!ov->cf[c].head) {
       smc_overlay_destroy(ov);
       return NULL;
@@ -119,10 +257,11 @@ smc_overlay_t *smc_overlay_new(smc_kv_t *base) {
   return ov;
 }
 
-static void list_clear(list_t *l) {
+/* Unlink every node; free them unless they are arena memory. */
+static void list_clear(list_t *l, int arena) {
   if (!l->head)
     return;
-  node_t *x = l->head->next[0];
+  node_t *x = arena ? NULL : l->head->next[0];
   while (x) {
     node_t *n = x->next[0];
     node_free(x);
@@ -135,7 +274,10 @@ static void list_clear(list_t *l) {
 
 void smc_overlay_clear(smc_overlay_t *ov) {
   for (int c = 0; c < SMC_CF_COUNT; c++)
-    list_clear(&ov->cf[c]);
+    list_clear(&ov->cf[c], ov->base != NULL);
+  arena_rewind(ov, 1);
+  if (ov->tab)
+    memset(ov->tab, 0, ov->ntab * sizeof(*ov->tab));
   ov->pending = 0;
   ov->bytes = 0;
 }
@@ -144,8 +286,10 @@ void smc_overlay_destroy(smc_overlay_t *ov) {
   if (!ov)
     return;
   smc_overlay_clear(ov);
+  arena_rewind(ov, 0);
   for (int c = 0; c < SMC_CF_COUNT; c++)
     free(ov->cf[c].head);
+  free(ov->tab);
   free(ov);
 }
 
@@ -159,24 +303,28 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
   return d;
 }
 
-/* Make n hold val (NULL = tombstone), reusing its buffer when val fits. */
-static int node_set_val(node_t *n, const void *val, size_t vlen) {
+/* Make n hold val (NULL = tombstone), in its room when val fits. */
+static int node_set_val(smc_overlay_t *ov, node_t *n, const void *val, size_t vlen) {
   if (!val) {
-    free(n->val);
     n->val = NULL;
-    n->vlen = n->vcap = 0;
+    n->vlen = 0;
     return 0;
   }
-  if (!n->val || n->vcap < vlen) {
-    uint8_t *v = dup_bytes(val, vlen);
-    if (!v)
+  if (n->vcap < vlen) {
+    size_t cap = vlen + vlen / 2 + 16;
+    uint8_t *b = n->arena ? arena_alloc(ov, cap) : malloc(cap);
+    if (!b)
       return SMC_ENOMEM;
-    free(n->val);
-    n->val = v;
-    n->vcap = vlen;
+    memcpy(b, val, vlen); /* before the old room goes: val may be in it */
+    if (n->own)
+      free(n->buf);
+    n->buf = b;
+    n->vcap = cap;
+    n->own = !n->arena;
   } else if (vlen) {
-    memcpy(n->val, val, vlen);
+    memmove(n->buf, val, vlen); /* val may be n's own bytes */
   }
+  n->val = n->buf;
   n->vlen = vlen;
   return 0;
 }
@@ -186,30 +334,35 @@ static int ov_set(smc_overlay_t *ov, smc_cf_t cf, const void *key, size_t klen, 
                   size_t vlen, int tombstone) {
   if ((unsigned)cf >= SMC_CF_COUNT)
     return SMC_EINVALID_ARGUMENT;
-  list_t *l = &ov->cf[cf];
-  node_t *upd[MAXLEVEL];
-  node_t *x = find_ge(l, key, klen, upd);
   if (tombstone)
     val = NULL, vlen = 0;
   else if (!val) /* an empty value, not a delete */
     val = "", vlen = 0;
-  if (x && cmp(x->key, x->klen, key, klen) == 0) {
+  uint32_t h = key_hash(cf, key, klen);
+  node_t *x = tab_find(ov, cf, key, klen, h);
+  if (x) {
     size_t old = x->vlen;
-    if (node_set_val(x, val, vlen))
+    if (node_set_val(ov, x, val, vlen))
       return SMC_ENOMEM;
     ov->bytes = ov->bytes - old + x->vlen;
     return 0;
   }
+  list_t *l = &ov->cf[cf];
+  node_t *upd[MAXLEVEL];
+  find_ge(l, key, klen, upd);
   int lvl = random_level(ov);
-  if (lvl > l->level)
-    l->level = lvl;
-  node_t *n = node_new(lvl, key, klen);
+  node_t *n = node_new(ov, lvl, key, klen, val ? vlen : 0);
   if (!n)
     return SMC_ENOMEM;
-  if (node_set_val(n, val, vlen)) {
-    free(n);
+  n->hash = h;
+  n->cf = (int)cf;
+  if (tab_add(ov, n)) {
+    node_free(n);
     return SMC_ENOMEM;
   }
+  node_set_val(ov, n, val, vlen); /* fits its room: cannot fail */
+  if (lvl > l->level)
+    l->level = lvl;
   for (int i = 0; i < lvl; i++) {
     n->next[i] = upd[i]->next[i];
     upd[i]->next[i] = n;
@@ -230,13 +383,14 @@ static int ov_del(void *self, smc_cf_t cf, const void *key, size_t klen) {
     return SMC_EINVALID_ARGUMENT;
   if (ov->base)
     return ov_set(ov, cf, key, klen, NULL, 0, 1);
+  if (!tab_find(ov, cf, key, klen, key_hash(cf, key, klen)))
+    return 0;
   list_t *l = &ov->cf[cf];
   node_t *upd[MAXLEVEL];
   node_t *x = find_ge(l, key, klen, upd);
-  if (!x || cmp(x->key, x->klen, key, klen) != 0)
-    return 0;
   for (int i = 0; i < x->level; i++)
     upd[i]->next[i] = x->next[i];
+  tab_remove(ov, x);
   ov->pending--;
   ov->bytes -= x->klen + x->vlen;
   node_free(x);
@@ -247,8 +401,8 @@ static int ov_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   smc_overlay_t *ov = self;
   if ((unsigned)cf >= SMC_CF_COUNT)
     return SMC_EINVALID_ARGUMENT;
-  node_t *x = find_ge(&ov->cf[cf], key, klen, NULL);
-  if (x && cmp(x->key, x->klen, key, klen) == 0) {
+  node_t *x = tab_find(ov, cf, key, klen, key_hash(cf, key, klen));
+  if (x) {
     if (!x->val)
       return SMC_ENOT_FOUND;
     if (!(*val = dup_bytes(x->val, x->vlen)))
@@ -328,15 +482,28 @@ smc_kv_t smc_overlay_kv(smc_overlay_t *ov) {
   return kv;
 }
 
+int smc_overlay_foreach_cf(smc_overlay_t *ov, smc_cf_t cf,
+                           int (*fn)(void *opaque, smc_cf_t cf, const void *key, size_t klen,
+                                     const void *val, size_t vlen),
+                           void *opaque) {
+  if ((unsigned)cf >= SMC_CF_COUNT)
+    return SMC_EINVALID_ARGUMENT;
+  for (node_t *x = ov->cf[cf].head->next[0]; x; x = x->next[0]) {
+    int rc = fn(opaque, cf, x->key, x->klen, x->val, x->vlen);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
 int smc_overlay_foreach(smc_overlay_t *ov,
                         int (*fn)(void *opaque, smc_cf_t cf, const void *key, size_t klen,
                                   const void *val, size_t vlen),
                         void *opaque) {
-  for (int c = 0; c < SMC_CF_COUNT; c++)
-    for (node_t *x = ov->cf[c].head->next[0]; x; x = x->next[0]) {
-      int rc = fn(opaque, (smc_cf_t)c, x->key, x->klen, x->val, x->vlen);
-      if (rc)
-        return rc;
-    }
+  for (int c = 0; c < SMC_CF_COUNT; c++) {
+    int rc = smc_overlay_foreach_cf(ov, (smc_cf_t)c, fn, opaque);
+    if (rc)
+      return rc;
+  }
   return 0;
 }

@@ -39,6 +39,9 @@ struct smc_store {
   pthread_rwlock_t df_mu;
   int df_mu_ok;
   smc_store_filter_stats_t df_stats;
+  /* One write batch kept between applies (cleared, its buffer as large as
+   * the largest batch so far), taken by atomic exchange. */
+  rocksdb_writebatch_t *wb_spare;
 };
 
 /*
@@ -125,15 +128,21 @@ static void rc_fill(rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen, cons
     return;
   }
   size_t need = klen + vlen + 1;
-  if (!e->kv || e->cap < need) {
-    free(e->kv);
-    e->kv = malloc(need);
-    if (!e->kv)
-      return;
-    e->cap = (uint32_t)need;
-  }
   uint8_t *b = e->kv;
-  memmove(b, key, klen); /* key may be e's own bytes (same key written again) */
+  if (!b || e->cap < need) {
+    size_t cap = need + need / 4; /* a record that grows a little fits next time */
+    if (!(b = malloc(cap))) {
+      free(e->kv);
+      e->kv = NULL;
+      return;
+    }
+    memcpy(b, key, klen);
+    free(e->kv);
+    e->kv = b;
+    e->cap = (uint32_t)cap;
+  } else {
+    memmove(b, key, klen); /* key may be e's own bytes (same key written again) */
+  }
   if (val && vlen)
     memcpy(b + klen, val, vlen);
   e->klen = (uint32_t)klen;
@@ -543,6 +552,8 @@ void smc_store_close(smc_store_t *s) {
   for (size_t i = 0; i < s->nother; i++)
     rocksdb_column_family_handle_destroy(s->other[i]);
   free(s->other);
+  if (s->wb_spare)
+    rocksdb_writebatch_destroy(s->wb_spare);
   if (s->db)
     rocksdb_close(s->db);
   if (s->opts)
@@ -787,7 +798,10 @@ static int rc_apply_one(void *opaque, smc_cf_t cf, const void *key, size_t klen,
 
 int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   quiet_perf_context();
-  batch_ctx_t b = {s, rocksdb_writebatch_create()};
+  /* the spare batch of an earlier apply keeps its grown buffer */
+  batch_ctx_t b = {s, __atomic_exchange_n(&s->wb_spare, NULL, __ATOMIC_ACQ_REL)};
+  if (!b.wb)
+    b.wb = rocksdb_writebatch_create();
   if (!b.wb)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   /* shared from the filter's bits to the write (see df_*) */
@@ -803,14 +817,20 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   s->rc_gen++;
   if (rerr) /* outcome unknown: start over */
     rc_clear_locked(s);
-  else
-    smc_overlay_foreach(ov, rc_apply_one, s);
+  else /* only these column families have cached keys (rc_cacheable) */
+    for (smc_cf_t cf = 0; cf < SMC_CF_COUNT; cf++)
+      if (cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || cf == SMC_CF_META)
+        smc_overlay_foreach_cf(ov, cf, rc_apply_one, s);
   pthread_mutex_unlock(&s->rc_mu);
   if (rerr)
     rc = rocks_fail(err, rerr, "apply");
 done:
   pthread_rwlock_unlock(&s->df_mu);
-  rocksdb_writebatch_destroy(b.wb);
+  rocksdb_writebatch_clear(b.wb);
+  rocksdb_writebatch_t *none = NULL;
+  if (!__atomic_compare_exchange_n(&s->wb_spare, &none, b.wb, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_RELAXED))
+    rocksdb_writebatch_destroy(b.wb); /* another thread's is kept */
   df_maybe_rebuild(s);
   return rc;
 }

@@ -135,7 +135,7 @@ static void over_base(void **state) {
 
 typedef struct ref_ent {
   char k[8];
-  char v[8];
+  char v[48];
 } ref_ent_t;
 
 typedef struct ref {
@@ -200,7 +200,7 @@ static void check_same(smc_kv_t *kv, ref_t *r, uint64_t *s) {
   int pos;
   ref_find(r, from, &pos);
   const char *want_k = NULL;
-  char want[20];
+  char want[64];
   if (pos < r->n && (!use_limit || strcmp(r->e[pos].k, limit) < 0)) {
     want_k = r->e[pos].k;
     snprintf(want, sizeof(want), "%s=%s", want_k, r->e[pos].v);
@@ -229,11 +229,15 @@ static void randomized(void **state) {
     smc_overlay_t *ov = smc_overlay_new(&bkv);
     smc_kv_t kv = smc_overlay_kv(ov);
     for (int step = 0; step < 300; step++) {
-      char k[8], v[8];
+      char k[8], v[48];
       rkey(&s, k);
       unsigned op = (unsigned)(rnd(&s) % 10);
       if (op < 5) {
-        snprintf(v, sizeof(v), "%u", (unsigned)(rnd(&s) % 1000));
+        /* lengths 0..40: a rewrite fits the node's room, or outgrows it,
+         * or follows a tombstone */
+        size_t n = (size_t)(rnd(&s) % 41);
+        memset(v, 'a' + (int)(rnd(&s) % 26), n);
+        v[n] = '\0';
         put_s(&kv, SMC_CF_OBJECTS, k, v);
         ref_put(&r, k, v);
       } else if (op < 8) {
