@@ -177,6 +177,10 @@ static int run(long records, long objects) {
          "records/s (fold thread CPU), %ld committed, peak RSS %.1f MiB\n",
          records, objects, dt, (double)records / dt, (double)records / dc, c.committed,
          vm_hwm_kb() / 1024.0);
+  smc_store_filter_stats_t fs;
+  smc_store_filter_stats(st, &fs);
+  printf("bench_fold: decided-id filter %s, %.1f MiB, %zu ids, %lu lookups answered in memory\n",
+         fs.enabled ? "on" : "off", fs.bytes / 1048576.0, fs.keys, fs.skipped);
   fflush(stdout);
   smc_fold_destroy(f);
   smc_overlay_destroy(ov);

@@ -39,6 +39,7 @@ void smc_fold_destroy(smc_fold_t *f) {
     smc_machine_destroy(f->cache[i].m);
   free(f->cache);
   EVP_MD_CTX_free(f->md_ctx);
+  smc_buf_close(&f->key);
   free(f);
 }
 
@@ -632,9 +633,10 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   c.clock = rec->timestamp > clock ? rec->timestamp : clock;
   c.emit = emit, c.opaque = opaque, c.emitting = 1;
   c.prev_clock = clock, c.next_timer = next_timer;
-  smc_buf_init(&c.key);
+  c.key = f->key; /* the fold's key buffer, kept between records */
+  smc_buf_reset(&c.key);
   if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
     fold_fail(&c, meta_put(&c, rec->offset + 1));
-  smc_buf_close(&c.key);
+  f->key = c.key;
   return c.rc;
 }

@@ -46,6 +46,7 @@ struct smc_fold {
   void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
   void *log_opaque;
   EVP_MD_CTX *md_ctx; /* the checksum chain's SHA-256, made on first use */
+  smc_buf_t key;      /* fold_ctx_t.key's buffer between records */
 };
 
 /* One object's record, decoded. Strings are owned (malloc'd). */
