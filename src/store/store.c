@@ -34,8 +34,10 @@ struct smc_store {
   /* Filter of decided proposal ids (df_* below). */
   uint64_t *df_bits; /* NULL: off */
   size_t df_blocks;  /* 512-bit blocks, a power of two */
-  size_t df_cap;     /* keys it holds at ~1% false positives */
-  size_t df_added;   /* keys added since the last (re)build */
+  size_t df_max_blocks;
+  size_t df_limit; /* rebuild past this many added keys (SIZE_MAX: off) */
+  size_t df_cap;   /* keys it holds at ~1% false positives */
+  size_t df_added; /* keys added since the last (re)build */
   pthread_rwlock_t df_mu;
   int df_mu_ok;
   smc_store_filter_stats_t df_stats;
@@ -189,12 +191,13 @@ static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen
  * (the dedup expiry) leave their bits: such keys only cost a RocksDB
  * lookup, as without the filter.
  *
- * Memory is fixed (decided_filter_bytes). Once more keys were added since
- * the last build than it holds at ~1% false positives, the filter is rebuilt
- * from the keys RocksDB has (expired ids are gone by then); if even those
- * are more than half its capacity, it is switched off until the store is
- * reopened and every lookup goes to RocksDB. The build on open reads every
- * key of SMC_CF_DECIDED once.
+ * Memory is bounded by decided_filter_bytes: the filter starts at a
+ * sixteenth of that. Once more keys were added since the last build than it
+ * holds at ~1% false positives, it is rebuilt from the keys RocksDB has
+ * (expired ids are gone by then), twice as large while those are more than
+ * half its capacity; if they still are at the bound, it is switched off
+ * until the store is reopened and every lookup goes to RocksDB. The build on
+ * open reads every key of SMC_CF_DECIDED once.
  *
  * Threads: lookups and inserts hold df_mu shared and set bits atomically;
  * smc_store_apply and kv_put hold it shared from setting the bits until
@@ -279,42 +282,62 @@ static long df_fill(smc_store_t *s) {
   return n;
 }
 
-/* (Re)build the filter from RocksDB; switch it off when the store holds
- * more keys than half its capacity or cannot be read. Caller holds df_mu
- * exclusively (or the store is not shared yet). */
-static void df_build(smc_store_t *s) {
-  if (!s->df_bits)
-    return;
-  memset(s->df_bits, 0, s->df_blocks * DF_BLOCK_WORDS * sizeof(uint64_t));
-  long n = df_fill(s);
-  s->df_stats.builds++;
-  if (n < 0 || (size_t)n > s->df_cap / 2) {
-    free(s->df_bits);
-    s->df_bits = NULL;
-    s->df_stats.enabled = 0;
-    return;
-  }
-  __atomic_store_n(&s->df_added, (size_t)n, __ATOMIC_RELAXED);
-  __atomic_store_n(&s->df_stats.keys, (size_t)n, __ATOMIC_RELAXED);
+/* Give the filter blocks (cleared) 512-bit blocks. */
+static int df_size(smc_store_t *s, size_t blocks) {
+  uint64_t *bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t));
+  if (!bits)
+    return SMC_ENOMEM;
+  free(s->df_bits);
+  s->df_bits = bits;
+  s->df_blocks = blocks;
+  s->df_cap = blocks * 512 / 10; /* 10 bits per key: ~1% false positives */
+  __atomic_store_n(&s->df_limit, s->df_cap, __ATOMIC_RELAXED);
+  s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
+  s->df_stats.capacity = s->df_cap;
+  return 0;
 }
 
-/* Set up the filter with about bytes of memory (0: none). */
+/* (Re)build the filter from RocksDB, doubling it (up to df_max_blocks)
+ * while the keys there are more than half its capacity; switch it off when
+ * they still are at the bound, or when RocksDB cannot be read. Caller holds
+ * df_mu exclusively (or the store is not shared yet). */
+static void df_build(smc_store_t *s) {
+  while (s->df_bits) {
+    memset(s->df_bits, 0, s->df_blocks * DF_BLOCK_WORDS * sizeof(uint64_t));
+    long n = df_fill(s);
+    s->df_stats.builds++;
+    if (n >= 0 && (size_t)n <= s->df_cap / 2) {
+      __atomic_store_n(&s->df_added, (size_t)n, __ATOMIC_RELAXED);
+      __atomic_store_n(&s->df_stats.keys, (size_t)n, __ATOMIC_RELAXED);
+      return;
+    }
+    size_t blocks = s->df_blocks;
+    while (n >= 0 && blocks < s->df_max_blocks && blocks * 512 / 10 / 2 < (size_t)n)
+      blocks *= 2;
+    if (n < 0 || blocks == s->df_blocks || df_size(s, blocks)) {
+      free(s->df_bits);
+      s->df_bits = NULL;
+      s->df_stats.enabled = 0;
+      __atomic_store_n(&s->df_limit, SIZE_MAX, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+/* Set up the filter: at most bytes of memory (0: none), starting at a
+ * sixteenth of that and doubling as the decided ids grow. */
 static int df_open(smc_store_t *s, size_t bytes) {
   if (pthread_rwlock_init(&s->df_mu, NULL))
     return SMC_ENOMEM;
   s->df_mu_ok = 1;
+  if (bytes < DF_BLOCK_WORDS * sizeof(uint64_t))
+    return 0;
   size_t blocks = 1;
   while (blocks * 2 * DF_BLOCK_WORDS * sizeof(uint64_t) <= bytes)
     blocks *= 2;
-  if (bytes < DF_BLOCK_WORDS * sizeof(uint64_t))
-    return 0;
-  if (!(s->df_bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t))))
+  s->df_max_blocks = blocks;
+  if (df_size(s, blocks >= 16 ? blocks / 16 : 1))
     return SMC_ENOMEM;
-  s->df_blocks = blocks;
-  s->df_cap = blocks * 512 / 10; /* 10 bits per key: ~1% false positives */
   s->df_stats.enabled = 1;
-  s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
-  s->df_stats.capacity = s->df_cap;
   df_build(s);
   return 0;
 }
@@ -322,7 +345,8 @@ static int df_open(smc_store_t *s, size_t bytes) {
 /* After a write: rebuild once the filter holds more keys than its
  * capacity. Takes df_mu exclusively; the caller holds nothing. */
 static void df_maybe_rebuild(smc_store_t *s) {
-  if (__atomic_load_n(&s->df_added, __ATOMIC_RELAXED) <= s->df_cap)
+  if (__atomic_load_n(&s->df_added, __ATOMIC_RELAXED) <=
+      __atomic_load_n(&s->df_limit, __ATOMIC_RELAXED))
     return;
   pthread_rwlock_wrlock(&s->df_mu);
   if (s->df_bits && __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) > s->df_cap)

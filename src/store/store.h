@@ -28,11 +28,12 @@ typedef struct smc_store_options {
                                   all memtables together are capped at 4x this */
   int max_open_files;          /* default 512 (-1 = unlimited) */
   int sync;                    /* fsync every apply, default 0 (the WAL is on) */
-  size_t decided_filter_bytes; /* in-memory filter of decided proposal ids,
-                                  default 4 MiB (~3.3M ids); 0 = none */
+  size_t decided_filter_bytes; /* in-memory filter of decided proposal ids:
+                                  at most this, default 4 MiB (~1.6M live
+                                  ids); starts at 1/16 and doubles; 0 = none */
 } smc_store_options_t;
 
-/* The decided-id filter (store.c): whether it is on, its size and
+/* The decided-id filter (store.c): whether it is on, its size now and
  * capacity, the keys added since its last build, how often it was built
  * (on open and when full), and the lookups it answered without RocksDB. */
 typedef struct smc_store_filter_stats {
