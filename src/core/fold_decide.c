@@ -296,7 +296,10 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "no machine '%s' is registered", mname);
     return reject(c, o, p, "rejected", &err);
   }
-  json_t *src = o->version > 0 && o->data ? json_loads(o->data, 0, NULL) : NULL;
+  /* an empty object's data needs no parse */
+  json_t *src = !(o->version > 0 && o->data) ? NULL
+                : strcmp(o->data, "{}")      ? json_loads(o->data, 0, NULL)
+                                             : json_object();
   json_t *input = p->data_json ? json_incref((json_t *)p->data_json)
                   : p->data    ? json_loads(p->data, 0, NULL)
                                : NULL;

@@ -40,12 +40,13 @@ typedef struct list {
 } list_t;
 
 /* With a base (a batch that is applied and cleared), nodes and grown
- * values come from an arena of chunks that a clear rewinds without freeing
- * (up to ARENA_KEEP bytes are kept for the next batch): no malloc or free
- * per pending write. Without a base (the overlay is the whole store, never
- * cleared, deletes unlink) every node is its own allocation. */
+ * values come from an arena of chunks that a clear rewinds: no malloc or
+ * free per pending write. A clear keeps ARENA_KEEP bytes of chunks for the
+ * next batch and frees the rest, so an idle overlay holds at most that.
+ * Without a base (the overlay is the whole store, never cleared, deletes
+ * unlink) every node is its own allocation. */
 #define ARENA_CHUNK (64u << 10)
-#define ARENA_KEEP (4u << 20)
+#define ARENA_KEEP (1u << 20)
 
 typedef struct chunk {
   struct chunk *next;
