@@ -614,9 +614,29 @@ int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
                           const char *hdr_correlation, const char *hdr_reply_to, smc_event_t *ev,
                           smc_error_t *err) {
   memset(ev, 0, sizeof(*ev));
-  if (max_bytes && len > max_bytes)
+  if (max_bytes && len > max_bytes) {
+    /* Read it anyway (within a bound) for who sent it: a proposal or read
+     * with an id and an object is then answered too_large instead of
+     * dropped, so its proposer learns why rather than timing out. The
+     * limit stays what decides: nothing else of the event is used. */
+    smc_error_t ignored;
+    smc_error_clear(&ignored);
+    if (len > SMC_CODEC_ANSWER_MAX ||
+        smc_event_decode_json(value, len, 0, hdr_correlation, hdr_reply_to, ev, &ignored)) {
+      smc_event_close(ev);
+      memset(ev, 0, sizeof(*ev));
+    }
+    /* the answer echoes these: keep it small whatever the event held (an
+     * answer over the broker's message size could never be published) */
+    if (ev->correlation && strlen(ev->correlation) > SMC_CODEC_MAX_ID)
+      ev->correlation = NULL;
+    if (ev->machine && strlen(ev->machine) > SMC_CODEC_MAX_ID)
+      ev->machine = NULL;
+    if (ev->transition && strlen(ev->transition) > SMC_CODEC_MAX_ID)
+      ev->transition = NULL;
     return smc_error_set(err, SMC_ETOO_LARGE, NULL,
                          "event of %zu bytes is larger than the limit of %zu", len, max_bytes);
+  }
   if (!value || len == 0)
     return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "empty event");
   json_error_t jerr;

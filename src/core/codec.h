@@ -21,6 +21,9 @@
 
 /* Longest object id, proposal id, voter or machine name accepted (bytes). */
 #define SMC_CODEC_MAX_ID 1024
+/* An event over the size limit is still read, up to this size, to answer its
+ * proposer (too_large); a larger one is dropped with a log line. */
+#define SMC_CODEC_ANSWER_MAX ((size_t)64 << 20)
 
 typedef enum smc_event_type {
   SMC_EV_PROPOSAL = 1,

@@ -5,7 +5,7 @@ proposal still commits on the same worker.
 
 | limit | flag | over it |
 | --- | --- | --- |
-| event size | --max-event-bytes | record dropped, too_large in the worker log |
+| event size | --max-event-bytes | rejected too_large (a confirmation; nothing applied) |
 | data size | --max-data-bytes | rejected too_large (HTTP 422) |
 | queue per object | --max-queue | rejected queue_full (HTTP 422) |
 | expression steps | --expr-steps | rejected limit_exceeded (HTTP 422) |
@@ -303,13 +303,20 @@ def test_event_size(limited):
                        capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
     offsets = [tuple(map(int, l.split()))[1:] for l in r.stdout.decode().splitlines()]
-    # at the limit: decided (committed); one byte over: dropped as too_large
+    # at the limit: decided (committed); one byte over: answered too_large,
+    # so the proposer learns why instead of timing out
     st, body = http.tr("ev-at", "write", {"w": 1}, wait="30s")
     assert st == 200 and body["version"] == 2, (st, body)
     p, off = offsets[1]
-    mark = 'partition=%d msg="committer: offset %d: ' % (p, off)
-    assert wait_for(lambda: [l for l in w.log().splitlines()
-                             if mark in l and "too_large" in l], 30), w.log()[-3000:]
+
+    def answer():
+        st, rec = http.req("GET", "/proposal/ev-ev-over")
+        return rec if st == 200 and rec.get("status") == "rejected" else None
+    assert wait_for(answer, 60), http.req("GET", "/proposal/ev-ev-over")
+    conf = answer()["confirmation"]
+    assert conf["error"]["code"] == "too_large", conf
+    assert "larger than the limit of %d" % EVENT in conf["error"]["message"], conf
+    assert conf["offset"] == off and conf["transition"] == "create", conf
     # never created (a read that finds no answer in time is 503: asked again)
     assert wait_for(lambda: http.req("GET", "/machine/lim/object/ev-over?wait=10s")[0] == 404, 60)
     still_works(http, w)
