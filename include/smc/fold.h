@@ -93,6 +93,11 @@ int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t 
 /* The earliest pending timer deadline of the partition: returns 1 and sets
  * *deadline, 0 when no timer is pending, negative on kv failure. */
 int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *deadline);
+/* A lower bound of that deadline without reading the timers (the
+ * partition's metadata keeps it: exact after timers fire, lowered when one
+ * is added, left as it is when one is removed): returns 1 and sets *bound
+ * when a timer may be pending, 0 when none is, negative on kv failure. */
+int smc_fold_timer_bound(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *bound);
 
 /*
  * Register a machine in partition outside the log (smc simulate: the machines

@@ -338,8 +338,21 @@ static int first_deadline(smc_kv_t *kv, int32_t partition, int64_t *deadline) {
 }
 
 int smc_fold_next_deadline(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *deadline) {
-  (void)f;
+  int64_t bound = 0;
+  int rc = smc_fold_timer_bound(f, kv, partition, &bound);
+  if (rc <= 0)
+    return rc; /* no timer: nothing to seek */
   return first_deadline(kv, partition, deadline);
+}
+
+int smc_fold_timer_bound(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *bound) {
+  (void)f;
+  int64_t applied, clock, next_timer;
+  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, NULL);
+  if (rc)
+    return rc;
+  *bound = next_timer;
+  return next_timer != 0;
 }
 
 /* ---- timers ---- */

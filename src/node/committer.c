@@ -1136,14 +1136,23 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
   for (int32_t p = 0; p < c->nparts; p++) {
     if (!is_serving(c, p))
       continue;
+    /* The metadata's lower bound first: the timers themselves are read (a
+     * seek that skips the tombstones of removed timers) only when it says a
+     * tick may be due; a tick is never due earlier for the exact deadline. */
     int64_t deadline = 0;
-    int pending = smc_fold_next_deadline(c->fold, &c->batch[c->front].kv, p, &deadline);
+    smc_kv_t *kv = &c->batch[c->front].kv;
+    int pending = smc_fold_timer_bound(c->fold, kv, p, &deadline);
     char labels[32];
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
-    smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
-    if (pending != 1 || now - c->last_tick[p] < c->cfg->tick_ms)
+    if (pending != 1) {
+      smc_metrics_gauge_set("smc_timer_pending", labels, 0);
       continue;
-    if (!tick_due(c, p, deadline, now))
+    }
+    if (now - c->last_tick[p] < c->cfg->tick_ms || !tick_due(c, p, deadline, now))
+      continue;
+    pending = smc_fold_next_deadline(c->fold, kv, p, &deadline);
+    smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
+    if (pending != 1 || !tick_due(c, p, deadline, now))
       continue;
     rd_kafka_resp_err_t e =
         rd_kafka_producev(c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),

@@ -543,6 +543,11 @@ static void votes(void **state) {
   /* the vote timer was removed with the decision */
   int64_t dl = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 0);
+  /* the metadata's bound is left as it was (a removal does not seek): it
+   * says "may be pending" with a bound no later than any real deadline */
+  int64_t bound = 0;
+  assert_int_equal(smc_fold_timer_bound(h.f, &h.kv, 0, &bound), 1);
+  assert_true(bound > 0);
   verify_chain(&h, "d");
   h_close(&h);
 }
@@ -572,9 +577,11 @@ static void vote_reject_and_timeout(void **state) {
        "\"approve\"}");
   json_t *vr = take(&h);
   assert_int_equal(I(vr, "deadline"), 15000);
-  int64_t dl = 0;
+  int64_t dl = 0, bound = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 1);
   assert_int_equal(dl, 15000);
+  assert_int_equal(smc_fold_timer_bound(h.f, &h.kv, 0, &bound), 1);
+  assert_true(bound > 0 && bound <= dl);
   feed(&h, 6000,
        "{\"type\":\"vote\",\"proposal\":\"ap2\",\"object\":\"d\",\"voter\":\"a\","
        "\"accept\":true}");
@@ -672,6 +679,8 @@ static void timer_rejected_is_disarmed(void **state) {
   no_more(&h);
   int64_t dl = 0;
   assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 0);
+  /* timers fired (or were found gone) at the tick: the bound is exact, none */
+  assert_int_equal(smc_fold_timer_bound(h.f, &h.kv, 0, &dl), 0);
   /* a commit re-arms it */
   feed(&h, 100000,
        "{\"type\":\"proposal\",\"id\":\"r\",\"object\":\"x\",\"transition\":"
