@@ -79,6 +79,12 @@ void smc_vote_key_free(smc_vote_key_t *key); /* NULL is accepted */
  * out gets 88 characters and a NUL. */
 int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char *proposal,
                       const char *voter, int accept, char out[89], smc_error_t *err);
+/* The same for a vote with a reason: with a non-empty reason the message is
+ * "smc-vote-v2\n" object "\n" proposal "\n" voter "\n" ("accept"|"reject")
+ * "\n" reason, so the reason is signed too; NULL or "" signs the v1 message. */
+int smc_vote_key_sign_reason(const smc_vote_key_t *key, const char *object, const char *proposal,
+                             const char *voter, int accept, const char *reason, char out[89],
+                             smc_error_t *err);
 
 /* smc_client_vote, signed with key (NULL = unsigned, as smc_client_vote). */
 int smc_client_vote_signed(smc_client_t *c, const char *object, const char *proposal,

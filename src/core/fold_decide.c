@@ -466,8 +466,8 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
   if (vp->keys && vp->keys[vi - 1]) {
     smc_error_t serr;
     smc_error_clear(&serr);
-    if (smc_vote_sig_verify(vp->keys[vi - 1], ev->object, ev->proposal, ev->voter, ev->accept,
-                            ev->signature, &serr)) {
+    if (smc_vote_sig_verify_reason(vp->keys[vi - 1], ev->object, ev->proposal, ev->voter,
+                                   ev->accept, ev->reason, ev->signature, &serr)) {
       fold_log(c, 1, "bad_signature: vote of '%s' on proposal '%s' of '%s' not counted: %s",
                ev->voter, p.id, o.id, serr.message);
       goto out;

@@ -51,7 +51,13 @@ static int b64_decode_exact(const char *s, uint8_t *out, size_t want) {
 
 void smc_vote_sig_message(smc_buf_t *b, const char *object, const char *proposal, const char *voter,
                           int accept) {
-  smc_buf_adds(b, "smc-vote-v1\n");
+  smc_vote_sig_message_reason(b, object, proposal, voter, accept, NULL);
+}
+
+void smc_vote_sig_message_reason(smc_buf_t *b, const char *object, const char *proposal,
+                                 const char *voter, int accept, const char *reason) {
+  int v2 = reason && *reason;
+  smc_buf_adds(b, v2 ? "smc-vote-v2\n" : "smc-vote-v1\n");
   smc_buf_adds(b, object);
   smc_buf_addc(b, '\n');
   smc_buf_adds(b, proposal);
@@ -59,6 +65,10 @@ void smc_vote_sig_message(smc_buf_t *b, const char *object, const char *proposal
   smc_buf_adds(b, voter);
   smc_buf_addc(b, '\n');
   smc_buf_adds(b, accept ? "accept" : "reject");
+  if (v2) {
+    smc_buf_addc(b, '\n');
+    smc_buf_adds(b, reason);
+  }
 }
 
 static int is_ed25519(EVP_PKEY *k) { return EVP_PKEY_get_id(k) == EVP_PKEY_ED25519; }
@@ -122,13 +132,19 @@ int smc_vote_sig_load_private(const char *path, EVP_PKEY **out, smc_error_t *err
 
 int smc_vote_sig_sign(EVP_PKEY *key, const char *object, const char *proposal, const char *voter,
                       int accept, char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err) {
+  return smc_vote_sig_sign_reason(key, object, proposal, voter, accept, NULL, out, err);
+}
+
+int smc_vote_sig_sign_reason(EVP_PKEY *key, const char *object, const char *proposal,
+                             const char *voter, int accept, const char *reason,
+                             char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err) {
   int rc = 0;
   smc_buf_t msg;
   smc_buf_init(&msg);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   uint8_t sig[SMC_VOTE_SIG_LEN];
   size_t siglen = sizeof(sig);
-  smc_vote_sig_message(&msg, object, proposal, voter, accept);
+  smc_vote_sig_message_reason(&msg, object, proposal, voter, accept, reason);
   if (msg.oom || !ctx) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
@@ -148,6 +164,12 @@ fail:
 
 int smc_vote_sig_verify(EVP_PKEY *key, const char *object, const char *proposal, const char *voter,
                         int accept, const char *sig_b64, smc_error_t *err) {
+  return smc_vote_sig_verify_reason(key, object, proposal, voter, accept, NULL, sig_b64, err);
+}
+
+int smc_vote_sig_verify_reason(EVP_PKEY *key, const char *object, const char *proposal,
+                               const char *voter, int accept, const char *reason,
+                               const char *sig_b64, smc_error_t *err) {
   uint8_t sig[SMC_VOTE_SIG_LEN];
   if (!sig_b64)
     return smc_error_set(err, SMC_EBAD_SIGNATURE, "signature",
@@ -159,7 +181,7 @@ int smc_vote_sig_verify(EVP_PKEY *key, const char *object, const char *proposal,
   smc_buf_t msg;
   smc_buf_init(&msg);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  smc_vote_sig_message(&msg, object, proposal, voter, accept);
+  smc_vote_sig_message_reason(&msg, object, proposal, voter, accept, reason);
   if (msg.oom || !ctx) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;

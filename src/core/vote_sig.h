@@ -27,9 +27,14 @@
 #define SMC_VOTE_SIG_LEN 64
 #define SMC_VOTE_SIG_B64_LEN 88
 
-/* Append the signed message of a vote to b (see above). */
+/* Append the signed message of a vote to b (see above): "smc-vote-v1" without
+ * a reason; with a non-empty reason "smc-vote-v2", the same lines, a line
+ * feed and the reason, so the reason can be neither changed, added nor
+ * removed without breaking the signature. */
 void smc_vote_sig_message(smc_buf_t *b, const char *object, const char *proposal, const char *voter,
                           int accept);
+void smc_vote_sig_message_reason(smc_buf_t *b, const char *object, const char *proposal,
+                                 const char *voter, int accept, const char *reason);
 
 /*
  * Parse a voter's public key: either the base64 of the 32 raw key bytes, or
@@ -48,6 +53,10 @@ int smc_vote_sig_load_private(const char *path, EVP_PKEY **out, smc_error_t *err
 /* Sign a vote with a private key: out gets the base64 signature and a NUL. */
 int smc_vote_sig_sign(EVP_PKEY *key, const char *object, const char *proposal, const char *voter,
                       int accept, char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err);
+/* The same for a vote with a reason (NULL or "" = none: the v1 message). */
+int smc_vote_sig_sign_reason(EVP_PKEY *key, const char *object, const char *proposal,
+                             const char *voter, int accept, const char *reason,
+                             char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err);
 
 /*
  * Check a vote's signature against the voter's public key. Returns 0 when
@@ -56,6 +65,10 @@ int smc_vote_sig_sign(EVP_PKEY *key, const char *object, const char *proposal, c
  */
 int smc_vote_sig_verify(EVP_PKEY *key, const char *object, const char *proposal, const char *voter,
                         int accept, const char *sig_b64, smc_error_t *err);
+/* The same for a vote with a reason (NULL or "" = none: the v1 message). */
+int smc_vote_sig_verify_reason(EVP_PKEY *key, const char *object, const char *proposal,
+                               const char *voter, int accept, const char *reason,
+                               const char *sig_b64, smc_error_t *err);
 
 /* The base64 of a key's 32 raw public bytes (for `smc keygen` and the
  * machine YAML); out gets 44 characters and a NUL. */

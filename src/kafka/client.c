@@ -666,6 +666,14 @@ int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char 
   return smc_vote_sig_sign(key->pkey, object, proposal, voter, accept, out, err);
 }
 
+int smc_vote_key_sign_reason(const smc_vote_key_t *key, const char *object, const char *proposal,
+                             const char *voter, int accept, const char *reason, char out[89],
+                             smc_error_t *err) {
+  if (!key || !object || !proposal || !voter)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no key, object, proposal or voter");
+  return smc_vote_sig_sign_reason(key->pkey, object, proposal, voter, accept, reason, out, err);
+}
+
 int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
                     int accept, const char *reason, int timeout_ms, smc_error_t *err) {
   return smc_client_vote_presigned(c, object, proposal, voter, accept, reason, NULL, timeout_ms,
@@ -683,7 +691,7 @@ int smc_client_vote_signed(smc_client_t *c, const char *object, const char *prop
   if ((rc = check_id("object", object, 1, err)) || (rc = check_id("proposal", proposal, 1, err)) ||
       (rc = check_id("voter", voter, 1, err)))
     return rc;
-  if ((rc = smc_vote_key_sign(key, object, proposal, voter, accept, sig, err)))
+  if ((rc = smc_vote_key_sign_reason(key, object, proposal, voter, accept, reason, sig, err)))
     return rc;
   return smc_client_vote_presigned(c, object, proposal, voter, accept, reason, sig, timeout_ms,
                                    err);

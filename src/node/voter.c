@@ -644,7 +644,8 @@ static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char
   if (v->vote_key) {
     smc_error_t serr;
     smc_error_clear(&serr);
-    int rc = smc_vote_sig_sign(v->vote_key, object, proposal, v->cfg->voter_id, accept, sig, &serr);
+    int rc = smc_vote_sig_sign_reason(v->vote_key, object, proposal, v->cfg->voter_id, accept,
+                                      has_reason ? reason : NULL, sig, &serr);
     if (rc) {
       vlog(v, SMC_LOG_WARN, p, "vote on %s: %s", proposal, serr.message);
       return rc;

@@ -5,7 +5,9 @@ and a bogus signature through the HTTP gateway -- are not counted (the
 proposal stays pending) and are reported (committer log line bad_signature,
 metric smc_votes_bad_signature_total). Then a vote signed by the openssl CLI
 (an independent implementation of the documented message) and sent through the
-gateway, or the second signing worker, completes the quorum."""
+gateway, or the second signing worker, completes the quorum. A reason is
+signed too (the v2 message): a valid signature of the reasonless message sent
+with a reason is not counted."""
 import base64
 import json
 import os
@@ -119,22 +121,30 @@ def test_signed_votes(cluster):
     st, v = http(addr, "PATCH", "/machine/signoff/object/doc-1/transition/sign",
                  {"voter": "v2", "accept": True, "proposal": pid, "signature": 7})
     assert st == 400 and v["error"]["code"] == "bad_request", v
-    # All three are reported, and none counted.
-    assert wait_for(lambda: n1.log().count("bad_signature") >= before + 3, 60), n1.log()[-3000:]
+    # v2's real signature over the reasonless (v1) message, sent with a
+    # reason: the reason is signed too (v2 message), so this one is forged.
+    v1msg = ("smc-vote-v1\n%s\n%s\n%s\n%s" % ("doc-1", pid, "v2", "accept")).encode()
+    st, v = http(addr, "PATCH", "/machine/signoff/object/doc-1/transition/sign",
+                 {"voter": "v2", "accept": True, "proposal": pid, "reason": "added later",
+                  "signature": openssl_sign(k2, v1msg, cluster.tmp)})
+    assert st == 202, v
+    # All four are reported, and none counted.
+    assert wait_for(lambda: n1.log().count("bad_signature") >= before + 4, 60), n1.log()[-3000:]
     log = n1.log()
     assert "voter 'v2' has a key but the vote is unsigned" in log
-    assert log.count("the signature of 'v2' does not verify") >= 2
+    assert log.count("the signature of 'v2' does not verify") >= 3
     assert confirmation_of(cluster, pid) is None
     with urllib.request.urlopen("http://%s/metrics" % addr, timeout=10) as resp:
         metrics = resp.read().decode()
     mm = re.search(r"^smc_votes_bad_signature_total (\d+)", metrics, re.M)
-    assert mm and int(mm.group(1)) >= 3, metrics
+    assert mm and int(mm.group(1)) >= 4, metrics
 
-    # v2's real vote, signed by the openssl CLI over the documented message
-    # and sent through the gateway, completes the quorum.
-    msg = ("smc-vote-v1\n%s\n%s\n%s\n%s" % ("doc-1", pid, "v2", "accept")).encode()
+    # v2's real vote with a reason, signed by the openssl CLI over the
+    # documented v2 message and sent through the gateway, completes the quorum.
+    msg = ("smc-vote-v2\n%s\n%s\n%s\n%s\n%s" % ("doc-1", pid, "v2", "accept",
+                                                 "checked by v2")).encode()
     st, v = http(addr, "PATCH", "/machine/signoff/object/doc-1/transition/sign",
-                 {"voter": "v2", "accept": True, "proposal": pid,
+                 {"voter": "v2", "accept": True, "proposal": pid, "reason": "checked by v2",
                   "signature": openssl_sign(k2, msg, cluster.tmp)})
     assert st == 202, v
     c = wait_for(lambda: confirmation_of(cluster, pid), 60)

@@ -300,6 +300,41 @@ static void replay_identical(void **state) {
   h_close(&run[1]);
 }
 
+/* A signed vote's reason is covered by its signature: the signed reason
+ * counts, the same signature with the reason changed or removed does not. */
+static void reason_signed(void **state) {
+  (void)state;
+  h_t h;
+  start(&h);
+  char s[SMC_VOTE_SIG_B64_LEN + 1];
+  assert_int_equal(smc_vote_sig_sign_reason(key_a, "doc", "ap", "a", 0, "over budget", s, NULL), 0);
+  static const char *const texts[] = {
+      "{\"type\":\"vote\",\"object\":\"doc\",\"proposal\":\"ap\",\"voter\":\"a\","
+      "\"accept\":false,\"reason\":\"within budget\",\"signature\":\"%s\"}",
+      "{\"type\":\"vote\",\"object\":\"doc\",\"proposal\":\"ap\",\"voter\":\"a\","
+      "\"accept\":false,\"signature\":\"%s\"}",
+      "{\"type\":\"vote\",\"object\":\"doc\",\"proposal\":\"ap\",\"voter\":\"a\","
+      "\"accept\":false,\"reason\":\"over budget\",\"signature\":\"%s\"}"};
+  char text[512];
+  for (int i = 0; i < 3; i++) {
+    snprintf(text, sizeof text, texts[i], s);
+    feed(&h, 100 + i, "doc", text);
+  }
+  assert_int_equal(count(h.logs, "bad_signature"), 2);
+  no_more(&h); /* a's reject counted once; one more is needed */
+  char sb[SMC_VOTE_SIG_B64_LEN + 1];
+  assert_int_equal(smc_vote_sig_sign_reason(key_b, "doc", "ap", "b", 0, "no", sb, NULL), 0);
+  snprintf(text, sizeof text,
+           "{\"type\":\"vote\",\"object\":\"doc\",\"proposal\":\"ap\",\"voter\":\"b\","
+           "\"accept\":false,\"reason\":\"no\",\"signature\":\"%s\"}",
+           sb);
+  feed(&h, 110, "doc", text);
+  json_t *c = take(&h);
+  assert_string_equal(S(c, "outcome"), "rejected");
+  no_more(&h);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signed_votes_reach_quorum),
@@ -308,6 +343,7 @@ int main(void) {
       cmocka_unit_test(forged_not_counted),
       cmocka_unit_test(signed_reject),
       cmocka_unit_test(replay_identical),
+      cmocka_unit_test(reason_signed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -392,6 +392,44 @@ static void test_compile_errors(void **state) {
   expect_error(keys, "AAAA", SMC_EBAD_VALUE, 16, 42, "32 raw");
 }
 
+/* A reason is signed: the v2 message carries it, so it can be neither
+ * changed, added nor removed; no reason (NULL or "") is the v1 message. */
+static void test_reason_signed(void **state) {
+  (void)state;
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_vote_sig_message_reason(&b, "doc-1", "p-1", "alice", 0, "too expensive");
+  smc_buf_addc(&b, '|');
+  smc_vote_sig_message_reason(&b, "doc-1", "p-1", "alice", 1, "");
+  const char want[] = "smc-vote-v2\ndoc-1\np-1\nalice\nreject\ntoo expensive|"
+                      "smc-vote-v1\ndoc-1\np-1\nalice\naccept";
+  assert_int_equal(b.len, strlen(want));
+  assert_memory_equal(b.p, want, b.len);
+  smc_buf_close(&b);
+  EVP_PKEY *priv = new_key(), *pub = public_of(priv);
+  char sig[SMC_VOTE_SIG_B64_LEN + 1], v1[SMC_VOTE_SIG_B64_LEN + 1];
+  assert_int_equal(smc_vote_sig_sign_reason(priv, "o", "p", "v", 0, "too expensive", sig, NULL), 0);
+  assert_int_equal(smc_vote_sig_verify_reason(pub, "o", "p", "v", 0, "too expensive", sig, NULL),
+                   0);
+  smc_error_t err;
+  static const char *const others[] = {NULL, "", "too expensivE", "too expensive ", "too"};
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+    assert_int_equal(smc_vote_sig_verify_reason(pub, "o", "p", "v", 0, others[i], sig, &err),
+                     SMC_EBAD_SIGNATURE);
+  /* a signature without a reason does not cover one added later */
+  assert_int_equal(smc_vote_sig_sign_reason(priv, "o", "p", "v", 0, NULL, v1, NULL), 0);
+  assert_int_equal(smc_vote_sig_verify(pub, "o", "p", "v", 0, v1, NULL), 0);
+  assert_int_equal(smc_vote_sig_verify_reason(pub, "o", "p", "v", 0, "", v1, NULL), 0);
+  assert_int_equal(smc_vote_sig_verify_reason(pub, "o", "p", "v", 0, "added", v1, &err),
+                   SMC_EBAD_SIGNATURE);
+  /* the old entry points are the v1 message */
+  char old[SMC_VOTE_SIG_B64_LEN + 1];
+  assert_int_equal(smc_vote_sig_sign(priv, "o", "p", "v", 0, old, NULL), 0);
+  assert_string_equal(old, v1);
+  EVP_PKEY_free(priv);
+  EVP_PKEY_free(pub);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_message_bytes),  cmocka_unit_test(test_known_answer),
@@ -399,7 +437,7 @@ int main(void) {
       cmocka_unit_test(test_fields_bound),   cmocka_unit_test(test_malformed_signature),
       cmocka_unit_test(test_parse_public),   cmocka_unit_test(test_load_private),
       cmocka_unit_test(test_threads),        cmocka_unit_test(test_compile_keys),
-      cmocka_unit_test(test_compile_errors),
+      cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_reason_signed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
