@@ -579,6 +579,8 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
   for (int k = FK_ID; k <= FK_PROPOSER; k++)
     if (vlen[k] > SMC_CODEC_MAX_ID)
       goto no;
+  if (vlen[FK_CORRELATION] > SMC_CODEC_MAX_CORRELATION)
+    goto no; /* the jansson path reports it */
   ev->type = SMC_EV_PROPOSAL;
   ev->own = buf;
   ev->root = data;
@@ -591,7 +593,10 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
   ev->proposer = val[FK_PROPOSER];
   ev->has_expect = val[FK_EXPECT] != NULL;
   ev->expect_version = expect;
-  ev->correlation = val[FK_CORRELATION] ? val[FK_CORRELATION] : hdr_correlation;
+  ev->correlation = val[FK_CORRELATION] ? val[FK_CORRELATION]
+                    : hdr_correlation && strlen(hdr_correlation) <= SMC_CODEC_MAX_CORRELATION
+                        ? hdr_correlation
+                        : NULL;
   ev->reply_to = val[FK_REPLY_TO]                ? val[FK_REPLY_TO]
                  : hdr_reply_to && *hdr_reply_to ? hdr_reply_to
                                                  : NULL;
@@ -621,14 +626,17 @@ int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
      * limit stays what decides: nothing else of the event is used. */
     smc_error_t ignored;
     smc_error_clear(&ignored);
-    if (len > SMC_CODEC_ANSWER_MAX ||
-        smc_event_decode_json(value, len, 0, hdr_correlation, hdr_reply_to, ev, &ignored)) {
+    int irc = len > SMC_CODEC_ANSWER_MAX ? SMC_ETOO_LARGE
+                                         : smc_event_decode_json(value, len, 0, hdr_correlation,
+                                                                 hdr_reply_to, ev, &ignored);
+    /* kept when it can be answered, even if another field is bad too */
+    if (irc && (irc == SMC_ENOMEM || !ev->id || !ev->object)) {
       smc_event_close(ev);
       memset(ev, 0, sizeof(*ev));
     }
     /* the answer echoes these: keep it small whatever the event held (an
      * answer over the broker's message size could never be published) */
-    if (ev->correlation && strlen(ev->correlation) > SMC_CODEC_MAX_ID)
+    if (ev->correlation && strlen(ev->correlation) > SMC_CODEC_MAX_CORRELATION)
       ev->correlation = NULL;
     if (ev->machine && strlen(ev->machine) > SMC_CODEC_MAX_ID)
       ev->machine = NULL;
@@ -648,11 +656,13 @@ int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
     return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "an event must be a JSON object");
 
   int rc = 0, e;
-  e = str_field(ev->root, "correlation", OPTIONAL, 0, &ev->correlation, err);
+  e = str_field(ev->root, "correlation", OPTIONAL, SMC_CODEC_MAX_CORRELATION, &ev->correlation,
+                err);
   rc = rc ? rc : e;
   e = str_field(ev->root, "reply_to", OPTIONAL, 249, &ev->reply_to, err);
   rc = rc ? rc : e;
-  if (!ev->correlation && hdr_correlation && !json_object_get(ev->root, "correlation"))
+  if (!ev->correlation && hdr_correlation && !json_object_get(ev->root, "correlation") &&
+      strlen(hdr_correlation) <= SMC_CODEC_MAX_CORRELATION)
     ev->correlation = hdr_correlation;
   if (!ev->reply_to && hdr_reply_to && *hdr_reply_to && !json_object_get(ev->root, "reply_to"))
     ev->reply_to = hdr_reply_to;

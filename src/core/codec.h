@@ -21,6 +21,11 @@
 
 /* Longest object id, proposal id, voter or machine name accepted (bytes). */
 #define SMC_CODEC_MAX_ID 1024
+/* Longest correlation an event may carry (field or smc-correlation header).
+ * Every answer echoes it, so an unbounded one could make an answer larger
+ * than the broker takes, which could never be published: a longer field is
+ * a bad_request, a longer header is ignored. */
+#define SMC_CODEC_MAX_CORRELATION 1024
 /* An event over the size limit is still read, up to this size, to answer its
  * proposer (too_large); a larger one is dropped with a log line. */
 #define SMC_CODEC_ANSWER_MAX ((size_t)64 << 20)

@@ -288,11 +288,11 @@ def test_event_size(limited):
         pytest.skip("build smc_rawproduce (tests/system/CMakeLists.txt)")
 
     def event(obj, size):
+        # padded with white space (a correlation is at most 1,024 bytes)
         ev = {"type": "proposal", "id": "ev-" + obj, "object": obj, "machine": "lim",
-              "transition": "create", "correlation": ""}
-        pad = size - len(json.dumps(ev, separators=(",", ":")))
-        ev["correlation"] = "c" * pad
-        text = json.dumps(ev, separators=(",", ":")).encode()
+              "transition": "create", "correlation": "c" * 1000}
+        text = json.dumps(ev, separators=(",", ":"))
+        text = (text[:-1] + " " * (size - len(text)) + "}").encode()
         assert len(text) == size
         return text
     recs = [(obj, event(obj, size)) for obj, size in (("ev-at", EVENT), ("ev-over", EVENT + 1))]

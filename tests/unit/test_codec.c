@@ -549,6 +549,59 @@ static void canonical_writer(void **state) {
   assert_true(written > 2000); /* most trees have no real and no NUL */
 }
 
+/* A correlation is at most SMC_CODEC_MAX_CORRELATION bytes: a longer field is
+ * a bad_request (still addressable: the answer carries no correlation), a
+ * longer header is ignored; both decoders agree. */
+static void correlation_bound(void **state) {
+  (void)state;
+  char corr[SMC_CODEC_MAX_CORRELATION + 2], hdr[SMC_CODEC_MAX_CORRELATION + 2];
+  char v[SMC_CODEC_MAX_CORRELATION + 200];
+  for (int over = 0; over <= 1; over++) {
+    size_t n = SMC_CODEC_MAX_CORRELATION + (size_t)over;
+    memset(corr, 'k', n);
+    corr[n] = '\0';
+    snprintf(v, sizeof v,
+             "{\"type\":\"proposal\",\"id\":\"p\",\"object\":\"o\",\"transition\":\"t\","
+             "\"correlation\":\"%s\"}",
+             corr);
+    smc_event_t ev;
+    smc_error_t err;
+    smc_error_clear(&err);
+    int rc = smc_event_decode(v, strlen(v), 0, NULL, NULL, &ev, &err);
+    assert_int_equal(rc, over ? SMC_EBAD_REQUEST : 0);
+    assert_string_equal(ev.id, "p");
+    assert_string_equal(ev.object, "o");
+    if (over) {
+      assert_null(ev.correlation);
+      assert_string_equal(err.path, "correlation");
+    } else {
+      assert_int_equal(strlen(ev.correlation), n);
+    }
+    smc_event_close(&ev);
+    /* the jansson path decides the same */
+    smc_error_clear(&err);
+    assert_int_equal(smc_event_decode_json(v, strlen(v), 0, NULL, NULL, &ev, &err), rc);
+    assert_true(over ? ev.correlation == NULL : strlen(ev.correlation) == n);
+    smc_event_close(&ev);
+    /* the same length in the header: taken at the bound, ignored past it */
+    memset(hdr, 'h', n);
+    hdr[n] = '\0';
+    snprintf(v, sizeof v,
+             "{\"type\":\"proposal\",\"id\":\"p\",\"object\":\"o\",\"transition\":\"t\"}");
+    smc_error_clear(&err);
+    assert_int_equal(smc_event_decode(v, strlen(v), 0, hdr, NULL, &ev, &err), 0);
+    if (over)
+      assert_null(ev.correlation);
+    else
+      assert_string_equal(ev.correlation, hdr);
+    smc_event_close(&ev);
+    smc_error_clear(&err);
+    assert_int_equal(smc_event_decode_json(v, strlen(v), 0, hdr, NULL, &ev, &err), 0);
+    assert_true(over ? ev.correlation == NULL : strcmp(ev.correlation, hdr) == 0);
+    smc_event_close(&ev);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
@@ -557,7 +610,7 @@ int main(void) {
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
       cmocka_unit_test(fast_path_agrees),   cmocka_unit_test(decimal_text),
-      cmocka_unit_test(canonical_writer),
+      cmocka_unit_test(canonical_writer),   cmocka_unit_test(correlation_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
