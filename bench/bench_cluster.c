@@ -142,9 +142,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   }
 }
 
+/* A librdkafka configuration of the NULL-terminated key/value list kv; a
+ * refused setting ends the program. */
+static rd_kafka_conf_t *conf_of(const char **kv) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      fprintf(stderr, "bench_cluster: %s\n", errstr);
+      exit(1);
+    }
+  return conf;
+}
+
 static rd_kafka_t *make_client(bench_t *b, rd_kafka_type_t type) {
   char errstr[512], group[128];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   snprintf(group, sizeof group, "bench-%s-%ld", b->o.tag, (long)now_us());
   const char *pkv[] = {"bootstrap.servers",
                        b->o.bootstrap,
@@ -172,12 +184,7 @@ static rd_kafka_t *make_client(bench_t *b, rd_kafka_type_t type) {
                        "enable.partition.eof",
                        "true",
                        NULL};
-  const char **kv = type == RD_KAFKA_PRODUCER ? pkv : ckv;
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      fprintf(stderr, "bench_cluster: %s\n", errstr);
-      exit(1);
-    }
+  rd_kafka_conf_t *conf = conf_of(type == RD_KAFKA_PRODUCER ? pkv : ckv);
   if (type == RD_KAFKA_PRODUCER) {
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, b);
@@ -552,7 +559,6 @@ static int run_relay(bench_t *b) {
   snprintf(b->ptopic, sizeof b->ptopic, "%sconfirmations", b->o.prefix);
   snprintf(txn_id, sizeof txn_id, "%srelay", b->o.prefix);
   snprintf(group, sizeof group, "%srelay", b->o.prefix);
-  rd_kafka_conf_t *pc = rd_kafka_conf_new(), *cc = rd_kafka_conf_new();
   const char *pkv[] = {"bootstrap.servers",
                        b->o.bootstrap,
                        "transactional.id",
@@ -573,12 +579,7 @@ static int run_relay(bench_t *b) {
                        "auto.offset.reset",
                        "earliest",
                        NULL};
-  for (size_t i = 0; pkv[i]; i += 2)
-    if (rd_kafka_conf_set(pc, pkv[i], pkv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto conf_fail;
-  for (size_t i = 0; ckv[i]; i += 2)
-    if (rd_kafka_conf_set(cc, ckv[i], ckv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto conf_fail;
+  rd_kafka_conf_t *pc = conf_of(pkv), *cc = conf_of(ckv);
   rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
   if (!prod)
     goto conf_fail;

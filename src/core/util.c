@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 void smc_sha256_hex(const void *data, size_t len, char out[65]) {
   static const char hex[] = "0123456789abcdef";
@@ -117,4 +118,53 @@ char *smc_read_file(const char *path, size_t *len) {
   fclose(f);
   errno = saved;
   return buf;
+}
+
+/* ---- scanning JSON text without parsing it ---- */
+
+const char *smc_json_skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* p is at a string's opening quote: the position after its closing quote,
+ * or NULL. */
+const char *smc_json_skip_string(const char *p, const char *end) {
+  for (p++; p < end; p++) {
+    if (*p == '\\')
+      p++;
+    else if (*p == '"')
+      return p + 1;
+  }
+  return NULL;
+}
+
+/* Skip one value at p: strings whole, objects and arrays by bracket depth,
+ * scalars up to the next delimiter. The position after it, or NULL. */
+const char *smc_json_skip_value(const char *p, const char *end) {
+  if (p >= end)
+    return NULL;
+  if (*p == '"')
+    return smc_json_skip_string(p, end);
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    while (p < end) {
+      if (*p == '"') {
+        if (!(p = smc_json_skip_string(p, end)))
+          return NULL;
+        continue;
+      }
+      if (*p == '{' || *p == '[')
+        depth++;
+      else if ((*p == '}' || *p == ']') && --depth == 0)
+        return p + 1;
+      p++;
+    }
+    return NULL;
+  }
+  const char *s = p;
+  while (p < end && !strchr(",}] \t\n\r", *p))
+    p++;
+  return p > s ? p : NULL;
 }

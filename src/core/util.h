@@ -17,6 +17,16 @@ char *smc_json_canonical(const json_t *v);
 /* Everything readable from f into a malloc'd NUL-terminated buffer (*len
  * excludes the NUL). NULL with errno set on failure. f stays open. */
 char *smc_read_stream(FILE *f, size_t *len);
+
+/* Scanning JSON text in place (readers of the fold's outputs that need a
+ * field or two and no parse): skip white space; skip the string whose
+ * opening quote is at p (escapes included); skip one value at p (strings
+ * whole, objects and arrays by bracket depth, scalars up to the next
+ * delimiter). Each returns the position after what it skipped (end at
+ * most); the last two NULL when the text ends first or a scalar is empty. */
+const char *smc_json_skip_ws(const char *p, const char *end);
+const char *smc_json_skip_string(const char *p, const char *end);
+const char *smc_json_skip_value(const char *p, const char *end);
 /* The whole file at path, as smc_read_stream. */
 char *smc_read_file(const char *path, size_t *len);
 

@@ -457,55 +457,11 @@ static void on_machine(gw_follower_t *f, const rd_kafka_message_t *m) {
  * An entry that holds a string is therefore a decided proposal: outcomes are
  * committed, rejected or expired, never pending or unknown.
  */
-static const char *skip_ws(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    p++;
-  return p;
-}
-
-/* p at a '"': the end of the string; *esc set when it holds an escape. */
-static const char *skip_string(const char *p, const char *end, int *esc) {
-  for (p++; p < end; p++) {
-    if (*p == '"')
-      return p + 1;
-    if (*p == '\\') {
-      *esc = 1;
-      p++;
-    }
-  }
-  return NULL;
-}
-
-/* p at a value: the end of it (nested objects and arrays included). */
-static const char *skip_value(const char *p, const char *end) {
-  int depth = 0, esc = 0;
-  while (p < end) {
-    char ch = *p;
-    if (ch == '"') {
-      if (!(p = skip_string(p, end, &esc)))
-        return NULL;
-      if (depth == 0)
-        return p;
-      continue;
-    }
-    if (ch == '{' || ch == '[')
-      depth++;
-    else if (ch == '}' || ch == ']') {
-      if (depth == 0)
-        return p; /* the end of the enclosing container */
-      if (--depth == 0)
-        return p + 1;
-    } else if (ch == ',' && depth == 0)
-      return p;
-    p++;
-  }
-  return depth == 0 ? p : NULL;
-}
-
-/* Copy a string value without escapes into out (cap bytes with the NUL). */
+/* Copy a string value without escapes (raw text p..vend, quotes included)
+ * into out (cap bytes with the NUL). */
 static int take_string(const char *p, const char *vend, char *out, size_t cap) {
   size_t n = (size_t)(vend - p);
-  if (n < 2 || p[0] != '"' || n - 2 >= cap)
+  if (n < 2 || p[0] != '"' || p[n - 1] != '"' || memchr(p + 1, '\\', n - 2) || n - 2 >= cap)
     return -1;
   memcpy(out, p + 1, n - 2);
   out[n - 2] = '\0';
@@ -513,56 +469,49 @@ static int take_string(const char *p, const char *vend, char *out, size_t cap) {
 }
 
 int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
-  const char *p = text, *end = text + len;
+  const char *end = text + len, *p = smc_json_skip_ws(text, end);
   int seen = 0;
   cf->version = 0;
-  p = skip_ws(p, end);
   if (p == end || *p++ != '{')
     return -1;
   for (;;) {
-    p = skip_ws(p, end);
+    p = smc_json_skip_ws(p, end);
     if (p == end || *p != '"')
       return -1;
-    int esc = 0;
-    const char *k = p + 1, *kend = skip_string(p, end, &esc);
+    const char *k = p + 1, *kend = smc_json_skip_string(p, end);
     if (!kend)
       return -1;
-    size_t kl = esc ? 0 : (size_t)(kend - 1 - k); /* an escaped key is none of ours */
-    p = skip_ws(kend, end);
+    size_t kl = (size_t)(kend - 1 - k);
+    if (memchr(k, '\\', kl))
+      kl = 0; /* an escaped key is none of ours */
+    p = smc_json_skip_ws(kend, end);
     if (p == end || *p++ != ':')
       return -1;
-    p = skip_ws(p, end);
-    const char *v = p;
-    esc = 0;
-    if (p < end && *p == '"') {
-      if (!(p = skip_string(p, end, &esc)))
-        return -1;
-    } else if (!(p = skip_value(p, end)))
+    const char *v = smc_json_skip_ws(p, end);
+    if (!(p = smc_json_skip_value(v, end)))
       return -1;
     int r = 0;
     if (kl == 8 && !memcmp(k, "proposal", 8))
-      r = esc ? -1 : take_string(v, p, cf->proposal, sizeof cf->proposal), seen |= 1;
+      r = take_string(v, p, cf->proposal, sizeof cf->proposal), seen |= 1;
     else if (kl == 6 && !memcmp(k, "object", 6))
-      r = esc ? -1 : take_string(v, p, cf->object, sizeof cf->object), seen |= 2;
+      r = take_string(v, p, cf->object, sizeof cf->object), seen |= 2;
     else if (kl == 7 && !memcmp(k, "outcome", 7))
-      r = esc ? -1 : take_string(v, p, cf->outcome, sizeof cf->outcome), seen |= 4;
+      r = take_string(v, p, cf->outcome, sizeof cf->outcome), seen |= 4;
     else if (kl == 7 && !memcmp(k, "version", 7)) {
       char *e = NULL;
       long long n = strtoll(v, &e, 10);
-      if (e == v || skip_ws(e, p) != p)
+      if (e != p)
         return -1;
       cf->version = n;
     }
     if (r < 0)
       return -1;
-    p = skip_ws(p, end);
+    p = smc_json_skip_ws(p, end);
     if (p < end && *p == ',') {
       p++;
       continue;
     }
-    if (p < end && *p == '}')
-      return seen == 7 ? 0 : -1;
-    return -1;
+    return p < end && *p == '}' && seen == 7 ? 0 : -1;
   }
 }
 

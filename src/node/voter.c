@@ -32,6 +32,7 @@
 
 #include "core/codec.h"
 #include "core/kv.h"
+#include "core/util.h"
 #include "core/vote_sig.h"
 #include "kafka/kconf.h"
 #include "node/log.h"
@@ -115,84 +116,37 @@ static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, cons
 
 /* ---- reading the fold's canonical JSON ---------------------------------- */
 
-static const char *skip_ws(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    p++;
-  return p;
-}
-
-/* p is at a string's opening quote: the position after its closing quote,
- * or NULL. */
-static const char *skip_string(const char *p, const char *end) {
-  for (p++; p < end; p++) {
-    if (*p == '\\')
-      p++;
-    else if (*p == '"')
-      return p + 1;
-  }
-  return NULL;
-}
-
-/* Skip one value at p: strings whole, objects and arrays by bracket depth,
- * scalars up to the next delimiter. The position after it, or NULL. */
-static const char *skip_value(const char *p, const char *end) {
-  if (p >= end)
-    return NULL;
-  if (*p == '"')
-    return skip_string(p, end);
-  if (*p == '{' || *p == '[') {
-    int depth = 0;
-    while (p < end) {
-      if (*p == '"') {
-        if (!(p = skip_string(p, end)))
-          return NULL;
-        continue;
-      }
-      if (*p == '{' || *p == '[')
-        depth++;
-      else if ((*p == '}' || *p == ']') && --depth == 0)
-        return p + 1;
-      p++;
-    }
-    return NULL;
-  }
-  const char *s = p;
-  while (p < end && !strchr(",}] \t\n\r", *p))
-    p++;
-  return p > s ? p : NULL;
-}
-
 int smc_voter_json_member(const char *json, size_t len, const char *name, const char **val,
                           size_t *vlen) {
-  const char *p = skip_ws(json, json + len), *end = json + len;
+  const char *p = smc_json_skip_ws(json, json + len), *end = json + len;
   size_t nl = strlen(name);
   if (p >= end || *p != '{')
     return -1;
-  p = skip_ws(p + 1, end);
+  p = smc_json_skip_ws(p + 1, end);
   if (p < end && *p == '}')
     return 0;
   while (p < end && *p == '"') {
-    const char *k = p + 1, *ke = skip_string(p, end);
+    const char *k = p + 1, *ke = smc_json_skip_string(p, end);
     if (!ke)
       return -1;
     int match = (size_t)(ke - 1 - k) == nl && !memcmp(k, name, nl);
-    p = skip_ws(ke, end);
+    p = smc_json_skip_ws(ke, end);
     if (p >= end || *p != ':')
       return -1;
-    const char *vs = skip_ws(p + 1, end);
-    if (!(p = skip_value(vs, end)))
+    const char *vs = smc_json_skip_ws(p + 1, end);
+    if (!(p = smc_json_skip_value(vs, end)))
       return -1;
     if (match) {
       *val = vs;
       *vlen = (size_t)(p - vs);
       return 1;
     }
-    p = skip_ws(p, end);
+    p = smc_json_skip_ws(p, end);
     if (p < end && *p == '}')
       return 0;
     if (p >= end || *p != ',')
       return -1;
-    p = skip_ws(p + 1, end);
+    p = smc_json_skip_ws(p + 1, end);
   }
   return -1;
 }
@@ -210,23 +164,23 @@ int smc_voter_json_array_has(const char *val, size_t vlen, const char *want, siz
   int escaped = 0; /* an element with escapes may be want written differently */
   if (p >= end || *p != '[')
     return -1;
-  p = skip_ws(p + 1, end);
+  p = smc_json_skip_ws(p + 1, end);
   if (p < end && *p == ']')
     return 0;
   while (p < end && *p == '"') {
-    const char *e = skip_string(p, end);
+    const char *e = smc_json_skip_string(p, end);
     if (!e)
       return -1;
     if ((size_t)(e - p) == wlen && !memcmp(p, want, wlen))
       return 1;
     if (memchr(p, '\\', (size_t)(e - p)))
       escaped = 1;
-    p = skip_ws(e, end);
+    p = smc_json_skip_ws(e, end);
     if (p < end && *p == ']')
       return escaped ? -1 : 0;
     if (p >= end || *p != ',')
       return -1;
-    p = skip_ws(p + 1, end);
+    p = smc_json_skip_ws(p + 1, end);
   }
   return -1;
 }
