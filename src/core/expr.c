@@ -651,7 +651,7 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
       perr(p, (size_t)n->kids[1]->col - 1, SMC_EBAD_EXPRESSION, "matches() needs a string pattern");
       goto fail;
     }
-    if (smc_regex_compile_ex(json_string_value(pat), json_string_length(pat), NULL, 1, &n->re,
+    if (smc_regex_compile_ex(json_string_value(pat), json_string_length(pat), NULL, &n->re,
                              &rerr)) {
       /* the column is the pattern literal's; the message has the offset */
       perr(p, (size_t)n->kids[1]->col - 1, rerr.code == SMC_ENOMEM ? SMC_ENOMEM : SMC_EBAD_REGEX,
@@ -1865,7 +1865,7 @@ static int fn_matches(ev_t *ev, const node_t *n, val_t *args, val_t *out) {
       return rc;
     smc_error_t rerr;
     smc_error_clear(&rerr);
-    rc = smc_regex_compile_ex(args[1].s, args[1].n, NULL, 0, &tmp, &rerr);
+    rc = smc_regex_compile_ex(args[1].s, args[1].n, NULL, &tmp, &rerr);
     if (rc)
       return ev_fail(ev, n, rc == SMC_ENOMEM ? SMC_ENOMEM : SMC_EVALIDATION_FAILED, "matches(): %s",
                      rerr.message);

@@ -44,13 +44,13 @@ typedef struct smc_regex smc_regex_t;
 #define SMC_REGEX_DEFAULT_DEPTH_LIMIT 1000u
 
 /* Compile pattern (PCRE2, UTF mode) with flags from "imsx" (NULL = none).
- * Uses the JIT where available. On failure returns SMC_EBAD_REGEX with the
- * PCRE2 message and the offset in err->column (1-based). */
+ * It always runs in PCRE2's interpreter, so the match and depth limits count
+ * alike on every node (see regex.c). On failure returns SMC_EBAD_REGEX with
+ * the PCRE2 message and the offset in err->column (1-based). */
 int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out, smc_error_t *err);
-/* Like smc_regex_compile for pattern[0..len) (which may hold NUL bytes);
- * use_jit = 0 skips the JIT, which is cheaper for a pattern used once. */
-int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int use_jit,
-                         smc_regex_t **out, smc_error_t *err);
+/* Like smc_regex_compile for pattern[0..len) (which may hold NUL bytes). */
+int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, smc_regex_t **out,
+                         smc_error_t *err);
 /* Parse "/pattern/flags" (the !!pcre form) and compile it. */
 int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_t *err);
 void smc_regex_destroy(smc_regex_t *re);
@@ -58,8 +58,6 @@ void smc_regex_destroy(smc_regex_t *re);
 int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint32_t match_limit,
                     uint32_t depth_limit);
 const char *smc_regex_pattern(const smc_regex_t *re);
-/* 1 when the pattern was JIT-compiled, 0 when it runs in the interpreter. */
-int smc_regex_is_jit(const smc_regex_t *re);
 
 /* ---- evaluation context ---- */
 typedef struct smc_eval_ctx {

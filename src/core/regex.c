@@ -3,8 +3,16 @@
  *
  * A compiled smc_regex_t is immutable after smc_regex_compile and may be
  * shared between threads. Everything a match mutates (match data, match
- * context, JIT stack) lives in a per-thread scratch area created on first
- * use and freed when the thread exits.
+ * context) lives in a per-thread scratch area created on first use and
+ * freed when the thread exits.
+ *
+ * Every pattern runs in PCRE2's interpreter, never the JIT. The fold's
+ * outcome depends on whether a match hits the match or depth limit
+ * (limit_exceeded), so every node must count alike: the JIT counts the
+ * match limit its own way, ignores the depth limit and runs out of stack at
+ * a size that differs between architectures, and it is missing where
+ * executable memory is refused. With it, a node without the JIT (or on
+ * another CPU) could decide a proposal differently from its peers.
  */
 #include "core/expr.h"
 
@@ -17,24 +25,17 @@
 /* Longest pattern accepted; patterns are short in practice and a bound keeps
  * compile time and memory predictable for hostile input. */
 #define SMC_REGEX_MAX_PATTERN 8192
-/* JIT stack: start small, grow up to 1 MiB. The match limit, not the stack,
- * is meant to stop runaway patterns. */
-#define JIT_STACK_START (32 * 1024)
-#define JIT_STACK_MAX (1024 * 1024)
 /* Heap used by the interpreter for backtracking, in KiB. */
 #define HEAP_LIMIT_KIB (16 * 1024)
 
 struct smc_regex {
   pcre2_code *code;
-  int jit;  /* 1 when pcre2_jit_compile succeeded */
-  int fast; /* and made machine code: match through pcre2_jit_match */
   char *pattern;
 };
 
 typedef struct {
   pcre2_match_data *md;
   pcre2_match_context *mctx;
-  pcre2_jit_stack *jstack;
   uint32_t match_limit, depth_limit; /* what mctx is set to now */
 } scratch_t;
 
@@ -53,7 +54,6 @@ static void scratch_free(void *p) {
     scratch_tls = NULL;
   pcre2_match_data_free(s->md);
   pcre2_match_context_free(s->mctx);
-  pcre2_jit_stack_free(s->jstack);
   free(s);
 }
 
@@ -76,11 +76,6 @@ static scratch_t *scratch_get(void) {
   s->mctx = pcre2_match_context_create(NULL);
   if (!s->md || !s->mctx)
     goto fail;
-  /* A missing JIT stack is not fatal: PCRE2 then uses a 32 KiB stack on the
-   * machine stack. */
-  s->jstack = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, NULL);
-  if (s->jstack)
-    pcre2_jit_stack_assign(s->mctx, NULL, s->jstack);
   pcre2_set_heap_limit(s->mctx, HEAP_LIMIT_KIB);
   if (pthread_setspecific(scratch_key, s) != 0)
     goto fail;
@@ -115,8 +110,8 @@ static int flags_to_options(const char *flags, uint32_t *opts, smc_error_t *err)
   return 0;
 }
 
-int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int use_jit,
-                         smc_regex_t **out, smc_error_t *err) {
+int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, smc_regex_t **out,
+                         smc_error_t *err) {
   *out = NULL;
   if (!pattern)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
@@ -150,12 +145,6 @@ int smc_regex_compile_ex(const char *pattern, size_t len, const char *flags, int
       err->column = (int)off + 1;
     goto fail;
   }
-  /* A pattern the JIT cannot handle still works in the interpreter. */
-  re->jit = use_jit && pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
-  /* (*NO_JIT) in the pattern: the JIT "succeeds" without making code. */
-  size_t jit_size = 0;
-  re->fast =
-      re->jit && pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size;
   *out = re;
   return 0;
 fail:
@@ -168,7 +157,7 @@ int smc_regex_compile(const char *pattern, const char *flags, smc_regex_t **out,
     *out = NULL;
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "regex pattern is NULL");
   }
-  return smc_regex_compile_ex(pattern, strlen(pattern), flags, 1, out, err);
+  return smc_regex_compile_ex(pattern, strlen(pattern), flags, out, err);
 }
 
 /* "/pattern/flags": the last '/' ends the pattern, so the pattern itself may
@@ -181,7 +170,7 @@ int smc_regex_compile_slashed(const char *slashed, smc_regex_t **out, smc_error_
   if (!last)
     return smc_error_set(err, SMC_EBAD_REGEX, NULL, "missing closing '/' in /pattern/flags");
   size_t plen = (size_t)(last - slashed - 1);
-  int rc = smc_regex_compile_ex(slashed + 1, plen, last + 1, 1, out, err);
+  int rc = smc_regex_compile_ex(slashed + 1, plen, last + 1, out, err);
   if (rc && err && err->code == SMC_EBAD_REGEX && err->column > 0)
     err->column += 1; /* account for the leading '/' */
   return rc;
@@ -196,8 +185,6 @@ void smc_regex_destroy(smc_regex_t *re) {
 }
 
 const char *smc_regex_pattern(const smc_regex_t *re) { return re ? re->pattern : NULL; }
-
-int smc_regex_is_jit(const smc_regex_t *re) { return re && re->jit; }
 
 /* Limits of 0 mean the smc defaults. Invalid UTF-8 in the subject never
  * matches across the bad bytes (PCRE2_MATCH_INVALID_UTF) and is not an error. */
@@ -217,13 +204,7 @@ int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint
   if (s->depth_limit != depth_limit)
     pcre2_set_depth_limit(s->mctx, s->depth_limit = depth_limit);
   PCRE2_SPTR subj = (PCRE2_SPTR)(subject ? subject : "");
-  /* A JIT-compiled pattern goes straight to the JIT: pcre2_match would only
-   * add checks that cannot fail here (the subject's UTF-8 is not checked
-   * either way, PCRE2_MATCH_INVALID_UTF) and then call it. */
-  int rc = re->fast ? pcre2_jit_match(re->code, subj, len, 0, 0, s->md, s->mctx)
-                    : PCRE2_ERROR_JIT_BADOPTION;
-  if (rc == PCRE2_ERROR_JIT_BADOPTION)
-    rc = pcre2_match(re->code, subj, len, 0, 0, s->md, s->mctx);
+  int rc = pcre2_match(re->code, subj, len, 0, 0, s->md, s->mctx);
   if (rc >= 0)
     return 1;
   switch (rc) {
@@ -232,7 +213,6 @@ int smc_regex_match(const smc_regex_t *re, const char *subject, size_t len, uint
   case PCRE2_ERROR_MATCHLIMIT:
   case PCRE2_ERROR_DEPTHLIMIT:
   case PCRE2_ERROR_HEAPLIMIT:
-  case PCRE2_ERROR_JIT_STACKLIMIT:
     return SMC_ELIMIT_EXCEEDED;
   case PCRE2_ERROR_NOMEMORY:
     return SMC_ENOMEM;
