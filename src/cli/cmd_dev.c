@@ -38,6 +38,7 @@
 typedef struct dev {
   int nodes, voters, partitions, examples, log_level;
   const char *http, *prefix, *data_dir, *examples_dir, *topics_file, *vote_hook, *auth_tokens;
+  const char *vote_keys; /* dir of <voter id>.key files: those voters sign */
   char tmpdir[256];
   rd_kafka_t *host;
   rd_kafka_mock_cluster_t *mock;
@@ -60,6 +61,8 @@ static void usage(FILE *out) {
                "  --topics FILE       topic definitions (default topics/topics.json)\n"
                "  --data-dir D        keep node stores in D (default: a temporary dir, removed)\n"
                "  --vote-hook CMD     the voters' hook (proposal JSON on stdin; exit 0 accepts)\n"
+               "  --vote-keys DIR     voter node-<i> signs its votes with DIR/node-<i>.key when\n"
+               "                      that file exists (smc keygen --out DIR/node-<i>)\n"
                "  --auth-tokens FILE  require bearer tokens (JSON: {\"TOKEN\": {\"machines\": "
                "\"*\" | [names]}})\n"
                "  -v                  more logging (repeat for debug)\n");
@@ -155,6 +158,14 @@ static int start_nodes(dev_t_ *d) {
     c.committer = 1;
     c.voter_id = i < d->voters ? id : NULL;
     c.vote_hook = d->vote_hook;
+    char key[600];
+    if (c.voter_id && d->vote_keys) {
+      snprintf(key, sizeof(key), "%s/%s.key", d->vote_keys, id);
+      if (access(key, F_OK) == 0) {
+        c.vote_key = key; /* smc_node_start copies it */
+        printf("smc dev: voter %s signs with %s\n", id, key);
+      }
+    }
     c.log_level = d->log_level;
     smc_error_t err;
     smc_error_clear(&err);
@@ -282,6 +293,7 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
                                        {"partitions", required_argument, 0, 'p'},
                                        {"voters", required_argument, 0, 'V'},
                                        {"vote-hook", required_argument, 0, 'k'},
+                                       {"vote-keys", required_argument, 0, 'K'},
                                        {"data-dir", required_argument, 0, 'd'},
                                        {"prefix", required_argument, 0, 'P'},
                                        {"topics", required_argument, 0, 't'},
@@ -313,6 +325,9 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
       break;
     case 'k':
       d->vote_hook = optarg;
+      break;
+    case 'K':
+      d->vote_keys = optarg;
       break;
     case 'd':
       d->data_dir = optarg;

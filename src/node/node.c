@@ -184,6 +184,7 @@ static void node_free(smc_node_t *n) {
   free((char *)n->cfg.data_dir);
   free((char *)n->cfg.voter_id);
   free((char *)n->cfg.vote_hook);
+  free((char *)n->cfg.vote_key);
   for (size_t i = 0; n->props && n->props[i]; i++)
     free(n->props[i]);
   free(n->props);
@@ -261,6 +262,7 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
       dup_or_null(cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "./smc-data", &oom);
   n->cfg.voter_id = dup_or_null(cfg->voter_id, &oom);
   n->cfg.vote_hook = dup_or_null(cfg->vote_hook, &oom);
+  n->cfg.vote_key = dup_or_null(cfg->vote_key, &oom);
   size_t np = 0;
   while (cfg->kafka_props && cfg->kafka_props[np])
     np++;
