@@ -76,12 +76,22 @@ typedef struct bench {
   long inflight, answered, committed, rejected, other, stalls, produce_errors;
   double *lat_ms;
   long nlat, cap_lat;
+  /* fast/voted: where each counted round trip's time went (see stages()) */
+  double *stage_ms[3];
+  long nstage, cap_stage;
+  int64_t wall_minus_mono; /* CLOCK_REALTIME - CLOCK_MONOTONIC, in us */
   int64_t t_start, t_last_answer;
 } bench_t;
 
 static int64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -298,6 +308,40 @@ static int json_str(const char *s, size_t len, const char *key, char *out, size_
   return -1;
 }
 
+/*
+ * Splits a confirmed round trip at two timestamps the records carry (one
+ * machine, one clock): the confirmation's top-level "time" is the fold's
+ * clock when it decided, the proposal's LogAppendTime (the proposals topic
+ * uses it); the confirmation's own timestamp is the CreateTime the
+ * committer's producer gave it when it was produced. So: send -> in the log
+ * (client linger, produce), in the log -> produced (the committer's fetch,
+ * fold, batch and the wait for the transaction before it), produced ->
+ * answered (the transaction's commit and the client's read_committed fetch).
+ * The top-level "time" is the last "time" key of the canonical text (keys
+ * sorted; only the data, which comes before it, could hold another).
+ */
+static void stages(bench_t *b, const rd_kafka_message_t *m, int64_t sent_mono, int64_t recv_mono) {
+  rd_kafka_timestamp_type_t tt;
+  int64_t produced_ms = rd_kafka_message_timestamp(m, &tt);
+  const char *s = m->payload, *hit = NULL;
+  for (const char *p = s; (p = memmem(p, m->len - (size_t)(p - s), "\"time\":", 7)); p += 7)
+    hit = p;
+  if (!hit || produced_ms <= 0 || tt != RD_KAFKA_TIMESTAMP_CREATE_TIME)
+    return;
+  int64_t folded_ms = strtoll(hit + 7, NULL, 10);
+  int64_t sent_ms = (sent_mono + b->wall_minus_mono) / 1000;
+  int64_t recv_ms = (recv_mono + b->wall_minus_mono) / 1000;
+  if (b->nstage == b->cap_stage) {
+    b->cap_stage = b->cap_stage ? b->cap_stage * 2 : 65536;
+    for (int i = 0; i < 3; i++)
+      b->stage_ms[i] = xrealloc(b->stage_ms[i], (size_t)b->cap_stage * sizeof(double));
+  }
+  b->stage_ms[0][b->nstage] = (double)(folded_ms - sent_ms);
+  b->stage_ms[1][b->nstage] = (double)(produced_ms - folded_ms);
+  b->stage_ms[2][b->nstage] = (double)(recv_ms - produced_ms);
+  b->nstage++;
+}
+
 /* Handles one consumed record: a confirmation (fast/voted) or one of our own
  * proposals read back (raw). Records of other runs/ids are ignored. */
 static void on_record(bench_t *b, const rd_kafka_message_t *m) {
@@ -341,6 +385,8 @@ static void on_record(bench_t *b, const rd_kafka_message_t *m) {
       b->lat_ms = xrealloc(b->lat_ms, (size_t)b->cap_lat * sizeof *b->lat_ms);
     }
     b->lat_ms[b->nlat++] = (double)(t - st->t_us) / 1000.0;
+    if (!copied)
+      stages(b, m, st->t_us, t);
   }
   object_t *ob = &b->objs[st->obj];
   ob->busy = 0;
@@ -396,6 +442,7 @@ static int run_roundtrips(bench_t *b) {
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) == 0)
     rd_kafka_flush(b->prod, 30000);
   consume_some(b, 500);
+  b->wall_minus_mono = wall_us() - now_us();
   b->t_start = now_us();
   int64_t end = b->t_start + (int64_t)(b->o.seconds * 1e6);
   double interval_us = b->o.rate > 0 ? 1e6 / b->o.rate : 0;
@@ -447,12 +494,23 @@ static int run_roundtrips(bench_t *b) {
          "\"sent\":%ld,\"answered\":%ld,\"committed\":%ld,\"rejected\":%ld,\"other\":%ld,"
          "\"unanswered\":%ld,\"produce_errors\":%ld,\"stalls\":%ld,\"seconds\":%.3f,"
          "\"transitions\":%ld,\"throughput\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
-         "\"p999_ms\":%.2f,\"max_ms\":%.2f}\n",
+         "\"p999_ms\":%.2f,\"max_ms\":%.2f",
          names[b->o.mode], b->o.prefix, b->o.rate, b->o.inflight, b->nobjs, b->nsent, b->answered,
          b->committed, b->rejected, b->other, b->inflight, b->produce_errors, b->stalls, secs,
          b->nlat, secs > 0 ? (double)b->nlat / secs : 0.0, pct(b->lat_ms, b->nlat, 0.50),
          pct(b->lat_ms, b->nlat, 0.99), pct(b->lat_ms, b->nlat, 0.999),
          b->nlat ? b->lat_ms[b->nlat - 1] : 0.0);
+  if (b->nstage > 0) {
+    /* each stage's own percentiles (they do not add up to the total's) */
+    static const char *stage_names[] = {"to_log", "to_output", "to_answer"};
+    for (int i = 0; i < 3; i++) {
+      qsort(b->stage_ms[i], (size_t)b->nstage, sizeof(double), cmp_double);
+      printf(",\"%s_p50_ms\":%.1f,\"%s_p99_ms\":%.1f", stage_names[i],
+             pct(b->stage_ms[i], b->nstage, 0.50), stage_names[i],
+             pct(b->stage_ms[i], b->nstage, 0.99));
+    }
+  }
+  printf("}\n");
   rd_kafka_flush(b->prod, 10000);
   rd_kafka_consumer_close(b->cons);
   rd_kafka_destroy(b->cons);
@@ -461,6 +519,8 @@ static int run_roundtrips(bench_t *b) {
   free(b->ready);
   free(b->sent);
   free(b->lat_ms);
+  for (int i = 0; i < 3; i++)
+    free(b->stage_ms[i]);
   return b->inflight > 0 ? 3 : 0;
 }
 

@@ -502,6 +502,15 @@ def table(out):
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(r[i].ljust(w[i]) if i == 0 else r[i].rjust(w[i]) for i in range(len(r))))
+    # Where a confirmed round trip's time goes (bench_cluster stages(): send ->
+    # in the log -> confirmation produced -> answered), each stage's p50/p99.
+    for k in ("fast", "half", "voted"):
+        r = out.get(k)
+        if r and "to_log_p50_ms" in r:
+            print("%s stages p50/p99 ms: to log %s/%s, to output %s/%s, to answer %s/%s" % (
+                k, fmt(r["to_log_p50_ms"], 1), fmt(r["to_log_p99_ms"], 1),
+                fmt(r["to_output_p50_ms"], 1), fmt(r["to_output_p99_ms"], 1),
+                fmt(r["to_answer_p50_ms"], 1), fmt(r["to_answer_p99_ms"], 1)))
 
 
 def main():
