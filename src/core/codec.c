@@ -539,7 +539,7 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
     p = (char *)fast_ws(p);
     if (k == FK_DATA) {
       const char *e = *p == '{' ? fast_skip_object(p, end) : NULL;
-      if (!e || !(data = json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES, NULL)))
+      if (!e || !(data = smc_json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES)))
         goto no;
       val[k] = p;
       p = (char *)e;
@@ -648,7 +648,9 @@ int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
   if (!value || len == 0)
     return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "empty event");
   json_error_t jerr;
-  ev->root = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
+  ev->root = smc_json_load_plain(value, len);
+  if (!ev->root)
+    ev->root = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!ev->root)
     return smc_error_set(err, SMC_EBAD_REQUEST, NULL, "not JSON: %s (line %d, column %d)",
                          jerr.text, jerr.line, jerr.column);

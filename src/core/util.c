@@ -168,3 +168,186 @@ const char *smc_json_skip_value(const char *p, const char *end) {
     p++;
   return p > s ? p : NULL;
 }
+
+/* ---- a parser for plain JSON texts (smc_json_loadb) ---- */
+
+typedef struct plain {
+  const char *p, *end;
+  int depth;
+} plain_t;
+
+static void plain_ws(plain_t *s) {
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+/* A string at s->p (its opening quote) of printable ASCII without escapes:
+ * its first byte and length, s->p after the closing quote; NULL if not. */
+static const char *plain_str(plain_t *s, size_t *n) {
+  const char *b = ++s->p, *p = b;
+  while (p < s->end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '"' &&
+         *p != '\\')
+    p++;
+  if (p >= s->end || *p != '"')
+    return NULL;
+  *n = (size_t)(p - b);
+  s->p = p + 1;
+  return b;
+}
+
+static json_t *plain_value(plain_t *s);
+
+static json_t *plain_object(plain_t *s) {
+  json_t *o = json_object();
+  if (!o)
+    return NULL;
+  s->p++; /* '{' */
+  plain_ws(s);
+  if (s->p < s->end && *s->p == '}') {
+    s->p++;
+    return o;
+  }
+  for (;;) {
+    size_t kn = 0;
+    const char *k = s->p < s->end && *s->p == '"' ? plain_str(s, &kn) : NULL;
+    char kbuf[128];
+    if (!k || kn >= sizeof(kbuf))
+      goto no;
+    memcpy(kbuf, k, kn);
+    kbuf[kn] = '\0';
+    if (json_object_get(o, kbuf)) /* repeated: jansson decides */
+      goto no;
+    plain_ws(s);
+    if (s->p >= s->end || *s->p++ != ':')
+      goto no;
+    plain_ws(s);
+    json_t *v = plain_value(s);
+    if (!v || json_object_setn_new_nocheck(o, kbuf, kn, v))
+      goto no;
+    plain_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+      s->p++;
+      plain_ws(s);
+      continue;
+    }
+    if (s->p < s->end && *s->p == '}') {
+      s->p++;
+      return o;
+    }
+    goto no;
+  }
+no:
+  json_decref(o);
+  return NULL;
+}
+
+static json_t *plain_array(plain_t *s) {
+  json_t *a = json_array();
+  if (!a)
+    return NULL;
+  s->p++; /* '[' */
+  plain_ws(s);
+  if (s->p < s->end && *s->p == ']') {
+    s->p++;
+    return a;
+  }
+  for (;;) {
+    json_t *v = plain_value(s);
+    if (!v || json_array_append_new(a, v))
+      goto no;
+    plain_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+      s->p++;
+      plain_ws(s);
+      continue;
+    }
+    if (s->p < s->end && *s->p == ']') {
+      s->p++;
+      return a;
+    }
+    goto no;
+  }
+no:
+  json_decref(a);
+  return NULL;
+}
+
+/* -?(0|[1-9][0-9]*) of at most 18 digits, not followed by a fraction or
+ * an exponent (reals and larger integers are jansson's). */
+static json_t *plain_integer(plain_t *s) {
+  const char *p = s->p;
+  int neg = p < s->end && *p == '-';
+  p += neg;
+  const char *d = p;
+  while (p < s->end && *p >= '0' && *p <= '9')
+    p++;
+  size_t n = (size_t)(p - d);
+  if (n == 0 || n > 18 || (n > 1 && *d == '0'))
+    return NULL;
+  if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
+    return NULL;
+  json_int_t v = 0;
+  for (; d < p; d++)
+    v = v * 10 + (*d - '0');
+  s->p = p;
+  return json_integer(neg ? -v : v);
+}
+
+static int plain_word(plain_t *s, const char *w, size_t n) {
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n))
+    return 0;
+  s->p += n;
+  return 1;
+}
+
+static json_t *plain_value(plain_t *s) {
+  if (s->p >= s->end)
+    return NULL;
+  switch (*s->p) {
+  case '{':
+  case '[': {
+    if (++s->depth > 64)
+      return NULL;
+    json_t *v = *s->p == '{' ? plain_object(s) : plain_array(s);
+    s->depth--;
+    return v;
+  }
+  case '"': {
+    size_t n = 0;
+    const char *b = plain_str(s, &n);
+    return b ? json_stringn_nocheck(b, n) : NULL;
+  }
+  case 't':
+    return plain_word(s, "true", 4) ? json_true() : NULL;
+  case 'f':
+    return plain_word(s, "false", 5) ? json_false() : NULL;
+  case 'n':
+    return plain_word(s, "null", 4) ? json_null() : NULL;
+  default:
+    return plain_integer(s);
+  }
+}
+
+json_t *smc_json_load_plain(const char *text, size_t len) {
+  plain_t s = {text, text + len, 0};
+  plain_ws(&s);
+  if (s.p >= s.end || *s.p != '{')
+    return NULL;
+  json_t *v = plain_value(&s);
+  plain_ws(&s);
+  if (v && s.p != s.end) {
+    json_decref(v);
+    return NULL;
+  }
+  return v;
+}
+
+json_t *smc_json_loadb(const char *text, size_t len, size_t flags) {
+  json_t *v = smc_json_load_plain(text, len);
+  return v ? v : json_loadb(text, len, flags, NULL);
+}
+
+json_t *smc_json_loads(const char *text, size_t flags) {
+  json_t *v = smc_json_load_plain(text, strlen(text));
+  return v ? v : json_loads(text, flags, NULL);
+}
