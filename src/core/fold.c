@@ -40,6 +40,8 @@ void smc_fold_destroy(smc_fold_t *f) {
   free(f->cache);
   EVP_MD_CTX_free(f->md_ctx);
   smc_buf_close(&f->key);
+  smc_buf_close(&f->conf);
+  smc_buf_close(&f->rec);
   free(f);
 }
 
@@ -442,7 +444,7 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
     if (found) {
       json_object_set_new(j, "machine", json_string(o.machine));
       json_object_set_new(j, "state", json_string(o.state));
-      json_object_set_new(j, "data", json_loads(o.data, 0, NULL));
+      json_object_set_new(j, "data", smc_json_loads(o.data, 0));
       json_object_set_new(j, "checksum", json_string(o.checksum));
       json_object_set_new(j, "created", json_integer(o.created));
       json_object_set_new(j, "updated", json_integer(o.updated));
@@ -477,7 +479,7 @@ static int bad_event(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *er
 }
 
 static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
-  json_t *j = json_loads(conf, 0, NULL);
+  json_t *j = smc_json_loads(conf, 0);
   if (!j)
     return fold_fail(c, SMC_ESTORE);
   json_object_set_new(j, "duplicate", json_true());
@@ -651,5 +653,9 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
     fold_fail(&c, meta_put(&c, rec->offset + 1));
   f->key = c.key;
+  if (f->conf.cap > ((size_t)1 << 20)) /* kept between records, unless huge */
+    smc_buf_close(&f->conf);
+  if (f->rec.cap > ((size_t)1 << 20))
+    smc_buf_close(&f->rec);
   return c.rc;
 }

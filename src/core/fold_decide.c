@@ -169,43 +169,45 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   o->version++;
   if (o->version == 1) {
     o->created = c->clock;
-    free(o->machine);
-    o->machine = strdup(machine);
+    fold_obj_set(o, OBJ_MACHINE, &o->machine, strdup(machine));
   }
-  free(o->state);
-  o->state = strdup(state);
-  free(o->data);
-  o->data = dtext;
+  if (!o->state || strcmp(o->state, state))
+    fold_obj_set(o, OBJ_STATE, &o->state, strdup(state));
+  fold_obj_set(o, OBJ_DATA, &o->data, dtext);
   o->updated = c->clock;
   if (!o->machine || !o->state)
     return fold_fail(c, SMC_ENOMEM);
 
   /* checksum = sha256(prev hex || canonical confirmation without checksum);
    * the text is built directly (keys in sorted order, strings escaped as
-   * jansson does) after the previous checksum, in one buffer that starts
-   * with HDR - 65 spare bytes: "checksum" sorts before every other key, so
+   * jansson does) after the previous checksum, in the fold's buffer after
+   * PRE + HDR - 65 spare bytes: "checksum" sorts before every other key, so
    * the confirmation is then {"checksum":"<sum>", written over the spare
-   * bytes, the previous checksum and the text's "{". */
-  enum { HDR = 13 + 64 + 2 }; /* {"checksum":"  sum  ", */
-  smc_buf_t b;
-  smc_buf_init(&b);
-  smc_buf_reserve(&b, 1024);
-  smc_buf_add(&b, "..............", HDR - 65);
-  smc_buf_add(&b, o->checksum ? o->checksum : ZERO_CHECKSUM, 64);
-  committed_text(c, o, p, name, &b);
-  char sum[65] = "";
-  if (!b.oom) {
-    chain_sha256_hex(c->f, b.p + HDR - 65, b.len - (HDR - 65), sum);
-    memcpy(b.p, "{\"checksum\":\"", 13);
-    memcpy(b.p + 13, sum, 64);
-    memcpy(b.p + 77, "\",", 2);
-  }
-  free(o->checksum);
-  o->checksum = strdup(sum);
-  if (b.oom || !o->checksum) {
-    smc_buf_close(&b);
+   * bytes, the previous checksum and the text's "{"; the PRE bytes before
+   * it take 'D' and the time, which makes the whole buffer the DECIDED
+   * value (fold_decided_put_value), with no copy. */
+  enum { PRE = 9, HDR = 13 + 64 + 2 }; /* 'D' time(8); {"checksum":"  sum  ", */
+  smc_buf_t *b = &c->f->conf;
+  smc_buf_reset(b);
+  smc_buf_reserve(b, 1024);
+  smc_buf_add(b, "......................", PRE + HDR - 65);
+  smc_buf_add(b, o->checksum ? o->checksum : ZERO_CHECKSUM, 64);
+  committed_text(c, o, p, name, b);
+  if (b->oom)
     return fold_fail(c, SMC_ENOMEM);
-  }
+  char sum[65] = "";
+  chain_sha256_hex(c->f, b->p + PRE + HDR - 65, b->len - (PRE + HDR - 65), sum);
+  b->p[0] = 'D';
+  smc_be64((uint8_t *)b->p + 1, (uint64_t)c->clock);
+  memcpy(b->p + PRE, "{\"checksum\":\"", 13);
+  memcpy(b->p + PRE + 13, sum, 64);
+  memcpy(b->p + PRE + 77, "\",", 2);
+  if (o->checksum && !(o->own & OBJ_CHECKSUM) && strlen(o->checksum) == 64)
+    memcpy(o->checksum, sum, 64); /* in place, in the loaded record's block */
+  else
+    fold_obj_set(o, OBJ_CHECKSUM, &o->checksum, strdup(sum));
+  if (!o->checksum)
+    return fold_fail(c, SMC_ENOMEM);
 
   if (o->timer_deadline) {
     fold_timer_del(c, o->timer_deadline, o->id, 'a');
@@ -220,9 +222,9 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
     o->timer_deadline = c->clock + after;
     fold_timer_put(c, o->timer_deadline, o->id, 'a', v, sizeof(v));
   }
-  int rc = c->rc ? c->rc : decide(c, o, p, b.p, b.len);
-  smc_buf_close(&b);
-  return rc;
+  if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len))
+    return c->rc;
+  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, b->p + PRE, b->len - PRE);
 }
 
 /* Publish that p waits for votes. */
@@ -240,9 +242,9 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
   json_object_set_new(j, "to", json_string(p->out_state));
   json_object_set_new(j, "data",
                       p->data_json ? json_incref((json_t *)p->data_json)
-                      : p->data    ? json_loads(p->data, 0, NULL)
+                      : p->data    ? smc_json_loads(p->data, 0)
                                    : json_object());
-  json_object_set_new(j, "result", json_loads(p->out_data, 0, NULL));
+  json_object_set_new(j, "result", smc_json_loads(p->out_data, 0));
   if (p->has_expect)
     json_object_set_new(j, "expect_version", json_integer(p->expect));
   if (p->proposer)
@@ -298,10 +300,10 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
   }
   /* an empty object's data needs no parse */
   json_t *src = !(o->version > 0 && o->data) ? NULL
-                : strcmp(o->data, "{}")      ? json_loads(o->data, 0, NULL)
+                : strcmp(o->data, "{}")      ? smc_json_loads(o->data, 0)
                                              : json_object();
   json_t *input = p->data_json ? json_incref((json_t *)p->data_json)
-                  : p->data    ? json_loads(p->data, 0, NULL)
+                  : p->data    ? smc_json_loads(p->data, 0)
                                : NULL;
   smc_object_view_t ov = {o->id, o->version > 0 ? o->state : NULL, o->version, src};
   smc_proposal_view_t pv = {p->transition, p->to, input, p->proposer, c->clock};
@@ -482,7 +484,7 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
     goto out;
   }
   if (p.accept.n >= vp->quorum) {
-    json_t *data = json_loads(p.out_data, 0, NULL);
+    json_t *data = smc_json_loads(p.out_data, 0);
     if (!data)
       fold_fail(c, SMC_ESTORE);
     else

@@ -47,10 +47,19 @@ struct smc_fold {
   void *log_opaque;
   EVP_MD_CTX *md_ctx; /* the checksum chain's SHA-256, made on first use */
   smc_buf_t key;      /* fold_ctx_t.key's buffer between records */
+  smc_buf_t conf;     /* a commit's DECIDED value and confirmation text */
+  smc_buf_t rec;      /* a record being written (object, proposal, bucket) */
 };
 
-/* One object's record, decoded. Strings are owned (malloc'd). */
+/* Fields of fold_obj_t that were replaced by a malloc'd string of their
+ * own (fold_obj_set); the others point into blk, or are NULL. */
+enum { OBJ_MACHINE = 1, OBJ_STATE = 2, OBJ_CHECKSUM = 4, OBJ_DATA = 8 };
+
+/* One object's record, decoded. The strings as loaded live in one
+ * allocation (blk): the id first, then those of the record. */
 typedef struct fold_obj {
+  char *blk;
+  unsigned own; /* OBJ_* bits */
   char *id;
   int64_t version; /* 0: not created yet (only queued create proposals) */
   int64_t created, updated;
@@ -106,6 +115,8 @@ void fold_key_begin(fold_ctx_t *c);
 int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o); /* 0 / SMC_ENOT_FOUND */
 int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o);
 void fold_obj_close(fold_obj_t *o);
+/* Replace one string field (bit: its OBJ_* bit) by s, which o now owns. */
+void fold_obj_set(fold_obj_t *o, unsigned bit, char **field, char *s);
 int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *p);
 int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p);
 int fold_prop_del(fold_ctx_t *c, const char *object, int64_t seq);
@@ -116,6 +127,8 @@ int fold_strs_has(const fold_strs_t *s, const char *v);
 int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf);
 int fold_decided_put_queued(fold_ctx_t *c, const char *id, const char *object);
 int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len);
+/* The same with the stored value built already: 'D' time(8) confirmation. */
+int fold_decided_put_value(fold_ctx_t *c, const char *id, const char *val, size_t len);
 int fold_decided_prune(fold_ctx_t *c);
 int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind, const void *val,
                    size_t vlen);

@@ -38,28 +38,64 @@ static void key_queue(fold_ctx_t *c, const char *id, int64_t seq) {
 /* ---- objects ---- */
 
 void fold_obj_close(fold_obj_t *o) {
-  free(o->id);
-  free(o->machine);
-  free(o->state);
-  free(o->checksum);
-  free(o->data);
+  if (o->own & OBJ_MACHINE)
+    free(o->machine);
+  if (o->own & OBJ_STATE)
+    free(o->state);
+  if (o->own & OBJ_CHECKSUM)
+    free(o->checksum);
+  if (o->own & OBJ_DATA)
+    free(o->data);
+  free(o->blk);
   memset(o, 0, sizeof(*o));
+}
+
+void fold_obj_set(fold_obj_t *o, unsigned bit, char **field, char *s) {
+  if (o->own & bit)
+    free(*field);
+  *field = s;
+  o->own |= bit;
+}
+
+/* A string of the record at r copied to *at (NUL-terminated), or NULL when
+ * stored as NULL; *at moves past it. */
+static char *rd_str_at(smc_rd_t *r, char **at) {
+  uint32_t n = smc_rd_u32(r);
+  if (r->bad || n == 0xffffffffu)
+    return NULL;
+  if (r->pos + n > r->len) {
+    r->bad = 1;
+    return NULL;
+  }
+  char *s = *at;
+  memcpy(s, r->p + r->pos, n);
+  s[n] = '\0';
+  r->pos += n;
+  *at = s + n + 1;
+  return s;
 }
 
 int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o) {
   memset(o, 0, sizeof(*o));
-  if (!(o->id = strdup(id)))
-    return fold_fail(c, SMC_ENOMEM);
+  size_t idn = strlen(id);
   key_obj(c, id);
   if (c->key.oom)
     return fold_fail(c, SMC_ENOMEM);
   void *v = NULL;
   size_t vl = 0;
   int rc = smc_kv_get(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, &v, &vl);
+  if (rc && rc != SMC_ENOT_FOUND)
+    return fold_fail(c, rc);
+  /* the id and the record's strings: each string takes at most its bytes
+   * in the record (its 4-byte length becomes the NUL) */
+  if (!(o->blk = malloc(idn + 1 + (rc ? 0 : vl)))) {
+    free(v);
+    return fold_fail(c, SMC_ENOMEM);
+  }
+  o->id = memcpy(o->blk, id, idn + 1);
   if (rc == SMC_ENOT_FOUND)
     return rc;
-  if (rc)
-    return fold_fail(c, rc);
+  char *at = o->blk + idn + 1;
   smc_rd_t r = {v, vl, 0, 0};
   if (smc_rd_u8(&r) != REC_FORMAT)
     r.bad = 1;
@@ -71,10 +107,10 @@ int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o) {
   o->qlen = smc_rd_i64(&r);
   o->timer_deadline = smc_rd_i64(&r);
   o->vote_deadline = smc_rd_i64(&r);
-  o->machine = smc_rd_str(&r);
-  o->state = smc_rd_str(&r);
-  o->checksum = smc_rd_str(&r);
-  o->data = smc_rd_str(&r);
+  o->machine = rd_str_at(&r, &at);
+  o->state = rd_str_at(&r, &at);
+  o->checksum = rd_str_at(&r, &at);
+  o->data = rd_str_at(&r, &at);
   free(v);
   if (r.bad)
     return fold_fail(c, SMC_ESTORE);
@@ -87,25 +123,24 @@ int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o) {
   key_obj(c, o->id);
   if (o->version == 0 && o->qlen == 0)
     return fold_fail(c, smc_kv_del(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len));
-  smc_buf_t b;
-  smc_buf_init(&b);
-  smc_buf_put_u8(&b, REC_FORMAT);
-  smc_buf_put_i64(&b, o->version);
-  smc_buf_put_i64(&b, o->created);
-  smc_buf_put_i64(&b, o->updated);
-  smc_buf_put_i64(&b, o->next_seq);
-  smc_buf_put_i64(&b, o->head_seq);
-  smc_buf_put_i64(&b, o->qlen);
-  smc_buf_put_i64(&b, o->timer_deadline);
-  smc_buf_put_i64(&b, o->vote_deadline);
-  smc_buf_put_str(&b, o->machine);
-  smc_buf_put_str(&b, o->state);
-  smc_buf_put_str(&b, o->checksum);
-  smc_buf_put_str(&b, o->data);
-  int rc = b.oom || c->key.oom
+  smc_buf_t *b = &c->f->rec;
+  smc_buf_reset(b);
+  smc_buf_put_u8(b, REC_FORMAT);
+  smc_buf_put_i64(b, o->version);
+  smc_buf_put_i64(b, o->created);
+  smc_buf_put_i64(b, o->updated);
+  smc_buf_put_i64(b, o->next_seq);
+  smc_buf_put_i64(b, o->head_seq);
+  smc_buf_put_i64(b, o->qlen);
+  smc_buf_put_i64(b, o->timer_deadline);
+  smc_buf_put_i64(b, o->vote_deadline);
+  smc_buf_put_str(b, o->machine);
+  smc_buf_put_str(b, o->state);
+  smc_buf_put_str(b, o->checksum);
+  smc_buf_put_str(b, o->data);
+  int rc = b->oom || c->key.oom
                ? SMC_ENOMEM
-               : smc_kv_put(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, b.p, b.len);
-  smc_buf_close(&b);
+               : smc_kv_put(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, b->p, b->len);
   return fold_fail(c, rc);
 }
 
@@ -306,8 +341,8 @@ static void key_bucket(fold_ctx_t *c, int64_t t, int64_t seq, int with_seq) {
 /* Add (clock, id) to the open expiry bucket, or open a new one when there
  * is none, it is full, or the clock is in another minute. */
 static int bucket_add(fold_ctx_t *c, const char *id) {
-  smc_buf_t b;
-  smc_buf_init(&b);
+  smc_buf_t *b = &c->f->rec;
+  smc_buf_reset(b);
   int open = c->exp_n > 0 && c->exp_n < BUCKET_MAX && c->exp_time / 60000 == c->clock / 60000;
   if (open) {
     key_bucket(c, c->exp_time, c->exp_seq, 1);
@@ -320,7 +355,7 @@ static int bucket_add(fold_ctx_t *c, const char *id) {
     else if (rc)
       return fold_fail(c, rc);
     else
-      smc_buf_add(&b, v, vl);
+      smc_buf_add(b, v, vl);
     free(v);
   }
   if (!open) {
@@ -329,11 +364,11 @@ static int bucket_add(fold_ctx_t *c, const char *id) {
     c->exp_n = 0;
     key_bucket(c, c->exp_time, c->exp_seq, 1);
   }
-  smc_buf_put_i64(&b, c->clock);
-  smc_buf_put_str(&b, id);
-  int rc = b.oom || c->key.oom ? SMC_ENOMEM
-                               : smc_kv_put(c->kv, SMC_CF_META, c->key.p, c->key.len, b.p, b.len);
-  smc_buf_close(&b);
+  smc_buf_put_i64(b, c->clock);
+  smc_buf_put_str(b, id);
+  int rc = b->oom || c->key.oom
+               ? SMC_ENOMEM
+               : smc_kv_put(c->kv, SMC_CF_META, c->key.p, c->key.len, b->p, b->len);
   if (!rc)
     c->exp_n++;
   return fold_fail(c, rc);
@@ -348,11 +383,15 @@ int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len
   smc_buf_addc(&b, 'D');
   smc_buf_put_i64(&b, c->clock);
   smc_buf_add(&b, conf, len);
-  key_obj(c, id);
-  int rc = b.oom || c->key.oom
-               ? SMC_ENOMEM
-               : smc_kv_put(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, b.p, b.len);
+  int rc = b.oom ? fold_fail(c, SMC_ENOMEM) : fold_decided_put_value(c, id, b.p, b.len);
   smc_buf_close(&b);
+  return rc;
+}
+
+int fold_decided_put_value(fold_ctx_t *c, const char *id, const char *val, size_t len) {
+  key_obj(c, id);
+  int rc =
+      c->key.oom ? SMC_ENOMEM : smc_kv_put(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, val, len);
   if (rc)
     return fold_fail(c, rc);
   return bucket_add(c, id);
