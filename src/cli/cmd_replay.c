@@ -291,8 +291,9 @@ static void replay_usage(FILE *out) {
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
-/* --fresh: create or open the store and empty every partition of it. Called
- * by smc_replay_run once the records are being fetched (a new RocksDB store
+/* --fresh: delete the store and create an empty one in rebuild mode (no
+ * WAL, a marker file until smc_store_finish_rebuild: store.h). Called by
+ * smc_replay_run once the records are being fetched (a new RocksDB store
  * takes 100 ms and more to create). */
 static int open_fresh_store(void *opaque, smc_store_t **out, smc_error_t *err) {
   replay_ctx_t *x = opaque;
@@ -300,11 +301,11 @@ static int open_fresh_store(void *opaque, smc_store_t **out, smc_error_t *err) {
     return smc_error_set(err, SMC_EIO, NULL, "%s: %s", x->data_dir, strerror(errno));
   smc_error_t e;
   smc_error_clear(&e);
-  if (smc_store_open(x->dir, NULL, &x->store, &e) < 0)
+  smc_store_options_t so;
+  smc_store_options_default(&so);
+  so.rebuild = 1;
+  if (smc_store_open(x->dir, &so, &x->store, &e) < 0)
     return smc_error_set(err, e.code, NULL, "store %s: %s", x->dir, e.message);
-  for (int32_t p = 0; p < x->partitions; p++)
-    if (smc_store_drop_partition(x->store, p, &e) < 0)
-      return smc_error_set(err, e.code, NULL, "store %s: %s", x->dir, e.message);
   *out = x->store;
   return 0;
 }
@@ -463,6 +464,17 @@ static int cmd_replay_run(int argc, char **argv) {
   x.data_dir = data_dir;
   x.dir = dir;
   x.partitions = n;
+  /* A store whose --fresh rebuild was interrupted is rebuilt from scratch
+   * (an open without rebuild would empty it anyway: store.h). */
+  char marker[4200];
+  snprintf(marker, sizeof marker, "%s/%s", dir, SMC_STORE_REBUILD_MARKER);
+  if (!fresh && access(marker, F_OK) == 0) {
+    fprintf(stderr,
+            "smc replay: store %s: an earlier --fresh rebuild did not finish; rebuilding "
+            "from scratch\n",
+            dir);
+    fresh = 1;
+  }
   /* Without --fresh the ranges start at the store's applied offsets: open
    * it first. With --fresh they start at 0, and the replay opens it. */
   if (!fresh && smc_node_mkdirs(data_dir) < 0) {
@@ -507,6 +519,10 @@ static int cmd_replay_run(int argc, char **argv) {
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "\nsmc replay: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+    goto done;
+  }
+  if (fresh && smc_store_finish_rebuild(x.store, &err) < 0) {
+    fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
     goto done;
   }
   int64_t total = 0;

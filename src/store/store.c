@@ -2,11 +2,14 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -44,6 +47,7 @@ struct smc_store {
   /* One write batch kept between applies (cleared, its buffer as large as
    * the largest batch so far), taken by atomic exchange. */
   rocksdb_writebatch_t *wb_spare;
+  int rebuilding; /* options.rebuild, until smc_store_finish_rebuild */
 };
 
 /*
@@ -324,8 +328,9 @@ static void df_build(smc_store_t *s) {
 }
 
 /* Set up the filter: at most bytes of memory (0: none), starting at a
- * sixteenth of that and doubling as the decided ids grow. */
-static int df_open(smc_store_t *s, size_t bytes) {
+ * sixteenth of that (or at once at bytes when full) and doubling as the
+ * decided ids grow. */
+static int df_open(smc_store_t *s, size_t bytes, int full) {
   if (pthread_rwlock_init(&s->df_mu, NULL))
     return SMC_ENOMEM;
   s->df_mu_ok = 1;
@@ -335,7 +340,7 @@ static int df_open(smc_store_t *s, size_t bytes) {
   while (blocks * 2 * DF_BLOCK_WORDS * sizeof(uint64_t) <= bytes)
     blocks *= 2;
   s->df_max_blocks = blocks;
-  if (df_size(s, blocks >= 16 ? blocks / 16 : 1))
+  if (df_size(s, full || blocks < 16 ? blocks : blocks / 16))
     return SMC_ENOMEM;
   s->df_stats.enabled = 1;
   df_build(s);
@@ -449,6 +454,10 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
   rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.1);
   rocksdb_options_set_memtable_whole_key_filtering(s->opts, 1);
   rocksdb_writeoptions_set_sync(s->apply_wopts, o->sync ? 1 : 0);
+  if (o->rebuild) { /* smc_store_finish_rebuild turns the WAL back on */
+    rocksdb_writeoptions_disable_WAL(s->wopts, 1);
+    rocksdb_writeoptions_disable_WAL(s->apply_wopts, 1);
+  }
   return 0;
 }
 
@@ -528,6 +537,76 @@ done:
   return rc;
 }
 
+/* fsync directory dir, so that an entry created or removed in it persists. */
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* Before RocksDB opens dir: a rebuild deletes the store there and then
+ * creates the marker (durable before any write); a plain open that finds the
+ * marker deletes the unfinished store, then the marker. A crash in between
+ * leaves the marker, so the next open deletes again. */
+static int prepare_dir(smc_store_t *s, const smc_store_options_t *o, smc_error_t *err) {
+  char marker[4096];
+  if ((size_t)snprintf(marker, sizeof marker, "%s/%s", s->dir, SMC_STORE_REBUILD_MARKER) >=
+      sizeof marker)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "store directory name too long");
+  int unfinished = access(marker, F_OK) == 0;
+  if (o->rebuild || unfinished) {
+    char *rerr = NULL;
+    rocksdb_destroy_db(s->opts, s->dir, &rerr);
+    if (rerr)
+      return rocks_fail(err, rerr, s->dir);
+  }
+  int rc = make_dirs(s->dir, err);
+  if (rc)
+    return rc;
+  if (o->rebuild) {
+    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || fsync(fd) != 0) {
+      rc = smc_error_set(err, SMC_EIO, NULL, "%s: %s", marker, strerror(errno));
+      if (fd >= 0)
+        close(fd);
+      return rc;
+    }
+    close(fd);
+    s->rebuilding = 1;
+  } else if (unfinished && unlink(marker) != 0 && errno != ENOENT) {
+    return smc_error_set(err, SMC_EIO, NULL, "%s: %s", marker, strerror(errno));
+  }
+  if ((o->rebuild || unfinished) && sync_dir(s->dir) != 0)
+    return smc_error_set(err, SMC_EIO, NULL, "%s: %s", s->dir, strerror(errno));
+  return 0;
+}
+
+int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
+  if (!s->rebuilding)
+    return 0;
+  rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+  if (!fo)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  rocksdb_flushoptions_set_wait(fo, 1);
+  char *rerr = NULL;
+  for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
+    rocksdb_flush_cf(s->db, fo, s->cf[i], &rerr);
+  rocksdb_flushoptions_destroy(fo);
+  if (rerr)
+    return rocks_fail(err, rerr, "flush");
+  char marker[4096];
+  snprintf(marker, sizeof marker, "%s/%s", s->dir, SMC_STORE_REBUILD_MARKER);
+  if ((unlink(marker) != 0 && errno != ENOENT) || sync_dir(s->dir) != 0)
+    return smc_error_set(err, SMC_EIO, NULL, "%s: %s", marker, strerror(errno));
+  rocksdb_writeoptions_disable_WAL(s->wopts, 0);
+  rocksdb_writeoptions_disable_WAL(s->apply_wopts, 0);
+  s->rebuilding = 0;
+  return 0;
+}
+
 int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **out,
                    smc_error_t *err) {
   smc_store_options_t defaults;
@@ -554,9 +633,9 @@ int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **
     goto fail;
   }
   s->rc_mu_ok = 1;
-  if ((rc = make_dirs(dir, err)) || (rc = build_options(s, o, err)) || (rc = open_db(s, err)))
+  if ((rc = build_options(s, o, err)) || (rc = prepare_dir(s, o, err)) || (rc = open_db(s, err)))
     goto fail;
-  if (df_open(s, o->decided_filter_bytes)) {
+  if (df_open(s, o->decided_filter_bytes, o->rebuild)) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }

@@ -31,7 +31,12 @@ typedef struct smc_store_options {
   size_t decided_filter_bytes; /* in-memory filter of decided proposal ids:
                                   at most this, default 4 MiB (~1.6M live
                                   ids); starts at 1/16 and doubles; 0 = none */
+  int rebuild;                 /* 1: a bulk rebuild (smc replay --fresh): see
+                                  smc_store_finish_rebuild */
 } smc_store_options_t;
+
+/* The file a rebuild keeps in the store's directory until it is finished. */
+#define SMC_STORE_REBUILD_MARKER "REBUILDING"
 
 /* The decided-id filter (store.c): whether it is on, its size now and
  * capacity, the keys added since its last build, how often it was built
@@ -49,6 +54,20 @@ void smc_store_options_default(smc_store_options_t *o);
  * (SMC_ESTORE, SMC_EIO, SMC_EINVALID_ARGUMENT). */
 int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **out,
                    smc_error_t *err);
+/*
+ * A rebuild (options.rebuild = 1) deletes whatever store dir holds, creates
+ * an empty one with the marker file SMC_STORE_REBUILD_MARKER in dir, and
+ * writes without RocksDB's write-ahead log, so a crash loses the memtables
+ * of some column families and keeps the table files of others. Its decided-id
+ * filter starts at its bound. smc_store_finish_rebuild writes every memtable
+ * to table files and then removes the marker; later writes use the WAL again.
+ * Until then the store counts as unfinished: an open of dir without rebuild
+ * that finds the marker deletes the store and starts from an empty one
+ * (applied offsets 0, so whoever opens it folds the log from its start).
+ * Returns 0 or SMC_ESTORE / SMC_EIO.
+ */
+int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err);
+
 /* Flush nothing, close everything. NULL is accepted. */
 void smc_store_close(smc_store_t *s);
 
