@@ -149,8 +149,13 @@ size_t smc_canonical_size(const json_t *v, size_t limit) {
   }
 }
 
-static int key_order(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+typedef struct member {
+  const char *key;
+  const json_t *val;
+} member_t;
+
+static int member_order(const void *a, const void *b) {
+  return strcmp(((const member_t *)a)->key, ((const member_t *)b)->key);
 }
 
 /* Canonical text of v without reals (see codec.h): keys sorted byte-wise,
@@ -187,28 +192,43 @@ static int add_canonical(smc_buf_t *b, const json_t *v, int depth) {
     smc_buf_addc(b, ']');
     return 0;
   case JSON_OBJECT: {
+    /* members sorted by key (byte-wise), each value kept with its key so
+     * no lookup is needed to write it */
     size_t n = json_object_size(v), i = 0;
-    const char *small[16], **keys = n <= 16 ? small : malloc(n * sizeof(*keys));
-    if (!keys) {
+    member_t small[16], *mem = n <= 16 ? small : malloc(n * sizeof(*mem));
+    if (!mem) {
       b->oom = 1;
       return 0;
     }
     const char *k;
     json_t *e;
-    json_object_foreach((json_t *)v, k, e) keys[i++] = k;
-    qsort(keys, n, sizeof(*keys), key_order);
+    json_object_foreach((json_t *)v, k, e) {
+      mem[i].key = k;
+      mem[i++].val = e;
+    }
+    if (n <= 16) { /* the usual few keys: insertion sort, no callback */
+      for (size_t a = 1; a < n; a++) {
+        member_t x = mem[a];
+        size_t at = a;
+        for (; at > 0 && strcmp(mem[at - 1].key, x.key) > 0; at--)
+          mem[at] = mem[at - 1];
+        mem[at] = x;
+      }
+    } else {
+      qsort(mem, n, sizeof(*mem), member_order);
+    }
     int rc = 0;
     smc_buf_addc(b, '{');
     for (i = 0; i < n && !rc; i++) {
       if (i)
         smc_buf_addc(b, ',');
-      smc_buf_add_jstr(b, keys[i]);
+      smc_buf_add_jstr(b, mem[i].key);
       smc_buf_addc(b, ':');
-      rc = add_canonical(b, json_object_get(v, keys[i]), depth + 1);
+      rc = add_canonical(b, mem[i].val, depth + 1);
     }
     smc_buf_addc(b, '}');
-    if (keys != small)
-      free(keys);
+    if (mem != small)
+      free(mem);
     return rc;
   }
   default:
@@ -462,6 +482,16 @@ enum {
   FK_REPLY_TO,
   FK_COUNT
 };
+static const unsigned char fast_key_len[FK_COUNT] = {4, 2, 6, 7, 10, 2, 8, 4, 14, 11, 8};
+
+/* The FK_* index of the key of n bytes at k, or FK_COUNT when it is not
+ * one of fast_keys (compared by length first: no strcmp per candidate). */
+static int fast_key(const char *k, size_t n) {
+  for (int i = 0; i < FK_COUNT; i++)
+    if (fast_key_len[i] == n && !memcmp(k, fast_keys[i], n))
+      return i;
+  return FK_COUNT;
+}
 
 static const char *fast_ws(const char *p) {
   while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
@@ -528,9 +558,7 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
     char *key = p + 1;
     if (!(p = fast_str(key, &kn)))
       goto no;
-    int k = 0;
-    while (k < FK_COUNT && strcmp(key, fast_keys[k]))
-      k++;
+    int k = fast_key(key, kn);
     if (k == FK_COUNT || val[k])
       goto no;
     p = (char *)fast_ws(p);

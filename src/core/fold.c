@@ -494,15 +494,6 @@ static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
   return rc;
 }
 
-static char *dup_opt(const char *s, int *oom) {
-  if (!s)
-    return NULL;
-  char *d = strdup(s);
-  if (!d)
-    *oom = 1;
-  return d;
-}
-
 /* 1 when json_loads(smc_json_canonical(v)) gives v again member for member
  * (same order): no reals (canonical text turns 1.0 into 1) and the keys of
  * every object already in sorted order. */
@@ -548,13 +539,16 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
   fold_prop_t p;
   memset(&p, 0, sizeof(p));
   int oom = 0;
-  p.id = dup_opt(ev->id, &oom);
-  p.machine = dup_opt(ev->machine, &oom);
-  p.transition = dup_opt(ev->transition, &oom);
-  p.to = dup_opt(ev->to, &oom);
-  p.proposer = dup_opt(ev->proposer, &oom);
-  p.correlation = dup_opt(ev->correlation, &oom);
-  p.reply_to = dup_opt(ev->reply_to, &oom);
+  /* borrowed: the event outlives the proposal unless it is stored, which
+   * copies them */
+  p.borrowed = 1;
+  p.id = (char *)ev->id;
+  p.machine = (char *)ev->machine;
+  p.transition = (char *)ev->transition;
+  p.to = (char *)ev->to;
+  p.proposer = (char *)ev->proposer;
+  p.correlation = (char *)ev->correlation;
+  p.reply_to = (char *)ev->reply_to;
   /* the canonical text is made only when the proposal is stored (queued
    * or waiting for votes) if the decoded tree can stand in for it */
   if (ev->data && reparses_same(ev->data))

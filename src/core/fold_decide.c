@@ -327,6 +327,10 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     return rc < 0 ? rc : DONE;
   }
   /* votes needed: remember the outcome, wait */
+  if (fold_prop_own(p)) {
+    json_decref(out.data);
+    return fold_fail(c, SMC_ENOMEM);
+  }
   p->waiting = 1;
   p->tidx = (int64_t)out.transition;
   char *mcopy = strdup(mname); /* mname may be p->machine itself */

@@ -74,9 +74,12 @@ typedef struct fold_strs {
   size_t n;
 } fold_strs_t;
 
-/* One queued proposal. Strings owned. */
+/* One queued proposal. Strings owned, except that a fresh proposal's first
+ * seven (id to reply_to) may be borrowed from its event (borrowed set):
+ * fold_prop_own copies them before any is replaced. */
 typedef struct fold_prop {
   char *id, *machine, *transition, *to, *proposer, *correlation, *reply_to;
+  int borrowed;
   char *data; /* canonical JSON of the input, NULL = {} (or see data_json) */
   /* A fresh proposal's decoded data (borrowed from the event) when parsing
    * its canonical text back would give the same tree: then data is NULL,
@@ -121,6 +124,7 @@ int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *
 int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p);
 int fold_prop_del(fold_ctx_t *c, const char *object, int64_t seq);
 void fold_prop_close(fold_prop_t *p);
+int fold_prop_own(fold_prop_t *p);
 int fold_strs_add(fold_strs_t *s, const char *v);
 int fold_strs_has(const fold_strs_t *s, const char *v);
 /* DECIDED: status 'Q' (queued), 'D' (decided, conf filled, malloc'd), or 0. */

@@ -150,7 +150,7 @@ void fold_prop_close(fold_prop_t *p) {
   char **strs[] = {&p->id,       &p->machine,     &p->transition, &p->to,
                    &p->proposer, &p->correlation, &p->reply_to,   &p->data,
                    &p->out_name, &p->out_state,   &p->out_data};
-  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+  for (size_t i = p->borrowed ? 7 : 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     free(*strs[i]);
   for (size_t i = 0; i < p->accept.n; i++)
     free(p->accept.v[i]);
@@ -159,6 +159,19 @@ void fold_prop_close(fold_prop_t *p) {
   free(p->accept.v);
   free(p->reject.v);
   memset(p, 0, sizeof(*p));
+}
+
+int fold_prop_own(fold_prop_t *p) {
+  char **strs[] = {&p->id,       &p->machine,     &p->transition, &p->to,
+                   &p->proposer, &p->correlation, &p->reply_to};
+  int oom = 0;
+  if (!p->borrowed)
+    return 0;
+  p->borrowed = 0;
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+    if (*strs[i] && !(*strs[i] = strdup(*strs[i])))
+      oom = 1;
+  return oom ? SMC_ENOMEM : 0;
 }
 
 int fold_strs_add(fold_strs_t *s, const char *v) {

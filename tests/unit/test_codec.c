@@ -549,6 +549,34 @@ static void canonical_writer(void **state) {
   assert_true(written > 2000); /* most trees have no real and no NUL */
 }
 
+/* Objects of 0 to 40 members (the writer sorts up to 16 keys itself and
+ * more with qsort): the same text as smc_json_canonical, keys that are
+ * prefixes of others and non-ASCII bytes included. */
+static void canonical_writer_many_keys(void **state) {
+  (void)state;
+  uint64_t x = 99;
+  for (int i = 0; i < 2000; i++) {
+    json_t *o = json_object();
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int n = (int)(x % 41);
+    for (int k = 0; k < n; k++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      char key[16];
+      snprintf(key, sizeof(key), "%s%u", (x & 1) ? "k" : "\xc3\xa9", (unsigned)(x >> 8) % 60);
+      json_object_set_new(o, key, json_integer((json_int_t)k));
+    }
+    char *want = smc_json_canonical(o);
+    smc_buf_t b;
+    smc_buf_init(&b);
+    assert_int_equal(smc_buf_add_canonical(&b, o), 0);
+    assert_false(b.oom);
+    assert_string_equal(b.p, want);
+    smc_buf_close(&b);
+    free(want);
+    json_decref(o);
+  }
+}
+
 /* A correlation is at most SMC_CODEC_MAX_CORRELATION bytes: a longer field is
  * a bad_request (still addressable: the answer carries no correlation), a
  * longer header is ignored; both decoders agree. */
@@ -610,7 +638,8 @@ int main(void) {
       cmocka_unit_test(vote_machine_tick),  cmocka_unit_test(binary_records),
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
       cmocka_unit_test(fast_path_agrees),   cmocka_unit_test(decimal_text),
-      cmocka_unit_test(canonical_writer),   cmocka_unit_test(correlation_bound),
+      cmocka_unit_test(canonical_writer),   cmocka_unit_test(canonical_writer_many_keys),
+      cmocka_unit_test(correlation_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
