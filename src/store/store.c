@@ -44,6 +44,17 @@ struct smc_store {
   pthread_rwlock_t df_mu;
   int df_mu_ok;
   smc_store_filter_stats_t df_stats;
+  /* A rebuild after open runs on its own thread (df_rebuild_main): df_next
+   * is the filter it fills (NULL when none runs), set and cleared under
+   * df_mu exclusively; writers set their keys' bits in it too. */
+  uint64_t *df_next;
+  size_t df_next_blocks;
+  pthread_t df_thread;
+  int df_thread_joinable;
+  int df_running, df_stop;    /* under df_wait_mu */
+  pthread_mutex_t df_wait_mu; /* with df_wait_cv: a rebuild has ended */
+  pthread_cond_t df_wait_cv;
+  int df_wait_ok;
   /* One write batch kept between applies (cleared, its buffer as large as
    * the largest batch so far), taken by atomic exchange. */
   rocksdb_writebatch_t *wb_spare;
@@ -205,8 +216,14 @@ static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen
  *
  * Threads: lookups and inserts hold df_mu shared and set bits atomically;
  * smc_store_apply and kv_put hold it shared from setting the bits until
- * RocksDB has the write, so a rebuild (df_mu exclusive) never misses a key
- * written concurrently.
+ * RocksDB has the write. The build on open runs before the store is shared.
+ * A rebuild when full runs on a thread of its own, so that the writer which
+ * filled the filter (a committer's fold thread) does not stop while every
+ * decided id is read: it publishes a cleared filter as df_next under df_mu
+ * exclusively (so every write whose bits were set before is in RocksDB by
+ * then, and every later one sets its bits in df_next too), fills it from an
+ * iterator made after that, and swaps it in under df_mu exclusively.
+ * Lookups use the old filter meanwhile, which still has every key.
  */
 #define DF_BLOCK_WORDS 8 /* 512 bits */
 
@@ -259,10 +276,10 @@ static int df_maybe(const smc_store_t *s, const void *key, size_t klen) {
   return 1;
 }
 
-/* Fill a cleared filter from every key RocksDB holds in SMC_CF_DECIDED.
- * Returns the number of keys, or -1 on a read error. Caller holds df_mu
- * exclusively (or the store is not shared yet). */
-static long df_fill(smc_store_t *s) {
+/* Fill bits (blocks blocks, cleared) from every key RocksDB holds in
+ * SMC_CF_DECIDED. Returns the number of keys, -1 on a read error, -2 when
+ * the store is closing (a rebuild's fill checks every 4096 keys). */
+static long df_fill(smc_store_t *s, uint64_t *bits, size_t blocks) {
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   if (!ro)
     return -1;
@@ -272,14 +289,18 @@ static long df_fill(smc_store_t *s) {
   for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t kl = 0;
     const char *k = rocksdb_iter_key(it, &kl);
-    df_set(s->df_bits, s->df_blocks, k, kl);
-    n++;
+    df_set(bits, blocks, k, kl);
+    if (++n % 4096 == 0 && __atomic_load_n(&s->df_stop, __ATOMIC_RELAXED)) {
+      n = -2;
+      break;
+    }
   }
   char *rerr = NULL;
   rocksdb_iter_get_error(it, &rerr);
   if (rerr) {
     rocksdb_free(rerr);
-    n = -1;
+    if (n >= 0)
+      n = -1;
   }
   rocksdb_iter_destroy(it);
   rocksdb_readoptions_destroy(ro);
@@ -301,6 +322,16 @@ static int df_size(smc_store_t *s, size_t blocks) {
   return 0;
 }
 
+/* Switch the filter off (a read error, or too many live ids at the bound):
+ * every lookup goes to RocksDB until the store is reopened. Caller holds
+ * df_mu exclusively. */
+static void df_off(smc_store_t *s) {
+  free(s->df_bits);
+  s->df_bits = NULL;
+  s->df_stats.enabled = 0;
+  __atomic_store_n(&s->df_limit, SIZE_MAX, __ATOMIC_RELAXED);
+}
+
 /* (Re)build the filter from RocksDB, doubling it (up to df_max_blocks)
  * while the keys there are more than half its capacity; switch it off when
  * they still are at the bound, or when RocksDB cannot be read. Caller holds
@@ -308,7 +339,7 @@ static int df_size(smc_store_t *s, size_t blocks) {
 static void df_build(smc_store_t *s) {
   while (s->df_bits) {
     memset(s->df_bits, 0, s->df_blocks * DF_BLOCK_WORDS * sizeof(uint64_t));
-    long n = df_fill(s);
+    long n = df_fill(s, s->df_bits, s->df_blocks);
     s->df_stats.builds++;
     if (n >= 0 && (size_t)n <= s->df_cap / 2) {
       __atomic_store_n(&s->df_added, (size_t)n, __ATOMIC_RELAXED);
@@ -318,12 +349,8 @@ static void df_build(smc_store_t *s) {
     size_t blocks = s->df_blocks;
     while (n >= 0 && blocks < s->df_max_blocks && blocks * 512 / 10 / 2 < (size_t)n)
       blocks *= 2;
-    if (n < 0 || blocks == s->df_blocks || df_size(s, blocks)) {
-      free(s->df_bits);
-      s->df_bits = NULL;
-      s->df_stats.enabled = 0;
-      __atomic_store_n(&s->df_limit, SIZE_MAX, __ATOMIC_RELAXED);
-    }
+    if (n < 0 || blocks == s->df_blocks || df_size(s, blocks))
+      df_off(s);
   }
 }
 
@@ -334,6 +361,13 @@ static int df_open(smc_store_t *s, size_t bytes, int full) {
   if (pthread_rwlock_init(&s->df_mu, NULL))
     return SMC_ENOMEM;
   s->df_mu_ok = 1;
+  if (pthread_mutex_init(&s->df_wait_mu, NULL))
+    return SMC_ENOMEM;
+  if (pthread_cond_init(&s->df_wait_cv, NULL)) {
+    pthread_mutex_destroy(&s->df_wait_mu);
+    return SMC_ENOMEM;
+  }
+  s->df_wait_ok = 1;
   if (bytes < DF_BLOCK_WORDS * sizeof(uint64_t))
     return 0;
   size_t blocks = 1;
@@ -347,16 +381,122 @@ static int df_open(smc_store_t *s, size_t bytes, int full) {
   return 0;
 }
 
-/* After a write: rebuild once the filter holds more keys than its
- * capacity. Takes df_mu exclusively; the caller holds nothing. */
+/* Publish bits (blocks, cleared) as the filter being built, or withdraw it
+ * (NULL). Waits out every writer between setting its bits and its RocksDB
+ * write. */
+static void df_set_next(smc_store_t *s, uint64_t *bits, size_t blocks) {
+  pthread_rwlock_wrlock(&s->df_mu);
+  s->df_next = bits;
+  s->df_next_blocks = blocks;
+  pthread_rwlock_unlock(&s->df_mu);
+}
+
+/* The rebuild thread: the same sizing as df_build, into filters that are
+ * swapped in only when built (see the comment above DF_BLOCK_WORDS). */
+static void *df_rebuild_main(void *arg) {
+  smc_store_t *s = arg;
+  pthread_rwlock_rdlock(&s->df_mu);
+  size_t blocks = s->df_bits ? s->df_blocks : 0;
+  pthread_rwlock_unlock(&s->df_mu);
+  while (blocks) {
+    uint64_t *bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t));
+    if (!bits) {
+      pthread_rwlock_wrlock(&s->df_mu);
+      df_off(s);
+      pthread_rwlock_unlock(&s->df_mu);
+      break;
+    }
+    df_set_next(s, bits, blocks);
+    size_t added0 = __atomic_load_n(&s->df_added, __ATOMIC_RELAXED);
+    long n = df_fill(s, bits, blocks);
+    size_t cap = blocks * 512 / 10;
+    pthread_rwlock_wrlock(&s->df_mu);
+    s->df_next = NULL;
+    if (n != -2)
+      s->df_stats.builds++;
+    if (n >= 0 && (size_t)n <= cap / 2) {
+      /* keys added while it filled count again if the iterator saw them:
+       * the count only decides when to rebuild next */
+      size_t during = __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) - added0;
+      free(s->df_bits);
+      s->df_bits = bits;
+      s->df_blocks = blocks;
+      s->df_cap = cap;
+      __atomic_store_n(&s->df_limit, cap, __ATOMIC_RELAXED);
+      __atomic_store_n(&s->df_added, (size_t)n + during, __ATOMIC_RELAXED);
+      __atomic_store_n(&s->df_stats.keys, (size_t)n + during, __ATOMIC_RELAXED);
+      s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
+      s->df_stats.capacity = cap;
+      pthread_rwlock_unlock(&s->df_mu);
+      break;
+    }
+    free(bits);
+    size_t more = blocks;
+    while (n >= 0 && more < s->df_max_blocks && more * 512 / 10 / 2 < (size_t)n)
+      more *= 2;
+    if (n == -2) {
+      more = 0; /* closing: keep the old filter */
+    } else if (n < 0 || more == blocks || !s->df_bits) {
+      if (more == blocks && n >= 0) {
+        s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
+        s->df_stats.capacity = cap;
+      }
+      df_off(s);
+      more = 0;
+    }
+    pthread_rwlock_unlock(&s->df_mu);
+    blocks = more;
+  }
+  pthread_mutex_lock(&s->df_wait_mu);
+  s->df_running = 0;
+  pthread_cond_broadcast(&s->df_wait_cv);
+  pthread_mutex_unlock(&s->df_wait_mu);
+  return NULL;
+}
+
+/* After a write: once the filter holds more keys than its capacity, start
+ * a rebuild on its own thread unless one runs. The caller holds nothing. */
 static void df_maybe_rebuild(smc_store_t *s) {
   if (__atomic_load_n(&s->df_added, __ATOMIC_RELAXED) <=
       __atomic_load_n(&s->df_limit, __ATOMIC_RELAXED))
     return;
+  pthread_mutex_lock(&s->df_wait_mu);
+  if (s->df_running || s->df_stop) {
+    pthread_mutex_unlock(&s->df_wait_mu);
+    return;
+  }
+  if (s->df_thread_joinable) /* the last rebuild's thread, ended */
+    pthread_join(s->df_thread, NULL);
+  s->df_thread_joinable = 0;
+  s->df_running = 1;
+  if (pthread_create(&s->df_thread, NULL, df_rebuild_main, s) == 0) {
+    s->df_thread_joinable = 1;
+    pthread_mutex_unlock(&s->df_wait_mu);
+    return;
+  }
+  s->df_running = 0;
+  pthread_mutex_unlock(&s->df_wait_mu);
+  /* no thread: rebuild here, holding the writers up meanwhile */
   pthread_rwlock_wrlock(&s->df_mu);
   if (s->df_bits && __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) > s->df_cap)
     df_build(s);
   pthread_rwlock_unlock(&s->df_mu);
+}
+
+/* Wait for a rebuild that runs (stop: make it give up first) and reap its
+ * thread. */
+static void df_settle(smc_store_t *s, int stop) {
+  if (!s->df_wait_ok)
+    return;
+  pthread_mutex_lock(&s->df_wait_mu);
+  if (stop)
+    __atomic_store_n(&s->df_stop, 1, __ATOMIC_RELAXED);
+  while (s->df_running)
+    pthread_cond_wait(&s->df_wait_cv, &s->df_wait_mu);
+  if (s->df_thread_joinable)
+    pthread_join(s->df_thread, NULL);
+  s->df_thread_joinable = 0;
+  pthread_mutex_unlock(&s->df_wait_mu);
 }
 
 /* Add key before writing it to SMC_CF_DECIDED. Caller holds df_mu shared. */
@@ -364,11 +504,14 @@ static void df_add(smc_store_t *s, const void *key, size_t klen) {
   if (!s->df_bits)
     return;
   df_set(s->df_bits, s->df_blocks, key, klen);
+  if (s->df_next)
+    df_set(s->df_next, s->df_next_blocks, key, klen);
   __atomic_fetch_add(&s->df_added, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&s->df_stats.keys, 1, __ATOMIC_RELAXED);
 }
 
 void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out) {
+  df_settle(s, 0);
   pthread_rwlock_rdlock(&s->df_mu);
   out->enabled = s->df_stats.enabled;
   out->bytes = s->df_stats.bytes;
@@ -649,6 +792,7 @@ fail:
 void smc_store_close(smc_store_t *s) {
   if (!s)
     return;
+  df_settle(s, 1); /* before RocksDB goes: a rebuild reads it */
   for (int i = 0; i < SMC_CF_COUNT; i++)
     if (s->cf[i])
       rocksdb_column_family_handle_destroy(s->cf[i]);
@@ -677,6 +821,10 @@ void smc_store_close(smc_store_t *s) {
     pthread_mutex_destroy(&s->rc_mu);
   if (s->df_mu_ok)
     pthread_rwlock_destroy(&s->df_mu);
+  if (s->df_wait_ok) {
+    pthread_mutex_destroy(&s->df_wait_mu);
+    pthread_cond_destroy(&s->df_wait_cv);
+  }
   free(s->df_bits);
   rc_clear_locked(s);
   free(s->rc);
