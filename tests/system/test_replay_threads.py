@@ -5,9 +5,10 @@ resumes from a store's applied offsets; verify reports the same with one or
 two threads; a bad thread count is a usage error."""
 import json
 import os
+import re
 import subprocess
 
-from conftest import BIN, BOOT, HERE, MACHINES, loadgen_ids
+from conftest import BIN, BOOT, HERE, MACHINES, loadgen_ids, wait_for
 
 
 def replay(cluster, d, *args, env=None):
@@ -97,3 +98,62 @@ def test_bad_thread_counts_are_usage_errors(cluster):
         assert r.returncode == 2, r.stdout + r.stderr
         assert "SMC_REPLAY_THREADS wants a number of threads" in r.stderr, r.stderr
     assert not os.path.exists(d)
+
+
+def replay_run(cluster, d, *args):
+    """smc replay without --fresh: (summary, stderr)."""
+    r = subprocess.run([BIN, "replay", "--data-dir", d, "--digest", "--bootstrap", BOOT,
+                        "--prefix", cluster.prefix] + list(args),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout), r.stderr
+
+
+def test_interrupted_fresh_replay_is_rebuilt(cluster):
+    """A --fresh replay writes without RocksDB's WAL and keeps the REBUILDING
+    marker in the store until everything is flushed: a replay killed before
+    that leaves the marker, and the next replay (without --fresh) rebuilds
+    from scratch; so does one that finds the marker put back into a finished
+    store (as a crash after a flush leaves it). A worker that opens such a
+    store starts from an empty one and restores every partition from 0."""
+    n1 = cluster.worker("n1", voter="node-1")
+    cluster.apply(os.path.join(MACHINES, "lock.yaml"))
+    run_load(cluster, "k", 40, 10)
+    assert n1.stop() == 0
+    nrecords = len(cluster.export("proposals"))
+    ref = replay(cluster, os.path.join(cluster.tmp, "ref"), "--fresh", "--threads", "1")
+    assert ref["records"] == nrecords
+
+    d = os.path.join(cluster.tmp, "w1")
+    marker = os.path.join(d, "committer", "REBUILDING")
+    p = subprocess.Popen([BIN, "replay", "--data-dir", d, "--fresh", "--quiet", "--threads", "2",
+                          "--bootstrap", BOOT, "--prefix", cluster.prefix],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: os.path.exists(marker) or p.poll() is not None, 60, step=0.001)
+    p.kill()
+    p.wait(timeout=60)
+    cut = os.path.exists(marker)  # else it had finished before the kill
+    assert cut or p.returncode == 0
+    rep, err = replay_run(cluster, d, "--threads", "2")
+    assert ("did not finish; rebuilding from scratch" in err) == cut, err
+    assert rep["records"] == (nrecords if cut else 0)
+    assert rep["digest"] == ref["digest"]
+    assert not os.path.exists(marker)
+
+    open(marker, "w").close()
+    rep, err = replay_run(cluster, d, "--threads", "2")
+    assert "did not finish; rebuilding from scratch" in err, err
+    assert rep["records"] == nrecords and rep["digest"] == ref["digest"]
+    assert not os.path.exists(marker)
+
+    # A worker finds the marker: empty store, every partition restored from 0.
+    open(marker, "w").close()
+    w1 = cluster.worker("w1")
+    assert wait_for(lambda: w1.log().count("committer: assigned; serving") >= cluster.partitions,
+                    60), w1.log()[-3000:]
+    restores = re.findall(r"restore: applied (\d+), committed (-?\d+)", w1.log())
+    assert len(restores) == cluster.partitions, w1.log()[-3000:]
+    assert all(a == "0" for a, _ in restores), restores
+    assert any(int(c) > 0 for _, c in restores), restores
+    assert not os.path.exists(marker)
+    assert w1.stop() == 0
