@@ -167,12 +167,24 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   if (!dtext)
     return fold_fail(c, SMC_ENOMEM);
   o->version++;
+  /* names the compiled machine holds are borrowed, not copied: m stays in
+   * the fold's cache while the fold lives */
+  const char *mname = smc_machine_name(m);
   if (o->version == 1) {
     o->created = c->clock;
-    fold_obj_set(o, OBJ_MACHINE, &o->machine, strdup(machine));
+    if (!strcmp(mname, machine))
+      fold_obj_borrow(o, OBJ_MACHINE, &o->machine, mname);
+    else
+      fold_obj_set(o, OBJ_MACHINE, &o->machine, strdup(machine));
   }
-  if (!o->state || strcmp(o->state, state))
-    fold_obj_set(o, OBJ_STATE, &o->state, strdup(state));
+  if (!o->state || strcmp(o->state, state)) {
+    long si = smc_machine_find_state(m, state);
+    const smc_state_info_t *sinfo = si >= 0 ? smc_machine_state(m, (size_t)si) : NULL;
+    if (sinfo)
+      fold_obj_borrow(o, OBJ_STATE, &o->state, sinfo->name);
+    else
+      fold_obj_set(o, OBJ_STATE, &o->state, strdup(state));
+  }
   fold_obj_set(o, OBJ_DATA, &o->data, dtext);
   o->updated = c->clock;
   if (!o->machine || !o->state)

@@ -120,6 +120,9 @@ int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o);
 void fold_obj_close(fold_obj_t *o);
 /* Replace one string field (bit: its OBJ_* bit) by s, which o now owns. */
 void fold_obj_set(fold_obj_t *o, unsigned bit, char **field, char *s);
+/* The same with a string o does not own, which outlives o (a name held by
+ * a compiled machine of the fold's cache). */
+void fold_obj_borrow(fold_obj_t *o, unsigned bit, char **field, const char *s);
 int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *p);
 int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_prop_t *p);
 int fold_prop_del(fold_ctx_t *c, const char *object, int64_t seq);

@@ -57,6 +57,13 @@ void fold_obj_set(fold_obj_t *o, unsigned bit, char **field, char *s) {
   o->own |= bit;
 }
 
+void fold_obj_borrow(fold_obj_t *o, unsigned bit, char **field, const char *s) {
+  if (o->own & bit)
+    free(*field);
+  *field = (char *)s;
+  o->own &= ~bit;
+}
+
 /* A string of the record at r copied to *at (NUL-terminated), or NULL when
  * stored as NULL; *at moves past it. */
 static char *rd_str_at(smc_rd_t *r, char **at) {
