@@ -292,22 +292,31 @@ int64_t smc_rd_i64(smc_rd_t *r) {
   r->pos += 8;
   return (int64_t)v;
 }
-char *smc_rd_str(smc_rd_t *r) {
-  uint32_t n = smc_rd_u32(r);
-  if (r->bad || n == 0xffffffffu)
+const uint8_t *smc_rd_bytes(smc_rd_t *r, uint32_t *n) {
+  *n = smc_rd_u32(r);
+  if (r->bad || *n == 0xffffffffu)
     return NULL;
-  if (r->pos + n > r->len) {
+  if (r->pos + *n > r->len) {
     r->bad = 1;
     return NULL;
   }
+  const uint8_t *b = r->p + r->pos;
+  r->pos += *n;
+  return b;
+}
+
+char *smc_rd_str(smc_rd_t *r) {
+  uint32_t n;
+  const uint8_t *b = smc_rd_bytes(r, &n);
+  if (!b)
+    return NULL;
   char *s = malloc((size_t)n + 1);
   if (!s) {
     r->bad = 1;
     return NULL;
   }
-  memcpy(s, r->p + r->pos, n);
+  memcpy(s, b, n);
   s[n] = '\0';
-  r->pos += n;
   return s;
 }
 

@@ -154,6 +154,9 @@ typedef struct smc_rd {
 uint8_t smc_rd_u8(smc_rd_t *r);
 uint32_t smc_rd_u32(smc_rd_t *r);
 int64_t smc_rd_i64(smc_rd_t *r);
+/* A string's bytes in the record (*n of them, not NUL-terminated), or NULL
+ * (stored NULL, or bad). */
+const uint8_t *smc_rd_bytes(smc_rd_t *r, uint32_t *n);
 /* Returns a malloc'd NUL-terminated copy, or NULL (stored NULL, or bad). */
 char *smc_rd_str(smc_rd_t *r);
 

@@ -67,17 +67,13 @@ void fold_obj_borrow(fold_obj_t *o, unsigned bit, char **field, const char *s) {
 /* A string of the record at r copied to *at (NUL-terminated), or NULL when
  * stored as NULL; *at moves past it. */
 static char *rd_str_at(smc_rd_t *r, char **at) {
-  uint32_t n = smc_rd_u32(r);
-  if (r->bad || n == 0xffffffffu)
+  uint32_t n;
+  const uint8_t *b = smc_rd_bytes(r, &n);
+  if (!b)
     return NULL;
-  if (r->pos + n > r->len) {
-    r->bad = 1;
-    return NULL;
-  }
   char *s = *at;
-  memcpy(s, r->p + r->pos, n);
+  memcpy(s, b, n);
   s[n] = '\0';
-  r->pos += n;
   *at = s + n + 1;
   return s;
 }

@@ -181,6 +181,22 @@ static void plain_ws(plain_t *s) {
     s->p++;
 }
 
+/* After a member or an element: 1 when a ',' follows (skipped, and the
+ * white space after it), 0 when close does (skipped), -1 otherwise. */
+static int plain_next(plain_t *s, char close) {
+  plain_ws(s);
+  if (s->p < s->end && *s->p == ',') {
+    s->p++;
+    plain_ws(s);
+    return 1;
+  }
+  if (s->p < s->end && *s->p == close) {
+    s->p++;
+    return 0;
+  }
+  return -1;
+}
+
 /* A string at s->p (its opening quote) of printable ASCII without escapes:
  * its first byte and length, s->p after the closing quote; NULL if not. */
 static const char *plain_str(plain_t *s, size_t *n) {
@@ -224,16 +240,11 @@ static json_t *plain_object(plain_t *s) {
     json_t *v = plain_value(s);
     if (!v || json_object_setn_new_nocheck(o, kbuf, kn, v))
       goto no;
-    plain_ws(s);
-    if (s->p < s->end && *s->p == ',') {
-      s->p++;
-      plain_ws(s);
+    int more = plain_next(s, '}');
+    if (more > 0)
       continue;
-    }
-    if (s->p < s->end && *s->p == '}') {
-      s->p++;
+    if (more == 0)
       return o;
-    }
     goto no;
   }
 no:
@@ -255,16 +266,11 @@ static json_t *plain_array(plain_t *s) {
     json_t *v = plain_value(s);
     if (!v || json_array_append_new(a, v))
       goto no;
-    plain_ws(s);
-    if (s->p < s->end && *s->p == ',') {
-      s->p++;
-      plain_ws(s);
+    int more = plain_next(s, ']');
+    if (more > 0)
       continue;
-    }
-    if (s->p < s->end && *s->p == ']') {
-      s->p++;
+    if (more == 0)
       return a;
-    }
     goto no;
   }
 no:
