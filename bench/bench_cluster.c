@@ -317,6 +317,9 @@ static int json_str(const char *s, size_t len, const char *key, char *out, size_
  * (client linger, produce), in the log -> produced (the committer's fetch,
  * fold, batch and the wait for the transaction before it), produced ->
  * answered (the transaction's commit and the client's read_committed fetch).
+ * A voted approve is decided by its deciding vote, whose LogAppendTime is
+ * the clock then: its first stage runs to that vote, so it holds the vote
+ * request's round and the voters' time.
  * The top-level "time" is the last "time" key of the canonical text (keys
  * sorted; only the data, which comes before it, could hold another).
  */
