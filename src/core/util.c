@@ -169,6 +169,19 @@ const char *smc_json_skip_value(const char *p, const char *end) {
   return p > s ? p : NULL;
 }
 
+const char *smc_json_next(const char *p, const char *end, char close, int *more) {
+  p = smc_json_skip_ws(p, end);
+  if (p < end && *p == ',') {
+    *more = 1;
+    return smc_json_skip_ws(p + 1, end);
+  }
+  if (p < end && *p == close) {
+    *more = 0;
+    return p + 1;
+  }
+  return NULL;
+}
+
 /* ---- a parser for plain JSON texts (smc_json_loadb) ---- */
 
 typedef struct plain {
@@ -176,25 +189,17 @@ typedef struct plain {
   int depth;
 } plain_t;
 
-static void plain_ws(plain_t *s) {
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
-}
+static void plain_ws(plain_t *s) { s->p = smc_json_skip_ws(s->p, s->end); }
 
 /* After a member or an element: 1 when a ',' follows (skipped, and the
  * white space after it), 0 when close does (skipped), -1 otherwise. */
 static int plain_next(plain_t *s, char close) {
-  plain_ws(s);
-  if (s->p < s->end && *s->p == ',') {
-    s->p++;
-    plain_ws(s);
-    return 1;
-  }
-  if (s->p < s->end && *s->p == close) {
-    s->p++;
-    return 0;
-  }
-  return -1;
+  int more;
+  const char *q = smc_json_next(s->p, s->end, close, &more);
+  if (!q)
+    return -1;
+  s->p = q;
+  return more;
 }
 
 /* A string at s->p (its opening quote) of printable ASCII without escapes:

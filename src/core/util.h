@@ -27,6 +27,10 @@ char *smc_read_stream(FILE *f, size_t *len);
 const char *smc_json_skip_ws(const char *p, const char *end);
 const char *smc_json_skip_string(const char *p, const char *end);
 const char *smc_json_skip_value(const char *p, const char *end);
+/* After a member or an element, at p or after white space: a ',' (then
+ * *more = 1 and the position after it and the white space that follows),
+ * or close (*more = 0, the position after it); NULL when neither. */
+const char *smc_json_next(const char *p, const char *end, char close, int *more);
 /* json_loadb(text, len, flags, NULL) with the same result, faster for
  * the plain texts the fold parses on every record (proposal data, stored
  * object data): a top-level object of ASCII strings without escapes,

@@ -506,12 +506,11 @@ int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf)
     }
     if (r < 0)
       return -1;
-    p = smc_json_skip_ws(p, end);
-    if (p < end && *p == ',') {
-      p++;
-      continue;
-    }
-    return p < end && *p == '}' && seen == 7 ? 0 : -1;
+    int more;
+    if (!(p = smc_json_next(p, end, '}', &more)))
+      return -1;
+    if (!more)
+      return seen == 7 ? 0 : -1;
   }
 }
 

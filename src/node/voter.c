@@ -141,12 +141,11 @@ int smc_voter_json_member(const char *json, size_t len, const char *name, const 
       *vlen = (size_t)(p - vs);
       return 1;
     }
-    p = smc_json_skip_ws(p, end);
-    if (p < end && *p == '}')
-      return 0;
-    if (p >= end || *p != ',')
+    int more;
+    if (!(p = smc_json_next(p, end, '}', &more)))
       return -1;
-    p = smc_json_skip_ws(p + 1, end);
+    if (!more)
+      return 0;
   }
   return -1;
 }
@@ -175,12 +174,11 @@ int smc_voter_json_array_has(const char *val, size_t vlen, const char *want, siz
       return 1;
     if (memchr(p, '\\', (size_t)(e - p)))
       escaped = 1;
-    p = smc_json_skip_ws(e, end);
-    if (p < end && *p == ']')
-      return escaped ? -1 : 0;
-    if (p >= end || *p != ',')
+    int more;
+    if (!(p = smc_json_next(e, end, ']', &more)))
       return -1;
-    p = smc_json_skip_ws(p + 1, end);
+    if (!more)
+      return escaped ? -1 : 0;
   }
   return -1;
 }
