@@ -843,6 +843,17 @@ void smc_store_close(smc_store_t *s) {
   free(s);
 }
 
+int smc_store_property(smc_store_t *s, const char *name, uint64_t *out) {
+  *out = 0;
+  for (int i = 0; i < SMC_CF_COUNT; i++) {
+    uint64_t v = 0;
+    if (rocksdb_property_int_cf(s->db, s->cf[i], name, &v))
+      return SMC_ENOT_FOUND;
+    *out += v;
+  }
+  return 0;
+}
+
 const char *smc_store_dir(const smc_store_t *s) { return s->dir; }
 
 /* RocksDB counts every operation in a thread-local perf context unless the

@@ -86,6 +86,13 @@ int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err
 /* A snapshot of the decided-id filter's figures. */
 void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out);
 
+/* A RocksDB integer property summed over the store's column families
+ * (rocksdb.total-sst-files-size, rocksdb.num-entries-active-mem-table, ...).
+ * A database-wide one (rocksdb.num-running-compactions) is counted once per
+ * column family: only whether it is zero means something. Returns 0, or
+ * SMC_ENOT_FOUND when RocksDB does not know the name. */
+int smc_store_property(smc_store_t *s, const char *name, uint64_t *out);
+
 /* The directory the store was opened in. */
 const char *smc_store_dir(const smc_store_t *s);
 

@@ -134,6 +134,25 @@ static void test_put_get_del_across_cfs(void **state) {
   assert_int_equal(smc_kv_del(&kv, SMC_CF_META, "nope", 4), 0);
 }
 
+/* smc_store_property sums an integer property over the column families:
+ * one key in each of them is SMC_CF_COUNT keys (in the memtables, which
+ * rocksdb.num-entries-active-mem-table counts exactly); a name RocksDB
+ * does not know is SMC_ENOT_FOUND. */
+static void test_property(void **state) {
+  fixture_t *f = *state;
+  f->s = open_store(f);
+  smc_kv_t kv = smc_store_kv(f->s);
+  uint64_t v = 99;
+  assert_int_equal(smc_store_property(f->s, "rocksdb.num-entries-active-mem-table", &v), 0);
+  assert_int_equal(v, 0);
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    put(&kv, (smc_cf_t)cf, 1, "k", "v");
+  put(&kv, SMC_CF_OBJECTS, 1, "k2", "v");
+  assert_int_equal(smc_store_property(f->s, "rocksdb.num-entries-active-mem-table", &v), 0);
+  assert_int_equal(v, SMC_CF_COUNT + 1);
+  assert_int_equal(smc_store_property(f->s, "rocksdb.no-such-property", &v), SMC_ENOT_FOUND);
+}
+
 static void test_bad_arguments(void **state) {
   fixture_t *f = *state;
   smc_store_t *s = NULL;
@@ -776,6 +795,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
       cmocka_unit_test_setup_teardown(test_put_get_del_across_cfs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_property, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seek_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_apply_atomic_and_durable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_apply_survives_crash, setup, teardown),
