@@ -47,9 +47,15 @@ int smc_code_from_name(const char *name) {
   return 0;
 }
 
+/* Every field reads as empty afterwards; the text buffers are emptied by
+ * their first byte only (1 KiB of memset per call showed in the fold's
+ * profile: the fold clears one for every record). */
 void smc_error_clear(smc_error_t *err) {
-  if (err)
-    memset(err, 0, sizeof(*err));
+  if (!err)
+    return;
+  err->code = 0;
+  err->message[0] = err->path[0] = err->file[0] = '\0';
+  err->line = err->column = 0;
 }
 
 int smc_error_set(smc_error_t *err, int code, const char *path, const char *fmt, ...) {
