@@ -44,32 +44,24 @@
 
 #define BATCH 1000
 
-static double now_s(void) {
+/* Seconds on clock id: CLOCK_MONOTONIC (wall), CLOCK_THREAD_CPUTIME_ID (the
+ * calling thread's CPU: the fold's own core, whatever else the machine or
+ * RocksDB's background threads do), CLOCK_PROCESS_CPUTIME_ID (the whole
+ * process: the fold and RocksDB's flushes and compactions). */
+static double clock_s(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* CPU time of the calling thread: the fold's own core, whatever else the
- * machine (or RocksDB's background threads) is doing. */
-static double cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time of the whole process: the fold and RocksDB's background threads
- * (flushes, compactions). */
-static double proc_cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
+static double proc_cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* Wait until RocksDB has run every flush and compaction it owes: none
- * running or queued for half a second (rocksdb.compaction-pending can stay
- * set with universal compaction when no compaction can be picked), at most
- * a minute. Returns the seconds waited. */
+ * running and no flush pending for half a second (a compaction that a
+ * flush makes due starts within that), at most a minute. Returns the
+ * seconds waited. */
 static double wait_store_idle(smc_store_t *st) {
   static const char *const busy[] = {"rocksdb.num-running-compactions",
                                      "rocksdb.num-running-flushes",

@@ -613,7 +613,6 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
   int per_level[7] = {rocksdb_no_compression, rocksdb_no_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression};
-  rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
   rocksdb_options_set_compression_per_level(s->opts, per_level, 7);
   /* lookups of absent keys (new proposal ids) stop at a memtable bloom */
   rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->opts, 0.1);
