@@ -63,10 +63,15 @@ struct smc_store {
 
 /*
  * Read cache in front of RocksDB for the keys the fold reads on every record
- * (object records, machine registrations, partition meta): a two-way
- * set-associative table of RC_SLOTS entries (least recently used of a set
- * replaced; direct-mapped, a quarter of 10,000 objects kept evicting each
- * other), each the exact value RocksDB holds for its key
+ * (object records, machine registrations, partition meta): a set-associative
+ * table of RC_SLOTS entries in sets of RC_WAYS (the least recently used of a
+ * set is replaced). Sets of two kept missing about a tenth of the object
+ * reads of bench_fold's 10,000 objects: with 16,384 sets, one in forty gets
+ * three or more of them, which then evict each other on every pass, and
+ * each miss is a RocksDB lookup that may read a table block. With sets of
+ * eight, a set overflows only past ~3x the load, and a 32-bit tag of the
+ * key's hash skips the key compares of the other entries of its set.
+ * Each entry is the exact value RocksDB holds for its key
  * (or its absence). It cannot go stale: every write through this store
  * (smc_store_apply, the kv's put/del, smc_store_drop_partition) updates or
  * drops the entries it touches after RocksDB accepted it, and a value read
@@ -75,12 +80,14 @@ struct smc_store {
  * few hundred bytes), independent of the number of objects.
  */
 #define RC_SLOTS (1u << 15)
+#define RC_WAYS 8u
 
 typedef struct rc_ent {
   uint8_t *kv; /* key bytes then value bytes (malloc'd); NULL = empty slot */
   uint32_t klen, vlen;
   uint32_t cap;  /* bytes allocated at kv, reused by the next fill that fits */
-  uint32_t used; /* rc_tick when last read or filled: the older of a set goes */
+  uint32_t used; /* rc_tick when last read or filled: the oldest of a set goes */
+  uint32_t tag;  /* the key's hash (rc_hash), compared before the key */
   uint8_t cf;
   uint8_t found; /* 0: the key is known to be absent */
 } rc_ent_t;
@@ -91,47 +98,58 @@ static int rc_cacheable(smc_cf_t cf, size_t klen) {
   return cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || (cf == SMC_CF_META && klen == 5);
 }
 
-/* The two entries (a set) key may occupy. */
-static rc_ent_t *rc_set(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
+/* FNV-1a of cf and key, its high bits mixed into the low ones (the set
+ * index) */
+static uint32_t rc_hash(smc_cf_t cf, const void *key, size_t klen) {
   uint64_t h = 1469598103934665603ULL ^ (uint64_t)cf;
   const uint8_t *k = key;
   for (size_t i = 0; i < klen; i++)
     h = (h ^ k[i]) * 1099511628211ULL;
-  h ^= h >> 29;
-  return &s->rc[h & (RC_SLOTS - 2)];
+  return (uint32_t)(h ^ (h >> 32));
 }
 
-static int rc_match(const rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen) {
-  return e->kv && e->cf == (uint8_t)cf && e->klen == klen && !memcmp(e->kv, key, klen);
+/* The RC_WAYS entries (a set) a key of hash h may occupy. */
+static rc_ent_t *rc_set(smc_store_t *s, uint32_t h) { return &s->rc[h & (RC_SLOTS - RC_WAYS)]; }
+
+static int rc_match(const rc_ent_t *e, uint32_t h, smc_cf_t cf, const void *key, size_t klen) {
+  return e->kv && e->tag == h && e->cf == (uint8_t)cf && e->klen == klen &&
+         !memcmp(e->kv, key, klen);
+}
+
+/* key's entry in set e, or NULL */
+static rc_ent_t *rc_find(rc_ent_t *e, uint32_t h, smc_cf_t cf, const void *key, size_t klen) {
+  for (unsigned i = 0; i < RC_WAYS; i++)
+    if (rc_match(&e[i], h, cf, key, klen))
+      return &e[i];
+  return NULL;
 }
 
 /* key's entry, or NULL; marks it used. Caller holds rc_mu. */
 static rc_ent_t *rc_lookup(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  rc_ent_t *e = rc_set(s, cf, key, klen);
-  for (int i = 0; i < 2; i++)
-    if (rc_match(&e[i], cf, key, klen)) {
-      e[i].used = ++s->rc_tick;
-      return &e[i];
-    }
-  return NULL;
+  uint32_t h = rc_hash(cf, key, klen);
+  rc_ent_t *e = rc_find(rc_set(s, h), h, cf, key, klen);
+  if (e)
+    e->used = ++s->rc_tick;
+  return e;
 }
 
 /* The entry to (re)fill with key: its own, else an empty one, else the one
- * of its set used least recently. Caller holds rc_mu. */
+ * of its set used least recently; tagged with key's hash. Caller holds
+ * rc_mu. */
 static rc_ent_t *rc_place(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  rc_ent_t *e = rc_set(s, cf, key, klen);
-  rc_ent_t *pick;
-  if (rc_match(&e[0], cf, key, klen))
-    pick = &e[0];
-  else if (rc_match(&e[1], cf, key, klen))
-    pick = &e[1];
-  else if (!e[0].kv)
-    pick = &e[0];
-  else if (!e[1].kv)
-    pick = &e[1];
-  else
-    pick = (int32_t)(e[0].used - e[1].used) <= 0 ? &e[0] : &e[1];
+  uint32_t h = rc_hash(cf, key, klen);
+  rc_ent_t *set = rc_set(s, h), *pick = rc_find(set, h, cf, key, klen);
+  for (unsigned i = 0; !pick && i < RC_WAYS; i++)
+    if (!set[i].kv)
+      pick = &set[i];
+  if (!pick) {
+    pick = &set[0];
+    for (unsigned i = 1; i < RC_WAYS; i++)
+      if ((int32_t)(set[i].used - pick->used) < 0)
+        pick = &set[i];
+  }
   pick->used = ++s->rc_tick;
+  pick->tag = h;
   return pick;
 }
 

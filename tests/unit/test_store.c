@@ -751,7 +751,7 @@ static void test_decided_filter_threads(void **state) {
 }
 
 /* The read cache stays exact when more object keys than its entries are
- * written and read in turns (sets of two evict each other). */
+ * written and read in turns (full sets evict their least recently used). */
 static void test_read_cache_many_keys(void **state) {
   fixture_t *f = *state;
   f->s = open_store(f);
