@@ -30,12 +30,21 @@
  * files. The fold-thread rate above leaves that work out, as a committer's
  * fold thread does not wait for it, but on a machine with no idle core it
  * competes with the fold, the broker and the clients.
+ *
+ * Then the raw-RocksDB baseline, in a process of its own: the same records
+ * folded again, untimed, over an in-memory state, and each batch's writes
+ * (the same keys and bytes) put into a plain RocksDB write batch and
+ * written with one rocksdb_write into a fresh store with the same options.
+ * Only the batch's puts and the write are timed, then RocksDB's flushes and
+ * compactions are counted as above: what RocksDB alone costs for what the
+ * fold stores, so the last line gives the fold's own share of each record.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <rocksdb/c.h>
 #include <unistd.h>
 
 #include "core/kv.h"
@@ -148,7 +157,100 @@ static char *put_l(char *p, long n) {
   return p + len;
 }
 
-static int run(long records, long objects) {
+/* Record i of the lock workload over objects objects, built into key and
+ * val (bench-sized buffers). */
+static smc_record_t gen_record(long i, long objects, char key[32], char val[256]) {
+  long obj = i % objects, step = i / objects;
+  char *k = put_l(put_s(key, "lock-"), obj), *v = val;
+  *k = '\0';
+  if (step == 0) {
+    v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
+    v = put_s(put_s(v, "\",\"machine\":\"lock\",\"object\":\""), key);
+    v = put_s(v, "\",\"transition\":\"create\"}");
+  } else {
+    v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
+    v = put_s(put_s(v, "\",\"object\":\""), key);
+    v = put_s(put_s(put_s(v, "\",\"transition\":\""), step % 2 ? "acquire" : "release"),
+              "\",\"data\":{\"owner\":\"svc-");
+    v = put_s(put_l(v, obj % 97), "\"}}");
+  }
+  smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)(k - key), val,
+                      (size_t)(v - val), NULL, NULL};
+  return rec;
+}
+
+/* What one process measured, sent to the parent for the comparison line. */
+typedef struct figures {
+  double thread_us; /* per record: fold thread CPU (raw: the puts and writes) */
+  double proc_us;   /* per record: with RocksDB's flushes and compactions */
+} figures_t;
+
+/* One batch's writes, collected from the overlay for the raw baseline. */
+typedef struct raw_batch {
+  smc_store_t *st;
+  rocksdb_writebatch_t *wb;
+  size_t n, cap;
+  struct raw_put {
+    smc_cf_t cf;
+    const void *key, *val; /* val NULL: a delete */
+    size_t klen, vlen;
+  } * puts;
+  smc_kv_t mem; /* the in-memory state the fold reads */
+} raw_batch_t;
+
+static int raw_collect(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                       size_t vlen) {
+  raw_batch_t *b = opaque;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 4096;
+    struct raw_put *p = realloc(b->puts, cap * sizeof(*p));
+    if (!p)
+      return SMC_ENOMEM;
+    b->puts = p;
+    b->cap = cap;
+  }
+  b->puts[b->n++] = (struct raw_put){cf, key, val, klen, vlen};
+  return 0;
+}
+
+static int raw_to_mem(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                      size_t vlen) {
+  smc_kv_t *mem = opaque;
+  return val ? smc_kv_put(mem, cf, key, klen, val, vlen) : smc_kv_del(mem, cf, key, klen);
+}
+
+/* The raw baseline's timed part: b's puts into a plain write batch and one
+ * rocksdb_write of it, as a RocksDB user would write them. */
+static int raw_write(raw_batch_t *b) {
+  rocksdb_t *db = smc_store_rocksdb(b->st);
+  for (size_t i = 0; i < b->n; i++) {
+    struct raw_put *p = &b->puts[i];
+    rocksdb_column_family_handle_t *cf = smc_store_rocksdb_cf(b->st, p->cf);
+    if (p->val)
+      rocksdb_writebatch_put_cf(b->wb, cf, p->key, p->klen, p->val, p->vlen);
+    else
+      rocksdb_writebatch_delete_cf(b->wb, cf, p->key, p->klen);
+  }
+  static rocksdb_writeoptions_t *wo;
+  if (!wo) { /* the store's: WAL on, no sync; BENCH_RAW_WAL=0: no WAL */
+    wo = rocksdb_writeoptions_create();
+    if (getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0)
+      rocksdb_writeoptions_disable_WAL(wo, 1);
+  }
+  char *rerr = NULL;
+  rocksdb_write(db, wo, b->wb, &rerr);
+  rocksdb_writebatch_clear(b->wb);
+  if (rerr) {
+    fprintf(stderr, "raw write: %s\n", rerr);
+    free(rerr);
+    return 1;
+  }
+  return 0;
+}
+
+/* Fold records over objects objects into a fresh store and print the
+ * figures (raw: the raw-RocksDB baseline instead, see the top). */
+static int run(long records, long objects, int raw, figures_t *out) {
   char dir[] = "/tmp/smc-bench-fold-XXXXXX";
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
@@ -167,7 +269,13 @@ static int run(long records, long objects) {
     fprintf(stderr, "store: %s\n", err.message);
     return 1;
   }
-  smc_kv_t base = smc_store_kv(st);
+  /* raw: the fold reads an in-memory state, and the store is written only
+   * by raw_write */
+  smc_overlay_t *memov = raw ? smc_overlay_new(NULL) : NULL;
+  raw_batch_t rb = {st, raw ? rocksdb_writebatch_create() : NULL, 0, 0, NULL, {0}};
+  if (raw)
+    rb.mem = smc_overlay_kv(memov);
+  smc_kv_t base = raw ? rb.mem : smc_store_kv(st);
   smc_overlay_t *ov = smc_overlay_new(&base);
   smc_kv_t kv = smc_overlay_kv(ov);
   smc_fold_config_t cfg;
@@ -188,23 +296,7 @@ static int run(long records, long objects) {
   size_t keys = 0, bytes = 0;
   double t0 = now_s(), c0 = cpu_s(), p0 = proc_cpu_s();
   for (long i = 0; i < records; i++) {
-    long obj = i % objects, step = i / objects;
-    char *k = put_l(put_s(key, "lock-"), obj), *v = val;
-    *k = '\0';
-    int kl = (int)(k - key);
-    if (step == 0) {
-      v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
-      v = put_s(put_s(v, "\",\"machine\":\"lock\",\"object\":\""), key);
-      v = put_s(v, "\",\"transition\":\"create\"}");
-    } else {
-      v = put_l(put_s(v, "{\"type\":\"proposal\",\"id\":\"p"), i);
-      v = put_s(put_s(v, "\",\"object\":\""), key);
-      v = put_s(put_s(put_s(v, "\",\"transition\":\""), step % 2 ? "acquire" : "release"),
-                "\",\"data\":{\"owner\":\"svc-");
-      v = put_s(put_l(v, obj % 97), "\"}}");
-    }
-    int vl = (int)(v - val);
-    smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)kl, val, (size_t)vl, NULL, NULL};
+    smc_record_t rec = gen_record(i, objects, key, val);
     if (smc_fold_apply(f, &kv, &rec, count, &c)) {
       fprintf(stderr, "fold failed at record %ld\n", i);
       return 1;
@@ -212,44 +304,96 @@ static int run(long records, long objects) {
     if ((i + 1) % BATCH == 0 || i + 1 == records) {
       keys += smc_overlay_pending(ov);
       bytes += smc_overlay_bytes(ov);
+      rb.n = 0;
+      if (raw && smc_overlay_foreach(ov, raw_collect, &rb))
+        return 1;
       double a0 = cpu_s(), w0 = now_s();
-      if (smc_store_apply(st, ov, &err)) {
+      if (raw ? raw_write(&rb) : smc_store_apply(st, ov, &err)) {
         fprintf(stderr, "store apply: %s\n", err.message);
         return 1;
       }
-      smc_overlay_clear(ov);
       apply_cpu += cpu_s() - a0;
       if (now_s() - w0 > apply_max)
         apply_max = now_s() - w0;
+      if (raw && smc_overlay_foreach(ov, raw_to_mem, &rb.mem))
+        return 1;
+      smc_overlay_clear(ov);
     }
   }
   double dt = now_s() - t0, dc = cpu_s() - c0;
-  printf("bench_fold: %ld records, %ld objects: %.2f s, %.0f records/s (wall), %.0f "
-         "records/s (fold thread CPU), %ld committed, peak RSS %.1f MiB\n",
-         records, objects, dt, (double)records / dt, (double)records / dc, c.committed,
-         vm_hwm_kb() / 1024.0);
-  printf("bench_fold: store writes %.2f us/record of fold-thread CPU (%.0f%%), %.2f keys and "
-         "%.0f bytes per record: the writes alone allow %.0f records/s; longest batch write "
-         "%.1f ms\n",
-         apply_cpu * 1e6 / (double)records, 100.0 * apply_cpu / dc, (double)keys / (double)records,
-         (double)bytes / (double)records, (double)records / apply_cpu, apply_max * 1e3);
   double waited = wait_store_idle(st), pc = proc_cpu_s() - p0;
   uint64_t sst = 0;
   smc_store_property(st, "rocksdb.total-sst-files-size", &sst);
-  printf("bench_fold: with RocksDB's flushes and compactions done (%.1f s more): %.2f us of "
-         "process CPU per record, %.0f records/s per core; %.1f MiB of table files\n",
-         waited, pc * 1e6 / (double)records, (double)records / pc, (double)sst / 1048576.0);
-  smc_store_filter_stats_t fs;
-  smc_store_filter_stats(st, &fs);
-  printf("bench_fold: decided-id filter %s, %.1f MiB, %zu ids, %lu lookups answered in memory\n",
-         fs.enabled ? "on" : "off", fs.bytes / 1048576.0, fs.keys, fs.skipped);
+  if (raw) { /* the writes, and every other thread's CPU (RocksDB's) */
+    double bg = pc - dc;
+    out->thread_us = apply_cpu * 1e6 / (double)records;
+    out->proc_us = (apply_cpu + bg) * 1e6 / (double)records;
+    printf("bench_fold: raw RocksDB%s, the same %.2f keys and %.0f bytes per record in one "
+           "rocksdb_write per batch: %.2f us/record on the writing thread (%.0f records/s); "
+           "with its flushes and compactions (%.1f s more): %.2f us/record, %.0f records/s per "
+           "core; %.1f MiB of table files\n",
+           getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0 ? " without its WAL" : "",
+           (double)keys / (double)records, (double)bytes / (double)records, out->thread_us,
+           1e6 / out->thread_us, waited, out->proc_us, 1e6 / out->proc_us,
+           (double)sst / 1048576.0);
+  } else {
+    out->thread_us = dc * 1e6 / (double)records;
+    out->proc_us = pc * 1e6 / (double)records;
+    printf("bench_fold: %ld records, %ld objects: %.2f s, %.0f records/s (wall), %.0f "
+           "records/s (fold thread CPU), %ld committed, peak RSS %.1f MiB\n",
+           records, objects, dt, (double)records / dt, (double)records / dc, c.committed,
+           vm_hwm_kb() / 1024.0);
+    printf("bench_fold: store writes %.2f us/record of fold-thread CPU (%.0f%%), %.2f keys and "
+           "%.0f bytes per record: the writes alone allow %.0f records/s; longest batch write "
+           "%.1f ms\n",
+           apply_cpu * 1e6 / (double)records, 100.0 * apply_cpu / dc,
+           (double)keys / (double)records, (double)bytes / (double)records,
+           (double)records / apply_cpu, apply_max * 1e3);
+    printf("bench_fold: with RocksDB's flushes and compactions done (%.1f s more): %.2f us of "
+           "process CPU per record, %.0f records/s per core; %.1f MiB of table files\n",
+           waited, out->proc_us, 1e6 / out->proc_us, (double)sst / 1048576.0);
+    smc_store_filter_stats_t fs;
+    smc_store_filter_stats(st, &fs);
+    printf("bench_fold: decided-id filter %s, %.1f MiB, %zu ids, %lu lookups answered in "
+           "memory\n",
+           fs.enabled ? "on" : "off", fs.bytes / 1048576.0, fs.keys, fs.skipped);
+  }
   fflush(stdout);
   smc_fold_destroy(f);
   smc_overlay_destroy(ov);
+  smc_overlay_destroy(memov);
+  if (rb.wb)
+    rocksdb_writebatch_destroy(rb.wb);
+  free(rb.puts);
   smc_store_close(st);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   return system(cmd) ? 1 : 0;
+}
+
+/* run() in a child process (so each peak RSS is its own); its figures come
+ * back through a pipe. Returns 0 when it succeeded. */
+static int run_child(long records, long objects, int raw, figures_t *out) {
+  int fd[2];
+  if (pipe(fd))
+    return 1;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    figures_t fig = {0, 0};
+    int rc = run(records, objects, raw, &fig);
+    if (!rc && write(fd[1], &fig, sizeof(fig)) != (ssize_t)sizeof(fig))
+      rc = 1;
+    _exit(rc);
+  }
+  close(fd[1]);
+  ssize_t got = pid < 0 ? -1 : read(fd[0], out, sizeof(*out));
+  close(fd[0]);
+  int ws = 0;
+  if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws))
+    return 1;
+  return got == (ssize_t)sizeof(*out) ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -260,18 +404,30 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_fold [RECORDS [OBJECTS...]]\n");
     return 2;
   }
+  /* BENCH_RAW=0: leave the raw-RocksDB baseline out */
+  int with_raw = !getenv("BENCH_RAW") || atoi(getenv("BENCH_RAW")) != 0;
   int status = 0;
   for (int r = 0; r < nruns; r++) {
     long objects = argc > 2 ? atol(argv[2 + r]) : dflt[r];
     if (objects < 1)
       objects = 1;
-    /* one process per run, so each peak RSS is its own */
-    pid_t pid = fork();
-    if (pid == 0)
-      _exit(run(records, objects));
-    int ws = 0;
-    if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws))
+    figures_t fold, raw;
+    if (run_child(records, objects, 0, &fold)) {
       status = 1;
+      continue;
+    }
+    if (!with_raw)
+      continue;
+    if (run_child(records, objects, 1, &raw)) {
+      status = 1;
+      continue;
+    }
+    printf("bench_fold: fold against raw RocksDB: %.2f against %.2f us/record on one thread "
+           "(the fold's own work %.2f), %.2f against %.2f with flushes and compactions "
+           "(fold/raw %.2f)\n",
+           fold.thread_us, raw.thread_us, fold.thread_us - raw.thread_us, fold.proc_us,
+           raw.proc_us, raw.proc_us / fold.proc_us);
+    fflush(stdout);
   }
   return status;
 }

@@ -897,6 +897,10 @@ static void quiet_perf_context(void) {
 
 static int cf_ok(smc_cf_t cf) { return (int)cf >= 0 && cf < SMC_CF_COUNT; }
 
+void *smc_store_rocksdb(smc_store_t *s) { return s->db; }
+
+void *smc_store_rocksdb_cf(smc_store_t *s, smc_cf_t cf) { return cf_ok(cf) ? s->cf[cf] : NULL; }
+
 /* Copy into a malloc'd buffer (one extra NUL byte so text values can be used
  * as strings). */
 static void *dup_bytes(const void *p, size_t n) {

@@ -93,6 +93,14 @@ void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out);
  * SMC_ENOT_FOUND when RocksDB does not know the name. */
 int smc_store_property(smc_store_t *s, const char *name, uint64_t *out);
 
+/* For benchmarks that measure RocksDB itself under the store's options
+ * (bench_fold's raw baseline): the database (a rocksdb_t *) and the handle
+ * of column family cf (a rocksdb_column_family_handle_t *). Writes through
+ * them bypass the read cache and the decided-id filter, so a store written
+ * that way must not be read through smc_store_kv afterwards. */
+void *smc_store_rocksdb(smc_store_t *s);
+void *smc_store_rocksdb_cf(smc_store_t *s, smc_cf_t cf);
+
 /* The directory the store was opened in. */
 const char *smc_store_dir(const smc_store_t *s);
 
