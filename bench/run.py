@@ -25,7 +25,9 @@ Environment: BENCH_BUILD_DIR (build-bench), BENCH_SECONDS (20), BENCH_KAFKA_PORT
 BENCH_REST_THREADS (16), BENCH_PARTITIONS (12), BENCH_WARMUP (60: seconds of
 unmeasured traffic that a broker this script started gets first; 0 = none), BENCH_METRICS (0; 1 = workers
 of the lock scenarios serve HTTP and the results include their transaction
-count, records per transaction and mean commit time from /metrics).
+count, records per transaction and mean commit time from /metrics, and the
+committer's store writes: their mean, the histogram bucket under which 99 %
+fell, and how many took over 25 and 100 ms).
 """
 import datetime
 import http.client
@@ -178,10 +180,13 @@ def warm_round(mode, prefix):
 
 
 def scrape(port):
-    """The committer's transaction counters from GET /metrics (sum over label
-    sets); {} when unavailable."""
+    """The committer's transaction counters and store write histogram from
+    GET /metrics (sum over label sets; the histogram's buckets as
+    "smc_store_write_seconds_bucket:<le>", the committer's only); {} when
+    unavailable."""
     want = ("smc_txn_commits_total", "smc_txn_commit_seconds_sum", "smc_txn_commit_seconds_count",
-            "smc_records_folded_total")
+            "smc_records_folded_total", "smc_store_write_seconds_sum",
+            "smc_store_write_seconds_count")
     got = {}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -194,7 +199,28 @@ def scrape(port):
         name = line.split("{", 1)[0].split(" ", 1)[0]
         if name in want:
             got[name] = got.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        elif name == "smc_store_write_seconds_bucket" and 'role="committer"' in line:
+            le = line.split(',le="', 1)[1].split('"', 1)[0]
+            got[name + ":" + le] = float(line.rsplit(" ", 1)[1])
     return got
+
+
+def store_write_figures(d):
+    """From the difference d of two scrapes: the committer's store writes,
+    their mean, the bucket bound under which 99 % of them fell, and how many
+    took over 25 and over 100 ms (write stalls)."""
+    cnt = d.get("smc_store_write_seconds_count", 0.0)
+    if not cnt:
+        return {}
+    buckets = sorted((float(k.split(":", 1)[1]), v) for k, v in d.items()
+                     if k.startswith("smc_store_write_seconds_bucket:"))
+    p99 = next((le for le, v in buckets if v >= 0.99 * cnt), float("inf"))
+    below = dict(buckets)
+    return {"store_writes": int(cnt),
+            "store_write_mean_ms": round(d["smc_store_write_seconds_sum"] * 1000.0 / cnt, 2),
+            "store_write_p99_le_ms": p99 * 1000.0 if p99 != float("inf") else None,
+            "store_writes_over_25ms": int(cnt - below.get(0.025, cnt)),
+            "store_writes_over_100ms": int(cnt - below.get(0.1, cnt))}
 
 
 def measured(c, fn):
@@ -214,6 +240,7 @@ def measured(c, fn):
         cnt = d.get("smc_txn_commit_seconds_count", 0.0)
         if cnt:
             res["txn_commit_mean_ms"] = round(d["smc_txn_commit_seconds_sum"] * 1000.0 / cnt, 2)
+        res.update(store_write_figures(d))
     res["worker_cpu_s"] = round(c.cpu() - cpu0, 3)
     res["worker_rss_mb"] = round(c.hwm_mb(), 1)
     n = res.get("committed") or 0

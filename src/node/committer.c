@@ -867,7 +867,11 @@ static void reap(smc_committer_t *c, int rc) {
   if (rc == 0) {
     smc_error_t err;
     smc_error_clear(&err);
-    if (smc_store_apply(c->store, k->ov, &err) < 0) {
+    double t0 = smc_metrics_now_s();
+    int wrc = smc_store_apply(c->store, k->ov, &err);
+    smc_metrics_histogram_observe("smc_store_write_seconds", "role=\"committer\"",
+                                  smc_metrics_now_s() - t0);
+    if (wrc < 0) {
       /* Kafka has the outputs; the store is behind: restore replays silently. */
       cmlog(c, SMC_LOG_ERROR, -1, "store write after commit failed: %s", err.message);
       c->need_resync = 1;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const double SMC_METRICS_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -119,6 +120,12 @@ void smc_metrics_gauge_add(const char *name, const char *labels, double v) {
   if (s)
     s->value += v;
   pthread_mutex_unlock(&lock);
+}
+
+double smc_metrics_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void smc_metrics_histogram_observe(const char *name, const char *labels, double value_seconds) {

@@ -28,6 +28,9 @@ void smc_metrics_gauge_set(const char *name, const char *labels, double v);
 void smc_metrics_gauge_add(const char *name, const char *labels, double v);
 void smc_metrics_histogram_observe(const char *name, const char *labels, double value_seconds);
 
+/* Seconds on CLOCK_MONOTONIC, for timing what a histogram observes. */
+double smc_metrics_now_s(void);
+
 /* Everything registered, in the Prometheus text format (version 0.0.4),
  * metrics sorted by name, series by labels. malloc'd; caller frees. NULL only
  * when out of memory. */

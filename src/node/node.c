@@ -221,6 +221,9 @@ static void describe_metrics(void) {
       {"smc_txn_commit_seconds", SMC_METRIC_HISTOGRAM,
        "Committer transaction latency: handing a batch over to its commit returning."},
       {"smc_txn_records_total", SMC_METRIC_COUNTER, "Records committed in committer transactions."},
+      {"smc_store_write_seconds", SMC_METRIC_HISTOGRAM,
+       "One atomic batch write to the RocksDB state store (WAL and memtables; a stall "
+       "waiting for a flush or compaction shows here), by role."},
       {"smc_committer_txn_aborts_total", SMC_METRIC_COUNTER, "Committer transactions aborted."},
       {"smc_committer_producer_rebuilds_total", SMC_METRIC_COUNTER,
        "Transactional producers re-created after fatal, fenced or indefinite errors."},

@@ -653,7 +653,10 @@ static int flush_batch(smc_voter_t *v, int force) {
   if (smc_overlay_pending(v->ov) > 0) {
     smc_error_t err;
     smc_error_clear(&err);
+    double t0 = smc_metrics_now_s();
     int rc = smc_store_apply(v->store, v->ov, &err);
+    smc_metrics_histogram_observe("smc_store_write_seconds", "role=\"voter\"",
+                                  smc_metrics_now_s() - t0);
     smc_overlay_clear(v->ov);
     if (rc < 0) {
       vlog(v, SMC_LOG_ERROR, -1, "store write failed: %s", err.message);

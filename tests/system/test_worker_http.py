@@ -36,4 +36,8 @@ def test_worker_serves_info_and_metrics(cluster):
     assert re.search(r'^smc_confirmations_total\{outcome="committed"\} [1-9]', text, re.M), text
     assert re.search(r'^smc_txn_commits_total [1-9]', text, re.M), text
     assert "smc_txn_commit_seconds_bucket" in text
+    # every batch the committer folded was written to its store once
+    assert re.search(r'^smc_store_write_seconds_count\{role="committer"\} [1-9]', text, re.M), text
+    assert re.search(r'^smc_store_write_seconds_bucket\{role="committer",le="\+Inf"\} [1-9]',
+                     text, re.M), text
     assert w.stop() == 0
