@@ -44,8 +44,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <rocksdb/c.h>
 #include <unistd.h>
+
+#include <rocksdb/c.h>
 
 #include "core/kv.h"
 #include "smc/fold.h"
@@ -219,6 +220,12 @@ static int raw_to_mem(void *opaque, smc_cf_t cf, const void *key, size_t klen, c
   return val ? smc_kv_put(mem, cf, key, klen, val, vlen) : smc_kv_del(mem, cf, key, klen);
 }
 
+/* BENCH_RAW_WAL=0: the raw baseline writes without RocksDB's WAL (the
+ * store always writes it). */
+static int raw_without_wal(void) {
+  return getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0;
+}
+
 /* The raw baseline's timed part: b's puts into a plain write batch and one
  * rocksdb_write of it, as a RocksDB user would write them. */
 static int raw_write(raw_batch_t *b) {
@@ -232,9 +239,9 @@ static int raw_write(raw_batch_t *b) {
       rocksdb_writebatch_delete_cf(b->wb, cf, p->key, p->klen);
   }
   static rocksdb_writeoptions_t *wo;
-  if (!wo) { /* the store's: WAL on, no sync; BENCH_RAW_WAL=0: no WAL */
+  if (!wo) { /* the store's: WAL on, no sync */
     wo = rocksdb_writeoptions_create();
-    if (getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0)
+    if (raw_without_wal())
       rocksdb_writeoptions_disable_WAL(wo, 1);
   }
   char *rerr = NULL;
@@ -309,7 +316,8 @@ static int run(long records, long objects, int raw, figures_t *out) {
         return 1;
       double a0 = cpu_s(), w0 = now_s();
       if (raw ? raw_write(&rb) : smc_store_apply(st, ov, &err)) {
-        fprintf(stderr, "store apply: %s\n", err.message);
+        if (!raw) /* raw_write says why itself */
+          fprintf(stderr, "store apply: %s\n", err.message);
         return 1;
       }
       apply_cpu += cpu_s() - a0;
@@ -332,7 +340,7 @@ static int run(long records, long objects, int raw, figures_t *out) {
            "rocksdb_write per batch: %.2f us/record on the writing thread (%.0f records/s); "
            "with its flushes and compactions (%.1f s more): %.2f us/record, %.0f records/s per "
            "core; %.1f MiB of table files\n",
-           getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0 ? " without its WAL" : "",
+           raw_without_wal() ? " without its WAL" : "",
            (double)keys / (double)records, (double)bytes / (double)records, out->thread_us,
            1e6 / out->thread_us, waited, out->proc_us, 1e6 / out->proc_us,
            (double)sst / 1048576.0);
