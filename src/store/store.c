@@ -626,8 +626,8 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
    * level-0 file overlaps all of level 1), and compressing them cost about a
    * tenth of the fold's process CPU (bench_fold 1000000 10000: 15.1-15.4
    * against 16.8-17.5 us per record in interleaved runs), at the cost of
-   * about 2.4x the disk while the data fits in them: level 1 holds a few
-   * hundred MB at most, and everything below it is compressed. */
+   * about 2.4x the disk while the data fits in them: level 1 holds four
+   * memtables' worth (below), and everything below it is compressed. */
   int per_level[7] = {rocksdb_no_compression, rocksdb_no_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression};
