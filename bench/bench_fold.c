@@ -188,7 +188,9 @@ typedef struct figures {
 
 /* One batch's writes, collected from the overlay for the raw baseline. */
 typedef struct raw_batch {
-  smc_store_t *st;
+  rocksdb_t *db; /* the store's, and its handles, resolved once */
+  rocksdb_column_family_handle_t *cf[SMC_CF_COUNT];
+  rocksdb_writeoptions_t *wo;
   rocksdb_writebatch_t *wb;
   size_t n, cap;
   struct raw_put {
@@ -226,26 +228,42 @@ static int raw_without_wal(void) {
   return getenv("BENCH_RAW_WAL") && atoi(getenv("BENCH_RAW_WAL")) == 0;
 }
 
+/* Set b up to write into st the way a RocksDB user would: its database and
+ * column family handles, the store's write options (WAL on, no sync;
+ * without the WAL for BENCH_RAW_WAL=0), one write batch. Returns 0. */
+static int raw_open(raw_batch_t *b, smc_store_t *st) {
+  b->db = smc_store_rocksdb(st);
+  for (int i = 0; i < SMC_CF_COUNT; i++)
+    b->cf[i] = smc_store_rocksdb_cf(st, (smc_cf_t)i);
+  b->wo = rocksdb_writeoptions_create();
+  b->wb = rocksdb_writebatch_create();
+  if (!b->wo || !b->wb)
+    return 1;
+  if (raw_without_wal())
+    rocksdb_writeoptions_disable_WAL(b->wo, 1);
+  return 0;
+}
+
+static void raw_close(raw_batch_t *b) {
+  if (b->wb)
+    rocksdb_writebatch_destroy(b->wb);
+  if (b->wo)
+    rocksdb_writeoptions_destroy(b->wo);
+  free(b->puts);
+}
+
 /* The raw baseline's timed part: b's puts into a plain write batch and one
- * rocksdb_write of it, as a RocksDB user would write them. */
+ * rocksdb_write of it. */
 static int raw_write(raw_batch_t *b) {
-  rocksdb_t *db = smc_store_rocksdb(b->st);
   for (size_t i = 0; i < b->n; i++) {
     struct raw_put *p = &b->puts[i];
-    rocksdb_column_family_handle_t *cf = smc_store_rocksdb_cf(b->st, p->cf);
     if (p->val)
-      rocksdb_writebatch_put_cf(b->wb, cf, p->key, p->klen, p->val, p->vlen);
+      rocksdb_writebatch_put_cf(b->wb, b->cf[p->cf], p->key, p->klen, p->val, p->vlen);
     else
-      rocksdb_writebatch_delete_cf(b->wb, cf, p->key, p->klen);
-  }
-  static rocksdb_writeoptions_t *wo;
-  if (!wo) { /* the store's: WAL on, no sync */
-    wo = rocksdb_writeoptions_create();
-    if (raw_without_wal())
-      rocksdb_writeoptions_disable_WAL(wo, 1);
+      rocksdb_writebatch_delete_cf(b->wb, b->cf[p->cf], p->key, p->klen);
   }
   char *rerr = NULL;
-  rocksdb_write(db, wo, b->wb, &rerr);
+  rocksdb_write(b->db, b->wo, b->wb, &rerr);
   rocksdb_writebatch_clear(b->wb);
   if (rerr) {
     fprintf(stderr, "raw write: %s\n", rerr);
@@ -279,9 +297,12 @@ static int run(long records, long objects, int raw, figures_t *out) {
   /* raw: the fold reads an in-memory state, and the store is written only
    * by raw_write */
   smc_overlay_t *memov = raw ? smc_overlay_new(NULL) : NULL;
-  raw_batch_t rb = {st, raw ? rocksdb_writebatch_create() : NULL, 0, 0, NULL, {0}};
-  if (raw)
+  raw_batch_t rb = {0};
+  if (raw) {
+    if (!memov || raw_open(&rb, st))
+      return 1;
     rb.mem = smc_overlay_kv(memov);
+  }
   smc_kv_t base = raw ? rb.mem : smc_store_kv(st);
   smc_overlay_t *ov = smc_overlay_new(&base);
   smc_kv_t kv = smc_overlay_kv(ov);
@@ -370,9 +391,7 @@ static int run(long records, long objects, int raw, figures_t *out) {
   smc_fold_destroy(f);
   smc_overlay_destroy(ov);
   smc_overlay_destroy(memov);
-  if (rb.wb)
-    rocksdb_writebatch_destroy(rb.wb);
-  free(rb.puts);
+  raw_close(&rb);
   smc_store_close(st);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
