@@ -63,6 +63,16 @@ typedef struct smc_propose_req {
 int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
                        json_t **confirmation, char id_out[65], smc_error_t *err);
 
+/*
+ * Send the proposal without waiting for its decision: returns 0 once the
+ * broker acknowledged it (acks=all: it is durably in the log),
+ * SMC_EUNAVAILABLE when no acknowledgement came within timeout_ms (< 0:
+ * librdkafka's message timeout; the proposal may or may not be in the log),
+ * SMC_EKAFKA when it was certainly not written. id_out as above.
+ */
+int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, char id_out[65],
+                    smc_error_t *err);
+
 /* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
 int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
                     int accept, const char *reason, int timeout_ms, smc_error_t *err);

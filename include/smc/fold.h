@@ -68,6 +68,8 @@ typedef struct smc_output {
   const char *reply_to; /* extra destination topic, NULL if none */
   const char *json;     /* canonical JSON of the output event */
   size_t json_len;
+  const char *id; /* the proposal id a confirmation or vote request is about, the
+                     read id of a read reply ("" when unknown) */
 } smc_output_t;
 
 /* Called for each output, in order. A non-zero return stops the fold call and
@@ -85,6 +87,17 @@ typedef int (*smc_emit_fn)(void *opaque, const smc_output_t *out);
  */
 int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec, smc_emit_fn emit,
                    void *opaque);
+
+/*
+ * The read reply a `read` event for object would get from the state in kv
+ * now, without a record: canonical JSON {"found", "object", "version",
+ * "machine", "state", "data", "checksum", "created", "updated", "time"
+ * (the partition clock), "offset" (the last record folded, -1 = none),
+ * "type":"read"} into *json (malloc'd). Writes nothing. 0 or a negative
+ * code (kv failure, memory).
+ */
+int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
+                  char **json);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);

@@ -26,6 +26,7 @@
 #include "cli/cli.h"
 #include "gateway/gateway.h"
 #include "kafka/admin.h"
+#include "node/answers.h"
 #include "node/node.h"
 #include "smc/client.h"
 
@@ -44,6 +45,7 @@ typedef struct dev {
   rd_kafka_mock_cluster_t *mock;
   char *bootstrap;
   smc_node_t *node[MAX_NODES];
+  smc_answers_t *answers; /* the nodes' folds answer the gateway */
   smc_gateway_t *gw;
 } dev_t_;
 
@@ -167,6 +169,7 @@ static int start_nodes(dev_t_ *d) {
       }
     }
     c.log_level = d->log_level;
+    c.answers = d->answers;
     smc_error_t err;
     smc_error_clear(&err);
     if (smc_node_start(&c, &d->node[i], &err) < 0) {
@@ -276,6 +279,8 @@ static void stop_all(dev_t_ *d) {
     smc_node_stop(d->node[i]);
     d->node[i] = NULL;
   }
+  smc_answers_destroy(d->answers);
+  d->answers = NULL;
   if (d->mock)
     rd_kafka_mock_cluster_destroy(d->mock);
   if (d->host)
@@ -397,7 +402,7 @@ static int run(int argc, char **argv) {
   printf("smc dev: kafka bootstrap %s (in-process mock cluster, %d partitions)\n", d.bootstrap,
          d.partitions);
   fflush(stdout);
-  if (start_nodes(&d) < 0)
+  if (!(d.answers = smc_answers_new()) || start_nodes(&d) < 0)
     goto done;
   int64_t deadline = now_ms() + 60000;
   while (!all_owned(&d) && now_ms() < deadline)
@@ -422,6 +427,7 @@ static int run(int argc, char **argv) {
   gc.ready = all_owned;
   gc.opaque = &d;
   gc.auth_tokens_file = d.auth_tokens;
+  gc.answers = d.answers;
   smc_error_t err;
   smc_error_clear(&err);
   if (smc_gateway_start(&gc, &d.gw, &err) < 0) {

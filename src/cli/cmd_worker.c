@@ -27,6 +27,7 @@
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
+#include "node/answers.h"
 #include "node/log.h"
 #include "node/node.h"
 
@@ -609,7 +610,12 @@ static int run(int argc, char **argv) {
   smc_error_t err;
   smc_error_clear(&err);
   smc_node_t *node = NULL;
+  smc_answers_t *answers = NULL; /* the gateway's answers from this node's fold */
+  if (merged.val[S_HTTP] && *merged.val[S_HTTP] && !(answers = smc_answers_new()))
+    goto oom;
+  cfg.answers = answers;
   if (smc_node_start(&cfg, &node, &err) < 0) {
+    smc_answers_destroy(answers);
     fprintf(stderr, "smc worker: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
     goto out;
@@ -636,9 +642,11 @@ static int run(int argc, char **argv) {
     gc.owned_partitions = owned_partitions;
     gc.ready = node_ready;
     gc.opaque = node;
+    gc.answers = answers;
     if (smc_gateway_start(&gc, &gw, &err) < 0) {
       fprintf(stderr, "smc worker: gateway: %s: %s\n", smc_code_name(err.code), err.message);
       smc_node_stop(node);
+      smc_answers_destroy(answers);
       rc = SMC_EXIT_FAILED;
       goto out;
     }
@@ -660,6 +668,7 @@ static int run(int argc, char **argv) {
   }
   smc_gateway_stop(gw);
   smc_node_stop(node);
+  smc_answers_destroy(answers);
   goto out;
 oom:
   fprintf(stderr, "smc worker: out of memory\n");

@@ -64,13 +64,13 @@ void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) {
   c->f->log(c->f->log_opaque, level, c->part, c->offset, msg);
 }
 
-int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *reply_to,
-              const char *json, size_t len) {
+int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
+              const char *reply_to, const char *json, size_t len) {
   if (c->rc)
     return c->rc;
   if (!c->emit)
     return 0;
-  smc_output_t o = {kind, c->part, c->offset, key ? key : "", reply_to, json, len};
+  smc_output_t o = {kind, c->part, c->offset, key ? key : "", reply_to, json, len, id ? id : ""};
   int rc = c->emit(c->opaque, &o);
   if (rc)
     c->rc = rc;
@@ -421,8 +421,60 @@ static int fire_timers(fold_ctx_t *c) {
 
 /* ---- events ---- */
 
-static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
+/* The object's fields of a read reply into j ("version" always; the rest
+ * when found): 0, or negative when the state cannot be read (c->rc). */
+static int object_fields(fold_ctx_t *c, const char *object, json_t *j, int *found) {
   fold_obj_t o;
+  int rc = fold_obj_load(c, object, &o);
+  if (rc && rc != SMC_ENOT_FOUND) {
+    fold_obj_close(&o);
+    return fold_fail(c, rc);
+  }
+  *found = rc == 0 && o.version > 0;
+  json_object_set_new(j, "version", json_integer(*found ? o.version : 0));
+  if (*found) {
+    json_object_set_new(j, "machine", json_string(o.machine));
+    json_object_set_new(j, "state", json_string(o.state));
+    json_object_set_new(j, "data", smc_json_loads(o.data, 0));
+    json_object_set_new(j, "checksum", json_string(o.checksum));
+    json_object_set_new(j, "created", json_integer(o.created));
+    json_object_set_new(j, "updated", json_integer(o.updated));
+  }
+  fold_obj_close(&o);
+  return 0;
+}
+
+int smc_fold_read(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *object, char **json) {
+  *json = NULL;
+  if (!f || !kv || !object || partition < 0 || partition >= f->cfg.partitions)
+    return SMC_EINVALID_ARGUMENT;
+  int64_t applied, clock, next_timer;
+  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, NULL);
+  if (rc)
+    return rc;
+  fold_ctx_t c;
+  memset(&c, 0, sizeof(c));
+  c.f = f, c.kv = kv, c.part = partition, c.offset = applied - 1, c.clock = clock;
+  smc_buf_init(&c.key);
+  int found = 0;
+  json_t *j = json_object();
+  if (!j || object_fields(&c, object, j, &found) < 0) {
+    json_decref(j);
+    smc_buf_close(&c.key);
+    return c.rc ? c.rc : SMC_ENOMEM;
+  }
+  smc_buf_close(&c.key);
+  json_object_set_new(j, "type", json_string("read"));
+  json_object_set_new(j, "object", json_string(object));
+  json_object_set_new(j, "found", json_boolean(found));
+  json_object_set_new(j, "offset", json_integer(applied - 1));
+  json_object_set_new(j, "time", json_integer(clock));
+  *json = smc_json_canonical(j);
+  json_decref(j);
+  return *json ? 0 : SMC_ENOMEM;
+}
+
+static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
   int found = 0;
   json_t *j = json_object();
   json_object_set_new(j, "type", json_string("read"));
@@ -432,24 +484,9 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
     json_object_set_new(j, "error",
                         json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
                                   err->message, "path", err->path));
-  } else {
-    int rc = fold_obj_load(c, ev->object, &o);
-    if (rc && rc != SMC_ENOT_FOUND) {
-      fold_obj_close(&o);
-      json_decref(j);
-      return c->rc;
-    }
-    found = rc == 0 && o.version > 0;
-    json_object_set_new(j, "version", json_integer(found ? o.version : 0));
-    if (found) {
-      json_object_set_new(j, "machine", json_string(o.machine));
-      json_object_set_new(j, "state", json_string(o.state));
-      json_object_set_new(j, "data", smc_json_loads(o.data, 0));
-      json_object_set_new(j, "checksum", json_string(o.checksum));
-      json_object_set_new(j, "created", json_integer(o.created));
-      json_object_set_new(j, "updated", json_integer(o.updated));
-    }
-    fold_obj_close(&o);
+  } else if (object_fields(c, ev->object, j, &found) < 0) {
+    json_decref(j);
+    return c->rc;
   }
   json_object_set_new(j, "found", json_boolean(found));
   if (ev->correlation)
@@ -460,7 +497,7 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_REPLY, ev->object, ev->reply_to, text, strlen(text));
+  int rc = fold_emit(c, SMC_OUT_REPLY, ev->object, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
 }
@@ -489,7 +526,7 @@ static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->reply_to, text, strlen(text));
+  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
 }

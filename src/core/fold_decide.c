@@ -81,7 +81,7 @@ static int decide(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
                   size_t len) {
   if (fold_decided_put(c, p->id, text, len))
     return c->rc;
-  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, text, len);
+  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, text, len);
 }
 
 /* Reject (or expire) p: confirmation with the error and o unchanged. */
@@ -236,7 +236,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   }
   if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len))
     return c->rc;
-  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, b->p + PRE, b->len - PRE);
+  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, b->p + PRE, b->len - PRE);
 }
 
 /* Publish that p waits for votes. */
@@ -274,7 +274,7 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_VOTE_REQUEST, o->id, NULL, text, strlen(text));
+  int rc = fold_emit(c, SMC_OUT_VOTE_REQUEST, o->id, p->id, NULL, text, strlen(text));
   free(text);
   return rc;
 }
@@ -427,8 +427,9 @@ int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
         json_pack("{s:s,s:s,s:s}", "code", "queue_full", "message", err.message, "path", ""));
     char *text = smc_json_canonical(j);
     json_decref(j);
-    int rc = text ? fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->reply_to, text, strlen(text))
-                  : fold_fail(c, SMC_ENOMEM);
+    int rc = text
+                 ? fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, text, strlen(text))
+                 : fold_fail(c, SMC_ENOMEM);
     free(text);
     fold_prop_close(p);
     return rc;
@@ -607,7 +608,7 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->reply_to, text, strlen(text));
+  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
 }

@@ -530,8 +530,9 @@ static int fields_of(const json_t *c, gw_conf_fields_t *cf) {
 }
 
 /* Record the proposal's outcome and the object's latest committed version,
- * then wake waiters. */
-static void record_text(gw_follower_t *f, const char *text, size_t len) {
+ * then wake waiters; a confirmation read from the topic (followed) also
+ * answers the requests waiting for it (answers.h). */
+static void record_text(gw_follower_t *f, const char *text, size_t len, int followed) {
   gw_conf_fields_t cf;
   if (smc_gw_scan_confirmation(text, len, &cf) < 0) {
     json_t *c = json_loadb(text, len, 0, NULL);
@@ -540,6 +541,8 @@ static void record_text(gw_follower_t *f, const char *text, size_t len) {
     if (!ok)
       return;
   }
+  if (followed)
+    smc_answers_decided(f->gw->answers, cf.proposal, text, len, 0);
   json_t *raw = json_stringn_nocheck(text, len);
   if (!raw)
     return;
@@ -559,13 +562,13 @@ static void record_text(gw_follower_t *f, const char *text, size_t len) {
 
 /* A confirmation: record it. */
 static void on_confirmation(gw_follower_t *f, const rd_kafka_message_t *m) {
-  record_text(f, m->payload, m->len);
+  record_text(f, m->payload, m->len, 1);
 }
 
 void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
   char *text = json_dumps(c, JSON_COMPACT);
   if (text)
-    record_text(f, text, strlen(text));
+    record_text(f, text, strlen(text), 0);
   free(text);
 }
 

@@ -599,6 +599,14 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
                             .client_id = "smc-gateway"};
   if ((rc = smc_client_new(&cc, &gw->client, err)) < 0)
     goto fail;
+  gw->answers = cfg->answers;
+  if (!gw->answers) { /* answers from smc.confirmations only */
+    if (!(gw->answers = smc_answers_new())) {
+      rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+      goto fail;
+    }
+    gw->own_answers = 1;
+  }
   if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
     goto fail;
   /* Serve with the catalog loaded when the cluster allows (bounded wait). */
@@ -647,6 +655,8 @@ void smc_gateway_stop(smc_gateway_t *gw) {
     MHD_stop_daemon(gw->daemon); /* joins every connection thread */
   smc_gw_follower_stop(gw->follower);
   smc_client_destroy(gw->client);
+  if (gw->own_answers)
+    smc_answers_destroy(gw->answers);
   json_decref(gw->tokens);
   for (char **p = gw->kafka_props; p && *p; p++)
     free(*p);

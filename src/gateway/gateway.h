@@ -49,6 +49,11 @@ typedef struct smc_gateway_config {
   void *opaque;
   /* Extensions (defaults from smc_gateway_config_default): */
   int (*ready)(void *opaque); /* /readyz: non-zero once restored; NULL = always */
+  /* The hub of this process's folds (src/node/answers.h; not copied, must
+   * outlive the gateway): writes answered at decision and reads answered
+   * from a local fold for the partitions they serve. NULL = none (every
+   * answer comes through Kafka). */
+  struct smc_answers *answers;
 } smc_gateway_config_t;
 
 #define SMC_GW_CACHE_BYTES_DEFAULT ((size_t)32 << 20)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "gateway/gateway.h"
+#include "node/answers.h"
 #include "smc/client.h"
 #include "smc/machine.h"
 
@@ -100,6 +101,8 @@ struct smc_gateway {
   json_t *tokens; /* {token: {"machines": [...] | "*", "write": bool}} or NULL */
   smc_client_t *client;
   gw_follower_t *follower;
+  smc_answers_t *answers; /* the node's (local folds), or the gateway's own */
+  int own_answers;
   struct MHD_Daemon *daemon;
   atomic_int connections;
   atomic_int stopping;

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "gateway/gw_internal.h"
+#include "node/metrics.h"
 
 #define DEFAULT_WAIT_MS 5000
 #define MAX_WAIT_MS 60000
@@ -108,6 +110,50 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
   return smc_gw_reply_json(r, ic ? status_for_rejection(ic) : 422, body);
 }
 
+/*
+ * Send the proposal and wait for its decision until wait_ms: from a local
+ * fold as soon as it decided (SMC_ANSWER_DECIDED, ?ack=decided), or only
+ * once its confirmation is committed to smc.confirmations
+ * (SMC_ANSWER_CONFIRMED). Either way the answer waits for the broker's
+ * acknowledgement of the proposal (acks=all). The request's slot is woken
+ * once, by its own decision. 0 with *conf set; SMC_EUNAVAILABLE when no
+ * decision came in time (the outcome is unknown); other codes when sending
+ * failed. id receives the proposal id.
+ */
+static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
+                        smc_answer_from_t from, json_t **conf, char id[65], smc_error_t *err) {
+  *conf = NULL;
+  char derived[65];
+  if (!req->id) {
+    int rc = smc_proposal_derive_id(req->object, req->expect_version >= 0, req->expect_version,
+                                    req->transition, req->data, derived);
+    if (rc)
+      return smc_error_set(err, rc, NULL, "cannot derive the proposal id");
+    req->id = derived;
+  }
+  snprintf(id, 65, "%s", req->id);
+  int64_t end = smc_gw_now_ms() + wait_ms;
+  smc_answer_t a;
+  smc_answer_init(&a);
+  smc_answers_expect(r->gw->answers, &a, id, from);
+  int rc = smc_client_send(r->gw->client, req, (int)wait_ms, NULL, err);
+  if (rc == 0 && !smc_answer_wait(&a, end))
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+                       "no decision within %lld ms; outcome unknown; proposal id %s",
+                       (long long)wait_ms, id);
+  smc_answers_forget(r->gw->answers, &a);
+  if (rc == 0 && a.done) {
+    if (a.status || !(*conf = json_loadb(a.json, a.len, 0, NULL)))
+      rc = smc_error_set(err, a.status ? a.status : SMC_EINTERNAL, NULL,
+                         "the decision could not be read");
+    else
+      smc_metrics_counter_add("smc_gateway_answers_total",
+                              a.local ? "source=\"fold\"" : "source=\"confirmations\"", 1);
+  }
+  smc_answer_close(&a);
+  return rc;
+}
+
 static int valid_key(const char *k) {
   size_t n = strlen(k);
   if (n == 0 || n > 64)
@@ -154,6 +200,13 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
                              "wait must be a duration like 500ms or 5s, at most 60s");
     goto done;
   }
+  const char *ack = smc_gw_arg(r, "ack");
+  if (ack && strcmp(ack, "decided") && strcmp(ack, "confirmed")) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "ack must be decided or confirmed");
+    goto done;
+  }
+  smc_answer_from_t from =
+      ack && !strcmp(ack, "confirmed") ? SMC_ANSWER_CONFIRMED : SMC_ANSWER_DECIDED;
   const char *key = smc_gw_header(r, "Idempotency-Key");
   if (key && !valid_key(key)) {
     res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
@@ -180,7 +233,7 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
   char id[65] = "";
   smc_error_t err;
   smc_error_clear(&err);
-  int rc = smc_client_propose(r->gw->client, &req, (int)wait_ms, &conf, id, &err);
+  int rc = propose_wait(r, &req, wait_ms, from, &conf, id, &err);
   if (rc == 0 && conf) {
     smc_gw_record_confirmation(r->gw->follower, conf);
     res = reply_confirmation(r, conf, object, machine);
@@ -276,13 +329,34 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
   return res;
 }
 
-/* Linearizable read. *found_out: the reply when the object exists (new ref). */
+/*
+ * Linearizable read. *found_out: the reply when the object exists (new ref).
+ * From a local fold when one serves the object's partition (it waits until
+ * that fold passed the partition's end offset taken now: every write
+ * completed before the read began is below it); otherwise through the log
+ * (a read event the committer answers).
+ */
 static int read_object(gw_req_t *r, const char *object, int timeout_ms, json_t **found_out) {
   json_t *reply = NULL;
   smc_error_t err;
   smc_error_clear(&err);
   *found_out = NULL;
-  int rc = smc_client_read(r->gw->client, object, timeout_ms, &reply, &err);
+  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
+    return SMC_EBAD_REQUEST;
+  char *text = NULL;
+  size_t len = 0;
+  int rc = smc_answers_read(r->gw->answers, object, smc_gw_now_ms() + timeout_ms, &text, &len);
+  if (rc == 0) {
+    reply = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!reply)
+      return SMC_EINTERNAL;
+    smc_metrics_counter_add("smc_gateway_reads_total", "source=\"fold\"", 1);
+  } else if (rc == SMC_ENOT_FOUND) {
+    rc = smc_client_read(r->gw->client, object, timeout_ms, &reply, &err);
+    if (rc == 0)
+      smc_metrics_counter_add("smc_gateway_reads_total", "source=\"log\"", 1);
+  }
   if (rc < 0)
     return rc;
   if (json_is_true(json_object_get(reply, "found")))

@@ -36,15 +36,17 @@ typedef enum { W_PROPOSAL = 1, W_READ, W_WATCH } waiter_kind_t;
  * client's list (under c->lock) only while the call runs. */
 typedef struct waiter {
   waiter_kind_t kind;
-  const char *key; /* proposal id, read id or object */
-  int64_t after;   /* watch: deliver versions above this */
-  json_t *result;  /* proposal/read: the answer (owned) */
-  json_t *queue;   /* watch: array of confirmations not yet handed out */
+  const char *key;     /* proposal id, read id or object */
+  int64_t after;       /* watch: deliver versions above this */
+  json_t *result;      /* proposal/read: the answer (owned) */
+  json_t *queue;       /* watch: array of confirmations not yet handed out */
+  pthread_cond_t cond; /* signalled (under c->lock) when this waiter gets an event */
   struct waiter *next;
 } waiter_t;
 
 typedef struct delivery {
-  int refs; /* under the client's dlock */
+  pthread_cond_t cond; /* signalled (under dlock) by the delivery report */
+  int refs;            /* under the client's dlock */
   int done;
   rd_kafka_resp_err_t err;
   rd_kafka_msg_status_t status;
@@ -56,11 +58,10 @@ struct smc_client {
   char *t_proposals, *t_confirmations, *t_replies, *t_machines;
   rd_kafka_t *producer;
   rd_kafka_t *consumer;
-  pthread_t thread;
-  int thread_started;
+  pthread_t thread, poller;
+  int thread_started, poller_started;
   atomic_int stop;
-  pthread_mutex_t lock; /* waiters, and the condition */
-  pthread_cond_t cond;
+  pthread_mutex_t lock; /* waiters and their results */
   waiter_t *waiters;
   pthread_mutex_t dlock;    /* delivery_t refs and fields */
   pthread_mutex_t txn_lock; /* the lazily created transactional producer */
@@ -110,8 +111,10 @@ static void delivery_unref(smc_client_t *c, delivery_t *d) {
   pthread_mutex_lock(&c->dlock);
   int last = --d->refs == 0;
   pthread_mutex_unlock(&c->dlock);
-  if (last)
+  if (last) {
+    pthread_cond_destroy(&d->cond);
     free(d);
+  }
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -124,6 +127,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   d->done = 1;
   d->err = m->err;
   d->status = rd_kafka_message_status(m);
+  pthread_cond_signal(&d->cond);
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
 }
@@ -131,6 +135,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 /* ---------- waiters ---------- */
 
 static void waiter_add(smc_client_t *c, waiter_t *w) {
+  pthread_cond_init(&w->cond, NULL);
   pthread_mutex_lock(&c->lock);
   w->next = c->waiters;
   c->waiters = w;
@@ -145,6 +150,7 @@ static void waiter_remove(smc_client_t *c, waiter_t *w) {
       break;
     }
   pthread_mutex_unlock(&c->lock);
+  pthread_cond_destroy(&w->cond);
 }
 
 /* Hand one consumed event to every waiter it answers (under c->lock). */
@@ -161,9 +167,9 @@ static void dispatch(smc_client_t *c, json_t *ev) {
   const char *outcome = json_string_value(json_object_get(ev, "outcome"));
   json_t *ver = json_object_get(ev, "version");
   int dup = json_is_true(json_object_get(ev, "duplicate"));
-  int woke = 0;
   pthread_mutex_lock(&c->lock);
   for (waiter_t *w = c->waiters; w; w = w->next) {
+    int woke = 0;
     if (conf && w->kind == W_PROPOSAL && pid && !w->result && !strcmp(w->key, pid)) {
       w->result = json_incref(ev);
       woke = 1;
@@ -177,16 +183,24 @@ static void dispatch(smc_client_t *c, json_t *ev) {
       json_array_append(w->queue, ev);
       woke = 1;
     }
+    if (woke) /* only the waiter this event answers */
+      pthread_cond_signal(&w->cond);
   }
-  if (woke)
-    pthread_cond_broadcast(&c->cond);
   pthread_mutex_unlock(&c->lock);
+}
+
+/* Serves the producer's delivery reports as they come: each wakes the one
+ * call waiting for it (dr_cb). */
+static void *poller_main(void *arg) {
+  smc_client_t *c = arg;
+  while (!atomic_load(&c->stop))
+    rd_kafka_poll(c->producer, 100);
+  return NULL;
 }
 
 static void *consumer_main(void *arg) {
   smc_client_t *c = arg;
   while (!atomic_load(&c->stop)) {
-    rd_kafka_poll(c->producer, 0);
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 50);
     if (!m)
       continue;
@@ -384,7 +398,6 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int rc = 0;
   pthread_mutex_init(&c->lock, NULL);
-  pthread_cond_init(&c->cond, NULL);
   pthread_mutex_init(&c->dlock, NULL);
   pthread_mutex_init(&c->txn_lock, NULL);
   const char *bootstrap =
@@ -418,6 +431,11 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     goto fail;
   }
   c->thread_started = 1;
+  if (pthread_create(&c->poller, NULL, poller_main, c)) {
+    rc = smc_error_set(err, SMC_EINTERNAL, NULL, "cannot start the producer thread");
+    goto fail;
+  }
+  c->poller_started = 1;
   *out = c;
   return 0;
 fail:
@@ -431,6 +449,8 @@ void smc_client_destroy(smc_client_t *c) {
   atomic_store(&c->stop, 1);
   if (c->thread_started)
     pthread_join(c->thread, NULL);
+  if (c->poller_started)
+    pthread_join(c->poller, NULL);
   if (c->consumer) {
     rd_kafka_consumer_close(c->consumer);
     rd_kafka_destroy(c->consumer);
@@ -453,7 +473,6 @@ void smc_client_destroy(smc_client_t *c) {
   free(c->t_replies);
   free(c->t_machines);
   pthread_mutex_destroy(&c->lock);
-  pthread_cond_destroy(&c->cond);
   pthread_mutex_destroy(&c->dlock);
   pthread_mutex_destroy(&c->txn_lock);
   free(c);
@@ -473,6 +492,7 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  pthread_cond_init(&d->cond, NULL);
   d->refs = 2;
   rd_kafka_resp_err_t e;
   for (;;) {
@@ -485,21 +505,19 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
     rd_kafka_poll(c->producer, 10);
   }
   if (e) {
+    pthread_cond_destroy(&d->cond);
     free(d);
     return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce to %s: %s", c->t_proposals,
                          rd_kafka_err2str(e));
   }
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   int rc = 0;
-  for (;;) { /* serve delivery reports here; any thread may serve ours */
-    pthread_mutex_lock(&c->dlock);
-    int done = d->done;
-    pthread_mutex_unlock(&c->dlock);
-    if (done || now_ms() >= end)
-      break;
-    rd_kafka_poll(c->producer, 5);
-  }
   pthread_mutex_lock(&c->dlock);
+  while (!d->done && now_ms() < end) { /* the poller thread serves the report */
+    struct timespec ts;
+    deadline_ts(&ts, ms_left(end));
+    pthread_cond_timedwait(&d->cond, &c->dlock, &ts);
+  }
   if (!d->done)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
                        "the broker did not acknowledge the event within %d ms", timeout_ms);
@@ -514,13 +532,13 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
   return rc;
 }
 
-/* Wait on c->cond until w has a result or timeout_ms passed (< 0: forever). */
+/* Wait on w->cond until w has a result or timeout_ms passed (< 0: forever). */
 static int wait_result(smc_client_t *c, waiter_t *w, int64_t end) {
   pthread_mutex_lock(&c->lock);
   while (!w->result && (end == INT64_MAX || now_ms() < end)) {
     struct timespec ts;
-    deadline_ts(&ts, 50);
-    pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+    deadline_ts(&ts, ms_left(end));
+    pthread_cond_timedwait(&w->cond, &c->lock, &ts);
   }
   int ok = w->result != NULL;
   pthread_mutex_unlock(&c->lock);
@@ -567,8 +585,10 @@ static json_t *proposal_json(const smc_propose_req_t *r, const char *id) {
   return ev;
 }
 
-int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
-                       json_t **confirmation, char id_out[65], smc_error_t *err) {
+/* Propose; wait for the decision unless send_only (then timeout_ms bounds the
+ * wait for the broker's acknowledgement, < 0: librdkafka's message timeout). */
+static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, int send_only,
+                   json_t **confirmation, char id_out[65], smc_error_t *err) {
   if (confirmation)
     *confirmation = NULL;
   if (id_out)
@@ -603,6 +623,11 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
   char *value = NULL;
   if ((rc = dump_event(proposal_json(req, id), &value, err)))
     return rc;
+  if (send_only) {
+    rc = produce_wait(c, req->object, value, timeout_ms, err);
+    free(value);
+    return rc;
+  }
   waiter_t w = {.kind = W_PROPOSAL, .key = id};
   if (timeout_ms != 0)
     waiter_add(c, &w);
@@ -632,6 +657,16 @@ done:
     waiter_remove(c, &w);
   json_decref(w.result);
   return rc;
+}
+
+int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
+                       json_t **confirmation, char id_out[65], smc_error_t *err) {
+  return propose(c, req, timeout_ms, 0, confirmation, id_out, err);
+}
+
+int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, char id_out[65],
+                    smc_error_t *err) {
+  return propose(c, req, timeout_ms, 1, NULL, id_out, err);
 }
 
 struct smc_vote_key {
@@ -793,8 +828,8 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
     pthread_mutex_lock(&c->lock);
     while (json_array_size(w.queue) == 0 && (end == INT64_MAX || now_ms() < end)) {
       struct timespec ts;
-      deadline_ts(&ts, 50);
-      pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+      deadline_ts(&ts, ms_left(end));
+      pthread_cond_timedwait(&w.cond, &c->lock, &ts);
     }
     if (json_array_size(w.queue) > 0) {
       next = json_incref(json_array_get(w.queue, 0));

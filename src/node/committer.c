@@ -48,6 +48,7 @@
 
 #include "core/kv.h"
 #include "kafka/kconf.h"
+#include "node/answers.h"
 #include "node/log.h"
 #include "node/metrics.h"
 #include "node/replay.h"
@@ -140,6 +141,18 @@ struct smc_committer {
   int64_t *last_tick; /* [nparts] */
   int64_t next_tick_check, next_lag_check;
   topic_cache_entry_t topics[TOPIC_CACHE]; /* commit thread only */
+
+  /* Local answers (answers.h): folded_end[p] is the offset the fold has
+   * passed in p (every record below it folded into the front batch's
+   * view), -1 while unknown (after a drop, before the restore). Fold
+   * thread only. Reads wait in `reads` (under rlock) until it passes
+   * their target. */
+  smc_answers_t *answers;
+  int64_t *folded_end;
+  pthread_mutex_t rlock;
+  smc_answer_t *reads;
+  atomic_int nreads;
+  rd_kafka_queue_t *cq; /* the consumer's queue, to wake the fold thread */
 };
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
@@ -504,6 +517,8 @@ static int committer_emit(void *opaque, const smc_output_t *o) {
   }
   if (o->kind != SMC_OUT_CONFIRMATION && o->kind != SMC_OUT_REPLY)
     return 0;
+  if (o->kind == SMC_OUT_CONFIRMATION)
+    smc_answers_decided(c->answers, o->id, o->json, o->json_len, 1);
   pthread_mutex_lock(&c->jlock);
   int rc = batch_add(b, o);
   if (rc == 0 && c->stream == b)
@@ -618,6 +633,7 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
       rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
     }
     parts->elems[i].offset = start;
+    c->folded_end[p] = committed >= 0 ? committed : 0;
     cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
           (long long)committed);
   }
@@ -928,6 +944,8 @@ static void discard_front(smc_committer_t *c) {
   pthread_mutex_lock(&c->jlock);
   c->stream = f;
   pthread_mutex_unlock(&c->jlock);
+  for (int32_t p = 0; p < c->nparts; p++)
+    c->folded_end[p] = -1; /* until the resync restores p */
 }
 
 /* Finish everything folded: wait for the in-flight transaction, then commit
@@ -1069,12 +1087,105 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   }
 }
 
+/* ---- local answers (answers.h) ------------------------------------------ */
+
+/* Answer every queued read whose partition the fold has passed its target
+ * (fold thread): from the front batch's view, which holds every record
+ * folded so far, committed or not. A decision is a function of the log
+ * prefix, so that view is what any node folding the same prefix holds. */
+static void serve_reads(smc_committer_t *c) {
+  if (atomic_load(&c->nreads) == 0)
+    return;
+  pthread_mutex_lock(&c->rlock);
+  for (smc_answer_t **pp = &c->reads; *pp;) {
+    smc_answer_t *a = *pp;
+    int32_t p = a->partition;
+    int serving = is_serving(c, p);
+    if (serving && (c->need_resync || c->folded_end[p] < a->target)) {
+      pp = &a->next;
+      continue;
+    }
+    *pp = a->next;
+    atomic_fetch_sub(&c->nreads, 1);
+    char *json = NULL;
+    int rc = serving ? smc_fold_read(c->fold, &c->batch[c->front].kv, p, a->key, &json)
+                     : SMC_EUNAVAILABLE;
+    smc_answer_fill(a, rc, json, json ? strlen(json) : 0, 1);
+    free(json);
+    if (rc == 0)
+      smc_metrics_counter_add("smc_local_reads_total", NULL, 1);
+  }
+  pthread_mutex_unlock(&c->rlock);
+}
+
+static int folder_serves(void *self, int32_t p) {
+  smc_committer_t *c = self;
+  return p >= 0 && p < c->nparts && is_serving(c, p) && atomic_load(&c->healthy);
+}
+
+static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
+  smc_committer_t *c = self;
+  int64_t lo = 0, hi = 0;
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi, timeout_ms);
+  if (e)
+    return SMC_EUNAVAILABLE;
+  *end = hi;
+  return 0;
+}
+
+static void folder_read(void *self, smc_answer_t *a) {
+  smc_committer_t *c = self;
+  pthread_mutex_lock(&c->rlock);
+  a->next = c->reads;
+  c->reads = a;
+  atomic_fetch_add(&c->nreads, 1);
+  pthread_mutex_unlock(&c->rlock);
+  rd_kafka_queue_yield(c->cq); /* the fold thread may be waiting in a poll */
+}
+
+static int folder_cancel(void *self, smc_answer_t *a) {
+  smc_committer_t *c = self;
+  int queued = 0;
+  pthread_mutex_lock(&c->rlock);
+  for (smc_answer_t **pp = &c->reads; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      atomic_fetch_sub(&c->nreads, 1);
+      queued = 1;
+      break;
+    }
+  pthread_mutex_unlock(&c->rlock);
+  return queued;
+}
+
+static const smc_folder_ops_t folder_ops = {folder_serves, folder_end_offset, folder_read,
+                                            folder_cancel};
+
+/* Fail every queued read (the committer stops). */
+static void fail_reads(smc_committer_t *c) {
+  pthread_mutex_lock(&c->rlock);
+  while (c->reads) {
+    smc_answer_t *a = c->reads;
+    c->reads = a->next;
+    atomic_fetch_sub(&c->nreads, 1);
+    smc_answer_fill(a, SMC_EUNAVAILABLE, NULL, 0, 1);
+  }
+  pthread_mutex_unlock(&c->rlock);
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
   if (m->err) {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      /* m->offset: where the next fetch starts, past transaction markers */
+      int32_t p = m->partition;
+      if (!c->need_resync && p >= 0 && p < c->nparts && is_serving(c, p) && c->folded_end[p] >= 0 &&
+          m->offset > c->folded_end[p])
+        c->folded_end[p] = m->offset;
       return;
+    }
     cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", rd_kafka_message_errstr(m));
     char why[256];
     if (rd_kafka_fatal_error(c->consumer, why, sizeof why)) {
@@ -1104,6 +1215,7 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
     return;
   }
   b->next[m->partition] = m->offset + 1;
+  c->folded_end[m->partition] = m->offset + 1;
   b->records++;
   smc_metrics_counter_add("smc_records_folded_total", "role=\"committer\"", 1);
 }
@@ -1254,6 +1366,7 @@ static void *committer_main(void *arg) {
       handle_message(c, m);
       rd_kafka_message_destroy(m);
     }
+    serve_reads(c);
     int64_t now = smc_now_ms();
     const batch_t *f = &c->batch[c->front];
     if (f->records > 0 && !c->need_resync &&
@@ -1286,7 +1399,9 @@ out:
 
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512];
-  rd_kafka_t *rk = smc_node_group_consumer(c->cfg, c->group, c->txn_id, NULL, rebalance_cb, c,
+  /* the end of a partition moves its folded_end past transaction markers */
+  static const char *const extra[] = {"enable.partition.eof", "true", NULL};
+  rd_kafka_t *rk = smc_node_group_consumer(c->cfg, c->group, c->txn_id, extra, rebalance_cb, c,
                                            errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
@@ -1296,6 +1411,10 @@ static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
 static void committer_free(smc_committer_t *c) {
   if (!c)
     return;
+  smc_answers_remove_folder(c->answers, c);
+  fail_reads(c);
+  if (c->cq)
+    rd_kafka_queue_destroy(c->cq);
   if (c->consumer)
     rd_kafka_destroy(c->consumer);
   if (c->producer)
@@ -1318,6 +1437,8 @@ static void committer_free(smc_committer_t *c) {
   free(c->scratch);
   free(c->serving);
   free(c->last_tick);
+  free(c->folded_end);
+  pthread_mutex_destroy(&c->rlock);
   pthread_mutex_destroy(&c->lock);
   pthread_mutex_destroy(&c->jlock);
   pthread_cond_destroy(&c->jcond);
@@ -1331,6 +1452,7 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if (!c)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&c->lock, NULL);
+  pthread_mutex_init(&c->rlock, NULL);
   pthread_mutex_init(&c->jlock, NULL);
   pthread_cond_init(&c->jcond, NULL);
   c->cfg = cfg;
@@ -1382,7 +1504,12 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   c->nparts = n;
   c->serving = calloc((size_t)n, 1);
   c->last_tick = calloc((size_t)n, sizeof *c->last_tick);
-  if (!c->serving || !c->last_tick || batch_init(c, &c->batch[0]) < 0 ||
+  c->folded_end = malloc((size_t)n * sizeof *c->folded_end);
+  if (c->folded_end)
+    for (int32_t p = 0; p < n; p++)
+      c->folded_end[p] = -1;
+  c->cq = rd_kafka_queue_get_consumer(c->consumer);
+  if (!c->serving || !c->last_tick || !c->folded_end || !c->cq || batch_init(c, &c->batch[0]) < 0 ||
       batch_init(c, &c->batch[1]) < 0) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
@@ -1403,6 +1530,11 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     goto fail;
   }
   c->thread_started = 1;
+  c->answers = cfg->answers;
+  if (c->answers) {
+    smc_answers_set_partitions(c->answers, n);
+    smc_answers_add_folder(c->answers, &folder_ops, c);
+  }
   *out = c;
   return 0;
 fail:
@@ -1413,6 +1545,7 @@ fail:
 void smc_committer_stop(smc_committer_t *c) {
   if (!c)
     return;
+  smc_answers_remove_folder(c->answers, c); /* no new reads; queued ones fail below */
   atomic_store(&c->stop, 1);
   if (c->thread_started)
     pthread_join(c->thread, NULL);

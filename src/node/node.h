@@ -51,6 +51,10 @@ typedef struct smc_node_config {
   size_t max_event_bytes; /* larger records are dropped as too_large (1 MiB) */
   size_t max_queue;       /* proposals queued per object, then queue_full (1000) */
   smc_limits_t limits;    /* expression steps, regex match/depth, definition, data */
+  /* Optional (not copied; must outlive the node): the hub through which the
+   * committer hands its decisions and reads to a gateway of this process
+   * (src/node/answers.h). */
+  struct smc_answers *answers;
 } smc_node_config_t;
 
 /* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir

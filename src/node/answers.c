@@ -1,0 +1,261 @@
+/*
+ * The local-answers hub (answers.h): slots keyed by proposal id in a hash
+ * table under one mutex, and the folders of this process.
+ *
+ * A slot is filled under its own mutex and woken through its own condition
+ * variable, so a decision wakes exactly the request that waits for it. A
+ * proposal slot is linked into the table while expected; smc_answers_decided
+ * fills and unlinks it under the table mutex, so after smc_answers_forget
+ * returns no thread touches the slot any more. Reads go to a folder's queue;
+ * its cancel() settles the same race for them.
+ */
+#include "node/answers.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "node/replay.h"
+#include "smc/error.h"
+
+#define BUCKETS 1024
+#define MAX_FOLDERS 64
+
+typedef struct folder {
+  const smc_folder_ops_t *ops;
+  void *self;
+} folder_t;
+
+struct smc_answers {
+  pthread_mutex_t mu; /* buckets */
+  smc_answer_t *bucket[BUCKETS];
+  atomic_int expected;    /* slots in the table: decisions skip the lock at 0 */
+  pthread_rwlock_t flock; /* folders */
+  folder_t folders[MAX_FOLDERS];
+  int nfolders;
+  atomic_int partitions;
+};
+
+smc_answers_t *smc_answers_new(void) {
+  smc_answers_t *h = calloc(1, sizeof *h);
+  if (!h)
+    return NULL;
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_rwlock_init(&h->flock, NULL);
+  return h;
+}
+
+void smc_answers_destroy(smc_answers_t *h) {
+  if (!h)
+    return;
+  pthread_mutex_destroy(&h->mu);
+  pthread_rwlock_destroy(&h->flock);
+  free(h);
+}
+
+void smc_answers_set_partitions(smc_answers_t *h, int32_t partitions) {
+  if (h)
+    atomic_store(&h->partitions, partitions);
+}
+
+int32_t smc_answers_partitions(smc_answers_t *h) { return h ? atomic_load(&h->partitions) : 0; }
+
+int smc_answers_add_folder(smc_answers_t *h, const smc_folder_ops_t *ops, void *self) {
+  if (!h)
+    return 0;
+  pthread_rwlock_wrlock(&h->flock);
+  int rc = SMC_ENOMEM;
+  if (h->nfolders < MAX_FOLDERS) {
+    h->folders[h->nfolders++] = (folder_t){ops, self};
+    rc = 0;
+  }
+  pthread_rwlock_unlock(&h->flock);
+  return rc;
+}
+
+void smc_answers_remove_folder(smc_answers_t *h, void *self) {
+  if (!h)
+    return;
+  pthread_rwlock_wrlock(&h->flock);
+  for (int i = 0; i < h->nfolders; i++)
+    if (h->folders[i].self == self) {
+      h->folders[i] = h->folders[--h->nfolders];
+      break;
+    }
+  pthread_rwlock_unlock(&h->flock);
+}
+
+/* The folder serving p, copied out under the lock, or 0. The folder stays
+ * registered while the process serves requests (the gateway stops first). */
+static int folder_for(smc_answers_t *h, int32_t p, folder_t *out) {
+  int found = 0;
+  pthread_rwlock_rdlock(&h->flock);
+  for (int i = 0; i < h->nfolders && !found; i++)
+    if (h->folders[i].ops->serves(h->folders[i].self, p)) {
+      *out = h->folders[i];
+      found = 1;
+    }
+  pthread_rwlock_unlock(&h->flock);
+  return found;
+}
+
+int smc_answers_serves(smc_answers_t *h, int32_t p) {
+  folder_t f;
+  return h && folder_for(h, p, &f);
+}
+
+/* ---- slots ---- */
+
+void smc_answer_init(smc_answer_t *a) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+}
+
+void smc_answer_close(smc_answer_t *a) {
+  free(a->json);
+  a->json = NULL;
+  pthread_mutex_destroy(&a->mu);
+  pthread_cond_destroy(&a->cv);
+}
+
+void smc_answer_fill(smc_answer_t *a, int status, const char *json, size_t len, int local) {
+  char *copy = NULL;
+  if (json) {
+    copy = malloc(len + 1);
+    if (copy) {
+      memcpy(copy, json, len);
+      copy[len] = '\0';
+    } else if (!status) {
+      status = SMC_ENOMEM;
+    }
+  }
+  pthread_mutex_lock(&a->mu);
+  if (a->done) {
+    pthread_mutex_unlock(&a->mu);
+    free(copy);
+    return;
+  }
+  a->done = 1;
+  a->status = status;
+  a->local = local;
+  a->json = copy;
+  a->len = copy ? len : 0;
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}
+
+int smc_answer_wait(smc_answer_t *a, int64_t deadline_ms) {
+  pthread_mutex_lock(&a->mu);
+  while (!a->done) {
+    int64_t left = deadline_ms - smc_now_ms();
+    if (left <= 0)
+      break;
+    /* the condition variable runs on CLOCK_REALTIME: wait for `left` from now */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+  }
+  int done = a->done;
+  pthread_mutex_unlock(&a->mu);
+  return done;
+}
+
+static size_t bucket_of(const char *id) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (const unsigned char *s = (const unsigned char *)id; *s; s++)
+    h = (h ^ *s) * 1099511628211ULL;
+  return (size_t)(h % BUCKETS);
+}
+
+void smc_answers_expect(smc_answers_t *h, smc_answer_t *a, const char *id, smc_answer_from_t from) {
+  snprintf(a->key, sizeof a->key, "%s", id);
+  a->from = from;
+  size_t b = bucket_of(a->key);
+  pthread_mutex_lock(&h->mu);
+  a->next = h->bucket[b];
+  h->bucket[b] = a;
+  atomic_fetch_add(&h->expected, 1);
+  pthread_mutex_unlock(&h->mu);
+}
+
+void smc_answers_forget(smc_answers_t *h, smc_answer_t *a) {
+  size_t b = bucket_of(a->key);
+  pthread_mutex_lock(&h->mu);
+  for (smc_answer_t **p = &h->bucket[b]; *p; p = &(*p)->next)
+    if (*p == a) {
+      *p = a->next;
+      atomic_fetch_sub(&h->expected, 1);
+      break;
+    }
+  pthread_mutex_unlock(&h->mu);
+}
+
+void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, size_t len,
+                         int local) {
+  if (!h || !id || atomic_load(&h->expected) == 0)
+    return;
+  size_t b = bucket_of(id);
+  pthread_mutex_lock(&h->mu);
+  for (smc_answer_t **p = &h->bucket[b]; *p;) {
+    smc_answer_t *a = *p;
+    if (strcmp(a->key, id) || (local && a->from == SMC_ANSWER_CONFIRMED)) {
+      p = &a->next;
+      continue;
+    }
+    *p = a->next; /* filled: no longer expected */
+    atomic_fetch_sub(&h->expected, 1);
+    smc_answer_fill(a, 0, json, len, local);
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- reads ---- */
+
+int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                     size_t *len) {
+  *json = NULL;
+  *len = 0;
+  int32_t n = smc_answers_partitions(h);
+  if (!h || n <= 0)
+    return SMC_ENOT_FOUND;
+  int32_t p = smc_partition_for(object, strlen(object), n);
+  folder_t f;
+  if (!folder_for(h, p, &f))
+    return SMC_ENOT_FOUND;
+  int64_t left = deadline_ms - smc_now_ms();
+  if (left <= 0)
+    return SMC_EUNAVAILABLE;
+  smc_answer_t a;
+  smc_answer_init(&a);
+  snprintf(a.key, sizeof a.key, "%s", object);
+  a.partition = p;
+  int rc = f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a.target);
+  if (rc < 0) {
+    smc_answer_close(&a);
+    return SMC_EUNAVAILABLE;
+  }
+  f.ops->read(f.self, &a);
+  if (!smc_answer_wait(&a, deadline_ms) && f.ops->cancel(f.self, &a)) {
+    smc_answer_close(&a);
+    return SMC_EUNAVAILABLE;
+  }
+  smc_answer_wait(&a, INT64_MAX); /* filled by now, or being filled */
+  rc = a.status;
+  if (rc == 0) {
+    *json = a.json;
+    *len = a.len;
+    a.json = NULL;
+  }
+  smc_answer_close(&a);
+  return rc;
+}

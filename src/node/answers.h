@@ -1,0 +1,114 @@
+/*
+ * Local answers: what the folds running in this process know, handed to the
+ * gateway of the same process without waiting for Kafka transactions
+ * (docs/architecture.md, "Answers from the local fold").
+ *
+ * A decision is a pure function of the log prefix, so a node whose fold has
+ * decided a proposal knows its confirmation before the committer's
+ * transaction commits it, and a node whose fold has passed a partition's end
+ * offset knows every write completed before that offset was taken.
+ *
+ * The hub connects two sides:
+ *  - folds (each committer of the process) register as *folders* of the
+ *    partitions they serve, announce every decision (smc_answers_decided),
+ *    and answer reads once their fold has passed the offset asked for;
+ *  - the gateway waits on *slots*, one per request: a slot is filled exactly
+ *    once (by the first decision or read answer for it) and wakes exactly its
+ *    own waiter. No polling, no broadcast.
+ *
+ * Thread safety: every function may be called from any thread. A slot is
+ * owned by its waiter (usually on its stack) and must be forgotten
+ * (smc_answers_forget / smc_answers_read returns) before it goes away.
+ */
+#ifndef SMC_NODE_ANSWERS_H
+#define SMC_NODE_ANSWERS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct smc_answers smc_answers_t;
+
+/* Who may fill a proposal slot. */
+typedef enum smc_answer_from {
+  SMC_ANSWER_DECIDED = 1,   /* a local fold's decision, or a committed confirmation */
+  SMC_ANSWER_CONFIRMED = 2, /* only a committed confirmation (from smc.confirmations) */
+} smc_answer_from_t;
+
+/* One waiting request. Fields below `done` are valid once done is set. */
+typedef struct smc_answer {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char key[1025];         /* proposal id (decisions) or object id (reads) */
+  smc_answer_from_t from; /* proposals: who may fill it */
+  int32_t partition;      /* reads: the object's partition */
+  int64_t target;         /* reads: answer once the fold passed this offset */
+  int done;               /* 1 once filled */
+  int status;             /* 0 answered; SMC_EMOVED... see smc_answers_read */
+  int local;              /* filled by a local fold (not by smc.confirmations) */
+  char *json;             /* the confirmation or read reply (malloc'd, owned) */
+  size_t len;
+  struct smc_answer *next; /* hub / folder list link */
+} smc_answer_t;
+
+/* A fold that serves partitions (a committer). Its functions are called
+ * from gateway threads. */
+typedef struct smc_folder_ops {
+  /* 1 when the folder serves partition p now (restored and assigned). */
+  int (*serves)(void *self, int32_t p);
+  /* The partition's end offset as the broker has it now (the offset the
+   * next record will get), within timeout_ms: 0, or a negative code. */
+  int (*end_offset)(void *self, int32_t p, int timeout_ms, int64_t *end);
+  /* Queue a read (a->key object, a->partition, a->target); the fold thread
+   * fills it through smc_answer_fill once it passed a->target, or with
+   * status SMC_EUNAVAILABLE when it stops serving the partition. */
+  void (*read)(void *self, smc_answer_t *a);
+  /* Take a queued read back: 1 when it was still queued (now it is not),
+   * 0 when the fold thread already filled it. */
+  int (*cancel)(void *self, smc_answer_t *a);
+} smc_folder_ops_t;
+
+smc_answers_t *smc_answers_new(void);
+void smc_answers_destroy(smc_answers_t *h);
+
+/* The partition count of the proposals topic (set by the first folder). */
+void smc_answers_set_partitions(smc_answers_t *h, int32_t partitions);
+int32_t smc_answers_partitions(smc_answers_t *h);
+
+/* Register / unregister a folder (at most 64). */
+int smc_answers_add_folder(smc_answers_t *h, const smc_folder_ops_t *ops, void *self);
+void smc_answers_remove_folder(smc_answers_t *h, void *self);
+
+/* 1 when a folder of this process serves partition p now. */
+int smc_answers_serves(smc_answers_t *h, int32_t p);
+
+void smc_answer_init(smc_answer_t *a);
+void smc_answer_close(smc_answer_t *a);
+/* Fill a once (later calls do nothing): copies json, wakes its waiter. */
+void smc_answer_fill(smc_answer_t *a, int status, const char *json, size_t len, int local);
+/* Wait until a is filled or deadline_ms (smc_now_ms clock) passes: 1 filled. */
+int smc_answer_wait(smc_answer_t *a, int64_t deadline_ms);
+
+/* Expect the decision of proposal id (before the proposal is sent). */
+void smc_answers_expect(smc_answers_t *h, smc_answer_t *a, const char *id, smc_answer_from_t from);
+/* Stop expecting it (after the wait, filled or not). */
+void smc_answers_forget(smc_answers_t *h, smc_answer_t *a);
+
+/* A decision: a local fold decided proposal id (local = 1), or a committed
+ * confirmation of it was read from smc.confirmations (local = 0). Fills
+ * every slot expecting id that accepts that source. Cheap when nobody
+ * waits. */
+void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, size_t len, int local);
+
+/*
+ * A linearizable read of object from a local fold (etcd's ReadIndex): take
+ * the partition's end offset from the broker, wait until a local fold has
+ * folded past it, answer from that fold's state. Returns 0 with *json (the
+ * read reply, malloc'd) set; SMC_ENOT_FOUND when no local folder serves the
+ * partition (the caller reads through the log instead); SMC_EUNAVAILABLE when
+ * it could not be answered in time or the folder stopped serving it.
+ */
+int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                     size_t *len);
+
+#endif
