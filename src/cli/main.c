@@ -6,8 +6,9 @@
 
 #include "cli/cli.h"
 
+/* SMC_VERSION comes from CMake's project(VERSION) (CMakeLists.txt). */
 #ifndef SMC_VERSION
-#define SMC_VERSION "0.1.0"
+#error "SMC_VERSION is not defined: build with CMake"
 #endif
 
 /* Keep in the order `smc help` should list them. */

@@ -230,9 +230,11 @@ static void describe_metrics(void) {
       {"smc_ticks_total", SMC_METRIC_COUNTER, "Tick events written for pending timers."},
       {"smc_timer_pending", SMC_METRIC_GAUGE, "1 when a timer is pending in the partition."},
       {"smc_fold_lag", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
+      {"smc_build_info", SMC_METRIC_GAUGE, "Always 1; the version label is smc's version."},
   };
   for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
     smc_metrics_describe(m[i].name, m[i].type, m[i].help);
+  smc_metrics_gauge_set("smc_build_info", "version=\"" SMC_VERSION "\"", 1);
 }
 
 int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *err) {

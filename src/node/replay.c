@@ -13,7 +13,7 @@
 /* Records per atomic store write, unless the pending writes reach
  * REPLAY_BATCH_BYTES first. A larger batch writes a key folded several times
  * in it (an object's record) to RocksDB once: 10,000 took about 10% less CPU
- * per record than 2,000 on the lock workload (docs/benchmarks.md). */
+ * per record than 2,000 on the lock workload (make bench, replay scenario). */
 #define REPLAY_BATCH 10000
 #define REPLAY_BATCH_BYTES (64u << 20)
 

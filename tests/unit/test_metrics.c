@@ -54,7 +54,7 @@ static void test_counter_and_help(void **state) {
 }
 
 /* A family described before any sample (as smc_node_start does) renders its
- * HELP and TYPE lines alone; it used to pass NULL to qsort. */
+ * HELP and TYPE lines alone, without handing qsort a NULL array. */
 static void test_described_without_series(void **state) {
   (void)state;
   smc_metrics_describe("smc_idle_total", SMC_METRIC_COUNTER, "Nothing yet.");
