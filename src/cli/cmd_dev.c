@@ -437,6 +437,8 @@ static int run(int argc, char **argv) {
   deadline = now_ms() + 30000;
   while (!smc_gateway_ready(d.gw) && now_ms() < deadline)
     usleep(20 * 1000);
+  for (int i = 0; i < d.nodes; i++)
+    smc_node_set_http(d.node[i], smc_gateway_address(d.gw));
   printf("smc dev: http http://%s\n", smc_gateway_address(d.gw));
   printf("smc dev: ready (Ctrl-C to stop)\n");
   fflush(stdout);

@@ -651,6 +651,7 @@ static int run(int argc, char **argv) {
       goto out;
     }
     smc_log(SMC_LOG_INFO, cfg.node_id, -1, "http gateway on %s", smc_gateway_address(gw));
+    smc_node_set_http(node, smc_gateway_address(gw));
   }
   rc = SMC_EXIT_OK;
   for (;;) {

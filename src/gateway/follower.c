@@ -224,7 +224,7 @@ json_t *smc_gw_lru_get_num(gw_lru_t *l, const char *key, int64_t *num) {
 struct gw_follower {
   smc_gateway_t *gw;
   rd_kafka_t *rk;
-  char *t_machines, *t_confirmations;
+  char *t_machines, *t_confirmations, *t_nodes;
   pthread_t thread;
   int thread_started;
   atomic_int run;
@@ -582,8 +582,11 @@ static void *follower_main(void *arg) {
       if (!strcmp(rd_kafka_topic_name(m->rkt), f->t_machines))
         atomic_store(&f->caught_up, 1);
     } else if (!m->err) {
-      if (!strcmp(rd_kafka_topic_name(m->rkt), f->t_machines))
+      const char *topic = rd_kafka_topic_name(m->rkt);
+      if (!strcmp(topic, f->t_machines))
         on_machine(f, m);
+      else if (!strcmp(topic, f->t_nodes))
+        smc_gw_nodes_put(f->gw->nodes, m->key, m->key_len, m->payload, m->len);
       else
         on_confirmation(f, m);
     }
@@ -660,7 +663,11 @@ static int assign(gw_follower_t *f, smc_error_t *err) {
     return smc_error_set(err, SMC_EKAFKA, NULL,
                          "topics %s / %s not found (run `smc topics create`)", f->t_machines,
                          f->t_confirmations);
-  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nconf + nmach);
+  /* the node table, when the cluster has it (created by `smc topics create`) */
+  int nnodes = partition_count(f->rk, f->t_nodes, 2000);
+  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nconf + nmach + 1);
+  for (int p = 0; p < nnodes; p++)
+    rd_kafka_topic_partition_list_add(tp, f->t_nodes, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   f->machines_high = 0;
   for (int p = 0; p < nmach; p++) {
     int64_t lo = 0, hi = 0;
@@ -706,10 +713,12 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
   pthread_condattr_destroy(&ca);
   f->t_machines = concat(gw->prefix, "machines");
   f->t_confirmations = concat(gw->prefix, "confirmations");
+  f->t_nodes = concat(gw->prefix, "nodes");
   f->proposals = smc_gw_lru_new(PROPOSALS_MAX);
   f->objects = smc_gw_lru_new(OBJECTS_MAX);
   f->pending = smc_gw_lru_new(PENDING_MAX);
-  if (!f->t_machines || !f->t_confirmations || !f->proposals || !f->objects || !f->pending) {
+  if (!f->t_machines || !f->t_confirmations || !f->t_nodes || !f->proposals || !f->objects ||
+      !f->pending) {
     smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
@@ -764,6 +773,7 @@ void smc_gw_follower_stop(gw_follower_t *f) {
   smc_gw_lru_destroy(f->pending);
   free(f->t_machines);
   free(f->t_confirmations);
+  free(f->t_nodes);
   pthread_cond_destroy(&f->cond);
   pthread_mutex_destroy(&f->mu);
   free(f);

@@ -265,7 +265,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   } else if (bad_utf8) {
     rc = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the path is not valid UTF-8");
   } else if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
-                               !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info"))) {
+                               !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
+                               !strcmp(r->segs[0], "nodes"))) {
     if (!get)
       rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     else if (!strcmp(r->segs[0], "healthz"))
@@ -274,6 +275,11 @@ static enum MHD_Result dispatch(gw_req_t *r) {
       rc = route_readyz(r);
     else if (!strcmp(r->segs[0], "metrics"))
       rc = route_metrics(r);
+    else if (!strcmp(r->segs[0], "nodes"))
+      rc = smc_gw_reply_json(r, 200,
+                             json_pack("{s:o, s:I}", "nodes",
+                                       smc_gw_nodes_list(r->gw->nodes, r->gw->node_down_ms),
+                                       "down_after_ms", (json_int_t)r->gw->node_down_ms));
     else
       rc = route_info(r);
   } else if (r->nsegs >= 1 && !strcmp(r->segs[0], "machine")) {
@@ -599,6 +605,11 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
                             .client_id = "smc-gateway"};
   if ((rc = smc_client_new(&cc, &gw->client, err)) < 0)
     goto fail;
+  gw->node_down_ms = cfg->node_down_ms > 0 ? cfg->node_down_ms : 10000;
+  if (!(gw->nodes = smc_gw_nodes_new())) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
   gw->answers = cfg->answers;
   if (!gw->answers) { /* answers from smc.confirmations only */
     if (!(gw->answers = smc_answers_new())) {
@@ -657,6 +668,7 @@ void smc_gateway_stop(smc_gateway_t *gw) {
   smc_client_destroy(gw->client);
   if (gw->own_answers)
     smc_answers_destroy(gw->answers);
+  smc_gw_nodes_destroy(gw->nodes);
   json_decref(gw->tokens);
   for (char **p = gw->kafka_props; p && *p; p++)
     free(*p);

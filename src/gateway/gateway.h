@@ -54,6 +54,9 @@ typedef struct smc_gateway_config {
    * from a local fold for the partitions they serve. NULL = none (every
    * answer comes through Kafka). */
   struct smc_answers *answers;
+  /* A node of the node table not heard of for this long is down (GET /nodes,
+   * forwarding); 0 = 10000 ms. */
+  int node_down_ms;
 } smc_gateway_config_t;
 
 #define SMC_GW_CACHE_BYTES_DEFAULT ((size_t)32 << 20)

@@ -87,6 +87,20 @@ json_t *smc_gw_object_latest(gw_follower_t *f, const char *object);
 json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
                            int64_t deadline_ms);
 
+/* ---- the node table (nodes.c) ---- */
+typedef struct gw_nodes gw_nodes_t;
+gw_nodes_t *smc_gw_nodes_new(void);
+void smc_gw_nodes_destroy(gw_nodes_t *t);
+/* A record of <prefix>nodes (key = node id; an empty value removes it). */
+void smc_gw_nodes_put(gw_nodes_t *t, const char *key, size_t key_len, const char *text, size_t len);
+/* Every node sorted by id, each its latest record plus "status" ("up" or
+ * "down": no record for down_after_ms, or stopped) and "last_seen_ms". */
+json_t *smc_gw_nodes_list(gw_nodes_t *t, int64_t down_after_ms);
+/* The HTTP address of an up node other than self whose committer serves
+ * partition (the freshest record wins) into addr: 1, or 0 when none. */
+int smc_gw_nodes_route(gw_nodes_t *t, int32_t partition, const char *self, int64_t down_after_ms,
+                       char addr[256]);
+
 /* ---- the gateway ---- */
 struct smc_gateway {
   char *listen, *bootstrap, *prefix, *node_id, *roles, *address;
@@ -103,6 +117,8 @@ struct smc_gateway {
   gw_follower_t *follower;
   smc_answers_t *answers; /* the node's (local folds), or the gateway's own */
   int own_answers;
+  gw_nodes_t *nodes;    /* the node table, fed by the follower */
+  int64_t node_down_ms; /* a node not heard of for this long is down */
   struct MHD_Daemon *daemon;
   atomic_int connections;
   atomic_int stopping;
@@ -141,6 +157,14 @@ json_t *smc_gw_body_json(gw_req_t *r, json_t *empty_default, enum MHD_Result *an
 int smc_gw_utf8_valid(const unsigned char *s, size_t n);
 /* Does content type ct (may be NULL) name media type mt (ignoring params)? */
 int smc_gw_ctype_is(const char *ct, const char *mt);
+
+/* Forward r to the gateway at addr and queue its answer (*res): 0; -1 when
+ * no answer came (nothing queued: the caller serves r itself). forward.c */
+int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Result *res);
+/* Forward r when this node does not fold partition p and an up node of the
+ * table does (and r was not forwarded to us already): 1 with *res queued,
+ * else 0. routes_object.c */
+int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum MHD_Result *res);
 
 /* Routes (routes_machine.c, routes_object.c). Each queues exactly one answer. */
 enum MHD_Result smc_gw_route_machine(gw_req_t *r);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/codec.h"
+#include "core/util.h"
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
 
@@ -18,6 +19,7 @@
 #define MAX_WATCH_MS 300000
 #define VOTE_TIMEOUT_MS 5000
 #define SSE_KEEPALIVE_MS 15000
+#define FORWARD_TIMEOUT_MS (MAX_WAIT_MS + 5000) /* the other gateway bounds its own wait */
 
 /* The object as answered by the REST API, from a confirmation or a read reply. */
 static json_t *object_view(const json_t *src, const char *object, const char *machine) {
@@ -152,6 +154,19 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
   }
   smc_answer_close(&a);
   return rc;
+}
+
+int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum MHD_Result *res) {
+  int32_t n = smc_answers_partitions(r->gw->answers);
+  if (n <= 0 || smc_gw_header(r, "X-Smc-Forwarded"))
+    return 0;
+  int32_t p = smc_partition_for(object, strlen(object), n);
+  char addr[256];
+  if (smc_answers_serves(r->gw->answers, p) ||
+      !smc_gw_nodes_route(r->gw->nodes, p, r->gw->node_id, r->gw->node_down_ms, addr) ||
+      (r->gw->address && !strcmp(addr, r->gw->address)))
+    return 0;
+  return smc_gw_forward(r, addr, timeout_ms, res) == 0;
 }
 
 static int valid_key(const char *k) {
@@ -549,6 +564,9 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
       return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
       return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+    enum MHD_Result fwd;
+    if (smc_gw_maybe_forward(r, object, FORWARD_TIMEOUT_MS, &fwd))
+      return fwd;
     return get_object(r, machine, object);
   }
   if (r->nsegs == 5 && !strcmp(r->segs[4], "watch")) {
@@ -559,6 +577,9 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
     return get_watch(r, machine, object);
   }
   if (r->nsegs == 6 && !strcmp(r->segs[4], "transition")) {
+    enum MHD_Result fwd;
+    if (!strcmp(r->method, "PUT") && smc_gw_maybe_forward(r, object, FORWARD_TIMEOUT_MS, &fwd))
+      return fwd;
     if (!strcmp(r->method, "PUT"))
       return put_transition(r, machine, object, r->segs[5]);
     if (!strcmp(r->method, "PATCH"))

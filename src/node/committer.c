@@ -153,6 +153,7 @@ struct smc_committer {
   smc_answer_t *reads;
   atomic_int nreads;
   rd_kafka_queue_t *cq; /* the consumer's queue, to wake the fold thread */
+  atomic_llong *lag;    /* [nparts]: the last measured fold lag, -1 unknown */
 };
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
@@ -1126,8 +1127,11 @@ static int folder_serves(void *self, int32_t p) {
 static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
   smc_committer_t *c = self;
   int64_t lo = 0, hi = 0;
+  /* Through the tick producer's connection: the broker answers a connection's
+   * requests in order, and the consumer's holds a fetch that waits up to
+   * fetch.wait.max.ms for new records. */
   rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi, timeout_ms);
+      rd_kafka_query_watermark_offsets(c->tickp, c->topic_in, p, &lo, &hi, timeout_ms);
   if (e)
     return SMC_EUNAVAILABLE;
   *end = hi;
@@ -1290,15 +1294,21 @@ static void update_lag(smc_committer_t *c, int64_t now) {
   for (int32_t p = 0; p < c->nparts; p++) {
     char labels[32];
     snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
-    if (!is_serving(c, p))
+    if (!is_serving(c, p)) {
+      atomic_store(&c->lag[p], -1);
       continue;
+    }
     int64_t lo = 0, hi = 0;
     if (rd_kafka_get_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi))
       continue;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, c->topic_in, p);
-    if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0)
+    if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0) {
       smc_metrics_gauge_set("smc_fold_lag", labels, (double)(hi - l->elems[0].offset));
+      atomic_store(&c->lag[p], hi - l->elems[0].offset);
+    } else if (c->folded_end[p] >= 0 && hi >= c->folded_end[p]) {
+      atomic_store(&c->lag[p], hi - c->folded_end[p]);
+    }
     rd_kafka_topic_partition_list_destroy(l);
   }
 }
@@ -1438,6 +1448,7 @@ static void committer_free(smc_committer_t *c) {
   free(c->serving);
   free(c->last_tick);
   free(c->folded_end);
+  free(c->lag);
   pthread_mutex_destroy(&c->rlock);
   pthread_mutex_destroy(&c->lock);
   pthread_mutex_destroy(&c->jlock);
@@ -1509,8 +1520,11 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     for (int32_t p = 0; p < n; p++)
       c->folded_end[p] = -1;
   c->cq = rd_kafka_queue_get_consumer(c->consumer);
-  if (!c->serving || !c->last_tick || !c->folded_end || !c->cq || batch_init(c, &c->batch[0]) < 0 ||
-      batch_init(c, &c->batch[1]) < 0) {
+  c->lag = malloc((size_t)n * sizeof *c->lag);
+  for (int32_t p = 0; c->lag && p < n; p++)
+    atomic_init(&c->lag[p], -1);
+  if (!c->serving || !c->last_tick || !c->folded_end || !c->cq || !c->lag ||
+      batch_init(c, &c->batch[0]) < 0 || batch_init(c, &c->batch[1]) < 0) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
@@ -1566,3 +1580,9 @@ size_t smc_committer_partitions(smc_committer_t *c, int32_t *out, size_t max) {
 }
 
 int smc_committer_healthy(smc_committer_t *c) { return atomic_load(&c->healthy); }
+
+int64_t smc_committer_lag(smc_committer_t *c, int32_t p) {
+  if (p < 0 || p >= c->nparts || !is_serving(c, p))
+    return -1;
+  return atomic_load(&c->lag[p]);
+}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "kafka/kconf.h"
+#include "node/heartbeat.h"
 #include "node/log.h"
 #include "node/metrics.h"
 #include "node/roles.h"
@@ -17,6 +18,7 @@ struct smc_node {
   char **props;          /* owned copy of cfg.kafka_props */
   smc_committer_t *committer;
   smc_voter_t *voter;
+  smc_heartbeat_t *heartbeat;
 };
 
 void smc_node_config_default(smc_node_config_t *c) {
@@ -30,6 +32,7 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->commit_max_records = 1000;
   c->tick_ms = 200;
   c->session_timeout_ms = 10000;
+  c->heartbeat_ms = 2000;
   c->log_level = SMC_LOG_INFO;
   c->store_cache_bytes = (size_t)16 << 20;
   c->store_write_buffer_bytes = (size_t)4 << 20;
@@ -231,6 +234,10 @@ static void describe_metrics(void) {
       {"smc_timer_pending", SMC_METRIC_GAUGE, "1 when a timer is pending in the partition."},
       {"smc_fold_lag", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
       {"smc_build_info", SMC_METRIC_GAUGE, "Always 1; the version label is smc's version."},
+      {"smc_heartbeats_total", SMC_METRIC_COUNTER,
+       "Node table records this node wrote to <prefix>nodes."},
+      {"smc_local_reads_total", SMC_METRIC_COUNTER,
+       "Reads the committer answered from its fold for a gateway of this process."},
   };
   for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
     smc_metrics_describe(m[i].name, m[i].type, m[i].help);
@@ -290,6 +297,8 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
     goto fail;
   if (n->cfg.voter_id && (rc = smc_voter_start(&n->cfg, &n->voter, err)) < 0)
     goto fail;
+  if (n->cfg.heartbeat_ms > 0 && (rc = smc_heartbeat_start(&n->cfg, n, &n->heartbeat, err)) < 0)
+    goto fail;
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node started (committer %s, voter %s, prefix %s)",
           n->committer ? "on" : "off", n->voter ? n->cfg.voter_id : "off", n->cfg.prefix);
   *out = n;
@@ -305,6 +314,7 @@ void smc_node_stop(smc_node_t *n) {
   if (!n)
     return;
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node stopping");
+  smc_heartbeat_stop(n->heartbeat);
   smc_voter_stop(n->voter);
   smc_committer_stop(n->committer);
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node stopped");
@@ -313,6 +323,15 @@ void smc_node_stop(smc_node_t *n) {
 
 size_t smc_node_partitions(smc_node_t *n, int32_t *out, size_t max) {
   return n && n->committer ? smc_committer_partitions(n->committer, out, max) : 0;
+}
+
+int64_t smc_node_lag(smc_node_t *n, int32_t p) {
+  return n && n->committer ? smc_committer_lag(n->committer, p) : -1;
+}
+
+void smc_node_set_http(smc_node_t *n, const char *address) {
+  if (n)
+    smc_heartbeat_set_http(n->heartbeat, address);
 }
 
 int smc_node_healthy(smc_node_t *n) {

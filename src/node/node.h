@@ -55,6 +55,9 @@ typedef struct smc_node_config {
    * committer hands its decisions and reads to a gateway of this process
    * (src/node/answers.h). */
   struct smc_answers *answers;
+  /* Node table (<prefix>nodes): a record about this node every heartbeat_ms
+   * (default 2000; 0 = none). */
+  int heartbeat_ms;
 } smc_node_config_t;
 
 /* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir
@@ -76,6 +79,14 @@ size_t smc_node_partitions(smc_node_t *n, int32_t *out, size_t max);
 /* 1 while every started role is running; 0 once a role stopped on a fatal
  * error (the CLI then exits non-zero). */
 int smc_node_healthy(smc_node_t *n);
+
+/* Records of partition p the committer has not folded yet (its last
+ * measure, about every second), or -1 when unknown or not served. */
+int64_t smc_node_lag(smc_node_t *n, int32_t p);
+
+/* The HTTP address of the gateway serving beside the node, for the node
+ * table (copied; NULL = none). */
+void smc_node_set_http(smc_node_t *n, const char *address);
 
 /* Node id as configured (owned by n). */
 const char *smc_node_id(const smc_node_t *n);

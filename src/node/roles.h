@@ -23,6 +23,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
 void smc_committer_stop(smc_committer_t *c);
 size_t smc_committer_partitions(smc_committer_t *c, int32_t *out, size_t max);
 int smc_committer_healthy(smc_committer_t *c);
+/* The last measured fold lag of p (records), -1 when unknown or not served. */
+int64_t smc_committer_lag(smc_committer_t *c, int32_t p);
 
 /* Voter: consumer group "<prefix minus '.'>-voter-<id>", folds and votes
  * (voter.c). */
