@@ -29,6 +29,10 @@ typedef struct smc_client_config {
   const char *prefix;            /* topic prefix, NULL = "smc." */
   const char *const *properties; /* extra librdkafka properties: k1, v1, k2, v2, ..., NULL */
   const char *client_id;         /* NULL = "smc-client" */
+  /* 1: do not follow <prefix>confirmations (a caller that learns decisions
+   * elsewhere, as the gateway does); smc_client_propose with a timeout and
+   * smc_client_watch then get no confirmation. 0 (the default): follow it. */
+  int no_confirmations;
 } smc_client_config_t;
 
 int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);

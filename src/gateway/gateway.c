@@ -602,7 +602,9 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
   smc_client_config_t cc = {.bootstrap = gw->bootstrap,
                             .prefix = gw->prefix,
                             .properties = (const char *const *)gw->kafka_props,
-                            .client_id = "smc-gateway"};
+                            .client_id = "smc-gateway",
+                            /* decisions come from the follower and the folds */
+                            .no_confirmations = 1};
   if ((rc = smc_client_new(&cc, &gw->client, err)) < 0)
     goto fail;
   gw->node_down_ms = cfg->node_down_ms > 0 ? cfg->node_down_ms : 10000;

@@ -67,6 +67,7 @@ struct smc_client {
   pthread_mutex_t txn_lock; /* the lazily created transactional producer */
   rd_kafka_t *txn;
   int32_t partitions; /* of <prefix>proposals */
+  int no_confirmations;
 };
 
 /* ---------- small helpers ---------- */
@@ -345,10 +346,10 @@ static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int
  * (the latest offsets the broker reports now), so nothing produced after
  * this call is missed. */
 static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
-  const char *topics[2] = {c->t_confirmations, c->t_replies};
+  const char *topics[2] = {c->t_replies, c->t_confirmations};
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
   int rc = 0;
-  for (int t = 0; t < 2; t++) {
+  for (int t = 0; t < (c->no_confirmations ? 1 : 2); t++) {
     int n = partitions_of(c, c->consumer, topics[t], timeout_ms, err);
     if (n < 0) {
       rc = n;
@@ -409,6 +410,7 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
   c->t_confirmations = smc_topic(cfg->prefix, "confirmations");
   c->t_replies = smc_topic(cfg->prefix, "replies");
   c->t_machines = smc_topic(cfg->prefix, "machines");
+  c->no_confirmations = cfg->no_confirmations;
   if (!c->bootstrap || !c->client_id || !c->props || !c->t_proposals || !c->t_confirmations ||
       !c->t_replies || !c->t_machines) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
