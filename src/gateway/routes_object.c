@@ -138,11 +138,28 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
   smc_answer_t a;
   smc_answer_init(&a);
   smc_answers_expect(r->gw->answers, &a, id, from);
-  int rc = smc_client_send(r->gw->client, req, (int)wait_ms, NULL, err);
-  if (rc == 0 && !smc_answer_wait(&a, end))
-    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
-                       "no decision within %lld ms; outcome unknown; proposal id %s",
-                       (long long)wait_ms, id);
+  /* A decision implies the proposal is in the log below the high watermark
+   * (folds read with read_committed): the acknowledgement is looked at only
+   * when no decision came, to tell "not written" from "unknown". */
+  smc_delivery_t *d = NULL;
+  int rc = smc_client_send_start(r->gw->client, req, NULL, &d, err);
+  if (rc == 0 && wait_ms == 0) { /* wait=0s: in the log, not waited for */
+    rc = smc_client_send_finish(r->gw->client, d, -1, err);
+    d = NULL;
+  } else if (rc == 0 && !smc_answer_wait(&a, end)) {
+    smc_error_t derr;
+    smc_error_clear(&derr);
+    rc = smc_client_send_finish(r->gw->client, d, 0, &derr);
+    d = NULL;
+    if (rc == SMC_EKAFKA)
+      smc_error_set(err, rc, NULL, "%s", derr.message);
+    else
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+                         "no decision within %lld ms; outcome unknown; proposal id %s",
+                         (long long)wait_ms, id);
+  }
+  if (d)
+    smc_client_send_finish(r->gw->client, d, 0, NULL);
   smc_answers_forget(r->gw->answers, &a);
   if (rc == 0 && a.done) {
     if (a.status || !(*conf = json_loadb(a.json, a.len, 0, NULL)))

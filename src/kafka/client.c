@@ -483,14 +483,13 @@ void smc_client_destroy(smc_client_t *c) {
 /* ---------- producing ---------- */
 
 /*
- * Produce value (keyed by key) to <prefix>proposals and wait up to
- * timeout_ms (< 0: until librdkafka's message timeout) for its delivery
- * report. Returns 0 once the broker acknowledged it (acks=all),
- * SMC_EKAFKA when it was certainly not written, SMC_EUNAVAILABLE when it may
- * or may not have been.
+ * Produce value (keyed by key) to <prefix>proposals without waiting: *out
+ * tracks its delivery report (delivery_finish waits for it and releases
+ * it). 0, or SMC_EKAFKA when it could not even be queued.
  */
-static int produce_wait(smc_client_t *c, const char *key, const char *value, int timeout_ms,
-                        smc_error_t *err) {
+static int produce_start(smc_client_t *c, const char *key, const char *value, delivery_t **out,
+                         smc_error_t *err) {
+  *out = NULL;
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -512,6 +511,17 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
     return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce to %s: %s", c->t_proposals,
                          rd_kafka_err2str(e));
   }
+  *out = d;
+  return 0;
+}
+
+/*
+ * Wait up to timeout_ms (< 0: until librdkafka's message timeout; 0: only
+ * look) for d's delivery report, then release d. Returns 0 once the broker
+ * acknowledged it (acks=all), SMC_EKAFKA when it was certainly not written,
+ * SMC_EUNAVAILABLE when it may or may not have been.
+ */
+static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, smc_error_t *err) {
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   int rc = 0;
   pthread_mutex_lock(&c->dlock);
@@ -532,6 +542,13 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
   return rc;
+}
+
+static int produce_wait(smc_client_t *c, const char *key, const char *value, int timeout_ms,
+                        smc_error_t *err) {
+  delivery_t *d = NULL;
+  int rc = produce_start(c, key, value, &d, err);
+  return rc ? rc : delivery_finish(c, d, timeout_ms, err);
 }
 
 /* Wait on w->cond until w has a result or timeout_ms passed (< 0: forever). */
@@ -590,7 +607,7 @@ static json_t *proposal_json(const smc_propose_req_t *r, const char *id) {
 /* Propose; wait for the decision unless send_only (then timeout_ms bounds the
  * wait for the broker's acknowledgement, < 0: librdkafka's message timeout). */
 static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, int send_only,
-                   json_t **confirmation, char id_out[65], smc_error_t *err) {
+                   json_t **confirmation, char id_out[65], delivery_t **started, smc_error_t *err) {
   if (confirmation)
     *confirmation = NULL;
   if (id_out)
@@ -625,6 +642,11 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
   char *value = NULL;
   if ((rc = dump_event(proposal_json(req, id), &value, err)))
     return rc;
+  if (started) {
+    rc = produce_start(c, req->object, value, started, err);
+    free(value);
+    return rc;
+  }
   if (send_only) {
     rc = produce_wait(c, req->object, value, timeout_ms, err);
     free(value);
@@ -663,12 +685,25 @@ done:
 
 int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
                        json_t **confirmation, char id_out[65], smc_error_t *err) {
-  return propose(c, req, timeout_ms, 0, confirmation, id_out, err);
+  return propose(c, req, timeout_ms, 0, confirmation, id_out, NULL, err);
 }
 
 int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, char id_out[65],
                     smc_error_t *err) {
-  return propose(c, req, timeout_ms, 1, NULL, id_out, err);
+  return propose(c, req, timeout_ms, 1, NULL, id_out, NULL, err);
+}
+
+int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id_out[65],
+                          smc_delivery_t **d, smc_error_t *err) {
+  *d = NULL;
+  delivery_t *dl = NULL;
+  int rc = propose(c, req, -1, 1, NULL, id_out, &dl, err);
+  *d = (smc_delivery_t *)dl;
+  return rc;
+}
+
+int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, smc_error_t *err) {
+  return delivery_finish(c, (delivery_t *)d, timeout_ms, err);
 }
 
 struct smc_vote_key {
