@@ -124,6 +124,17 @@ int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *p
                               const char *voter, int accept, const char *reason,
                               const char *signature, int timeout_ms, smc_error_t *err);
 
+/* A vote with every optional field. machine (NULL = none) names the machine
+ * the voter means: the fold counts the vote only on a proposal of that
+ * machine (the gateway sets the machine of its path). signature: as in
+ * smc_client_vote_presigned. */
+typedef struct smc_vote_req {
+  const char *machine, *object, *proposal, *voter, *reason, *signature;
+  int accept;
+} smc_vote_req_t;
+int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *req, int timeout_ms,
+                        smc_error_t *err);
+
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */
 int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,

@@ -425,6 +425,7 @@ static int decode_vote(smc_event_t *ev, smc_error_t *err) {
   KEEP(str_field(r, "proposal", REQUIRED, SMC_CODEC_MAX_ID, &ev->proposal, err));
   KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
   KEEP(str_field(r, "voter", REQUIRED, SMC_CODEC_MAX_ID, &ev->voter, err));
+  KEEP(str_field(r, "machine", OPTIONAL, SMC_CODEC_MAX_ID, &ev->machine, err));
   KEEP(str_field(r, "reason", OPTIONAL, 0, &ev->reason, err));
   KEEP(str_field(r, "signature", OPTIONAL, 0, &ev->signature, err));
   json_t *a = json_object_get(r, "accept");

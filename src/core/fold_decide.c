@@ -473,6 +473,15 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
              ev->proposal);
     goto out;
   }
+  if (ev->machine && strcmp(ev->machine, p.machine)) {
+    /* a vote sent for machine X (a gateway path, a token's right on X)
+     * never counts on a proposal of machine Y */
+    fold_log(c, 1,
+             "unknown_machine: vote of '%s' on proposal '%s' of '%s' not counted: it names "
+             "machine '%s', the proposal is of '%s'",
+             ev->voter, p.id, o.id, ev->machine, p.machine);
+    goto out;
+  }
   int eligible = 0;
   size_t vi = 0;
   for (; vi < vp->nvoters && !eligible; vi++)

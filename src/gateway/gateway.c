@@ -60,7 +60,7 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
   }
   if (content_type)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  if (status == 503 || status == 413)
+  if (status == 503 || status == 413 || status == 501)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == 405)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "see docs/rest.md");
@@ -238,35 +238,33 @@ static enum MHD_Result route_metrics(gw_req_t *r) {
   return smc_gw_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }
 
-/* Split r->url into r->segs; 0, or -1 when it has too many segments. */
-static int split_path(gw_req_t *r, char *copy) {
-  r->nsegs = 0;
-  for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
-       tok = strtok_r(NULL, "/", &save)) {
-    if (r->nsegs == (int)(sizeof(r->segs) / sizeof(r->segs[0])))
-      return -1;
-    r->segs[r->nsegs++] = tok;
+int smc_gw_split_path(char *path, char **segs, int max) {
+  int n = 0;
+  if (*path != '/')
+    return SMC_GW_PATH_EMPTY_SEGMENT;
+  if (!path[1])
+    return 0; /* "/" */
+  for (char *p = path + 1;;) {
+    char *slash = strchr(p, '/');
+    if (slash == p || !*p)
+      return SMC_GW_PATH_EMPTY_SEGMENT; /* "//", or a trailing "/" */
+    if (n == max)
+      return SMC_GW_PATH_TOO_MANY;
+    segs[n++] = p;
+    if (!slash)
+      return n;
+    *slash = '\0';
+    p = slash + 1;
   }
-  return 0;
 }
 
+/* Route the parsed path r->segs (parse_path ran, authorized passed). */
 static enum MHD_Result dispatch(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
-  char *copy = strdup(r->url);
-  if (!copy)
-    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
   enum MHD_Result rc;
-  int bad_utf8 = 0;
-  int too_many = split_path(r, copy) < 0;
-  for (int i = 0; i < r->nsegs; i++)
-    bad_utf8 |= !smc_gw_utf8_valid((const unsigned char *)r->segs[i], strlen(r->segs[i]));
-  if (too_many) {
-    rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
-  } else if (bad_utf8) {
-    rc = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the path is not valid UTF-8");
-  } else if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
-                               !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
-                               !strcmp(r->segs[0], "nodes"))) {
+  if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
+                        !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
+                        !strcmp(r->segs[0], "nodes"))) {
     if (!get)
       rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     else if (!strcmp(r->segs[0], "healthz"))
@@ -292,8 +290,30 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   } else {
     rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
   }
-  free(copy);
   return rc;
+}
+
+/* Parse r->url once into r->segs (in copy, which the caller frees):
+ * authorization and routing both read this parse, never the raw URL. 1
+ * when the request may go on, else the error is queued in *rc. */
+static int parse_path(gw_req_t *r, char *copy, enum MHD_Result *rc) {
+  int n = smc_gw_split_path(copy, r->segs, (int)(sizeof(r->segs) / sizeof(r->segs[0])));
+  r->nsegs = n > 0 ? n : 0;
+  if (n == SMC_GW_PATH_EMPTY_SEGMENT) {
+    *rc = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             "the path has an empty segment (a doubled or trailing '/')");
+    return 0;
+  }
+  if (n == SMC_GW_PATH_TOO_MANY) {
+    *rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
+    return 0;
+  }
+  for (int i = 0; i < r->nsegs; i++)
+    if (!smc_gw_utf8_valid((const unsigned char *)r->segs[i], strlen(r->segs[i]))) {
+      *rc = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "the path is not valid UTF-8");
+      return 0;
+    }
+  return 1;
 }
 
 /*
@@ -305,9 +325,17 @@ static enum MHD_Result dispatch(gw_req_t *r) {
  * of no machine: /machine, /proposal/{id}, /metrics, /info). A request
  * needs one right: GET/HEAD read, PATCH vote, a write under
  * /machine/{name}/object/ propose, any other write register. read_only
- * leaves only read. /healthz and /readyz stay open.
+ * leaves only read. /healthz and /readyz stay open. GRANT may name a
+ * "proposer": the meta.proposer of every proposal made with the token (an
+ * X-Smc-Proposer header that differs is refused; routes_object.c).
  */
-enum { RIGHT_READ = 1, RIGHT_PROPOSE = 2, RIGHT_VOTE = 4, RIGHT_REGISTER = 8, RIGHT_ALL = 15 };
+enum {
+  RIGHT_READ = SMC_GW_RIGHT_READ,
+  RIGHT_PROPOSE = SMC_GW_RIGHT_PROPOSE,
+  RIGHT_VOTE = SMC_GW_RIGHT_VOTE,
+  RIGHT_REGISTER = SMC_GW_RIGHT_REGISTER,
+  RIGHT_ALL = 15
+};
 
 static const char *const right_names[] = {"read", "propose", "vote", "register"};
 
@@ -358,11 +386,26 @@ static int grant_rights(const json_t *g, const char *name, size_t n) {
   return bits;
 }
 
-/* Returns 1 when the request may go on, else queues 401/403. */
+int smc_gw_required_right(const char *method, char *const *segs, int nsegs, const char **machine) {
+  *machine = NULL;
+  int object_path = 0;
+  if (nsegs >= 2 && !strcmp(segs[0], "machine")) {
+    *machine = segs[1];
+    object_path = nsegs >= 3 && !strcmp(segs[2], "object");
+  }
+  if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+    return SMC_GW_RIGHT_READ;
+  if (!strcmp(method, "PATCH"))
+    return SMC_GW_RIGHT_VOTE;
+  return object_path ? SMC_GW_RIGHT_PROPOSE : SMC_GW_RIGHT_REGISTER;
+}
+
+/* Returns 1 when the request may go on, else queues 401/403. Reads the
+ * parsed path (r->segs), the same one dispatch routes by; sets r->grant. */
 static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (!r->gw->tokens)
     return 1;
-  if (!strcmp(r->url, "/healthz") || !strcmp(r->url, "/readyz"))
+  if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz")))
     return 1;
   const char *h = smc_gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   json_t *grant =
@@ -371,27 +414,15 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
     *rc = smc_gw_reply_error(r, 401, SMC_EUNAUTHORIZED, "a valid bearer token is required");
     return 0;
   }
+  r->grant = grant;
   const char *name = NULL;
-  size_t n = 0;
-  int object_path = 0;
-  if (!strncmp(r->url, "/machine/", 9) && r->url[9]) {
-    name = r->url + 9;
-    n = strcspn(name, "/");
-    object_path = !strncmp(name + n, "/object/", 8);
-  }
-  int need = RIGHT_REGISTER;
-  if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
-    need = RIGHT_READ;
-  else if (!strcmp(r->method, "PATCH"))
-    need = RIGHT_VOTE;
-  else if (object_path)
-    need = RIGHT_PROPOSE;
-  if (grant_rights(grant, name, n) & need)
+  int need = smc_gw_required_right(r->method, r->segs, r->nsegs, &name);
+  if (grant_rights(grant, name, name ? strlen(name) : 0) & need)
     return 1;
-  const char *what = need == RIGHT_READ      ? "read"
-                     : need == RIGHT_VOTE    ? "vote on"
-                     : need == RIGHT_PROPOSE ? "propose to"
-                                             : "write";
+  const char *what = need == SMC_GW_RIGHT_READ      ? "read"
+                     : need == SMC_GW_RIGHT_VOTE    ? "vote on"
+                     : need == SMC_GW_RIGHT_PROPOSE ? "propose to"
+                                                    : "write";
   *rc = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN, "this token may not %s %s", what, r->url);
   return 0;
 }
@@ -414,6 +445,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_load(&gw->stopping)) {
       ctx->answered = 1;
       return smc_gw_reply_error(&r, 503, SMC_EUNAVAILABLE, "too many connections; retry later");
+    }
+    /* Only "chunked" is a transfer coding libmicrohttpd reads; with another
+     * ("gzip, chunked") it cannot find the body's end and would hold the
+     * connection until its timeout. RFC 9112 6.1: 501, and close. */
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te && strcasecmp(te, "chunked")) {
+      ctx->answered = 1;
+      return smc_gw_reply_error(&r, 501, SMC_EBAD_REQUEST,
+                                "Transfer-Encoding '%s' is not supported (only chunked)", te);
     }
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -457,10 +498,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               gw->max_body_bytes);
   r.body = ctx->body;
   r.body_len = ctx->len;
+  char *copy = strdup(url);
+  if (!copy)
+    return smc_gw_reply_error(&r, 500, SMC_ENOMEM, "out of memory");
   enum MHD_Result rc;
-  if (!authorized(&r, &rc))
-    return rc;
-  return dispatch(&r);
+  if (parse_path(&r, copy, &rc) && authorized(&r, &rc))
+    rc = dispatch(&r);
+  free(copy);
+  return rc;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -557,7 +602,11 @@ static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
   json_object_foreach(gw->tokens, tok, g) {
     json_t *m = json_is_object(g) ? json_object_get(g, "machines") : NULL;
     json_t *ro = json_is_object(g) ? json_object_get(g, "read_only") : NULL;
-    int ok = m && (!ro || json_is_boolean(ro));
+    json_t *pr = json_is_object(g) ? json_object_get(g, "proposer") : NULL;
+    int ok = m && (!ro || json_is_boolean(ro)) &&
+             (!pr || (json_is_string(pr) && json_string_length(pr) > 0 &&
+                      smc_gw_utf8_valid((const unsigned char *)json_string_value(pr),
+                                        json_string_length(pr))));
     if (ok && json_is_string(m)) {
       ok = !strcmp(json_string_value(m), "*");
     } else if (ok && json_is_array(m)) {
@@ -575,7 +624,7 @@ static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
       return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                            "tokens file %s: entry %zu: \"machines\" must be \"*\", a "
                            "list of machine names or {machine: [read|propose|vote|register]}, "
-                           "\"read_only\" a boolean",
+                           "\"read_only\" a boolean, \"proposer\" a non-empty string",
                            file, idx);
     idx++;
   }

@@ -134,7 +134,28 @@ typedef struct gw_req {
   const char *body;
   size_t body_len;
   int64_t start_ms;
+  const json_t *grant; /* the bearer token's grant (tokens configured), else NULL */
 } gw_req_t;
+
+/* Split a decoded request path ("/a/b/c", NUL-terminated, modified in
+ * place) into at most max segments: their count (0 for "/"), or
+ * SMC_GW_PATH_EMPTY_SEGMENT when the path does not start with '/' or has an
+ * empty segment ("//", a trailing '/'), SMC_GW_PATH_TOO_MANY past max.
+ * Authorization and routing both read this one parse. */
+#define SMC_GW_PATH_EMPTY_SEGMENT (-2)
+#define SMC_GW_PATH_TOO_MANY (-1)
+int smc_gw_split_path(char *path, char **segs, int max);
+/* Token rights, and the one a request needs: GET/HEAD read, PATCH vote, a
+ * write under /machine/{m}/object/ propose, any other write register.
+ * *machine: segs[1] when segs[0] is "machine" (the machine whose rights
+ * count), else NULL (a path of no machine). */
+enum {
+  SMC_GW_RIGHT_READ = 1,
+  SMC_GW_RIGHT_PROPOSE = 2,
+  SMC_GW_RIGHT_VOTE = 4,
+  SMC_GW_RIGHT_REGISTER = 8
+};
+int smc_gw_required_right(const char *method, char *const *segs, int nsegs, const char **machine);
 
 /* Route outcome: status and a JSON body (taken), or a raw body. */
 int64_t smc_gw_now_ms(void);

@@ -196,8 +196,33 @@ static int valid_key(const char *k) {
   return 1;
 }
 
+/* The proposer a PUT may name. With tokens configured it is the token's
+ * "proposer" (none when the token names none), and an X-Smc-Proposer header
+ * that differs is refused (0, 403 queued in *res); without tokens, the
+ * header. */
+static int bound_proposer(gw_req_t *r, const char **proposer, enum MHD_Result *res) {
+  const char *h = smc_gw_header(r, "X-Smc-Proposer");
+  *proposer = h;
+  if (!r->gw->tokens)
+    return 1;
+  const char *bound = json_string_value(json_object_get(r->grant, "proposer"));
+  if (h && (!bound || strcmp(h, bound))) {
+    *res = smc_gw_reply_error(r, 403, SMC_EFORBIDDEN,
+                              bound ? "X-Smc-Proposer must be this token's proposer, '%s'"
+                                    : "this token names no proposer: send no X-Smc-Proposer%s",
+                              bound ? bound : "");
+    return 0;
+  }
+  *proposer = bound;
+  return 1;
+}
+
 static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const char *object,
                                       const char *tname) {
+  const char *proposer = NULL;
+  enum MHD_Result denied;
+  if (!bound_proposer(r, &proposer, &denied))
+    return denied;
   smc_machine_t *m = smc_gw_catalog_get(r->gw->follower, machine);
   if (!m)
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
@@ -245,7 +270,6 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
                              "Idempotency-Key must be 1 to 64 printable ASCII characters");
     goto done;
   }
-  const char *proposer = smc_gw_header(r, "X-Smc-Proposer");
   const char *correlation = smc_gw_header(r, "X-Correlation-Id");
   if ((proposer && !smc_gw_utf8_valid((const unsigned char *)proposer, strlen(proposer))) ||
       (correlation &&
@@ -307,11 +331,12 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION,
                               "machine '%s' has no transition '%s'", machine, tname);
   enum MHD_Result res = MHD_NO;
+  if (r->body_len == 0) /* answered here, once: smc_gw_body_json would queue a 400 too */
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "the body must be {voter, accept, reason?, proposal?, signature?}");
   json_t *b = smc_gw_body_json(r, NULL, &res);
   if (!b)
-    return r->body_len ? res
-                       : smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
-                                            "the body must be {voter, accept, reason?}");
+    return res;
   json_t *jv = json_object_get(b, "voter"), *ja = json_object_get(b, "accept");
   json_t *jr = json_object_get(b, "reason"), *jp = json_object_get(b, "proposal");
   json_t *js = json_object_get(b, "signature"); /* passed through; the fold verifies it */
@@ -324,29 +349,46 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
                               "string?, \"proposal\": string?, \"signature\": string?}");
   }
   char id[65] = "";
+  if (jp && !valid_key(json_string_value(jp))) { /* never cut to fit: 400 */
+    json_decref(b);
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "\"proposal\" must be 1 to 64 printable ASCII characters");
+  }
   if (jp) {
     snprintf(id, sizeof(id), "%s", json_string_value(jp));
-    json_t *known = smc_gw_proposal_get(r->gw->follower, id);
-    const char *st = known ? json_string_value(json_object_get(known, "status")) : NULL;
-    int decided = st && strcmp(st, "pending") && strcmp(st, "unknown");
-    json_decref(known);
-    if (decided) {
-      json_decref(b);
-      return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND,
-                                "proposal %s is already decided: nothing to vote on", id);
-    }
   } else if (!smc_gw_proposal_pending_for(r->gw->follower, object, tname, id)) {
     json_decref(b);
     return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND,
                               "no pending '%s' proposal on '%s': nothing to vote on", tname,
                               object);
   }
+  json_t *known = smc_gw_proposal_get(r->gw->follower, id);
+  const char *st = known ? json_string_value(json_object_get(known, "status")) : NULL;
+  const char *km = known ? json_string_value(json_object_get(known, "machine")) : NULL;
+  const char *ko = known ? json_string_value(json_object_get(known, "object")) : NULL;
+  int decided = st && strcmp(st, "pending") && strcmp(st, "unknown");
+  /* a proposal of another machine or object is not this path's to vote on
+   * (when this gateway has not seen it, the fold checks the vote's machine) */
+  int elsewhere = (km && strcmp(km, machine)) || (ko && strcmp(ko, object));
+  json_decref(known);
+  if (decided || elsewhere) {
+    json_decref(b);
+    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND,
+                              elsewhere ? "proposal %s is not a proposal of this machine's object"
+                                        : "proposal %s is already decided: nothing to vote on",
+                              id);
+  }
   smc_error_t err;
   smc_error_clear(&err);
   int accept = json_is_true(ja);
-  int rc = smc_client_vote_presigned(r->gw->client, object, id, json_string_value(jv), accept,
-                                     json_string_value(jr), json_string_value(js), VOTE_TIMEOUT_MS,
-                                     &err);
+  smc_vote_req_t vr = {.machine = machine, /* the fold counts it on this machine only */
+                       .object = object,
+                       .proposal = id,
+                       .voter = json_string_value(jv),
+                       .accept = accept,
+                       .reason = json_string_value(jr),
+                       .signature = json_string_value(js)};
+  int rc = smc_client_vote_req(r->gw->client, &vr, VOTE_TIMEOUT_MS, &err);
   if (rc == 0)
     res = smc_gw_reply_json(r, 202,
                             json_pack("{s:s, s:s, s:s, s:b}", "proposal", id, "object", object,
@@ -355,6 +397,7 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
     res = smc_gw_reply_error(r,
                              rc == SMC_EUNAVAILABLE   ? 504
                              : rc == SMC_EBAD_REQUEST ? 400
+                             : rc == SMC_ETOO_LARGE   ? 413
                                                       : 503,
                              rc, "%s", err.message[0] ? err.message : smc_strerror(rc));
   json_decref(b);
@@ -436,6 +479,20 @@ static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *
   return smc_gw_reply_json(r, 200, v);
 }
 
+/* 1 when v (a confirmation or a read reply) is of machine: strictly, a
+ * value without "machine" is of none. */
+static int owned_by(const json_t *v, const char *machine) {
+  const char *mc = json_string_value(json_object_get(v, "machine"));
+  return mc && !strcmp(mc, machine);
+}
+
+/*
+ * Watch: the object must exist and be of the path's machine (the one whose
+ * rights the token was checked for), checked on what the gateway knows
+ * (its latest confirmation) or else through a read; so a right on one
+ * machine never reads, or waits for, an object of another, nor waits for an
+ * id that is no object yet. Each commit handed out is checked again.
+ */
 static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *object) {
   const char *ts = smc_gw_arg(r, "timeout");
   int64_t timeout_ms = ts ? smc_gw_parse_duration(ts) : DEFAULT_WATCH_MS;
@@ -450,6 +507,11 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
   json_t *latest = smc_gw_object_latest(r->gw->follower, object);
   int64_t have = latest ? json_integer_value(json_object_get(latest, "version")) : -1;
   json_t *now = NULL;
+  if (latest && !owned_by(latest, machine)) {
+    json_decref(latest);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object,
+                              machine);
+  }
   if (after < 0 || have <= after) {
     json_t *reply = NULL;
     int rc = read_object(r, object, DEFAULT_WAIT_MS, &reply);
@@ -459,13 +521,13 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
         return smc_gw_reply_error(r, 400, rc, "bad object id: %s", smc_strerror(rc));
       return smc_gw_reply_error(r, 503, rc, "the state of '%s' could not be read in time", object);
     }
-    if (reply && !machine_matches(reply, machine)) {
+    if (!reply || !owned_by(reply, machine)) {
       json_decref(reply);
       json_decref(latest);
       return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'",
                                 object, machine);
     }
-    int64_t rv = reply ? json_integer_value(json_object_get(reply, "version")) : 0;
+    int64_t rv = json_integer_value(json_object_get(reply, "version"));
     if (after < 0)
       after = rv > have ? rv : (have > 0 ? have : 0);
     if (rv > after)
@@ -484,6 +546,11 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
     now = smc_gw_object_wait(r->gw->follower, object, after, deadline);
   if (!now)
     return smc_gw_reply_raw(r, 204, NULL, NULL, 0);
+  if (!owned_by(now, machine)) {
+    json_decref(now);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object,
+                              machine);
+  }
   json_t *v = object_view(now, object, machine);
   json_decref(now);
   return smc_gw_reply_json(r, 200, v);
@@ -523,6 +590,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
       if (smc_gw_now_ms() >= s->deadline)
         return MHD_CONTENT_READER_END_OF_STREAM;
       s->pending = strdup(": keepalive\n\n");
+    } else if (!owned_by(c, s->machine)) { /* never another machine's object */
+      json_decref(c);
+      return MHD_CONTENT_READER_END_OF_STREAM;
     } else {
       s->after = json_integer_value(json_object_get(c, "version"));
       json_t *v = object_view(c, s->object, s->machine);

@@ -482,6 +482,12 @@ void smc_client_destroy(smc_client_t *c) {
 
 /* ---------- producing ---------- */
 
+/* The event is larger than the producer or the broker takes: the client's
+ * fault (too_large, HTTP 413), never a broker failure. */
+static int too_large(rd_kafka_resp_err_t e) {
+  return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
 /*
  * Produce value (keyed by key) to <prefix>proposals without waiting: *out
  * tracks its delivery report (delivery_finish waits for it and releases
@@ -508,8 +514,8 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, de
   if (e) {
     pthread_cond_destroy(&d->cond);
     free(d);
-    return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce to %s: %s", c->t_proposals,
-                         rd_kafka_err2str(e));
+    return smc_error_set(err, too_large(e) ? SMC_ETOO_LARGE : SMC_EKAFKA, NULL,
+                         "cannot produce to %s: %s", c->t_proposals, rd_kafka_err2str(e));
   }
   *out = d;
   return 0;
@@ -534,8 +540,8 @@ static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, smc_e
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
                        "the broker did not acknowledge the event within %d ms", timeout_ms);
   else if (d->err && d->status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "the event was not written: %s",
-                       rd_kafka_err2str(d->err));
+    rc = smc_error_set(err, too_large(d->err) ? SMC_ETOO_LARGE : SMC_EKAFKA, NULL,
+                       "the event was not written: %s", rd_kafka_err2str(d->err));
   else if (d->err)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "the event may not have been written: %s",
                        rd_kafka_err2str(d->err));
@@ -772,26 +778,40 @@ int smc_client_vote_signed(smc_client_t *c, const char *object, const char *prop
 int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *proposal,
                               const char *voter, int accept, const char *reason,
                               const char *signature, int timeout_ms, smc_error_t *err) {
+  smc_vote_req_t v = {.object = object,
+                      .proposal = proposal,
+                      .voter = voter,
+                      .accept = accept,
+                      .reason = reason,
+                      .signature = signature};
+  return smc_client_vote_req(c, &v, timeout_ms, err);
+}
+
+int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *v, int timeout_ms,
+                        smc_error_t *err) {
   int rc;
-  if (!c)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
-  if ((rc = check_id("object", object, 1, err)) || (rc = check_id("proposal", proposal, 1, err)) ||
-      (rc = check_id("voter", voter, 1, err)))
+  if (!c || !v)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or vote");
+  if ((rc = check_id("object", v->object, 1, err)) ||
+      (rc = check_id("proposal", v->proposal, 1, err)) ||
+      (rc = check_id("voter", v->voter, 1, err)) || (rc = check_id("machine", v->machine, 0, err)))
     return rc;
   json_t *ev = json_object();
   json_object_set_new(ev, "type", json_string("vote"));
-  json_object_set_new(ev, "proposal", json_string(proposal));
-  json_object_set_new(ev, "object", json_string(object));
-  json_object_set_new(ev, "voter", json_string(voter));
-  json_object_set_new(ev, "accept", json_boolean(accept));
-  if (reason)
-    json_object_set_new(ev, "reason", json_string(reason));
-  if (signature)
-    json_object_set_new(ev, "signature", json_string(signature));
+  json_object_set_new(ev, "proposal", json_string(v->proposal));
+  json_object_set_new(ev, "object", json_string(v->object));
+  json_object_set_new(ev, "voter", json_string(v->voter));
+  json_object_set_new(ev, "accept", json_boolean(v->accept));
+  if (v->machine)
+    json_object_set_new(ev, "machine", json_string(v->machine));
+  if (v->reason)
+    json_object_set_new(ev, "reason", json_string(v->reason));
+  if (v->signature)
+    json_object_set_new(ev, "signature", json_string(v->signature));
   char *value = NULL;
   if ((rc = dump_event(ev, &value, err)))
     return rc;
-  rc = produce_wait(c, object, value, timeout_ms, err);
+  rc = produce_wait(c, v->object, value, timeout_ms, err);
   free(value);
   return rc;
 }
