@@ -231,7 +231,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
     uint8_t v[16];
     smc_be64(v, (uint64_t)o->version);
     smc_be64(v + 8, (uint64_t)ti);
-    o->timer_deadline = c->clock + after;
+    o->timer_deadline = smc_time_add(c->clock, after);
     fold_timer_put(c, o->timer_deadline, o->id, 'a', v, sizeof(v));
   }
   if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len))
@@ -354,7 +354,7 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
   json_decref(out.data);
   if (!p->machine || !p->out_name || !p->out_state || !p->out_data)
     return fold_fail(c, SMC_ENOMEM);
-  p->deadline = vp->timeout_ms > 0 ? c->clock + vp->timeout_ms : 0;
+  p->deadline = vp->timeout_ms > 0 ? smc_time_add(c->clock, vp->timeout_ms) : 0;
   if (p->deadline) {
     o->vote_deadline = p->deadline;
     if (fold_timer_put(c, p->deadline, o->id, 'v', p->id, strlen(p->id)))

@@ -308,7 +308,7 @@ int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf) {
   } else if (vl >= 9 && p[0] == 'D') {
     int64_t t = (int64_t)smc_get_be64(p + 1);
     /* pruned at the start of each record; this keeps the rule exact anyway */
-    if (t + c->f->cfg.dedup_window_ms > c->clock) {
+    if (smc_time_add(t, c->f->cfg.dedup_window_ms) > c->clock) {
       *status = 'D';
       if (conf) {
         if (!(*conf = malloc(vl - 9 + 1))) {
@@ -441,10 +441,11 @@ int fold_decided_prune(fold_ctx_t *c) {
    * record */
   if (c->prev_clock / 60000 == c->clock / 60000)
     return 0;
-  int64_t upto = c->clock - c->f->cfg.dedup_window_ms; /* inclusive */
+  int64_t upto = smc_time_add(c->clock, -c->f->cfg.dedup_window_ms); /* inclusive */
   if (upto < 0)
     return 0;
-  int64_t below = (upto + 1) / 60000 * 60000; /* buckets of minutes before */
+  /* buckets of minutes before (upto + 1 cannot overflow past the guard) */
+  int64_t below = (upto == INT64_MAX ? upto : upto + 1) / 60000 * 60000;
   if (below == 0)
     return 0;
   smc_buf_t from, limit;

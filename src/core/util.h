@@ -52,6 +52,17 @@ char *smc_read_file(const char *path, size_t *len);
  * (murmur2(key) & 0x7fffffff) % n. */
 int32_t smc_partition_for(const void *key, size_t len, int32_t n);
 
+/* t + d for times and durations in ms, saturated at INT64_MAX / INT64_MIN
+ * instead of overflowing: a record timestamp is any int64 a producer chose
+ * (CreateTime), so every deadline the fold computes from the clock goes
+ * through here. */
+static inline int64_t smc_time_add(int64_t t, int64_t d) {
+  int64_t r;
+  if (__builtin_add_overflow(t, d, &r))
+    return d > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 /* Big-endian encoders for key building. */
 static inline void smc_be32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(v >> 24);

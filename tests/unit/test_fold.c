@@ -918,6 +918,91 @@ static void escaped_strings(void **state) {
   h_close(&h);
 }
 
+/* Issue 18, finding 2: a vote naming machine X never counts on a proposal of
+ * machine Y (a token's right to vote on X reached Y's objects). */
+static void vote_names_another_machine(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, VOTED);
+  machine(&h, LOCK);
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c", "committed", "draft", 1);
+  feed(&h, 1000,
+       "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":"
+       "\"approve\"}");
+  assert_string_equal(S(take(&h), "kind"), "vote_request");
+  h.logs[0] = 0;
+  feed(&h, 1100,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
+       "\"machine\":\"lock\",\"accept\":true}");
+  feed(&h, 1200,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
+       "\"machine\":\"lock\",\"accept\":true}");
+  no_more(&h);
+  assert_non_null(strstr(h.logs, "unknown_machine"));
+  /* not counting them did not use up the voters' votes */
+  feed(&h, 1300,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"a\","
+       "\"machine\":\"voted\",\"accept\":true}");
+  no_more(&h);
+  feed(&h, 1400,
+       "{\"type\":\"vote\",\"proposal\":\"ap\",\"object\":\"d\",\"voter\":\"b\","
+       "\"accept\":true}");
+  expect_conf(&h, "ap", "committed", "approved", 2);
+  no_more(&h);
+  h_close(&h);
+}
+
+/* Issue 18, finding 6: record timestamps near INT64_MAX (a forged
+ * CreateTime) must not overflow the fold's clock arithmetic (UBSan aborts
+ * on signed overflow): vote deadlines, inactivity timers and the dedup
+ * window saturate at INT64_MAX, and the fold still decides. */
+static void clock_near_int64_max(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, VOTED);
+  machine(&h, LEASE);
+  const int64_t t = INT64_MAX - 1000;
+  feed(&h, t,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lease\",\"object\":\"l\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c", "committed", "free", 1);
+  feed(&h, t, "{\"type\":\"proposal\",\"id\":\"tk\",\"object\":\"l\",\"transition\":\"take\"}");
+  expect_conf(&h, "tk", "committed", "held", 2);
+  int64_t dl = 0;
+  assert_int_equal(smc_fold_next_deadline(h.f, &h.kv, 0, &dl), 1);
+  assert_true(dl == INT64_MAX);
+  /* a re-sent id within the (saturated) window is a duplicate */
+  feed(&h, t + 10,
+       "{\"type\":\"proposal\",\"id\":\"tk\",\"object\":\"l\",\"transition\":\"take\"}");
+  json_t *d = take(&h);
+  assert_true(json_is_true(json_object_get(d, "duplicate")));
+  feed(&h, t + 20,
+       "{\"type\":\"proposal\",\"id\":\"v\",\"machine\":\"voted\",\"object\":\"w\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "v", "committed", "draft", 1);
+  feed(&h, t + 30,
+       "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"w\",\"transition\":"
+       "\"approve\"}");
+  json_t *vr = take(&h);
+  assert_string_equal(S(vr, "kind"), "vote_request");
+  assert_true(I(vr, "deadline") == INT64_MAX);
+  /* the clock reaches INT64_MAX: every timer fires, in order, once */
+  feed(&h, INT64_MAX, "{\"type\":\"tick\"}");
+  json_t *x = take(&h);
+  json_t *y = take(&h);
+  assert_true((!strcmp(S(x, "proposal"), "ap") && !strcmp(S(y, "transition"), "expire")) ||
+              (!strcmp(S(y, "proposal"), "ap") && !strcmp(S(x, "transition"), "expire")));
+  no_more(&h);
+  feed(&h, INT64_MAX, "{\"type\":\"tick\"}");
+  no_more(&h);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_lifecycle),
@@ -935,6 +1020,8 @@ int main(void) {
       cmocka_unit_test(queue_full),
       cmocka_unit_test(pending_create_not_visible),
       cmocka_unit_test(escaped_strings),
+      cmocka_unit_test(vote_names_another_machine),
+      cmocka_unit_test(clock_near_int64_max),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
