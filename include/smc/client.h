@@ -41,7 +41,14 @@ void smc_client_destroy(smc_client_t *c);
 /* Register a machine: compile locally first (invalid definitions fail with
  * SMC_EINVALID_MACHINE and the first error), then write the registration to
  * every partition of <prefix>proposals and to <prefix>machines in one
- * transaction. */
+ * transaction, and wait for every partition's outcome (a reply on
+ * <prefix>replies, protocol.md "Machines"): 0 only when every partition
+ * registered it; SMC_EMACHINE_EXISTS when a partition already holds
+ * another definition of the name (the registration is then in the log but
+ * the machine is not usable on that partition: pick another name);
+ * SMC_EBAD_SIGNATURE when the cluster has a registration key and the
+ * registration is not signed by it; SMC_EUNAVAILABLE when some partition
+ * did not answer within timeout_ms. */
 int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
                         smc_error_t *err);
 
@@ -134,6 +141,14 @@ typedef struct smc_vote_req {
 } smc_vote_req_t;
 int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *req, int timeout_ms,
                         smc_error_t *err);
+
+/* smc_client_register for a cluster with a registration key: signed with
+ * key (an Ed25519 private key, as for votes), or, when key is NULL, with
+ * signature (base64, made elsewhere over "smc-machine-v1\n" name "\n"
+ * hash; NULL = unsigned). */
+int smc_client_register_signed(smc_client_t *c, const char *definition, size_t len,
+                               const smc_vote_key_t *key, const char *signature, int timeout_ms,
+                               smc_error_t *err);
 
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */

@@ -31,6 +31,13 @@ typedef struct smc_fold_config {
   size_t max_event_bytes;  /* larger values are too_large (default 1 MiB) */
   size_t max_queue;        /* proposals queued per object (default 1000) */
   smc_limits_t limits;     /* expression / regex / data budgets */
+  /* The cluster's registration key (NULL = none): an Ed25519 public key,
+   * base64 of its 32 bytes or a PEM block. With one, a machine event
+   * registers only when signed by it (protocol.md "Machines"). It decides
+   * outcomes: every worker and verify/replay/simulate must share it.
+   * Parsed by smc_fold_new (SMC_EINVALID_ARGUMENT when it is no such key);
+   * the text is not kept. */
+  const char *registration_key;
 } smc_fold_config_t;
 
 void smc_fold_config_default(smc_fold_config_t *cfg);

@@ -54,6 +54,7 @@ enum {
   SMC_CLI_LIMIT_REGEX_MATCH,
   SMC_CLI_LIMIT_REGEX_DEPTH,
   SMC_CLI_LIMIT_DEFINITION,
+  SMC_CLI_LIMIT_REGISTRATION_KEY, /* not a number: the cluster's registration key */
   SMC_CLI_LIMIT_COUNT
 };
 #define SMC_CLI_FOLD_LIMIT_OPTIONS(base)                                                           \
@@ -62,8 +63,9 @@ enum {
       {"max-queue", required_argument, NULL, (base) + SMC_CLI_LIMIT_QUEUE},                        \
       {"expr-steps", required_argument, NULL, (base) + SMC_CLI_LIMIT_STEPS},                       \
       {"regex-match-limit", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGEX_MATCH},          \
-      {"regex-depth-limit", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGEX_DEPTH}, {        \
-    "max-definition-bytes", required_argument, NULL, (base) + SMC_CLI_LIMIT_DEFINITION             \
+      {"regex-depth-limit", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGEX_DEPTH},          \
+      {"max-definition-bytes", required_argument, NULL, (base) + SMC_CLI_LIMIT_DEFINITION}, {      \
+    "registration-key", required_argument, NULL, (base) + SMC_CLI_LIMIT_REGISTRATION_KEY           \
   }
 int smc_cli_fold_limits_env(const char *cmd, struct smc_fold_config *fc);
 int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
@@ -72,7 +74,12 @@ int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
 #define SMC_CLI_FOLD_LIMITS_USAGE                                                                  \
   "Fold limits (the same flags and SMC_* variables as smc worker; use the cluster's\n"             \
   "values, they decide outcomes): --max-event-bytes --max-data-bytes --max-queue\n"                \
-  "--expr-steps --regex-match-limit --regex-depth-limit --max-definition-bytes N\n"
+  "--expr-steps --regex-match-limit --regex-depth-limit --max-definition-bytes N;\n"               \
+  "--registration-key KEY (base64, PEM, or a file holding either)\n"
+/* The text of a registration key argument: the file's content when arg
+ * names a readable file, else arg itself (malloc'd; NULL on failure after
+ * printing why). */
+char *smc_cli_registration_key(const char *cmd, const char *arg);
 /* Copy the limits of `from` into fc (keeps fc's partitions and window). */
 void smc_cli_fold_limits_copy(struct smc_fold_config *fc, const struct smc_fold_config *from);
 

@@ -15,22 +15,28 @@
 #include "smc/machine.h"
 
 static void remote_usage(FILE *out) {
-  fprintf(out, "usage: smc machine apply FILE [--timeout D]\n"
+  fprintf(out, "usage: smc machine apply FILE [--timeout D] [--key FILE]\n"
                "       smc machine get NAME [-o json|yaml]\n"
                "       smc machine list [-o json|text]\n"
                "  apply: compile FILE locally, then register it with the cluster (written to\n"
                "  every partition of the proposals topic and to the machines catalog in one\n"
                "  transaction). Applying the same definition again changes nothing; another\n"
-               "  definition under a registered name fails with machine_exists.\n"
+               "  definition under a registered name fails with machine_exists, also when\n"
+               "  one partition alone holds another (every partition reports its outcome).\n"
+               "  --key FILE    sign the registration with this Ed25519 private key (PEM;\n"
+               "                needed when the workers have a --registration-key)\n"
                "  get: the registration of NAME as JSON, or its definition text (-o yaml).\n"
                "  list: every registered machine (name and hash).\n"
                "  --timeout D   default 30s\n" SMC_CLI_CONN_HELP);
 }
 
 /* Parse the common options; returns 0 or an exit status (-1: help shown). */
+static const char *apply_key; /* --key FILE of apply */
+
 static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"timeout", required_argument, NULL, 't'},
+                                           {"key", required_argument, NULL, 'k'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   smc_cli_conn_init(conn);
@@ -46,6 +52,10 @@ static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
     if (opt == 'h') {
       remote_usage(stdout);
       return -1;
+    }
+    if (opt == 'k') {
+      apply_key = optarg;
+      continue;
     }
     if (opt == 't' && !smc_cli_duration(optarg, timeout_ms) && *timeout_ms > 0)
       continue;
@@ -97,7 +107,12 @@ int smc_machine_cli_apply(int argc, char **argv) {
   if (!(rc = smc_cli_client_open(&conn, &c))) {
     smc_error_t err;
     smc_error_clear(&err);
-    int r = smc_client_register(c, text, len, timeout_ms, &err);
+    smc_vote_key_t *key = NULL;
+    int r = apply_key ? smc_vote_key_load(apply_key, &key, &err) : 0;
+    if (!r)
+      r = key ? smc_client_register_signed(c, text, len, key, NULL, timeout_ms, &err)
+              : smc_client_register(c, text, len, timeout_ms, &err);
+    smc_vote_key_free(key);
     if (r) {
       smc_cli_print_error("machine apply", &err);
       rc = smc_cli_exit_for(r);

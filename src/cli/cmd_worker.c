@@ -60,6 +60,8 @@ enum {
   S_STORE_CACHE_MB,
   S_STORE_WRITE_BUFFER_MB,
   S_HTTP_CACHE_MB,
+  S_REPLY_TO_ALLOW,
+  S_REGISTRATION_KEY,
   S_COUNT
 };
 
@@ -94,6 +96,8 @@ static const struct {
     [S_STORE_CACHE_MB] = {"store_cache_mb", "SMC_STORE_CACHE_MB"},
     [S_STORE_WRITE_BUFFER_MB] = {"store_write_buffer_mb", "SMC_STORE_WRITE_BUFFER_MB"},
     [S_HTTP_CACHE_MB] = {"http_cache_mb", "SMC_HTTP_CACHE_MB"},
+    [S_REPLY_TO_ALLOW] = {"reply_to_allow", "SMC_REPLY_TO_ALLOW"},
+    [S_REGISTRATION_KEY] = {"registration_key", "SMC_REGISTRATION_KEY"},
 };
 
 typedef struct worker_opts {
@@ -138,6 +142,13 @@ static void usage(FILE *out) {
           "  --max-definition-bytes N  machine definitions; beyond: too_large (1048576)\n"
           "  --http-max-body-bytes N   HTTP request bodies; beyond: 413 too_large (1048576)\n"
           "  --http-max-connections N  open HTTP connections; beyond: 503 (1024)\n"
+          "Security:\n"
+          "  --reply-to-allow LIST  topics a reply_to may name: comma-separated names, a\n"
+          "                         trailing * for a prefix (default any); never one of\n"
+          "                         the cluster's own (<prefix>*)\n"
+          "  --registration-key K   Ed25519 public key (base64 or PEM file) that must sign\n"
+          "                         every machine registration (a fold setting: the same\n"
+          "                         on every worker, and for verify/replay/simulate)\n"
           "Memory:\n"
           "  --store-cache-mb N     RocksDB block cache of each store (default 16)\n"
           "  --store-write-buffer-mb N  RocksDB memtable per column family (default 4;\n"
@@ -349,6 +360,9 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
     return -1;
   }
   c->kafka_props = (const char *const *)o->props;
+  c->reply_to_allow = v[S_REPLY_TO_ALLOW] && *v[S_REPLY_TO_ALLOW] ? v[S_REPLY_TO_ALLOW] : NULL;
+  c->registration_key =
+      v[S_REGISTRATION_KEY] && *v[S_REGISTRATION_KEY] ? v[S_REGISTRATION_KEY] : NULL;
   if (v[S_LOG_LEVEL]) {
     int l = smc_log_parse_level(v[S_LOG_LEVEL]);
     if (l < 0) {
@@ -471,6 +485,8 @@ static int run(int argc, char **argv) {
       {"store-cache-mb", required_argument, NULL, OPT_LIMIT + S_STORE_CACHE_MB},
       {"store-write-buffer-mb", required_argument, NULL, OPT_LIMIT + S_STORE_WRITE_BUFFER_MB},
       {"http-cache-mb", required_argument, NULL, OPT_LIMIT + S_HTTP_CACHE_MB},
+      {"reply-to-allow", required_argument, NULL, OPT_LIMIT + S_REPLY_TO_ALLOW},
+      {"registration-key", required_argument, NULL, OPT_LIMIT + S_REGISTRATION_KEY},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   worker_opts_t flags = {0}, merged = {0};
@@ -549,7 +565,7 @@ static int run(int argc, char **argv) {
       idx = S_SESSION_TIMEOUT;
       break;
     default:
-      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_HTTP_CACHE_MB) {
+      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_REGISTRATION_KEY) {
         idx = opt - OPT_LIMIT;
         break;
       }
@@ -582,6 +598,14 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "smc worker: --node-id is required\n");
     usage(stderr);
     goto out;
+  }
+  if (merged.val[S_REGISTRATION_KEY] && *merged.val[S_REGISTRATION_KEY]) {
+    /* a file's text replaces its name */
+    char *key = smc_cli_registration_key("worker", merged.val[S_REGISTRATION_KEY]);
+    if (!key)
+      goto out;
+    free(merged.val[S_REGISTRATION_KEY]);
+    merged.val[S_REGISTRATION_KEY] = key;
   }
   smc_node_config_t cfg;
   if (to_config(&merged, &cfg) < 0)

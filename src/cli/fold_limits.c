@@ -7,8 +7,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "core/util.h"
 #include "smc/fold.h"
 
 static const struct {
@@ -21,13 +23,38 @@ static const struct {
     [SMC_CLI_LIMIT_REGEX_MATCH] = {"regex-match-limit", "SMC_REGEX_MATCH_LIMIT"},
     [SMC_CLI_LIMIT_REGEX_DEPTH] = {"regex-depth-limit", "SMC_REGEX_DEPTH_LIMIT"},
     [SMC_CLI_LIMIT_DEFINITION] = {"max-definition-bytes", "SMC_MAX_DEFINITION_BYTES"},
+    [SMC_CLI_LIMIT_REGISTRATION_KEY] = {"registration-key", "SMC_REGISTRATION_KEY"},
 };
+
+char *smc_cli_registration_key(const char *cmd, const char *arg) {
+  FILE *f = fopen(arg, "rb");
+  char *text = NULL;
+  if (f) {
+    size_t n = 0;
+    text = smc_read_stream(f, &n);
+    fclose(f);
+  } else {
+    text = strdup(arg);
+  }
+  if (!text)
+    fprintf(stderr, "smc %s: cannot read the registration key %s\n", cmd, arg);
+  return text;
+}
 
 /* Same range as smc worker's limits: an integer from 1 to INT32_MAX. */
 int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
                            struct smc_fold_config *fc) {
   if (which < 0 || which >= SMC_CLI_LIMIT_COUNT)
     return -1;
+  if (which == SMC_CLI_LIMIT_REGISTRATION_KEY) {
+    static char *held; /* the text stays for the process's life (fc points at it) */
+    char *key = smc_cli_registration_key(cmd, value);
+    if (!key)
+      return -1;
+    free(held);
+    fc->registration_key = held = key;
+    return 0;
+  }
   char *end;
   errno = 0;
   long long v = strtoll(value, &end, 10);
@@ -77,4 +104,5 @@ void smc_cli_fold_limits_copy(struct smc_fold_config *fc, const struct smc_fold_
   fc->max_event_bytes = from->max_event_bytes;
   fc->max_queue = from->max_queue;
   fc->limits = from->limits;
+  fc->registration_key = from->registration_key;
 }

@@ -457,6 +457,8 @@ static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   KEEP(str_field(r, "name", REQUIRED, SMC_CODEC_MAX_ID, &ev->name, err));
   KEEP(str_field(r, "hash", OPTIONAL, 64, &ev->hash, err));
   KEEP(str_field(r, "definition", REQUIRED, 0, &ev->definition, err));
+  KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
+  KEEP(str_field(r, "signature", OPTIONAL, 0, &ev->signature, err));
 #undef KEEP
   if (ev->definition)
     ev->definition_len = json_string_length(json_object_get(r, "definition"));

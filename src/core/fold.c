@@ -10,6 +10,7 @@
 
 #include "core/fold_int.h"
 #include "core/util.h"
+#include "core/vote_sig.h"
 
 void smc_fold_config_default(smc_fold_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -28,6 +29,15 @@ int smc_fold_new(const smc_fold_config_t *cfg, smc_fold_t **out) {
   if (!f)
     return SMC_ENOMEM;
   f->cfg = *cfg;
+  f->cfg.registration_key = NULL;
+  if (cfg->registration_key && *cfg->registration_key) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    if (smc_vote_sig_parse_public(cfg->registration_key, &f->reg_key, &err)) {
+      free(f);
+      return SMC_EINVALID_ARGUMENT;
+    }
+  }
   *out = f;
   return 0;
 }
@@ -39,6 +49,7 @@ void smc_fold_destroy(smc_fold_t *f) {
     smc_machine_destroy(f->cache[i].m);
   free(f->cache);
   EVP_MD_CTX_free(f->md_ctx);
+  EVP_PKEY_free(f->reg_key);
   smc_buf_close(&f->key);
   smc_buf_close(&f->conf);
   smc_buf_close(&f->rec);
@@ -606,18 +617,62 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
   return c->rc;
 }
 
+/* The outcome of a registration that names an id: a reply (to reply_to,
+ * else <prefix>replies) per partition, so the registering client learns
+ * every partition's outcome and a conflict anywhere is its error.
+ * {"type":"registration","id","name","hash"?,"partition","outcome":
+ * "registered"|"existed"|"rejected","error"?:{code,message}} */
+static int registration_reply(fold_ctx_t *c, const smc_event_t *ev, const char *outcome, int code,
+                              const smc_error_t *err) {
+  json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "type", "registration", "id", ev->id, "name",
+                        ev->name, "partition", (json_int_t)c->part, "outcome", outcome);
+  if (j && ev->hash)
+    json_object_set_new(j, "hash", json_string(ev->hash));
+  if (j && code)
+    json_object_set_new(j, "error",
+                        json_pack("{s:s, s:s}", "code", smc_code_name(code), "message",
+                                  err && err->message[0] ? err->message : ""));
+  if (j && ev->correlation)
+    json_object_set_new(j, "correlation", json_string(ev->correlation));
+  char *text = j ? smc_json_canonical(j) : NULL;
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_REPLY, ev->name, ev->id, ev->reply_to, text, strlen(text));
+  free(text);
+  return rc;
+}
+
 static int machine_event(fold_ctx_t *c, const smc_event_t *ev) {
   smc_error_t err;
   smc_error_clear(&err);
-  int rc =
-      register_machine(c, ev->name, ev->hash, ev->definition, ev->definition_len, NULL, NULL, &err);
+  char have[65];
+  int known = machine_hash(c, ev->name, have);
+  if (known < 0)
+    return c->rc;
+  int existed = known && ev->hash && !strcmp(ev->hash, have);
+  int rc = 0;
+  if (c->f->reg_key)
+    rc = smc_registration_verify(c->f->reg_key, ev->name, ev->hash, ev->signature, &err);
+  if (rc == SMC_ENOMEM)
+    return fold_fail(c, rc);
+  if (!rc)
+    rc = register_machine(c, ev->name, ev->hash, ev->definition, ev->definition_len, NULL, NULL,
+                          &err);
   if (c->rc)
     return c->rc;
   if (rc)
-    fold_log(c, rc == SMC_EMACHINE_EXISTS ? 1 : 0, "machine '%s' ignored: %s: %s", ev->name,
-             smc_code_name(rc), err.message);
+    fold_log(c, rc == SMC_EMACHINE_EXISTS || rc == SMC_EBAD_SIGNATURE ? 1 : 0,
+             "%smachine '%s' ignored: %s: %s", rc == SMC_EBAD_SIGNATURE ? "bad_signature: " : "",
+             ev->name, smc_code_name(rc), err.message);
   else
     fold_log(c, 2, "machine '%s' registered", ev->name);
+  if (ev->id)
+    return registration_reply(c, ev,
+                              rc        ? "rejected"
+                              : existed ? "existed"
+                                        : "registered",
+                              rc, &err);
   return 0;
 }
 

@@ -40,7 +40,8 @@ typedef struct fold_cache_ent {
 } fold_cache_ent_t;
 
 struct smc_fold {
-  smc_fold_config_t cfg;
+  smc_fold_config_t cfg;   /* cfg.registration_key is NULL: parsed into reg_key */
+  EVP_PKEY *reg_key;       /* the registration key, or NULL */
   fold_cache_ent_t *cache; /* sorted by hash */
   size_t ncache, capcache;
   void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);

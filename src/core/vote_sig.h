@@ -70,6 +70,14 @@ int smc_vote_sig_verify_reason(EVP_PKEY *key, const char *object, const char *pr
                                const char *voter, int accept, const char *reason,
                                const char *sig_b64, smc_error_t *err);
 
+/* Signed machine registrations (protocol.md, "Machines"): when the cluster
+ * has a registration key, a machine event counts only with "signature" =
+ * base64 Ed25519 signature of "smc-machine-v1\n" name "\n" hash. */
+int smc_registration_sign(EVP_PKEY *key, const char *name, const char *hash,
+                          char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err);
+int smc_registration_verify(EVP_PKEY *key, const char *name, const char *hash, const char *sig_b64,
+                            smc_error_t *err);
+
 /* The base64 of a key's 32 raw public bytes (for `smc keygen` and the
  * machine YAML); out gets 44 characters and a NUL. */
 int smc_vote_sig_public_b64(EVP_PKEY *key, char out[45], smc_error_t *err);

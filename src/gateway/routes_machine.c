@@ -100,11 +100,16 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   }
   smc_error_t err;
   smc_error_clear(&err);
-  rc = smc_client_register(r->gw->client, r->body, r->body_len, REGISTER_TIMEOUT_MS, &err);
+  /* a cluster with a registration key takes only signed registrations: the
+   * client signs "smc-machine-v1\n" name "\n" hash and sends it here */
+  const char *sig = smc_gw_header(r, "X-Smc-Signature");
+  rc = smc_client_register_signed(r->gw->client, r->body, r->body_len, NULL, sig,
+                                  REGISTER_TIMEOUT_MS, &err);
   if (rc < 0) {
     unsigned st = rc == SMC_EUNAVAILABLE       ? 504
                   : rc == SMC_EINVALID_MACHINE ? 400
                   : rc == SMC_EMACHINE_EXISTS  ? 409
+                  : rc == SMC_EBAD_SIGNATURE   ? 403
                                                : 503;
     res = smc_gw_reply_error(r, st, rc, "registration failed: %s",
                              err.message[0] ? err.message : smc_strerror(rc));

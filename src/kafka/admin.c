@@ -348,3 +348,69 @@ done:
     rd_kafka_destroy(rk);
   return rc;
 }
+
+int smc_topic_config_get(const char *bootstrap, const char *const *props, const char *topic,
+                         const char *name, char *out, size_t cap, int timeout_ms,
+                         smc_error_t *err) {
+  char errstr[512];
+  out[0] = '\0';
+  rd_kafka_conf_t *conf = smc_kconf_new(bootstrap, props, errstr, sizeof(errstr));
+  if (!conf)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "%s", errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return smc_error_set(err, SMC_EKAFKA, NULL, "cannot create the admin client: %s", errstr);
+  }
+  int rc = SMC_ENOT_FOUND;
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_AdminOptions_set_request_timeout(ao, timeout_ms, errstr, sizeof(errstr));
+  rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+  rd_kafka_DescribeConfigs(rk, &res, 1, ao, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+  if (!ev) {
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "DescribeConfigs got no answer in %d ms",
+                       timeout_ms);
+    goto done;
+  }
+  if (rd_kafka_event_error(ev)) {
+    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+    rc = smc_error_set(
+        err,
+        e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT ? SMC_EUNAVAILABLE
+                                                                               : SMC_EKAFKA,
+        NULL, "DescribeConfigs of %s failed: %s", topic, rd_kafka_event_error_string(ev));
+    goto done;
+  }
+  const rd_kafka_DescribeConfigs_result_t *dr = rd_kafka_event_DescribeConfigs_result(ev);
+  size_t nres = 0, nent = 0;
+  const rd_kafka_ConfigResource_t **rs =
+      dr ? rd_kafka_DescribeConfigs_result_resources(dr, &nres) : NULL;
+  if (nres == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+    rd_kafka_resp_err_t e = rd_kafka_ConfigResource_error(rs[0]);
+    rc = smc_error_set(
+        err, e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? SMC_ENOT_FOUND : SMC_EKAFKA, NULL,
+        "DescribeConfigs of %s: %s", topic, rd_kafka_ConfigResource_error_string(rs[0]));
+    goto done;
+  }
+  const rd_kafka_ConfigEntry_t **es =
+      nres == 1 ? rd_kafka_ConfigResource_configs(rs[0], &nent) : NULL;
+  for (size_t i = 0; i < nent; i++)
+    if (!strcmp(rd_kafka_ConfigEntry_name(es[i]), name)) {
+      const char *v = rd_kafka_ConfigEntry_value(es[i]);
+      snprintf(out, cap, "%s", v ? v : "");
+      rc = 0;
+      break;
+    }
+  if (rc == SMC_ENOT_FOUND)
+    smc_error_set(err, rc, NULL, "topic %s has no setting %s", topic, name);
+done:
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(res);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+  return rc;
+}

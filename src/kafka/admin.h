@@ -69,4 +69,10 @@ void smc_topics_options_default(smc_topics_options_t *o);
 int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
                       smc_topic_result_t *results, smc_error_t *err);
 
+/* The value of one setting of a topic (DescribeConfigs: its own or the
+ * broker's default) into out. 0; SMC_ENOT_FOUND when the topic does not
+ * exist or has no such setting; SMC_EUNAVAILABLE / SMC_EKAFKA when it did not answer. */
+int smc_topic_config_get(const char *bootstrap, const char *const *props, const char *topic,
+                         const char *name, char *out, size_t cap, int timeout_ms, smc_error_t *err);
+
 #endif

@@ -1083,8 +1083,88 @@ static int compile_error(smc_diags_t *d, int rc, smc_error_t *err) {
                        "the definition does not compile");
 }
 
-int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
-                        smc_error_t *err) {
+/* A consumer of every partition of <prefix>replies from their ends now,
+ * made before the registration is written so no outcome is missed. */
+static rd_kafka_t *outcome_consumer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
+  rd_kafka_t *rk = make_consumer(c, 0, err);
+  if (!rk)
+    return NULL;
+  int n = partitions_of(c, rk, c->t_replies, timeout_ms, err);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int p = 0; p < n; p++) {
+    int64_t lo = 0, hi = 0;
+    e = rd_kafka_query_watermark_offsets(rk, c->t_replies, p, &lo, &hi, timeout_ms);
+    if (e)
+      break;
+    rd_kafka_topic_partition_list_add(l, c->t_replies, p)->offset = hi;
+  }
+  if (n > 0 && !e)
+    e = rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (n > 0 && !e)
+    return rk;
+  if (n > 0)
+    smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA, NULL,
+                  "cannot follow %s: %s", c->t_replies, rd_kafka_err2str(e));
+  rd_kafka_destroy(rk);
+  return NULL;
+}
+
+/*
+ * Collect the registration replies of id, one per partition of
+ * <prefix>proposals (fold.c registration_reply), until each partition
+ * answered or timeout_ms passed. 0 when every partition registered the
+ * machine (or had it already); else the first partition's error:
+ * SMC_EMACHINE_EXISTS (another definition holds the name there),
+ * SMC_EBAD_SIGNATURE, SMC_EINVALID_MACHINE; SMC_EUNAVAILABLE when some
+ * partitions did not answer in time (older workers never answer).
+ */
+static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *id, int timeout_ms,
+                          smc_error_t *err) {
+  int32_t n = c->partitions, got = 0;
+  uint8_t *seen = calloc((size_t)n, 1);
+  if (!seen)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int rc = 0;
+  int64_t end = now_ms() + timeout_ms;
+  while (got < n && now_ms() < end) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, ms_left(end) < 100 ? ms_left(end) : 100);
+    if (!m)
+      continue;
+    json_t *r = !m->err && m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
+    rd_kafka_message_destroy(m);
+    const char *rid = json_string_value(json_object_get(r, "id"));
+    const char *type = json_string_value(json_object_get(r, "type"));
+    json_int_t p = json_integer_value(json_object_get(r, "partition"));
+    if (rid && type && !strcmp(rid, id) && !strcmp(type, "registration") && p >= 0 && p < n &&
+        !seen[p]) {
+      seen[p] = 1, got++;
+      const char *outcome = json_string_value(json_object_get(r, "outcome"));
+      json_t *e = json_object_get(r, "error");
+      const char *code = json_string_value(json_object_get(e, "code"));
+      if (!rc && outcome && !strcmp(outcome, "rejected")) {
+        int ic = code ? smc_code_from_name(code) : 0;
+        rc = smc_error_set(err, ic ? ic : SMC_EMACHINE_EXISTS, NULL,
+                           "partition %d refused the registration: %s: %s", (int)p,
+                           code ? code : "rejected",
+                           json_string_value(json_object_get(e, "message")));
+      }
+    }
+    json_decref(r);
+  }
+  if (!rc && got < n)
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+                       "the registration was confirmed by %d of %d partitions in %d ms", (int)got,
+                       (int)n, timeout_ms);
+  free(seen);
+  return rc;
+}
+
+/* smc_client_register with an optional signature (key, or made elsewhere). */
+static int register_impl(smc_client_t *c, const char *definition, size_t len,
+                         const smc_vote_key_t *key, const char *presigned, int timeout_ms,
+                         smc_error_t *err) {
   if (!c || !definition)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or definition");
   if (timeout_ms <= 0)
@@ -1101,6 +1181,8 @@ int smc_client_register(smc_client_t *c, const char *definition, size_t len, int
   smc_diags_close(&diags);
   const char *name = smc_machine_name(m), *hash = smc_machine_hash(m);
   json_t *cat = NULL;
+  rd_kafka_t *outcomes = NULL;
+  char sig[SMC_VOTE_SIG_B64_LEN + 1], id[40];
   pthread_mutex_lock(&c->txn_lock);
   if ((rc = smc_client_machines(c, timeout_ms, &cat, err)))
     goto done;
@@ -1111,21 +1193,51 @@ int smc_client_register(smc_client_t *c, const char *definition, size_t len, int
                        have);
     goto done;
   }
-  if (have)
-    goto done; /* the same definition: nothing to do */
+  /* the same definition again is written again: its partitions answer
+   * "existed", so a retry (after a timeout) learns every outcome too */
+  if (key && (rc = smc_registration_sign(key->pkey, name, hash, sig, err)))
+    goto done;
+  if (random_id("reg-", id, sizeof(id))) {
+    rc = smc_error_set(err, SMC_EIO, NULL, "no random bytes for the registration id");
+    goto done;
+  }
+  if (!(outcomes = outcome_consumer(c, timeout_ms, err))) {
+    rc = err && err->code ? err->code : SMC_EKAFKA;
+    goto done;
+  }
   json_t *ev = json_object();
   json_object_set_new(ev, "type", json_string("machine"));
   json_object_set_new(ev, "name", json_string(name));
   json_object_set_new(ev, "hash", json_string(hash));
   json_object_set_new(ev, "definition", json_stringn(definition, len));
+  json_object_set_new(ev, "id", json_string(id));
+  if (key || presigned)
+    json_object_set_new(ev, "signature", json_string(key ? sig : presigned));
   char *value = NULL;
   if ((rc = dump_event(ev, &value, err)))
     goto done;
   rc = write_registration(c, name, value, timeout_ms, err);
   free(value);
+  if (!rc)
+    rc = await_outcomes(c, outcomes, id, timeout_ms, err);
 done:
   pthread_mutex_unlock(&c->txn_lock);
+  if (outcomes) {
+    rd_kafka_consumer_close(outcomes);
+    rd_kafka_destroy(outcomes);
+  }
   json_decref(cat);
   smc_machine_destroy(m);
   return rc;
+}
+
+int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
+                        smc_error_t *err) {
+  return register_impl(c, definition, len, NULL, NULL, timeout_ms, err);
+}
+
+int smc_client_register_signed(smc_client_t *c, const char *definition, size_t len,
+                               const smc_vote_key_t *key, const char *signature, int timeout_ms,
+                               smc_error_t *err) {
+  return register_impl(c, definition, len, key, signature, timeout_ms, err);
 }

@@ -173,6 +173,15 @@ static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, cons
   smc_committer_t *c = opaque;
   if (!strncmp(msg, "bad_signature:", 14)) /* fold_vote's report of an uncounted vote */
     smc_metrics_counter_add("smc_votes_bad_signature_total", NULL, 1);
+  /* the fold's report of an event it could not answer (fold.c bad_event):
+   * "<type> event dropped: <code>: <message>" */
+  const char *d = strstr(msg, " event dropped: ");
+  if (d) {
+    const char *code = d + 16;
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%.*s\"", (int)strcspn(code, ": "), code);
+    smc_metrics_counter_add("smc_events_dropped_total", labels, 1);
+  }
   cmlog(c, level, p, "offset %lld: %s", (long long)offset, msg);
 }
 
@@ -429,28 +438,42 @@ static void count_confirmation(const char *json) {
 /* Publish one buffered output inside the open transaction (commit thread):
  * confirmations to <prefix>confirmations (same partition as the input) and
  * to reply_to; read replies to reply_to or <prefix>replies. */
+/* Publish the copy of an output a proposal's or read's reply_to asks for,
+ * when the policy allows the topic (roles.h smc_reply_to_allowed) and it
+ * exists; else log and count it. Either way the fold's outputs are the
+ * same: only where copies go depends on this node's settings. */
+static int publish_reply_to(smc_committer_t *c, const out_rec_t *o, const char *reply_to,
+                            const char *key, const char *json) {
+  const char *why = NULL;
+  if (!smc_reply_to_allowed(reply_to, c->cfg->prefix, c->cfg->reply_to_allow))
+    why = "reply_to_forbidden";
+  else if (!reply_topic_exists(c, reply_to))
+    why = "reply_to_missing";
+  if (!why)
+    return produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
+  cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: not published to reply_to '%s': %s",
+        (long long)o->offset, reply_to,
+        !strcmp(why, "reply_to_forbidden") ? "a topic of the cluster, or not in --reply-to-allow"
+                                           : "the topic does not exist");
+  char labels[64];
+  snprintf(labels, sizeof labels, "reason=\"%s\"", why);
+  smc_metrics_counter_add("smc_events_dropped_total", labels, 1);
+  return 0;
+}
+
 static int publish(smc_committer_t *c, const batch_t *b, const out_rec_t *o) {
   const char *key = b->text + o->key, *json = b->text + o->json;
   const char *reply_to = o->reply_to == NO_REPLY ? NULL : b->text + o->reply_to;
   int rc = 0;
   if (o->kind == SMC_OUT_CONFIRMATION) {
     rc = produce(c, c->topic_conf, o->partition, key, json, o->json_len);
-    if (rc == 0 && reply_to) {
-      if (reply_topic_exists(c, reply_to))
-        rc = produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
-      else
-        cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-              (long long)o->offset, reply_to);
-    }
+    if (rc == 0 && reply_to)
+      rc = publish_reply_to(c, o, reply_to, key, json);
     if (rc == 0)
       count_confirmation(json);
   } else if (o->kind == SMC_OUT_REPLY) {
     if (reply_to && strcmp(reply_to, c->topic_replies)) {
-      if (reply_topic_exists(c, reply_to))
-        rc = produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
-      else
-        cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: reply_to topic '%s' does not exist",
-              (long long)o->offset, reply_to);
+      rc = publish_reply_to(c, o, reply_to, key, json);
     } else {
       rc = produce(c, c->topic_replies, o->partition, key, json, o->json_len);
     }

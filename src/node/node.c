@@ -7,10 +7,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/vote_sig.h"
+#include "kafka/admin.h"
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
 #include "node/metrics.h"
+#include "node/replay.h"
 #include "node/roles.h"
 
 struct smc_node {
@@ -50,6 +53,7 @@ void smc_node_fold_config(const smc_node_config_t *cfg, int32_t partitions, smc_
     fc->max_event_bytes = cfg->max_event_bytes;
   if (cfg->max_queue)
     fc->max_queue = cfg->max_queue;
+  fc->registration_key = cfg->registration_key;
   const smc_limits_t *l = &cfg->limits;
   if (l->expr_steps)
     fc->limits.expr_steps = l->expr_steps;
@@ -61,6 +65,32 @@ void smc_node_fold_config(const smc_node_config_t *cfg, int32_t partitions, smc_
     fc->limits.definition_max_bytes = l->definition_max_bytes;
   if (l->data_max_bytes)
     fc->limits.data_max_bytes = l->data_max_bytes;
+}
+
+int smc_reply_to_allowed(const char *topic, const char *prefix, const char *allow) {
+  if (!topic || !*topic)
+    return 0;
+  if (!prefix || !*prefix)
+    prefix = "smc.";
+  if (!strncmp(topic, prefix, strlen(prefix)))
+    return 0; /* the cluster's own topics: never */
+  if (!allow || !*allow)
+    return 1;
+  size_t tl = strlen(topic);
+  for (const char *p = allow; *p;) {
+    size_t n = strcspn(p, ",");
+    const char *e = p + n;
+    while (p < e && *p == ' ')
+      p++;
+    size_t m = (size_t)(e - p);
+    while (m > 0 && p[m - 1] == ' ')
+      m--;
+    if (m > 0 && p[m - 1] == '*' ? (tl >= m - 1 && !strncmp(topic, p, m - 1))
+                                 : (m > 0 && m == tl && !strncmp(topic, p, m)))
+      return 1;
+    p = *e ? e + 1 : e;
+  }
+  return 0;
 }
 
 char *smc_node_group_name(const char *prefix, const char *role) {
@@ -188,6 +218,8 @@ static void node_free(smc_node_t *n) {
   free((char *)n->cfg.voter_id);
   free((char *)n->cfg.vote_hook);
   free((char *)n->cfg.vote_key);
+  free((char *)n->cfg.reply_to_allow);
+  free((char *)n->cfg.registration_key);
   for (size_t i = 0; n->props && n->props[i]; i++)
     free(n->props[i]);
   free(n->props);
@@ -218,6 +250,9 @@ static void describe_metrics(void) {
        "Proposals that became active and wait for votes."},
       {"smc_replies_total", SMC_METRIC_COUNTER, "Read replies published."},
       {"smc_votes_total", SMC_METRIC_COUNTER, "Votes this node's voter produced, by accept."},
+      {"smc_events_dropped_total", SMC_METRIC_COUNTER,
+       "Records of the proposals topic, or copies of outputs, dropped unanswered, by reason "
+       "(bad_request, too_large, wrong_partition, ...; reply_to_forbidden, reply_to_missing)."},
       {"smc_votes_bad_signature_total", SMC_METRIC_COUNTER,
        "Votes of keyed voters not counted: unsigned or forged (bad_signature)."},
       {"smc_txn_commits_total", SMC_METRIC_COUNTER, "Committer transactions committed."},
@@ -244,6 +279,41 @@ static void describe_metrics(void) {
   smc_metrics_gauge_set("smc_build_info", "version=\"" SMC_VERSION "\"", 1);
 }
 
+/*
+ * The fold's clock is the largest record timestamp, so the proposals topic
+ * must have the broker stamp every record (LogAppendTime): with producer
+ * timestamps (CreateTime) any client moves the clock, fires timers early,
+ * defeats duplicate detection and lets replicas disagree. Refuse to serve
+ * such a topic (SMC_EINVALID_ARGUMENT). A topic that does not exist yet is
+ * left to `smc topics create` (which sets LogAppendTime), with a warning.
+ */
+static int check_timestamp_type(const smc_node_config_t *cfg, smc_error_t *err) {
+  char *topic = smc_topic(cfg->prefix, "proposals");
+  if (!topic)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  char v[64];
+  smc_error_t e;
+  smc_error_clear(&e);
+  int rc = smc_topic_config_get(cfg->bootstrap, cfg->kafka_props, topic, "message.timestamp.type",
+                                v, sizeof v, 15000, &e);
+  if (rc == SMC_ENOT_FOUND) {
+    smc_log(SMC_LOG_WARN, cfg->node_id, -1,
+            "%s: cannot check message.timestamp.type (%s); it must be LogAppendTime", topic,
+            e.message);
+    rc = 0;
+  } else if (rc < 0) {
+    rc = smc_error_set(err, rc, NULL, "cannot check the timestamps of %s: %s", topic, e.message);
+  } else if (strcmp(v, "LogAppendTime")) {
+    rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, "message.timestamp.type",
+                       "%s has message.timestamp.type=%s: producers choose its record "
+                       "timestamps, which are the fold's clock; refusing to serve it (set "
+                       "message.timestamp.type=LogAppendTime, as `smc topics create` does)",
+                       topic, v);
+  }
+  free(topic);
+  return rc;
+}
+
 int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *err) {
   *out = NULL;
   describe_metrics();
@@ -262,6 +332,15 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
       cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "intervals must be positive (session timeout at least 1000 ms)");
+  if (cfg->registration_key) { /* say why here, not as a failed fold */
+    EVP_PKEY *k = NULL;
+    smc_error_t kerr;
+    smc_error_clear(&kerr);
+    if (smc_vote_sig_parse_public(cfg->registration_key, &k, &kerr))
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, "registration_key",
+                           "the registration key is not an Ed25519 public key: %s", kerr.message);
+    EVP_PKEY_free(k);
+  }
   smc_node_t *n = calloc(1, sizeof *n);
   if (!n)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -275,6 +354,8 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
   n->cfg.voter_id = dup_or_null(cfg->voter_id, &oom);
   n->cfg.vote_hook = dup_or_null(cfg->vote_hook, &oom);
   n->cfg.vote_key = dup_or_null(cfg->vote_key, &oom);
+  n->cfg.reply_to_allow = dup_or_null(cfg->reply_to_allow, &oom);
+  n->cfg.registration_key = dup_or_null(cfg->registration_key, &oom);
   size_t np = 0;
   while (cfg->kafka_props && cfg->kafka_props[np])
     np++;
@@ -293,6 +374,9 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   }
   smc_log_set_level(cfg->log_level);
+  smc_msgrec_clamp_time(n->cfg.trust_producer_time);
+  if (!n->cfg.trust_producer_time && (rc = check_timestamp_type(&n->cfg, err)) < 0)
+    goto fail;
   if (n->cfg.committer && (rc = smc_committer_start(&n->cfg, &n->committer, err)) < 0)
     goto fail;
   if (n->cfg.voter_id && (rc = smc_voter_start(&n->cfg, &n->voter, err)) < 0)

@@ -46,6 +46,21 @@ typedef struct smc_node_config {
    * family (all memtables of a store together stay under 4x that). */
   size_t store_cache_bytes;        /* default 16 MiB */
   size_t store_write_buffer_bytes; /* default 4 MiB */
+  /* Topics a proposal's or read's reply_to may name: comma-separated names,
+   * a trailing '*' matching a prefix ("orders.*,audit"); NULL or "" = any.
+   * A topic under prefix never is: a reply_to naming one (smc.confirmations,
+   * smc.machines, ...) is not published there (logged, counted in
+   * smc_events_dropped_total{reason="reply_to_forbidden"}). Where copies go
+   * decides nothing, so nodes may differ here; the fold's outputs do not. */
+  const char *reply_to_allow;
+  /* The proposals topic may keep producer timestamps (smc dev's mock
+   * cluster): the committer and voter then skip the LogAppendTime check and
+   * clamp each record's timestamp to this host's clock. Never in production:
+   * replicas of the fold would see different clocks. */
+  int trust_producer_time;
+  /* The cluster's registration key (smc_fold_config_t registration_key):
+   * base64 or PEM text; NULL = machine events need no signature. */
+  const char *registration_key;
   /* Fold limits (docs/reliability.md "Limits"); 0 = the fold's default. Every
    * node of a cluster must use the same values: they decide outcomes. */
   size_t max_event_bytes; /* larger records are dropped as too_large (1 MiB) */

@@ -2,6 +2,7 @@
 #include "node/replay.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ static char *header_copy(rd_kafka_headers_t *hdrs, const char *name, char *buf, 
   return s;
 }
 
+static atomic_int clamp_time; /* smc_msgrec_clamp_time */
+
+void smc_msgrec_clamp_time(int on) { atomic_store(&clamp_time, on); }
+
 void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
   m->correlation = m->reply_to = NULL;
   m->owned_correlation = m->owned_reply_to = 0;
@@ -63,6 +68,13 @@ void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
   m->rec.partition = rkm->partition;
   m->rec.offset = rkm->offset;
   m->rec.timestamp = ts < 0 ? 0 : ts;
+  if (atomic_load(&clamp_time)) { /* producer timestamps: never ahead of this host */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (m->rec.timestamp > wall)
+      m->rec.timestamp = wall;
+  }
   m->rec.key = rkm->key;
   m->rec.key_len = rkm->key_len;
   m->rec.value = rkm->payload;

@@ -88,6 +88,10 @@ typedef struct smc_msgrec {
 } smc_msgrec_t;
 
 void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm);
+/* From now on (process-wide), clamp every record's timestamp to this host's
+ * wall clock (on = 1): for smc dev, whose mock cluster keeps producer
+ * timestamps (node.h trust_producer_time). Off by default. */
+void smc_msgrec_clamp_time(int on);
 void smc_msgrec_close(smc_msgrec_t *m);
 
 /* Milliseconds of CLOCK_MONOTONIC. */

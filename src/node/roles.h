@@ -36,6 +36,11 @@ int smc_voter_healthy(smc_voter_t *v);
 int smc_voter_run_hook(const char *hook, const char *json, int timeout_ms, char *reason,
                        size_t cap);
 
+/* 1 when the committer may publish a copy of an output to reply_to topic:
+ * never a topic under prefix (the cluster's own), and, when allow is a
+ * non-empty list (node.h reply_to_allow), only a topic it names. */
+int smc_reply_to_allowed(const char *topic, const char *prefix, const char *allow);
+
 /* "<prefix without its trailing '.'>-<role>" (prefix "smc." + "committer" =
  * "smc-committer"), malloc'd. */
 char *smc_node_group_name(const char *prefix, const char *role);

@@ -335,6 +335,127 @@ static void reason_signed(void **state) {
   h_close(&h);
 }
 
+/* ---- issue 18, finding 5: registrations answer per partition, and a
+ * cluster with a registration key takes only registrations it signed ---- */
+
+static const char SIMPLE[] =
+    "name: simple\nstates:\n  a: {}\ntransitions:\n  create: {from: null, to: a}\n";
+static const char OTHER[] =
+    "name: simple\nstates:\n  b: {}\ntransitions:\n  create: {from: null, to: b}\n";
+
+/* A machine event for def with an id, signed by key (NULL: unsigned). */
+static char *registration(const char *def, const char *id, EVP_PKEY *key) {
+  smc_machine_t *m = NULL;
+  smc_diags_t d;
+  smc_diags_init(&d);
+  assert_int_equal(smc_machine_compile(def, strlen(def), NULL, NULL, &m, &d), 0);
+  smc_diags_close(&d);
+  json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "machine", "name", smc_machine_name(m),
+                        "hash", smc_machine_hash(m), "definition", def, "id", id);
+  if (key) {
+    char sig[SMC_VOTE_SIG_B64_LEN + 1];
+    assert_int_equal(
+        smc_registration_sign(key, smc_machine_name(m), smc_machine_hash(m), sig, NULL), 0);
+    json_object_set_new(e, "signature", json_string(sig));
+  }
+  char *s = json_dumps(e, JSON_COMPACT);
+  json_decref(e);
+  smc_machine_destroy(m);
+  return s;
+}
+
+static void h_init_key(h_t *h, EVP_PKEY *pub) {
+  memset(h, 0, sizeof(*h));
+  smc_fold_config_t cfg;
+  smc_fold_config_default(&cfg);
+  cfg.partitions = 1;
+  char b64[45];
+  if (pub) {
+    assert_int_equal(smc_vote_sig_public_b64(pub, b64, NULL), 0);
+    cfg.registration_key = b64;
+  }
+  assert_int_equal(smc_fold_new(&cfg, &h->f), 0);
+  smc_fold_set_logger(h->f, logger, h);
+  h->ov = smc_overlay_new(NULL);
+  h->kv = smc_overlay_kv(h->ov);
+  h->outs = json_array();
+}
+
+static void expect_registration(h_t *h, const char *id, const char *outcome, const char *code) {
+  json_t *r = take(h);
+  assert_string_equal(S(r, "kind"), "reply");
+  assert_string_equal(S(r, "type"), "registration");
+  assert_string_equal(S(r, "id"), id);
+  assert_string_equal(S(r, "outcome"), outcome);
+  if (code)
+    assert_string_equal(S(json_object_get(r, "error"), "code"), code);
+  else
+    assert_null(json_object_get(r, "error"));
+}
+
+static void registration_outcomes(void **state) {
+  (void)state;
+  h_t h;
+  h_init_key(&h, NULL);
+  /* a squatter's definition reached this partition first */
+  char *squat = registration(OTHER, "r0", NULL), *mine = registration(SIMPLE, "r1", NULL);
+  feed(&h, 0, "simple", squat);
+  expect_registration(&h, "r0", "registered", NULL);
+  feed(&h, 1, "simple", mine);
+  expect_registration(&h, "r1", "rejected", "machine_exists");
+  feed(&h, 2, "simple", squat);
+  expect_registration(&h, "r0", "existed", NULL);
+  no_more(&h);
+  free(squat);
+  free(mine);
+  h_close(&h);
+  assert_int_equal(
+      smc_fold_new(
+          &(smc_fold_config_t){.partitions = 1, .max_queue = 1, .registration_key = "not a key"},
+          &h.f),
+      SMC_EINVALID_ARGUMENT);
+}
+
+static void registration_key_required(void **state) {
+  (void)state;
+  h_t h;
+  h_init_key(&h, key_a);
+  char *unsigned_ = registration(SIMPLE, "u", NULL), *foreign = registration(SIMPLE, "f", key_x);
+  char *good = registration(SIMPLE, "g", key_a);
+  feed(&h, 0, "simple", unsigned_);
+  expect_registration(&h, "u", "rejected", "bad_signature");
+  feed(&h, 1, "simple", foreign);
+  expect_registration(&h, "f", "rejected", "bad_signature");
+  assert_non_null(strstr(h.logs, "bad_signature"));
+  /* nothing registered: a proposal finds no machine */
+  feed(&h, 2, "o",
+       "{\"type\":\"proposal\",\"id\":\"p\",\"object\":\"o\",\"machine\":\"simple\",\"transition\":"
+       "\"create\"}");
+  json_t *c = take(&h);
+  assert_string_equal(S(json_object_get(c, "error"), "code"), "unknown_machine");
+  /* a signature over another name or hash does not carry over */
+  json_t *e = json_loads(good, 0, NULL);
+  json_object_set_new(
+      e, "hash", json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+  char *tampered = json_dumps(e, JSON_COMPACT);
+  json_decref(e);
+  feed(&h, 3, "simple", tampered);
+  expect_registration(&h, "g", "rejected", "bad_signature");
+  feed(&h, 4, "simple", good);
+  expect_registration(&h, "g", "registered", NULL);
+  feed(&h, 5, "o",
+       "{\"type\":\"proposal\",\"id\":\"p2\",\"object\":\"o\",\"machine\":\"simple\","
+       "\"transition\":\"create\"}");
+  c = take(&h);
+  assert_string_equal(S(c, "outcome"), "committed");
+  no_more(&h);
+  free(unsigned_);
+  free(foreign);
+  free(good);
+  free(tampered);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signed_votes_reach_quorum),
@@ -344,6 +465,8 @@ int main(void) {
       cmocka_unit_test(signed_reject),
       cmocka_unit_test(replay_identical),
       cmocka_unit_test(reason_signed),
+      cmocka_unit_test(registration_outcomes),
+      cmocka_unit_test(registration_key_required),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

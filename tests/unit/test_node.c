@@ -137,6 +137,12 @@ static void test_config_validation(void **state) {
   smc_error_clear(&err);
   assert_int_equal(smc_node_start(&c, &n, &err), SMC_EINVALID_ARGUMENT);
   assert_null(n);
+  c.kafka_props = NULL;
+  c.registration_key = "not a key"; /* issue 18: refused before any role starts */
+  smc_error_clear(&err);
+  assert_int_equal(smc_node_start(&c, &n, &err), SMC_EINVALID_ARGUMENT);
+  assert_string_equal(err.path, "registration_key");
+  assert_null(n);
   smc_node_stop(NULL); /* accepted */
   assert_int_equal(smc_node_partitions(NULL, NULL, 0), 0);
 }
@@ -225,6 +231,30 @@ static void test_hook_large_input_and_output(void **state) {
   assert_int_equal(strlen(reason), sizeof reason - 1);
 }
 
+/* Issue 18, finding 4: reply_to never names a topic of the cluster, and
+ * with an allow-list only the topics it names. */
+static void test_reply_to_policy(void **state) {
+  (void)state;
+  assert_false(smc_reply_to_allowed("smc.confirmations", "smc.", NULL));
+  assert_false(smc_reply_to_allowed("smc.machines", "smc.", ""));
+  assert_false(smc_reply_to_allowed("smc.anything", NULL, NULL));
+  assert_false(smc_reply_to_allowed("prod.proposals", "prod.", "prod.*"));
+  assert_false(smc_reply_to_allowed("", "smc.", NULL));
+  assert_false(smc_reply_to_allowed(NULL, "smc.", NULL));
+  assert_true(smc_reply_to_allowed("orders", "smc.", NULL));
+  assert_true(smc_reply_to_allowed("smc-audit", "smc.", NULL)); /* not under "smc." */
+  const char *allow = "orders.*, audit ,billing";
+  assert_true(smc_reply_to_allowed("orders.eu", "smc.", allow));
+  assert_true(smc_reply_to_allowed("orders.", "smc.", allow));
+  assert_true(smc_reply_to_allowed("audit", "smc.", allow));
+  assert_true(smc_reply_to_allowed("billing", "smc.", allow));
+  assert_false(smc_reply_to_allowed("billing2", "smc.", allow));
+  assert_false(smc_reply_to_allowed("audi", "smc.", allow));
+  assert_false(smc_reply_to_allowed("orders", "smc.", allow));
+  assert_true(smc_reply_to_allowed("x", "smc.", "*"));
+  assert_false(smc_reply_to_allowed("smc.replies", "smc.", "*"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_line_format),
@@ -232,6 +262,7 @@ int main(void) {
       cmocka_unit_test(test_log_parse_level),
       cmocka_unit_test(test_group_names),
       cmocka_unit_test(test_config_validation),
+      cmocka_unit_test(test_reply_to_policy),
       cmocka_unit_test(test_conf_apply),
       cmocka_unit_test(test_hook_accepts_on_exit_0),
       cmocka_unit_test(test_hook_rejects_with_stdout),
