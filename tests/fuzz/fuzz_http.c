@@ -8,7 +8,14 @@
  *    inputs "<digits>ms" / "<digits>s" / "<digits>m" (up to 9 digits) exactly
  *    the number times its unit;
  *  - smc_gw_ctype_is never reads past the string and matches
- *    "application/json" case-insensitively when the input starts with it. */
+ *    "application/json" case-insensitively when the input starts with it;
+ *  - the request path (issue 18): the input as a URL path, percent-decoded
+ *    by libmicrohttpd's MHD_http_unescape as the daemon does, then split by
+ *    smc_gw_split_path: a path with an empty segment ("//", a trailing '/',
+ *    no leading '/', also when made by %2F) is refused; an accepted one has
+ *    segments that rejoin to exactly the decoded path; and the machine
+ *    whose right smc_gw_required_right asks for is segs[1] of the same
+ *    parse the router uses, for every method. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +64,66 @@ static int ref_utf8(const uint8_t *s, size_t n) {
   return 1;
 }
 
+/* Reference: does the decoded path p have an empty segment (or no leading
+ * '/')? "/" alone has none. */
+static int ref_empty_segment(const char *p) {
+  if (*p != '/')
+    return 1;
+  if (!p[1])
+    return 0;
+  for (const char *q = p; *q; q++)
+    if (*q == '/' && (q[1] == '/' || q[1] == '\0'))
+      return 1;
+  return 0;
+}
+
+static void check_path(const char *s) {
+  char *path = strdup(s);
+  char *copy = NULL;
+  if (!path)
+    return;
+  MHD_http_unescape(path); /* what the daemon hands the gateway */
+  copy = strdup(path);
+  if (!copy)
+    goto out;
+  char *segs[8];
+  int n = smc_gw_split_path(copy, segs, 8);
+  int empty = ref_empty_segment(path);
+  if (n >= 0 && empty)
+    fail("split_path accepted a path with an empty segment");
+  if (n == SMC_GW_PATH_EMPTY_SEGMENT && !empty)
+    fail("split_path refused a path without an empty segment");
+  if (n < 0)
+    goto out;
+  size_t at = 0, len = strlen(path);
+  for (int i = 0; i < n; i++) { /* the segments rejoin to the path */
+    size_t k = strlen(segs[i]);
+    if (!k || strchr(segs[i], '/') || at >= len || path[at] != '/' ||
+        strncmp(path + at + 1, segs[i], k))
+      fail("split_path's segments do not rejoin to the path");
+    at += 1 + k;
+  }
+  if (at != (n ? len : 1) && !(n == 0 && !strcmp(path, "/")))
+    fail("split_path lost part of the path");
+  static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};
+  for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+    const char *machine = NULL;
+    int need = smc_gw_required_right(methods[m], segs, n, &machine);
+    int routed_machine = n >= 2 && !strcmp(segs[0], "machine");
+    if (routed_machine ? machine != segs[1] : machine != NULL)
+      fail("the right is checked on another machine than the route's");
+    int want = m < 2                                                    ? SMC_GW_RIGHT_READ
+               : m == 4                                                 ? SMC_GW_RIGHT_VOTE
+               : routed_machine && n >= 3 && !strcmp(segs[2], "object") ? SMC_GW_RIGHT_PROPOSE
+                                                                        : SMC_GW_RIGHT_REGISTER;
+    if (need != want)
+      fail("required_right disagrees with the rights model");
+  }
+out:
+  free(copy);
+  free(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!!smc_gw_utf8_valid(data, size) != ref_utf8(data, size))
     fail("smc_gw_utf8_valid disagrees with the reference decoder");
@@ -94,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fail("ctype_is misses application/json");
   if (is && strncasecmp(p, "application/json", 16))
     fail("ctype_is accepts another type");
+  check_path(s);
   free(s);
   return 0;
 }
