@@ -332,6 +332,13 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
       cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "intervals must be positive (session timeout at least 1000 ms)");
+  if (cfg->voter_id && cfg->vote_key) { /* a local mistake is said before any broker is asked */
+    EVP_PKEY *k = NULL;
+    int krc = smc_vote_sig_load_private(cfg->vote_key, &k, err);
+    EVP_PKEY_free(k);
+    if (krc)
+      return krc;
+  }
   if (cfg->registration_key) { /* say why here, not as a failed fold */
     EVP_PKEY *k = NULL;
     smc_error_t kerr;

@@ -236,11 +236,14 @@ def test_definition_size(limited):
     st, body = http.tr("o", "create", {}, machine="def-ok")
     assert st == 200, (st, body)
     # Around the gateway: `smc machine apply` (the CLI checks the default
-    # 1 MiB only) writes it to the log; the worker's fold refuses to register it.
+    # 1 MiB only) writes it to the log; the worker's fold refuses to register
+    # it, and every partition says so to the client (issue 18: a registration
+    # is all or nothing), so apply fails.
     path = os.path.join(cluster.tmp, "big.yaml")
     with open(path, "wb") as f:
         f.write(big)
-    cluster.apply(path)
+    r = cluster.smc("machine", "apply", path, "--timeout", "30s")
+    assert r.returncode == 1 and "invalid_machine" in r.stderr, r.stdout + r.stderr
     rc, conf, r = cluster.propose("def-big", "o", "create", wait="30s")
     assert rc == 1 and conf["error"]["code"] == "unknown_machine", r.stdout + r.stderr
     still_works(http, w)

@@ -52,9 +52,6 @@ def test_sasl_plain_end_to_end(sasl, tmp_path):
     prefix = "sasl%08x." % random.getrandbits(32)
     r, _ = smc(sasl, prefix, PASSWORD, "topics", "create", "--partitions", "3")
     assert r.returncode == 0, r.stderr
-    r, _ = smc(sasl, prefix, PASSWORD, "machine", "apply", os.path.join(MACHINES, "lock.yaml"),
-               "--timeout", "30s")
-    assert r.returncode == 0, r.stdout + r.stderr
     log_path = str(tmp_path / "w1.log")
     with open(log_path, "w") as log:
         w = subprocess.Popen([BIN, "worker", "--bootstrap", sasl, "--prefix", prefix,
@@ -62,6 +59,11 @@ def test_sasl_plain_end_to_end(sasl, tmp_path):
                               "--session-timeout-ms", "6000"] + sasl_props(PASSWORD),
                              stdout=log, stderr=subprocess.STDOUT)
     try:
+        # after the worker: every partition's committer answers the
+        # registration (apply waits for all of them)
+        r, _ = smc(sasl, prefix, PASSWORD, "machine", "apply", os.path.join(MACHINES, "lock.yaml"),
+                   "--timeout", "60s")
+        assert r.returncode == 0, r.stdout + r.stderr + open(log_path).read()[-2000:]
         r, _ = smc(sasl, prefix, PASSWORD, "propose", "lock", "db", "create", "--wait", "60s")
         conf = last_json(r.stdout)
         assert r.returncode == 0 and conf and conf["outcome"] == "committed", \
