@@ -120,9 +120,9 @@ static void test_topic_defs_file(void **state) {
   int rc = smc_topic_defs_load(SMC_SOURCE_DIR "/topics/topics.json", &defs, &err);
   if (rc)
     fail_msg("%s", err.message);
-  assert_int_equal(defs.count, 5);
-  const char *names[] = {"proposals", "confirmations", "replies", "machines", "changelog"};
-  for (size_t i = 0; i < 5; i++)
+  assert_int_equal(defs.count, 6);
+  const char *names[] = {"proposals", "confirmations", "replies", "machines", "nodes", "changelog"};
+  for (size_t i = 0; i < 6; i++)
     assert_string_equal(defs.items[i].name, names[i]);
   assert_int_equal(defs.items[0].partitions, -1);
   assert_int_equal(defs.items[3].partitions, 1);
@@ -138,6 +138,8 @@ static void test_topic_defs_file(void **state) {
   assert_int_equal(seen, 2);
   assert_string_equal(defs.items[2].config[1], "3600000");
   assert_string_equal(defs.items[3].config[1], "compact");
+  assert_int_equal(defs.items[4].partitions, 1); /* nodes: the node table, compacted */
+  assert_string_equal(defs.items[4].config[1], "compact");
   smc_topic_defs_close(&defs);
 
   smc_error_clear(&err);
