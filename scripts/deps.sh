@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages smc needs, only those that are missing.
 #
-#   scripts/deps.sh [build] [test] [lint]    (no argument: all three)
+#   scripts/deps.sh [build] [test] [lint] [bench]    (no argument: build test lint)
+#
+# bench: what `BENCH_SCENARIOS=lock make bench` needs beyond build and test
+# (etcd, the peer it compares smc's REST API with; the Go toolchain that builds
+# bench/lockbench is not a Debian 12 package new enough and is not installed here).
 #
 # Idempotent: checks each package with dpkg -s, says what it installs, and runs
 # apt-get update only when something is missing. Needs root (or sudo) only then.
@@ -12,6 +16,7 @@ BUILD_PKGS=(cmake ninja-build pkg-config gcc make librdkafka-dev libjansson-dev 
 TEST_PKGS=(openjdk-17-jre-headless ca-certificates ca-certificates-java maven python3 python3-pytest
   clang libclang-rt-dev graphviz curl)
 LINT_PKGS=(clang-format cppcheck)
+BENCH_PKGS=(etcd-server)
 
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
@@ -24,8 +29,9 @@ for g in "${groups[@]}"; do
   build) want+=("${BUILD_PKGS[@]}") ;;
   test) want+=("${TEST_PKGS[@]}") ;;
   lint) want+=("${LINT_PKGS[@]}") ;;
+  bench) want+=("${BENCH_PKGS[@]}") ;;
   *)
-    echo "usage: $0 [build] [test] [lint]" >&2
+    echo "usage: $0 [build] [test] [lint] [bench]" >&2
     exit 2
     ;;
   esac
