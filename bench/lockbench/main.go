@@ -606,7 +606,7 @@ func main() {
 		"p50_ms": round(pct(all, 0.5), 3), "p99_ms": round(pct(all, 0.99), 3),
 		"p999_ms": round(pct(all, 0.999), 3), "max_ms": round(pct(all, 1), 3),
 		"mean_ms": round(mean, 3),
-		"errors": e.total(), "error_kinds": e.kinds, "error_samples": e.shown,
+		"errors":  e.total(), "error_kinds": e.kinds, "error_samples": e.shown,
 		"warmup_errors": warmErrs.total(),
 		"cpu_s":         cpu, "driver_cpu_s": round(self1-self0, 3),
 		"driver_cores": round((self1-self0)/secs, 3),
