@@ -22,6 +22,10 @@
  *                  where a relay (below) copied them inside transactions.
  *   --mode relay   the exactly-once baseline, the relay: a committer without
  *                  the fold (see run_relay). Runs for --seconds.
+ *   --mode offsets print the end offsets of <prefix>proposals summed over
+ *                  its partitions (the records ever written to it, plus any
+ *                  transaction markers) and exit; the lock scenario counts
+ *                  what reads add to the log with it.
  *
  * Scheduling: at most one proposal in flight per object, at most --inflight
  * in total; with --rate R sends are spaced 1/R s apart (open loop; a send
@@ -38,7 +42,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME, MODE_EOS, MODE_RELAY };
+enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME, MODE_EOS, MODE_RELAY, MODE_OFFSETS };
 
 typedef struct opts {
   const char *bootstrap, *prefix, *tag;
@@ -594,6 +598,32 @@ static int run_consume(bench_t *b) {
   return open > 0 ? 3 : 0;
 }
 
+/* Prints the sum of <prefix>proposals' end offsets (high watermarks) and of
+ * its start offsets over every partition. */
+static int run_offsets(bench_t *b) {
+  snprintf(b->ctopic, sizeof b->ctopic, "%sproposals", b->o.prefix);
+  rd_kafka_t *rk = make_client(b, RD_KAFKA_CONSUMER);
+  int n = assign_all(rk, b->ctopic);
+  long long end = 0, start = 0;
+  for (int p = 0; p < n; p++) {
+    int64_t lo, hi;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, b->ctopic, p, &lo, &hi, 10000);
+    if (e) {
+      fprintf(stderr, "bench_cluster: watermarks of %s [%d]: %s\n", b->ctopic, p,
+              rd_kafka_err2str(e));
+      return 1;
+    }
+    end += hi;
+    start += lo;
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  printf("{\"mode\":\"offsets\",\"topic\":\"%s\",\"partitions\":%d,\"end_offsets\":%lld,"
+         "\"start_offsets\":%lld}\n",
+         b->ctopic, n, end, start);
+  return 0;
+}
+
 static void txn_check(rd_kafka_error_t *e, const char *what) {
   if (!e)
     return;
@@ -727,7 +757,8 @@ conf_fail:
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume|eos|relay --prefix P "
+  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume|eos|relay|offsets "
+                  "--prefix P "
                   "[--bootstrap B] [--objects N] [--inflight N] [--rate R] [--seconds S] "
                   "[--drain S] [--tag T]\n");
 }
@@ -763,6 +794,8 @@ int main(int argc, char **argv) {
         b.o.mode = MODE_EOS;
       else if (!strcmp(optarg, "relay"))
         b.o.mode = MODE_RELAY;
+      else if (!strcmp(optarg, "offsets"))
+        b.o.mode = MODE_OFFSETS;
       else {
         usage();
         return 2;
@@ -797,5 +830,7 @@ int main(int argc, char **argv) {
   }
   if (b.o.mode == MODE_RELAY)
     return run_relay(&b);
+  if (b.o.mode == MODE_OFFSETS)
+    return run_offsets(&b);
   return b.o.mode == MODE_CONSUME ? run_consume(&b) : run_roundtrips(&b);
 }
