@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 LINT_DIRS := $(wildcard src include tests bench)
 
-.PHONY: build dev test lint fuzz fuzz-long clean distclean kafka-start kafka-stop kafka-status bench
+.PHONY: build dev test lint fuzz fuzz-long clean distclean kafka-start kafka-stop kafka-status bench bench-lock
 
 build:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -35,6 +35,11 @@ lint:
 # Cluster benchmarks against the raw-Kafka limit (docs/benchmarks.md).
 bench:
 	bench/run.sh
+
+# The lock service against etcd (BENCH_SCENARIOS=lock; docs/benchmarks.md
+# "Lock service against etcd"; needs `scripts/deps.sh bench` and Go).
+bench-lock:
+	BENCH_SCENARIOS=lock bench/run.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz
