@@ -737,6 +737,15 @@ def scenario_lock(tmp, out):
             finally:
                 if c:
                     c.stop()
+                    # The worker logs at warn: whatever it said is shown.
+                    with open(os.path.join(c.dir, "node-1.log"), errors="replace") as f:
+                        lines = f.read().splitlines()
+                    res["smc_worker_log"] = {"lines": len(lines), "tail": lines[-20:]}
+                    if lines:
+                        log("lock: the smc worker logged %d lines (warn and above); last ones:" %
+                            len(lines))
+                        for line in lines[-10:]:
+                            log("  " + line)
         else:
             raise SystemExit("bench: unknown lock peer %r (etcd-nofsync, etcd-fsync, smc)" % peer)
 
