@@ -750,6 +750,11 @@ def scenario_lock(tmp, out):
             raise SystemExit("bench: unknown lock peer %r (etcd-nofsync, etcd-fsync, smc)" % peer)
 
 
+def ffmt(v, nd=1):
+    """fmt of a number that JSON may have turned into an int."""
+    return fmt(None if v is None else float(v), nd)
+
+
 def lock_table(res):
     print("lock service: each client owns one lock and loops acquire -> release (%gs measured "
           "per row after %gs warm-up; latency per request, client-side)" %
@@ -763,17 +768,17 @@ def lock_table(res):
             both = None
             if "worker" in cpu and cpu.get("broker") is not None and own is not None:
                 both = own + cpu["broker"]
-            rows.append((peer, n, fmt(r["ops_per_s"]), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
-                         fmt(r["p999_ms"], 2), str(r["errors"]), fmt(own, 3), fmt(both, 3),
-                         fmt(r["driver_cores"], 2)))
+            rows.append((peer, n, ffmt(r["ops_per_s"]), ffmt(r["p50_ms"], 2), ffmt(r["p99_ms"], 2),
+                         ffmt(r["p999_ms"], 2), str(r["errors"]), ffmt(own, 3), ffmt(both, 3),
+                         ffmt(r["driver_cores"], 2)))
     for peer, r in res["gets"].items():
         cpu = r["cpu_ms_per_op"]
         own = cpu.get("etcd", cpu.get("worker", cpu.get("gateway")))
         both = (own + cpu["broker"] if own is not None and "worker" in cpu and
                 cpu.get("broker") is not None else None)
-        rows.append((peer + " GET", str(r["clients"]), fmt(r["ops_per_s"]), fmt(r["p50_ms"], 2),
-                     fmt(r["p99_ms"], 2), fmt(r["p999_ms"], 2), str(r["errors"]), fmt(own, 3),
-                     fmt(both, 3), fmt(r["driver_cores"], 2)))
+        rows.append((peer + " GET", str(r["clients"]), ffmt(r["ops_per_s"]), ffmt(r["p50_ms"], 2),
+                     ffmt(r["p99_ms"], 2), ffmt(r["p999_ms"], 2), str(r["errors"]), ffmt(own, 3),
+                     ffmt(both, 3), ffmt(r["driver_cores"], 2)))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(r[i].ljust(w[i]) if i == 0 else r[i].rjust(w[i]) for i in range(len(r))))
@@ -821,8 +826,8 @@ def table(out):
                      ("million", "(a) 1M objects, backlog")):
         r = out.get(k)
         if r:
-            rows.append((label, fmt(r["throughput"]), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
-                         fmt(r["p999_ms"], 2), fmt(r.get("cpu_ms_per_transition"), 3),
+            rows.append((label, fmt(r["throughput"]), ffmt(r["p50_ms"], 2), ffmt(r["p99_ms"], 2),
+                         ffmt(r["p999_ms"], 2), fmt(r.get("cpu_ms_per_transition"), 3),
                          fmt(r.get("worker_rss_mb"))))
     if "consume" in out:
         rows.append(("(e) raw consume", fmt(out["consume"]["records_per_s"]), "-", "-", "-", "-",
