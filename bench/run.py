@@ -40,7 +40,8 @@ per row), BENCH_LOCK_WARMUP (3, unmeasured before each row), BENCH_LOCK_PEERS
 (16), BENCH_LOCK_SMC_URL (empty: a fresh `smc worker --http`; a URL such as
 http://127.0.0.1:8080: an already running gateway, e.g. `smc dev`, and no
 broker is started when lock is the only scenario), BENCH_LOCK_SMC_WAIT (the
-PUTs' wait=, default the gateway's), BENCH_ETCD (etcd).
+PUTs' wait=, default the gateway's), BENCH_LOCK_SMC_QUERY (more query
+parameters for the PUTs, e.g. ack=confirmed), BENCH_ETCD (etcd).
 """
 import datetime
 import http.client
@@ -81,6 +82,7 @@ LOCK_GETS = int(os.environ.get("BENCH_LOCK_GETS", "10000"))
 LOCK_GET_CLIENTS = int(os.environ.get("BENCH_LOCK_GET_CLIENTS", "16"))
 LOCK_SMC_URL = os.environ.get("BENCH_LOCK_SMC_URL", "").rstrip("/")
 LOCK_SMC_WAIT = os.environ.get("BENCH_LOCK_SMC_WAIT", "")
+LOCK_SMC_QUERY = os.environ.get("BENCH_LOCK_SMC_QUERY", "")
 ETCD = os.environ.get("BENCH_ETCD", "etcd")
 RUN = "%08x" % random.getrandbits(32)
 
@@ -619,6 +621,8 @@ def lockbench(peer, target, clients, ids, pids, mode="lock", seconds=None, warmu
             "-pids", ",".join("%s=%d" % kv for kv in pids.items() if kv[1])]
     if LOCK_SMC_WAIT:
         args += ["-smc-wait", LOCK_SMC_WAIT]
+    if LOCK_SMC_QUERY:
+        args += ["-smc-query", LOCK_SMC_QUERY]
     r = subprocess.run(args, capture_output=True, text=True,
                        timeout=LOCK_SECONDS + LOCK_WARMUP + 900)
     for line in r.stderr.splitlines():
@@ -687,9 +691,12 @@ def scenario_lock(tmp, out):
     rev = sh("git", "-C", ROOT, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
     dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
                check=False).stdout.strip()
-    res = {"clients": LOCK_CLIENTS, "seconds": LOCK_SECONDS, "warmup": LOCK_WARMUP,
-           "peers": LOCK_PEERS, "commit": rev + ("-dirty" if dirty else ""), "runs": {},
-           "gets": {}}
+    # Settings and raw results nested (bench/compare.py compares only the
+    # flat numbers, which lock_flatten adds at the end).
+    res = {"settings": {"clients": LOCK_CLIENTS, "seconds": LOCK_SECONDS, "warmup": LOCK_WARMUP,
+                        "peers": LOCK_PEERS, "gets": LOCK_GETS, "get_clients": LOCK_GET_CLIENTS,
+                        "smc_wait": LOCK_SMC_WAIT, "smc_query": LOCK_SMC_QUERY},
+           "commit": rev + ("-dirty" if dirty else ""), "runs": {}, "gets": {}}
     out["lock"] = res
     for peer in LOCK_PEERS:
         if peer in ("etcd-nofsync", "etcd-fsync"):
@@ -748,6 +755,35 @@ def scenario_lock(tmp, out):
                             log("  " + line)
         else:
             raise SystemExit("bench: unknown lock peer %r (etcd-nofsync, etcd-fsync, smc)" % peer)
+    lock_flatten(res)
+
+
+def lock_cpu(r):
+    """(the server's own CPU ms/op, smc worker + broker ms/op or None)."""
+    cpu = r["cpu_ms_per_op"]
+    own = cpu.get("etcd", cpu.get("worker", cpu.get("gateway")))
+    both = (own + cpu["broker"] if own is not None and "worker" in cpu and
+            cpu.get("broker") is not None else None)
+    return own, both
+
+
+def lock_flatten(res):
+    """The headline numbers as flat "<peer>.<clients>.<metric>" fields of
+    res, for bench/compare.py."""
+    keys = ("ops_per_s", "p50_ms", "p99_ms", "p999_ms", "errors", "driver_cores")
+    for peer, runs in res["runs"].items():
+        for n, r in runs.items():
+            for k in keys:
+                res["%s.%s.%s" % (peer, n, k)] = r[k]
+            own, both = lock_cpu(r)
+            res["%s.%s.cpu_ms_per_op" % (peer, n)] = own
+            if both is not None:
+                res["%s.%s.cpu_ms_per_op_with_broker" % (peer, n)] = round(both, 4)
+    for peer, r in res["gets"].items():
+        for k in keys:
+            res["%s.get.%s" % (peer, k)] = r[k]
+        if "proposals_added" in r:
+            res["%s.get.proposals_added" % peer] = r["proposals_added"]
 
 
 def ffmt(v, nd=1):
@@ -758,24 +794,17 @@ def ffmt(v, nd=1):
 def lock_table(res):
     print("lock service: each client owns one lock and loops acquire -> release (%gs measured "
           "per row after %gs warm-up; latency per request, client-side)" %
-          (res["seconds"], res["warmup"]))
+          (res["settings"]["seconds"], res["settings"]["warmup"]))
     rows = [("peer", "clients", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors",
              "server ms/op", "+broker ms/op", "driver cores")]
     for peer, runs in res["runs"].items():
         for n, r in runs.items():
-            cpu = r["cpu_ms_per_op"]
-            own = cpu.get("etcd", cpu.get("worker", cpu.get("gateway")))
-            both = None
-            if "worker" in cpu and cpu.get("broker") is not None and own is not None:
-                both = own + cpu["broker"]
+            own, both = lock_cpu(r)
             rows.append((peer, n, ffmt(r["ops_per_s"]), ffmt(r["p50_ms"], 2), ffmt(r["p99_ms"], 2),
                          ffmt(r["p999_ms"], 2), str(r["errors"]), ffmt(own, 3), ffmt(both, 3),
                          ffmt(r["driver_cores"], 2)))
     for peer, r in res["gets"].items():
-        cpu = r["cpu_ms_per_op"]
-        own = cpu.get("etcd", cpu.get("worker", cpu.get("gateway")))
-        both = (own + cpu["broker"] if own is not None and "worker" in cpu and
-                cpu.get("broker") is not None else None)
+        own, both = lock_cpu(r)
         rows.append((peer + " GET", str(r["clients"]), ffmt(r["ops_per_s"]), ffmt(r["p50_ms"], 2),
                      ffmt(r["p99_ms"], 2), ffmt(r["p999_ms"], 2), str(r["errors"]), ffmt(own, 3),
                      ffmt(both, 3), ffmt(r["driver_cores"], 2)))

@@ -66,6 +66,7 @@ type opts struct {
 	ids      string // object id / key prefix
 	pids     string // name=pid,...
 	smcWait  string
+	smcQuery string
 	timeout  time.Duration
 	maxShown int
 }
@@ -181,6 +182,9 @@ func (s *smcLock) transition(t, want string, data []byte) (string, string) {
 	path := fmt.Sprintf("/machine/lock/object/%s/transition/%s?expect_version=%d", s.id, t, s.version)
 	if s.o.smcWait != "" {
 		path += "&wait=" + s.o.smcWait
+	}
+	if s.o.smcQuery != "" {
+		path += "&" + s.o.smcQuery
 	}
 	code, a, raw, err := s.do("PUT", path, data)
 	if err != nil {
@@ -449,6 +453,7 @@ func main() {
 	flag.StringVar(&o.ids, "ids", "lb", "object id / key prefix; client i uses <ids>-c<i> (etcd: <ids>/c<i>)")
 	flag.StringVar(&o.pids, "pids", "", "name=pid,...: processes whose CPU time the window measures")
 	flag.StringVar(&o.smcWait, "smc-wait", "", "smc: the PUTs' wait= (empty: the gateway's default)")
+	flag.StringVar(&o.smcQuery, "smc-query", "", "smc: more query parameters for the PUTs (e.g. ack=confirmed)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-request timeout")
 	flag.IntVar(&o.maxShown, "show-errors", 10, "error messages printed to stderr (all are counted)")
 	flag.Parse()
