@@ -41,7 +41,9 @@ per row), BENCH_LOCK_WARMUP (3, unmeasured before each row), BENCH_LOCK_PEERS
 http://127.0.0.1:8080: an already running gateway, e.g. `smc dev`, and no
 broker is started when lock is the only scenario), BENCH_LOCK_SMC_WAIT (the
 PUTs' wait=, default the gateway's), BENCH_LOCK_SMC_QUERY (more query
-parameters for the PUTs, e.g. ack=confirmed), BENCH_ETCD (etcd).
+parameters for the PUTs, e.g. ack=confirmed), BENCH_LOCK_WORKER_ARGS (more
+arguments for its `smc worker`, e.g. "-X fetch.wait.max.ms=10"), BENCH_ETCD
+(etcd).
 """
 import datetime
 import http.client
@@ -83,6 +85,7 @@ LOCK_GET_CLIENTS = int(os.environ.get("BENCH_LOCK_GET_CLIENTS", "16"))
 LOCK_SMC_URL = os.environ.get("BENCH_LOCK_SMC_URL", "").rstrip("/")
 LOCK_SMC_WAIT = os.environ.get("BENCH_LOCK_SMC_WAIT", "")
 LOCK_SMC_QUERY = os.environ.get("BENCH_LOCK_SMC_QUERY", "")
+LOCK_WORKER_ARGS = os.environ.get("BENCH_LOCK_WORKER_ARGS", "").split()
 ETCD = os.environ.get("BENCH_ETCD", "etcd")
 RUN = "%08x" % random.getrandbits(32)
 
@@ -136,7 +139,7 @@ class Cluster:
     def smc(self, *args, timeout=120):
         return sh(SMC, *args, "--bootstrap", BOOT, "--prefix", self.prefix, timeout=timeout)
 
-    def worker(self, node, voter=None, committer=True, http=None):
+    def worker(self, node, voter=None, committer=True, http=None, extra=()):
         args = [SMC, "worker", "--bootstrap", BOOT, "--prefix", self.prefix, "--node-id", node,
                 "--data-dir", os.path.join(self.dir, node), "--log-level", "warn",
                 "--committer" if committer else "--no-committer"]
@@ -145,6 +148,7 @@ class Cluster:
         if http:
             args += ["--http", http]
             self.http_port = int(http.rsplit(":", 1)[1])
+        args += list(extra)
         logf = open(os.path.join(self.dir, node + ".log"), "w")
         p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
@@ -281,7 +285,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def lock_cluster(tmp, name, http=None):
+def lock_cluster(tmp, name, http=None, extra=()):
     """One committer serving the lock machine. With BENCH_METRICS=1 it also
     serves HTTP (on a free port) so that /metrics gives the transaction
     figures; off by default because the gateway keeps every confirmation it
@@ -290,7 +294,7 @@ def lock_cluster(tmp, name, http=None):
     if not http and os.environ.get("BENCH_METRICS") == "1":
         http = "127.0.0.1:%d" % free_port()
     c = Cluster(tmp, name)
-    c.worker("node-1", http=http)
+    c.worker("node-1", http=http, extra=extra)
     c.smc("machine", "apply", os.path.join(ROOT, "examples", "machines", "lock.yaml"),
           "--timeout", "60s")
     warm(c, "lock", "warm-0", "create")
@@ -695,7 +699,8 @@ def scenario_lock(tmp, out):
     # flat numbers, which lock_flatten adds at the end).
     res = {"settings": {"clients": LOCK_CLIENTS, "seconds": LOCK_SECONDS, "warmup": LOCK_WARMUP,
                         "peers": LOCK_PEERS, "gets": LOCK_GETS, "get_clients": LOCK_GET_CLIENTS,
-                        "smc_wait": LOCK_SMC_WAIT, "smc_query": LOCK_SMC_QUERY},
+                        "smc_wait": LOCK_SMC_WAIT, "smc_query": LOCK_SMC_QUERY,
+                        "worker_args": LOCK_WORKER_ARGS},
            "commit": rev + ("-dirty" if dirty else ""), "runs": {}, "gets": {}}
     out["lock"] = res
     for peer in LOCK_PEERS:
@@ -731,7 +736,8 @@ def scenario_lock(tmp, out):
                 else:
                     port = free_port()
                     base = "http://127.0.0.1:%d" % port
-                    c = lock_cluster(tmp, "lock", http="127.0.0.1:%d" % port)
+                    c = lock_cluster(tmp, "lock", http="127.0.0.1:%d" % port,
+                                     extra=LOCK_WORKER_ARGS)
                     wait_ready(base)
                     pids = {"worker": c.workers[0].pid, "broker": listener_pid(PORT)}
                     if not pids["broker"]:
