@@ -42,8 +42,9 @@ http://127.0.0.1:8080: an already running gateway, e.g. `smc dev`, and no
 broker is started when lock is the only scenario), BENCH_LOCK_SMC_WAIT (the
 PUTs' wait=, default the gateway's), BENCH_LOCK_SMC_QUERY (more query
 parameters for the PUTs, e.g. ack=confirmed), BENCH_LOCK_WORKER_ARGS (more
-arguments for its `smc worker`, e.g. "-X fetch.wait.max.ms=10"), BENCH_ETCD
-(etcd).
+arguments for its `smc worker`, e.g. "-X fetch.wait.max.ms=10"),
+BENCH_LOCK_ETCD_CONNS (0: one etcd connection per client; N: the clients
+share N), BENCH_ETCD (etcd).
 """
 import datetime
 import http.client
@@ -86,6 +87,7 @@ LOCK_SMC_URL = os.environ.get("BENCH_LOCK_SMC_URL", "").rstrip("/")
 LOCK_SMC_WAIT = os.environ.get("BENCH_LOCK_SMC_WAIT", "")
 LOCK_SMC_QUERY = os.environ.get("BENCH_LOCK_SMC_QUERY", "")
 LOCK_WORKER_ARGS = os.environ.get("BENCH_LOCK_WORKER_ARGS", "").split()
+LOCK_ETCD_CONNS = int(os.environ.get("BENCH_LOCK_ETCD_CONNS", "0"))
 ETCD = os.environ.get("BENCH_ETCD", "etcd")
 RUN = "%08x" % random.getrandbits(32)
 
@@ -627,6 +629,8 @@ def lockbench(peer, target, clients, ids, pids, mode="lock", seconds=None, warmu
         args += ["-smc-wait", LOCK_SMC_WAIT]
     if LOCK_SMC_QUERY:
         args += ["-smc-query", LOCK_SMC_QUERY]
+    if LOCK_ETCD_CONNS:
+        args += ["-etcd-conns", str(LOCK_ETCD_CONNS)]
     r = subprocess.run(args, capture_output=True, text=True,
                        timeout=LOCK_SECONDS + LOCK_WARMUP + 900)
     for line in r.stderr.splitlines():
@@ -700,7 +704,7 @@ def scenario_lock(tmp, out):
     res = {"settings": {"clients": LOCK_CLIENTS, "seconds": LOCK_SECONDS, "warmup": LOCK_WARMUP,
                         "peers": LOCK_PEERS, "gets": LOCK_GETS, "get_clients": LOCK_GET_CLIENTS,
                         "smc_wait": LOCK_SMC_WAIT, "smc_query": LOCK_SMC_QUERY,
-                        "worker_args": LOCK_WORKER_ARGS},
+                        "worker_args": LOCK_WORKER_ARGS, "etcd_conns": LOCK_ETCD_CONNS},
            "commit": rev + ("-dirty" if dirty else ""), "runs": {}, "gets": {}}
     out["lock"] = res
     for peer in LOCK_PEERS:

@@ -56,19 +56,20 @@ import (
 )
 
 type opts struct {
-	peer     string // smc | etcd
-	mode     string // lock | get
-	target   string // smc: base URL; etcd: host:port
-	clients  int
-	seconds  float64
-	warmup   float64
-	gets     int
-	ids      string // object id / key prefix
-	pids     string // name=pid,...
-	smcWait  string
-	smcQuery string
-	timeout  time.Duration
-	maxShown int
+	peer      string // smc | etcd
+	mode      string // lock | get
+	target    string // smc: base URL; etcd: host:port
+	clients   int
+	seconds   float64
+	warmup    float64
+	gets      int
+	ids       string // object id / key prefix
+	pids      string // name=pid,...
+	smcWait   string
+	smcQuery  string
+	etcdConns int
+	timeout   time.Duration
+	maxShown  int
 }
 
 // errs counts errors by kind and keeps the first few messages.
@@ -276,11 +277,29 @@ type etcdLock struct {
 	held  bool
 }
 
+// etcdClients: with -etcd-conns N > 0, client i shares connection i % N
+// (clientv3 multiplexes calls over one gRPC connection); 0 = one each.
+var (
+	etcdMu      sync.Mutex
+	etcdClients = map[int]*clientv3.Client{}
+)
+
 func newEtcd(o *opts, i int) (*etcdLock, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{o.target}, DialTimeout: 10 * time.Second,
-		Logger: zap.NewNop()})
-	if err != nil {
-		return nil, err
+	slot := i
+	if o.etcdConns > 0 {
+		slot = i % o.etcdConns
+	}
+	etcdMu.Lock()
+	defer etcdMu.Unlock()
+	c := etcdClients[slot]
+	if c == nil {
+		var err error
+		c, err = clientv3.New(clientv3.Config{Endpoints: []string{o.target}, DialTimeout: 10 * time.Second,
+			Logger: zap.NewNop()})
+		if err != nil {
+			return nil, err
+		}
+		etcdClients[slot] = c
 	}
 	return &etcdLock{o: o, c: c, key: fmt.Sprintf("%s/c%d", o.ids, i), owner: fmt.Sprintf("c%d", i)}, nil
 }
@@ -362,7 +381,16 @@ func (e *etcdLock) get() (string, string) {
 	return "", ""
 }
 
-func (e *etcdLock) close() { e.c.Close() }
+func (e *etcdLock) close() {
+	etcdMu.Lock()
+	defer etcdMu.Unlock()
+	for k, c := range etcdClients {
+		if c == e.c {
+			c.Close()
+			delete(etcdClients, k)
+		}
+	}
+}
 
 // ---- CPU ----
 
@@ -454,6 +482,7 @@ func main() {
 	flag.StringVar(&o.pids, "pids", "", "name=pid,...: processes whose CPU time the window measures")
 	flag.StringVar(&o.smcWait, "smc-wait", "", "smc: the PUTs' wait= (empty: the gateway's default)")
 	flag.StringVar(&o.smcQuery, "smc-query", "", "smc: more query parameters for the PUTs (e.g. ack=confirmed)")
+	flag.IntVar(&o.etcdConns, "etcd-conns", 0, "etcd: gRPC connections shared by the clients (0: one per client)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-request timeout")
 	flag.IntVar(&o.maxShown, "show-errors", 10, "error messages printed to stderr (all are counted)")
 	flag.Parse()
