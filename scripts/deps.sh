@@ -3,9 +3,9 @@
 #
 #   scripts/deps.sh [build] [test] [lint] [bench]    (no argument: build test lint)
 #
-# bench: what `BENCH_SCENARIOS=lock make bench` needs beyond build and test
-# (etcd, the peer it compares smc's REST API with; the Go toolchain that builds
-# bench/lockbench is not a Debian 12 package new enough and is not installed here).
+# bench: what `make bench-lock` needs beyond build and test: etcd, the peer it
+# compares smc's REST API with. Its client, bench/lockbench, also needs Go >= 1.26
+# (its go.mod), newer than Debian 12's golang packages, so it is not installed here.
 #
 # Idempotent: checks each package with dpkg -s, says what it installs, and runs
 # apt-get update only when something is missing. Needs root (or sudo) only then.

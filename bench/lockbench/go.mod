@@ -1,6 +1,6 @@
 module smc/bench/lockbench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	go.etcd.io/etcd/client/v3 v3.7.4
