@@ -50,6 +50,15 @@ static void observe(gw_req_t *r, unsigned status) {
                                 (double)(smc_gw_now_ms() - r->start_ms) / 1000.0);
 }
 
+/* The methods the route of r answers, for the Allow header of a 405. */
+static const char *allowed_methods(const gw_req_t *r) {
+  if (r->nsegs == 2 && !strcmp(r->segs[0], "machine"))
+    return "GET, HEAD, POST";
+  if (r->nsegs == 6 && !strcmp(r->segs[0], "machine"))
+    return "PUT, PATCH";
+  return "GET, HEAD";
+}
+
 enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *content_type, char *data,
                                  size_t len) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -63,7 +72,7 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
   if (status == 503 || status == 413 || status == 501)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == 405)
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "see docs/rest.md");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed_methods(r));
   enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
   observe(r, status);
@@ -238,6 +247,15 @@ static enum MHD_Result route_metrics(gw_req_t *r) {
   return smc_gw_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }
 
+/* The OpenAPI document, docs/openapi.json compiled in (cmake/embed.cmake). */
+static enum MHD_Result route_openapi(gw_req_t *r) {
+  char *copy = malloc(smc_openapi_json_len + 1);
+  if (!copy)
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  memcpy(copy, smc_openapi_json, smc_openapi_json_len + 1);
+  return smc_gw_reply_raw(r, 200, "application/json", copy, smc_openapi_json_len);
+}
+
 int smc_gw_split_path(char *path, char **segs, int max) {
   int n = 0;
   if (*path != '/')
@@ -264,7 +282,7 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   enum MHD_Result rc;
   if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                         !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
-                        !strcmp(r->segs[0], "nodes"))) {
+                        !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json"))) {
     if (!get)
       rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     else if (!strcmp(r->segs[0], "healthz"))
@@ -273,6 +291,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
       rc = route_readyz(r);
     else if (!strcmp(r->segs[0], "metrics"))
       rc = route_metrics(r);
+    else if (!strcmp(r->segs[0], "openapi.json"))
+      rc = route_openapi(r);
     else if (!strcmp(r->segs[0], "nodes"))
       rc = smc_gw_reply_json(r, 200,
                              json_pack("{s:o, s:I}", "nodes",
@@ -325,7 +345,7 @@ static int parse_path(gw_req_t *r, char *copy, enum MHD_Result *rc) {
  * of no machine: /machine, /proposal/{id}, /metrics, /info). A request
  * needs one right: GET/HEAD read, PATCH vote, a write under
  * /machine/{name}/object/ propose, any other write register. read_only
- * leaves only read. /healthz and /readyz stay open. GRANT may name a
+ * leaves only read. /healthz, /readyz and /openapi.json stay open. GRANT may name a
  * "proposer": the meta.proposer of every proposal made with the token (an
  * X-Smc-Proposer header that differs is refused; routes_object.c).
  */
@@ -405,7 +425,8 @@ int smc_gw_required_right(const char *method, char *const *segs, int nsegs, cons
 static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (!r->gw->tokens)
     return 1;
-  if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz")))
+  if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
+                        !strcmp(r->segs[0], "openapi.json")))
     return 1;
   const char *h = smc_gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   json_t *grant =
