@@ -77,6 +77,11 @@ typedef struct smc_output {
   size_t json_len;
   const char *id; /* the proposal id a confirmation or vote request is about, the
                      read id of a read reply ("" when unknown) */
+  /* Confirmations only (NULL / 0 otherwise), read from the decision itself,
+   * so a consumer need not scan json (whose data is the proposer's): */
+  const char *machine; /* the object's machine ("" when unknown, e.g. a bad event) */
+  const char *outcome; /* "committed", "rejected" or "expired" */
+  int duplicate;       /* 1: the original decision of an id decided before */
 } smc_output_t;
 
 /* Called for each output, in order. A non-zero return stops the fold call and

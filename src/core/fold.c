@@ -81,7 +81,24 @@ int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char
     return c->rc;
   if (!c->emit)
     return 0;
-  smc_output_t o = {kind, c->part, c->offset, key ? key : "", reply_to, json, len, id ? id : ""};
+  smc_output_t o = {kind, c->part,      c->offset, key ? key : "", reply_to, json,
+                    len,  id ? id : "", NULL,      NULL,           0};
+  int rc = c->emit(c->opaque, &o);
+  if (rc)
+    c->rc = rc;
+  return rc;
+}
+
+int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
+                           const char *json, size_t len, const char *machine, const char *outcome,
+                           int duplicate) {
+  if (c->rc)
+    return c->rc;
+  if (!c->emit)
+    return 0;
+  smc_output_t o = {
+      SMC_OUT_CONFIRMATION,   c->part, c->offset, key ? key : "", reply_to, json, len, id ? id : "",
+      machine ? machine : "", outcome, duplicate};
   int rc = c->emit(c->opaque, &o);
   if (rc)
     c->rc = rc;
@@ -526,6 +543,15 @@ static int bad_event(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *er
   return 0;
 }
 
+/* The machine of a stored confirmation, unless it was rejected for naming an
+ * unknown one (then the name is the proposer's, not a machine's). */
+static const char *known_machine(const json_t *conf) {
+  const char *code = json_string_value(json_object_get(json_object_get(conf, "error"), "code"));
+  if (code && !strcmp(code, "unknown_machine"))
+    return NULL;
+  return json_string_value(json_object_get(conf, "machine"));
+}
+
 static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
   json_t *j = smc_json_loads(conf, 0);
   if (!j)
@@ -534,10 +560,11 @@ static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
   if (ev->correlation)
     json_object_set_new(j, "correlation", json_string(ev->correlation));
   char *text = smc_json_canonical(j);
+  const char *outcome = json_string_value(json_object_get(j, "outcome"));
+  int rc = text ? fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text),
+                                         known_machine(j), outcome ? outcome : "rejected", 1)
+                : fold_fail(c, SMC_ENOMEM);
   json_decref(j);
-  if (!text)
-    return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
 }

@@ -78,10 +78,10 @@ static json_t *conf_base(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *
 
 /* Record the decision of p (DECIDED), emit its confirmation. */
 static int decide(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, const char *text,
-                  size_t len) {
+                  size_t len, const char *machine, const char *outcome) {
   if (fold_decided_put(c, p->id, text, len))
     return c->rc;
-  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, text, len);
+  return fold_emit_confirmation(c, o->id, p->id, p->reply_to, text, len, machine, outcome, 0);
 }
 
 /* Reject (or expire) p: confirmation with the error and o unchanged. */
@@ -100,7 +100,9 @@ static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = decide(c, o, p, text, strlen(text));
+  /* an unknown machine's name is the proposer's, not a machine: no label */
+  int rc = decide(c, o, p, text, strlen(text), err->code == SMC_EUNKNOWN_MACHINE ? NULL : machine,
+                  outcome);
   free(text);
   return rc;
 }
@@ -236,7 +238,8 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   }
   if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len))
     return c->rc;
-  return fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, b->p + PRE, b->len - PRE);
+  return fold_emit_confirmation(c, o->id, p->id, p->reply_to, b->p + PRE, b->len - PRE, o->machine,
+                                "committed", 0);
 }
 
 /* Publish that p waits for votes. */
@@ -418,8 +421,8 @@ int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     smc_error_clear(&err);
     smc_error_set(&err, SMC_EQUEUE_FULL, NULL, "object '%s' has %lld proposals queued", o->id,
                   (long long)o->qlen);
-    json_t *j =
-        conf_base(c, o, p, o->version > 0 ? o->machine : p->machine, p->transition, "rejected");
+    const char *machine = o->version > 0 ? o->machine : p->machine;
+    json_t *j = conf_base(c, o, p, machine, p->transition, "rejected");
     json_object_set_new(j, "version", json_integer(o->version));
     json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
     json_object_set_new(
@@ -427,9 +430,9 @@ int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
         json_pack("{s:s,s:s,s:s}", "code", "queue_full", "message", err.message, "path", ""));
     char *text = smc_json_canonical(j);
     json_decref(j);
-    int rc = text
-                 ? fold_emit(c, SMC_OUT_CONFIRMATION, o->id, p->id, p->reply_to, text, strlen(text))
-                 : fold_fail(c, SMC_ENOMEM);
+    int rc = text ? fold_emit_confirmation(c, o->id, p->id, p->reply_to, text, strlen(text),
+                                           machine, "rejected", 0)
+                  : fold_fail(c, SMC_ENOMEM);
     free(text);
     fold_prop_close(p);
     return rc;
@@ -617,7 +620,9 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_CONFIRMATION, ev->object, ev->id, ev->reply_to, text, strlen(text));
+  /* a bad event's machine is unchecked: no machine for the metrics */
+  int rc = fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text), NULL,
+                                  "rejected", 0);
   free(text);
   return rc;
 }

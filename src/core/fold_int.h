@@ -148,6 +148,11 @@ smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name);
 void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
               const char *reply_to, const char *json, size_t len);
+/* The same for a confirmation, with its machine, outcome and duplicate flag
+ * (smc_output_t). */
+int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
+                           const char *json, size_t len, const char *machine, const char *outcome,
+                           int duplicate);
 
 /* fold_decide.c */
 /* Queue p (ownership moves in) behind o's queue; activate it if at the head. */

@@ -15,6 +15,7 @@
 #include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
+#include "node/metrics.h"
 
 _Static_assert(SMC_GW_ID_MAX == SMC_CODEC_MAX_ID, "the gateway keeps ids as long as events carry");
 
@@ -254,6 +255,14 @@ static void catalog_put_locked(gw_follower_t *f, smc_machine_t *m) {
     f->capmachines = cap;
   }
   f->machines[f->nmachines++] = smc_machine_retain(m);
+  /* every outcome of a new machine is exported from 0 (rate() needs the 0) */
+  static const char *const outcomes[] = {"committed", "rejected", "expired", "duplicate"};
+  for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+    char labels[160];
+    snprintf(labels, sizeof labels, "machine=\"%s\",outcome=\"%s\"", smc_machine_name(m),
+             outcomes[i]);
+    smc_metrics_counter_add("smc_confirmations_total", labels, 0);
+  }
 }
 
 void smc_gw_catalog_put(gw_follower_t *f, smc_machine_t *m) {

@@ -42,11 +42,68 @@ void smc_gateway_config_default(smc_gateway_config_t *c) {
 
 /* ------------------------------------------------------------- answers */
 
+/*
+ * The route template of a request path, for the HTTP metrics: the path with
+ * its variable segments named ("/machine/{m}/object/{o}"), so that label
+ * values stay few whatever clients send; "other" when no route matches.
+ */
+static const char *route_template(const char *url) {
+  static const char *const fixed[] = {"/healthz", "/readyz",  "/metrics",     "/info",
+                                      "/nodes",   "/machine", "/openapi.json"};
+  const char *seg[7];
+  size_t len[7];
+  int n = 0;
+  for (const char *p = url ? url : ""; *p;) {
+    while (*p == '/')
+      p++;
+    if (!*p)
+      break;
+    if (n == 7)
+      return "other";
+    seg[n] = p;
+    len[n] = strcspn(p, "/");
+    p += len[n++];
+  }
+  if (n == 1)
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+      if (len[0] == strlen(fixed[i]) - 1 && !strncmp(seg[0], fixed[i] + 1, len[0]))
+        return fixed[i];
+  if (n == 2 && len[0] == 8 && !strncmp(seg[0], "proposal", 8))
+    return "/proposal/{id}";
+  if (n < 2 || len[0] != 7 || strncmp(seg[0], "machine", 7))
+    return "other";
+  if (n == 2)
+    return "/machine/{m}";
+  if (n == 3 && len[2] == 7 && !strncmp(seg[2], "diagram", 7))
+    return "/machine/{m}/diagram";
+  if (n < 4 || len[2] != 6 || strncmp(seg[2], "object", 6))
+    return "other";
+  if (n == 4)
+    return "/machine/{m}/object/{o}";
+  if (n == 5 && len[4] == 5 && !strncmp(seg[4], "watch", 5))
+    return "/machine/{m}/object/{o}/watch";
+  if (n == 6 && len[4] == 10 && !strncmp(seg[4], "transition", 10))
+    return "/machine/{m}/object/{o}/transition/{t}";
+  return "other";
+}
+
+/* The method as a label value: the ones the API has, else "other". */
+static const char *method_label(const char *m) {
+  static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (size_t i = 0; m && i < sizeof(known) / sizeof(known[0]); i++)
+    if (!strcmp(m, known[i]))
+      return known[i];
+  return "other";
+}
+
 static void observe(gw_req_t *r, unsigned status) {
-  char labels[96];
-  snprintf(labels, sizeof(labels), "method=\"%s\",status=\"%u\"", r->method, status);
+  char labels[160];
+  const char *route = route_template(r->url);
+  snprintf(labels, sizeof(labels), "code=\"%u\",method=\"%s\",route=\"%s\"", status,
+           method_label(r->method), route);
   smc_metrics_counter_add("smc_http_requests_total", labels, 1);
-  smc_metrics_histogram_observe("smc_http_request_duration_seconds", NULL,
+  snprintf(labels, sizeof(labels), "route=\"%s\"", route);
+  smc_metrics_histogram_observe("smc_http_request_duration_seconds", labels,
                                 (double)(smc_gw_now_ms() - r->start_ms) / 1000.0);
 }
 
@@ -652,6 +709,33 @@ static int load_tokens(smc_gateway_t *gw, const char *file, smc_error_t *err) {
   return 0;
 }
 
+/* HELP lines of the gateway's counters, each exported from 0 for its known
+ * label sets. */
+static void describe_gateway_counters(void) {
+  static const struct {
+    const char *name, *help, *labels[2];
+  } c[] = {
+      {"smc_gateway_answers_total",
+       "PUT answers by where the decision came from: a fold of this process or the "
+       "confirmations topic.",
+       {"source=\"confirmations\"", "source=\"fold\""}},
+      {"smc_gateway_reads_total",
+       "GET reads by path: this process's fold, or a read event through the log.",
+       {"source=\"fold\"", "source=\"log\""}},
+      {"smc_gateway_forwards_total",
+       "Requests forwarded to the node folding the object's partition, by result.",
+       {"result=\"answered\"", "result=\"failed\""}},
+  };
+  for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+    smc_metrics_describe(c[i].name, SMC_METRIC_COUNTER, c[i].help);
+    for (size_t k = 0; k < 2; k++)
+      smc_metrics_counter_add(c[i].name, c[i].labels[k], 0);
+  }
+  /* the first scrape's own series, so the family never shows without one */
+  smc_metrics_counter_add("smc_http_requests_total",
+                          "code=\"200\",method=\"GET\",route=\"/metrics\"", 0);
+}
+
 int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_error_t *err) {
   int rc;
   *out = NULL;
@@ -697,10 +781,11 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
        !smc_gw_follower_caught_up(gw->follower) && smc_gw_now_ms() < until;)
     usleep(20 * 1000);
   smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER,
-                       "HTTP requests by method and status.");
+                       "HTTP requests answered, by status code, method and route template.");
   smc_metrics_describe("smc_http_request_duration_seconds", SMC_METRIC_HISTOGRAM,
-                       "HTTP request latency (until the answer is queued).");
+                       "HTTP request latency until the answer is queued, by route template.");
   smc_metrics_describe("smc_http_connections", SMC_METRIC_GAUGE, "Open HTTP connections.");
+  describe_gateway_counters();
   gw->daemon = MHD_start_daemon(
       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
       on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,

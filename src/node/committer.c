@@ -79,7 +79,12 @@ typedef struct out_rec {
   int32_t partition;
   int64_t offset;
   size_t key, json, json_len, reply_to; /* reply_to NO_REPLY: none */
+  size_t machine;                       /* confirmations: the machine ("" none) */
+  unsigned char outcome, duplicate;     /* confirmations: OUTCOME_*, 0/1 */
 } out_rec_t;
+
+enum { OUTCOME_COMMITTED, OUTCOME_REJECTED, OUTCOME_EXPIRED, OUTCOME_COUNT };
+static const char *const outcome_names[OUTCOME_COUNT] = {"committed", "rejected", "expired"};
 
 /*
  * A batch of folded records: its overlay of store writes layered on `below`
@@ -422,16 +427,14 @@ static int produce(smc_committer_t *c, const char *topic, int32_t partition, con
   }
 }
 
-static void count_confirmation(const char *json) {
-  const char *outcome = "committed";
-  if (strstr(json, "\"duplicate\":true"))
-    outcome = "duplicate";
-  else if (strstr(json, "\"outcome\":\"rejected\""))
-    outcome = "rejected";
-  else if (strstr(json, "\"outcome\":\"expired\""))
-    outcome = "expired";
-  char labels[64];
-  snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+/* Count a published confirmation by machine and outcome (a duplicate, the
+ * original decision answered again, counts as "duplicate"), from the fields
+ * the fold gave with it: its JSON holds the proposer's data, which may say
+ * anything. */
+static void count_confirmation(const batch_t *b, const out_rec_t *o) {
+  const char *outcome = o->duplicate ? "duplicate" : outcome_names[o->outcome];
+  char labels[160];
+  snprintf(labels, sizeof labels, "machine=\"%s\",outcome=\"%s\"", b->text + o->machine, outcome);
   smc_metrics_counter_add("smc_confirmations_total", labels, 1);
 }
 
@@ -470,7 +473,7 @@ static int publish(smc_committer_t *c, const batch_t *b, const out_rec_t *o) {
     if (rc == 0 && reply_to)
       rc = publish_reply_to(c, o, reply_to, key, json);
     if (rc == 0)
-      count_confirmation(json);
+      count_confirmation(b, o);
   } else if (o->kind == SMC_OUT_REPLY) {
     if (reply_to && strcmp(reply_to, c->topic_replies)) {
       rc = publish_reply_to(c, o, reply_to, key, json);
@@ -524,6 +527,19 @@ static int batch_add(batch_t *b, const smc_output_t *o) {
   if (o->reply_to && *o->reply_to &&
       text_add(b, o->reply_to, strlen(o->reply_to), &r->reply_to) < 0)
     return SMC_ENOMEM;
+  if (o->kind == SMC_OUT_CONFIRMATION) {
+    /* machine names are [a-z0-9._-]{1,64} (machine.c): anything else is no label */
+    const char *m = o->machine ? o->machine : "";
+    size_t ml = strlen(m);
+    if (ml > 64 || strspn(m, "abcdefghijklmnopqrstuvwxyz0123456789._-") != ml)
+      m = "", ml = 0;
+    if (text_add(b, m, ml, &r->machine) < 0)
+      return SMC_ENOMEM;
+    r->outcome = o->outcome && !strcmp(o->outcome, "expired")    ? OUTCOME_EXPIRED
+                 : o->outcome && !strcmp(o->outcome, "rejected") ? OUTCOME_REJECTED
+                                                                 : OUTCOME_COMMITTED;
+    r->duplicate = o->duplicate != 0;
+  }
   b->nouts++;
   return 0;
 }
@@ -747,7 +763,9 @@ static void stream_outputs(smc_committer_t *c, batch_t *b) {
     out_rec_t o = b->outs[b->published];
     size_t end = o.reply_to != NO_REPLY ? o.reply_to + strlen(b->text + o.reply_to) + 1
                                         : o.json + o.json_len + 1;
-    size_t need = end - o.key; /* key, json, reply_to are consecutive */
+    if (o.kind == SMC_OUT_CONFIRMATION) /* its machine comes last (batch_add) */
+      end = o.machine + strlen(b->text + o.machine) + 1;
+    size_t need = end - o.key; /* key, json, reply_to, machine are consecutive */
     if (need > c->scratch_cap) {
       char *t = realloc(c->scratch, need);
       if (!t) {
@@ -766,6 +784,8 @@ static void stream_outputs(smc_committer_t *c, batch_t *b) {
     o.json -= base;
     if (o.reply_to != NO_REPLY)
       o.reply_to -= base;
+    if (o.kind == SMC_OUT_CONFIRMATION)
+      o.machine -= base;
     if (begin_txn(c) < 0 || publish(c, &one, &o) < 0) {
       pthread_mutex_lock(&c->jlock);
       b->stream_err = 1;
@@ -1327,7 +1347,7 @@ static void update_lag(smc_committer_t *c, int64_t now) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, c->topic_in, p);
     if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0) {
-      smc_metrics_gauge_set("smc_fold_lag", labels, (double)(hi - l->elems[0].offset));
+      smc_metrics_gauge_set("smc_fold_lag_records", labels, (double)(hi - l->elems[0].offset));
       atomic_store(&c->lag[p], hi - l->elems[0].offset);
     } else if (c->folded_end[p] >= 0 && hi >= c->folded_end[p]) {
       atomic_store(&c->lag[p], hi - c->folded_end[p]);

@@ -3,13 +3,16 @@
  * the work they measure, so contention is not a concern. */
 #include "node/metrics.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static const double SMC_METRICS_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -187,8 +190,11 @@ static void fmt_double(char *out, size_t n, double v) {
     snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
   else if (v == floor(v) && fabs(v) < 1e15)
     snprintf(out, n, "%.0f", v);
-  else
-    snprintf(out, n, "%.17g", v);
+  else {
+    snprintf(out, n, "%.15g", v); /* the shortest that reads back the same */
+    if (strtod(out, NULL) != v)
+      snprintf(out, n, "%.17g", v);
+  }
 }
 
 /* name{labels[,extra]} value */
@@ -252,11 +258,80 @@ static void render_family(buf_t *b, family_t *f) {
   }
 }
 
+/* The process_* metrics of the Prometheus client libraries, read from /proc
+ * at each scrape: CPU time, resident and virtual memory, open and maximum file
+ * descriptors, start time. A field that cannot be read is left out. */
+static void render_process(buf_t *b) {
+  double tick = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+  char stat[1024];
+  FILE *f = fopen("/proc/self/stat", "r");
+  size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+  if (f)
+    fclose(f);
+  stat[n] = '\0';
+  /* fields after the command (which may hold spaces): state is field 3 */
+  const char *p = strrchr(stat, ')');
+  unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+  long long rss = 0;
+  int have = p &&
+             sscanf(p + 2,
+                    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                    "%*d %*d %*d %llu %llu %lld",
+                    &utime, &stime, &start, &vsize, &rss) == 5 &&
+             tick > 0;
+  unsigned long long btime = 0;
+  if ((f = fopen("/proc/stat", "r"))) {
+    char line[256];
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "btime %llu", &btime) == 1)
+        break;
+    fclose(f);
+  }
+  if (have) {
+    bprintf(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+               "seconds.\n# TYPE process_cpu_seconds_total counter\n");
+    line(b, "process_cpu_seconds_total", "", NULL, NULL, (double)(utime + stime) / tick);
+  }
+  long fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  for (struct dirent *e; d && (e = readdir(d));)
+    fds += e->d_name[0] != '.';
+  if (d) {
+    closedir(d);
+    bprintf(b, "# HELP process_open_fds Number of open file descriptors.\n"
+               "# TYPE process_open_fds gauge\n");
+    line(b, "process_open_fds", "", NULL, NULL, (double)(fds - 1)); /* less opendir's own */
+  }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    bprintf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+               "# TYPE process_max_fds gauge\n");
+    line(b, "process_max_fds", "", NULL, NULL,
+         rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+  }
+  if (have) {
+    bprintf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+               "# TYPE process_resident_memory_bytes gauge\n");
+    line(b, "process_resident_memory_bytes", "", NULL, NULL, (double)rss * page);
+  }
+  if (have && btime) {
+    bprintf(b, "# HELP process_start_time_seconds Start time of the process since unix epoch "
+               "in seconds.\n# TYPE process_start_time_seconds gauge\n");
+    line(b, "process_start_time_seconds", "", NULL, NULL, (double)btime + (double)start / tick);
+  }
+  if (have) {
+    bprintf(b, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+               "# TYPE process_virtual_memory_bytes gauge\n");
+    line(b, "process_virtual_memory_bytes", "", NULL, NULL, (double)vsize);
+  }
+}
+
 char *smc_metrics_render(void) {
   buf_t b = {malloc(4096), 0, 4096, 0};
   if (!b.p)
     return NULL;
   b.p[0] = '\0';
+  render_process(&b);
   pthread_mutex_lock(&lock);
   family_t **order = nfamilies ? malloc(nfamilies * sizeof(*order)) : NULL;
   if (nfamilies && !order)

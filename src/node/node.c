@@ -2,6 +2,7 @@
 #include "node/node.h"
 
 #include <errno.h>
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,10 @@
 #include "node/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+
+#ifndef SMC_ROCKSDB_VERSION /* CMakeLists.txt reads it from rocksdb/version.h */
+#define SMC_ROCKSDB_VERSION "unknown"
+#endif
 
 struct smc_node {
   smc_node_config_t cfg; /* every string is an owned copy */
@@ -245,7 +250,9 @@ static void describe_metrics(void) {
   } m[] = {
       {"smc_records_folded_total", SMC_METRIC_COUNTER,
        "Records of the proposals topic folded, by role."},
-      {"smc_confirmations_total", SMC_METRIC_COUNTER, "Confirmations published, by outcome."},
+      {"smc_confirmations_total", SMC_METRIC_COUNTER,
+       "Confirmations published, by machine and outcome (committed, rejected, expired, or "
+       "duplicate: an id decided before, answered again)."},
       {"smc_proposals_awaiting_votes_total", SMC_METRIC_COUNTER,
        "Proposals that became active and wait for votes."},
       {"smc_replies_total", SMC_METRIC_COUNTER, "Read replies published."},
@@ -267,8 +274,9 @@ static void describe_metrics(void) {
        "Transactional producers re-created after fatal, fenced or indefinite errors."},
       {"smc_ticks_total", SMC_METRIC_COUNTER, "Tick events written for pending timers."},
       {"smc_timer_pending", SMC_METRIC_GAUGE, "1 when a timer is pending in the partition."},
-      {"smc_fold_lag", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
-      {"smc_build_info", SMC_METRIC_GAUGE, "Always 1; the version label is smc's version."},
+      {"smc_fold_lag_records", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
+      {"smc_build_info", SMC_METRIC_GAUGE,
+       "Always 1; the labels say smc's version and the librdkafka and RocksDB it runs on."},
       {"smc_heartbeats_total", SMC_METRIC_COUNTER,
        "Node table records this node wrote to <prefix>nodes."},
       {"smc_local_reads_total", SMC_METRIC_COUNTER,
@@ -276,7 +284,31 @@ static void describe_metrics(void) {
   };
   for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
     smc_metrics_describe(m[i].name, m[i].type, m[i].help);
-  smc_metrics_gauge_set("smc_build_info", "version=\"" SMC_VERSION "\"", 1);
+  /* Counters start at 0 for the label sets known now (a rate() needs the 0);
+   * smc_confirmations_total gets its machines' series as they are registered
+   * (the gateway's catalog) or first counted. */
+  static const char *const zero[][2] = {
+      {"smc_records_folded_total", "role=\"committer\""},
+      {"smc_records_folded_total", "role=\"voter\""},
+      {"smc_proposals_awaiting_votes_total", NULL},
+      {"smc_replies_total", NULL},
+      {"smc_votes_total", "accept=\"false\""},
+      {"smc_votes_total", "accept=\"true\""},
+      {"smc_votes_bad_signature_total", NULL},
+      {"smc_txn_commits_total", NULL},
+      {"smc_txn_records_total", NULL},
+      {"smc_committer_txn_aborts_total", NULL},
+      {"smc_committer_producer_rebuilds_total", NULL},
+      {"smc_ticks_total", NULL},
+      {"smc_heartbeats_total", NULL},
+      {"smc_local_reads_total", NULL},
+  };
+  for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
+    smc_metrics_counter_add(zero[i][0], zero[i][1], 0);
+  char labels[256];
+  snprintf(labels, sizeof labels, "librdkafka=\"%s\",rocksdb=\"%s\",version=\"%s\"",
+           rd_kafka_version_str(), SMC_ROCKSDB_VERSION, SMC_VERSION);
+  smc_metrics_gauge_set("smc_build_info", labels, 1);
 }
 
 /*

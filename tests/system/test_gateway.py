@@ -45,9 +45,9 @@ def test_health_ready_info_metrics(dev):
     assert st == 200 and h["content-type"].startswith("text/plain")
     text = raw.decode()
     assert "# TYPE smc_http_requests_total counter" in text
-    assert 'smc_http_requests_total{method="GET",status="200"}' in text
+    assert 'smc_http_requests_total{code="200",method="GET",route="/healthz"}' in text
     assert "# TYPE smc_http_request_duration_seconds histogram" in text
-    assert 'smc_http_request_duration_seconds_bucket{le="+Inf"}' in text
+    assert 'smc_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"}' in text
 
 
 def test_machine_list_get_diagram(dev):

@@ -34,7 +34,7 @@ def test_worker_serves_info_and_metrics(cluster):
     assert j["partitions"] == list(range(cluster.partitions))
     st, text = get(addr, "/metrics")
     assert st == 200
-    assert re.search(r'^smc_confirmations_total\{outcome="committed"\} [1-9]', text, re.M), text
+    assert re.search(r'^smc_confirmations_total\{machine="[a-z0-9._-]+",outcome="committed"\} [1-9]', text, re.M), text
     assert re.search(r'^smc_txn_commits_total [1-9]', text, re.M), text
     assert "smc_txn_commit_seconds_bucket" in text
     # the version `smc --version` prints (one source: CMake's project VERSION)

@@ -8,7 +8,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "node/metrics.h"
 
@@ -23,11 +25,43 @@ static void assert_contains(const char *text, const char *needle) {
     fail_msg("missing <%s> in:\n%s", needle, text);
 }
 
+/* Nothing registered: only the process_* metrics read from /proc. */
 static void test_empty(void **state) {
   (void)state;
   char *t = smc_metrics_render();
   assert_non_null(t);
-  assert_string_equal(t, "");
+  assert_null(strstr(t, "smc_"));
+  for (const char *l = t; *l; l = strchr(l, '\n') + 1)
+    if (strncmp(l, "# HELP process_", 15) && strncmp(l, "# TYPE process_", 15) &&
+        strncmp(l, "process_", 8))
+      fail_msg("not a process metric: %s", l);
+  free(t);
+}
+
+static double sample(const char *text, const char *name) {
+  char key[128];
+  snprintf(key, sizeof key, "\n%s ", name);
+  const char *p = strstr(text, key);
+  if (!p)
+    fail_msg("no sample of %s in:\n%s", name, text);
+  return strtod(p + strlen(key), NULL);
+}
+
+/* The process metrics, as the Prometheus client libraries name them. */
+static void test_process(void **state) {
+  (void)state;
+  char *t = smc_metrics_render();
+  assert_contains(t, "# TYPE process_cpu_seconds_total counter\n");
+  assert_contains(t, "# TYPE process_resident_memory_bytes gauge\n");
+  assert_true(sample(t, "process_cpu_seconds_total") >= 0);
+  assert_true(sample(t, "process_resident_memory_bytes") > 1024 * 1024);
+  assert_true(sample(t, "process_virtual_memory_bytes") >=
+              sample(t, "process_resident_memory_bytes"));
+  double fds = sample(t, "process_open_fds");
+  assert_true(fds >= 3 && fds <= sample(t, "process_max_fds"));
+  double start = sample(t, "process_start_time_seconds");
+  double now = (double)time(NULL);
+  assert_true(start <= now + 1 && start > now - 24 * 3600);
   free(t);
 }
 
@@ -78,7 +112,7 @@ static void test_gauge_and_type_clash(void **state) {
   assert_contains(t, "smc_lag{partition=\"0\"} 4\n");
   assert_contains(t, "smc_lag{partition=\"1\"} -2\n");
   assert_null(strstr(t, "smc_lag 1"));
-  assert_null(strstr(t, "counter"));
+  assert_null(strstr(t, "# TYPE smc_lag counter"));
   free(t);
 }
 
@@ -135,6 +169,7 @@ static void test_threads(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_empty, setup),
+      cmocka_unit_test_setup(test_process, setup),
       cmocka_unit_test_setup(test_counter_and_help, setup),
       cmocka_unit_test_setup(test_described_without_series, setup),
       cmocka_unit_test_setup(test_gauge_and_type_clash, setup),
