@@ -26,6 +26,7 @@
 #include "cli/cli.h"
 #include "gateway/gateway.h"
 #include "kafka/admin.h"
+#include "kafka/kconf.h"
 #include "node/answers.h"
 #include "node/node.h"
 #include "smc/client.h"
@@ -67,7 +68,9 @@ static void usage(FILE *out) {
                "                      that file exists (smc keygen --out DIR/node-<i>)\n"
                "  --auth-tokens FILE  require bearer tokens (JSON: {\"TOKEN\": {\"machines\": "
                "\"*\" | [names]}})\n"
-               "  -v                  more logging (repeat for debug)\n");
+               "  -v                  more logging (repeat for debug)\n"
+               "  --log-format F      text (default), logfmt or json: every log line on stderr\n"
+               "                      (smc's and librdkafka's; any command takes it)\n");
 }
 
 /* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
@@ -101,6 +104,7 @@ static int start_mock(dev_t_ *d) {
   char errstr[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", d->log_level > 1 ? "6" : "3", errstr, sizeof(errstr));
+  rd_kafka_conf_set_log_cb(conf, smc_kconf_log_cb); /* its lines in the process's log format */
   d->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
   if (!d->host) {
     fprintf(stderr, "smc dev: %s\n", errstr);

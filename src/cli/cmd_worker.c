@@ -129,6 +129,8 @@ static void usage(FILE *out) {
           "                         (PEM; from `smc keygen` or `openssl genpkey`)\n"
           "  --http ADDR            serve the REST gateway on HOST:PORT\n"
           "  --log-level L          error, warn, info (default) or debug\n"
+          "  --log-format F         text (default), logfmt or json (also SMC_LOG_FORMAT;\n"
+          "                         librdkafka's lines too)\n"
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
           "  --commit-interval-ms MS, --commit-max-records N   transaction size (10, 1000)\n"
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/logline.h"
 
 /* SMC_VERSION comes from CMake's project(VERSION) (CMakeLists.txt). */
 #ifndef SMC_VERSION
@@ -44,8 +45,49 @@ static void limit_malloc_arenas(void) {
 #endif
 }
 
+/*
+ * --log-format text|logfmt|json is taken by every command (and
+ * SMC_LOG_FORMAT before it): it is removed from argv here, before the
+ * command parses the rest, and sets the format of every log line of the
+ * process (core/logline.h). 0, or -1 after a usage message.
+ */
+static int take_log_format(int *argc, char **argv) {
+  const char *env = getenv("SMC_LOG_FORMAT");
+  const char *val = env && *env ? env : NULL;
+  int out = 1;
+  for (int i = 1; i < *argc; i++) {
+    if (!strcmp(argv[i], "--")) { /* the rest is not ours */
+      while (i < *argc)
+        argv[out++] = argv[i++];
+      break;
+    }
+    if (!strcmp(argv[i], "--log-format")) {
+      if (i + 1 >= *argc) {
+        fprintf(stderr, "smc: --log-format needs text, logfmt or json\n");
+        return -1;
+      }
+      val = argv[++i];
+    } else if (!strncmp(argv[i], "--log-format=", 13)) {
+      val = argv[i] + 13;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argv[out] = NULL;
+  *argc = out;
+  if (val && smc_logline_parse_format(val) < 0) {
+    fprintf(stderr, "smc: log format must be text, logfmt or json, not '%s'\n", val);
+    return -1;
+  }
+  if (val)
+    smc_logline_set_format(smc_logline_parse_format(val));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   limit_malloc_arenas();
+  if (take_log_format(&argc, argv) < 0)
+    return SMC_EXIT_USAGE;
   if (argc < 2) {
     usage(stderr);
     return SMC_EXIT_USAGE;

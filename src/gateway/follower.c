@@ -15,6 +15,7 @@
 #include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
+#include "kafka/kconf.h"
 #include "node/metrics.h"
 
 _Static_assert(SMC_GW_ID_MAX == SMC_CODEC_MAX_ID, "the gateway keeps ids as long as events carry");
@@ -630,6 +631,7 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
   for (char **p = gw->kafka_props; p && p[0] && p[1]; p += 2)
     if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
       goto fail;
+  rd_kafka_conf_set_log_cb(conf, smc_kconf_log_cb);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
   if (!rk) {
     smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);

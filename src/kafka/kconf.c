@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/logline.h"
 #include "smc/error.h"
 
 static atomic_int log_level = -1;
@@ -25,32 +26,20 @@ static int current_log_level(void) {
 
 static const char *level_name(int level) {
   if (level <= 3)
-    return "ERROR";
+    return "error";
   if (level == 4)
-    return "WARN";
+    return "warn";
   if (level <= 6)
-    return "INFO";
-  return "DEBUG";
+    return "info";
+  return "debug";
 }
 
 void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   if (level > current_log_level())
     return;
-  struct timespec ts;
-  struct tm tm;
-  char when[32];
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-  /* one line: control characters (newlines) become spaces */
-  char msg[1024];
-  size_t n = 0;
-  for (const char *p = buf ? buf : ""; *p && n + 1 < sizeof(msg); p++)
-    msg[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
-  msg[n] = '\0';
-  /* one fprintf call so concurrent lines do not interleave */
-  fprintf(stderr, "%s.%03ldZ %s kafka %s %s: %s\n", when, ts.tv_nsec / 1000000, level_name(level),
-          rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", msg);
+  smc_logfield_t f[2] = {{"kafka", rk ? rd_kafka_name(rk) : "-", 0, 0},
+                         {"facility", fac ? fac : "-", 0, 0}};
+  smc_logline_write(level_name(level), f, 2, buf ? buf : "");
 }
 
 const char *smc_kafka_default_bootstrap(void) {

@@ -27,9 +27,11 @@ rd_kafka_conf_t *smc_kconf_new(const char *bootstrap, const char *const *props, 
  * murmur2(object) % N. Returns 0, or -1 with errstr filled. */
 int smc_kconf_producer(rd_kafka_conf_t *conf, char *errstr, size_t errlen);
 
-/* librdkafka log callback: one line on stderr in smc's format,
- * "<UTC time> <LEVEL> kafka <client name> <facility>: <message>". Installed
- * by smc_kconf_new. */
+/* librdkafka log callback: one line on stderr through core/logline.h, in
+ * the process's log format, with the fields kafka (the client's name) and
+ * facility, e.g. as text
+ *   2026-11-28T02:28:19.703Z level=error kafka=rdkafka#producer-1 facility=FAIL msg="..."
+ * Installed by smc_kconf_new; every other rd_kafka_conf_t of smc sets it too. */
 void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
 /* Lowest syslog level (0 emerg .. 7 debug) the callback prints; default 6

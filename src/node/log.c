@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "core/logline.h"
 
 static atomic_int log_level = SMC_LOG_INFO;
 
@@ -36,23 +36,6 @@ int smc_log_parse_level(const char *s) {
   return -1;
 }
 
-/* Append src to dst (capacity cap, current length *n) with quoting escapes. */
-static void append_escaped(char *dst, size_t cap, size_t *n, const char *src) {
-  for (const unsigned char *p = (const unsigned char *)src; *p && *n + 7 < cap; p++) {
-    if (*p == '"' || *p == '\\') {
-      dst[(*n)++] = '\\';
-      dst[(*n)++] = (char)*p;
-    } else if (*p == '\n') {
-      dst[(*n)++] = '\\';
-      dst[(*n)++] = 'n';
-    } else if (*p < 0x20) {
-      *n += (size_t)snprintf(dst + *n, cap - *n, "\\x%02x", *p);
-    } else {
-      dst[(*n)++] = (char)*p;
-    }
-  }
-}
-
 void smc_log(int level, const char *node, int32_t partition, const char *fmt, ...) {
   if (level > atomic_load(&log_level))
     return;
@@ -65,26 +48,6 @@ void smc_log(int level, const char *node, int32_t partition, const char *fmt, ..
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char line[4096];
-  size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-  n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s", ts.tv_nsec / 1000000L,
-                        level_names[level]);
-  if (node) {
-    n += (size_t)snprintf(line + n, sizeof line - n, " node=");
-    append_escaped(line, sizeof line, &n, node);
-  }
-  if (partition >= 0)
-    n += (size_t)snprintf(line + n, sizeof line - n, " partition=%d", (int)partition);
-  n += (size_t)snprintf(line + n, sizeof line - n, " msg=\"");
-  append_escaped(line, sizeof line - 2, &n, msg);
-  line[n++] = '"';
-  line[n++] = '\n';
-  /* One write(2) per line keeps lines from different threads whole. */
-  ssize_t w = write(STDERR_FILENO, line, n);
-  (void)w;
+  smc_logfield_t f[2] = {{"node", node, 0, 0}, {"partition", NULL, partition, partition >= 0}};
+  smc_logline_write(level_names[level], f, 2, msg);
 }

@@ -1,5 +1,6 @@
 /*
- * Worker logs: one line per event on stderr,
+ * Worker logs: one line per event on stderr, in the process's log format
+ * (core/logline.h: text, logfmt or json), e.g. as text
  *   2026-11-28T01:02:03.456Z level=info node=n1 partition=3 msg="..."
  * Levels: 0 error, 1 warn, 2 info, 3 debug. Thread-safe (one write per line).
  */

@@ -102,14 +102,14 @@ static void test_log_line(void **state) {
   close(fd);
   unlink(path);
   assert_true(n > 0);
-  /* "<UTC time> LEVEL kafka <name> FAC: msg" */
+  /* the process's log format (text here): time, level, kafka, facility, msg */
   char *line2 = strchr(buf, '\n');
   assert_non_null(line2);
   *line2++ = '\0';
   assert_int_equal(strlen(buf) > 24 && buf[4] == '-' && buf[10] == 'T' && buf[23] == 'Z', 1);
-  assert_string_equal(buf + 25, "WARN kafka - FAC: broker went away");
+  assert_string_equal(buf + 24, " level=warn kafka=- facility=FAC msg=\"broker went away\"");
   assert_null(strstr(line2, "filtered out"));
-  assert_non_null(strstr(line2, "ERROR kafka - ERRF: bad thing\n"));
+  assert_non_null(strstr(line2, " level=error kafka=- facility=ERRF msg=\"bad\\nthing\"\n"));
 }
 
 static void test_topic_defs_file(void **state) {
