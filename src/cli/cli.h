@@ -16,6 +16,13 @@ typedef struct smc_command {
   int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 } smc_command_t;
 
+/* The command table of main.c, in `smc help` order. */
+extern const smc_command_t *const smc_cli_commands[];
+extern const size_t smc_cli_ncommands;
+/* The sub-commands of a command of the table (space-separated, each takes
+ * --help), NULL when it has none: `smc machine check`. */
+const char *smc_cli_verbs(const char *command);
+
 /* Each subcommand file defines one of these; main.c lists them. */
 extern const smc_command_t smc_cmd_machine;
 extern const smc_command_t smc_cmd_diagram;
@@ -35,6 +42,7 @@ extern const smc_command_t smc_cmd_replay;
 extern const smc_command_t smc_cmd_verify;
 extern const smc_command_t smc_cmd_export;
 extern const smc_command_t smc_cmd_keygen;
+extern const smc_command_t smc_cmd_completion;
 
 /*
  * The fold's limits decide outcomes, so every program that folds must use the

@@ -13,18 +13,27 @@
 #endif
 
 /* Keep in the order `smc help` should list them. */
-static const smc_command_t *const commands[] = {
+const smc_command_t *const smc_cli_commands[] = {
     &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate, &smc_cmd_topics, &smc_cmd_propose,
     &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,    &smc_cmd_dev,    &smc_cmd_worker,
-    &smc_cmd_replay,  &smc_cmd_verify,  &smc_cmd_export,   &smc_cmd_keygen,
+    &smc_cmd_replay,  &smc_cmd_verify,  &smc_cmd_export,   &smc_cmd_keygen, &smc_cmd_completion,
 };
+#define NCOMMANDS (sizeof(smc_cli_commands) / sizeof(smc_cli_commands[0]))
+const size_t smc_cli_ncommands = NCOMMANDS;
 
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+const char *smc_cli_verbs(const char *command) {
+  static const char *const verbs[][2] = {{"machine", "check apply get list"},
+                                         {"topics", "create describe"}};
+  for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+    if (!strcmp(command, verbs[i][0]))
+      return verbs[i][1];
+  return NULL;
+}
 
 static void usage(FILE *out) {
   fprintf(out, "usage: smc COMMAND [ARGS...]\n\ncommands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
-    fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "  %-10s %s\n", smc_cli_commands[i]->name, smc_cli_commands[i]->summary);
   fprintf(out, "\n`smc COMMAND --help` describes a command.\n"
                "exit status: 0 ok, 1 rejected or failed, 2 usage, 3 unavailable\n");
 }
@@ -96,9 +105,9 @@ int main(int argc, char **argv) {
   if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
     if (argc > 2) {
       for (size_t i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(commands[i]->name, argv[2])) {
+        if (!strcmp(smc_cli_commands[i]->name, argv[2])) {
           char *hargv[] = {argv[2], "--help", NULL};
-          return commands[i]->run(2, hargv);
+          return smc_cli_commands[i]->run(2, hargv);
         }
     }
     usage(stdout);
@@ -109,8 +118,8 @@ int main(int argc, char **argv) {
     return SMC_EXIT_OK;
   }
   for (size_t i = 0; i < NCOMMANDS; i++)
-    if (!strcmp(commands[i]->name, name))
-      return commands[i]->run(argc - 1, argv + 1);
+    if (!strcmp(smc_cli_commands[i]->name, name))
+      return smc_cli_commands[i]->run(argc - 1, argv + 1);
   fprintf(stderr, "smc: unknown command '%s'\n\n", name);
   usage(stderr);
   return SMC_EXIT_USAGE;
