@@ -20,7 +20,7 @@ def run_dev(fmt, *extra):
     env = dict(os.environ)
     env.pop("SMC_LOG_FORMAT", None)
     p = subprocess.Popen([smc_bin(), "dev", "--examples", "--http", "127.0.0.1:%d" % port,
-                          "--partitions", "2", "-v", "-v", "--log-format", fmt] + list(extra),
+                          "--partitions", "6", "-v", "-v", "--log-format", fmt] + list(extra),
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=env)
     deadline = time.time() + 180
@@ -32,6 +32,17 @@ def run_dev(fmt, *extra):
     subprocess.run(["curl", "-s", "-X", "PUT", "-H", "Content-Type: application/json", "-d", "{}",
                     "http://127.0.0.1:%d/machine/lock/object/logs-1/transition/create" % port],
                    capture_output=True, timeout=60)
+    # Stop only once every committer has partitions: librdkafka 2.0.2 (Debian
+    # 12) asserts in rd_kafka_sticky_assignor_state_destroy when a consumer of
+    # the cooperative-sticky assignor is destroyed before its first
+    # assignment (librdkafka issue 4312, fixed in 2.3.0), killing the process.
+    while time.time() < deadline:
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            "http://127.0.0.1:%d/readyz" % port], capture_output=True, text=True)
+        if r.stdout == "200":
+            break
+        time.sleep(0.2)
+    time.sleep(2)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
     return p.returncode, err.splitlines()
