@@ -39,7 +39,7 @@ def test_worker_serves_info_and_metrics(cluster):
     assert "smc_txn_commit_seconds_bucket" in text
     # the version `smc --version` prints (one source: CMake's project VERSION)
     version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.split()[1]
-    assert re.search(r'^smc_build_info\{version="%s"\} 1$' % re.escape(version), text, re.M), text
+    assert re.search(r'^smc_build_info\{librdkafka="[0-9.]+",rocksdb="[0-9.]+",version="%s"\} 1$' % re.escape(version), text, re.M), text
     # every batch the committer folded was written to its store once
     assert re.search(r'^smc_store_write_seconds_count\{role="committer"\} [1-9]', text, re.M), text
     assert re.search(r'^smc_store_write_seconds_bucket\{role="committer",le="\+Inf"\} [1-9]',
