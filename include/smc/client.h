@@ -89,13 +89,16 @@ int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_m
  * wants the acknowledgement only when no decision came: _start queues the
  * proposal (0, or SMC_EKAFKA / SMC_EBAD_REQUEST when it could not be; then
  * *d is NULL) and _finish waits up to timeout_ms (0: only looks) for the
- * broker's acknowledgement with smc_client_send's results, and releases d.
+ * broker's acknowledgement with smc_client_send's results, and releases d;
+ * *offset (may be NULL) gets the proposal's offset in its partition once
+ * acknowledged, else -1.
  * Every started delivery must be finished.
  */
 typedef struct smc_delivery smc_delivery_t;
 int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id_out[65],
                           smc_delivery_t **d, smc_error_t *err);
-int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, smc_error_t *err);
+int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, int64_t *offset,
+                           smc_error_t *err);
 
 /* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
 int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,

@@ -144,12 +144,12 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
   smc_delivery_t *d = NULL;
   int rc = smc_client_send_start(r->gw->client, req, NULL, &d, err);
   if (rc == 0 && wait_ms == 0) { /* wait=0s: in the log, not waited for */
-    rc = smc_client_send_finish(r->gw->client, d, -1, err);
+    rc = smc_client_send_finish(r->gw->client, d, -1, NULL, err);
     d = NULL;
   } else if (rc == 0 && !smc_answer_wait(&a, end)) {
     smc_error_t derr;
     smc_error_clear(&derr);
-    rc = smc_client_send_finish(r->gw->client, d, 0, &derr);
+    rc = smc_client_send_finish(r->gw->client, d, 0, NULL, &derr);
     d = NULL;
     if (rc == SMC_EKAFKA)
       smc_error_set(err, rc, NULL, "%s", derr.message);
@@ -158,14 +158,23 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
                          "no decision within %lld ms; outcome unknown; proposal id %s",
                          (long long)wait_ms, id);
   }
-  if (d)
-    smc_client_send_finish(r->gw->client, d, 0, NULL);
+  /* This request's own record: a decision caused by an earlier record of
+   * the same id (another request still in flight, or a retry racing the
+   * original) answers it as the duplicate it is. */
+  int64_t own = -1;
+  if (d) {
+    int64_t left = end - smc_gw_now_ms();
+    smc_client_send_finish(r->gw->client, d, left > 0 ? (int)left : 0, &own, NULL);
+  }
   smc_answers_forget(r->gw->answers, &a);
   if (rc == 0 && a.done) {
     if (a.status || !(*conf = json_loadb(a.json, a.len, 0, NULL)))
       rc = smc_error_set(err, a.status ? a.status : SMC_EINTERNAL, NULL,
                          "the decision could not be read");
-    else
+    else if (own >= 0 && !json_is_true(json_object_get(*conf, "duplicate")) &&
+             json_integer_value(json_object_get(*conf, "offset")) < own)
+      json_object_set_new(*conf, "duplicate", json_true());
+    if (*conf)
       smc_metrics_counter_add("smc_gateway_answers_total",
                               a.local ? "source=\"fold\"" : "source=\"confirmations\"", 1);
   }

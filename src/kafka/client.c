@@ -50,6 +50,7 @@ typedef struct delivery {
   int done;
   rd_kafka_resp_err_t err;
   rd_kafka_msg_status_t status;
+  int64_t offset; /* of the record in the log, once acknowledged */
 } delivery_t;
 
 struct smc_client {
@@ -128,6 +129,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   d->done = 1;
   d->err = m->err;
   d->status = rd_kafka_message_status(m);
+  d->offset = m->offset;
   pthread_cond_signal(&d->cond);
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
@@ -527,7 +529,8 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, de
  * acknowledged it (acks=all), SMC_EKAFKA when it was certainly not written,
  * SMC_EUNAVAILABLE when it may or may not have been.
  */
-static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, smc_error_t *err) {
+static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, int64_t *offset,
+                           smc_error_t *err) {
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
   int rc = 0;
   pthread_mutex_lock(&c->dlock);
@@ -545,6 +548,8 @@ static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, smc_e
   else if (d->err)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "the event may not have been written: %s",
                        rd_kafka_err2str(d->err));
+  if (offset)
+    *offset = rc == 0 ? d->offset : -1;
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
   return rc;
@@ -554,7 +559,7 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
                         smc_error_t *err) {
   delivery_t *d = NULL;
   int rc = produce_start(c, key, value, &d, err);
-  return rc ? rc : delivery_finish(c, d, timeout_ms, err);
+  return rc ? rc : delivery_finish(c, d, timeout_ms, NULL, err);
 }
 
 /* Wait on w->cond until w has a result or timeout_ms passed (< 0: forever). */
@@ -708,8 +713,9 @@ int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id
   return rc;
 }
 
-int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, smc_error_t *err) {
-  return delivery_finish(c, (delivery_t *)d, timeout_ms, err);
+int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, int64_t *offset,
+                           smc_error_t *err) {
+  return delivery_finish(c, (delivery_t *)d, timeout_ms, offset, err);
 }
 
 struct smc_vote_key {
