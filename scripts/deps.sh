@@ -18,9 +18,10 @@
 # $RDKAFKA_VERSION (the copy vendored in the rdkafka-sys crate of crates.io,
 # checked against a pinned sha256) with its own CMake into
 # .cache/librdkafka/$RDKAFKA_VERSION, once: later runs find it and skip the
-# step (38 s on 2 idle cores, 2.5 minutes on 2 busy ones). CMakeLists.txt links that one when it
-# exists (with an rpath, so build/smc needs no LD_LIBRARY_PATH) and Debian's
-# otherwise. SMC_RDKAFKA=system skips the build and makes CMake use Debian's.
+# step (38 s on 2 idle cores, 2.5 minutes on 2 busy ones). CMakeLists.txt
+# links that one when it exists (with an rpath, so build/smc needs no
+# LD_LIBRARY_PATH) and Debian's otherwise. SMC_RDKAFKA=system skips the build
+# and makes CMake use Debian's.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
