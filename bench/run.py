@@ -843,8 +843,12 @@ def machine_info():
                 break
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
+    # The librdkafka the workers and the load generator run (`smc --version`).
+    r = sh(SMC, "--version", check=False)
+    rdkafka = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("librdkafka ")]
     return {"nproc": os.cpu_count(), "memory_mb": mem_kb // 1024, "cpu_model": model,
-            "kernel": platform.release(), "loadavg_start": os.getloadavg()}
+            "kernel": platform.release(), "loadavg_start": os.getloadavg(),
+            "librdkafka": rdkafka[0] if rdkafka else None}
 
 
 def fmt(v, nd=1):
@@ -967,8 +971,9 @@ def main():
         json.dump(out, f, indent=2, sort_keys=True)
         f.write("\n")
     m = out["machine"]
-    print("machine: %d cores, %d MB, %s; load average %.1f at start (shared machine)" %
-          (m["nproc"], m["memory_mb"], m["cpu_model"], m["loadavg_start"][0]))
+    print("machine: %d cores, %d MB, %s; load average %.1f at start (shared machine); "
+          "librdkafka %s" % (m["nproc"], m["memory_mb"], m["cpu_model"], m["loadavg_start"][0],
+                             m.get("librdkafka")))
     table(out)
     for k, v in ratios.items():
         if k != "fast_raw":

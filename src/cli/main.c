@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "cli/cli.h"
 #include "core/logline.h"
 
@@ -114,7 +116,9 @@ int main(int argc, char **argv) {
     return SMC_EXIT_OK;
   }
   if (!strcmp(name, "version") || !strcmp(name, "--version")) {
-    printf("smc %s\n", SMC_VERSION);
+    /* The librdkafka this process runs (the library loaded, not the header
+     * it was built with): the one of .cache/librdkafka or Debian's. */
+    printf("smc %s\nlibrdkafka %s\n", SMC_VERSION, rd_kafka_version_str());
     return SMC_EXIT_OK;
   }
   for (size_t i = 0; i < NCOMMANDS; i++)

@@ -427,8 +427,10 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
     goto fail;
   if (n->cfg.heartbeat_ms > 0 && (rc = smc_heartbeat_start(&n->cfg, n, &n->heartbeat, err)) < 0)
     goto fail;
-  smc_log(SMC_LOG_INFO, n->cfg.node_id, -1, "node started (committer %s, voter %s, prefix %s)",
-          n->committer ? "on" : "off", n->voter ? n->cfg.voter_id : "off", n->cfg.prefix);
+  smc_log(SMC_LOG_INFO, n->cfg.node_id, -1,
+          "node started (committer %s, voter %s, prefix %s, smc %s, librdkafka %s)",
+          n->committer ? "on" : "off", n->voter ? n->cfg.voter_id : "off", n->cfg.prefix,
+          SMC_VERSION, rd_kafka_version_str());
   *out = n;
   return 0;
 fail:

@@ -46,7 +46,10 @@ def propose_sign(dev, pub1, pub2):
     st, body = dev.json("PUT", base + "create", {})
     assert st == 200 and body["state"] == "draft", body
     st, p = dev.json("PUT", base + "sign?wait=200ms", {})
-    assert st == 202 and p["status"] == "pending", p
+    # Pending after 200 ms, or already decided: with librdkafka 2.12.1's mock
+    # cluster both signed votes and the commit can land within the wait (the
+    # callers check the final status).
+    assert (st == 202 and p["status"] == "pending") or (st == 200 and p["state"] == "signed"), p
     return p["proposal"]
 
 
