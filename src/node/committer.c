@@ -229,6 +229,10 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto conf_fail;
+  /* librdkafka >= 2.2 backs off exponentially between retries of one request
+   * (up to 1 s by default: a CONCURRENT_TRANSACTIONS retry once waited 305 ms);
+   * older versions do not know the property, and retry every 10 ms anyway. */
+  rd_kafka_conf_set(conf, "retry.backoff.max.ms", "20", errstr, sizeof errstr);
   if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
     goto conf_fail;
   if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
