@@ -33,6 +33,7 @@ typedef struct smc_client_config {
    * elsewhere, as the gateway does); smc_client_propose with a timeout and
    * smc_client_watch then get no confirmation. 0 (the default): follow it. */
   int no_confirmations;
+  int setup_timeout_ms;          /* how long smc_client_new waits for the cluster; 0 = 10 s */
 } smc_client_config_t;
 
 int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);
@@ -59,16 +60,31 @@ typedef struct smc_propose_req {
   const char *to;         /* NULL: any */
   const json_t *data;     /* NULL = {} */
   int64_t expect_version; /* -1 = no check */
-  const char *id;         /* NULL = derived (protocol.md) */
+  const char *id;         /* NULL = smc_client_proposal_id's choice */
   const char *proposer;
   const char *correlation;
 } smc_propose_req_t;
 
 /*
+ * The id a request is proposed under: req->id when given; else, when the
+ * request names the version it applies to (expect_version >= 0), the id
+ * derived from object, expect_version, transition and data (protocol.md), so
+ * re-sending the same fenced request is the same proposal; else a fresh
+ * random id (32 hex digits), which the caller must keep to retry safely.
+ * Identical requests without expect_version are distinct proposals (an
+ * acquire, release, acquire by one owner commits three times). out gets at
+ * most 64 characters and a NUL. 0, or SMC_EBAD_REQUEST / SMC_EIO.
+ */
+int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error_t *err);
+
+/*
  * Propose and wait for the decision. Returns 0 when a confirmation arrived
  * (*confirmation set, new reference; its "outcome" says committed, rejected
- * or expired), SMC_EUNAVAILABLE when none came within timeout_ms. id_out (65
- * bytes, may be NULL) receives the proposal id in both cases. When
+ * or expired), SMC_EUNAVAILABLE when none came within timeout_ms: err->path
+ * is then "decision" when the broker acknowledged the proposal (it is in the
+ * log, not decided yet: waiting for votes, or no committer answered), empty
+ * when it may not be in the log. id_out (65 bytes, may be NULL) receives the
+ * proposal id in every case but a refused request. When
  * timeout_ms is 0 the call returns after the proposal is durably in the log.
  */
 int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
@@ -158,12 +174,16 @@ int smc_client_register_signed(smc_client_t *c, const char *definition, size_t l
 int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
                     smc_error_t *err);
 
-/* Follow an object's confirmations: cb gets each committed confirmation with
- * version > after_version (each version once, in order; rejected ones and
- * duplicates change nothing and are skipped), from those decided after the
- * client was created; return non-zero from cb to stop. cb runs in the calling
- * thread. Returns 0 when cb stopped, SMC_EUNAVAILABLE when timeout_ms passed
- * first (timeout_ms < 0 = forever). */
+/* Follow an object's changes: cb gets every committed version above
+ * after_version, each once, in order. The watch first reads the object
+ * through the log: when it is already past after_version, cb gets that read
+ * reply ("type":"read", the current version) at once, then each committed
+ * confirmation decided after it (rejected ones and duplicates change nothing
+ * and are skipped). after_version < 0 = the changes after the current
+ * version (REST's watch without after_version). Return non-zero from cb to
+ * stop. cb runs in the calling thread. Returns 0 when cb stopped,
+ * SMC_EUNAVAILABLE when timeout_ms passed first (timeout_ms < 0 = forever)
+ * or the first read got no answer. */
 int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version, int timeout_ms,
                      int (*cb)(void *opaque, const json_t *confirmation), void *opaque,
                      smc_error_t *err);

@@ -8,6 +8,7 @@ enum {
   SMC_EXIT_FAILED = 1,      /* rejected, invalid, or failed */
   SMC_EXIT_USAGE = 2,       /* bad command line */
   SMC_EXIT_UNAVAILABLE = 3, /* the cluster did not answer in time: outcome unknown */
+  SMC_EXIT_PENDING = 4,     /* a proposal is in the log and waits for votes */
 };
 
 typedef struct smc_command {

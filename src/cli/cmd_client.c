@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/codec.h"
+#include "core/view.h"
 #include "kafka/kconf.h"
+#include "smc/machine.h"
 
 /* ---------- shared plumbing ---------- */
 
@@ -42,6 +46,7 @@ int smc_cli_conn_opt(smc_cli_conn_t *c, int opt, const char *arg) {
     return 1;
   case 'o':
     c->output = arg;
+    c->output_given = 1;
     return 1;
   case 'X': {
     const char *eq = strchr(arg, '=');
@@ -68,7 +73,13 @@ int smc_cli_client_open(const smc_cli_conn_t *c, smc_client_t **out) {
   smc_client_config_t cfg = {.bootstrap = c->bootstrap,
                              .prefix = c->prefix,
                              .properties = (const char *const *)c->props,
-                             .client_id = "smc-cli"};
+                             .client_id = "smc-cli",
+                             .setup_timeout_ms = c->setup_ms};
+  /* librdkafka's own lines (ten "Connect ... refused" while the broker is
+   * down) stay quiet unless asked for: the error names the last of them. */
+  const char *lvl = getenv("SMC_KAFKA_LOG_LEVEL");
+  if (!lvl || !*lvl)
+    smc_kconf_set_log_level(2);
   smc_error_t err;
   smc_error_clear(&err);
   int rc = smc_client_new(&cfg, out, &err);
@@ -141,23 +152,48 @@ void smc_cli_print_json(const void *json) {
   fflush(stdout);
 }
 
+int smc_cli_table(const smc_cli_conn_t *c) {
+  if (c->output_given)
+    return !strcmp(c->output, "table") || !strcmp(c->output, "text");
+  return isatty(STDOUT_FILENO);
+}
+
+void smc_cli_print_view(const smc_cli_conn_t *c, const void *view) {
+  const json_t *v = view;
+  if (!smc_cli_table(c)) {
+    smc_cli_print_json(v);
+    return;
+  }
+  json_t *rows = json_is_array(v) ? json_incref((json_t *)v) : json_pack("[O]", v);
+  char *t = smc_view_table(rows);
+  json_decref(rows);
+  if (t)
+    fputs(t, stdout);
+  free(t);
+  fflush(stdout);
+}
+
 /* ---------- propose ---------- */
 
 static void propose_usage(FILE *out) {
-  fprintf(out, "usage: smc propose MACHINE OBJECT [TRANSITION] [options]\n"
-               "  Propose TRANSITION of OBJECT (TRANSITION may be left out for dfsm machines)\n"
-               "  and print the confirmation as JSON.\n"
-               "  --data JSON          the proposal's data (an object; default {})\n"
-               "  --expect-version N   the object's version must be N (0 = must not exist)\n"
-               "  --id ID              proposal id (default: derived from object, version,\n"
-               "                       transition and data; retrying with it is safe)\n"
-               "  --to STATE           pick among transitions by target state\n"
-               "  --proposer P         recorded as the proposer\n"
-               "  --wait D             how long to wait for the decision (default 5s; 0 = only\n"
-               "                       until the proposal is in the log)\n" SMC_CLI_CONN_HELP
-               "exit: 0 committed, 1 rejected/expired/failed, 2 usage, 3 outcome unknown\n"
-               "  (then stdout has the proposal id; a proposal waiting for votes ends this way:\n"
-               "  vote with `smc vote ... --proposal ID`)\n");
+  fprintf(
+      out,
+      "usage: smc propose MACHINE OBJECT [TRANSITION] [options]\n"
+      "  Propose TRANSITION of OBJECT (TRANSITION may be left out for dfsm machines)\n"
+      "  and print the decision: the object as REST answers it (-o json), or a table.\n"
+      "  --data JSON          the proposal's data (an object; default {})\n"
+      "  --expect-version N   the object's version must be N (0 = must not exist)\n"
+      "  --id ID              proposal id (default: with --expect-version, derived from\n"
+      "                       object, version, transition and data, so the same command\n"
+      "                       is the same proposal; without, a fresh random id)\n"
+      "  --to STATE           pick among transitions by target state\n"
+      "  --proposer P         recorded as the proposer\n"
+      "  --wait D             how long to wait for the decision (default 5s; 0 = only\n"
+      "                       until the proposal is in the log)\n"
+      "  -o json|table        output (default: table on a terminal, else json)\n" SMC_CLI_CONN_HELP
+      "exit: 0 committed, 1 rejected/expired/failed, 2 usage, 3 outcome unknown,\n"
+      "  4 pending votes; with 3 and 4 stdout has {\"proposal\":ID,\"status\":...}:\n"
+      "  vote with `smc vote ... --proposal ID`, re-send with --id ID to learn the outcome\n");
 }
 
 enum {
@@ -186,6 +222,7 @@ typedef struct cli_args {
   const char *key_file; /* vote --key: PEM Ed25519 private key */
   int reject;
   long long after;
+  int after_given;
   int timeout_ms;
   long long count;
 } cli_args_t;
@@ -292,6 +329,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       break;
     case O_AFTER:
     case O_COUNT:
+      a->after_given |= opt == O_AFTER;
       if (smc_cli_int64(optarg, opt == O_AFTER ? &a->after : &a->count)) {
         fprintf(stderr, "smc %s: %s wants a number >= 0\n", argv[0],
                 opt == O_AFTER ? "--after-version" : "--count");
@@ -300,8 +338,9 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       break;
     }
   }
-  if (strcmp(a->conn.output, "json")) {
-    fprintf(stderr, "smc %s: -o: only json is offered here\n", argv[0]);
+  if (strcmp(a->conn.output, "json") && strcmp(a->conn.output, "table") &&
+      strcmp(a->conn.output, "text")) {
+    fprintf(stderr, "smc %s: -o: json or table\n", argv[0]);
     return SMC_EXIT_USAGE;
   }
   a->req.data = a->data;
@@ -315,6 +354,32 @@ static void args_close(cli_args_t *a) {
 
 /* parse_args' "help printed" marker to an exit status. */
 static int parse_rc(int rc) { return rc < 0 ? SMC_EXIT_OK : rc; }
+
+/* Whether the transition a request names (or, without a name, any transition
+ * of its machine, to --to's state when given) takes votes, from the catalog. */
+static int takes_votes(smc_client_t *c, const smc_propose_req_t *req) {
+  json_t *cat = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  if (!req->machine || smc_client_machines(c, 5000, &cat, &err))
+    return 0;
+  const char *def =
+      json_string_value(json_object_get(json_object_get(cat, req->machine), "definition"));
+  smc_machine_t *m = NULL;
+  int votes = 0;
+  if (def && smc_machine_compile(def, strlen(def), NULL, NULL, &m, NULL) == 0 && m) {
+    for (size_t i = 0; i < smc_machine_transition_count(m); i++) {
+      const smc_transition_info_t *t = smc_machine_transition(m, i);
+      if ((req->transition && strcmp(t->name, req->transition)) ||
+          (req->to && strcmp(t->to, req->to)))
+        continue;
+      votes |= t->votes != NULL;
+    }
+    smc_machine_destroy(m);
+  }
+  json_decref(cat);
+  return votes;
+}
 
 static int run_propose(int argc, char **argv) {
   static const int allowed[] = {O_DATA, O_EXPECT, O_ID, O_TO, O_WAIT, O_PROPOSER, 0};
@@ -332,6 +397,7 @@ static int run_propose(int argc, char **argv) {
   a.req.object = argv[optind + 1];
   a.req.transition = npos == 3 ? argv[optind + 2] : NULL;
   smc_client_t *c = NULL;
+  a.conn.setup_ms = a.wait_ms > 0 ? a.wait_ms : 0;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
   json_t *conf = NULL;
@@ -340,9 +406,25 @@ static int run_propose(int argc, char **argv) {
   smc_error_clear(&err);
   int r = smc_client_propose(c, &a.req, a.wait_ms, &conf, id, &err);
   if (r == SMC_EUNAVAILABLE && id[0]) {
-    fprintf(stderr, "outcome unknown; proposal id %s; retrying with --id %s is safe\n", id, id);
-    printf("%s\n", id);
-    rc = SMC_EXIT_UNAVAILABLE;
+    /* in the log and its transition takes votes: pending, a normal outcome */
+    int pending = !strcmp(err.path, "decision") && takes_votes(c, &a.req);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", pending ? "pending" : "unknown",
+                  "object", a.req.object, "machine", a.req.machine);
+    if (a.req.transition)
+      json_object_set_new(o, "transition", json_string(a.req.transition));
+    smc_cli_print_json(o);
+    json_decref(o);
+    if (pending) {
+      fprintf(stderr,
+              "pending: proposal %s waits for votes; vote with `smc vote ... --proposal %s`, "
+              "learn the outcome with --id %s\n",
+              id, id, id);
+      rc = SMC_EXIT_PENDING;
+    } else {
+      fprintf(stderr, "outcome unknown; proposal id %s; retrying with --id %s is safe\n", id, id);
+      rc = SMC_EXIT_UNAVAILABLE;
+    }
   } else if (r) {
     smc_cli_print_error("propose", &err);
     rc = smc_cli_exit_for(r);
@@ -352,9 +434,11 @@ static int run_propose(int argc, char **argv) {
     json_decref(o);
     rc = SMC_EXIT_OK;
   } else {
-    smc_cli_print_json(conf);
-    const char *outcome = json_string_value(json_object_get(conf, "outcome"));
-    rc = outcome && !strcmp(outcome, "committed") ? SMC_EXIT_OK : SMC_EXIT_FAILED;
+    const char *code = NULL;
+    json_t *v = smc_view_answer(conf, a.req.object, a.req.machine, &code);
+    smc_cli_print_view(&a.conn, v);
+    json_decref(v);
+    rc = code ? SMC_EXIT_FAILED : SMC_EXIT_OK;
     json_decref(conf);
   }
   smc_client_destroy(c);
@@ -369,9 +453,9 @@ static void vote_usage(FILE *out) {
   fprintf(out, "usage: smc vote MACHINE OBJECT TRANSITION --voter V [--reject] [--reason R]\n"
                "                [--proposal ID | --data JSON --expect-version N] [--key FILE]\n"
                "  Vote on a proposal of OBJECT (accept unless --reject). The proposal is\n"
-               "  --proposal ID (printed by `smc propose` while it waits), or else the id\n"
-               "  derived from OBJECT, TRANSITION, --data and --expect-version exactly as\n"
-               "  `smc propose` derives it, so the same arguments name the same proposal.\n"
+               "  --proposal ID (printed by `smc propose` while it waits), or else, for a\n"
+               "  proposal sent with --expect-version, the id derived from OBJECT, TRANSITION,\n"
+               "  --data and --expect-version exactly as `smc propose` derives it.\n"
                "  Returns once the vote is in the log; the decision comes as a confirmation.\n"
                "  --key FILE sign the vote with this Ed25519 private key (PEM, from\n"
                "             `smc keygen` or `openssl genpkey -algorithm ed25519`): needed\n"
@@ -396,6 +480,13 @@ static int run_vote(int argc, char **argv) {
   const char *object = argv[optind + 1], *transition = argv[optind + 2];
   char derived[65];
   const char *proposal = a.proposal;
+  if (!proposal && a.req.expect_version < 0) {
+    fprintf(stderr, "smc vote: name the proposal: --proposal ID (smc propose prints it), or\n"
+                    "  --expect-version N (and --data) as the proposal was sent with\n");
+    vote_usage(stderr);
+    rc = SMC_EXIT_USAGE;
+    goto out;
+  }
   if (!proposal) {
     if (smc_proposal_derive_id(object, a.req.expect_version >= 0, a.req.expect_version, transition,
                                a.data, derived)) {
@@ -443,10 +534,18 @@ out:
 /* ---------- get ---------- */
 
 static void get_usage(FILE *out) {
-  fprintf(out, "usage: smc get OBJECT [--wait D]\n"
-               "  Linearizable read through the log: print the object's committed state as\n"
-               "  JSON (the read reply). Exit 1 when the object does not exist, 3 when no\n"
-               "  answer came within --wait (default 5s).\n" SMC_CLI_CONN_HELP);
+  fprintf(out,
+          "usage: smc get OBJECT [--wait D] [-o json|table]\n"
+          "  Linearizable read through the log: print the object's committed state (the\n"
+          "  schema REST answers). Exit 1 when the object does not exist, 3 when no\n"
+          "  answer came within --wait (default 5s; it bounds the whole command).\n"
+          "  -o json|table  output (default: table on a terminal, else json)\n" SMC_CLI_CONN_HELP);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int run_get(int argc, char **argv) {
@@ -460,23 +559,29 @@ static int run_get(int argc, char **argv) {
     rc = SMC_EXIT_USAGE;
     goto out;
   }
+  int64_t end = mono_ms() + a.wait_ms;
   smc_client_t *c = NULL;
+  a.conn.setup_ms = a.wait_ms > 0 ? a.wait_ms : 1;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
   json_t *reply = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  int r = smc_client_read(c, argv[optind], a.wait_ms, &reply, &err);
+  int64_t left = end - mono_ms();
+  int r = smc_client_read(c, argv[optind], left > 0 ? (int)left : 1, &reply, &err);
   if (r) {
     smc_cli_print_error("get", &err);
     rc = smc_cli_exit_for(r);
+  } else if (!json_is_true(json_object_get(reply, "found"))) {
+    fprintf(stderr, "smc get: unknown_object: %s: not found\n", argv[optind]);
+    rc = SMC_EXIT_FAILED;
   } else {
-    smc_cli_print_json(reply);
-    rc = json_is_true(json_object_get(reply, "found")) ? SMC_EXIT_OK : SMC_EXIT_FAILED;
-    if (rc)
-      fprintf(stderr, "smc get: %s: not found\n", argv[optind]);
-    json_decref(reply);
+    json_t *v = smc_view_object(reply, argv[optind], NULL);
+    smc_cli_print_view(&a.conn, v);
+    json_decref(v);
+    rc = SMC_EXIT_OK;
   }
+  json_decref(reply);
   smc_client_destroy(c);
 out:
   args_close(&a);
@@ -486,20 +591,31 @@ out:
 /* ---------- watch ---------- */
 
 static void watch_usage(FILE *out) {
-  fprintf(out, "usage: smc watch OBJECT [--after-version N] [--count K] [--timeout D]\n"
-               "  Print each committed confirmation of OBJECT with a version above N (default\n"
-               "  0) as one JSON line, as it happens, until Ctrl-C, until K of them were\n"
-               "  printed (exit 0), or until D passed first (exit 3). Only changes made after\n"
-               "  the watch starts are seen.\n" SMC_CLI_CONN_HELP);
+  fprintf(out,
+          "usage: smc watch OBJECT [--after-version N] [--count K] [--timeout D]\n"
+          "  Print each committed version of OBJECT above N, once each, in order, as\n"
+          "  REST's watch does: versions already committed at once, then each new one\n"
+          "  as it happens, until Ctrl-C, until K were printed (exit 0), or until D\n"
+          "  passed first (exit 3). Without --after-version: the changes after the\n"
+          "  current version.\n"
+          "  -o json|table  output (default: table on a terminal, else json)\n" SMC_CLI_CONN_HELP);
 }
 
 typedef struct watch_state {
   long long left; /* 0 = unlimited */
+  const smc_cli_conn_t *conn;
+  const char *object;
 } watch_state_t;
 
 static int watch_cb(void *opaque, const json_t *confirmation) {
   watch_state_t *w = opaque;
-  smc_cli_print_json(confirmation);
+  json_t *v = smc_view_object(confirmation, w->object, NULL);
+  static const char *const keys[] = {"proposal", "transition", NULL};
+  for (size_t i = 0; keys[i]; i++)
+    if (json_object_get(confirmation, keys[i]))
+      json_object_set(v, keys[i], json_object_get(confirmation, keys[i]));
+  smc_cli_print_view(w->conn, v);
+  json_decref(v);
   return w->left > 0 && --w->left == 0;
 }
 
@@ -515,14 +631,17 @@ static int run_watch(int argc, char **argv) {
     goto out;
   }
   smc_client_t *c = NULL;
+  if (a.timeout_ms > 0)
+    a.conn.setup_ms = a.timeout_ms;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
-  watch_state_t w = {a.count};
+  watch_state_t w = {a.count, &a.conn, argv[optind]};
   smc_error_t err;
   smc_error_clear(&err);
   /* --timeout bounds the whole watch; without it, run until Ctrl-C
    * (SIGINT's default action ends the process; every line is flushed). */
-  int r = smc_client_watch(c, argv[optind], a.after, a.timeout_ms, watch_cb, &w, &err);
+  int r = smc_client_watch(c, argv[optind], a.after_given ? a.after : -1, a.timeout_ms, watch_cb,
+                           &w, &err);
   if (r) {
     smc_cli_print_error("watch", &err);
     rc = smc_cli_exit_for(r);

@@ -11,7 +11,9 @@
 typedef struct smc_cli_conn {
   const char *bootstrap; /* default $SMC_BOOTSTRAP or localhost:9092 */
   const char *prefix;    /* default $SMC_PREFIX or "smc." */
-  const char *output;    /* -o: "json" (default) or "text"/"yaml" where offered */
+  const char *output;    /* -o: "json" (default) or "text"/"yaml"/"table" where offered */
+  int output_given;      /* -o was on the command line */
+  int setup_ms;          /* how long to wait for the cluster at start; 0 = 10 s */
   char **props;          /* -X k=v pairs: k, v, ..., NULL */
   size_t nprops;
 } smc_cli_conn_t;
@@ -50,5 +52,11 @@ int smc_cli_exit_for(int code);
 void smc_cli_print_error(const char *cmd, const smc_error_t *err);
 /* Print a JSON value as one compact line with sorted keys. */
 void smc_cli_print_json(const void *json);
+/* Whether objects print as a table: -o table (or text), or no -o and stdout
+ * is a terminal. */
+int smc_cli_table(const smc_cli_conn_t *c);
+/* Print object views (core/view.h): one, or an array of them, as a table or
+ * as JSON (the value itself, one compact line). */
+void smc_cli_print_view(const smc_cli_conn_t *c, const void *view);
 
 #endif

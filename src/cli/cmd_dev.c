@@ -74,8 +74,8 @@ static void usage(FILE *out) {
 }
 
 /* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
- * no data is there, so a short wait keeps dev latency low (props apply to
- * consumers; producers ignore them with a warning, silenced by log level). */
+ * no data is there, so a short wait keeps dev latency low (a consumer-only
+ * property: producers skip it, smc_kconf_consumer_only). */
 static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
 
 /* First existing path among a relative one and its copy in the source tree. */
@@ -418,8 +418,13 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "smc dev: the nodes did not take every partition within 60 s\n");
     goto done;
   }
-  printf("smc dev: %d nodes (committer each, %d voters: node-1..node-%d)\n", d.nodes, d.voters,
-         d.voters);
+  if (d.voters == 0)
+    printf("smc dev: %d nodes (committer each, no voters: vote by hand)\n", d.nodes);
+  else if (d.voters == 1)
+    printf("smc dev: %d nodes (committer each, 1 voter: node-1)\n", d.nodes);
+  else
+    printf("smc dev: %d nodes (committer each, %d voters: node-1..node-%d)\n", d.nodes, d.voters,
+           d.voters);
   if (d.examples && load_examples(&d) < 0)
     goto done;
   smc_gateway_config_t gc;

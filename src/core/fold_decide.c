@@ -302,7 +302,9 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     return reject(c, o, p, "rejected", &err);
   }
   if (o->version > 0 && p->machine && strcmp(p->machine, o->machine)) {
-    smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "object '%s' follows machine '%s'", o->id,
+    /* object ids are global: the id is taken, by an object of another machine */
+    smc_error_set(&err, SMC_EOBJECT_EXISTS, "machine",
+                  "object '%s' exists and belongs to machine '%s' (object ids are global)", o->id,
                   o->machine);
     return reject(c, o, p, "rejected", &err);
   }

@@ -337,6 +337,8 @@ int smc_gw_split_path(char *path, char **segs, int max) {
 static enum MHD_Result dispatch(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   enum MHD_Result rc;
+  if (smc_gw_check_query(r, &rc)) /* a query parameter the route does not take */
+    return rc;
   if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                         !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
                         !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json"))) {

@@ -188,6 +188,12 @@ int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Resul
 int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum MHD_Result *res);
 
 /* Routes (routes_machine.c, routes_object.c). Each queues exactly one answer. */
+/* query.c: answer 400 (returns 1, *res set) when the query names a parameter
+ * the route does not accept; 0 otherwise. */
+int smc_gw_check_query(gw_req_t *r, enum MHD_Result *res);
+/* If-Match: "<version>" (also W/"N" or a bare N): 1 with *version set, 0
+ * when absent, -1 when it is not a version. */
+int smc_gw_if_match(gw_req_t *r, int64_t *version);
 enum MHD_Result smc_gw_route_machine(gw_req_t *r);
 enum MHD_Result smc_gw_route_object(gw_req_t *r);
 enum MHD_Result smc_gw_route_proposal(gw_req_t *r);

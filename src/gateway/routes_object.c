@@ -10,6 +10,7 @@
 
 #include "core/codec.h"
 #include "core/util.h"
+#include "core/view.h"
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
 
@@ -21,23 +22,9 @@
 #define SSE_KEEPALIVE_MS 15000
 #define FORWARD_TIMEOUT_MS (MAX_WAIT_MS + 5000) /* the other gateway bounds its own wait */
 
-/* The object as answered by the REST API, from a confirmation or a read reply. */
+/* The object as answered by the REST API: the schema the CLI prints too. */
 static json_t *object_view(const json_t *src, const char *object, const char *machine) {
-  json_t *v = json_object();
-  const char *oid = json_string_value(json_object_get(src, "object"));
-  json_object_set_new(v, "object", json_string(oid ? oid : object));
-  const char *mc = json_string_value(json_object_get(src, "machine"));
-  json_object_set_new(v, "machine", json_string(mc ? mc : machine));
-  static const char *const keys[] = {"state", "version", "data", "checksum", "updated"};
-  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    json_t *x = json_object_get(src, keys[i]);
-    if (x)
-      json_object_set(v, keys[i], x);
-  }
-  json_t *t = json_object_get(src, "time");
-  if (!json_object_get(v, "updated") && t)
-    json_object_set(v, "updated", t);
-  return v;
+  return smc_view_object(src, object, machine);
 }
 
 static unsigned status_for_rejection(int code) {
@@ -73,43 +60,19 @@ static const smc_transition_info_t *find_transition(const smc_machine_t *m, cons
   return NULL;
 }
 
-/* Answer a decided proposal: 200 committed, else the rejection's status. */
+/* Answer a decided proposal: 200 committed, else the rejection's status
+ * (the body is smc_view_answer's, as `smc propose` prints it). */
 static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *object,
                                           const char *machine) {
-  const char *outcome = json_string_value(json_object_get(c, "outcome"));
-  const char *id = json_string_value(json_object_get(c, "proposal"));
-  if (outcome && !strcmp(outcome, "committed")) {
-    json_t *v = object_view(c, object, machine);
-    json_object_set_new(v, "proposal", json_string(id ? id : ""));
-    json_object_set(v, "transition", json_object_get(c, "transition"));
-    if (json_is_true(json_object_get(c, "duplicate")))
-      json_object_set_new(v, "duplicate", json_true());
-    if (json_object_get(c, "votes"))
-      json_object_set(v, "votes", json_object_get(c, "votes"));
+  const char *code = NULL;
+  json_t *v = smc_view_answer(c, object, machine, &code);
+  if (!code)
     return smc_gw_reply_json(r, 200, v);
-  }
-  json_t *e = json_object_get(c, "error");
-  const char *code = json_string_value(json_object_get(e, "code"));
-  int ic = code ? smc_code_from_name(code) : 0;
-  if (!code && outcome && !strcmp(outcome, "expired"))
-    ic = SMC_EVOTE_TIMEOUT;
-  json_t *err = json_object();
-  json_object_set_new(err, "code",
-                      json_string(ic ? smc_code_name(ic) : (code ? code : "internal")));
-  json_t *msg = json_object_get(e, "message");
-  json_object_set_new(err, "message",
-                      msg ? json_incref(msg) : json_string(outcome ? outcome : "rejected"));
-  json_t *path = json_object_get(e, "path");
-  json_object_set_new(err, "path", path ? json_incref(path) : json_string(""));
-  json_t *body = json_pack("{s:o, s:s, s:s?, s:s}", "error", err, "proposal", id ? id : "",
-                           "outcome", outcome, "object", object);
-  if (json_is_true(json_object_get(c, "duplicate")))
-    json_object_set_new(body, "duplicate", json_true());
-  if (json_object_get(c, "state"))
-    json_object_set(body, "state", json_object_get(c, "state"));
-  if (json_object_get(c, "version"))
-    json_object_set(body, "version", json_object_get(c, "version"));
-  return smc_gw_reply_json(r, ic ? status_for_rejection(ic) : 422, body);
+  int ic = smc_code_from_name(code);
+  int64_t im;
+  if (ic == SMC_EVERSION_CONFLICT && smc_gw_if_match(r, &im) > 0)
+    return smc_gw_reply_json(r, 412, v); /* a failed If-Match precondition */
+  return smc_gw_reply_json(r, ic ? status_for_rejection(ic) : 422, v);
 }
 
 /*
@@ -125,15 +88,10 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
 static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
                         smc_answer_from_t from, json_t **conf, char id[65], smc_error_t *err) {
   *conf = NULL;
-  char derived[65];
-  if (!req->id) {
-    int rc = smc_proposal_derive_id(req->object, req->expect_version >= 0, req->expect_version,
-                                    req->transition, req->data, derived);
-    if (rc)
-      return smc_error_set(err, rc, NULL, "cannot derive the proposal id");
-    req->id = derived;
-  }
-  snprintf(id, 65, "%s", req->id);
+  int rc0 = smc_client_proposal_id(req, id, err); /* the client's rule: one place */
+  if (rc0)
+    return rc0;
+  req->id = id;
   int64_t end = smc_gw_now_ms() + wait_ms;
   smc_answer_t a;
   smc_answer_init(&a);
@@ -259,6 +217,16 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
                              "expect_version must be a non-negative integer");
     goto done;
   }
+  int64_t im = -1; /* If-Match: "<version>" is expect_version, HTTP's way */
+  int imr = smc_gw_if_match(r, &im);
+  if (imr < 0 || (imr > 0 && expect >= 0 && im != expect)) {
+    res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                             imr < 0 ? "If-Match must be a version, like \"3\""
+                                     : "If-Match and expect_version name different versions");
+    goto done;
+  }
+  if (imr > 0)
+    expect = im;
   const char *ws = smc_gw_arg(r, "wait");
   int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
   if (wait_ms < 0 || wait_ms > MAX_WAIT_MS) {

@@ -254,8 +254,7 @@ static const char **producer_props(char **props) {
     return NULL;
   size_t o = 0;
   for (size_t i = 0; i + 1 < n; i += 2) { /* copy_props keeps pairs */
-    if (!strcmp(props[i], "group.id") || !strcmp(props[i], "isolation.level") ||
-        !strcmp(props[i], "auto.offset.reset") || !strcmp(props[i], "enable.auto.commit"))
+    if (smc_kconf_consumer_only(props[i]))
       continue;
     out[o++] = props[i];
     out[o++] = props[i + 1];
@@ -337,10 +336,13 @@ static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int
   if (n == SMC_ENOT_FOUND)
     return smc_error_set(err, SMC_EKAFKA, NULL, "topic %s does not exist (run `smc topics create`)",
                          topic);
-  if (n < 0)
-    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s (bootstrap %s)", topic,
-                         n == SMC_EUNAVAILABLE ? "no broker answered" : smc_strerror(n),
-                         c->bootstrap);
+  if (n < 0) {
+    char last[512];
+    smc_kconf_last_error(last, sizeof(last));
+    return smc_error_set(err, n, NULL, "cannot read the metadata of %s: %s (bootstrap %s)%s%s",
+                         topic, n == SMC_EUNAVAILABLE ? "no broker answered" : smc_strerror(n),
+                         c->bootstrap, last[0] ? ": " : "", last);
+  }
   return n;
 }
 
@@ -422,13 +424,15 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     rc = err && err->code ? err->code : SMC_EKAFKA;
     goto fail;
   }
-  int n = partitions_of(c, c->producer, c->t_proposals, SETUP_TIMEOUT_MS, err);
+  int setup_ms = cfg->setup_timeout_ms > 0 ? cfg->setup_timeout_ms : SETUP_TIMEOUT_MS;
+  int64_t setup_end = now_ms() + setup_ms;
+  int n = partitions_of(c, c->producer, c->t_proposals, setup_ms, err);
   if (n < 0) {
     rc = n;
     goto fail;
   }
   c->partitions = n;
-  if ((rc = assign_at_end(c, SETUP_TIMEOUT_MS, err)))
+  if ((rc = assign_at_end(c, ms_left(setup_end) > 0 ? ms_left(setup_end) : 1, err)))
     goto fail;
   if (pthread_create(&c->thread, NULL, consumer_main, c)) {
     rc = smc_error_set(err, SMC_EINTERNAL, NULL, "cannot start the consumer thread");
@@ -615,6 +619,27 @@ static json_t *proposal_json(const smc_propose_req_t *r, const char *id) {
   return ev;
 }
 
+int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error_t *err) {
+  out[0] = '\0';
+  if (!req || !req->object)
+    return smc_error_set(err, SMC_EBAD_REQUEST, "object", "object is required");
+  if (req->id) {
+    if (!*req->id || strlen(req->id) > 64)
+      return smc_error_set(err, SMC_EBAD_REQUEST, "id", "a proposal id is 1 to 64 bytes");
+    snprintf(out, 65, "%s", req->id);
+    return 0;
+  }
+  if (req->expect_version >= 0) {
+    if (smc_proposal_derive_id(req->object, 1, req->expect_version, req->transition, req->data,
+                               out))
+      return smc_error_set(err, SMC_ENOMEM, NULL, "cannot derive the proposal id");
+    return 0;
+  }
+  if (random_id("", out, 65))
+    return smc_error_set(err, SMC_EIO, NULL, "no random bytes for the proposal id");
+  return 0;
+}
+
 /* Propose; wait for the decision unless send_only (then timeout_ms bounds the
  * wait for the broker's acknowledgement, < 0: librdkafka's message timeout). */
 static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, int send_only,
@@ -639,15 +664,8 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
     return smc_error_set(err, SMC_EBAD_REQUEST, "expect_version",
                          "expect_version must be >= 0 (or -1 for no check)");
   char id[65];
-  if (req->id) {
-    snprintf(id, sizeof(id), "%s", req->id);
-  } else {
-    char derived[65];
-    if ((rc = smc_proposal_derive_id(req->object, req->expect_version >= 0, req->expect_version,
-                                     req->transition, req->data, derived)))
-      return smc_error_set(err, rc, NULL, "cannot derive the proposal id");
-    snprintf(id, sizeof(id), "%s", derived);
-  }
+  if ((rc = smc_client_proposal_id(req, id, err)))
+    return rc;
   if (id_out)
     snprintf(id_out, 65, "%s", id);
   char *value = NULL;
@@ -677,8 +695,8 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
                   rc == SMC_EUNAVAILABLE ? id : "");
   if (rc || timeout_ms == 0)
     goto done;
-  if (!wait_result(c, &w, end)) {
-    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
+  if (!wait_result(c, &w, end)) { /* in the log (acknowledged), not decided in time */
+    rc = smc_error_set(err, SMC_EUNAVAILABLE, "decision",
                        "no confirmation within %d ms; outcome unknown; proposal id %s", timeout_ms,
                        id);
     goto done;
@@ -872,6 +890,35 @@ int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t 
   return rc;
 }
 
+/*
+ * The versions committed before the watch began: read the object through the
+ * log (w is registered already, so nothing decided after the read's offset
+ * slips by) and, when it is newer than after_version, put the read reply at
+ * the head of the queue and drop queued confirmations it covers. With
+ * after_version < 0 the watch starts after the current version.
+ */
+static int watch_catch_up(smc_client_t *c, waiter_t *w, const char *object, int64_t after_version,
+                          int64_t end, smc_error_t *err) {
+  json_t *cur = NULL;
+  int left = end == INT64_MAX ? SETUP_TIMEOUT_MS : ms_left(end);
+  int rc = smc_client_read(c, object, left > 0 ? left : 1, &cur, err);
+  if (rc)
+    return rc;
+  int found = json_is_true(json_object_get(cur, "found"));
+  int64_t v = found ? json_integer_value(json_object_get(cur, "version")) : 0;
+  pthread_mutex_lock(&c->lock);
+  while (json_array_size(w->queue) > 0 &&
+         json_integer_value(json_object_get(json_array_get(w->queue, 0), "version")) <= v)
+    json_array_remove(w->queue, 0);
+  if (v > w->after)
+    w->after = v;
+  if (found && after_version >= 0 && v > after_version)
+    json_array_insert(w->queue, 0, cur);
+  pthread_mutex_unlock(&c->lock);
+  json_decref(cur);
+  return 0;
+}
+
 int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version, int timeout_ms,
                      int (*cb)(void *opaque, const json_t *confirmation), void *opaque,
                      smc_error_t *err) {
@@ -880,11 +927,19 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client or callback");
   if ((rc = check_id("object", object, 1, err)))
     return rc;
-  waiter_t w = {.kind = W_WATCH, .key = object, .after = after_version, .queue = json_array()};
+  waiter_t w = {.kind = W_WATCH,
+                .key = object,
+                .after = after_version < 0 ? -1 : after_version,
+                .queue = json_array()};
   if (!w.queue)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   waiter_add(c, &w);
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  if ((rc = watch_catch_up(c, &w, object, after_version, end, err))) {
+    waiter_remove(c, &w);
+    json_decref(w.queue);
+    return rc;
+  }
   rc = SMC_EUNAVAILABLE;
   for (;;) {
     json_t *next = NULL;

@@ -1,6 +1,7 @@
 /* librdkafka configuration, logging, topic names (kconf.h). */
 #include "kafka/kconf.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,72 @@ static const char *level_name(int level) {
   return "debug";
 }
 
+/* The last error librdkafka logged (printed or not), for one-line reports. */
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[512];
+
+void smc_kconf_last_error(char *out, size_t n) {
+  pthread_mutex_lock(&last_lock);
+  snprintf(out, n, "%s", last_error);
+  pthread_mutex_unlock(&last_lock);
+}
+
 void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  if (level <= 3) {
+    pthread_mutex_lock(&last_lock);
+    snprintf(last_error, sizeof(last_error), "%s", buf ? buf : "");
+    for (char *p = last_error; *p; p++)
+      if ((unsigned char)*p < 0x20)
+        *p = ' ';
+    pthread_mutex_unlock(&last_lock);
+  }
   if (level > current_log_level())
     return;
   smc_logfield_t f[2] = {{"kafka", rk ? rd_kafka_name(rk) : "-", 0, 0},
                          {"facility", fac ? fac : "-", 0, 0}};
   smc_logline_write(level_name(level), f, 2, buf ? buf : "");
+}
+
+int smc_kconf_consumer_only(const char *key) {
+  static const char *const keys[] = {"group.id",
+                                     "group.instance.id",
+                                     "isolation.level",
+                                     "auto.offset.reset",
+                                     "enable.auto.commit",
+                                     "enable.auto.offset.store",
+                                     "auto.commit.interval.ms",
+                                     "enable.partition.eof",
+                                     "fetch.wait.max.ms",
+                                     "fetch.min.bytes",
+                                     "fetch.max.bytes",
+                                     "fetch.message.max.bytes",
+                                     "fetch.error.backoff.ms",
+                                     "queued.min.messages",
+                                     "queued.max.messages.kbytes",
+                                     "session.timeout.ms",
+                                     "heartbeat.interval.ms",
+                                     "max.poll.interval.ms",
+                                     "partition.assignment.strategy",
+                                     "check.crcs",
+                                     NULL};
+  for (size_t i = 0; keys[i]; i++)
+    if (!strcmp(key, keys[i]))
+      return 1;
+  return 0;
+}
+
+int smc_kafka_topic_error(smc_error_t *err, int code, const char *topic, const char *bootstrap) {
+  char last[512];
+  smc_kconf_last_error(last, sizeof(last));
+  if (code == SMC_ENOT_FOUND)
+    return smc_error_set(err, code, NULL,
+                         "topic %s does not exist (create the topics with `smc topics create`)",
+                         topic);
+  if (code == SMC_EUNAVAILABLE)
+    return smc_error_set(err, code, NULL, "the Kafka broker is unreachable (bootstrap %s)%s%s",
+                         bootstrap && *bootstrap ? bootstrap : smc_kafka_default_bootstrap(),
+                         last[0] ? ": " : "", last);
+  return smc_error_set(err, code, NULL, "topic %s: %s", topic, smc_strerror(code));
 }
 
 const char *smc_kafka_default_bootstrap(void) {

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smc/error.h"
+
 #define SMC_TOPIC_PREFIX_DEFAULT "smc."
 
 /*
@@ -37,6 +39,18 @@ void smc_kconf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
 /* Lowest syslog level (0 emerg .. 7 debug) the callback prints; default 6
  * (info), from $SMC_KAFKA_LOG_LEVEL when set. */
 void smc_kconf_set_log_level(int level);
+/* The text of the last error (level <= 3) librdkafka logged through
+ * smc_kconf_log_cb in this process, printed or not ("" when none), so a
+ * command that keeps librdkafka quiet can still say why in one line. */
+void smc_kconf_last_error(char *out, size_t n);
+/* Whether a librdkafka property only applies to consumers: producers skip
+ * these when a whole node's or client's -X list is applied to them (a
+ * producer given one logs a CONFWARN). */
+int smc_kconf_consumer_only(const char *key);
+/* Fill err for a failed smc_kafka_partitions(topic) (code < 0) in one line:
+ * a missing topic says to create the topics, no answer says the broker is
+ * unreachable (with librdkafka's last error). Returns code. */
+int smc_kafka_topic_error(smc_error_t *err, int code, const char *topic, const char *bootstrap);
 
 /* "<prefix><name>" (prefix NULL or "" = "smc."), malloc'd; the caller frees.
  * NULL on allocation failure. */

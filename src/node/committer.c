@@ -235,7 +235,7 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   rd_kafka_conf_set(conf, "retry.backoff.max.ms", "20", errstr, sizeof errstr);
   if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
     goto conf_fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
+  if (smc_node_conf_apply_producer(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
     goto conf_fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk)
@@ -257,7 +257,7 @@ static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto fail;
-  if (smc_node_conf_apply(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
+  if (smc_node_conf_apply_producer(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
     goto fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk)
@@ -1548,8 +1548,7 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   }
   int32_t n = smc_kafka_partitions(c->consumer, c->topic_in, 10000);
   if (n < 0) {
-    rc = smc_error_set(err, n, NULL, "topic %s: %s (create the topics with `smc topics create`)",
-                       c->topic_in, smc_strerror(n));
+    rc = smc_kafka_topic_error(err, n, c->topic_in, c->cfg->bootstrap);
     goto fail;
   }
   int32_t nc = smc_kafka_partitions(c->consumer, c->topic_conf, 10000);

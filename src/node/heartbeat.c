@@ -160,7 +160,7 @@ int smc_heartbeat_start(const smc_node_config_t *cfg, smc_node_t *node, smc_hear
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto kafka;
-  if (smc_node_conf_apply(conf, cfg->kafka_props, errstr, sizeof errstr) < 0)
+  if (smc_node_conf_apply_producer(conf, cfg->kafka_props, errstr, sizeof errstr) < 0)
     goto kafka;
   rd_kafka_conf_set_opaque(conf, h);
   rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);

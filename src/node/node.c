@@ -124,6 +124,21 @@ int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *e
   return 0;
 }
 
+int smc_node_conf_apply_producer(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
+                                 size_t errlen) {
+  for (size_t i = 0; props && props[i]; i += 2) {
+    if (!props[i + 1]) {
+      snprintf(errstr, errlen, "property '%s' has no value", props[i]);
+      return -1;
+    }
+    if (smc_kconf_consumer_only(props[i]))
+      continue;
+    if (rd_kafka_conf_set(conf, props[i], props[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
+      return -1;
+  }
+  return 0;
+}
+
 rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
                                     const char *client_id, const char *const *extra,
                                     void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,

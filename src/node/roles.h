@@ -49,6 +49,10 @@ char *smc_node_group_name(const char *prefix, const char *role);
  * an unknown or invalid property. */
 int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
                         size_t errlen);
+/* The same for a producer: consumer-only properties (smc_kconf_consumer_only)
+ * are skipped, so a node's -X list meant for its consumers warns nowhere. */
+int smc_node_conf_apply_producer(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
+                                 size_t errlen);
 
 /* A consumer in `group` with the settings every role uses (cooperative-sticky
  * assignment, offsets committed by hand, read_committed, from the earliest

@@ -848,7 +848,7 @@ static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
       goto fail;
   if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
     goto fail;
-  if (smc_node_conf_apply(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
+  if (smc_node_conf_apply_producer(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
     goto fail;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk)
@@ -945,8 +945,7 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
   }
   int32_t n = smc_kafka_partitions(v->consumer, v->topic_in, 10000);
   if (n < 0) {
-    rc = smc_error_set(err, n, NULL, "topic %s: %s (create the topics with `smc topics create`)",
-                       v->topic_in, smc_strerror(n));
+    rc = smc_kafka_topic_error(err, n, v->topic_in, v->cfg->bootstrap);
     goto fail;
   }
   v->nparts = n;

@@ -130,7 +130,7 @@ ev("huge_data_string_rule", prop(object="bad-hd", transition="acquire", machine=
                                  data={"owner": "a" * 100000}), "validation_failed",
    setup=[prop(object="bad-hd", id="bad-hd1")])
 ev("machine_mismatch", prop(object="bad-mm", transition="acquire", machine="lease", id="bad-mm2",
-                            data={"owner": "a"}), "unknown_machine",
+                            data={"owner": "a"}), "object_exists",
    setup=[prop(object="bad-mm", id="bad-mm1")])
 # votes, reads, machines, ticks
 ev("vote_missing_voter", {"type": "vote", "object": "bad-1", "proposal": "p", "accept": True},
