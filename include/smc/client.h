@@ -193,6 +193,24 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
  * registration event {"type":"machine","name","hash","definition"}. */
 int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_error_t *err);
 
+/*
+ * Read <prefix>topic (e.g. "confirmations", "nodes") from its beginning to
+ * its end as of the call, read_committed: partition `partition`, or every
+ * partition when it is < 0, each in offset order. cb gets each record whose
+ * value is a JSON object (borrowed for the call) with its key (may be NULL),
+ * partition and offset; return non-zero from cb to stop early. 0 when read to
+ * the end (or stopped), SMC_EUNAVAILABLE when the end was not reached within
+ * timeout_ms, SMC_EKAFKA when the topic does not exist.
+ */
+int smc_client_scan(smc_client_t *c, const char *topic, int32_t partition, int timeout_ms,
+                    int (*cb)(void *opaque, const json_t *value, const char *key, int32_t partition,
+                              int64_t offset),
+                    void *opaque, smc_error_t *err);
+
+/* The partition of <prefix>proposals (and of every per-object topic) that
+ * object's events go to: murmur2(object) % N. */
+int32_t smc_client_partition_of(smc_client_t *c, const char *object);
+
 #ifdef __cplusplus
 }
 #endif

@@ -38,6 +38,7 @@ typedef struct smc_fold_config {
    * Parsed by smc_fold_new (SMC_EINVALID_ARGUMENT when it is no such key);
    * the text is not kept. */
   const char *registration_key;
+  int no_history;          /* 1: keep no per-object history (smc verify); decisions are the same */
 } smc_fold_config_t;
 
 void smc_fold_config_default(smc_fold_config_t *cfg);
@@ -110,6 +111,29 @@ int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec, sm
  */
 int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
                   char **json);
+
+/*
+ * What a gateway asks a fold's state (src/core/fold_query.c); each writes
+ * nothing and returns 0 with *json (malloc'd canonical JSON) set, or a
+ * negative code.
+ *  - smc_fold_proposal: the decision of proposal id if this partition
+ *    decided it within the dedup window: {proposal, status
+ *    committed|rejected|expired, object, machine, transition, confirmation},
+ *    or {proposal, status: "pending"} while it is queued; SMC_ENOT_FOUND.
+ *  - smc_fold_list: up to limit objects of machine (NULL = any) whose id
+ *    sorts after `after` (bytewise; NULL or "" = from the first), in id
+ *    order: [{object, machine, state, version, data, checksum, created,
+ *    updated}].
+ *  - smc_fold_history: up to limit committed confirmations of object with
+ *    version > after_version, in version order (empty when the fold keeps
+ *    no history).
+ */
+int smc_fold_proposal(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *id,
+                      char **json);
+int smc_fold_list(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *machine,
+                  const char *after, size_t limit, char **json);
+int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
+                     int64_t after_version, size_t limit, char **json);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);

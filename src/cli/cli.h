@@ -33,6 +33,9 @@ extern const smc_command_t smc_cmd_propose;
 extern const smc_command_t smc_cmd_vote;
 extern const smc_command_t smc_cmd_get;
 extern const smc_command_t smc_cmd_watch;
+extern const smc_command_t smc_cmd_list;
+extern const smc_command_t smc_cmd_history;
+extern const smc_command_t smc_cmd_status;
 /* smc machine apply|get|list (cmd_machine_remote.c); argv[0] is the verb. */
 int smc_machine_cli_apply(int argc, char **argv);
 int smc_machine_cli_get(int argc, char **argv);

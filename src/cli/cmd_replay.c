@@ -764,6 +764,7 @@ static int cmd_verify_run(int argc, char **argv) {
   smc_fold_config_default(&fc);
   smc_cli_fold_limits_copy(&fc, &lim);
   fc.partitions = n;
+  fc.no_history = 1; /* all in memory: history is not compared, so keep none */
   if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)
     goto done;
   /* 1. Every decision, recomputed from the log (the end is fixed now). */

@@ -16,9 +16,10 @@
 
 /* Keep in the order `smc help` should list them. */
 const smc_command_t *const smc_cli_commands[] = {
-    &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate, &smc_cmd_topics, &smc_cmd_propose,
-    &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,    &smc_cmd_dev,    &smc_cmd_worker,
-    &smc_cmd_replay,  &smc_cmd_verify,  &smc_cmd_export,   &smc_cmd_keygen, &smc_cmd_completion,
+    &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate,   &smc_cmd_topics, &smc_cmd_propose,
+    &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,      &smc_cmd_list,   &smc_cmd_history,
+    &smc_cmd_status,  &smc_cmd_dev,     &smc_cmd_worker,     &smc_cmd_replay, &smc_cmd_verify,
+    &smc_cmd_export,  &smc_cmd_keygen,  &smc_cmd_completion,
 };
 #define NCOMMANDS (sizeof(smc_cli_commands) / sizeof(smc_cli_commands[0]))
 const size_t smc_cli_ncommands = NCOMMANDS;
@@ -37,7 +38,8 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", smc_cli_commands[i]->name, smc_cli_commands[i]->summary);
   fprintf(out, "\n`smc COMMAND --help` describes a command.\n"
-               "exit status: 0 ok, 1 rejected or failed, 2 usage, 3 unavailable\n");
+               "exit status: 0 ok, 1 rejected or failed, 2 usage, 3 unavailable,\n"
+               "  4 pending votes (smc propose)\n");
 }
 
 /*

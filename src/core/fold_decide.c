@@ -236,7 +236,8 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
     o->timer_deadline = smc_time_add(c->clock, after);
     fold_timer_put(c, o->timer_deadline, o->id, 'a', v, sizeof(v));
   }
-  if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len))
+  if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len) ||
+      fold_history_put(c, o->id, o->version, b->p + PRE, b->len - PRE))
     return c->rc;
   return fold_emit_confirmation(c, o->id, p->id, p->reply_to, b->p + PRE, b->len - PRE, o->machine,
                                 "committed", 0);

@@ -138,6 +138,9 @@ int fold_decided_put(fold_ctx_t *c, const char *id, const char *conf, size_t len
 /* The same with the stored value built already: 'D' time(8) confirmation. */
 int fold_decided_put_value(fold_ctx_t *c, const char *id, const char *val, size_t len);
 int fold_decided_prune(fold_ctx_t *c);
+/* fold_query.c: keep a committed confirmation in the object's history. */
+int fold_history_put(fold_ctx_t *c, const char *object, int64_t version, const char *conf,
+                     size_t len);
 int fold_timer_put(fold_ctx_t *c, int64_t deadline, const char *object, char kind, const void *val,
                    size_t vlen);
 int fold_timer_del(fold_ctx_t *c, int64_t deadline, const char *object, char kind);

@@ -24,6 +24,7 @@ typedef enum smc_cf {
   SMC_CF_MACHINES,    /* partition|name -> registration */
   SMC_CF_TIMERS,      /* partition|deadline(8 BE)|object -> timer */
   SMC_CF_META,        /* partition|name -> clock, applied offset, ... */
+  SMC_CF_HISTORY,     /* partition|len(2)|object|version(8 BE) -> committed confirmation */
   SMC_CF_COUNT
 } smc_cf_t;
 

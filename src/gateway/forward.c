@@ -277,7 +277,9 @@ fail:
   return -1;
 }
 
-int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Result *res) {
+/* Send r to the gateway at addr and read its answer into a: 0, or -1 when
+ * nothing usable came back. */
+static int fetch(gw_req_t *r, const char *addr, int timeout_ms, answer_t *out) {
   smc_buf_t b;
   smc_buf_init(&b);
   build_request(r, addr, &b);
@@ -313,6 +315,25 @@ int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Resul
     return -1;
   }
   smc_metrics_counter_add("smc_gateway_forwards_total", "result=\"answered\"", 1);
+  *out = a;
+  return 0;
+}
+
+int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Result *res) {
+  answer_t a = {0};
+  if (fetch(r, addr, timeout_ms, &a) < 0)
+    return -1;
   *res = smc_gw_reply_raw(r, a.status, a.ctype, a.body, a.len);
+  return 0;
+}
+
+int smc_gw_fetch(gw_req_t *r, const char *addr, int timeout_ms, unsigned *status, char **body,
+                 size_t *len) {
+  answer_t a = {0};
+  if (fetch(r, addr, timeout_ms, &a) < 0)
+    return -1;
+  *status = a.status;
+  *body = a.body;
+  *len = a.len;
   return 0;
 }

@@ -362,6 +362,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
   } else if (r->nsegs >= 1 && !strcmp(r->segs[0], "machine")) {
     if (r->nsegs >= 4 && !strcmp(r->segs[2], "object"))
       rc = smc_gw_route_object(r);
+    else if (r->nsegs == 3 && !strcmp(r->segs[2], "object"))
+      rc = smc_gw_route_list(r);
     else
       rc = smc_gw_route_machine(r);
   } else if (r->nsegs == 2 && !strcmp(r->segs[0], "proposal")) {

@@ -186,6 +186,14 @@ int smc_gw_forward(gw_req_t *r, const char *addr, int timeout_ms, enum MHD_Resul
  * table does (and r was not forwarded to us already): 1 with *res queued,
  * else 0. routes_object.c */
 int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum MHD_Result *res);
+/* The same request sent to addr, its answer returned instead of relayed:
+ * 0 with *status and *body (malloc'd, *len bytes) set; -1 when none came. */
+int smc_gw_fetch(gw_req_t *r, const char *addr, int timeout_ms, unsigned *status, char **body,
+                 size_t *len);
+/* routes_list.c: GET /machine/{m}/object (a page of objects), GET
+ * /machine/{m}/object/{o}/history, and GET /proposal/{id} from the folds. */
+enum MHD_Result smc_gw_route_list(gw_req_t *r);
+enum MHD_Result smc_gw_route_history(gw_req_t *r);
 
 /* Routes (routes_machine.c, routes_object.c). Each queues exactly one answer. */
 /* query.c: answer 400 (returns 1, *res set) when the query names a parameter

@@ -633,6 +633,8 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
       return fwd;
     return get_object(r, machine, object);
   }
+  if (r->nsegs == 5 && !strcmp(r->segs[4], "history"))
+    return smc_gw_route_history(r);
   if (r->nsegs == 5 && !strcmp(r->segs[4], "watch")) {
     if (!get)
       return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
@@ -652,14 +654,4 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
                               "method %s not allowed here (PUT proposes, PATCH votes)", r->method);
   }
   return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
-}
-
-enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
-  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
-  json_t *rec = smc_gw_proposal_get(r->gw->follower, r->segs[1]);
-  if (!rec)
-    return smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "this gateway has not seen proposal '%s'",
-                              r->segs[1]);
-  return smc_gw_reply_json(r, 200, rec);
 }

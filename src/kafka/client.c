@@ -1302,3 +1302,108 @@ int smc_client_register_signed(smc_client_t *c, const char *definition, size_t l
                                smc_error_t *err) {
   return register_impl(c, definition, len, key, signature, timeout_ms, err);
 }
+
+/* ---------- reading a topic to its end ---------- */
+
+int32_t smc_client_partition_of(smc_client_t *c, const char *object) {
+  return c && object && c->partitions > 0 ? smc_partition_for(object, strlen(object), c->partitions)
+                                          : -1;
+}
+
+int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int timeout_ms,
+                    int (*cb)(void *opaque, const json_t *value, const char *key, int32_t partition,
+                              int64_t offset),
+                    void *opaque, smc_error_t *err) {
+  if (!c || !name || !cb)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client, topic or callback");
+  /* the prefix is what precedes "machines" in the catalog's name */
+  size_t tl = strlen(c->t_machines) - strlen("machines") + strlen(name) + 1;
+  char *topic = malloc(tl);
+  if (!topic)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  snprintf(topic, tl, "%.*s%s", (int)(strlen(c->t_machines) - strlen("machines")), c->t_machines,
+           name);
+  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  rd_kafka_t *rk = make_consumer(c, 1, err);
+  if (!rk) {
+    free(topic);
+    return err && err->code ? err->code : SMC_EKAFKA;
+  }
+  int rc = 0, n = partitions_of(c, rk, topic, ms_left(end), err);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  int64_t *hi = n > 0 ? calloc((size_t)n, sizeof *hi) : NULL;
+  int left = 0;
+  if (n < 0) {
+    rc = n;
+    goto done;
+  }
+  if (!hi) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto done;
+  }
+  for (int32_t p = 0; p < n; p++) {
+    if (partition >= 0 && p != partition)
+      continue;
+    int64_t lo = 0;
+    rd_kafka_resp_err_t e;
+    for (;;) { /* retry while the partition has no leader yet */
+      e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], ms_left(end));
+      if (!e || now_ms() + 100 >= end)
+        break;
+      struct timespec pause = {0, 100 * 1000000L};
+      nanosleep(&pause, NULL);
+    }
+    if (e) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "cannot read the end of %s [%d]: %s", topic,
+                         p, rd_kafka_err2str(e));
+      goto done;
+    }
+    if (hi[p] > lo) {
+      rd_kafka_topic_partition_list_add(l, topic, p)->offset = lo;
+      left++;
+    }
+  }
+  if (left && rd_kafka_assign(rk, l)) {
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed");
+    goto done;
+  }
+  while (left > 0) {
+    if (now_ms() >= end) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s was not read to its end in %d ms", topic,
+                         timeout_ms);
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m)
+      continue;
+    int32_t p = m->partition;
+    int64_t off = m->offset;
+    int at_end =
+        m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || (p >= 0 && p < n && off >= hi[p] - 1);
+    int stop = 0;
+    if (!m->err && m->payload && m->len) {
+      json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+      char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+      if (json_is_object(v))
+        stop = cb(opaque, v, key, p, off);
+      free(key);
+      json_decref(v);
+    } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      smc_kconf_log_cb(rk, 4, "SCAN", rd_kafka_message_errstr(m));
+    }
+    rd_kafka_message_destroy(m);
+    if (stop)
+      break;
+    if (at_end && p >= 0 && p < n && hi[p] >= 0) {
+      hi[p] = -1; /* this partition is done */
+      left--;
+    }
+  }
+done:
+  free(hi);
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  free(topic);
+  return rc;
+}

@@ -18,6 +18,9 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "core/kv.h"
+#include "smc/fold.h"
+#include <jansson.h>
 #include "node/replay.h"
 #include "smc/error.h"
 
@@ -251,6 +254,163 @@ int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, 
   }
   smc_answer_wait(&a, INT64_MAX); /* filled by now, or being filled */
   rc = a.status;
+  if (rc == 0) {
+    *json = a.json;
+    *len = a.len;
+    a.json = NULL;
+  }
+  smc_answer_close(&a);
+  return rc;
+}
+
+/* ---- other questions to the folds ---- */
+
+int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
+                           const smc_answer_t *a, char **json) {
+  switch (a->kind) {
+  case SMC_QUERY_PROPOSAL:
+    return smc_fold_proposal(fold, kv, p, a->key, json);
+  case SMC_QUERY_LIST:
+    return smc_fold_list(fold, kv, p, a->arg[0] ? a->arg : NULL, a->key, a->limit, json);
+  case SMC_QUERY_HISTORY:
+    return smc_fold_history(fold, kv, p, a->key, a->after_version, a->limit, json);
+  default:
+    return smc_fold_read(fold, kv, p, a->key, json);
+  }
+}
+
+/* Ask one folder (a filled in but for the partition); wait until deadline.
+ * Returns the answer's status; a is filled or cancelled when it returns. */
+static int ask(folder_t *f, smc_answer_t *a, int64_t deadline_ms) {
+  if (!smc_answer_wait(a, deadline_ms) && f->ops->cancel(f->self, a))
+    return SMC_EUNAVAILABLE;
+  smc_answer_wait(a, INT64_MAX); /* filled by now, or being filled */
+  return a->status;
+}
+
+/* Queue `a[i]` (a template copied) to every partition a local folder
+ * serves; returns how many were queued, fills parts[i] and folders[i]. */
+static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, folder_t *fs,
+                   int32_t n) {
+  int k = 0;
+  for (int32_t p = 0; p < n; p++) {
+    if (!folder_for(h, p, &fs[k]))
+      continue;
+    smc_answer_init(&a[k]);
+    memcpy(a[k].key, tmpl->key, sizeof a[k].key);
+    memcpy(a[k].arg, tmpl->arg, sizeof a[k].arg);
+    a[k].kind = tmpl->kind;
+    a[k].limit = tmpl->limit;
+    a[k].after_version = tmpl->after_version;
+    a[k].partition = p;
+    a[k].target = 0; /* the fold's state as it is now */
+    fs[k].ops->read(fs[k].self, &a[k]);
+    k++;
+  }
+  return k;
+}
+
+int smc_answers_proposal(smc_answers_t *h, const char *id, int64_t deadline_ms, char **json,
+                         size_t *len) {
+  *json = NULL;
+  *len = 0;
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  if (n <= 0 || strlen(id) >= sizeof(((smc_answer_t *)0)->key))
+    return SMC_ENOT_FOUND;
+  smc_answer_t *a = calloc((size_t)n, sizeof *a), tmpl;
+  folder_t *fs = calloc((size_t)n, sizeof *fs);
+  if (!a || !fs) {
+    free(a);
+    free(fs);
+    return SMC_ENOMEM;
+  }
+  memset(&tmpl, 0, sizeof tmpl);
+  snprintf(tmpl.key, sizeof tmpl.key, "%s", id);
+  tmpl.kind = SMC_QUERY_PROPOSAL;
+  int k = ask_all(h, &tmpl, a, fs, n), rc = SMC_ENOT_FOUND;
+  for (int i = 0; i < k; i++) {
+    int st = ask(&fs[i], &a[i], deadline_ms);
+    if (st == 0 && !*json) {
+      *json = a[i].json;
+      *len = a[i].len;
+      a[i].json = NULL;
+      rc = 0;
+    }
+    smc_answer_close(&a[i]);
+  }
+  free(a);
+  free(fs);
+  return rc;
+}
+
+int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, size_t limit,
+                     int64_t deadline_ms, void **objects, unsigned char *served) {
+  json_t *all = json_array();
+  *objects = NULL;
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  smc_answer_t *a = n > 0 ? calloc((size_t)n, sizeof *a) : NULL, tmpl;
+  folder_t *fs = n > 0 ? calloc((size_t)n, sizeof *fs) : NULL;
+  if (!all || (n > 0 && (!a || !fs))) {
+    json_decref(all);
+    free(a);
+    free(fs);
+    return SMC_ENOMEM;
+  }
+  memset(&tmpl, 0, sizeof tmpl);
+  snprintf(tmpl.key, sizeof tmpl.key, "%s", after ? after : "");
+  snprintf(tmpl.arg, sizeof tmpl.arg, "%s", machine ? machine : "");
+  tmpl.kind = SMC_QUERY_LIST;
+  tmpl.limit = limit;
+  int k = n > 0 ? ask_all(h, &tmpl, a, fs, n) : 0, rc = 0;
+  for (int i = 0; i < k; i++) {
+    int st = ask(&fs[i], &a[i], deadline_ms);
+    json_t *part = st == 0 ? json_loadb(a[i].json, a[i].len, 0, NULL) : NULL;
+    if (json_is_array(part)) {
+      json_array_extend(all, part);
+      served[a[i].partition] = 1;
+    } else if (!rc) {
+      rc = st ? st : SMC_EINTERNAL;
+    }
+    json_decref(part);
+    smc_answer_close(&a[i]);
+  }
+  free(a);
+  free(fs);
+  if (rc) {
+    json_decref(all);
+    return rc == SMC_ENOMEM ? rc : SMC_EUNAVAILABLE;
+  }
+  *objects = all;
+  return 0;
+}
+
+int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_version, size_t limit,
+                        int64_t deadline_ms, char **json, size_t *len) {
+  *json = NULL;
+  *len = 0;
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  if (n <= 0 || strlen(object) >= sizeof(((smc_answer_t *)0)->key))
+    return SMC_ENOT_FOUND;
+  int32_t p = smc_partition_for(object, strlen(object), n);
+  folder_t f;
+  if (!folder_for(h, p, &f))
+    return SMC_ENOT_FOUND;
+  int64_t left = deadline_ms - smc_now_ms();
+  if (left <= 0)
+    return SMC_EUNAVAILABLE;
+  smc_answer_t a;
+  smc_answer_init(&a);
+  snprintf(a.key, sizeof a.key, "%s", object);
+  a.kind = SMC_QUERY_HISTORY;
+  a.after_version = after_version;
+  a.limit = limit;
+  a.partition = p;
+  if (f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a.target) < 0) {
+    smc_answer_close(&a);
+    return SMC_EUNAVAILABLE;
+  }
+  f.ops->read(f.self, &a);
+  int rc = ask(&f, &a, deadline_ms);
   if (rc == 0) {
     *json = a.json;
     *len = a.len;

@@ -35,6 +35,14 @@ typedef enum smc_answer_from {
   SMC_ANSWER_CONFIRMED = 2, /* only a committed confirmation (from smc.confirmations) */
 } smc_answer_from_t;
 
+/* What a fold is asked (smc_answer_t.kind). */
+typedef enum smc_query_kind {
+  SMC_QUERY_READ = 0, /* the object key (smc_fold_read) */
+  SMC_QUERY_PROPOSAL, /* the decision of proposal id key (smc_fold_proposal) */
+  SMC_QUERY_LIST,     /* objects of machine arg after id key (smc_fold_list) */
+  SMC_QUERY_HISTORY,  /* versions of object key after after_version (smc_fold_history) */
+} smc_query_kind_t;
+
 /* One waiting request. Fields below `done` are valid once done is set. */
 typedef struct smc_answer {
   pthread_mutex_t mu;
@@ -43,6 +51,10 @@ typedef struct smc_answer {
   smc_answer_from_t from; /* proposals: who may fill it */
   int32_t partition;      /* reads: the object's partition */
   int64_t target;         /* reads: answer once the fold passed this offset */
+  smc_query_kind_t kind;  /* reads: what the fold is asked */
+  char arg[256];          /* reads: the machine (SMC_QUERY_LIST) */
+  int64_t after_version;  /* reads: SMC_QUERY_HISTORY */
+  size_t limit;           /* reads: SMC_QUERY_LIST / HISTORY page size */
   int done;               /* 1 once filled */
   int status;             /* 0 answered; SMC_EMOVED... see smc_answers_read */
   int local;              /* filled by a local fold (not by smc.confirmations) */
@@ -110,5 +122,38 @@ void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, siz
  */
 int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
                      size_t *len);
+
+/* Fold thread of a folder: answer queued read a from the fold's state (kv)
+ * of partition p, as a->kind asks. 0 with *json (malloc'd) set, or a
+ * negative code (SMC_ENOT_FOUND: no such proposal). */
+struct smc_fold;
+struct smc_kv;
+int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
+                           const smc_answer_t *a, char **json);
+
+/*
+ * The decision of proposal id as a local fold knows it (its decided ids,
+ * smc_fold_proposal), asking every partition this process serves at once:
+ * 0 with *json set; SMC_ENOT_FOUND when none knows it or none is served.
+ */
+int smc_answers_proposal(smc_answers_t *h, const char *id, int64_t deadline_ms, char **json,
+                         size_t *len);
+
+/*
+ * A page of machine's objects from every partition this process serves
+ * (each gives up to limit objects after `after`, in id order): *objects a new
+ * array (unsorted across partitions), served[p] set to 1 for each partition
+ * that answered (served has smc_answers_partitions entries). 0, or
+ * SMC_EUNAVAILABLE when a served partition did not answer in time.
+ */
+int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, size_t limit,
+                     int64_t deadline_ms, void **objects, unsigned char *served);
+
+/* An object's history from the local fold, read like smc_answers_read
+ * (ReadIndex: every version committed before the call began): 0 with *json
+ * (an array of confirmations) set; SMC_ENOT_FOUND when no local folder
+ * serves its partition. */
+int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_version, size_t limit,
+                        int64_t deadline_ms, char **json, size_t *len);
 
 #endif

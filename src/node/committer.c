@@ -1156,7 +1156,7 @@ static void serve_reads(smc_committer_t *c) {
     *pp = a->next;
     atomic_fetch_sub(&c->nreads, 1);
     char *json = NULL;
-    int rc = serving ? smc_fold_read(c->fold, &c->batch[c->front].kv, p, a->key, &json)
+    int rc = serving ? smc_answers_fold_query(c->fold, &c->batch[c->front].kv, p, a, &json)
                      : SMC_EUNAVAILABLE;
     smc_answer_fill(a, rc, json, json ? strlen(json) : 0, 1);
     free(json);
