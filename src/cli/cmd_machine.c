@@ -89,38 +89,51 @@ static int check_file(const char *path, json_t *report) {
   return bad;
 }
 
+/* Options may come before or after the files (`smc machine check F -o json`);
+ * "--" ends them, "-" alone is standard input. */
 static int cmd_check(int argc, char **argv) {
-  int json = 0, i = 1;
-  for (; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+  int json = 0, nfiles = 0, opts = 1;
+  char **files = calloc((size_t)argc + 1, sizeof *files);
+  if (!files)
+    return SMC_EXIT_FAILED;
+  for (int i = 1; i < argc; i++) {
+    if (opts && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
       usage(stdout);
+      free(files);
       return SMC_EXIT_OK;
-    } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
-      if (i + 1 >= argc || (strcmp(argv[i + 1], "json") && strcmp(argv[i + 1], "text"))) {
+    } else if (opts && (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output") ||
+                        !strncmp(argv[i], "--output=", 9))) {
+      const char *v = !strncmp(argv[i], "--output=", 9) ? argv[i] + 9
+                      : i + 1 < argc                    ? argv[++i]
+                                                        : NULL;
+      if (!v || (strcmp(v, "json") && strcmp(v, "text"))) {
         fprintf(stderr, "smc machine check: -o takes text or json\n");
+        free(files);
         return SMC_EXIT_USAGE;
       }
-      json = !strcmp(argv[++i], "json");
-    } else if (!strcmp(argv[i], "--")) {
-      i++;
-      break;
-    } else if (argv[i][0] == '-' && argv[i][1]) {
+      json = !strcmp(v, "json");
+    } else if (opts && !strcmp(argv[i], "--")) {
+      opts = 0;
+    } else if (opts && argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "smc machine check: unknown option '%s'\n", argv[i]);
       usage(stderr);
+      free(files);
       return SMC_EXIT_USAGE;
     } else {
-      break;
+      files[nfiles++] = argv[i];
     }
   }
-  if (i >= argc) {
+  if (nfiles == 0) {
     fprintf(stderr, "smc machine check: no FILE given\n");
     usage(stderr);
+    free(files);
     return SMC_EXIT_USAGE;
   }
   json_t *report = json ? json_pack("{s:[], s:[]}", "machines", "diagnostics") : NULL;
   int bad = 0;
-  for (; i < argc; i++)
-    bad |= check_file(argv[i], report);
+  for (int i = 0; i < nfiles; i++)
+    bad |= check_file(files[i], report);
+  free(files);
   if (report) {
     json_object_set_new(report, "ok", json_boolean(!bad));
     char *s = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
