@@ -70,7 +70,7 @@ typedef struct smc_propose_req {
  * request names the version it applies to (expect_version >= 0), the id
  * derived from object, expect_version, transition and data (protocol.md), so
  * re-sending the same fenced request is the same proposal; else a fresh
- * random id (32 hex digits), which the caller must keep to retry safely.
+ * random id (64 hex digits, 256 random bits), which the caller must keep to retry safely.
  * Identical requests without expect_version are distinct proposals (an
  * acquire, release, acquire by one owner commits three times). out gets at
  * most 64 characters and a NUL. 0, or SMC_EBAD_REQUEST / SMC_EIO.

@@ -635,8 +635,14 @@ int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error
       return smc_error_set(err, SMC_ENOMEM, NULL, "cannot derive the proposal id");
     return 0;
   }
-  if (random_id("", out, 65))
-    return smc_error_set(err, SMC_EIO, NULL, "no random bytes for the proposal id");
+  /* 256 random bits, written like a derived id (64 hex digits) */
+  char half[40];
+  for (int i = 0; i < 2; i++) {
+    if (random_id("", half, sizeof half))
+      return smc_error_set(err, SMC_EIO, NULL, "no random bytes for the proposal id");
+    memcpy(out + 32 * i, half, 32);
+  }
+  out[64] = '\0';
   return 0;
 }
 
