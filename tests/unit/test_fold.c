@@ -1000,6 +1000,100 @@ static void clock_near_int64_max(void **state) {
   no_more(&h);
   feed(&h, INT64_MAX, "{\"type\":\"tick\"}");
   no_more(&h);
+/* The questions a gateway asks the fold's state (fold_query.c): history,
+ * listing, a proposal's decision; and the object-ids-are-global rule. */
+static void queries(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, LOCK);
+  machine(&h, VOTED);
+  feed(&h, 10, "{\"type\":\"proposal\",\"id\":\"c1\",\"object\":\"l1\",\"machine\":\"lock\","
+               "\"transition\":\"create\"}");
+  json_t *c1 = expect_conf(&h, "c1", "committed", "free", 1);
+  feed(&h, 20, "{\"type\":\"proposal\",\"id\":\"a1\",\"object\":\"l1\",\"transition\":\"acquire\","
+               "\"data\":{\"owner\":\"ann\"}}");
+  json_t *a1 = expect_conf(&h, "a1", "committed", "held", 2);
+  feed(&h, 30, "{\"type\":\"proposal\",\"id\":\"c2\",\"object\":\"l0\",\"machine\":\"lock\","
+               "\"transition\":\"create\"}");
+  expect_conf(&h, "c2", "committed", "free", 1);
+  feed(&h, 40, "{\"type\":\"proposal\",\"id\":\"v1\",\"object\":\"d1\",\"machine\":\"voted\","
+               "\"transition\":\"create\"}");
+  expect_conf(&h, "v1", "committed", "draft", 1);
+  feed(&h, 50, "{\"type\":\"proposal\",\"id\":\"v2\",\"object\":\"d1\",\"transition\":\"approve\"}");
+  assert_string_equal(S(take(&h), "kind"), "vote_request");
+  /* an id is global: creating l1 as a voted object names its machine */
+  feed(&h, 60, "{\"type\":\"proposal\",\"id\":\"x1\",\"object\":\"l1\",\"machine\":\"voted\","
+               "\"transition\":\"create\"}");
+  json_t *x1 = expect_conf(&h, "x1", "rejected", "object_exists", 2);
+  assert_non_null(strstr(S(json_object_get(x1, "error"), "message"), "machine 'lock'"));
+  no_more(&h);
+
+  /* history: every committed version, byte for byte the confirmations */
+  char *text = NULL;
+  assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l1", 0, 10, &text), 0);
+  json_t *hist = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(hist), 2);
+  json_t *want = json_deep_copy(c1);
+  json_object_del(want, "kind");
+  json_object_del(want, "_key");
+  assert_true(json_equal(json_array_get(hist, 0), want));
+  json_decref(want);
+  assert_int_equal(I(json_array_get(hist, 1), "version"), 2);
+  assert_string_equal(S(json_array_get(hist, 1), "proposal"), "a1");
+  assert_string_equal(S(json_array_get(hist, 1), "checksum"), S(a1, "checksum"));
+  json_decref(hist);
+  assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l1", 1, 1, &text), 0);
+  hist = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(hist), 1);
+  assert_int_equal(I(json_array_get(hist, 0), "version"), 2);
+  json_decref(hist);
+  assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l", 0, 10, &text), 0);
+  assert_string_equal(text, "[]"); /* a prefix of an id is another object */
+  free(text);
+
+  /* listing: by id, filtered by machine, paged */
+  assert_int_equal(smc_fold_list(h.f, &h.kv, 0, "lock", NULL, 10, &text), 0);
+  json_t *l = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(l), 2);
+  assert_string_equal(S(json_array_get(l, 0), "object"), "l0");
+  assert_string_equal(S(json_array_get(l, 1), "object"), "l1");
+  assert_string_equal(S(json_array_get(l, 1), "state"), "held");
+  json_decref(l);
+  assert_int_equal(smc_fold_list(h.f, &h.kv, 0, "lock", "l0", 1, &text), 0);
+  l = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(l), 1);
+  assert_string_equal(S(json_array_get(l, 0), "object"), "l1");
+  json_decref(l);
+  assert_int_equal(smc_fold_list(h.f, &h.kv, 0, NULL, NULL, 10, &text), 0);
+  l = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(l), 3);
+  json_decref(l);
+
+  /* proposals: decided, queued (pending votes), unknown */
+  assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "a1", &text), 0);
+  json_t *pj = json_loads(text, 0, NULL);
+  free(text);
+  assert_string_equal(S(pj, "status"), "committed");
+  assert_string_equal(S(pj, "object"), "l1");
+  assert_int_equal(I(json_object_get(pj, "confirmation"), "version"), 2);
+  json_decref(pj);
+  assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "x1", &text), 0);
+  pj = json_loads(text, 0, NULL);
+  free(text);
+  assert_string_equal(S(pj, "status"), "rejected");
+  json_decref(pj);
+  assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "v2", &text), 0);
+  pj = json_loads(text, 0, NULL);
+  free(text);
+  assert_string_equal(S(pj, "status"), "pending");
+  json_decref(pj);
+  assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "never", &text), SMC_ENOT_FOUND);
   h_close(&h);
 }
 
@@ -1022,6 +1116,7 @@ int main(void) {
       cmocka_unit_test(escaped_strings),
       cmocka_unit_test(vote_names_another_machine),
       cmocka_unit_test(clock_near_int64_max),
+      cmocka_unit_test(queries),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
