@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end through the smc CLI against the real broker: topics create (twice,
 # then a mismatch), a worker, machine apply/get/list, propose (committed,
-# rejected, unknown outcome), vote by id and by derived id, get, watch.
+# rejected, pending votes), vote by id (a vote without one is a usage error),
+# get, watch.
 # Skips (77) when SMC_BOOTSTRAP is unset. Usage: cli_e2e.sh PATH/TO/smc SOURCE_DIR
 set -u
 SMC="$1"
@@ -24,11 +25,11 @@ run() { "$SMC" "$@" --prefix "$P" >"$TMP/out" 2>"$TMP/err"; echo $?; }
 check "topics create" 0 "$(run topics create --partitions 3 --file "$SRC/topics/topics.json")"
 grep -q "^created  ${P}proposals (3 partitions)" "$TMP/out" || { echo "FAIL: create output"; fails=$((fails + 1)); }
 check "topics create again" 0 "$(run topics create --partitions 3 --file "$SRC/topics/topics.json")"
-check "all exist" 5 "$(grep -c '^exists' "$TMP/out")"
+check "all exist" 6 "$(grep -c '^exists' "$TMP/out")"
 check "topics mismatch" 1 "$(run topics create --partitions 4 --file "$SRC/topics/topics.json")"
 check "usage error" 2 "$(run topics create --partitions x)"
 check "topics describe" 0 "$(run topics describe --partitions 3 --file "$SRC/topics/topics.json")"
-check "described ok" 5 "$(grep -c '^ok' "$TMP/out")"
+check "described ok" 6 "$(grep -c '^ok' "$TMP/out")"
 check "describe other N" 1 "$(run topics describe --partitions 4 --file "$SRC/topics/topics.json")"
 check "describe other prefix" 1 "$("$SMC" topics describe --prefix "none$$." --file "$SRC/topics/topics.json" >/dev/null 2>&1; echo $?)"
 
@@ -62,21 +63,23 @@ check "get missing" 1 "$(run get nope)"
 W=$!
 sleep 1.5
 run propose lock L1 release --data '{"owner":"svc-a"}' >/dev/null
-run propose lock L1 acquire --data '{"owner":"svc-c"}' >/dev/null  # svc-b was decided (rejected) above: same id
+run propose lock L1 acquire --data '{"owner":"svc-c"}' >/dev/null
 wait $W
 check "watch" 0 $?
-check "watch lines" 2 "$(grep -c '"outcome":"committed"' "$TMP/watch")"
+check "watch lines" 2 "$(grep -c '"version":' "$TMP/watch")"
 
 check "apply approval" 0 "$(run machine apply "$SRC/examples/machines/approval.yaml")"
 check "request" 0 "$(run propose approval A1 request --data '{"requester":"bob","amount":5}')"
-check "approve pending: unknown" 3 "$(run propose approval A1 approve --wait 1s)"
-ID="$(cat "$TMP/out")"
-grep -q "retrying with --id $ID is safe" "$TMP/err" || { echo "FAIL: unknown message"; fails=$((fails + 1)); }
+check "approve pending" 4 "$(run propose approval A1 approve --wait 1s)"
+grep -q '"status":"pending"' "$TMP/out" || { echo "FAIL: pending JSON"; fails=$((fails + 1)); }
+ID="$(sed -n 's/.*"proposal":"\([0-9a-f]*\)".*/\1/p' "$TMP/out")"
+grep -q "learn the outcome with --id $ID" "$TMP/err" || { echo "FAIL: pending message"; fails=$((fails + 1)); }
 check "vote by id" 0 "$(run vote approval A1 approve --voter node-1 --proposal "$ID")"
 "$SMC" propose approval A1 approve --id "$ID" --wait 15s --prefix "$P" >"$TMP/approve" 2>&1 &
 A=$!
 sleep 1.5
-check "vote by derived id" 0 "$(run vote approval A1 approve --voter node-2)"
+check "vote without an id" 2 "$(run vote approval A1 approve --voter node-2)"
+check "vote by id again" 0 "$(run vote approval A1 approve --voter node-2 --proposal "$ID")"
 wait $A
 check "approved after votes" 0 $?
 grep -q '"state":"approved"' "$TMP/approve" || { echo "FAIL: not approved"; fails=$((fails + 1)); }

@@ -85,7 +85,7 @@ def test_register_is_linearizable_under_kills_and_broker_restart(cluster):
                     t1 = time.monotonic()
                     lines = r.stdout.strip().splitlines()
                     rep = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
-                    if r.returncode == 0 and rep and rep.get("found"):
+                    if r.returncode == 0 and rep and rep.get("object") == obj:  # exit 0: found
                         op = {"kind": "read", "result": "ok", "version": rep["version"],
                               "value": rep.get("data", {}).get("v")}
                         known[obj] = max(known[obj], rep["version"])

@@ -75,7 +75,7 @@ def test_sasl_plain_end_to_end(sasl, tmp_path):
             r.stdout + r.stderr
         r, _ = smc(sasl, prefix, PASSWORD, "get", "db", "--wait", "30s")
         rep = last_json(r.stdout)
-        assert r.returncode == 0 and rep["found"] and rep["version"] == 2, r.stdout + r.stderr
+        assert r.returncode == 0 and rep["object"] == "db" and rep["version"] == 2, r.stdout + r.stderr
         assert rep["data"]["owner"] == "svc-a"
         assert w.poll() is None
         # the worker did authenticate: no SASL error in its log

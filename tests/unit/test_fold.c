@@ -1008,23 +1008,29 @@ static void queries(void **state) {
   h_init(&h, 1, 0, 0);
   machine(&h, LOCK);
   machine(&h, VOTED);
-  feed(&h, 10, "{\"type\":\"proposal\",\"id\":\"c1\",\"object\":\"l1\",\"machine\":\"lock\","
-               "\"transition\":\"create\"}");
+  feed(&h, 10,
+       "{\"type\":\"proposal\",\"id\":\"c1\",\"object\":\"l1\",\"machine\":\"lock\","
+       "\"transition\":\"create\"}");
   json_t *c1 = expect_conf(&h, "c1", "committed", "free", 1);
-  feed(&h, 20, "{\"type\":\"proposal\",\"id\":\"a1\",\"object\":\"l1\",\"transition\":\"acquire\","
-               "\"data\":{\"owner\":\"ann\"}}");
+  feed(&h, 20,
+       "{\"type\":\"proposal\",\"id\":\"a1\",\"object\":\"l1\",\"transition\":\"acquire\","
+       "\"data\":{\"owner\":\"ann\"}}");
   json_t *a1 = expect_conf(&h, "a1", "committed", "held", 2);
-  feed(&h, 30, "{\"type\":\"proposal\",\"id\":\"c2\",\"object\":\"l0\",\"machine\":\"lock\","
-               "\"transition\":\"create\"}");
+  feed(&h, 30,
+       "{\"type\":\"proposal\",\"id\":\"c2\",\"object\":\"l0\",\"machine\":\"lock\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "c2", "committed", "free", 1);
-  feed(&h, 40, "{\"type\":\"proposal\",\"id\":\"v1\",\"object\":\"d1\",\"machine\":\"voted\","
-               "\"transition\":\"create\"}");
+  feed(&h, 40,
+       "{\"type\":\"proposal\",\"id\":\"v1\",\"object\":\"d1\",\"machine\":\"voted\","
+       "\"transition\":\"create\"}");
   expect_conf(&h, "v1", "committed", "draft", 1);
-  feed(&h, 50, "{\"type\":\"proposal\",\"id\":\"v2\",\"object\":\"d1\",\"transition\":\"approve\"}");
+  feed(&h, 50,
+       "{\"type\":\"proposal\",\"id\":\"v2\",\"object\":\"d1\",\"transition\":\"approve\"}");
   assert_string_equal(S(take(&h), "kind"), "vote_request");
   /* an id is global: creating l1 as a voted object names its machine */
-  feed(&h, 60, "{\"type\":\"proposal\",\"id\":\"x1\",\"object\":\"l1\",\"machine\":\"voted\","
-               "\"transition\":\"create\"}");
+  feed(&h, 60,
+       "{\"type\":\"proposal\",\"id\":\"x1\",\"object\":\"l1\",\"machine\":\"voted\","
+       "\"transition\":\"create\"}");
   json_t *x1 = expect_conf(&h, "x1", "rejected", "object_exists", 2);
   assert_non_null(strstr(S(json_object_get(x1, "error"), "message"), "machine 'lock'"));
   no_more(&h);
