@@ -9,14 +9,18 @@
 #
 # The tour needs the example machines (lock, approval, lease) registered, as
 # `smc dev --examples` does. It exits non-zero when an answer is not the one
-# it narrates.
+# it narrates. With an smc binary (--dev BIN, or $SMC_BIN, or smc on PATH)
+# it also shows `smc status` and `smc history` against the cluster's Kafka
+# (the bootstrap GET /info reports).
 set -u
 SMC_URL=${SMC_URL:-http://127.0.0.1:8080}
 DEV_PID=
 RUN=$(date +%s)-$$
+SMC=${SMC_BIN:-$(command -v smc 2>/dev/null || true)}
 
 if [ "${1:-}" = "--dev" ]; then
   BIN=${2:?usage: tour.sh --dev PATH_TO_SMC}
+  SMC=$BIN
   ADDR=${SMC_URL#http://}
   "$BIN" dev --examples --voters 1 --http "$ADDR" &
   DEV_PID=$!
@@ -50,6 +54,12 @@ expect() {
   fi
 }
 field() { printf '%s' "$BODY" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+# cli ARGS...: runs smc against the cluster's Kafka when a binary is at hand.
+cli() {
+  [ -n "$SMC" ] && [ -n "${BOOT:-}" ] || return 0
+  printf '\n   $ smc %s\n' "$*"
+  "$SMC" "$@" --bootstrap "$BOOT" 2>&1 | sed 's/^/   /'
+}
 
 i=0
 until curl -sf "$SMC_URL/readyz" >/dev/null 2>&1; do
@@ -64,8 +74,13 @@ done
 
 say "The cluster"
 call GET /info
+BOOT=$(field bootstrap)
 call GET /machine
 expect 200
+note "The node table: every worker heartbeats its roles, address, partitions and lag."
+call GET /nodes
+expect 200
+cli status -o table
 
 LOCK=lock-tour-$RUN
 say "A versioned lock: create, acquire, conflicts, release"
@@ -85,12 +100,17 @@ expect 422
 note "A client holding a stale token (version 1) is fenced off -> 409 version_conflict."
 call PUT "/machine/lock/object/$LOCK/transition/release?expect_version=1" '{"owner":"svc-a"}'
 expect 409
-note "The owner releases with its token."
-call PUT "/machine/lock/object/$LOCK/transition/release?expect_version=$TOKEN" '{"owner":"svc-a"}'
+note "The owner releases with its token (ack=confirmed: answered once the confirmation is"
+note "committed to smc.confirmations, so a Kafka reader such as smc history sees it at once)."
+call PUT "/machine/lock/object/$LOCK/transition/release?expect_version=$TOKEN&ack=confirmed" '{"owner":"svc-a"}'
 expect 200
 note "A linearizable read goes through the log:"
 call GET "/machine/lock/object/$LOCK"
 expect 200
+note "Its history: every committed version with its proposal, transition, votes and time."
+call GET "/machine/lock/object/$LOCK/history"
+expect 200
+cli history "$LOCK" -o table
 
 REQ=req-tour-$RUN
 say "A vote: approval needs 2 of node-1, node-2, node-3"

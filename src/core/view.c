@@ -65,7 +65,8 @@ json_t *smc_view_answer(const json_t *conf, const char *object, const char *mach
                   oid      ? oid
                   : object ? object
                            : "");
-    static const char *const keys[] = {"machine", "state", "version", "transition", "offset", NULL};
+    static const char *const keys[] = {"machine", "state",  "version", "transition",
+                                       "votes",   "offset", NULL};
     copy_keys(v, conf, keys);
     if (!json_object_get(v, "machine") && machine)
       json_object_set_new(v, "machine", json_string(machine));

@@ -18,7 +18,8 @@ json_t *smc_view_object(const json_t *src, const char *object, const char *machi
 /* A proposal's decision. Committed: the object view plus proposal,
  * transition, votes, offset, outcome "committed" and duplicate (when
  * true). Rejected or expired: {error: {code, message, path}, proposal,
- * outcome, object, machine?, state?, version?, offset?, duplicate?}; *code
+ * outcome, object, machine?, state?, version?, transition?, votes?,
+ * offset?, duplicate?}; *code
  * gets the error's wire name (NULL when committed). New reference. */
 json_t *smc_view_answer(const json_t *conf, const char *object, const char *machine,
                         const char **code);

@@ -1384,8 +1384,11 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
       continue;
     int32_t p = m->partition;
     int64_t off = m->offset;
-    int at_end =
-        m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || (p >= 0 && p < n && off >= hi[p] - 1);
+    /* read_committed: an end before hi is a transaction still open (its
+     * records come once it commits), not the end asked for */
+    int at_end = p >= 0 && p < n &&
+                 ((m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && off >= hi[p]) ||
+                  (!m->err && off >= hi[p] - 1));
     int stop = 0;
     if (!m->err && m->payload && m->len) {
       json_t *v = json_loadb(m->payload, m->len, 0, NULL);

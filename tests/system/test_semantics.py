@@ -284,10 +284,11 @@ def test_status_table_and_json(dev):
 def test_list_and_history_rest_and_cli_agree(dev):
     m = "lock"
     objs = sorted(uid("zl") for _ in range(5))
+    # ack=confirmed: the CLI below reads committed confirmations from the log
     for o in objs:
-        assert put(dev, m, o, "create")[0] == 200
-    assert put(dev, m, objs[0], "acquire", {"owner": "ann"})[0] == 200
-    assert put(dev, m, objs[0], "release", {"owner": "ann"})[0] == 200
+        assert put(dev, m, o, "create", query="?ack=confirmed")[0] == 200
+    assert put(dev, m, objs[0], "acquire", {"owner": "ann"}, "?ack=confirmed")[0] == 200
+    assert put(dev, m, objs[0], "release", {"owner": "ann"}, "?ack=confirmed")[0] == 200
     # REST pages by id
     after, got = objs[0][:3], []
     while True:
