@@ -111,6 +111,16 @@ size_t smc_machine_state_count(const smc_machine_t *m);
 const smc_state_info_t *smc_machine_state(const smc_machine_t *m, size_t i);
 /* Index of a state by name, or -1. */
 long smc_machine_find_state(const smc_machine_t *m, const char *name);
+
+/*
+ * Machines evolve (docs/language.md, "Versions"): a new definition under a
+ * registered name is its next version, in force from its registration on
+ * for every object of the machine, provided it keeps every state of the
+ * version it replaces (an object may be in any of them). Returns 0 when
+ * `next` may replace `cur` (same name), else SMC_EMACHINE_EXISTS with err
+ * naming the states it drops.
+ */
+int smc_machine_evolves(const smc_machine_t *cur, const smc_machine_t *next, smc_error_t *err);
 size_t smc_machine_transition_count(const smc_machine_t *m);
 const smc_transition_info_t *smc_machine_transition(const smc_machine_t *m, size_t i);
 

@@ -255,11 +255,16 @@ static int register_machine(fold_ctx_t *c, const char *name, const char *hash, c
     rc = c->rc;
     goto done;
   }
-  if (known) {
-    if (strcmp(have, mhash))
-      rc = smc_error_set(err, SMC_EMACHINE_EXISTS, "name",
-                         "machine '%s' is registered with another definition", mname);
+  if (known && !strcmp(have, mhash))
     goto done;
+  if (known) { /* a new version: in force from here on, if it keeps every state */
+    smc_machine_t *cur = fold_machine_get(c, mname);
+    if (!cur) {
+      rc = c->rc ? c->rc : SMC_ESTORE;
+      goto done;
+    }
+    if ((rc = smc_machine_evolves(cur, m, err)))
+      goto done;
   }
   if ((rc = cache_add(c->f, m)))
     goto done;
@@ -693,7 +698,7 @@ static int machine_event(fold_ctx_t *c, const smc_event_t *ev) {
              "%smachine '%s' ignored: %s: %s", rc == SMC_EBAD_SIGNATURE ? "bad_signature: " : "",
              ev->name, smc_code_name(rc), err.message);
   else
-    fold_log(c, 2, "machine '%s' registered", ev->name);
+    fold_log(c, 2, "machine '%s' registered (version %.12s)", ev->name, ev->hash ? ev->hash : "");
   if (ev->id)
     return registration_reply(c, ev,
                               rc        ? "rejected"

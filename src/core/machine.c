@@ -985,3 +985,26 @@ int smc_machine_timer(const smc_machine_t *m, const char *state, size_t *transit
   }
   return found;
 }
+
+int smc_machine_evolves(const smc_machine_t *cur, const smc_machine_t *next, smc_error_t *err) {
+  if (strcmp(smc_machine_name(cur), smc_machine_name(next)))
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, "name", "not the same machine");
+  char missing[400] = "";
+  size_t n = 0;
+  for (size_t i = 0; i < smc_machine_state_count(cur); i++) {
+    const char *st = smc_machine_state(cur, i)->name;
+    if (smc_machine_find_state(next, st) >= 0)
+      continue;
+    size_t l = strlen(missing);
+    if (l + strlen(st) + 8 < sizeof missing)
+      snprintf(missing + l, sizeof missing - l, "%s'%s'", n ? ", " : "", st);
+    n++;
+  }
+  if (!n)
+    return 0;
+  return smc_error_set(err, SMC_EMACHINE_EXISTS, "states",
+                       "the new definition of machine '%s' drops state%s %s of the registered "
+                       "version %.12s: a version must keep every state (register it under a new "
+                       "name instead)",
+                       smc_machine_name(cur), n > 1 ? "s" : "", missing, smc_machine_hash(cur));
+}

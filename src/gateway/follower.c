@@ -244,7 +244,13 @@ struct gw_follower {
 static void catalog_put_locked(gw_follower_t *f, smc_machine_t *m) {
   for (size_t i = 0; i < f->nmachines; i++)
     if (!strcmp(smc_machine_name(f->machines[i]), smc_machine_name(m))) {
-      /* The first registration of a name stands (the fold ignores others). */
+      /* A new version replaces it when the fold accepts it too (it keeps
+       * every state); any other definition is ignored, as the fold does. */
+      if (strcmp(smc_machine_hash(f->machines[i]), smc_machine_hash(m)) &&
+          smc_machine_evolves(f->machines[i], m, NULL) == 0) {
+        smc_machine_destroy(f->machines[i]);
+        f->machines[i] = smc_machine_retain(m);
+      }
       return;
     }
   if (f->nmachines == f->capmachines) {

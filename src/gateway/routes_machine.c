@@ -86,17 +86,24 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
     goto done;
   }
   smc_machine_t *have = smc_gw_catalog_get(r->gw->follower, name);
+  char previous[65] = "";
   if (have) {
-    if (!strcmp(smc_machine_hash(have), smc_machine_hash(m)))
+    smc_error_t everr;
+    smc_error_clear(&everr);
+    int same = !strcmp(smc_machine_hash(have), smc_machine_hash(m));
+    int ev = same ? 0 : smc_machine_evolves(have, m, &everr);
+    snprintf(previous, sizeof previous, "%s", smc_machine_hash(have));
+    smc_machine_destroy(have);
+    if (same) {
       res = smc_gw_reply_json(
           r, 200,
           json_pack("{s:s, s:s, s:b}", "name", name, "hash", smc_machine_hash(m), "existed", 1));
-    else
-      res = smc_gw_reply_error(r, 409, SMC_EMACHINE_EXISTS,
-                               "machine '%s' exists with another definition (hash %s)", name,
-                               smc_machine_hash(have));
-    smc_machine_destroy(have);
-    goto done;
+      goto done;
+    }
+    if (ev) { /* a new version may not drop a state */
+      res = smc_gw_reply_error(r, 409, ev, "%s", everr.message);
+      goto done;
+    }
   }
   smc_error_t err;
   smc_error_clear(&err);
@@ -116,8 +123,10 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
     goto done;
   }
   smc_gw_catalog_put(r->gw->follower, m);
-  res =
-      smc_gw_reply_json(r, 201, json_pack("{s:s, s:s}", "name", name, "hash", smc_machine_hash(m)));
+  json_t *body = json_pack("{s:s, s:s}", "name", name, "hash", smc_machine_hash(m));
+  if (previous[0]) /* a new version of a registered machine */
+    json_object_set_new(body, "previous", json_string(previous));
+  res = smc_gw_reply_json(r, 201, body);
 done:
   smc_machine_destroy(m);
   return res;

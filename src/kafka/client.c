@@ -1253,12 +1253,17 @@ static int register_impl(smc_client_t *c, const char *definition, size_t len,
   pthread_mutex_lock(&c->txn_lock);
   if ((rc = smc_client_machines(c, timeout_ms, &cat, err)))
     goto done;
-  const char *have = json_string_value(json_object_get(json_object_get(cat, name), "hash"));
-  if (have && strcmp(have, hash)) {
-    rc = smc_error_set(err, SMC_EMACHINE_EXISTS, NULL,
-                       "machine '%s' is registered with another definition (hash %.12s)", name,
-                       have);
-    goto done;
+  json_t *cur = json_object_get(cat, name);
+  const char *have = json_string_value(json_object_get(cur, "hash"));
+  if (have && strcmp(have, hash)) { /* a new version: it must keep every state (as the fold) */
+    const char *def = json_string_value(json_object_get(cur, "definition"));
+    smc_machine_t *old = NULL;
+    if (def && smc_machine_compile(def, strlen(def), NULL, NULL, &old, NULL) == 0 && old) {
+      rc = smc_machine_evolves(old, m, err);
+      smc_machine_destroy(old);
+      if (rc)
+        goto done;
+    }
   }
   /* the same definition again is written again: its partitions answer
    * "existed", so a retry (after a timeout) learns every outcome too */

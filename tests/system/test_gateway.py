@@ -91,8 +91,14 @@ def test_register_machine(dev):
     assert st == 201 and body["name"] == name and len(body["hash"]) == 64
     st, again = dev.json("POST", "/machine/" + name, y, {"Content-Type": "application/yaml"})
     assert st == 200 and again["hash"] == body["hash"]
+    # another definition is the machine's next version when it keeps every
+    # state (here a transition renamed), machine_exists when it drops one
     other = y.replace("flop", "flap")
-    assert_error(*dev.json("POST", "/machine/" + name, other, {"Content-Type": "application/yaml"}),
+    st, v2 = dev.json("POST", "/machine/" + name, other, {"Content-Type": "application/yaml"})
+    assert st == 201 and v2["previous"] == body["hash"] and v2["hash"] != body["hash"], v2
+    dropped = other.replace("  on: {}\n", "").replace("  flip: {from: off, to: on}\n", "").replace(
+        "  flap: {from: on, to: off}\n", "")
+    assert_error(*dev.json("POST", "/machine/" + name, dropped, {"Content-Type": "application/yaml"}),
                  409, "machine_exists")
     # The name in the path must be the definition's.
     assert_error(*dev.json("POST", "/machine/other_name", y, {"Content-Type": "application/yaml"}),

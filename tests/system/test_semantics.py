@@ -359,3 +359,52 @@ def test_one_schema_for_rest_and_cli(dev):
                         os.path.join(ROOT, "examples", "machines", "lock.yaml"), "-o", "json"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and json.loads(r.stdout)["machines"][0]["name"] == "lock"
+
+
+# 9 ------------------------------------------------------------ machine versions
+
+TOGGLE = """name: %s
+description: %s
+states:
+  off: {}
+  on: {}
+transitions:
+  create: {from: null, to: off}
+  flip: {from: off, to: on}
+"""
+
+
+def test_machines_evolve(dev, tmp_path):
+    name = uid("sw").replace("-", "_")
+    y = "Content-Type", "application/yaml"
+    st, v1 = dev.json("POST", "/machine/" + name, TOGGLE % (name, "v1"), dict([y]))
+    assert st == 201, v1
+    o = uid("sw")
+    assert put(dev, name, o, "create")[0] == 200
+    # a description change is a new version, not machine_exists
+    st, v2 = dev.json("POST", "/machine/" + name, TOGGLE % (name, "v2"), dict([y]))
+    assert st == 201 and v2["previous"] == v1["hash"] and v2["hash"] != v1["hash"], v2
+    st, m = dev.json("GET", "/machine/" + name)
+    assert m["hash"] == v2["hash"] and m["description"] == "v2"
+    # v3 adds a transition: in force for the object created under v1
+    v3 = (TOGGLE % (name, "v3")) + "  flop: {from: on, to: off}\n"
+    f = tmp_path / "v3.yaml"
+    f.write_text(v3)
+    r = cli(dev, "machine", "apply", str(f))
+    assert r.returncode == 0, r.stderr
+    assert put(dev, name, o, "flip", query="?expect_version=1")[0] == 200
+
+    def flopped():
+        st, c = put(dev, name, o, "flop", query="?expect_version=2")
+        return st == 200 and c["state"] == "off" and c["version"] == 3
+    deadline = time.time() + 30
+    while not flopped():  # the gateway learns v3 from the catalog
+        assert time.time() < deadline
+        time.sleep(0.3)
+    # a version that drops a state is refused
+    bad = "name: %s\nstates:\n  off: {}\ntransitions:\n  create: {from: null, to: off}\n" % name
+    st, b = dev.json("POST", "/machine/" + name, bad, dict([y]))
+    assert st == 409 and b["error"]["code"] == "machine_exists" and "'on'" in b["error"]["message"]
+    f.write_text(bad)
+    r = cli(dev, "machine", "apply", str(f))
+    assert r.returncode == 1 and "machine_exists" in r.stderr

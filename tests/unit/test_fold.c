@@ -773,11 +773,17 @@ static void machines(void **state) {
   h.logs[0] = 0;
   machine(&h, LOCK); /* same hash again: no-op */
   assert_null(strstr(h.logs, "ignored"));
-  /* another definition under the same name */
+  /* another definition under the same name is its next version (a
+   * description change included), unless it drops a state */
   char other[2048];
   snprintf(other, sizeof(other), "%sdescription: changed\n", LOCK);
   machine(&h, other);
+  assert_null(strstr(h.logs, "machine_exists"));
+  assert_non_null(strstr(h.logs, "registered (version"));
+  h.logs[0] = 0;
+  machine(&h, "name: lock\nstates:\n  free: {}\ntransitions:\n  create: {from: null, to: free}\n");
   assert_non_null(strstr(h.logs, "machine_exists"));
+  assert_non_null(strstr(h.logs, "drops states 'held', 'retired'"));
   h.logs[0] = 0;
   machine(&h, "name: broken\nstates: [\n");
   assert_non_null(strstr(h.logs, "invalid_machine"));
@@ -807,6 +813,10 @@ static void machines(void **state) {
   assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, LOCK, strlen(LOCK), NULL, NULL, &err),
                    0);
   assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, other, strlen(other), NULL, NULL, &err),
+                   0);
+  const char *drops =
+      "name: lock\nstates: {free: {}}\ntransitions: {create: {from: null, to: free}}\n";
+  assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, drops, strlen(drops), NULL, NULL, &err),
                    SMC_EMACHINE_EXISTS);
   smc_error_clear(&err);
   assert_int_equal(smc_fold_register_machine(h.f, &h.kv, 0, "x: [", 4, NULL, NULL, &err),
@@ -1103,6 +1113,34 @@ static void queries(void **state) {
   h_close(&h);
 }
 
+/* Machines evolve: a new version is in force for every object from its
+ * registration on (it must keep every state). */
+static void machine_versions(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, LOCK);
+  feed(&h, 1,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"lock\",\"object\":\"o\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c", "committed", "free", 1);
+  feed(&h, 2, "{\"type\":\"proposal\",\"id\":\"s1\",\"object\":\"o\",\"transition\":\"seize\"}");
+  expect_conf(&h, "s1", "rejected", "unknown_transition", 1);
+  /* version 2 adds a transition and a state */
+  char v2[2048];
+  const char *cut = strstr(LOCK, "  retired: {final: true}\n");
+  assert_non_null(cut);
+  snprintf(v2, sizeof(v2), "%.*s  seized: {}\n%s  seize: {from: free, to: seized}\n",
+           (int)(cut - LOCK), LOCK, cut);
+  machine(&h, v2);
+  if (strstr(h.logs, "ignored"))
+    fail_msg("%s", h.logs);
+  feed(&h, 3, "{\"type\":\"proposal\",\"id\":\"s2\",\"object\":\"o\",\"transition\":\"seize\"}");
+  expect_conf(&h, "s2", "committed", "seized", 2);
+  no_more(&h);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_lifecycle),
@@ -1123,6 +1161,7 @@ int main(void) {
       cmocka_unit_test(vote_names_another_machine),
       cmocka_unit_test(clock_near_int64_max),
       cmocka_unit_test(queries),
+      cmocka_unit_test(machine_versions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
