@@ -1010,6 +1010,9 @@ static void clock_near_int64_max(void **state) {
   no_more(&h);
   feed(&h, INT64_MAX, "{\"type\":\"tick\"}");
   no_more(&h);
+  h_close(&h);
+}
+
 /* The questions a gateway asks the fold's state (fold_query.c): history,
  * listing, a proposal's decision; and the object-ids-are-global rule. */
 static void queries(void **state) {
