@@ -33,7 +33,7 @@ typedef struct smc_client_config {
    * elsewhere, as the gateway does); smc_client_propose with a timeout and
    * smc_client_watch then get no confirmation. 0 (the default): follow it. */
   int no_confirmations;
-  int setup_timeout_ms;          /* how long smc_client_new waits for the cluster; 0 = 10 s */
+  int setup_timeout_ms; /* how long smc_client_new waits for the cluster; 0 = 10 s */
 } smc_client_config_t;
 
 int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);

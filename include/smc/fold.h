@@ -38,7 +38,7 @@ typedef struct smc_fold_config {
    * Parsed by smc_fold_new (SMC_EINVALID_ARGUMENT when it is no such key);
    * the text is not kept. */
   const char *registration_key;
-  int no_history;          /* 1: keep no per-object history (smc verify); decisions are the same */
+  int no_history; /* 1: keep no per-object history (smc verify); decisions are the same */
 } smc_fold_config_t;
 
 void smc_fold_config_default(smc_fold_config_t *cfg);
