@@ -194,6 +194,9 @@ int smc_gw_fetch(gw_req_t *r, const char *addr, int timeout_ms, unsigned *status
  * /machine/{m}/object/{o}/history, and GET /proposal/{id} from the folds. */
 enum MHD_Result smc_gw_route_list(gw_req_t *r);
 enum MHD_Result smc_gw_route_history(gw_req_t *r);
+/* 1 when a fold of this process decided proposal id (smc_answers_proposal),
+ * as GET /proposal/{id} would answer it. */
+int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id);
 
 /* Routes (routes_machine.c, routes_object.c). Each queues exactly one answer. */
 /* query.c: answer 400 (returns 1, *res set) when the query names a parameter

@@ -229,6 +229,19 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
                                      "versions", versions, "next", next));
 }
 
+int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id) {
+  char *text = NULL;
+  size_t len = 0;
+  if (smc_answers_proposal(r->gw->answers, id, smc_gw_now_ms() + ASK_TIMEOUT_MS, &text, &len))
+    return 0;
+  json_t *ans = json_loadb(text, len, 0, NULL);
+  free(text);
+  const char *st = json_string_value(json_object_get(ans, "status"));
+  int decided = st && strcmp(st, "pending");
+  json_decref(ans);
+  return decided;
+}
+
 enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
   if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
     return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);

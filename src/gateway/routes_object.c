@@ -344,6 +344,8 @@ static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *
   const char *km = known ? json_string_value(json_object_get(known, "machine")) : NULL;
   const char *ko = known ? json_string_value(json_object_get(known, "object")) : NULL;
   int decided = st && strcmp(st, "pending") && strcmp(st, "unknown");
+  if (!decided) /* a local fold may know it decided before this cache does */
+    decided = smc_gw_proposal_decided_locally(r, id);
   /* a proposal of another machine or object is not this path's to vote on
    * (when this gateway has not seen it, the fold checks the vote's machine) */
   int elsewhere = (km && strcmp(km, machine)) || (ko && strcmp(ko, object));

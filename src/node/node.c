@@ -353,6 +353,8 @@ static int check_timestamp_type(const smc_node_config_t *cfg, smc_error_t *err) 
             "%s: cannot check message.timestamp.type (%s); it must be LogAppendTime", topic,
             e.message);
     rc = 0;
+  } else if (rc == SMC_EUNAVAILABLE) { /* no broker answered: say so, in one line */
+    rc = smc_kafka_topic_error(err, rc, topic, cfg->bootstrap);
   } else if (rc < 0) {
     rc = smc_error_set(err, rc, NULL, "cannot check the timestamps of %s: %s", topic, e.message);
   } else if (strcmp(v, "LogAppendTime")) {
