@@ -303,6 +303,13 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
     return reject(c, o, p, "rejected", &err);
   }
   if (o->version > 0 && p->machine && strcmp(p->machine, o->machine)) {
+    if (!fold_machine_get(c, p->machine)) { /* the machine named is no machine */
+      if (c->rc)
+        return c->rc;
+      smc_error_set(&err, SMC_EUNKNOWN_MACHINE, "machine", "no machine '%s' is registered",
+                    p->machine);
+      return reject(c, o, p, "rejected", &err);
+    }
     /* object ids are global: the id is taken, by an object of another machine */
     smc_error_set(&err, SMC_EOBJECT_EXISTS, "machine",
                   "object '%s' exists and belongs to machine '%s' (object ids are global)", o->id,

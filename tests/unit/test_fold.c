@@ -287,7 +287,7 @@ static void lock_lifecycle(void **state) {
   feed(&h, 1800,
        "{\"type\":\"proposal\",\"id\":\"p9\",\"object\":\"l1\",\"machine\":\"other\","
        "\"transition\":\"retire\"}");
-  expect_conf(&h, "p9", "rejected", "object_exists", 3);
+  expect_conf(&h, "p9", "rejected", "unknown_machine", 3);
   feed(&h, 1800,
        "{\"type\":\"proposal\",\"id\":\"p10\",\"object\":\"l2\",\"machine\":\"other\","
        "\"transition\":\"create\"}");
