@@ -61,7 +61,8 @@ json_t *smc_view_answer(const json_t *conf, const char *object, const char *mach
     if (code)
       *code = json_string_value(json_object_get(err, "code"));
     const char *oid = json_string_value(json_object_get(conf, "object"));
-    v = json_pack("{s:o, s:s, s:s}", "error", err, "proposal", id ? id : "", "object",
+    v = json_pack("{s:o, s:s, s:s, s:s}", "error", err, "proposal", id ? id : "", "outcome",
+                  outcome ? outcome : "rejected", "object",
                   oid      ? oid
                   : object ? object
                            : "");
@@ -71,7 +72,8 @@ json_t *smc_view_answer(const json_t *conf, const char *object, const char *mach
     if (!json_object_get(v, "machine") && machine)
       json_object_set_new(v, "machine", json_string(machine));
   }
-  json_object_set_new(v, "outcome", json_string(outcome ? outcome : "rejected"));
+  if (!json_object_get(v, "outcome"))
+    json_object_set_new(v, "outcome", json_string(outcome ? outcome : "rejected"));
   if (json_is_true(json_object_get(conf, "duplicate")))
     json_object_set_new(v, "duplicate", json_true());
   return v;

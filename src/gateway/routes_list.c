@@ -242,6 +242,19 @@ int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id) {
   return decided;
 }
 
+/* A proposal record in the order the gateway's cache writes it:
+ * {proposal, status, object, machine, transition, confirmation?}. Takes ans. */
+static json_t *proposal_record(json_t *ans) {
+  json_t *out = json_object();
+  static const char *const keys[] = {"proposal",   "status",       "object", "machine",
+                                     "transition", "confirmation", NULL};
+  for (size_t i = 0; keys[i]; i++)
+    if (json_object_get(ans, keys[i]))
+      json_object_set(out, keys[i], json_object_get(ans, keys[i]));
+  json_decref(ans);
+  return out;
+}
+
 enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
   if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
     return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
@@ -259,7 +272,7 @@ enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
     const char *ast = json_string_value(json_object_get(ans, "status"));
     if (ans && (!rec || (ast && strcmp(ast, "pending")))) {
       json_decref(rec);
-      return smc_gw_reply_json(r, 200, ans);
+      return smc_gw_reply_json(r, 200, proposal_record(ans));
     }
     json_decref(ans);
   }

@@ -130,8 +130,12 @@ ev("huge_data_string_rule", prop(object="bad-hd", transition="acquire", machine=
                                  data={"owner": "a" * 100000}), "validation_failed",
    setup=[prop(object="bad-hd", id="bad-hd1")])
 ev("machine_mismatch", prop(object="bad-mm", transition="acquire", machine="lease", id="bad-mm2",
-                            data={"owner": "a"}), "object_exists",
+                            data={"owner": "a"}), "unknown_machine",
    setup=[prop(object="bad-mm", id="bad-mm1")])
+# object ids are global: the id of a lock cannot be created as an approval
+ev("id_of_another_machine", prop(object="bad-mg", transition="request", machine="approval",
+                                 id="bad-mg2", data={"requester": "a", "amount": 1}),
+   "object_exists", setup=[prop(object="bad-mg", id="bad-mg1")])
 # votes, reads, machines, ticks
 ev("vote_missing_voter", {"type": "vote", "object": "bad-1", "proposal": "p", "accept": True},
    "bad_request")
