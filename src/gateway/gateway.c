@@ -76,12 +76,16 @@ static const char *route_template(const char *url) {
     return "/machine/{m}";
   if (n == 3 && len[2] == 7 && !strncmp(seg[2], "diagram", 7))
     return "/machine/{m}/diagram";
+  if (n == 3 && len[2] == 6 && !strncmp(seg[2], "object", 6))
+    return "/machine/{m}/object";
   if (n < 4 || len[2] != 6 || strncmp(seg[2], "object", 6))
     return "other";
   if (n == 4)
     return "/machine/{m}/object/{o}";
   if (n == 5 && len[4] == 5 && !strncmp(seg[4], "watch", 5))
     return "/machine/{m}/object/{o}/watch";
+  if (n == 5 && len[4] == 7 && !strncmp(seg[4], "history", 7))
+    return "/machine/{m}/object/{o}/history";
   if (n == 6 && len[4] == 10 && !strncmp(seg[4], "transition", 10))
     return "/machine/{m}/object/{o}/transition/{t}";
   return "other";

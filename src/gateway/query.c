@@ -25,7 +25,8 @@ static enum MHD_Result check_one(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /* The parameters the route of r accepts (NULL-terminated); NULL when r
- * names no route (the router answers 404 or 405 then). */
+ * names no route or a method the route does not have (the router answers
+ * 404 or 405 then, with its Allow header). */
 static const char *const *accepted(const gw_req_t *r) {
   static const char *const none[] = {NULL};
   static const char *const diagram[] = {"format", NULL};
@@ -33,9 +34,15 @@ static const char *const *accepted(const gw_req_t *r) {
   static const char *const put[] = {"expect_version", "wait", "ack", NULL};
   static const char *const get[] = {"wait", NULL};
   static const char *const watch[] = {"after_version", "timeout", NULL};
-  int n = r->nsegs;
+  int n = r->nsegs, read = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   const char *const *s = (const char *const *)r->segs;
   if (n >= 1 && !strcmp(s[0], "machine")) {
+    if (n == 6 && !strcmp(s[2], "object") && !strcmp(s[4], "transition"))
+      return !strcmp(r->method, "PUT") ? put : !strcmp(r->method, "PATCH") ? none : NULL;
+    if (n == 2 && !strcmp(r->method, "POST"))
+      return none;
+    if (!read)
+      return NULL;
     if (n == 3 && !strcmp(s[2], "diagram"))
       return diagram;
     if (n == 3 && !strcmp(s[2], "object"))
@@ -44,17 +51,15 @@ static const char *const *accepted(const gw_req_t *r) {
       return none;
     if (n == 4 && !strcmp(s[2], "object"))
       return get;
-    if (n == 5 && !strcmp(s[4], "watch"))
+    if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "watch"))
       return watch;
-    if (n == 5 && !strcmp(s[4], "history"))
+    if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "history"))
       return list;
-    if (n == 6 && !strcmp(s[4], "transition"))
-      return !strcmp(r->method, "PUT") ? put : none;
     return NULL;
   }
-  if (n == 2 && !strcmp(s[0], "proposal"))
-    return get;
-  return n == 1 ? none : NULL;
+  if (!read)
+    return NULL;
+  return n == 1 || (n == 2 && !strcmp(s[0], "proposal")) ? none : NULL;
 }
 
 int smc_gw_check_query(gw_req_t *r, enum MHD_Result *res) {

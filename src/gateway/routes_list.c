@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/util.h"
 #include "core/view.h"
 #include "gateway/gw_internal.h"
@@ -187,6 +188,9 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
       return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
                                 "after must be a version (a non-negative integer)");
   }
+  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "bad object id: 1 to %d bytes",
+                              SMC_CODEC_MAX_ID);
   if (smc_gw_maybe_forward(r, object, ASK_TIMEOUT_MS + 5000, &res))
     return res;
   char *text = NULL;

@@ -142,7 +142,7 @@ def test_unknown_query_parameters_are_400(dev):
     assert "expected_version" in b["error"]["message"]
     assert dev.json("GET", "/machine/lock/object/" + o)[1]["version"] == 1  # nothing happened
     for path in ("/machine/lock/object/%s?wiat=1s" % o, "/machine/lock?x=1", "/healthz?x=1",
-                 "/machine/lock/object/%s/watch?after=1" % o, "/proposal/x?y=1",
+                 "/machine/lock/object/%s/watch?after=1" % o, "/proposal/x?wait=1s",
                  "/machine/lock/object?limt=1", "/machine/lock/diagram?fmt=dot"):
         st, b = dev.json("GET", path)
         assert st == 400 and b["error"]["code"] == "bad_request", (path, b)
