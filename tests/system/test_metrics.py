@@ -82,12 +82,15 @@ def test_confirmations_by_machine_and_outcome(dev):
     before = {o: confirmations(dev, "lock", o) for o in ("committed", "rejected", "duplicate")}
     assert before == {"committed": 0, "rejected": 0, "duplicate": 0}, "exported from 0"
     tricky = {"owner": "svc-a", "note": {"outcome": "rejected", "duplicate": True}}
-    st, body = dev.json("PUT", "/machine/lock/object/metrics-1/transition/create", tricky)
+    # expect_version=0: the same request again is the same proposal (issue 19)
+    st, body = dev.json("PUT", "/machine/lock/object/metrics-1/transition/create?expect_version=0",
+                        tricky)
     assert st == 200, body
     wait_count(dev, "lock", "committed", 1)
     assert confirmations(dev, "lock", "rejected") == 0
     assert confirmations(dev, "lock", "duplicate") == 0
-    st, body = dev.json("PUT", "/machine/lock/object/metrics-1/transition/create", tricky)
+    st, body = dev.json("PUT", "/machine/lock/object/metrics-1/transition/create?expect_version=0",
+                        tricky)
     assert st == 200 and body.get("duplicate") is True, body
     wait_count(dev, "lock", "duplicate", 1)
     st, body = dev.json("PUT", "/machine/lock/object/metrics-missing/transition/release", {})
