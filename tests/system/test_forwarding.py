@@ -11,37 +11,8 @@ import json
 import os
 import time
 
-from conftest import MACHINES, wait_for
+from conftest import MACHINES, partition_of, wait_for
 from test_linearizable_rest import free_port, metric, request
-
-
-def partition_of(obj, n):
-    """murmur2 (the Java client's default partitioner), as smc partitions."""
-    data = obj.encode()
-    m, r = 0x5bd1e995, 24
-    length = len(data)
-    h = (0x9747b28c ^ length) & 0xffffffff
-    i = 0
-    while length - i >= 4:
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> r
-        k = (k * m) & 0xffffffff
-        h = (h * m) & 0xffffffff
-        h ^= k
-        i += 4
-    rest = length - i
-    if rest == 3:
-        h ^= data[i + 2] << 16
-    if rest >= 2:
-        h ^= data[i + 1] << 8
-    if rest >= 1:
-        h ^= data[i]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return (h & 0x7fffffff) % n
 
 
 def test_node_table_and_forwarding(cluster):

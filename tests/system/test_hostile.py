@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import BIN, BOOT, SRC, broker_up, wait_for
+from conftest import BIN, BOOT, SRC, broker_up, partition_of, wait_for
 
 BAD = os.path.join(SRC, "tests", "data", "bad")
 LOCK = os.path.join(SRC, "examples", "machines", "lock.yaml")
@@ -48,36 +48,8 @@ def test_case_files_are_large_and_well_formed():
 
 
 # --------------------------------------------------------------- murmur2
-def murmur2(data):
-    """Kafka's murmur2 (Utils.murmur2), as smc_partition_for uses it."""
-    m, r = 0x5bd1e995, 24
-    length = len(data)
-    h = (0x9747b28c ^ length) & 0xffffffff
-    i = 0
-    while length - i >= 4:
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> r
-        k = (k * m) & 0xffffffff
-        h = (h * m) & 0xffffffff
-        h ^= k
-        i += 4
-    rem = length - i
-    if rem == 3:
-        h ^= data[i + 2] << 16
-    if rem >= 2:
-        h ^= data[i + 1] << 8
-    if rem >= 1:
-        h ^= data[i]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return h
-
-
 def partition_for(key, n=PARTS):
-    return (murmur2(key.encode()) & 0x7fffffff) % n
+    return partition_of(key, n)
 
 
 # ------------------------------------------------------- events, offline

@@ -9,38 +9,10 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import BIN, BOOT, MACHINES, Cluster, wait_for
+from conftest import BIN, BOOT, MACHINES, Cluster, partition_of, wait_for
 
 RAWPRODUCE = os.environ.get("SMC_RAWPRODUCE") or os.path.join(
     os.path.dirname(BIN), "tests", "system", "smc_rawproduce")
-
-
-def murmur2(data):
-    """Kafka's murmur2 (Utils.murmur2), as smc_partition_for uses it."""
-    m, r = 0x5bd1e995, 24
-    length = len(data)
-    h = (0x9747b28c ^ length) & 0xffffffff
-    i = 0
-    while length - i >= 4:
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> r
-        k = (k * m) & 0xffffffff
-        h = (h * m) & 0xffffffff
-        h ^= k
-        i += 4
-    rem = length - i
-    if rem == 3:
-        h ^= data[i + 2] << 16
-    if rem >= 2:
-        h ^= data[i + 1] << 8
-    if rem >= 1:
-        h ^= data[i]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return h
 
 
 def raw(cluster, records):
@@ -48,7 +20,7 @@ def raw(cluster, records):
     lines = []
     for p, key, value in records:
         if p is None:
-            p = (murmur2(key.encode()) & 0x7fffffff) % cluster.partitions
+            p = partition_of(key, cluster.partitions)
         lines.append("%d %s %s" % (p, key.encode().hex(), json.dumps(value).encode().hex()))
     r = subprocess.run([RAWPRODUCE, BOOT, cluster.prefix + "proposals"],
                        input=("\n".join(lines) + "\n").encode(), capture_output=True, timeout=120)
