@@ -13,6 +13,7 @@
  *    else the other nodes' (each asks its own folds).
  */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,8 +184,9 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
   long long av = 0;
   if (after) {
     char *end = NULL;
+    errno = 0;
     av = strtoll(after, &end, 10);
-    if (!*after || *end || av < 0)
+    if (!*after || *end || av < 0 || errno == ERANGE)
       return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
                                 "after must be a version (a non-negative integer)");
   }
