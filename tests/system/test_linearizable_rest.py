@@ -210,7 +210,7 @@ def test_rest_register_is_linearizable_with_answers_from_the_fold(cluster):
           "fold" % (fold_reads, fold_writes))
     assert fold_reads > 0 and fold_writes > 0
     for w in cluster.workers:
-        assert w.stop() == 0, w.log()[-3000:]
+        assert w.stop(timeout=120) == 0, w.log()[-3000:]
 
 
 def end_offsets(cluster):
