@@ -222,48 +222,7 @@ void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, siz
   pthread_mutex_unlock(&h->mu);
 }
 
-/* ---- reads ---- */
-
-int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
-                     size_t *len) {
-  *json = NULL;
-  *len = 0;
-  int32_t n = smc_answers_partitions(h);
-  if (!h || n <= 0)
-    return SMC_ENOT_FOUND;
-  int32_t p = smc_partition_for(object, strlen(object), n);
-  folder_t f;
-  if (!folder_for(h, p, &f))
-    return SMC_ENOT_FOUND;
-  int64_t left = deadline_ms - smc_now_ms();
-  if (left <= 0)
-    return SMC_EUNAVAILABLE;
-  smc_answer_t a;
-  smc_answer_init(&a);
-  snprintf(a.key, sizeof a.key, "%s", object);
-  a.partition = p;
-  int rc = f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a.target);
-  if (rc < 0) {
-    smc_answer_close(&a);
-    return SMC_EUNAVAILABLE;
-  }
-  f.ops->read(f.self, &a);
-  if (!smc_answer_wait(&a, deadline_ms) && f.ops->cancel(f.self, &a)) {
-    smc_answer_close(&a);
-    return SMC_EUNAVAILABLE;
-  }
-  smc_answer_wait(&a, INT64_MAX); /* filled by now, or being filled */
-  rc = a.status;
-  if (rc == 0) {
-    *json = a.json;
-    *len = a.len;
-    a.json = NULL;
-  }
-  smc_answer_close(&a);
-  return rc;
-}
-
-/* ---- other questions to the folds ---- */
+/* ---- reads and other questions to the folds ---- */
 
 int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
                            const smc_answer_t *a, char **json) {
@@ -286,6 +245,54 @@ static int ask(folder_t *f, smc_answer_t *a, int64_t deadline_ms) {
     return SMC_EUNAVAILABLE;
   smc_answer_wait(a, INT64_MAX); /* filled by now, or being filled */
   return a->status;
+}
+
+/*
+ * A linearizable question about object (a, initialized, says which; it is
+ * closed here): take the partition's end offset, queue a to the local folder
+ * that serves the partition, wait until that fold passed the offset and
+ * answered. *json (malloc'd) on 0; SMC_ENOT_FOUND when no local folder
+ * serves the partition; SMC_EUNAVAILABLE when not in time.
+ */
+static int read_index(smc_answers_t *h, const char *object, smc_answer_t *a, int64_t deadline_ms,
+                      char **json, size_t *len) {
+  *json = NULL;
+  *len = 0;
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  int32_t p = n > 0 ? smc_partition_for(object, strlen(object), n) : -1;
+  folder_t f;
+  int rc = 0;
+  int64_t left = deadline_ms - smc_now_ms();
+  if (n <= 0 || strlen(object) >= sizeof a->key || !folder_for(h, p, &f))
+    rc = SMC_ENOT_FOUND;
+  else if (left <= 0)
+    rc = SMC_EUNAVAILABLE;
+  if (rc) {
+    smc_answer_close(a);
+    return rc;
+  }
+  snprintf(a->key, sizeof a->key, "%s", object);
+  a->partition = p;
+  if (f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a->target) < 0) {
+    smc_answer_close(a);
+    return SMC_EUNAVAILABLE;
+  }
+  f.ops->read(f.self, a);
+  rc = ask(&f, a, deadline_ms);
+  if (rc == 0) {
+    *json = a->json;
+    *len = a->len;
+    a->json = NULL;
+  }
+  smc_answer_close(a);
+  return rc;
+}
+
+int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                     size_t *len) {
+  smc_answer_t a;
+  smc_answer_init(&a); /* kind 0: the object's read reply */
+  return read_index(h, object, &a, deadline_ms, json, len);
 }
 
 /* Queue `a[i]` (a template copied) to every partition a local folder
@@ -386,36 +393,10 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
 
 int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_version, size_t limit,
                         int64_t deadline_ms, char **json, size_t *len) {
-  *json = NULL;
-  *len = 0;
-  int32_t n = h ? smc_answers_partitions(h) : 0;
-  if (n <= 0 || strlen(object) >= sizeof(((smc_answer_t *)0)->key))
-    return SMC_ENOT_FOUND;
-  int32_t p = smc_partition_for(object, strlen(object), n);
-  folder_t f;
-  if (!folder_for(h, p, &f))
-    return SMC_ENOT_FOUND;
-  int64_t left = deadline_ms - smc_now_ms();
-  if (left <= 0)
-    return SMC_EUNAVAILABLE;
   smc_answer_t a;
   smc_answer_init(&a);
-  snprintf(a.key, sizeof a.key, "%s", object);
   a.kind = SMC_QUERY_HISTORY;
   a.after_version = after_version;
   a.limit = limit;
-  a.partition = p;
-  if (f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a.target) < 0) {
-    smc_answer_close(&a);
-    return SMC_EUNAVAILABLE;
-  }
-  f.ops->read(f.self, &a);
-  int rc = ask(&f, &a, deadline_ms);
-  if (rc == 0) {
-    *json = a.json;
-    *len = a.len;
-    a.json = NULL;
-  }
-  smc_answer_close(&a);
-  return rc;
+  return read_index(h, object, &a, deadline_ms, json, len);
 }
