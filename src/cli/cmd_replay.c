@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "core/kv.h"
 #include "core/util.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/replay.h"
 #include "node/roles.h"
@@ -105,12 +106,6 @@ static int default_threads(const char *cmd, int *out) {
 /* A consumer handle for metadata and reading by assignment. */
 static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
   char errstr[512];
-  rd_kafka_conf_t *conf =
-      smc_kconf_new(c->bootstrap, (const char *const *)c->props, errstr, sizeof errstr);
-  if (!conf) {
-    fprintf(stderr, "smc %s: %s\n", cmd, errstr);
-    return NULL;
-  }
   const char *kv[] = {"group.id",
                       "smc-reader",
                       "enable.auto.commit",
@@ -122,28 +117,17 @@ static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
                       "auto.offset.reset",
                       "earliest",
                       NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      fprintf(stderr, "smc %s: %s\n", cmd, errstr);
-      rd_kafka_conf_destroy(conf);
-      return NULL;
-    }
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) {
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                           .bootstrap = c->bootstrap,
+                           .base = kv,
+                           .props = (const char *const *)c->props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
     fprintf(stderr, "smc %s: %s\n", cmd, errstr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
   return rk;
 }
 
-static void close_reader(rd_kafka_t *rk) {
-  if (!rk)
-    return;
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-}
+static void close_reader(rd_kafka_t *rk) { smc_kafka_close(rk); }
 
 /* Partition count of <prefix><name>; prints the error. */
 static int32_t topic_partitions(rd_kafka_t *rk, const char *topic, const char *cmd) {

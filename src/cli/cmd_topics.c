@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_client.h"
 #include "kafka/admin.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 
 #ifndef SMC_SOURCE_DIR
@@ -86,12 +87,11 @@ static void print_results(const smc_topic_result_t *r, size_t n, int json) {
 static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, int32_t n,
                     int timeout_ms, int json) {
   char errstr[512];
-  rd_kafka_conf_t *conf =
-      smc_kconf_new(conn->bootstrap, (const char *const *)conn->props, errstr, sizeof(errstr));
-  rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)) : NULL;
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = conn->bootstrap,
+                           .props = (const char *const *)conn->props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof(errstr));
   if (!rk) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
     fprintf(stderr, "smc topics: %s\n", errstr);
     return SMC_EXIT_FAILED;
   }

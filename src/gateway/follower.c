@@ -15,6 +15,7 @@
 #include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/metrics.h"
 
@@ -617,10 +618,7 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
   char errstr[512];
   char gid[128];
   snprintf(gid, sizeof(gid), "%sgateway-%s-%d", gw->prefix, gw->node_id, (int)getpid());
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *base[] = {"bootstrap.servers",
-                        gw->bootstrap,
-                        "group.id",
+  const char *base[] = {"group.id",
                         gid,
                         "enable.auto.commit",
                         "false",
@@ -631,23 +629,14 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
                         "client.id",
                         "smc-gateway",
                         NULL};
-  for (const char *const *p = base; *p; p += 2)
-    if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-      goto fail;
-  for (char **p = gw->kafka_props; p && p[0] && p[1]; p += 2)
-    if (rd_kafka_conf_set(conf, p[0], p[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-      goto fail;
-  rd_kafka_conf_set_log_cb(conf, smc_kconf_log_cb);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (!rk) {
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                           .bootstrap = gw->bootstrap,
+                           .base = base,
+                           .props = (const char *const *)gw->kafka_props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);
-    return NULL; /* rd_kafka_new frees conf only on success */
-  }
   return rk;
-fail:
-  rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);
-  return NULL;
 }
 
 /* Partition count of topic, or -1 after trying for up to timeout_ms. */
@@ -749,7 +738,6 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
     rc = SMC_EKAFKA;
     goto fail;
   }
-  rd_kafka_poll_set_consumer(f->rk);
   if ((rc = assign(f, err)) < 0)
     goto fail;
   atomic_store(&f->run, 1);

@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "core/kv.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/answers.h"
 #include "node/log.h"
@@ -208,9 +209,6 @@ static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_
 
 static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512], tmo[32], mto[32];
-  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf)
-    goto conf_fail;
   /* transaction.timeout.ms bounds how long a zombie's open transaction can
    * hold back read_committed readers of the confirmations; message.timeout.ms
    * must stay below it. */
@@ -226,48 +224,33 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
                        * markers are written; retry soon (the Java client
                        * uses 20 ms for this), not after the 100 ms default */
                       "retry.backoff.ms", "10", NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto conf_fail;
   /* librdkafka >= 2.2 backs off exponentially between retries of one request
    * (up to 1 s by default: a CONCURRENT_TRANSACTIONS retry once waited 305 ms);
    * older versions do not know the property, and retry every 10 ms anyway. */
-  rd_kafka_conf_set(conf, "retry.backoff.max.ms", "20", errstr, sizeof errstr);
-  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
-    goto conf_fail;
-  if (smc_node_conf_apply_producer(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
-    goto conf_fail;
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  const char *optional[] = {"retry.backoff.max.ms", "20", NULL};
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = c->cfg->bootstrap,
+                           .base = kv,
+                           .optional = optional,
+                           .props = c->cfg->kafka_props,
+                           .murmur2 = 1};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
-    goto conf_fail;
+    smc_error_set(err, SMC_EKAFKA, NULL, "transactional producer: %s", errstr);
   return rk;
-conf_fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "transactional producer: %s", errstr);
-  return NULL;
 }
 
 static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(c->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf)
-    goto fail;
   const char *kv[] = {"enable.idempotence", "true", "linger.ms", "0", NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto fail;
-  if (smc_node_conf_apply_producer(conf, c->cfg->kafka_props, errstr, sizeof errstr) < 0)
-    goto fail;
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = c->cfg->bootstrap,
+                           .base = kv,
+                           .props = c->cfg->kafka_props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
-    goto fail;
+    smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
   return rk;
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
-  return NULL;
 }
 
 /* init_transactions until it succeeds or the role stops. A fatal error

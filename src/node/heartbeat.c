@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
@@ -150,23 +151,18 @@ int smc_heartbeat_start(const smc_node_config_t *cfg, smc_node_t *node, smc_hear
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);
   char errstr[512];
-  rd_kafka_conf_t *conf = NULL;
   if (!(h->topic = smc_topic(cfg->prefix, "nodes")))
     goto oom;
-  if (!(conf = smc_kconf_new(cfg->bootstrap, NULL, errstr, sizeof errstr)))
-    goto kafka;
   const char *kv[] = {"enable.idempotence", "true",  "linger.ms", "5",
                       "message.timeout.ms", "30000", NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto kafka;
-  if (smc_node_conf_apply_producer(conf, cfg->kafka_props, errstr, sizeof errstr) < 0)
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = cfg->bootstrap,
+                           .base = kv,
+                           .props = cfg->kafka_props,
+                           .delivery_cb = dr_cb,
+                           .opaque = h};
+  if (!(h->rk = smc_kafka_open(&spec, errstr, sizeof errstr)))
     goto kafka;
-  rd_kafka_conf_set_opaque(conf, h);
-  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-  if (!(h->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr)))
-    goto kafka;
-  conf = NULL;
   if (pthread_create(&h->thread, NULL, heartbeat_main, h)) {
     smc_heartbeat_stop(h);
     return smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
@@ -178,8 +174,6 @@ oom:
   smc_heartbeat_stop(h);
   return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
 kafka:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
   smc_heartbeat_stop(h);
   return smc_error_set(err, SMC_EKAFKA, NULL, "heartbeat producer: %s", errstr);
 }

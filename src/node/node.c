@@ -10,6 +10,7 @@
 
 #include "core/vote_sig.h"
 #include "kafka/admin.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
@@ -111,43 +112,11 @@ char *smc_node_group_name(const char *prefix, const char *role) {
   return s;
 }
 
-int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
-                        size_t errlen) {
-  for (size_t i = 0; props && props[i]; i += 2) {
-    if (!props[i + 1]) {
-      snprintf(errstr, errlen, "property '%s' has no value", props[i]);
-      return -1;
-    }
-    if (rd_kafka_conf_set(conf, props[i], props[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
-      return -1;
-  }
-  return 0;
-}
-
-int smc_node_conf_apply_producer(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
-                                 size_t errlen) {
-  for (size_t i = 0; props && props[i]; i += 2) {
-    if (!props[i + 1]) {
-      snprintf(errstr, errlen, "property '%s' has no value", props[i]);
-      return -1;
-    }
-    if (smc_kconf_consumer_only(props[i]))
-      continue;
-    if (rd_kafka_conf_set(conf, props[i], props[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
-      return -1;
-  }
-  return 0;
-}
-
 rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
                                     const char *client_id, const char *const *extra,
-                                    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                                         rd_kafka_topic_partition_list_t *, void *),
-                                    void *opaque, char *errstr, size_t errlen) {
+                                    smc_kafka_rebalance_fn rebalance_cb, void *opaque, char *errstr,
+                                    size_t errlen) {
   char sto[32];
-  rd_kafka_conf_t *conf = smc_kconf_new(cfg->bootstrap, NULL, errstr, errlen);
-  if (!conf)
-    return NULL;
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
   /* Prefetch bounds (queued.*): librdkafka's defaults, 100,000 messages per
    * partition and 64 MB, let a deep backlog fill the worker's memory with
@@ -173,22 +142,14 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                       "queued.max.messages.kbytes",
                       "16384",
                       NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, errlen) != RD_KAFKA_CONF_OK)
-      goto fail;
-  if (smc_node_conf_apply(conf, extra, errstr, errlen) < 0 ||
-      smc_node_conf_apply(conf, cfg->kafka_props, errstr, errlen) < 0)
-    goto fail;
-  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-  rd_kafka_conf_set_opaque(conf, opaque);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
-  if (!rk)
-    goto fail;
-  rd_kafka_poll_set_consumer(rk);
-  return rk;
-fail:
-  rd_kafka_conf_destroy(conf);
-  return NULL;
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                           .bootstrap = cfg->bootstrap,
+                           .base = kv,
+                           .extra = extra,
+                           .props = cfg->kafka_props,
+                           .rebalance_cb = rebalance_cb,
+                           .opaque = opaque};
+  return smc_kafka_open(&spec, errstr, errlen);
 }
 
 void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 
 /* Records per atomic store write, unless the pending writes reach
@@ -100,11 +101,6 @@ static int discard_output(void *opaque, const smc_output_t *out) {
 
 static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(r->bootstrap, r->props, errstr, sizeof errstr);
-  if (!conf) {
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
-    return NULL;
-  }
   /* A bulk read with bounded memory: the fetcher stops filling a fold
    * thread's queue (every partition queue is forwarded to one) past
    * queued.max.messages.kbytes, so a thread holds at most that plus one
@@ -132,23 +128,12 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
                                    "queued.max.messages.kbytes",
                                    "32768",
                                    NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
-      return NULL;
-    }
   /* -X passthrough wins over the bulk-read settings above */
-  for (size_t i = 0; r->props && r->props[i] && r->props[i + 1]; i += 2)
-    if (!strcmp(r->props[i], "fetch.max.bytes") || !strncmp(r->props[i], "queued.", 7))
-      rd_kafka_conf_set(conf, r->props[i], r->props[i + 1], errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
+  smc_kafka_spec_t spec = {
+      .type = RD_KAFKA_CONSUMER, .bootstrap = r->bootstrap, .base = kv, .props = r->props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
   return rk;
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka/handle.h"
 #include "node/node.h"
 #include "smc/error.h"
 #include "store/store.h"
@@ -45,15 +46,6 @@ int smc_reply_to_allowed(const char *topic, const char *prefix, const char *allo
  * "smc-committer"), malloc'd. */
 char *smc_node_group_name(const char *prefix, const char *role);
 
-/* Apply k,v,...,NULL librdkafka properties to conf; -1 with errstr filled on
- * an unknown or invalid property. */
-int smc_node_conf_apply(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
-                        size_t errlen);
-/* The same for a producer: consumer-only properties (smc_kconf_consumer_only)
- * are skipped, so a node's -X list meant for its consumers warns nowhere. */
-int smc_node_conf_apply_producer(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
-                                 size_t errlen);
-
 /* A consumer in `group` with the settings every role uses (cooperative-sticky
  * assignment, offsets committed by hand, read_committed, from the earliest
  * offset, cfg's session timeout), then `extra` (k, v, ..., NULL; may be NULL),
@@ -61,9 +53,8 @@ int smc_node_conf_apply_producer(rd_kafka_conf_t *conf, const char *const *props
  * opaque. Returns NULL with errstr filled on failure. */
 rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
                                     const char *client_id, const char *const *extra,
-                                    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                                         rd_kafka_topic_partition_list_t *, void *),
-                                    void *opaque, char *errstr, size_t errlen);
+                                    smc_kafka_rebalance_fn rebalance_cb, void *opaque, char *errstr,
+                                    size_t errlen);
 
 /* The fold configuration of a role: the defaults, then cfg's limits (a zero
  * limit keeps its default), for a topic of `partitions` partitions. */

@@ -34,6 +34,7 @@
 #include "core/kv.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/log.h"
 #include "node/metrics.h"
@@ -838,27 +839,17 @@ static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
 
 static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(v->cfg->bootstrap, NULL, errstr, sizeof errstr);
-  if (!conf)
-    goto fail;
   const char *kv[] = {"enable.idempotence", "true",       "linger.ms", "1",
                       "client.id",          v->client_id, NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-      goto fail;
-  if (smc_kconf_producer(conf, errstr, sizeof errstr) < 0)
-    goto fail;
-  if (smc_node_conf_apply_producer(conf, v->cfg->kafka_props, errstr, sizeof errstr) < 0)
-    goto fail;
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = v->cfg->bootstrap,
+                           .base = kv,
+                           .props = v->cfg->kafka_props,
+                           .murmur2 = 1};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
-    goto fail;
+    smc_error_set(err, SMC_EKAFKA, NULL, "voter producer: %s", errstr);
   return rk;
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  smc_error_set(err, SMC_EKAFKA, NULL, "voter producer: %s", errstr);
-  return NULL;
 }
 
 static void voter_free(smc_voter_t *v) {

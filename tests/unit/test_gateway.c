@@ -123,6 +123,28 @@ static void test_start_errors(void **state) {
   smc_gateway_stop(NULL);
 }
 
+/* Regression: when librdkafka refused to create the follower's consumer
+ * (here: a CA file that does not exist, which only rd_kafka_new checks),
+ * the follower leaked the configuration (rd_kafka_new takes it over only
+ * on success). The sanitizer build's leak check fails this test then. */
+static void test_follower_consumer_fails(void **state) {
+  (void)state;
+  char *props[] = {"security.protocol", "ssl", "ssl.ca.location", "/nonexistent/ca.pem", NULL};
+  smc_gateway_t gw;
+  memset(&gw, 0, sizeof gw);
+  gw.bootstrap = "127.0.0.1:1";
+  gw.prefix = "smc.";
+  gw.node_id = "n1";
+  gw.kafka_props = props;
+  gw.cache_bytes = 1 << 20;
+  gw_follower_t *f = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  assert_int_equal(smc_gw_follower_start(&gw, &f, &err), SMC_EKAFKA);
+  assert_null(f);
+  assert_non_null(strstr(err.message, "gateway consumer"));
+}
+
 /* A random JSON value of depth at most d: strings with escapes, quotes and
  * braces, nested objects and arrays, numbers, literals. */
 static json_t *rand_value(unsigned *seed, int d) {
@@ -228,9 +250,13 @@ static void test_scan_confirmation(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lru),          cmocka_unit_test(test_duration),
-      cmocka_unit_test(test_utf8),         cmocka_unit_test(test_ctype),
-      cmocka_unit_test(test_start_errors), cmocka_unit_test(test_scan_confirmation),
+      cmocka_unit_test(test_lru),
+      cmocka_unit_test(test_duration),
+      cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_ctype),
+      cmocka_unit_test(test_start_errors),
+      cmocka_unit_test(test_follower_consumer_fails),
+      cmocka_unit_test(test_scan_confirmation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

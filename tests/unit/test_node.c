@@ -152,16 +152,25 @@ static void test_conf_apply(void **state) {
   char errstr[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   static const char *const good[] = {"linger.ms", "7", "client.id", "x", NULL};
-  assert_int_equal(smc_node_conf_apply(conf, good, errstr, sizeof errstr), 0);
+  assert_int_equal(smc_kafka_conf_apply(conf, good, 0, errstr, sizeof errstr), 0);
   char v[32];
   size_t vl = sizeof v;
   assert_int_equal(rd_kafka_conf_get(conf, "linger.ms", v, &vl), RD_KAFKA_CONF_OK);
   assert_string_equal(v, "7");
   static const char *const bad[] = {"no.such.property", "1", NULL};
-  assert_int_equal(smc_node_conf_apply(conf, bad, errstr, sizeof errstr), -1);
+  assert_int_equal(smc_kafka_conf_apply(conf, bad, 0, errstr, sizeof errstr), -1);
   assert_non_null(strstr(errstr, "no.such.property"));
   static const char *const novalue[] = {"linger.ms", NULL};
-  assert_int_equal(smc_node_conf_apply(conf, novalue, errstr, sizeof errstr), -1);
+  assert_int_equal(smc_kafka_conf_apply(conf, novalue, 0, errstr, sizeof errstr), -1);
+  /* a producer skips the consumer-only keys of a node's -X list */
+  static const char *const mixed[] = {"group.id", "g", "linger.ms", "9", NULL};
+  assert_int_equal(smc_kafka_conf_apply(conf, mixed, 1, errstr, sizeof errstr), 0);
+  vl = sizeof v;
+  assert_int_equal(rd_kafka_conf_get(conf, "linger.ms", v, &vl), RD_KAFKA_CONF_OK);
+  assert_string_equal(v, "9");
+  vl = sizeof v;
+  v[0] = 0;
+  assert_true(rd_kafka_conf_get(conf, "group.id", v, &vl) != RD_KAFKA_CONF_OK || strcmp(v, "g"));
   rd_kafka_conf_destroy(conf);
 }
 

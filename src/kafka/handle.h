@@ -1,0 +1,45 @@
+/*
+ * One way to open a librdkafka handle. Every smc consumer and producer is
+ * made here from a spec: smc's settings for the role, then the user's -X
+ * pass-through on top (the user wins; a producer skips the consumer-only
+ * keys, see smc_kconf_consumer_only), with smc's log callback. The
+ * configuration is freed on every failure path; a consumer comes back with
+ * its main queue redirected to the consumer queue (rd_kafka_poll_set_consumer).
+ */
+#ifndef SMC_KAFKA_HANDLE_H
+#define SMC_KAFKA_HANDLE_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+typedef void (*smc_kafka_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                       rd_kafka_topic_partition_list_t *parts, void *opaque);
+typedef void (*smc_kafka_delivery_fn)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+typedef struct smc_kafka_spec {
+  rd_kafka_type_t type;                /* RD_KAFKA_CONSUMER or RD_KAFKA_PRODUCER */
+  const char *bootstrap;               /* NULL or "": $SMC_BOOTSTRAP, else localhost:9092 */
+  const char *const *base;             /* smc's settings, k1, v1, ..., NULL (may be NULL) */
+  const char *const *optional;         /* set when this librdkafka knows them, else skipped */
+  const char *const *extra;            /* a role's own additions after base (may be NULL) */
+  const char *const *props;            /* the user's -X pass-through, applied last */
+  int murmur2;                         /* producer: the Java client's partitioner */
+  smc_kafka_rebalance_fn rebalance_cb; /* consumer, optional */
+  smc_kafka_delivery_fn delivery_cb;   /* producer, optional */
+  void *opaque;                        /* for the callbacks */
+} smc_kafka_spec_t;
+
+/* Apply props (k, v, ..., NULL) to conf; producer = 1 skips consumer-only
+ * keys. Returns 0, or -1 with errstr filled (unknown key, bad value, a key
+ * without a value). */
+int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int producer,
+                         char *errstr, size_t errlen);
+
+/* A new handle per spec, or NULL with errstr filled. The caller owns it:
+ * smc_kafka_close (consumers are closed first). */
+rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *spec, char *errstr, size_t errlen);
+
+/* consumer_close (for a consumer) then destroy; NULL is a no-op. */
+void smc_kafka_close(rd_kafka_t *rk);
+
+#endif
