@@ -1,6 +1,5 @@
 #include "core/util.h"
 
-#include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <openssl/sha.h>
 #include <errno.h>
@@ -73,10 +72,39 @@ char *smc_json_canonical(const json_t *v) {
   return s;
 }
 
+uint32_t smc_murmur2(const void *key, size_t len) {
+  /* MurmurHash2 as the Java client (and librdkafka's rd_murmur2) computes it:
+   * seed 0x9747b28c, 4-byte words read little-endian, the tail as in Java. */
+  const uint32_t m = 0x5bd1e995;
+  const unsigned char *p = key;
+  uint32_t h = 0x9747b28cu ^ (uint32_t)len;
+  for (; len >= 4; len -= 4, p += 4) {
+    uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    k *= m;
+    k ^= k >> 24;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  switch (len) {
+  case 3:
+    h ^= (uint32_t)p[2] << 16;
+    /* fall through */
+  case 2:
+    h ^= (uint32_t)p[1] << 8;
+    /* fall through */
+  case 1:
+    h ^= p[0];
+    h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return h;
+}
+
 int32_t smc_partition_for(const void *key, size_t len, int32_t n) {
-  /* librdkafka's murmur2 partitioner is the Java client's default one; it
-   * does not use the topic handle. */
-  return rd_kafka_msg_partitioner_murmur2(NULL, key, len, n, NULL, NULL);
+  return (int32_t)((smc_murmur2(key ? key : "", key ? len : 0) & 0x7fffffff) % (uint32_t)n);
 }
 
 char *smc_read_stream(FILE *f, size_t *len) {

@@ -48,8 +48,13 @@ json_t *smc_json_load_plain(const char *text, size_t len);
 /* The whole file at path, as smc_read_stream. */
 char *smc_read_file(const char *path, size_t *len);
 
-/* Java-client default partition of key among n partitions:
- * (murmur2(key) & 0x7fffffff) % n. */
+/* MurmurHash2 of key as Kafka's Java client and librdkafka's murmur2
+ * partitioner compute it (tests/unit/test_util.c checks it against
+ * librdkafka on many keys). */
+uint32_t smc_murmur2(const void *key, size_t len);
+
+/* Java-client default partition of key among n > 0 partitions:
+ * (murmur2(key) & 0x7fffffff) % n; a NULL key hashes as the empty one. */
 int32_t smc_partition_for(const void *key, size_t len, int32_t n);
 
 /* t + d for times and durations in ms, saturated at INT64_MAX / INT64_MIN
