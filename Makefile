@@ -30,6 +30,8 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --language=c --inline-suppr \
 	  --enable=warning,performance,portability --suppressions-list=.cppcheck \
 	  -D__GNUC__ -D_GNU_SOURCE -DSMC_VERSION='"lint"' --include=/usr/include/jansson.h -Iinclude -Isrc $(LINT_DIRS) || rc=1; \
+	echo "layers"; \
+	cmake -DSRC=$(CURDIR)/src -P tests/lint/check_layers.cmake || rc=1; \
 	exit $$rc
 
 # Cluster benchmarks against the raw-Kafka limit (docs/benchmarks.md).

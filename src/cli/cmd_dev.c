@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "gateway/gateway.h"
 #include "kafka/admin.h"
@@ -202,12 +203,6 @@ static int all_owned(void *opaque) {
   dev_t_ *d = opaque;
   int32_t buf[4096];
   return owned(d, buf, 4096) >= (size_t)d->partitions;
-}
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -411,8 +406,8 @@ static int run(int argc, char **argv) {
   fflush(stdout);
   if (!(d.answers = smc_answers_new()) || start_nodes(&d) < 0)
     goto done;
-  int64_t deadline = now_ms() + 60000;
-  while (!all_owned(&d) && now_ms() < deadline)
+  int64_t deadline = smc_now_ms() + 60000;
+  while (!all_owned(&d) && smc_now_ms() < deadline)
     usleep(50 * 1000);
   if (!all_owned(&d)) {
     fprintf(stderr, "smc dev: the nodes did not take every partition within 60 s\n");
@@ -446,8 +441,8 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "smc dev: gateway: %s\n", err.message);
     goto done;
   }
-  deadline = now_ms() + 30000;
-  while (!smc_gateway_ready(d.gw) && now_ms() < deadline)
+  deadline = smc_now_ms() + 30000;
+  while (!smc_gateway_ready(d.gw) && smc_now_ms() < deadline)
     usleep(20 * 1000);
   for (int i = 0; i < d.nodes; i++)
     smc_node_set_http(d.node[i], smc_gateway_address(d.gw));

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/cmd_client.h"
 #include "core/view.h"
@@ -292,12 +293,6 @@ static int node_cb(void *opaque, const json_t *v, const char *key, int32_t p, in
   return 0;
 }
 
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *join_ints(const json_t *arr) {
   char buf[512] = "";
   size_t i;
@@ -369,7 +364,7 @@ static int run_status(int argc, char **argv) {
     json_object_foreach(latest, k, v) ids[i++] = k;
     qsort(ids, n, sizeof *ids, cmp_str);
     json_t *nodes = json_array();
-    int64_t now = wall_ms();
+    int64_t now = smc_wall_ms();
     for (i = 0; i < n; i++) {
       json_t *rec = json_deep_copy(json_object_get(latest, ids[i]));
       int64_t seen = json_integer_value(json_object_get(rec, "time"));

@@ -123,7 +123,7 @@ static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, in
   if (json && rc != SMC_EXIT_UNAVAILABLE)
     smc_cli_print_json(arr);
   json_decref(arr);
-  rd_kafka_destroy(rk);
+  smc_kafka_close(rk);
   return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
@@ -432,7 +433,7 @@ json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
       break;
     }
     json_decref(v);
-    int64_t now = smc_gw_now_ms();
+    int64_t now = smc_now_ms();
     if (now >= deadline_ms || !atomic_load(&f->run))
       break;
     /* The condition variable uses CLOCK_MONOTONIC (see follower_start). */
@@ -641,7 +642,7 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
 
 /* Partition count of topic, or -1 after trying for up to timeout_ms. */
 static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
-  int64_t deadline = smc_gw_now_ms() + timeout_ms;
+  int64_t deadline = smc_now_ms() + timeout_ms;
   do {
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
@@ -656,7 +657,7 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
     if (n > 0)
       return n;
     usleep(200 * 1000);
-  } while (smc_gw_now_ms() < deadline);
+  } while (smc_now_ms() < deadline);
   return -1;
 }
 

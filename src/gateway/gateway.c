@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
 
@@ -25,12 +26,6 @@ typedef struct conn_ctx {
   int answered; /* a reply was queued during upload */
   int64_t start_ms;
 } conn_ctx_t;
-
-int64_t smc_gw_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void smc_gateway_config_default(smc_gateway_config_t *c) {
   memset(c, 0, sizeof(*c));
@@ -108,7 +103,7 @@ static void observe(gw_req_t *r, unsigned status) {
   smc_metrics_counter_add("smc_http_requests_total", labels, 1);
   snprintf(labels, sizeof(labels), "route=\"%s\"", route);
   smc_metrics_histogram_observe("smc_http_request_duration_seconds", labels,
-                                (double)(smc_gw_now_ms() - r->start_ms) / 1000.0);
+                                (double)(smc_now_ms() - r->start_ms) / 1000.0);
 }
 
 /* The methods the route of r answers, for the Allow header of a 405. */
@@ -524,7 +519,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
       return MHD_NO;
-    ctx->start_ms = smc_gw_now_ms();
+    ctx->start_ms = smc_now_ms();
     *con_cls = ctx;
     r.start_ms = ctx->start_ms;
     if ((unsigned)atomic_load(&gw->connections) > gw->max_connections ||
@@ -785,8 +780,8 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
   if ((rc = smc_gw_follower_start(gw, &gw->follower, err)) < 0)
     goto fail;
   /* Serve with the catalog loaded when the cluster allows (bounded wait). */
-  for (int64_t until = smc_gw_now_ms() + 10000;
-       !smc_gw_follower_caught_up(gw->follower) && smc_gw_now_ms() < until;)
+  for (int64_t until = smc_now_ms() + 10000;
+       !smc_gw_follower_caught_up(gw->follower) && smc_now_ms() < until;)
     usleep(20 * 1000);
   smc_metrics_describe("smc_http_requests_total", SMC_METRIC_COUNTER,
                        "HTTP requests answered, by status code, method and route template.");

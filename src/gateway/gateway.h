@@ -2,7 +2,7 @@
  * smc REST gateway (interfaces.md, "REST gateway"): an HTTP/JSON front for one
  * cluster, served by libmicrohttpd.
  *
- * The gateway owns one smc client (src/kafka/client.c) for proposals, votes
+ * The gateway owns one smc client (src/client/client.c) for proposals, votes
  * and reads, and one background follower of <prefix>machines (the catalog for
  * GET /machine) and <prefix>confirmations (the bounded LRU that answers
  * GET /proposal/{id}). Threading: libmicrohttpd thread-per-connection (one

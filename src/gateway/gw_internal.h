@@ -157,8 +157,6 @@ enum {
 };
 int smc_gw_required_right(const char *method, char *const *segs, int nsegs, const char **machine);
 
-/* Route outcome: status and a JSON body (taken), or a raw body. */
-int64_t smc_gw_now_ms(void);
 /* Queue a JSON answer; takes ownership of body. */
 enum MHD_Result smc_gw_reply_json(gw_req_t *r, unsigned status, json_t *body);
 /* Queue {"error":{code,message,path}} with the wire name of code. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "gateway/gw_internal.h"
 
 #define MAX_NODES 1024
@@ -27,12 +28,6 @@ struct gw_nodes {
   node_entry_t e[MAX_NODES];
   int n;
 };
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 gw_nodes_t *smc_gw_nodes_new(void) {
   gw_nodes_t *t = calloc(1, sizeof *t);
@@ -96,7 +91,7 @@ static int cmp_node(const void *a, const void *b) {
 
 json_t *smc_gw_nodes_list(gw_nodes_t *t, int64_t down_after_ms) {
   json_t *arr = json_array();
-  int64_t now = wall_ms();
+  int64_t now = smc_wall_ms();
   pthread_mutex_lock(&t->mu);
   json_t **sorted = calloc((size_t)t->n + 1, sizeof *sorted);
   for (int i = 0; sorted && i < t->n; i++)
@@ -119,7 +114,7 @@ json_t *smc_gw_nodes_list(gw_nodes_t *t, int64_t down_after_ms) {
 int smc_gw_nodes_route(gw_nodes_t *t, int32_t partition, const char *self, int64_t down_after_ms,
                        char addr[256]) {
   int found = 0;
-  int64_t now = wall_ms(), best = 0;
+  int64_t now = smc_wall_ms(), best = 0;
   pthread_mutex_lock(&t->mu);
   for (int i = 0; i < t->n; i++) {
     json_t *rec = t->e[i].rec;

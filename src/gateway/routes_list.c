@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "core/codec.h"
 #include "core/util.h"
 #include "core/view.h"
@@ -125,7 +126,7 @@ enum MHD_Result smc_gw_route_list(gw_req_t *r) {
   unsigned char *served = calloc((size_t)n, 1);
   void *got = NULL;
   int rc = served ? smc_answers_list(r->gw->answers, machine, after, limit,
-                                     smc_gw_now_ms() + ASK_TIMEOUT_MS, &got, served)
+                                     smc_now_ms() + ASK_TIMEOUT_MS, &got, served)
                   : SMC_ENOMEM;
   json_t *objs = got;
   if (rc) {
@@ -197,7 +198,7 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
     return res;
   char *text = NULL;
   size_t len = 0;
-  int rc = smc_answers_history(r->gw->answers, object, av, limit, smc_gw_now_ms() + ASK_TIMEOUT_MS,
+  int rc = smc_answers_history(r->gw->answers, object, av, limit, smc_now_ms() + ASK_TIMEOUT_MS,
                                &text, &len);
   if (rc == SMC_ENOT_FOUND)
     return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
@@ -238,7 +239,7 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
 int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id) {
   char *text = NULL;
   size_t len = 0;
-  if (smc_answers_proposal(r->gw->answers, id, smc_gw_now_ms() + ASK_TIMEOUT_MS, &text, &len))
+  if (smc_answers_proposal(r->gw->answers, id, smc_now_ms() + ASK_TIMEOUT_MS, &text, &len))
     return 0;
   json_t *ans = json_loadb(text, len, 0, NULL);
   free(text);
@@ -271,8 +272,7 @@ enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
     return smc_gw_reply_json(r, 200, rec); /* decided, as this gateway saw it */
   char *text = NULL;
   size_t len = 0;
-  if (smc_answers_proposal(r->gw->answers, id, smc_gw_now_ms() + ASK_TIMEOUT_MS, &text, &len) ==
-      0) {
+  if (smc_answers_proposal(r->gw->answers, id, smc_now_ms() + ASK_TIMEOUT_MS, &text, &len) == 0) {
     json_t *ans = json_loadb(text, len, 0, NULL);
     free(text);
     const char *ast = json_string_value(json_object_get(ans, "status"));

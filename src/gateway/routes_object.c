@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "core/codec.h"
 #include "core/util.h"
 #include "core/view.h"
@@ -92,7 +93,7 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
   if (rc0)
     return rc0;
   req->id = id;
-  int64_t end = smc_gw_now_ms() + wait_ms;
+  int64_t end = smc_now_ms() + wait_ms;
   smc_answer_t a;
   smc_answer_init(&a);
   smc_answers_expect(r->gw->answers, &a, id, from);
@@ -121,7 +122,7 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
    * original) answers it as the duplicate it is. */
   int64_t own = -1;
   if (d) {
-    int64_t left = end - smc_gw_now_ms();
+    int64_t left = end - smc_now_ms();
     smc_client_send_finish(r->gw->client, d, left > 0 ? (int)left : 0, &own, NULL);
   }
   smc_answers_forget(r->gw->answers, &a);
@@ -399,7 +400,7 @@ static int read_object(gw_req_t *r, const char *object, int timeout_ms, json_t *
     return SMC_EBAD_REQUEST;
   char *text = NULL;
   size_t len = 0;
-  int rc = smc_answers_read(r->gw->answers, object, smc_gw_now_ms() + timeout_ms, &text, &len);
+  int rc = smc_answers_read(r->gw->answers, object, smc_now_ms() + timeout_ms, &text, &len);
   if (rc == 0) {
     reply = json_loadb(text, len, 0, NULL);
     free(text);
@@ -482,7 +483,7 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
   if (parse_version(smc_gw_arg(r, "after_version"), &after) < 0)
     return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
                               "after_version must be a non-negative integer");
-  int64_t deadline = smc_gw_now_ms() + timeout_ms;
+  int64_t deadline = smc_now_ms() + timeout_ms;
   json_t *latest = smc_gw_object_latest(r->gw->follower, object);
   int64_t have = latest ? json_integer_value(json_object_get(latest, "version")) : -1;
   json_t *now = NULL;
@@ -560,13 +561,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     free(s->pending);
     s->pending = NULL;
     s->plen = s->poff = 0;
-    int64_t now = smc_gw_now_ms();
+    int64_t now = smc_now_ms();
     if (now >= s->deadline || !smc_gw_follower_running(s->f))
       return MHD_CONTENT_READER_END_OF_STREAM;
     int64_t until = s->deadline < now + SSE_KEEPALIVE_MS ? s->deadline : now + SSE_KEEPALIVE_MS;
     json_t *c = smc_gw_object_wait(s->f, s->object, s->after, until);
     if (!c) {
-      if (smc_gw_now_ms() >= s->deadline)
+      if (smc_now_ms() >= s->deadline)
         return MHD_CONTENT_READER_END_OF_STREAM;
       s->pending = strdup(": keepalive\n\n");
     } else if (!owned_by(c, s->machine)) { /* never another machine's object */
@@ -607,7 +608,7 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
   }
   s->f = r->gw->follower;
   s->after = after;
-  s->deadline = smc_gw_now_ms() + timeout_ms;
+  s->deadline = smc_now_ms() + timeout_ms;
   struct MHD_Response *resp =
       MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
   if (!resp) {

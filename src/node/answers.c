@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/util.h"
 #include "core/kv.h"
 #include "smc/fold.h"

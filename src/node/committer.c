@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/kv.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"

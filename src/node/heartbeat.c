@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
@@ -43,12 +44,6 @@ struct smc_heartbeat {
   int64_t started_ms;
   int warned;
 };
-
-int64_t smc_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The record of this node now (malloc'd text). */
 static char *record(smc_heartbeat_t *h, int stopped) {
@@ -125,11 +120,7 @@ static void *heartbeat_main(void *arg) {
     beat(h, 0);
     rd_kafka_poll(h->rk, 0);
     pthread_mutex_lock(&h->mu);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = ts.tv_nsec + (int64_t)(h->cfg->heartbeat_ms % 1000) * 1000000;
-    ts.tv_sec += h->cfg->heartbeat_ms / 1000 + ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    struct timespec ts = smc_deadline_ts(CLOCK_REALTIME, h->cfg->heartbeat_ms);
     if (!h->stop)
       pthread_cond_timedwait(&h->cv, &h->mu, &ts);
   }

@@ -17,7 +17,4 @@ void smc_heartbeat_set_http(smc_heartbeat_t *h, const char *address);
 /* Write the last record ("stopped": true), flush, free. NULL is accepted. */
 void smc_heartbeat_stop(smc_heartbeat_t *h);
 
-/* The wall clock in ms (CLOCK_REALTIME). */
-int64_t smc_wall_ms(void);
-
 #endif

@@ -10,11 +10,11 @@
 #ifndef SMC_NODE_REPLAY_H
 #define SMC_NODE_REPLAY_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/kv.h"
+#include "kafka/record.h"
 #include "smc/error.h"
 #include "smc/fold.h"
 #include "store/store.h"
@@ -76,25 +76,5 @@ typedef struct smc_replay {
  * itself.
  */
 int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err);
-
-/* A Kafka message seen as a fold record. The header strings are copied (into
- * buf when both fit, else malloc'd; smc_msgrec_close frees those); rec points
- * into the message, which must outlive the record. */
-typedef struct smc_msgrec {
-  smc_record_t rec;
-  char *correlation, *reply_to;
-  int owned_correlation, owned_reply_to; /* 1: malloc'd, not in buf */
-  char buf[256];
-} smc_msgrec_t;
-
-void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm);
-/* From now on (process-wide), clamp every record's timestamp to this host's
- * wall clock (on = 1): for smc dev, whose mock cluster keeps producer
- * timestamps (node.h trust_producer_time). Off by default. */
-void smc_msgrec_clamp_time(int on);
-void smc_msgrec_close(smc_msgrec_t *m);
-
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t smc_now_ms(void);
 
 #endif

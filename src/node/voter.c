@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "core/codec.h"
 #include "core/kv.h"
 #include "core/util.h"

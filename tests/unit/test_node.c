@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "node/log.h"
 #include "node/node.h"
 #include "node/replay.h"

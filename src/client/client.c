@@ -24,6 +24,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "core/codec.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
@@ -73,14 +74,8 @@ struct smc_client {
 
 /* ---------- small helpers ---------- */
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int ms_left(int64_t end) {
-  int64_t left = end - now_ms();
+  int64_t left = end - smc_now_ms();
   return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
@@ -364,7 +359,7 @@ static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
   }
   /* Leaders move (a topic just created, a broker restarting): retry until
    * the deadline. */
-  int64_t end = now_ms() + timeout_ms;
+  int64_t end = smc_now_ms() + timeout_ms;
   rd_kafka_resp_err_t e;
   for (;;) {
     for (int i = 0; i < l->cnt; i++) {
@@ -375,7 +370,7 @@ static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
     for (int i = 0; !e && i < l->cnt; i++)
       if (l->elems[i].err || l->elems[i].offset < 0)
         e = l->elems[i].err ? l->elems[i].err : RD_KAFKA_RESP_ERR__BAD_MSG;
-    if (!e || now_ms() + 100 >= end)
+    if (!e || smc_now_ms() + 100 >= end)
       break;
     struct timespec pause = {0, 100 * 1000000L};
     nanosleep(&pause, NULL);
@@ -425,7 +420,7 @@ int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error
     goto fail;
   }
   int setup_ms = cfg->setup_timeout_ms > 0 ? cfg->setup_timeout_ms : SETUP_TIMEOUT_MS;
-  int64_t setup_end = now_ms() + setup_ms;
+  int64_t setup_end = smc_now_ms() + setup_ms;
   int n = partitions_of(c, c->producer, c->t_proposals, setup_ms, err);
   if (n < 0) {
     rc = n;
@@ -535,10 +530,10 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, de
  */
 static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, int64_t *offset,
                            smc_error_t *err) {
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   int rc = 0;
   pthread_mutex_lock(&c->dlock);
-  while (!d->done && now_ms() < end) { /* the poller thread serves the report */
+  while (!d->done && smc_now_ms() < end) { /* the poller thread serves the report */
     struct timespec ts;
     deadline_ts(&ts, ms_left(end));
     pthread_cond_timedwait(&d->cond, &c->dlock, &ts);
@@ -569,7 +564,7 @@ static int produce_wait(smc_client_t *c, const char *key, const char *value, int
 /* Wait on w->cond until w has a result or timeout_ms passed (< 0: forever). */
 static int wait_result(smc_client_t *c, waiter_t *w, int64_t end) {
   pthread_mutex_lock(&c->lock);
-  while (!w->result && (end == INT64_MAX || now_ms() < end)) {
+  while (!w->result && (end == INT64_MAX || smc_now_ms() < end)) {
     struct timespec ts;
     deadline_ts(&ts, ms_left(end));
     pthread_cond_timedwait(&w->cond, &c->lock, &ts);
@@ -690,7 +685,7 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
   waiter_t w = {.kind = W_PROPOSAL, .key = id};
   if (timeout_ms != 0)
     waiter_add(c, &w);
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   smc_error_t perr;
   smc_error_clear(&perr);
   rc = produce_wait(c, req->object, value, timeout_ms == 0 ? -1 : ms_left(end), &perr);
@@ -882,7 +877,7 @@ int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t 
     return rc;
   waiter_t w = {.kind = W_READ, .key = id};
   waiter_add(c, &w);
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   rc = produce_wait(c, object, value, timeout_ms < 0 ? -1 : ms_left(end), err);
   free(value);
   if (!rc && !wait_result(c, &w, end))
@@ -940,7 +935,7 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
   if (!w.queue)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   waiter_add(c, &w);
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   if ((rc = watch_catch_up(c, &w, object, after_version, end, err))) {
     waiter_remove(c, &w);
     json_decref(w.queue);
@@ -950,7 +945,7 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
   for (;;) {
     json_t *next = NULL;
     pthread_mutex_lock(&c->lock);
-    while (json_array_size(w.queue) == 0 && (end == INT64_MAX || now_ms() < end)) {
+    while (json_array_size(w.queue) == 0 && (end == INT64_MAX || smc_now_ms() < end)) {
       struct timespec ts;
       deadline_ts(&ts, ms_left(end));
       pthread_cond_timedwait(&w.cond, &c->lock, &ts);
@@ -986,7 +981,7 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no client");
   char errstr[512];
   int rc = 0;
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   rd_kafka_t *rk = make_consumer(c, 1, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
@@ -996,7 +991,7 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
   rd_kafka_resp_err_t e;
   for (;;) { /* retry while the partition has no leader yet */
     e = rd_kafka_query_watermark_offsets(rk, c->t_machines, 0, &lo, &hi, ms_left(end));
-    if (!e || now_ms() + 100 >= end)
+    if (!e || smc_now_ms() + 100 >= end)
       break;
     struct timespec pause = {0, 100 * 1000000L};
     nanosleep(&pause, NULL);
@@ -1015,7 +1010,7 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
   }
   (void)errstr;
   for (;;) {
-    if (now_ms() >= end) {
+    if (smc_now_ms() >= end) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s was not read to its end in %d ms",
                          c->t_machines, timeout_ms);
       break;
@@ -1194,8 +1189,8 @@ static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *id, int t
   if (!seen)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int rc = 0;
-  int64_t end = now_ms() + timeout_ms;
-  while (got < n && now_ms() < end) {
+  int64_t end = smc_now_ms() + timeout_ms;
+  while (got < n && smc_now_ms() < end) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, ms_left(end) < 100 ? ms_left(end) : 100);
     if (!m)
       continue;
@@ -1334,7 +1329,7 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   snprintf(topic, tl, "%.*s%s", (int)(strlen(c->t_machines) - strlen("machines")), c->t_machines,
            name);
-  int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
   rd_kafka_t *rk = make_consumer(c, 1, err);
   if (!rk) {
     free(topic);
@@ -1359,7 +1354,7 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
     rd_kafka_resp_err_t e;
     for (;;) { /* retry while the partition has no leader yet */
       e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], ms_left(end));
-      if (!e || now_ms() + 100 >= end)
+      if (!e || smc_now_ms() + 100 >= end)
         break;
       struct timespec pause = {0, 100 * 1000000L};
       nanosleep(&pause, NULL);
@@ -1379,7 +1374,7 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
     goto done;
   }
   while (left > 0) {
-    if (now_ms() >= end) {
+    if (smc_now_ms() >= end) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s was not read to its end in %d ms", topic,
                          timeout_ms);
       break;
