@@ -36,8 +36,8 @@ typedef struct smc_client_config {
   int setup_timeout_ms; /* how long smc_client_new waits for the cluster; 0 = 10 s */
 } smc_client_config_t;
 
-int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);
-void smc_client_destroy(smc_client_t *c);
+SMC_API int smc_client_new(const smc_client_config_t *cfg, smc_client_t **out, smc_error_t *err);
+SMC_API void smc_client_destroy(smc_client_t *c);
 
 /* Register a machine: compile locally first (invalid definitions fail with
  * SMC_EINVALID_MACHINE and the first error), then write the registration to
@@ -50,8 +50,8 @@ void smc_client_destroy(smc_client_t *c);
  * SMC_EBAD_SIGNATURE when the cluster has a registration key and the
  * registration is not signed by it; SMC_EUNAVAILABLE when some partition
  * did not answer within timeout_ms. */
-int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
-                        smc_error_t *err);
+SMC_API int smc_client_register(smc_client_t *c, const char *definition, size_t len, int timeout_ms,
+                                smc_error_t *err);
 
 typedef struct smc_propose_req {
   const char *machine;    /* required when the transition creates the object */
@@ -75,7 +75,7 @@ typedef struct smc_propose_req {
  * acquire, release, acquire by one owner commits three times). out gets at
  * most 64 characters and a NUL. 0, or SMC_EBAD_REQUEST / SMC_EIO.
  */
-int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error_t *err);
+SMC_API int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error_t *err);
 
 /*
  * Propose and wait for the decision. Returns 0 when a confirmation arrived
@@ -87,8 +87,8 @@ int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error
  * proposal id in every case but a refused request. When
  * timeout_ms is 0 the call returns after the proposal is durably in the log.
  */
-int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
-                       json_t **confirmation, char id_out[65], smc_error_t *err);
+SMC_API int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
+                               json_t **confirmation, char id_out[65], smc_error_t *err);
 
 /*
  * Send the proposal without waiting for its decision: returns 0 once the
@@ -97,8 +97,8 @@ int smc_client_propose(smc_client_t *c, const smc_propose_req_t *req, int timeou
  * librdkafka's message timeout; the proposal may or may not be in the log),
  * SMC_EKAFKA when it was certainly not written. id_out as above.
  */
-int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms, char id_out[65],
-                    smc_error_t *err);
+SMC_API int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms,
+                            char id_out[65], smc_error_t *err);
 
 /*
  * The same in two steps, for a caller that learns the decision elsewhere and
@@ -111,44 +111,45 @@ int smc_client_send(smc_client_t *c, const smc_propose_req_t *req, int timeout_m
  * Every started delivery must be finished.
  */
 typedef struct smc_delivery smc_delivery_t;
-int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id_out[65],
-                          smc_delivery_t **d, smc_error_t *err);
-int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, int64_t *offset,
-                           smc_error_t *err);
+SMC_API int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id_out[65],
+                                  smc_delivery_t **d, smc_error_t *err);
+SMC_API int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms,
+                                   int64_t *offset, smc_error_t *err);
 
 /* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
-int smc_client_vote(smc_client_t *c, const char *object, const char *proposal, const char *voter,
-                    int accept, const char *reason, int timeout_ms, smc_error_t *err);
+SMC_API int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,
+                            const char *voter, int accept, const char *reason, int timeout_ms,
+                            smc_error_t *err);
 
 /* A voter's Ed25519 private key, for signed votes (protocol.md, "Signed
  * votes"). Load a PEM file made by `openssl genpkey -algorithm ed25519` or
  * `smc keygen`: SMC_EIO when it cannot be read, SMC_EINVALID_ARGUMENT when it
  * is not an Ed25519 private key. */
 typedef struct smc_vote_key smc_vote_key_t;
-int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *err);
-void smc_vote_key_free(smc_vote_key_t *key); /* NULL is accepted */
+SMC_API int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *err);
+SMC_API void smc_vote_key_free(smc_vote_key_t *key); /* NULL is accepted */
 /* The signature field of a vote: base64 of the Ed25519 signature of
  * "smc-vote-v1\n" object "\n" proposal "\n" voter "\n" ("accept"|"reject").
  * out gets 88 characters and a NUL. */
-int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char *proposal,
-                      const char *voter, int accept, char out[89], smc_error_t *err);
+SMC_API int smc_vote_key_sign(const smc_vote_key_t *key, const char *object, const char *proposal,
+                              const char *voter, int accept, char out[89], smc_error_t *err);
 /* The same for a vote with a reason: with a non-empty reason the message is
  * "smc-vote-v2\n" object "\n" proposal "\n" voter "\n" ("accept"|"reject")
  * "\n" reason, so the reason is signed too; NULL or "" signs the v1 message. */
-int smc_vote_key_sign_reason(const smc_vote_key_t *key, const char *object, const char *proposal,
-                             const char *voter, int accept, const char *reason, char out[89],
-                             smc_error_t *err);
+SMC_API int smc_vote_key_sign_reason(const smc_vote_key_t *key, const char *object,
+                                     const char *proposal, const char *voter, int accept,
+                                     const char *reason, char out[89], smc_error_t *err);
 
 /* smc_client_vote, signed with key (NULL = unsigned, as smc_client_vote). */
-int smc_client_vote_signed(smc_client_t *c, const char *object, const char *proposal,
-                           const char *voter, int accept, const char *reason,
-                           const smc_vote_key_t *key, int timeout_ms, smc_error_t *err);
+SMC_API int smc_client_vote_signed(smc_client_t *c, const char *object, const char *proposal,
+                                   const char *voter, int accept, const char *reason,
+                                   const smc_vote_key_t *key, int timeout_ms, smc_error_t *err);
 /* smc_client_vote with a signature made elsewhere (the gateway passes a
  * client's through): base64 text sent as is in "signature" (NULL = none);
  * the fold checks it. */
-int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *proposal,
-                              const char *voter, int accept, const char *reason,
-                              const char *signature, int timeout_ms, smc_error_t *err);
+SMC_API int smc_client_vote_presigned(smc_client_t *c, const char *object, const char *proposal,
+                                      const char *voter, int accept, const char *reason,
+                                      const char *signature, int timeout_ms, smc_error_t *err);
 
 /* A vote with every optional field. machine (NULL = none) names the machine
  * the voter means: the fold counts the vote only on a proposal of that
@@ -158,21 +159,21 @@ typedef struct smc_vote_req {
   const char *machine, *object, *proposal, *voter, *reason, *signature;
   int accept;
 } smc_vote_req_t;
-int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *req, int timeout_ms,
-                        smc_error_t *err);
+SMC_API int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *req, int timeout_ms,
+                                smc_error_t *err);
 
 /* smc_client_register for a cluster with a registration key: signed with
  * key (an Ed25519 private key, as for votes), or, when key is NULL, with
  * signature (base64, made elsewhere over "smc-machine-v1\n" name "\n"
  * hash; NULL = unsigned). */
-int smc_client_register_signed(smc_client_t *c, const char *definition, size_t len,
-                               const smc_vote_key_t *key, const char *signature, int timeout_ms,
-                               smc_error_t *err);
+SMC_API int smc_client_register_signed(smc_client_t *c, const char *definition, size_t len,
+                                       const smc_vote_key_t *key, const char *signature,
+                                       int timeout_ms, smc_error_t *err);
 
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */
-int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
-                    smc_error_t *err);
+SMC_API int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,
+                            smc_error_t *err);
 
 /* Follow an object's changes: cb gets every committed version above
  * after_version, each once, in order. The watch first reads the object
@@ -184,14 +185,15 @@ int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t 
  * stop. cb runs in the calling thread. Returns 0 when cb stopped,
  * SMC_EUNAVAILABLE when timeout_ms passed first (timeout_ms < 0 = forever)
  * or the first read got no answer. */
-int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version, int timeout_ms,
-                     int (*cb)(void *opaque, const json_t *confirmation), void *opaque,
-                     smc_error_t *err);
+SMC_API int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
+                             int timeout_ms, int (*cb)(void *opaque, const json_t *confirmation),
+                             void *opaque, smc_error_t *err);
 
 /* The machine catalog: <prefix>machines read from its beginning to its end
  * (latest record per name). *catalog is a new object mapping each name to its
  * registration event {"type":"machine","name","hash","definition"}. */
-int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_error_t *err);
+SMC_API int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog,
+                                smc_error_t *err);
 
 /*
  * Read <prefix>topic (e.g. "confirmations", "nodes") from its beginning to
@@ -202,14 +204,14 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
  * the end (or stopped), SMC_EUNAVAILABLE when the end was not reached within
  * timeout_ms, SMC_EKAFKA when the topic does not exist.
  */
-int smc_client_scan(smc_client_t *c, const char *topic, int32_t partition, int timeout_ms,
-                    int (*cb)(void *opaque, const json_t *value, const char *key, int32_t partition,
-                              int64_t offset),
-                    void *opaque, smc_error_t *err);
+SMC_API int smc_client_scan(smc_client_t *c, const char *topic, int32_t partition, int timeout_ms,
+                            int (*cb)(void *opaque, const json_t *value, const char *key,
+                                      int32_t partition, int64_t offset),
+                            void *opaque, smc_error_t *err);
 
 /* The partition of <prefix>proposals (and of every per-object topic) that
  * object's events go to: murmur2(object) % N. */
-int32_t smc_client_partition_of(smc_client_t *c, const char *object);
+SMC_API int32_t smc_client_partition_of(smc_client_t *c, const char *object);
 
 #ifdef __cplusplus
 }

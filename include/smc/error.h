@@ -13,6 +13,17 @@
 
 #include <stddef.h>
 
+/* Marks the functions of the public API: the library is built with
+ * -fvisibility=hidden and exports only these (cmake/libsmc.map lists them;
+ * tests/install/test_exports.sh checks `nm -D` against include/smc/). */
+#ifndef SMC_API
+#if defined(__GNUC__)
+#define SMC_API __attribute__((visibility("default")))
+#else
+#define SMC_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -92,17 +103,17 @@ typedef struct smc_error {
 
 /* Stable wire name of a code ("validation_failed"); "ok" for 0, "unknown" for
  * values outside the table. */
-const char *smc_code_name(int code);
+SMC_API const char *smc_code_name(int code);
 /* One-line meaning of a code. */
-const char *smc_strerror(int code);
+SMC_API const char *smc_strerror(int code);
 /* Code for a wire name, or 0 when the name is not in the table. */
-int smc_code_from_name(const char *name);
+SMC_API int smc_code_from_name(const char *name);
 
 /* Reset err to "no error". NULL is accepted. */
-void smc_error_clear(smc_error_t *err);
+SMC_API void smc_error_clear(smc_error_t *err);
 /* Fill err (if non-NULL and not yet set: the first error wins) and return code.
  * fmt is printf-like; path may be NULL. */
-int smc_error_set(smc_error_t *err, int code, const char *path, const char *fmt, ...)
+SMC_API int smc_error_set(smc_error_t *err, int code, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #ifdef __cplusplus

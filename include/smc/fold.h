@@ -23,7 +23,18 @@
 extern "C" {
 #endif
 
-struct smc_kv; /* src/core/kv.h */
+/* The key-value state the fold reads and writes. An embedder gets one from
+ * smc_fold_memory_new (in memory); the worker's are RocksDB and overlays
+ * (src/core/kv.h, private). */
+struct smc_kv;
+
+/* An in-memory fold state, what `smc simulate` and `smc verify` fold into.
+ * The caller owns it; the kv pointer stays valid until
+ * smc_fold_memory_destroy. NULL on allocation failure. */
+typedef struct smc_fold_memory smc_fold_memory_t;
+SMC_API smc_fold_memory_t *smc_fold_memory_new(void);
+SMC_API struct smc_kv *smc_fold_memory_kv(smc_fold_memory_t *m);
+SMC_API void smc_fold_memory_destroy(smc_fold_memory_t *m);
 
 typedef struct smc_fold_config {
   int32_t partitions;      /* partitions of smc.proposals (for wrong_partition) */
@@ -41,12 +52,12 @@ typedef struct smc_fold_config {
   int no_history; /* 1: keep no per-object history (smc verify); decisions are the same */
 } smc_fold_config_t;
 
-void smc_fold_config_default(smc_fold_config_t *cfg);
+SMC_API void smc_fold_config_default(smc_fold_config_t *cfg);
 
 typedef struct smc_fold smc_fold_t;
 
-int smc_fold_new(const smc_fold_config_t *cfg, smc_fold_t **out);
-void smc_fold_destroy(smc_fold_t *f);
+SMC_API int smc_fold_new(const smc_fold_config_t *cfg, smc_fold_t **out);
+SMC_API void smc_fold_destroy(smc_fold_t *f);
 
 /* One record of smc.proposals. Pointers are borrowed for the call. */
 typedef struct smc_record {
@@ -98,8 +109,8 @@ typedef int (*smc_emit_fn)(void *opaque, const smc_output_t *out);
  * lines. Returns 0, or a negative code when kv fails (the caller must then
  * discard the writes of this record).
  */
-int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec, smc_emit_fn emit,
-                   void *opaque);
+SMC_API int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec,
+                           smc_emit_fn emit, void *opaque);
 
 /*
  * The read reply a `read` event for object would get from the state in kv
@@ -109,8 +120,8 @@ int smc_fold_apply(smc_fold_t *f, struct smc_kv *kv, const smc_record_t *rec, sm
  * "type":"read"} into *json (malloc'd). Writes nothing. 0 or a negative
  * code (kv failure, memory).
  */
-int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
-                  char **json);
+SMC_API int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
+                          char **json);
 
 /*
  * What a gateway asks a fold's state (src/core/fold_query.c); each writes
@@ -128,25 +139,27 @@ int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const cha
  *    version > after_version, in version order (empty when the fold keeps
  *    no history).
  */
-int smc_fold_proposal(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *id,
-                      char **json);
-int smc_fold_list(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *machine,
-                  const char *after, size_t limit, char **json);
-int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
-                     int64_t after_version, size_t limit, char **json);
+SMC_API int smc_fold_proposal(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *id,
+                              char **json);
+SMC_API int smc_fold_list(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *machine,
+                          const char *after, size_t limit, char **json);
+SMC_API int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                             const char *object, int64_t after_version, size_t limit, char **json);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
-int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);
+SMC_API int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);
 /* The partition's clock (ms; 0 = no record yet). */
-int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *clock);
+SMC_API int smc_fold_clock(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *clock);
 /* The earliest pending timer deadline of the partition: returns 1 and sets
  * *deadline, 0 when no timer is pending, negative on kv failure. */
-int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *deadline);
+SMC_API int smc_fold_next_deadline(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                                   int64_t *deadline);
 /* A lower bound of that deadline without reading the timers (the
  * partition's metadata keeps it: exact after timers fire, lowered when one
  * is added, left as it is when one is removed): returns 1 and sets *bound
  * when a timer may be pending, 0 when none is, negative on kv failure. */
-int smc_fold_timer_bound(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *bound);
+SMC_API int smc_fold_timer_bound(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                                 int64_t *bound);
 
 /*
  * Register a machine in partition outside the log (smc simulate: the machines
@@ -156,15 +169,16 @@ int smc_fold_timer_bound(smc_fold_t *f, struct smc_kv *kv, int32_t partition, in
  * does not compile is SMC_EINVALID_MACHINE (err and diags say why; diags may
  * be NULL). Does not move the applied offset or the clock.
  */
-int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *text,
-                              size_t len, const char *file, smc_diags_t *diags, smc_error_t *err);
+SMC_API int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
+                                      const char *text, size_t len, const char *file,
+                                      smc_diags_t *diags, smc_error_t *err);
 
 /* Log hook for events the fold drops without an output (no object or id to
  * answer). level: 0 error, 1 warn, 2 info. Default: none. */
-void smc_fold_set_logger(smc_fold_t *f,
-                         void (*log)(void *opaque, int level, int32_t partition, int64_t offset,
-                                     const char *msg),
-                         void *opaque);
+SMC_API void smc_fold_set_logger(smc_fold_t *f,
+                                 void (*log)(void *opaque, int level, int32_t partition,
+                                             int64_t offset, const char *msg),
+                                 void *opaque);
 
 #ifdef __cplusplus
 }

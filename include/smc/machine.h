@@ -30,7 +30,7 @@ typedef struct smc_limits {
 } smc_limits_t;
 
 /* Fill l with the defaults above. */
-void smc_limits_default(smc_limits_t *l);
+SMC_API void smc_limits_default(smc_limits_t *l);
 
 /* One diagnostic of a definition: an error or a warning, with position. */
 typedef struct smc_diag {
@@ -46,8 +46,8 @@ typedef struct smc_diags {
   size_t errors, warnings;
 } smc_diags_t;
 
-void smc_diags_init(smc_diags_t *d);
-void smc_diags_close(smc_diags_t *d);
+SMC_API void smc_diags_init(smc_diags_t *d);
+SMC_API void smc_diags_close(smc_diags_t *d);
 
 typedef struct smc_machine smc_machine_t;
 
@@ -91,26 +91,27 @@ typedef struct smc_transition_info {
  * Warnings are added to diags in both cases. diags may be NULL. limits may be
  * NULL for the defaults.
  */
-int smc_machine_compile(const char *text, size_t len, const char *file, const smc_limits_t *limits,
-                        smc_machine_t **out, smc_diags_t *diags);
+SMC_API int smc_machine_compile(const char *text, size_t len, const char *file,
+                                const smc_limits_t *limits, smc_machine_t **out,
+                                smc_diags_t *diags);
 
 /* Take another reference; release with smc_machine_destroy. */
-smc_machine_t *smc_machine_retain(smc_machine_t *m);
+SMC_API smc_machine_t *smc_machine_retain(smc_machine_t *m);
 /* Drop a reference; the last one frees the machine. NULL is accepted. */
-void smc_machine_destroy(smc_machine_t *m);
+SMC_API void smc_machine_destroy(smc_machine_t *m);
 
-const char *smc_machine_name(const smc_machine_t *m);
+SMC_API const char *smc_machine_name(const smc_machine_t *m);
 /* sha256 (64 lowercase hex) of the canonical JSON form of the definition. */
-const char *smc_machine_hash(const smc_machine_t *m);
+SMC_API const char *smc_machine_hash(const smc_machine_t *m);
 /* The definition text as given to smc_machine_compile (NUL-terminated). */
-const char *smc_machine_source(const smc_machine_t *m);
-const char *smc_machine_description(const smc_machine_t *m); /* NULL if none */
-int smc_machine_is_dfsm(const smc_machine_t *m);
+SMC_API const char *smc_machine_source(const smc_machine_t *m);
+SMC_API const char *smc_machine_description(const smc_machine_t *m); /* NULL if none */
+SMC_API int smc_machine_is_dfsm(const smc_machine_t *m);
 
-size_t smc_machine_state_count(const smc_machine_t *m);
-const smc_state_info_t *smc_machine_state(const smc_machine_t *m, size_t i);
+SMC_API size_t smc_machine_state_count(const smc_machine_t *m);
+SMC_API const smc_state_info_t *smc_machine_state(const smc_machine_t *m, size_t i);
 /* Index of a state by name, or -1. */
-long smc_machine_find_state(const smc_machine_t *m, const char *name);
+SMC_API long smc_machine_find_state(const smc_machine_t *m, const char *name);
 
 /*
  * Machines evolve (docs/language.md, "Versions"): a new definition under a
@@ -120,17 +121,18 @@ long smc_machine_find_state(const smc_machine_t *m, const char *name);
  * `next` may replace `cur` (same name), else SMC_EMACHINE_EXISTS with err
  * naming the states it drops.
  */
-int smc_machine_evolves(const smc_machine_t *cur, const smc_machine_t *next, smc_error_t *err);
-size_t smc_machine_transition_count(const smc_machine_t *m);
-const smc_transition_info_t *smc_machine_transition(const smc_machine_t *m, size_t i);
+SMC_API int smc_machine_evolves(const smc_machine_t *cur, const smc_machine_t *next,
+                                smc_error_t *err);
+SMC_API size_t smc_machine_transition_count(const smc_machine_t *m);
+SMC_API const smc_transition_info_t *smc_machine_transition(const smc_machine_t *m, size_t i);
 
 /*
  * The inactivity timer of a state: the timer transition (after:) with the
  * smallest duration that leaves `state` (ties: the first defined). Returns 1
  * and fills *transition and *after_ms, or 0 when the state has none.
  */
-int smc_machine_timer(const smc_machine_t *m, const char *state, size_t *transition,
-                      int64_t *after_ms);
+SMC_API int smc_machine_timer(const smc_machine_t *m, const char *state, size_t *transition,
+                              int64_t *after_ms);
 
 /* The object a proposal applies to, as the fold sees it. */
 typedef struct smc_object_view {
@@ -167,9 +169,9 @@ typedef struct smc_outcome {
  * where one is given). Deterministic: the same inputs give the same result.
  * Expression and regex budgets come from limits (NULL = defaults).
  */
-int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
-                         const smc_proposal_view_t *p, const smc_limits_t *limits,
-                         smc_outcome_t *out, smc_error_t *err);
+SMC_API int smc_machine_validate(const smc_machine_t *m, const smc_object_view_t *obj,
+                                 const smc_proposal_view_t *p, const smc_limits_t *limits,
+                                 smc_outcome_t *out, smc_error_t *err);
 
 #ifdef __cplusplus
 }
