@@ -107,20 +107,10 @@ static int default_threads(const char *cmd, int *out) {
 /* A consumer handle for metadata and reading by assignment. */
 static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
   char errstr[512];
-  const char *kv[] = {"group.id",
-                      "smc-reader",
-                      "enable.auto.commit",
-                      "false",
-                      "isolation.level",
-                      "read_committed",
-                      "enable.partition.eof",
-                      "true",
-                      "auto.offset.reset",
-                      "earliest",
-                      NULL};
   smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
                            .bootstrap = c->bootstrap,
-                           .base = kv,
+                           .group_id = "smc-reader",
+                           .eof = 1,
                            .props = (const char *const *)c->props};
   rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)

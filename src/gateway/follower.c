@@ -619,19 +619,13 @@ static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
   char errstr[512];
   char gid[128];
   snprintf(gid, sizeof(gid), "%sgateway-%s-%d", gw->prefix, gw->node_id, (int)getpid());
-  const char *base[] = {"group.id",
-                        gid,
-                        "enable.auto.commit",
-                        "false",
-                        "isolation.level",
-                        "read_committed",
-                        "enable.partition.eof",
-                        "true",
-                        "client.id",
-                        "smc-gateway",
-                        NULL};
+  /* offsets are always given: an out-of-range one means "from the end" */
+  static const char *const base[] = {"auto.offset.reset", "latest", NULL};
   smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
                            .bootstrap = gw->bootstrap,
+                           .group_id = gid,
+                           .client_id = "smc-gateway",
+                           .eof = 1,
                            .base = base,
                            .props = (const char *const *)gw->kafka_props};
   rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);

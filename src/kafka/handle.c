@@ -25,7 +25,26 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errle
   rd_kafka_conf_t *conf = smc_kconf_new(s->bootstrap, NULL, errstr, errlen);
   if (!conf)
     return NULL;
-  if (smc_kafka_conf_apply(conf, s->base, 0, errstr, errlen) < 0)
+  static const char *const consumer[] = {"enable.auto.commit",
+                                         "false",
+                                         "enable.auto.offset.store",
+                                         "false",
+                                         "isolation.level",
+                                         "read_committed",
+                                         "auto.offset.reset",
+                                         "earliest",
+                                         NULL};
+  const char *ids[7], **p = ids;
+  if (s->group_id && !producer)
+    *p++ = "group.id", *p++ = s->group_id;
+  if (s->client_id)
+    *p++ = "client.id", *p++ = s->client_id;
+  if (s->eof && !producer)
+    *p++ = "enable.partition.eof", *p++ = "true";
+  *p = NULL;
+  if ((!producer && smc_kafka_conf_apply(conf, consumer, 0, errstr, errlen) < 0) ||
+      smc_kafka_conf_apply(conf, ids, 0, errstr, errlen) < 0 ||
+      smc_kafka_conf_apply(conf, s->base, 0, errstr, errlen) < 0)
     goto fail;
   for (size_t i = 0; s->optional && s->optional[i] && s->optional[i + 1]; i += 2) {
     char ignored[256];

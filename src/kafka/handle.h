@@ -16,9 +16,15 @@ typedef void (*smc_kafka_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                        rd_kafka_topic_partition_list_t *parts, void *opaque);
 typedef void (*smc_kafka_delivery_fn)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
+/* Every consumer reads read_committed, commits (if at all) by hand and
+ * starts a partition without a committed offset at its beginning; these
+ * come first, then group_id, client_id and eof, then the lists below. */
 typedef struct smc_kafka_spec {
   rd_kafka_type_t type;                /* RD_KAFKA_CONSUMER or RD_KAFKA_PRODUCER */
   const char *bootstrap;               /* NULL or "": $SMC_BOOTSTRAP, else localhost:9092 */
+  const char *group_id;                /* consumer: group.id (NULL: none) */
+  const char *client_id;               /* client.id (NULL: librdkafka's) */
+  int eof;                             /* consumer: enable.partition.eof */
   const char *const *base;             /* smc's settings, k1, v1, ..., NULL (may be NULL) */
   const char *const *optional;         /* set when this librdkafka knows them, else skipped */
   const char *const *extra;            /* a role's own additions after base (may be NULL) */

@@ -48,6 +48,7 @@
 
 #include "base/clock.h"
 #include "core/kv.h"
+#include "kafka/group.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/answers.h"
@@ -196,10 +197,10 @@ static int is_serving(smc_committer_t *c, int32_t p) {
   return p >= 0 && p < c->nparts && c->serving[p];
 }
 
-static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_t *parts, int on) {
+static void set_serving(smc_committer_t *c, const smc_kafka_part_t *parts, int n, int on) {
   pthread_mutex_lock(&c->lock);
-  for (int i = 0; i < parts->cnt; i++) {
-    int32_t p = parts->elems[i].partition;
+  for (int i = 0; i < n; i++) {
+    int32_t p = parts[i].partition;
     if (p >= 0 && p < c->nparts)
       c->serving[p] = (uint8_t)on;
   }
@@ -615,31 +616,19 @@ static void batch_free(batch_t *b) {
  * written after the commit, but is guarded: the partition is dropped and
  * rebuilt from the log start. Returns 0 or a negative code.
  */
-static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_t *parts) {
+static int restore_partitions(smc_committer_t *c, smc_kafka_part_t *parts, int nparts) {
   smc_error_t err;
   smc_error_clear(&err);
-  rd_kafka_topic_partition_list_t *cl = rd_kafka_topic_partition_list_copy(parts);
-  smc_replay_part_t *rp = calloc((size_t)parts->cnt + 1, sizeof *rp);
+  smc_replay_part_t *rp = calloc((size_t)nparts + 1, sizeof *rp);
   int rc = 0;
-  if (!cl || !rp) {
+  if (!rp) {
     rc = SMC_ENOMEM;
     goto out;
   }
-  rd_kafka_resp_err_t e = rd_kafka_committed(c->consumer, cl, 15000);
-  if (e) {
-    cmlog(c, SMC_LOG_WARN, -1, "committed offsets: %s", rd_kafka_err2str(e));
-    rc = SMC_EUNAVAILABLE;
-    goto out;
-  }
   size_t n = 0;
-  for (int i = 0; i < cl->cnt; i++) {
-    int32_t p = cl->elems[i].partition;
-    if (cl->elems[i].err) {
-      cmlog(c, SMC_LOG_WARN, p, "committed offset: %s", rd_kafka_err2str(cl->elems[i].err));
-      rc = SMC_EUNAVAILABLE;
-      goto out;
-    }
-    int64_t committed = cl->elems[i].offset, applied = 0;
+  for (int i = 0; i < nparts; i++) {
+    int32_t p = parts[i].partition;
+    int64_t committed = parts[i].committed, applied = 0;
     if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0)
       goto out;
     int64_t start = committed;
@@ -650,7 +639,7 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
         if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0)
           goto out;
       }
-      start = RD_KAFKA_OFFSET_BEGINNING;
+      start = SMC_KAFKA_OFFSET_BEGINNING;
     } else if (applied > committed) {
       cmlog(c, SMC_LOG_WARN, p, "store ahead of Kafka (applied %lld > committed %lld): rebuilding",
             (long long)applied, (long long)committed);
@@ -660,7 +649,7 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     } else if (applied < committed) {
       rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
     }
-    parts->elems[i].offset = start;
+    parts[i].offset = start;
     c->folded_end[p] = committed >= 0 ? committed : 0;
     cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
           (long long)committed);
@@ -685,8 +674,6 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
 out:
   if (rc < 0 && err.code && !err.message[0])
     cmlog(c, SMC_LOG_WARN, -1, "restore failed");
-  if (cl)
-    rd_kafka_topic_partition_list_destroy(cl);
   free(rp);
   return rc;
 }
@@ -1021,29 +1008,19 @@ static void drop_front_lost(smc_committer_t *c) {
  * a producer rebuild. Returns 0 or a negative code (retried later). */
 static int resync(smc_committer_t *c) {
   discard_front(c);
-  rd_kafka_topic_partition_list_t *as = NULL;
-  rd_kafka_resp_err_t e = rd_kafka_assignment(c->consumer, &as);
-  if (e)
-    return SMC_EKAFKA;
-  int rc = 0;
-  if (as->cnt > 0) {
-    if ((rc = restore_partitions(c, as)) == 0) {
-      for (int i = 0; i < as->cnt; i++)
-        if (as->elems[i].offset < 0)
-          as->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-      rd_kafka_error_t *se = rd_kafka_seek_partitions(c->consumer, as, 15000);
-      if (se) {
-        cmlog(c, SMC_LOG_WARN, -1, "seek: %s", rd_kafka_error_string(se));
-        rd_kafka_error_destroy(se);
-        rc = SMC_EKAFKA;
-      } else {
-        for (int i = 0; i < as->cnt; i++)
-          if (as->elems[i].err)
-            rc = SMC_EKAFKA;
-      }
-    }
+  smc_kafka_part_t *as = NULL;
+  int n = 0, rc = 0;
+  char why[512];
+  if (smc_kafka_assignment(c->consumer, &as, &n, why, sizeof why) < 0) {
+    cmlog(c, SMC_LOG_WARN, -1, "%s", why);
+    return SMC_EUNAVAILABLE;
   }
-  rd_kafka_topic_partition_list_destroy(as);
+  if (n > 0 && (rc = restore_partitions(c, as, n)) == 0 &&
+      smc_kafka_seek(c->consumer, c->topic_in, as, n, why, sizeof why) < 0) {
+    cmlog(c, SMC_LOG_WARN, -1, "%s", why);
+    rc = SMC_EKAFKA;
+  }
+  free(as);
   if (rc == 0) {
     c->need_resync = 0;
     cmlog(c, SMC_LOG_INFO, -1, "resynced to the committed offsets");
@@ -1053,70 +1030,60 @@ static int resync(smc_committer_t *c) {
 
 /* ---- rebalance ---------------------------------------------------------- */
 
+/* Partitions given: restore each one's store to the group's committed
+ * offset first, retrying until it works or the role stops. */
+static int on_assign(void *opaque, smc_kafka_part_t *parts, int n, const char *error) {
+  smc_committer_t *c = opaque;
+  if (error)
+    cmlog(c, SMC_LOG_WARN, -1, "committed offsets: %s", error);
+  if (!error && restore_partitions(c, parts, n) == 0)
+    return 0;
+  if (atomic_load(&c->stop))
+    return -1;
+  struct timespec ts = {0, RESTORE_RETRY_MS * 1000000L};
+  nanosleep(&ts, NULL);
+  return 1;
+}
+
+static void on_assigned(void *opaque, const smc_kafka_part_t *parts, int n, const char *error) {
+  smc_committer_t *c = opaque;
+  if (error) {
+    cmlog(c, SMC_LOG_ERROR, -1, "assign: %s", error);
+    return;
+  }
+  set_serving(c, parts, n, 1);
+  for (int i = 0; i < n; i++) {
+    int32_t p = parts[i].partition;
+    if (p >= 0 && p < c->nparts)
+      c->last_tick[p] = 0;
+    cmlog(c, SMC_LOG_INFO, p, "assigned; serving from offset %lld", (long long)parts[i].offset);
+  }
+}
+
+/* Partitions taken away: commit what was folded (the partitions are still
+ * ours), or drop it when the assignment was lost or the rebalance failed:
+ * another node may already own them. */
+static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lost,
+                      const char *error) {
+  smc_committer_t *c = opaque;
+  if (error)
+    cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", error);
+  else if (lost)
+    cmlog(c, SMC_LOG_WARN, -1, "assignment lost: dropping the uncommitted batch");
+  if (lost)
+    drop_front_lost(c);
+  else
+    drain(c, 1);
+  set_serving(c, parts, n, 0);
+  for (int i = 0; !error && i < n; i++)
+    cmlog(c, SMC_LOG_INFO, parts[i].partition, "revoked");
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  smc_committer_t *c = opaque;
-  int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    while (restore_partitions(c, parts) < 0) {
-      if (atomic_load(&c->stop))
-        return;
-      struct timespec ts = {0, RESTORE_RETRY_MS * 1000000L};
-      nanosleep(&ts, NULL);
-    }
-    rd_kafka_error_t *e = NULL;
-    rd_kafka_resp_err_t re = 0;
-    if (cooperative)
-      e = rd_kafka_incremental_assign(rk, parts);
-    else
-      re = rd_kafka_assign(rk, parts);
-    if (e || re) {
-      cmlog(c, SMC_LOG_ERROR, -1, "assign: %s",
-            e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
-      if (e)
-        rd_kafka_error_destroy(e);
-      return;
-    }
-    set_serving(c, parts, 1);
-    for (int i = 0; i < parts->cnt; i++) {
-      int32_t p = parts->elems[i].partition;
-      if (p >= 0 && p < c->nparts)
-        c->last_tick[p] = 0;
-      cmlog(c, SMC_LOG_INFO, p, "assigned; serving from offset %lld",
-            (long long)parts->elems[i].offset);
-    }
-  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-    /* Commit what was folded (the partitions are still ours), or drop it
-     * when the assignment was lost: another node may already own them. */
-    int lost = rd_kafka_assignment_lost(rk);
-    if (lost) {
-      cmlog(c, SMC_LOG_WARN, -1, "assignment lost: dropping the uncommitted batch");
-      drop_front_lost(c);
-    } else {
-      drain(c, 1);
-    }
-    set_serving(c, parts, 0);
-    for (int i = 0; i < parts->cnt; i++)
-      cmlog(c, SMC_LOG_INFO, parts->elems[i].partition, "revoked");
-    if (cooperative) {
-      rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-      if (e)
-        rd_kafka_error_destroy(e);
-    } else {
-      rd_kafka_assign(rk, NULL);
-    }
-  } else {
-    cmlog(c, SMC_LOG_ERROR, -1, "rebalance error: %s", rd_kafka_err2str(err));
-    drop_front_lost(c);
-    set_serving(c, parts, 0);
-    if (cooperative) {
-      rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-      if (e)
-        rd_kafka_error_destroy(e);
-    } else {
-      rd_kafka_assign(rk, NULL);
-    }
-  }
+  static const smc_kafka_group_handler_t h = {
+      .want_committed = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
+  smc_kafka_rebalance(rk, err, parts, &h, opaque);
 }
 
 /* ---- local answers (answers.h) ------------------------------------------ */
@@ -1439,14 +1406,8 @@ out:
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
-  char errstr[512];
-  /* the end of a partition moves its folded_end past transaction markers */
-  static const char *const extra[] = {"enable.partition.eof", "true", NULL};
-  rd_kafka_t *rk = smc_node_group_consumer(c->cfg, c->group, c->txn_id, extra, rebalance_cb, c,
-                                           errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "committer consumer: %s", errstr);
-  return rk;
+  return smc_node_group_consumer(c->cfg, c->group, c->txn_id, rebalance_cb, c, "committer consumer",
+                                 err);
 }
 
 static void committer_free(smc_committer_t *c) {

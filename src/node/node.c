@@ -113,28 +113,16 @@ char *smc_node_group_name(const char *prefix, const char *role) {
 }
 
 rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
-                                    const char *client_id, const char *const *extra,
-                                    smc_kafka_rebalance_fn rebalance_cb, void *opaque, char *errstr,
-                                    size_t errlen) {
+                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
+                                    void *opaque, const char *what, smc_error_t *err) {
+  char errstr[512];
   char sto[32];
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
   /* Prefetch bounds (queued.*): librdkafka's defaults, 100,000 messages per
    * partition and 64 MB, let a deep backlog fill the worker's memory with
    * fetched records the fold needs seconds to reach. */
-  const char *kv[] = {"group.id",
-                      group,
-                      "client.id",
-                      client_id,
-                      "partition.assignment.strategy",
+  const char *kv[] = {"partition.assignment.strategy",
                       "cooperative-sticky",
-                      "enable.auto.commit",
-                      "false",
-                      "enable.auto.offset.store",
-                      "false",
-                      "isolation.level",
-                      "read_committed",
-                      "auto.offset.reset",
-                      "earliest",
                       "session.timeout.ms",
                       sto,
                       "queued.min.messages",
@@ -144,12 +132,17 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                       NULL};
   smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
                            .bootstrap = cfg->bootstrap,
+                           .group_id = group,
+                           .client_id = client_id,
+                           .eof = 1,
                            .base = kv,
-                           .extra = extra,
                            .props = cfg->kafka_props,
                            .rebalance_cb = rebalance_cb,
                            .opaque = opaque};
-  return smc_kafka_open(&spec, errstr, errlen);
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
+    smc_error_set(err, SMC_EKAFKA, NULL, "%s: %s", what, errstr);
+  return rk;
 }
 
 void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {

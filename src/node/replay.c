@@ -36,28 +36,16 @@ static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
    * spent about half the time waiting for records (a 316k-record topic, 2
    * threads: 3.4-3.6 s wall for 3.9 s of CPU; 1 thread 6.5 s for 3.7 s),
    * with 8 MiB 2.4-2.5 s, with 16 or 32 MiB 1.8-1.95 s. */
-  static const char *const kv[] = {"group.id",
-                                   "smc-replay",
-                                   "enable.auto.commit",
-                                   "false",
-                                   "enable.auto.offset.store",
-                                   "false",
-                                   "isolation.level",
-                                   "read_committed",
-                                   "enable.partition.eof",
-                                   "true",
-                                   "auto.offset.reset",
-                                   "earliest",
-                                   "fetch.max.bytes",
-                                   "8388608",
-                                   "queued.min.messages",
-                                   "100000",
-                                   "queued.max.messages.kbytes",
-                                   "32768",
-                                   NULL};
+  static const char *const kv[] = {
+      "fetch.max.bytes", "8388608", "queued.min.messages", "100000", "queued.max.messages.kbytes",
+      "32768",           NULL};
   /* -X passthrough wins over the bulk-read settings above */
-  smc_kafka_spec_t spec = {
-      .type = RD_KAFKA_CONSUMER, .bootstrap = r->bootstrap, .base = kv, .props = r->props};
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                           .bootstrap = r->bootstrap,
+                           .group_id = "smc-replay",
+                           .eof = 1,
+                           .base = kv,
+                           .props = r->props};
   rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);

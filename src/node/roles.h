@@ -48,13 +48,13 @@ char *smc_node_group_name(const char *prefix, const char *role);
 
 /* A consumer in `group` with the settings every role uses (cooperative-sticky
  * assignment, offsets committed by hand, read_committed, from the earliest
- * offset, cfg's session timeout), then `extra` (k, v, ..., NULL; may be NULL),
- * then the user's passthrough properties, with rebalance_cb called with
- * opaque. Returns NULL with errstr filled on failure. */
+ * offset, partition ends reported: the end of a partition moves a role's
+ * folded end past transaction markers; cfg's session timeout), then the
+ * user's passthrough properties, with rebalance_cb called with opaque.
+ * Returns NULL with err filled ("<what>: ...") on failure. */
 rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
-                                    const char *client_id, const char *const *extra,
-                                    smc_kafka_rebalance_fn rebalance_cb, void *opaque, char *errstr,
-                                    size_t errlen);
+                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
+                                    void *opaque, const char *what, smc_error_t *err);
 
 /* The fold configuration of a role: the defaults, then cfg's limits (a zero
  * limit keeps its default), for a topic of `partitions` partitions. */

@@ -35,6 +35,7 @@
 #include "core/kv.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
+#include "kafka/group.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/log.h"
@@ -682,57 +683,57 @@ static int flush_batch(smc_voter_t *v, int force) {
   return 0;
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+static int on_assign(void *opaque, smc_kafka_part_t *parts, int n, const char *error) {
   smc_voter_t *v = opaque;
-  int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; i++) {
-      int32_t p = parts->elems[i].partition;
-      int64_t applied = 0, lo = 0, hi = 0;
-      if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0)
-        applied = 0;
-      parts->elems[i].offset = applied > 0 ? applied : RD_KAFKA_OFFSET_BEGINNING;
-      if (p < 0 || p >= v->nparts)
-        continue;
-      if (rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000))
-        hi = 0;
-      v->catchup[p] = hi;
-      v->caught_up[p] = 0;
-      v->next[p] = -1;
-      v->assigned[p] = 1;
-      vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
-           (long long)hi);
-      if (applied >= hi)
-        mark_caught_up(v, p, applied);
-    }
-    if (cooperative) {
-      rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
-      if (e) {
-        vlog(v, SMC_LOG_ERROR, -1, "assign: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-      }
-    } else {
-      rd_kafka_assign(rk, parts);
-    }
-    return;
+  (void)error; /* committed offsets are not asked for: the store knows */
+  for (int i = 0; i < n; i++) {
+    int32_t p = parts[i].partition;
+    int64_t applied = 0;
+    if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0)
+      applied = 0;
+    parts[i].offset = applied > 0 ? applied : SMC_KAFKA_OFFSET_BEGINNING;
+    if (p < 0 || p >= v->nparts)
+      continue;
+    v->catchup[p] = parts[i].high;
+    v->caught_up[p] = 0;
+    v->next[p] = -1;
+    v->assigned[p] = 1;
+    vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
+         (long long)parts[i].high);
+    if (applied >= parts[i].high)
+      mark_caught_up(v, p, applied);
   }
+  return 0;
+}
+
+static void on_assigned(void *opaque, const smc_kafka_part_t *parts, int n, const char *error) {
+  (void)parts;
+  (void)n;
+  if (error)
+    vlog(opaque, SMC_LOG_ERROR, -1, "assign: %s", error);
+}
+
+static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lost,
+                      const char *error) {
+  smc_voter_t *v = opaque;
+  (void)lost;
+  (void)error;
   flush_batch(v, 1);
-  for (int i = 0; i < parts->cnt; i++) {
-    int32_t p = parts->elems[i].partition;
+  for (int i = 0; i < n; i++) {
+    int32_t p = parts[i].partition;
     if (p < 0 || p >= v->nparts)
       continue;
     v->assigned[p] = 0;
     pending_drop_partition(v, p);
     vlog(v, SMC_LOG_INFO, p, "revoked");
   }
-  if (cooperative) {
-    rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-    if (e)
-      rd_kafka_error_destroy(e);
-  } else {
-    rd_kafka_assign(rk, NULL);
-  }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  static const smc_kafka_group_handler_t h = {
+      .want_high = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
+  smc_kafka_rebalance(rk, err, parts, &h, opaque);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -829,21 +830,16 @@ out:
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
-  static const char *const extra[] = {"enable.partition.eof", "true", NULL};
-  char errstr[512];
-  rd_kafka_t *rk = smc_node_group_consumer(v->cfg, v->group, v->client_id, extra, rebalance_cb, v,
-                                           errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "voter consumer: %s", errstr);
-  return rk;
+  return smc_node_group_consumer(v->cfg, v->group, v->client_id, rebalance_cb, v, "voter consumer",
+                                 err);
 }
 
 static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
   char errstr[512];
-  const char *kv[] = {"enable.idempotence", "true",       "linger.ms", "1",
-                      "client.id",          v->client_id, NULL};
+  const char *kv[] = {"enable.idempotence", "true", "linger.ms", "1", NULL};
   smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
                            .bootstrap = v->cfg->bootstrap,
+                           .client_id = v->client_id,
                            .base = kv,
                            .props = v->cfg->kafka_props,
                            .murmur2 = 1};
