@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
+#include "kafka/reader.h"
 #include "node/replay.h"
 #include "node/roles.h"
 #include "smc/fold.h"
@@ -126,90 +127,6 @@ static int32_t topic_partitions(rd_kafka_t *rk, const char *topic, const char *c
   if (n < 0)
     fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
   return n;
-}
-
-/* Read every partition of topic from its start to the high watermark it had
- * when called (read_committed), calling fn per message. Returns 0, or -1
- * (printed). */
-static int read_to_end(rd_kafka_t *rk, const char *topic, int32_t n,
-                       int (*fn)(void *opaque, const rd_kafka_message_t *m), void *opaque,
-                       const char *cmd) {
-  int64_t *end = calloc((size_t)n, sizeof *end);
-  uint8_t *done = calloc((size_t)n, 1);
-  rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
-  int rc = -1, open = 0;
-  if (!end || !done)
-    goto out;
-  for (int32_t p = 0; p < n; p++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000);
-    if (e) {
-      fprintf(stderr, "smc %s: watermarks of %s [%d]: %s\n", cmd, topic, (int)p,
-              rd_kafka_err2str(e));
-      goto out;
-    }
-    end[p] = hi;
-    done[p] = lo >= hi;
-    if (!done[p]) {
-      rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-      open++;
-    }
-  }
-  if (open && rd_kafka_assign(rk, tl))
-    goto out;
-  int64_t last = smc_now_ms();
-  while (open > 0) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) {
-      if (smc_now_ms() - last > 60000) {
-        fprintf(stderr, "smc %s: %s: nothing received for 60 s\n", cmd, topic);
-        goto out;
-      }
-      rd_kafka_position(rk, tl);
-      for (int i = 0; i < tl->cnt; i++) {
-        int32_t p = tl->elems[i].partition;
-        if (!done[p] && tl->elems[i].offset >= end[p]) {
-          done[p] = 1;
-          open--;
-        }
-      }
-      continue;
-    }
-    last = smc_now_ms();
-    int32_t p = m->partition;
-    if (p < 0 || p >= n || done[p]) {
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->offset >= end[p]) {
-        done[p] = 1;
-        open--;
-      }
-    } else if (m->err) {
-      fprintf(stderr, "smc %s: %s [%d]: %s\n", cmd, topic, (int)p, rd_kafka_message_errstr(m));
-    } else if (m->offset >= end[p]) {
-      done[p] = 1;
-      open--;
-    } else {
-      if (fn(opaque, m) < 0) {
-        rd_kafka_message_destroy(m);
-        goto out;
-      }
-      if (m->offset + 1 >= end[p]) {
-        done[p] = 1;
-        open--;
-      }
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rc = 0;
-out:
-  rd_kafka_assign(rk, NULL);
-  rd_kafka_topic_partition_list_destroy(tl);
-  free(end);
-  free(done);
-  return rc;
 }
 
 /* ---- smc replay ---------------------------------------------------------- */
@@ -624,9 +541,9 @@ static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
                       json_pack("{s:I,s:s}", "version", (json_int_t)ver, "checksum", sum));
 }
 
-static int collect_actual(void *opaque, const rd_kafka_message_t *m) {
+static int collect_actual(void *opaque, const smc_record_t *m) {
   verify_t *v = opaque;
-  json_t *j = json_loadb(m->payload, m->len, 0, NULL);
+  json_t *j = json_loadb(m->value, m->value_len, 0, NULL);
   if (!j) {
     fprintf(stderr, "verify: confirmations [%d]@%lld is not JSON\n", (int)m->partition,
             (long long)m->offset);
@@ -638,7 +555,7 @@ static int collect_actual(void *opaque, const rd_kafka_message_t *m) {
   if (outcome && !strcmp(outcome, "committed") && !json_is_true(json_object_get(j, "duplicate")))
     check_chain(v, j, m->partition, m->offset);
   json_decref(j);
-  return strlist_add(&v->actual[m->partition], m->payload, m->len, off);
+  return strlist_add(&v->actual[m->partition], m->value, m->value_len, off);
 }
 
 static void verify_usage(FILE *out) {
@@ -762,8 +679,11 @@ static int cmd_verify_run(int argc, char **argv) {
     goto done;
   }
   /* 2. Every published confirmation (read after the fold, so it covers it). */
-  if (read_to_end(rk, tconf, n, collect_actual, &v, "verify") < 0)
+  char why[512] = "";
+  if (smc_kafka_read_to_end(rk, tconf, 0, n, collect_actual, &v, why, sizeof why) < 0) {
+    fprintf(stderr, "smc verify: %s\n", why[0] ? why : "out of memory");
     goto done;
+  }
   /* 3. Compare per partition; confirmations of records past the folded end
    * (published meanwhile) are left out. */
   int64_t mismatches = 0, matched = 0, records = 0;
@@ -824,15 +744,13 @@ out:
 
 /* ---- smc export ------------------------------------------------------------ */
 
-static int print_record(void *opaque, const rd_kafka_message_t *m) {
+static int print_record(void *opaque, const smc_record_t *m) {
   (void)opaque;
-  json_t *val = json_loadb(m->payload, m->len, 0, NULL);
+  json_t *val = json_loadb(m->value, m->value_len, 0, NULL);
   if (!val)
-    val = json_stringn(m->payload ? (const char *)m->payload : "", m->len);
-  rd_kafka_timestamp_type_t tt;
+    val = json_stringn(m->value ? (const char *)m->value : "", m->value_len);
   json_t *j = json_pack("{s:i,s:I,s:I,s:o}", "partition", (int)m->partition, "offset",
-                        (json_int_t)m->offset, "timestamp",
-                        (json_int_t)rd_kafka_message_timestamp(m, &tt), "value", val);
+                        (json_int_t)m->offset, "timestamp", (json_int_t)m->timestamp, "value", val);
   if (!j)
     return -1;
   if (m->key)
@@ -903,46 +821,14 @@ static int cmd_export_run(int argc, char **argv) {
       /* One partition at a time keeps the output in (partition, offset) order. */
       rc = SMC_EXIT_OK;
       for (int32_t p = 0; p < n && rc == SMC_EXIT_OK; p++) {
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000)) {
+        char why[512] = "";
+        int e = smc_kafka_read_to_end(rk, topic, p, 1, print_record, NULL, why, sizeof why);
+        if (e == SMC_EUNAVAILABLE) {
+          fprintf(stderr, "smc export: %s\n", why);
           rc = SMC_EXIT_UNAVAILABLE;
-          break;
+        } else if (e < 0) {
+          rc = SMC_EXIT_FAILED;
         }
-        if (lo >= hi)
-          continue;
-        rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_assign(rk, tl);
-        int64_t last = smc_now_ms();
-        for (;;) {
-          rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-          if (!m) {
-            rd_kafka_position(rk, tl);
-            if (tl->elems[0].offset >= hi)
-              break;
-            if (smc_now_ms() - last > 60000) {
-              fprintf(stderr, "smc export: %s [%d]: nothing received for 60 s\n", topic, (int)p);
-              rc = SMC_EXIT_UNAVAILABLE;
-              break;
-            }
-            continue;
-          }
-          last = smc_now_ms();
-          int stop = 0;
-          if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            stop = m->offset >= hi;
-          else if (!m->err && m->offset < hi) {
-            if (print_record(NULL, m) < 0)
-              rc = SMC_EXIT_FAILED;
-            stop = m->offset + 1 >= hi;
-          } else if (!m->err)
-            stop = 1;
-          rd_kafka_message_destroy(m);
-          if (stop || rc)
-            break;
-        }
-        rd_kafka_assign(rk, NULL);
-        rd_kafka_topic_partition_list_destroy(tl);
       }
     }
   }

@@ -20,7 +20,6 @@ set(layers base core store kafka client node gateway cli)
 # Files that still call librdkafka outside src/kafka/ (to move there).
 set(SMC_RDKAFKA_PENDING
   client/client.c
-  cli/cmd_replay.c
   cli/main.c
   gateway/follower.c
   node/committer.c
