@@ -18,206 +18,9 @@
 #include "gateway/gw_internal.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 _Static_assert(SMC_GW_ID_MAX == SMC_CODEC_MAX_ID, "the gateway keeps ids as long as events carry");
-
-/* ------------------------------------------------------------------ LRU */
-
-typedef struct lru_node {
-  char *key;
-  json_t *val;
-  struct lru_node *hnext;       /* hash chain */
-  struct lru_node *prev, *next; /* recency list, head = most recent */
-  size_t cost;                  /* estimated bytes: node, key, value */
-  int64_t num;                  /* caller's number (a version), 0 by default */
-} lru_node_t;
-
-struct gw_lru {
-  lru_node_t **buckets;
-  size_t nbuckets, count, capacity;
-  size_t bytes, max_bytes; /* max_bytes 0: bounded by count only */
-  lru_node_t *head, *tail;
-};
-
-/* malloc's chunk for a request of n bytes: 8 bytes of header, 16-byte
- * granularity, 32 bytes at least (glibc on 64-bit). */
-static size_t chunk(size_t n) {
-  size_t c = (n + 8 + 15) & ~(size_t)15;
-  return c < 32 ? 32 : c;
-}
-
-size_t smc_gw_json_cost(const json_t *v) {
-  if (!v)
-    return 0;
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: {
-    /* struct with its hashtable, a bucket array of 2^order list heads, one
-     * pair allocation per member (list links, hash, value, key inline) */
-    size_t n = json_object_size(v), buckets = 8;
-    while (buckets < n)
-      buckets *= 2;
-    size_t c = chunk(96) + chunk(buckets * 16);
-    const char *k;
-    json_t *m;
-    json_object_foreach((json_t *)v, k, m) c += chunk(48 + strlen(k) + 1) + smc_gw_json_cost(m);
-    return c;
-  }
-  case JSON_ARRAY: {
-    size_t n = json_array_size(v), cap = 8;
-    while (cap < n)
-      cap *= 2;
-    size_t c = chunk(40) + chunk(cap * sizeof(json_t *));
-    for (size_t i = 0; i < n; i++)
-      c += smc_gw_json_cost(json_array_get(v, i));
-    return c;
-  }
-  case JSON_STRING:
-    return chunk(32) + chunk(json_string_length(v) + 1);
-  case JSON_INTEGER:
-  case JSON_REAL:
-    return chunk(24);
-  default:
-    return 0; /* true, false, null are shared singletons */
-  }
-}
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-gw_lru_t *smc_gw_lru_new(size_t capacity) {
-  gw_lru_t *l = calloc(1, sizeof(*l));
-  if (!l)
-    return NULL;
-  l->capacity = capacity ? capacity : 1;
-  l->nbuckets = 64;
-  while (l->nbuckets < l->capacity)
-    l->nbuckets *= 2;
-  l->buckets = calloc(l->nbuckets, sizeof(*l->buckets));
-  if (!l->buckets) {
-    free(l);
-    return NULL;
-  }
-  return l;
-}
-
-void smc_gw_lru_destroy(gw_lru_t *l) {
-  if (!l)
-    return;
-  for (lru_node_t *n = l->head, *next; n; n = next) {
-    next = n->next;
-    free(n->key);
-    json_decref(n->val);
-    free(n);
-  }
-  free(l->buckets);
-  free(l);
-}
-
-static void list_unlink(gw_lru_t *l, lru_node_t *n) {
-  if (n->prev)
-    n->prev->next = n->next;
-  else
-    l->head = n->next;
-  if (n->next)
-    n->next->prev = n->prev;
-  else
-    l->tail = n->prev;
-  n->prev = n->next = NULL;
-}
-
-static void list_push_front(gw_lru_t *l, lru_node_t *n) {
-  n->prev = NULL;
-  n->next = l->head;
-  if (l->head)
-    l->head->prev = n;
-  l->head = n;
-  if (!l->tail)
-    l->tail = n;
-}
-
-static lru_node_t **lru_slot(gw_lru_t *l, const char *key) {
-  lru_node_t **p = &l->buckets[hash_str(key) & (l->nbuckets - 1)];
-  while (*p && strcmp((*p)->key, key))
-    p = &(*p)->hnext;
-  return p;
-}
-
-static void lru_evict_tail(gw_lru_t *l) {
-  lru_node_t *n = l->tail;
-  lru_node_t **p = lru_slot(l, n->key);
-  *p = n->hnext;
-  list_unlink(l, n);
-  free(n->key);
-  json_decref(n->val);
-  l->bytes -= n->cost;
-  free(n);
-  l->count--;
-}
-
-/* Evict from the tail until both bounds hold; the newest entry stays. */
-static void lru_trim(gw_lru_t *l) {
-  while (l->count > 1 && (l->count > l->capacity || (l->max_bytes && l->bytes > l->max_bytes)))
-    lru_evict_tail(l);
-}
-
-void smc_gw_lru_set_max_bytes(gw_lru_t *l, size_t max_bytes) {
-  l->max_bytes = max_bytes;
-  lru_trim(l);
-}
-
-size_t smc_gw_lru_count(const gw_lru_t *l) { return l->count; }
-
-size_t smc_gw_lru_bytes(const gw_lru_t *l) { return l->bytes; }
-
-void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v) { smc_gw_lru_put_num(l, key, v, 0); }
-
-void smc_gw_lru_put_num(gw_lru_t *l, const char *key, json_t *v, int64_t num) {
-  size_t cost = chunk(sizeof(lru_node_t)) + chunk(strlen(key) + 1) + smc_gw_json_cost(v);
-  lru_node_t **p = lru_slot(l, key);
-  if (*p) {
-    json_t *old = (*p)->val;
-    (*p)->val = json_incref(v);
-    (*p)->num = num;
-    json_decref(old);
-    l->bytes = l->bytes - (*p)->cost + cost;
-    (*p)->cost = cost;
-    list_unlink(l, *p);
-    list_push_front(l, *p);
-    lru_trim(l);
-    return;
-  }
-  lru_node_t *n = calloc(1, sizeof(*n));
-  if (!n || !(n->key = strdup(key))) {
-    free(n);
-    return; /* out of memory: the cache simply forgets */
-  }
-  n->val = json_incref(v);
-  n->num = num;
-  n->cost = cost;
-  *p = n;
-  list_push_front(l, n);
-  l->count++;
-  l->bytes += cost;
-  lru_trim(l);
-}
-
-json_t *smc_gw_lru_get(gw_lru_t *l, const char *key) { return smc_gw_lru_get_num(l, key, NULL); }
-
-json_t *smc_gw_lru_get_num(gw_lru_t *l, const char *key, int64_t *num) {
-  lru_node_t *n = *lru_slot(l, key);
-  if (!n)
-    return NULL;
-  list_unlink(l, n);
-  list_push_front(l, n);
-  if (num)
-    *num = n->num;
-  return json_incref(n->val);
-}
 
 /* ------------------------------------------------------------ follower */
 
@@ -236,9 +39,9 @@ struct gw_follower {
   pthread_cond_t cond;
   smc_machine_t **machines;
   size_t nmachines, capmachines;
-  gw_lru_t *proposals;   /* id -> status record */
-  gw_lru_t *objects;     /* object -> latest committed confirmation */
-  gw_lru_t *pending;     /* "object\ntransition" -> "id" of a pending proposal */
+  smc_lru_t *proposals;  /* id -> status record */
+  smc_lru_t *objects;    /* object -> latest committed confirmation */
+  smc_lru_t *pending;    /* "object\ntransition" -> "id" of a pending proposal */
   int64_t machines_high; /* end of <prefix>machines at start */
   atomic_int caught_up;
 };
@@ -338,7 +141,7 @@ static json_t *expand(json_t *v) {
 
 json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
   pthread_mutex_lock(&f->mu);
-  json_t *v = smc_gw_lru_get(f->proposals, id);
+  json_t *v = smc_lru_get(f->proposals, id);
   pthread_mutex_unlock(&f->mu);
   if (!v || !json_is_string(v))
     return v;
@@ -365,7 +168,7 @@ static char *pending_key(const char *object, const char *transition) {
 void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, const char *machine,
                           const char *transition, const char *status) {
   pthread_mutex_lock(&f->mu);
-  json_t *known = smc_gw_lru_get(f->proposals, id);
+  json_t *known = smc_lru_get(f->proposals, id);
   /* a stored confirmation (a string) is decided */
   const char *kst = known && !json_is_string(known)
                         ? json_string_value(json_object_get(known, "status"))
@@ -377,12 +180,12 @@ void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, 
     if (rec && transition)
       json_object_set_new(rec, "transition", json_string(transition));
     if (rec)
-      smc_gw_lru_put(f->proposals, id, rec);
+      smc_lru_put(f->proposals, id, rec);
     json_decref(rec);
     char *k = transition ? pending_key(object, transition) : NULL;
     json_t *idv = json_string(id);
     if (k && idv)
-      smc_gw_lru_put(f->pending, k, idv);
+      smc_lru_put(f->pending, k, idv);
     json_decref(idv);
     free(k);
   }
@@ -397,9 +200,9 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
   if (!k)
     return 0;
   pthread_mutex_lock(&f->mu);
-  json_t *idv = smc_gw_lru_get(f->pending, k);
+  json_t *idv = smc_lru_get(f->pending, k);
   if (idv) {
-    json_t *rec = smc_gw_lru_get(f->proposals, json_string_value(idv));
+    json_t *rec = smc_lru_get(f->proposals, json_string_value(idv));
     const char *st = rec && !json_is_string(rec) ? json_string_value(json_object_get(rec, "status"))
                                                  : NULL; /* a string is a decided one */
     if (st && (!strcmp(st, "pending") || !strcmp(st, "unknown"))) {
@@ -416,7 +219,7 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
 
 json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
   pthread_mutex_lock(&f->mu);
-  json_t *v = smc_gw_lru_get(f->objects, object);
+  json_t *v = smc_lru_get(f->objects, object);
   pthread_mutex_unlock(&f->mu);
   return expand(v);
 }
@@ -427,7 +230,7 @@ json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
   pthread_mutex_lock(&f->mu);
   for (;;) {
     int64_t version = 0;
-    json_t *v = smc_gw_lru_get_num(f->objects, object, &version);
+    json_t *v = smc_lru_get_num(f->objects, object, &version);
     if (v && version > after) {
       found = v;
       break;
@@ -565,12 +368,12 @@ static void record_text(gw_follower_t *f, const char *text, size_t len, int foll
   if (!raw)
     return;
   pthread_mutex_lock(&f->mu);
-  smc_gw_lru_put(f->proposals, cf.proposal, raw);
+  smc_lru_put(f->proposals, cf.proposal, raw);
   if (!strcmp(cf.outcome, "committed")) {
     int64_t have = 0;
-    json_t *prev = smc_gw_lru_get_num(f->objects, cf.object, &have);
+    json_t *prev = smc_lru_get_num(f->objects, cf.object, &have);
     if (!prev || have < cf.version)
-      smc_gw_lru_put_num(f->objects, cf.object, raw, cf.version);
+      smc_lru_put_num(f->objects, cf.object, raw, cf.version);
     json_decref(prev);
   }
   pthread_cond_broadcast(&f->cond);
@@ -715,9 +518,9 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
   f->t_machines = concat(gw->prefix, "machines");
   f->t_confirmations = concat(gw->prefix, "confirmations");
   f->t_nodes = concat(gw->prefix, "nodes");
-  f->proposals = smc_gw_lru_new(PROPOSALS_MAX);
-  f->objects = smc_gw_lru_new(OBJECTS_MAX);
-  f->pending = smc_gw_lru_new(PENDING_MAX);
+  f->proposals = smc_lru_new(PROPOSALS_MAX);
+  f->objects = smc_lru_new(OBJECTS_MAX);
+  f->pending = smc_lru_new(PENDING_MAX);
   if (!f->t_machines || !f->t_confirmations || !f->t_nodes || !f->proposals || !f->objects ||
       !f->pending) {
     smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -726,9 +529,9 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
   /* The byte budget: most of it for proposal outcomes (GET /proposal, and
    * what a waiting PUT returns), a quarter for the latest version of each
    * object, the rest for pending proposal ids. */
-  smc_gw_lru_set_max_bytes(f->proposals, gw->cache_bytes / 8 * 5);
-  smc_gw_lru_set_max_bytes(f->objects, gw->cache_bytes / 4);
-  smc_gw_lru_set_max_bytes(f->pending, gw->cache_bytes / 8);
+  smc_lru_set_max_bytes(f->proposals, gw->cache_bytes / 8 * 5);
+  smc_lru_set_max_bytes(f->objects, gw->cache_bytes / 4);
+  smc_lru_set_max_bytes(f->pending, gw->cache_bytes / 8);
   if (!(f->rk = make_consumer(gw, err))) {
     rc = SMC_EKAFKA;
     goto fail;
@@ -768,9 +571,9 @@ void smc_gw_follower_stop(gw_follower_t *f) {
   for (size_t i = 0; i < f->nmachines; i++)
     smc_machine_destroy(f->machines[i]);
   free(f->machines);
-  smc_gw_lru_destroy(f->proposals);
-  smc_gw_lru_destroy(f->objects);
-  smc_gw_lru_destroy(f->pending);
+  smc_lru_destroy(f->proposals);
+  smc_lru_destroy(f->objects);
+  smc_lru_destroy(f->pending);
   free(f->t_machines);
   free(f->t_confirmations);
   free(f->t_nodes);

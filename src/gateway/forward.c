@@ -27,7 +27,7 @@
 
 #include "core/codec.h"
 #include "gateway/gw_internal.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 #define POOL_ADDRS 64
 #define POOL_PER_ADDR 32

@@ -15,7 +15,7 @@
 
 #include "base/clock.h"
 #include "gateway/gw_internal.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 #define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
 

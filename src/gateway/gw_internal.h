@@ -9,33 +9,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "base/lru.h"
 #include "gateway/gateway.h"
 #include "node/answers.h"
 #include "smc/client.h"
 #include "smc/machine.h"
-
-/* ---- bounded LRU of JSON values keyed by string (follower.c) ---- */
-typedef struct gw_lru gw_lru_t;
-/* At most capacity entries and, when max_bytes > 0, at most about max_bytes
- * of memory (each entry's cost is estimated by smc_gw_json_cost). */
-gw_lru_t *smc_gw_lru_new(size_t capacity);
-void smc_gw_lru_set_max_bytes(gw_lru_t *l, size_t max_bytes);
-void smc_gw_lru_destroy(gw_lru_t *l);
-/* Insert or replace; takes a new reference of v. Evicts the least recently
- * used until both bounds hold (the newest entry always stays). */
-void smc_gw_lru_put(gw_lru_t *l, const char *key, json_t *v);
-/* The same, keeping a number with the entry (smc_gw_lru_get_num returns it). */
-void smc_gw_lru_put_num(gw_lru_t *l, const char *key, json_t *v, int64_t num);
-size_t smc_gw_lru_count(const gw_lru_t *l);
-/* Estimated bytes of the entries held. */
-size_t smc_gw_lru_bytes(const gw_lru_t *l);
-/* Estimated heap bytes of a jansson value (its allocations with malloc's
- * per-chunk overhead); a value shared by two entries counts in both. */
-size_t smc_gw_json_cost(const json_t *v);
-/* New reference to the value, or NULL; marks it used. */
-json_t *smc_gw_lru_get(gw_lru_t *l, const char *key);
-/* The same; *num (when not NULL) gets the entry's number. */
-json_t *smc_gw_lru_get_num(gw_lru_t *l, const char *key, int64_t *num);
 
 /* ---- follower: machine catalog + confirmations (follower.c) ---- */
 /* the longest proposal or object id an event can carry (codec.h) */

@@ -13,7 +13,7 @@
 #include "core/util.h"
 #include "core/view.h"
 #include "gateway/gw_internal.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 #define DEFAULT_WAIT_MS 5000
 #define MAX_WAIT_MS 60000

@@ -53,7 +53,7 @@
 #include "kafka/kconf.h"
 #include "node/answers.h"
 #include "node/log.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
 #include "smc/fold.h"

@@ -27,7 +27,7 @@
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 #include "node/roles.h"
 
 struct smc_heartbeat {

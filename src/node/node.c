@@ -14,7 +14,7 @@
 #include "kafka/kconf.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
 

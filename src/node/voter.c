@@ -39,7 +39,7 @@
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/log.h"
-#include "node/metrics.h"
+#include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
 #include "node/voter.h"

@@ -15,51 +15,51 @@
 
 static void test_lru(void **state) {
   (void)state;
-  gw_lru_t *l = smc_gw_lru_new(3);
+  smc_lru_t *l = smc_lru_new(3);
   assert_non_null(l);
   char key[16];
   for (int i = 0; i < 3; i++) {
     snprintf(key, sizeof(key), "k%d", i);
     json_t *v = json_integer(i);
-    smc_gw_lru_put(l, key, v);
+    smc_lru_put(l, key, v);
     json_decref(v);
   }
   /* Touch k0 so k1 is now the least recently used. */
-  json_t *v = smc_gw_lru_get(l, "k0");
+  json_t *v = smc_lru_get(l, "k0");
   assert_int_equal(json_integer_value(v), 0);
   json_decref(v);
   v = json_integer(3);
-  smc_gw_lru_put(l, "k3", v);
+  smc_lru_put(l, "k3", v);
   json_decref(v);
-  assert_null(smc_gw_lru_get(l, "k1"));
-  v = smc_gw_lru_get(l, "k2");
+  assert_null(smc_lru_get(l, "k1"));
+  v = smc_lru_get(l, "k2");
   assert_non_null(v);
   json_decref(v);
   /* Replacing keeps one entry and the new value. */
   v = json_string("new");
-  smc_gw_lru_put(l, "k0", v);
+  smc_lru_put(l, "k0", v);
   json_decref(v);
-  v = smc_gw_lru_get(l, "k0");
+  v = smc_lru_get(l, "k0");
   assert_string_equal(json_string_value(v), "new");
   json_decref(v);
-  v = smc_gw_lru_get(l, "k3");
+  v = smc_lru_get(l, "k3");
   assert_non_null(v);
   json_decref(v);
-  assert_null(smc_gw_lru_get(l, "missing"));
-  smc_gw_lru_destroy(l);
+  assert_null(smc_lru_get(l, "missing"));
+  smc_lru_destroy(l);
   /* Many keys through a small cache: no growth, no leak (ASan checks). */
-  l = smc_gw_lru_new(100);
+  l = smc_lru_new(100);
   for (int i = 0; i < 10000; i++) {
     snprintf(key, sizeof(key), "x%d", i);
     v = json_integer(i);
-    smc_gw_lru_put(l, key, v);
+    smc_lru_put(l, key, v);
     json_decref(v);
   }
-  v = smc_gw_lru_get(l, "x9999");
+  v = smc_lru_get(l, "x9999");
   assert_int_equal(json_integer_value(v), 9999);
   json_decref(v);
-  assert_null(smc_gw_lru_get(l, "x9899"));
-  smc_gw_lru_destroy(l);
+  assert_null(smc_lru_get(l, "x9899"));
+  smc_lru_destroy(l);
 }
 
 static void test_duration(void **state) {

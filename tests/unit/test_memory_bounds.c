@@ -33,20 +33,20 @@ static json_t *confirmation(int i, size_t data_len) {
 
 static void test_json_cost(void **state) {
   (void)state;
-  assert_int_equal(smc_gw_json_cost(NULL), 0);
-  assert_int_equal(smc_gw_json_cost(json_true()), 0); /* singleton */
+  assert_int_equal(smc_json_cost(NULL), 0);
+  assert_int_equal(smc_json_cost(json_true()), 0); /* singleton */
   json_t *i = json_integer(7), *s1 = json_string("a"),
          *s2 = json_string_nocheck("a longer string than the other one");
-  assert_true(smc_gw_json_cost(i) > 0);
-  assert_true(smc_gw_json_cost(s2) > smc_gw_json_cost(s1));
+  assert_true(smc_json_cost(i) > 0);
+  assert_true(smc_json_cost(s2) > smc_json_cost(s1));
   json_t *o = json_pack("{s:O, s:O}", "i", i, "s", s2);
-  assert_true(smc_gw_json_cost(o) > smc_gw_json_cost(i) + smc_gw_json_cost(s2));
+  assert_true(smc_json_cost(o) > smc_json_cost(i) + smc_json_cost(s2));
   /* A bigger payload costs more, at least its own length. */
   json_t *small = confirmation(1, 10), *big = confirmation(1, 10000);
-  assert_true(smc_gw_json_cost(big) >= smc_gw_json_cost(small) + 10000 - 64);
+  assert_true(smc_json_cost(big) >= smc_json_cost(small) + 10000 - 64);
   /* Never below the serialized size: every string is held with its length. */
   char *dump = json_dumps(small, JSON_COMPACT);
-  assert_true(smc_gw_json_cost(small) > strlen(dump));
+  assert_true(smc_json_cost(small) > strlen(dump));
   free(dump);
   json_decref(i);
   json_decref(s1);
@@ -59,71 +59,71 @@ static void test_json_cost(void **state) {
 static void test_lru_byte_bound(void **state) {
   (void)state;
   json_t *one = confirmation(0, 100);
-  size_t per = smc_gw_json_cost(one);
+  size_t per = smc_json_cost(one);
   json_decref(one);
-  gw_lru_t *l = smc_gw_lru_new(100000);
+  smc_lru_t *l = smc_lru_new(100000);
   assert_non_null(l);
   size_t budget = per * 20;
-  smc_gw_lru_set_max_bytes(l, budget);
+  smc_lru_set_max_bytes(l, budget);
   char key[32];
   for (int i = 0; i < 1000; i++) {
     snprintf(key, sizeof key, "p-%d", i);
     json_t *c = confirmation(i, 100);
-    smc_gw_lru_put(l, key, c);
+    smc_lru_put(l, key, c);
     json_decref(c);
-    assert_true(smc_gw_lru_bytes(l) <= budget);
+    assert_true(smc_lru_bytes(l) <= budget);
   }
   /* Far fewer than the entry capacity, bounded by bytes: about 20 (the key
    * and node overhead make each entry cost a little more than per). */
-  assert_true(smc_gw_lru_count(l) >= 10);
-  assert_true(smc_gw_lru_count(l) <= 20);
-  json_t *v = smc_gw_lru_get(l, "p-999"); /* the newest stays */
+  assert_true(smc_lru_count(l) >= 10);
+  assert_true(smc_lru_count(l) <= 20);
+  json_t *v = smc_lru_get(l, "p-999"); /* the newest stays */
   assert_non_null(v);
   json_decref(v);
-  assert_null(smc_gw_lru_get(l, "p-0")); /* the oldest went */
+  assert_null(smc_lru_get(l, "p-0")); /* the oldest went */
   /* Replacing an entry with a bigger value re-counts its bytes and evicts
    * others to make room. */
-  size_t before = smc_gw_lru_count(l);
+  size_t before = smc_lru_count(l);
   json_t *big = confirmation(999, per * 5);
-  smc_gw_lru_put(l, "p-999", big);
+  smc_lru_put(l, "p-999", big);
   json_decref(big);
-  assert_true(smc_gw_lru_bytes(l) <= budget);
-  assert_true(smc_gw_lru_count(l) < before);
+  assert_true(smc_lru_bytes(l) <= budget);
+  assert_true(smc_lru_count(l) < before);
   /* An entry larger than the whole budget is still kept (alone). */
   json_t *huge = confirmation(5000, budget * 2);
-  smc_gw_lru_put(l, "huge", huge);
+  smc_lru_put(l, "huge", huge);
   json_decref(huge);
-  assert_int_equal(smc_gw_lru_count(l), 1);
-  v = smc_gw_lru_get(l, "huge");
+  assert_int_equal(smc_lru_count(l), 1);
+  v = smc_lru_get(l, "huge");
   assert_non_null(v);
   json_decref(v);
   /* Lowering the budget trims at once; 0 lifts the byte bound. */
-  smc_gw_lru_set_max_bytes(l, 0);
+  smc_lru_set_max_bytes(l, 0);
   for (int i = 0; i < 50; i++) {
     snprintf(key, sizeof key, "q-%d", i);
     json_t *c = json_integer(i);
-    smc_gw_lru_put(l, key, c);
+    smc_lru_put(l, key, c);
     json_decref(c);
   }
-  assert_int_equal(smc_gw_lru_count(l), 51);
-  smc_gw_lru_set_max_bytes(l, 1);
-  assert_int_equal(smc_gw_lru_count(l), 1);
-  smc_gw_lru_destroy(l);
+  assert_int_equal(smc_lru_count(l), 51);
+  smc_lru_set_max_bytes(l, 1);
+  assert_int_equal(smc_lru_count(l), 1);
+  smc_lru_destroy(l);
 }
 
 static void test_lru_count_bound_still_holds(void **state) {
   (void)state;
-  gw_lru_t *l = smc_gw_lru_new(5);
-  smc_gw_lru_set_max_bytes(l, (size_t)1 << 30);
+  smc_lru_t *l = smc_lru_new(5);
+  smc_lru_set_max_bytes(l, (size_t)1 << 30);
   char key[16];
   for (int i = 0; i < 40; i++) {
     snprintf(key, sizeof key, "k%d", i);
     json_t *v = json_integer(i);
-    smc_gw_lru_put(l, key, v);
+    smc_lru_put(l, key, v);
     json_decref(v);
   }
-  assert_int_equal(smc_gw_lru_count(l), 5);
-  smc_gw_lru_destroy(l);
+  assert_int_equal(smc_lru_count(l), 5);
+  smc_lru_destroy(l);
 }
 
 static void test_node_store_options(void **state) {

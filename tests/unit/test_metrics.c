@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 static int setup(void **state) {
   (void)state;

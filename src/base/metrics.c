@@ -1,7 +1,7 @@
 /* Metrics registry: families (name, type, help) each holding series keyed by
  * their label string. One mutex guards it all; updates are rare compared with
  * the work they measure, so contention is not a concern. */
-#include "node/metrics.h"
+#include "base/metrics.h"
 
 #include <dirent.h>
 #include <math.h>

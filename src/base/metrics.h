@@ -10,8 +10,8 @@
  * Histograms use one fixed set of latency buckets (seconds), see
  * SMC_METRICS_BUCKETS in metrics.c: 0.0005 .. 10 s.
  */
-#ifndef SMC_NODE_METRICS_H
-#define SMC_NODE_METRICS_H
+#ifndef SMC_BASE_METRICS_H
+#define SMC_BASE_METRICS_H
 
 typedef enum {
   SMC_METRIC_COUNTER = 1,
