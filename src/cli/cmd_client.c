@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/duration.h"
 #include "cli/cli.h"
 #include "core/codec.h"
 #include "core/view.h"
@@ -91,29 +92,10 @@ int smc_cli_client_open(const smc_cli_conn_t *c, smc_client_t **out) {
 }
 
 int smc_cli_duration(const char *s, int *ms) {
-  if (!s || !*s)
+  int64_t v;
+  if (smc_duration_parse(s, 0, &v) < 0 || v > INT32_MAX)
     return -1;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || v < 0)
-    return -1;
-  double mult;
-  if (!*end || !strcmp(end, "s"))
-    mult = 1000;
-  else if (!strcmp(end, "ms"))
-    mult = 1;
-  else if (!strcmp(end, "m"))
-    mult = 60000;
-  else if (!strcmp(end, "h"))
-    mult = 3600000;
-  else if (!strcmp(end, "d"))
-    mult = 86400000;
-  else
-    return -1;
-  double r = v * mult;
-  if (r > 2147483647.0)
-    return -1;
-  *ms = (int)r;
+  *ms = (int)v;
   return 0;
 }
 

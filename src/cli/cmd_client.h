@@ -41,8 +41,9 @@ int smc_cli_conn_opt(smc_cli_conn_t *c, int opt, const char *arg);
 /* Create a client (errors printed); returns an exit status, 0 = ok. */
 int smc_cli_client_open(const smc_cli_conn_t *c, smc_client_t **out);
 
-/* "500ms", "5s", "2m", "1h", "7d", or a bare number of seconds -> ms.
- * Returns 0, or -1 when s is not a duration. */
+/* A flag's duration (base/duration.h: "500ms", "5s", "2m", "1h", "7d", a
+ * bare number of seconds) in ms, at most INT32_MAX. Returns 0, or -1 when s
+ * is not one. */
 int smc_cli_duration(const char *s, int *ms);
 /* A non-negative decimal integer; -1 when s is not one. */
 int smc_cli_int64(const char *s, long long *out);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/duration.h"
 #include "core/machine_internal.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
@@ -160,38 +161,8 @@ static int ident_ok(const char *s) {
   return 1;
 }
 
-/* "500ms", "30s", "5m", "2h", "7d" -> ms (> 0). */
-static int parse_duration(const char *s, int64_t *ms) {
-  const char *p = s;
-  int64_t v = 0;
-  if (!isdigit((unsigned char)*p))
-    return -1;
-  while (isdigit((unsigned char)*p)) {
-    if (v > 1000000000000LL)
-      return -1;
-    v = v * 10 + (*p++ - '0');
-  }
-  int64_t mul;
-  if (!strcmp(p, "ms"))
-    mul = 1;
-  else if (!strcmp(p, "s"))
-    mul = 1000;
-  else if (!strcmp(p, "m"))
-    mul = 60000;
-  else if (!strcmp(p, "h"))
-    mul = 3600000;
-  else if (!strcmp(p, "d"))
-    mul = 86400000;
-  else
-    return -1;
-  if (v <= 0 || v > INT64_MAX / mul / 1000)
-    return -1;
-  *ms = v * mul;
-  return 0;
-}
-
 static int duration_node(compiler_t *c, const smc_yaml_node_t *n, int64_t *ms) {
-  if (!is_str(n) || parse_duration(n->value, ms)) {
+  if (!is_str(n) || smc_duration_parse(n->value, 1, ms)) {
     cdiag(c, SMC_EBAD_DURATION, n, "bad duration '%s' (expected like 500ms, 30s, 5m, 2h or 7d)",
           n->kind == SMC_YAML_SCALAR ? n->value : "?");
     return -1;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/duration.h"
 #include "gateway/gw_internal.h"
 #include "base/metrics.h"
 
@@ -180,22 +181,8 @@ const char *smc_gw_header(gw_req_t *r, const char *key) {
 }
 
 int64_t smc_gw_parse_duration(const char *s) {
-  if (!s || !*s)
-    return -1;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || !(v >= 0) || v > 1e9)
-    return -1;
-  double mult;
-  if (!*end || !strcmp(end, "s"))
-    mult = 1000;
-  else if (!strcmp(end, "ms"))
-    mult = 1;
-  else if (!strcmp(end, "m"))
-    mult = 60000;
-  else
-    return -1;
-  return (int64_t)(v * mult);
+  int64_t ms;
+  return smc_duration_parse(s, 0, &ms) < 0 ? -1 : ms;
 }
 
 int smc_gw_ctype_is(const char *ct, const char *mt) {

@@ -145,7 +145,8 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
 /* A query argument or NULL. */
 const char *smc_gw_arg(gw_req_t *r, const char *key);
 const char *smc_gw_header(gw_req_t *r, const char *key);
-/* Parse "5s", "500ms", "2m", "3" (seconds) into ms; -1 when malformed. */
+/* A query parameter's duration (base/duration.h: "500ms", "5s", "2m", "3"
+ * seconds) in ms; -1 when it is none. */
 int64_t smc_gw_parse_duration(const char *s);
 /* Parse the body as JSON; on failure queues the 400/415 answer and returns
  * NULL with *answered set. Empty body gives empty_default (may be NULL). */

@@ -4,7 +4,7 @@
  * covered by tests/data/bad/http.jsonl against `smc dev --http`.
  *  - smc_gw_utf8_valid agrees with an independent strict UTF-8 decoder
  *    (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF);
- *  - smc_gw_parse_duration returns -1 or a value in [0, 6e13] ms, and for
+ *  - smc_gw_parse_duration returns -1 or a value in [0, SMC_DURATION_MAX_MS] ms, and for
  *    inputs "<digits>ms" / "<digits>s" / "<digits>m" (up to 9 digits) exactly
  *    the number times its unit;
  *  - smc_gw_ctype_is never reads past the string and matches
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/duration.h"
 #include "gateway/gw_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -134,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(s, data, size);
   s[size] = 0;
   int64_t d = smc_gw_parse_duration(s);
-  if (d != -1 && (d < 0 || d > 60000000000000LL))
+  if (d != -1 && (d < 0 || d > SMC_DURATION_MAX_MS))
     fail("parse_duration out of range");
   if (d != smc_gw_parse_duration(s))
     fail("parse_duration not deterministic");

@@ -71,7 +71,8 @@ static void test_duration(void **state) {
   assert_int_equal(smc_gw_parse_duration("0.5s"), 500);
   assert_int_equal(smc_gw_parse_duration(""), -1);
   assert_int_equal(smc_gw_parse_duration("-1s"), -1);
-  assert_int_equal(smc_gw_parse_duration("5h"), -1);
+  assert_int_equal(smc_gw_parse_duration("5h"), 5 * 3600000); /* one grammar with the CLI */
+  assert_int_equal(smc_gw_parse_duration("1e3"), -1);
   assert_int_equal(smc_gw_parse_duration("soon"), -1);
   assert_int_equal(smc_gw_parse_duration("nan"), -1);
   assert_int_equal(smc_gw_parse_duration(NULL), -1);
