@@ -1,17 +1,10 @@
 /*
- * smc replay: rebuild a worker's state store from <prefix>proposals.
- * smc verify: fold the whole log in memory and check every confirmation on
- *             <prefix>confirmations against it, and every object's checksum
- *             chain on its own.
- * smc export: print a topic as JSON lines (partition, offset, key, value).
- *
- * All three read with read_committed up to the end the topic had when they
- * started, using plain assignment (no consumer group).
+ * smc replay: rebuild a worker's state store from <prefix>proposals (the
+ * commands reading the log share cli/logcmd.c).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,114 +13,14 @@
 
 #include "base/clock.h"
 #include "cli/cli.h"
+#include "cli/logcmd.h"
 #include "core/kv.h"
 #include "core/util.h"
-#include "kafka/handle.h"
 #include "kafka/kconf.h"
-#include "kafka/reader.h"
 #include "node/replay.h"
 #include "node/roles.h"
 #include "smc/fold.h"
 #include "store/store.h"
-
-typedef struct conn {
-  const char *bootstrap, *prefix;
-  char **props;
-  size_t nprops;
-} conn_t;
-
-enum {
-  OPT_BOOTSTRAP = 1000,
-  OPT_PREFIX,
-  OPT_DATA_DIR,
-  OPT_STORE,
-  OPT_FRESH,
-  OPT_TOPIC,
-  OPT_QUIET,
-  OPT_THREADS,
-  OPT_DIGEST
-};
-/* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
-enum { OPT_LIMIT = 2000 };
-
-static int conn_prop(conn_t *c, const char *arg, const char *cmd) {
-  const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg) {
-    fprintf(stderr, "smc %s: -X wants KEY=VALUE, not '%s'\n", cmd, arg);
-    return -1;
-  }
-  char **np = realloc(c->props, (c->nprops + 3) * sizeof *np);
-  if (!np)
-    return -1;
-  c->props = np;
-  np[c->nprops] = strndup(arg, (size_t)(eq - arg));
-  np[c->nprops + 1] = strdup(eq + 1);
-  np[c->nprops + 2] = NULL;
-  c->nprops += 2;
-  return 0;
-}
-
-static void conn_close(conn_t *c) {
-  for (size_t i = 0; i < c->nprops; i++)
-    free(c->props[i]);
-  free(c->props);
-}
-
-static void conn_defaults(conn_t *c) {
-  memset(c, 0, sizeof *c);
-  c->prefix = getenv("SMC_PREFIX") && *getenv("SMC_PREFIX") ? getenv("SMC_PREFIX") : "smc.";
-}
-
-#define MAX_THREADS 256
-
-/* Parse a fold thread count (1..MAX_THREADS) from what (a flag or variable
- * name); prints the error. */
-static int parse_threads(const char *cmd, const char *what, const char *text, int *out) {
-  char *end = NULL;
-  errno = 0;
-  long v = text ? strtol(text, &end, 10) : 0;
-  if (!text || !*text || *end || errno || v < 1 || v > MAX_THREADS) {
-    fprintf(stderr, "smc %s: %s wants a number of threads from 1 to %d, not '%s'\n", cmd, what,
-            MAX_THREADS, text ? text : "");
-    return -1;
-  }
-  *out = (int)v;
-  return 0;
-}
-
-/* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
-static int default_threads(const char *cmd, int *out) {
-  const char *env = getenv("SMC_REPLAY_THREADS");
-  if (env && *env)
-    return parse_threads(cmd, "SMC_REPLAY_THREADS", env, out);
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  *out = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
-  return 0;
-}
-
-/* A consumer handle for metadata and reading by assignment. */
-static rd_kafka_t *open_reader(const conn_t *c, const char *cmd) {
-  char errstr[512];
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
-                           .bootstrap = c->bootstrap,
-                           .group_id = "smc-reader",
-                           .eof = 1,
-                           .props = (const char *const *)c->props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    fprintf(stderr, "smc %s: %s\n", cmd, errstr);
-  return rk;
-}
-
-static void close_reader(rd_kafka_t *rk) { smc_kafka_close(rk); }
-
-/* Partition count of <prefix><name>; prints the error. */
-static int32_t topic_partitions(rd_kafka_t *rk, const char *topic, const char *cmd) {
-  int32_t n = smc_kafka_partitions(rk, topic, 15000);
-  if (n < 0)
-    fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
-  return n;
-}
 
 /* ---- smc replay ---------------------------------------------------------- */
 
@@ -278,24 +171,25 @@ static int cmd_replay_run(int argc, char **argv) {
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  conn_t c;
-  conn_defaults(&c);
+  smc_logcmd_conn_t c;
+  smc_logcmd_conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
   int fresh = 0, digest = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("replay", &lim) < 0 || default_threads("replay", &threads) < 0)
+  if (smc_cli_fold_limits_env("replay", &lim) < 0 ||
+      smc_logcmd_default_threads("replay", &threads) < 0)
     goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
     switch (opt) {
     case 'h':
       replay_usage(stdout);
-      conn_close(&c);
+      smc_logcmd_conn_close(&c);
       return SMC_EXIT_OK;
     case 'X':
-      if (conn_prop(&c, optarg, "replay") < 0)
+      if (smc_logcmd_conn_prop(&c, optarg, "replay") < 0)
         goto out;
       break;
     case OPT_BOOTSTRAP:
@@ -317,7 +211,7 @@ static int cmd_replay_run(int argc, char **argv) {
       x.pg.quiet = 1;
       break;
     case OPT_THREADS:
-      if (parse_threads("replay", "--threads", optarg, &threads) < 0)
+      if (smc_logcmd_parse_threads("replay", "--threads", optarg, &threads) < 0)
         goto out;
       break;
     case OPT_DIGEST:
@@ -341,14 +235,14 @@ static int cmd_replay_run(int argc, char **argv) {
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/%s", data_dir, store_name);
   char *topic = smc_topic(c.prefix, "proposals");
-  rd_kafka_t *rk = open_reader(&c, "replay");
+  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
   smc_error_clear(&err);
   if (!topic || !rk)
     goto done;
-  int32_t n = topic_partitions(rk, topic, "replay");
+  int32_t n = smc_logcmd_partitions(rk, topic, "replay");
   if (n < 0) {
     rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
     goto done;
@@ -433,416 +327,12 @@ done:
   if (fold)
     smc_fold_destroy(fold);
   smc_store_close(x.store);
-  close_reader(rk);
+  smc_logcmd_close_reader(rk);
   free(topic);
 out:
-  conn_close(&c);
-  return rc;
-}
-
-/* ---- smc verify ----------------------------------------------------------- */
-
-typedef struct strlist {
-  char **items;
-  int64_t *offsets; /* the deciding record's offset ("offset" field) */
-  size_t n, cap;
-} strlist_t;
-
-static int strlist_add(strlist_t *l, const char *s, size_t len, int64_t offset) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    char **ni = realloc(l->items, nc * sizeof *ni);
-    if (!ni)
-      return -1;
-    l->items = ni;
-    int64_t *no = realloc(l->offsets, nc * sizeof *no);
-    if (!no)
-      return -1;
-    l->offsets = no;
-    l->cap = nc;
-  }
-  if (!(l->items[l->n] = strndup(s, len)))
-    return -1;
-  l->offsets[l->n++] = offset;
-  return 0;
-}
-
-static void strlist_close(strlist_t *l) {
-  for (size_t i = 0; i < l->n; i++)
-    free(l->items[i]);
-  free(l->items);
-  free(l->offsets);
-}
-
-typedef struct verify {
-  int32_t n;
-  strlist_t *expected, *actual; /* [n] */
-  json_t *chains;               /* object -> {"version": v, "checksum": hex} */
-  int64_t chain_checked, chain_errors, bad_json;
-  int verbose;
-} verify_t;
-
-static int collect_expected(void *opaque, const smc_output_t *o) {
-  verify_t *v = opaque;
-  if (o->kind != SMC_OUT_CONFIRMATION || o->partition < 0 || o->partition >= v->n)
-    return 0;
-  return strlist_add(&v->expected[o->partition], o->json, o->json_len, o->offset) < 0 ? SMC_ENOMEM
-                                                                                      : 0;
-}
-
-/* Check one committed confirmation against its object's chain so far:
- * version = previous + 1, checksum = sha256(prev || canonical(without
- * checksum)). Independent of the fold's code path. */
-static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
-  const char *obj = json_string_value(json_object_get(conf, "object"));
-  const char *sum = json_string_value(json_object_get(conf, "checksum"));
-  json_int_t ver = json_integer_value(json_object_get(conf, "version"));
-  if (!obj || !sum) {
-    fprintf(stderr, "verify: [%d]@%lld committed confirmation without object or checksum\n", (int)p,
-            (long long)off);
-    v->chain_errors++;
-    return;
-  }
-  json_t *st = json_object_get(v->chains, obj);
-  const char *prev = "0000000000000000000000000000000000000000000000000000000000000000";
-  json_int_t prev_ver = 0;
-  if (st) {
-    prev = json_string_value(json_object_get(st, "checksum"));
-    prev_ver = json_integer_value(json_object_get(st, "version"));
-  }
-  json_t *copy = json_deep_copy(conf);
-  json_object_del(copy, "checksum");
-  char *text = smc_json_canonical(copy);
-  json_decref(copy);
-  if (!text)
-    return;
-  size_t pl = strlen(prev), tl = strlen(text);
-  char *buf = malloc(pl + tl);
-  char want[65];
-  if (buf) {
-    memcpy(buf, prev, pl);
-    memcpy(buf + pl, text, tl);
-    smc_sha256_hex(buf, pl + tl, want);
-    free(buf);
-  }
-  free(text);
-  v->chain_checked++;
-  if (ver != prev_ver + 1) {
-    fprintf(stderr, "verify: object %s: version %lld follows version %lld ([%d]@%lld)\n", obj,
-            (long long)ver, (long long)prev_ver, (int)p, (long long)off);
-    v->chain_errors++;
-  }
-  if (!buf || strcmp(want, sum)) {
-    fprintf(stderr, "verify: object %s version %lld: checksum %s, recomputed %s ([%d]@%lld)\n", obj,
-            (long long)ver, sum, buf ? want : "?", (int)p, (long long)off);
-    v->chain_errors++;
-  }
-  json_object_set_new(v->chains, obj,
-                      json_pack("{s:I,s:s}", "version", (json_int_t)ver, "checksum", sum));
-}
-
-static int collect_actual(void *opaque, const smc_record_t *m) {
-  verify_t *v = opaque;
-  json_t *j = json_loadb(m->value, m->value_len, 0, NULL);
-  if (!j) {
-    fprintf(stderr, "verify: confirmations [%d]@%lld is not JSON\n", (int)m->partition,
-            (long long)m->offset);
-    v->bad_json++;
-    return 0;
-  }
-  int64_t off = json_integer_value(json_object_get(j, "offset"));
-  const char *outcome = json_string_value(json_object_get(j, "outcome"));
-  if (outcome && !strcmp(outcome, "committed") && !json_is_true(json_object_get(j, "duplicate")))
-    check_chain(v, j, m->partition, m->offset);
-  json_decref(j);
-  return strlist_add(&v->actual[m->partition], m->value, m->value_len, off);
-}
-
-static void verify_usage(FILE *out) {
-  fprintf(out, "usage: smc verify --bootstrap B [--prefix P] [-X KEY=VALUE] [--verbose]\n"
-               "                  [--threads N]\n"
-               "\n"
-               "Fold all of <prefix>proposals in memory and compare, partition by partition,\n"
-               "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
-               "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
-               "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
-               "on stderr otherwise. Run it when the committers have caught up.\n"
-               "--threads N folds with N threads (default SMC_REPLAY_THREADS, else the\n"
-               "online CPUs; at most one per partition).\n"
-               "\n" SMC_CLI_FOLD_LIMITS_USAGE);
-}
-
-static int cmd_verify_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
-                                           {"verbose", no_argument, NULL, 'v'},
-                                           {"threads", required_argument, NULL, OPT_THREADS},
-                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-  conn_t c;
-  conn_defaults(&c);
-  verify_t v = {0};
-  int opt, threads = 1, rc = SMC_EXIT_USAGE;
-  smc_fold_config_t lim;
-  smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("verify", &lim) < 0 || default_threads("verify", &threads) < 0)
-    goto out;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'h':
-      verify_usage(stdout);
-      conn_close(&c);
-      return SMC_EXIT_OK;
-    case 'v':
-      v.verbose = 1;
-      break;
-    case 'X':
-      if (conn_prop(&c, optarg, "verify") < 0)
-        goto out;
-      break;
-    case OPT_BOOTSTRAP:
-      c.bootstrap = optarg;
-      break;
-    case OPT_PREFIX:
-      c.prefix = optarg;
-      break;
-    case OPT_THREADS:
-      if (parse_threads("verify", "--threads", optarg, &threads) < 0)
-        goto out;
-      break;
-    default:
-      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
-        if (smc_cli_fold_limit_opt("verify", opt - OPT_LIMIT, optarg, &lim) < 0)
-          goto out;
-        break;
-      }
-      verify_usage(stderr);
-      goto out;
-    }
-  }
-  if (optind < argc) {
-    verify_usage(stderr);
-    goto out;
-  }
-  rc = SMC_EXIT_FAILED;
-  int64_t t0 = smc_now_ms();
-  char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
-  rd_kafka_t *rk = open_reader(&c, "verify");
-  smc_fold_t *fold = NULL;
-  smc_replay_part_t *parts = NULL;
-  smc_error_t err;
-  smc_error_clear(&err);
-  if (!tin || !tconf || !rk)
-    goto done;
-  int32_t n = topic_partitions(rk, tin, "verify");
-  if (n < 0) {
-    rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
-  }
-  int32_t nc = topic_partitions(rk, tconf, "verify");
-  if (nc != n) {
-    if (nc >= 0)
-      fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, tin, n);
-    goto done;
-  }
-  v.n = n;
-  v.expected = calloc((size_t)n, sizeof *v.expected);
-  v.actual = calloc((size_t)n, sizeof *v.actual);
-  v.chains = json_object();
-  parts = calloc((size_t)n, sizeof *parts);
-  smc_fold_config_t fc;
-  smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &lim);
-  fc.partitions = n;
-  fc.no_history = 1; /* all in memory: history is not compared, so keep none */
-  if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)
-    goto done;
-  /* 1. Every decision, recomputed from the log (the end is fixed now). */
-  for (int32_t p = 0; p < n; p++)
-    parts[p] = (smc_replay_part_t){.partition = p, .from = 0, .to = SMC_REPLAY_END};
-  /* no store and no kv: each fold thread keeps its partitions' state in
-   * memory; collect_expected only touches the lists of its record's
-   * partition, so threads never share one */
-  smc_replay_t r = {.bootstrap = c.bootstrap,
-                    .props = (const char *const *)c.props,
-                    .topic = tin,
-                    .fold = fold,
-                    .emit = collect_expected,
-                    .opaque = &v,
-                    .threads = threads,
-                    .fold_config = &fc};
-  if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
-    fprintf(stderr, "smc verify: %s: %s\n", smc_code_name(err.code), err.message);
-    rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
-  }
-  /* 2. Every published confirmation (read after the fold, so it covers it). */
-  char why[512] = "";
-  if (smc_kafka_read_to_end(rk, tconf, 0, n, collect_actual, &v, why, sizeof why) < 0) {
-    fprintf(stderr, "smc verify: %s\n", why[0] ? why : "out of memory");
-    goto done;
-  }
-  /* 3. Compare per partition; confirmations of records past the folded end
-   * (published meanwhile) are left out. */
-  int64_t mismatches = 0, matched = 0, records = 0;
-  for (int32_t p = 0; p < n; p++) {
-    strlist_t *e = &v.expected[p], *a = &v.actual[p];
-    records += parts[p].records;
-    size_t na = 0;
-    while (na < a->n && a->offsets[na] < parts[p].to)
-      na++;
-    size_t k = e->n < na ? e->n : na;
-    for (size_t i = 0; i < k; i++) {
-      if (!strcmp(e->items[i], a->items[i])) {
-        matched++;
-        continue;
-      }
-      if (mismatches++ < 20)
-        fprintf(stderr,
-                "verify: partition %d confirmation #%zu differs\n  published:  %s\n"
-                "  recomputed: %s\n",
-                (int)p, i, a->items[i], e->items[i]);
-    }
-    if (e->n > na) {
-      mismatches += (int64_t)(e->n - na);
-      fprintf(stderr, "verify: partition %d: %zu confirmations missing (first: %s)\n", (int)p,
-              e->n - na, e->items[na]);
-    } else if (na > e->n) {
-      mismatches += (int64_t)(na - e->n);
-      fprintf(stderr, "verify: partition %d: %zu confirmations nobody decided (first: %s)\n",
-              (int)p, na - e->n, a->items[e->n]);
-    }
-  }
-  int ok = mismatches == 0 && v.chain_errors == 0 && v.bad_json == 0;
-  printf("{\"ok\":%s,\"partitions\":%d,\"records\":%lld,\"confirmations\":%lld,"
-         "\"mismatches\":%lld,\"chain_checked\":%lld,\"chain_errors\":%lld,\"objects\":%zu,"
-         "\"seconds\":%.3f}\n",
-         ok ? "true" : "false", (int)n, (long long)records, (long long)matched,
-         (long long)mismatches, (long long)v.chain_checked, (long long)v.chain_errors,
-         json_object_size(v.chains), (double)(smc_now_ms() - t0) / 1000.0);
-  rc = ok ? SMC_EXIT_OK : SMC_EXIT_FAILED;
-done:
-  for (int32_t p = 0; v.expected && p < v.n; p++)
-    strlist_close(&v.expected[p]);
-  for (int32_t p = 0; v.actual && p < v.n; p++)
-    strlist_close(&v.actual[p]);
-  free(v.expected);
-  free(v.actual);
-  json_decref(v.chains);
-  free(parts);
-  if (fold)
-    smc_fold_destroy(fold);
-  close_reader(rk);
-  free(tin);
-  free(tconf);
-out:
-  conn_close(&c);
-  return rc;
-}
-
-/* ---- smc export ------------------------------------------------------------ */
-
-static int print_record(void *opaque, const smc_record_t *m) {
-  (void)opaque;
-  json_t *val = json_loadb(m->value, m->value_len, 0, NULL);
-  if (!val)
-    val = json_stringn(m->value ? (const char *)m->value : "", m->value_len);
-  json_t *j = json_pack("{s:i,s:I,s:I,s:o}", "partition", (int)m->partition, "offset",
-                        (json_int_t)m->offset, "timestamp", (json_int_t)m->timestamp, "value", val);
-  if (!j)
-    return -1;
-  if (m->key)
-    json_object_set_new(j, "key", json_stringn(m->key, m->key_len));
-  char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(j);
-  if (!s)
-    return -1;
-  puts(s);
-  free(s);
-  return 0;
-}
-
-static void export_usage(FILE *out) {
-  fprintf(out, "usage: smc export --topic NAME [--bootstrap B] [--prefix P] [-X KEY=VALUE]\n"
-               "\n"
-               "Print the records of <prefix>NAME (e.g. proposals, confirmations), read\n"
-               "committed up to its current end, as JSON lines:\n"
-               "  {\"key\":...,\"offset\":...,\"partition\":...,\"timestamp\":...,\"value\":...}\n"
-               "in partition order, then offset order.\n");
-}
-
-static int cmd_export_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
-                                           {"topic", required_argument, NULL, OPT_TOPIC},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-  conn_t c;
-  conn_defaults(&c);
-  const char *name = NULL;
-  int opt, rc = SMC_EXIT_USAGE;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'h':
-      export_usage(stdout);
-      conn_close(&c);
-      return SMC_EXIT_OK;
-    case 'X':
-      if (conn_prop(&c, optarg, "export") < 0)
-        goto out;
-      break;
-    case OPT_BOOTSTRAP:
-      c.bootstrap = optarg;
-      break;
-    case OPT_PREFIX:
-      c.prefix = optarg;
-      break;
-    case OPT_TOPIC:
-      name = optarg;
-      break;
-    default:
-      export_usage(stderr);
-      goto out;
-    }
-  }
-  if (!name || optind < argc) {
-    export_usage(stderr);
-    goto out;
-  }
-  rc = SMC_EXIT_FAILED;
-  char *topic = smc_topic(c.prefix, name);
-  rd_kafka_t *rk = topic ? open_reader(&c, "export") : NULL;
-  if (rk) {
-    int32_t n = topic_partitions(rk, topic, "export");
-    if (n >= 0) {
-      /* One partition at a time keeps the output in (partition, offset) order. */
-      rc = SMC_EXIT_OK;
-      for (int32_t p = 0; p < n && rc == SMC_EXIT_OK; p++) {
-        char why[512] = "";
-        int e = smc_kafka_read_to_end(rk, topic, p, 1, print_record, NULL, why, sizeof why);
-        if (e == SMC_EUNAVAILABLE) {
-          fprintf(stderr, "smc export: %s\n", why);
-          rc = SMC_EXIT_UNAVAILABLE;
-        } else if (e < 0) {
-          rc = SMC_EXIT_FAILED;
-        }
-      }
-    }
-  }
-  fflush(stdout);
-  close_reader(rk);
-  free(topic);
-out:
-  conn_close(&c);
+  smc_logcmd_conn_close(&c);
   return rc;
 }
 
 const smc_command_t smc_cmd_replay = {"replay", "rebuild a state store from the proposals log",
                                       cmd_replay_run};
-const smc_command_t smc_cmd_verify = {
-    "verify", "recompute every decision and checksum from the log and compare", cmd_verify_run};
-const smc_command_t smc_cmd_export = {"export", "print a topic's records as JSON lines",
-                                      cmd_export_run};

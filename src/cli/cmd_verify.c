@@ -1,0 +1,331 @@
+/*
+ * smc verify: fold the whole log in memory and check every confirmation on
+ * <prefix>confirmations against it, and every object's checksum chain on its
+ * own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "cli/cli.h"
+#include "cli/logcmd.h"
+#include "core/kv.h"
+#include "core/util.h"
+#include "kafka/kconf.h"
+#include "kafka/reader.h"
+#include "node/replay.h"
+#include "node/roles.h"
+#include "smc/fold.h"
+#include "store/store.h"
+
+/* ---- smc verify ----------------------------------------------------------- */
+
+typedef struct strlist {
+  char **items;
+  int64_t *offsets; /* the deciding record's offset ("offset" field) */
+  size_t n, cap;
+} strlist_t;
+
+static int strlist_add(strlist_t *l, const char *s, size_t len, int64_t offset) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    char **ni = realloc(l->items, nc * sizeof *ni);
+    if (!ni)
+      return -1;
+    l->items = ni;
+    int64_t *no = realloc(l->offsets, nc * sizeof *no);
+    if (!no)
+      return -1;
+    l->offsets = no;
+    l->cap = nc;
+  }
+  if (!(l->items[l->n] = strndup(s, len)))
+    return -1;
+  l->offsets[l->n++] = offset;
+  return 0;
+}
+
+static void strlist_close(strlist_t *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->items[i]);
+  free(l->items);
+  free(l->offsets);
+}
+
+typedef struct verify {
+  int32_t n;
+  strlist_t *expected, *actual; /* [n] */
+  json_t *chains;               /* object -> {"version": v, "checksum": hex} */
+  int64_t chain_checked, chain_errors, bad_json;
+  int verbose;
+} verify_t;
+
+static int collect_expected(void *opaque, const smc_output_t *o) {
+  verify_t *v = opaque;
+  if (o->kind != SMC_OUT_CONFIRMATION || o->partition < 0 || o->partition >= v->n)
+    return 0;
+  return strlist_add(&v->expected[o->partition], o->json, o->json_len, o->offset) < 0 ? SMC_ENOMEM
+                                                                                      : 0;
+}
+
+/* Check one committed confirmation against its object's chain so far:
+ * version = previous + 1, checksum = sha256(prev || canonical(without
+ * checksum)). Independent of the fold's code path. */
+static void check_chain(verify_t *v, json_t *conf, int32_t p, int64_t off) {
+  const char *obj = json_string_value(json_object_get(conf, "object"));
+  const char *sum = json_string_value(json_object_get(conf, "checksum"));
+  json_int_t ver = json_integer_value(json_object_get(conf, "version"));
+  if (!obj || !sum) {
+    fprintf(stderr, "verify: [%d]@%lld committed confirmation without object or checksum\n", (int)p,
+            (long long)off);
+    v->chain_errors++;
+    return;
+  }
+  json_t *st = json_object_get(v->chains, obj);
+  const char *prev = "0000000000000000000000000000000000000000000000000000000000000000";
+  json_int_t prev_ver = 0;
+  if (st) {
+    prev = json_string_value(json_object_get(st, "checksum"));
+    prev_ver = json_integer_value(json_object_get(st, "version"));
+  }
+  json_t *copy = json_deep_copy(conf);
+  json_object_del(copy, "checksum");
+  char *text = smc_json_canonical(copy);
+  json_decref(copy);
+  if (!text)
+    return;
+  size_t pl = strlen(prev), tl = strlen(text);
+  char *buf = malloc(pl + tl);
+  char want[65];
+  if (buf) {
+    memcpy(buf, prev, pl);
+    memcpy(buf + pl, text, tl);
+    smc_sha256_hex(buf, pl + tl, want);
+    free(buf);
+  }
+  free(text);
+  v->chain_checked++;
+  if (ver != prev_ver + 1) {
+    fprintf(stderr, "verify: object %s: version %lld follows version %lld ([%d]@%lld)\n", obj,
+            (long long)ver, (long long)prev_ver, (int)p, (long long)off);
+    v->chain_errors++;
+  }
+  if (!buf || strcmp(want, sum)) {
+    fprintf(stderr, "verify: object %s version %lld: checksum %s, recomputed %s ([%d]@%lld)\n", obj,
+            (long long)ver, sum, buf ? want : "?", (int)p, (long long)off);
+    v->chain_errors++;
+  }
+  json_object_set_new(v->chains, obj,
+                      json_pack("{s:I,s:s}", "version", (json_int_t)ver, "checksum", sum));
+}
+
+static int collect_actual(void *opaque, const smc_record_t *m) {
+  verify_t *v = opaque;
+  json_t *j = json_loadb(m->value, m->value_len, 0, NULL);
+  if (!j) {
+    fprintf(stderr, "verify: confirmations [%d]@%lld is not JSON\n", (int)m->partition,
+            (long long)m->offset);
+    v->bad_json++;
+    return 0;
+  }
+  int64_t off = json_integer_value(json_object_get(j, "offset"));
+  const char *outcome = json_string_value(json_object_get(j, "outcome"));
+  if (outcome && !strcmp(outcome, "committed") && !json_is_true(json_object_get(j, "duplicate")))
+    check_chain(v, j, m->partition, m->offset);
+  json_decref(j);
+  return strlist_add(&v->actual[m->partition], m->value, m->value_len, off);
+}
+
+static void verify_usage(FILE *out) {
+  fprintf(out, "usage: smc verify --bootstrap B [--prefix P] [-X KEY=VALUE] [--verbose]\n"
+               "                  [--threads N]\n"
+               "\n"
+               "Fold all of <prefix>proposals in memory and compare, partition by partition,\n"
+               "every confirmation on <prefix>confirmations (read_committed) with the one the\n"
+               "fold recomputes (byte for byte), and recompute every object's checksum chain\n"
+               "from the confirmations alone. Exit 0 when everything matches, 1 with a report\n"
+               "on stderr otherwise. Run it when the committers have caught up.\n"
+               "--threads N folds with N threads (default SMC_REPLAY_THREADS, else the\n"
+               "online CPUs; at most one per partition).\n"
+               "\n" SMC_CLI_FOLD_LIMITS_USAGE);
+}
+
+static int cmd_verify_run(int argc, char **argv) {
+  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"threads", required_argument, NULL, OPT_THREADS},
+                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  smc_logcmd_conn_t c;
+  smc_logcmd_conn_defaults(&c);
+  verify_t v = {0};
+  int opt, threads = 1, rc = SMC_EXIT_USAGE;
+  smc_fold_config_t lim;
+  smc_fold_config_default(&lim);
+  if (smc_cli_fold_limits_env("verify", &lim) < 0 ||
+      smc_logcmd_default_threads("verify", &threads) < 0)
+    goto out;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'h':
+      verify_usage(stdout);
+      smc_logcmd_conn_close(&c);
+      return SMC_EXIT_OK;
+    case 'v':
+      v.verbose = 1;
+      break;
+    case 'X':
+      if (smc_logcmd_conn_prop(&c, optarg, "verify") < 0)
+        goto out;
+      break;
+    case OPT_BOOTSTRAP:
+      c.bootstrap = optarg;
+      break;
+    case OPT_PREFIX:
+      c.prefix = optarg;
+      break;
+    case OPT_THREADS:
+      if (smc_logcmd_parse_threads("verify", "--threads", optarg, &threads) < 0)
+        goto out;
+      break;
+    default:
+      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
+        if (smc_cli_fold_limit_opt("verify", opt - OPT_LIMIT, optarg, &lim) < 0)
+          goto out;
+        break;
+      }
+      verify_usage(stderr);
+      goto out;
+    }
+  }
+  if (optind < argc) {
+    verify_usage(stderr);
+    goto out;
+  }
+  rc = SMC_EXIT_FAILED;
+  int64_t t0 = smc_now_ms();
+  char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
+  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
+  smc_fold_t *fold = NULL;
+  smc_replay_part_t *parts = NULL;
+  smc_error_t err;
+  smc_error_clear(&err);
+  if (!tin || !tconf || !rk)
+    goto done;
+  int32_t n = smc_logcmd_partitions(rk, tin, "verify");
+  if (n < 0) {
+    rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+    goto done;
+  }
+  int32_t nc = smc_logcmd_partitions(rk, tconf, "verify");
+  if (nc != n) {
+    if (nc >= 0)
+      fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, tin, n);
+    goto done;
+  }
+  v.n = n;
+  v.expected = calloc((size_t)n, sizeof *v.expected);
+  v.actual = calloc((size_t)n, sizeof *v.actual);
+  v.chains = json_object();
+  parts = calloc((size_t)n, sizeof *parts);
+  smc_fold_config_t fc;
+  smc_fold_config_default(&fc);
+  smc_cli_fold_limits_copy(&fc, &lim);
+  fc.partitions = n;
+  fc.no_history = 1; /* all in memory: history is not compared, so keep none */
+  if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)
+    goto done;
+  /* 1. Every decision, recomputed from the log (the end is fixed now). */
+  for (int32_t p = 0; p < n; p++)
+    parts[p] = (smc_replay_part_t){.partition = p, .from = 0, .to = SMC_REPLAY_END};
+  /* no store and no kv: each fold thread keeps its partitions' state in
+   * memory; collect_expected only touches the lists of its record's
+   * partition, so threads never share one */
+  smc_replay_t r = {.bootstrap = c.bootstrap,
+                    .props = (const char *const *)c.props,
+                    .topic = tin,
+                    .fold = fold,
+                    .emit = collect_expected,
+                    .opaque = &v,
+                    .threads = threads,
+                    .fold_config = &fc};
+  if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
+    fprintf(stderr, "smc verify: %s: %s\n", smc_code_name(err.code), err.message);
+    rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+    goto done;
+  }
+  /* 2. Every published confirmation (read after the fold, so it covers it). */
+  char why[512] = "";
+  if (smc_kafka_read_to_end(rk, tconf, 0, n, collect_actual, &v, why, sizeof why) < 0) {
+    fprintf(stderr, "smc verify: %s\n", why[0] ? why : "out of memory");
+    goto done;
+  }
+  /* 3. Compare per partition; confirmations of records past the folded end
+   * (published meanwhile) are left out. */
+  int64_t mismatches = 0, matched = 0, records = 0;
+  for (int32_t p = 0; p < n; p++) {
+    strlist_t *e = &v.expected[p], *a = &v.actual[p];
+    records += parts[p].records;
+    size_t na = 0;
+    while (na < a->n && a->offsets[na] < parts[p].to)
+      na++;
+    size_t k = e->n < na ? e->n : na;
+    for (size_t i = 0; i < k; i++) {
+      if (!strcmp(e->items[i], a->items[i])) {
+        matched++;
+        continue;
+      }
+      if (mismatches++ < 20)
+        fprintf(stderr,
+                "verify: partition %d confirmation #%zu differs\n  published:  %s\n"
+                "  recomputed: %s\n",
+                (int)p, i, a->items[i], e->items[i]);
+    }
+    if (e->n > na) {
+      mismatches += (int64_t)(e->n - na);
+      fprintf(stderr, "verify: partition %d: %zu confirmations missing (first: %s)\n", (int)p,
+              e->n - na, e->items[na]);
+    } else if (na > e->n) {
+      mismatches += (int64_t)(na - e->n);
+      fprintf(stderr, "verify: partition %d: %zu confirmations nobody decided (first: %s)\n",
+              (int)p, na - e->n, a->items[e->n]);
+    }
+  }
+  int ok = mismatches == 0 && v.chain_errors == 0 && v.bad_json == 0;
+  printf("{\"ok\":%s,\"partitions\":%d,\"records\":%lld,\"confirmations\":%lld,"
+         "\"mismatches\":%lld,\"chain_checked\":%lld,\"chain_errors\":%lld,\"objects\":%zu,"
+         "\"seconds\":%.3f}\n",
+         ok ? "true" : "false", (int)n, (long long)records, (long long)matched,
+         (long long)mismatches, (long long)v.chain_checked, (long long)v.chain_errors,
+         json_object_size(v.chains), (double)(smc_now_ms() - t0) / 1000.0);
+  rc = ok ? SMC_EXIT_OK : SMC_EXIT_FAILED;
+done:
+  for (int32_t p = 0; v.expected && p < v.n; p++)
+    strlist_close(&v.expected[p]);
+  for (int32_t p = 0; v.actual && p < v.n; p++)
+    strlist_close(&v.actual[p]);
+  free(v.expected);
+  free(v.actual);
+  json_decref(v.chains);
+  free(parts);
+  if (fold)
+    smc_fold_destroy(fold);
+  smc_logcmd_close_reader(rk);
+  free(tin);
+  free(tconf);
+out:
+  smc_logcmd_conn_close(&c);
+  return rc;
+}
+
+const smc_command_t smc_cmd_verify = {
+    "verify", "recompute every decision and checksum from the log and compare", cmd_verify_run};

@@ -1,0 +1,89 @@
+/* What the commands that read the log share (logcmd.h). */
+#include "cli/logcmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kafka/handle.h"
+#include "kafka/kconf.h"
+#include "smc/error.h"
+
+int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg) {
+    fprintf(stderr, "smc %s: -X wants KEY=VALUE, not '%s'\n", cmd, arg);
+    return -1;
+  }
+  char **np = realloc(c->props, (c->nprops + 3) * sizeof *np);
+  if (!np)
+    return -1;
+  c->props = np;
+  np[c->nprops] = strndup(arg, (size_t)(eq - arg));
+  np[c->nprops + 1] = strdup(eq + 1);
+  np[c->nprops + 2] = NULL;
+  c->nprops += 2;
+  return 0;
+}
+
+void smc_logcmd_conn_close(smc_logcmd_conn_t *c) {
+  for (size_t i = 0; i < c->nprops; i++)
+    free(c->props[i]);
+  free(c->props);
+}
+
+void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c) {
+  memset(c, 0, sizeof *c);
+  c->prefix = getenv("SMC_PREFIX") && *getenv("SMC_PREFIX") ? getenv("SMC_PREFIX") : "smc.";
+}
+
+/* Parse a fold thread count (1..SMC_LOGCMD_MAX_THREADS) from what (a flag or variable
+ * name); prints the error. */
+int smc_logcmd_parse_threads(const char *cmd, const char *what, const char *text, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = text ? strtol(text, &end, 10) : 0;
+  if (!text || !*text || *end || errno || v < 1 || v > SMC_LOGCMD_MAX_THREADS) {
+    fprintf(stderr, "smc %s: %s wants a number of threads from 1 to %d, not '%s'\n", cmd, what,
+            SMC_LOGCMD_MAX_THREADS, text ? text : "");
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
+int smc_logcmd_default_threads(const char *cmd, int *out) {
+  const char *env = getenv("SMC_REPLAY_THREADS");
+  if (env && *env)
+    return smc_logcmd_parse_threads(cmd, "SMC_REPLAY_THREADS", env, out);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  *out = cpus < 1 ? 1 : cpus > SMC_LOGCMD_MAX_THREADS ? SMC_LOGCMD_MAX_THREADS : (int)cpus;
+  return 0;
+}
+
+/* A consumer handle for metadata and reading by assignment. */
+rd_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd) {
+  char errstr[512];
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                           .bootstrap = c->bootstrap,
+                           .group_id = "smc-reader",
+                           .eof = 1,
+                           .props = (const char *const *)c->props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
+    fprintf(stderr, "smc %s: %s\n", cmd, errstr);
+  return rk;
+}
+
+void smc_logcmd_close_reader(rd_kafka_t *rk) { smc_kafka_close(rk); }
+
+/* Partition count of <prefix><name>; prints the error. */
+int32_t smc_logcmd_partitions(rd_kafka_t *rk, const char *topic, const char *cmd) {
+  int32_t n = smc_kafka_partitions(rk, topic, 15000);
+  if (n < 0)
+    fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
+  return n;
+}

@@ -1,0 +1,52 @@
+/*
+ * What the commands that read the log share (smc replay, smc verify, smc
+ * export: cmd_replay.c, cmd_verify.c, cmd_export.c): the connection options,
+ * the fold thread count, and the reader they read with, by assignment and
+ * read_committed up to the end the topic had when they started.
+ */
+#ifndef SMC_CLI_LOGCMD_H
+#define SMC_CLI_LOGCMD_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct smc_logcmd_conn {
+  const char *bootstrap, *prefix;
+  char **props;
+  size_t nprops;
+} smc_logcmd_conn_t;
+
+enum {
+  OPT_BOOTSTRAP = 1000,
+  OPT_PREFIX,
+  OPT_DATA_DIR,
+  OPT_STORE,
+  OPT_FRESH,
+  OPT_TOPIC,
+  OPT_QUIET,
+  OPT_THREADS,
+  OPT_DIGEST
+};
+/* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
+enum { OPT_LIMIT = 2000 };
+
+#define SMC_LOGCMD_MAX_THREADS 256
+
+/* -X KEY=VALUE into c's pass-through list; prints the error, -1. */
+int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd);
+void smc_logcmd_conn_close(smc_logcmd_conn_t *c);
+/* No bootstrap (the default), prefix $SMC_PREFIX or "smc.". */
+void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c);
+/* Parse a fold thread count (1..SMC_LOGCMD_MAX_THREADS) from what (a flag or
+ * variable name); prints the error. */
+int smc_logcmd_parse_threads(const char *cmd, const char *what, const char *text, int *out);
+/* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
+int smc_logcmd_default_threads(const char *cmd, int *out);
+/* A consumer handle for metadata and reading by assignment (errors printed). */
+rd_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
+void smc_logcmd_close_reader(rd_kafka_t *rk);
+/* Partition count of topic; prints the error. */
+int32_t smc_logcmd_partitions(rd_kafka_t *rk, const char *topic, const char *cmd);
+
+#endif
