@@ -94,6 +94,10 @@ typedef struct smc_output {
   const char *machine; /* the object's machine ("" when unknown, e.g. a bad event) */
   const char *outcome; /* "committed", "rejected" or "expired" */
   int duplicate;       /* 1: the original decision of an id decided before */
+  /* Vote requests only (NULL / 0 otherwise): the voters the proposal waits
+   * for, sorted, so a voter need not scan json either. */
+  const char *const *voters;
+  size_t nvoters;
 } smc_output_t;
 
 /* Called for each output, in order. A non-zero return stops the fold call and

@@ -776,3 +776,22 @@ int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_ve
   smc_buf_close(&b);
   return rc;
 }
+
+void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
+                         int accept, const char *reason, const char *signature) {
+  smc_buf_adds(b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":");
+  smc_buf_add_jstr(b, object);
+  smc_buf_adds(b, ",\"proposal\":");
+  smc_buf_add_jstr(b, proposal);
+  if (reason) {
+    smc_buf_adds(b, ",\"reason\":");
+    smc_buf_add_jstr(b, reason);
+  }
+  if (signature) {
+    smc_buf_adds(b, ",\"signature\":");
+    smc_buf_add_jstr(b, signature);
+  }
+  smc_buf_adds(b, ",\"type\":\"vote\",\"voter\":");
+  smc_buf_add_jstr(b, voter);
+  smc_buf_addc(b, '}');
+}

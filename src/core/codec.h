@@ -160,4 +160,13 @@ const uint8_t *smc_rd_bytes(smc_rd_t *r, uint32_t *n);
 /* Returns a malloc'd NUL-terminated copy, or NULL (stored NULL, or bad). */
 char *smc_rd_str(smc_rd_t *r);
 
+/*
+ * Append a vote event's canonical JSON (the encoder next to the decoder: the
+ * voter writes its votes with it): keys sorted, the same bytes
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives. reason and signature may
+ * be NULL (left out); reason must be valid UTF-8. b->oom reports failure.
+ */
+void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
+                         int accept, const char *reason, const char *signature);
+
 #endif

@@ -81,8 +81,35 @@ int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char
     return c->rc;
   if (!c->emit)
     return 0;
-  smc_output_t o = {kind, c->part,      c->offset, key ? key : "", reply_to, json,
-                    len,  id ? id : "", NULL,      NULL,           0};
+  smc_output_t o = {.kind = kind,
+                    .partition = c->part,
+                    .offset = c->offset,
+                    .key = key ? key : "",
+                    .reply_to = reply_to,
+                    .json = json,
+                    .json_len = len,
+                    .id = id ? id : ""};
+  int rc = c->emit(c->opaque, &o);
+  if (rc)
+    c->rc = rc;
+  return rc;
+}
+
+int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const char *json,
+                           size_t len, const char *const *voters, size_t nvoters) {
+  if (c->rc)
+    return c->rc;
+  if (!c->emit)
+    return 0;
+  smc_output_t o = {.kind = SMC_OUT_VOTE_REQUEST,
+                    .partition = c->part,
+                    .offset = c->offset,
+                    .key = key ? key : "",
+                    .json = json,
+                    .json_len = len,
+                    .id = id ? id : "",
+                    .voters = voters,
+                    .nvoters = nvoters};
   int rc = c->emit(c->opaque, &o);
   if (rc)
     c->rc = rc;
@@ -96,9 +123,17 @@ int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const
     return c->rc;
   if (!c->emit)
     return 0;
-  smc_output_t o = {
-      SMC_OUT_CONFIRMATION,   c->part, c->offset, key ? key : "", reply_to, json, len, id ? id : "",
-      machine ? machine : "", outcome, duplicate};
+  smc_output_t o = {.kind = SMC_OUT_CONFIRMATION,
+                    .partition = c->part,
+                    .offset = c->offset,
+                    .key = key ? key : "",
+                    .reply_to = reply_to,
+                    .json = json,
+                    .json_len = len,
+                    .id = id ? id : "",
+                    .machine = machine ? machine : "",
+                    .outcome = outcome,
+                    .duplicate = duplicate};
   int rc = c->emit(c->opaque, &o);
   if (rc)
     c->rc = rc;

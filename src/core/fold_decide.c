@@ -278,7 +278,8 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_VOTE_REQUEST, o->id, p->id, NULL, text, strlen(text));
+  int rc = fold_emit_vote_request(c, o->id, p->id, text, strlen(text),
+                                  (const char *const *)vp->voters, vp->nvoters);
   free(text);
   return rc;
 }

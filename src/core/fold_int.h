@@ -153,6 +153,9 @@ int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char
               const char *reply_to, const char *json, size_t len);
 /* The same for a confirmation, with its machine, outcome and duplicate flag
  * (smc_output_t). */
+/* A vote request, with the voters it waits for as typed fields. */
+int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const char *json,
+                           size_t len, const char *const *voters, size_t nvoters);
 int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
                            const char *json, size_t len, const char *machine, const char *outcome,
                            int duplicate);

@@ -42,7 +42,6 @@
 #include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
-#include "node/voter.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -82,7 +81,6 @@ struct smc_voter {
   size_t npending, cap;
   size_t *slot;               /* [nslot]: index of pending by proposal id (i + 1; 0 = empty) */
   size_t nslot;               /* 0 or a power of two above 2 * npending */
-  smc_buf_t voter_jstr;       /* cfg->voter_id as a canonical JSON string */
   smc_buf_t idbuf;            /* a proposal id, NUL-terminated */
   smc_buf_t text;             /* the vote being produced */
   EVP_PKEY *vote_key;         /* cfg->vote_key loaded: sign every vote; NULL = unsigned */
@@ -115,94 +113,6 @@ static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, cons
   /* The committer logs the same lines; keep the voter's at debug. */
   (void)level;
   vlog(v, SMC_LOG_DEBUG, p, "offset %lld: %s", (long long)offset, msg);
-}
-
-/* ---- reading the fold's canonical JSON ---------------------------------- */
-
-int smc_voter_json_member(const char *json, size_t len, const char *name, const char **val,
-                          size_t *vlen) {
-  const char *p = smc_json_skip_ws(json, json + len), *end = json + len;
-  size_t nl = strlen(name);
-  if (p >= end || *p != '{')
-    return -1;
-  p = smc_json_skip_ws(p + 1, end);
-  if (p < end && *p == '}')
-    return 0;
-  while (p < end && *p == '"') {
-    const char *k = p + 1, *ke = smc_json_skip_string(p, end);
-    if (!ke)
-      return -1;
-    int match = (size_t)(ke - 1 - k) == nl && !memcmp(k, name, nl);
-    p = smc_json_skip_ws(ke, end);
-    if (p >= end || *p != ':')
-      return -1;
-    const char *vs = smc_json_skip_ws(p + 1, end);
-    if (!(p = smc_json_skip_value(vs, end)))
-      return -1;
-    if (match) {
-      *val = vs;
-      *vlen = (size_t)(p - vs);
-      return 1;
-    }
-    int more;
-    if (!(p = smc_json_next(p, end, '}', &more)))
-      return -1;
-    if (!more)
-      return 0;
-  }
-  return -1;
-}
-
-int smc_voter_json_plain_string(const char *val, size_t vlen, const char **out, size_t *outlen) {
-  if (vlen < 2 || val[0] != '"' || val[vlen - 1] != '"' || memchr(val + 1, '\\', vlen - 2))
-    return 0;
-  *out = val + 1;
-  *outlen = vlen - 2;
-  return 1;
-}
-
-int smc_voter_json_array_has(const char *val, size_t vlen, const char *want, size_t wlen) {
-  const char *p = val, *end = val + vlen;
-  int escaped = 0; /* an element with escapes may be want written differently */
-  if (p >= end || *p != '[')
-    return -1;
-  p = smc_json_skip_ws(p + 1, end);
-  if (p < end && *p == ']')
-    return 0;
-  while (p < end && *p == '"') {
-    const char *e = smc_json_skip_string(p, end);
-    if (!e)
-      return -1;
-    if ((size_t)(e - p) == wlen && !memcmp(p, want, wlen))
-      return 1;
-    if (memchr(p, '\\', (size_t)(e - p)))
-      escaped = 1;
-    int more;
-    if (!(p = smc_json_next(e, end, ']', &more)))
-      return -1;
-    if (!more)
-      return escaped ? -1 : 0;
-  }
-  return -1;
-}
-
-void smc_voter_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
-                         int accept, const char *reason, const char *signature) {
-  smc_buf_adds(b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":");
-  smc_buf_add_jstr(b, object);
-  smc_buf_adds(b, ",\"proposal\":");
-  smc_buf_add_jstr(b, proposal);
-  if (reason) {
-    smc_buf_adds(b, ",\"reason\":");
-    smc_buf_add_jstr(b, reason);
-  }
-  if (signature) {
-    smc_buf_adds(b, ",\"signature\":");
-    smc_buf_add_jstr(b, signature);
-  }
-  smc_buf_adds(b, ",\"type\":\"vote\",\"voter\":");
-  smc_buf_add_jstr(b, voter);
-  smc_buf_addc(b, '}');
 }
 
 /* ---- pending vote requests, indexed by proposal id ---------------------- */
@@ -325,46 +235,6 @@ static void pending_drop_partition(smc_voter_t *v, int32_t p) {
 
 /* ---- the fold's outputs ------------------------------------------------- */
 
-static int voters_include(const json_t *voters, const char *id) {
-  size_t i;
-  json_t *x;
-  json_array_foreach(voters, i,
-                     x) if (json_is_string(x) && !strcmp(json_string_value(x), id)) return 1;
-  return 0;
-}
-
-static const char *proposal_id_of(const json_t *o) {
-  const char *id = json_string_value(json_object_get(o, "proposal"));
-  return id ? id : json_string_value(json_object_get(o, "id"));
-}
-
-/* The proposal id of an output, read from its text: 1 with *id and *n set (not
- * NUL-terminated), 0 when the text needs a real JSON parser. */
-static int fast_proposal_id(const smc_output_t *o, const char **id, size_t *n) {
-  const char *val;
-  size_t vl;
-  int r = smc_voter_json_member(o->json, o->json_len, "proposal", &val, &vl);
-  if (r == 0)
-    r = smc_voter_json_member(o->json, o->json_len, "id", &val, &vl);
-  return r == 1 && smc_voter_json_plain_string(val, vl, id, n);
-}
-
-/*
- * What a vote request asks of this voter, read from its text: 1 it lists
- * this voter (*id, *n: the proposal id), 0 it does not, -1 the text needs a
- * real JSON parser (escapes, odd shapes).
- */
-static int fast_vote_request(smc_voter_t *v, const smc_output_t *o, const char **id, size_t *n) {
-  const char *val;
-  size_t vl;
-  if (!o->key || !*o->key || smc_voter_json_member(o->json, o->json_len, "voters", &val, &vl) != 1)
-    return -1;
-  int has = smc_voter_json_array_has(val, vl, v->voter_jstr.p, v->voter_jstr.len);
-  if (has <= 0)
-    return has;
-  return fast_proposal_id(o, id, n) ? 1 : -1;
-}
-
 /* A vote request that lists this voter: vote now when its partition is
  * caught up, else (or when the vote could not be produced) hold it. */
 static int on_vote_request(smc_voter_t *v, const smc_output_t *o, const char *id, size_t n,
@@ -383,49 +253,23 @@ static int on_vote_request(smc_voter_t *v, const smc_output_t *o, const char *id
   return pending_add(v, p, id, n, object, o->json, o->json_len);
 }
 
-/* The jansson path of voter_emit, for outputs whose text needs a parser. */
-static int emit_parsed(smc_voter_t *v, const smc_output_t *o) {
-  json_t *j = json_loadb(o->json, o->json_len, 0, NULL);
-  if (!j)
-    return 0;
-  const char *id = proposal_id_of(j);
-  int rc = 0;
-  if (o->kind == SMC_OUT_CONFIRMATION) {
-    ssize_t i = id ? pending_find(v, id, strlen(id)) : -1;
-    if (i >= 0)
-      pending_remove_at(v, (size_t)i);
-  } else if (id && voters_include(json_object_get(j, "voters"), v->cfg->voter_id)) {
-    const char *obj = json_string_value(json_object_get(j, "object"));
-    rc = on_vote_request(v, o, id, strlen(id), obj ? obj : (o->key ? o->key : ""));
-  }
-  json_decref(j);
-  return rc;
-}
-
 /* Fold emit callback: vote on requests that name this voter (or hold them,
  * see on_vote_request); forget held ones when their proposal is decided (a
- * confirmation). The fields come straight from the canonical text; jansson
- * only parses texts with escapes. */
+ * confirmation). It reads the output's typed fields, never its text. */
 static int voter_emit(void *opaque, const smc_output_t *o) {
   smc_voter_t *v = opaque;
-  const char *id;
-  size_t n;
   if (o->kind == SMC_OUT_CONFIRMATION) {
-    if (v->npending == 0)
-      return 0;
-    if (!fast_proposal_id(o, &id, &n))
-      return emit_parsed(v, o);
-    ssize_t i = pending_find(v, id, n);
+    ssize_t i = v->npending ? pending_find(v, o->id, strlen(o->id)) : -1;
     if (i >= 0)
       pending_remove_at(v, (size_t)i);
     return 0;
   }
-  if (o->kind != SMC_OUT_VOTE_REQUEST)
+  if (o->kind != SMC_OUT_VOTE_REQUEST || !o->id[0])
     return 0;
-  int r = fast_vote_request(v, o, &id, &n);
-  if (r < 0)
-    return emit_parsed(v, o);
-  return r ? on_vote_request(v, o, id, n, o->key) : 0;
+  for (size_t i = 0; i < o->nvoters; i++)
+    if (!strcmp(o->voters[i], v->cfg->voter_id))
+      return on_vote_request(v, o, o->id, strlen(o->id), o->key);
+  return 0;
 }
 
 /* ---- the hook ----------------------------------------------------------- */
@@ -607,7 +451,7 @@ static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char
     }
   }
   smc_buf_reset(&v->text);
-  smc_voter_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept,
+  smc_codec_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept,
                       has_reason ? reason : NULL, v->vote_key ? sig : NULL);
   if (v->text.oom)
     return SMC_ENOMEM;
@@ -865,7 +709,6 @@ static void voter_free(smc_voter_t *v) {
     pending_free(&v->pending[i]);
   free(v->pending);
   free(v->slot);
-  smc_buf_close(&v->voter_jstr);
   smc_buf_close(&v->idbuf);
   smc_buf_close(&v->text);
   free(v->topic_in);
@@ -888,10 +731,8 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   v->cfg = cfg;
   atomic_store(&v->healthy, 1);
-  smc_buf_init(&v->voter_jstr);
   smc_buf_init(&v->idbuf);
   smc_buf_init(&v->text);
-  smc_buf_add_jstr(&v->voter_jstr, cfg->voter_id);
   size_t rl = strlen(cfg->voter_id) + 8;
   char *role = malloc(rl);
   if (role)
@@ -907,7 +748,7 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     if ((v->client_id = malloc(cl)))
       snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
   }
-  if (!v->group || !v->topic_in || !v->store_dir || !v->client_id || v->voter_jstr.oom) {
+  if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }

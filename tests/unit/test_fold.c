@@ -87,6 +87,17 @@ static int emit(void *opaque, const smc_output_t *out) {
   assert_int_equal(strlen(c), out->json_len);
   assert_memory_equal(c, out->json, out->json_len);
   free(c);
+  /* the typed fields say what the text says (voters read them, not json) */
+  if (out->kind == SMC_OUT_VOTE_REQUEST) {
+    json_t *vs = json_object_get(j, "voters");
+    assert_int_equal(out->nvoters, json_array_size(vs));
+    for (size_t i = 0; i < out->nvoters; i++)
+      assert_string_equal(out->voters[i], json_string_value(json_array_get(vs, i)));
+    assert_string_equal(out->id, json_string_value(json_object_get(j, "proposal")));
+  } else {
+    assert_null(out->voters);
+    assert_int_equal(out->nvoters, 0);
+  }
   static const char *kinds[] = {"", "confirmation", "reply", "vote_request"};
   json_object_set_new(j, "kind", json_string(kinds[out->kind]));
   json_object_set_new(j, "_key", json_string(out->key));
