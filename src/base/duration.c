@@ -38,7 +38,7 @@ int smc_duration_parse(const char *s, int strict, int64_t *ms) {
       }
   }
   int64_t mul = *p ? unit_ms(p) : strict ? -1 : 1000;
-  if (mul < 0 || whole > SMC_DURATION_MAX_MS / mul)
+  if (mul <= 0 || whole > SMC_DURATION_MAX_MS / mul)
     return -1;
   int64_t r = whole * mul + frac * mul / scale;
   if (r > SMC_DURATION_MAX_MS || (strict && r <= 0))
