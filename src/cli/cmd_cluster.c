@@ -24,7 +24,7 @@ static const char *const setting_flags[] = {
     "max-data-bytes",
 };
 #define NFLAGS (sizeof setting_flags / sizeof setting_flags[0])
-enum { OPT_SETTING = 1000, OPT_KEY = 900, OPT_TIMEOUT };
+enum { OPT_SETTING = 3000, OPT_KEY = 2900, OPT_TIMEOUT };
 
 static void usage(FILE *out) {
   fprintf(out, "usage: smc cluster settings [--max-event-bytes N] [--max-data-bytes N]\n"
