@@ -48,6 +48,7 @@
 
 #include "core/kv.h"
 #include "kafka/kconf.h"
+#include "kafka/readindex.h"
 #include "node/answers.h"
 #include "node/log.h"
 #include "node/metrics.h"
@@ -122,6 +123,7 @@ struct smc_committer {
   int front;         /* index of the batch being folded into */
   batch_t *inflight; /* handed to the commit thread, not yet reaped */
   rd_kafka_t *consumer, *producer, *tickp;
+  smc_read_index_t *ri; /* end offsets for local reads, in shared rounds */
   pthread_t thread;
   int thread_started;
   atomic_int stop, healthy;
@@ -1205,16 +1207,7 @@ static int folder_serves(void *self, int32_t p) {
 
 static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
   smc_committer_t *c = self;
-  int64_t lo = 0, hi = 0;
-  /* Through the tick producer's connection: the broker answers a connection's
-   * requests in order, and the consumer's holds a fetch that waits up to
-   * fetch.wait.max.ms for new records. */
-  rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(c->tickp, c->topic_in, p, &lo, &hi, timeout_ms);
-  if (e)
-    return SMC_EUNAVAILABLE;
-  *end = hi;
-  return 0;
+  return smc_read_index_end(c->ri, p, timeout_ms, end);
 }
 
 static void folder_read(void *self, smc_answer_t *a) {
@@ -1514,6 +1507,7 @@ static void committer_free(smc_committer_t *c) {
     rd_kafka_destroy(c->producer);
   if (c->tickp)
     rd_kafka_destroy(c->tickp);
+  smc_read_index_destroy(c->ri);
   batch_free(&c->batch[0]);
   batch_free(&c->batch[1]);
   if (c->fold)
@@ -1621,6 +1615,9 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = SMC_EKAFKA;
     goto fail;
   }
+  if ((rc = smc_read_index_new(c->cfg->bootstrap, c->cfg->kafka_props, c->topic_in, n, &c->ri,
+                               err)) < 0)
+    goto fail;
   if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
     rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
     goto fail;
