@@ -59,7 +59,7 @@ static const char *const *accepted(const gw_req_t *r) {
   }
   if (!read)
     return NULL;
-  return n == 1 || (n == 2 && !strcmp(s[0], "proposal")) ? none : NULL;
+  return n == 1 || (n == 2 && (!strcmp(s[0], "proposal") || !strcmp(s[0], "ui"))) ? none : NULL;
 }
 
 int smc_gw_check_query(gw_req_t *r, enum MHD_Result *res) {
