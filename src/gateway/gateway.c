@@ -70,7 +70,7 @@ static const char *route_template(const char *url) {
         return fixed[i];
   if (n == 2 && len[0] == 8 && !strncmp(seg[0], "proposal", 8))
     return "/proposal/{id}";
-  if (n <= 2 && len[0] == 2 && !strncmp(seg[0], "ui", 2))
+  if ((n == 1 || n == 2) && len[0] == 2 && !strncmp(seg[0], "ui", 2))
     return n == 1 ? "/ui" : "/ui/{asset}";
   if (n < 2 || len[0] != 7 || strncmp(seg[0], "machine", 7))
     return "other";
@@ -88,6 +88,8 @@ static const char *route_template(const char *url) {
     return "/machine/{m}/object/{o}/watch";
   if (n == 5 && len[4] == 7 && !strncmp(seg[4], "history", 7))
     return "/machine/{m}/object/{o}/history";
+  if (n == 5 && len[4] == 7 && !strncmp(seg[4], "pending", 7))
+    return "/machine/{m}/object/{o}/pending";
   if (n == 6 && len[4] == 10 && !strncmp(seg[4], "transition", 10))
     return "/machine/{m}/object/{o}/transition/{t}";
   return "other";

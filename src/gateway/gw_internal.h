@@ -191,9 +191,11 @@ int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum M
 int smc_gw_fetch(gw_req_t *r, const char *addr, int timeout_ms, unsigned *status, char **body,
                  size_t *len);
 /* routes_list.c: GET /machine/{m}/object (a page of objects), GET
- * /machine/{m}/object/{o}/history, and GET /proposal/{id} from the folds. */
+ * /machine/{m}/object/{o}/history and .../pending, and GET /proposal/{id}
+ * from the folds. */
 enum MHD_Result smc_gw_route_list(gw_req_t *r);
 enum MHD_Result smc_gw_route_history(gw_req_t *r);
+enum MHD_Result smc_gw_route_pending(gw_req_t *r);
 /* 1 when a fold of this process decided proposal id (smc_answers_proposal),
  * as GET /proposal/{id} would answer it. */
 int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id);

@@ -55,6 +55,8 @@ static const char *const *accepted(const gw_req_t *r) {
       return watch;
     if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "history"))
       return list;
+    if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "pending"))
+      return none;
     return NULL;
   }
   if (!read)
