@@ -383,6 +383,7 @@
       el('div', { class: 'panel' }, el('h2', { text: 'History' }), history));
 
     function showCurrent(obj) {
+      if (!obj.created && st.obj) obj.created = st.obj.created; /* a commit event may not carry it */
       st.obj = obj;
       st.version = obj.version;
       replace(current, kv([
@@ -428,15 +429,16 @@
       if (res.status !== 200) return replace(pending, errorBox(res, 'GET …/pending'));
       const list = res.json.proposals || [];
       if (!list.length) return replace(pending, el('p', { class: 'muted', id: 'pending-none', text: 'No proposal is pending.' }));
-      replace(pending, table(['proposal', 'transition', 'status', 'votes', 'deadline'], list.map((p) =>
+      replace(pending, table(['proposal', 'transition', 'status', 'votes', 'vote deadline', ''], list.map((p) =>
         el('tr', { 'data-proposal': p.proposal },
           el('td', { class: 'mono', title: p.proposal }, short(p.proposal)),
           el('td', { class: 'mono', text: p.transition }),
           el('td', {}, badge(p.status, p.status)),
           el('td', {}, votesCell(p.votes)),
-          el('td', {}, p.deadline ? when(p.deadline) : '',
-            p.status === 'waiting' ? el('button', { class: 'quiet', type: 'button', text: 'vote',
-              onclick: () => vote.pick(p) }) : null))), { id: 'pending-table' }));
+          el('td', { title: p.deadline ? when(p.deadline) : null,
+            text: p.deadline ? new Date(p.deadline).toLocaleTimeString(undefined, { hour12: false }) : '' }),
+          el('td', {}, p.status === 'waiting' ? el('button', { class: 'quiet', type: 'button', text: 'vote',
+            onclick: () => vote.pick(p) }) : null))), { id: 'pending-table' }));
     }
 
     const first = await api('GET', `machine/${enc(m)}/object/${enc(o)}?wait=5s`, { signal: ctx.signal });
@@ -616,7 +618,7 @@
             return el('tr', { 'data-node': n.node },
               el('td', { class: 'mono', text: n.node }),
               el('td', {}, badge(n.status, n.status)),
-              el('td', { text: n.roles || '' }),
+              el('td', { text: [].concat(n.roles || []).join(', ') }),
               el('td', {}, n.http ? el('a', { class: 'mono', href: 'http://' + n.http + '/ui', text: n.http }) : ''),
               el('td', { class: 'mono', text: (n.partitions || []).join(', ') }),
               el('td', { class: 'num', title: lag.map(([p, v]) => `p${p}: ${v}`).join(', '), text: lag.length ? total : '' }),
