@@ -17,7 +17,7 @@
 #include "gateway/gw_internal.h"
 
 #define CSP                                                                                        \
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "                \
   "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 static const smc_gw_asset_t *find_asset(const char *name) {
