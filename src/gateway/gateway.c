@@ -15,6 +15,7 @@
 
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
+#include "smc/fold.h"
 
 #define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
 
@@ -48,8 +49,8 @@ void smc_gateway_config_default(smc_gateway_config_t *c) {
  * values stay few whatever clients send; "other" when no route matches.
  */
 static const char *route_template(const char *url) {
-  static const char *const fixed[] = {"/healthz", "/readyz",  "/metrics",     "/info",
-                                      "/nodes",   "/machine", "/openapi.json"};
+  static const char *const fixed[] = {"/healthz", "/readyz",  "/metrics",      "/info",
+                                      "/nodes",   "/machine", "/openapi.json", "/settings"};
   const char *seg[7];
   size_t len[7];
   int n = 0;
@@ -357,6 +358,21 @@ int smc_gw_split_path(char *path, char **segs, int max) {
   }
 }
 
+/* GET /settings: the fold settings (protocol.md "settings") in force in
+ * each partition this node folds, from its folds; an empty list when it
+ * folds none. */
+static enum MHD_Result route_settings(gw_req_t *r) {
+  char *text = NULL;
+  int rc = smc_answers_settings(r->gw->answers, smc_gw_now_ms() + 5000, &text);
+  if (rc)
+    return smc_gw_reply_error(r, 503, rc, "the folds did not answer: %s", smc_strerror(rc));
+  json_t *parts = json_loads(text, 0, NULL);
+  free(text);
+  return smc_gw_reply_json(r, 200,
+                           json_pack("{s:o, s:i}", "partitions", parts ? parts : json_array(),
+                                     "fold", SMC_FOLD_VERSION));
+}
+
 /* Route the parsed path r->segs (parse_path ran, authorized passed). */
 static enum MHD_Result dispatch(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
@@ -365,7 +381,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
     return rc;
   if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                         !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
-                        !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json"))) {
+                        !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json") ||
+                        !strcmp(r->segs[0], "settings"))) {
     if (!get)
       rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     else if (!strcmp(r->segs[0], "healthz"))
@@ -376,6 +393,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
       rc = route_metrics(r);
     else if (!strcmp(r->segs[0], "openapi.json"))
       rc = route_openapi(r);
+    else if (!strcmp(r->segs[0], "settings"))
+      rc = route_settings(r);
     else if (!strcmp(r->segs[0], "nodes"))
       rc = smc_gw_reply_json(r, 200,
                              json_pack("{s:o, s:I}", "nodes",

@@ -1184,6 +1184,78 @@ static void machine_versions(void **state) {
   h_close(&h);
 }
 
+/* Settings events (protocol.md "settings"): in force from their offset on,
+ * in the partition's metadata (a fresh fold over the same store keeps
+ * them), all or nothing, and a settings event for a newer fold stops the
+ * partition there: SMC_EINCOMPATIBLE, nothing written. */
+static void settings(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, VOTED);
+  char *json = NULL;
+  assert_int_equal(smc_fold_settings(h.f, &h.kv, 0, &json), 0);
+  assert_non_null(strstr(json, "\"from_log\":false"));
+  assert_non_null(strstr(json, "\"max_queue\":1000"));
+  free(json);
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c", "committed", "draft", 1);
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":\"approve\"}");
+  take(&h);
+  /* an unknown name: the whole event is ignored (max_queue stays 1000) */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"limits\":{\"max_queue\":1,\"max_qeue\":1}}");
+  assert_non_null(strstr(h.logs, "settings ignored"));
+  /* a value out of range, answered to its writer */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"id\":\"s0\",\"limits\":{\"max_queue\":0}}");
+  json_t *r = take(&h);
+  assert_string_equal(S(r, "type"), "settings");
+  assert_string_equal(S(r, "outcome"), "rejected");
+  assert_string_equal(ERR(r), "bad_request");
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"e1\",\"object\":\"d\",\"transition\":\"edit\"}");
+  no_more(&h); /* queued: the limit is still 1000 */
+  /* max_queue 1 from here on: a second queued proposal is queue_full */
+  feed_at(&h, 0, NULL, 0,
+          "{\"type\":\"settings\",\"id\":\"s1\",\"fold\":1,\"limits\":{\"max_queue\":1}}");
+  r = take(&h);
+  assert_string_equal(S(r, "outcome"), "applied");
+  assert_int_equal(I(json_object_get(r, "limits"), "max_queue"), 1);
+  assert_int_equal(I(json_object_get(r, "limits"), "expr_steps"), 100000);
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"e2\",\"object\":\"d\",\"transition\":\"edit\"}");
+  expect_conf(&h, "e2", "rejected", "queue_full", 1);
+  /* kept in the store: another fold over it decides the same */
+  smc_fold_config_t cfg;
+  smc_fold_config_default(&cfg);
+  smc_fold_t *f2 = NULL;
+  assert_int_equal(smc_fold_new(&cfg, &f2), 0);
+  assert_int_equal(smc_fold_settings(f2, &h.kv, 0, &json), 0);
+  assert_non_null(strstr(json, "\"from_log\":true"));
+  assert_non_null(strstr(json, "\"max_queue\":1,"));
+  free(json);
+  smc_fold_destroy(f2);
+  /* a smaller definition limit applies to registrations from now on, not
+   * to machines registered before (voted still works) */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"limits\":{\"max_definition_bytes\":10}}");
+  smc_fold_destroy(h.f);
+  assert_int_equal(smc_fold_new(&cfg, &h.f), 0); /* no compiled machine cached */
+  smc_fold_set_logger(h.f, logger, &h);
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"voted\",\"object\":\"d2\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c2", "committed", "draft", 1);
+  /* a newer fold's settings: refused whole, the applied offset stays */
+  int64_t before = 0, after = 0;
+  assert_int_equal(smc_fold_applied(h.f, &h.kv, 0, &before), 0);
+  const char *newer = "{\"type\":\"settings\",\"fold\":2,\"limits\":{\"max_queue\":5}}";
+  smc_record_t rec = {0, h.off[0], 0, NULL, 0, newer, strlen(newer), NULL, NULL};
+  assert_int_equal(smc_fold_apply(h.f, &h.kv, &rec, emit, &h), SMC_EINCOMPATIBLE);
+  assert_int_equal(smc_fold_applied(h.f, &h.kv, 0, &after), 0);
+  assert_int_equal(before, after);
+  no_more(&h);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_lifecycle),
@@ -1205,6 +1277,7 @@ int main(void) {
       cmocka_unit_test(clock_near_int64_max),
       cmocka_unit_test(queries),
       cmocka_unit_test(machine_versions),
+      cmocka_unit_test(settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
