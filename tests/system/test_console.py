@@ -78,6 +78,13 @@ def test_console_paths_and_methods(dev):
     assert st == 405 and h["allow"] == "GET, HEAD"
     st, body = dev.json("GET", "/ui?x=1")
     assert st == 400 and "unknown query parameter 'x'" in body["error"]["message"]
+    # metrics name the route templates, never the file asked for
+    dev.request("GET", "/machine/lock/object/secret-ui-id/pending")
+    st, _, text = dev.request("GET", "/metrics")
+    text = text.decode()
+    for route in ("/ui", "/ui/{asset}", "/machine/{m}/object/{o}/pending"):
+        assert 'route="%s"' % route in text, route
+    assert "nothing.js" not in text and "secret-ui-id" not in text
 
 
 def test_pending_lists_votes(dev):
