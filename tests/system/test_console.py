@@ -317,3 +317,24 @@ def test_console_with_bearer_tokens(dev_tokens):
                "document.querySelector('#view .error-code').textContent === 'unauthorized'")
         assert b.js("sessionStorage.getItem('smc.token')") is None
         assert b.exceptions == [] and b.log_errors == []
+
+
+def test_diagram_without_graphviz_shows_the_dot_source():
+    """A gateway whose host has no Graphviz answers the SVG with 500
+    io_error: the console shows that error and the DOT text instead."""
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = "/nonexistent"  # smc dev finds no `dot`
+    try:
+        d = Dev()
+    finally:
+        os.environ["PATH"] = path
+    try:
+        with Browser(shots_dir()) as b:
+            b.goto(d.url + "/ui#/machine/lock")
+            b.wait("document.querySelector('#diagram pre')", what="the DOT fallback")
+            assert b.text("#diagram pre").startswith('digraph "lock" {')
+            assert b.text("#diagram .error-code") == "io_error"
+            assert "dot -Tsvg" in b.text("#diagram .error-message")
+            assert b.exceptions == [] and b.log_errors == []
+    finally:
+        assert d.stop() == 0
