@@ -133,6 +133,11 @@ int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const cha
  *  - smc_fold_history: up to limit committed confirmations of object with
  *    version > after_version, in version order (empty when the fold keeps
  *    no history).
+ *  - smc_fold_pending: the proposals queued on object, head first: {found
+ *    (a committed version exists), machine (null when not found), version,
+ *    proposals: [{proposal, machine, transition, status "waiting" (the head,
+ *    active, collecting votes) | "queued", data, votes: {accept, reject},
+ *    proposer?, expect_version?, deadline? (the vote timeout), timer?}]}.
  */
 int smc_fold_proposal(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *id,
                       char **json);
@@ -140,6 +145,8 @@ int smc_fold_list(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const cha
                   const char *after, size_t limit, char **json);
 int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
                      int64_t after_version, size_t limit, char **json);
+int smc_fold_pending(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
+                     char **json);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);

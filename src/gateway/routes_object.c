@@ -628,7 +628,7 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
 }
 
 enum MHD_Result smc_gw_route_object(gw_req_t *r) {
-  /* segs: machine M object O [watch | transition T] */
+  /* segs: machine M object O [watch | history | pending | transition T] */
   const char *machine = r->segs[1], *object = r->segs[3];
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   if (r->nsegs == 4) {
@@ -643,6 +643,8 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
   }
   if (r->nsegs == 5 && !strcmp(r->segs[4], "history"))
     return smc_gw_route_history(r);
+  if (r->nsegs == 5 && !strcmp(r->segs[4], "pending"))
+    return smc_gw_route_pending(r);
   if (r->nsegs == 5 && !strcmp(r->segs[4], "watch")) {
     if (!get)
       return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);

@@ -246,6 +246,8 @@ int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
     return smc_fold_settings(fold, kv, p, json);
   case SMC_QUERY_HISTORY:
     return smc_fold_history(fold, kv, p, a->key, a->after_version, a->limit, json);
+  case SMC_QUERY_PENDING:
+    return smc_fold_pending(fold, kv, p, a->key, json);
   default:
     return smc_fold_read(fold, kv, p, a->key, json);
   }
@@ -413,6 +415,14 @@ int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_vers
   a.kind = SMC_QUERY_HISTORY;
   a.after_version = after_version;
   a.limit = limit;
+  return read_index(h, object, &a, deadline_ms, json, len);
+}
+
+int smc_answers_pending(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                        size_t *len) {
+  smc_answer_t a;
+  smc_answer_init(&a);
+  a.kind = SMC_QUERY_PENDING;
   return read_index(h, object, &a, deadline_ms, json, len);
 }
 

@@ -41,6 +41,7 @@ typedef enum smc_query_kind {
   SMC_QUERY_PROPOSAL, /* the decision of proposal id key (smc_fold_proposal) */
   SMC_QUERY_LIST,     /* objects of machine arg after id key (smc_fold_list) */
   SMC_QUERY_HISTORY,  /* versions of object key after after_version (smc_fold_history) */
+  SMC_QUERY_PENDING,  /* proposals queued on object key (smc_fold_pending) */
   SMC_QUERY_SETTINGS, /* the fold settings in force (smc_fold_settings) */
 } smc_query_kind_t;
 
@@ -163,6 +164,12 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
  * serves its partition. */
 int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_version, size_t limit,
                         int64_t deadline_ms, char **json, size_t *len);
+
+/* The proposals queued on object (smc_fold_pending), read like a GET
+ * (ReadIndex): 0 with *json set; SMC_ENOT_FOUND when no local folder serves
+ * its partition. */
+int smc_answers_pending(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                        size_t *len);
 
 /* The fold settings every partition this process serves holds now: 0 with
  * *json (malloc'd canonical JSON, an array of smc_fold_settings answers,

@@ -1117,6 +1117,42 @@ static void queries(void **state) {
   assert_string_equal(S(pj, "status"), "pending");
   json_decref(pj);
   assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "never", &text), SMC_ENOT_FOUND);
+
+  /* pending: the waiting head with its votes so far, then the queued ones */
+  feed(&h, 70,
+       "{\"type\":\"vote\",\"proposal\":\"v2\",\"object\":\"d1\",\"voter\":\"a\","
+       "\"accept\":true}");
+  feed(&h, 80,
+       "{\"type\":\"proposal\",\"id\":\"e9\",\"object\":\"d1\",\"transition\":\"edit\","
+       "\"data\":{\"n\":1}}");
+  no_more(&h);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "d1", &text), 0);
+  pj = json_loads(text, 0, NULL);
+  free(text);
+  assert_true(json_is_true(json_object_get(pj, "found")));
+  assert_string_equal(S(pj, "machine"), "voted");
+  assert_int_equal(I(pj, "version"), 1);
+  json_t *ps = json_object_get(pj, "proposals");
+  assert_int_equal(json_array_size(ps), 2);
+  json_t *w = json_array_get(ps, 0), *q = json_array_get(ps, 1);
+  assert_string_equal(S(w, "proposal"), "v2");
+  assert_string_equal(S(w, "status"), "waiting");
+  assert_string_equal(S(w, "transition"), "approve");
+  assert_true(I(w, "deadline") > 0);
+  json_t *acc = json_object_get(json_object_get(w, "votes"), "accept");
+  assert_int_equal(json_array_size(acc), 1);
+  assert_string_equal(json_string_value(json_array_get(acc, 0)), "a");
+  assert_string_equal(S(q, "proposal"), "e9");
+  assert_string_equal(S(q, "status"), "queued");
+  assert_null(json_object_get(q, "deadline"));
+  assert_int_equal(I(json_object_get(q, "data"), "n"), 1);
+  json_decref(pj);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "l1", &text), 0);
+  assert_string_equal(text, "{\"found\":true,\"machine\":\"lock\",\"proposals\":[],\"version\":2}");
+  free(text);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "never", &text), 0);
+  assert_string_equal(text, "{\"found\":false,\"machine\":null,\"proposals\":[],\"version\":0}");
+  free(text);
   h_close(&h);
 }
 
