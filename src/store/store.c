@@ -12,533 +12,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
-
-struct smc_store {
-  char *dir;
-  rocksdb_t *db;
-  rocksdb_options_t *opts;
-  rocksdb_block_based_table_options_t *table;
-  rocksdb_cache_t *cache;
-  rocksdb_filterpolicy_t *bloom; /* owned by table once set */
-  rocksdb_readoptions_t *ropts;
-  rocksdb_writeoptions_t *wopts;       /* single-key writes: never sync */
-  rocksdb_writeoptions_t *apply_wopts; /* batches: sync per options */
-  rocksdb_column_family_handle_t *cf[SMC_CF_COUNT];
-  /* Handles of "default" and of column families this build does not know
-   * (left by a newer version): RocksDB requires them opened. */
-  rocksdb_column_family_handle_t **other;
-  size_t nother;
-  /* Read cache (rc_* below): RC_SLOTS entries in sets of two, under rc_mu. */
-  struct rc_ent *rc;
-  pthread_mutex_t rc_mu;
-  int rc_mu_ok;
-  uint64_t rc_gen; /* bumped by every write that reaches RocksDB */
-  uint32_t rc_tick;
-  /* Filter of decided proposal ids (df_* below). */
-  uint64_t *df_bits; /* NULL: off */
-  size_t df_blocks;  /* 512-bit blocks, a power of two */
-  size_t df_max_blocks;
-  size_t df_limit; /* rebuild past this many added keys (SIZE_MAX: off) */
-  size_t df_cap;   /* keys it holds at ~1% false positives */
-  size_t df_added; /* keys added since the last (re)build */
-  pthread_rwlock_t df_mu;
-  int df_mu_ok;
-  smc_store_filter_stats_t df_stats;
-  /* A rebuild after open runs on its own thread (df_rebuild_main): df_next
-   * is the filter it fills (NULL when none runs), set and cleared under
-   * df_mu exclusively; writers set their keys' bits in it too. */
-  uint64_t *df_next;
-  size_t df_next_blocks;
-  pthread_t df_thread;
-  int df_thread_joinable;
-  int df_running, df_stop;    /* under df_wait_mu */
-  pthread_mutex_t df_wait_mu; /* with df_wait_cv: a rebuild has ended */
-  pthread_cond_t df_wait_cv;
-  int df_wait_ok;
-  /* One write batch kept between applies (cleared, its buffer as large as
-   * the largest batch so far), taken by atomic exchange. */
-  rocksdb_writebatch_t *wb_spare;
-  int rebuilding; /* options.rebuild, until smc_store_finish_rebuild */
-};
-
-/*
- * Read cache in front of RocksDB for the keys the fold reads on every record
- * (object records, machine registrations, partition meta): a set-associative
- * table of RC_SLOTS entries in sets of RC_WAYS (the least recently used of a
- * set is replaced). Sets of two kept missing about a tenth of the object
- * reads of bench_fold's 10,000 objects: with 16,384 sets, one in forty gets
- * three or more of them, which then evict each other on every pass, and
- * each miss is a RocksDB lookup that may read a table block. With sets of
- * eight, a set overflows only past ~3x the load, and a 32-bit tag of the
- * key's hash skips the key compares of the other entries of its set.
- * Each entry is the exact value RocksDB holds for its key
- * (or its absence). It cannot go stale: every write through this store
- * (smc_store_apply, the kv's put/del, smc_store_drop_partition) updates or
- * drops the entries it touches after RocksDB accepted it, and a value read
- * from RocksDB is only inserted if no write completed meanwhile (rc_gen).
- * Memory: at most RC_SLOTS keys and values (the fold's object records are a
- * few hundred bytes), independent of the number of objects.
- */
-#define RC_SLOTS (1u << 15)
-#define RC_WAYS 8u
-
-typedef struct rc_ent {
-  uint8_t *kv; /* key bytes then value bytes (malloc'd); NULL = empty slot */
-  uint32_t klen, vlen;
-  uint32_t cap;  /* bytes allocated at kv, reused by the next fill that fits */
-  uint32_t used; /* rc_tick when last read or filled: the oldest of a set goes */
-  uint32_t tag;  /* the key's hash (rc_hash), compared before the key */
-  uint8_t cf;
-  uint8_t found; /* 0: the key is known to be absent */
-} rc_ent_t;
-
-/* Object records, machine registrations and the partition meta record
- * (partition + 'a': 5 bytes); not the expiry index, queues, timers, ids. */
-static int rc_cacheable(smc_cf_t cf, size_t klen) {
-  return cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || (cf == SMC_CF_META && klen == 5);
-}
-
-/* FNV-1a of cf and key, its high bits mixed into the low ones (the set
- * index) */
-static uint32_t rc_hash(smc_cf_t cf, const void *key, size_t klen) {
-  uint64_t h = 1469598103934665603ULL ^ (uint64_t)cf;
-  const uint8_t *k = key;
-  for (size_t i = 0; i < klen; i++)
-    h = (h ^ k[i]) * 1099511628211ULL;
-  return (uint32_t)(h ^ (h >> 32));
-}
-
-/* The RC_WAYS entries (a set) a key of hash h may occupy. */
-static rc_ent_t *rc_set(smc_store_t *s, uint32_t h) { return &s->rc[h & (RC_SLOTS - RC_WAYS)]; }
-
-static int rc_match(const rc_ent_t *e, uint32_t h, smc_cf_t cf, const void *key, size_t klen) {
-  return e->kv && e->tag == h && e->cf == (uint8_t)cf && e->klen == klen &&
-         !memcmp(e->kv, key, klen);
-}
-
-/* key's entry in set e, or NULL */
-static rc_ent_t *rc_find(rc_ent_t *e, uint32_t h, smc_cf_t cf, const void *key, size_t klen) {
-  for (unsigned i = 0; i < RC_WAYS; i++)
-    if (rc_match(&e[i], h, cf, key, klen))
-      return &e[i];
-  return NULL;
-}
-
-/* key's entry, or NULL; marks it used. Caller holds rc_mu. */
-static rc_ent_t *rc_lookup(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  uint32_t h = rc_hash(cf, key, klen);
-  rc_ent_t *e = rc_find(rc_set(s, h), h, cf, key, klen);
-  if (e)
-    e->used = ++s->rc_tick;
-  return e;
-}
-
-/* The entry to (re)fill with key: its own, else an empty one, else the one
- * of its set used least recently; tagged with key's hash. Caller holds
- * rc_mu. */
-static rc_ent_t *rc_place(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  uint32_t h = rc_hash(cf, key, klen);
-  rc_ent_t *set = rc_set(s, h), *pick = rc_find(set, h, cf, key, klen);
-  for (unsigned i = 0; !pick && i < RC_WAYS; i++)
-    if (!set[i].kv)
-      pick = &set[i];
-  if (!pick) {
-    pick = &set[0];
-    for (unsigned i = 1; i < RC_WAYS; i++)
-      if ((int32_t)(set[i].used - pick->used) < 0)
-        pick = &set[i];
-  }
-  pick->used = ++s->rc_tick;
-  pick->tag = h;
-  return pick;
-}
-
-/* Make e hold key -> val (val NULL: absent). On allocation failure the slot
- * is left empty, which is always correct. */
-static void rc_fill(rc_ent_t *e, smc_cf_t cf, const void *key, size_t klen, const void *val,
-                    size_t vlen) {
-  if (klen > UINT32_MAX || vlen > UINT32_MAX || klen + vlen > (1u << 20)) {
-    free(e->kv);
-    e->kv = NULL;
-    return;
-  }
-  size_t need = klen + vlen + 1;
-  uint8_t *b = e->kv;
-  if (!b || e->cap < need) {
-    size_t cap = need + need / 4; /* a record that grows a little fits next time */
-    if (!(b = malloc(cap))) {
-      free(e->kv);
-      e->kv = NULL;
-      return;
-    }
-    memcpy(b, key, klen);
-    free(e->kv);
-    e->kv = b;
-    e->cap = (uint32_t)cap;
-  } else {
-    memmove(b, key, klen); /* key may be e's own bytes (same key written again) */
-  }
-  if (val && vlen)
-    memcpy(b + klen, val, vlen);
-  e->klen = (uint32_t)klen;
-  e->vlen = val ? (uint32_t)vlen : 0;
-  e->cf = (uint8_t)cf;
-  e->found = val != NULL;
-}
-
-/* Drop key's entry, if cached. Caller holds rc_mu. */
-static void rc_forget(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen) {
-  rc_ent_t *e = s->rc ? rc_lookup(s, cf, key, klen) : NULL;
-  if (e) {
-    free(e->kv);
-    e->kv = NULL;
-  }
-}
-
-static void rc_clear_locked(smc_store_t *s) {
-  for (size_t i = 0; s->rc && i < RC_SLOTS; i++) {
-    free(s->rc[i].kv);
-    s->rc[i].kv = NULL;
-  }
-}
-
-/* A write of key (val NULL = delete) reached RocksDB: keep the cache exact.
- * Caller holds rc_mu. Written values of cacheable column families are kept
- * (the fold reads them back on the next record of the same object). */
-static void rc_written(smc_store_t *s, smc_cf_t cf, const void *key, size_t klen, const void *val,
-                       size_t vlen) {
-  /* only cacheable keys ever get an entry (kv_get fills no other), so the
-   * rest (decided ids, queues, timers) need no look */
-  if (!s->rc || !rc_cacheable(cf, klen))
-    return;
-  rc_fill(rc_place(s, cf, key, klen), cf, key, klen, val, vlen);
-}
-
-/*
- * Filter of decided proposal ids, in front of the SMC_CF_DECIDED lookups:
- * almost every proposal carries a new id, and asking RocksDB for an absent
- * key (memtable bloom, then every table's bloom) cost ~11% of the fold. A
- * blocked bloom filter (one 64-byte block per key, 6 bits) answers "absent"
- * exactly: every key that can be in SMC_CF_DECIDED has its bits set before
- * the write that stores it, so a key without them is not there. Deletes
- * (the dedup expiry) leave their bits: such keys only cost a RocksDB
- * lookup, as without the filter.
- *
- * Memory is bounded by decided_filter_bytes: the filter starts at a
- * sixteenth of that. Once more keys were added since the last build than it
- * holds at ~1% false positives, it is rebuilt from the keys RocksDB has
- * (expired ids are gone by then), twice as large while those are more than
- * half its capacity; if they still are at the bound, it is switched off
- * until the store is reopened and every lookup goes to RocksDB. The build on
- * open reads every key of SMC_CF_DECIDED once.
- *
- * Threads: lookups and inserts hold df_mu shared and set bits atomically;
- * smc_store_apply and kv_put hold it shared from setting the bits until
- * RocksDB has the write. The build on open runs before the store is shared.
- * A rebuild when full runs on a thread of its own, so that the writer which
- * filled the filter (a committer's fold thread) does not stop while every
- * decided id is read: it publishes a cleared filter as df_next under df_mu
- * exclusively (so every write whose bits were set before is in RocksDB by
- * then, and every later one sets its bits in df_next too), fills it from an
- * iterator made after that, and swaps it in under df_mu exclusively.
- * Lookups use the old filter meanwhile, which still has every key.
- */
-#define DF_BLOCK_WORDS 8 /* 512 bits */
-
-static uint64_t df_hash(const void *key, size_t klen) {
-  const uint8_t *p = key;
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (klen * 0xff51afd7ed558ccdULL);
-  while (klen >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
-    h ^= h >> 31;
-    p += 8;
-    klen -= 8;
-  }
-  uint64_t w = 0;
-  for (size_t i = 0; i < klen; i++)
-    w |= (uint64_t)p[i] << (8 * i);
-  h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  return h;
-}
-
-/* The block of h (blocks is a power of two); its 6 bit positions are 9
- * bits of h each. */
-static uint64_t *df_block(uint64_t *bits, size_t blocks, uint64_t h) {
-  return bits + (((h >> 54) ^ (h * 0x9e3779b97f4a7c15ULL)) & (blocks - 1)) * DF_BLOCK_WORDS;
-}
-
-static void df_set(uint64_t *bits, size_t blocks, const void *key, size_t klen) {
-  uint64_t h = df_hash(key, klen);
-  uint64_t *b = df_block(bits, blocks, h);
-  for (int i = 0; i < 6; i++) {
-    unsigned bit = (unsigned)(h >> (9 * i)) & 511;
-    __atomic_fetch_or(&b[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
-  }
-}
-
-/* 0: key is certainly not in SMC_CF_DECIDED; 1: it may be. Caller holds
- * df_mu shared and df_bits is set. */
-static int df_maybe(const smc_store_t *s, const void *key, size_t klen) {
-  uint64_t h = df_hash(key, klen);
-  const uint64_t *b = df_block(s->df_bits, s->df_blocks, h);
-  for (int i = 0; i < 6; i++) {
-    unsigned bit = (unsigned)(h >> (9 * i)) & 511;
-    if (!(__atomic_load_n(&b[bit >> 6], __ATOMIC_RELAXED) & (1ULL << (bit & 63))))
-      return 0;
-  }
-  return 1;
-}
-
-/* Fill bits (blocks blocks, cleared) from every key RocksDB holds in
- * SMC_CF_DECIDED. Returns the number of keys, -1 on a read error, -2 when
- * the store is closing (a rebuild's fill checks every 4096 keys). */
-static long df_fill(smc_store_t *s, uint64_t *bits, size_t blocks) {
-  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-  if (!ro)
-    return -1;
-  rocksdb_readoptions_set_fill_cache(ro, 0);
-  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[SMC_CF_DECIDED]);
-  long n = 0;
-  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-    size_t kl = 0;
-    const char *k = rocksdb_iter_key(it, &kl);
-    df_set(bits, blocks, k, kl);
-    if (++n % 4096 == 0 && __atomic_load_n(&s->df_stop, __ATOMIC_RELAXED)) {
-      n = -2;
-      break;
-    }
-  }
-  char *rerr = NULL;
-  rocksdb_iter_get_error(it, &rerr);
-  if (rerr) {
-    rocksdb_free(rerr);
-    if (n >= 0)
-      n = -1;
-  }
-  rocksdb_iter_destroy(it);
-  rocksdb_readoptions_destroy(ro);
-  return n;
-}
-
-/* Give the filter blocks (cleared) 512-bit blocks. */
-static int df_size(smc_store_t *s, size_t blocks) {
-  uint64_t *bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t));
-  if (!bits)
-    return SMC_ENOMEM;
-  free(s->df_bits);
-  s->df_bits = bits;
-  s->df_blocks = blocks;
-  s->df_cap = blocks * 512 / 10; /* 10 bits per key: ~1% false positives */
-  __atomic_store_n(&s->df_limit, s->df_cap, __ATOMIC_RELAXED);
-  s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
-  s->df_stats.capacity = s->df_cap;
-  return 0;
-}
-
-/* Switch the filter off (a read error, or too many live ids at the bound):
- * every lookup goes to RocksDB until the store is reopened. Caller holds
- * df_mu exclusively. */
-static void df_off(smc_store_t *s) {
-  free(s->df_bits);
-  s->df_bits = NULL;
-  s->df_stats.enabled = 0;
-  __atomic_store_n(&s->df_limit, SIZE_MAX, __ATOMIC_RELAXED);
-}
-
-/* (Re)build the filter from RocksDB, doubling it (up to df_max_blocks)
- * while the keys there are more than half its capacity; switch it off when
- * they still are at the bound, or when RocksDB cannot be read. Caller holds
- * df_mu exclusively (or the store is not shared yet). */
-static void df_build(smc_store_t *s) {
-  while (s->df_bits) {
-    memset(s->df_bits, 0, s->df_blocks * DF_BLOCK_WORDS * sizeof(uint64_t));
-    long n = df_fill(s, s->df_bits, s->df_blocks);
-    s->df_stats.builds++;
-    if (n >= 0 && (size_t)n <= s->df_cap / 2) {
-      __atomic_store_n(&s->df_added, (size_t)n, __ATOMIC_RELAXED);
-      __atomic_store_n(&s->df_stats.keys, (size_t)n, __ATOMIC_RELAXED);
-      return;
-    }
-    size_t blocks = s->df_blocks;
-    while (n >= 0 && blocks < s->df_max_blocks && blocks * 512 / 10 / 2 < (size_t)n)
-      blocks *= 2;
-    if (n < 0 || blocks == s->df_blocks || df_size(s, blocks))
-      df_off(s);
-  }
-}
-
-/* Set up the filter: at most bytes of memory (0: none), starting at a
- * sixteenth of that (or at once at bytes when full) and doubling as the
- * decided ids grow. */
-static int df_open(smc_store_t *s, size_t bytes, int full) {
-  if (pthread_rwlock_init(&s->df_mu, NULL))
-    return SMC_ENOMEM;
-  s->df_mu_ok = 1;
-  if (pthread_mutex_init(&s->df_wait_mu, NULL))
-    return SMC_ENOMEM;
-  if (pthread_cond_init(&s->df_wait_cv, NULL)) {
-    pthread_mutex_destroy(&s->df_wait_mu);
-    return SMC_ENOMEM;
-  }
-  s->df_wait_ok = 1;
-  if (bytes < DF_BLOCK_WORDS * sizeof(uint64_t))
-    return 0;
-  size_t blocks = 1;
-  while (blocks * 2 * DF_BLOCK_WORDS * sizeof(uint64_t) <= bytes)
-    blocks *= 2;
-  s->df_max_blocks = blocks;
-  if (df_size(s, full || blocks < 16 ? blocks : blocks / 16))
-    return SMC_ENOMEM;
-  s->df_stats.enabled = 1;
-  df_build(s);
-  return 0;
-}
-
-/* Publish bits (blocks, cleared) as the filter being built, or withdraw it
- * (NULL). Waits out every writer between setting its bits and its RocksDB
- * write. */
-static void df_set_next(smc_store_t *s, uint64_t *bits, size_t blocks) {
-  pthread_rwlock_wrlock(&s->df_mu);
-  s->df_next = bits;
-  s->df_next_blocks = blocks;
-  pthread_rwlock_unlock(&s->df_mu);
-}
-
-/* The rebuild thread: the same sizing as df_build, into filters that are
- * swapped in only when built (see the comment above DF_BLOCK_WORDS). */
-static void *df_rebuild_main(void *arg) {
-  smc_store_t *s = arg;
-  pthread_rwlock_rdlock(&s->df_mu);
-  size_t blocks = s->df_bits ? s->df_blocks : 0;
-  pthread_rwlock_unlock(&s->df_mu);
-  while (blocks) {
-    uint64_t *bits = calloc(blocks * DF_BLOCK_WORDS, sizeof(uint64_t));
-    if (!bits) {
-      pthread_rwlock_wrlock(&s->df_mu);
-      df_off(s);
-      pthread_rwlock_unlock(&s->df_mu);
-      break;
-    }
-    df_set_next(s, bits, blocks);
-    size_t added0 = __atomic_load_n(&s->df_added, __ATOMIC_RELAXED);
-    long n = df_fill(s, bits, blocks);
-    size_t cap = blocks * 512 / 10;
-    pthread_rwlock_wrlock(&s->df_mu);
-    s->df_next = NULL;
-    if (n != -2)
-      s->df_stats.builds++;
-    if (n >= 0 && (size_t)n <= cap / 2) {
-      /* keys added while it filled count again if the iterator saw them:
-       * the count only decides when to rebuild next */
-      size_t during = __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) - added0;
-      free(s->df_bits);
-      s->df_bits = bits;
-      s->df_blocks = blocks;
-      s->df_cap = cap;
-      __atomic_store_n(&s->df_limit, cap, __ATOMIC_RELAXED);
-      __atomic_store_n(&s->df_added, (size_t)n + during, __ATOMIC_RELAXED);
-      __atomic_store_n(&s->df_stats.keys, (size_t)n + during, __ATOMIC_RELAXED);
-      s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
-      s->df_stats.capacity = cap;
-      pthread_rwlock_unlock(&s->df_mu);
-      break;
-    }
-    free(bits);
-    size_t more = blocks;
-    while (n >= 0 && more < s->df_max_blocks && more * 512 / 10 / 2 < (size_t)n)
-      more *= 2;
-    if (n == -2) {
-      more = 0; /* closing: keep the old filter */
-    } else if (n < 0 || more == blocks || !s->df_bits) {
-      if (more == blocks && n >= 0) {
-        s->df_stats.bytes = blocks * DF_BLOCK_WORDS * sizeof(uint64_t);
-        s->df_stats.capacity = cap;
-      }
-      df_off(s);
-      more = 0;
-    }
-    pthread_rwlock_unlock(&s->df_mu);
-    blocks = more;
-  }
-  pthread_mutex_lock(&s->df_wait_mu);
-  s->df_running = 0;
-  pthread_cond_broadcast(&s->df_wait_cv);
-  pthread_mutex_unlock(&s->df_wait_mu);
-  return NULL;
-}
-
-/* After a write: once the filter holds more keys than its capacity, start
- * a rebuild on its own thread unless one runs. The caller holds nothing. */
-static void df_maybe_rebuild(smc_store_t *s) {
-  if (__atomic_load_n(&s->df_added, __ATOMIC_RELAXED) <=
-      __atomic_load_n(&s->df_limit, __ATOMIC_RELAXED))
-    return;
-  pthread_mutex_lock(&s->df_wait_mu);
-  if (s->df_running || s->df_stop) {
-    pthread_mutex_unlock(&s->df_wait_mu);
-    return;
-  }
-  if (s->df_thread_joinable) /* the last rebuild's thread, ended */
-    pthread_join(s->df_thread, NULL);
-  s->df_thread_joinable = 0;
-  s->df_running = 1;
-  if (pthread_create(&s->df_thread, NULL, df_rebuild_main, s) == 0) {
-    s->df_thread_joinable = 1;
-    pthread_mutex_unlock(&s->df_wait_mu);
-    return;
-  }
-  s->df_running = 0;
-  pthread_mutex_unlock(&s->df_wait_mu);
-  /* no thread: rebuild here, holding the writers up meanwhile */
-  pthread_rwlock_wrlock(&s->df_mu);
-  if (s->df_bits && __atomic_load_n(&s->df_added, __ATOMIC_RELAXED) > s->df_cap)
-    df_build(s);
-  pthread_rwlock_unlock(&s->df_mu);
-}
-
-/* Wait for a rebuild that runs (stop: make it give up first) and reap its
- * thread. */
-static void df_settle(smc_store_t *s, int stop) {
-  if (!s->df_wait_ok)
-    return;
-  pthread_mutex_lock(&s->df_wait_mu);
-  if (stop)
-    __atomic_store_n(&s->df_stop, 1, __ATOMIC_RELAXED);
-  while (s->df_running)
-    pthread_cond_wait(&s->df_wait_cv, &s->df_wait_mu);
-  if (s->df_thread_joinable)
-    pthread_join(s->df_thread, NULL);
-  s->df_thread_joinable = 0;
-  pthread_mutex_unlock(&s->df_wait_mu);
-}
-
-/* Add key before writing it to SMC_CF_DECIDED. Caller holds df_mu shared. */
-static void df_add(smc_store_t *s, const void *key, size_t klen) {
-  if (!s->df_bits)
-    return;
-  df_set(s->df_bits, s->df_blocks, key, klen);
-  if (s->df_next)
-    df_set(s->df_next, s->df_next_blocks, key, klen);
-  __atomic_fetch_add(&s->df_added, 1, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&s->df_stats.keys, 1, __ATOMIC_RELAXED);
-}
-
-void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out) {
-  df_settle(s, 0);
-  pthread_rwlock_rdlock(&s->df_mu);
-  out->enabled = s->df_stats.enabled;
-  out->bytes = s->df_stats.bytes;
-  out->capacity = s->df_stats.capacity;
-  out->builds = s->df_stats.builds;
-  out->keys = __atomic_load_n(&s->df_stats.keys, __ATOMIC_RELAXED);
-  out->skipped = __atomic_load_n(&s->df_stats.skipped, __ATOMIC_RELAXED);
-  pthread_rwlock_unlock(&s->df_mu);
-}
+#include "store/store_int.h"
 
 void smc_store_options_default(smc_store_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -629,7 +103,7 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
    * more disk for what those levels hold (level 1 is four memtables' worth,
    * below; before it was sized so, the whole store took about 2.4x the disk
    * while its data fit in them), and everything below is compressed. */
-  int per_level[7] = {rocksdb_no_compression, rocksdb_no_compression, rocksdb_lz4_compression,
+  int per_level[7] = {rocksdb_no_compression,  rocksdb_no_compression,  rocksdb_lz4_compression,
                       rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression};
   rocksdb_options_set_compression_per_level(s->opts, per_level, 7);
@@ -637,11 +111,10 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
    * as its compaction trigger, 4 by default), table files as large as a
    * memtable: RocksDB's tuning advice. With its defaults (256 MiB, 64 MiB
    * files) and a worker's 4 MiB memtables, every 16 MiB of new random
-   * decided ids rewrote all of level 1: bench_fold 1000000 10000 with 4 MiB memtables spent 24.3 and 28.0 us
-   * of process CPU per record, 20.2 and 22.6 with this, in 157-162 MiB of
-   * table files against 275-277 (more of it compressed below level 1).
-   * With 16 MiB memtables the CPU is the same and the files a third
-   * smaller. */
+   * decided ids rewrote all of level 1: bench_fold 1000000 10000 with 4 MiB memtables spent 24.3
+   * and 28.0 us of process CPU per record, 20.2 and 22.6 with this, in 157-162 MiB of table files
+   * against 275-277 (more of it compressed below level 1). With 16 MiB memtables the CPU is the
+   * same and the files a third smaller. */
   rocksdb_options_set_max_bytes_for_level_base(
       s->opts, (uint64_t)rocksdb_options_get_level0_file_num_compaction_trigger(s->opts) *
                    o->write_buffer_bytes);
@@ -831,7 +304,7 @@ int smc_store_open(const char *dir, const smc_store_options_t *o, smc_store_t **
   s->rc_mu_ok = 1;
   if ((rc = build_options(s, o, err)) || (rc = prepare_dir(s, o, err)) || (rc = open_db(s, err)))
     goto fail;
-  if (df_open(s, o->decided_filter_bytes, o->rebuild)) {
+  if (smc_store_filter_open(s, o->decided_filter_bytes, o->rebuild)) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
@@ -845,7 +318,7 @@ fail:
 void smc_store_close(smc_store_t *s) {
   if (!s)
     return;
-  df_settle(s, 1); /* before RocksDB goes: a rebuild reads it */
+  smc_store_filter_settle(s, 1); /* before RocksDB goes: a rebuild reads it */
   for (int i = 0; i < SMC_CF_COUNT; i++)
     if (s->cf[i])
       rocksdb_column_family_handle_destroy(s->cf[i]);
@@ -879,7 +352,7 @@ void smc_store_close(smc_store_t *s) {
     pthread_cond_destroy(&s->df_wait_cv);
   }
   free(s->df_bits);
-  rc_clear_locked(s);
+  smc_store_cache_clear_locked(s);
   free(s->rc);
   free(s->dir);
   free(s);
@@ -934,18 +407,18 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
     return SMC_EINVALID_ARGUMENT;
   if (cf == SMC_CF_DECIDED) {
     pthread_rwlock_rdlock(&s->df_mu);
-    int absent = s->df_bits && !df_maybe(s, key, klen);
+    int absent = s->df_bits && !smc_store_filter_maybe(s, key, klen);
     pthread_rwlock_unlock(&s->df_mu);
     if (absent) {
       __atomic_fetch_add(&s->df_stats.skipped, 1, __ATOMIC_RELAXED);
       return SMC_ENOT_FOUND;
     }
   }
-  int cacheable = rc_cacheable(cf, klen);
+  int cacheable = smc_store_cache_cacheable(cf, klen);
   uint64_t gen = 0;
   if (cacheable) {
     pthread_mutex_lock(&s->rc_mu);
-    rc_ent_t *e = rc_lookup(s, cf, key, klen);
+    rc_ent_t *e = smc_store_cache_lookup(s, cf, key, klen);
     if (e) {
       int rc = SMC_ENOT_FOUND;
       if (e->found) {
@@ -971,7 +444,7 @@ static int kv_get(void *self, smc_cf_t cf, const void *key, size_t klen, void **
   if (cacheable) { /* only if no write completed since gen was read */
     pthread_mutex_lock(&s->rc_mu);
     if (gen == s->rc_gen)
-      rc_fill(rc_place(s, cf, key, klen), cf, key, klen, v, n);
+      smc_store_cache_fill(smc_store_cache_place(s, cf, key, klen), cf, key, klen, v, n);
     pthread_mutex_unlock(&s->rc_mu);
   }
   if (!v) {
@@ -995,19 +468,19 @@ static int kv_put(void *self, smc_cf_t cf, const void *key, size_t klen, const v
   int decided = cf == SMC_CF_DECIDED;
   if (decided) {
     pthread_rwlock_rdlock(&s->df_mu);
-    df_add(s, key, klen);
+    smc_store_filter_add(s, key, klen);
   }
   rocksdb_put_cf(s->db, s->wopts, s->cf[cf], key, klen, val, vlen, &rerr);
   if (decided) {
     pthread_rwlock_unlock(&s->df_mu);
-    df_maybe_rebuild(s);
+    smc_store_filter_maybe_rebuild(s);
   }
   pthread_mutex_lock(&s->rc_mu);
   s->rc_gen++;
   if (rerr) /* unknown outcome: forget the key */
-    rc_forget(s, cf, key, klen);
+    smc_store_cache_forget(s, cf, key, klen);
   else
-    rc_written(s, cf, key, klen, val, vlen);
+    smc_store_cache_written(s, cf, key, klen, val, vlen);
   pthread_mutex_unlock(&s->rc_mu);
   if (rerr) {
     rocksdb_free(rerr);
@@ -1025,9 +498,9 @@ static int kv_del(void *self, smc_cf_t cf, const void *key, size_t klen) {
   pthread_mutex_lock(&s->rc_mu);
   s->rc_gen++;
   if (rerr)
-    rc_forget(s, cf, key, klen);
+    smc_store_cache_forget(s, cf, key, klen);
   else
-    rc_written(s, cf, key, klen, NULL, 0);
+    smc_store_cache_written(s, cf, key, klen, NULL, 0);
   pthread_mutex_unlock(&s->rc_mu);
   if (rerr) {
     rocksdb_free(rerr);
@@ -1101,7 +574,7 @@ static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
   if (!cf_ok(cf))
     return SMC_EINVALID_ARGUMENT;
   if (val && cf == SMC_CF_DECIDED)
-    df_add(b->s, key, klen);
+    smc_store_filter_add(b->s, key, klen);
   if (val)
     rocksdb_writebatch_put_cf(b->wb, b->s->cf[cf], key, klen, val, vlen);
   else
@@ -1111,7 +584,7 @@ static int add_to_batch(void *opaque, smc_cf_t cf, const void *key, size_t klen,
 
 static int rc_apply_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
                         size_t vlen) {
-  rc_written(opaque, cf, key, klen, val, vlen);
+  smc_store_cache_written(opaque, cf, key, klen, val, vlen);
   return 0;
 }
 
@@ -1135,8 +608,8 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err) {
   pthread_mutex_lock(&s->rc_mu);
   s->rc_gen++;
   if (rerr) /* outcome unknown: start over */
-    rc_clear_locked(s);
-  else /* only these column families have cached keys (rc_cacheable) */
+    smc_store_cache_clear_locked(s);
+  else /* only these column families have cached keys (smc_store_cache_cacheable) */
     for (smc_cf_t cf = 0; cf < SMC_CF_COUNT; cf++)
       if (cf == SMC_CF_OBJECTS || cf == SMC_CF_MACHINES || cf == SMC_CF_META)
         smc_overlay_foreach_cf(ov, cf, rc_apply_one, s);
@@ -1150,7 +623,7 @@ done:
   if (!__atomic_compare_exchange_n(&s->wb_spare, &none, b.wb, 0, __ATOMIC_ACQ_REL,
                                    __ATOMIC_RELAXED))
     rocksdb_writebatch_destroy(b.wb); /* another thread's is kept */
-  df_maybe_rebuild(s);
+  smc_store_filter_maybe_rebuild(s);
   return rc;
 }
 
@@ -1170,7 +643,7 @@ int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err
   rocksdb_writebatch_destroy(wb);
   pthread_mutex_lock(&s->rc_mu);
   s->rc_gen++;
-  rc_clear_locked(s);
+  smc_store_cache_clear_locked(s);
   pthread_mutex_unlock(&s->rc_mu);
   if (rerr)
     return rocks_fail(err, rerr, "drop partition");
