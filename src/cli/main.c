@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "cli/cli.h"
+#include "kafka/handle.h"
 #include "core/logline.h"
 
 /* SMC_VERSION comes from CMake's project(VERSION) (CMakeLists.txt). */
@@ -120,7 +119,7 @@ int main(int argc, char **argv) {
   if (!strcmp(name, "version") || !strcmp(name, "--version")) {
     /* The librdkafka this process runs (the library loaded, not the header
      * it was built with): the one of .cache/librdkafka or Debian's. */
-    printf("smc %s\nlibrdkafka %s\n", SMC_VERSION, rd_kafka_version_str());
+    printf("smc %s\nlibrdkafka %s\n", SMC_VERSION, smc_kafka_version());
     return SMC_EXIT_OK;
   }
   for (size_t i = 0; i < NCOMMANDS; i++)

@@ -2,8 +2,24 @@
 #include "kafka/handle.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kafka/kconf.h"
+
+/* A report_cb and its opaque, the producer's librdkafka opaque. */
+typedef struct reporter {
+  unsigned magic;
+  smc_kafka_report_fn fn;
+  void *opaque;
+} reporter_t;
+#define REPORTER_MAGIC 0x5e9047u
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  reporter_t *r = opaque;
+  r->fn(r->opaque, m->err ? rd_kafka_err2str(m->err) : NULL);
+}
 
 int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int producer,
                          char *errstr, size_t errlen) {
@@ -58,13 +74,23 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errle
     goto fail;
   if (s->rebalance_cb)
     rd_kafka_conf_set_rebalance_cb(conf, s->rebalance_cb);
-  if (s->delivery_cb)
-    rd_kafka_conf_set_dr_msg_cb(conf, s->delivery_cb);
-  if (s->opaque)
+  reporter_t *rep = NULL;
+  if (producer && s->report_cb) {
+    if (!(rep = malloc(sizeof *rep))) {
+      snprintf(errstr, errlen, "out of memory");
+      goto fail;
+    }
+    *rep = (reporter_t){REPORTER_MAGIC, s->report_cb, s->opaque};
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, rep);
+  } else if (s->opaque) {
     rd_kafka_conf_set_opaque(conf, s->opaque);
+  }
   rd_kafka_t *rk = rd_kafka_new(s->type, conf, errstr, errlen);
-  if (!rk)
+  if (!rk) {
+    free(rep);
     goto fail; /* rd_kafka_new takes the configuration over only on success */
+  }
   if (!producer)
     rd_kafka_poll_set_consumer(rk);
   return rk;
@@ -76,7 +102,35 @@ fail:
 void smc_kafka_close(rd_kafka_t *rk) {
   if (!rk)
     return;
+  reporter_t *rep = NULL;
   if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER)
     rd_kafka_consumer_close(rk);
+  else if ((rep = rd_kafka_opaque(rk)) && rep->magic != REPORTER_MAGIC)
+    rep = NULL; /* opened with an opaque of its own */
   rd_kafka_destroy(rk);
+  free(rep);
 }
+
+int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
+                      size_t klen, const void *value, size_t vlen, const char **why) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+        RD_KAFKA_V_KEY(key, key ? klen : 0), RD_KAFKA_V_VALUE((void *)value, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return 0;
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      *why = rd_kafka_err2str(e);
+      return -1;
+    }
+    rd_kafka_poll(rk, 10);
+  }
+}
+
+void smc_kafka_poll(rd_kafka_t *rk, int ms) { rd_kafka_poll(rk, ms); }
+
+void smc_kafka_flush(rd_kafka_t *rk, int ms) { rd_kafka_flush(rk, ms); }
+
+const char *smc_kafka_version(void) { return rd_kafka_version_str(); }

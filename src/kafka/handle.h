@@ -14,7 +14,8 @@
 
 typedef void (*smc_kafka_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                        rd_kafka_topic_partition_list_t *parts, void *opaque);
-typedef void (*smc_kafka_delivery_fn)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+/* A producer's delivery report: error NULL when the message was written. */
+typedef void (*smc_kafka_report_fn)(void *opaque, const char *error);
 
 /* Every consumer reads read_committed, commits (if at all) by hand and
  * starts a partition without a committed offset at its beginning; these
@@ -31,7 +32,7 @@ typedef struct smc_kafka_spec {
   const char *const *props;            /* the user's -X pass-through, applied last */
   int murmur2;                         /* producer: the Java client's partitioner */
   smc_kafka_rebalance_fn rebalance_cb; /* consumer, optional */
-  smc_kafka_delivery_fn delivery_cb;   /* producer, optional */
+  smc_kafka_report_fn report_cb;       /* producer, optional (then close with smc_kafka_close) */
   void *opaque;                        /* for the callbacks */
 } smc_kafka_spec_t;
 
@@ -47,5 +48,18 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *spec, char *errstr, size_t er
 
 /* consumer_close (for a consumer) then destroy; NULL is a no-op. */
 void smc_kafka_close(rd_kafka_t *rk);
+
+/* Produce a copy of value (key may be NULL) to topic, on partition (< 0:
+ * by the configured partitioner), retrying while the queue is full (after a
+ * 10 ms poll). Returns 0, or -1 with *why set to librdkafka's reason. */
+int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
+                      size_t klen, const void *value, size_t vlen, const char **why);
+/* Serve delivery reports and other callbacks for up to ms. */
+void smc_kafka_poll(rd_kafka_t *rk, int ms);
+/* Wait up to ms for every queued message to be delivered. */
+void smc_kafka_flush(rd_kafka_t *rk, int ms);
+
+/* The version of the librdkafka linked, for --version and metrics. */
+const char *smc_kafka_version(void);
 
 #endif

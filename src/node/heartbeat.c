@@ -89,26 +89,21 @@ static void beat(smc_heartbeat_t *h, int stopped) {
   if (!text)
     return;
   const char *id = h->cfg->node_id;
-  rd_kafka_resp_err_t e =
-      rd_kafka_producev(h->rk, RD_KAFKA_V_TOPIC(h->topic), RD_KAFKA_V_KEY(id, strlen(id)),
-                        RD_KAFKA_V_VALUE(text, strlen(text)),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
-  if (e) {
-    free(text);
-    if (!h->warned++)
-      smc_log(SMC_LOG_WARN, id, -1, "heartbeat to %s: %s", h->topic, rd_kafka_err2str(e));
-  }
+  const char *why;
+  if (smc_kafka_produce(h->rk, h->topic, -1, id, strlen(id), text, strlen(text), &why) < 0 &&
+      !h->warned++)
+    smc_log(SMC_LOG_WARN, id, -1, "heartbeat to %s: %s", h->topic, why);
+  free(text);
 }
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)rk;
+static void delivered(void *opaque, const char *error) {
   smc_heartbeat_t *h = opaque;
-  if (m->err && !h->warned++)
+  if (error && !h->warned++)
     smc_log(SMC_LOG_WARN, h->cfg->node_id, -1,
             "heartbeat to %s: %s (the node table will not show this node; create the topics "
             "with `smc topics create`)",
-            h->topic, rd_kafka_err2str(m->err));
-  else if (!m->err)
+            h->topic, error);
+  else if (!error)
     smc_metrics_counter_add("smc_heartbeats_total", NULL, 1);
 }
 
@@ -118,7 +113,7 @@ static void *heartbeat_main(void *arg) {
   while (!h->stop) {
     pthread_mutex_unlock(&h->mu);
     beat(h, 0);
-    rd_kafka_poll(h->rk, 0);
+    smc_kafka_poll(h->rk, 0);
     pthread_mutex_lock(&h->mu);
     struct timespec ts = smc_deadline_ts(CLOCK_REALTIME, h->cfg->heartbeat_ms);
     if (!h->stop)
@@ -126,7 +121,7 @@ static void *heartbeat_main(void *arg) {
   }
   pthread_mutex_unlock(&h->mu);
   beat(h, 1);
-  rd_kafka_flush(h->rk, 2000);
+  smc_kafka_flush(h->rk, 2000);
   return NULL;
 }
 
@@ -150,7 +145,7 @@ int smc_heartbeat_start(const smc_node_config_t *cfg, smc_node_t *node, smc_hear
                            .bootstrap = cfg->bootstrap,
                            .base = kv,
                            .props = cfg->kafka_props,
-                           .delivery_cb = dr_cb,
+                           .report_cb = delivered,
                            .opaque = h};
   if (!(h->rk = smc_kafka_open(&spec, errstr, sizeof errstr)))
     goto kafka;
@@ -191,7 +186,7 @@ void smc_heartbeat_stop(smc_heartbeat_t *h) {
     pthread_join(h->thread, NULL);
   }
   if (h->rk)
-    rd_kafka_destroy(h->rk);
+    smc_kafka_close(h->rk);
   free(h->topic);
   free(h->http);
   pthread_mutex_destroy(&h->mu);

@@ -281,7 +281,7 @@ static void describe_metrics(void) {
     smc_metrics_counter_add(zero[i][0], zero[i][1], 0);
   char labels[256];
   snprintf(labels, sizeof labels, "librdkafka=\"%s\",rocksdb=\"%s\",version=\"%s\"",
-           rd_kafka_version_str(), SMC_ROCKSDB_VERSION, SMC_VERSION);
+           smc_kafka_version(), SMC_ROCKSDB_VERSION, SMC_VERSION);
   smc_metrics_gauge_set("smc_build_info", labels, 1);
 }
 
@@ -401,7 +401,7 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
   smc_log(SMC_LOG_INFO, n->cfg.node_id, -1,
           "node started (committer %s, voter %s, prefix %s, smc %s, librdkafka %s)",
           n->committer ? "on" : "off", n->voter ? n->cfg.voter_id : "off", n->cfg.prefix,
-          SMC_VERSION, rd_kafka_version_str());
+          SMC_VERSION, smc_kafka_version());
   *out = n;
   return 0;
 fail:

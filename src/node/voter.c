@@ -455,15 +455,10 @@ static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char
                       has_reason ? reason : NULL, v->vote_key ? sig : NULL);
   if (v->text.oom)
     return SMC_ENOMEM;
-  rd_kafka_resp_err_t e;
-  while ((e = rd_kafka_producev(v->producer, RD_KAFKA_V_TOPIC(v->topic_in), RD_KAFKA_V_PARTITION(p),
-                                RD_KAFKA_V_KEY(object, strlen(object)),
-                                RD_KAFKA_V_VALUE(v->text.p, v->text.len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-         RD_KAFKA_RESP_ERR__QUEUE_FULL)
-    rd_kafka_poll(v->producer, 10);
-  if (e) {
-    vlog(v, SMC_LOG_WARN, p, "vote on %s: %s", proposal, rd_kafka_err2str(e));
+  const char *why;
+  if (smc_kafka_produce(v->producer, v->topic_in, p, object, strlen(object), v->text.p, v->text.len,
+                        &why) < 0) {
+    vlog(v, SMC_LOG_WARN, p, "vote on %s: %s", proposal, why);
     return SMC_EKAFKA;
   }
   vlog(v, SMC_LOG_INFO, p, "voted %s%s on proposal %s of %s%s%s", accept ? "accept" : "reject",
@@ -676,13 +671,13 @@ static void *voter_main(void *arg) {
     if ((write || commit) && flush_batch(v, 0) < 0)
       break;
     cast_pending(v);
-    rd_kafka_poll(v->producer, 0);
+    smc_kafka_poll(v->producer, 0);
   }
 out:
   flush_batch(v, 1);
   vlog(v, SMC_LOG_INFO, -1, "leaving group %s", v->group);
   rd_kafka_consumer_close(v->consumer);
-  rd_kafka_flush(v->producer, 5000);
+  smc_kafka_flush(v->producer, 5000);
   return NULL;
 }
 

@@ -20,11 +20,8 @@ set(layers base core store kafka client node gateway cli)
 # Files that still call librdkafka outside src/kafka/ (to move there).
 set(SMC_RDKAFKA_PENDING
   client/client.c
-  cli/main.c
   gateway/follower.c
   node/committer.c
-  node/heartbeat.c
-  node/node.c
   node/replay.c
   node/voter.c
   node/roles.h)
