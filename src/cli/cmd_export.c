@@ -63,21 +63,16 @@ static int cmd_export_run(int argc, char **argv) {
   int opt, rc = SMC_EXIT_USAGE;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
+    int known = smc_logcmd_conn_opt(&c, opt, optarg, "export");
+    if (known < 0)
+      goto out;
+    if (known)
+      continue;
     switch (opt) {
     case 'h':
       export_usage(stdout);
       smc_logcmd_conn_close(&c);
       return SMC_EXIT_OK;
-    case 'X':
-      if (smc_logcmd_conn_prop(&c, optarg, "export") < 0)
-        goto out;
-      break;
-    case OPT_BOOTSTRAP:
-      c.bootstrap = optarg;
-      break;
-    case OPT_PREFIX:
-      c.prefix = optarg;
-      break;
     case OPT_TOPIC:
       name = optarg;
       break;

@@ -183,21 +183,16 @@ static int cmd_replay_run(int argc, char **argv) {
     goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
+    int known = smc_logcmd_conn_opt(&c, opt, optarg, "replay");
+    if (known < 0)
+      goto out;
+    if (known)
+      continue;
     switch (opt) {
     case 'h':
       replay_usage(stdout);
       smc_logcmd_conn_close(&c);
       return SMC_EXIT_OK;
-    case 'X':
-      if (smc_logcmd_conn_prop(&c, optarg, "replay") < 0)
-        goto out;
-      break;
-    case OPT_BOOTSTRAP:
-      c.bootstrap = optarg;
-      break;
-    case OPT_PREFIX:
-      c.prefix = optarg;
-      break;
     case OPT_DATA_DIR:
       data_dir = optarg;
       break;

@@ -175,6 +175,11 @@ static int cmd_verify_run(int argc, char **argv) {
     goto out;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
+    int known = smc_logcmd_conn_opt(&c, opt, optarg, "verify");
+    if (known < 0)
+      goto out;
+    if (known)
+      continue;
     switch (opt) {
     case 'h':
       verify_usage(stdout);
@@ -182,16 +187,6 @@ static int cmd_verify_run(int argc, char **argv) {
       return SMC_EXIT_OK;
     case 'v':
       v.verbose = 1;
-      break;
-    case 'X':
-      if (smc_logcmd_conn_prop(&c, optarg, "verify") < 0)
-        goto out;
-      break;
-    case OPT_BOOTSTRAP:
-      c.bootstrap = optarg;
-      break;
-    case OPT_PREFIX:
-      c.prefix = optarg;
       break;
     case OPT_THREADS:
       if (smc_logcmd_parse_threads("verify", "--threads", optarg, &threads) < 0)

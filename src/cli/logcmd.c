@@ -28,6 +28,21 @@ int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd)
   return 0;
 }
 
+int smc_logcmd_conn_opt(smc_logcmd_conn_t *c, int opt, const char *arg, const char *cmd) {
+  switch (opt) {
+  case 'X':
+    return smc_logcmd_conn_prop(c, arg, cmd) < 0 ? -1 : 1;
+  case OPT_BOOTSTRAP:
+    c->bootstrap = arg;
+    return 1;
+  case OPT_PREFIX:
+    c->prefix = arg;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 void smc_logcmd_conn_close(smc_logcmd_conn_t *c) {
   for (size_t i = 0; i < c->nprops; i++)
     free(c->props[i]);

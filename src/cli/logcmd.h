@@ -36,6 +36,9 @@ enum { OPT_LIMIT = 2000 };
 /* -X KEY=VALUE into c's pass-through list; prints the error, -1. */
 int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd);
 void smc_logcmd_conn_close(smc_logcmd_conn_t *c);
+/* The connection options of getopt's opt ('X', OPT_BOOTSTRAP, OPT_PREFIX):
+ * 1 taken into c, 0 not one of them, -1 a bad -X (printed). */
+int smc_logcmd_conn_opt(smc_logcmd_conn_t *c, int opt, const char *arg, const char *cmd);
 /* No bootstrap (the default), prefix $SMC_PREFIX or "smc.". */
 void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c);
 /* Parse a fold thread count (1..SMC_LOGCMD_MAX_THREADS) from what (a flag or

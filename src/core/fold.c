@@ -81,69 +81,57 @@ void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) {
   c->f->log(c->f->log_opaque, level, c->part, c->offset, msg);
 }
 
-int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
-              const char *reply_to, const char *json, size_t len) {
+/* Hand o (its partition and offset filled here) to the emit callback; the
+ * first non-zero return sticks in c->rc. */
+static int emit_out(fold_ctx_t *c, smc_output_t *o) {
   if (c->rc)
     return c->rc;
   if (!c->emit)
     return 0;
-  smc_output_t o = {.kind = kind,
-                    .partition = c->part,
-                    .offset = c->offset,
-                    .key = key ? key : "",
-                    .reply_to = reply_to,
-                    .json = json,
-                    .json_len = len,
-                    .id = id ? id : ""};
-  int rc = c->emit(c->opaque, &o);
+  o->partition = c->part;
+  o->offset = c->offset;
+  if (!o->key)
+    o->key = "";
+  if (!o->id)
+    o->id = "";
+  int rc = c->emit(c->opaque, o);
   if (rc)
     c->rc = rc;
   return rc;
 }
 
+int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
+              const char *reply_to, const char *json, size_t len) {
+  smc_output_t o = {
+      .kind = kind, .key = key, .reply_to = reply_to, .json = json, .json_len = len, .id = id};
+  return emit_out(c, &o);
+}
+
 int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const char *json,
                            size_t len, const char *const *voters, size_t nvoters) {
-  if (c->rc)
-    return c->rc;
-  if (!c->emit)
-    return 0;
   smc_output_t o = {.kind = SMC_OUT_VOTE_REQUEST,
-                    .partition = c->part,
-                    .offset = c->offset,
-                    .key = key ? key : "",
+                    .key = key,
                     .json = json,
                     .json_len = len,
-                    .id = id ? id : "",
+                    .id = id,
                     .voters = voters,
                     .nvoters = nvoters};
-  int rc = c->emit(c->opaque, &o);
-  if (rc)
-    c->rc = rc;
-  return rc;
+  return emit_out(c, &o);
 }
 
 int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
                            const char *json, size_t len, const char *machine, const char *outcome,
                            int duplicate) {
-  if (c->rc)
-    return c->rc;
-  if (!c->emit)
-    return 0;
   smc_output_t o = {.kind = SMC_OUT_CONFIRMATION,
-                    .partition = c->part,
-                    .offset = c->offset,
-                    .key = key ? key : "",
+                    .key = key,
                     .reply_to = reply_to,
                     .json = json,
                     .json_len = len,
-                    .id = id ? id : "",
+                    .id = id,
                     .machine = machine ? machine : "",
                     .outcome = outcome,
                     .duplicate = duplicate};
-  int rc = c->emit(c->opaque, &o);
-  if (rc)
-    c->rc = rc;
-  return rc;
+  return emit_out(c, &o);
 }
 
 /* ---- compiled machines, cached by hash ---- */
