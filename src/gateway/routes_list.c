@@ -253,8 +253,7 @@ enum MHD_Result smc_gw_route_pending(gw_req_t *r) {
     return res;
   char *text = NULL;
   size_t len = 0;
-  int rc =
-      smc_answers_pending(r->gw->answers, object, smc_now_ms() + ASK_TIMEOUT_MS, &text, &len);
+  int rc = smc_answers_pending(r->gw->answers, object, smc_now_ms() + ASK_TIMEOUT_MS, &text, &len);
   if (rc == SMC_ENOT_FOUND)
     return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
                               "no node that folds the partition of '%s' answered", object);
