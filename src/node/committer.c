@@ -53,6 +53,7 @@
 #include "node/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -159,6 +160,10 @@ struct smc_committer {
   atomic_int nreads;
   rd_kafka_queue_t *cq; /* the consumer's queue, to wake the fold thread */
   atomic_llong *lag;    /* [nparts]: the last measured fold lag, -1 unknown */
+
+  /* snapshots (snapshot.h): NULL when the changelog is off */
+  smc_snapshot_t *snap;
+  char *topic_changelog;
 };
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
@@ -623,6 +628,61 @@ static void batch_free(batch_t *b) {
 
 /* ---- restore ------------------------------------------------------------ */
 
+/* Snapshot hook of restore_partitions: partition p's store is empty and the
+ * group committed up to committed; load the changelog when it holds p's
+ * state (*applied = its checkpoint), else leave p empty (*applied = 0). */
+static int snapshot_restore(smc_committer_t *c, int32_t p, int64_t committed, int64_t *applied) {
+  if (!c->snap)
+    return 0;
+  smc_error_t err;
+  smc_error_clear(&err);
+  smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
+                              .props = c->cfg->kafka_props,
+                              .topic = c->topic_changelog,
+                              .store = c->store,
+                              .stop = &c->stop,
+                              .idle_timeout_ms = 30000};
+  int64_t t0 = smc_now_ms();
+  int rc = smc_snapshot_restore(&r, p, committed, &err);
+  if (rc < 0) {
+    cmlog(c, SMC_LOG_WARN, p, "restore from the changelog: %s", err.message);
+    return rc;
+  }
+  if (rc == 0) {
+    cmlog(c, SMC_LOG_INFO, p,
+          "changelog not usable (%lld records, last checkpoint %lld%s): folding the log from "
+          "its start",
+          (long long)r.records, (long long)r.checkpoint.offset,
+          r.checkpoint.complete ? "" : ", incomplete");
+    return 0;
+  }
+  if ((rc = smc_fold_applied(c->fold, &c->storekv, p, applied)) < 0)
+    return rc;
+  cmlog(c, SMC_LOG_INFO, p,
+        "restored from the changelog: %lld records, %lld keys, checkpoint %lld, in %lld ms",
+        (long long)r.records, (long long)r.keys, (long long)*applied,
+        (long long)(smc_now_ms() - t0));
+  smc_metrics_counter_add("smc_changelog_restores_total", NULL, 1);
+  return 0;
+}
+
+/* Snapshot hook of restore_partitions, after p's range is known: whether
+ * the changelog will hold p's whole state (a partition never committed
+ * starts empty, so it will; otherwise the store's mark says). With the
+ * changelog off, the mark goes: what this node folds is not written. */
+static int snapshot_assigned(smc_committer_t *c, int32_t p, int64_t committed) {
+  if (!c->snap)
+    return smc_snapshot_mark(c->store, p, 0);
+  int complete = committed < 0 || smc_snapshot_marked(c->store, p);
+  if (committed < 0) {
+    int rc = smc_snapshot_mark(c->store, p, 1);
+    if (rc < 0)
+      return rc;
+  }
+  smc_snapshot_set_complete(c->snap, p, complete);
+  return 0;
+}
+
 /*
  * Bring the store of every partition of parts up to the group's committed
  * offset c without emitting anything, and set each element's offset to where
@@ -658,6 +718,10 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     int64_t committed = cl->elems[i].offset, applied = 0;
     if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0)
       goto out;
+    /* ---- snapshot hook: an empty store restores from the changelog ---- */
+    if (applied == 0 && committed > 0 && (rc = snapshot_restore(c, p, committed, &applied)) < 0)
+      goto out;
+    /* ---- end of snapshot hook ---- */
     int64_t start = committed;
     if (committed < 0) { /* the group never committed p */
       if (applied > 0) {
@@ -677,6 +741,10 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
       rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
     }
     parts->elems[i].offset = start;
+    /* ---- snapshot hook: is p's whole state in the changelog? ---- */
+    if ((rc = snapshot_assigned(c, p, committed)) < 0)
+      goto out;
+    /* ---- end of snapshot hook ---- */
     c->folded_end[p] = committed >= 0 ? committed : 0;
     cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
           (long long)committed);
@@ -827,6 +895,12 @@ static int run_job(smc_committer_t *c, batch_t *b) {
       return -1;
     }
   int64_t t_pub = smc_now_ms();
+  /* ---- snapshot hook: the changelog of the keys this batch touched ---- */
+  if (c->snap && smc_snapshot_write(c->snap, c->producer, b->ov, b->next) < 0) {
+    abort_txn(c, "producing the changelog failed");
+    return -1;
+  }
+  /* ---- end of snapshot hook ---- */
   if (send_offsets(c, b) < 0)
     return -1;
   int64_t t_off = smc_now_ms();
@@ -1454,6 +1528,27 @@ out:
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* The changelog writer when the changelog is on and its topic has the
+ * proposals' partitions (without the topic: a warning, and none). */
+static int snapshot_start(smc_committer_t *c, smc_error_t *err) {
+  if (!c->cfg->changelog)
+    return 0;
+  if (!(c->topic_changelog = smc_topic(c->cfg->prefix, "changelog")))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int ok = smc_snapshot_topic_ok(c->consumer, c->topic_changelog, c->nparts);
+  if (ok < 0)
+    return smc_kafka_topic_error(err, ok, c->topic_changelog, c->cfg->bootstrap);
+  if (!ok) {
+    cmlog(c, SMC_LOG_WARN, -1,
+          "topic %s missing or not %d partitions: no snapshots (smc topics create makes it)",
+          c->topic_changelog, (int)c->nparts);
+    return 0;
+  }
+  if (!(c->snap = smc_snapshot_new(c->topic_changelog, c->nparts)))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  return 0;
+}
+
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512];
   /* the end of a partition moves its folded_end past transaction markers */
@@ -1488,6 +1583,8 @@ static void committer_free(smc_committer_t *c) {
   free(c->topic_in);
   free(c->topic_conf);
   free(c->topic_replies);
+  smc_snapshot_destroy(c->snap);
+  free(c->topic_changelog);
   free(c->group);
   free(c->txn_id);
   free(c->store_dir);
@@ -1574,6 +1671,10 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
+  /* ---- snapshot hook: the changelog writer ---- */
+  if ((rc = snapshot_start(c, err)) < 0)
+    goto fail;
+  /* ---- end of snapshot hook ---- */
   smc_fold_config_t fc;
   smc_node_fold_config(c->cfg, n, &fc);
   if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {
