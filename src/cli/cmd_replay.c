@@ -24,6 +24,7 @@
 #include "kafka/kconf.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -42,7 +43,8 @@ enum {
   OPT_TOPIC,
   OPT_QUIET,
   OPT_THREADS,
-  OPT_DIGEST
+  OPT_DIGEST,
+  OPT_FROM_CHANGELOG
 };
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };
@@ -276,7 +278,8 @@ static void show_progress(void *opaque, int64_t done, int64_t total, int final) 
 
 static void replay_usage(FILE *out) {
   fprintf(out, "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
-               "                  [--fresh] [--threads N] [--digest] [--prefix P]\n"
+               "                  [--fresh | --from-changelog] [--threads N] [--digest]\n"
+               "                  [--prefix P]\n"
                "                  [-X KEY=VALUE] [--quiet]\n"
                "\n"
                "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
@@ -288,6 +291,10 @@ static void replay_usage(FILE *out) {
                "               most one per partition)\n"
                "  --digest     add \"digest\": per column family of the store after the\n"
                "               replay, its key count and the sha256 of its keys and values\n"
+               "  --from-changelog  a partition the store does not hold yet starts from\n"
+               "               its snapshot in <prefix>changelog when that is complete, and\n"
+               "               folds only the log after its checkpoint (the log below it\n"
+               "               may be trimmed); otherwise from the log's start\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
@@ -338,13 +345,16 @@ static int print_digest(smc_store_t *store) {
         free(from);
         goto out;
       }
-      uint8_t len[4];
-      smc_be32(len, (uint32_t)kl);
-      EVP_DigestUpdate(ctx, len, 4);
-      EVP_DigestUpdate(ctx, k, kl);
-      smc_be32(len, (uint32_t)vl);
-      EVP_DigestUpdate(ctx, len, 4);
-      EVP_DigestUpdate(ctx, v, vl);
+      if (!smc_snapshot_is_mark((smc_cf_t)cf, k, kl)) { /* node-local, not fold state */
+        uint8_t len[4];
+        smc_be32(len, (uint32_t)kl);
+        EVP_DigestUpdate(ctx, len, 4);
+        EVP_DigestUpdate(ctx, k, kl);
+        smc_be32(len, (uint32_t)vl);
+        EVP_DigestUpdate(ctx, len, 4);
+        EVP_DigestUpdate(ctx, v, vl);
+        keys++;
+      }
       free(v);
       free(from);
       /* the next key is the first one >= this key + one zero byte */
@@ -354,7 +364,6 @@ static int print_digest(smc_store_t *store) {
       }
       from[kl] = 0;
       flen = kl + 1;
-      keys++;
     }
     free(from);
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -374,6 +383,35 @@ out:
   return rc;
 }
 
+/* --from-changelog: load partition p of the changelog into the store (x's,
+ * open) when its snapshot is usable; adds the records read and keys loaded
+ * to *sum. Returns 1 when restored, 0 when not (p stays empty), or a
+ * negative code. */
+static int restore_from_changelog(const conn_t *c, replay_ctx_t *x, int32_t p,
+                                  smc_snapshot_restore_t *sum) {
+  char *topic = smc_topic(c->prefix, "changelog");
+  if (!topic)
+    return SMC_ENOMEM;
+  smc_snapshot_restore_t r = {.bootstrap = c->bootstrap,
+                              .props = (const char *const *)c->props,
+                              .topic = topic,
+                              .store = x->store,
+                              .idle_timeout_ms = 60000};
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = smc_snapshot_restore(&r, p, INT64_MAX, &err);
+  if (rc < 0)
+    fprintf(stderr, "smc replay: partition %d from %s: %s\n", (int)p, topic, err.message);
+  else if (!x->pg.quiet)
+    fprintf(stderr, "smc replay: partition %d: %s (%lld changelog records, checkpoint %lld)\n",
+            (int)p, rc ? "restored from the changelog" : "changelog not usable",
+            (long long)r.records, (long long)r.checkpoint.offset);
+  sum->records += r.records;
+  sum->keys += r.keys;
+  free(topic);
+  return rc;
+}
+
 static int cmd_replay_run(int argc, char **argv) {
   static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
                                            {"prefix", required_argument, NULL, OPT_PREFIX},
@@ -383,13 +421,15 @@ static int cmd_replay_run(int argc, char **argv) {
                                            {"quiet", no_argument, NULL, OPT_QUIET},
                                            {"threads", required_argument, NULL, OPT_THREADS},
                                            {"digest", no_argument, NULL, OPT_DIGEST},
+                                           {"from-changelog", no_argument, NULL,
+                                            OPT_FROM_CHANGELOG},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, digest = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, from_changelog = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
@@ -431,6 +471,9 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_DIGEST:
       digest = 1;
       break;
+    case OPT_FROM_CHANGELOG:
+      from_changelog = 1;
+      break;
     default:
       if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
         if (smc_cli_fold_limit_opt("replay", opt - OPT_LIMIT, optarg, &lim) < 0)
@@ -441,7 +484,7 @@ static int cmd_replay_run(int argc, char **argv) {
       goto out;
     }
   }
-  if (!data_dir || optind < argc || strchr(store_name, '/')) {
+  if (!data_dir || optind < argc || strchr(store_name, '/') || (fresh && from_changelog)) {
     replay_usage(stderr);
     goto out;
   }
@@ -468,7 +511,7 @@ static int cmd_replay_run(int argc, char **argv) {
    * (an open without rebuild would empty it anyway: store.h). */
   char marker[4200];
   snprintf(marker, sizeof marker, "%s/%s", dir, SMC_STORE_REBUILD_MARKER);
-  if (!fresh && access(marker, F_OK) == 0) {
+  if (!fresh && !from_changelog && access(marker, F_OK) == 0) {
     fprintf(stderr,
             "smc replay: store %s: an earlier --fresh rebuild did not finish; rebuilding "
             "from scratch\n",
@@ -494,12 +537,24 @@ static int cmd_replay_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   if (!parts)
     goto done;
+  smc_snapshot_restore_t cl = {0};
+  int restored = 0;
   for (int32_t p = 0; p < n; p++) {
     int64_t applied = 0;
     smc_kv_t skv;
     if (x.store) {
       skv = smc_store_kv(x.store);
       if (smc_fold_applied(fold, &skv, p, &applied) < 0)
+        goto done;
+    }
+    if (from_changelog && applied == 0) {
+      int got = restore_from_changelog(&c, &x, p, &cl);
+      if (got < 0) {
+        rc = got == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+        goto done;
+      }
+      restored += got;
+      if (got && smc_fold_applied(fold, &skv, p, &applied) < 0)
         goto done;
     }
     parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
@@ -530,6 +585,9 @@ static int cmd_replay_run(int argc, char **argv) {
     total += parts[p].records;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
          dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - x.pg.t0) / 1000.0);
+  if (from_changelog)
+    printf(",\"changelog\":{\"partitions\":%d,\"records\":%lld,\"keys\":%lld}", restored,
+           (long long)cl.records, (long long)cl.keys);
   if (digest && print_digest(x.store) < 0) {
     printf("}\n");
     goto done;

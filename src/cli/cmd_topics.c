@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_client.h"
+#include "cli/cmd_trim.h"
 #include "kafka/admin.h"
 #include "kafka/kconf.h"
 
@@ -19,11 +20,17 @@
 static void topics_usage(FILE *out) {
   fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
                "       smc topics describe [--partitions N] [--file F] [options]\n"
+               "       smc topics trim [--dry-run] [options]\n"
                "  create: create the topics of the definitions file that do not exist yet;\n"
                "  running it again changes nothing. Prints each topic and whether it was\n"
                "  created or existed. A topic that exists with another partition count is an\n"
                "  error (exit 1).\n"
                "  describe: print each topic's partition count, or that it is missing (exit 1).\n"
+               "  trim: delete the records of <prefix>proposals below each partition's last\n"
+               "  complete checkpoint in <prefix>changelog (never past the committer group's\n"
+               "  committed offset); a partition without one is kept whole. verify and\n"
+               "  simulate then see only the kept log (docs/operations.md).\n"
+               "  --dry-run        trim: print what would be deleted, delete nothing\n"
                "  --partitions N   partitions of the per-object topics (default 12)\n"
                "  --replication R  replication factor (default: the broker's default)\n"
                "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
@@ -133,6 +140,7 @@ static int run_topics(int argc, char **argv) {
                                            {"replication", required_argument, NULL, 'r'},
                                            {"file", required_argument, NULL, 'f'},
                                            {"timeout", required_argument, NULL, 't'},
+                                           {"dry-run", no_argument, NULL, 'n'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   smc_cli_conn_t conn;
@@ -141,7 +149,7 @@ static int run_topics(int argc, char **argv) {
   smc_topics_options_t o;
   smc_topics_options_default(&o);
   const char *file = NULL;
-  int rc = SMC_EXIT_USAGE, opt;
+  int rc = SMC_EXIT_USAGE, opt, dry_run = 0;
   long long v;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
@@ -172,6 +180,9 @@ static int run_topics(int argc, char **argv) {
     case 'f':
       file = optarg;
       break;
+    case 'n':
+      dry_run = 1;
+      break;
     case 't':
       if (smc_cli_duration(optarg, &o.timeout_ms) || o.timeout_ms <= 0) {
         fprintf(stderr, "smc topics: --timeout wants a duration like 30s\n");
@@ -188,8 +199,13 @@ static int run_topics(int argc, char **argv) {
     fprintf(stderr, "smc topics: -o wants text or json\n");
     goto out;
   }
-  if (argc - optind != 1 || (strcmp(argv[optind], "create") && strcmp(argv[optind], "describe"))) {
+  if (argc - optind != 1 || (strcmp(argv[optind], "create") && strcmp(argv[optind], "describe") &&
+                             strcmp(argv[optind], "trim"))) {
     topics_usage(stderr);
+    goto out;
+  }
+  if (!strcmp(argv[optind], "trim")) {
+    rc = smc_cli_topics_trim(&conn, o.timeout_ms, dry_run, json);
     goto out;
   }
   smc_topic_defs_t defs;

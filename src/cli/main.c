@@ -26,7 +26,7 @@ const size_t smc_cli_ncommands = NCOMMANDS;
 
 const char *smc_cli_verbs(const char *command) {
   static const char *const verbs[][2] = {{"machine", "check apply get list"},
-                                         {"topics", "create describe"}};
+                                         {"topics", "create describe trim"}};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
     if (!strcmp(command, verbs[i][0]))
       return verbs[i][1];

@@ -666,19 +666,40 @@ static int snapshot_restore(smc_committer_t *c, int32_t p, int64_t committed, in
   return 0;
 }
 
-/* Snapshot hook of restore_partitions, after p's range is known: whether
- * the changelog will hold p's whole state (a partition never committed
- * starts empty, so it will; otherwise the store's mark says). With the
- * changelog off, the mark goes: what this node folds is not written. */
-static int snapshot_assigned(smc_committer_t *c, int32_t p, int64_t committed) {
+/* Snapshot hook of restore_partitions, after p's range is known (the store
+ * applied up to applied, the group committed up to committed): whether the
+ * changelog holds p's whole state, so that this node's checkpoints may say
+ * complete (snapshot.h). With the changelog off, the mark goes: what this
+ * node folds is not written. */
+static int snapshot_assigned(smc_committer_t *c, int32_t p, int64_t applied, int64_t committed) {
   if (!c->snap)
     return smc_snapshot_mark(c->store, p, 0);
-  int complete = committed < 0 || smc_snapshot_marked(c->store, p);
-  if (committed < 0) {
-    int rc = smc_snapshot_mark(c->store, p, 1);
-    if (rc < 0)
+  int complete = committed <= 0 || (applied == committed && smc_snapshot_marked(c->store, p));
+  if (!complete) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
+                                .props = c->cfg->kafka_props,
+                                .topic = c->topic_changelog,
+                                .stop = &c->stop,
+                                .idle_timeout_ms = 30000};
+    smc_checkpoint_t cp;
+    int rc = smc_snapshot_last_checkpoint(&r, p, &cp, &err);
+    if (rc < 0) {
+      cmlog(c, SMC_LOG_WARN, p, "changelog checkpoint: %s", err.message);
       return rc;
+    }
+    complete = cp.complete && cp.offset == committed;
+    if (!complete)
+      cmlog(c, SMC_LOG_WARN, p,
+            "the changelog does not hold this partition's state (last checkpoint %lld%s, "
+            "committed %lld): its checkpoints say incomplete until it is rebuilt",
+            (long long)cp.offset, cp.offset >= 0 && !cp.complete ? " incomplete" : "",
+            (long long)committed);
   }
+  int rc = smc_snapshot_mark(c->store, p, complete);
+  if (rc < 0)
+    return rc;
   smc_snapshot_set_complete(c->snap, p, complete);
   return 0;
 }
@@ -742,7 +763,7 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     }
     parts->elems[i].offset = start;
     /* ---- snapshot hook: is p's whole state in the changelog? ---- */
-    if ((rc = snapshot_assigned(c, p, committed)) < 0)
+    if ((rc = snapshot_assigned(c, p, applied, committed)) < 0)
       goto out;
     /* ---- end of snapshot hook ---- */
     c->folded_end[p] = committed >= 0 ? committed : 0;

@@ -120,6 +120,10 @@ static int is_mark(smc_cf_t cf, const uint8_t *k, size_t kl) {
   return cf == SMC_CF_META && kl == 5 && k[4] == 's';
 }
 
+int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen) {
+  return is_mark(cf, key, klen);
+}
+
 static int is_applied(smc_cf_t cf, const uint8_t *k, size_t kl) {
   return cf == SMC_CF_META && kl == 5 && k[4] == 'a';
 }
@@ -333,44 +337,41 @@ static int load_one(loader_t *l, const rd_kafka_message_t *m, smc_error_t *err) 
   return 0;
 }
 
-/* Read partition l->p of the changelog from its start to its end into the
- * store. Returns 0 or a negative code. */
-static int load_partition(loader_t *l, smc_error_t *err) {
-  smc_snapshot_restore_t *r = l->r;
-  rd_kafka_t *rk = restore_consumer(r, err);
-  if (!rk)
-    return SMC_EKAFKA;
-  int rc = 0;
-  int64_t lo = 0, hi = 0;
-  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, r->topic, l->p, &lo, &hi, 15000);
-  if (e) {
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d] watermarks: %s", r->topic, (int)l->p,
-                       rd_kafka_err2str(e));
-    goto done;
-  }
-  if (hi <= lo)
-    goto done; /* nothing ever written (or all of it removed) */
+typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m, smc_error_t *err);
+
+/* Partition p's watermarks (through rk). */
+static int watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                      smc_error_t *err) {
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi, 15000);
+  if (e)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d] watermarks: %s", topic, (int)p,
+                         rd_kafka_err2str(e));
+  return 0;
+}
+
+/* Hand every record of partition p from offset from (read_committed) to
+ * its end to fn, through rk. Returns 0 or a negative code. */
+static int read_partition(const smc_snapshot_restore_t *r, rd_kafka_t *rk, int32_t p, int64_t from,
+                          record_fn fn, void *opaque, smc_error_t *err) {
   rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(as, r->topic, l->p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  e = rd_kafka_assign(rk, as);
+  rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = from;
+  rd_kafka_resp_err_t e = rd_kafka_assign(rk, as);
   rd_kafka_topic_partition_list_destroy(as);
-  if (e) {
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
-    goto done;
-  }
-  int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
-  int64_t last = smc_metrics_now_s() * 1000;
+  if (e)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
+  int rc = 0, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  double last = smc_metrics_now_s();
   for (;;) {
     if (r->stop && atomic_load(r->stop)) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
       break;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    int64_t now = smc_metrics_now_s() * 1000;
+    double now = smc_metrics_now_s();
     if (!m) {
-      if (now - last > idle_ms) {
+      if ((now - last) * 1000 > idle_ms) {
         rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s [%d]: nothing for %d ms", r->topic,
-                           (int)l->p, idle_ms);
+                           (int)p, idle_ms);
         break;
       }
       continue;
@@ -381,18 +382,70 @@ static int load_partition(loader_t *l, smc_error_t *err) {
       break;
     }
     if (m->err) {
-      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)l->p,
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)p,
                          rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);
       break;
     }
-    rc = load_one(l, m, err);
+    rc = fn(opaque, m, err);
     rd_kafka_message_destroy(m);
     if (rc < 0)
       break;
   }
+  rd_kafka_assign(rk, NULL);
+  return rc;
+}
+
+static int load_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
+  return load_one(opaque, m, err);
+}
+
+/* Read partition l->p of the changelog from its start to its end into the
+ * store. Returns 0 or a negative code. */
+static int load_partition(loader_t *l, smc_error_t *err) {
+  smc_snapshot_restore_t *r = l->r;
+  rd_kafka_t *rk = restore_consumer(r, err);
+  if (!rk)
+    return SMC_EKAFKA;
+  int64_t lo = 0, hi = 0;
+  int rc = watermarks(rk, r->topic, l->p, &lo, &hi, err);
+  if (rc == 0 && hi > lo)
+    rc = read_partition(r, rk, l->p, RD_KAFKA_OFFSET_BEGINNING, load_cb, l, err);
   rd_kafka_consumer_close(rk);
-done:
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* Keep the last checkpoint of partition *(int32_t *)cp->partition. */
+static int checkpoint_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
+  (void)err;
+  smc_checkpoint_t *cp = opaque, got;
+  smc_snapshot_rec_t rec;
+  if (smc_snapshot_parse_key(m->key, m->key_len, &rec) == 0 && rec.checkpoint &&
+      rec.partition == cp->partition && m->payload &&
+      smc_snapshot_checkpoint_decode(m->payload, m->len, &got) == 0 &&
+      got.partition == cp->partition)
+    *cp = got;
+  return 0;
+}
+
+int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc_checkpoint_t *out,
+                                 smc_error_t *err) {
+  *out = (smc_checkpoint_t){p, -1, 0};
+  rd_kafka_t *rk = restore_consumer(r, err);
+  if (!rk)
+    return SMC_EKAFKA;
+  int64_t lo = 0, hi = 0;
+  int rc = watermarks(rk, r->topic, p, &lo, &hi, err);
+  /* every transaction ends a partition's records with its checkpoint: look
+   * at a growing tail until one shows up */
+  for (int64_t window = 256; rc == 0 && hi > lo; window *= 16) {
+    int64_t from = hi - window > lo ? hi - window : lo;
+    rc = read_partition(r, rk, p, from, checkpoint_cb, out, err);
+    if (out->offset >= 0 || from == lo)
+      break;
+  }
+  rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return rc;
 }

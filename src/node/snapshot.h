@@ -26,11 +26,13 @@
  * before sending the offsets: the changelog, the confirmations and the
  * consumed offsets commit or abort together.
  *
- * Which partitions are complete is remembered in the store (meta key
- * partition|'s', never itself written to the changelog): set when a
- * partition starts from an empty state or is restored from a complete
- * checkpoint at the committed offset, cleared when a committer folds it with
- * the changelog off.
+ * Whether a partition's changelog is complete is decided at assignment: a
+ * partition never committed starts empty (complete); otherwise the last
+ * checkpoint in the changelog must be complete and at the committed offset
+ * (the tail of the changelog is read), unless this node's store is level
+ * with the committed offset and carries the mark (meta key partition|'s',
+ * never itself written to the changelog) that its own last checkpoint was
+ * complete. With the changelog off the mark is cleared.
  */
 #ifndef SMC_NODE_SNAPSHOT_H
 #define SMC_NODE_SNAPSHOT_H
@@ -140,6 +142,16 @@ typedef struct smc_snapshot_restore {
  */
 int smc_snapshot_restore(smc_snapshot_restore_t *r, int32_t p, int64_t max_offset,
                          smc_error_t *err);
+
+/* The last checkpoint of partition p in the changelog (read_committed;
+ * only the tail is read), offset -1 when there is none. Uses r's
+ * connection settings only. Returns 0 or a negative code. */
+int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc_checkpoint_t *out,
+                                 smc_error_t *err);
+
+/* Whether the store key (cf, key) is the completeness mark: node-local
+ * bookkeeping, not fold state (store digests leave it out). */
+int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen);
 
 /* Whether topic exists with nparts partitions, through rk's metadata:
  * 1 yes, 0 no (missing or another partition count), negative on error. */
