@@ -44,7 +44,8 @@ enum {
   OPT_QUIET,
   OPT_THREADS,
   OPT_DIGEST,
-  OPT_FROM_CHANGELOG
+  OPT_FROM_CHANGELOG,
+  OPT_WRITE_CHANGELOG
 };
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };
@@ -278,8 +279,8 @@ static void show_progress(void *opaque, int64_t done, int64_t total, int final) 
 
 static void replay_usage(FILE *out) {
   fprintf(out, "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
-               "                  [--fresh | --from-changelog] [--threads N] [--digest]\n"
-               "                  [--prefix P]\n"
+               "                  [--fresh | --from-changelog] [--write-changelog]\n"
+               "                  [--threads N] [--digest] [--prefix P]\n"
                "                  [-X KEY=VALUE] [--quiet]\n"
                "\n"
                "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
@@ -295,6 +296,10 @@ static void replay_usage(FILE *out) {
                "               its snapshot in <prefix>changelog when that is complete, and\n"
                "               folds only the log after its checkpoint (the log below it\n"
                "               may be trimmed); otherwise from the log's start\n"
+               "  --write-changelog  then write the store's whole state and a complete\n"
+               "               checkpoint per partition to <prefix>changelog, which must be\n"
+               "               empty (enabling snapshots on an existing log; run it while\n"
+               "               no worker runs, so the checkpoints match the committed offsets)\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
@@ -383,15 +388,23 @@ out:
   return rc;
 }
 
-/* --from-changelog: load partition p of the changelog into the store (x's,
- * open) when its snapshot is usable; adds the records read and keys loaded
- * to *sum. Returns 1 when restored, 0 when not (p stays empty), or a
- * negative code. */
-static int restore_from_changelog(const conn_t *c, replay_ctx_t *x, int32_t p,
-                                  smc_snapshot_restore_t *sum) {
+/* --from-changelog: load the partitions whose range starts at 0 from the
+ * changelog (x's store, open) when their snapshots are usable; *sum gets
+ * the records read and keys loaded. Returns how many were restored, or a
+ * negative code (printed why). */
+static int restore_from_changelog(const conn_t *c, replay_ctx_t *x, const smc_replay_part_t *parts,
+                                  int32_t n, smc_snapshot_restore_t *sum) {
   char *topic = smc_topic(c->prefix, "changelog");
-  if (!topic)
+  smc_snapshot_part_t *sp = calloc((size_t)n + 1, sizeof *sp);
+  if (!topic || !sp) {
+    free(topic);
+    free(sp);
     return SMC_ENOMEM;
+  }
+  size_t k = 0;
+  for (int32_t p = 0; p < n; p++)
+    if (parts[p].from == 0)
+      sp[k++] = (smc_snapshot_part_t){.partition = p, .max_offset = INT64_MAX};
   smc_snapshot_restore_t r = {.bootstrap = c->bootstrap,
                               .props = (const char *const *)c->props,
                               .topic = topic,
@@ -399,15 +412,72 @@ static int restore_from_changelog(const conn_t *c, replay_ctx_t *x, int32_t p,
                               .idle_timeout_ms = 60000};
   smc_error_t err;
   smc_error_clear(&err);
-  int rc = smc_snapshot_restore(&r, p, INT64_MAX, &err);
+  int rc = k ? smc_snapshot_restore_parts(&r, sp, k, &err) : 0;
   if (rc < 0)
-    fprintf(stderr, "smc replay: partition %d from %s: %s\n", (int)p, topic, err.message);
-  else if (!x->pg.quiet)
-    fprintf(stderr, "smc replay: partition %d: %s (%lld changelog records, checkpoint %lld)\n",
-            (int)p, rc ? "restored from the changelog" : "changelog not usable",
-            (long long)r.records, (long long)r.checkpoint.offset);
-  sum->records += r.records;
-  sum->keys += r.keys;
+    fprintf(stderr, "smc replay: from %s: %s\n", topic, err.message);
+  for (size_t i = 0; rc >= 0 && !x->pg.quiet && i < k; i++)
+    fprintf(stderr, "smc replay: partition %d: %s (checkpoint %lld)\n", (int)sp[i].partition,
+            sp[i].restored ? "restored from the changelog" : "changelog not usable",
+            (long long)sp[i].checkpoint.offset);
+  *sum = r;
+  free(sp);
+  free(topic);
+  return rc;
+}
+
+/* --write-changelog: every partition's whole state to the (empty) changelog.
+ * Returns 0 or -1 (printed why). */
+static int write_whole_changelog(const conn_t *c, smc_store_t *store, int32_t n, int64_t *written) {
+  char errstr[512];
+  char *topic = smc_topic(c->prefix, "changelog");
+  rd_kafka_conf_t *conf =
+      topic ? smc_kconf_new(c->bootstrap, (const char *const *)c->props, errstr, sizeof errstr)
+            : NULL;
+  if (conf && (smc_kconf_producer(conf, errstr, sizeof errstr) < 0 ||
+               rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr))) {
+    rd_kafka_conf_destroy(conf);
+    conf = NULL;
+  }
+  rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr) : NULL;
+  int rc = -1;
+  if (!rk) {
+    if (conf)
+      rd_kafka_conf_destroy(conf);
+    fprintf(stderr, "smc replay: changelog producer: %s\n", topic ? errstr : "out of memory");
+    free(topic);
+    return -1;
+  }
+  int ok = smc_snapshot_topic_ok(rk, topic, n);
+  if (ok <= 0) {
+    fprintf(stderr, "smc replay: %s: %s\n", topic,
+            ok < 0 ? smc_strerror(ok) : "missing or not as many partitions as the proposals");
+    goto out;
+  }
+  for (int32_t p = 0; p < n; p++) {
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000) || hi > 0) {
+      fprintf(stderr, "smc replay: %s [%d] %s: --write-changelog wants an empty changelog\n",
+              topic, (int)p, hi > 0 ? "holds records" : "watermarks unavailable");
+      goto out;
+    }
+  }
+  for (int32_t p = 0; p < n; p++) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    int64_t k = 0;
+    if (smc_snapshot_dump(rk, topic, store, p, &k, &err) < 0) {
+      fprintf(stderr, "smc replay: %s\n", err.message);
+      goto out;
+    }
+    *written += k;
+  }
+  if (rd_kafka_flush(rk, 300000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fprintf(stderr, "smc replay: %s: not every record was delivered\n", topic);
+    goto out;
+  }
+  rc = 0;
+out:
+  rd_kafka_destroy(rk);
   free(topic);
   return rc;
 }
@@ -423,13 +493,16 @@ static int cmd_replay_run(int argc, char **argv) {
                                            {"digest", no_argument, NULL, OPT_DIGEST},
                                            {"from-changelog", no_argument, NULL,
                                             OPT_FROM_CHANGELOG},
+                                           {"write-changelog", no_argument, NULL,
+                                            OPT_WRITE_CHANGELOG},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, digest = 0, from_changelog = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, threads = 1, opt,
+      rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
@@ -473,6 +546,9 @@ static int cmd_replay_run(int argc, char **argv) {
       break;
     case OPT_FROM_CHANGELOG:
       from_changelog = 1;
+      break;
+    case OPT_WRITE_CHANGELOG:
+      write_changelog = 1;
       break;
     default:
       if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
@@ -539,25 +615,23 @@ static int cmd_replay_run(int argc, char **argv) {
     goto done;
   smc_snapshot_restore_t cl = {0};
   int restored = 0;
-  for (int32_t p = 0; p < n; p++) {
-    int64_t applied = 0;
-    smc_kv_t skv;
-    if (x.store) {
-      skv = smc_store_kv(x.store);
-      if (smc_fold_applied(fold, &skv, p, &applied) < 0)
-        goto done;
+  for (int pass = 0; pass < 1 + from_changelog; pass++) {
+    /* pass 1 (--from-changelog): the partitions still empty come from the
+     * changelog, then their ranges start at the checkpoints */
+    if (pass == 1 && (restored = restore_from_changelog(&c, &x, parts, n, &cl)) < 0) {
+      rc = restored == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+      goto done;
     }
-    if (from_changelog && applied == 0) {
-      int got = restore_from_changelog(&c, &x, p, &cl);
-      if (got < 0) {
-        rc = got == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-        goto done;
+    for (int32_t p = 0; p < n; p++) {
+      int64_t applied = 0;
+      smc_kv_t skv;
+      if (x.store) {
+        skv = smc_store_kv(x.store);
+        if (smc_fold_applied(fold, &skv, p, &applied) < 0)
+          goto done;
       }
-      restored += got;
-      if (got && smc_fold_applied(fold, &skv, p, &applied) < 0)
-        goto done;
+      parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
     }
-    parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
   }
   if (threads > n)
     threads = n > 0 ? n : 1;
@@ -580,11 +654,17 @@ static int cmd_replay_run(int argc, char **argv) {
     fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
     goto done;
   }
-  int64_t total = 0;
+  int64_t total = 0, dumped = 0;
   for (int32_t p = 0; p < n; p++)
     total += parts[p].records;
+  double replay_s = (double)(smc_now_ms() - x.pg.t0) / 1000.0;
+  if (write_changelog && write_whole_changelog(&c, x.store, n, &dumped) < 0)
+    goto done;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
-         dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - x.pg.t0) / 1000.0);
+         dir, (int)n, threads, (long long)total, replay_s);
+  if (write_changelog)
+    printf(",\"changelog_written\":%lld,\"changelog_seconds\":%.3f", (long long)dumped,
+           (double)(smc_now_ms() - x.pg.t0) / 1000.0 - replay_s);
   if (from_changelog)
     printf(",\"changelog\":{\"partitions\":%d,\"records\":%lld,\"keys\":%lld}", restored,
            (long long)cl.records, (long long)cl.keys);

@@ -628,12 +628,25 @@ static void batch_free(batch_t *b) {
 
 /* ---- restore ------------------------------------------------------------ */
 
-/* Snapshot hook of restore_partitions: partition p's store is empty and the
- * group committed up to committed; load the changelog when it holds p's
- * state (*applied = its checkpoint), else leave p empty (*applied = 0). */
-static int snapshot_restore(smc_committer_t *c, int32_t p, int64_t committed, int64_t *applied) {
+/* Snapshot hook of restore_partitions, with the group's committed offsets
+ * cl: every partition whose store is empty and whose group committed
+ * something is loaded from the changelog when that holds its state (its
+ * applied offset becomes the checkpoint), else stays empty (folded from the
+ * log's start). One consumer reads them all. Returns 0 or a negative code. */
+static int snapshot_restore(smc_committer_t *c, const rd_kafka_topic_partition_list_t *cl) {
   if (!c->snap)
     return 0;
+  smc_snapshot_part_t *sp = calloc((size_t)cl->cnt + 1, sizeof *sp);
+  if (!sp)
+    return SMC_ENOMEM;
+  size_t n = 0;
+  int rc = 0;
+  for (int i = 0; i < cl->cnt && rc == 0; i++) {
+    int64_t applied = 0;
+    rc = smc_fold_applied(c->fold, &c->storekv, cl->elems[i].partition, &applied);
+    if (rc == 0 && !cl->elems[i].err && applied == 0 && cl->elems[i].offset > 0)
+      sp[n++] = (smc_snapshot_part_t){cl->elems[i].partition, cl->elems[i].offset, 0, {0}};
+  }
   smc_error_t err;
   smc_error_clear(&err);
   smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
@@ -643,27 +656,25 @@ static int snapshot_restore(smc_committer_t *c, int32_t p, int64_t committed, in
                               .stop = &c->stop,
                               .idle_timeout_ms = 30000};
   int64_t t0 = smc_now_ms();
-  int rc = smc_snapshot_restore(&r, p, committed, &err);
-  if (rc < 0) {
-    cmlog(c, SMC_LOG_WARN, p, "restore from the changelog: %s", err.message);
-    return rc;
+  if (rc == 0 && n > 0 && (rc = smc_snapshot_restore_parts(&r, sp, n, &err)) < 0)
+    cmlog(c, SMC_LOG_WARN, -1, "restore from the changelog: %s", err.message);
+  for (size_t i = 0; rc >= 0 && i < n; i++) {
+    if (sp[i].restored)
+      cmlog(c, SMC_LOG_INFO, sp[i].partition,
+            "restored from the changelog: checkpoint %lld (%lld records, %lld keys for %zu "
+            "partitions in %lld ms)",
+            (long long)sp[i].checkpoint.offset, (long long)r.records, (long long)r.keys, n,
+            (long long)(smc_now_ms() - t0));
+    else
+      cmlog(c, SMC_LOG_INFO, sp[i].partition,
+            "changelog not usable (last checkpoint %lld%s): folding the log from its start",
+            (long long)sp[i].checkpoint.offset,
+            sp[i].checkpoint.offset >= 0 && !sp[i].checkpoint.complete ? ", incomplete" : "");
   }
-  if (rc == 0) {
-    cmlog(c, SMC_LOG_INFO, p,
-          "changelog not usable (%lld records, last checkpoint %lld%s): folding the log from "
-          "its start",
-          (long long)r.records, (long long)r.checkpoint.offset,
-          r.checkpoint.complete ? "" : ", incomplete");
-    return 0;
-  }
-  if ((rc = smc_fold_applied(c->fold, &c->storekv, p, applied)) < 0)
-    return rc;
-  cmlog(c, SMC_LOG_INFO, p,
-        "restored from the changelog: %lld records, %lld keys, checkpoint %lld, in %lld ms",
-        (long long)r.records, (long long)r.keys, (long long)*applied,
-        (long long)(smc_now_ms() - t0));
-  smc_metrics_counter_add("smc_changelog_restores_total", NULL, 1);
-  return 0;
+  if (rc > 0)
+    smc_metrics_counter_add("smc_changelog_restores_total", NULL, rc);
+  free(sp);
+  return rc < 0 ? rc : 0;
 }
 
 /* Snapshot hook of restore_partitions, after p's range is known (the store
@@ -728,6 +739,10 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     rc = SMC_EUNAVAILABLE;
     goto out;
   }
+  /* ---- snapshot hook: empty stores restore from the changelog ---- */
+  if ((rc = snapshot_restore(c, cl)) < 0)
+    goto out;
+  /* ---- end of snapshot hook ---- */
   size_t n = 0;
   for (int i = 0; i < cl->cnt; i++) {
     int32_t p = cl->elems[i].partition;
@@ -739,10 +754,6 @@ static int restore_partitions(smc_committer_t *c, rd_kafka_topic_partition_list_
     int64_t committed = cl->elems[i].offset, applied = 0;
     if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0)
       goto out;
-    /* ---- snapshot hook: an empty store restores from the changelog ---- */
-    if (applied == 0 && committed > 0 && (rc = snapshot_restore(c, p, committed, &applied)) < 0)
-      goto out;
-    /* ---- end of snapshot hook ---- */
     int64_t start = committed;
     if (committed < 0) { /* the group never committed p */
       if (applied > 0) {

@@ -279,64 +279,6 @@ static rd_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t
   return rk;
 }
 
-/* A restore in progress: the pending store writes and the held-back
- * applied offset of the partition. */
-typedef struct loader {
-  smc_snapshot_restore_t *r;
-  int32_t p;
-  smc_kv_t storekv;
-  smc_overlay_t *ov;
-  smc_kv_t ovkv;
-  uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
-  size_t applied_len;
-} loader_t;
-
-static int flush(loader_t *l, smc_error_t *err) {
-  if (smc_overlay_pending(l->ov) == 0)
-    return 0;
-  int rc = smc_store_apply(l->r->store, l->ov, err);
-  smc_overlay_clear(l->ov);
-  return rc;
-}
-
-/* Apply one changelog record of partition l->p. */
-static int load_one(loader_t *l, const rd_kafka_message_t *m, smc_error_t *err) {
-  smc_snapshot_rec_t rec;
-  l->r->records++;
-  if (smc_snapshot_parse_key(m->key, m->key_len, &rec) < 0 || rec.partition != l->p)
-    return 0; /* not ours: ignored */
-  if (rec.checkpoint) {
-    smc_checkpoint_t cp;
-    if (m->payload && smc_snapshot_checkpoint_decode(m->payload, m->len, &cp) == 0 &&
-        cp.partition == l->p)
-      l->r->checkpoint = cp;
-    return 0;
-  }
-  if (is_mark(rec.cf, rec.key, rec.klen))
-    return 0;
-  if (is_applied(rec.cf, rec.key, rec.klen)) { /* written last (smc_snapshot_restore) */
-    free(l->applied);
-    l->applied = NULL;
-    l->applied_len = 0;
-    if (m->payload) {
-      if (!(l->applied = malloc(m->len)))
-        return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-      memcpy(l->applied, m->payload, m->len);
-      l->applied_len = m->len;
-    }
-    return 0;
-  }
-  int rc = m->payload ? smc_kv_put(&l->ovkv, rec.cf, rec.key, rec.klen, m->payload, m->len)
-                      : smc_kv_del(&l->ovkv, rec.cf, rec.key, rec.klen);
-  if (rc < 0)
-    return smc_error_set(err, rc, NULL, "restore: %s", smc_strerror(rc));
-  l->r->keys++;
-  if (smc_overlay_pending(l->ov) >= RESTORE_BATCH ||
-      smc_overlay_bytes(l->ov) >= RESTORE_BATCH_BYTES)
-    return flush(l, err);
-  return 0;
-}
-
 typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m, smc_error_t *err);
 
 /* Partition p's watermarks (through rk). */
@@ -396,26 +338,6 @@ static int read_partition(const smc_snapshot_restore_t *r, rd_kafka_t *rk, int32
   return rc;
 }
 
-static int load_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
-  return load_one(opaque, m, err);
-}
-
-/* Read partition l->p of the changelog from its start to its end into the
- * store. Returns 0 or a negative code. */
-static int load_partition(loader_t *l, smc_error_t *err) {
-  smc_snapshot_restore_t *r = l->r;
-  rd_kafka_t *rk = restore_consumer(r, err);
-  if (!rk)
-    return SMC_EKAFKA;
-  int64_t lo = 0, hi = 0;
-  int rc = watermarks(rk, r->topic, l->p, &lo, &hi, err);
-  if (rc == 0 && hi > lo)
-    rc = read_partition(r, rk, l->p, RD_KAFKA_OFFSET_BEGINNING, load_cb, l, err);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
-}
-
 /* Keep the last checkpoint of partition *(int32_t *)cp->partition. */
 static int checkpoint_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
   (void)err;
@@ -450,47 +372,276 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
   return rc;
 }
 
-/* Whether what was loaded may be used: a complete checkpoint at most
- * max_offset whose offset is the restored applied offset. */
-static int usable(const loader_t *l, int64_t max_offset) {
-  const smc_checkpoint_t *cp = &l->r->checkpoint;
-  return cp->offset > 0 && cp->complete && cp->offset <= max_offset && l->applied &&
-         l->applied_len >= 8 && (int64_t)smc_get_be64(l->applied) == cp->offset;
+/* One partition of a restore: its held-back applied offset and last
+ * checkpoint. */
+typedef struct part_load {
+  smc_snapshot_part_t *part;
+  int reading; /* assigned, its end not reached yet */
+  uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
+  size_t applied_len;
+} part_load_t;
+
+typedef struct restore_run {
+  smc_snapshot_restore_t *r;
+  smc_store_load_t *load;
+  size_t bytes; /* pending in load */
+  part_load_t *pl;
+  size_t n;
+} restore_run_t;
+
+static part_load_t *part_of(restore_run_t *x, int32_t p) {
+  for (size_t i = 0; i < x->n; i++)
+    if (x->pl[i].part->partition == p)
+      return &x->pl[i];
+  return NULL;
+}
+
+/* Apply one changelog record. */
+static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *err) {
+  part_load_t *pl = part_of(x, m->partition);
+  smc_snapshot_rec_t rec;
+  x->r->records++;
+  if (!pl || smc_snapshot_parse_key(m->key, m->key_len, &rec) < 0 ||
+      rec.partition != m->partition)
+    return 0; /* not ours: ignored */
+  if (rec.checkpoint) {
+    smc_checkpoint_t cp;
+    if (m->payload && smc_snapshot_checkpoint_decode(m->payload, m->len, &cp) == 0 &&
+        cp.partition == rec.partition)
+      pl->part->checkpoint = cp;
+    return 0;
+  }
+  if (is_mark(rec.cf, rec.key, rec.klen))
+    return 0;
+  if (is_applied(rec.cf, rec.key, rec.klen)) { /* written last (smc_snapshot_restore_parts) */
+    free(pl->applied);
+    pl->applied = NULL;
+    pl->applied_len = 0;
+    if (m->payload) {
+      if (!(pl->applied = malloc(m->len)))
+        return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+      memcpy(pl->applied, m->payload, m->len);
+      pl->applied_len = m->len;
+    }
+    return 0;
+  }
+  int rc = smc_store_load_put(x->load, rec.cf, rec.key, rec.klen, m->payload, m->len);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "restore: %s", smc_strerror(rc));
+  x->r->keys++;
+  x->bytes += rec.klen + m->len;
+  if (smc_store_load_pending(x->load) >= RESTORE_BATCH || x->bytes >= RESTORE_BATCH_BYTES) {
+    x->bytes = 0;
+    return smc_store_load_write(x->load, err);
+  }
+  return 0;
+}
+
+/* Read every partition of x from its start to its end (one consumer for
+ * all, so they are fetched together) into the load. */
+static int load_all(restore_run_t *x, smc_error_t *err) {
+  smc_snapshot_restore_t *r = x->r;
+  rd_kafka_t *rk = restore_consumer(r, err);
+  if (!rk)
+    return SMC_EKAFKA;
+  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new((int)x->n);
+  size_t reading = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < x->n; i++) {
+    int64_t lo = 0, hi = 0;
+    int32_t p = x->pl[i].part->partition;
+    if ((rc = watermarks(rk, r->topic, p, &lo, &hi, err)) == 0 && hi > lo) {
+      rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      x->pl[i].reading = 1;
+      reading++;
+    }
+  }
+  rd_kafka_resp_err_t e = rc || !reading ? 0 : rd_kafka_assign(rk, as);
+  rd_kafka_topic_partition_list_destroy(as);
+  if (e)
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
+  int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  double last = smc_metrics_now_s();
+  while (rc == 0 && reading > 0) {
+    if (r->stop && atomic_load(r->stop)) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    double now = smc_metrics_now_s();
+    if (!m) {
+      if ((now - last) * 1000 > idle_ms)
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic,
+                           idle_ms);
+      continue;
+    }
+    last = now;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      part_load_t *pl = part_of(x, m->partition);
+      if (pl && pl->reading) {
+        pl->reading = 0;
+        reading--;
+      }
+    } else if (m->err) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m->partition,
+                         rd_kafka_message_errstr(m));
+    } else {
+      rc = load_one(x, m, err);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* Whether what was loaded for pl may be used: a complete checkpoint at
+ * most its max_offset whose offset is the restored applied offset. */
+static int usable(const part_load_t *pl) {
+  const smc_checkpoint_t *cp = &pl->part->checkpoint;
+  return cp->offset > 0 && cp->complete && cp->offset <= pl->part->max_offset && pl->applied &&
+         pl->applied_len >= 8 && (int64_t)smc_get_be64(pl->applied) == cp->offset;
+}
+
+/* The applied offset (and the mark) of a usable partition, through the WAL. */
+static int commit_part(smc_store_t *store, const part_load_t *pl) {
+  smc_kv_t kv = smc_store_kv(store);
+  int32_t p = pl->part->partition;
+  uint8_t k[5];
+  smc_be32(k, (uint32_t)p);
+  k[4] = 'a';
+  int rc = smc_kv_put(&kv, SMC_CF_META, k, 5, pl->applied, pl->applied_len);
+  if (rc == 0 && pl->part->checkpoint.offset == pl->part->max_offset)
+    rc = smc_snapshot_mark(store, p, 1);
+  return rc;
+}
+
+int smc_snapshot_restore_parts(smc_snapshot_restore_t *r, smc_snapshot_part_t *parts, size_t n,
+                               smc_error_t *err) {
+  r->records = r->keys = 0;
+  restore_run_t x = {.r = r, .n = n, .pl = calloc(n ? n : 1, sizeof(part_load_t))};
+  if (!x.pl || !(x.load = smc_store_load_new(r->store))) {
+    free(x.pl);
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    x.pl[i].part = &parts[i];
+    parts[i].restored = 0;
+    parts[i].checkpoint = (smc_checkpoint_t){parts[i].partition, -1, 0};
+    rc = smc_store_drop_partition(r->store, parts[i].partition, err);
+  }
+  if (rc == 0)
+    rc = load_all(&x, err);
+  int any = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    any |= usable(&x.pl[i]);
+  /* the applied offsets go last, through the WAL, once everything loaded
+   * is in table files (smc_store_load_finish) */
+  if (rc == 0 && any)
+    rc = smc_store_load_finish(x.load, err);
+  int restored = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (rc == 0 && usable(&x.pl[i])) {
+      int c = commit_part(r->store, &x.pl[i]);
+      if (c < 0)
+        rc = smc_error_set(err, c, NULL, "restore: %s", smc_strerror(c));
+      else
+        parts[i].restored = 1, restored++;
+    }
+    if (!parts[i].restored) { /* unusable or failed: leave it empty */
+      smc_error_t e2;
+      smc_error_clear(&e2);
+      int d = smc_store_drop_partition(r->store, parts[i].partition, &e2);
+      if (rc == 0 && d < 0)
+        rc = smc_error_set(err, d, NULL, "%s", e2.message);
+    }
+    free(x.pl[i].applied);
+  }
+  smc_store_load_destroy(x.load);
+  free(x.pl);
+  return rc < 0 ? rc : restored;
 }
 
 int smc_snapshot_restore(smc_snapshot_restore_t *r, int32_t p, int64_t max_offset,
                          smc_error_t *err) {
-  r->records = r->keys = 0;
-  r->checkpoint = (smc_checkpoint_t){p, -1, 0};
-  loader_t l = {.r = r, .p = p, .storekv = smc_store_kv(r->store)};
-  int rc = smc_store_drop_partition(r->store, p, err);
-  if (rc < 0)
-    return rc;
-  if (!(l.ov = smc_overlay_new(&l.storekv)))
-    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-  l.ovkv = smc_overlay_kv(l.ov);
-  if ((rc = load_partition(&l, err)) == 0 && (rc = flush(&l, err)) == 0) {
-    if (usable(&l, max_offset)) {
-      uint8_t k[5];
-      smc_be32(k, (uint32_t)p);
-      k[4] = 'a';
-      if ((rc = smc_kv_put(&l.ovkv, SMC_CF_META, k, 5, l.applied, l.applied_len)) == 0 &&
-          r->checkpoint.offset == max_offset) {
-        k[4] = 's';
-        rc = smc_kv_put(&l.ovkv, SMC_CF_META, k, 5, "1", 1);
-      }
-      if (rc == 0 && (rc = flush(&l, err)) == 0)
-        rc = 1;
-    }
-  }
-  if (rc <= 0) { /* unusable or failed: leave p empty */
-    smc_error_t e2;
-    smc_error_clear(&e2);
-    int drc = smc_store_drop_partition(r->store, p, &e2);
-    if (rc == 0 && drc < 0)
-      rc = smc_error_set(err, drc, NULL, "%s", e2.message);
-  }
-  smc_overlay_destroy(l.ov);
-  free(l.applied);
+  smc_snapshot_part_t part = {.partition = p, .max_offset = max_offset};
+  int rc = smc_snapshot_restore_parts(r, &part, 1, err);
+  r->checkpoint = part.checkpoint;
   return rc;
+}
+
+/* ---- full dump ---------------------------------------------------------- */
+
+int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+                      int64_t *records, smc_error_t *err) {
+  smc_snapshot_t *s = smc_snapshot_new(topic, p + 1);
+  if (!s)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  s->producer = producer;
+  smc_kv_t kv = smc_store_kv(store);
+  uint8_t lo[4], hi[4];
+  smc_be32(lo, (uint32_t)p);
+  smc_be32(hi, (uint32_t)p + 1);
+  int rc = 0;
+  for (int cf = 0; rc == 0 && cf < SMC_CF_COUNT; cf++) {
+    uint8_t *from = NULL;
+    size_t flen = 0;
+    for (;;) {
+      void *k = NULL, *v = NULL;
+      size_t kl = 0, vl = 0;
+      rc = smc_kv_seek(&kv, (smc_cf_t)cf, from ? from : lo, from ? flen : 4, hi, 4, &k, &kl, &v,
+                       &vl);
+      if (rc == SMC_ENOT_FOUND) {
+        rc = 0;
+        break;
+      }
+      if (rc == 0)
+        rc = write_one(s, (smc_cf_t)cf, k, kl, v ? v : "", vl);
+      free(v);
+      free(from);
+      from = NULL;
+      if (rc < 0) {
+        free(k);
+        break;
+      }
+      /* the next key is the first one >= this key + one zero byte */
+      if (!(from = realloc(k, kl + 1))) {
+        free(k);
+        rc = SMC_ENOMEM;
+        break;
+      }
+      from[kl] = 0;
+      flen = kl + 1;
+    }
+    free(from);
+  }
+  int64_t applied = 0;
+  if (rc == 0) {
+    uint8_t k[5];
+    smc_be32(k, (uint32_t)p);
+    k[4] = 'a';
+    void *v = NULL;
+    size_t vl = 0;
+    int g = smc_kv_get(&kv, SMC_CF_META, k, 5, &v, &vl);
+    if (g == 0 && vl >= 8)
+      applied = (int64_t)smc_get_be64(v);
+    free(v);
+    if (g < 0 && g != SMC_ENOT_FOUND)
+      rc = g;
+  }
+  if (rc == 0 && applied > 0) {
+    smc_checkpoint_t cp = {p, applied, 1};
+    uint8_t k[5];
+    char v[192];
+    smc_snapshot_checkpoint_key(p, k);
+    int n = smc_snapshot_checkpoint_encode(&cp, v, sizeof v);
+    rc = n < 0 ? n : produce_one(s, p, k, sizeof k, v, (size_t)n);
+  }
+  if (records)
+    *records = s->written;
+  smc_snapshot_destroy(s);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "dump of partition %d: %s", (int)p, smc_strerror(rc));
+  return 0;
 }

@@ -114,6 +114,17 @@ void smc_snapshot_set_complete(smc_snapshot_t *s, int32_t p, int complete);
 int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *ov,
                        const int64_t *next);
 
+/*
+ * Produce (no transaction) every key of partition p in store, and a complete
+ * checkpoint at the store's applied offset, to topic: a whole snapshot, for
+ * a changelog that holds nothing for p yet (keys it held and the store does
+ * not would stay). For `smc replay --write-changelog` while no committer
+ * runs. *records = records produced. The caller flushes producer. Returns 0
+ * or a negative code.
+ */
+int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+                      int64_t *records, smc_error_t *err);
+
 /* ---- restore ------------------------------------------------------------ */
 
 typedef struct smc_snapshot_restore {
@@ -152,6 +163,20 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
 /* Whether the store key (cf, key) is the completeness mark: node-local
  * bookkeeping, not fold state (store digests leave it out). */
 int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen);
+
+/* One partition of smc_snapshot_restore_parts. */
+typedef struct smc_snapshot_part {
+  int32_t partition;
+  int64_t max_offset;          /* as smc_snapshot_restore's */
+  int restored;                /* out: 1 restored, 0 not usable (left empty) */
+  smc_checkpoint_t checkpoint; /* out: the last checkpoint read (offset -1: none) */
+} smc_snapshot_part_t;
+
+/* smc_snapshot_restore of n partitions at once: one consumer reads them
+ * together, one flush ends the load. r->checkpoint is not set. Returns the
+ * number restored, or a negative code. */
+int smc_snapshot_restore_parts(smc_snapshot_restore_t *r, smc_snapshot_part_t *parts, size_t n,
+                               smc_error_t *err);
 
 /* Whether topic exists with nparts partitions, through rk's metadata:
  * 1 yes, 0 no (missing or another partition count), negative on error. */

@@ -54,8 +54,7 @@ def test_restore_from_changelog_then_trim(cluster):
     shutil.rmtree(os.path.join(n1.data_dir, "committer"))
     n1.start()
     log = serving(n1, n, 1)
-    restored = re.findall(r"restored from the changelog: (\d+) records, (\d+) keys, "
-                          r"checkpoint (\d+)", log)
+    restored = re.findall(r"restored from the changelog: checkpoint (\d+)", log)
     assert len(restored) == n, log[-4000:]
     assert "replayed" not in log and "not usable" not in log, log[-4000:]
     assert "does not hold this partition" not in log, log[-4000:]
