@@ -262,6 +262,10 @@ static rd_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t
                                    "8388608",
                                    "queued.max.messages.kbytes",
                                    "32768",
+                                   /* the end of a partition shows as an empty fetch: do not
+                                    * let the broker hold it for the default 500 ms */
+                                   "fetch.wait.max.ms",
+                                   "10",
                                    NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
