@@ -47,7 +47,16 @@
 #include <string.h>
 #include <time.h>
 
-enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME, MODE_EOS, MODE_RELAY, MODE_OFFSETS, MODE_FILL };
+enum {
+  MODE_FAST,
+  MODE_VOTED,
+  MODE_RAW,
+  MODE_CONSUME,
+  MODE_EOS,
+  MODE_RELAY,
+  MODE_OFFSETS,
+  MODE_FILL
+};
 
 typedef struct opts {
   const char *bootstrap, *prefix, *tag;
@@ -624,10 +633,10 @@ static void fill_one(bench_t *b, long idx, long step, long seq) {
              "\"data\":{\"owner\":\"svc-bench\"},\"proposer\":\"svc-bench\"}",
              b->o.tag, seq, obj, step % 2 ? "acquire" : "release");
   for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        b->prod, RD_KAFKA_V_TOPIC(b->ptopic), RD_KAFKA_V_KEY(obj, strlen(obj)),
-        RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(b->ptopic), RD_KAFKA_V_KEY(obj, strlen(obj)),
+                          RD_KAFKA_V_VALUE(value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e == 0)
       return;
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

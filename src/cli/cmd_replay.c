@@ -456,8 +456,8 @@ static int write_whole_changelog(const conn_t *c, smc_store_t *store, int32_t n,
   for (int32_t p = 0; p < n; p++) {
     int64_t lo = 0, hi = 0;
     if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 15000) || hi > 0) {
-      fprintf(stderr, "smc replay: %s [%d] %s: --write-changelog wants an empty changelog\n",
-              topic, (int)p, hi > 0 ? "holds records" : "watermarks unavailable");
+      fprintf(stderr, "smc replay: %s [%d] %s: --write-changelog wants an empty changelog\n", topic,
+              (int)p, hi > 0 ? "holds records" : "watermarks unavailable");
       goto out;
     }
   }
@@ -483,21 +483,20 @@ out:
 }
 
 static int cmd_replay_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
-                                           {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-                                           {"store", required_argument, NULL, OPT_STORE},
-                                           {"fresh", no_argument, NULL, OPT_FRESH},
-                                           {"quiet", no_argument, NULL, OPT_QUIET},
-                                           {"threads", required_argument, NULL, OPT_THREADS},
-                                           {"digest", no_argument, NULL, OPT_DIGEST},
-                                           {"from-changelog", no_argument, NULL,
-                                            OPT_FROM_CHANGELOG},
-                                           {"write-changelog", no_argument, NULL,
-                                            OPT_WRITE_CHANGELOG},
-                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+      {"prefix", required_argument, NULL, OPT_PREFIX},
+      {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+      {"store", required_argument, NULL, OPT_STORE},
+      {"fresh", no_argument, NULL, OPT_FRESH},
+      {"quiet", no_argument, NULL, OPT_QUIET},
+      {"threads", required_argument, NULL, OPT_THREADS},
+      {"digest", no_argument, NULL, OPT_DIGEST},
+      {"from-changelog", no_argument, NULL, OPT_FROM_CHANGELOG},
+      {"write-changelog", no_argument, NULL, OPT_WRITE_CHANGELOG},
+      SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   conn_t c;
   conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";

@@ -21,8 +21,8 @@
 
 /* The committer group's committed offsets of topic's partitions 0..n-1
  * into out (-1 none). Returns 0 or a negative code. */
-static int committed_offsets(const smc_cli_conn_t *conn, const char *topic, int32_t n,
-                             int64_t *out, int timeout_ms) {
+static int committed_offsets(const smc_cli_conn_t *conn, const char *topic, int32_t n, int64_t *out,
+                             int timeout_ms) {
   char errstr[512];
   char *group = smc_node_group_name(conn->prefix, "committer");
   rd_kafka_conf_t *conf =
@@ -99,7 +99,9 @@ static void print_partition(int json, int dry_run, int32_t p, int64_t lo, int64_
            "\"complete\":%s,\"trim_to\":%lld%s%s%s}\n",
            (int)p, (long long)lo, (long long)committed, (long long)cp->offset,
            cp->complete ? "true" : "false", (long long)before,
-           dry_run ? ",\"dry_run\":true" : err ? ",\"error\":\"" : "",
+           dry_run ? ",\"dry_run\":true"
+           : err   ? ",\"error\":\""
+                   : "",
            err && !dry_run ? rd_kafka_err2str((rd_kafka_resp_err_t)err) : "",
            err && !dry_run ? "\"" : "");
   else if (before < 0)
@@ -108,7 +110,10 @@ static void print_partition(int json, int dry_run, int32_t p, int64_t lo, int64_
            (long long)committed);
   else
     printf("partition %d: %s before %lld (log start was %lld)%s%s\n", (int)p,
-           dry_run ? "would trim" : err ? "failed to trim" : "trimmed", (long long)before, (long long)lo, err ? ": " : "",
+           dry_run ? "would trim"
+           : err   ? "failed to trim"
+                   : "trimmed",
+           (long long)before, (long long)lo, err ? ": " : "",
            err ? rd_kafka_err2str((rd_kafka_resp_err_t)err) : "");
 }
 

@@ -246,27 +246,13 @@ static rd_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t
     smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
     return NULL;
   }
-  static const char *const kv[] = {"group.id",
-                                   "smc-restore",
-                                   "enable.auto.commit",
-                                   "false",
-                                   "enable.auto.offset.store",
-                                   "false",
-                                   "isolation.level",
-                                   "read_committed",
-                                   "enable.partition.eof",
-                                   "true",
-                                   "auto.offset.reset",
-                                   "earliest",
-                                   "fetch.max.bytes",
-                                   "8388608",
-                                   "queued.max.messages.kbytes",
-                                   "32768",
-                                   /* the end of a partition shows as an empty fetch: do not
-                                    * let the broker hold it for the default 500 ms */
-                                   "fetch.wait.max.ms",
-                                   "10",
-                                   NULL};
+  static const char *const kv[] = {
+      "group.id", "smc-restore", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed", "enable.partition.eof", "true", "auto.offset.reset",
+      "earliest", "fetch.max.bytes", "8388608", "queued.max.messages.kbytes", "32768",
+      /* the end of a partition shows as an empty fetch: do not
+       * let the broker hold it for the default 500 ms */
+      "fetch.wait.max.ms", "10", NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
@@ -380,7 +366,7 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
  * checkpoint. */
 typedef struct part_load {
   smc_snapshot_part_t *part;
-  int reading; /* assigned, its end not reached yet */
+  int reading;      /* assigned, its end not reached yet */
   uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
   size_t applied_len;
 } part_load_t;
@@ -405,8 +391,7 @@ static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *
   part_load_t *pl = part_of(x, m->partition);
   smc_snapshot_rec_t rec;
   x->r->records++;
-  if (!pl || smc_snapshot_parse_key(m->key, m->key_len, &rec) < 0 ||
-      rec.partition != m->partition)
+  if (!pl || smc_snapshot_parse_key(m->key, m->key_len, &rec) < 0 || rec.partition != m->partition)
     return 0; /* not ours: ignored */
   if (rec.checkpoint) {
     smc_checkpoint_t cp;
@@ -475,8 +460,7 @@ static int load_all(restore_run_t *x, smc_error_t *err) {
     double now = smc_metrics_now_s();
     if (!m) {
       if ((now - last) * 1000 > idle_ms)
-        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic,
-                           idle_ms);
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
       continue;
     }
     last = now;

@@ -132,11 +132,11 @@ typedef struct smc_snapshot_restore {
   const char *const *props; /* librdkafka passthrough (k,v,...,NULL) or NULL */
   const char *topic;        /* <prefix>changelog */
   smc_store_t *store;
-  atomic_int *stop; /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
+  atomic_int *stop;    /* non-NULL: a non-zero value aborts with SMC_EUNAVAILABLE */
   int idle_timeout_ms; /* fail when nothing arrives for this long (0 = 60000) */
   /* out */
-  int64_t records; /* changelog records read */
-  int64_t keys;    /* state records applied */
+  int64_t records;             /* changelog records read */
+  int64_t keys;                /* state records applied */
   smc_checkpoint_t checkpoint; /* the last checkpoint read (offset -1: none) */
 } smc_snapshot_restore_t;
 

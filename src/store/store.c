@@ -629,7 +629,7 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
    * more disk for what those levels hold (level 1 is four memtables' worth,
    * below; before it was sized so, the whole store took about 2.4x the disk
    * while its data fit in them), and everything below is compressed. */
-  int per_level[7] = {rocksdb_no_compression, rocksdb_no_compression, rocksdb_lz4_compression,
+  int per_level[7] = {rocksdb_no_compression,  rocksdb_no_compression,  rocksdb_lz4_compression,
                       rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
                       rocksdb_lz4_compression};
   rocksdb_options_set_compression_per_level(s->opts, per_level, 7);
@@ -637,11 +637,10 @@ static int build_options(smc_store_t *s, const smc_store_options_t *o, smc_error
    * as its compaction trigger, 4 by default), table files as large as a
    * memtable: RocksDB's tuning advice. With its defaults (256 MiB, 64 MiB
    * files) and a worker's 4 MiB memtables, every 16 MiB of new random
-   * decided ids rewrote all of level 1: bench_fold 1000000 10000 with 4 MiB memtables spent 24.3 and 28.0 us
-   * of process CPU per record, 20.2 and 22.6 with this, in 157-162 MiB of
-   * table files against 275-277 (more of it compressed below level 1).
-   * With 16 MiB memtables the CPU is the same and the files a third
-   * smaller. */
+   * decided ids rewrote all of level 1: bench_fold 1000000 10000 with 4 MiB memtables spent 24.3
+   * and 28.0 us of process CPU per record, 20.2 and 22.6 with this, in 157-162 MiB of table files
+   * against 275-277 (more of it compressed below level 1). With 16 MiB memtables the CPU is the
+   * same and the files a third smaller. */
   rocksdb_options_set_max_bytes_for_level_base(
       s->opts, (uint64_t)rocksdb_options_get_level0_file_num_compaction_trigger(s->opts) *
                    o->write_buffer_bytes);

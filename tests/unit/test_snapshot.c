@@ -53,8 +53,7 @@ static void test_key_round_trip(void **state) {
 static void test_key_refused(void **state) {
   (void)state;
   uint8_t out[8], skey[6] = {0, 0, 0, 1, 'a', 'b'};
-  assert_int_equal(smc_snapshot_key(SMC_CF_COUNT, skey, 6, out, sizeof out),
-                   SMC_EINVALID_ARGUMENT);
+  assert_int_equal(smc_snapshot_key(SMC_CF_COUNT, skey, 6, out, sizeof out), SMC_EINVALID_ARGUMENT);
   assert_int_equal(smc_snapshot_key(SMC_CF_OBJECTS, skey, 3, out, sizeof out),
                    SMC_EINVALID_ARGUMENT); /* no partition prefix */
   assert_int_equal(smc_snapshot_key(SMC_CF_OBJECTS, skey, 6, out, 6), SMC_EINVALID_ARGUMENT);
