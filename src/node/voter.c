@@ -39,6 +39,7 @@
 #include "node/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
 #include "node/voter.h"
 #include "smc/fold.h"
 #include "store/store.h"
@@ -680,11 +681,47 @@ static int flush_batch(smc_voter_t *v, int force) {
   return 0;
 }
 
+/* Snapshot hook of the assignment: partitions whose store is empty start
+ * from their snapshot in the changelog when it is usable (the log below it
+ * may be trimmed), else from the log's start as before. */
+static void snapshot_restore(smc_voter_t *v, const rd_kafka_topic_partition_list_t *parts) {
+  if (!v->cfg->changelog)
+    return;
+  char *topic = smc_topic(v->cfg->prefix, "changelog");
+  smc_snapshot_part_t *sp = calloc((size_t)parts->cnt + 1, sizeof *sp);
+  size_t n = 0;
+  for (int i = 0; topic && sp && i < parts->cnt; i++) {
+    int64_t applied = 0;
+    if (smc_fold_applied(v->fold, &v->storekv, parts->elems[i].partition, &applied) == 0 &&
+        applied == 0)
+      sp[n++] =
+          (smc_snapshot_part_t){.partition = parts->elems[i].partition, .max_offset = INT64_MAX};
+  }
+  smc_snapshot_restore_t r = {.bootstrap = v->cfg->bootstrap,
+                              .props = v->cfg->kafka_props,
+                              .topic = topic,
+                              .store = v->store,
+                              .stop = &v->stop,
+                              .idle_timeout_ms = 30000};
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = n ? smc_snapshot_restore_parts(&r, sp, n, &err) : 0;
+  if (rc < 0)
+    vlog(v, SMC_LOG_WARN, -1, "restore from the changelog: %s (folding the log)", err.message);
+  for (size_t i = 0; rc > 0 && i < n; i++)
+    if (sp[i].restored)
+      vlog(v, SMC_LOG_INFO, sp[i].partition, "restored from the changelog: checkpoint %lld",
+           (long long)sp[i].checkpoint.offset);
+  free(sp);
+  free(topic);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   smc_voter_t *v = opaque;
   int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    snapshot_restore(v, parts); /* snapshot hook */
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
       int64_t applied = 0, lo = 0, hi = 0;

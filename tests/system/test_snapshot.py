@@ -92,10 +92,13 @@ def test_restore_from_changelog_then_trim(cluster):
     assert again.returncode == 0 and all(
         json.loads(l)["trim_to"] == -1 for l in again.stdout.splitlines()), again.stdout
 
-    # A fresh node restores from the changelog and continues exactly once.
-    n2 = cluster.worker("n2")
+    # A fresh node restores from the changelog and continues exactly once;
+    # its voter (a fold of every partition) restores from it too.
+    n2 = cluster.worker("n2", voter="node-2")
     log = serving(n2, n, 0)
-    assert len(re.findall(r"restored from the changelog", log)) == n, log[-4000:]
+    assert len(re.findall(r"committer: restored from the changelog", log)) == n, log[-4000:]
+    assert wait_for(lambda: n2.log().count("voter node-2: restored from the changelog") == n,
+                    60), n2.log()[-4000:]
     sent += load(cluster, "c", 40, 3)
     confs, missing = cluster.wait_confirmed(sent)
     assert not missing
@@ -107,6 +110,7 @@ def test_restore_from_changelog_then_trim(cluster):
     from_cl = digest(cluster, os.path.join(cluster.tmp, "cl"), "--from-changelog")
     assert from_cl["changelog"]["partitions"] == n and from_cl["changelog"]["keys"] > 0
     assert from_cl["digest"] == digest(cluster, n2.data_dir)["digest"]
+    assert from_cl["digest"] == digest(cluster, n2.data_dir, "--store", "voter-node-2")["digest"]
     trimmed = digest(cluster, os.path.join(cluster.tmp, "full2"), "--fresh")
     assert trimmed["digest"] != from_cl["digest"]
 
