@@ -8,6 +8,9 @@
 # compares smc's REST API with. Its client, bench/lockbench, also needs Go >= 1.26
 # (its go.mod), newer than Debian 12's golang packages, so it is not installed here.
 #
+# The test group's chromium is the headless browser of tests/system/test_console.py
+# (the web console, driven over the DevTools protocol on a pipe: no PyPI module).
+#
 # The test group also pip-installs the PyPI modules of TEST_PY_MODULES that do
 # not import (schemathesis, openapi-spec-validator) into the python3 on PATH.
 #
@@ -41,7 +44,7 @@ RDKAFKA_PKGS=(g++ curl ca-certificates libssl-dev libsasl2-dev libcurl4-openssl-
 BUILD_PKGS=(cmake ninja-build pkg-config gcc make librdkafka-dev libjansson-dev libyaml-dev
   libpcre2-dev librocksdb-dev libssl-dev libmicrohttpd-dev libcmocka-dev)
 TEST_PKGS=(openjdk-17-jre-headless ca-certificates ca-certificates-java maven python3 python3-pytest
-  python3-pip clang libclang-rt-dev graphviz curl prometheus groff-base man-db zsh)
+  python3-pip clang libclang-rt-dev graphviz curl prometheus groff-base man-db zsh chromium)
 # Python modules of the tests that Debian 12 does not package (or too old):
 # installed from PyPI with the python3 the tests run with.
 TEST_PY_MODULES=(schemathesis:schemathesis openapi_spec_validator:openapi-spec-validator)

@@ -169,6 +169,17 @@ int smc_client_register_signed(smc_client_t *c, const char *definition, size_t l
                                const smc_vote_key_t *key, const char *signature, int timeout_ms,
                                smc_error_t *err);
 
+/* Write the fold settings (protocol.md "settings": names of
+ * smc_fold_setting_check, whole numbers) to every partition of
+ * <prefix>proposals in one transaction, and wait until every partition
+ * folded them: 0 with *in_force (may be NULL) the settings one partition
+ * holds now (new reference); SMC_EBAD_REQUEST for an unknown name or a bad
+ * value (nothing written); a partition's refusal (bad_signature) or
+ * SMC_EUNAVAILABLE when not every partition answered in time. key: the
+ * registration key's private half when the cluster has one (NULL = none). */
+int smc_client_settings(smc_client_t *c, const json_t *limits, const smc_vote_key_t *key,
+                        int timeout_ms, json_t **in_force, smc_error_t *err);
+
 /* Linearizable read through the log: *reply is the read reply event (new
  * reference; "found" false when the object does not exist). */
 int smc_client_read(smc_client_t *c, const char *object, int timeout_ms, json_t **reply,

@@ -67,7 +67,8 @@ extern "C" {
   X(STORE, "store_error", "the state store failed")                                    \
   X(KAFKA, "kafka_error", "a Kafka client call failed")                                \
   X(INVALID_ARGUMENT, "invalid_argument", "a caller passed an invalid argument")       \
-  X(INTERNAL, "internal", "an internal invariant failed")
+  X(INTERNAL, "internal", "an internal invariant failed")                              \
+  X(INCOMPATIBLE, "incompatible_fold", "the log needs a newer fold than this node runs")
 /* clang-format on */
 
 typedef enum {

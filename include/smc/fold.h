@@ -25,6 +25,12 @@ extern "C" {
 
 struct smc_kv; /* src/core/kv.h */
 
+/* The version of the decision rules this code folds by. A `settings` event
+ * whose "fold" is higher was written for a newer fold: smc_fold_apply then
+ * returns SMC_EINCOMPATIBLE and writes nothing, and the partition stops
+ * there (a node whose code would decide differently does not decide). */
+#define SMC_FOLD_VERSION 1
+
 typedef struct smc_fold_config {
   int32_t partitions;      /* partitions of smc.proposals (for wrong_partition) */
   int64_t dedup_window_ms; /* decided ids remembered this long (default 7 days) */
@@ -127,6 +133,11 @@ int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const cha
  *  - smc_fold_history: up to limit committed confirmations of object with
  *    version > after_version, in version order (empty when the fold keeps
  *    no history).
+ *  - smc_fold_pending: the proposals queued on object, head first: {found
+ *    (a committed version exists), machine (null when not found), version,
+ *    proposals: [{proposal, machine, transition, status "waiting" (the head,
+ *    active, collecting votes) | "queued", data, votes: {accept, reject},
+ *    proposer?, expect_version?, deadline? (the vote timeout), timer?}]}.
  */
 int smc_fold_proposal(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *id,
                       char **json);
@@ -134,6 +145,8 @@ int smc_fold_list(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const cha
                   const char *after, size_t limit, char **json);
 int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
                      int64_t after_version, size_t limit, char **json);
+int smc_fold_pending(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *object,
+                     char **json);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);
@@ -158,6 +171,24 @@ int smc_fold_timer_bound(smc_fold_t *f, struct smc_kv *kv, int32_t partition, in
  */
 int smc_fold_register_machine(smc_fold_t *f, struct smc_kv *kv, int32_t partition, const char *text,
                               size_t len, const char *file, smc_diags_t *diags, smc_error_t *err);
+
+/*
+ * The fold settings (protocol.md "settings") in force in partition now:
+ * canonical JSON {"fold": SMC_FOLD_VERSION, "from_log": true|false,
+ * "limits": {max_event_bytes, max_queue, expr_steps, regex_match_limit,
+ * regex_depth_limit, max_definition_bytes, max_data_bytes}, "offset"} into
+ * *json (malloc'd). from_log false: no settings event yet, the defaults.
+ */
+int smc_fold_settings(smc_fold_t *f, struct smc_kv *kv, int32_t partition, char **json);
+/* Whether name=value may be written in a settings event: 0, or
+ * SMC_EBAD_REQUEST with err saying why (an unknown name, a value outside
+ * 1..2^31-1). */
+int smc_fold_setting_check(const char *name, long long value, smc_error_t *err);
+/* What a settings event is signed over when the cluster has a registration
+ * key (smc_registration_sign with name "settings"): sha256 hex of the fold
+ * version in decimal, "\n", and the canonical JSON of limits. */
+struct json_t;
+int smc_fold_settings_digest(int64_t fold, const struct json_t *limits, char out[65]);
 
 /* Log hook for events the fold drops without an output (no object or id to
  * answer). level: 0 error, 1 warn, 2 info. Default: none. */

@@ -36,6 +36,7 @@ extern const smc_command_t smc_cmd_watch;
 extern const smc_command_t smc_cmd_list;
 extern const smc_command_t smc_cmd_history;
 extern const smc_command_t smc_cmd_status;
+extern const smc_command_t smc_cmd_cluster;
 /* smc machine apply|get|list (cmd_machine_remote.c); argv[0] is the verb. */
 int smc_machine_cli_apply(int argc, char **argv);
 int smc_machine_cli_get(int argc, char **argv);
@@ -49,13 +50,16 @@ extern const smc_command_t smc_cmd_keygen;
 extern const smc_command_t smc_cmd_completion;
 
 /*
- * The fold's limits decide outcomes, so every program that folds must use the
- * cluster's values: `smc replay`, `verify` and `simulate` take the same flags
- * and SMC_* environment variables as `smc worker` (fold_limits.c).
- * SMC_CLI_FOLD_LIMIT_OPTIONS(base) expands to the getopt_long entries, with
- * values base + SMC_CLI_LIMIT_*; smc_cli_fold_limits_env applies the
- * environment (call it before parsing flags) and smc_cli_fold_limit_opt one
- * flag. Both return 0, or -1 after printing a usage error.
+ * What every program that folds must share with the cluster besides the log:
+ * the registration key (`smc replay`, `verify` and `simulate` take the same
+ * flag and variable as `smc worker`, fold_limits.c). The fold limits are
+ * cluster settings in the log (`smc cluster settings`); their old flags and
+ * SMC_* variables are still recognised, only to be refused with a pointer
+ * to it. SMC_CLI_FOLD_LIMIT_OPTIONS(base) expands to the getopt_long
+ * entries, with values base + SMC_CLI_LIMIT_*; smc_cli_fold_limits_env
+ * applies the environment (call it before parsing flags) and
+ * smc_cli_fold_limit_opt one flag. Both return 0, or -1 after printing a
+ * usage error.
  */
 struct smc_fold_config;
 enum {
@@ -82,11 +86,13 @@ enum {
 int smc_cli_fold_limits_env(const char *cmd, struct smc_fold_config *fc);
 int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
                            struct smc_fold_config *fc);
+/* Print why a fold limit flag or variable is refused (name: flag or
+ * config key; env: its variable). */
+void smc_cli_fold_setting_moved(const char *cmd, const char *name, const char *env);
 /* The usage lines of those flags, for the commands' help. */
 #define SMC_CLI_FOLD_LIMITS_USAGE                                                                  \
-  "Fold limits (the same flags and SMC_* variables as smc worker; use the cluster's\n"             \
-  "values, they decide outcomes): --max-event-bytes --max-data-bytes --max-queue\n"                \
-  "--expr-steps --regex-match-limit --regex-depth-limit --max-definition-bytes N;\n"               \
+  "The fold limits come from the log (`smc cluster settings`). The cluster's\n"                    \
+  "registration key, when it has one (it decides outcomes):\n"                                     \
   "--registration-key KEY (base64, PEM, or a file holding either)\n"
 /* The text of a registration key argument: the file's content when arg
  * names a readable file, else arg itself (malloc'd; NULL on failure after

@@ -188,22 +188,35 @@ static int run_line(sim_t *s, const char *logname, long lineno, const char *line
   if (ht)
     *time = t;
   char *value = raw ? strndup(line, len) : json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  const char *ty = json_string_value(json_object_get(ev, "type"));
+  int settings = ty && !strcmp(ty, "settings");
   json_decref(ev);
   if (!value) {
     free(key);
     return SMC_ENOMEM;
   }
-  smc_record_t rec = {(int32_t)p, off,           *time, key, key ? strlen(key) : 0,
-                      value,      strlen(value), NULL,  NULL};
-  int rc = smc_fold_apply(s->fold, &s->kv, &rec, print_output, NULL);
+  /* A settings event without a partition goes to every partition, as
+   * `smc cluster settings` writes it. */
+  int every = settings && !hp;
+  int64_t p_end = every ? s->parts : p + 1;
+  if (every)
+    p = 0;
+  int rc = 0;
+  for (; p < p_end && !rc; p++) {
+    if (every)
+      off = s->next[p];
+    smc_record_t rec = {(int32_t)p, off,           *time, key, key ? strlen(key) : 0,
+                        value,      strlen(value), NULL,  NULL};
+    rc = smc_fold_apply(s->fold, &s->kv, &rec, print_output, NULL);
+    if (rc)
+      fprintf(stderr, "%s:%ld: fold failed: %s\n", logname, lineno, smc_strerror(rc));
+    else if (off + 1 > s->next[p])
+      s->next[p] = off + 1;
+  }
   free(value);
   free(key);
-  if (rc) {
-    fprintf(stderr, "%s:%ld: fold failed: %s\n", logname, lineno, smc_strerror(rc));
+  if (rc)
     return rc;
-  }
-  if (off + 1 > s->next[p])
-    s->next[p] = off + 1;
   if (++s->unflushed >= SIM_BATCH)
     return flush(s);
   return 0;

@@ -138,14 +138,8 @@ static void usage(FILE *out) {
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"
           "  --changelog BOOL       write snapshots to <prefix>changelog and restore an\n"
           "                         empty store from them (default true)\n"
-          "Limits (the fold's must be equal on every worker of a cluster):\n"
-          "  --max-event-bytes N    larger records are dropped as too_large (default 1048576)\n"
-          "  --max-data-bytes N     object data, canonical JSON; beyond: too_large (262144)\n"
-          "  --max-queue N          proposals queued per object; beyond: queue_full (1000)\n"
-          "  --expr-steps N         expression steps per proposal; limit_exceeded (100000)\n"
-          "  --regex-match-limit N  PCRE2 match limit; beyond: limit_exceeded (100000)\n"
-          "  --regex-depth-limit N  PCRE2 depth limit; beyond: limit_exceeded (1000)\n"
-          "  --max-definition-bytes N  machine definitions; beyond: too_large (1048576)\n"
+          "Limits (the fold's limits, expression steps to queue length, are cluster\n"
+          "settings in the log: `smc cluster settings`; these are the node's own):\n"
           "  --http-max-body-bytes N   HTTP request bodies; beyond: 413 too_large (1048576)\n"
           "  --http-max-connections N  open HTTP connections; beyond: 503 (1024)\n"
           "Security:\n"
@@ -395,33 +389,14 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   if (v[S_SESSION_TIMEOUT] &&
       parse_int("session-timeout-ms", v[S_SESSION_TIMEOUT], 1000, &c->session_timeout_ms) < 0)
     return -1;
+  /* The fold limits decide outcomes: they are cluster settings in the log
+   * (protocol.md "settings"), never one node's. */
+  for (int i = S_MAX_EVENT_BYTES; i <= S_MAX_DEFINITION; i++)
+    if (v[i]) {
+      smc_cli_fold_setting_moved("worker", settings[i].key, settings[i].env);
+      return -1;
+    }
   size_t n;
-  if (v[S_MAX_EVENT_BYTES] &&
-      parse_limit("max-event-bytes", v[S_MAX_EVENT_BYTES], &c->max_event_bytes) < 0)
-    return -1;
-  if (v[S_MAX_QUEUE] && parse_limit("max-queue", v[S_MAX_QUEUE], &c->max_queue) < 0)
-    return -1;
-  if (v[S_MAX_DATA_BYTES] &&
-      parse_limit("max-data-bytes", v[S_MAX_DATA_BYTES], &c->limits.data_max_bytes) < 0)
-    return -1;
-  if (v[S_MAX_DEFINITION] &&
-      parse_limit("max-definition-bytes", v[S_MAX_DEFINITION], &c->limits.definition_max_bytes) < 0)
-    return -1;
-  if (v[S_EXPR_STEPS]) {
-    if (parse_limit("expr-steps", v[S_EXPR_STEPS], &n) < 0)
-      return -1;
-    c->limits.expr_steps = n;
-  }
-  if (v[S_REGEX_MATCH]) {
-    if (parse_limit("regex-match-limit", v[S_REGEX_MATCH], &n) < 0)
-      return -1;
-    c->limits.regex_match_limit = (uint32_t)n;
-  }
-  if (v[S_REGEX_DEPTH]) {
-    if (parse_limit("regex-depth-limit", v[S_REGEX_DEPTH], &n) < 0)
-      return -1;
-    c->limits.regex_depth_limit = (uint32_t)n;
-  }
   if (v[S_STORE_CACHE_MB]) {
     if (parse_mb("store-cache-mb", v[S_STORE_CACHE_MB], &n) < 0)
       return -1;

@@ -1,7 +1,9 @@
 /*
- * The fold limits on the command line of the programs that fold besides the
- * worker (replay, verify, simulate): the same flag names and environment
- * variables as `smc worker`, so one environment gives one outcome.
+ * The fold's inputs on the command line of the programs that fold (replay,
+ * verify, simulate): the registration key, with the same flag and variable
+ * as `smc worker`. The fold limits were such flags once; they are cluster
+ * settings in the log now (protocol.md "settings"), so the old flags and
+ * variables are refused with a pointer to `smc cluster settings`.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,51 +43,33 @@ char *smc_cli_registration_key(const char *cmd, const char *arg) {
   return text;
 }
 
-/* Same range as smc worker's limits: an integer from 1 to INT32_MAX. */
+void smc_cli_fold_setting_moved(const char *cmd, const char *name, const char *env) {
+  char flag[64];
+  snprintf(flag, sizeof flag, "%s", name);
+  for (char *p = flag; *p; p++)
+    if (*p == '_')
+      *p = '-';
+  fprintf(stderr,
+          "smc %s: --%s (%s) is a cluster setting: every node folds it from the log, so no\n"
+          "node can decide with its own. Write it once for the cluster with\n"
+          "  smc cluster settings --%s N\n",
+          cmd, flag, env, flag);
+}
+
 int smc_cli_fold_limit_opt(const char *cmd, int which, const char *value,
                            struct smc_fold_config *fc) {
   if (which < 0 || which >= SMC_CLI_LIMIT_COUNT)
     return -1;
-  if (which == SMC_CLI_LIMIT_REGISTRATION_KEY) {
-    static char *held; /* the text stays for the process's life (fc points at it) */
-    char *key = smc_cli_registration_key(cmd, value);
-    if (!key)
-      return -1;
-    free(held);
-    fc->registration_key = held = key;
-    return 0;
-  }
-  char *end;
-  errno = 0;
-  long long v = strtoll(value, &end, 10);
-  if (errno || end == value || *end || v < 1 || v > 2147483647LL) {
-    fprintf(stderr, "smc %s: %s must be an integer from 1 to 2147483647, not '%s'\n", cmd,
-            names[which].flag, value);
+  if (which != SMC_CLI_LIMIT_REGISTRATION_KEY) {
+    smc_cli_fold_setting_moved(cmd, names[which].flag, names[which].env);
     return -1;
   }
-  switch (which) {
-  case SMC_CLI_LIMIT_EVENT:
-    fc->max_event_bytes = (size_t)v;
-    break;
-  case SMC_CLI_LIMIT_DATA:
-    fc->limits.data_max_bytes = (size_t)v;
-    break;
-  case SMC_CLI_LIMIT_QUEUE:
-    fc->max_queue = (size_t)v;
-    break;
-  case SMC_CLI_LIMIT_STEPS:
-    fc->limits.expr_steps = (uint64_t)v;
-    break;
-  case SMC_CLI_LIMIT_REGEX_MATCH:
-    fc->limits.regex_match_limit = (uint32_t)v;
-    break;
-  case SMC_CLI_LIMIT_REGEX_DEPTH:
-    fc->limits.regex_depth_limit = (uint32_t)v;
-    break;
-  default:
-    fc->limits.definition_max_bytes = (size_t)v;
-    break;
-  }
+  static char *held; /* the text stays for the process's life (fc points at it) */
+  char *key = smc_cli_registration_key(cmd, value);
+  if (!key)
+    return -1;
+  free(held);
+  fc->registration_key = held = key;
   return 0;
 }
 

@@ -16,17 +16,18 @@
 
 /* Keep in the order `smc help` should list them. */
 const smc_command_t *const smc_cli_commands[] = {
-    &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate,   &smc_cmd_topics, &smc_cmd_propose,
-    &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,      &smc_cmd_list,   &smc_cmd_history,
-    &smc_cmd_status,  &smc_cmd_dev,     &smc_cmd_worker,     &smc_cmd_replay, &smc_cmd_verify,
-    &smc_cmd_export,  &smc_cmd_keygen,  &smc_cmd_completion,
+    &smc_cmd_machine, &smc_cmd_diagram, &smc_cmd_simulate, &smc_cmd_topics,     &smc_cmd_propose,
+    &smc_cmd_vote,    &smc_cmd_get,     &smc_cmd_watch,    &smc_cmd_list,       &smc_cmd_history,
+    &smc_cmd_status,  &smc_cmd_cluster, &smc_cmd_dev,      &smc_cmd_worker,     &smc_cmd_replay,
+    &smc_cmd_verify,  &smc_cmd_export,  &smc_cmd_keygen,   &smc_cmd_completion,
 };
 #define NCOMMANDS (sizeof(smc_cli_commands) / sizeof(smc_cli_commands[0]))
 const size_t smc_cli_ncommands = NCOMMANDS;
 
 const char *smc_cli_verbs(const char *command) {
   static const char *const verbs[][2] = {{"machine", "check apply get list"},
-                                         {"topics", "create describe trim"}};
+                                         {"topics", "create describe trim"},
+                                         {"cluster", "settings"}};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
     if (!strcmp(command, verbs[i][0]))
       return verbs[i][1];

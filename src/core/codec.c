@@ -334,6 +334,8 @@ const char *smc_event_type_name(smc_event_type_t t) {
     return "tick";
   case SMC_EV_MACHINE:
     return "machine";
+  case SMC_EV_SETTINGS:
+    return "settings";
   }
   return "unknown";
 }
@@ -463,6 +465,26 @@ static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   if (ev->definition)
     ev->definition_len = json_string_length(json_object_get(r, "definition"));
   return rc;
+}
+
+/* settings: "limits" an object, "fold" a positive integer (default 1). The
+ * names and values inside limits are the fold's to judge: a name this code
+ * does not know may be one a newer fold knows (see "fold"). */
+static int decode_settings(smc_event_t *ev, smc_error_t *err) {
+  json_t *l = json_object_get(ev->root, "limits"), *f = json_object_get(ev->root, "fold");
+  ev->fold_version = 1;
+  if (f && (!json_is_integer(f) || json_integer_value(f) < 1))
+    return smc_error_set(err, SMC_EBAD_REQUEST, "fold", "field 'fold' must be a positive integer");
+  if (f)
+    ev->fold_version = json_integer_value(f);
+  if (!l)
+    return smc_error_set(err, SMC_EBAD_REQUEST, "limits", "missing field 'limits'");
+  if (!json_is_object(l))
+    return smc_error_set(err, SMC_EBAD_REQUEST, "limits", "field 'limits' must be an object");
+  ev->limits = l;
+  int rc = str_field(ev->root, "signature", OPTIONAL, 0, &ev->signature, err);
+  int e = str_field(ev->root, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err);
+  return rc ? rc : e;
 }
 
 /* ---- fast path for plain proposals ----
@@ -723,6 +745,8 @@ int smc_event_decode_json(const void *value, size_t len, size_t max_bytes,
     ev->type = SMC_EV_TICK, e = 0;
   else if (!strcmp(type, "machine"))
     ev->type = SMC_EV_MACHINE, e = decode_machine(ev, err);
+  else if (!strcmp(type, "settings"))
+    ev->type = SMC_EV_SETTINGS, e = decode_settings(ev, err);
   else
     return smc_error_set(err, SMC_EBAD_REQUEST, "type", "unknown event type '%s'", type);
   return rc ? rc : e;

@@ -36,6 +36,7 @@ typedef enum smc_event_type {
   SMC_EV_READ,
   SMC_EV_TICK,
   SMC_EV_MACHINE,
+  SMC_EV_SETTINGS,
 } smc_event_type_t;
 
 /* A decoded event. Every string points into root, own or id_buf, which the
@@ -59,6 +60,10 @@ typedef struct smc_event {
   /* machine */
   const char *name, *hash, *definition;
   size_t definition_len;
+  /* settings: the "limits" object (borrowed from root; checked by the fold,
+   * which knows the names) and the fold version it needs (1 when absent) */
+  const json_t *limits;
+  int64_t fold_version;
   char id_buf[65];
   char *own; /* plain proposals (fast path): the copy the strings point into */
 } smc_event_t;

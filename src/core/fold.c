@@ -4,6 +4,8 @@
  * on objects are in fold_decide.c, stored records in fold_state.c.
  */
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,10 @@
 #include "core/fold_int.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
+
+static void settings_default(fold_ctx_t *c, const smc_fold_t *f);
+static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock,
+                    int64_t *next_timer, fold_ctx_t *ctx);
 
 void smc_fold_config_default(smc_fold_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -202,7 +208,11 @@ smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name) {
     fold_fail(c, rc == SMC_ENOT_FOUND ? SMC_ESTORE : rc);
     return NULL;
   }
-  rc = smc_machine_compile(v, vl, NULL, &c->f->cfg.limits, &m, NULL);
+  /* Registered once, so it compiles now whatever the definition limit
+   * has become since (a limit applies to registrations, not to history). */
+  smc_limits_t lim = c->set.limits;
+  lim.definition_max_bytes = SIZE_MAX;
+  rc = smc_machine_compile(v, vl, NULL, &lim, &m, NULL);
   free(v);
   if (rc) {
     fold_log(c, 0, "stored machine '%s' no longer compiles", name);
@@ -231,7 +241,7 @@ static int register_machine(fold_ctx_t *c, const char *name, const char *hash, c
   smc_machine_t *m = hash ? cache_find(c->f, hash) : NULL;
   int own = 0;
   if (!m) {
-    int rc = smc_machine_compile(def, len, file, &c->f->cfg.limits, &m, diags);
+    int rc = smc_machine_compile(def, len, file, &c->set.limits, &m, diags);
     if (rc == SMC_ENOMEM)
       return fold_fail(c, rc);
     if (rc)
@@ -283,14 +293,30 @@ int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition, co
                               size_t len, const char *file, smc_diags_t *diags, smc_error_t *err) {
   fold_ctx_t c;
   memset(&c, 0, sizeof(c));
+  settings_default(&c, f);
+  int64_t applied, clock, next_timer;
+  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, &c);
+  if (rc)
+    return rc;
   c.f = f, c.kv = kv, c.part = partition, c.offset = -1;
   smc_buf_init(&c.key);
-  int rc = register_machine(&c, NULL, NULL, text, len, file, diags, err);
+  rc = register_machine(&c, NULL, NULL, text, len, file, diags, err);
   smc_buf_close(&c.key);
   return rc;
 }
 
+/* ---- settings: the fold limits in force in a partition ---- */
+
+static void settings_default(fold_ctx_t *c, const smc_fold_t *f) {
+  c->set.max_event_bytes = f->cfg.max_event_bytes;
+  c->set.max_queue = f->cfg.max_queue;
+  c->set.limits = f->cfg.limits;
+  c->has_set = 0;
+}
+
 /* ---- meta: applied offset and clock ---- */
+
+#define META_SETTINGS_LEN (48 + 7 * 8)
 
 /* The partition's meta record: applied offset, clock, a lower bound of
  * the earliest timer deadline (0 = no timer; a record written without it
@@ -309,7 +335,7 @@ static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock
     return 0;
   if (rc)
     return rc;
-  if (vl != 16 && vl != 24 && vl != 48) {
+  if (vl != 16 && vl != 24 && vl != 48 && vl != META_SETTINGS_LEN) {
     free(v);
     return SMC_ESTORE;
   }
@@ -317,17 +343,29 @@ static int meta_get(smc_kv_t *kv, int32_t part, int64_t *applied, int64_t *clock
   *applied = (int64_t)smc_get_be64(b);
   *clock = (int64_t)smc_get_be64(b + 8);
   *next_timer = vl >= 24 ? (int64_t)smc_get_be64(b + 16) : 1;
-  if (ctx && vl == 48) {
+  if (ctx && vl >= 48) {
     ctx->exp_time = (int64_t)smc_get_be64(b + 24);
     ctx->exp_seq = (int64_t)smc_get_be64(b + 32);
     ctx->exp_n = (int64_t)smc_get_be64(b + 40);
+  }
+  if (ctx && vl == META_SETTINGS_LEN) {
+    const uint8_t *q = b + 48;
+    fold_settings_t *s = &ctx->set;
+    s->max_event_bytes = (size_t)smc_get_be64(q);
+    s->max_queue = (size_t)smc_get_be64(q + 8);
+    s->limits.expr_steps = smc_get_be64(q + 16);
+    s->limits.regex_match_limit = (uint32_t)smc_get_be64(q + 24);
+    s->limits.regex_depth_limit = (uint32_t)smc_get_be64(q + 32);
+    s->limits.definition_max_bytes = (size_t)smc_get_be64(q + 40);
+    s->limits.data_max_bytes = (size_t)smc_get_be64(q + 48);
+    ctx->has_set = 1;
   }
   free(v);
   return 0;
 }
 
 static int meta_put(fold_ctx_t *c, int64_t applied) {
-  uint8_t k[5], v[48];
+  uint8_t k[5], v[META_SETTINGS_LEN];
   smc_be32(k, (uint32_t)c->part);
   k[4] = 'a';
   smc_be64(v, (uint64_t)applied);
@@ -336,7 +374,17 @@ static int meta_put(fold_ctx_t *c, int64_t applied) {
   smc_be64(v + 24, (uint64_t)c->exp_time);
   smc_be64(v + 32, (uint64_t)c->exp_seq);
   smc_be64(v + 40, (uint64_t)c->exp_n);
-  return smc_kv_put(c->kv, SMC_CF_META, k, 5, v, 48);
+  if (!c->has_set)
+    return smc_kv_put(c->kv, SMC_CF_META, k, 5, v, 48);
+  const fold_settings_t *s = &c->set;
+  smc_be64(v + 48, (uint64_t)s->max_event_bytes);
+  smc_be64(v + 56, (uint64_t)s->max_queue);
+  smc_be64(v + 64, s->limits.expr_steps);
+  smc_be64(v + 72, (uint64_t)s->limits.regex_match_limit);
+  smc_be64(v + 80, (uint64_t)s->limits.regex_depth_limit);
+  smc_be64(v + 88, (uint64_t)s->limits.definition_max_bytes);
+  smc_be64(v + 96, (uint64_t)s->limits.data_max_bytes);
+  return smc_kv_put(c->kv, SMC_CF_META, k, 5, v, META_SETTINGS_LEN);
 }
 
 int smc_fold_applied(smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *next) {
@@ -723,29 +771,198 @@ static int check_record(fold_ctx_t *c, const smc_record_t *rec, const smc_event_
   return 0;
 }
 
-static int decide_record(fold_ctx_t *c, const smc_record_t *rec) {
-  smc_event_t ev;
+/* The settings a settings event names (protocol.md "settings"): each a
+ * whole number from 1 to 2^31-1; the others keep their value. */
+static const struct {
+  const char *name;
+  size_t off; /* in fold_settings_t */
+  int width;  /* bytes of the field */
+} setting_names[] = {
+    {"max_event_bytes", offsetof(fold_settings_t, max_event_bytes), sizeof(size_t)},
+    {"max_queue", offsetof(fold_settings_t, max_queue), sizeof(size_t)},
+    {"expr_steps", offsetof(fold_settings_t, limits.expr_steps), sizeof(uint64_t)},
+    {"regex_match_limit", offsetof(fold_settings_t, limits.regex_match_limit), sizeof(uint32_t)},
+    {"regex_depth_limit", offsetof(fold_settings_t, limits.regex_depth_limit), sizeof(uint32_t)},
+    {"max_definition_bytes", offsetof(fold_settings_t, limits.definition_max_bytes),
+     sizeof(size_t)},
+    {"max_data_bytes", offsetof(fold_settings_t, limits.data_max_bytes), sizeof(size_t)},
+};
+#define NSETTINGS (sizeof setting_names / sizeof setting_names[0])
+
+static void setting_store(fold_settings_t *s, size_t i, uint64_t v) {
+  char *p = (char *)s + setting_names[i].off;
+  if (setting_names[i].width == 4) {
+    uint32_t x = (uint32_t)v;
+    memcpy(p, &x, 4);
+  } else {
+    memcpy(p, &v, 8);
+  }
+}
+
+static uint64_t setting_load(const fold_settings_t *s, size_t i) {
+  const char *p = (const char *)s + setting_names[i].off;
+  if (setting_names[i].width == 4) {
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+  }
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+int smc_fold_setting_check(const char *name, long long value, smc_error_t *err) {
+  size_t i = 0;
+  while (i < NSETTINGS && strcmp(setting_names[i].name, name))
+    i++;
+  if (i == NSETTINGS)
+    return smc_error_set(err, SMC_EBAD_REQUEST, name, "unknown setting '%s'", name);
+  if (value < 1 || value > INT32_MAX)
+    return smc_error_set(err, SMC_EBAD_REQUEST, name,
+                         "setting '%s' must be a whole number from 1 to 2147483647", name);
+  return 0;
+}
+
+/* The digest a settings event is signed over (with the registration key,
+ * as name "settings"): sha256 hex of "fold" "\n" canonical(limits). */
+int smc_fold_settings_digest(int64_t fold, const json_t *limits, char out[65]) {
+  char *canon = smc_json_canonical(limits);
+  if (!canon)
+    return SMC_ENOMEM;
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_buf_add_i64(&b, fold);
+  smc_buf_addc(&b, '\n');
+  smc_buf_adds(&b, canon);
+  free(canon);
+  int rc = b.oom ? SMC_ENOMEM : 0;
+  if (!rc)
+    smc_sha256_hex(b.p, b.len, out);
+  smc_buf_close(&b);
+  return rc;
+}
+
+/* The answer to a settings event with an id (smc cluster settings waits
+ * for one per partition): {"type":"settings", id, partition, outcome
+ * "applied"|"rejected", error?, limits (in force after it)}. */
+static int settings_reply(fold_ctx_t *c, const smc_event_t *ev, int code, const smc_error_t *err) {
+  json_t *l = json_object();
+  for (size_t i = 0; l && i < NSETTINGS; i++)
+    json_object_set_new(l, setting_names[i].name,
+                        json_integer((json_int_t)setting_load(&c->set, i)));
+  json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:o}", "type", "settings", "id", ev->id, "partition",
+                        (json_int_t)c->part, "outcome", code ? "rejected" : "applied", "limits", l);
+  if (j && code)
+    json_object_set_new(j, "error",
+                        json_pack("{s:s, s:s}", "code", smc_code_name(code), "message",
+                                  err && err->message[0] ? err->message : ""));
+  if (j && ev->correlation)
+    json_object_set_new(j, "correlation", json_string(ev->correlation));
+  char *text = j ? smc_json_canonical(j) : NULL;
+  json_decref(j);
+  if (!text)
+    return fold_fail(c, SMC_ENOMEM);
+  int rc = fold_emit(c, SMC_OUT_REPLY, "", ev->id, ev->reply_to, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+/* A settings event: all of it applies, or (a bad name or value, a missing
+ * or forged signature when the cluster has a registration key) none of it,
+ * with a log line. Every node folds the same record, so every node has the
+ * same settings from the next record on. */
+static int settings_event(fold_ctx_t *c, const smc_event_t *ev) {
+  fold_settings_t next = c->set;
   smc_error_t err;
   smc_error_clear(&err);
-  int rc = smc_event_decode(rec->value, rec->value_len, c->f->cfg.max_event_bytes, rec->correlation,
-                            rec->reply_to, &ev, &err);
+  int rc = 0;
+  const char *name;
+  json_t *v;
+  json_object_foreach((json_t *)ev->limits, name, v) {
+    long long x = json_is_integer(v) ? json_integer_value(v) : 0;
+    if ((rc = smc_fold_setting_check(name, x, &err)))
+      break;
+    size_t i = 0;
+    while (strcmp(setting_names[i].name, name))
+      i++;
+    setting_store(&next, i, (uint64_t)x);
+  }
+  if (!rc && c->f->reg_key) {
+    char digest[65];
+    if ((rc = smc_fold_settings_digest(ev->fold_version, ev->limits, digest)) == SMC_ENOMEM)
+      return fold_fail(c, rc);
+    rc = smc_registration_verify(c->f->reg_key, "settings", digest, ev->signature, &err);
+    if (rc == SMC_ENOMEM)
+      return fold_fail(c, rc);
+  }
+  if (rc) {
+    fold_log(c, 1, "settings ignored: %s: %s", smc_code_name(rc), err.message);
+  } else {
+    c->set = next;
+    c->has_set = 1;
+    char line[512];
+    size_t n = 0;
+    for (size_t i = 0; i < NSETTINGS && n < sizeof line; i++)
+      n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%llu", i ? " " : "",
+                            setting_names[i].name, (unsigned long long)setting_load(&c->set, i));
+    fold_log(c, 2, "settings in force: %s", line);
+  }
+  return ev->id ? settings_reply(c, ev, rc, &err) : 0;
+}
+
+int smc_fold_settings(smc_fold_t *f, smc_kv_t *kv, int32_t partition, char **json) {
+  *json = NULL;
+  if (!f || !kv || partition < 0 || partition >= f->cfg.partitions)
+    return SMC_EINVALID_ARGUMENT;
+  fold_ctx_t c;
+  memset(&c, 0, sizeof(c));
+  settings_default(&c, f);
+  int64_t applied, clock, next_timer;
+  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, &c);
+  if (rc)
+    return rc;
+  json_t *l = json_object(), *j = json_object();
+  for (size_t i = 0; l && i < NSETTINGS; i++)
+    json_object_set_new(l, setting_names[i].name,
+                        json_integer((json_int_t)setting_load(&c.set, i)));
+  json_object_set_new(j, "fold", json_integer(SMC_FOLD_VERSION));
+  json_object_set_new(j, "from_log", json_boolean(c.has_set));
+  json_object_set_new(j, "limits", l);
+  json_object_set_new(j, "offset", json_integer(applied - 1));
+  *json = smc_json_canonical(j);
+  json_decref(j);
+  return *json ? 0 : SMC_ENOMEM;
+}
+
+static int decode_record(fold_ctx_t *c, const smc_record_t *rec, smc_event_t *ev,
+                         smc_error_t *err) {
+  int rc = smc_event_decode(rec->value, rec->value_len, c->set.max_event_bytes, rec->correlation,
+                            rec->reply_to, ev, err);
+  if (!rc && ev->type == SMC_EV_SETTINGS && ev->fold_version > SMC_FOLD_VERSION)
+    return SMC_EINCOMPATIBLE;
+  return rc;
+}
+
+static int decide_record(fold_ctx_t *c, const smc_record_t *rec, smc_event_t *ev, int rc,
+                         smc_error_t *err) {
   if (rc == SMC_ENOMEM)
     fold_fail(c, rc);
   else if (rc)
-    bad_event(c, &ev, &err);
-  else if (ev.type == SMC_EV_TICK)
+    bad_event(c, ev, err);
+  else if (ev->type == SMC_EV_TICK)
     ;
-  else if (ev.type == SMC_EV_MACHINE)
-    machine_event(c, &ev);
-  else if (check_record(c, rec, &ev, &err))
-    bad_event(c, &ev, &err);
-  else if (ev.type == SMC_EV_PROPOSAL)
-    proposal(c, &ev);
-  else if (ev.type == SMC_EV_VOTE)
-    fold_vote(c, &ev);
+  else if (ev->type == SMC_EV_MACHINE)
+    machine_event(c, ev);
+  else if (ev->type == SMC_EV_SETTINGS)
+    settings_event(c, ev);
+  else if (check_record(c, rec, ev, err))
+    bad_event(c, ev, err);
+  else if (ev->type == SMC_EV_PROPOSAL)
+    proposal(c, ev);
+  else if (ev->type == SMC_EV_VOTE)
+    fold_vote(c, ev);
   else
-    read_reply(c, &ev, NULL);
-  smc_event_close(&ev);
+    read_reply(c, ev, NULL);
   return c->rc;
 }
 
@@ -757,19 +974,29 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   int64_t applied, clock, next_timer;
   fold_ctx_t c;
   memset(&c, 0, sizeof(c));
+  settings_default(&c, f);
   int rc = meta_get(kv, rec->partition, &applied, &clock, &next_timer, &c);
   if (rc)
     return rc;
   if (rec->offset < applied)
     return 0;
+  smc_event_t ev;
+  smc_error_t err;
+  smc_error_clear(&err);
+  int drc = decode_record(&c, rec, &ev, &err);
+  if (drc == SMC_EINCOMPATIBLE) { /* nothing written: the partition stops here */
+    smc_event_close(&ev);
+    return drc;
+  }
   c.f = f, c.kv = kv, c.part = rec->partition, c.offset = rec->offset;
   c.clock = rec->timestamp > clock ? rec->timestamp : clock;
   c.emit = emit, c.opaque = opaque, c.emitting = 1;
   c.prev_clock = clock, c.next_timer = next_timer;
   c.key = f->key; /* the fold's key buffer, kept between records */
   smc_buf_reset(&c.key);
-  if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec))
+  if (!fold_decided_prune(&c) && !fire_timers(&c) && !decide_record(&c, rec, &ev, drc, &err))
     fold_fail(&c, meta_put(&c, rec->offset + 1));
+  smc_event_close(&ev);
   f->key = c.key;
   if (f->conf.cap > ((size_t)1 << 20)) /* kept between records, unless huge */
     smc_buf_close(&f->conf);

@@ -334,7 +334,7 @@ static int activate(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
   smc_proposal_view_t pv = {p->transition, p->to, input, p->proposer, c->clock};
   smc_outcome_t out;
   memset(&out, 0, sizeof(out));
-  int rc = smc_machine_validate(m, &ov, &pv, &c->f->cfg.limits, &out, &err);
+  int rc = smc_machine_validate(m, &ov, &pv, &c->set.limits, &out, &err);
   json_decref(src);
   json_decref(input);
   if (rc) {
@@ -426,7 +426,7 @@ static int finish_waiting(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
 }
 
 int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
-  if (o->qlen >= (int64_t)c->f->cfg.max_queue) {
+  if (o->qlen >= (int64_t)c->set.max_queue) {
     smc_error_t err;
     smc_error_clear(&err);
     smc_error_set(&err, SMC_EQUEUE_FULL, NULL, "object '%s' has %lld proposals queued", o->id,

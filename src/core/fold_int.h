@@ -15,6 +15,12 @@
  *                                            next timer bound(8), 0 = none
  *                                            open expiry bucket: time(8)
  *                                            seq(8) entries(8), 0 = none
+ *                                            then, once a settings event
+ *                                            was folded, the settings:
+ *                                            max_event_bytes(8) max_queue(8)
+ *                                            expr_steps(8) regex_match(8)
+ *                                            regex_depth(8) definition(8)
+ *                                            data(8)
  *   META     P 'e' time(8) seq(8)         -> expiry bucket: up to 16 entries
  *                                            time(8) len(4) id, all decided
  *                                            in the minute of time
@@ -96,6 +102,13 @@ typedef struct fold_prop {
   fold_strs_t accept, reject;
 } fold_prop_t;
 
+/* The fold settings in force in a partition: the fold config's until a
+ * settings event changes them (protocol.md "settings"), then the log's. */
+typedef struct fold_settings {
+  size_t max_event_bytes, max_queue;
+  smc_limits_t limits;
+} fold_settings_t;
+
 /* The state of one smc_fold_apply call. */
 typedef struct fold_ctx {
   smc_fold_t *f;
@@ -111,6 +124,8 @@ typedef struct fold_ctx {
   /* the open expiry bucket (meta record): key time and seq, entries; n = 0
    * none open. seq numbers every bucket of the partition (unique keys). */
   int64_t exp_time, exp_seq, exp_n;
+  fold_settings_t set; /* the partition's settings (meta) */
+  int has_set;         /* 1: set came from a settings event (kept in meta) */
   smc_buf_t key;
 } fold_ctx_t;
 

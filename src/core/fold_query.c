@@ -189,3 +189,60 @@ int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
   json_decref(arr);
   return rc;
 }
+
+/* One queued proposal as smc_fold_pending lists it (a new object). */
+static json_t *pending_view(const fold_prop_t *p) {
+  json_t *accept = json_array(), *reject = json_array();
+  for (size_t i = 0; i < p->accept.n; i++)
+    json_array_append_new(accept, json_string(p->accept.v[i]));
+  for (size_t i = 0; i < p->reject.n; i++)
+    json_array_append_new(reject, json_string(p->reject.v[i]));
+  json_t *data = p->data ? smc_json_loads(p->data, 0) : json_object();
+  json_t *j =
+      json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:o, s:o}}", "proposal", p->id ? p->id : "",
+                "machine", p->machine ? p->machine : "", "transition",
+                p->transition ? p->transition : "", "status", p->waiting ? "waiting" : "queued",
+                "data", data ? data : json_object(), "votes", "accept", accept, "reject", reject);
+  if (j && p->proposer && *p->proposer)
+    json_object_set_new(j, "proposer", json_string(p->proposer));
+  if (j && p->has_expect)
+    json_object_set_new(j, "expect_version", json_integer(p->expect));
+  if (j && p->waiting && p->deadline)
+    json_object_set_new(j, "deadline", json_integer(p->deadline));
+  if (j && p->is_timer)
+    json_object_set_new(j, "timer", json_true());
+  return j;
+}
+
+int smc_fold_pending(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *object,
+                     char **json) {
+  *json = NULL;
+  if (!f || !kv || !object || partition < 0 || partition >= f->cfg.partitions)
+    return SMC_EINVALID_ARGUMENT;
+  fold_ctx_t c;
+  ctx_init(&c, f, kv, partition);
+  fold_obj_t o;
+  int rc = fold_obj_load(&c, object, &o);
+  json_t *list = json_array(), *j = NULL;
+  if (rc == SMC_ENOT_FOUND) { /* nothing committed, nothing queued */
+    rc = 0;
+    j = json_pack("{s:b, s:n, s:i, s:O}", "found", 0, "machine", "version", 0, "proposals", list);
+  } else if (!rc) {
+    for (int64_t seq = o.head_seq; !rc && seq < o.head_seq + o.qlen; seq++) {
+      fold_prop_t p;
+      if ((rc = fold_prop_load(&c, o.id, seq, &p)) == 0)
+        json_array_append_new(list, pending_view(&p));
+      fold_prop_close(&p);
+    }
+    j = json_pack("{s:b, s:s?, s:I, s:O}", "found", o.version > 0, "machine",
+                  o.version > 0 ? o.machine : NULL, "version", (json_int_t)o.version, "proposals",
+                  list);
+  }
+  fold_obj_close(&o);
+  smc_buf_close(&c.key);
+  json_decref(list);
+  if (!rc && !(*json = j ? smc_json_canonical(j) : NULL))
+    rc = SMC_ENOMEM;
+  json_decref(j);
+  return rc;
+}

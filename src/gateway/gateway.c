@@ -15,6 +15,7 @@
 
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
+#include "smc/fold.h"
 
 #define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
 
@@ -48,8 +49,8 @@ void smc_gateway_config_default(smc_gateway_config_t *c) {
  * values stay few whatever clients send; "other" when no route matches.
  */
 static const char *route_template(const char *url) {
-  static const char *const fixed[] = {"/healthz", "/readyz",  "/metrics",     "/info",
-                                      "/nodes",   "/machine", "/openapi.json"};
+  static const char *const fixed[] = {"/healthz", "/readyz",  "/metrics",      "/info",
+                                      "/nodes",   "/machine", "/openapi.json", "/settings"};
   const char *seg[7];
   size_t len[7];
   int n = 0;
@@ -70,6 +71,8 @@ static const char *route_template(const char *url) {
         return fixed[i];
   if (n == 2 && len[0] == 8 && !strncmp(seg[0], "proposal", 8))
     return "/proposal/{id}";
+  if ((n == 1 || n == 2) && len[0] == 2 && !strncmp(seg[0], "ui", 2))
+    return n == 1 ? "/ui" : "/ui/{asset}";
   if (n < 2 || len[0] != 7 || strncmp(seg[0], "machine", 7))
     return "other";
   if (n == 2)
@@ -86,6 +89,8 @@ static const char *route_template(const char *url) {
     return "/machine/{m}/object/{o}/watch";
   if (n == 5 && len[4] == 7 && !strncmp(seg[4], "history", 7))
     return "/machine/{m}/object/{o}/history";
+  if (n == 5 && len[4] == 7 && !strncmp(seg[4], "pending", 7))
+    return "/machine/{m}/object/{o}/pending";
   if (n == 6 && len[4] == 10 && !strncmp(seg[4], "transition", 10))
     return "/machine/{m}/object/{o}/transition/{t}";
   return "other";
@@ -134,6 +139,22 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == 405)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed_methods(r));
+  enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  observe(r, status);
+  return rc;
+}
+
+enum MHD_Result smc_gw_reply_static(gw_req_t *r, unsigned status, const char *content_type,
+                                    const void *data, size_t len, const char *const *hdrs) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(len, (void *)(data ? data : ""), MHD_RESPMEM_PERSISTENT);
+  if (!resp)
+    return MHD_NO;
+  if (content_type)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  for (size_t i = 0; hdrs && hdrs[i] && hdrs[i + 1]; i += 2)
+    MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
   enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
   observe(r, status);
@@ -337,6 +358,21 @@ int smc_gw_split_path(char *path, char **segs, int max) {
   }
 }
 
+/* GET /settings: the fold settings (protocol.md "settings") in force in
+ * each partition this node folds, from its folds; an empty list when it
+ * folds none. */
+static enum MHD_Result route_settings(gw_req_t *r) {
+  char *text = NULL;
+  int rc = smc_answers_settings(r->gw->answers, smc_gw_now_ms() + 5000, &text);
+  if (rc)
+    return smc_gw_reply_error(r, 503, rc, "the folds did not answer: %s", smc_strerror(rc));
+  json_t *parts = json_loads(text, 0, NULL);
+  free(text);
+  return smc_gw_reply_json(r, 200,
+                           json_pack("{s:o, s:i}", "partitions", parts ? parts : json_array(),
+                                     "fold", SMC_FOLD_VERSION));
+}
+
 /* Route the parsed path r->segs (parse_path ran, authorized passed). */
 static enum MHD_Result dispatch(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
@@ -345,7 +381,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
     return rc;
   if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                         !strcmp(r->segs[0], "metrics") || !strcmp(r->segs[0], "info") ||
-                        !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json"))) {
+                        !strcmp(r->segs[0], "nodes") || !strcmp(r->segs[0], "openapi.json") ||
+                        !strcmp(r->segs[0], "settings"))) {
     if (!get)
       rc = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     else if (!strcmp(r->segs[0], "healthz"))
@@ -356,6 +393,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
       rc = route_metrics(r);
     else if (!strcmp(r->segs[0], "openapi.json"))
       rc = route_openapi(r);
+    else if (!strcmp(r->segs[0], "settings"))
+      rc = route_settings(r);
     else if (!strcmp(r->segs[0], "nodes"))
       rc = smc_gw_reply_json(r, 200,
                              json_pack("{s:o, s:I}", "nodes",
@@ -372,6 +411,8 @@ static enum MHD_Result dispatch(gw_req_t *r) {
       rc = smc_gw_route_machine(r);
   } else if (r->nsegs == 2 && !strcmp(r->segs[0], "proposal")) {
     rc = smc_gw_route_proposal(r);
+  } else if (r->nsegs >= 1 && !strcmp(r->segs[0], "ui")) {
+    rc = smc_gw_route_ui(r);
   } else {
     rc = smc_gw_reply_error(r, 404, SMC_ENOT_FOUND, "no such resource");
   }
@@ -493,6 +534,9 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   if (r->nsegs == 1 && (!strcmp(r->segs[0], "healthz") || !strcmp(r->segs[0], "readyz") ||
                         !strcmp(r->segs[0], "openapi.json")))
     return 1;
+  /* the console's files: the page itself asks for a token and sends it */
+  if (r->nsegs >= 1 && r->nsegs <= 2 && !strcmp(r->segs[0], "ui"))
+    return 1;
   const char *h = smc_gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
   json_t *grant =
       (h && !strncasecmp(h, "Bearer ", 7)) ? json_object_get(r->gw->tokens, h + 7) : NULL;
@@ -588,7 +632,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!copy)
     return smc_gw_reply_error(&r, 500, SMC_ENOMEM, "out of memory");
   enum MHD_Result rc;
-  if (parse_path(&r, copy, &rc) && authorized(&r, &rc))
+  static const char *const to_ui[] = {MHD_HTTP_HEADER_LOCATION, "../ui", NULL};
+  if (!strcmp(url, "/ui/")) /* the console's one address is /ui (a path has no trailing '/') */
+    rc = smc_gw_reply_static(&r, 308, "text/plain; charset=utf-8", "", 0, to_ui);
+  else if (parse_path(&r, copy, &rc) && authorized(&r, &rc))
     rc = dispatch(&r);
   free(copy);
   return rc;

@@ -55,11 +55,13 @@ static const char *const *accepted(const gw_req_t *r) {
       return watch;
     if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "history"))
       return list;
+    if (n == 5 && !strcmp(s[2], "object") && !strcmp(s[4], "pending"))
+      return none;
     return NULL;
   }
   if (!read)
     return NULL;
-  return n == 1 || (n == 2 && !strcmp(s[0], "proposal")) ? none : NULL;
+  return n == 1 || (n == 2 && (!strcmp(s[0], "proposal") || !strcmp(s[0], "ui"))) ? none : NULL;
 }
 
 int smc_gw_check_query(gw_req_t *r, enum MHD_Result *res) {

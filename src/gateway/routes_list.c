@@ -8,6 +8,9 @@
  *  - GET /machine/{m}/object/{o}/history?limit=&after=  the object's
  *    committed versions, from the fold's per-object history, on the node
  *    that folds its partition (forwarded there like a read);
+ *  - GET /machine/{m}/object/{o}/pending  the proposals queued on the
+ *    object, with the votes of the one waiting for them (read like the
+ *    history, on the node that folds the partition);
  *  - GET /proposal/{id}  a proposal's decision as any gateway sees it: this
  *    gateway's cache, else the local folds' decided ids (the dedup window),
  *    else the other nodes' (each asks its own folds).
@@ -233,6 +236,51 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
   return smc_gw_reply_json(r, 200,
                            json_pack("{s:s, s:s, s:o, s:o}", "object", object, "machine", machine,
                                      "versions", versions, "next", next));
+}
+
+enum MHD_Result smc_gw_route_pending(gw_req_t *r) {
+  const char *machine = r->segs[1], *object = r->segs[3];
+  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+  if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "bad object id: 1 to %d bytes",
+                              SMC_CODEC_MAX_ID);
+  enum MHD_Result res;
+  if (smc_gw_maybe_forward(r, object, ASK_TIMEOUT_MS + 5000, &res))
+    return res;
+  char *text = NULL;
+  size_t len = 0;
+  int rc =
+      smc_answers_pending(r->gw->answers, object, smc_gw_now_ms() + ASK_TIMEOUT_MS, &text, &len);
+  if (rc == SMC_ENOT_FOUND)
+    return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
+                              "no node that folds the partition of '%s' answered", object);
+  if (rc)
+    return smc_gw_reply_error(r, 503, rc, "the proposals of '%s' could not be read in time",
+                              object);
+  json_t *ans = json_loadb(text, len, 0, NULL);
+  free(text);
+  const char *mc = json_string_value(json_object_get(ans, "machine"));
+  json_t *props = json_object_get(ans, "proposals");
+  /* an object not created yet has only its queued create proposals: they
+   * name the machine they would create */
+  if (!mc && json_array_size(props) > 0) {
+    size_t i;
+    json_t *p;
+    json_array_foreach(props, i, p) if (!mc) mc = json_string_value(json_object_get(p, "machine"));
+  }
+  if (!json_is_array(props) || (mc && strcmp(mc, machine)) ||
+      (!json_is_true(json_object_get(ans, "found")) && json_array_size(props) == 0)) {
+    json_decref(ans);
+    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object,
+                              machine);
+  }
+  json_t *out = json_pack("{s:s, s:s, s:O, s:O}", "object", object, "machine", machine, "version",
+                          json_object_get(ans, "version"), "proposals", props);
+  json_decref(ans);
+  return smc_gw_reply_json(r, 200, out);
 }
 
 int smc_gw_proposal_decided_locally(gw_req_t *r, const char *id) {

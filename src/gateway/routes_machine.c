@@ -50,6 +50,22 @@ static enum MHD_Result reply_invalid(gw_req_t *r, const smc_diags_t *d, int rc) 
                                      "message", msg, "path", r->url, "errors", errs));
 }
 
+/* The definition size limit the folds of this node hold (the cluster
+ * setting max_definition_bytes), so the gateway refuses what they would;
+ * lim keeps the gateway's own when this node folds no partition. */
+static void cluster_definition_limit(gw_req_t *r, smc_limits_t *lim) {
+  char *text = NULL;
+  if (smc_answers_settings(r->gw->answers, smc_gw_now_ms() + 2000, &text))
+    return;
+  json_t *parts = json_loads(text, 0, NULL);
+  free(text);
+  json_t *l = json_object_get(json_array_get(parts, 0), "limits");
+  json_int_t v = json_integer_value(json_object_get(l, "max_definition_bytes"));
+  if (v > 0)
+    lim->definition_max_bytes = (size_t)v;
+  json_decref(parts);
+}
+
 static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   const char *ct = smc_gw_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (ct && !is_yaml_type(ct) && !smc_gw_ctype_is(ct, "application/json"))
@@ -71,7 +87,9 @@ static enum MHD_Result post_machine(gw_req_t *r, const char *name) {
   smc_diags_t d;
   smc_diags_init(&d);
   smc_machine_t *m = NULL;
-  int rc = smc_machine_compile(r->body, r->body_len, name, &r->gw->limits, &m, &d);
+  smc_limits_t lim = r->gw->limits;
+  cluster_definition_limit(r, &lim);
+  int rc = smc_machine_compile(r->body, r->body_len, name, &lim, &m, &d);
   if (rc < 0) {
     enum MHD_Result res = reply_invalid(r, &d, rc);
     smc_diags_close(&d);

@@ -13,6 +13,7 @@
 #include "core/view.h"
 #include "gateway/gw_internal.h"
 #include "node/metrics.h"
+#include "smc/fold.h"
 
 #define DEFAULT_WAIT_MS 5000
 #define MAX_WAIT_MS 60000
@@ -92,6 +93,11 @@ static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
   if (rc0)
     return rc0;
   req->id = id;
+  if (smc_answers_serves_object(r->gw->answers, req->object) == SMC_EINCOMPATIBLE)
+    return smc_error_set(err, SMC_EINCOMPATIBLE, NULL,
+                         "the partition of '%s' is stopped here at a settings event for a newer "
+                         "fold than this node's (%d); nothing was written",
+                         req->object, SMC_FOLD_VERSION);
   int64_t end = smc_gw_now_ms() + wait_ms;
   smc_answer_t a;
   smc_answer_init(&a);
@@ -622,7 +628,7 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
 }
 
 enum MHD_Result smc_gw_route_object(gw_req_t *r) {
-  /* segs: machine M object O [watch | transition T] */
+  /* segs: machine M object O [watch | history | pending | transition T] */
   const char *machine = r->segs[1], *object = r->segs[3];
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   if (r->nsegs == 4) {
@@ -637,6 +643,8 @@ enum MHD_Result smc_gw_route_object(gw_req_t *r) {
   }
   if (r->nsegs == 5 && !strcmp(r->segs[4], "history"))
     return smc_gw_route_history(r);
+  if (r->nsegs == 5 && !strcmp(r->segs[4], "pending"))
+    return smc_gw_route_pending(r);
   if (r->nsegs == 5 && !strcmp(r->segs[4], "watch")) {
     if (!get)
       return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);

@@ -28,6 +28,7 @@
 #include "core/util.h"
 #include "core/vote_sig.h"
 #include "kafka/kconf.h"
+#include "smc/fold.h"
 #include "smc/machine.h"
 
 typedef enum { W_PROPOSAL = 1, W_READ, W_WATCH } waiter_kind_t;
@@ -1101,10 +1102,11 @@ static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_
   return rc;
 }
 
-/* The machine event to every partition of <prefix>proposals and to
- * <prefix>machines, in one transaction. Caller holds txn_lock. */
-static int write_registration(smc_client_t *c, const char *name, const char *value, int timeout_ms,
-                              smc_error_t *err) {
+/* The machine (or settings) event to every partition of <prefix>proposals
+ * and, with catalog, to <prefix>machines, in one transaction. Caller holds
+ * txn_lock. */
+static int write_registration(smc_client_t *c, const char *name, const char *value, int catalog,
+                              int timeout_ms, smc_error_t *err) {
   rd_kafka_t *rk = txn_producer(c, timeout_ms, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
@@ -1112,7 +1114,7 @@ static int write_registration(smc_client_t *c, const char *name, const char *val
   if (e)
     return txn_fail(c, e, "cannot begin a transaction", err);
   size_t klen = strlen(name), vlen = strlen(value);
-  for (int32_t p = 0; p <= c->partitions; p++) {
+  for (int32_t p = 0; p < c->partitions + (catalog ? 1 : 0); p++) {
     const char *topic = p < c->partitions ? c->t_proposals : c->t_machines;
     int32_t part = p < c->partitions ? p : 0;
     rd_kafka_resp_err_t pe;
@@ -1187,8 +1189,8 @@ static rd_kafka_t *outcome_consumer(smc_client_t *c, int timeout_ms, smc_error_t
  * SMC_EBAD_SIGNATURE, SMC_EINVALID_MACHINE; SMC_EUNAVAILABLE when some
  * partitions did not answer in time (older workers never answer).
  */
-static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *id, int timeout_ms,
-                          smc_error_t *err) {
+static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *type_want, const char *id,
+                          int timeout_ms, json_t **last, smc_error_t *err) {
   int32_t n = c->partitions, got = 0;
   uint8_t *seen = calloc((size_t)n, 1);
   if (!seen)
@@ -1204,7 +1206,7 @@ static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *id, int t
     const char *rid = json_string_value(json_object_get(r, "id"));
     const char *type = json_string_value(json_object_get(r, "type"));
     json_int_t p = json_integer_value(json_object_get(r, "partition"));
-    if (rid && type && !strcmp(rid, id) && !strcmp(type, "registration") && p >= 0 && p < n &&
+    if (rid && type && !strcmp(rid, id) && !strcmp(type, type_want) && p >= 0 && p < n &&
         !seen[p]) {
       seen[p] = 1, got++;
       const char *outcome = json_string_value(json_object_get(r, "outcome"));
@@ -1217,12 +1219,16 @@ static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *id, int t
                            code ? code : "rejected",
                            json_string_value(json_object_get(e, "message")));
       }
+      if (last) {
+        json_decref(*last);
+        *last = json_incref(r);
+      }
     }
     json_decref(r);
   }
   if (!rc && got < n)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
-                       "the registration was confirmed by %d of %d partitions in %d ms", (int)got,
+                       "the %s was confirmed by %d of %d partitions in %d ms", type_want, (int)got,
                        (int)n, timeout_ms);
   free(seen);
   return rc;
@@ -1288,10 +1294,10 @@ static int register_impl(smc_client_t *c, const char *definition, size_t len,
   char *value = NULL;
   if ((rc = dump_event(ev, &value, err)))
     goto done;
-  rc = write_registration(c, name, value, timeout_ms, err);
+  rc = write_registration(c, name, value, 1, timeout_ms, err);
   free(value);
   if (!rc)
-    rc = await_outcomes(c, outcomes, id, timeout_ms, err);
+    rc = await_outcomes(c, outcomes, "registration", id, timeout_ms, NULL, err);
 done:
   pthread_mutex_unlock(&c->txn_lock);
   if (outcomes) {
@@ -1312,6 +1318,55 @@ int smc_client_register_signed(smc_client_t *c, const char *definition, size_t l
                                const smc_vote_key_t *key, const char *signature, int timeout_ms,
                                smc_error_t *err) {
   return register_impl(c, definition, len, key, signature, timeout_ms, err);
+}
+
+int smc_client_settings(smc_client_t *c, const json_t *limits, const smc_vote_key_t *key,
+                        int timeout_ms, json_t **in_force, smc_error_t *err) {
+  if (in_force)
+    *in_force = NULL;
+  if (!c || !json_is_object(limits) || json_object_size(limits) == 0)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "no settings to write");
+  if (timeout_ms <= 0)
+    timeout_ms = 30000;
+  const char *name;
+  json_t *v;
+  json_object_foreach((json_t *)limits, name, v) {
+    if (!json_is_integer(v))
+      return smc_error_set(err, SMC_EBAD_REQUEST, name, "setting '%s' must be a number", name);
+    int rc = smc_fold_setting_check(name, json_integer_value(v), err);
+    if (rc)
+      return rc;
+  }
+  char id[40], digest[65], sig[SMC_VOTE_SIG_B64_LEN + 1];
+  if (random_id("set-", id, sizeof(id)))
+    return smc_error_set(err, SMC_EIO, NULL, "no random bytes for the settings id");
+  int rc = smc_fold_settings_digest(SMC_FOLD_VERSION, limits, digest);
+  if (!rc && key)
+    rc = smc_registration_sign(key->pkey, "settings", digest, sig, err);
+  if (rc)
+    return rc;
+  json_t *ev = json_pack("{s:s, s:O, s:i, s:s}", "type", "settings", "limits", limits, "fold",
+                         SMC_FOLD_VERSION, "id", id);
+  if (ev && key)
+    json_object_set_new(ev, "signature", json_string(sig));
+  char *value = NULL;
+  if ((rc = dump_event(ev, &value, err)))
+    return rc;
+  pthread_mutex_lock(&c->txn_lock);
+  rd_kafka_t *outcomes = outcome_consumer(c, timeout_ms, err);
+  if (!outcomes)
+    rc = err && err->code ? err->code : SMC_EKAFKA;
+  if (!rc)
+    rc = write_registration(c, "settings", value, 0, timeout_ms, err);
+  if (!rc)
+    rc = await_outcomes(c, outcomes, "settings", id, timeout_ms, in_force, err);
+  pthread_mutex_unlock(&c->txn_lock);
+  if (outcomes) {
+    rd_kafka_consumer_close(outcomes);
+    rd_kafka_destroy(outcomes);
+  }
+  free(value);
+  return rc;
 }
 
 /* ---------- reading a topic to its end ---------- */

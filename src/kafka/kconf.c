@@ -120,6 +120,11 @@ rd_kafka_conf_t *smc_kconf_new(const char *bootstrap, const char *const *props, 
   if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errlen) != RD_KAFKA_CONF_OK)
     goto fail;
   rd_kafka_conf_set_log_cb(conf, smc_kconf_log_cb);
+  /* TCP_NODELAY: smc's requests are small and latency-bound (a proposal, an
+   * offset query); with Nagle a request sent while the previous one is
+   * unacknowledged waits for that ACK, up to the peer's delayed-ACK time */
+  if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, errlen) != RD_KAFKA_CONF_OK)
+    goto fail;
   for (size_t i = 0; props && props[i]; i += 2) {
     if (!props[i + 1]) {
       snprintf(errstr, errlen, "property '%s' has no value", props[i]);

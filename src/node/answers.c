@@ -91,23 +91,34 @@ void smc_answers_remove_folder(smc_answers_t *h, void *self) {
   pthread_rwlock_unlock(&h->flock);
 }
 
-/* The folder serving p, copied out under the lock, or 0. The folder stays
- * registered while the process serves requests (the gateway stops first). */
+/* The folder serving p, copied out under the lock: 1; 0 when none does;
+ * SMC_EINCOMPATIBLE when none does and one stopped p at a settings event
+ * for a newer fold. The folder stays registered while the process serves
+ * requests (the gateway stops first). */
 static int folder_for(smc_answers_t *h, int32_t p, folder_t *out) {
   int found = 0;
   pthread_rwlock_rdlock(&h->flock);
-  for (int i = 0; i < h->nfolders && !found; i++)
-    if (h->folders[i].ops->serves(h->folders[i].self, p)) {
+  for (int i = 0; i < h->nfolders && found <= 0; i++) {
+    int s = h->folders[i].ops->serves(h->folders[i].self, p);
+    if (s > 0) {
       *out = h->folders[i];
       found = 1;
+    } else if (s < 0) {
+      found = s;
     }
+  }
   pthread_rwlock_unlock(&h->flock);
   return found;
 }
 
 int smc_answers_serves(smc_answers_t *h, int32_t p) {
   folder_t f;
-  return h && folder_for(h, p, &f);
+  return h ? folder_for(h, p, &f) : 0;
+}
+
+int smc_answers_serves_object(smc_answers_t *h, const char *object) {
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  return n > 0 ? smc_answers_serves(h, smc_partition_for(object, strlen(object), n)) : 0;
 }
 
 /* ---- slots ---- */
@@ -231,8 +242,12 @@ int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
     return smc_fold_proposal(fold, kv, p, a->key, json);
   case SMC_QUERY_LIST:
     return smc_fold_list(fold, kv, p, a->arg[0] ? a->arg : NULL, a->key, a->limit, json);
+  case SMC_QUERY_SETTINGS:
+    return smc_fold_settings(fold, kv, p, json);
   case SMC_QUERY_HISTORY:
     return smc_fold_history(fold, kv, p, a->key, a->after_version, a->limit, json);
+  case SMC_QUERY_PENDING:
+    return smc_fold_pending(fold, kv, p, a->key, json);
   default:
     return smc_fold_read(fold, kv, p, a->key, json);
   }
@@ -261,10 +276,12 @@ static int read_index(smc_answers_t *h, const char *object, smc_answer_t *a, int
   int32_t n = h ? smc_answers_partitions(h) : 0;
   int32_t p = n > 0 ? smc_partition_for(object, strlen(object), n) : -1;
   folder_t f;
-  int rc = 0;
+  int rc = 0, found = 0;
   int64_t left = deadline_ms - smc_now_ms();
-  if (n <= 0 || strlen(object) >= sizeof a->key || !folder_for(h, p, &f))
+  if (n <= 0 || strlen(object) >= sizeof a->key || !(found = folder_for(h, p, &f)))
     rc = SMC_ENOT_FOUND;
+  else if (found < 0)
+    rc = found;
   else if (left <= 0)
     rc = SMC_EUNAVAILABLE;
   if (rc) {
@@ -301,7 +318,7 @@ static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, 
                    int32_t n) {
   int k = 0;
   for (int32_t p = 0; p < n; p++) {
-    if (!folder_for(h, p, &fs[k]))
+    if (folder_for(h, p, &fs[k]) <= 0)
       continue;
     smc_answer_init(&a[k]);
     memcpy(a[k].key, tmpl->key, sizeof a[k].key);
@@ -399,4 +416,42 @@ int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_vers
   a.after_version = after_version;
   a.limit = limit;
   return read_index(h, object, &a, deadline_ms, json, len);
+}
+
+int smc_answers_pending(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                        size_t *len) {
+  smc_answer_t a;
+  smc_answer_init(&a);
+  a.kind = SMC_QUERY_PENDING;
+  return read_index(h, object, &a, deadline_ms, json, len);
+}
+
+int smc_answers_settings(smc_answers_t *h, int64_t deadline_ms, char **json) {
+  *json = NULL;
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  json_t *all = json_array();
+  smc_answer_t *a = n > 0 ? calloc((size_t)n, sizeof *a) : NULL, tmpl;
+  folder_t *fs = n > 0 ? calloc((size_t)n, sizeof *fs) : NULL;
+  int rc = !all || (n > 0 && (!a || !fs)) ? SMC_ENOMEM : 0;
+  memset(&tmpl, 0, sizeof tmpl);
+  tmpl.kind = SMC_QUERY_SETTINGS;
+  int k = !rc && n > 0 ? ask_all(h, &tmpl, a, fs, n) : 0;
+  for (int i = 0; i < k; i++) {
+    int st = ask(&fs[i], &a[i], deadline_ms);
+    json_t *one = st == 0 ? json_loadb(a[i].json, a[i].len, 0, NULL) : NULL;
+    if (json_is_object(one)) {
+      json_object_set_new(one, "partition", json_integer(a[i].partition));
+      json_array_append(all, one);
+    } else if (!rc) {
+      rc = st ? st : SMC_EINTERNAL;
+    }
+    json_decref(one);
+    smc_answer_close(&a[i]);
+  }
+  free(a);
+  free(fs);
+  if (!rc && !(*json = smc_json_canonical(all)))
+    rc = SMC_ENOMEM;
+  json_decref(all);
+  return rc;
 }

@@ -41,6 +41,8 @@ typedef enum smc_query_kind {
   SMC_QUERY_PROPOSAL, /* the decision of proposal id key (smc_fold_proposal) */
   SMC_QUERY_LIST,     /* objects of machine arg after id key (smc_fold_list) */
   SMC_QUERY_HISTORY,  /* versions of object key after after_version (smc_fold_history) */
+  SMC_QUERY_PENDING,  /* proposals queued on object key (smc_fold_pending) */
+  SMC_QUERY_SETTINGS, /* the fold settings in force (smc_fold_settings) */
 } smc_query_kind_t;
 
 /* One waiting request. Fields below `done` are valid once done is set. */
@@ -66,7 +68,9 @@ typedef struct smc_answer {
 /* A fold that serves partitions (a committer). Its functions are called
  * from gateway threads. */
 typedef struct smc_folder_ops {
-  /* 1 when the folder serves partition p now (restored and assigned). */
+  /* 1 when the folder serves partition p now (restored and assigned);
+   * SMC_EINCOMPATIBLE when it holds p but stopped folding it at a settings
+   * event for a newer fold (it answers nothing about p). */
   int (*serves)(void *self, int32_t p);
   /* The partition's end offset as the broker has it now (the offset the
    * next record will get), within timeout_ms: 0, or a negative code. */
@@ -91,8 +95,12 @@ int32_t smc_answers_partitions(smc_answers_t *h);
 int smc_answers_add_folder(smc_answers_t *h, const smc_folder_ops_t *ops, void *self);
 void smc_answers_remove_folder(smc_answers_t *h, void *self);
 
-/* 1 when a folder of this process serves partition p now. */
+/* 1 when a folder of this process serves partition p now; 0 when none
+ * does; SMC_EINCOMPATIBLE when none does and p is stopped here at a
+ * settings event for a newer fold. */
 int smc_answers_serves(smc_answers_t *h, int32_t p);
+/* The same for the partition of object. */
+int smc_answers_serves_object(smc_answers_t *h, const char *object);
 
 void smc_answer_init(smc_answer_t *a);
 void smc_answer_close(smc_answer_t *a);
@@ -117,8 +125,9 @@ void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, siz
  * the partition's end offset from the broker, wait until a local fold has
  * folded past it, answer from that fold's state. Returns 0 with *json (the
  * read reply, malloc'd) set; SMC_ENOT_FOUND when no local folder serves the
- * partition (the caller reads through the log instead); SMC_EUNAVAILABLE when
- * it could not be answered in time or the folder stopped serving it.
+ * partition (the caller reads through the log instead); SMC_EINCOMPATIBLE
+ * when the partition is stopped here (smc_answers_serves); SMC_EUNAVAILABLE
+ * when it could not be answered in time or the folder stopped serving it.
  */
 int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
                      size_t *len);
@@ -155,5 +164,16 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
  * serves its partition. */
 int smc_answers_history(smc_answers_t *h, const char *object, int64_t after_version, size_t limit,
                         int64_t deadline_ms, char **json, size_t *len);
+
+/* The proposals queued on object (smc_fold_pending), read like a GET
+ * (ReadIndex): 0 with *json set; SMC_ENOT_FOUND when no local folder serves
+ * its partition. */
+int smc_answers_pending(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
+                        size_t *len);
+
+/* The fold settings every partition this process serves holds now: 0 with
+ * *json (malloc'd canonical JSON, an array of smc_fold_settings answers,
+ * each with its "partition"), in partition order. */
+int smc_answers_settings(smc_answers_t *h, int64_t deadline_ms, char **json);
 
 #endif

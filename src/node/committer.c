@@ -48,6 +48,7 @@
 
 #include "core/kv.h"
 #include "kafka/kconf.h"
+#include "kafka/readindex.h"
 #include "node/answers.h"
 #include "node/log.h"
 #include "node/metrics.h"
@@ -123,12 +124,14 @@ struct smc_committer {
   int front;         /* index of the batch being folded into */
   batch_t *inflight; /* handed to the commit thread, not yet reaped */
   rd_kafka_t *consumer, *producer, *tickp;
+  smc_read_index_t *ri; /* end offsets for local reads, in shared rounds */
   pthread_t thread;
   int thread_started;
   atomic_int stop, healthy;
 
   pthread_mutex_t lock; /* guards serving[] for smc_committer_partitions */
-  uint8_t *serving;     /* [nparts]: restored and assigned */
+  uint8_t *serving;     /* [nparts]: 1 restored and assigned; 2 assigned but
+                         * stopped at a settings event for a newer fold */
 
   /* hand-off to the commit thread (guarded by jlock) */
   pthread_mutex_t jlock;
@@ -196,15 +199,43 @@ static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, cons
 }
 
 static int is_serving(smc_committer_t *c, int32_t p) {
-  return p >= 0 && p < c->nparts && c->serving[p];
+  return p >= 0 && p < c->nparts && c->serving[p] == 1;
+}
+
+/* A settings event at offset of p was written for a newer fold than this
+ * code's (SMC_EINCOMPATIBLE): this node would decide what follows
+ * differently, so it stops p there. Nothing of the record is folded or
+ * committed: the group's offset stays on it, and a node with a newer fold
+ * goes on from it. p stays stopped until it is assigned again. */
+static void stop_partition(smc_committer_t *c, int32_t p, int64_t offset) {
+  pthread_mutex_lock(&c->lock);
+  c->serving[p] = 2;
+  pthread_mutex_unlock(&c->lock);
+  cmlog(c, SMC_LOG_ERROR, p,
+        "offset %lld: a settings event for a newer fold than this node's (%d): the partition "
+        "stops here until a node running a newer smc takes it",
+        (long long)offset, SMC_FOLD_VERSION);
+  char labels[32];
+  snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
+  smc_metrics_gauge_set("smc_partition_stopped", labels, 1);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, c->topic_in, p);
+  rd_kafka_pause_partitions(c->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void set_serving(smc_committer_t *c, const rd_kafka_topic_partition_list_t *parts, int on) {
   pthread_mutex_lock(&c->lock);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
-    if (p >= 0 && p < c->nparts)
+    if (p >= 0 && p < c->nparts) {
+      if (c->serving[p] == 2) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
+        smc_metrics_gauge_set("smc_partition_stopped", labels, 0);
+      }
       c->serving[p] = (uint8_t)on;
+    }
   }
   pthread_mutex_unlock(&c->lock);
 }
@@ -1263,7 +1294,8 @@ static void serve_reads(smc_committer_t *c) {
     atomic_fetch_sub(&c->nreads, 1);
     char *json = NULL;
     int rc = serving ? smc_answers_fold_query(c->fold, &c->batch[c->front].kv, p, a, &json)
-                     : SMC_EUNAVAILABLE;
+             : p >= 0 && p < c->nparts && c->serving[p] == 2 ? SMC_EINCOMPATIBLE
+                                                             : SMC_EUNAVAILABLE;
     smc_answer_fill(a, rc, json, json ? strlen(json) : 0, 1);
     free(json);
     if (rc == 0)
@@ -1274,21 +1306,14 @@ static void serve_reads(smc_committer_t *c) {
 
 static int folder_serves(void *self, int32_t p) {
   smc_committer_t *c = self;
+  if (p >= 0 && p < c->nparts && c->serving[p] == 2)
+    return SMC_EINCOMPATIBLE;
   return p >= 0 && p < c->nparts && is_serving(c, p) && atomic_load(&c->healthy);
 }
 
 static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
   smc_committer_t *c = self;
-  int64_t lo = 0, hi = 0;
-  /* Through the tick producer's connection: the broker answers a connection's
-   * requests in order, and the consumer's holds a fetch that waits up to
-   * fetch.wait.max.ms for new records. */
-  rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(c->tickp, c->topic_in, p, &lo, &hi, timeout_ms);
-  if (e)
-    return SMC_EUNAVAILABLE;
-  *end = hi;
-  return 0;
+  return smc_read_index_end(c->ri, p, timeout_ms, end);
 }
 
 static void folder_read(void *self, smc_answer_t *a) {
@@ -1362,6 +1387,10 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
   smc_msgrec_init(&mr, m);
   int rc = smc_fold_apply(c->fold, &b->kv, &mr.rec, committer_emit, c);
   smc_msgrec_close(&mr);
+  if (rc == SMC_EINCOMPATIBLE) {
+    stop_partition(c, m->partition, m->offset);
+    return;
+  }
   if (rc < 0) {
     /* This batch is dropped; the one in flight (if any) is not affected. */
     cmlog(c, SMC_LOG_WARN, m->partition, "fold of offset %lld failed: %s; re-folding",
@@ -1605,6 +1634,7 @@ static void committer_free(smc_committer_t *c) {
     rd_kafka_destroy(c->producer);
   if (c->tickp)
     rd_kafka_destroy(c->tickp);
+  smc_read_index_destroy(c->ri);
   batch_free(&c->batch[0]);
   batch_free(&c->batch[1]);
   if (c->fold)
@@ -1718,6 +1748,9 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = SMC_EKAFKA;
     goto fail;
   }
+  if ((rc = smc_read_index_new(c->cfg->bootstrap, c->cfg->kafka_props, c->topic_in, n, &c->ri,
+                               err)) < 0)
+    goto fail;
   if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
     rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
     goto fail;

@@ -802,6 +802,21 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
   smc_msgrec_init(&mr, m);
   int rc = smc_fold_apply(v->fold, &v->ovkv, &mr.rec, voter_emit, v);
   smc_msgrec_close(&mr);
+  if (rc == SMC_EINCOMPATIBLE) {
+    /* A settings event for a newer fold: this voter would judge what follows
+     * differently, so it stops folding (and voting in) p until p is assigned
+     * to it again; the other partitions go on. */
+    vlog(v, SMC_LOG_ERROR, p,
+         "offset %lld: a settings event for a newer fold than this node's (%d): the partition "
+         "stops here",
+         (long long)m->offset, SMC_FOLD_VERSION);
+    v->assigned[p] = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, v->topic_in, p);
+    rd_kafka_pause_partitions(v->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return;
+  }
   if (rc < 0) {
     vlog(v, SMC_LOG_ERROR, p, "fold of offset %lld failed: %s", (long long)m->offset,
          smc_code_name(rc));

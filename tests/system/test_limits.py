@@ -1,9 +1,10 @@
-"""Every limit of a worker, set low at once (`smc worker --http` with the
-limit flags), on a real broker: per limit, an input just under (or at) it
-passes, one just over gets the limit's stable error, and afterwards a valid
-proposal still commits on the same worker.
+"""Every limit, set low at once on a real broker: the fold's through the
+log (`smc cluster settings`), the gateway's own with `smc worker --http`
+flags. Per limit, an input just under (or at) it passes, one just over gets
+the limit's stable error, and afterwards a valid proposal still commits on
+the same worker.
 
-| limit | flag | over it |
+| limit | setting or flag | over it |
 | --- | --- | --- |
 | event size | --max-event-bytes | rejected too_large (a confirmation; nothing applied) |
 | data size | --max-data-bytes | rejected too_large (HTTP 422) |
@@ -32,11 +33,11 @@ from test_hostile import RAWPRODUCE, partition_for
 
 EVENT, DATA, QUEUE, STEPS = 4096, 1024, 3, 300
 MATCH, DEPTH, DEFINITION, BODY, CONNS = 5000, 100, 2000, 3000, 4
-FLAGS = ["--max-event-bytes", str(EVENT), "--max-data-bytes", str(DATA),
-         "--max-queue", str(QUEUE), "--expr-steps", str(STEPS),
-         "--regex-match-limit", str(MATCH), "--regex-depth-limit", str(DEPTH),
-         "--max-definition-bytes", str(DEFINITION), "--http-max-body-bytes", str(BODY),
-         "--http-max-connections", str(CONNS)]
+SETTINGS = ["--max-event-bytes", str(EVENT), "--max-data-bytes", str(DATA),
+            "--max-queue", str(QUEUE), "--expr-steps", str(STEPS),
+            "--regex-match-limit", str(MATCH), "--regex-depth-limit", str(DEPTH),
+            "--max-definition-bytes", str(DEFINITION)]
+FLAGS = ["--http-max-body-bytes", str(BODY), "--http-max-connections", str(CONNS)]
 
 # Each transition exercises one limit; the set: {x: null} drop the probe
 # fields so the object's data stays small.
@@ -129,6 +130,15 @@ def limited(tmp_path_factory):
         m = wait_for(lambda: re.search(r"http gateway on ([0-9.]+:[0-9]+)", w.log()), 60)
         assert m, w.log()[-3000:]
         http = Http(m.group(1))
+        r = cluster.smc("cluster", "settings", *SETTINGS, "--timeout", "60s")
+        assert r.returncode == 0, r.stdout + r.stderr + w.log()[-3000:]
+        applied = json.loads(r.stdout)
+        assert applied["status"] == "applied" and applied["limits"]["max_queue"] == QUEUE, applied
+        # every partition this worker folds holds them
+        st, body = http.req("GET", "/settings")
+        assert st == 200 and body["partitions"], (st, body)
+        assert all(p["from_log"] and p["limits"]["expr_steps"] == STEPS
+                   for p in body["partitions"]), body
         path = os.path.join(cluster.tmp, "lim.yaml")
         with open(path, "w") as f:
             f.write(LIM)
@@ -326,17 +336,27 @@ def test_event_size(limited):
 
 
 def test_limit_flags_are_checked(tmp_path):
-    for flag in ("--max-queue", "--expr-steps", "--http-max-connections"):
+    for flag in ("--http-max-connections", "--http-max-body-bytes"):
         r = subprocess.run([BIN, "worker", "--node-id", "x", "--bootstrap", BOOT, flag, "0"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "must be an integer >= 1" in r.stderr, (flag, r.stderr)
-    # the config file and the environment set them too
+    # the fold's limits are cluster settings: a node's flag, config key or
+    # variable for one is refused, pointing at `smc cluster settings`
+    for flag in ("--max-queue", "--expr-steps"):
+        r = subprocess.run([BIN, "worker", "--node-id", "x", "--bootstrap", BOOT, flag, "5"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "smc cluster settings " + flag in r.stderr, (flag, r.stderr)
     cfg = str(tmp_path / "smc.yaml")
     with open(cfg, "w") as f:
-        f.write("max_queue: nope\n")
+        f.write("max_queue: 5\n")
     r = subprocess.run([BIN, "worker", "--node-id", "x", "--config", cfg], capture_output=True,
                        text=True, timeout=60)
-    assert r.returncode == 2 and "max-queue" in r.stderr, r.stderr
+    assert r.returncode == 2 and "cluster setting" in r.stderr, r.stderr
     r = subprocess.run([BIN, "worker", "--node-id", "x"], capture_output=True, text=True,
-                       timeout=60, env=dict(os.environ, SMC_EXPR_STEPS="-5"))
-    assert r.returncode == 2 and "expr-steps" in r.stderr, r.stderr
+                       timeout=60, env=dict(os.environ, SMC_EXPR_STEPS="5"))
+    assert r.returncode == 2 and "SMC_EXPR_STEPS" in r.stderr, r.stderr
+    # and `smc cluster settings` checks names and values before writing
+    for args in (["--max-queue", "0"], ["--expr-steps", "x"], []):
+        r = subprocess.run([BIN, "cluster", "settings", "--bootstrap", BOOT] + args,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (args, r.stderr)

@@ -1117,6 +1117,42 @@ static void queries(void **state) {
   assert_string_equal(S(pj, "status"), "pending");
   json_decref(pj);
   assert_int_equal(smc_fold_proposal(h.f, &h.kv, 0, "never", &text), SMC_ENOT_FOUND);
+
+  /* pending: the waiting head with its votes so far, then the queued ones */
+  feed(&h, 70,
+       "{\"type\":\"vote\",\"proposal\":\"v2\",\"object\":\"d1\",\"voter\":\"a\","
+       "\"accept\":true}");
+  feed(&h, 80,
+       "{\"type\":\"proposal\",\"id\":\"e9\",\"object\":\"d1\",\"transition\":\"edit\","
+       "\"data\":{\"n\":1}}");
+  no_more(&h);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "d1", &text), 0);
+  pj = json_loads(text, 0, NULL);
+  free(text);
+  assert_true(json_is_true(json_object_get(pj, "found")));
+  assert_string_equal(S(pj, "machine"), "voted");
+  assert_int_equal(I(pj, "version"), 1);
+  json_t *ps = json_object_get(pj, "proposals");
+  assert_int_equal(json_array_size(ps), 2);
+  json_t *w = json_array_get(ps, 0), *q = json_array_get(ps, 1);
+  assert_string_equal(S(w, "proposal"), "v2");
+  assert_string_equal(S(w, "status"), "waiting");
+  assert_string_equal(S(w, "transition"), "approve");
+  assert_true(I(w, "deadline") > 0);
+  json_t *acc = json_object_get(json_object_get(w, "votes"), "accept");
+  assert_int_equal(json_array_size(acc), 1);
+  assert_string_equal(json_string_value(json_array_get(acc, 0)), "a");
+  assert_string_equal(S(q, "proposal"), "e9");
+  assert_string_equal(S(q, "status"), "queued");
+  assert_null(json_object_get(q, "deadline"));
+  assert_int_equal(I(json_object_get(q, "data"), "n"), 1);
+  json_decref(pj);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "l1", &text), 0);
+  assert_string_equal(text, "{\"found\":true,\"machine\":\"lock\",\"proposals\":[],\"version\":2}");
+  free(text);
+  assert_int_equal(smc_fold_pending(h.f, &h.kv, 0, "never", &text), 0);
+  assert_string_equal(text, "{\"found\":false,\"machine\":null,\"proposals\":[],\"version\":0}");
+  free(text);
   h_close(&h);
 }
 
@@ -1148,6 +1184,78 @@ static void machine_versions(void **state) {
   h_close(&h);
 }
 
+/* Settings events (protocol.md "settings"): in force from their offset on,
+ * in the partition's metadata (a fresh fold over the same store keeps
+ * them), all or nothing, and a settings event for a newer fold stops the
+ * partition there: SMC_EINCOMPATIBLE, nothing written. */
+static void settings(void **state) {
+  (void)state;
+  h_t h;
+  h_init(&h, 1, 0, 0);
+  machine(&h, VOTED);
+  char *json = NULL;
+  assert_int_equal(smc_fold_settings(h.f, &h.kv, 0, &json), 0);
+  assert_non_null(strstr(json, "\"from_log\":false"));
+  assert_non_null(strstr(json, "\"max_queue\":1000"));
+  free(json);
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c\",\"machine\":\"voted\",\"object\":\"d\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c", "committed", "draft", 1);
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"ap\",\"object\":\"d\",\"transition\":\"approve\"}");
+  take(&h);
+  /* an unknown name: the whole event is ignored (max_queue stays 1000) */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"limits\":{\"max_queue\":1,\"max_qeue\":1}}");
+  assert_non_null(strstr(h.logs, "settings ignored"));
+  /* a value out of range, answered to its writer */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"id\":\"s0\",\"limits\":{\"max_queue\":0}}");
+  json_t *r = take(&h);
+  assert_string_equal(S(r, "type"), "settings");
+  assert_string_equal(S(r, "outcome"), "rejected");
+  assert_string_equal(ERR(r), "bad_request");
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"e1\",\"object\":\"d\",\"transition\":\"edit\"}");
+  no_more(&h); /* queued: the limit is still 1000 */
+  /* max_queue 1 from here on: a second queued proposal is queue_full */
+  feed_at(&h, 0, NULL, 0,
+          "{\"type\":\"settings\",\"id\":\"s1\",\"fold\":1,\"limits\":{\"max_queue\":1}}");
+  r = take(&h);
+  assert_string_equal(S(r, "outcome"), "applied");
+  assert_int_equal(I(json_object_get(r, "limits"), "max_queue"), 1);
+  assert_int_equal(I(json_object_get(r, "limits"), "expr_steps"), 100000);
+  feed(&h, 0, "{\"type\":\"proposal\",\"id\":\"e2\",\"object\":\"d\",\"transition\":\"edit\"}");
+  expect_conf(&h, "e2", "rejected", "queue_full", 1);
+  /* kept in the store: another fold over it decides the same */
+  smc_fold_config_t cfg;
+  smc_fold_config_default(&cfg);
+  smc_fold_t *f2 = NULL;
+  assert_int_equal(smc_fold_new(&cfg, &f2), 0);
+  assert_int_equal(smc_fold_settings(f2, &h.kv, 0, &json), 0);
+  assert_non_null(strstr(json, "\"from_log\":true"));
+  assert_non_null(strstr(json, "\"max_queue\":1,"));
+  free(json);
+  smc_fold_destroy(f2);
+  /* a smaller definition limit applies to registrations from now on, not
+   * to machines registered before (voted still works) */
+  feed_at(&h, 0, NULL, 0, "{\"type\":\"settings\",\"limits\":{\"max_definition_bytes\":10}}");
+  smc_fold_destroy(h.f);
+  assert_int_equal(smc_fold_new(&cfg, &h.f), 0); /* no compiled machine cached */
+  smc_fold_set_logger(h.f, logger, &h);
+  feed(&h, 0,
+       "{\"type\":\"proposal\",\"id\":\"c2\",\"machine\":\"voted\",\"object\":\"d2\","
+       "\"transition\":\"create\"}");
+  expect_conf(&h, "c2", "committed", "draft", 1);
+  /* a newer fold's settings: refused whole, the applied offset stays */
+  int64_t before = 0, after = 0;
+  assert_int_equal(smc_fold_applied(h.f, &h.kv, 0, &before), 0);
+  const char *newer = "{\"type\":\"settings\",\"fold\":2,\"limits\":{\"max_queue\":5}}";
+  smc_record_t rec = {0, h.off[0], 0, NULL, 0, newer, strlen(newer), NULL, NULL};
+  assert_int_equal(smc_fold_apply(h.f, &h.kv, &rec, emit, &h), SMC_EINCOMPATIBLE);
+  assert_int_equal(smc_fold_applied(h.f, &h.kv, 0, &after), 0);
+  assert_int_equal(before, after);
+  no_more(&h);
+  h_close(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_lifecycle),
@@ -1169,6 +1277,7 @@ int main(void) {
       cmocka_unit_test(clock_near_int64_max),
       cmocka_unit_test(queries),
       cmocka_unit_test(machine_versions),
+      cmocka_unit_test(settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,166 @@
+/*
+ * ReadIndex rounds (readindex.h): the end offsets a linearizable read waits
+ * for, asked of the broker in shared rounds.
+ *
+ * A read must wait for an end offset taken after it began. Asking one per
+ * read queues the requests behind each other on the connection (the broker
+ * answers a connection's requests one at a time), so 16 concurrent reads
+ * waited for up to 16 round trips. Here one round is in flight at a time
+ * and asks every partition in one ListOffsets request; a read that arrives
+ * while a round is in flight cannot use it (it began before the read) and
+ * takes the next one, which every read that arrived meanwhile shares: a read
+ * waits for at most two round trips, however many run at once (etcd batches
+ * its ReadIndex requests the same way).
+ */
+#include "kafka/readindex.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka/kconf.h"
+
+struct smc_read_index {
+  rd_kafka_t *rk; /* a consumer handle without a group: requests only */
+  char *topic;
+  int32_t nparts;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t started, done; /* rounds started and finished */
+  int busy;               /* a round is in flight */
+  int64_t *ends;          /* [nparts] of the last finished round, -1 = failed */
+};
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int smc_read_index_new(const char *bootstrap, const char *const *props, const char *topic,
+                       int32_t nparts, smc_read_index_t **out, smc_error_t *err) {
+  *out = NULL;
+  char errstr[512];
+  smc_read_index_t *ri = calloc(1, sizeof *ri);
+  rd_kafka_conf_t *conf = NULL;
+  if (!ri || nparts < 1 || !(ri->topic = strdup(topic)) ||
+      !(ri->ends = malloc((size_t)nparts * sizeof *ri->ends))) {
+    smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  ri->nparts = nparts;
+  if (!(conf = smc_kconf_new(bootstrap, NULL, errstr, sizeof errstr)))
+    goto conf_fail;
+  /* the high watermark, not the last stable offset: a write completed
+   * before the read may lie behind an open transaction (a machine
+   * registration), and the read must wait for it too */
+  if (rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr) !=
+      RD_KAFKA_CONF_OK)
+    goto conf_fail;
+  for (size_t i = 0; props && props[i] && props[i + 1]; i += 2)
+    if (rd_kafka_conf_set(conf, props[i], props[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      goto conf_fail;
+  if (!(ri->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
+    goto conf_fail;
+  pthread_mutex_init(&ri->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ri->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  *out = ri;
+  return 0;
+conf_fail:
+  smc_error_set(err, SMC_EKAFKA, NULL, "read index client: %s", errstr);
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+fail:
+  if (ri) {
+    free(ri->topic);
+    free(ri->ends);
+    free(ri);
+  }
+  return err && err->code ? err->code : SMC_ENOMEM;
+}
+
+void smc_read_index_destroy(smc_read_index_t *ri) {
+  if (!ri)
+    return;
+  rd_kafka_destroy(ri->rk);
+  pthread_mutex_destroy(&ri->mu);
+  pthread_cond_destroy(&ri->cv);
+  free(ri->topic);
+  free(ri->ends);
+  free(ri);
+}
+
+/* One round: every partition's high watermark in one request (per leader).
+ * Called without the lock; fills ends (-1 for a partition that failed). */
+static void ask_round(smc_read_index_t *ri, int timeout_ms, int64_t *ends) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(ri->nparts);
+  for (int32_t p = 0; p < ri->nparts; p++)
+    rd_kafka_topic_partition_list_add(l, ri->topic, p)->offset = RD_KAFKA_OFFSET_END;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(ri->rk, l, timeout_ms);
+  for (int32_t p = 0; p < ri->nparts; p++)
+    ends[p] = -1;
+  for (int i = 0; !e && i < l->cnt; i++) {
+    const rd_kafka_topic_partition_t *t = &l->elems[i];
+    if (!t->err && t->offset >= 0 && t->partition >= 0 && t->partition < ri->nparts)
+      ends[t->partition] = t->offset;
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+int smc_read_index_end(smc_read_index_t *ri, int32_t p, int timeout_ms, int64_t *end) {
+  if (!ri || p < 0 || p >= ri->nparts)
+    return SMC_EINVALID_ARGUMENT;
+  int64_t deadline = mono_ms() + timeout_ms;
+  pthread_mutex_lock(&ri->mu);
+  /* the first round that starts from now on: the one in flight (if any)
+   * started before this read began */
+  uint64_t need = ri->started + 1;
+  int rc = 0;
+  while (ri->done < need) {
+    if (!ri->busy) {
+      ri->busy = 1;
+      uint64_t mine = ++ri->started;
+      pthread_mutex_unlock(&ri->mu);
+      int64_t *ends = malloc((size_t)ri->nparts * sizeof *ends);
+      int left = (int)(deadline - mono_ms());
+      if (ends)
+        ask_round(ri, left > 0 ? left : 1, ends);
+      pthread_mutex_lock(&ri->mu);
+      if (ends)
+        memcpy(ri->ends, ends, (size_t)ri->nparts * sizeof *ends);
+      else
+        for (int32_t q = 0; q < ri->nparts; q++)
+          ri->ends[q] = -1;
+      free(ends);
+      ri->done = mine;
+      ri->busy = 0;
+      pthread_cond_broadcast(&ri->cv);
+      continue;
+    }
+    int64_t left = deadline - mono_ms();
+    if (left <= 0) {
+      rc = SMC_EUNAVAILABLE;
+      break;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&ri->cv, &ri->mu, &ts);
+  }
+  if (!rc && ri->ends[p] < 0)
+    rc = SMC_EUNAVAILABLE;
+  if (!rc)
+    *end = ri->ends[p];
+  pthread_mutex_unlock(&ri->mu);
+  return rc;
+}
