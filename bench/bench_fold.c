@@ -175,8 +175,8 @@ static smc_record_t gen_record(long i, long objects, char key[32], char val[256]
               "\",\"data\":{\"owner\":\"svc-");
     v = put_s(put_l(v, obj % 97), "\"}}");
   }
-  smc_record_t rec = {0, i, 1764300000000LL + i, key, (size_t)(k - key), val,
-                      (size_t)(v - val), NULL, NULL};
+  smc_record_t rec = {
+      0, i, 1764300000000LL + i, key, (size_t)(k - key), val, (size_t)(v - val), NULL, NULL};
   return rec;
 }
 
@@ -361,10 +361,9 @@ static int run(long records, long objects, int raw, figures_t *out) {
            "rocksdb_write per batch: %.2f us/record on the writing thread (%.0f records/s); "
            "with its flushes and compactions (%.1f s more): %.2f us/record, %.0f records/s per "
            "core; %.1f MiB of table files\n",
-           raw_without_wal() ? " without its WAL" : "",
-           (double)keys / (double)records, (double)bytes / (double)records, out->thread_us,
-           1e6 / out->thread_us, waited, out->proc_us, 1e6 / out->proc_us,
-           (double)sst / 1048576.0);
+           raw_without_wal() ? " without its WAL" : "", (double)keys / (double)records,
+           (double)bytes / (double)records, out->thread_us, 1e6 / out->thread_us, waited,
+           out->proc_us, 1e6 / out->proc_us, (double)sst / 1048576.0);
   } else {
     out->thread_us = dc * 1e6 / (double)records;
     out->proc_us = pc * 1e6 / (double)records;
@@ -452,8 +451,8 @@ int main(int argc, char **argv) {
     printf("bench_fold: fold against raw RocksDB: %.2f against %.2f us/record on one thread "
            "(the fold's own work %.2f), %.2f against %.2f with flushes and compactions "
            "(fold/raw %.2f)\n",
-           fold.thread_us, raw.thread_us, fold.thread_us - raw.thread_us, fold.proc_us,
-           raw.proc_us, raw.proc_us / fold.proc_us);
+           fold.thread_us, raw.thread_us, fold.thread_us - raw.thread_us, fold.proc_us, raw.proc_us,
+           raw.proc_us / fold.proc_us);
     fflush(stdout);
   }
   return status;

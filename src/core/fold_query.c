@@ -160,7 +160,9 @@ int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
   /* nothing comes after the largest version (and after_version + 1 would
    * overflow) */
   key_history(&c, object,
-              after_version < 0 ? 0 : after_version == INT64_MAX ? INT64_MAX : after_version + 1);
+              after_version < 0            ? 0
+              : after_version == INT64_MAX ? INT64_MAX
+                                           : after_version + 1);
   json_t *arr = json_array();
   int rc = c.key.oom || end.oom || !arr ? SMC_ENOMEM : 0;
   while (!rc && json_array_size(arr) < limit) {
