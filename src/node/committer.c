@@ -660,26 +660,44 @@ static void batch_free(batch_t *b) {
 /* ---- restore ------------------------------------------------------------ */
 
 /* Snapshot hook of restore_partitions, with the group's committed offsets
- * cl: every partition whose store is empty and whose group committed
- * something is loaded from the changelog when that holds its state (its
- * applied offset becomes the checkpoint), else stays empty (folded from the
- * log's start). One consumer reads them all. Returns 0 or a negative code. */
+ * cl. A partition with records to fold silently whose store is empty, or
+ * behind the log's start (the log was trimmed past it: that store is of no
+ * use), is loaded from the changelog when that holds its state (its applied
+ * offset becomes the checkpoint). Without a usable snapshot it is folded
+ * from the log's start, unless the log was trimmed: then its state cannot
+ * be rebuilt here, and the restore fails (retried) rather than fold a
+ * suffix of the log from nothing. One consumer reads every snapshot.
+ * Returns 0 or a negative code. */
 static int snapshot_restore(smc_committer_t *c, const rd_kafka_topic_partition_list_t *cl) {
-  if (!c->snap)
-    return 0;
   smc_snapshot_part_t *sp = calloc((size_t)cl->cnt + 1, sizeof *sp);
-  if (!sp)
-    return SMC_ENOMEM;
+  int64_t *los = calloc((size_t)cl->cnt + 1, sizeof *los);
+  int rc = sp && los ? 0 : SMC_ENOMEM;
   size_t n = 0;
-  int rc = 0;
-  for (int i = 0; i < cl->cnt && rc == 0; i++) {
-    int64_t applied = 0;
-    rc = smc_fold_applied(c->fold, &c->storekv, cl->elems[i].partition, &applied);
-    if (rc == 0 && !cl->elems[i].err && applied == 0 && cl->elems[i].offset > 0)
-      sp[n++] = (smc_snapshot_part_t){cl->elems[i].partition, cl->elems[i].offset, 0, {0}};
-  }
   smc_error_t err;
   smc_error_clear(&err);
+  for (int i = 0; i < cl->cnt && rc == 0; i++) {
+    int32_t p = cl->elems[i].partition;
+    int64_t applied = 0, committed = cl->elems[i].offset, lo = 0, hi = 0;
+    if (cl->elems[i].err || committed <= 0)
+      continue;
+    if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0 || applied >= committed)
+      continue;
+    if (rd_kafka_query_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi, 15000)) {
+      rc = SMC_EUNAVAILABLE;
+      break;
+    }
+    if (applied > 0 && applied < lo) {
+      cmlog(c, SMC_LOG_WARN, p, "store applied %lld, but the log starts at %lld: dropping it",
+            (long long)applied, (long long)lo);
+      if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0)
+        break;
+      applied = 0;
+    }
+    if (applied == 0) {
+      los[n] = lo;
+      sp[n++] = (smc_snapshot_part_t){p, committed, 0, {p, -1, 0}};
+    }
+  }
   smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
                               .props = c->cfg->kafka_props,
                               .topic = c->topic_changelog,
@@ -687,24 +705,32 @@ static int snapshot_restore(smc_committer_t *c, const rd_kafka_topic_partition_l
                               .stop = &c->stop,
                               .idle_timeout_ms = 30000};
   int64_t t0 = smc_now_ms();
-  if (rc == 0 && n > 0 && (rc = smc_snapshot_restore_parts(&r, sp, n, &err)) < 0)
+  if (rc == 0 && n > 0 && c->snap && (rc = smc_snapshot_restore_parts(&r, sp, n, &err)) < 0)
     cmlog(c, SMC_LOG_WARN, -1, "restore from the changelog: %s", err.message);
   for (size_t i = 0; rc >= 0 && i < n; i++) {
-    if (sp[i].restored)
+    if (sp[i].restored) {
       cmlog(c, SMC_LOG_INFO, sp[i].partition,
             "restored from the changelog: checkpoint %lld (%lld records, %lld keys for %zu "
             "partitions in %lld ms)",
             (long long)sp[i].checkpoint.offset, (long long)r.records, (long long)r.keys, n,
             (long long)(smc_now_ms() - t0));
-    else
+    } else if (los[i] > 0) {
+      cmlog(c, SMC_LOG_ERROR, sp[i].partition,
+            "the log starts at %lld (trimmed) and the changelog %s: cannot rebuild this "
+            "partition's state",
+            (long long)los[i], c->snap ? "does not hold its state" : "is off");
+      rc = SMC_EUNAVAILABLE;
+    } else if (c->snap) {
       cmlog(c, SMC_LOG_INFO, sp[i].partition,
             "changelog not usable (last checkpoint %lld%s): folding the log from its start",
             (long long)sp[i].checkpoint.offset,
             sp[i].checkpoint.offset >= 0 && !sp[i].checkpoint.complete ? ", incomplete" : "");
+    }
   }
   if (rc > 0)
     smc_metrics_counter_add("smc_changelog_restores_total", NULL, rc);
   free(sp);
+  free(los);
   return rc < 0 ? rc : 0;
 }
 

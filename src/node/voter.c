@@ -681,19 +681,34 @@ static int flush_batch(smc_voter_t *v, int force) {
   return 0;
 }
 
-/* Snapshot hook of the assignment: partitions whose store is empty start
- * from their snapshot in the changelog when it is usable (the log below it
- * may be trimmed), else from the log's start as before. */
-static void snapshot_restore(smc_voter_t *v, const rd_kafka_topic_partition_list_t *parts) {
-  if (!v->cfg->changelog)
-    return;
+/* Snapshot hook of the assignment: partitions whose store is empty, or
+ * behind the log's start (trimmed past it: dropped), start from their
+ * snapshot in the changelog when it is usable, else from the log's start as
+ * before (an error is logged when the log was trimmed: that fold starts
+ * from nothing). */
+static void snapshot_restore(smc_voter_t *v, rd_kafka_t *rk,
+                             const rd_kafka_topic_partition_list_t *parts) {
   char *topic = smc_topic(v->cfg->prefix, "changelog");
   smc_snapshot_part_t *sp = calloc((size_t)parts->cnt + 1, sizeof *sp);
   size_t n = 0;
   for (int i = 0; topic && sp && i < parts->cnt; i++) {
-    int64_t applied = 0;
-    if (smc_fold_applied(v->fold, &v->storekv, parts->elems[i].partition, &applied) == 0 &&
-        applied == 0)
+    int32_t p = parts->elems[i].partition;
+    int64_t applied = 0, lo = 0, hi = 0;
+    if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0 ||
+        rd_kafka_query_watermark_offsets(rk, v->topic_in, p, &lo, &hi, 10000))
+      continue;
+    if (applied > 0 && applied < lo) {
+      smc_error_t err;
+      smc_error_clear(&err);
+      vlog(v, SMC_LOG_WARN, p, "store applied %lld, but the log starts at %lld: dropping it",
+           (long long)applied, (long long)lo);
+      if (smc_store_drop_partition(v->store, p, &err) == 0)
+        applied = 0;
+    }
+    if (applied == 0 && lo > 0 && !v->cfg->changelog)
+      vlog(v, SMC_LOG_ERROR, p, "the log starts at %lld (trimmed) and the changelog is off",
+           (long long)lo);
+    if (applied == 0 && v->cfg->changelog)
       sp[n++] =
           (smc_snapshot_part_t){.partition = parts->elems[i].partition, .max_offset = INT64_MAX};
   }
@@ -721,7 +736,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   smc_voter_t *v = opaque;
   int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    snapshot_restore(v, parts); /* snapshot hook */
+    snapshot_restore(v, rk, parts); /* snapshot hook */
     for (int i = 0; i < parts->cnt; i++) {
       int32_t p = parts->elems[i].partition;
       int64_t applied = 0, lo = 0, hi = 0;

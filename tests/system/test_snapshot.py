@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 
-from conftest import MACHINES, check_exactly_once, final_states, loadgen_ids, \
+from conftest import MACHINES, Worker, check_exactly_once, final_states, loadgen_ids, \
     simulate_final_states, wait_for
 
 LOCK = os.path.join(MACHINES, "lock.yaml")
@@ -58,6 +58,11 @@ def test_restore_from_changelog_then_trim(cluster):
     assert len(restored) == n, log[-4000:]
     assert "replayed" not in log and "not usable" not in log, log[-4000:]
     assert "does not hold this partition" not in log, log[-4000:]
+    n1.stop()
+    old = os.path.join(cluster.tmp, "old")  # a store that will fall behind the trim
+    shutil.copytree(n1.data_dir, old)
+    n1.start()
+    serving(n1, n, 2)
 
     # It continues where the snapshot left off: versions stay gapless.
     sent += load(cluster, "b", 40, 4)
@@ -105,11 +110,26 @@ def test_restore_from_changelog_then_trim(cluster):
     check_exactly_once(confs, sent)
     assert n2.stop() == 0, n2.log()[-3000:]
 
+    # A node whose store is behind the trimmed log's start drops it and
+    # restores from the changelog instead of folding a suffix of the log.
+    n3 = Worker(cluster, "n3")
+    cluster.workers.append(n3)
+    shutil.copytree(old, n3.data_dir)
+    n3.start()
+    log = serving(n3, n, 0)
+    assert len(re.findall(r"but the log starts at \d+: dropping it", log)) == n, log[-4000:]
+    assert len(re.findall(r"committer: restored from the changelog", log)) == n, log[-4000:]
+    sent += load(cluster, "d", 40, 2)
+    confs, missing = cluster.wait_confirmed(sent)
+    assert not missing
+    check_exactly_once(confs, sent)
+    assert n3.stop() == 0, n3.log()[-3000:]
+
     # smc replay --from-changelog builds the same store without the trimmed
     # log; without the changelog it cannot (the log's start is gone).
     from_cl = digest(cluster, os.path.join(cluster.tmp, "cl"), "--from-changelog")
     assert from_cl["changelog"]["partitions"] == n and from_cl["changelog"]["keys"] > 0
-    assert from_cl["digest"] == digest(cluster, n2.data_dir)["digest"]
+    assert from_cl["digest"] == digest(cluster, n3.data_dir)["digest"]
     assert from_cl["digest"] == digest(cluster, n2.data_dir, "--store", "voter-node-2")["digest"]
     trimmed = digest(cluster, os.path.join(cluster.tmp, "full2"), "--fresh")
     assert trimmed["digest"] != from_cl["digest"]
