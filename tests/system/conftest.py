@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import socket
+import shutil
 import subprocess
 import time
 from collections import defaultdict
@@ -119,9 +120,27 @@ class Worker:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks("no exit %d s after SIGTERM" % timeout)
             self.proc.kill()
             self.proc.wait()
             return "timeout"
+
+    def dump_stacks(self, why):
+        """Every thread's stack of the running worker (gdb, when installed),
+        appended to its log: a worker that hangs says where."""
+        gdb = shutil.which("gdb")
+        if not gdb or not self.alive():
+            return
+        try:
+            r = subprocess.run([gdb, "-p", str(self.proc.pid), "-batch", "-ex",
+                                "thread apply all bt"], capture_output=True, text=True,
+                               timeout=120)
+            text = r.stdout
+        except subprocess.TimeoutExpired:
+            text = "gdb timed out\n"
+        with open(self.log_path, "a") as f:
+            f.write("=== stacks: %s\n%s" % (why, text))
+        print("=== %s: stacks: %s\n%s" % (self.name, why, text))  # shown when the test fails
 
     def log(self):
         with open(self.log_path) as f:
