@@ -17,7 +17,8 @@
 #endif
 
 static void topics_usage(FILE *out) {
-  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
+  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--min-isr M]\n"
+               "                         [--file F] [options]\n"
                "       smc topics describe [--partitions N] [--file F] [options]\n"
                "  create: create the topics of the definitions file that do not exist yet;\n"
                "  running it again changes nothing. Prints each topic and whether it was\n"
@@ -26,6 +27,8 @@ static void topics_usage(FILE *out) {
                "  describe: print each topic's partition count, or that it is missing (exit 1).\n"
                "  --partitions N   partitions of the per-object topics (default 12)\n"
                "  --replication R  replication factor (default: the broker's default)\n"
+               "  --min-isr M      min.insync.replicas of the topics it creates (default: 2\n"
+               "                   with --replication 3 or more, else the broker's default)\n"
                "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
                "                   then the source tree's topics/topics.json)\n"
                "  --timeout D      default 30s\n"
@@ -131,6 +134,7 @@ static int run_topics(int argc, char **argv) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"partitions", required_argument, NULL, 'p'},
                                            {"replication", required_argument, NULL, 'r'},
+                                           {"min-isr", required_argument, NULL, 'm'},
                                            {"file", required_argument, NULL, 'f'},
                                            {"timeout", required_argument, NULL, 't'},
                                            {"help", no_argument, NULL, 'h'},
@@ -168,6 +172,13 @@ static int run_topics(int argc, char **argv) {
         goto out;
       }
       o.replication = (int)v;
+      break;
+    case 'm':
+      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
+        fprintf(stderr, "smc topics: --min-isr wants a positive number\n");
+        goto out;
+      }
+      o.min_isr = (int)v;
       break;
     case 'f':
       file = optarg;
