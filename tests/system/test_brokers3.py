@@ -286,3 +286,77 @@ def test_d_two_brokers_down(brokers, c3, capsys):
                                                                    t_back - t_down), load,
            "; first commit %.1f s after start-one %d began (%.1f s after it returned)" %
            (resumed - t_back, first, resumed - t_started))
+
+
+# ---- a worker from docker/Dockerfile's image --------------------------------
+
+IMAGE = "localhost/smc:brokers3-test"
+BASE = "docker.io/library/debian:12"
+
+
+def podman_flags():
+    """(global, run) podman arguments that run a container here: none, or
+    runc with the open-file and process limits below the caller's (crun
+    cannot set rlimits nor use hybrid cgroups inside some containers).
+    Skips when podman, the base image or a working runtime is missing."""
+    if not shutil.which("podman"):
+        pytest.skip("podman not found (apt-get install podman)")
+    if subprocess.run(["podman", "image", "exists", BASE]).returncode != 0:
+        r = subprocess.run([os.path.join(SRC, "scripts", "podman-base.sh")], capture_output=True,
+                           text=True, timeout=900)
+        if r.returncode != 0:
+            pytest.skip("no %s image and scripts/podman-base.sh failed: %s" % (BASE,
+                                                                              r.stderr[-500:]))
+    limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+    tries = [([], [])]
+    if shutil.which("runc"):
+        tries.append((["--runtime", shutil.which("runc")], limits))
+    why = ""
+    for g, run in tries:
+        r = subprocess.run(["podman"] + g + ["run", "--rm", "--network", "host"] + run +
+                           [BASE, "true"], capture_output=True, text=True, timeout=300)
+        if r.returncode == 0:
+            return g, run
+        why += r.stderr[-300:]
+    pytest.skip("podman cannot run a container here: %s" % why)
+
+
+def test_e_worker_in_container(brokers, c3, capsys):
+    g, run = podman_flags()
+    t0 = time.monotonic()
+    r = subprocess.run(["podman"] + g + ["build", "--network", "host", "--pull=never"] + run +
+                       ["-f", os.path.join(SRC, "docker", "Dockerfile"), "-t", IMAGE, SRC],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    built = time.monotonic() - t0
+    name = "smc-" + c3.prefix.rstrip(".")
+    http = "127.0.0.1:%d" % (PORT + 50)
+    # docker/compose.yaml's smc-1, on this cluster's brokers, prefix and port
+    cmd = ["worker", "--bootstrap", brokers.boot, "--prefix", c3.prefix, "--node-id", "node-1",
+           "--voter", "node-1", "--http", http, "--data-dir", "/var/lib/smc"]
+    r = subprocess.run(["podman"] + g + ["run", "-d", "--name", name, "--network", "host"] + run +
+                       [IMAGE] + cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    try:
+        c3.apply(LOCK)
+        rc, conf, r = c3.propose("lock", "in-container", "create", wait="90s", pid="ic-1")
+        logs = subprocess.run(["podman"] + g + ["logs", name], capture_output=True, text=True)
+        assert rc == 0 and conf["outcome"] == "committed", \
+            r.stdout + r.stderr + logs.stdout[-2000:] + logs.stderr[-2000:]
+        assert "committer: joined group" in logs.stdout + logs.stderr
+        # the gateway answers from inside the container
+        import urllib.request
+        with urllib.request.urlopen("http://%s/machine/lock/object/in-container" % http,
+                                    timeout=30) as resp:
+            assert json.loads(resp.read())["version"] == 1
+        r = subprocess.run(["podman"] + g + ["stop", "-t", "30", name], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        code = subprocess.run(["podman"] + g + ["inspect", "--format", "{{.State.ExitCode}}",
+                                                 name], capture_output=True, text=True).stdout
+        assert code.strip() == "0", code  # SIGTERM: a clean stop
+    finally:
+        subprocess.run(["podman"] + g + ["rm", "-f", name], capture_output=True, timeout=120)
+    with capsys.disabled():
+        print("\nbrokers3 (e): worker from %s (built in %.0f s) committed on the three brokers"
+              % (IMAGE, built), flush=True)
