@@ -597,7 +597,7 @@ multi_leader() {
   out="$(multi_topics_tool --describe --topic "$1")" || die "cannot describe topic $1"
   awk -v p="$2" '{ for (i = 1; i < NF; i++) {
       if ($i == "Partition:") part = $(i + 1)
-      if ($i == "Leader:" && part == p) { print $(i + 1); found = 1; exit } } }
+      if ($i == "Leader:" && part == p) { l = $(i + 1); print (l == "none" ? -1 : l); found = 1; exit } } }
     END { if (!found) exit 1 }' <<<"$out" || die "topic $1 has no partition $2"
 }
 
