@@ -203,11 +203,12 @@ def start_workers(c3):
 
 
 def last_lines(c3):
-    """Each worker's last log line: a committer wedged inside librdkafka
-    (see docs/operations.md, "A committer that stops") logs nothing more."""
+    """Each worker's committer's last log line: a committer wedged inside
+    librdkafka (docs/operations.md, "A committer that stops") logs nothing
+    more, while its voter may."""
     out = []
     for w in c3.workers:
-        lines = [l for l in w.log().splitlines() if "node=%s" % w.name in l]
+        lines = [l for l in w.log().splitlines() if 'msg="committer:' in l]
         out.append("%s: %s" % (w.name, lines[-1][:200] if lines else "-"))
     return "\n".join(out)
 
