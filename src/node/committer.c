@@ -225,15 +225,7 @@ static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
                        * CONCURRENT_TRANSACTIONS until the previous one's
                        * markers are written; retry soon (the Java client
                        * uses 20 ms for this), not after the 100 ms default */
-                      "retry.backoff.ms", "10",
-                      /* librdkafka (through 2.14 at least, issues #5456 and
-                       * #5511) never times out a coordinator request whose
-                       * cached coordinator's broker went away: a
-                       * send_offsets_to_transaction() then waits until some
-                       * broker connection of this producer changes state.
-                       * Closing idle connections makes such changes happen
-                       * while the call waits (test_brokers3, rolling restart). */
-                      "connections.max.idle.ms", "15000", NULL};
+                      "retry.backoff.ms", "10", NULL};
   for (size_t i = 0; kv[i]; i += 2)
     if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       goto conf_fail;
