@@ -6,7 +6,9 @@ brokers under load, with the storm tests' exactly-once checks
   (b) a rolling restart of the three brokers (SIGTERM, one at a time);
   (c) a broker (a leader) and a worker SIGKILLed at the same moment;
   (d) two brokers down: writes fail cleanly (exit 3, outcome unknown) and
-      resume with nothing lost once one broker returns.
+      resume with nothing lost once one broker returns;
+  (e) a worker run from docker/Dockerfile's image (podman; skipped without
+      it) commits on the three brokers.
 Load: loadgen processes writing lock proposals straight to the log, plus
 probe threads running `smc propose --wait` (each proposal a fresh object)
 as clients do. The unavailability window of a case is the longest gap
