@@ -18,7 +18,8 @@
 #endif
 
 static void topics_usage(FILE *out) {
-  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
+  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--min-isr M]\n"
+               "                         [--file F] [options]\n"
                "       smc topics describe [--partitions N] [--file F] [options]\n"
                "       smc topics trim [--dry-run] [options]\n"
                "  create: create the topics of the definitions file that do not exist yet;\n"
@@ -33,6 +34,8 @@ static void topics_usage(FILE *out) {
                "  --dry-run        trim: print what would be deleted, delete nothing\n"
                "  --partitions N   partitions of the per-object topics (default 12)\n"
                "  --replication R  replication factor (default: the broker's default)\n"
+               "  --min-isr M      min.insync.replicas of the topics it creates (default: 2\n"
+               "                   with --replication 3 or more, else the broker's default)\n"
                "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
                "                   then the source tree's topics/topics.json)\n"
                "  --timeout D      default 30s\n"
@@ -138,6 +141,7 @@ static int run_topics(int argc, char **argv) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"partitions", required_argument, NULL, 'p'},
                                            {"replication", required_argument, NULL, 'r'},
+                                           {"min-isr", required_argument, NULL, 'm'},
                                            {"file", required_argument, NULL, 'f'},
                                            {"timeout", required_argument, NULL, 't'},
                                            {"dry-run", no_argument, NULL, 'n'},
@@ -176,6 +180,13 @@ static int run_topics(int argc, char **argv) {
         goto out;
       }
       o.replication = (int)v;
+      break;
+    case 'm':
+      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
+        fprintf(stderr, "smc topics: --min-isr wants a positive number\n");
+        goto out;
+      }
+      o.min_isr = (int)v;
       break;
     case 'f':
       file = optarg;

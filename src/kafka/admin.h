@@ -53,6 +53,8 @@ typedef struct smc_topics_options {
   const char *prefix;            /* NULL: "smc." */
   int32_t partitions;            /* N, default 12 */
   int replication;               /* -1 = the broker's default.replication.factor */
+  int min_isr; /* min.insync.replicas of the new topics; -1 = 2 when replication >= 3,
+                  else the broker's default. A definition's own setting wins. */
   int timeout_ms;                /* whole operation, default 30000 */
 } smc_topics_options_t;
 
