@@ -22,6 +22,11 @@
  *                  where a relay (below) copied them inside transactions.
  *   --mode relay   the exactly-once baseline, the relay: a committer without
  *                  the fold (see run_relay). Runs for --seconds.
+ *   --mode fill    produce a history without waiting for answers: --objects
+ *                  lock creates, then acquire/release rounds over every
+ *                  object (--fill-kind cycles) or read events of them
+ *                  (--fill-kind reads) until --records records; for the
+ *                  restore benchmark (a log to fold once, then restore).
  *   --mode offsets print the end offsets of <prefix>proposals summed over
  *                  its partitions (the records ever written to it, plus any
  *                  transaction markers) and exit; the lock scenario counts
@@ -42,7 +47,16 @@
 #include <string.h>
 #include <time.h>
 
-enum { MODE_FAST, MODE_VOTED, MODE_RAW, MODE_CONSUME, MODE_EOS, MODE_RELAY, MODE_OFFSETS };
+enum {
+  MODE_FAST,
+  MODE_VOTED,
+  MODE_RAW,
+  MODE_CONSUME,
+  MODE_EOS,
+  MODE_RELAY,
+  MODE_OFFSETS,
+  MODE_FILL
+};
 
 typedef struct opts {
   const char *bootstrap, *prefix, *tag;
@@ -50,6 +64,8 @@ typedef struct opts {
   long objects, inflight;
   double rate, seconds, drain;
   int partitions;
+  long records;   /* fill */
+  int fill_reads; /* fill: reads after the creates instead of lock cycles */
 } opts_t;
 
 /* One object of the workload: its next step and whether it waits for an
@@ -598,6 +614,62 @@ static int run_consume(bench_t *b) {
   return open > 0 ? 3 : 0;
 }
 
+/* One record of the fill history: step 0 creates object idx, later steps
+ * acquire/release it, or read it. */
+static void fill_one(bench_t *b, long idx, long step, long seq) {
+  char obj[64], value[320];
+  snprintf(obj, sizeof obj, "%s-o%ld", b->o.tag, idx);
+  if (step == 0)
+    snprintf(value, sizeof value,
+             "{\"type\":\"proposal\",\"id\":\"%s-%ld\",\"machine\":\"lock\",\"object\":\"%s\","
+             "\"transition\":\"create\"}",
+             b->o.tag, seq, obj);
+  else if (b->o.fill_reads)
+    snprintf(value, sizeof value, "{\"type\":\"read\",\"id\":\"%s-%ld\",\"object\":\"%s\"}",
+             b->o.tag, seq, obj);
+  else
+    snprintf(value, sizeof value,
+             "{\"type\":\"proposal\",\"id\":\"%s-%ld\",\"object\":\"%s\",\"transition\":\"%s\","
+             "\"data\":{\"owner\":\"svc-bench\"},\"proposer\":\"svc-bench\"}",
+             b->o.tag, seq, obj, step % 2 ? "acquire" : "release");
+  for (;;) {
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(b->ptopic), RD_KAFKA_V_KEY(obj, strlen(obj)),
+                          RD_KAFKA_V_VALUE(value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == 0)
+      return;
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      fprintf(stderr, "bench_cluster: produce: %s\n", rd_kafka_err2str(e));
+      exit(1);
+    }
+    rd_kafka_poll(b->prod, 10);
+  }
+}
+
+/* --mode fill: --records records over --objects objects, in rounds (every
+ * object's records stay in order in its partition). */
+static int run_fill(bench_t *b) {
+  snprintf(b->ptopic, sizeof b->ptopic, "%sproposals", b->o.prefix);
+  b->prod = make_client(b, RD_KAFKA_PRODUCER);
+  int64_t t0 = now_us();
+  long seq = 0;
+  for (long step = 0; seq < b->o.records; step++)
+    for (long idx = 0; idx < b->o.objects && seq < b->o.records; idx++, seq++) {
+      fill_one(b, idx, step, seq);
+      if ((seq & 1023) == 0)
+        rd_kafka_poll(b->prod, 0);
+    }
+  while (rd_kafka_outq_len(b->prod) > 0)
+    rd_kafka_poll(b->prod, 100);
+  double secs = (double)(now_us() - t0) / 1e6;
+  rd_kafka_destroy(b->prod);
+  printf("{\"mode\":\"fill\",\"records\":%ld,\"objects\":%ld,\"kind\":\"%s\","
+         "\"seconds\":%.3f,\"produce_errors\":%ld}\n",
+         seq, b->o.objects, b->o.fill_reads ? "reads" : "cycles", secs, b->produce_errors);
+  return b->produce_errors ? 1 : 0;
+}
+
 /* Prints the sum of <prefix>proposals' end offsets (high watermarks) and of
  * its start offsets over every partition. */
 static int run_offsets(bench_t *b) {
@@ -757,21 +829,22 @@ conf_fail:
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume|eos|relay|offsets "
+  fprintf(stderr, "usage: bench_cluster --mode fast|voted|raw|consume|eos|relay|offsets|fill "
                   "--prefix P "
                   "[--bootstrap B] [--objects N] [--inflight N] [--rate R] [--seconds S] "
-                  "[--drain S] [--tag T]\n");
+                  "[--drain S] [--tag T] [--records N] [--fill-kind cycles|reads]\n");
 }
 
 int main(int argc, char **argv) {
   bench_t b = {0};
-  b.o = (opts_t){"127.0.0.1:39092", NULL, "b", MODE_FAST, 10000, 1000, 0, 20, 15, 0};
+  b.o = (opts_t){"127.0.0.1:39092", NULL, "b", MODE_FAST, 10000, 1000, 0, 20, 15, 0, 0, 0};
   static const struct option lo[] = {
       {"bootstrap", required_argument, NULL, 'b'}, {"prefix", required_argument, NULL, 'P'},
       {"mode", required_argument, NULL, 'm'},      {"objects", required_argument, NULL, 'n'},
       {"inflight", required_argument, NULL, 'i'},  {"rate", required_argument, NULL, 'r'},
       {"seconds", required_argument, NULL, 's'},   {"drain", required_argument, NULL, 'd'},
-      {"tag", required_argument, NULL, 't'},       {NULL, 0, NULL, 0}};
+      {"tag", required_argument, NULL, 't'},       {"records", required_argument, NULL, 'R'},
+      {"fill-kind", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (opt) {
@@ -796,6 +869,8 @@ int main(int argc, char **argv) {
         b.o.mode = MODE_RELAY;
       else if (!strcmp(optarg, "offsets"))
         b.o.mode = MODE_OFFSETS;
+      else if (!strcmp(optarg, "fill"))
+        b.o.mode = MODE_FILL;
       else {
         usage();
         return 2;
@@ -819,6 +894,12 @@ int main(int argc, char **argv) {
     case 't':
       b.o.tag = optarg;
       break;
+    case 'R':
+      b.o.records = atol(optarg);
+      break;
+    case 'K':
+      b.o.fill_reads = !strcmp(optarg, "reads");
+      break;
     default:
       usage();
       return 2;
@@ -832,5 +913,7 @@ int main(int argc, char **argv) {
     return run_relay(&b);
   if (b.o.mode == MODE_OFFSETS)
     return run_offsets(&b);
+  if (b.o.mode == MODE_FILL)
+    return run_fill(&b);
   return b.o.mode == MODE_CONSUME ? run_consume(&b) : run_roundtrips(&b);
 }

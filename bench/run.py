@@ -12,10 +12,21 @@ prefix with fresh `smc worker` processes:
           offsets: the committer's Kafka work without the fold (baseline of
           what exactly-once costs on this broker)
   fast    (a) lock machine, no votes, 10,000 objects, max throughput
+  fast_nochangelog  (a) again with `smc worker --changelog false`: the cost of
+          writing snapshots to <prefix>changelog is fast against this
   half    (a) again, open loop at half the max rate of `fast`
   replay  (c) `smc replay --fresh` over the topics `fast` wrote, and the raw
           consume rate of the same topic (baseline, best of three runs)
   voted   (b) approval machine, 3 voters, quorum 2
+  restore a fresh node's restore from <prefix>changelog against a full replay:
+          BENCH_RESTORE_RECORDS (10,000,000) records of history over
+          BENCH_RESTORE_OBJECTS (1,000,000) lock objects, raw-produced by
+          bench_cluster --mode fill, for each kind of BENCH_RESTORE_KINDS
+          ("cycles,reads": after the creates, acquire/release rounds, or read
+          events); folded once by `smc replay --write-changelog` (its whole
+          state into the changelog, as compaction leaves it), then timed:
+          `smc replay --fresh` (the whole log) against `smc replay
+          --from-changelog` (the snapshot, nothing left to fold)
   rest    (d) REST propose and read rates through `smc worker --http`
   million (opt-in) worker RSS with 1,000,000 lock objects (BENCH_MILLION_*)
   lock    (opt-in, `make bench-lock`) a lock service against etcd: the same Go
@@ -25,7 +36,10 @@ prefix with fresh `smc worker` processes:
           256 clients; then 10,000 smc GETs and the records they added to
           <prefix>proposals (BENCH_LOCK_*; docs/benchmarks.md)
 
-Prints a table and `fast/raw ratio: X`, writes bench/results/<date>.json.
+Prints a table and `fast/raw ratio: X`, writes bench/results/<date>.json
+(not with BENCH_NO_RESULTS=1). BENCH_BOOTSTRAP: use the broker there (never
+start one; BENCH_BOOTSTRAP_FROM_SMC=1: the one of SMC_BOOTSTRAP); BENCH_NO_BUILD=1 with BENCH_SMC and BENCH_CLIENT: use those
+binaries (the ctest smoke run bench.restore_smoke).
 Environment: BENCH_BUILD_DIR (build-bench), BENCH_SECONDS (20), BENCH_KAFKA_PORT (39092), BENCH_INFLIGHT
 (1000), BENCH_OBJECTS (10000), BENCH_SCENARIOS (comma list, default all),
 BENCH_REST_THREADS (16), BENCH_PARTITIONS (12), BENCH_WARMUP (60: seconds of
@@ -63,17 +77,25 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.environ.get("BENCH_BUILD_DIR") or os.path.join(ROOT, "build-bench")
-SMC = os.path.join(BUILD, "smc")
-CLIENT = os.path.join(BUILD, "bench", "bench_cluster")
+SMC = os.environ.get("BENCH_SMC") or os.path.join(BUILD, "smc")
+CLIENT = os.environ.get("BENCH_CLIENT") or os.path.join(BUILD, "bench", "bench_cluster")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 PORT = int(os.environ.get("BENCH_KAFKA_PORT", "39092"))
-BOOT = "127.0.0.1:%d" % PORT
+EXTERNAL = bool(os.environ.get("BENCH_BOOTSTRAP")) or \
+    os.environ.get("BENCH_BOOTSTRAP_FROM_SMC") == "1"
+BOOT = os.environ.get("BENCH_BOOTSTRAP") or (
+    os.environ.get("SMC_BOOTSTRAP", "127.0.0.1:9092") if EXTERNAL else "127.0.0.1:%d" % PORT)
 INFLIGHT = int(os.environ.get("BENCH_INFLIGHT", "1000"))
 OBJECTS = int(os.environ.get("BENCH_OBJECTS", "10000"))
 PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "12"))
 REST_THREADS = int(os.environ.get("BENCH_REST_THREADS", "16"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "60"))
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "raw,eos,fast,half,replay,voted,rest").split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS",
+                           "raw,eos,fast,fast_nochangelog,half,replay,voted,rest,restore").split(",")
+RESTORE_OBJECTS = int(os.environ.get("BENCH_RESTORE_OBJECTS", "1000000"))
+RESTORE_RECORDS = int(os.environ.get("BENCH_RESTORE_RECORDS", "10000000"))
+RESTORE_KINDS = [k for k in os.environ.get("BENCH_RESTORE_KINDS", "cycles,reads").split(",") if k]
+NO_BUILD = os.environ.get("BENCH_NO_BUILD") == "1"
 TICK = os.sysconf("SC_CLK_TCK")
 LOCKBENCH = os.path.join(BUILD, "lockbench")
 LOCK_CLIENTS = [int(x) for x in os.environ.get("BENCH_LOCK_CLIENTS", "16,64,256").split(",") if x]
@@ -410,6 +432,74 @@ def scenario_replay(tmp, out):
         "rss_mb": round(ru.ru_maxrss / 1024.0, 1),
         "threads": summary.get("threads", 1),
     }
+
+
+def scenario_fast_nochangelog(tmp, out):
+    c = lock_cluster(tmp, "fastnocl", extra=["--changelog", "false"])
+    try:
+        out["fast_nochangelog"] = measured(c, lambda: client("fast", c.prefix, "n" + RUN))
+    finally:
+        c.stop()
+
+
+def timed_replay(tmp, c, name, *flags):
+    """`smc replay` into a fresh data dir: its summary, wall time, own CPU
+    and peak RSS (wait4)."""
+    errf = open(os.path.join(tmp, name + ".log"), "w+")
+    t0 = time.monotonic()
+    p = subprocess.Popen([SMC, "replay", "--bootstrap", BOOT, "--prefix", c.prefix, "--data-dir",
+                          os.path.join(c.dir, name), "--quiet"] + list(flags),
+                         stdout=errf, stderr=subprocess.STDOUT)
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.monotonic() - t0
+    errf.seek(0)
+    text = errf.read()
+    errf.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("bench: smc replay %s failed:\n%s" % (" ".join(flags), text[-2000:]))
+    summary = [json.loads(l) for l in text.splitlines() if l.startswith("{")][-1]
+    summary.update({"wall_s": round(secs, 3), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+                    "rss_mb": round(ru.ru_maxrss / 1024.0, 1)})
+    return summary
+
+
+def scenario_restore(tmp, out):
+    """For each kind: raw-produce the history, fold it once into a store
+    whose whole state goes to the changelog, then time a fresh node's two
+    ways to that state: folding the whole log, or loading the snapshot."""
+    res = {}
+    for kind in RESTORE_KINDS:
+        c = Cluster(tmp, "restore-" + kind)
+        # no worker: the registration is in the log, nobody confirms it
+        sh(SMC, "machine", "apply", os.path.join(ROOT, "examples", "machines", "lock.yaml"),
+           "--timeout", "1s", "--bootstrap", BOOT, "--prefix", c.prefix, check=False)
+        fill = sh(CLIENT, "--mode", "fill", "--prefix", c.prefix, "--bootstrap", BOOT, "--tag",
+                  "h" + RUN, "--objects", str(RESTORE_OBJECTS), "--records",
+                  str(RESTORE_RECORDS), "--fill-kind", kind, timeout=3600)
+        fill = json.loads(fill.stdout.strip().splitlines()[-1])
+        log("restore %s: %d records produced in %.1fs" % (kind, fill["records"],
+                                                           fill["seconds"]))
+        gen = timed_replay(tmp, c, "gen", "--fresh", "--write-changelog")
+        log("restore %s: folded once in %.1fs, %d changelog records written in %.1fs" % (
+            kind, gen["seconds"], gen["changelog_written"], gen["changelog_seconds"]))
+        shutil.rmtree(os.path.join(c.dir, "gen"), ignore_errors=True)
+        full = timed_replay(tmp, c, "full", "--fresh")
+        shutil.rmtree(os.path.join(c.dir, "full"), ignore_errors=True)
+        snap = timed_replay(tmp, c, "snap", "--from-changelog")
+        shutil.rmtree(os.path.join(c.dir, "snap"), ignore_errors=True)
+        if snap["changelog"]["partitions"] != PARTITIONS or snap["records"] != 0:
+            raise SystemExit("bench: the restore did not come from the changelog: %s" % snap)
+        res[kind] = {"objects": RESTORE_OBJECTS, "records": full["records"],
+                     "changelog_records": snap["changelog"]["records"],
+                     "full_s": full["wall_s"], "full_cpu_s": full["cpu_s"],
+                     "full_rss_mb": full["rss_mb"], "full_threads": full["threads"],
+                     "restore_s": snap["wall_s"], "restore_cpu_s": snap["cpu_s"],
+                     "restore_rss_mb": snap["rss_mb"],
+                     "speedup": round(full["wall_s"] / snap["wall_s"], 2) if snap["wall_s"] else 0,
+                     "cpu_ratio": round(full["cpu_s"] / snap["cpu_s"], 2) if snap["cpu_s"] else 0,
+                     "fold_once_s": gen["seconds"], "changelog_write_s": gen["changelog_seconds"],
+                     "fill_s": fill["seconds"]}
+    out["restore"] = res
 
 
 def scenario_voted(tmp, out):
@@ -865,6 +955,7 @@ def table(out):
     rows = [("scenario", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "cpu ms/op", "rss MB")]
     for k, label in (("raw", "(e) raw produce->consume"),
                      ("eos", "(e) raw EOS relay round trips"), ("fast", "(a) fast path, max"),
+                     ("fast_nochangelog", "(a) fast path, max, no changelog"),
                      ("half", "(a) fast path, half max"), ("voted", "(b) voted 2-of-3"),
                      ("million", "(a) 1M objects, backlog")):
         r = out.get(k)
@@ -895,6 +986,12 @@ def table(out):
     # Where a confirmed round trip's time goes (bench_cluster stages(): send ->
     # in the log -> confirmation produced -> answered), each stage's p50/p99.
     # (A voted approve's first stage runs to its deciding vote in the log.)
+    for kind, r in out.get("restore", {}).items():
+        print("restore from the changelog (%s: %d objects, %d records, %d changelog records): "
+              "%.1f s (%.1f s CPU) against full replay %.1f s (%.1f s CPU, %d threads): "
+              "%.2fx faster" % (kind, r["objects"], r["records"], r["changelog_records"],
+                                r["restore_s"], r["restore_cpu_s"], r["full_s"], r["full_cpu_s"],
+                                r["full_threads"], r["speedup"]))
     for k in ("fast", "half", "voted"):
         r = out.get(k)
         if r and "to_log_p50_ms" in r:
@@ -906,9 +1003,10 @@ def table(out):
 
 
 def main():
-    log("building Release into %s" % BUILD)
-    sh("nice", "cmake", "-S", ROOT, "-B", BUILD, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release")
-    sh("nice", "cmake", "--build", BUILD, "--target", "smc", "bench_cluster")
+    if not NO_BUILD:
+        log("building Release into %s" % BUILD)
+        sh("nice", "cmake", "-S", ROOT, "-B", BUILD, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release")
+        sh("nice", "cmake", "--build", BUILD, "--target", "smc", "bench_cluster")
     names = [n.strip() for n in SCENARIOS]
     if "lock" in names:
         if not shutil.which("go"):
@@ -920,7 +1018,11 @@ def main():
     # running gateway (BENCH_LOCK_SMC_URL) or absent.
     need_kafka = any(n != "lock" for n in names) or ("smc" in LOCK_PEERS and not LOCK_SMC_URL)
     started = False
-    if need_kafka and not port_open(PORT):
+    if need_kafka and EXTERNAL:
+        if not port_open(int(BOOT.split(",")[0].rpartition(":")[2])):
+            log("no broker answers at %s (BENCH_BOOTSTRAP): skipped" % BOOT)
+            sys.exit(77)
+    elif need_kafka and not port_open(PORT):
         log("starting Kafka on port %d" % PORT)
         env = dict(os.environ, KAFKA_PORT=str(PORT))
         sh(os.path.join(ROOT, "scripts", "kafka.sh"), "start", env=env, timeout=600)
@@ -931,7 +1033,9 @@ def main():
            "scenarios": SCENARIOS, "metrics": os.environ.get("BENCH_METRICS") == "1",
            "warmup_s": WARMUP if started else 0,
            "started": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
-    fns = {"raw": scenario_raw, "eos": scenario_eos, "fast": scenario_fast, "half": scenario_half,
+    fns = {"raw": scenario_raw, "eos": scenario_eos, "fast": scenario_fast,
+           "fast_nochangelog": scenario_fast_nochangelog, "restore": scenario_restore,
+           "half": scenario_half,
            "replay": scenario_replay, "voted": scenario_voted, "rest": scenario_rest,
            "million": scenario_million, "lock": scenario_lock}
     try:
@@ -960,16 +1064,23 @@ def main():
         ratios["fast_eos"] = round(out["fast"]["throughput"] / out["eos"]["throughput"], 3)
     if "voted" in out and "raw" in out and out["raw"]["throughput"]:
         ratios["voted_raw"] = round(out["voted"]["throughput"] / out["raw"]["throughput"], 3)
+    if "fast" in out and out.get("fast_nochangelog", {}).get("throughput"):
+        ratios["fast_changelog_off"] = round(out["fast"]["throughput"] /
+                                             out["fast_nochangelog"]["throughput"], 3)
+    for kind, r in out.get("restore", {}).items():
+        ratios["restore_%s_speedup" % kind] = r["speedup"]
     if "throughput" in out.get("replay", {}) and out.get("consume", {}).get("records_per_s"):
         ratios["replay_consume"] = round(out["replay"]["throughput"] /
                                          out["consume"]["records_per_s"], 3)
     out["ratios"] = ratios
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    path = os.path.join(ROOT, "bench", "results",
-                        datetime.datetime.utcnow().strftime("%Y-%m-%dT%H%M%SZ") + ".json")
-    with open(path, "w") as f:
-        json.dump(out, f, indent=2, sort_keys=True)
-        f.write("\n")
+    path = None
+    if os.environ.get("BENCH_NO_RESULTS") != "1":
+        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+        path = os.path.join(ROOT, "bench", "results",
+                            datetime.datetime.utcnow().strftime("%Y-%m-%dT%H%M%SZ") + ".json")
+        with open(path, "w") as f:
+            json.dump(out, f, indent=2, sort_keys=True)
+            f.write("\n")
     m = out["machine"]
     print("machine: %d cores, %d MB, %s; load average %.1f at start (shared machine); "
           "librdkafka %s" % (m["nproc"], m["memory_mb"], m["cpu_model"], m["loadavg_start"][0],
@@ -978,7 +1089,8 @@ def main():
     for k, v in ratios.items():
         if k != "fast_raw":
             print("%s ratio: %s" % (k.replace("_", "/"), v))
-    print("results: %s" % os.path.relpath(path, ROOT))
+    if path:
+        print("results: %s" % os.path.relpath(path, ROOT))
     print("fast/raw ratio: %s" % ratios.get("fast_raw", "n/a"))
 
 

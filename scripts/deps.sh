@@ -44,7 +44,7 @@ RDKAFKA_PKGS=(g++ curl ca-certificates libssl-dev libsasl2-dev libcurl4-openssl-
 BUILD_PKGS=(cmake ninja-build pkg-config gcc make librdkafka-dev libjansson-dev libyaml-dev
   libpcre2-dev librocksdb-dev libssl-dev libmicrohttpd-dev libcmocka-dev)
 TEST_PKGS=(openjdk-17-jre-headless ca-certificates ca-certificates-java maven python3 python3-pytest
-  python3-pip clang libclang-rt-dev graphviz curl prometheus groff-base man-db zsh chromium)
+  python3-pip clang libclang-rt-dev graphviz curl prometheus groff-base man-db zsh chromium gdb)
 # Python modules of the tests that Debian 12 does not package (or too old):
 # installed from PyPI with the python3 the tests run with.
 TEST_PY_MODULES=(schemathesis:schemathesis openapi_spec_validator:openapi-spec-validator)

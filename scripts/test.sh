@@ -10,7 +10,8 @@
 #      then the kafka/system ones one at a time (they share the broker and may
 #      restart it), with SMC_BOOTSTRAP and SMC_BIN (build/smc) exported;
 #   5. every libFuzzer target for FUZZ_SECONDS (default 20) when clang exists;
-#   6. stop the broker it started, even on failure.
+#   6. stop the broker it started, even on failure (and the three brokers
+#      test_brokers3.py runs on SMC_KAFKA3_PORT, default 24092, if left over).
 # Exit status: 0 only when every step passed.
 set -euo pipefail
 
@@ -39,6 +40,10 @@ cleanup() {
     step "stopping Kafka"
     scripts/kafka.sh stop || true
   fi
+  # tests/system/test_brokers3.py stops its three brokers itself; a test run
+  # killed from outside (ctest's timeout) may leave them running
+  env -u KAFKA_SASL_PORT KAFKA_BROKERS=3 KAFKA_PORT="${SMC_KAFKA3_PORT:-24092}" \
+    scripts/kafka.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

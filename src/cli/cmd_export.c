@@ -22,17 +22,40 @@
 
 /* ---- smc export ------------------------------------------------------------ */
 
+/* Bytes that are not UTF-8 text (the changelog's keys and values) as hex. */
+static json_t *hex_of(const void *p, size_t n) {
+  char *h = malloc(2 * n + 1);
+  if (!h)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    snprintf(h + 2 * i, 3, "%02x", ((const unsigned char *)p)[i]);
+  json_t *j = json_stringn(h, 2 * n);
+  free(h);
+  return j;
+}
+
 static int print_record(void *opaque, const smc_record_t *m) {
   (void)opaque;
-  json_t *val = json_loadb(m->value, m->value_len, 0, NULL);
+  json_t *val = m->value ? json_loadb(m->value, m->value_len, 0, NULL) : json_null();
+  const char *vname = "value", *kname = "key";
   if (!val)
-    val = json_stringn(m->value ? (const char *)m->value : "", m->value_len);
+    val = json_stringn(m->value, m->value_len);
+  if (!val) {
+    val = hex_of(m->value, m->value_len);
+    vname = "value_hex";
+  }
   json_t *j = json_pack("{s:i,s:I,s:I,s:o}", "partition", (int)m->partition, "offset",
-                        (json_int_t)m->offset, "timestamp", (json_int_t)m->timestamp, "value", val);
+                        (json_int_t)m->offset, "timestamp", (json_int_t)m->timestamp, vname, val);
   if (!j)
     return -1;
-  if (m->key)
-    json_object_set_new(j, "key", json_stringn(m->key, m->key_len));
+  if (m->key) {
+    json_t *k = json_stringn(m->key, m->key_len);
+    if (!k) {
+      k = hex_of(m->key, m->key_len);
+      kname = "key_hex";
+    }
+    json_object_set_new(j, kname, k);
+  }
   char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   if (!s)
@@ -48,7 +71,9 @@ static void export_usage(FILE *out) {
                "Print the records of <prefix>NAME (e.g. proposals, confirmations), read\n"
                "committed up to its current end, as JSON lines:\n"
                "  {\"key\":...,\"offset\":...,\"partition\":...,\"timestamp\":...,\"value\":...}\n"
-               "in partition order, then offset order.\n");
+               "in partition order, then offset order. A value that is not JSON is a\n"
+               "string; bytes that are not UTF-8 (the changelog's) come as \"value_hex\" /\n"
+               "\"key_hex\"; a tombstone's value is null.\n");
 }
 
 static int cmd_export_run(int argc, char **argv) {

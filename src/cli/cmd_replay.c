@@ -19,6 +19,8 @@
 #include "kafka/kconf.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
+#include "kafka/handle.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -61,7 +63,8 @@ static void show_progress(void *opaque, int64_t done, int64_t total, int final) 
 
 static void replay_usage(FILE *out) {
   fprintf(out, "usage: smc replay --bootstrap B --data-dir D [--store committer|voter-ID]\n"
-               "                  [--fresh] [--threads N] [--digest] [--prefix P]\n"
+               "                  [--fresh | --from-changelog] [--write-changelog]\n"
+               "                  [--threads N] [--digest] [--prefix P]\n"
                "                  [-X KEY=VALUE] [--quiet]\n"
                "\n"
                "Fold <prefix>proposals into the state store D/<store> (default committer),\n"
@@ -73,6 +76,14 @@ static void replay_usage(FILE *out) {
                "               most one per partition)\n"
                "  --digest     add \"digest\": per column family of the store after the\n"
                "               replay, its key count and the sha256 of its keys and values\n"
+               "  --from-changelog  a partition the store does not hold yet starts from\n"
+               "               its snapshot in <prefix>changelog when that is complete, and\n"
+               "               folds only the log after its checkpoint (the log below it\n"
+               "               may be trimmed); otherwise from the log's start\n"
+               "  --write-changelog  then write the store's whole state and a complete\n"
+               "               checkpoint per partition to <prefix>changelog, which must be\n"
+               "               empty (enabling snapshots on an existing log; run it while\n"
+               "               no worker runs, so the checkpoints match the committed offsets)\n"
                "\n" SMC_CLI_FOLD_LIMITS_USAGE);
 }
 
@@ -123,13 +134,16 @@ static int print_digest(smc_store_t *store) {
         free(from);
         goto out;
       }
-      uint8_t len[4];
-      smc_be32(len, (uint32_t)kl);
-      EVP_DigestUpdate(ctx, len, 4);
-      EVP_DigestUpdate(ctx, k, kl);
-      smc_be32(len, (uint32_t)vl);
-      EVP_DigestUpdate(ctx, len, 4);
-      EVP_DigestUpdate(ctx, v, vl);
+      if (!smc_snapshot_is_mark((smc_cf_t)cf, k, kl)) { /* node-local, not fold state */
+        uint8_t len[4];
+        smc_be32(len, (uint32_t)kl);
+        EVP_DigestUpdate(ctx, len, 4);
+        EVP_DigestUpdate(ctx, k, kl);
+        smc_be32(len, (uint32_t)vl);
+        EVP_DigestUpdate(ctx, len, 4);
+        EVP_DigestUpdate(ctx, v, vl);
+        keys++;
+      }
       free(v);
       free(from);
       /* the next key is the first one >= this key + one zero byte */
@@ -139,7 +153,6 @@ static int print_digest(smc_store_t *store) {
       }
       from[kl] = 0;
       flen = kl + 1;
-      keys++;
     }
     free(from);
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -159,22 +172,118 @@ out:
   return rc;
 }
 
+/* --from-changelog: load the partitions whose range starts at 0 from the
+ * changelog (x's store, open) when their snapshots are usable; *sum gets
+ * the records read and keys loaded. Returns how many were restored, or a
+ * negative code (printed why). */
+static int restore_from_changelog(const smc_logcmd_conn_t *c, replay_ctx_t *x,
+                                  const smc_replay_part_t *parts, int32_t n,
+                                  smc_snapshot_restore_t *sum) {
+  char *topic = smc_topic(c->prefix, "changelog");
+  smc_snapshot_part_t *sp = calloc((size_t)n + 1, sizeof *sp);
+  if (!topic || !sp) {
+    free(topic);
+    free(sp);
+    return SMC_ENOMEM;
+  }
+  size_t k = 0;
+  for (int32_t p = 0; p < n; p++)
+    if (parts[p].from == 0)
+      sp[k++] = (smc_snapshot_part_t){.partition = p, .max_offset = INT64_MAX};
+  smc_snapshot_restore_t r = {.bootstrap = c->bootstrap,
+                              .props = (const char *const *)c->props,
+                              .topic = topic,
+                              .store = x->store,
+                              .idle_timeout_ms = 60000};
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = k ? smc_snapshot_restore_parts(&r, sp, k, &err) : 0;
+  if (rc < 0)
+    fprintf(stderr, "smc replay: from %s: %s\n", topic, err.message);
+  for (size_t i = 0; rc >= 0 && !x->pg.quiet && i < k; i++)
+    fprintf(stderr, "smc replay: partition %d: %s (checkpoint %lld)\n", (int)sp[i].partition,
+            sp[i].restored ? "restored from the changelog" : "changelog not usable",
+            (long long)sp[i].checkpoint.offset);
+  *sum = r;
+  free(sp);
+  free(topic);
+  return rc;
+}
+
+/* --write-changelog: every partition's whole state to the (empty) changelog.
+ * Returns 0 or -1 (printed why). */
+static int write_whole_changelog(const smc_logcmd_conn_t *c, smc_store_t *store, int32_t n,
+                                 int64_t *written) {
+  char errstr[512];
+  char *topic = smc_topic(c->prefix, "changelog");
+  static const char *const kv[] = {"linger.ms", "20", NULL};
+  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                           .bootstrap = c->bootstrap,
+                           .base = kv,
+                           .props = (const char *const *)c->props,
+                           .murmur2 = 1};
+  rd_kafka_t *rk = topic ? smc_kafka_open(&spec, errstr, sizeof errstr) : NULL;
+  int rc = -1;
+  if (!rk) {
+    fprintf(stderr, "smc replay: changelog producer: %s\n", topic ? errstr : "out of memory");
+    free(topic);
+    return -1;
+  }
+  int ok = smc_snapshot_topic_ok(rk, topic, n);
+  if (ok <= 0) {
+    fprintf(stderr, "smc replay: %s: %s\n", topic,
+            ok < 0 ? smc_strerror(ok) : "missing or not as many partitions as the proposals");
+    goto out;
+  }
+  for (int32_t p = 0; p < n; p++) {
+    int64_t lo = 0, hi = 0;
+    if (smc_kafka_watermarks(rk, topic, p, &lo, &hi, 15000) < 0 || hi > 0) {
+      fprintf(stderr, "smc replay: %s [%d] %s: --write-changelog wants an empty changelog\n", topic,
+              (int)p, hi > 0 ? "holds records" : "watermarks unavailable");
+      goto out;
+    }
+  }
+  for (int32_t p = 0; p < n; p++) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    int64_t k = 0;
+    if (smc_snapshot_dump(rk, topic, store, p, &k, &err) < 0) {
+      fprintf(stderr, "smc replay: %s\n", err.message);
+      goto out;
+    }
+    *written += k;
+  }
+  if (smc_kafka_flush(rk, 300000) < 0) {
+    fprintf(stderr, "smc replay: %s: not every record was delivered\n", topic);
+    goto out;
+  }
+  rc = 0;
+out:
+  smc_kafka_close(rk);
+  free(topic);
+  return rc;
+}
+
 static int cmd_replay_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
-                                           {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-                                           {"store", required_argument, NULL, OPT_STORE},
-                                           {"fresh", no_argument, NULL, OPT_FRESH},
-                                           {"quiet", no_argument, NULL, OPT_QUIET},
-                                           {"threads", required_argument, NULL, OPT_THREADS},
-                                           {"digest", no_argument, NULL, OPT_DIGEST},
-                                           SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+      {"prefix", required_argument, NULL, OPT_PREFIX},
+      {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+      {"store", required_argument, NULL, OPT_STORE},
+      {"fresh", no_argument, NULL, OPT_FRESH},
+      {"quiet", no_argument, NULL, OPT_QUIET},
+      {"threads", required_argument, NULL, OPT_THREADS},
+      {"digest", no_argument, NULL, OPT_DIGEST},
+      {"from-changelog", no_argument, NULL, OPT_FROM_CHANGELOG},
+      {"write-changelog", no_argument, NULL, OPT_WRITE_CHANGELOG},
+      SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   smc_logcmd_conn_t c;
   smc_logcmd_conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, digest = 0, threads = 1, opt, rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, threads = 1, opt,
+      rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
   smc_fold_config_t lim;
   smc_fold_config_default(&lim);
@@ -212,6 +321,12 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_DIGEST:
       digest = 1;
       break;
+    case OPT_FROM_CHANGELOG:
+      from_changelog = 1;
+      break;
+    case OPT_WRITE_CHANGELOG:
+      write_changelog = 1;
+      break;
     default:
       if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
         if (smc_cli_fold_limit_opt("replay", opt - OPT_LIMIT, optarg, &lim) < 0)
@@ -222,7 +337,7 @@ static int cmd_replay_run(int argc, char **argv) {
       goto out;
     }
   }
-  if (!data_dir || optind < argc || strchr(store_name, '/')) {
+  if (!data_dir || optind < argc || strchr(store_name, '/') || (fresh && from_changelog)) {
     replay_usage(stderr);
     goto out;
   }
@@ -249,7 +364,7 @@ static int cmd_replay_run(int argc, char **argv) {
    * (an open without rebuild would empty it anyway: store.h). */
   char marker[4200];
   snprintf(marker, sizeof marker, "%s/%s", dir, SMC_STORE_REBUILD_MARKER);
-  if (!fresh && access(marker, F_OK) == 0) {
+  if (!fresh && !from_changelog && access(marker, F_OK) == 0) {
     fprintf(stderr,
             "smc replay: store %s: an earlier --fresh rebuild did not finish; rebuilding "
             "from scratch\n",
@@ -275,15 +390,25 @@ static int cmd_replay_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   if (!parts)
     goto done;
-  for (int32_t p = 0; p < n; p++) {
-    int64_t applied = 0;
-    smc_kv_t skv;
-    if (x.store) {
-      skv = smc_store_kv(x.store);
-      if (smc_fold_applied(fold, &skv, p, &applied) < 0)
-        goto done;
+  smc_snapshot_restore_t cl = {0};
+  int restored = 0;
+  for (int pass = 0; pass < 1 + from_changelog; pass++) {
+    /* pass 1 (--from-changelog): the partitions still empty come from the
+     * changelog, then their ranges start at the checkpoints */
+    if (pass == 1 && (restored = restore_from_changelog(&c, &x, parts, n, &cl)) < 0) {
+      rc = restored == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
+      goto done;
     }
-    parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
+    for (int32_t p = 0; p < n; p++) {
+      int64_t applied = 0;
+      smc_kv_t skv;
+      if (x.store) {
+        skv = smc_store_kv(x.store);
+        if (smc_fold_applied(fold, &skv, p, &applied) < 0)
+          goto done;
+      }
+      parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
+    }
   }
   if (threads > n)
     threads = n > 0 ? n : 1;
@@ -306,11 +431,20 @@ static int cmd_replay_run(int argc, char **argv) {
     fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
     goto done;
   }
-  int64_t total = 0;
+  int64_t total = 0, dumped = 0;
   for (int32_t p = 0; p < n; p++)
     total += parts[p].records;
+  double replay_s = (double)(smc_now_ms() - x.pg.t0) / 1000.0;
+  if (write_changelog && write_whole_changelog(&c, x.store, n, &dumped) < 0)
+    goto done;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
-         dir, (int)n, threads, (long long)total, (double)(smc_now_ms() - x.pg.t0) / 1000.0);
+         dir, (int)n, threads, (long long)total, replay_s);
+  if (write_changelog)
+    printf(",\"changelog_written\":%lld,\"changelog_seconds\":%.3f", (long long)dumped,
+           (double)(smc_now_ms() - x.pg.t0) / 1000.0 - replay_s);
+  if (from_changelog)
+    printf(",\"changelog\":{\"partitions\":%d,\"records\":%lld,\"keys\":%lld}", restored,
+           (long long)cl.records, (long long)cl.keys);
   if (digest && print_digest(x.store) < 0) {
     printf("}\n");
     goto done;

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_client.h"
+#include "cli/cmd_trim.h"
 #include "kafka/admin.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
@@ -18,15 +19,24 @@
 #endif
 
 static void topics_usage(FILE *out) {
-  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--file F] [options]\n"
+  fprintf(out, "usage: smc topics create [--partitions N] [--replication R] [--min-isr M]\n"
+               "                         [--file F] [options]\n"
                "       smc topics describe [--partitions N] [--file F] [options]\n"
+               "       smc topics trim [--dry-run] [options]\n"
                "  create: create the topics of the definitions file that do not exist yet;\n"
                "  running it again changes nothing. Prints each topic and whether it was\n"
                "  created or existed. A topic that exists with another partition count is an\n"
                "  error (exit 1).\n"
                "  describe: print each topic's partition count, or that it is missing (exit 1).\n"
+               "  trim: delete the records of <prefix>proposals below each partition's last\n"
+               "  complete checkpoint in <prefix>changelog (never past the committer group's\n"
+               "  committed offset); a partition without one is kept whole. verify and\n"
+               "  simulate then see only the kept log (docs/operations.md).\n"
+               "  --dry-run        trim: print what would be deleted, delete nothing\n"
                "  --partitions N   partitions of the per-object topics (default 12)\n"
                "  --replication R  replication factor (default: the broker's default)\n"
+               "  --min-isr M      min.insync.replicas of the topics it creates (default: 2\n"
+               "                   with --replication 3 or more, else the broker's default)\n"
                "  --file F         definitions (default $SMC_TOPICS_FILE, ./topics/topics.json,\n"
                "                   then the source tree's topics/topics.json)\n"
                "  --timeout D      default 30s\n"
@@ -131,8 +141,10 @@ static int run_topics(int argc, char **argv) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"partitions", required_argument, NULL, 'p'},
                                            {"replication", required_argument, NULL, 'r'},
+                                           {"min-isr", required_argument, NULL, 'm'},
                                            {"file", required_argument, NULL, 'f'},
                                            {"timeout", required_argument, NULL, 't'},
+                                           {"dry-run", no_argument, NULL, 'n'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   smc_cli_conn_t conn;
@@ -141,7 +153,7 @@ static int run_topics(int argc, char **argv) {
   smc_topics_options_t o;
   smc_topics_options_default(&o);
   const char *file = NULL;
-  int rc = SMC_EXIT_USAGE, opt;
+  int rc = SMC_EXIT_USAGE, opt, dry_run = 0;
   long long v;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
@@ -169,8 +181,18 @@ static int run_topics(int argc, char **argv) {
       }
       o.replication = (int)v;
       break;
+    case 'm':
+      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
+        fprintf(stderr, "smc topics: --min-isr wants a positive number\n");
+        goto out;
+      }
+      o.min_isr = (int)v;
+      break;
     case 'f':
       file = optarg;
+      break;
+    case 'n':
+      dry_run = 1;
       break;
     case 't':
       if (smc_cli_duration(optarg, &o.timeout_ms) || o.timeout_ms <= 0) {
@@ -188,8 +210,13 @@ static int run_topics(int argc, char **argv) {
     fprintf(stderr, "smc topics: -o wants text or json\n");
     goto out;
   }
-  if (argc - optind != 1 || (strcmp(argv[optind], "create") && strcmp(argv[optind], "describe"))) {
+  if (argc - optind != 1 || (strcmp(argv[optind], "create") && strcmp(argv[optind], "describe") &&
+                             strcmp(argv[optind], "trim"))) {
     topics_usage(stderr);
+    goto out;
+  }
+  if (!strcmp(argv[optind], "trim")) {
+    rc = smc_cli_topics_trim(&conn, o.timeout_ms, dry_run, json);
     goto out;
   }
   smc_topic_defs_t defs;

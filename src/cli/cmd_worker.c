@@ -62,6 +62,7 @@ enum {
   S_HTTP_CACHE_MB,
   S_REPLY_TO_ALLOW,
   S_REGISTRATION_KEY,
+  S_CHANGELOG,
   S_COUNT
 };
 
@@ -98,6 +99,7 @@ static const struct {
     [S_HTTP_CACHE_MB] = {"http_cache_mb", "SMC_HTTP_CACHE_MB"},
     [S_REPLY_TO_ALLOW] = {"reply_to_allow", "SMC_REPLY_TO_ALLOW"},
     [S_REGISTRATION_KEY] = {"registration_key", "SMC_REGISTRATION_KEY"},
+    [S_CHANGELOG] = {"changelog", "SMC_CHANGELOG"},
 };
 
 typedef struct worker_opts {
@@ -134,6 +136,8 @@ static void usage(FILE *out) {
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
           "  --commit-interval-ms MS, --commit-max-records N   transaction size (10, 1000)\n"
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"
+          "  --changelog BOOL       write snapshots to <prefix>changelog and restore an\n"
+          "                         empty store from them (default true)\n"
           "Limits (the fold's limits, expression steps to queue length, are cluster\n"
           "settings in the log: `smc cluster settings`; these are the node's own):\n"
           "  --http-max-body-bytes N   HTTP request bodies; beyond: 413 too_large (1048576)\n"
@@ -369,6 +373,8 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   }
   if (v[S_COMMITTER] && parse_bool("committer", v[S_COMMITTER], &c->committer) < 0)
     return -1;
+  if (v[S_CHANGELOG] && parse_bool("changelog", v[S_CHANGELOG], &c->changelog) < 0)
+    return -1;
   if (v[S_VOTE_HOOK_TIMEOUT] &&
       parse_int("vote hook timeout", v[S_VOTE_HOOK_TIMEOUT], 1, &c->vote_hook_timeout_ms) < 0)
     return -1;
@@ -464,6 +470,7 @@ static int run(int argc, char **argv) {
       {"http-cache-mb", required_argument, NULL, OPT_LIMIT + S_HTTP_CACHE_MB},
       {"reply-to-allow", required_argument, NULL, OPT_LIMIT + S_REPLY_TO_ALLOW},
       {"registration-key", required_argument, NULL, OPT_LIMIT + S_REGISTRATION_KEY},
+      {"changelog", required_argument, NULL, OPT_LIMIT + S_CHANGELOG},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   worker_opts_t flags = {0}, merged = {0};
@@ -542,7 +549,7 @@ static int run(int argc, char **argv) {
       idx = S_SESSION_TIMEOUT;
       break;
     default:
-      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_REGISTRATION_KEY) {
+      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_CHANGELOG) {
         idx = opt - OPT_LIMIT;
         break;
       }

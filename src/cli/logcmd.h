@@ -26,7 +26,9 @@ enum {
   OPT_TOPIC,
   OPT_QUIET,
   OPT_THREADS,
-  OPT_DIGEST
+  OPT_DIGEST,
+  OPT_FROM_CHANGELOG,
+  OPT_WRITE_CHANGELOG
 };
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };

@@ -24,8 +24,9 @@ const smc_command_t *const smc_cli_commands[] = {
 const size_t smc_cli_ncommands = NCOMMANDS;
 
 const char *smc_cli_verbs(const char *command) {
-  static const char *const verbs[][2] = {
-      {"machine", "check apply get list"}, {"topics", "create describe"}, {"cluster", "settings"}};
+  static const char *const verbs[][2] = {{"machine", "check apply get list"},
+                                         {"topics", "create describe trim"},
+                                         {"cluster", "settings"}};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
     if (!strcmp(command, verbs[i][0]))
       return verbs[i][1];

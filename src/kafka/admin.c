@@ -154,6 +154,7 @@ void smc_topics_options_default(smc_topics_options_t *o) {
   memset(o, 0, sizeof(*o));
   o->partitions = 12;
   o->replication = -1;
+  o->min_isr = -1;
   o->timeout_ms = 30000;
 }
 
@@ -197,9 +198,21 @@ static int fetch_partitions(rd_kafka_t *rk, smc_topic_result_t *res, size_t n, i
   }
 }
 
+/* The min.insync.replicas the new topics get ("" = the broker's default):
+ * --min-isr, else 2 with three or more replicas (acks=all then survives the
+ * loss of one broker, and a write is on two brokers before it is acknowledged). */
+static void min_isr_value(const smc_topics_options_t *o, char *out, size_t n) {
+  int v = o->min_isr > 0 ? o->min_isr : o->replication >= 3 ? 2 : 0;
+  if (v > 0)
+    snprintf(out, n, "%d", v);
+  else
+    out[0] = '\0';
+}
+
 static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
                             smc_topic_result_t *res, rd_kafka_NewTopic_t **nts, smc_error_t *err) {
-  char errstr[512];
+  char errstr[512], min_isr[16];
+  min_isr_value(o, min_isr, sizeof(min_isr));
   for (size_t i = 0; i < defs->count; i++) {
     const smc_topic_def_t *d = &defs->items[i];
     memset(&res[i], 0, sizeof(res[i]));
@@ -210,13 +223,20 @@ static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_
                                    sizeof(errstr));
     if (!nts[i])
       return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s: %s", res[i].name, errstr);
+    int own_min_isr = 0;
     for (size_t j = 0; j < d->nconfig; j++) {
       rd_kafka_resp_err_t e =
           rd_kafka_NewTopic_set_config(nts[i], d->config[2 * j], d->config[2 * j + 1]);
       if (e)
         return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "topic %s config %s: %s",
                              res[i].name, d->config[2 * j], rd_kafka_err2str(e));
+      if (!strcmp(d->config[2 * j], "min.insync.replicas"))
+        own_min_isr = 1;
     }
+    if (min_isr[0] && !own_min_isr &&
+        rd_kafka_NewTopic_set_config(nts[i], "min.insync.replicas", min_isr))
+      return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                           "topic %s: cannot set min.insync.replicas", res[i].name);
   }
   return 0;
 }
@@ -284,6 +304,9 @@ int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *def
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "partitions and replication must be positive (replication -1 = "
                          "broker default), timeout too");
+  if (o->min_isr == 0 || o->min_isr < -1 || (o->replication > 0 && o->min_isr > o->replication))
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
+                         "min ISR must be positive and at most the replication factor");
   int rc = 0;
   rd_kafka_t *rk = NULL;
   rd_kafka_NewTopic_t **nts = calloc(defs->count, sizeof(*nts));

@@ -53,7 +53,9 @@ typedef struct smc_topics_options {
   const char *prefix;            /* NULL: "smc." */
   int32_t partitions;            /* N, default 12 */
   int replication;               /* -1 = the broker's default.replication.factor */
-  int timeout_ms;                /* whole operation, default 30000 */
+  int min_isr;    /* min.insync.replicas of the new topics; -1 = 2 when replication >= 3,
+                     else the broker's default. A definition's own setting wins. */
+  int timeout_ms; /* whole operation, default 30000 */
 } smc_topics_options_t;
 
 void smc_topics_options_default(smc_topics_options_t *o);

@@ -39,8 +39,9 @@ static void fetch_high(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l,
     int64_t lo = 0, hi = 0;
     if (rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi,
                                          10000))
-      hi = 0;
+      lo = -1, hi = 0;
     a[i].high = hi;
+    a[i].low = lo;
   }
 }
 

@@ -20,13 +20,14 @@ typedef struct smc_kafka_part {
                         SMC_KAFKA_OFFSET_BEGINNING: the log start) */
   int64_t committed; /* with want_committed: the group's committed offset, < 0 = none */
   int64_t high;      /* with want_high: the high watermark at assignment (0 when unknown) */
+  int64_t low;       /* with want_high: the low watermark (the log's start; -1 when unknown) */
 } smc_kafka_part_t;
 
 #define SMC_KAFKA_OFFSET_BEGINNING (-2) /* RD_KAFKA_OFFSET_BEGINNING */
 
 typedef struct smc_kafka_group_handler {
   int want_committed; /* fill committed before assign (a failure: assign gets error) */
-  int want_high;      /* fill high before assign (10 s per partition at most) */
+  int want_high;      /* fill high and low before assign (10 s per partition at most) */
   /* Partitions are given: set each offset. error is non-NULL when the
    * committed offsets could not be read (the role may return < 0 and is asked
    * again). Return 0 to assign, < 0 not to, > 0 to be asked again (the

@@ -131,6 +131,13 @@ int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, cons
 
 void smc_kafka_poll(rd_kafka_t *rk, int ms) { rd_kafka_poll(rk, ms); }
 
-void smc_kafka_flush(rd_kafka_t *rk, int ms) { rd_kafka_flush(rk, ms); }
+int smc_kafka_flush(rd_kafka_t *rk, int ms) {
+  return rd_kafka_flush(rk, ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+int smc_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+                         int64_t *hi, int timeout_ms) {
+  return rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms) ? -1 : 0;
+}
 
 const char *smc_kafka_version(void) { return rd_kafka_version_str(); }

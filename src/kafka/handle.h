@@ -56,8 +56,13 @@ int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, cons
                       size_t klen, const void *value, size_t vlen, const char **why);
 /* Serve delivery reports and other callbacks for up to ms. */
 void smc_kafka_poll(rd_kafka_t *rk, int ms);
-/* Wait up to ms for every queued message to be delivered. */
-void smc_kafka_flush(rd_kafka_t *rk, int ms);
+/* Wait up to ms for every queued message to be delivered: 0, or -1 when
+ * some were not. */
+int smc_kafka_flush(rd_kafka_t *rk, int ms);
+/* The low and high watermarks of topic's partition: 0, or -1 when the
+ * broker did not say within timeout_ms. */
+int smc_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+                         int64_t *hi, int timeout_ms);
 
 /* The version of the librdkafka linked, for --version and metrics. */
 const char *smc_kafka_version(void);

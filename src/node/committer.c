@@ -57,6 +57,7 @@
 #include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -165,6 +166,10 @@ struct smc_committer {
   atomic_int nreads;
   rd_kafka_queue_t *cq; /* the consumer's queue, to wake the fold thread */
   atomic_llong *lag;    /* [nparts]: the last measured fold lag, -1 unknown */
+
+  /* snapshots (snapshot.h): NULL when the changelog is off */
+  smc_snapshot_t *snap;
+  char *topic_changelog;
 };
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
@@ -639,6 +644,119 @@ static void batch_free(batch_t *b) {
 
 /* ---- restore ------------------------------------------------------------ */
 
+/* Snapshot hook of restore_partitions, with the group's committed offsets
+ * cl. A partition with records to fold silently whose store is empty, or
+ * behind the log's start (the log was trimmed past it: that store is of no
+ * use), is loaded from the changelog when that holds its state (its applied
+ * offset becomes the checkpoint). Without a usable snapshot it is folded
+ * from the log's start, unless the log was trimmed: then its state cannot
+ * be rebuilt here, and the restore fails (retried) rather than fold a
+ * suffix of the log from nothing. One consumer reads every snapshot.
+ * Returns 0 or a negative code. */
+static int snapshot_restore(smc_committer_t *c, const smc_kafka_part_t *parts, int nparts) {
+  smc_snapshot_part_t *sp = calloc((size_t)nparts + 1, sizeof *sp);
+  int64_t *los = calloc((size_t)nparts + 1, sizeof *los);
+  int rc = sp && los ? 0 : SMC_ENOMEM;
+  size_t n = 0;
+  smc_error_t err;
+  smc_error_clear(&err);
+  for (int i = 0; i < nparts && rc == 0; i++) {
+    int32_t p = parts[i].partition;
+    int64_t applied = 0, committed = parts[i].committed, lo = 0, hi = 0;
+    if (committed <= 0)
+      continue;
+    if ((rc = smc_fold_applied(c->fold, &c->storekv, p, &applied)) < 0 || applied >= committed)
+      continue;
+    if (smc_kafka_watermarks(c->consumer, c->topic_in, p, &lo, &hi, 15000) < 0) {
+      rc = SMC_EUNAVAILABLE;
+      break;
+    }
+    if (applied > 0 && applied < lo) {
+      cmlog(c, SMC_LOG_WARN, p, "store applied %lld, but the log starts at %lld: dropping it",
+            (long long)applied, (long long)lo);
+      if ((rc = smc_store_drop_partition(c->store, p, &err)) < 0)
+        break;
+      applied = 0;
+    }
+    if (applied == 0) {
+      los[n] = lo;
+      sp[n++] = (smc_snapshot_part_t){p, committed, 0, {p, -1, 0}};
+    }
+  }
+  smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
+                              .props = c->cfg->kafka_props,
+                              .topic = c->topic_changelog,
+                              .store = c->store,
+                              .stop = &c->stop,
+                              .idle_timeout_ms = 30000};
+  int64_t t0 = smc_now_ms();
+  if (rc == 0 && n > 0 && c->snap && (rc = smc_snapshot_restore_parts(&r, sp, n, &err)) < 0)
+    cmlog(c, SMC_LOG_WARN, -1, "restore from the changelog: %s", err.message);
+  for (size_t i = 0; rc >= 0 && i < n; i++) {
+    if (sp[i].restored) {
+      cmlog(c, SMC_LOG_INFO, sp[i].partition,
+            "restored from the changelog: checkpoint %lld (%lld records, %lld keys for %zu "
+            "partitions in %lld ms)",
+            (long long)sp[i].checkpoint.offset, (long long)r.records, (long long)r.keys, n,
+            (long long)(smc_now_ms() - t0));
+    } else if (los[i] > 0) {
+      cmlog(c, SMC_LOG_ERROR, sp[i].partition,
+            "the log starts at %lld (trimmed) and the changelog %s: cannot rebuild this "
+            "partition's state",
+            (long long)los[i], c->snap ? "does not hold its state" : "is off");
+      rc = SMC_EUNAVAILABLE;
+    } else if (c->snap) {
+      cmlog(c, SMC_LOG_INFO, sp[i].partition,
+            "changelog not usable (last checkpoint %lld%s): folding the log from its start",
+            (long long)sp[i].checkpoint.offset,
+            sp[i].checkpoint.offset >= 0 && !sp[i].checkpoint.complete ? ", incomplete" : "");
+    }
+  }
+  if (rc > 0)
+    smc_metrics_counter_add("smc_changelog_restores_total", NULL, rc);
+  free(sp);
+  free(los);
+  return rc < 0 ? rc : 0;
+}
+
+/* Snapshot hook of restore_partitions, after p's range is known (the store
+ * applied up to applied, the group committed up to committed): whether the
+ * changelog holds p's whole state, so that this node's checkpoints may say
+ * complete (snapshot.h). With the changelog off, the mark goes: what this
+ * node folds is not written. */
+static int snapshot_assigned(smc_committer_t *c, int32_t p, int64_t applied, int64_t committed) {
+  if (!c->snap)
+    return smc_snapshot_mark(c->store, p, 0);
+  int complete = committed <= 0 || (applied == committed && smc_snapshot_marked(c->store, p));
+  if (!complete) {
+    smc_error_t err;
+    smc_error_clear(&err);
+    smc_snapshot_restore_t r = {.bootstrap = c->cfg->bootstrap,
+                                .props = c->cfg->kafka_props,
+                                .topic = c->topic_changelog,
+                                .stop = &c->stop,
+                                .idle_timeout_ms = 30000};
+    smc_checkpoint_t cp;
+    int rc = smc_snapshot_last_checkpoint(&r, p, &cp, &err);
+    if (rc < 0) {
+      cmlog(c, SMC_LOG_WARN, p, "changelog checkpoint: %s", err.message);
+      return rc;
+    }
+    complete = cp.complete && cp.offset == committed;
+    if (!complete)
+      cmlog(c, SMC_LOG_WARN, p,
+            "the changelog does not hold this partition's state (last checkpoint %lld%s, "
+            "committed %lld): its checkpoints say incomplete until it is rebuilt",
+            (long long)cp.offset, cp.offset >= 0 && !cp.complete ? " incomplete" : "",
+            (long long)committed);
+  }
+  int rc = smc_snapshot_mark(c->store, p, complete);
+  if (rc < 0)
+    return rc;
+  smc_snapshot_set_complete(c->snap, p, complete);
+  return 0;
+}
+
 /*
  * Bring the store of every partition of parts up to the group's committed
  * offset c without emitting anything, and set each element's offset to where
@@ -656,6 +774,10 @@ static int restore_partitions(smc_committer_t *c, smc_kafka_part_t *parts, int n
     rc = SMC_ENOMEM;
     goto out;
   }
+  /* ---- snapshot hook: empty stores restore from the changelog ---- */
+  if ((rc = snapshot_restore(c, parts, nparts)) < 0)
+    goto out;
+  /* ---- end of snapshot hook ---- */
   size_t n = 0;
   for (int i = 0; i < nparts; i++) {
     int32_t p = parts[i].partition;
@@ -681,6 +803,10 @@ static int restore_partitions(smc_committer_t *c, smc_kafka_part_t *parts, int n
       rp[n++] = (smc_replay_part_t){.partition = p, .from = applied, .to = committed};
     }
     parts[i].offset = start;
+    /* ---- snapshot hook: is p's whole state in the changelog? ---- */
+    if ((rc = snapshot_assigned(c, p, applied, committed)) < 0)
+      goto out;
+    /* ---- end of snapshot hook ---- */
     c->folded_end[p] = committed >= 0 ? committed : 0;
     cmlog(c, SMC_LOG_INFO, p, "restore: applied %lld, committed %lld", (long long)applied,
           (long long)committed);
@@ -829,6 +955,12 @@ static int run_job(smc_committer_t *c, batch_t *b) {
       return -1;
     }
   int64_t t_pub = smc_now_ms();
+  /* ---- snapshot hook: the changelog of the keys this batch touched ---- */
+  if (c->snap && smc_snapshot_write(c->snap, c->producer, b->ov, b->next) < 0) {
+    abort_txn(c, "producing the changelog failed");
+    return -1;
+  }
+  /* ---- end of snapshot hook ---- */
   if (send_offsets(c, b) < 0)
     return -1;
   int64_t t_off = smc_now_ms();
@@ -1434,6 +1566,27 @@ out:
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* The changelog writer when the changelog is on and its topic has the
+ * proposals' partitions (without the topic: a warning, and none). */
+static int snapshot_start(smc_committer_t *c, smc_error_t *err) {
+  if (!c->cfg->changelog)
+    return 0;
+  if (!(c->topic_changelog = smc_topic(c->cfg->prefix, "changelog")))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int ok = smc_snapshot_topic_ok(c->consumer, c->topic_changelog, c->nparts);
+  if (ok < 0)
+    return smc_kafka_topic_error(err, ok, c->topic_changelog, c->cfg->bootstrap);
+  if (!ok) {
+    cmlog(c, SMC_LOG_WARN, -1,
+          "topic %s missing or not %d partitions: no snapshots (smc topics create makes it)",
+          c->topic_changelog, (int)c->nparts);
+    return 0;
+  }
+  if (!(c->snap = smc_snapshot_new(c->topic_changelog, c->nparts)))
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  return 0;
+}
+
 static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
   return smc_node_group_consumer(c->cfg, c->group, c->txn_id, rebalance_cb, c, "committer consumer",
                                  err);
@@ -1463,6 +1616,8 @@ static void committer_free(smc_committer_t *c) {
   free(c->topic_in);
   free(c->topic_conf);
   free(c->topic_replies);
+  smc_snapshot_destroy(c->snap);
+  free(c->topic_changelog);
   free(c->group);
   free(c->txn_id);
   free(c->store_dir);
@@ -1549,6 +1704,10 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
+  /* ---- snapshot hook: the changelog writer ---- */
+  if ((rc = snapshot_start(c, err)) < 0)
+    goto fail;
+  /* ---- end of snapshot hook ---- */
   smc_fold_config_t fc;
   smc_node_fold_config(c->cfg, n, &fc);
   if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {

@@ -39,6 +39,7 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->vote_hook_timeout_ms = 5000;
   c->commit_interval_ms = 10;
   c->commit_max_records = 1000;
+  c->changelog = 1;
   c->tick_ms = 200;
   c->session_timeout_ms = 10000;
   c->heartbeat_ms = 2000;

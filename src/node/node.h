@@ -73,6 +73,10 @@ typedef struct smc_node_config {
   /* Node table (<prefix>nodes): a record about this node every heartbeat_ms
    * (default 2000; 0 = none). */
   int heartbeat_ms;
+  /* Snapshots (src/node/snapshot.h): the committer writes the state its
+   * batches touched to <prefix>changelog in each transaction and restores an
+   * empty store from it. Default 1; 0 = off (every restore folds the log). */
+  int changelog;
 } smc_node_config_t;
 
 /* Fill c with the defaults above (prefix "smc.", node_id "node", data_dir

@@ -42,6 +42,7 @@
 #include "base/metrics.h"
 #include "node/replay.h"
 #include "node/roles.h"
+#include "node/snapshot.h"
 #include "smc/fold.h"
 #include "store/store.h"
 
@@ -522,9 +523,57 @@ static int flush_batch(smc_voter_t *v, int force) {
   return 0;
 }
 
+/* Snapshot hook of the assignment: partitions whose store is empty, or
+ * behind the log's start (trimmed past it: dropped), start from their
+ * snapshot in the changelog when it is usable, else from the log's start as
+ * before (an error is logged when the log was trimmed: that fold starts
+ * from nothing). */
+static void snapshot_restore(smc_voter_t *v, const smc_kafka_part_t *parts, int nparts) {
+  char *topic = smc_topic(v->cfg->prefix, "changelog");
+  smc_snapshot_part_t *sp = calloc((size_t)nparts + 1, sizeof *sp);
+  size_t n = 0;
+  for (int i = 0; topic && sp && i < nparts; i++) {
+    int32_t p = parts[i].partition;
+    int64_t applied = 0, lo = parts[i].low;
+    if (smc_fold_applied(v->fold, &v->storekv, p, &applied) < 0 || lo < 0)
+      continue;
+    if (applied > 0 && applied < lo) {
+      smc_error_t err;
+      smc_error_clear(&err);
+      vlog(v, SMC_LOG_WARN, p, "store applied %lld, but the log starts at %lld: dropping it",
+           (long long)applied, (long long)lo);
+      if (smc_store_drop_partition(v->store, p, &err) == 0)
+        applied = 0;
+    }
+    if (applied == 0 && lo > 0 && !v->cfg->changelog)
+      vlog(v, SMC_LOG_ERROR, p, "the log starts at %lld (trimmed) and the changelog is off",
+           (long long)lo);
+    if (applied == 0 && v->cfg->changelog)
+      sp[n++] = (smc_snapshot_part_t){.partition = parts[i].partition, .max_offset = INT64_MAX};
+  }
+  smc_snapshot_restore_t r = {.bootstrap = v->cfg->bootstrap,
+                              .props = v->cfg->kafka_props,
+                              .topic = topic,
+                              .store = v->store,
+                              .stop = &v->stop,
+                              .idle_timeout_ms = 30000};
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = n ? smc_snapshot_restore_parts(&r, sp, n, &err) : 0;
+  if (rc < 0)
+    vlog(v, SMC_LOG_WARN, -1, "restore from the changelog: %s (folding the log)", err.message);
+  for (size_t i = 0; rc > 0 && i < n; i++)
+    if (sp[i].restored)
+      vlog(v, SMC_LOG_INFO, sp[i].partition, "restored from the changelog: checkpoint %lld",
+           (long long)sp[i].checkpoint.offset);
+  free(sp);
+  free(topic);
+}
+
 static int on_assign(void *opaque, smc_kafka_part_t *parts, int n, const char *error) {
   smc_voter_t *v = opaque;
-  (void)error; /* committed offsets are not asked for: the store knows */
+  (void)error;                   /* committed offsets are not asked for: the store knows */
+  snapshot_restore(v, parts, n); /* snapshot hook */
   for (int i = 0; i < n; i++) {
     int32_t p = parts[i].partition;
     int64_t applied = 0;

@@ -649,3 +649,88 @@ int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err
     return rocks_fail(err, rerr, "drop partition");
   return 0;
 }
+
+/* ---- bulk load ------------------------------------------------------------ */
+
+struct smc_store_load {
+  smc_store_t *s;
+  rocksdb_writebatch_t *wb;
+  rocksdb_writeoptions_t *wopts; /* no write-ahead log */
+  size_t pending;
+};
+
+smc_store_load_t *smc_store_load_new(smc_store_t *s) {
+  smc_store_load_t *l = calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  l->s = s;
+  l->wb = rocksdb_writebatch_create();
+  l->wopts = rocksdb_writeoptions_create();
+  if (!l->wb || !l->wopts) {
+    smc_store_load_destroy(l);
+    return NULL;
+  }
+  rocksdb_writeoptions_disable_WAL(l->wopts, 1);
+  return l;
+}
+
+void smc_store_load_destroy(smc_store_load_t *l) {
+  if (!l)
+    return;
+  if (l->wb)
+    rocksdb_writebatch_destroy(l->wb);
+  if (l->wopts)
+    rocksdb_writeoptions_destroy(l->wopts);
+  free(l);
+}
+
+int smc_store_load_put(smc_store_load_t *l, smc_cf_t cf, const void *key, size_t klen,
+                       const void *val, size_t vlen) {
+  if (!cf_ok(cf))
+    return SMC_EINVALID_ARGUMENT;
+  if (val)
+    rocksdb_writebatch_put_cf(l->wb, l->s->cf[cf], key, klen, val, vlen);
+  else
+    rocksdb_writebatch_delete_cf(l->wb, l->s->cf[cf], key, klen);
+  if (val && cf == SMC_CF_DECIDED) {
+    pthread_rwlock_rdlock(&l->s->df_mu);
+    smc_store_filter_add(l->s, key, klen);
+    pthread_rwlock_unlock(&l->s->df_mu);
+  }
+  l->pending++;
+  return 0;
+}
+
+size_t smc_store_load_pending(const smc_store_load_t *l) { return l->pending; }
+
+int smc_store_load_write(smc_store_load_t *l, smc_error_t *err) {
+  if (l->pending == 0)
+    return 0;
+  smc_store_t *s = l->s;
+  char *rerr = NULL;
+  rocksdb_write(s->db, l->wopts, l->wb, &rerr);
+  rocksdb_writebatch_clear(l->wb);
+  l->pending = 0;
+  pthread_mutex_lock(&s->rc_mu);
+  s->rc_gen++;
+  smc_store_cache_clear_locked(
+      s); /* a load writes keys nobody reads yet: forget rather than track */
+  pthread_mutex_unlock(&s->rc_mu);
+  smc_store_filter_maybe_rebuild(s);
+  return rerr ? rocks_fail(err, rerr, "load") : 0;
+}
+
+int smc_store_load_finish(smc_store_load_t *l, smc_error_t *err) {
+  int rc = smc_store_load_write(l, err);
+  if (rc < 0)
+    return rc;
+  rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+  if (!fo)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  rocksdb_flushoptions_set_wait(fo, 1);
+  char *rerr = NULL;
+  for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
+    rocksdb_flush_cf(l->s->db, fo, l->s->cf[i], &rerr);
+  rocksdb_flushoptions_destroy(fo);
+  return rerr ? rocks_fail(err, rerr, "flush") : 0;
+}

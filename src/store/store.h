@@ -83,6 +83,24 @@ int smc_store_apply(smc_store_t *s, smc_overlay_t *ov, smc_error_t *err);
  * family, atomically. */
 int smc_store_drop_partition(smc_store_t *s, int32_t partition, smc_error_t *err);
 
+/*
+ * Bulk load (a partition restored from a snapshot, node/snapshot.h): puts
+ * and deletes (val NULL) collected in a RocksDB write batch and written
+ * without the write-ahead log, so a crash may lose any part of them.
+ * smc_store_load_finish writes what is pending and flushes every memtable
+ * to table files: only after it returned may the caller write the key that
+ * makes the loaded state count (the partition's applied offset, through the
+ * WAL). The read cache is dropped on every load write. One thread per load.
+ */
+typedef struct smc_store_load smc_store_load_t;
+smc_store_load_t *smc_store_load_new(smc_store_t *s);
+void smc_store_load_destroy(smc_store_load_t *l);
+int smc_store_load_put(smc_store_load_t *l, smc_cf_t cf, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+size_t smc_store_load_pending(const smc_store_load_t *l);
+int smc_store_load_write(smc_store_load_t *l, smc_error_t *err);
+int smc_store_load_finish(smc_store_load_t *l, smc_error_t *err);
+
 /* A snapshot of the decided-id filter's figures. */
 void smc_store_filter_stats(smc_store_t *s, smc_store_filter_stats_t *out);
 

@@ -24,6 +24,8 @@ set(SMC_RDKAFKA_PENDING
   node/committer.c
   node/replay.c
   node/voter.c
+  node/snapshot.c
+  cli/cmd_trim.c
   node/roles.h)
 set(SMC_RDKAFKA_MOCK cli/cmd_dev.c)
 

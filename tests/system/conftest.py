@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import socket
+import shutil
 import subprocess
 import time
 from collections import defaultdict
@@ -79,7 +80,7 @@ class Worker:
         self.starts = 0
 
     def args(self):
-        a = [BIN, "worker", "--bootstrap", BOOT, "--prefix", self.cluster.prefix,
+        a = [BIN, "worker", "--bootstrap", self.cluster.boot, "--prefix", self.cluster.prefix,
              "--node-id", self.name, "--data-dir", self.data_dir,
              "--session-timeout-ms", str(self.cluster.session_ms),
              "--tick-ms", str(self.cluster.tick_ms), "--log-level", "info"]
@@ -119,9 +120,27 @@ class Worker:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks("no exit %d s after SIGTERM" % timeout)
             self.proc.kill()
             self.proc.wait()
             return "timeout"
+
+    def dump_stacks(self, why):
+        """Every thread's stack of the running worker (gdb, when installed),
+        appended to its log: a worker that hangs says where."""
+        gdb = shutil.which("gdb")
+        if not gdb or not self.alive():
+            return
+        try:
+            r = subprocess.run([gdb, "-p", str(self.proc.pid), "-batch", "-ex",
+                                "thread apply all bt"], capture_output=True, text=True,
+                               timeout=120)
+            text = r.stdout
+        except subprocess.TimeoutExpired:
+            text = "gdb timed out\n"
+        with open(self.log_path, "a") as f:
+            f.write("=== stacks: %s\n%s" % (why, text))
+        print("=== %s: stacks: %s\n%s" % (self.name, why, text))  # shown when the test fails
 
     def log(self):
         with open(self.log_path) as f:
@@ -129,19 +148,26 @@ class Worker:
 
 
 class Cluster:
-    """Topics under a fresh prefix plus the workers of one test."""
+    """Topics under a fresh prefix plus the workers of one test, on the
+    brokers of boot (default SMC_BOOTSTRAP); replication: `smc topics create
+    --replication` (default the broker's)."""
 
-    def __init__(self, tmp, partitions=6, session_ms=6000, tick_ms=200):
+    def __init__(self, tmp, partitions=6, session_ms=6000, tick_ms=200, boot=None,
+                 replication=None):
         self.tmp = str(tmp)
+        self.boot = boot or BOOT
         self.prefix = "t%08x." % random.getrandbits(32)
         self.partitions = partitions
         self.session_ms, self.tick_ms = session_ms, tick_ms
         self.workers = []
-        r = self.smc("topics", "create", "--partitions", str(partitions))
+        a = ["topics", "create", "--partitions", str(partitions)]
+        if replication:
+            a += ["--replication", str(replication)]
+        r = self.smc(*a)
         assert r.returncode == 0, r.stderr
 
     def smc(self, *args, timeout=120, input=None):
-        cmd = [BIN] + list(args) + ["--bootstrap", BOOT, "--prefix", self.prefix]
+        cmd = [BIN] + list(args) + ["--bootstrap", self.boot, "--prefix", self.prefix]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
 
     def worker(self, name, **kw):
@@ -195,7 +221,7 @@ class Cluster:
 
     def loadgen(self, proc, objects, ops, rate=0, machine="lock"):
         return subprocess.Popen(
-            [LOADGEN, "--bootstrap", BOOT, "--prefix", self.prefix, "--proc", proc,
+            [LOADGEN, "--bootstrap", self.boot, "--prefix", self.prefix, "--proc", proc,
              "--objects", str(objects), "--ops", str(ops), "--rate", str(rate),
              "--machine", machine], stdout=subprocess.PIPE, text=True)
 
@@ -208,9 +234,11 @@ def loadgen_ids(proc, objects, ops):
     return ["%s-o%d-%d" % (proc, i, k) for k in range(ops + 1) for i in range(objects)]
 
 
-def check_exactly_once(confs, sent_ids):
-    """Every sent id has exactly one non-duplicate confirmation, nothing else
-    is confirmed, and each object's committed versions run 1..n."""
+def check_exactly_once(confs, sent_ids, maybe_ids=()):
+    """Every sent id has exactly one non-duplicate confirmation, each of
+    maybe_ids (writes that failed or timed out: they may or may not be in the
+    log) at most one, nothing else is confirmed, and each object's committed
+    versions run 1..n."""
     count = defaultdict(int)
     for c in confs:
         if c.get("duplicate"):
@@ -221,7 +249,7 @@ def check_exactly_once(confs, sent_ids):
     assert not dups, "confirmed more than once: %s" % list(dups.items())[:10]
     missing = sent - set(count)
     assert not missing, "never confirmed: %s" % sorted(missing)[:10]
-    unknown = set(count) - sent
+    unknown = set(count) - sent - set(maybe_ids)
     assert not unknown, "confirmed but never sent: %s" % sorted(unknown)[:10]
     versions = defaultdict(list)
     for c in confs:
@@ -261,6 +289,39 @@ def simulate_final_states(cluster, machine_files):
     assert r.returncode in (0, 1), r.stderr
     outs = [json.loads(l) for l in r.stdout.splitlines() if l.strip().startswith("{")]
     return final_states([o for o in outs if o.get("type") == "confirmation"])
+
+
+def check_storm(cluster, sent_ids, machine_files, maybe_ids=(), timeout=300):
+    """The exactly-once checks of the storm tests, once the writers stopped:
+    every id of sent_ids, and every id of maybe_ids that reached the
+    proposals log, gets exactly one confirmation (check_exactly_once:
+    nothing else, versions gapless), and the final states equal `smc
+    simulate` over the exported proposals log. Returns the confirmations."""
+    logged = {rec["value"].get("id") for rec in cluster.export("proposals")
+              if isinstance(rec["value"], dict)}
+    lost = set(sent_ids) - logged
+    assert not lost, "acknowledged but not in the log: %s" % sorted(lost)[:10]
+    want = set(sent_ids) | (set(maybe_ids) & logged)
+    confs, missing = cluster.wait_confirmed(want, timeout=timeout)
+    assert not missing, "%d never confirmed, e.g. %s" % (len(missing), sorted(missing)[:5])
+    check_exactly_once(confs, sent_ids, maybe_ids)
+    assert simulate_final_states(cluster, machine_files) == final_states(confs)
+    return confs
+
+
+def check_client_answers(confs, answers):
+    """No false success: every confirmation a client was given (a dict from
+    `smc propose`) is on the confirmations topic as it was given, and not
+    contradicted by a later version of its object in the final state."""
+    by_id = {c["proposal"]: c for c in confs if not c.get("duplicate")}
+    last = final_states(confs)
+    for a in answers:
+        c = by_id.get(a["proposal"])
+        assert c is not None, "a client saw %s decided, the log has no decision" % a["proposal"]
+        for k in ("outcome", "object", "version", "state", "checksum"):
+            assert c.get(k) == a.get(k), "client saw %s, the log says %s" % (a, c)
+        if a.get("outcome") == "committed":
+            assert last[a["object"]][0] >= a["version"], (a, last[a["object"]])
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_bash_completes():
     assert complete(["smc", "wor"], 1) == ["worker"]
     assert "completion" in complete(["smc", "c"], 1)
     assert complete(["smc", "machine", "a"], 2) == ["apply"]
-    assert complete(["smc", "topics", ""], 2) == ["create", "describe"]
+    assert complete(["smc", "topics", ""], 2) == ["create", "describe", "trim"]
     assert complete(["smc", "machine", "apply", "--boot"], 3) == ["--bootstrap"]
     assert complete(["smc", "worker", "--log-f"], 2) == ["--log-format"]
     assert complete(["smc", "dev", "--log-format", ""], 3) == ["text", "logfmt", "json"]

@@ -1,0 +1,635 @@
+/* Snapshots of partition state in the changelog topic (snapshot.h). */
+#include "node/snapshot.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "kafka/kconf.h"
+#include "base/metrics.h"
+
+/* Store writes per atomic restore batch, unless the bytes come first. */
+#define RESTORE_BATCH 50000
+#define RESTORE_BATCH_BYTES (64u << 20)
+
+static const char cf_tags[SMC_CF_COUNT] = {
+    [SMC_CF_OBJECTS] = 'o', [SMC_CF_QUEUES] = 'q', [SMC_CF_DECIDED] = 'd', [SMC_CF_MACHINES] = 'm',
+    [SMC_CF_TIMERS] = 't',  [SMC_CF_META] = 'M',   [SMC_CF_HISTORY] = 'h',
+};
+
+/* ---- encoding ----------------------------------------------------------- */
+
+int smc_snapshot_key(smc_cf_t cf, const void *key, size_t klen, uint8_t *out, size_t cap) {
+  if ((int)cf < 0 || cf >= SMC_CF_COUNT || klen < 4 || klen + 1 > cap)
+    return SMC_EINVALID_ARGUMENT;
+  out[0] = (uint8_t)cf_tags[cf];
+  memcpy(out + 1, key, klen);
+  return (int)(klen + 1);
+}
+
+int smc_snapshot_parse_key(const void *k, size_t kl, smc_snapshot_rec_t *out) {
+  const uint8_t *b = k;
+  memset(out, 0, sizeof *out);
+  if (!k || kl < 5)
+    return SMC_EINVALID_ARGUMENT;
+  out->partition = (int32_t)smc_get_be32(b + 1);
+  if (b[0] == SMC_SNAPSHOT_TAG_CHECKPOINT) {
+    if (kl != 5)
+      return SMC_EINVALID_ARGUMENT;
+    out->checkpoint = 1;
+    return 0;
+  }
+  for (int cf = 0; cf < SMC_CF_COUNT; cf++)
+    if (cf_tags[cf] == (char)b[0]) {
+      out->cf = (smc_cf_t)cf;
+      out->key = b + 1;
+      out->klen = kl - 1;
+      return 0;
+    }
+  return SMC_EINVALID_ARGUMENT;
+}
+
+void smc_snapshot_checkpoint_key(int32_t p, uint8_t out[5]) {
+  out[0] = SMC_SNAPSHOT_TAG_CHECKPOINT;
+  smc_be32(out + 1, (uint32_t)p);
+}
+
+int smc_snapshot_checkpoint_encode(const smc_checkpoint_t *cp, char *out, size_t cap) {
+  int n = snprintf(out, cap,
+                   "{\"type\":\"checkpoint\",\"format\":%d,\"partition\":%d,\"offset\":%lld,"
+                   "\"complete\":%s}",
+                   SMC_SNAPSHOT_FORMAT, (int)cp->partition, (long long)cp->offset,
+                   cp->complete ? "true" : "false");
+  return n < 0 || (size_t)n >= cap ? SMC_EINVALID_ARGUMENT : n;
+}
+
+int smc_snapshot_checkpoint_decode(const void *v, size_t vl, smc_checkpoint_t *cp) {
+  if (!v)
+    return SMC_EINVALID_ARGUMENT;
+  json_t *root = json_loadb(v, vl, JSON_REJECT_DUPLICATES, NULL);
+  int rc = SMC_EINVALID_ARGUMENT;
+  if (!root)
+    return rc;
+  const char *type = json_string_value(json_object_get(root, "type"));
+  json_t *fmt = json_object_get(root, "format"), *part = json_object_get(root, "partition");
+  json_t *off = json_object_get(root, "offset"), *comp = json_object_get(root, "complete");
+  if (type && !strcmp(type, "checkpoint") && json_is_integer(fmt) &&
+      json_integer_value(fmt) == SMC_SNAPSHOT_FORMAT && json_is_integer(part) &&
+      json_integer_value(part) >= 0 && json_integer_value(part) <= INT32_MAX &&
+      json_is_integer(off) && json_integer_value(off) >= 0 && json_is_boolean(comp)) {
+    cp->partition = (int32_t)json_integer_value(part);
+    cp->offset = json_integer_value(off);
+    cp->complete = json_is_true(comp);
+    rc = 0;
+  }
+  json_decref(root);
+  return rc;
+}
+
+/* ---- the completeness mark ---------------------------------------------- */
+
+static void mark_key(int32_t p, uint8_t k[5]) {
+  smc_be32(k, (uint32_t)p);
+  k[4] = 's';
+}
+
+int smc_snapshot_marked(smc_store_t *store, int32_t p) {
+  uint8_t k[5];
+  mark_key(p, k);
+  smc_kv_t kv = smc_store_kv(store);
+  void *v = NULL;
+  size_t vl = 0;
+  int rc = smc_kv_get(&kv, SMC_CF_META, k, sizeof k, &v, &vl);
+  free(v);
+  return rc == 0;
+}
+
+int smc_snapshot_mark(smc_store_t *store, int32_t p, int on) {
+  uint8_t k[5];
+  mark_key(p, k);
+  smc_kv_t kv = smc_store_kv(store);
+  int rc = on ? smc_kv_put(&kv, SMC_CF_META, k, sizeof k, "1", 1)
+              : smc_kv_del(&kv, SMC_CF_META, k, sizeof k);
+  return rc == SMC_ENOT_FOUND ? 0 : rc;
+}
+
+static int is_mark(smc_cf_t cf, const uint8_t *k, size_t kl) {
+  return cf == SMC_CF_META && kl == 5 && k[4] == 's';
+}
+
+int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen) {
+  return is_mark(cf, key, klen);
+}
+
+static int is_applied(smc_cf_t cf, const uint8_t *k, size_t kl) {
+  return cf == SMC_CF_META && kl == 5 && k[4] == 'a';
+}
+
+/* ---- the writer ----------------------------------------------------------- */
+
+struct smc_snapshot {
+  char *topic;
+  int32_t nparts;
+  _Atomic unsigned char *complete; /* [nparts] */
+  uint8_t *kbuf;                   /* commit thread: the key being produced */
+  size_t kcap;
+  rd_kafka_t *producer; /* during smc_snapshot_write */
+  int64_t written;      /* during smc_snapshot_write: records produced */
+};
+
+smc_snapshot_t *smc_snapshot_new(const char *topic, int32_t nparts) {
+  smc_snapshot_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->nparts = nparts;
+  s->topic = strdup(topic);
+  s->complete = calloc((size_t)(nparts > 0 ? nparts : 1), sizeof *s->complete);
+  if (!s->topic || !s->complete) {
+    smc_snapshot_destroy(s);
+    return NULL;
+  }
+  return s;
+}
+
+void smc_snapshot_destroy(smc_snapshot_t *s) {
+  if (!s)
+    return;
+  free(s->topic);
+  free((void *)s->complete);
+  free(s->kbuf);
+  free(s);
+}
+
+void smc_snapshot_set_complete(smc_snapshot_t *s, int32_t p, int complete) {
+  if (s && p >= 0 && p < s->nparts)
+    atomic_store(&s->complete[p], complete ? 1 : 0);
+}
+
+/* Produce one record (val NULL: a tombstone), retrying a full queue. */
+static int produce_one(smc_snapshot_t *s, int32_t p, const void *key, size_t klen, const void *val,
+                       size_t vlen) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(p),
+        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, val ? vlen : 0),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      s->written++;
+      return 0;
+    }
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      return SMC_EKAFKA;
+    rd_kafka_poll(s->producer, 10);
+  }
+}
+
+static int write_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
+                     size_t vlen) {
+  smc_snapshot_t *s = opaque;
+  if (klen < 4 || is_mark(cf, key, klen))
+    return 0;
+  int32_t p = (int32_t)smc_get_be32(key);
+  if (p < 0 || p >= s->nparts)
+    return 0;
+  if (klen + 1 > s->kcap) {
+    size_t cap = klen + 1 < 256 ? 256 : klen + 1;
+    uint8_t *k = realloc(s->kbuf, cap);
+    if (!k)
+      return SMC_ENOMEM;
+    s->kbuf = k;
+    s->kcap = cap;
+  }
+  int n = smc_snapshot_key(cf, key, klen, s->kbuf, s->kcap);
+  if (n < 0)
+    return n;
+  return produce_one(s, p, s->kbuf, (size_t)n, val, vlen);
+}
+
+int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *ov,
+                       const int64_t *next) {
+  s->producer = producer;
+  s->written = 0;
+  int rc = smc_overlay_foreach(ov, write_one, s);
+  for (int32_t p = 0; rc == 0 && p < s->nparts; p++) {
+    if (next[p] < 0)
+      continue;
+    smc_checkpoint_t cp = {p, next[p], atomic_load(&s->complete[p])};
+    uint8_t k[5];
+    char v[192];
+    smc_snapshot_checkpoint_key(p, k);
+    int n = smc_snapshot_checkpoint_encode(&cp, v, sizeof v);
+    rc = n < 0 ? n : produce_one(s, p, k, sizeof k, v, (size_t)n);
+  }
+  s->producer = NULL;
+  smc_metrics_counter_add("smc_changelog_records_total", NULL, (double)s->written);
+  return rc < 0 ? SMC_EKAFKA : 0;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+int smc_snapshot_topic_ok(rd_kafka_t *rk, const char *topic, int32_t nparts) {
+  int32_t n = smc_kafka_partitions(rk, topic, 10000);
+  if (n == SMC_ENOT_FOUND)
+    return 0;
+  if (n < 0)
+    return n;
+  return n == nparts;
+}
+
+static rd_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = smc_kconf_new(r->bootstrap, r->props, errstr, sizeof errstr);
+  if (!conf) {
+    smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
+    return NULL;
+  }
+  static const char *const kv[] = {
+      "group.id", "smc-restore", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed", "enable.partition.eof", "true", "auto.offset.reset",
+      "earliest", "fetch.max.bytes", "8388608", "queued.max.messages.kbytes", "32768",
+      /* the end of a partition shows as an empty fetch: do not
+       * let the broker hold it for the default 500 ms */
+      "fetch.wait.max.ms", "10", NULL};
+  for (size_t i = 0; kv[i]; i += 2)
+    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
+      return NULL;
+    }
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m, smc_error_t *err);
+
+/* Partition p's watermarks (through rk). */
+static int watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                      smc_error_t *err) {
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi, 15000);
+  if (e)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d] watermarks: %s", topic, (int)p,
+                         rd_kafka_err2str(e));
+  return 0;
+}
+
+/* Hand every record of partition p from offset from (read_committed) to
+ * its end to fn, through rk. Returns 0 or a negative code. */
+static int read_partition(const smc_snapshot_restore_t *r, rd_kafka_t *rk, int32_t p, int64_t from,
+                          record_fn fn, void *opaque, smc_error_t *err) {
+  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = from;
+  rd_kafka_resp_err_t e = rd_kafka_assign(rk, as);
+  rd_kafka_topic_partition_list_destroy(as);
+  if (e)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
+  int rc = 0, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  double last = smc_metrics_now_s();
+  for (;;) {
+    if (r->stop && atomic_load(r->stop)) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    double now = smc_metrics_now_s();
+    if (!m) {
+      if ((now - last) * 1000 > idle_ms) {
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s [%d]: nothing for %d ms", r->topic,
+                           (int)p, idle_ms);
+        break;
+      }
+      continue;
+    }
+    last = now;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    if (m->err) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)p,
+                         rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    rc = fn(opaque, m, err);
+    rd_kafka_message_destroy(m);
+    if (rc < 0)
+      break;
+  }
+  rd_kafka_assign(rk, NULL);
+  return rc;
+}
+
+/* Keep the last checkpoint of partition *(int32_t *)cp->partition. */
+static int checkpoint_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
+  (void)err;
+  smc_checkpoint_t *cp = opaque, got;
+  smc_snapshot_rec_t rec;
+  if (smc_snapshot_parse_key(m->key, m->key_len, &rec) == 0 && rec.checkpoint &&
+      rec.partition == cp->partition && m->payload &&
+      smc_snapshot_checkpoint_decode(m->payload, m->len, &got) == 0 &&
+      got.partition == cp->partition)
+    *cp = got;
+  return 0;
+}
+
+int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc_checkpoint_t *out,
+                                 smc_error_t *err) {
+  *out = (smc_checkpoint_t){p, -1, 0};
+  rd_kafka_t *rk = restore_consumer(r, err);
+  if (!rk)
+    return SMC_EKAFKA;
+  int64_t lo = 0, hi = 0;
+  int rc = watermarks(rk, r->topic, p, &lo, &hi, err);
+  /* every transaction ends a partition's records with its checkpoint: look
+   * at a growing tail until one shows up */
+  for (int64_t window = 256; rc == 0 && hi > lo; window *= 16) {
+    int64_t from = hi - window > lo ? hi - window : lo;
+    rc = read_partition(r, rk, p, from, checkpoint_cb, out, err);
+    if (out->offset >= 0 || from == lo)
+      break;
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* One partition of a restore: its held-back applied offset and last
+ * checkpoint. */
+typedef struct part_load {
+  smc_snapshot_part_t *part;
+  int reading;      /* assigned, its end not reached yet */
+  uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
+  size_t applied_len;
+} part_load_t;
+
+typedef struct restore_run {
+  smc_snapshot_restore_t *r;
+  smc_store_load_t *load;
+  size_t bytes; /* pending in load */
+  part_load_t *pl;
+  size_t n;
+} restore_run_t;
+
+static part_load_t *part_of(restore_run_t *x, int32_t p) {
+  for (size_t i = 0; i < x->n; i++)
+    if (x->pl[i].part->partition == p)
+      return &x->pl[i];
+  return NULL;
+}
+
+/* Apply one changelog record. */
+static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *err) {
+  part_load_t *pl = part_of(x, m->partition);
+  smc_snapshot_rec_t rec;
+  x->r->records++;
+  if (!pl || smc_snapshot_parse_key(m->key, m->key_len, &rec) < 0 || rec.partition != m->partition)
+    return 0; /* not ours: ignored */
+  if (rec.checkpoint) {
+    smc_checkpoint_t cp;
+    if (m->payload && smc_snapshot_checkpoint_decode(m->payload, m->len, &cp) == 0 &&
+        cp.partition == rec.partition)
+      pl->part->checkpoint = cp;
+    return 0;
+  }
+  if (is_mark(rec.cf, rec.key, rec.klen))
+    return 0;
+  if (is_applied(rec.cf, rec.key, rec.klen)) { /* written last (smc_snapshot_restore_parts) */
+    free(pl->applied);
+    pl->applied = NULL;
+    pl->applied_len = 0;
+    if (m->payload) {
+      if (!(pl->applied = malloc(m->len)))
+        return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+      memcpy(pl->applied, m->payload, m->len);
+      pl->applied_len = m->len;
+    }
+    return 0;
+  }
+  int rc = smc_store_load_put(x->load, rec.cf, rec.key, rec.klen, m->payload, m->len);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "restore: %s", smc_strerror(rc));
+  x->r->keys++;
+  x->bytes += rec.klen + m->len;
+  if (smc_store_load_pending(x->load) >= RESTORE_BATCH || x->bytes >= RESTORE_BATCH_BYTES) {
+    x->bytes = 0;
+    return smc_store_load_write(x->load, err);
+  }
+  return 0;
+}
+
+/* Read every partition of x from its start to its end (one consumer for
+ * all, so they are fetched together) into the load. */
+static int load_all(restore_run_t *x, smc_error_t *err) {
+  smc_snapshot_restore_t *r = x->r;
+  rd_kafka_t *rk = restore_consumer(r, err);
+  if (!rk)
+    return SMC_EKAFKA;
+  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new((int)x->n);
+  size_t reading = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < x->n; i++) {
+    int64_t lo = 0, hi = 0;
+    int32_t p = x->pl[i].part->partition;
+    if ((rc = watermarks(rk, r->topic, p, &lo, &hi, err)) == 0 && hi > lo) {
+      rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      x->pl[i].reading = 1;
+      reading++;
+    }
+  }
+  rd_kafka_resp_err_t e = rc || !reading ? 0 : rd_kafka_assign(rk, as);
+  rd_kafka_topic_partition_list_destroy(as);
+  if (e)
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
+  int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  double last = smc_metrics_now_s();
+  while (rc == 0 && reading > 0) {
+    if (r->stop && atomic_load(r->stop)) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    double now = smc_metrics_now_s();
+    if (!m) {
+      if ((now - last) * 1000 > idle_ms)
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
+      continue;
+    }
+    last = now;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      part_load_t *pl = part_of(x, m->partition);
+      if (pl && pl->reading) {
+        pl->reading = 0;
+        reading--;
+      }
+    } else if (m->err) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m->partition,
+                         rd_kafka_message_errstr(m));
+    } else {
+      rc = load_one(x, m, err);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* Whether what was loaded for pl may be used: a complete checkpoint at
+ * most its max_offset whose offset is the restored applied offset. */
+static int usable(const part_load_t *pl) {
+  const smc_checkpoint_t *cp = &pl->part->checkpoint;
+  return cp->offset > 0 && cp->complete && cp->offset <= pl->part->max_offset && pl->applied &&
+         pl->applied_len >= 8 && (int64_t)smc_get_be64(pl->applied) == cp->offset;
+}
+
+/* The applied offset (and the mark) of a usable partition, through the WAL. */
+static int commit_part(smc_store_t *store, const part_load_t *pl) {
+  smc_kv_t kv = smc_store_kv(store);
+  int32_t p = pl->part->partition;
+  uint8_t k[5];
+  smc_be32(k, (uint32_t)p);
+  k[4] = 'a';
+  int rc = smc_kv_put(&kv, SMC_CF_META, k, 5, pl->applied, pl->applied_len);
+  if (rc == 0 && pl->part->checkpoint.offset == pl->part->max_offset)
+    rc = smc_snapshot_mark(store, p, 1);
+  return rc;
+}
+
+int smc_snapshot_restore_parts(smc_snapshot_restore_t *r, smc_snapshot_part_t *parts, size_t n,
+                               smc_error_t *err) {
+  r->records = r->keys = 0;
+  restore_run_t x = {.r = r, .n = n, .pl = calloc(n ? n : 1, sizeof(part_load_t))};
+  if (!x.pl || !(x.load = smc_store_load_new(r->store))) {
+    free(x.pl);
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    x.pl[i].part = &parts[i];
+    parts[i].restored = 0;
+    parts[i].checkpoint = (smc_checkpoint_t){parts[i].partition, -1, 0};
+    rc = smc_store_drop_partition(r->store, parts[i].partition, err);
+  }
+  if (rc == 0)
+    rc = load_all(&x, err);
+  int any = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    any |= usable(&x.pl[i]);
+  /* the applied offsets go last, through the WAL, once everything loaded
+   * is in table files (smc_store_load_finish) */
+  if (rc == 0 && any)
+    rc = smc_store_load_finish(x.load, err);
+  int restored = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (rc == 0 && usable(&x.pl[i])) {
+      int c = commit_part(r->store, &x.pl[i]);
+      if (c < 0)
+        rc = smc_error_set(err, c, NULL, "restore: %s", smc_strerror(c));
+      else
+        parts[i].restored = 1, restored++;
+    }
+    if (!parts[i].restored) { /* unusable or failed: leave it empty */
+      smc_error_t e2;
+      smc_error_clear(&e2);
+      int d = smc_store_drop_partition(r->store, parts[i].partition, &e2);
+      if (rc == 0 && d < 0)
+        rc = smc_error_set(err, d, NULL, "%s", e2.message);
+    }
+    free(x.pl[i].applied);
+  }
+  smc_store_load_destroy(x.load);
+  free(x.pl);
+  return rc < 0 ? rc : restored;
+}
+
+int smc_snapshot_restore(smc_snapshot_restore_t *r, int32_t p, int64_t max_offset,
+                         smc_error_t *err) {
+  smc_snapshot_part_t part = {.partition = p, .max_offset = max_offset};
+  int rc = smc_snapshot_restore_parts(r, &part, 1, err);
+  r->checkpoint = part.checkpoint;
+  return rc;
+}
+
+/* ---- full dump ---------------------------------------------------------- */
+
+int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+                      int64_t *records, smc_error_t *err) {
+  smc_snapshot_t *s = smc_snapshot_new(topic, p + 1);
+  if (!s)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  s->producer = producer;
+  smc_kv_t kv = smc_store_kv(store);
+  uint8_t lo[4], hi[4];
+  smc_be32(lo, (uint32_t)p);
+  smc_be32(hi, (uint32_t)p + 1);
+  int rc = 0;
+  for (int cf = 0; rc == 0 && cf < SMC_CF_COUNT; cf++) {
+    uint8_t *from = NULL;
+    size_t flen = 0;
+    for (;;) {
+      void *k = NULL, *v = NULL;
+      size_t kl = 0, vl = 0;
+      rc = smc_kv_seek(&kv, (smc_cf_t)cf, from ? from : lo, from ? flen : 4, hi, 4, &k, &kl, &v,
+                       &vl);
+      if (rc == SMC_ENOT_FOUND) {
+        rc = 0;
+        break;
+      }
+      if (rc == 0)
+        rc = write_one(s, (smc_cf_t)cf, k, kl, v ? v : "", vl);
+      free(v);
+      free(from);
+      from = NULL;
+      if (rc < 0) {
+        free(k);
+        break;
+      }
+      /* the next key is the first one >= this key + one zero byte */
+      if (!(from = realloc(k, kl + 1))) {
+        free(k);
+        rc = SMC_ENOMEM;
+        break;
+      }
+      from[kl] = 0;
+      flen = kl + 1;
+    }
+    free(from);
+  }
+  int64_t applied = 0;
+  if (rc == 0) {
+    uint8_t k[5];
+    smc_be32(k, (uint32_t)p);
+    k[4] = 'a';
+    void *v = NULL;
+    size_t vl = 0;
+    int g = smc_kv_get(&kv, SMC_CF_META, k, 5, &v, &vl);
+    if (g == 0 && vl >= 8)
+      applied = (int64_t)smc_get_be64(v);
+    free(v);
+    if (g < 0 && g != SMC_ENOT_FOUND)
+      rc = g;
+  }
+  if (rc == 0 && applied > 0) {
+    smc_checkpoint_t cp = {p, applied, 1};
+    uint8_t k[5];
+    char v[192];
+    smc_snapshot_checkpoint_key(p, k);
+    int n = smc_snapshot_checkpoint_encode(&cp, v, sizeof v);
+    rc = n < 0 ? n : produce_one(s, p, k, sizeof k, v, (size_t)n);
+  }
+  if (records)
+    *records = s->written;
+  smc_snapshot_destroy(s);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "dump of partition %d: %s", (int)p, smc_strerror(rc));
+  return 0;
+}
