@@ -523,11 +523,11 @@ static int flush_batch(smc_voter_t *v, int force) {
   return 0;
 }
 
-/* Snapshot hook of the assignment: partitions whose store is empty, or
- * behind the log's start (trimmed past it: dropped), start from their
- * snapshot in the changelog when it is usable, else from the log's start as
- * before (an error is logged when the log was trimmed: that fold starts
- * from nothing). */
+/* Snapshot hook of the assignment: partitions whose store is behind the
+ * start of a trimmed log (dropped) or empty while the log is trimmed start
+ * from their snapshot in the changelog when it is usable; otherwise the
+ * voter folds from the log's start (an error is logged when the log was
+ * trimmed and the changelog is off: that fold starts from nothing). */
 static void snapshot_restore(smc_voter_t *v, const smc_kafka_part_t *parts, int nparts) {
   char *topic = smc_topic(v->cfg->prefix, "changelog");
   smc_snapshot_part_t *sp = calloc((size_t)nparts + 1, sizeof *sp);
@@ -548,7 +548,11 @@ static void snapshot_restore(smc_voter_t *v, const smc_kafka_part_t *parts, int 
     if (applied == 0 && lo > 0 && !v->cfg->changelog)
       vlog(v, SMC_LOG_ERROR, p, "the log starts at %lld (trimmed) and the changelog is off",
            (long long)lo);
-    if (applied == 0 && v->cfg->changelog)
+    /* Only a trimmed log makes a voter start from a snapshot: folding from a
+     * checkpoint, it would never see the vote request of a proposal that
+     * became active before it and still waits for votes (a restored store
+     * holds the proposal, not the request), so it would never vote on it. */
+    if (applied == 0 && lo > 0 && v->cfg->changelog)
       sp[n++] = (smc_snapshot_part_t){.partition = parts[i].partition, .max_offset = INT64_MAX};
   }
   smc_snapshot_restore_t r = {.bootstrap = v->cfg->bootstrap,
