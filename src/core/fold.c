@@ -725,12 +725,10 @@ static int proposal(fold_ctx_t *c, const smc_event_t *ev) {
  * every partition's outcome and a conflict anywhere is its error.
  * {"type":"registration","id","name","hash"?,"partition","outcome":
  * "registered"|"existed"|"rejected","error"?:{code,message}} */
-static int registration_reply(fold_ctx_t *c, const smc_event_t *ev, const char *outcome, int code,
-                              const smc_error_t *err) {
-  json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "type", "registration", "id", ev->id, "name",
-                        ev->name, "partition", (json_int_t)c->part, "outcome", outcome);
-  if (j && ev->hash)
-    json_object_set_new(j, "hash", json_string(ev->hash));
+/* Answer a registration or settings event (j, consumed): add the error
+ * (code non-zero) and the correlation, emit it canonical to its reply_to. */
+static int emit_reply(fold_ctx_t *c, const smc_event_t *ev, const char *key, json_t *j, int code,
+                      const smc_error_t *err) {
   if (j && code)
     json_object_set_new(j, "error",
                         json_pack("{s:s, s:s}", "code", smc_code_name(code), "message",
@@ -741,9 +739,18 @@ static int registration_reply(fold_ctx_t *c, const smc_event_t *ev, const char *
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_REPLY, ev->name, ev->id, ev->reply_to, text, strlen(text));
+  int rc = fold_emit(c, SMC_OUT_REPLY, key, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
+}
+
+static int registration_reply(fold_ctx_t *c, const smc_event_t *ev, const char *outcome, int code,
+                              const smc_error_t *err) {
+  json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "type", "registration", "id", ev->id, "name",
+                        ev->name, "partition", (json_int_t)c->part, "outcome", outcome);
+  if (j && ev->hash)
+    json_object_set_new(j, "hash", json_string(ev->hash));
+  return emit_reply(c, ev, ev->name, j, code, err);
 }
 
 static int machine_event(fold_ctx_t *c, const smc_event_t *ev) {
@@ -875,19 +882,7 @@ static int settings_reply(fold_ctx_t *c, const smc_event_t *ev, int code, const 
                         json_integer((json_int_t)setting_load(&c->set, i)));
   json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:o}", "type", "settings", "id", ev->id, "partition",
                         (json_int_t)c->part, "outcome", code ? "rejected" : "applied", "limits", l);
-  if (j && code)
-    json_object_set_new(j, "error",
-                        json_pack("{s:s, s:s}", "code", smc_code_name(code), "message",
-                                  err && err->message[0] ? err->message : ""));
-  if (j && ev->correlation)
-    json_object_set_new(j, "correlation", json_string(ev->correlation));
-  char *text = j ? smc_json_canonical(j) : NULL;
-  json_decref(j);
-  if (!text)
-    return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_REPLY, "", ev->id, ev->reply_to, text, strlen(text));
-  free(text);
-  return rc;
+  return emit_reply(c, ev, "", j, code, err);
 }
 
 /* A settings event: all of it applies, or (a bad name or value, a missing
