@@ -62,6 +62,7 @@ enum {
   S_HTTP_CACHE_MB,
   S_REPLY_TO_ALLOW,
   S_REGISTRATION_KEY,
+  S_TXN_DEADLINE,
   S_CHANGELOG,
   S_COUNT
 };
@@ -99,6 +100,7 @@ static const struct {
     [S_HTTP_CACHE_MB] = {"http_cache_mb", "SMC_HTTP_CACHE_MB"},
     [S_REPLY_TO_ALLOW] = {"reply_to_allow", "SMC_REPLY_TO_ALLOW"},
     [S_REGISTRATION_KEY] = {"registration_key", "SMC_REGISTRATION_KEY"},
+    [S_TXN_DEADLINE] = {"txn_deadline_ms", "SMC_TXN_DEADLINE_MS"},
     [S_CHANGELOG] = {"changelog", "SMC_CHANGELOG"},
 };
 
@@ -136,6 +138,8 @@ static void usage(FILE *out) {
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
           "  --commit-interval-ms MS, --commit-max-records N   transaction size (10, 1000)\n"
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"
+          "  --txn-deadline-ms MS   longest wait for one transactional call before the\n"
+          "                         committer abandons its producer (default 40000)\n"
           "  --changelog BOOL       write snapshots to <prefix>changelog and restore an\n"
           "                         empty store from them (default true)\n"
           "Limits (the fold's limits, expression steps to queue length, are cluster\n"
@@ -389,6 +393,9 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   if (v[S_SESSION_TIMEOUT] &&
       parse_int("session-timeout-ms", v[S_SESSION_TIMEOUT], 1000, &c->session_timeout_ms) < 0)
     return -1;
+  if (v[S_TXN_DEADLINE] &&
+      parse_int("txn-deadline-ms", v[S_TXN_DEADLINE], 1000, &c->txn_deadline_ms) < 0)
+    return -1;
   /* The fold limits decide outcomes: they are cluster settings in the log
    * (protocol.md "settings"), never one node's. */
   for (int i = S_MAX_EVENT_BYTES; i <= S_MAX_DEFINITION; i++)
@@ -456,6 +463,7 @@ static int run(int argc, char **argv) {
       {"commit-interval-ms", required_argument, NULL, OPT_COMMIT_INTERVAL},
       {"commit-max-records", required_argument, NULL, OPT_COMMIT_MAX},
       {"session-timeout-ms", required_argument, NULL, OPT_SESSION},
+      {"txn-deadline-ms", required_argument, NULL, OPT_LIMIT + S_TXN_DEADLINE},
       {"max-event-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_EVENT_BYTES},
       {"max-data-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_DATA_BYTES},
       {"max-queue", required_argument, NULL, OPT_LIMIT + S_MAX_QUEUE},

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "kafka/kconf.h"
 
 /* A report_cb and its opaque, the producer's librdkafka opaque. */
@@ -113,6 +114,12 @@ void smc_kafka_close(rd_kafka_t *rk) {
 
 int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                       size_t klen, const void *value, size_t vlen, const char **why) {
+  return smc_kafka_produce_until(rk, topic, partition, key, klen, value, vlen, -1, why);
+}
+
+int smc_kafka_produce_until(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
+                            size_t klen, const void *value, size_t vlen, int64_t deadline,
+                            const char **why) {
   for (;;) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic),
@@ -123,6 +130,10 @@ int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, cons
       return 0;
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       *why = rd_kafka_err2str(e);
+      return -1;
+    }
+    if (deadline >= 0 && smc_now_ms() >= deadline) {
+      *why = "the producer queue stayed full until the deadline";
       return -1;
     }
     rd_kafka_poll(rk, 10);

@@ -11,6 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef void (*smc_kafka_rebalance_fn)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                        rd_kafka_topic_partition_list_t *parts, void *opaque);
@@ -54,6 +55,11 @@ void smc_kafka_close(rd_kafka_t *rk);
  * 10 ms poll). Returns 0, or -1 with *why set to librdkafka's reason. */
 int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                       size_t klen, const void *value, size_t vlen, const char **why);
+/* The same, giving up (-1) once the queue is still full at deadline
+ * (smc_now_ms; -1: never). */
+int smc_kafka_produce_until(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
+                            size_t klen, const void *value, size_t vlen, int64_t deadline,
+                            const char **why);
 /* Serve delivery reports and other callbacks for up to ms. */
 void smc_kafka_poll(rd_kafka_t *rk, int ms);
 /* Wait up to ms for every queued message to be delivered: 0, or -1 when

@@ -52,6 +52,7 @@
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "kafka/readindex.h"
+#include "kafka/txn.h"
 #include "node/answers.h"
 #include "node/log.h"
 #include "base/metrics.h"
@@ -61,7 +62,6 @@
 #include "smc/fold.h"
 #include "store/store.h"
 
-#define TXN_TIMEOUT_MS 30000 /* per transactional API call */
 #define RESTORE_RETRY_MS 1000
 
 /* Known reply_to topics (existence cached, re-checked after a minute). */
@@ -126,7 +126,8 @@ struct smc_committer {
   batch_t batch[2];
   int front;         /* index of the batch being folded into */
   batch_t *inflight; /* handed to the commit thread, not yet reaped */
-  rd_kafka_t *consumer, *producer, *tickp;
+  rd_kafka_t *consumer, *tickp;
+  smc_txn_t *txn;       /* the transactional session: the commit thread's */
   smc_read_index_t *ri; /* end offsets for local reads, in shared rounds */
   pthread_t thread;
   int thread_started;
@@ -146,7 +147,6 @@ struct smc_committer {
                       produced early, into the next transaction */
   int job_kind, job_done, job_rc, cstop;
 
-  int txn_open;  /* commit thread only */
   char *scratch; /* commit thread only: an output copied out of the stream */
   size_t scratch_cap;
   int need_resync;    /* fold thread only */
@@ -245,37 +245,25 @@ static void set_serving(smc_committer_t *c, const smc_kafka_part_t *parts, int n
 
 /* ---- producers -------------------------------------------------------- */
 
-static rd_kafka_t *new_txn_producer(smc_committer_t *c, smc_error_t *err) {
-  char errstr[512], tmo[32], mto[32];
+static void txn_logger(void *opaque, int level, int32_t partition, const char *msg) {
+  cmlog(opaque, level, partition, "%s", msg);
+}
+
+/* The transactional session (kafka/txn.h): its producer is made by the
+ * commit thread's first smc_txn_open. */
+static smc_txn_t *new_txn(smc_committer_t *c) {
   /* transaction.timeout.ms bounds how long a zombie's open transaction can
-   * hold back read_committed readers of the confirmations; message.timeout.ms
-   * must stay below it. */
+   * hold back read_committed readers of the confirmations */
   int txn_timeout = c->cfg->session_timeout_ms > 10000 ? c->cfg->session_timeout_ms : 10000;
-  snprintf(tmo, sizeof tmo, "%d", txn_timeout);
-  snprintf(mto, sizeof mto, "%d", txn_timeout - 1000);
-  const char *kv[] = {"transactional.id", c->txn_id, "transaction.timeout.ms", tmo,
-                      "message.timeout.ms", mto, "client.id", c->txn_id,
-                      /* reply_to names come from events: never create topics */
-                      "allow.auto.create.topics", "false",
-                      /* back-to-back transactions: the coordinator answers
-                       * CONCURRENT_TRANSACTIONS until the previous one's
-                       * markers are written; retry soon (the Java client
-                       * uses 20 ms for this), not after the 100 ms default */
-                      "retry.backoff.ms", "10", NULL};
-  /* librdkafka >= 2.2 backs off exponentially between retries of one request
-   * (up to 1 s by default: a CONCURRENT_TRANSACTIONS retry once waited 305 ms);
-   * older versions do not know the property, and retry every 10 ms anyway. */
-  const char *optional[] = {"retry.backoff.max.ms", "20", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
-                           .bootstrap = c->cfg->bootstrap,
-                           .base = kv,
-                           .optional = optional,
-                           .props = c->cfg->kafka_props,
-                           .murmur2 = 1};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "transactional producer: %s", errstr);
-  return rk;
+  smc_txn_config_t tc = {.bootstrap = c->cfg->bootstrap,
+                         .props = c->cfg->kafka_props,
+                         .txn_id = c->txn_id,
+                         .txn_timeout_ms = txn_timeout,
+                         .deadline_ms = c->cfg->txn_deadline_ms,
+                         .stop = &c->stop,
+                         .log = txn_logger,
+                         .opaque = c};
+  return smc_txn_new(&tc);
 }
 
 static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
@@ -289,107 +277,6 @@ static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
   return rk;
-}
-
-/* init_transactions until it succeeds or the role stops. A fatal error
- * re-creates the producer. Returns 0, or -1 when stopping. */
-static int init_txn_producer(smc_committer_t *c) {
-  int64_t backoff = 200;
-  for (;;) {
-    if (atomic_load(&c->stop))
-      return -1;
-    if (!c->producer) {
-      smc_error_t err;
-      smc_error_clear(&err);
-      if (!(c->producer = new_txn_producer(c, &err))) {
-        cmlog(c, SMC_LOG_ERROR, -1, "%s", err.message);
-        atomic_store(&c->healthy, 0);
-        return -1;
-      }
-    }
-    rd_kafka_error_t *e = rd_kafka_init_transactions(c->producer, TXN_TIMEOUT_MS);
-    if (!e) {
-      cmlog(c, SMC_LOG_INFO, -1, "transactional producer %s ready", c->txn_id);
-      return 0;
-    }
-    cmlog(c, SMC_LOG_WARN, -1, "init_transactions: %s", rd_kafka_error_string(e));
-    if (rd_kafka_error_is_fatal(e)) {
-      rd_kafka_destroy(c->producer);
-      c->producer = NULL;
-    }
-    rd_kafka_error_destroy(e);
-    struct timespec ts = {0, (long)backoff * 1000000L};
-    nanosleep(&ts, NULL);
-    if (backoff < 2000)
-      backoff *= 2;
-  }
-}
-
-/* Destroy and re-create the transactional producer (commit thread); the new
- * epoch fences the old one and settles its transaction. The fold thread
- * resyncs when the job reports failure. */
-static void rebuild_producer(smc_committer_t *c, const char *why) {
-  cmlog(c, SMC_LOG_WARN, -1, "re-creating the transactional producer: %s", why);
-  smc_metrics_counter_add("smc_committer_producer_rebuilds_total", NULL, 1);
-  if (c->producer) {
-    rd_kafka_purge(c->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_destroy(c->producer);
-    c->producer = NULL;
-  }
-  c->txn_open = 0;
-  init_txn_producer(c);
-}
-
-/* Abort the open transaction (commit thread; the fold thread drops the
- * batches and rewinds the consumer). An abort that times out or fails fatally re-creates the
- * producer instead (KAFKA-17754: never carry on after an indefinite EndTxn). */
-static void abort_txn(smc_committer_t *c, const char *why) {
-  cmlog(c, SMC_LOG_WARN, -1, "aborting transaction: %s", why);
-  smc_metrics_counter_add("smc_committer_txn_aborts_total", NULL, 1);
-  c->txn_open = 0;
-  for (int attempt = 0; c->producer && attempt < 3; attempt++) {
-    rd_kafka_error_t *e = rd_kafka_abort_transaction(c->producer, TXN_TIMEOUT_MS);
-    if (!e)
-      return;
-    int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
-    int retry = rd_kafka_error_is_retriable(e) && !timed_out;
-    char msg[512];
-    snprintf(msg, sizeof msg, "abort_transaction: %s", rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    if (!retry) {
-      rebuild_producer(c, msg);
-      return;
-    }
-  }
-  rebuild_producer(c, "abort_transaction kept failing");
-}
-
-/* Classify a failed transactional call (examples/transactions.c): returns 1
- * when the same call may be retried, else recovers (abort or rebuild) and
- * returns 0. Takes ownership of e. */
-static int txn_failed(smc_committer_t *c, rd_kafka_error_t *e, const char *what) {
-  char msg[600];
-  snprintf(msg, sizeof msg, "%s: %s", what, rd_kafka_error_string(e));
-  int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
-  int retriable = rd_kafka_error_is_retriable(e) && !timed_out;
-  int abortable = rd_kafka_error_txn_requires_abort(e);
-  rd_kafka_resp_err_t code = rd_kafka_error_code(e);
-  if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-      code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
-    cmlog(c, SMC_LOG_WARN, -1,
-          "fenced: a newer producer with transactional.id %s took over (the broker timed out "
-          "this node's transaction, or another node runs with the same node id)",
-          c->txn_id);
-  rd_kafka_error_destroy(e);
-  if (retriable) {
-    cmlog(c, SMC_LOG_WARN, -1, "%s (retrying)", msg);
-    return 1;
-  }
-  if (abortable && !timed_out)
-    abort_txn(c, msg);
-  else
-    rebuild_producer(c, msg); /* fatal, fenced, unknown or indefinite */
-  return 0;
 }
 
 /* ---- outputs ------------------------------------------------------------ */
@@ -419,37 +306,16 @@ static int reply_topic_exists(smc_committer_t *c, const char *topic) {
   }
   slot->checked = now;
   slot->exists = 0;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->producer, topic, NULL);
-  if (!rkt)
-    return 0;
-  const struct rd_kafka_metadata *md = NULL;
-  if (rd_kafka_metadata(c->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    slot->exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                   md->topics[0].partition_cnt > 0;
-    rd_kafka_metadata_destroy(md);
-  } else {
+  int exists = smc_txn_topic_exists(c->txn, topic, 5000);
+  if (exists < 0)
     slot->checked = 0; /* broker trouble: ask again next time */
-  }
-  rd_kafka_topic_destroy(rkt);
+  slot->exists = exists == 1;
   return slot->exists;
 }
 
 static int produce(smc_committer_t *c, const char *topic, int32_t partition, const char *key,
                    const char *json, size_t len) {
-  for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)json, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-      return 0;
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(c->producer, 10);
-      continue;
-    }
-    cmlog(c, SMC_LOG_WARN, partition, "produce to %s: %s", topic, rd_kafka_err2str(e));
-    return SMC_EKAFKA;
-  }
+  return smc_txn_produce(c->txn, topic, partition, key, key ? strlen(key) : 0, json, len);
 }
 
 /* Count a published confirmation by machine and outcome (a duplicate, the
@@ -478,7 +344,7 @@ static int publish_reply_to(smc_committer_t *c, const out_rec_t *o, const char *
   else if (!reply_topic_exists(c, reply_to))
     why = "reply_to_missing";
   if (!why)
-    return produce(c, reply_to, RD_KAFKA_PARTITION_UA, key, json, o->json_len);
+    return produce(c, reply_to, -1, key, json, o->json_len);
   cmlog(c, SMC_LOG_WARN, o->partition, "offset %lld: not published to reply_to '%s': %s",
         (long long)o->offset, reply_to,
         !strcmp(why, "reply_to_forbidden") ? "a topic of the cluster, or not in --reply-to-allow"
@@ -837,47 +703,6 @@ out:
 
 /* ---- transactions (commit thread) -------------------------------------- */
 
-/* Send the batch's offsets with the group metadata; 0 or -1 (recovered). */
-static int send_offsets(smc_committer_t *c, const batch_t *b) {
-  rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
-  for (int32_t p = 0; p < c->nparts; p++)
-    if (b->next[p] >= 0)
-      rd_kafka_topic_partition_list_add(offs, c->topic_in, p)->offset = b->next[p];
-  int rc = 0;
-  if (offs->cnt > 0) {
-    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->consumer);
-    for (int attempt = 0;; attempt++) {
-      rd_kafka_error_t *e =
-          rd_kafka_send_offsets_to_transaction(c->producer, offs, md, TXN_TIMEOUT_MS);
-      if (!e)
-        break;
-      if (!txn_failed(c, e, "send_offsets_to_transaction") || attempt >= 5) {
-        if (c->txn_open)
-          abort_txn(c, "send_offsets_to_transaction kept failing");
-        rc = -1;
-        break;
-      }
-    }
-    rd_kafka_consumer_group_metadata_destroy(md);
-  }
-  rd_kafka_topic_partition_list_destroy(offs);
-  return rc;
-}
-
-static int begin_txn(smc_committer_t *c) {
-  if (c->txn_open)
-    return 0;
-  if (!c->producer && init_txn_producer(c) < 0)
-    return -1;
-  rd_kafka_error_t *e = rd_kafka_begin_transaction(c->producer);
-  if (e) {
-    txn_failed(c, e, "begin_transaction");
-    return -1;
-  }
-  c->txn_open = 1;
-  return 0;
-}
-
 /*
  * Produce the stream batch's outputs not yet produced, opening the
  * transaction first (commit thread, jlock not held). Each output is copied
@@ -918,7 +743,7 @@ static void stream_outputs(smc_committer_t *c, batch_t *b) {
       o.reply_to -= base;
     if (o.kind == SMC_OUT_CONFIRMATION)
       o.machine -= base;
-    if (begin_txn(c) < 0 || publish(c, &one, &o) < 0) {
+    if (smc_txn_begin(c->txn) < 0 || publish(c, &one, &o) < 0) {
       pthread_mutex_lock(&c->jlock);
       b->stream_err = 1;
       pthread_mutex_unlock(&c->jlock);
@@ -928,8 +753,14 @@ static void stream_outputs(smc_committer_t *c, batch_t *b) {
     b->published++;
     pthread_mutex_unlock(&c->jlock);
   }
-  if (c->txn_open)
-    abort_txn(c, "producing an output failed");
+  smc_txn_abort(c->txn, "producing an output failed");
+}
+
+/* The changelog writer's produce (snapshot.h): into the open transaction. */
+static int changelog_produce(void *opaque, const char *topic, int32_t p, const void *key,
+                             size_t klen, const void *val, size_t vlen) {
+  smc_committer_t *c = opaque;
+  return smc_txn_produce(c->txn, topic, p, key, klen, val, vlen);
 }
 
 /*
@@ -942,39 +773,29 @@ static void stream_outputs(smc_committer_t *c, batch_t *b) {
 static int run_job(smc_committer_t *c, batch_t *b) {
   int64_t t0 = smc_now_ms();
   if (b->stream_err) {
-    if (c->txn_open)
-      abort_txn(c, "producing an output failed");
+    smc_txn_abort(c->txn, "producing an output failed");
     return -1;
   }
-  if (begin_txn(c) < 0)
+  if (smc_txn_begin(c->txn) < 0)
     return -1;
   b->early = b->published;
   for (; b->published < b->nouts; b->published++)
     if (publish(c, b, &b->outs[b->published]) < 0) {
-      abort_txn(c, "produce failed");
+      smc_txn_abort(c->txn, "produce failed");
       return -1;
     }
   int64_t t_pub = smc_now_ms();
   /* ---- snapshot hook: the changelog of the keys this batch touched ---- */
-  if (c->snap && smc_snapshot_write(c->snap, c->producer, b->ov, b->next) < 0) {
-    abort_txn(c, "producing the changelog failed");
+  if (c->snap && smc_snapshot_write(c->snap, changelog_produce, c, b->ov, b->next) < 0) {
+    smc_txn_abort(c->txn, "producing the changelog failed");
     return -1;
   }
   /* ---- end of snapshot hook ---- */
-  if (send_offsets(c, b) < 0)
+  if (smc_txn_send_offsets(c->txn, c->consumer, c->topic_in, b->next, c->nparts) < 0)
     return -1;
   int64_t t_off = smc_now_ms();
-  for (int attempt = 0;; attempt++) {
-    rd_kafka_error_t *e = rd_kafka_commit_transaction(c->producer, TXN_TIMEOUT_MS);
-    if (!e)
-      break;
-    if (!txn_failed(c, e, "commit_transaction") || attempt >= 5) {
-      if (c->txn_open)
-        rebuild_producer(c, "commit_transaction kept failing");
-      return -1;
-    }
-  }
-  c->txn_open = 0;
+  if (smc_txn_commit(c->txn) < 0)
+    return -1;
   int64_t t1 = smc_now_ms();
   cmlog(c, SMC_LOG_DEBUG, -1,
         "committed %d records, %zu outputs (%zu produced early): produce %lld ms, offsets %lld ms, "
@@ -1001,8 +822,8 @@ static void *commit_main(void *arg) {
       int rc = 0;
       if (kind == JOB_COMMIT)
         rc = run_job(c, b);
-      else if (c->txn_open)
-        abort_txn(c, "batch dropped");
+      else
+        smc_txn_abort(c->txn, "batch dropped");
       pthread_mutex_lock(&c->jlock);
       c->job = NULL;
       c->job_kind = 0;
@@ -1027,15 +848,14 @@ static void *commit_main(void *arg) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
     }
-    if (pthread_cond_timedwait(&c->jcond, &c->jlock, &ts) != 0 && c->producer) {
+    if (pthread_cond_timedwait(&c->jcond, &c->jlock, &ts) != 0) {
       pthread_mutex_unlock(&c->jlock);
-      rd_kafka_poll(c->producer, 0);
+      smc_txn_poll(c->txn);
       pthread_mutex_lock(&c->jlock);
     }
   }
   pthread_mutex_unlock(&c->jlock);
-  if (c->txn_open)
-    abort_txn(c, "shutdown");
+  smc_txn_abort(c->txn, "shutdown");
   return NULL;
 }
 
@@ -1486,8 +1306,12 @@ static int poll_timeout(smc_committer_t *c, int64_t now) {
 
 static void *committer_main(void *arg) {
   smc_committer_t *c = arg;
-  if (init_txn_producer(c) < 0)
+  int rc = smc_txn_open(c->txn);
+  if (rc < 0) {
+    if (rc == SMC_EKAFKA)
+      atomic_store(&c->healthy, 0);
     goto out;
+  }
   if (pthread_create(&c->cthread, NULL, commit_main, c) != 0) {
     cmlog(c, SMC_LOG_ERROR, -1, "pthread_create: %s", strerror(errno));
     atomic_store(&c->healthy, 0);
@@ -1601,8 +1425,7 @@ static void committer_free(smc_committer_t *c) {
     rd_kafka_queue_destroy(c->cq);
   if (c->consumer)
     rd_kafka_destroy(c->consumer);
-  if (c->producer)
-    rd_kafka_destroy(c->producer);
+  smc_txn_destroy(c->txn);
   if (c->tickp)
     rd_kafka_destroy(c->tickp);
   smc_read_index_destroy(c->ri);
@@ -1715,6 +1538,10 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
     goto fail;
   }
   smc_fold_set_logger(c->fold, fold_logger, c);
+  if (!(c->txn = new_txn(c))) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
   if (!(c->tickp = new_tick_producer(c, err))) {
     rc = SMC_EKAFKA;
     goto fail;

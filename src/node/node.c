@@ -12,6 +12,7 @@
 #include "kafka/admin.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
+#include "kafka/txn.h"
 #include "node/heartbeat.h"
 #include "node/log.h"
 #include "base/metrics.h"
@@ -42,6 +43,7 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->changelog = 1;
   c->tick_ms = 200;
   c->session_timeout_ms = 10000;
+  c->txn_deadline_ms = SMC_TXN_DEADLINE_MS;
   c->heartbeat_ms = 2000;
   c->log_level = SMC_LOG_INFO;
   c->store_cache_bytes = (size_t)16 << 20;
@@ -338,9 +340,11 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "no role: enable the committer or give a voter id");
   if (cfg->commit_interval_ms < 1 || cfg->commit_max_records < 1 || cfg->tick_ms < 1 ||
-      cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
-                         "intervals must be positive (session timeout at least 1000 ms)");
+      cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1 ||
+      cfg->txn_deadline_ms < 1000)
+    return smc_error_set(
+        err, SMC_EINVALID_ARGUMENT, NULL,
+        "intervals must be positive (session timeout and transaction deadline at least 1000 ms)");
   if (cfg->voter_id && cfg->vote_key) { /* a local mistake is said before any broker is asked */
     EVP_PKEY *k = NULL;
     int krc = smc_vote_sig_load_private(cfg->vote_key, &k, err);

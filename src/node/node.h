@@ -40,6 +40,8 @@ typedef struct smc_node_config {
   int commit_max_records;   /* default 1000 */
   int tick_ms;              /* default 200 */
   int session_timeout_ms;   /* default 10000 */
+  int txn_deadline_ms;      /* committer: the longest wait for one transactional call
+                               before its producer is abandoned (kafka/txn.h; 40000) */
   int log_level;            /* 0 error .. 3 debug */
   /* Memory of each RocksDB store the node opens (the committer's, the
    * voter's): the shared block cache, and the memtable size per column

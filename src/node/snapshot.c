@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "base/metrics.h"
 
@@ -136,8 +137,9 @@ struct smc_snapshot {
   _Atomic unsigned char *complete; /* [nparts] */
   uint8_t *kbuf;                   /* commit thread: the key being produced */
   size_t kcap;
-  rd_kafka_t *producer; /* during smc_snapshot_write */
-  int64_t written;      /* during smc_snapshot_write: records produced */
+  smc_snapshot_produce_fn produce; /* during a write or a dump */
+  void *opaque;
+  int64_t written; /* during smc_snapshot_write: records produced */
 };
 
 smc_snapshot_t *smc_snapshot_new(const char *topic, int32_t nparts) {
@@ -168,22 +170,13 @@ void smc_snapshot_set_complete(smc_snapshot_t *s, int32_t p, int complete) {
     atomic_store(&s->complete[p], complete ? 1 : 0);
 }
 
-/* Produce one record (val NULL: a tombstone), retrying a full queue. */
+/* Produce one record (val NULL: a tombstone). */
 static int produce_one(smc_snapshot_t *s, int32_t p, const void *key, size_t klen, const void *val,
                        size_t vlen) {
-  for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        s->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(p),
-        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, val ? vlen : 0),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      s->written++;
-      return 0;
-    }
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      return SMC_EKAFKA;
-    rd_kafka_poll(s->producer, 10);
-  }
+  if (s->produce(s->opaque, s->topic, p, key, klen, val, val ? vlen : 0) < 0)
+    return SMC_EKAFKA;
+  s->written++;
+  return 0;
 }
 
 static int write_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
@@ -208,9 +201,10 @@ static int write_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, co
   return produce_one(s, p, s->kbuf, (size_t)n, val, vlen);
 }
 
-int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *ov,
-                       const int64_t *next) {
-  s->producer = producer;
+int smc_snapshot_write(smc_snapshot_t *s, smc_snapshot_produce_fn produce, void *opaque,
+                       smc_overlay_t *ov, const int64_t *next) {
+  s->produce = produce;
+  s->opaque = opaque;
   s->written = 0;
   int rc = smc_overlay_foreach(ov, write_one, s);
   for (int32_t p = 0; rc == 0 && p < s->nparts; p++) {
@@ -223,7 +217,7 @@ int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *o
     int n = smc_snapshot_checkpoint_encode(&cp, v, sizeof v);
     rc = n < 0 ? n : produce_one(s, p, k, sizeof k, v, (size_t)n);
   }
-  s->producer = NULL;
+  s->produce = NULL;
   smc_metrics_counter_add("smc_changelog_records_total", NULL, (double)s->written);
   return rc < 0 ? SMC_EKAFKA : 0;
 }
@@ -561,12 +555,20 @@ int smc_snapshot_restore(smc_snapshot_restore_t *r, int32_t p, int64_t max_offse
 
 /* ---- full dump ---------------------------------------------------------- */
 
+/* A dump's produce: a plain producer, retrying a full queue. */
+static int dump_produce(void *opaque, const char *topic, int32_t p, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
+  const char *why = NULL;
+  return smc_kafka_produce(opaque, topic, p, key, klen, val, vlen, &why) < 0 ? SMC_EKAFKA : 0;
+}
+
 int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
                       int64_t *records, smc_error_t *err) {
   smc_snapshot_t *s = smc_snapshot_new(topic, p + 1);
   if (!s)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-  s->producer = producer;
+  s->produce = dump_produce;
+  s->opaque = producer;
   smc_kv_t kv = smc_store_kv(store);
   uint8_t lo[4], hi[4];
   smc_be32(lo, (uint32_t)p);

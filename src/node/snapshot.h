@@ -104,15 +104,20 @@ void smc_snapshot_destroy(smc_snapshot_t *s);
  * whether the changelog holds p's whole state. */
 void smc_snapshot_set_complete(smc_snapshot_t *s, int32_t p, int complete);
 
+/* Produce one changelog record (val NULL: a tombstone) to partition p of
+ * topic: 0, or a negative code. */
+typedef int (*smc_snapshot_produce_fn)(void *opaque, const char *topic, int32_t p, const void *key,
+                                       size_t klen, const void *val, size_t vlen);
+
 /*
- * Produce into producer's open transaction the changelog records of ov's
- * pending writes and, for every partition p with next[p] >= 0, a checkpoint
- * at next[p]. ov must not change meanwhile (the committer's in-flight
- * batch). Returns 0, or SMC_EKAFKA (the caller aborts the transaction).
- * Commit thread only.
+ * Produce through produce (the committer: into its open transaction) the
+ * changelog records of ov's pending writes and, for every partition p with
+ * next[p] >= 0, a checkpoint at next[p]. ov must not change meanwhile (the
+ * committer's in-flight batch). Returns 0, or SMC_EKAFKA (the caller aborts
+ * the transaction). Commit thread only.
  */
-int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *ov,
-                       const int64_t *next);
+int smc_snapshot_write(smc_snapshot_t *s, smc_snapshot_produce_fn produce, void *opaque,
+                       smc_overlay_t *ov, const int64_t *next);
 
 /*
  * Produce (no transaction) every key of partition p in store, and a complete

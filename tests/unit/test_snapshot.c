@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "node/snapshot.h"
 
@@ -180,10 +181,17 @@ static void put_applied(smc_kv_t *kv, int32_t p, int64_t applied) {
   assert_int_equal(smc_kv_put(kv, SMC_CF_META, k, 5, v, sizeof v), 0);
 }
 
+/* The writer's produce: a plain producer (the committer's is transactional). */
+static int plain_produce(void *opaque, const char *topic, int32_t p, const void *key, size_t klen,
+                         const void *val, size_t vlen) {
+  const char *why = NULL;
+  return smc_kafka_produce(opaque, topic, p, key, klen, val, vlen, &why);
+}
+
 /* Write one "transaction" of pending writes through the writer. */
 static void write_batch(fixture_t *f, smc_snapshot_t *s, smc_overlay_t *ov, int64_t next0) {
   int64_t next[NPART] = {next0, -1};
-  assert_int_equal(smc_snapshot_write(s, f->producer, ov, next), 0);
+  assert_int_equal(smc_snapshot_write(s, plain_produce, f->producer, ov, next), 0);
   assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
   smc_overlay_clear(ov);
 }
@@ -302,7 +310,7 @@ static void test_restore_refuses_mismatch(void **state) {
   assert_int_equal(smc_kv_put(&kv, SMC_CF_OBJECTS, k, kl, "X", 1), 0);
   put_applied(&kv, 1, 7);
   int64_t next[NPART] = {-1, 8}; /* checkpoint 8, applied 7 */
-  assert_int_equal(smc_snapshot_write(s, f->producer, ov, next), 0);
+  assert_int_equal(smc_snapshot_write(s, plain_produce, f->producer, ov, next), 0);
   assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
   smc_snapshot_restore_t r;
   assert_int_equal(restore(f, 1, 8, &r), 0);
