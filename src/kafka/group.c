@@ -146,3 +146,60 @@ int smc_kafka_seek(rd_kafka_t *rk, const char *topic, const smc_kafka_part_t *pa
   rd_kafka_topic_partition_list_destroy(l);
   return rc;
 }
+
+/* ---- the consumer loop of a role ---- */
+
+int smc_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *why, size_t len) {
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (e)
+    snprintf(why, len, "subscribe: %s", rd_kafka_err2str(e));
+  return e ? -1 : 0;
+}
+
+void smc_kafka_pause(rd_kafka_t *rk, const char *topic, int32_t p) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, p);
+  rd_kafka_pause_partitions(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+rd_kafka_message_t *smc_kafka_consume(rd_kafka_t *rk, int ms) {
+  return rd_kafka_consumer_poll(rk, ms);
+}
+
+void smc_kafka_message_free(rd_kafka_message_t *m) {
+  if (m)
+    rd_kafka_message_destroy(m);
+}
+
+void smc_kafka_wake(rd_kafka_t *rk) {
+  rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+  if (q) {
+    rd_kafka_queue_yield(q);
+    rd_kafka_queue_destroy(q);
+  }
+}
+
+int smc_kafka_consumer_error(rd_kafka_t *rk, const rd_kafka_message_t *m, char *what, size_t wlen,
+                             char *why, size_t len) {
+  snprintf(what, wlen, "%s", rd_kafka_message_errstr(m));
+  return rd_kafka_fatal_error(rk, why, len) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int smc_kafka_position(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *hi, int64_t *pos) {
+  int64_t lo = 0;
+  *pos = -1;
+  if (rd_kafka_get_watermark_offsets(rk, topic, p, &lo, hi))
+    return -1;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, p);
+  if (!rd_kafka_position(rk, l) && l->elems[0].offset >= 0)
+    *pos = l->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return 0;
+}
+
+void smc_kafka_leave(rd_kafka_t *rk) { rd_kafka_consumer_close(rk); }

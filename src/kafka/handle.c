@@ -112,6 +112,11 @@ void smc_kafka_close(rd_kafka_t *rk) {
   free(rep);
 }
 
+void smc_kafka_destroy(rd_kafka_t *rk) {
+  if (rk)
+    rd_kafka_destroy(rk);
+}
+
 int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                       size_t klen, const void *value, size_t vlen, const char **why) {
   return smc_kafka_produce_until(rk, topic, partition, key, klen, value, vlen, -1, why);

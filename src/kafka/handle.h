@@ -50,6 +50,10 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *spec, char *errstr, size_t er
 /* consumer_close (for a consumer) then destroy; NULL is a no-op. */
 void smc_kafka_close(rd_kafka_t *rk);
 
+/* Destroy a handle without closing it first (a consumer that left its
+ * group already); NULL is a no-op. */
+void smc_kafka_destroy(rd_kafka_t *rk);
+
 /* Produce a copy of value (key may be NULL) to topic, on partition (< 0:
  * by the configured partitioner), retrying while the queue is full (after a
  * 10 ms poll). Returns 0, or -1 with *why set to librdkafka's reason. */

@@ -80,7 +80,8 @@ static void fault_parse(void) {
 }
 
 /* Block this producer thread for good. */
-static void hang(void) {
+static void hang(int op) {
+  fprintf(stderr, "smc: SMC_FAULT_TXN_HANG: %s hangs now\n", op_names[op]);
   for (;;)
     sleep(3600);
 }
@@ -88,7 +89,7 @@ static void hang(void) {
 static rd_kafka_error_t *run_op(prod_t *p, int op) {
   int fault = op == fault_op && atomic_fetch_add(&fault_calls[op], 1) + 1 == fault_nth;
   if (fault && !fault_after)
-    hang();
+    hang(op);
   rd_kafka_error_t *e = NULL;
   switch (op) {
   case OP_INIT:
@@ -110,7 +111,7 @@ static rd_kafka_error_t *run_op(prod_t *p, int op) {
     break;
   }
   if (fault)
-    hang();
+    hang(op);
   return e;
 }
 
@@ -281,7 +282,7 @@ static int prod_call(smc_txn_t *t, int op, rd_kafka_error_t **e) {
   pthread_detach(p->thread);
   t->p = NULL;
   t->open = 0;
-  smc_metrics_counter_add("smc_transaction_abandoned_total", NULL, 1);
+  smc_metrics_counter_add("smc_committer_producer_abandoned_total", NULL, 1);
   tlog(t, 0, -1,
        "%s did not return within %lld ms%s: abandoning the transactional producer (never "
        "called again; destroyed if the call ever returns, else leaked)%s",

@@ -24,7 +24,7 @@
  * with a log line). A new producer with the same transactional.id takes
  * over, and init_transactions fences the old one, so whatever the old one
  * still does cannot commit. The call fails like one whose outcome is
- * unknown. Counted in smc_transaction_abandoned_total.
+ * unknown. Counted in smc_committer_producer_abandoned_total.
  *
  * One thread uses a session at a time. Fault injection for tests:
  * SMC_FAULT_TXN_HANG=<call>[:<n>[:after]] makes the n-th call (default the

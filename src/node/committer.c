@@ -164,8 +164,7 @@ struct smc_committer {
   pthread_mutex_t rlock;
   smc_answer_t *reads;
   atomic_int nreads;
-  rd_kafka_queue_t *cq; /* the consumer's queue, to wake the fold thread */
-  atomic_llong *lag;    /* [nparts]: the last measured fold lag, -1 unknown */
+  atomic_llong *lag; /* [nparts]: the last measured fold lag, -1 unknown */
 
   /* snapshots (snapshot.h): NULL when the changelog is off */
   smc_snapshot_t *snap;
@@ -221,10 +220,7 @@ static void stop_partition(smc_committer_t *c, int32_t p, int64_t offset) {
   char labels[32];
   snprintf(labels, sizeof labels, "partition=\"%d\"", (int)p);
   smc_metrics_gauge_set("smc_partition_stopped", labels, 1);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, c->topic_in, p);
-  rd_kafka_pause_partitions(c->consumer, l);
-  rd_kafka_topic_partition_list_destroy(l);
+  smc_kafka_pause(c->consumer, c->topic_in, p);
 }
 
 static void set_serving(smc_committer_t *c, const smc_kafka_part_t *parts, int n, int on) {
@@ -1120,7 +1116,7 @@ static void folder_read(void *self, smc_answer_t *a) {
   c->reads = a;
   atomic_fetch_add(&c->nreads, 1);
   pthread_mutex_unlock(&c->rlock);
-  rd_kafka_queue_yield(c->cq); /* the fold thread may be waiting in a poll */
+  smc_kafka_wake(c->consumer); /* the fold thread may be waiting in a poll */
 }
 
 static int folder_cancel(void *self, smc_answer_t *a) {
@@ -1165,9 +1161,10 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
         c->folded_end[p] = m->offset;
       return;
     }
-    cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", rd_kafka_message_errstr(m));
-    char why[256];
-    if (rd_kafka_fatal_error(c->consumer, why, sizeof why)) {
+    char what[256], why[256];
+    int fatal = smc_kafka_consumer_error(c->consumer, m, what, sizeof what, why, sizeof why);
+    cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", what);
+    if (fatal) {
       cmlog(c, SMC_LOG_ERROR, -1, "fatal consumer error: %s", why);
       atomic_store(&c->healthy, 0);
       atomic_store(&c->stop, 1);
@@ -1253,12 +1250,10 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
     smc_metrics_gauge_set("smc_timer_pending", labels, pending == 1 ? 1 : 0);
     if (pending != 1 || !tick_due(c, p, deadline, now))
       continue;
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(c->tickp, RD_KAFKA_V_TOPIC(c->topic_in), RD_KAFKA_V_PARTITION(p),
-                          RD_KAFKA_V_VALUE((void *)tick, sizeof tick - 1),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e)
-      cmlog(c, SMC_LOG_WARN, p, "tick: %s", rd_kafka_err2str(e));
+    const char *why = NULL; /* one attempt: a full queue is not waited for */
+    if (smc_kafka_produce_until(c->tickp, c->topic_in, p, NULL, 0, tick, sizeof tick - 1, 0, &why) <
+        0)
+      cmlog(c, SMC_LOG_WARN, p, "tick: %s", why);
     else
       smc_metrics_counter_add("smc_ticks_total", NULL, 1);
     c->last_tick[p] = now;
@@ -1277,18 +1272,15 @@ static void update_lag(smc_committer_t *c, int64_t now) {
       atomic_store(&c->lag[p], -1);
       continue;
     }
-    int64_t lo = 0, hi = 0;
-    if (rd_kafka_get_watermark_offsets(c->consumer, c->topic_in, p, &lo, &hi))
+    int64_t hi = 0, pos = -1;
+    if (smc_kafka_position(c->consumer, c->topic_in, p, &hi, &pos) < 0)
       continue;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic_in, p);
-    if (!rd_kafka_position(c->consumer, l) && l->elems[0].offset >= 0) {
-      smc_metrics_gauge_set("smc_fold_lag_records", labels, (double)(hi - l->elems[0].offset));
-      atomic_store(&c->lag[p], hi - l->elems[0].offset);
+    if (pos >= 0) {
+      smc_metrics_gauge_set("smc_fold_lag_records", labels, (double)(hi - pos));
+      atomic_store(&c->lag[p], hi - pos);
     } else if (c->folded_end[p] >= 0 && hi >= c->folded_end[p]) {
       atomic_store(&c->lag[p], hi - c->folded_end[p]);
     }
-    rd_kafka_topic_partition_list_destroy(l);
   }
 }
 
@@ -1321,12 +1313,9 @@ static void *committer_main(void *arg) {
   pthread_mutex_lock(&c->jlock);
   c->stream = &c->batch[c->front];
   pthread_mutex_unlock(&c->jlock);
-  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(sub, c->topic_in, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(c->consumer, sub);
-  rd_kafka_topic_partition_list_destroy(sub);
-  if (e) {
-    cmlog(c, SMC_LOG_ERROR, -1, "subscribe: %s", rd_kafka_err2str(e));
+  char why[256];
+  if (smc_kafka_subscribe(c->consumer, c->topic_in, why, sizeof why) < 0) {
+    cmlog(c, SMC_LOG_ERROR, -1, "%s", why);
     atomic_store(&c->healthy, 0);
     goto out;
   }
@@ -1337,27 +1326,23 @@ static void *committer_main(void *arg) {
     if (c->need_resync && c->inflight) {
       /* resync once the commit in flight has ended; serve the group meanwhile
        * (records read now are re-read after the rewind) */
-      rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 10);
-      if (m)
-        rd_kafka_message_destroy(m);
+      smc_kafka_message_free(smc_kafka_consume(c->consumer, 10));
       continue;
     }
     if (c->need_resync && resync(c) < 0) {
       struct timespec ts = {0, 200 * 1000000L};
       nanosleep(&ts, NULL);
-      rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 0); /* serve rebalances */
-      if (m)
-        rd_kafka_message_destroy(m);
+      smc_kafka_message_free(smc_kafka_consume(c->consumer, 0)); /* serve rebalances */
       continue;
     }
     if (c->inflight && c->batch[c->front].records >= hard_cap) {
       settle(c, 1); /* the broker is far behind: wait for it */
       continue;
     }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, poll_timeout(c, smc_now_ms()));
+    rd_kafka_message_t *m = smc_kafka_consume(c->consumer, poll_timeout(c, smc_now_ms()));
     if (m) {
       handle_message(c, m);
-      rd_kafka_message_destroy(m);
+      smc_kafka_message_free(m);
     }
     serve_reads(c);
     int64_t now = smc_now_ms();
@@ -1369,12 +1354,12 @@ static void *committer_main(void *arg) {
       dispatch(c);
     maybe_tick(c, now);
     update_lag(c, now);
-    rd_kafka_poll(c->tickp, 0);
+    smc_kafka_poll(c->tickp, 0);
   }
 out:
   drain(c, 1);
   cmlog(c, SMC_LOG_INFO, -1, "leaving group %s", c->group);
-  rd_kafka_consumer_close(c->consumer); /* revokes: commits or drops first */
+  smc_kafka_leave(c->consumer); /* revokes: commits or drops first */
   drain(c, 0);
   if (c->cthread_started) {
     pthread_mutex_lock(&c->jlock);
@@ -1384,7 +1369,7 @@ out:
     pthread_join(c->cthread, NULL);
     c->cthread_started = 0;
   }
-  rd_kafka_flush(c->tickp, 2000);
+  smc_kafka_flush(c->tickp, 2000);
   return NULL;
 }
 
@@ -1421,13 +1406,9 @@ static void committer_free(smc_committer_t *c) {
     return;
   smc_answers_remove_folder(c->answers, c);
   fail_reads(c);
-  if (c->cq)
-    rd_kafka_queue_destroy(c->cq);
-  if (c->consumer)
-    rd_kafka_destroy(c->consumer);
+  smc_kafka_destroy(c->consumer);
   smc_txn_destroy(c->txn);
-  if (c->tickp)
-    rd_kafka_destroy(c->tickp);
+  smc_kafka_destroy(c->tickp);
   smc_read_index_destroy(c->ri);
   batch_free(&c->batch[0]);
   batch_free(&c->batch[1]);
@@ -1518,11 +1499,10 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if (c->folded_end)
     for (int32_t p = 0; p < n; p++)
       c->folded_end[p] = -1;
-  c->cq = rd_kafka_queue_get_consumer(c->consumer);
   c->lag = malloc((size_t)n * sizeof *c->lag);
   for (int32_t p = 0; c->lag && p < n; p++)
     atomic_init(&c->lag[p], -1);
-  if (!c->serving || !c->last_tick || !c->folded_end || !c->cq || !c->lag ||
+  if (!c->serving || !c->last_tick || !c->folded_end || !c->lag ||
       batch_init(c, &c->batch[0]) < 0 || batch_init(c, &c->batch[1]) < 0) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;

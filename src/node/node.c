@@ -244,6 +244,9 @@ static void describe_metrics(void) {
       {"smc_committer_txn_aborts_total", SMC_METRIC_COUNTER, "Committer transactions aborted."},
       {"smc_committer_producer_rebuilds_total", SMC_METRIC_COUNTER,
        "Transactional producers re-created after fatal, fenced or indefinite errors."},
+      {"smc_committer_producer_abandoned_total", SMC_METRIC_COUNTER,
+       "Transactional producers abandoned by the watchdog: a call ran past "
+       "--txn-deadline-ms (a new producer fenced each one)."},
       {"smc_ticks_total", SMC_METRIC_COUNTER, "Tick events written for pending timers."},
       {"smc_timer_pending", SMC_METRIC_GAUGE, "1 when a timer is pending in the partition."},
       {"smc_fold_lag_records", SMC_METRIC_GAUGE, "Records of the partition not folded yet."},
@@ -276,6 +279,7 @@ static void describe_metrics(void) {
       {"smc_txn_records_total", NULL},
       {"smc_committer_txn_aborts_total", NULL},
       {"smc_committer_producer_rebuilds_total", NULL},
+      {"smc_committer_producer_abandoned_total", NULL},
       {"smc_ticks_total", NULL},
       {"smc_heartbeats_total", NULL},
       {"smc_local_reads_total", NULL},

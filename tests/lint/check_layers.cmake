@@ -21,7 +21,6 @@ set(layers base core store kafka client node gateway cli)
 set(SMC_RDKAFKA_PENDING
   client/client.c
   gateway/follower.c
-  node/committer.c
   node/replay.c
   node/voter.c
   node/snapshot.c

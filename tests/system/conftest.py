@@ -71,9 +71,10 @@ def partition_of(key, n):
 class Worker:
     """One `smc worker` process with its own data dir and log file."""
 
-    def __init__(self, cluster, name, voter=None, committer=True, hook=None, extra=()):
+    def __init__(self, cluster, name, voter=None, committer=True, hook=None, extra=(), env=None):
         self.cluster, self.name, self.voter = cluster, name, voter
         self.committer, self.hook, self.extra = committer, hook, list(extra)
+        self.env = env  # added to the environment (None: as it is)
         self.data_dir = os.path.join(cluster.tmp, name)
         self.log_path = os.path.join(cluster.tmp, name + ".log")
         self.proc = None
@@ -95,7 +96,8 @@ class Worker:
         log = open(self.log_path, "a")
         log.write("=== start %d\n" % self.starts)
         log.flush()
-        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         self.starts += 1
         return self
