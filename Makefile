@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 LINT_DIRS := $(wildcard src include tests bench)
 
-.PHONY: test-brokers build dev test lint fuzz fuzz-long clean distclean kafka-start kafka-stop kafka-status bench bench-lock
+.PHONY: build dev test lint fuzz fuzz-long clean distclean kafka-start kafka-stop kafka-status bench bench-lock
 
 build:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -20,11 +20,6 @@ dev:
 
 test:
 	scripts/test.sh
-
-# The whole suite plus the three-broker failure tests (test_brokers3.py), opt-in
-# until the committer survives librdkafka's send_offsets hang (operations.md).
-test-brokers:
-	SMC_BROKERS3=1 scripts/test.sh
 
 lint:
 	@files=$$(find $(LINT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) | sort); \
