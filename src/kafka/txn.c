@@ -173,12 +173,10 @@ static void tlog(smc_txn_t *t, int level, int32_t partition, const char *fmt, ..
 static void tlog(smc_txn_t *t, int level, int32_t partition, const char *fmt, ...) {
   if (!t->cfg.log)
     return;
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  t->cfg.log(t->cfg.opaque, level, partition, fmt, ap);
   va_end(ap);
-  t->cfg.log(t->cfg.opaque, level, partition, msg);
 }
 
 static int stopping(const smc_txn_t *t) { return t->cfg.stop && atomic_load(t->cfg.stop); }

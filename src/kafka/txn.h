@@ -36,6 +36,7 @@
 #define SMC_KAFKA_TXN_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,9 +49,10 @@ typedef struct smc_txn smc_txn_t;
  * it, at most 30 s). */
 #define SMC_TXN_DEADLINE_MS 40000
 
-/* A log line of the session: level 0 error, 1 warning, 2 info, 3 debug;
- * partition -1 when none. */
-typedef void (*smc_txn_log_fn)(void *opaque, int level, int32_t partition, const char *msg);
+/* A log line of the session (printf format and its arguments): level 0
+ * error, 1 warning, 2 info, 3 debug; partition -1 when none. */
+typedef void (*smc_txn_log_fn)(void *opaque, int level, int32_t partition, const char *fmt,
+                               va_list ap);
 
 /* Strings and props are borrowed: they must outlive the session. */
 typedef struct smc_txn_config {

@@ -173,15 +173,23 @@ struct smc_committer {
 
 static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...) {
+/* cmlog's body; also the transactional session's logger (txn.h). */
+static void cmlogv(void *opaque, int level, int32_t p, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void cmlogv(void *opaque, int level, int32_t p, const char *fmt, va_list ap) {
+  smc_committer_t *c = opaque;
   if (level > smc_log_level())
     return;
   char msg[1536];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  smc_log(level, c->cfg->node_id, p, "committer: %s", msg);
+}
+
+static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  cmlogv(c, level, p, fmt, ap);
   va_end(ap);
-  smc_log(level, c->cfg->node_id, p, "committer: %s", msg);
 }
 
 static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
@@ -241,10 +249,6 @@ static void set_serving(smc_committer_t *c, const smc_kafka_part_t *parts, int n
 
 /* ---- producers -------------------------------------------------------- */
 
-static void txn_logger(void *opaque, int level, int32_t partition, const char *msg) {
-  cmlog(opaque, level, partition, "%s", msg);
-}
-
 /* The transactional session (kafka/txn.h): its producer is made by the
  * commit thread's first smc_txn_open. */
 static smc_txn_t *new_txn(smc_committer_t *c) {
@@ -257,7 +261,7 @@ static smc_txn_t *new_txn(smc_committer_t *c) {
                          .txn_timeout_ms = txn_timeout,
                          .deadline_ms = c->cfg->txn_deadline_ms,
                          .stop = &c->stop,
-                         .log = txn_logger,
+                         .log = cmlogv,
                          .opaque = c};
   return smc_txn_new(&tc);
 }

@@ -18,6 +18,8 @@ import re
 import time
 import urllib.request
 
+import pytest
+
 from conftest import MACHINES, check_storm, loadgen_ids, wait_for
 
 LOCK = os.path.join(MACHINES, "lock.yaml")
@@ -60,21 +62,16 @@ def check_recovered(cluster, w, call):
     assert metric(w, "smc_committer_producer_rebuilds_total") >= 1
 
 
-def test_send_offsets_hangs(cluster):
-    w = hung_worker(cluster, "w1", "send_offsets:30", 3000)
+@pytest.mark.parametrize("fault,call", [
+    ("send_offsets:30", "send_offsets_to_transaction"),  # (a)
+    ("commit:30:after", "commit_transaction"),  # (b)
+])
+def test_call_hangs(cluster, fault, call):
+    w = hung_worker(cluster, "w1", fault, 3000)
     cluster.apply(LOCK)
-    sent = run_load(cluster, "s")
+    sent = run_load(cluster, fault[0])
     check_storm(cluster, sent, [LOCK], timeout=180)
-    check_recovered(cluster, w, "send_offsets_to_transaction")
-    assert w.stop(timeout=40) == 0, w.log()[-3000:]
-
-
-def test_commit_hangs_after_committing(cluster):
-    w = hung_worker(cluster, "w1", "commit:30:after", 3000)
-    cluster.apply(LOCK)
-    sent = run_load(cluster, "c")
-    check_storm(cluster, sent, [LOCK], timeout=180)
-    check_recovered(cluster, w, "commit_transaction")
+    check_recovered(cluster, w, call)
     assert w.stop(timeout=40) == 0, w.log()[-3000:]
 
 
