@@ -275,9 +275,10 @@ static int prod_call(smc_txn_t *t, int op, rd_kafka_error_t **e) {
     pthread_mutex_unlock(&p->mu);
     return 0;
   }
+  pthread_t thread = p->thread; /* p is the thread's from the unlock on */
   p->abandoned = 1;
   pthread_mutex_unlock(&p->mu);
-  pthread_detach(p->thread);
+  pthread_detach(thread);
   t->p = NULL;
   t->open = 0;
   smc_metrics_counter_add("smc_committer_producer_abandoned_total", NULL, 1);
