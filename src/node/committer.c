@@ -19,10 +19,12 @@
  * Kafka allows one open transaction per producer; between two batches none
  * is open.
  *
- * Recovery: a failed transaction is aborted (or, on a fatal error, fencing or
- * an indefinite (timed out) commit or abort, the transactional producer is
- * destroyed and re-created: init_transactions fences the old epoch and
- * settles the open transaction) by the commit thread. The fold thread then
+ * Recovery: a failed transaction is aborted (or, on a fatal error, fencing,
+ * an indefinite (timed out) commit or abort, or a call still running at its
+ * deadline, the transactional producer is replaced: init_transactions fences
+ * the old epoch and settles the open transaction) by the commit thread,
+ * through the transactional session (kafka/txn.h), which owns every
+ * librdkafka transaction call and its watchdog. The fold thread then
  * drops both the failed batch and the front batch folded on top of it and
  * "resyncs": every assigned partition is restored to the group's committed
  * offset (replaying [applied, committed) silently when the store is behind)
