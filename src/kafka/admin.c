@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "kafka/kconf.h"
 
 void smc_topic_defs_close(smc_topic_defs_t *defs) {
@@ -372,20 +373,14 @@ done:
   return rc;
 }
 
-int smc_topic_config_get(const char *bootstrap, const char *const *props, const char *topic,
-                         const char *name, char *out, size_t cap, int timeout_ms,
-                         smc_error_t *err) {
+/* One DescribeConfigs round of topic's setting name on rk (see
+ * smc_topic_config_get); *transport = 1 when it failed on the connection to
+ * the broker it went to (another round may go to another broker). */
+static int config_get_once(rd_kafka_t *rk, const char *topic, const char *name, char *out,
+                           size_t cap, int timeout_ms, int *transport, smc_error_t *err) {
   char errstr[512];
-  out[0] = '\0';
-  rd_kafka_conf_t *conf = smc_kconf_new(bootstrap, props, errstr, sizeof(errstr));
-  if (!conf)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "%s", errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    return smc_error_set(err, SMC_EKAFKA, NULL, "cannot create the admin client: %s", errstr);
-  }
   int rc = SMC_ENOT_FOUND;
+  *transport = 0;
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
   rd_kafka_AdminOptions_set_request_timeout(ao, timeout_ms, errstr, sizeof(errstr));
@@ -399,6 +394,7 @@ int smc_topic_config_get(const char *bootstrap, const char *const *props, const 
   }
   if (rd_kafka_event_error(ev)) {
     rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+    *transport = e == RD_KAFKA_RESP_ERR__TRANSPORT;
     rc = smc_error_set(
         err,
         e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT ? SMC_EUNAVAILABLE
@@ -434,6 +430,38 @@ done:
   rd_kafka_ConfigResource_destroy(res);
   rd_kafka_AdminOptions_destroy(ao);
   rd_kafka_queue_destroy(q);
-  rd_kafka_destroy(rk);
   return rc;
+}
+
+/* A request that failed on its connection is made again (every 250 ms)
+ * until timeout_ms has passed: with one broker of several down, librdkafka
+ * may send it to that broker (it learned it from the bootstrap list, or the
+ * cluster's metadata still names it), and the others would answer. */
+int smc_topic_config_get(const char *bootstrap, const char *const *props, const char *topic,
+                         const char *name, char *out, size_t cap, int timeout_ms,
+                         smc_error_t *err) {
+  char errstr[512];
+  out[0] = '\0';
+  rd_kafka_conf_t *conf = smc_kconf_new(bootstrap, props, errstr, sizeof(errstr));
+  if (!conf)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "%s", errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return smc_error_set(err, SMC_EKAFKA, NULL, "cannot create the admin client: %s", errstr);
+  }
+  int64_t deadline = smc_now_ms() + timeout_ms;
+  int rc, transport = 0;
+  smc_error_t e; /* the last round's */
+  for (;;) {
+    int left = (int)(deadline - smc_now_ms());
+    smc_error_clear(&e);
+    rc = config_get_once(rk, topic, name, out, cap, left > 1000 ? left : 1000, &transport, &e);
+    if (rc != SMC_EUNAVAILABLE || !transport || smc_now_ms() + 250 >= deadline)
+      break;
+    struct timespec ts = {0, 250 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  rd_kafka_destroy(rk);
+  return rc < 0 ? smc_error_set(err, rc, NULL, "%s", e.message) : rc;
 }
