@@ -52,7 +52,9 @@ typedef struct delivery {
   int done;
   rd_kafka_resp_err_t err;
   rd_kafka_msg_status_t status;
-  int64_t offset; /* of the record in the log, once acknowledged */
+  int64_t offset;            /* of the record in the log, once acknowledged */
+  void (*notify)(void *arg); /* smc_client_delivery_notify, until finished */
+  void *notify_arg;
 } delivery_t;
 
 struct smc_client {
@@ -127,6 +129,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   d->status = rd_kafka_message_status(m);
   d->offset = m->offset;
   pthread_cond_signal(&d->cond);
+  if (d->notify) /* under dlock: _finish clears it under dlock too */
+    d->notify(d->notify_arg);
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
 }
@@ -550,6 +554,7 @@ static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, int64
                        rd_kafka_err2str(d->err));
   if (offset)
     *offset = rc == 0 ? d->offset : -1;
+  d->notify = NULL;
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
   return rc;
@@ -736,6 +741,27 @@ int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id
 int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, int64_t *offset,
                            smc_error_t *err) {
   return delivery_finish(c, (delivery_t *)d, timeout_ms, offset, err);
+}
+
+void smc_client_delivery_notify(smc_client_t *c, smc_delivery_t *d, void (*notify)(void *arg),
+                                void *arg) {
+  delivery_t *dl = (delivery_t *)d;
+  pthread_mutex_lock(&c->dlock);
+  if (dl->done) {
+    pthread_mutex_unlock(&c->dlock);
+    notify(arg);
+    return;
+  }
+  dl->notify = notify;
+  dl->notify_arg = arg;
+  pthread_mutex_unlock(&c->dlock);
+}
+
+int smc_client_delivery_done(smc_client_t *c, smc_delivery_t *d) {
+  pthread_mutex_lock(&c->dlock);
+  int done = ((delivery_t *)d)->done;
+  pthread_mutex_unlock(&c->dlock);
+  return done;
 }
 
 struct smc_vote_key {

@@ -41,6 +41,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1288,9 +1289,24 @@ static int folder_serves(void *self, int32_t p) {
   return p >= 0 && p < c->nparts && is_serving(c, p) && atomic_load(&c->healthy);
 }
 
-static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
+static void folder_read(void *self, smc_answer_t *a);
+
+/* The read index round answered a's ask (round thread): queue the read. */
+static void read_index_done(smc_read_index_wait_t *w, int rc, int64_t end) {
+  smc_answer_t *a = (smc_answer_t *)((char *)w - offsetof(smc_answer_t, ri));
+  if (rc) {
+    smc_answer_fill(a, SMC_EUNAVAILABLE, NULL, 0, 1);
+    return;
+  }
+  a->target = end;
+  folder_read(a->fself, a);
+}
+
+static void folder_read_index(void *self, smc_answer_t *a) {
   smc_committer_t *c = self;
-  return smc_read_index_end(c->ri, p, timeout_ms, end);
+  a->ri.partition = a->partition;
+  a->ri.done = read_index_done;
+  smc_read_index_start(c->ri, &a->ri);
 }
 
 static void folder_read(void *self, smc_answer_t *a) {
@@ -1305,6 +1321,8 @@ static void folder_read(void *self, smc_answer_t *a) {
 
 static int folder_cancel(void *self, smc_answer_t *a) {
   smc_committer_t *c = self;
+  if (smc_read_index_cancel(c->ri, &a->ri))
+    return 1; /* still waiting for its round */
   int queued = 0;
   pthread_mutex_lock(&c->rlock);
   for (smc_answer_t **pp = &c->reads; *pp; pp = &(*pp)->next)
@@ -1318,7 +1336,7 @@ static int folder_cancel(void *self, smc_answer_t *a) {
   return queued;
 }
 
-static const smc_folder_ops_t folder_ops = {folder_serves, folder_end_offset, folder_read,
+static const smc_folder_ops_t folder_ops = {folder_serves, folder_read_index, folder_read,
                                             folder_cancel};
 
 /* Fail every queued read (the committer stops). */
