@@ -112,7 +112,7 @@ static int cmd_export_run(int argc, char **argv) {
   }
   rc = SMC_EXIT_FAILED;
   char *topic = smc_topic(c.prefix, name);
-  rd_kafka_t *rk = topic ? smc_logcmd_open_reader(&c, "export") : NULL;
+  smc_kafka_t *rk = topic ? smc_logcmd_open_reader(&c, "export") : NULL;
   if (rk) {
     int32_t n = smc_logcmd_partitions(rk, topic, "export");
     if (n >= 0) {

@@ -217,12 +217,12 @@ static int write_whole_changelog(const smc_logcmd_conn_t *c, smc_store_t *store,
   char errstr[512];
   char *topic = smc_topic(c->prefix, "changelog");
   static const char *const kv[] = {"linger.ms", "20", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = c->bootstrap,
                            .base = kv,
                            .props = (const char *const *)c->props,
                            .murmur2 = 1};
-  rd_kafka_t *rk = topic ? smc_kafka_open(&spec, errstr, sizeof errstr) : NULL;
+  smc_kafka_t *rk = topic ? smc_kafka_open(&spec, errstr, sizeof errstr) : NULL;
   int rc = -1;
   if (!rk) {
     fprintf(stderr, "smc replay: changelog producer: %s\n", topic ? errstr : "out of memory");
@@ -345,7 +345,7 @@ static int cmd_replay_run(int argc, char **argv) {
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/%s", data_dir, store_name);
   char *topic = smc_topic(c.prefix, "proposals");
-  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
+  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;

@@ -209,7 +209,7 @@ static int cmd_verify_run(int argc, char **argv) {
   rc = SMC_EXIT_FAILED;
   int64_t t0 = smc_now_ms();
   char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
-  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
+  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;

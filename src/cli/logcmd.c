@@ -80,23 +80,23 @@ int smc_logcmd_default_threads(const char *cmd, int *out) {
 }
 
 /* A consumer handle for metadata and reading by assignment. */
-rd_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd) {
+smc_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd) {
   char errstr[512];
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
                            .bootstrap = c->bootstrap,
                            .group_id = "smc-reader",
                            .eof = 1,
                            .props = (const char *const *)c->props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     fprintf(stderr, "smc %s: %s\n", cmd, errstr);
   return rk;
 }
 
-void smc_logcmd_close_reader(rd_kafka_t *rk) { smc_kafka_close(rk); }
+void smc_logcmd_close_reader(smc_kafka_t *rk) { smc_kafka_close(rk); }
 
 /* Partition count of <prefix><name>; prints the error. */
-int32_t smc_logcmd_partitions(rd_kafka_t *rk, const char *topic, const char *cmd) {
+int32_t smc_logcmd_partitions(smc_kafka_t *rk, const char *topic, const char *cmd) {
   int32_t n = smc_kafka_partitions(rk, topic, 15000);
   if (n < 0)
     fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));

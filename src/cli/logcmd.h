@@ -7,9 +7,10 @@
 #ifndef SMC_CLI_LOGCMD_H
 #define SMC_CLI_LOGCMD_H
 
-#include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kafka/handle.h"
 
 typedef struct smc_logcmd_conn {
   const char *bootstrap, *prefix;
@@ -49,9 +50,9 @@ int smc_logcmd_parse_threads(const char *cmd, const char *what, const char *text
 /* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
 int smc_logcmd_default_threads(const char *cmd, int *out);
 /* A consumer handle for metadata and reading by assignment (errors printed). */
-rd_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
-void smc_logcmd_close_reader(rd_kafka_t *rk);
+smc_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
+void smc_logcmd_close_reader(smc_kafka_t *rk);
 /* Partition count of topic; prints the error. */
-int32_t smc_logcmd_partitions(rd_kafka_t *rk, const char *topic, const char *cmd);
+int32_t smc_logcmd_partitions(smc_kafka_t *rk, const char *topic, const char *cmd);
 
 #endif
