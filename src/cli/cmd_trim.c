@@ -44,8 +44,7 @@ static void print_partition(int json, int dry_run, int32_t p, int64_t lo, int64_
            dry_run ? ",\"dry_run\":true"
            : err   ? ",\"error\":\""
                    : "",
-           err && !dry_run ? err : "",
-           err && !dry_run ? "\"" : "");
+           err && !dry_run ? err : "", err && !dry_run ? "\"" : "");
   else if (before < 0)
     printf("partition %d: kept (log start %lld, checkpoint %lld%s, committed %lld)\n", (int)p,
            (long long)lo, (long long)cp->offset, cp->complete ? "" : " incomplete",
@@ -55,8 +54,7 @@ static void print_partition(int json, int dry_run, int32_t p, int64_t lo, int64_
            dry_run ? "would trim"
            : err   ? "failed to trim"
                    : "trimmed",
-           (long long)before, (long long)lo, err ? ": " : "",
-           err ? err : "");
+           (long long)before, (long long)lo, err ? ": " : "", err ? err : "");
 }
 
 int smc_cli_topics_trim(const smc_cli_conn_t *conn, int timeout_ms, int dry_run, int json) {
@@ -118,8 +116,8 @@ int smc_cli_topics_trim(const smc_cli_conn_t *conn, int timeout_ms, int dry_run,
     before[p] = safe && !dry_run ? cps[p].offset : -1;
   }
   if (rc == SMC_EXIT_OK) {
-    int d = smc_kafka_delete_records(rk, proposals, n, before, errs, timeout_ms, errstr,
-                                     sizeof errstr);
+    int d =
+        smc_kafka_delete_records(rk, proposals, n, before, errs, timeout_ms, errstr, sizeof errstr);
     if (d == SMC_EKAFKA)
       fprintf(stderr, "smc topics trim: %s\n", errstr);
     if (d < 0)

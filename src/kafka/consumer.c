@@ -59,8 +59,7 @@ static rd_kafka_topic_partition_list_t *part_list(const char *topic, const smc_k
   return l;
 }
 
-static int assign_list(smc_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *why,
-                       size_t len) {
+static int assign_list(smc_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *why, size_t len) {
   if (!l) {
     snprintf(why, len, "out of memory");
     return -1;
@@ -78,8 +77,8 @@ int smc_kafka_assign(smc_kafka_t *rk, const smc_kafka_tp_t *tps, int n, char *wh
   return assign_list(rk, tp_list(tps, n), why, len);
 }
 
-int smc_kafka_assign_parts(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts,
-                           int n, char *why, size_t len) {
+int smc_kafka_assign_parts(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts, int n,
+                           char *why, size_t len) {
   return assign_list(rk, part_list(topic, parts, n), why, len);
 }
 
@@ -108,39 +107,44 @@ void smc_kafka_positions(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *p
   rd_kafka_topic_partition_list_destroy(l);
 }
 
-int smc_kafka_list_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts, int n,
-                           int timeout_ms, char *why, size_t len) {
-  rd_kafka_topic_partition_list_t *lo = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-  rd_kafka_topic_partition_list_t *hi = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__NOENT;
-  if (!lo || !hi)
-    goto out;
-  for (int i = 0; i < n; i++) {
-    rd_kafka_topic_partition_list_add(lo, topic, parts[i].partition)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(hi, topic, parts[i].partition)->offset = RD_KAFKA_OFFSET_END;
-  }
-  e = rd_kafka_offsets_for_times(rk, lo, timeout_ms);
-  if (!e)
-    e = rd_kafka_offsets_for_times(rk, hi, timeout_ms);
-  for (int i = 0; !e && i < lo->cnt; i++)
-    if (lo->elems[i].err || hi->elems[i].err || lo->elems[i].offset < 0 || hi->elems[i].offset < 0)
-      e = lo->elems[i].err   ? lo->elems[i].err
-          : hi->elems[i].err ? hi->elems[i].err
-                             : RD_KAFKA_RESP_ERR__FAIL;
-  for (int i = 0; !e && i < n; i++) {
-    parts[i].low = lo->elems[i].offset;
-    parts[i].high = hi->elems[i].offset;
-  }
-out:
-  if (lo)
-    rd_kafka_topic_partition_list_destroy(lo);
-  if (hi)
-    rd_kafka_topic_partition_list_destroy(hi);
+/* One ListOffsets request for every partition of parts at offset `at`
+ * (BEGINNING or END); the answers into low or high. */
+static rd_kafka_resp_err_t list_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts,
+                                        int n, int64_t at, int timeout_ms) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  if (!l)
+    return RD_KAFKA_RESP_ERR__NOENT;
+  for (int i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add(l, topic, parts[i].partition)->offset = at;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+  for (int i = 0; !e && i < l->cnt; i++)
+    if (l->elems[i].err || l->elems[i].offset < 0)
+      e = l->elems[i].err ? l->elems[i].err : RD_KAFKA_RESP_ERR__FAIL;
+  for (int i = 0; !e && i < n; i++)
+    *(at == RD_KAFKA_OFFSET_END ? &parts[i].high : &parts[i].low) = l->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return e;
+}
+
+static int offsets_error(rd_kafka_resp_err_t e, char *why, size_t len) {
   if (!e)
     return 0;
-  snprintf(why, len, "%s", lo && hi ? rd_kafka_err2str(e) : "out of memory");
+  snprintf(why, len, "%s", e == RD_KAFKA_RESP_ERR__NOENT ? "out of memory" : rd_kafka_err2str(e));
   return e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA;
+}
+
+int smc_kafka_list_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts, int n,
+                           int timeout_ms, char *why, size_t len) {
+  rd_kafka_resp_err_t e = list_offsets(rk, topic, parts, n, RD_KAFKA_OFFSET_BEGINNING, timeout_ms);
+  if (!e)
+    e = list_offsets(rk, topic, parts, n, RD_KAFKA_OFFSET_END, timeout_ms);
+  return offsets_error(e, why, len);
+}
+
+int smc_kafka_end_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts, int n,
+                          int timeout_ms, char *why, size_t len) {
+  return offsets_error(list_offsets(rk, topic, parts, n, RD_KAFKA_OFFSET_END, timeout_ms), why,
+                       len);
 }
 
 void smc_kafka_commit_async(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts,

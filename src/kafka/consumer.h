@@ -53,8 +53,8 @@ void smc_kafka_msg_record(smc_msgrec_t *mr, const smc_kafka_msg_t *m);
 /* Assign exactly tps (n = 0: nothing). 0, or -1 with why filled. */
 int smc_kafka_assign(smc_kafka_t *rk, const smc_kafka_tp_t *tps, int n, char *why, size_t len);
 /* The same for partitions of one topic, each from its offset. */
-int smc_kafka_assign_parts(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts,
-                           int n, char *why, size_t len);
+int smc_kafka_assign_parts(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts, int n,
+                           char *why, size_t len);
 void smc_kafka_unassign(smc_kafka_t *rk);
 /* Subscribe rk (a group consumer) to topic: 0, or -1 with why filled. */
 int smc_kafka_subscribe(smc_kafka_t *rk, const char *topic, char *why, size_t len);
@@ -66,6 +66,9 @@ void smc_kafka_positions(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *p
  * SMC_EKAFKA, with why filled. */
 int smc_kafka_list_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts, int n,
                            int timeout_ms, char *why, size_t len);
+/* The same, only the ends (high), in one request. */
+int smc_kafka_end_offsets(smc_kafka_t *rk, const char *topic, smc_kafka_part_t *parts, int n,
+                          int timeout_ms, char *why, size_t len);
 /* Commit parts[i].offset for the group, without waiting. */
 void smc_kafka_commit_async(smc_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts,
                             int n);

@@ -67,10 +67,17 @@ int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int pr
 }
 
 smc_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errlen) {
+  smc_kafka_t *rk = NULL;
+  smc_kafka_new(s, &rk, errstr, errlen);
+  return rk;
+}
+
+int smc_kafka_new(const smc_kafka_spec_t *s, smc_kafka_t **out, char *errstr, size_t errlen) {
   int producer = s->type == RD_KAFKA_PRODUCER;
+  *out = NULL;
   rd_kafka_conf_t *conf = smc_kconf_new(s->bootstrap, NULL, errstr, errlen);
   if (!conf)
-    return NULL;
+    return SMC_EINVALID_ARGUMENT;
   static const char *const consumer[] = {"enable.auto.commit",
                                          "false",
                                          "enable.auto.offset.store",
@@ -112,7 +119,8 @@ smc_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errl
   if ((producer && (s->report_cb || s->delivery_cb)) || (!producer && s->group)) {
     if (!(rep = malloc(sizeof *rep))) {
       snprintf(errstr, errlen, "out of memory");
-      goto fail;
+      rd_kafka_conf_destroy(conf);
+      return SMC_ENOMEM;
     }
     *rep = (reporter_t){REPORTER_MAGIC, producer ? s->report_cb : NULL,
                         producer ? s->delivery_cb : NULL, s->group, s->opaque};
@@ -127,14 +135,16 @@ smc_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errl
   rd_kafka_t *rk = rd_kafka_new(s->type, conf, errstr, errlen);
   if (!rk) {
     free(rep);
-    goto fail; /* rd_kafka_new takes the configuration over only on success */
+    rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it over only on success */
+    return SMC_EKAFKA;
   }
   if (!producer)
     rd_kafka_poll_set_consumer(rk);
-  return rk;
+  *out = rk;
+  return 0;
 fail:
   rd_kafka_conf_destroy(conf);
-  return NULL;
+  return SMC_EINVALID_ARGUMENT;
 }
 
 void smc_kafka_leave(smc_kafka_t *rk) {
@@ -166,7 +176,8 @@ int smc_kafka_flush(smc_kafka_t *rk, int ms) {
 
 int smc_kafka_watermarks(smc_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
                          int64_t *hi, int timeout_ms) {
-  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
   if (!e)
     return 0;
   return e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA;

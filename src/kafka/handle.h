@@ -54,10 +54,10 @@ typedef struct smc_kafka_spec {
   /* consumer, instead of rebalance_cb: the rebalance skeleton of group.h
    * with this handler (must outlive the handle) */
   const struct smc_kafka_group_handler *group;
-  smc_kafka_report_fn report_cb;       /* producer, optional (then close with smc_kafka_close) */
-  smc_kafka_delivery_fn delivery_cb;   /* producer, instead of report_cb: the full report */
-  const char *transactional_id;        /* producer: transactional.id (NULL: none) */
-  void *opaque;                        /* for the callbacks */
+  smc_kafka_report_fn report_cb;     /* producer, optional (then close with smc_kafka_close) */
+  smc_kafka_delivery_fn delivery_cb; /* producer, instead of report_cb: the full report */
+  const char *transactional_id;      /* producer: transactional.id (NULL: none) */
+  void *opaque;                      /* for the callbacks */
 } smc_kafka_spec_t;
 
 /* Apply props (k, v, ..., NULL) to conf; producer = 1 skips consumer-only
@@ -69,6 +69,10 @@ int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int pr
 /* A new handle per spec, or NULL with errstr filled. The caller owns it:
  * smc_kafka_close (consumers are closed first). */
 smc_kafka_t *smc_kafka_open(const smc_kafka_spec_t *spec, char *errstr, size_t errlen);
+/* The same, saying why it failed: 0 with *out set; SMC_EINVALID_ARGUMENT
+ * (a property unknown or invalid) or SMC_EKAFKA (the client could not be
+ * created), errstr filled, *out NULL. */
+int smc_kafka_new(const smc_kafka_spec_t *spec, smc_kafka_t **out, char *errstr, size_t errlen);
 
 /* consumer_close (for a consumer, unless smc_kafka_leave did) then
  * destroy; NULL is a no-op. */

@@ -19,8 +19,7 @@
  * SMC_ETOO_LARGE (larger than the producer takes) / SMC_EKAFKA with *why
  * set to librdkafka's reason; no report comes then. */
 int smc_kafka_send(smc_kafka_t *rk, const char *topic, int32_t partition, const void *key,
-                   size_t klen, const void *value, size_t vlen, void *msg_opaque,
-                   const char **why);
+                   size_t klen, const void *value, size_t vlen, void *msg_opaque, const char **why);
 
 /* Wait up to ms for the queued messages, then drop what is left (queued and
  * in flight) and serve their reports for up to 1 s: every report has been

@@ -138,7 +138,7 @@ struct smc_snapshot {
   uint8_t *kbuf;                   /* commit thread: the key being produced */
   size_t kcap;
   smc_kafka_t *producer; /* during smc_snapshot_write */
-  int64_t written;      /* during smc_snapshot_write: records produced */
+  int64_t written;       /* during smc_snapshot_write: records produced */
 };
 
 smc_snapshot_t *smc_snapshot_new(const char *topic, int32_t nparts) {

@@ -19,7 +19,6 @@ set(layers base core store kafka client node gateway cli)
 
 # Files that still call librdkafka outside src/kafka/ (to move there).
 set(SMC_RDKAFKA_PENDING
-  client/client.c
   node/committer.c)
 set(SMC_RDKAFKA_MOCK cli/cmd_dev.c)
 
