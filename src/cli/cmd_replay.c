@@ -282,26 +282,18 @@ static int cmd_replay_run(int argc, char **argv) {
   smc_logcmd_conn_t c;
   smc_logcmd_conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, threads = 1, opt,
-      rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, opt, rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
-  smc_fold_config_t lim;
-  smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("replay", &lim) < 0 ||
-      smc_logcmd_default_threads("replay", &threads) < 0)
+  smc_logcmd_fold_t fo;
+  if (smc_logcmd_fold_defaults(&fo, "replay") < 0)
     goto out;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
-    int known = smc_logcmd_conn_opt(&c, opt, optarg, "replay");
-    if (known < 0)
-      goto out;
-    if (known)
-      continue;
+  while ((opt = smc_logcmd_getopt(&c, &fo, argc, argv, "hX:", longopts, "replay", replay_usage)) !=
+         -1) {
     switch (opt) {
-    case 'h':
-      replay_usage(stdout);
-      smc_logcmd_conn_close(&c);
-      return SMC_EXIT_OK;
+    case SMC_LOGCMD_HELP:
+      rc = SMC_EXIT_OK;
+      goto out;
     case OPT_DATA_DIR:
       data_dir = optarg;
       break;
@@ -314,10 +306,6 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_QUIET:
       x.pg.quiet = 1;
       break;
-    case OPT_THREADS:
-      if (smc_logcmd_parse_threads("replay", "--threads", optarg, &threads) < 0)
-        goto out;
-      break;
     case OPT_DIGEST:
       digest = 1;
       break;
@@ -327,16 +315,11 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_WRITE_CHANGELOG:
       write_changelog = 1;
       break;
-    default:
-      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
-        if (smc_cli_fold_limit_opt("replay", opt - OPT_LIMIT, optarg, &lim) < 0)
-          goto out;
-        break;
-      }
-      replay_usage(stderr);
+    default: /* SMC_LOGCMD_BAD */
       goto out;
     }
   }
+  int threads = fo.threads;
   if (!data_dir || optind < argc || strchr(store_name, '/') || (fresh && from_changelog)) {
     replay_usage(stderr);
     goto out;
@@ -383,7 +366,7 @@ static int cmd_replay_run(int argc, char **argv) {
   }
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &lim);
+  smc_cli_fold_limits_copy(&fc, &fo.lim);
   fc.partitions = n;
   if (smc_fold_new(&fc, &fold) < 0)
     goto done;

@@ -14,6 +14,7 @@
 #include "kafka/group.h"
 #include "kafka/handle.h"
 #include "kafka/record.h"
+#include "smc/error.h"
 
 #define SMC_KAFKA_OFFSET_END (-1) /* RD_KAFKA_OFFSET_END: the partition's end */
 
@@ -41,6 +42,13 @@ typedef struct smc_kafka_tp {
 } smc_kafka_tp_t;
 
 typedef struct rd_kafka_queue_s smc_kafka_queue_t;
+
+/* A consumer for reading partitions by assignment to their ends (replay,
+ * restore): eof on, read_committed, large fetches with a bounded queue,
+ * then extra (k, v, ..., NULL), then the -X props. In group (never
+ * joined: librdkafka wants one for assign). NULL with err filled. */
+smc_kafka_t *smc_kafka_bulk_reader(const char *bootstrap, const char *const *props,
+                                   const char *group, const char *const *extra, smc_error_t *err);
 
 /* Wait up to timeout_ms for a message of rk: 1 with *m filled (release it),
  * 0 when none came. */

@@ -28,29 +28,8 @@ static int discard_output(void *opaque, const smc_output_t *out) {
 }
 
 static smc_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
-  char errstr[512];
-  /* A bulk read with bounded memory: the fetcher stops filling a fold
-   * thread's queue (every partition queue is forwarded to one) past
-   * queued.max.messages.kbytes, so a thread holds at most that plus one
-   * fetch response (fetch.max.bytes, 8 MiB). 32 MiB (~200,000 proposals,
-   * over a second of one fold thread's work): with 4 MiB the fold threads
-   * spent about half the time waiting for records (a 316k-record topic, 2
-   * threads: 3.4-3.6 s wall for 3.9 s of CPU; 1 thread 6.5 s for 3.7 s),
-   * with 8 MiB 2.4-2.5 s, with 16 or 32 MiB 1.8-1.95 s. */
-  static const char *const kv[] = {
-      "fetch.max.bytes", "8388608", "queued.min.messages", "100000", "queued.max.messages.kbytes",
-      "32768",           NULL};
-  /* -X passthrough wins over the bulk-read settings above */
-  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
-                           .bootstrap = r->bootstrap,
-                           .group_id = "smc-replay",
-                           .eof = 1,
-                           .base = kv,
-                           .props = r->props};
-  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
-  return rk;
+  static const char *const kv[] = {"queued.min.messages", "100000", NULL};
+  return smc_kafka_bulk_reader(r->bootstrap, r->props, "smc-replay", kv, err);
 }
 
 /* Resolve SMC_REPLAY_END / log-start bounds from the watermarks (two

@@ -233,22 +233,10 @@ int smc_snapshot_topic_ok(smc_kafka_t *rk, const char *topic, int32_t nparts) {
 }
 
 static smc_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t *err) {
-  char errstr[512];
-  static const char *const kv[] = {"fetch.max.bytes", "8388608", "queued.max.messages.kbytes",
-                                   "32768",
-                                   /* the end of a partition shows as an empty fetch: do not
-                                    * let the broker hold it for the default 500 ms */
-                                   "fetch.wait.max.ms", "10", NULL};
-  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
-                           .bootstrap = r->bootstrap,
-                           .group_id = "smc-restore",
-                           .eof = 1,
-                           .base = kv,
-                           .props = r->props};
-  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
-  return rk;
+  /* the end of a partition shows as an empty fetch: do not let the broker
+   * hold it for the default 500 ms */
+  static const char *const kv[] = {"fetch.wait.max.ms", "10", NULL};
+  return smc_kafka_bulk_reader(r->bootstrap, r->props, "smc-restore", kv, err);
 }
 
 typedef int (*record_fn)(void *opaque, const smc_kafka_msg_t *m, smc_error_t *err);
@@ -261,29 +249,17 @@ static int watermarks(smc_kafka_t *rk, const char *topic, int32_t p, int64_t *lo
   return 0;
 }
 
-/* One message of a restore read: 1 at the partition's end, 0 for a record
- * (given to fn), or a negative code. */
-static int restore_message(const smc_snapshot_restore_t *r, const smc_kafka_msg_t *m, record_fn fn,
-                           void *opaque, smc_error_t *err) {
-  if (m->eof)
-    return 1;
-  if (m->error)
-    return smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m->partition,
-                         m->error);
-  return fn(opaque, m, err);
-}
-
-/* Hand every record of partition p from offset from (read_committed) to
- * its end to fn, through rk. Returns 0 or a negative code. */
-static int read_partition(const smc_snapshot_restore_t *r, smc_kafka_t *rk, int32_t p, int64_t from,
-                          record_fn fn, void *opaque, smc_error_t *err) {
-  smc_kafka_part_t as = {.partition = p, .offset = from};
+/* Hand every record of the partitions of as (each from its offset,
+ * read_committed) up to each one's end to fn, through rk; as[i].high is
+ * set once partition i is done. Returns 0 or a negative code. */
+static int read_parts(const smc_snapshot_restore_t *r, smc_kafka_t *rk, smc_kafka_part_t *as, int n,
+                      record_fn fn, void *opaque, smc_error_t *err) {
   char why[256];
-  if (smc_kafka_assign_parts(rk, r->topic, &as, 1, why, sizeof why) < 0)
+  if (n > 0 && smc_kafka_assign_parts(rk, r->topic, as, n, why, sizeof why) < 0)
     return smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, why);
-  int rc = 0, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+  int rc = 0, reading = n, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
   double last = smc_metrics_now_s();
-  for (;;) {
+  while (rc == 0 && reading > 0) {
     if (r->stop && atomic_load(r->stop)) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
       break;
@@ -292,23 +268,31 @@ static int read_partition(const smc_snapshot_restore_t *r, smc_kafka_t *rk, int3
     int got = smc_kafka_consume(rk, 100, &m);
     double now = smc_metrics_now_s();
     if (!got) {
-      if ((now - last) * 1000 > idle_ms) {
-        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s [%d]: nothing for %d ms", r->topic,
-                           (int)p, idle_ms);
-        break;
-      }
+      if ((now - last) * 1000 > idle_ms)
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
       continue;
     }
     last = now;
-    rc = restore_message(r, &m, fn, opaque, err);
-    smc_kafka_msg_release(&m);
-    if (rc != 0) {
-      rc = rc > 0 ? 0 : rc;
-      break;
+    if (m.eof) {
+      for (int i = 0; i < n; i++)
+        if (as[i].partition == m.partition && !as[i].high)
+          as[i].high = 1, reading--;
+    } else if (m.error) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m.partition, m.error);
+    } else {
+      rc = fn(opaque, &m, err);
     }
+    smc_kafka_msg_release(&m);
   }
   smc_kafka_unassign(rk);
   return rc;
+}
+
+/* read_parts of partition p from offset from. */
+static int read_partition(const smc_snapshot_restore_t *r, smc_kafka_t *rk, int32_t p, int64_t from,
+                          record_fn fn, void *opaque, smc_error_t *err) {
+  smc_kafka_part_t as = {.partition = p, .offset = from};
+  return read_parts(r, rk, &as, 1, fn, opaque, err);
 }
 
 /* Keep the last checkpoint of partition *(int32_t *)cp->partition. */
@@ -348,7 +332,6 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
  * checkpoint. */
 typedef struct part_load {
   smc_snapshot_part_t *part;
-  int reading;      /* assigned, its end not reached yet */
   uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
   size_t applied_len;
 } part_load_t;
@@ -424,39 +407,11 @@ static int load_all(restore_run_t *x, smc_error_t *err) {
     int32_t p = x->pl[i].part->partition;
     if ((rc = watermarks(rk, r->topic, p, &lo, &hi, err)) == 0 && hi > lo) {
       as[reading++] = (smc_kafka_part_t){.partition = p, .offset = SMC_KAFKA_OFFSET_BEGINNING};
-      x->pl[i].reading = 1;
     }
   }
-  char why[256];
-  if (rc == 0 && reading && smc_kafka_assign_parts(rk, r->topic, as, reading, why, sizeof why) < 0)
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, why);
+  if (rc == 0)
+    rc = read_parts(r, rk, as, reading, load_one, x, err);
   free(as);
-  int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
-  double last = smc_metrics_now_s();
-  while (rc == 0 && reading > 0) {
-    if (r->stop && atomic_load(r->stop)) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
-      break;
-    }
-    smc_kafka_msg_t m;
-    int got = smc_kafka_consume(rk, 100, &m);
-    double now = smc_metrics_now_s();
-    if (!got) {
-      if ((now - last) * 1000 > idle_ms)
-        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
-      continue;
-    }
-    last = now;
-    if ((rc = restore_message(r, &m, load_one, x, err)) > 0) {
-      part_load_t *pl = part_of(x, m.partition);
-      if (pl && pl->reading) {
-        pl->reading = 0;
-        reading--;
-      }
-      rc = 0;
-    }
-    smc_kafka_msg_release(&m);
-  }
   smc_kafka_close(rk);
   return rc;
 }
