@@ -221,29 +221,35 @@ static char **copy_props(const char *const *props) {
   return out;
 }
 
-/* The producer of c (txn_id: transactional), with c's -X properties on top
- * of smc's defaults (the consumer-only ones skipped). */
-static smc_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
+/* A handle of c per spec, with c's bootstrap, client id and -X properties
+ * (on top of smc's settings; a producer skips the consumer-only ones); what
+ * names it in err ("Kafka producer"). */
+static smc_kafka_t *open_handle(smc_client_t *c, smc_kafka_spec_t *spec, const char *what,
+                                smc_error_t *err) {
   char errstr[512];
+  spec->bootstrap = c->bootstrap;
+  spec->client_id = c->client_id;
+  spec->props = (const char *const *)c->props;
+  smc_kafka_t *rk = NULL;
+  int rc = smc_kafka_new(spec, &rk, errstr, sizeof(errstr));
+  if (rc == SMC_EINVALID_ARGUMENT)
+    smc_error_set(err, rc, NULL, "%s configuration: %s", what, errstr);
+  else if (rc)
+    smc_error_set(err, rc, NULL, "cannot create a %s: %s", what, errstr);
+  return rk;
+}
+
+/* The producer of c (txn_id: transactional). */
+static smc_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
   static const char *const base[] = {"enable.idempotence", "true",  "linger.ms", "1",
                                      "message.timeout.ms", "30000", NULL};
   smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
-                           .bootstrap = c->bootstrap,
-                           .client_id = c->client_id,
                            .base = base,
-                           .props = (const char *const *)c->props,
                            .murmur2 = 1,
                            .delivery_cb = dr_cb,
                            .transactional_id = txn_id,
                            .opaque = c};
-  smc_kafka_t *rk = NULL;
-  int rc = smc_kafka_new(&spec, &rk, errstr, sizeof(errstr));
-  if (rc)
-    smc_error_set(err, rc, NULL, "%s: %s",
-                  rc == SMC_EINVALID_ARGUMENT ? "Kafka producer configuration"
-                                              : "cannot create a Kafka producer",
-                  errstr);
-  return rk;
+  return open_handle(c, &spec, "Kafka producer", err);
 }
 
 static int random_id(const char *prefix, char *out, size_t outlen);
@@ -251,7 +257,7 @@ static int random_id(const char *prefix, char *out, size_t outlen);
 /* A consumer for assign() only: librdkafka wants a group.id for that, so it
  * gets the caller's or a unique one; it never joins, commits or subscribes. */
 static smc_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
-  char errstr[512], gid[200], rnd[40];
+  char gid[200], rnd[40];
   if (random_id("", rnd, sizeof(rnd))) {
     smc_error_set(err, SMC_EIO, NULL, "no random bytes for the consumer group id");
     return NULL;
@@ -260,21 +266,8 @@ static smc_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
   /* offsets are always given: an out-of-range one means "from the end" */
   static const char *const base[] = {"fetch.wait.max.ms", "50", "auto.offset.reset", "latest",
                                      NULL};
-  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
-                           .bootstrap = c->bootstrap,
-                           .group_id = gid,
-                           .client_id = c->client_id,
-                           .eof = eof,
-                           .base = base,
-                           .props = (const char *const *)c->props};
-  smc_kafka_t *rk = NULL;
-  int rc = smc_kafka_new(&spec, &rk, errstr, sizeof(errstr));
-  if (rc)
-    smc_error_set(err, rc, NULL, "%s: %s",
-                  rc == SMC_EINVALID_ARGUMENT ? "Kafka consumer configuration"
-                                              : "cannot create a Kafka consumer",
-                  errstr);
-  return rk;
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER, .group_id = gid, .eof = eof, .base = base};
+  return open_handle(c, &spec, "Kafka consumer", err);
 }
 
 static int partitions_of(smc_client_t *c, smc_kafka_t *rk, const char *topic, int timeout_ms,
