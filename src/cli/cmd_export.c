@@ -77,8 +77,7 @@ static void export_usage(FILE *out) {
 }
 
 static int cmd_export_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+  static const struct option longopts[] = {SMC_LOGCMD_CONN_LONGOPTS,
                                            {"topic", required_argument, NULL, OPT_TOPIC},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};

@@ -266,8 +266,7 @@ out:
 
 static int cmd_replay_run(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
+      SMC_LOGCMD_CONN_LONGOPTS,
       {"data-dir", required_argument, NULL, OPT_DATA_DIR},
       {"store", required_argument, NULL, OPT_STORE},
       {"fresh", no_argument, NULL, OPT_FRESH},

@@ -157,8 +157,7 @@ static void verify_usage(FILE *out) {
 }
 
 static int cmd_verify_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+  static const struct option longopts[] = {SMC_LOGCMD_CONN_LONGOPTS,
                                            {"verbose", no_argument, NULL, 'v'},
                                            {"threads", required_argument, NULL, OPT_THREADS},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),

@@ -34,6 +34,12 @@ enum {
   OPT_FROM_CHANGELOG,
   OPT_WRITE_CHANGELOG
 };
+/* The connection options of the log commands, first in their longopts. */
+#define SMC_LOGCMD_CONN_LONGOPTS                                                                   \
+  {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP}, {                                         \
+    "prefix", required_argument, NULL, OPT_PREFIX                                                  \
+  }
+
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };
 
