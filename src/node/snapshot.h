@@ -37,12 +37,12 @@
 #ifndef SMC_NODE_SNAPSHOT_H
 #define SMC_NODE_SNAPSHOT_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/kv.h"
+#include "kafka/handle.h"
 #include "smc/error.h"
 #include "store/store.h"
 
@@ -111,7 +111,7 @@ void smc_snapshot_set_complete(smc_snapshot_t *s, int32_t p, int complete);
  * batch). Returns 0, or SMC_EKAFKA (the caller aborts the transaction).
  * Commit thread only.
  */
-int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *ov,
+int smc_snapshot_write(smc_snapshot_t *s, smc_kafka_t *producer, smc_overlay_t *ov,
                        const int64_t *next);
 
 /*
@@ -122,7 +122,7 @@ int smc_snapshot_write(smc_snapshot_t *s, rd_kafka_t *producer, smc_overlay_t *o
  * runs. *records = records produced. The caller flushes producer. Returns 0
  * or a negative code.
  */
-int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+int smc_snapshot_dump(smc_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
                       int64_t *records, smc_error_t *err);
 
 /* ---- restore ------------------------------------------------------------ */
@@ -180,6 +180,6 @@ int smc_snapshot_restore_parts(smc_snapshot_restore_t *r, smc_snapshot_part_t *p
 
 /* Whether topic exists with nparts partitions, through rk's metadata:
  * 1 yes, 0 no (missing or another partition count), negative on error. */
-int smc_snapshot_topic_ok(rd_kafka_t *rk, const char *topic, int32_t nparts);
+int smc_snapshot_topic_ok(smc_kafka_t *rk, const char *topic, int32_t nparts);
 
 #endif
