@@ -115,6 +115,14 @@ SMC_API int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req,
                                   smc_delivery_t **d, smc_error_t *err);
 SMC_API int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms,
                                    int64_t *offset, smc_error_t *err);
+/* For event loops: call notify(arg) once when d's acknowledgement (or its
+ * failure) arrives, from the client's delivery thread, or at once from this
+ * call when it already has. _finish cancels it: after _finish returns,
+ * notify is not called. */
+SMC_API void smc_client_delivery_notify(smc_client_t *c, smc_delivery_t *d,
+                                        void (*notify)(void *arg), void *arg);
+/* 1 once d's acknowledgement (or its failure) arrived, else 0. */
+SMC_API int smc_client_delivery_done(smc_client_t *c, smc_delivery_t *d);
 
 /* Vote on proposal `proposal` of `object`. Returns once the vote is in the log. */
 SMC_API int smc_client_vote(smc_client_t *c, const char *object, const char *proposal,

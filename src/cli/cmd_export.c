@@ -77,8 +77,7 @@ static void export_usage(FILE *out) {
 }
 
 static int cmd_export_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+  static const struct option longopts[] = {SMC_LOGCMD_CONN_LONGOPTS,
                                            {"topic", required_argument, NULL, OPT_TOPIC},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -87,24 +86,13 @@ static int cmd_export_run(int argc, char **argv) {
   const char *name = NULL;
   int opt, rc = SMC_EXIT_USAGE;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
-    int known = smc_logcmd_conn_opt(&c, opt, optarg, "export");
-    if (known < 0)
-      goto out;
-    if (known)
-      continue;
-    switch (opt) {
-    case 'h':
-      export_usage(stdout);
-      smc_logcmd_conn_close(&c);
-      return SMC_EXIT_OK;
-    case OPT_TOPIC:
-      name = optarg;
-      break;
-    default:
-      export_usage(stderr);
+  while ((opt = smc_logcmd_getopt(&c, NULL, argc, argv, "hX:", longopts, "export", export_usage)) !=
+         -1) {
+    if (opt != OPT_TOPIC) {
+      rc = opt == SMC_LOGCMD_HELP ? SMC_EXIT_OK : SMC_EXIT_USAGE; /* help, or BAD */
       goto out;
     }
+    name = optarg;
   }
   if (!name || optind < argc) {
     export_usage(stderr);
@@ -112,7 +100,7 @@ static int cmd_export_run(int argc, char **argv) {
   }
   rc = SMC_EXIT_FAILED;
   char *topic = smc_topic(c.prefix, name);
-  rd_kafka_t *rk = topic ? smc_logcmd_open_reader(&c, "export") : NULL;
+  smc_kafka_t *rk = topic ? smc_logcmd_open_reader(&c, "export") : NULL;
   if (rk) {
     int32_t n = smc_logcmd_partitions(rk, topic, "export");
     if (n >= 0) {

@@ -137,48 +137,85 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int run_list(int argc, char **argv) {
+/* The keys of o in byte order (malloc'd; they point into o) and their count. */
+static const char **sorted_keys(json_t *o, size_t *n) {
+  size_t i = 0;
+  *n = json_object_size(o);
+  const char **ids = calloc(*n + 1, sizeof *ids);
+  const char *k;
+  json_t *v;
+  if (ids) {
+    json_object_foreach(o, k, v) ids[i++] = k;
+    qsort(ids, *n, sizeof *ids, cmp_str);
+  }
+  return ids;
+}
+
+/* What a command does once its client is open: operand is argv's one
+ * operand (NULL when it takes none), after the --after version (when asked
+ * for). Returns the exit code. */
+typedef int (*body_fn)(list_args_t *a, smc_client_t *c, const char *operand, long long after);
+
+/* Every command here: parse argv into a, want nargs operands (with
+ * version_after, --after must be a version), open the client, run body,
+ * close. Returns the exit code. */
+static int run(int argc, char **argv, void (*usage)(FILE *), int nargs, int version_after,
+               body_fn body) {
   list_args_t a;
-  int rc = parse(argc, argv, &a, list_usage);
-  if (rc || argc - optind != 1) {
-    if (!rc)
-      list_usage(stderr);
-    smc_cli_conn_close(&a.conn);
-    return rc < 0 ? SMC_EXIT_OK : rc ? rc : SMC_EXIT_USAGE;
-  }
+  long long after = 0;
   smc_client_t *c = NULL;
-  if ((rc = smc_cli_client_open(&a.conn, &c))) {
-    smc_cli_conn_close(&a.conn);
-    return rc;
+  int rc = parse(argc, argv, &a, usage);
+  if (!rc && version_after && a.after && smc_cli_int64(a.after, &after)) {
+    fprintf(stderr, "smc %s: --after wants a version (a number >= 0)\n", argv[0]);
+    rc = SMC_EXIT_USAGE;
   }
-  list_state_t s = {argv[optind], a.after, json_object()};
+  if (rc || argc - optind != nargs) {
+    if (!rc)
+      usage(stderr);
+    rc = rc < 0 ? SMC_EXIT_OK : rc ? rc : SMC_EXIT_USAGE;
+  } else if (!(rc = smc_cli_client_open(&a.conn, &c))) {
+    rc = body(&a, c, nargs ? argv[optind] : NULL, after);
+    smc_client_destroy(c);
+  }
+  smc_cli_conn_close(&a.conn);
+  return rc;
+}
+
+/* smc_client_scan of topic (one partition, or -1: all) with cb: 0, or the
+ * exit code after printing why. */
+static int scan(smc_client_t *c, const list_args_t *a, const char *topic, int32_t partition,
+                int (*cb)(void *, const json_t *, const char *, int32_t, int64_t), void *opaque,
+                const char *cmd) {
   smc_error_t err;
   smc_error_clear(&err);
-  int r = smc_client_scan(c, "confirmations", -1, a.timeout_ms, list_cb, &s, &err);
-  if (r) {
-    smc_cli_print_error("list", &err);
-    rc = smc_cli_exit_for(r);
-  } else {
-    size_t n = json_object_size(s.latest), i = 0;
-    const char **ids = calloc(n + 1, sizeof *ids);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s.latest, k, v) ids[i++] = k;
-    qsort(ids, n, sizeof *ids, cmp_str);
+  int r = smc_client_scan(c, topic, partition, a->timeout_ms, cb, opaque, &err);
+  if (!r)
+    return 0;
+  smc_cli_print_error(cmd, &err);
+  return smc_cli_exit_for(r);
+}
+
+static int list_body(list_args_t *a, smc_client_t *c, const char *machine, long long after) {
+  (void)after;
+  list_state_t s = {machine, a->after, json_object()};
+  int rc = scan(c, a, "confirmations", -1, list_cb, &s, "list");
+  if (!rc) {
+    size_t n, i;
+    const char **ids = sorted_keys(s.latest, &n);
     json_t *objs = json_array();
-    for (i = 0; i < n && i < (size_t)a.limit; i++)
+    for (i = 0; i < n && i < (size_t)a->limit; i++)
       json_array_append_new(objs, smc_view_object(json_object_get(s.latest, ids[i]), ids[i], NULL));
     json_t *page = json_pack("{s:s, s:o, s:o}", "machine", s.machine, "objects", objs, "next",
-                             n > (size_t)a.limit ? json_string(ids[a.limit - 1]) : json_null());
-    print_page(&a.conn, page, "objects");
+                             n > (size_t)a->limit ? json_string(ids[a->limit - 1]) : json_null());
+    print_page(&a->conn, page, "objects");
     json_decref(page);
     free(ids);
   }
   json_decref(s.latest);
-  smc_client_destroy(c);
-  smc_cli_conn_close(&a.conn);
   return rc;
 }
+
+static int run_list(int argc, char **argv) { return run(argc, argv, list_usage, 1, 0, list_body); }
 
 /* ---------- history ---------- */
 
@@ -212,48 +249,19 @@ static int hist_cb(void *opaque, const json_t *v, const char *key, int32_t p, in
   return 0;
 }
 
-static int run_history(int argc, char **argv) {
-  list_args_t a;
-  int rc = parse(argc, argv, &a, history_usage);
-  long long after = 0;
-  if (!rc && a.after && smc_cli_int64(a.after, &after)) {
-    fprintf(stderr, "smc history: --after wants a version (a number >= 0)\n");
-    rc = SMC_EXIT_USAGE;
-  }
-  if (rc || argc - optind != 1) {
-    if (!rc)
-      history_usage(stderr);
-    smc_cli_conn_close(&a.conn);
-    return rc < 0 ? SMC_EXIT_OK : rc ? rc : SMC_EXIT_USAGE;
-  }
-  const char *object = argv[optind];
-  smc_client_t *c = NULL;
-  if ((rc = smc_cli_client_open(&a.conn, &c))) {
-    smc_cli_conn_close(&a.conn);
-    return rc;
-  }
+static int history_body(list_args_t *a, smc_client_t *c, const char *object, long long after) {
   hist_state_t s = {object, after, json_object()};
-  smc_error_t err;
-  smc_error_clear(&err);
-  int r = smc_client_scan(c, "confirmations", smc_client_partition_of(c, object), a.timeout_ms,
-                          hist_cb, &s, &err);
-  if (r) {
-    smc_cli_print_error("history", &err);
-    rc = smc_cli_exit_for(r);
-  } else if (json_object_size(s.byver) == 0) {
+  int rc = scan(c, a, "confirmations", smc_client_partition_of(c, object), hist_cb, &s, "history");
+  if (!rc && json_object_size(s.byver) == 0) {
     fprintf(stderr, "smc history: unknown_object: %s: no committed version%s\n", object,
             after ? " after that one" : "");
     rc = SMC_EXIT_FAILED;
-  } else {
-    size_t n = json_object_size(s.byver), i = 0;
-    const char **ks = calloc(n + 1, sizeof *ks);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s.byver, k, v) ks[i++] = k;
-    qsort(ks, n, sizeof *ks, cmp_str);
+  } else if (!rc) {
+    size_t n, i;
+    const char **ks = sorted_keys(s.byver, &n);
     json_t *versions = json_array();
     const char *machine = NULL;
-    for (i = 0; i < n && i < (size_t)a.limit; i++) {
+    for (i = 0; i < n && i < (size_t)a->limit; i++) {
       json_t *conf = json_object_get(s.byver, ks[i]);
       machine = json_string_value(json_object_get(conf, "machine"));
       json_t *view = smc_view_answer(conf, object, NULL, NULL);
@@ -263,15 +271,17 @@ static int run_history(int argc, char **argv) {
     json_t *last = json_array_get(versions, json_array_size(versions) - 1);
     json_t *page = json_pack(
         "{s:s, s:s?, s:o, s:o}", "object", object, "machine", machine, "versions", versions, "next",
-        n > (size_t)a.limit ? json_incref(json_object_get(last, "version")) : json_null());
-    print_page(&a.conn, page, "versions");
+        n > (size_t)a->limit ? json_incref(json_object_get(last, "version")) : json_null());
+    print_page(&a->conn, page, "versions");
     json_decref(page);
     free(ks);
   }
   json_decref(s.byver);
-  smc_client_destroy(c);
-  smc_cli_conn_close(&a.conn);
   return rc;
+}
+
+static int run_history(int argc, char **argv) {
+  return run(argc, argv, history_usage, 1, 1, history_body);
 }
 
 /* ---------- status ---------- */
@@ -335,50 +345,29 @@ static void print_nodes(const json_t *nodes) {
   fflush(stdout);
 }
 
-static int run_status(int argc, char **argv) {
-  list_args_t a;
-  int rc = parse(argc, argv, &a, status_usage);
-  if (rc || argc - optind != 0) {
-    if (!rc)
-      status_usage(stderr);
-    smc_cli_conn_close(&a.conn);
-    return rc < 0 ? SMC_EXIT_OK : rc ? rc : SMC_EXIT_USAGE;
-  }
-  smc_client_t *c = NULL;
-  if ((rc = smc_cli_client_open(&a.conn, &c))) {
-    smc_cli_conn_close(&a.conn);
-    return rc;
-  }
+static int status_body(list_args_t *a, smc_client_t *c, const char *operand, long long after) {
+  (void)operand, (void)after;
   json_t *latest = json_object();
-  smc_error_t err;
-  smc_error_clear(&err);
-  int r = smc_client_scan(c, "nodes", -1, a.timeout_ms, node_cb, latest, &err);
-  if (r) {
-    smc_cli_print_error("status", &err);
-    rc = smc_cli_exit_for(r);
-  } else {
-    size_t n = json_object_size(latest), i = 0;
-    const char **ids = calloc(n + 1, sizeof *ids);
-    const char *k;
-    json_t *v;
-    json_object_foreach(latest, k, v) ids[i++] = k;
-    qsort(ids, n, sizeof *ids, cmp_str);
+  int rc = scan(c, a, "nodes", -1, node_cb, latest, "status");
+  if (!rc) {
+    size_t n, i;
+    const char **ids = sorted_keys(latest, &n);
     json_t *nodes = json_array();
     int64_t now = smc_wall_ms();
     for (i = 0; i < n; i++) {
       json_t *rec = json_deep_copy(json_object_get(latest, ids[i]));
       int64_t seen = json_integer_value(json_object_get(rec, "time"));
-      int down = json_is_true(json_object_get(rec, "stopped")) || now - seen > a.down_ms;
+      int down = json_is_true(json_object_get(rec, "stopped")) || now - seen > a->down_ms;
       json_object_del(rec, "type");
       json_object_set_new(rec, "status", json_string(down ? "down" : "up"));
       json_object_set_new(rec, "last_seen_ms", json_integer(now - seen > 0 ? now - seen : 0));
       json_array_append_new(nodes, rec);
     }
     free(ids);
-    if (smc_cli_table(&a.conn)) {
+    if (smc_cli_table(&a->conn)) {
       print_nodes(nodes);
     } else {
-      json_t *o = json_pack("{s:O, s:I}", "nodes", nodes, "down_after_ms", (json_int_t)a.down_ms);
+      json_t *o = json_pack("{s:O, s:I}", "nodes", nodes, "down_after_ms", (json_int_t)a->down_ms);
       smc_cli_print_json(o);
       json_decref(o);
     }
@@ -388,9 +377,11 @@ static int run_status(int argc, char **argv) {
     json_decref(nodes);
   }
   json_decref(latest);
-  smc_client_destroy(c);
-  smc_cli_conn_close(&a.conn);
   return rc;
+}
+
+static int run_status(int argc, char **argv) {
+  return run(argc, argv, status_usage, 0, 0, status_body);
 }
 
 const smc_command_t smc_cmd_list = {"list", "list a machine's objects (paged by id)", run_list};

@@ -217,12 +217,12 @@ static int write_whole_changelog(const smc_logcmd_conn_t *c, smc_store_t *store,
   char errstr[512];
   char *topic = smc_topic(c->prefix, "changelog");
   static const char *const kv[] = {"linger.ms", "20", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = c->bootstrap,
                            .base = kv,
                            .props = (const char *const *)c->props,
                            .murmur2 = 1};
-  rd_kafka_t *rk = topic ? smc_kafka_open(&spec, errstr, sizeof errstr) : NULL;
+  smc_kafka_t *rk = topic ? smc_kafka_open(&spec, errstr, sizeof errstr) : NULL;
   int rc = -1;
   if (!rk) {
     fprintf(stderr, "smc replay: changelog producer: %s\n", topic ? errstr : "out of memory");
@@ -266,8 +266,7 @@ out:
 
 static int cmd_replay_run(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
+      SMC_LOGCMD_CONN_LONGOPTS,
       {"data-dir", required_argument, NULL, OPT_DATA_DIR},
       {"store", required_argument, NULL, OPT_STORE},
       {"fresh", no_argument, NULL, OPT_FRESH},
@@ -282,26 +281,18 @@ static int cmd_replay_run(int argc, char **argv) {
   smc_logcmd_conn_t c;
   smc_logcmd_conn_defaults(&c);
   const char *data_dir = NULL, *store_name = "committer";
-  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, threads = 1, opt,
-      rc = SMC_EXIT_USAGE;
+  int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, opt, rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
-  smc_fold_config_t lim;
-  smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("replay", &lim) < 0 ||
-      smc_logcmd_default_threads("replay", &threads) < 0)
+  smc_logcmd_fold_t fo;
+  if (smc_logcmd_fold_defaults(&fo, "replay") < 0)
     goto out;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
-    int known = smc_logcmd_conn_opt(&c, opt, optarg, "replay");
-    if (known < 0)
-      goto out;
-    if (known)
-      continue;
+  while ((opt = smc_logcmd_getopt(&c, &fo, argc, argv, "hX:", longopts, "replay", replay_usage)) !=
+         -1) {
     switch (opt) {
-    case 'h':
-      replay_usage(stdout);
-      smc_logcmd_conn_close(&c);
-      return SMC_EXIT_OK;
+    case SMC_LOGCMD_HELP:
+      rc = SMC_EXIT_OK;
+      goto out;
     case OPT_DATA_DIR:
       data_dir = optarg;
       break;
@@ -314,10 +305,6 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_QUIET:
       x.pg.quiet = 1;
       break;
-    case OPT_THREADS:
-      if (smc_logcmd_parse_threads("replay", "--threads", optarg, &threads) < 0)
-        goto out;
-      break;
     case OPT_DIGEST:
       digest = 1;
       break;
@@ -327,16 +314,11 @@ static int cmd_replay_run(int argc, char **argv) {
     case OPT_WRITE_CHANGELOG:
       write_changelog = 1;
       break;
-    default:
-      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
-        if (smc_cli_fold_limit_opt("replay", opt - OPT_LIMIT, optarg, &lim) < 0)
-          goto out;
-        break;
-      }
-      replay_usage(stderr);
+    default: /* SMC_LOGCMD_BAD */
       goto out;
     }
   }
+  int threads = fo.threads;
   if (!data_dir || optind < argc || strchr(store_name, '/') || (fresh && from_changelog)) {
     replay_usage(stderr);
     goto out;
@@ -345,7 +327,7 @@ static int cmd_replay_run(int argc, char **argv) {
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/%s", data_dir, store_name);
   char *topic = smc_topic(c.prefix, "proposals");
-  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
+  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
@@ -383,7 +365,7 @@ static int cmd_replay_run(int argc, char **argv) {
   }
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &lim);
+  smc_cli_fold_limits_copy(&fc, &fo.lim);
   fc.partitions = n;
   if (smc_fold_new(&fc, &fold) < 0)
     goto done;

@@ -1,7 +1,6 @@
 /* smc topics create|describe: apply the topic definitions of topics/. */
 #include <getopt.h>
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +96,10 @@ static void print_results(const smc_topic_result_t *r, size_t n, int json) {
 static int describe(const smc_cli_conn_t *conn, const smc_topic_defs_t *defs, int32_t n,
                     int timeout_ms, int json) {
   char errstr[512];
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = conn->bootstrap,
                            .props = (const char *const *)conn->props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof(errstr));
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof(errstr));
   if (!rk) {
     fprintf(stderr, "smc topics: %s\n", errstr);
     return SMC_EXIT_FAILED;

@@ -157,8 +157,7 @@ static void verify_usage(FILE *out) {
 }
 
 static int cmd_verify_run(int argc, char **argv) {
-  static const struct option longopts[] = {{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-                                           {"prefix", required_argument, NULL, OPT_PREFIX},
+  static const struct option longopts[] = {SMC_LOGCMD_CONN_LONGOPTS,
                                            {"verbose", no_argument, NULL, 'v'},
                                            {"threads", required_argument, NULL, OPT_THREADS},
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
@@ -167,41 +166,21 @@ static int cmd_verify_run(int argc, char **argv) {
   smc_logcmd_conn_t c;
   smc_logcmd_conn_defaults(&c);
   verify_t v = {0};
-  int opt, threads = 1, rc = SMC_EXIT_USAGE;
-  smc_fold_config_t lim;
-  smc_fold_config_default(&lim);
-  if (smc_cli_fold_limits_env("verify", &lim) < 0 ||
-      smc_logcmd_default_threads("verify", &threads) < 0)
+  int opt, rc = SMC_EXIT_USAGE;
+  smc_logcmd_fold_t fo;
+  if (smc_logcmd_fold_defaults(&fo, "verify") < 0)
     goto out;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "hvX:", longopts, NULL)) != -1) {
-    int known = smc_logcmd_conn_opt(&c, opt, optarg, "verify");
-    if (known < 0)
-      goto out;
-    if (known)
-      continue;
-    switch (opt) {
-    case 'h':
-      verify_usage(stdout);
-      smc_logcmd_conn_close(&c);
-      return SMC_EXIT_OK;
-    case 'v':
+  while ((opt = smc_logcmd_getopt(&c, &fo, argc, argv, "hvX:", longopts, "verify", verify_usage)) !=
+         -1) {
+    if (opt == 'v') {
       v.verbose = 1;
-      break;
-    case OPT_THREADS:
-      if (smc_logcmd_parse_threads("verify", "--threads", optarg, &threads) < 0)
-        goto out;
-      break;
-    default:
-      if (opt >= OPT_LIMIT && opt < OPT_LIMIT + SMC_CLI_LIMIT_COUNT) {
-        if (smc_cli_fold_limit_opt("verify", opt - OPT_LIMIT, optarg, &lim) < 0)
-          goto out;
-        break;
-      }
-      verify_usage(stderr);
-      goto out;
+      continue;
     }
+    rc = opt == SMC_LOGCMD_HELP ? SMC_EXIT_OK : SMC_EXIT_USAGE; /* help, or BAD */
+    goto out;
   }
+  int threads = fo.threads;
   if (optind < argc) {
     verify_usage(stderr);
     goto out;
@@ -209,7 +188,7 @@ static int cmd_verify_run(int argc, char **argv) {
   rc = SMC_EXIT_FAILED;
   int64_t t0 = smc_now_ms();
   char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
-  rd_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
+  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
   smc_fold_t *fold = NULL;
   smc_replay_part_t *parts = NULL;
   smc_error_t err;
@@ -234,7 +213,7 @@ static int cmd_verify_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &lim);
+  smc_cli_fold_limits_copy(&fc, &fo.lim);
   fc.partitions = n;
   fc.no_history = 1; /* all in memory: history is not compared, so keep none */
   if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)

@@ -7,9 +7,13 @@
 #ifndef SMC_CLI_LOGCMD_H
 #define SMC_CLI_LOGCMD_H
 
-#include <librdkafka/rdkafka.h>
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "kafka/handle.h"
+#include "smc/fold.h"
 
 typedef struct smc_logcmd_conn {
   const char *bootstrap, *prefix;
@@ -30,6 +34,12 @@ enum {
   OPT_FROM_CHANGELOG,
   OPT_WRITE_CHANGELOG
 };
+/* The connection options of the log commands, first in their longopts. */
+#define SMC_LOGCMD_CONN_LONGOPTS                                                                   \
+  {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP}, {                                         \
+    "prefix", required_argument, NULL, OPT_PREFIX                                                  \
+  }
+
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
 enum { OPT_LIMIT = 2000 };
 
@@ -48,10 +58,32 @@ void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c);
 int smc_logcmd_parse_threads(const char *cmd, const char *what, const char *text, int *out);
 /* The default fold thread count: SMC_REPLAY_THREADS, else the online CPUs. */
 int smc_logcmd_default_threads(const char *cmd, int *out);
+/* The fold options of replay and verify: --threads and --max-*. */
+typedef struct smc_logcmd_fold {
+  int threads;
+  smc_fold_config_t lim;
+} smc_logcmd_fold_t;
+
+/* The defaults: SMC_REPLAY_THREADS or the CPUs, the limits from the
+ * environment. 0, or -1 (printed). */
+int smc_logcmd_fold_defaults(smc_logcmd_fold_t *f, const char *cmd);
+
+enum { SMC_LOGCMD_BAD = -2, SMC_LOGCMD_HELP = -3 };
+
+/* getopt_long over argv (the caller sets optind = 1 first) for command cmd: the
+ * connection options go into c, -h prints usage on stdout, and with f
+ * --threads and the --max-* flags go into f. Returns the next option that
+ * is the command's own, -1 at the end, SMC_LOGCMD_HELP after -h, or
+ * SMC_LOGCMD_BAD for a bad value (printed) or an unknown option (usage
+ * printed on stderr). */
+int smc_logcmd_getopt(smc_logcmd_conn_t *c, smc_logcmd_fold_t *f, int argc, char **argv,
+                      const char *shortopts, const struct option *longopts, const char *cmd,
+                      void (*usage)(FILE *));
+
 /* A consumer handle for metadata and reading by assignment (errors printed). */
-rd_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
-void smc_logcmd_close_reader(rd_kafka_t *rk);
+smc_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
+void smc_logcmd_close_reader(smc_kafka_t *rk);
 /* Partition count of topic; prints the error. */
-int32_t smc_logcmd_partitions(rd_kafka_t *rk, const char *topic, const char *cmd);
+int32_t smc_logcmd_partitions(smc_kafka_t *rk, const char *topic, const char *cmd);
 
 #endif

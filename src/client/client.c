@@ -15,7 +15,6 @@
  */
 #include "smc/client.h"
 
-#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +27,10 @@
 #include "core/codec.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
+#include "kafka/consumer.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
+#include "kafka/producer.h"
 #include "smc/fold.h"
 #include "smc/machine.h"
 
@@ -50,17 +52,19 @@ typedef struct delivery {
   pthread_cond_t cond; /* signalled (under dlock) by the delivery report */
   int refs;            /* under the client's dlock */
   int done;
-  rd_kafka_resp_err_t err;
-  rd_kafka_msg_status_t status;
-  int64_t offset; /* of the record in the log, once acknowledged */
+  int code;                  /* smc_kafka_delivery_t.code */
+  const char *error;         /* its text (librdkafka's, static) */
+  int64_t offset;            /* of the record in the log, once acknowledged */
+  void (*notify)(void *arg); /* smc_client_delivery_notify, until finished */
+  void *notify_arg;
 } delivery_t;
 
 struct smc_client {
   char *bootstrap, *client_id;
   char **props; /* copy of the caller's k,v,...,NULL */
   char *t_proposals, *t_confirmations, *t_replies, *t_machines;
-  rd_kafka_t *producer;
-  rd_kafka_t *consumer;
+  smc_kafka_t *producer;
+  smc_kafka_t *consumer;
   pthread_t thread, poller;
   int thread_started, poller_started;
   atomic_int stop;
@@ -68,7 +72,7 @@ struct smc_client {
   waiter_t *waiters;
   pthread_mutex_t dlock;    /* delivery_t refs and fields */
   pthread_mutex_t txn_lock; /* the lazily created transactional producer */
-  rd_kafka_t *txn;
+  smc_kafka_t *txn;
   int32_t partitions; /* of <prefix>proposals */
   int no_confirmations;
 };
@@ -90,21 +94,6 @@ static void deadline_ts(struct timespec *ts, int ms) {
   }
 }
 
-static int has_prop(const char *const *props, const char *key) {
-  for (size_t i = 0; props && props[i] && props[i + 1]; i += 2)
-    if (!strcmp(props[i], key))
-      return 1;
-  return 0;
-}
-
-/* Set key=val unless the caller's properties set it (theirs win). */
-static int set_default(rd_kafka_conf_t *conf, const char *const *props, const char *key,
-                       const char *val, char *errstr, size_t errlen) {
-  if (has_prop(props, key))
-    return 0;
-  return rd_kafka_conf_set(conf, key, val, errstr, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
-}
-
 static void delivery_unref(smc_client_t *c, delivery_t *d) {
   pthread_mutex_lock(&c->dlock);
   int last = --d->refs == 0;
@@ -115,18 +104,19 @@ static void delivery_unref(smc_client_t *c, delivery_t *d) {
   }
 }
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)rk;
+static void dr_cb(void *opaque, const smc_kafka_delivery_t *r) {
   smc_client_t *c = opaque;
-  delivery_t *d = m->_private;
+  delivery_t *d = r->msg_opaque;
   if (!d)
     return;
   pthread_mutex_lock(&c->dlock);
   d->done = 1;
-  d->err = m->err;
-  d->status = rd_kafka_message_status(m);
-  d->offset = m->offset;
+  d->code = r->code;
+  d->error = r->error;
+  d->offset = r->offset;
   pthread_cond_signal(&d->cond);
+  if (d->notify) /* under dlock: _finish clears it under dlock too */
+    d->notify(d->notify_arg);
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
 }
@@ -193,29 +183,25 @@ static void dispatch(smc_client_t *c, json_t *ev) {
 static void *poller_main(void *arg) {
   smc_client_t *c = arg;
   while (!atomic_load(&c->stop))
-    rd_kafka_poll(c->producer, 100);
+    smc_kafka_poll(c->producer, 100);
   return NULL;
 }
 
 static void *consumer_main(void *arg) {
   smc_client_t *c = arg;
   while (!atomic_load(&c->stop)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 50);
-    if (!m)
+    smc_kafka_msg_t m;
+    if (!smc_kafka_consume(c->consumer, 50, &m))
       continue;
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        smc_kconf_log_cb(c->consumer, 4, "CONSUME", rd_kafka_message_errstr(m));
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (m->payload && m->len) {
-      json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+    if (m.error)
+      smc_kconf_log_cb(c->consumer, 4, "CONSUME", m.error);
+    if (m.value && m.value_len) {
+      json_t *ev = json_loadb(m.value, m.value_len, 0, NULL);
       if (json_is_object(ev))
         dispatch(c, ev);
       json_decref(ev);
     }
-    rd_kafka_message_destroy(m);
+    smc_kafka_msg_release(&m);
   }
   return NULL;
 }
@@ -239,94 +225,56 @@ static char **copy_props(const char *const *props) {
   return out;
 }
 
-/* The caller's properties minus the consumer-only ones a producer would
- * warn about. The result borrows the strings; free the array only. */
-static const char **producer_props(char **props) {
-  size_t n = 0;
-  while (props[n])
-    n++;
-  const char **out = calloc(n + 1, sizeof(*out));
-  if (!out)
-    return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i + 1 < n; i += 2) { /* copy_props keeps pairs */
-    if (smc_kconf_consumer_only(props[i]))
-      continue;
-    out[o++] = props[i];
-    out[o++] = props[i + 1];
-  }
-  return out;
+/* A handle of c per spec, with c's bootstrap, client id and -X properties
+ * (on top of smc's settings; a producer skips the consumer-only ones); what
+ * names it in err ("Kafka producer"). */
+static smc_kafka_t *open_handle(smc_client_t *c, smc_kafka_spec_t *spec, const char *what,
+                                smc_error_t *err) {
+  char errstr[512];
+  spec->bootstrap = c->bootstrap;
+  spec->client_id = c->client_id;
+  spec->props = (const char *const *)c->props;
+  smc_kafka_t *rk = NULL;
+  int rc = smc_kafka_new(spec, &rk, errstr, sizeof(errstr));
+  if (rc == SMC_EINVALID_ARGUMENT)
+    smc_error_set(err, rc, NULL, "%s configuration: %s", what, errstr);
+  else if (rc)
+    smc_error_set(err, rc, NULL, "cannot create a %s: %s", what, errstr);
+  return rk;
 }
 
-static rd_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
-  char errstr[512];
-  const char **pprops = producer_props(c->props);
-  if (!pprops) {
-    smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    return NULL;
-  }
-  const char *const *props = pprops;
-  rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
-  if (!conf || smc_kconf_producer(conf, errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) ||
-      set_default(conf, props, "linger.ms", "1", errstr, sizeof(errstr)) ||
-      set_default(conf, props, "message.timeout.ms", "30000", errstr, sizeof(errstr)) ||
-      (txn_id && rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)))) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    free(pprops);
-    smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka producer configuration: %s", errstr);
-    return NULL;
-  }
-  free(pprops);
-  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-  rd_kafka_conf_set_opaque(conf, c);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    smc_error_set(err, SMC_EKAFKA, NULL, "cannot create a Kafka producer: %s", errstr);
-  }
-  return rk;
+/* The producer of c (txn_id: transactional). */
+static smc_kafka_t *make_producer(smc_client_t *c, const char *txn_id, smc_error_t *err) {
+  static const char *const base[] = {"enable.idempotence", "true",  "linger.ms", "1",
+                                     "message.timeout.ms", "30000", NULL};
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
+                           .base = base,
+                           .murmur2 = 1,
+                           .delivery_cb = dr_cb,
+                           .transactional_id = txn_id,
+                           .opaque = c};
+  return open_handle(c, &spec, "Kafka producer", err);
 }
 
 static int random_id(const char *prefix, char *out, size_t outlen);
 
 /* A consumer for assign() only: librdkafka wants a group.id for that, so it
  * gets the caller's or a unique one; it never joins, commits or subscribes. */
-static rd_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
-  char errstr[512], gid[200], rnd[40];
+static smc_kafka_t *make_consumer(smc_client_t *c, int eof, smc_error_t *err) {
+  char gid[200], rnd[40];
   if (random_id("", rnd, sizeof(rnd))) {
     smc_error_set(err, SMC_EIO, NULL, "no random bytes for the consumer group id");
     return NULL;
   }
   snprintf(gid, sizeof(gid), "%.100s-%s", c->client_id, rnd);
-  const char *const *props = (const char *const *)c->props;
-  rd_kafka_conf_t *conf = smc_kconf_new(c->bootstrap, props, errstr, sizeof(errstr));
-  if (!conf || rd_kafka_conf_set(conf, "client.id", c->client_id, errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
-      set_default(conf, props, "fetch.wait.max.ms", "50", errstr, sizeof(errstr)) ||
-      set_default(conf, props, "group.id", gid, errstr, sizeof(errstr)) ||
-      rd_kafka_conf_set(conf, "enable.partition.eof", eof ? "true" : "false", errstr,
-                        sizeof(errstr))) {
-    if (conf)
-      rd_kafka_conf_destroy(conf);
-    smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "Kafka consumer configuration: %s", errstr);
-    return NULL;
-  }
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    smc_error_set(err, SMC_EKAFKA, NULL, "cannot create a Kafka consumer: %s", errstr);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
-  return rk;
+  /* offsets are always given: an out-of-range one means "from the end" */
+  static const char *const base[] = {"fetch.wait.max.ms", "50", "auto.offset.reset", "latest",
+                                     NULL};
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER, .group_id = gid, .eof = eof, .base = base};
+  return open_handle(c, &spec, "Kafka consumer", err);
 }
 
-static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int timeout_ms,
+static int partitions_of(smc_client_t *c, smc_kafka_t *rk, const char *topic, int timeout_ms,
                          smc_error_t *err) {
   int32_t n = smc_kafka_partitions(rk, topic, timeout_ms);
   if (n == SMC_ENOT_FOUND)
@@ -347,44 +295,43 @@ static int partitions_of(smc_client_t *c, rd_kafka_t *rk, const char *topic, int
  * this call is missed. */
 static int assign_at_end(smc_client_t *c, int timeout_ms, smc_error_t *err) {
   const char *topics[2] = {c->t_replies, c->t_confirmations};
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
-  int rc = 0;
-  for (int t = 0; t < (c->no_confirmations ? 1 : 2); t++) {
-    int n = partitions_of(c, c->consumer, topics[t], timeout_ms, err);
-    if (n < 0) {
-      rc = n;
-      goto done;
-    }
-    for (int p = 0; p < n; p++)
-      rd_kafka_topic_partition_list_add(l, topics[t], p)->offset = RD_KAFKA_OFFSET_END;
+  int32_t n[2] = {0, 0};
+  for (int t = 0; t < (c->no_confirmations ? 1 : 2); t++)
+    if ((n[t] = partitions_of(c, c->consumer, topics[t], timeout_ms, err)) < 0)
+      return n[t];
+  smc_kafka_tp_t *tps = calloc((size_t)(n[0] + n[1]) + 1, sizeof *tps);
+  smc_kafka_part_t *ends = calloc((size_t)(n[0] > n[1] ? n[0] : n[1]) + 1, sizeof *ends);
+  int rc = 0, k = 0;
+  char why[256];
+  if (!tps || !ends) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto done;
   }
   /* Leaders move (a topic just created, a broker restarting): retry until
    * the deadline. */
   int64_t end = smc_now_ms() + timeout_ms;
-  rd_kafka_resp_err_t e;
-  for (;;) {
-    for (int i = 0; i < l->cnt; i++) {
-      l->elems[i].offset = RD_KAFKA_OFFSET_END;
-      l->elems[i].err = 0;
+  for (int t = 0; t < 2 && n[t] > 0; t++) {
+    for (int32_t p = 0; p < n[t]; p++)
+      ends[p] = (smc_kafka_part_t){.partition = p};
+    int e;
+    while ((e = smc_kafka_end_offsets(c->consumer, topics[t], ends, n[t], ms_left(end), why,
+                                      sizeof why)) < 0 &&
+           smc_now_ms() + 100 < end) {
+      struct timespec pause = {0, 100 * 1000000L};
+      nanosleep(&pause, NULL);
     }
-    e = rd_kafka_offsets_for_times(c->consumer, l, ms_left(end));
-    for (int i = 0; !e && i < l->cnt; i++)
-      if (l->elems[i].err || l->elems[i].offset < 0)
-        e = l->elems[i].err ? l->elems[i].err : RD_KAFKA_RESP_ERR__BAD_MSG;
-    if (!e || smc_now_ms() + 100 >= end)
-      break;
-    struct timespec pause = {0, 100 * 1000000L};
-    nanosleep(&pause, NULL);
+    if (e < 0) {
+      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "cannot look up the end offsets: %s", why);
+      goto done;
+    }
+    for (int32_t p = 0; p < n[t]; p++)
+      tps[k++] = (smc_kafka_tp_t){topics[t], p, ends[p].high};
   }
-  if (e) {
-    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "cannot look up the end offsets: %s",
-                       rd_kafka_err2str(e));
-    goto done;
-  }
-  if ((e = rd_kafka_assign(c->consumer, l)))
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", rd_kafka_err2str(e));
+  if (smc_kafka_assign(c->consumer, tps, k, why, sizeof why) < 0)
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", why);
 done:
-  rd_kafka_topic_partition_list_destroy(l);
+  free(tps);
+  free(ends);
   return rc;
 }
 
@@ -455,18 +402,12 @@ void smc_client_destroy(smc_client_t *c) {
     pthread_join(c->thread, NULL);
   if (c->poller_started)
     pthread_join(c->poller, NULL);
-  if (c->consumer) {
-    rd_kafka_consumer_close(c->consumer);
-    rd_kafka_destroy(c->consumer);
-  }
+  smc_kafka_close(c->consumer);
   if (c->producer) {
-    rd_kafka_flush(c->producer, 5000);
-    rd_kafka_purge(c->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(c->producer, 1000); /* serve the purged messages' reports */
-    rd_kafka_destroy(c->producer);
+    smc_kafka_drain(c->producer, 5000);
+    smc_kafka_close(c->producer);
   }
-  if (c->txn)
-    rd_kafka_destroy(c->txn);
+  smc_kafka_close(c->txn);
   for (size_t i = 0; c->props && c->props[i]; i++)
     free(c->props[i]);
   free(c->props);
@@ -484,12 +425,6 @@ void smc_client_destroy(smc_client_t *c) {
 
 /* ---------- producing ---------- */
 
-/* The event is larger than the producer or the broker takes: the client's
- * fault (too_large, HTTP 413), never a broker failure. */
-static int too_large(rd_kafka_resp_err_t e) {
-  return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
-}
-
 /*
  * Produce value (keyed by key) to <prefix>proposals without waiting: *out
  * tracks its delivery report (delivery_finish waits for it and releases
@@ -503,21 +438,13 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, de
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   pthread_cond_init(&d->cond, NULL);
   d->refs = 2;
-  rd_kafka_resp_err_t e;
-  for (;;) {
-    e = rd_kafka_producev(
-        c->producer, RD_KAFKA_V_TOPIC(c->t_proposals), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      break;
-    rd_kafka_poll(c->producer, 10);
-  }
-  if (e) {
+  const char *why = NULL;
+  int e = smc_kafka_send(c->producer, c->t_proposals, -1, key, strlen(key), value, strlen(value), d,
+                         &why);
+  if (e < 0) {
     pthread_cond_destroy(&d->cond);
     free(d);
-    return smc_error_set(err, too_large(e) ? SMC_ETOO_LARGE : SMC_EKAFKA, NULL,
-                         "cannot produce to %s: %s", c->t_proposals, rd_kafka_err2str(e));
+    return smc_error_set(err, e, NULL, "cannot produce to %s: %s", c->t_proposals, why);
   }
   *out = d;
   return 0;
@@ -542,14 +469,14 @@ static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, int64
   if (!d->done)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
                        "the broker did not acknowledge the event within %d ms", timeout_ms);
-  else if (d->err && d->status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
-    rc = smc_error_set(err, too_large(d->err) ? SMC_ETOO_LARGE : SMC_EKAFKA, NULL,
-                       "the event was not written: %s", rd_kafka_err2str(d->err));
-  else if (d->err)
+  else if (d->code == SMC_EUNAVAILABLE)
     rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "the event may not have been written: %s",
-                       rd_kafka_err2str(d->err));
+                       d->error);
+  else if (d->code)
+    rc = smc_error_set(err, d->code, NULL, "the event was not written: %s", d->error);
   if (offset)
     *offset = rc == 0 ? d->offset : -1;
+  d->notify = NULL;
   pthread_mutex_unlock(&c->dlock);
   delivery_unref(c, d);
   return rc;
@@ -736,6 +663,27 @@ int smc_client_send_start(smc_client_t *c, const smc_propose_req_t *req, char id
 int smc_client_send_finish(smc_client_t *c, smc_delivery_t *d, int timeout_ms, int64_t *offset,
                            smc_error_t *err) {
   return delivery_finish(c, (delivery_t *)d, timeout_ms, offset, err);
+}
+
+void smc_client_delivery_notify(smc_client_t *c, smc_delivery_t *d, void (*notify)(void *arg),
+                                void *arg) {
+  delivery_t *dl = (delivery_t *)d;
+  pthread_mutex_lock(&c->dlock);
+  if (dl->done) {
+    pthread_mutex_unlock(&c->dlock);
+    notify(arg);
+    return;
+  }
+  dl->notify = notify;
+  dl->notify_arg = arg;
+  pthread_mutex_unlock(&c->dlock);
+}
+
+int smc_client_delivery_done(smc_client_t *c, smc_delivery_t *d) {
+  pthread_mutex_lock(&c->dlock);
+  int done = ((delivery_t *)d)->done;
+  pthread_mutex_unlock(&c->dlock);
+  return done;
 }
 
 struct smc_vote_key {
@@ -974,6 +922,24 @@ int smc_client_watch(smc_client_t *c, const char *object, int64_t after_version,
 
 /* ---------- the machine catalog ---------- */
 
+/* The watermarks of topic's partition p, retried while the partition has no
+ * leader yet, until end. 0, or a negative code with err set. */
+static int watermarks_retry(smc_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+                            int64_t end, smc_error_t *err) {
+  int e;
+  for (;;) {
+    e = smc_kafka_watermarks(rk, topic, p, lo, hi, ms_left(end));
+    if (!e || smc_now_ms() + 100 >= end)
+      break;
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  if (e)
+    return smc_error_set(err, e, NULL, "cannot read the end of %s [%d]: %s", topic, (int)p,
+                         smc_strerror(e));
+  return 0;
+}
+
 /* Read <prefix>machines from its beginning to its end with a throwaway
  * consumer; the latest record per name wins, an empty value removes it. */
 int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_error_t *err) {
@@ -983,70 +949,55 @@ int smc_client_machines(smc_client_t *c, int timeout_ms, json_t **catalog, smc_e
   char errstr[512];
   int rc = 0;
   int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
-  rd_kafka_t *rk = make_consumer(c, 1, err);
+  smc_kafka_t *rk = make_consumer(c, 1, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
   json_t *cat = json_object();
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   int64_t lo = 0, hi = 0;
-  rd_kafka_resp_err_t e;
-  for (;;) { /* retry while the partition has no leader yet */
-    e = rd_kafka_query_watermark_offsets(rk, c->t_machines, 0, &lo, &hi, ms_left(end));
-    if (!e || smc_now_ms() + 100 >= end)
-      break;
-    struct timespec pause = {0, 100 * 1000000L};
-    nanosleep(&pause, NULL);
-  }
-  if (e) {
-    rc = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA, NULL,
-                       "cannot read the end of %s: %s", c->t_machines, rd_kafka_err2str(e));
+  if ((rc = watermarks_retry(rk, c->t_machines, 0, &lo, &hi, end, err)) < 0)
     goto done;
-  }
   if (hi <= lo)
     goto done; /* empty */
-  rd_kafka_topic_partition_list_add(l, c->t_machines, 0)->offset = lo;
-  if ((e = rd_kafka_assign(rk, l))) {
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", rd_kafka_err2str(e));
+  smc_kafka_part_t part = {.partition = 0, .offset = lo};
+  if (smc_kafka_assign_parts(rk, c->t_machines, &part, 1, errstr, sizeof errstr) < 0) {
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed: %s", errstr);
     goto done;
   }
-  (void)errstr;
   for (;;) {
     if (smc_now_ms() >= end) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s was not read to its end in %d ms",
                          c->t_machines, timeout_ms);
       break;
     }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m)
+    smc_kafka_msg_t m;
+    if (!smc_kafka_consume(rk, 100, &m))
       continue;
-    int64_t off = m->offset;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      rd_kafka_message_destroy(m);
+    int64_t off = m.offset;
+    if (m.eof) {
+      smc_kafka_msg_release(&m);
       break;
     }
-    if (m->err) {
-      smc_kconf_log_cb(rk, 4, "CATALOG", rd_kafka_message_errstr(m));
-      rd_kafka_message_destroy(m);
+    if (m.error) {
+      smc_kconf_log_cb(rk, 4, "CATALOG", m.error);
+      smc_kafka_msg_release(&m);
       continue;
     }
-    if (m->key && m->key_len) {
-      char *name = strndup(m->key, m->key_len);
-      json_t *ev = m->payload && m->len ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
-      if (name && !m->payload)
+    if (m.key && m.key_len) {
+      char *name = strndup(m.key, m.key_len);
+      json_t *ev = m.value && m.value_len ? json_loadb(m.value, m.value_len, 0, NULL) : NULL;
+      if (name && !m.value)
         json_object_del(cat, name);
       else if (name && json_is_object(ev) && json_is_string(json_object_get(ev, "definition")))
         json_object_set(cat, name, ev);
       json_decref(ev);
       free(name);
     }
-    rd_kafka_message_destroy(m);
+    smc_kafka_msg_release(&m);
     if (off >= hi - 1)
       break;
   }
 done:
-  rd_kafka_topic_partition_list_destroy(l);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  smc_kafka_close(rk);
   if (rc)
     json_decref(cat);
   else
@@ -1059,42 +1010,25 @@ done:
 /* The transactional producer, created on first use. A producer whose last
  * transaction ended in doubt is dropped so the next one starts fresh
  * (notes/kafka.md: a late EndTxn must not touch a later transaction). */
-static rd_kafka_t *txn_producer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
+static smc_kafka_t *txn_producer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
   if (c->txn)
     return c->txn;
-  char tid[160], rnd[40];
+  char tid[160], rnd[40], why[512];
   if (random_id("", rnd, sizeof(rnd))) {
     smc_error_set(err, SMC_EIO, NULL, "no random bytes for the transactional id");
     return NULL;
   }
   snprintf(tid, sizeof(tid), "%s-register-%s", c->client_id, rnd);
-  rd_kafka_t *rk = make_producer(c, tid, err);
+  smc_kafka_t *rk = make_producer(c, tid, err);
   if (!rk)
     return NULL;
-  rd_kafka_error_t *e = rd_kafka_init_transactions(rk, timeout_ms);
-  if (e) {
-    smc_error_set(
-        err, rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-        NULL, "cannot initialize transactions: %s", rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    rd_kafka_destroy(rk);
+  int rc = smc_kafka_txn_init(rk, timeout_ms, why, sizeof why);
+  if (rc) {
+    smc_error_set(err, rc, NULL, "cannot initialize transactions: %s", why);
+    smc_kafka_close(rk);
     return NULL;
   }
   return c->txn = rk;
-}
-
-static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_error_t *err) {
-  int code = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA;
-  int rc = smc_error_set(err, code, NULL, "%s: %s", what, rd_kafka_error_string(e));
-  if (rd_kafka_error_txn_requires_abort(e)) {
-    rd_kafka_error_t *ae = rd_kafka_abort_transaction(c->txn, 10000);
-    if (ae)
-      rd_kafka_error_destroy(ae);
-  }
-  rd_kafka_error_destroy(e);
-  rd_kafka_destroy(c->txn); /* fresh producer next time */
-  c->txn = NULL;
-  return rc;
 }
 
 /* The machine (or settings) event to every partition of <prefix>proposals
@@ -1102,32 +1036,32 @@ static int txn_fail(smc_client_t *c, rd_kafka_error_t *e, const char *what, smc_
  * txn_lock. */
 static int write_registration(smc_client_t *c, const char *name, const char *value, int catalog,
                               int timeout_ms, smc_error_t *err) {
-  rd_kafka_t *rk = txn_producer(c, timeout_ms, err);
+  smc_kafka_t *rk = txn_producer(c, timeout_ms, err);
   if (!rk)
     return err && err->code ? err->code : SMC_EKAFKA;
-  rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
-  if (e)
-    return txn_fail(c, e, "cannot begin a transaction", err);
-  size_t klen = strlen(name), vlen = strlen(value);
-  for (int32_t p = 0; p < c->partitions + (catalog ? 1 : 0); p++) {
-    const char *topic = p < c->partitions ? c->t_proposals : c->t_machines;
-    int32_t part = p < c->partitions ? p : 0;
-    rd_kafka_resp_err_t pe;
-    while ((pe = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(name, klen),
-                RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      rd_kafka_poll(rk, 10);
-    if (pe) {
-      e = rd_kafka_abort_transaction(rk, timeout_ms);
-      if (e)
-        return txn_fail(c, e, "cannot abort", err);
-      return smc_error_set(err, SMC_EKAFKA, NULL, "cannot produce the registration: %s",
-                           rd_kafka_err2str(pe));
-    }
+  size_t n = (size_t)c->partitions + (catalog ? 1 : 0);
+  smc_kafka_out_t *out = calloc(n ? n : 1, sizeof *out);
+  if (!out)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    int on_log = i < (size_t)c->partitions;
+    out[i] = (smc_kafka_out_t){on_log ? c->t_proposals : c->t_machines,
+                               on_log ? (int32_t)i : 0,
+                               name,
+                               strlen(name),
+                               value,
+                               strlen(value)};
   }
-  if ((e = rd_kafka_commit_transaction(rk, timeout_ms)))
-    return txn_fail(c, e, "the registration transaction failed", err);
+  char why[512];
+  int drop = 0;
+  int rc = smc_kafka_txn_send(rk, out, n, timeout_ms, &drop, why, sizeof why);
+  free(out);
+  if (drop) { /* fresh producer next time */
+    smc_kafka_close(c->txn);
+    c->txn = NULL;
+  }
+  if (rc)
+    return smc_error_set(err, rc, NULL, "the registration transaction failed: %s", why);
   return 0;
 }
 
@@ -1149,29 +1083,28 @@ static int compile_error(smc_diags_t *d, int rc, smc_error_t *err) {
 
 /* A consumer of every partition of <prefix>replies from their ends now,
  * made before the registration is written so no outcome is missed. */
-static rd_kafka_t *outcome_consumer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
-  rd_kafka_t *rk = make_consumer(c, 0, err);
+static smc_kafka_t *outcome_consumer(smc_client_t *c, int timeout_ms, smc_error_t *err) {
+  smc_kafka_t *rk = make_consumer(c, 0, err);
   if (!rk)
     return NULL;
   int n = partitions_of(c, rk, c->t_replies, timeout_ms, err);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int p = 0; p < n; p++) {
+  smc_kafka_part_t *l = calloc(n > 0 ? (size_t)n : 1, sizeof *l);
+  int e = l ? 0 : SMC_ENOMEM;
+  char why[256] = "out of memory";
+  for (int p = 0; !e && p < n; p++) {
     int64_t lo = 0, hi = 0;
-    e = rd_kafka_query_watermark_offsets(rk, c->t_replies, p, &lo, &hi, timeout_ms);
-    if (e)
-      break;
-    rd_kafka_topic_partition_list_add(l, c->t_replies, p)->offset = hi;
+    if ((e = smc_kafka_watermarks(rk, c->t_replies, p, &lo, &hi, timeout_ms)) < 0)
+      snprintf(why, sizeof why, "%s", smc_strerror(e));
+    l[p] = (smc_kafka_part_t){.partition = p, .offset = hi};
   }
-  if (n > 0 && !e)
-    e = rd_kafka_assign(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
+  if (n > 0 && !e && smc_kafka_assign_parts(rk, c->t_replies, l, n, why, sizeof why) < 0)
+    e = SMC_EKAFKA;
+  free(l);
   if (n > 0 && !e)
     return rk;
   if (n > 0)
-    smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA, NULL,
-                  "cannot follow %s: %s", c->t_replies, rd_kafka_err2str(e));
-  rd_kafka_destroy(rk);
+    smc_error_set(err, e, NULL, "cannot follow %s: %s", c->t_replies, why);
+  smc_kafka_close(rk);
   return NULL;
 }
 
@@ -1184,7 +1117,7 @@ static rd_kafka_t *outcome_consumer(smc_client_t *c, int timeout_ms, smc_error_t
  * SMC_EBAD_SIGNATURE, SMC_EINVALID_MACHINE; SMC_EUNAVAILABLE when some
  * partitions did not answer in time (older workers never answer).
  */
-static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *type_want, const char *id,
+static int await_outcomes(smc_client_t *c, smc_kafka_t *rk, const char *type_want, const char *id,
                           int timeout_ms, json_t **last, smc_error_t *err) {
   int32_t n = c->partitions, got = 0;
   uint8_t *seen = calloc((size_t)n, 1);
@@ -1193,11 +1126,11 @@ static int await_outcomes(smc_client_t *c, rd_kafka_t *rk, const char *type_want
   int rc = 0;
   int64_t end = smc_now_ms() + timeout_ms;
   while (got < n && smc_now_ms() < end) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, ms_left(end) < 100 ? ms_left(end) : 100);
-    if (!m)
+    smc_kafka_msg_t m;
+    if (!smc_kafka_consume(rk, ms_left(end) < 100 ? ms_left(end) : 100, &m))
       continue;
-    json_t *r = !m->err && m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
-    rd_kafka_message_destroy(m);
+    json_t *r = m.value ? json_loadb(m.value, m.value_len, 0, NULL) : NULL;
+    smc_kafka_msg_release(&m);
     const char *rid = json_string_value(json_object_get(r, "id"));
     const char *type = json_string_value(json_object_get(r, "type"));
     json_int_t p = json_integer_value(json_object_get(r, "partition"));
@@ -1249,7 +1182,7 @@ static int register_impl(smc_client_t *c, const char *definition, size_t len,
   smc_diags_close(&diags);
   const char *name = smc_machine_name(m), *hash = smc_machine_hash(m);
   json_t *cat = NULL;
-  rd_kafka_t *outcomes = NULL;
+  smc_kafka_t *outcomes = NULL;
   char sig[SMC_VOTE_SIG_B64_LEN + 1], id[40];
   pthread_mutex_lock(&c->txn_lock);
   if ((rc = smc_client_machines(c, timeout_ms, &cat, err)))
@@ -1295,10 +1228,7 @@ static int register_impl(smc_client_t *c, const char *definition, size_t len,
     rc = await_outcomes(c, outcomes, "registration", id, timeout_ms, NULL, err);
 done:
   pthread_mutex_unlock(&c->txn_lock);
-  if (outcomes) {
-    rd_kafka_consumer_close(outcomes);
-    rd_kafka_destroy(outcomes);
-  }
+  smc_kafka_close(outcomes);
   json_decref(cat);
   smc_machine_destroy(m);
   return rc;
@@ -1348,7 +1278,7 @@ int smc_client_settings(smc_client_t *c, const json_t *limits, const smc_vote_ke
   if ((rc = dump_event(ev, &value, err)))
     return rc;
   pthread_mutex_lock(&c->txn_lock);
-  rd_kafka_t *outcomes = outcome_consumer(c, timeout_ms, err);
+  smc_kafka_t *outcomes = outcome_consumer(c, timeout_ms, err);
   if (!outcomes)
     rc = err && err->code ? err->code : SMC_EKAFKA;
   if (!rc)
@@ -1356,10 +1286,7 @@ int smc_client_settings(smc_client_t *c, const json_t *limits, const smc_vote_ke
   if (!rc)
     rc = await_outcomes(c, outcomes, "settings", id, timeout_ms, in_force, err);
   pthread_mutex_unlock(&c->txn_lock);
-  if (outcomes) {
-    rd_kafka_consumer_close(outcomes);
-    rd_kafka_destroy(outcomes);
-  }
+  smc_kafka_close(outcomes);
   free(value);
   return rc;
 }
@@ -1385,20 +1312,20 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
   snprintf(topic, tl, "%.*s%s", (int)(strlen(c->t_machines) - strlen("machines")), c->t_machines,
            name);
   int64_t end = timeout_ms < 0 ? INT64_MAX : smc_now_ms() + timeout_ms;
-  rd_kafka_t *rk = make_consumer(c, 1, err);
+  smc_kafka_t *rk = make_consumer(c, 1, err);
   if (!rk) {
     free(topic);
     return err && err->code ? err->code : SMC_EKAFKA;
   }
   int rc = 0, n = partitions_of(c, rk, topic, ms_left(end), err);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  smc_kafka_part_t *l = calloc(n > 0 ? (size_t)n : 1, sizeof *l);
   int64_t *hi = n > 0 ? calloc((size_t)n, sizeof *hi) : NULL;
   int left = 0;
   if (n < 0) {
     rc = n;
     goto done;
   }
-  if (!hi) {
+  if (!hi || !l) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto done;
   }
@@ -1406,25 +1333,17 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
     if (partition >= 0 && p != partition)
       continue;
     int64_t lo = 0;
-    rd_kafka_resp_err_t e;
-    for (;;) { /* retry while the partition has no leader yet */
-      e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], ms_left(end));
-      if (!e || smc_now_ms() + 100 >= end)
-        break;
-      struct timespec pause = {0, 100 * 1000000L};
-      nanosleep(&pause, NULL);
-    }
-    if (e) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "cannot read the end of %s [%d]: %s", topic,
-                         p, rd_kafka_err2str(e));
+    if ((rc = watermarks_retry(rk, topic, p, &lo, &hi[p], end, err)) < 0) {
+      rc = SMC_EUNAVAILABLE;
+      if (err)
+        err->code = rc;
       goto done;
     }
-    if (hi[p] > lo) {
-      rd_kafka_topic_partition_list_add(l, topic, p)->offset = lo;
-      left++;
-    }
+    if (hi[p] > lo)
+      l[left++] = (smc_kafka_part_t){.partition = p, .offset = lo};
   }
-  if (left && rd_kafka_assign(rk, l)) {
+  char why[256];
+  if (left && smc_kafka_assign_parts(rk, topic, l, left, why, sizeof why) < 0) {
     rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign failed");
     goto done;
   }
@@ -1434,28 +1353,27 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
                          timeout_ms);
       break;
     }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m)
+    smc_kafka_msg_t m;
+    if (!smc_kafka_consume(rk, 100, &m))
       continue;
-    int32_t p = m->partition;
-    int64_t off = m->offset;
+    int32_t p = m.partition;
+    int64_t off = m.offset;
     /* read_committed: an end before hi is a transaction still open (its
      * records come once it commits), not the end asked for */
-    int at_end = p >= 0 && p < n &&
-                 ((m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && off >= hi[p]) ||
-                  (!m->err && off >= hi[p] - 1));
+    int at_end =
+        p >= 0 && p < n && ((m.eof && off >= hi[p]) || (!m.eof && !m.error && off >= hi[p] - 1));
     int stop = 0;
-    if (!m->err && m->payload && m->len) {
-      json_t *v = json_loadb(m->payload, m->len, 0, NULL);
-      char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+    if (!m.eof && !m.error && m.value && m.value_len) {
+      json_t *v = json_loadb(m.value, m.value_len, 0, NULL);
+      char *key = m.key ? strndup(m.key, m.key_len) : NULL;
       if (json_is_object(v))
         stop = cb(opaque, v, key, p, off);
       free(key);
       json_decref(v);
-    } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      smc_kconf_log_cb(rk, 4, "SCAN", rd_kafka_message_errstr(m));
+    } else if (m.error) {
+      smc_kconf_log_cb(rk, 4, "SCAN", m.error);
     }
-    rd_kafka_message_destroy(m);
+    smc_kafka_msg_release(&m);
     if (stop)
       break;
     if (at_end && p >= 0 && p < n && hi[p] >= 0) {
@@ -1465,9 +1383,8 @@ int smc_client_scan(smc_client_t *c, const char *name, int32_t partition, int ti
   }
 done:
   free(hi);
-  rd_kafka_topic_partition_list_destroy(l);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  free(l);
+  smc_kafka_close(rk);
   free(topic);
   return rc;
 }

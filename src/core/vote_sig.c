@@ -135,22 +135,19 @@ int smc_vote_sig_sign(EVP_PKEY *key, const char *object, const char *proposal, c
   return smc_vote_sig_sign_reason(key, object, proposal, voter, accept, NULL, out, err);
 }
 
-int smc_vote_sig_sign_reason(EVP_PKEY *key, const char *object, const char *proposal,
-                             const char *voter, int accept, const char *reason,
-                             char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err) {
+/* Sign msg (closed here) with key into out (base64). */
+static int sign_message(EVP_PKEY *key, smc_buf_t *msg, char out[SMC_VOTE_SIG_B64_LEN + 1],
+                        smc_error_t *err) {
   int rc = 0;
-  smc_buf_t msg;
-  smc_buf_init(&msg);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   uint8_t sig[SMC_VOTE_SIG_LEN];
   size_t siglen = sizeof(sig);
-  smc_vote_sig_message_reason(&msg, object, proposal, voter, accept, reason);
-  if (msg.oom || !ctx) {
+  if (msg->oom || !ctx) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
   if (!key || !is_ed25519(key) || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-      EVP_DigestSign(ctx, sig, &siglen, (const uint8_t *)msg.p, msg.len) != 1 ||
+      EVP_DigestSign(ctx, sig, &siglen, (const uint8_t *)msg->p, msg->len) != 1 ||
       siglen != SMC_VOTE_SIG_LEN) {
     rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "cannot sign with this key");
     goto fail;
@@ -158,8 +155,36 @@ int smc_vote_sig_sign_reason(EVP_PKEY *key, const char *object, const char *prop
   EVP_EncodeBlock((unsigned char *)out, sig, SMC_VOTE_SIG_LEN);
 fail:
   EVP_MD_CTX_free(ctx);
-  smc_buf_close(&msg);
+  smc_buf_close(msg);
   return rc;
+}
+
+/* Verify sig over msg (closed here) with key: 0, 1 when it does not
+ * verify, or SMC_ENOMEM (err set). */
+static int verify_message(EVP_PKEY *key, smc_buf_t *msg, const uint8_t sig[SMC_VOTE_SIG_LEN],
+                          smc_error_t *err) {
+  int rc = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (msg->oom || !ctx) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+    goto fail;
+  }
+  rc = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
+       EVP_DigestVerify(ctx, sig, SMC_VOTE_SIG_LEN, (const uint8_t *)msg->p, msg->len) != 1;
+  ERR_clear_error(); /* a failed verification leaves entries on this thread's queue */
+fail:
+  EVP_MD_CTX_free(ctx);
+  smc_buf_close(msg);
+  return rc;
+}
+
+int smc_vote_sig_sign_reason(EVP_PKEY *key, const char *object, const char *proposal,
+                             const char *voter, int accept, const char *reason,
+                             char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err) {
+  smc_buf_t msg;
+  smc_buf_init(&msg);
+  smc_vote_sig_message_reason(&msg, object, proposal, voter, accept, reason);
+  return sign_message(key, &msg, out, err);
 }
 
 int smc_vote_sig_verify(EVP_PKEY *key, const char *object, const char *proposal, const char *voter,
@@ -177,23 +202,13 @@ int smc_vote_sig_verify_reason(EVP_PKEY *key, const char *object, const char *pr
   if (b64_decode_exact(sig_b64, sig, sizeof(sig)))
     return smc_error_set(err, SMC_EBAD_SIGNATURE, "signature",
                          "the signature of '%s' is not the base64 of 64 bytes", voter);
-  int rc = 0;
   smc_buf_t msg;
   smc_buf_init(&msg);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   smc_vote_sig_message_reason(&msg, object, proposal, voter, accept, reason);
-  if (msg.oom || !ctx) {
-    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    goto fail;
-  }
-  if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
-      EVP_DigestVerify(ctx, sig, sizeof(sig), (const uint8_t *)msg.p, msg.len) != 1)
+  int rc = verify_message(key, &msg, sig, err);
+  if (rc > 0)
     rc = smc_error_set(err, SMC_EBAD_SIGNATURE, "signature",
                        "the signature of '%s' does not verify", voter);
-  ERR_clear_error(); /* a failed verification leaves entries on this thread's queue */
-fail:
-  EVP_MD_CTX_free(ctx);
-  smc_buf_close(&msg);
   return rc;
 }
 
@@ -220,28 +235,10 @@ static void registration_message(smc_buf_t *b, const char *name, const char *has
 
 int smc_registration_sign(EVP_PKEY *key, const char *name, const char *hash,
                           char out[SMC_VOTE_SIG_B64_LEN + 1], smc_error_t *err) {
-  int rc = 0;
   smc_buf_t msg;
   smc_buf_init(&msg);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  uint8_t sig[SMC_VOTE_SIG_LEN];
-  size_t siglen = sizeof(sig);
   registration_message(&msg, name, hash);
-  if (msg.oom || !ctx) {
-    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    goto fail;
-  }
-  if (!key || !is_ed25519(key) || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-      EVP_DigestSign(ctx, sig, &siglen, (const uint8_t *)msg.p, msg.len) != 1 ||
-      siglen != SMC_VOTE_SIG_LEN) {
-    rc = smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "cannot sign with this key");
-    goto fail;
-  }
-  EVP_EncodeBlock((unsigned char *)out, sig, SMC_VOTE_SIG_LEN);
-fail:
-  EVP_MD_CTX_free(ctx);
-  smc_buf_close(&msg);
-  return rc;
+  return sign_message(key, &msg, out, err);
 }
 
 int smc_registration_verify(EVP_PKEY *key, const char *name, const char *hash, const char *sig_b64,
@@ -253,22 +250,12 @@ int smc_registration_verify(EVP_PKEY *key, const char *name, const char *hash, c
   if (b64_decode_exact(sig_b64, sig, sizeof(sig)))
     return smc_error_set(err, SMC_EBAD_SIGNATURE, "signature",
                          "the signature is not the base64 of 64 bytes");
-  int rc = 0;
   smc_buf_t msg;
   smc_buf_init(&msg);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   registration_message(&msg, name, hash);
-  if (msg.oom || !ctx) {
-    rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-    goto fail;
-  }
-  if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) != 1 ||
-      EVP_DigestVerify(ctx, sig, sizeof(sig), (const uint8_t *)msg.p, msg.len) != 1)
+  int rc = verify_message(key, &msg, sig, err);
+  if (rc > 0)
     rc = smc_error_set(err, SMC_EBAD_SIGNATURE, "signature",
                        "the registration's signature does not verify with the registration key");
-  ERR_clear_error();
-fail:
-  EVP_MD_CTX_free(ctx);
-  smc_buf_close(&msg);
   return rc;
 }

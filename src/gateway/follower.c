@@ -16,6 +16,7 @@
 #include "core/codec.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
+#include "kafka/consumer.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "base/metrics.h"
@@ -30,7 +31,7 @@ _Static_assert(SMC_GW_ID_MAX == SMC_CODEC_MAX_ID, "the gateway keeps ids as long
 
 struct gw_follower {
   smc_gateway_t *gw;
-  rd_kafka_t *rk;
+  smc_kafka_t *rk;
   char *t_machines, *t_confirmations, *t_nodes;
   pthread_t thread;
   int thread_started;
@@ -253,8 +254,8 @@ int smc_gw_follower_caught_up(gw_follower_t *f) { return atomic_load(&f->caught_
 int smc_gw_follower_running(gw_follower_t *f) { return atomic_load(&f->run); }
 
 /* A record of <prefix>machines: compile and add it to the catalog. */
-static void on_machine(gw_follower_t *f, const rd_kafka_message_t *m) {
-  json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+static void on_machine(gw_follower_t *f, const smc_kafka_msg_t *m) {
+  json_t *ev = m->value ? json_loadb(m->value, m->value_len, 0, NULL) : NULL;
   const char *def = json_string_value(json_object_get(ev, "definition"));
   if (def) {
     smc_machine_t *mc = NULL;
@@ -382,8 +383,8 @@ static void record_text(gw_follower_t *f, const char *text, size_t len, int foll
 }
 
 /* A confirmation: record it. */
-static void on_confirmation(gw_follower_t *f, const rd_kafka_message_t *m) {
-  record_text(f, m->payload, m->len, 1);
+static void on_confirmation(gw_follower_t *f, const smc_kafka_msg_t *m) {
+  record_text(f, m->value, m->value_len, 1);
 }
 
 void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
@@ -396,61 +397,51 @@ void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
 static void *follower_main(void *arg) {
   gw_follower_t *f = arg;
   while (atomic_load(&f->run)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 100);
-    if (!m)
+    smc_kafka_msg_t m;
+    if (!smc_kafka_consume(f->rk, 100, &m))
       continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (!strcmp(rd_kafka_topic_name(m->rkt), f->t_machines))
+    if (m.eof) {
+      if (m.topic && !strcmp(m.topic, f->t_machines))
         atomic_store(&f->caught_up, 1);
-    } else if (!m->err) {
-      const char *topic = rd_kafka_topic_name(m->rkt);
-      if (!strcmp(topic, f->t_machines))
-        on_machine(f, m);
-      else if (!strcmp(topic, f->t_nodes))
-        smc_gw_nodes_put(f->gw->nodes, m->key, m->key_len, m->payload, m->len);
+    } else if (!m.error && m.topic) {
+      if (!strcmp(m.topic, f->t_machines))
+        on_machine(f, &m);
+      else if (!strcmp(m.topic, f->t_nodes))
+        smc_gw_nodes_put(f->gw->nodes, m.key, m.key_len, m.value, m.value_len);
       else
-        on_confirmation(f, m);
+        on_confirmation(f, &m);
     }
-    rd_kafka_message_destroy(m);
+    smc_kafka_msg_release(&m);
   }
   return NULL;
 }
 
 /* Consumer with the passthrough properties; no group membership is used
  * (partitions are assigned by hand) and nothing is committed. */
-static rd_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
+static smc_kafka_t *make_consumer(smc_gateway_t *gw, smc_error_t *err) {
   char errstr[512];
   char gid[128];
   snprintf(gid, sizeof(gid), "%sgateway-%s-%d", gw->prefix, gw->node_id, (int)getpid());
   /* offsets are always given: an out-of-range one means "from the end" */
   static const char *const base[] = {"auto.offset.reset", "latest", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
                            .bootstrap = gw->bootstrap,
                            .group_id = gid,
                            .client_id = "smc-gateway",
                            .eof = 1,
                            .base = base,
                            .props = (const char *const *)gw->kafka_props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "gateway consumer: %s", errstr);
   return rk;
 }
 
 /* Partition count of topic, or -1 after trying for up to timeout_ms. */
-static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+static int partition_count(smc_kafka_t *rk, const char *topic, int timeout_ms) {
   int64_t deadline = smc_now_ms() + timeout_ms;
   do {
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (t && rd_kafka_metadata(rk, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        n = md->topics[0].partition_cnt;
-      rd_kafka_metadata_destroy(md);
-    }
-    if (t)
-      rd_kafka_topic_destroy(t);
+    int32_t n = smc_kafka_partitions(rk, topic, 2000);
     if (n > 0)
       return n;
     usleep(200 * 1000);
@@ -469,29 +460,33 @@ static int assign(gw_follower_t *f, smc_error_t *err) {
                          f->t_confirmations);
   /* the node table, when the cluster has it (created by `smc topics create`) */
   int nnodes = partition_count(f->rk, f->t_nodes, 2000);
-  rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nconf + nmach + 1);
+  smc_kafka_tp_t *tp = calloc((size_t)(nconf + nmach + (nnodes > 0 ? nnodes : 0)) + 1, sizeof *tp);
+  if (!tp)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  int n = 0;
   for (int p = 0; p < nnodes; p++)
-    rd_kafka_topic_partition_list_add(tp, f->t_nodes, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    tp[n++] = (smc_kafka_tp_t){f->t_nodes, p, SMC_KAFKA_OFFSET_BEGINNING};
   f->machines_high = 0;
   for (int p = 0; p < nmach; p++) {
     int64_t lo = 0, hi = 0;
-    rd_kafka_query_watermark_offsets(f->rk, f->t_machines, p, &lo, &hi, 5000);
+    smc_kafka_watermarks(f->rk, f->t_machines, p, &lo, &hi, 5000);
     if (hi > f->machines_high)
       f->machines_high = hi;
-    rd_kafka_topic_partition_list_add(tp, f->t_machines, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    tp[n++] = (smc_kafka_tp_t){f->t_machines, p, SMC_KAFKA_OFFSET_BEGINNING};
   }
   if (f->machines_high == 0)
     atomic_store(&f->caught_up, 1);
   for (int p = 0; p < nconf; p++) {
-    int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
-    if (rd_kafka_query_watermark_offsets(f->rk, f->t_confirmations, p, &lo, &hi, 5000))
-      hi = RD_KAFKA_OFFSET_END;
-    rd_kafka_topic_partition_list_add(tp, f->t_confirmations, p)->offset = hi;
+    int64_t lo = 0, hi = SMC_KAFKA_OFFSET_END;
+    if (smc_kafka_watermarks(f->rk, f->t_confirmations, p, &lo, &hi, 5000) < 0)
+      hi = SMC_KAFKA_OFFSET_END;
+    tp[n++] = (smc_kafka_tp_t){f->t_confirmations, p, hi};
   }
-  rd_kafka_resp_err_t e = rd_kafka_assign(f->rk, tp);
-  rd_kafka_topic_partition_list_destroy(tp);
-  if (e)
-    return smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", rd_kafka_err2str(e));
+  char why[256];
+  int rc = smc_kafka_assign(f->rk, tp, n, why, sizeof why);
+  free(tp);
+  if (rc < 0)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", why);
   return 0;
 }
 
@@ -564,10 +559,7 @@ void smc_gw_follower_stop(gw_follower_t *f) {
   smc_gw_follower_halt(f);
   if (f->thread_started)
     pthread_join(f->thread, NULL);
-  if (f->rk) {
-    rd_kafka_consumer_close(f->rk);
-    rd_kafka_destroy(f->rk);
-  }
+  smc_kafka_close(f->rk);
   for (size_t i = 0; i < f->nmachines; i++)
     smc_machine_destroy(f->machines[i]);
   free(f->machines);

@@ -21,13 +21,7 @@
 
 #define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
 
-typedef struct conn_ctx {
-  char *body;
-  size_t len, cap;
-  int too_large;
-  int answered; /* a reply was queued during upload */
-  int64_t start_ms;
-} conn_ctx_t;
+#define MAX_HTTP_THREADS 16
 
 void smc_gateway_config_default(smc_gateway_config_t *c) {
   memset(c, 0, sizeof(*c));
@@ -121,6 +115,19 @@ static const char *allowed_methods(const gw_req_t *r) {
   return "GET, HEAD";
 }
 
+enum MHD_Result smc_gw_queue(gw_req_t *r, unsigned status, struct MHD_Response *resp) {
+  if (r->deferred) { /* a pool thread: queued on the HTTP thread that resumes it */
+    if (r->ctx->resp)
+      MHD_destroy_response(r->ctx->resp);
+    r->ctx->resp = resp;
+    r->ctx->status = status;
+    return MHD_YES;
+  }
+  enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
 enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *content_type, char *data,
                                  size_t len) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -135,8 +142,7 @@ enum MHD_Result smc_gw_reply_raw(gw_req_t *r, unsigned status, const char *conte
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == 405)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed_methods(r));
-  enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
-  MHD_destroy_response(resp);
+  enum MHD_Result rc = smc_gw_queue(r, status, resp);
   observe(r, status);
   return rc;
 }
@@ -151,8 +157,7 @@ enum MHD_Result smc_gw_reply_static(gw_req_t *r, unsigned status, const char *co
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   for (size_t i = 0; hdrs && hdrs[i] && hdrs[i + 1]; i += 2)
     MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
-  enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
-  MHD_destroy_response(resp);
+  enum MHD_Result rc = smc_gw_queue(r, status, resp);
   observe(r, status);
   return rc;
 }
@@ -356,7 +361,7 @@ static enum MHD_Result route_settings(gw_req_t *r) {
 }
 
 /* Route the parsed path r->segs (parse_path ran, authorized passed). */
-static enum MHD_Result dispatch(gw_req_t *r) {
+enum MHD_Result smc_gw_dispatch(gw_req_t *r) {
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   enum MHD_Result rc;
   if (smc_gw_check_query(r, &rc)) /* a query parameter the route does not take */
@@ -539,17 +544,58 @@ static int authorized(gw_req_t *r, enum MHD_Result *rc) {
   return 0;
 }
 
+/* A route of r that never blocks: it answers at once, or waits without a
+ * thread (smc_gw_wait). The others run on the blocking pool. */
+static int runs_inline(const gw_req_t *r) {
+  int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+  if (r->nsegs == 0)
+    return 1;
+  if (r->nsegs == 1)
+    return strcmp(r->segs[0], "settings") && (get || strcmp(r->segs[0], "machine"));
+  if (!strcmp(r->segs[0], "ui"))
+    return 1;
+  if (strcmp(r->segs[0], "machine") || r->nsegs < 4 || strcmp(r->segs[2], "object"))
+    return 0;
+  return (r->nsegs == 4 && get) ||
+         (r->nsegs == 6 && !strcmp(r->segs[4], "transition") && !strcmp(r->method, "PUT"));
+}
+
+static void dispatch_job(gw_req_t *r) { smc_gw_dispatch(r); }
+
+/* libmicrohttpd resumed r: queue the answer a pool thread kept, or run the
+ * continuation of the route that waited. */
+static enum MHD_Result on_resume(gw_ctx_t *ctx) {
+  gw_req_t *r = &ctx->req;
+  r->deferred = 0;
+  if (ctx->resp) {
+    struct MHD_Response *resp = ctx->resp;
+    ctx->resp = NULL;
+    enum MHD_Result rc = MHD_queue_response(r->conn, ctx->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+  }
+  gw_cont_t k = ctx->cont;
+  ctx->cont = NULL;
+  if (k)
+    return k(r);
+  return MHD_NO; /* nothing was queued (out of memory on the pool thread): close */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
   (void)version;
   smc_gateway_t *gw = cls;
-  conn_ctx_t *ctx = *con_cls;
+  gw_ctx_t *ctx = *con_cls;
+  if (ctx && ctx->routed)
+    return on_resume(ctx);
   gw_req_t r = {.gw = gw, .conn = conn, .method = method, .url = url};
   if (!ctx) {
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
       return MHD_NO;
+    pthread_mutex_init(&ctx->mu, NULL);
+    ctx->heap_idx = SIZE_MAX;
     ctx->start_ms = smc_now_ms();
     *con_cls = ctx;
     r.start_ms = ctx->start_ms;
@@ -610,28 +656,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               gw->max_body_bytes);
   r.body = ctx->body;
   r.body_len = ctx->len;
-  char *copy = strdup(url);
-  if (!copy)
-    return smc_gw_reply_error(&r, 500, SMC_ENOMEM, "out of memory");
+  r.ctx = ctx;
+  ctx->req = r;
+  ctx->routed = 1;
+  gw_req_t *rq = &ctx->req;
+  if (!(ctx->path = strdup(url)))
+    return smc_gw_reply_error(rq, 500, SMC_ENOMEM, "out of memory");
   enum MHD_Result rc;
   static const char *const to_ui[] = {MHD_HTTP_HEADER_LOCATION, "../ui", NULL};
   if (!strcmp(url, "/ui/")) /* the console's one address is /ui (a path has no trailing '/') */
-    rc = smc_gw_reply_static(&r, 308, "text/plain; charset=utf-8", "", 0, to_ui);
-  else if (parse_path(&r, copy, &rc) && authorized(&r, &rc))
-    rc = dispatch(&r);
-  free(copy);
+    rc = smc_gw_reply_static(rq, 308, "text/plain; charset=utf-8", "", 0, to_ui);
+  else if (!parse_path(rq, ctx->path, &rc) || !authorized(rq, &rc))
+    ; /* answered */
+  else if (runs_inline(rq))
+    rc = smc_gw_dispatch(rq);
+  else
+    rc = smc_gw_offload(rq, dispatch_job) == 0 ? MHD_YES : MHD_NO;
   return rc;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   (void)cls, (void)conn, (void)toe;
-  conn_ctx_t *ctx = *con_cls;
-  if (ctx) {
-    free(ctx->body);
-    free(ctx);
-    *con_cls = NULL;
+  gw_ctx_t *ctx = *con_cls;
+  if (!ctx)
+    return;
+  if (ctx->routed) {
+    if (ctx->release) /* a route still waiting (the client went away) */
+      ctx->release(&ctx->req);
+    smc_gw_disarm(&ctx->req);
   }
+  if (ctx->resp)
+    MHD_destroy_response(ctx->resp);
+  pthread_mutex_lock(&ctx->mu); /* a waker that resumed it has let go */
+  pthread_mutex_unlock(&ctx->mu);
+  pthread_mutex_destroy(&ctx->mu);
+  free(ctx->path);
+  free(ctx->body);
+  free(ctx);
+  *con_cls = NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -658,6 +721,11 @@ static int copy_config(smc_gateway_t *gw, const smc_gateway_config_t *cfg) {
   gw->max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 1024 * 1024;
   gw->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
   gw->cache_bytes = cfg->cache_bytes ? cfg->cache_bytes : SMC_GW_CACHE_BYTES_DEFAULT;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  gw->http_threads = cfg->http_threads         ? cfg->http_threads
+                     : cpus < 2                ? 2
+                     : cpus > MAX_HTTP_THREADS ? MAX_HTTP_THREADS
+                                               : (unsigned)cpus;
   smc_limits_default(&gw->limits);
   if (cfg->max_definition_bytes)
     gw->limits.definition_max_bytes = cfg->max_definition_bytes;
@@ -823,13 +891,20 @@ int smc_gateway_start(const smc_gateway_config_t *cfg, smc_gateway_t **out, smc_
                        "HTTP request latency until the answer is queued, by route template.");
   smc_metrics_describe("smc_http_connections", SMC_METRIC_GAUGE, "Open HTTP connections.");
   describe_gateway_counters();
+  if (smc_gw_loop_start(gw) < 0) {
+    rc = smc_error_set(err, SMC_ENOMEM, NULL, "cannot start the gateway's timer thread");
+    goto fail;
+  }
+  /* A few epoll threads serve every connection; a waiting request is
+   * suspended, holding none of them (loop.c). */
   gw->daemon = MHD_start_daemon(
-      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-      on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)(gw->max_connections + HARD_MARGIN), MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, gw, MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_END);
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0, NULL, NULL,
+      on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+      gw->http_threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(gw->max_connections + HARD_MARGIN),
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+      MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+      gw, MHD_OPTION_END);
   if (!gw->daemon) {
     rc = smc_error_set(err, SMC_EIO, NULL, "cannot listen on %s", gw->listen);
     goto fail;
@@ -855,9 +930,11 @@ void smc_gateway_stop(smc_gateway_t *gw) {
     return;
   atomic_store(&gw->stopping, 1);
   if (gw->follower)
-    smc_gw_follower_halt(gw->follower); /* wakes watchers so connection threads end */
+    smc_gw_follower_halt(gw->follower); /* wakes watchers so pool jobs end */
+  smc_gw_loop_drain(gw);                /* every suspended request answered and resumed */
   if (gw->daemon)
-    MHD_stop_daemon(gw->daemon); /* joins every connection thread */
+    MHD_stop_daemon(gw->daemon);
+  smc_gw_loop_stop(gw);
   smc_gw_follower_stop(gw->follower);
   smc_client_destroy(gw->client);
   if (gw->own_answers)

@@ -5,12 +5,13 @@
  * The gateway owns one smc client (src/client/client.c) for proposals, votes
  * and reads, and one background follower of <prefix>machines (the catalog for
  * GET /machine) and <prefix>confirmations (the bounded LRU that answers
- * GET /proposal/{id}). Threading: libmicrohttpd thread-per-connection (one
- * poll()ing accept thread, one thread per open connection), so a request
- * that waits (?wait=, watch, SSE) blocks only its own connection; every wait
- * is bounded by its timeout. Connections beyond max_connections are answered
- * with a clean 503 (Connection: close); beyond max_connections + 4096 the
- * accept thread closes them at once.
+ * GET /proposal/{id}). Threading (loop.c): a few libmicrohttpd epoll threads
+ * serve every connection; a proposal or read that waits for its decision is
+ * suspended and woken by it, holding no thread; routes that block (watches,
+ * forwarding, registrations, lists) run on a pool of threads of their own.
+ * Every wait is bounded by its timeout. Connections beyond max_connections
+ * are answered with a clean 503 (Connection: close); beyond
+ * max_connections + 4096 they are closed at once.
  *
  * Ownership: smc_gateway_start copies every string of cfg; the caller may free
  * them afterwards. The owned_partitions / ready callbacks (and opaque) must
@@ -39,6 +40,7 @@ typedef struct smc_gateway_config {
   const char *roles;              /* for /info, e.g. "committer,voter,http"; NULL = "http" */
   size_t max_body_bytes;          /* default 1 MiB -> 413 too_large beyond */
   unsigned max_connections;       /* default 1024 -> clean 503 beyond */
+  unsigned http_threads;          /* epoll threads serving HTTP; 0: one per CPU, 2 to 16 */
   size_t max_definition_bytes;    /* PUT /machine beyond -> 400 invalid_machine with a
                                      too_large error; 0 = the compiler's default (1 MiB) */
   size_t cache_bytes;             /* proposal outcomes and latest object versions kept

@@ -95,12 +95,16 @@ struct smc_gateway {
   gw_follower_t *follower;
   smc_answers_t *answers; /* the node's (local folds), or the gateway's own */
   int own_answers;
-  gw_nodes_t *nodes;    /* the node table, fed by the follower */
-  int64_t node_down_ms; /* a node not heard of for this long is down */
+  gw_nodes_t *nodes;     /* the node table, fed by the follower */
+  int64_t node_down_ms;  /* a node not heard of for this long is down */
+  unsigned http_threads; /* libmicrohttpd's epoll threads */
   struct MHD_Daemon *daemon;
+  struct gw_loop *loop; /* loop.c */
   atomic_int connections;
   atomic_int stopping;
 };
+
+typedef struct gw_ctx gw_ctx_t;
 
 /* One HTTP request as the routes see it. */
 typedef struct gw_req {
@@ -113,7 +117,65 @@ typedef struct gw_req {
   size_t body_len;
   int64_t start_ms;
   const json_t *grant; /* the bearer token's grant (tokens configured), else NULL */
+  gw_ctx_t *ctx;       /* the request's state across suspensions */
+  int deferred;        /* on a blocking-pool thread: answers are kept, queued on resume */
+  int no_forward;      /* forwarding failed: serve it here */
 } gw_req_t;
+
+/* ---- the event loop (loop.c) ---- */
+typedef struct gw_loop gw_loop_t;
+/* What runs when a suspended request is resumed: answers (or waits again). */
+typedef enum MHD_Result (*gw_cont_t)(gw_req_t *r);
+/* A blocking route run on a pool thread (answers with r->deferred set). */
+typedef void (*gw_job_t)(gw_req_t *r);
+
+/* A request's state from its first header to its end (gateway.c owns it). */
+struct gw_ctx {
+  gw_req_t req; /* valid once the body is complete */
+  char *path;   /* req.segs point into it */
+  char *body;
+  size_t len, cap;
+  int too_large;
+  int answered; /* a reply was queued during upload */
+  int routed;   /* the request was handed to its route */
+  int64_t start_ms;
+  /* suspension (loop.c) */
+  pthread_mutex_t mu;
+  int suspended, woken;
+  gw_cont_t cont;
+  int64_t deadline;
+  size_t heap_idx;
+  gw_job_t job;
+  gw_ctx_t *job_next;
+  /* an answer kept by a pool thread, queued when resumed */
+  struct MHD_Response *resp;
+  unsigned status;
+  /* a route's state while it waits, and how to let it go */
+  void *state;
+  void (*release)(gw_req_t *r);
+};
+
+int smc_gw_loop_start(smc_gateway_t *gw);
+/* Wake every waiting request now and wait until none is suspended. */
+void smc_gw_loop_drain(smc_gateway_t *gw);
+void smc_gw_loop_stop(smc_gateway_t *gw);
+/* Wait (without a thread) until smc_gw_wake or deadline_ms (INT64_MAX:
+ * none), then run cont on an HTTP thread. Returns what the handler returns
+ * now. Call with no lock held; cont may run at once, from this call. */
+enum MHD_Result smc_gw_wait(gw_req_t *r, int64_t deadline_ms, gw_cont_t cont);
+/* Wake a request suspended by smc_gw_wait (or mark it woken if it is not
+ * suspended yet). Any thread; never blocks for long. */
+void smc_gw_wake(gw_ctx_t *c);
+/* Drop the request's deadline. */
+void smc_gw_disarm(gw_req_t *r);
+/* Run job on a pool thread with r->deferred set, then resume r with the
+ * answer it queued (or r->ctx->cont). 0, or -1 when no thread could run it. */
+int smc_gw_offload(gw_req_t *r, gw_job_t job);
+/* Queue resp as r's answer now, or keep it for the resume (r->deferred).
+ * Takes resp. */
+enum MHD_Result smc_gw_queue(gw_req_t *r, unsigned status, struct MHD_Response *resp);
+/* The route of r run again (resumed after its forwarding failed). */
+enum MHD_Result smc_gw_dispatch(gw_req_t *r);
 
 /* Split a decoded request path ("/a/b/c", NUL-terminated, modified in
  * place) into at most max segments: their count (0 for "/"), or

@@ -77,86 +77,183 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
   return smc_gw_reply_json(r, ic ? status_for_rejection(ic) : 422, v);
 }
 
+/* Wake the request whose slot or delivery report this is. */
+static void wake_request(void *arg) { smc_gw_wake(arg); }
+
 /*
- * Send the proposal and wait for its decision until wait_ms: from a local
- * fold as soon as it decided (SMC_ANSWER_DECIDED, ?ack=decided), or only
- * once its confirmation is committed to smc.confirmations
- * (SMC_ANSWER_CONFIRMED). Either way the answer waits for the broker's
- * acknowledgement of the proposal (acks=all). The request's slot is woken
- * once, by its own decision. 0 with *conf set; SMC_EUNAVAILABLE when no
- * decision came in time (the outcome is unknown); other codes when sending
- * failed. id receives the proposal id.
+ * A proposal waiting for its decision (PUT .../transition/{t}), without a
+ * thread: its slot is filled by its own decision (a local fold as soon as
+ * it decided, ?ack=decided, or only the committed confirmation,
+ * ?ack=confirmed), its delivery report says whether the broker has it
+ * (acks=all), and its deadline ends the wait. Each wakes the request once.
  */
-static int propose_wait(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
-                        smc_answer_from_t from, json_t **conf, char id[65], smc_error_t *err) {
-  *conf = NULL;
-  int rc0 = smc_client_proposal_id(req, id, err); /* the client's rule: one place */
-  if (rc0)
-    return rc0;
-  req->id = id;
-  if (smc_answers_serves_object(r->gw->answers, req->object) == SMC_EINCOMPATIBLE)
-    return smc_error_set(err, SMC_EINCOMPATIBLE, NULL,
-                         "the partition of '%s' is stopped here at a settings event for a newer "
-                         "fold than this node's (%d); nothing was written",
-                         req->object, SMC_FOLD_VERSION);
-  int64_t end = smc_now_ms() + wait_ms;
+typedef struct put_wait {
   smc_answer_t a;
-  smc_answer_init(&a);
-  smc_answers_expect(r->gw->answers, &a, id, from);
-  /* A decision implies the proposal is in the log below the high watermark
-   * (folds read with read_committed): the acknowledgement is looked at only
-   * when no decision came, to tell "not written" from "unknown". */
-  smc_delivery_t *d = NULL;
-  int rc = smc_client_send_start(r->gw->client, req, NULL, &d, err);
-  if (rc == 0 && wait_ms == 0) { /* wait=0s: in the log, not waited for */
-    rc = smc_client_send_finish(r->gw->client, d, -1, NULL, err);
-    d = NULL;
-  } else if (rc == 0 && !smc_answer_wait(&a, end)) {
-    smc_error_t derr;
-    smc_error_clear(&derr);
-    rc = smc_client_send_finish(r->gw->client, d, 0, NULL, &derr);
-    d = NULL;
-    if (rc == SMC_EKAFKA)
-      smc_error_set(err, rc, NULL, "%s", derr.message);
-    else
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL,
-                         "no decision within %lld ms; outcome unknown; proposal id %s",
-                         (long long)wait_ms, id);
+  int expected;      /* a is in the hub's table */
+  smc_delivery_t *d; /* until its report was taken */
+  int d_rc;          /* the report's result once taken (1: not yet) */
+  int64_t own;       /* this request's record offset, once acknowledged */
+  smc_error_t derr;  /* the report's error */
+  int64_t end, wait_ms;
+  int votes; /* the transition waits for votes: no decision in time is 202 */
+  char id[65];
+} put_wait_t;
+
+static void put_release(gw_req_t *r) {
+  put_wait_t *w = r->ctx->state;
+  if (!w)
+    return;
+  if (w->expected)
+    smc_answers_forget(r->gw->answers, &w->a);
+  if (w->d)
+    smc_client_send_finish(r->gw->client, w->d, 0, NULL, NULL);
+  smc_answer_close(&w->a);
+  free(w);
+  r->ctx->state = NULL;
+  r->ctx->release = NULL;
+}
+
+/* Take the delivery report if it came (never waits). */
+static void put_take_report(gw_req_t *r, put_wait_t *w) {
+  if (w->d && smc_client_delivery_done(r->gw->client, w->d)) {
+    smc_error_clear(&w->derr);
+    w->d_rc = smc_client_send_finish(r->gw->client, w->d, 0, &w->own, &w->derr);
+    w->d = NULL;
   }
-  /* This request's own record: a decision caused by an earlier record of
-   * the same id (another request still in flight, or a retry racing the
-   * original) answers it as the duplicate it is. */
-  int64_t own = -1;
-  if (d) {
-    int64_t left = end - smc_now_ms();
-    smc_client_send_finish(r->gw->client, d, left > 0 ? (int)left : 0, &own, NULL);
+}
+
+static enum MHD_Result put_answer(gw_req_t *r, put_wait_t *w, int rc, json_t *conf,
+                                  smc_error_t *err);
+static enum MHD_Result put_resume(gw_req_t *r);
+
+/*
+ * Send the proposal and suspend the request until its decision, its
+ * failure or wait_ms. The decision implies the proposal is in the log below
+ * the high watermark (folds read with read_committed); the delivery report
+ * tells "not written" from "unknown" when no decision comes, and gives this
+ * request's own offset: a decision caused by an earlier record of the same
+ * id (another request in flight, or a retry racing the original) answers it
+ * as the duplicate it is.
+ */
+static enum MHD_Result propose_start(gw_req_t *r, smc_propose_req_t *req, int64_t wait_ms,
+                                     smc_answer_from_t from, int votes) {
+  put_wait_t *w = calloc(1, sizeof *w);
+  if (!w)
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  smc_answer_init(&w->a);
+  w->a.notify = wake_request;
+  w->a.notify_arg = r->ctx;
+  w->d_rc = 1;
+  w->own = -1;
+  w->wait_ms = wait_ms;
+  w->votes = votes;
+  w->end = wait_ms ? smc_now_ms() + wait_ms : INT64_MAX;
+  r->ctx->state = w;
+  r->ctx->release = put_release;
+  smc_error_t err;
+  smc_error_clear(&err);
+  int rc = smc_client_proposal_id(req, w->id, &err); /* the client's rule: one place */
+  if (!rc && smc_answers_serves_object(r->gw->answers, req->object) == SMC_EINCOMPATIBLE)
+    rc = smc_error_set(&err, SMC_EINCOMPATIBLE, NULL,
+                       "the partition of '%s' is stopped here at a settings event for a newer "
+                       "fold than this node's (%d); nothing was written",
+                       req->object, SMC_FOLD_VERSION);
+  if (rc)
+    return put_answer(r, w, rc, NULL, &err);
+  req->id = w->id;
+  if (wait_ms) { /* wait=0s: in the log, not waited for */
+    smc_answers_expect(r->gw->answers, &w->a, w->id, from);
+    w->expected = 1;
   }
-  smc_answers_forget(r->gw->answers, &a);
-  if (rc == 0 && a.done) {
-    if (a.status || !(*conf = json_loadb(a.json, a.len, 0, NULL)))
-      rc = smc_error_set(err, a.status ? a.status : SMC_EINTERNAL, NULL,
-                         "the decision could not be read");
-    else if (own >= 0 && !json_is_true(json_object_get(*conf, "duplicate")) &&
-             json_integer_value(json_object_get(*conf, "offset")) < own)
-      json_object_set_new(*conf, "duplicate", json_true());
-    if (*conf)
-      smc_metrics_counter_add("smc_gateway_answers_total",
-                              a.local ? "source=\"fold\"" : "source=\"confirmations\"", 1);
+  if ((rc = smc_client_send_start(r->gw->client, req, NULL, &w->d, &err)))
+    return put_answer(r, w, rc, NULL, &err);
+  smc_client_delivery_notify(r->gw->client, w->d, wake_request, r->ctx);
+  return smc_gw_wait(r, w->end, put_resume);
+}
+
+static enum MHD_Result put_resume(gw_req_t *r) {
+  put_wait_t *w = r->ctx->state;
+  put_take_report(r, w);
+  int decided = w->expected && smc_answer_wait(&w->a, 0);
+  int more = smc_now_ms() < w->end && !atomic_load(&r->gw->stopping);
+  smc_error_t err;
+  smc_error_clear(&err);
+  if (!decided) {
+    int written = !w->d && w->d_rc == 0;
+    int lost = !w->d && (w->d_rc == SMC_EKAFKA || w->d_rc == SMC_ETOO_LARGE);
+    if (lost) /* certainly not written: no decision will come */
+      return put_answer(r, w, w->d_rc, NULL, &w->derr);
+    if (!w->wait_ms && written)
+      return put_answer(r, w, 0, NULL, &err);
+    if (more || (!w->wait_ms && w->d && !atomic_load(&r->gw->stopping)))
+      return smc_gw_wait(r, w->end, put_resume);
+    if (w->d && !w->wait_ms) /* stopping */
+      return put_answer(r, w, SMC_EUNAVAILABLE, NULL, &err);
+    if (w->d) {
+      w->d_rc = smc_client_send_finish(r->gw->client, w->d, 0, NULL, &w->derr);
+      w->d = NULL;
+    }
+    if (w->d_rc == SMC_EKAFKA)
+      return put_answer(r, w, SMC_EKAFKA, NULL, &w->derr);
+    smc_error_set(&err, SMC_EUNAVAILABLE, NULL,
+                  "no decision within %lld ms; outcome unknown; proposal id %s",
+                  (long long)w->wait_ms, w->id);
+    return put_answer(r, w, SMC_EUNAVAILABLE, NULL, &err);
   }
-  smc_answer_close(&a);
-  return rc;
+  if (w->d && more) /* decided: this request's own offset, to tell a duplicate */
+    return smc_gw_wait(r, w->end, put_resume);
+  smc_answers_forget(r->gw->answers, &w->a);
+  w->expected = 0;
+  json_t *conf = NULL;
+  int rc = 0;
+  if (w->a.status || !(conf = json_loadb(w->a.json, w->a.len, 0, NULL))) {
+    rc = smc_error_set(&err, w->a.status ? w->a.status : SMC_EINTERNAL, NULL,
+                       "the decision could not be read");
+  } else {
+    if (w->own >= 0 && !json_is_true(json_object_get(conf, "duplicate")) &&
+        json_integer_value(json_object_get(conf, "offset")) < w->own)
+      json_object_set_new(conf, "duplicate", json_true());
+    smc_metrics_counter_add("smc_gateway_answers_total",
+                            w->a.local ? "source=\"fold\"" : "source=\"confirmations\"", 1);
+  }
+  enum MHD_Result res = put_answer(r, w, rc, conf, &err);
+  json_decref(conf);
+  return res;
+}
+
+/* The node to forward a request about object to: 1 with addr set when
+ * this node does not fold the object's partition and an up node of the
+ * table does (and r was not forwarded to us already). */
+static int forward_target(gw_req_t *r, const char *object, char addr[256]) {
+  int32_t n = smc_answers_partitions(r->gw->answers);
+  if (n <= 0 || r->no_forward || smc_gw_header(r, "X-Smc-Forwarded"))
+    return 0;
+  int32_t p = smc_partition_for(object, strlen(object), n);
+  return !smc_answers_serves(r->gw->answers, p) &&
+         smc_gw_nodes_route(r->gw->nodes, p, r->gw->node_id, r->gw->node_down_ms, addr) &&
+         !(r->gw->address && !strcmp(addr, r->gw->address));
+}
+
+/* Pool thread: forward a request of an inline route (its object is
+ * segs[3]); when no answer came, run its route again here. */
+static void forward_job(gw_req_t *r) {
+  char addr[256];
+  enum MHD_Result res;
+  if (!forward_target(r, r->segs[3], addr) ||
+      smc_gw_forward(r, addr, FORWARD_TIMEOUT_MS, &res) != 0) {
+    r->no_forward = 1;
+    r->ctx->cont = smc_gw_dispatch;
+  }
 }
 
 int smc_gw_maybe_forward(gw_req_t *r, const char *object, int timeout_ms, enum MHD_Result *res) {
-  int32_t n = smc_answers_partitions(r->gw->answers);
-  if (n <= 0 || smc_gw_header(r, "X-Smc-Forwarded"))
-    return 0;
-  int32_t p = smc_partition_for(object, strlen(object), n);
   char addr[256];
-  if (smc_answers_serves(r->gw->answers, p) ||
-      !smc_gw_nodes_route(r->gw->nodes, p, r->gw->node_id, r->gw->node_down_ms, addr) ||
-      (r->gw->address && !strcmp(addr, r->gw->address)))
+  if (!forward_target(r, object, addr))
     return 0;
+  if (!r->deferred) { /* forwarding blocks: on a pool thread */
+    *res = smc_gw_offload(r, forward_job) == 0 ? MHD_YES : MHD_NO;
+    return 1;
+  }
   return smc_gw_forward(r, addr, timeout_ms, res) == 0;
 }
 
@@ -201,7 +298,7 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
   if (!m)
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
   enum MHD_Result res = MHD_NO;
-  json_t *data = NULL, *conf = NULL;
+  json_t *data = NULL;
   const smc_transition_info_t *t = find_transition(m, tname);
   if (!t) {
     res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_TRANSITION, "machine '%s' has no transition '%s'",
@@ -270,38 +367,46 @@ static enum MHD_Result put_transition(gw_req_t *r, const char *machine, const ch
                            .id = key,
                            .proposer = proposer,
                            .correlation = correlation};
-  char id[65] = "";
-  smc_error_t err;
-  smc_error_clear(&err);
-  int rc = propose_wait(r, &req, wait_ms, from, &conf, id, &err);
-  if (rc == 0 && conf) {
-    smc_gw_record_confirmation(r->gw->follower, conf);
-    res = reply_confirmation(r, conf, object, machine);
-  } else if (rc == 0 || (rc == SMC_EUNAVAILABLE && t->votes)) {
-    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "pending");
-    res = smc_gw_reply_json(r, 202,
-                            json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", "pending",
-                                      "object", object, "transition", tname));
-  } else if (rc == SMC_EUNAVAILABLE) {
-    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "unknown");
-    res = smc_gw_reply_json(r, 504,
-                            json_pack("{s:{s:s, s:s, s:s}, s:s}", "error", "code", "unavailable",
-                                      "message",
-                                      "no decision in time: outcome unknown; re-send with the same "
-                                      "Idempotency-Key to learn it",
-                                      "path", r->url, "proposal", id));
-  } else {
-    unsigned st = rc == SMC_ETOO_LARGE     ? 413
-                  : rc == SMC_EBAD_REQUEST ? 400
-                  : rc == SMC_EQUEUE_FULL  ? 429
-                                           : 503;
-    res = smc_gw_reply_error(r, st, rc, "%s", err.message[0] ? err.message : smc_strerror(rc));
-  }
+  res = propose_start(r, &req, wait_ms, from, t->votes != 0);
 done:
-  json_decref(conf);
   json_decref(data);
   smc_machine_destroy(m);
   return res;
+}
+
+/* The answer to a PUT (w is released here): the decision (200, or the
+ * rejection's status), 202 pending, 504 unknown, or the error of rc. */
+static enum MHD_Result put_answer(gw_req_t *r, put_wait_t *w, int rc, json_t *conf,
+                                  smc_error_t *err) {
+  const char *machine = r->segs[1], *object = r->segs[3], *tname = r->segs[5];
+  char id[65];
+  snprintf(id, sizeof id, "%s", w->id);
+  int votes = w->votes;
+  put_release(r);
+  if (rc == 0 && conf) {
+    smc_gw_record_confirmation(r->gw->follower, conf);
+    return reply_confirmation(r, conf, object, machine);
+  }
+  if (rc == 0 || (rc == SMC_EUNAVAILABLE && votes)) {
+    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "pending");
+    return smc_gw_reply_json(r, 202,
+                             json_pack("{s:s, s:s, s:s, s:s}", "proposal", id, "status", "pending",
+                                       "object", object, "transition", tname));
+  }
+  if (rc == SMC_EUNAVAILABLE) {
+    smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "unknown");
+    return smc_gw_reply_json(
+        r, 504,
+        json_pack("{s:{s:s, s:s, s:s}, s:s}", "error", "code", "unavailable", "message",
+                  "no decision in time: outcome unknown; re-send with the same "
+                  "Idempotency-Key to learn it",
+                  "path", r->url, "proposal", id));
+  }
+  unsigned st = rc == SMC_ETOO_LARGE     ? 413
+                : rc == SMC_EBAD_REQUEST ? 400
+                : rc == SMC_EQUEUE_FULL  ? 429
+                                         : 503;
+  return smc_gw_reply_error(r, st, rc, "%s", err->message[0] ? err->message : smc_strerror(rc));
 }
 
 static enum MHD_Result patch_vote(gw_req_t *r, const char *machine, const char *object,
@@ -432,14 +537,9 @@ static int machine_matches(const json_t *v, const char *machine) {
   return !mc || !strcmp(mc, machine);
 }
 
-static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *object) {
-  const char *ws = smc_gw_arg(r, "wait");
-  int64_t wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
-  if (wait_ms <= 0 || wait_ms > MAX_WAIT_MS)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
-                              "wait must be a duration like 500ms or 5s, at most 60s");
-  json_t *reply = NULL;
-  int rc = read_object(r, object, (int)wait_ms, &reply);
+/* The answer to GET .../object/{o} from a read's result (takes reply). */
+static enum MHD_Result object_answer(gw_req_t *r, const char *machine, const char *object, int rc,
+                                     json_t *reply) {
   if (rc == SMC_EBAD_REQUEST)
     return smc_gw_reply_error(r, 400, rc, "bad object id: %s", smc_strerror(rc));
   if (rc == SMC_EUNAVAILABLE)
@@ -463,6 +563,95 @@ static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *
   }
   json_decref(reply);
   return smc_gw_reply_json(r, 200, v);
+}
+
+static int get_wait_ms(gw_req_t *r, int64_t *wait_ms) {
+  const char *ws = smc_gw_arg(r, "wait");
+  *wait_ms = ws ? smc_gw_parse_duration(ws) : DEFAULT_WAIT_MS;
+  return *wait_ms > 0 && *wait_ms <= MAX_WAIT_MS;
+}
+
+/* Pool thread: a read through the log (no local fold serves the object). */
+static void get_object_job(gw_req_t *r) {
+  const char *machine = r->segs[1], *object = r->segs[3];
+  int64_t wait_ms;
+  get_wait_ms(r, &wait_ms);
+  json_t *reply = NULL;
+  int rc = read_object(r, object, (int)wait_ms, &reply);
+  object_answer(r, machine, object, rc, reply);
+}
+
+/* A read from a local fold, waiting without a thread for its ReadIndex
+ * round and for the fold to pass the round's offset. */
+typedef struct get_wait {
+  smc_answer_t a;
+  int64_t end;
+  int stopped; /* smc_answers_read_stop returned: nothing touches a */
+} get_wait_t;
+
+static void get_release(gw_req_t *r) {
+  get_wait_t *w = r->ctx->state;
+  if (!w)
+    return;
+  if (!w->stopped)
+    smc_answers_read_stop(&w->a);
+  smc_answer_close(&w->a);
+  free(w);
+  r->ctx->state = NULL;
+  r->ctx->release = NULL;
+}
+
+static enum MHD_Result get_resume(gw_req_t *r) {
+  get_wait_t *w = r->ctx->state;
+  if (!smc_answer_wait(&w->a, 0) && smc_now_ms() < w->end && !atomic_load(&r->gw->stopping))
+    return smc_gw_wait(r, w->end, get_resume);
+  int rc = smc_answers_read_stop(&w->a) ? w->a.status : SMC_EUNAVAILABLE;
+  w->stopped = 1;
+  json_t *reply = NULL;
+  if (rc == 0) {
+    json_t *v = json_loadb(w->a.json, w->a.len, 0, NULL);
+    if (!v)
+      rc = SMC_EINTERNAL;
+    else
+      smc_metrics_counter_add("smc_gateway_reads_total", "source=\"fold\"", 1);
+    if (json_is_true(json_object_get(v, "found")))
+      reply = v;
+    else
+      json_decref(v);
+  }
+  get_release(r);
+  return object_answer(r, r->segs[1], r->segs[3], rc, reply);
+}
+
+static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *object) {
+  int64_t wait_ms;
+  if (!get_wait_ms(r, &wait_ms))
+    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
+                              "wait must be a duration like 500ms or 5s, at most 60s");
+  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
+    return object_answer(r, machine, object, SMC_EBAD_REQUEST, NULL);
+  if (r->deferred) {
+    get_object_job(r);
+    return MHD_YES;
+  }
+  get_wait_t *w = calloc(1, sizeof *w);
+  if (!w)
+    return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
+  smc_answer_init(&w->a);
+  w->a.notify = wake_request;
+  w->a.notify_arg = r->ctx;
+  w->end = smc_now_ms() + wait_ms;
+  int rc = smc_answers_read_start(r->gw->answers, object, &w->a);
+  if (rc) {
+    smc_answer_close(&w->a);
+    free(w);
+    if (rc == SMC_ENOT_FOUND) /* no local fold: through the log, which blocks */
+      return smc_gw_offload(r, get_object_job) == 0 ? MHD_YES : MHD_NO;
+    return object_answer(r, machine, object, rc, NULL);
+  }
+  r->ctx->state = w;
+  r->ctx->release = get_release;
+  return smc_gw_wait(r, w->end, get_resume);
 }
 
 /* 1 when v (a confirmation or a read reply) is of machine: strictly, a
@@ -546,18 +735,72 @@ static enum MHD_Result get_watch(gw_req_t *r, const char *machine, const char *o
 
 typedef struct sse {
   gw_follower_t *f;
+  gw_req_t *r; /* the request (its state outlives the stream) */
   char *object, *machine;
   int64_t after, deadline;
   char *pending; /* bytes not yet handed out */
   size_t plen, poff;
+  int waited; /* a pool thread waited: got holds what came (NULL: nothing) */
+  json_t *got;
 } sse_t;
 
 static void sse_free(void *cls) {
   sse_t *s = cls;
+  json_decref(s->got);
   free(s->object);
   free(s->machine);
   free(s->pending);
   free(s);
+}
+
+/* Pool thread: wait for the next commit or the keepalive time. */
+static void sse_wait_job(gw_req_t *r) {
+  sse_t *s = r->ctx->state;
+  int64_t now = smc_now_ms();
+  int64_t until = s->deadline < now + SSE_KEEPALIVE_MS ? s->deadline : now + SSE_KEEPALIVE_MS;
+  s->got = smc_gw_object_wait(s->f, s->object, s->after, until);
+  s->waited = 1;
+}
+
+/* The next event's bytes into s->pending: 1; 0 when the stream ends; -1
+ * when nothing came yet (the connection is suspended until it does). */
+static int sse_next(sse_t *s) {
+  json_t *c;
+  if (s->waited) {
+    c = s->got;
+    s->got = NULL;
+    s->waited = 0;
+  } else {
+    if (smc_now_ms() >= s->deadline || !smc_gw_follower_running(s->f))
+      return 0;
+    c = smc_gw_object_wait(s->f, s->object, s->after, 0); /* only looks */
+    if (!c) { /* wait on a pool thread, not on this HTTP thread */
+      s->r->ctx->state = s;
+      return smc_gw_offload(s->r, sse_wait_job) == 0 ? -1 : 0;
+    }
+  }
+  if (!c) {
+    if (smc_now_ms() >= s->deadline || !smc_gw_follower_running(s->f))
+      return 0;
+    s->pending = strdup(": keepalive\n\n");
+  } else if (!owned_by(c, s->machine)) { /* never another machine's object */
+    json_decref(c);
+    return 0;
+  } else {
+    s->after = json_integer_value(json_object_get(c, "version"));
+    json_t *v = object_view(c, s->object, s->machine);
+    json_decref(c);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(v);
+    if (text) {
+      size_t n = strlen(text) + 64;
+      s->pending = malloc(n);
+      if (s->pending)
+        snprintf(s->pending, n, "id: %lld\nevent: commit\ndata: %s\n\n", (long long)s->after, text);
+      free(text);
+    }
+  }
+  return 1;
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -567,33 +810,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     free(s->pending);
     s->pending = NULL;
     s->plen = s->poff = 0;
-    int64_t now = smc_now_ms();
-    if (now >= s->deadline || !smc_gw_follower_running(s->f))
+    int more = sse_next(s);
+    if (more < 0)
+      return 0; /* suspended: libmicrohttpd asks again once resumed */
+    if (more == 0)
       return MHD_CONTENT_READER_END_OF_STREAM;
-    int64_t until = s->deadline < now + SSE_KEEPALIVE_MS ? s->deadline : now + SSE_KEEPALIVE_MS;
-    json_t *c = smc_gw_object_wait(s->f, s->object, s->after, until);
-    if (!c) {
-      if (smc_now_ms() >= s->deadline)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-      s->pending = strdup(": keepalive\n\n");
-    } else if (!owned_by(c, s->machine)) { /* never another machine's object */
-      json_decref(c);
-      return MHD_CONTENT_READER_END_OF_STREAM;
-    } else {
-      s->after = json_integer_value(json_object_get(c, "version"));
-      json_t *v = object_view(c, s->object, s->machine);
-      json_decref(c);
-      char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
-      json_decref(v);
-      if (text) {
-        size_t n = strlen(text) + 64;
-        s->pending = malloc(n);
-        if (s->pending)
-          snprintf(s->pending, n, "id: %lld\nevent: commit\ndata: %s\n\n", (long long)s->after,
-                   text);
-        free(text);
-      }
-    }
     if (!s->pending)
       return MHD_CONTENT_READER_END_WITH_ERROR;
     s->plen = strlen(s->pending);
@@ -613,6 +834,7 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
     return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
   }
   s->f = r->gw->follower;
+  s->r = r;
   s->after = after;
   s->deadline = smc_now_ms() + timeout_ms;
   struct MHD_Response *resp =
@@ -623,9 +845,7 @@ enum MHD_Result smc_gw_watch_stream(gw_req_t *r, const char *object, int64_t aft
   }
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-  enum MHD_Result rc = MHD_queue_response(r->conn, 200, resp);
-  MHD_destroy_response(resp);
-  return rc;
+  return smc_gw_queue(r, 200, resp);
 }
 
 enum MHD_Result smc_gw_route_object(gw_req_t *r) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "kafka/handle.h"
 #include "kafka/kconf.h"
 
 void smc_topic_defs_close(smc_topic_defs_t *defs) {
@@ -464,4 +465,63 @@ int smc_topic_config_get(const char *bootstrap, const char *const *props, const 
   }
   rd_kafka_destroy(rk);
   return rc < 0 ? smc_error_set(err, rc, NULL, "%s", e.message) : rc;
+}
+
+int smc_kafka_group_committed(const char *bootstrap, const char *const *props, const char *group,
+                              const char *topic, int32_t n, int64_t *out, int timeout_ms) {
+  char errstr[512];
+  smc_kafka_spec_t spec = {
+      .type = SMC_KAFKA_CONSUMER, .bootstrap = bootstrap, .group_id = group, .props = props};
+  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  if (!rk)
+    return SMC_EKAFKA;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  for (int32_t p = 0; p < n; p++)
+    rd_kafka_topic_partition_list_add(l, topic, p);
+  int rc = rd_kafka_committed(rk, l, timeout_ms) ? SMC_EUNAVAILABLE : 0;
+  for (int i = 0; rc == 0 && i < l->cnt; i++)
+    out[l->elems[i].partition] = l->elems[i].err ? -1 : l->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk); /* never joined the group: nothing to leave */
+  return rc;
+}
+
+int smc_kafka_delete_records(smc_kafka_t *rk, const char *topic, int32_t n, const int64_t *before,
+                             const char **errs, int timeout_ms, char *why, size_t len) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  for (int32_t p = 0; p < n; p++)
+    if (before[p] >= 0)
+      rd_kafka_topic_partition_list_add(l, topic, p)->offset = before[p];
+  int rc = 0;
+  if (l->cnt == 0) {
+    rd_kafka_topic_partition_list_destroy(l);
+    return 0;
+  }
+  rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(l);
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
+  char errstr[256];
+  rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof errstr);
+  rd_kafka_DeleteRecords(rk, &del, 1, opt, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+  if (!ev) {
+    snprintf(why, len, "no answer");
+    rc = SMC_EUNAVAILABLE;
+  } else if (rd_kafka_event_error(ev)) {
+    snprintf(why, len, "%s", rd_kafka_event_error_string(ev));
+    rc = SMC_EKAFKA;
+  } else {
+    const rd_kafka_DeleteRecords_result_t *res = rd_kafka_event_DeleteRecords_result(ev);
+    const rd_kafka_topic_partition_list_t *out = rd_kafka_DeleteRecords_result_offsets(res);
+    for (int i = 0; out && i < out->cnt; i++)
+      if (out->elems[i].partition >= 0 && out->elems[i].partition < n && out->elems[i].err)
+        errs[out->elems[i].partition] = rd_kafka_err2str(out->elems[i].err);
+  }
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteRecords_destroy(del);
+  rd_kafka_AdminOptions_destroy(opt);
+  rd_kafka_queue_destroy(q);
+  return rc;
 }

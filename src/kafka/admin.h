@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka/handle.h"
 #include "smc/error.h"
 
 /* One topic definition. partitions < 0 means "the cluster's N". */
@@ -76,5 +77,18 @@ int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *def
  * exist or has no such setting; SMC_EUNAVAILABLE / SMC_EKAFKA when it did not answer. */
 int smc_topic_config_get(const char *bootstrap, const char *const *props, const char *topic,
                          const char *name, char *out, size_t cap, int timeout_ms, smc_error_t *err);
+
+/* The committed offsets of group on topic's partitions 0..n-1 into out (-1:
+ * none), asked without joining the group. 0, SMC_EKAFKA (no client) or
+ * SMC_EUNAVAILABLE (no answer within timeout_ms). */
+int smc_kafka_group_committed(const char *bootstrap, const char *const *props, const char *group,
+                              const char *topic, int32_t n, int64_t *out, int timeout_ms);
+
+/* DeleteRecords: delete topic's records before before[p] on each partition
+ * p < n (before[p] < 0: leave p). errs[p] (n entries, the caller sets them
+ * to NULL) gets the text of a partition's failure. Returns 0, or
+ * SMC_EUNAVAILABLE / SMC_EKAFKA with why filled when the request failed. */
+int smc_kafka_delete_records(smc_kafka_t *rk, const char *topic, int32_t n, const int64_t *before,
+                             const char **errs, int timeout_ms, char *why, size_t len);
 
 #endif

@@ -51,30 +51,6 @@ int smc_kafka_assignment(rd_kafka_t *rk, smc_kafka_part_t **out, int *n, char *w
 int smc_kafka_seek(rd_kafka_t *rk, const char *topic, const smc_kafka_part_t *parts, int n,
                    char *why, size_t len);
 
-/* ---- the consumer loop of a role ---- */
-
-/* Subscribe to topic (its only topic). 0, or -1 with why. */
-int smc_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *why, size_t len);
-/* Stop consuming partition p of topic until it is assigned again. */
-void smc_kafka_pause(rd_kafka_t *rk, const char *topic, int32_t p);
-/* The next message (or error event) within ms, or NULL; the caller frees it
- * with smc_kafka_message_free. Rebalances are served meanwhile. */
-rd_kafka_message_t *smc_kafka_consume(rd_kafka_t *rk, int ms);
-void smc_kafka_message_free(rd_kafka_message_t *m);
-/* Wake a thread waiting in smc_kafka_consume (any thread may call it). */
-void smc_kafka_wake(rd_kafka_t *rk);
-/* An error event m of the consumer: its text into what; 1 when the consumer
- * failed for good (why: that reason), else 0. */
-int smc_kafka_consumer_error(rd_kafka_t *rk, const rd_kafka_message_t *m, char *what, size_t wlen,
-                             char *why, size_t len);
-/* Partition p of topic as last seen: *hi the high watermark, *pos the
- * consumer's position (-1 when unknown). 0, or -1 when no watermark is known
- * yet. Asks no broker. */
-int smc_kafka_position(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *hi, int64_t *pos);
-/* Leave the group (consumer_close: the revoke runs first); destroy it later
- * with smc_kafka_destroy. */
-void smc_kafka_leave(rd_kafka_t *rk);
-
 /* The body of a rebalance callback (handle.h smc_kafka_rebalance_fn). */
 void smc_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, const smc_kafka_group_handler_t *h,

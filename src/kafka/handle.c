@@ -5,21 +5,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/clock.h"
+#include "kafka/group.h"
 #include "kafka/kconf.h"
+#include "kafka/producer.h"
+#include "smc/error.h"
 
-/* A report_cb and its opaque, the producer's librdkafka opaque. */
+/* A report_cb or a group handler, and the spec's opaque: the handle's
+ * librdkafka opaque then. */
 typedef struct reporter {
   unsigned magic;
   smc_kafka_report_fn fn;
+  smc_kafka_delivery_fn delivery;
+  const smc_kafka_group_handler_t *group;
   void *opaque;
 } reporter_t;
 #define REPORTER_MAGIC 0x5e9047u
 
+int smc_kafka_error_code(rd_kafka_resp_err_t e, int not_persisted) {
+  if (!e)
+    return 0;
+  if (!not_persisted)
+    return SMC_EUNAVAILABLE;
+  return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE
+             ? SMC_ETOO_LARGE
+             : SMC_EKAFKA;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   reporter_t *r = opaque;
-  r->fn(r->opaque, m->err ? rd_kafka_err2str(m->err) : NULL);
+  if (r->fn)
+    r->fn(r->opaque, m->err ? rd_kafka_err2str(m->err) : NULL);
+  if (!r->delivery)
+    return;
+  int lost = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+  smc_kafka_delivery_t d = {m->_private, m->partition, m->offset,
+                            smc_kafka_error_code(m->err, lost),
+                            m->err ? rd_kafka_err2str(m->err) : NULL};
+  r->delivery(r->opaque, &d);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  reporter_t *r = opaque;
+  smc_kafka_rebalance(rk, err, parts, r->group, r->opaque);
 }
 
 int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int producer,
@@ -37,11 +66,18 @@ int smc_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *props, int pr
   return 0;
 }
 
-rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errlen) {
+smc_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errlen) {
+  smc_kafka_t *rk = NULL;
+  smc_kafka_new(s, &rk, errstr, errlen);
+  return rk;
+}
+
+int smc_kafka_new(const smc_kafka_spec_t *s, smc_kafka_t **out, char *errstr, size_t errlen) {
   int producer = s->type == RD_KAFKA_PRODUCER;
+  *out = NULL;
   rd_kafka_conf_t *conf = smc_kconf_new(s->bootstrap, NULL, errstr, errlen);
   if (!conf)
-    return NULL;
+    return SMC_EINVALID_ARGUMENT;
   static const char *const consumer[] = {"enable.auto.commit",
                                          "false",
                                          "enable.auto.offset.store",
@@ -76,13 +112,22 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errle
   if (s->rebalance_cb)
     rd_kafka_conf_set_rebalance_cb(conf, s->rebalance_cb);
   reporter_t *rep = NULL;
-  if (producer && s->report_cb) {
+  if (producer && s->transactional_id &&
+      rd_kafka_conf_set(conf, "transactional.id", s->transactional_id, errstr, errlen) !=
+          RD_KAFKA_CONF_OK)
+    goto fail;
+  if ((producer && (s->report_cb || s->delivery_cb)) || (!producer && s->group)) {
     if (!(rep = malloc(sizeof *rep))) {
       snprintf(errstr, errlen, "out of memory");
-      goto fail;
+      rd_kafka_conf_destroy(conf);
+      return SMC_ENOMEM;
     }
-    *rep = (reporter_t){REPORTER_MAGIC, s->report_cb, s->opaque};
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    *rep = (reporter_t){REPORTER_MAGIC, producer ? s->report_cb : NULL,
+                        producer ? s->delivery_cb : NULL, s->group, s->opaque};
+    if (producer)
+      rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    else
+      rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, rep);
   } else if (s->opaque) {
     rd_kafka_conf_set_opaque(conf, s->opaque);
@@ -90,70 +135,52 @@ rd_kafka_t *smc_kafka_open(const smc_kafka_spec_t *s, char *errstr, size_t errle
   rd_kafka_t *rk = rd_kafka_new(s->type, conf, errstr, errlen);
   if (!rk) {
     free(rep);
-    goto fail; /* rd_kafka_new takes the configuration over only on success */
+    rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it over only on success */
+    return SMC_EKAFKA;
   }
   if (!producer)
     rd_kafka_poll_set_consumer(rk);
-  return rk;
+  *out = rk;
+  return 0;
 fail:
   rd_kafka_conf_destroy(conf);
-  return NULL;
+  return SMC_EINVALID_ARGUMENT;
 }
 
-void smc_kafka_close(rd_kafka_t *rk) {
+void smc_kafka_leave(smc_kafka_t *rk) {
+  if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER && !rd_kafka_consumer_closed(rk))
+    rd_kafka_consumer_close(rk);
+}
+
+void smc_kafka_close(smc_kafka_t *rk) {
   if (!rk)
     return;
   reporter_t *rep = NULL;
-  if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER)
-    rd_kafka_consumer_close(rk);
-  else if ((rep = rd_kafka_opaque(rk)) && rep->magic != REPORTER_MAGIC)
+  smc_kafka_leave(rk);
+  if ((rep = rd_kafka_opaque(rk)) && rep->magic != REPORTER_MAGIC)
     rep = NULL; /* opened with an opaque of its own */
   rd_kafka_destroy(rk);
   free(rep);
 }
 
-void smc_kafka_destroy(rd_kafka_t *rk) {
-  if (rk)
-    rd_kafka_destroy(rk);
-}
-
-int smc_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
+int smc_kafka_produce(smc_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                       size_t klen, const void *value, size_t vlen, const char **why) {
-  return smc_kafka_produce_until(rk, topic, partition, key, klen, value, vlen, -1, why);
+  return smc_kafka_send(rk, topic, partition, key, klen, value, vlen, NULL, why) < 0 ? -1 : 0;
 }
 
-int smc_kafka_produce_until(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key,
-                            size_t klen, const void *value, size_t vlen, int64_t deadline,
-                            const char **why) {
-  for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-        RD_KAFKA_V_KEY(key, key ? klen : 0), RD_KAFKA_V_VALUE((void *)value, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-      return 0;
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      *why = rd_kafka_err2str(e);
-      return -1;
-    }
-    if (deadline >= 0 && smc_now_ms() >= deadline) {
-      *why = "the producer queue stayed full until the deadline";
-      return -1;
-    }
-    rd_kafka_poll(rk, 10);
-  }
-}
+void smc_kafka_poll(smc_kafka_t *rk, int ms) { rd_kafka_poll(rk, ms); }
 
-void smc_kafka_poll(rd_kafka_t *rk, int ms) { rd_kafka_poll(rk, ms); }
-
-int smc_kafka_flush(rd_kafka_t *rk, int ms) {
+int smc_kafka_flush(smc_kafka_t *rk, int ms) {
   return rd_kafka_flush(rk, ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
 
-int smc_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+int smc_kafka_watermarks(smc_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
                          int64_t *hi, int timeout_ms) {
-  return rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms) ? -1 : 0;
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+  if (!e)
+    return 0;
+  return e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA;
 }
 
 const char *smc_kafka_version(void) { return rd_kafka_version_str(); }

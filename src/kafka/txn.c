@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "kafka/handle.h"
+#include "kafka/producer.h"
 #include "smc/error.h"
 
 enum { OP_NONE, OP_INIT, OP_BEGIN, OP_SEND_OFFSETS, OP_COMMIT, OP_ABORT, OP_QUIT, OP_COUNT };
@@ -450,15 +451,15 @@ int smc_txn_begin(smc_txn_t *t) {
 int smc_txn_produce(smc_txn_t *t, const char *topic, int32_t partition, const void *key,
                     size_t klen, const void *value, size_t vlen) {
   const char *why = "no producer";
-  if (t->p && smc_kafka_produce_until(t->p->rk, topic, partition, key, klen, value, vlen,
-                                      smc_now_ms() + t->cfg.deadline_ms, &why) == 0)
+  if (t->p && smc_kafka_send_until(t->p->rk, topic, partition, key, klen, value, vlen, NULL,
+                                   smc_now_ms() + t->cfg.deadline_ms, &why) == 0)
     return 0;
   tlog(t, 1, partition, "produce to %s: %s", topic, why);
   return SMC_EKAFKA;
 }
 
-int smc_txn_send_offsets(smc_txn_t *t, rd_kafka_t *consumer, const char *topic, const int64_t *next,
-                         int32_t nparts) {
+int smc_txn_send_offsets(smc_txn_t *t, smc_kafka_t *consumer, const char *topic,
+                         const int64_t *next, int32_t nparts) {
   rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
   for (int32_t p = 0; p < nparts; p++)
     if (next[p] >= 0)

@@ -35,11 +35,12 @@
 #ifndef SMC_KAFKA_TXN_H
 #define SMC_KAFKA_TXN_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kafka/handle.h"
 
 typedef struct smc_txn smc_txn_t;
 
@@ -90,8 +91,8 @@ int smc_txn_produce(smc_txn_t *t, const char *topic, int32_t partition, const vo
                     size_t klen, const void *value, size_t vlen);
 /* Send next[p] (p < nparts, -1 = none) of topic as the consumer group's
  * offsets (the group metadata of consumer) into the transaction. 0 or -1. */
-int smc_txn_send_offsets(smc_txn_t *t, rd_kafka_t *consumer, const char *topic, const int64_t *next,
-                         int32_t nparts);
+int smc_txn_send_offsets(smc_txn_t *t, smc_kafka_t *consumer, const char *topic,
+                         const int64_t *next, int32_t nparts);
 /* Commit the open transaction. 0, or -1 (aborted, or the outcome unknown
  * and the producer replaced). */
 int smc_txn_commit(smc_txn_t *t);

@@ -160,6 +160,8 @@ void smc_answer_fill(smc_answer_t *a, int status, const char *json, size_t len, 
   a->json = copy;
   a->len = copy ? len : 0;
   pthread_cond_signal(&a->cv);
+  if (a->notify) /* under the lock: once a waiter sees done, the call is over */
+    a->notify(a->notify_arg);
   pthread_mutex_unlock(&a->mu);
 }
 
@@ -263,10 +265,34 @@ static int ask(folder_t *f, smc_answer_t *a, int64_t deadline_ms) {
   return a->status;
 }
 
+int smc_answers_read_start(smc_answers_t *h, const char *object, smc_answer_t *a) {
+  int32_t n = h ? smc_answers_partitions(h) : 0;
+  int32_t p = n > 0 ? smc_partition_for(object, strlen(object), n) : -1;
+  folder_t f;
+  int found = 0;
+  if (n <= 0 || strlen(object) >= sizeof a->key || !(found = folder_for(h, p, &f)))
+    return SMC_ENOT_FOUND;
+  if (found < 0)
+    return found;
+  snprintf(a->key, sizeof a->key, "%s", object);
+  a->partition = p;
+  a->fops = f.ops;
+  a->fself = f.self;
+  f.ops->read_index(f.self, a);
+  return 0;
+}
+
+int smc_answers_read_stop(smc_answer_t *a) {
+  if (!smc_answer_wait(a, 0) && a->fops->cancel(a->fself, a))
+    return 0;
+  smc_answer_wait(a, INT64_MAX); /* filled by now, or being filled */
+  return 1;
+}
+
 /*
  * A linearizable question about object (a, initialized, says which; it is
- * closed here): take the partition's end offset, queue a to the local folder
- * that serves the partition, wait until that fold passed the offset and
+ * closed here): queue a to the local folder that serves the partition with
+ * a ReadIndex round, wait until that fold passed the round's offset and
  * answered. *json (malloc'd) on 0; SMC_ENOT_FOUND when no local folder
  * serves the partition; SMC_EUNAVAILABLE when not in time.
  */
@@ -274,29 +300,11 @@ static int read_index(smc_answers_t *h, const char *object, smc_answer_t *a, int
                       char **json, size_t *len) {
   *json = NULL;
   *len = 0;
-  int32_t n = h ? smc_answers_partitions(h) : 0;
-  int32_t p = n > 0 ? smc_partition_for(object, strlen(object), n) : -1;
-  folder_t f;
-  int rc = 0, found = 0;
-  int64_t left = deadline_ms - smc_now_ms();
-  if (n <= 0 || strlen(object) >= sizeof a->key || !(found = folder_for(h, p, &f)))
-    rc = SMC_ENOT_FOUND;
-  else if (found < 0)
-    rc = found;
-  else if (left <= 0)
-    rc = SMC_EUNAVAILABLE;
-  if (rc) {
-    smc_answer_close(a);
-    return rc;
+  int rc = smc_answers_read_start(h, object, a);
+  if (rc == 0) {
+    smc_answer_wait(a, deadline_ms);
+    rc = smc_answers_read_stop(a) ? a->status : SMC_EUNAVAILABLE;
   }
-  snprintf(a->key, sizeof a->key, "%s", object);
-  a->partition = p;
-  if (f.ops->end_offset(f.self, p, (int)(left > 5000 ? 5000 : left), &a->target) < 0) {
-    smc_answer_close(a);
-    return SMC_EUNAVAILABLE;
-  }
-  f.ops->read(f.self, a);
-  rc = ask(&f, a, deadline_ms);
   if (rc == 0) {
     *json = a->json;
     *len = a->len;

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka/readindex.h"
+
 typedef struct smc_answers smc_answers_t;
 
 /* Who may fill a proposal slot. */
@@ -45,22 +47,35 @@ typedef enum smc_query_kind {
   SMC_QUERY_SETTINGS, /* the fold settings in force (smc_fold_settings) */
 } smc_query_kind_t;
 
+struct smc_folder_ops;
+
+/* Called once when a slot is filled, from the filling thread with the
+ * slot's lock held: it must only wake its waiter (never wait, never touch
+ * the slot). */
+typedef void (*smc_answer_notify_t)(void *arg);
+
 /* One waiting request. Fields below `done` are valid once done is set. */
 typedef struct smc_answer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  char key[1025];         /* proposal id (decisions) or object id (reads) */
-  smc_answer_from_t from; /* proposals: who may fill it */
-  int32_t partition;      /* reads: the object's partition */
-  int64_t target;         /* reads: answer once the fold passed this offset */
-  smc_query_kind_t kind;  /* reads: what the fold is asked */
-  char arg[256];          /* reads: the machine (SMC_QUERY_LIST) */
-  int64_t after_version;  /* reads: SMC_QUERY_HISTORY */
-  size_t limit;           /* reads: SMC_QUERY_LIST / HISTORY page size */
-  int done;               /* 1 once filled */
-  int status;             /* 0 answered; SMC_EMOVED... see smc_answers_read */
-  int local;              /* filled by a local fold (not by smc.confirmations) */
-  char *json;             /* the confirmation or read reply (malloc'd, owned) */
+  char key[1025];             /* proposal id (decisions) or object id (reads) */
+  smc_answer_from_t from;     /* proposals: who may fill it */
+  int32_t partition;          /* reads: the object's partition */
+  int64_t target;             /* reads: answer once the fold passed this offset */
+  smc_query_kind_t kind;      /* reads: what the fold is asked */
+  char arg[256];              /* reads: the machine (SMC_QUERY_LIST) */
+  int64_t after_version;      /* reads: SMC_QUERY_HISTORY */
+  size_t limit;               /* reads: SMC_QUERY_LIST / HISTORY page size */
+  smc_answer_notify_t notify; /* optional: a waiter that does not block on cv */
+  void *notify_arg;
+  /* private: the folder a read was queued to, and its read index ask */
+  const struct smc_folder_ops *fops;
+  void *fself;
+  smc_read_index_wait_t ri;
+  int done;   /* 1 once filled */
+  int status; /* 0 answered; SMC_EMOVED... see smc_answers_read */
+  int local;  /* filled by a local fold (not by smc.confirmations) */
+  char *json; /* the confirmation or read reply (malloc'd, owned) */
   size_t len;
   struct smc_answer *next; /* hub / folder list link */
 } smc_answer_t;
@@ -72,15 +87,18 @@ typedef struct smc_folder_ops {
    * SMC_EINCOMPATIBLE when it holds p but stopped folding it at a settings
    * event for a newer fold (it answers nothing about p). */
   int (*serves)(void *self, int32_t p);
-  /* The partition's end offset as the broker has it now (the offset the
-   * next record will get), within timeout_ms: 0, or a negative code. */
-  int (*end_offset)(void *self, int32_t p, int timeout_ms, int64_t *end);
+  /* Queue a linearizable read (a->key object, a->partition): ask for the
+   * partition's end offset as the broker has it now (a ReadIndex round,
+   * through a->ri), set a->target to it and queue the read as read() does;
+   * or fill a with SMC_EUNAVAILABLE when the round fails. Never blocks. */
+  void (*read_index)(void *self, smc_answer_t *a);
   /* Queue a read (a->key object, a->partition, a->target); the fold thread
    * fills it through smc_answer_fill once it passed a->target, or with
    * status SMC_EUNAVAILABLE when it stops serving the partition. */
   void (*read)(void *self, smc_answer_t *a);
-  /* Take a queued read back: 1 when it was still queued (now it is not),
-   * 0 when the fold thread already filled it. */
+  /* Take a read back: 1 when it was still waiting for its round or queued
+   * (now it is not, and nothing fills it), 0 when the fold thread filled it
+   * or is filling it. */
   int (*cancel)(void *self, smc_answer_t *a);
 } smc_folder_ops_t;
 
@@ -131,6 +149,19 @@ void smc_answers_decided(smc_answers_t *h, const char *id, const char *json, siz
  */
 int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, char **json,
                      size_t *len);
+
+/*
+ * The same read without blocking: a (initialized; kind and its arguments
+ * set, notify set to learn when it is filled) is queued for object. 0 when
+ * queued: a gets filled (0 with json, or SMC_EUNAVAILABLE) and notified
+ * exactly once, and smc_answers_read_stop must be called before a goes
+ * away. SMC_ENOT_FOUND / SMC_EINCOMPATIBLE as smc_answers_read, nothing
+ * queued.
+ */
+int smc_answers_read_start(smc_answers_t *h, const char *object, smc_answer_t *a);
+/* After it returns nothing touches a: 1 when a was filled, 0 when it was
+ * taken back unanswered. */
+int smc_answers_read_stop(smc_answer_t *a);
 
 /* Fold thread of a folder: answer queued read a from the fold's state (kv)
  * of partition p, as a->kind asks. 0 with *json (malloc'd) set, or a

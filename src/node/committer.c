@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,11 @@
 
 #include "base/clock.h"
 #include "core/kv.h"
+#include "kafka/consumer.h"
 #include "kafka/group.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
+#include "kafka/producer.h"
 #include "kafka/readindex.h"
 #include "kafka/txn.h"
 #include "node/answers.h"
@@ -128,7 +131,7 @@ struct smc_committer {
   batch_t batch[2];
   int front;         /* index of the batch being folded into */
   batch_t *inflight; /* handed to the commit thread, not yet reaped */
-  rd_kafka_t *consumer, *tickp;
+  smc_kafka_t *consumer, *tickp;
   smc_txn_t *txn;       /* the transactional session: the commit thread's */
   smc_read_index_t *ri; /* end offsets for local reads, in shared rounds */
   pthread_t thread;
@@ -268,14 +271,14 @@ static smc_txn_t *new_txn(smc_committer_t *c) {
   return smc_txn_new(&tc);
 }
 
-static rd_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
+static smc_kafka_t *new_tick_producer(smc_committer_t *c, smc_error_t *err) {
   char errstr[512];
   const char *kv[] = {"enable.idempotence", "true", "linger.ms", "0", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = c->cfg->bootstrap,
                            .base = kv,
                            .props = c->cfg->kafka_props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "tick producer: %s", errstr);
   return rk;
@@ -1064,12 +1067,8 @@ static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lo
     cmlog(c, SMC_LOG_INFO, parts[i].partition, "revoked");
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  static const smc_kafka_group_handler_t h = {
-      .want_committed = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
-  smc_kafka_rebalance(rk, err, parts, &h, opaque);
-}
+static const smc_kafka_group_handler_t group_handler = {
+    .want_committed = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
 
 /* ---- local answers (answers.h) ------------------------------------------ */
 
@@ -1110,9 +1109,24 @@ static int folder_serves(void *self, int32_t p) {
   return p >= 0 && p < c->nparts && is_serving(c, p) && atomic_load(&c->healthy);
 }
 
-static int folder_end_offset(void *self, int32_t p, int timeout_ms, int64_t *end) {
+static void folder_read(void *self, smc_answer_t *a);
+
+/* The read index round answered a's ask (round thread): queue the read. */
+static void read_index_done(smc_read_index_wait_t *w, int rc, int64_t end) {
+  smc_answer_t *a = (smc_answer_t *)((char *)w - offsetof(smc_answer_t, ri));
+  if (rc) {
+    smc_answer_fill(a, SMC_EUNAVAILABLE, NULL, 0, 1);
+    return;
+  }
+  a->target = end;
+  folder_read(a->fself, a);
+}
+
+static void folder_read_index(void *self, smc_answer_t *a) {
   smc_committer_t *c = self;
-  return smc_read_index_end(c->ri, p, timeout_ms, end);
+  a->ri.partition = a->partition;
+  a->ri.done = read_index_done;
+  smc_read_index_start(c->ri, &a->ri);
 }
 
 static void folder_read(void *self, smc_answer_t *a) {
@@ -1127,6 +1141,8 @@ static void folder_read(void *self, smc_answer_t *a) {
 
 static int folder_cancel(void *self, smc_answer_t *a) {
   smc_committer_t *c = self;
+  if (smc_read_index_cancel(c->ri, &a->ri))
+    return 1; /* still waiting for its round */
   int queued = 0;
   pthread_mutex_lock(&c->rlock);
   for (smc_answer_t **pp = &c->reads; *pp; pp = &(*pp)->next)
@@ -1140,7 +1156,7 @@ static int folder_cancel(void *self, smc_answer_t *a) {
   return queued;
 }
 
-static const smc_folder_ops_t folder_ops = {folder_serves, folder_end_offset, folder_read,
+static const smc_folder_ops_t folder_ops = {folder_serves, folder_read_index, folder_read,
                                             folder_cancel};
 
 /* Fail every queued read (the committer stops). */
@@ -1157,21 +1173,19 @@ static void fail_reads(smc_committer_t *c) {
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
-  if (m->err) {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      /* m->offset: where the next fetch starts, past transaction markers */
-      int32_t p = m->partition;
-      if (!c->need_resync && p >= 0 && p < c->nparts && is_serving(c, p) && c->folded_end[p] >= 0 &&
-          m->offset > c->folded_end[p])
-        c->folded_end[p] = m->offset;
-      return;
-    }
-    char what[256], why[256];
-    int fatal = smc_kafka_consumer_error(c->consumer, m, what, sizeof what, why, sizeof why);
-    cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", what);
-    if (fatal) {
-      cmlog(c, SMC_LOG_ERROR, -1, "fatal consumer error: %s", why);
+static void handle_message(smc_committer_t *c, smc_kafka_msg_t *m) {
+  if (m->eof) {
+    /* m->offset: where the next fetch starts, past transaction markers */
+    int32_t p = m->partition;
+    if (!c->need_resync && p >= 0 && p < c->nparts && is_serving(c, p) && c->folded_end[p] >= 0 &&
+        m->offset > c->folded_end[p])
+      c->folded_end[p] = m->offset;
+    return;
+  }
+  if (m->error) {
+    cmlog(c, SMC_LOG_WARN, m->partition, "consumer: %s", m->error);
+    if (m->fatal) {
+      cmlog(c, SMC_LOG_ERROR, -1, "fatal consumer error: %s", m->error);
       atomic_store(&c->healthy, 0);
       atomic_store(&c->stop, 1);
     }
@@ -1184,7 +1198,7 @@ static void handle_message(smc_committer_t *c, rd_kafka_message_t *m) {
   if (b->records == 0)
     b->start = smc_now_ms();
   smc_msgrec_t mr;
-  smc_msgrec_init(&mr, m);
+  smc_kafka_msg_record(&mr, m);
   int rc = smc_fold_apply(c->fold, &b->kv, &mr.rec, committer_emit, c);
   smc_msgrec_close(&mr);
   if (rc == SMC_EINCOMPATIBLE) {
@@ -1257,8 +1271,8 @@ static void maybe_tick(smc_committer_t *c, int64_t now) {
     if (pending != 1 || !tick_due(c, p, deadline, now))
       continue;
     const char *why = NULL; /* one attempt: a full queue is not waited for */
-    if (smc_kafka_produce_until(c->tickp, c->topic_in, p, NULL, 0, tick, sizeof tick - 1, 0, &why) <
-        0)
+    if (smc_kafka_send_until(c->tickp, c->topic_in, p, NULL, 0, tick, sizeof tick - 1, NULL, 0,
+                             &why) < 0)
       cmlog(c, SMC_LOG_WARN, p, "tick: %s", why);
     else
       smc_metrics_counter_add("smc_ticks_total", NULL, 1);
@@ -1278,9 +1292,12 @@ static void update_lag(smc_committer_t *c, int64_t now) {
       atomic_store(&c->lag[p], -1);
       continue;
     }
-    int64_t hi = 0, pos = -1;
-    if (smc_kafka_position(c->consumer, c->topic_in, p, &hi, &pos) < 0)
+    int64_t hi = 0;
+    if (smc_kafka_cached_high(c->consumer, c->topic_in, p, &hi) < 0)
       continue;
+    smc_kafka_part_t at = {.partition = p, .offset = -1};
+    smc_kafka_positions(c->consumer, c->topic_in, &at, 1);
+    int64_t pos = at.offset;
     if (pos >= 0) {
       smc_metrics_gauge_set("smc_fold_lag_records", labels, (double)(hi - pos));
       atomic_store(&c->lag[p], hi - pos);
@@ -1302,6 +1319,14 @@ static int poll_timeout(smc_committer_t *c, int64_t now) {
   return c->inflight ? 1 : 0;
 }
 
+/* Take one message within ms and drop it (records read before a rewind are
+ * read again after it); rebalances are served meanwhile. */
+static void drop_message(smc_committer_t *c, int ms) {
+  smc_kafka_msg_t m;
+  if (smc_kafka_consume(c->consumer, ms, &m))
+    smc_kafka_msg_release(&m);
+}
+
 static void *committer_main(void *arg) {
   smc_committer_t *c = arg;
   int rc = smc_txn_open(c->txn);
@@ -1321,7 +1346,7 @@ static void *committer_main(void *arg) {
   pthread_mutex_unlock(&c->jlock);
   char why[256];
   if (smc_kafka_subscribe(c->consumer, c->topic_in, why, sizeof why) < 0) {
-    cmlog(c, SMC_LOG_ERROR, -1, "%s", why);
+    cmlog(c, SMC_LOG_ERROR, -1, "subscribe: %s", why);
     atomic_store(&c->healthy, 0);
     goto out;
   }
@@ -1332,23 +1357,23 @@ static void *committer_main(void *arg) {
     if (c->need_resync && c->inflight) {
       /* resync once the commit in flight has ended; serve the group meanwhile
        * (records read now are re-read after the rewind) */
-      smc_kafka_message_free(smc_kafka_consume(c->consumer, 10));
+      drop_message(c, 10);
       continue;
     }
     if (c->need_resync && resync(c) < 0) {
       struct timespec ts = {0, 200 * 1000000L};
       nanosleep(&ts, NULL);
-      smc_kafka_message_free(smc_kafka_consume(c->consumer, 0)); /* serve rebalances */
+      drop_message(c, 0); /* serve rebalances */
       continue;
     }
     if (c->inflight && c->batch[c->front].records >= hard_cap) {
       settle(c, 1); /* the broker is far behind: wait for it */
       continue;
     }
-    rd_kafka_message_t *m = smc_kafka_consume(c->consumer, poll_timeout(c, smc_now_ms()));
-    if (m) {
-      handle_message(c, m);
-      smc_kafka_message_free(m);
+    smc_kafka_msg_t m;
+    if (smc_kafka_consume(c->consumer, poll_timeout(c, smc_now_ms()), &m)) {
+      handle_message(c, &m);
+      smc_kafka_msg_release(&m);
     }
     serve_reads(c);
     int64_t now = smc_now_ms();
@@ -1402,9 +1427,9 @@ static int snapshot_start(smc_committer_t *c, smc_error_t *err) {
   return 0;
 }
 
-static rd_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
-  return smc_node_group_consumer(c->cfg, c->group, c->txn_id, rebalance_cb, c, "committer consumer",
-                                 err);
+static smc_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
+  return smc_node_group_member(c->cfg, c->group, c->txn_id, &group_handler, c, "committer consumer",
+                               err);
 }
 
 static void committer_free(smc_committer_t *c) {
@@ -1412,9 +1437,9 @@ static void committer_free(smc_committer_t *c) {
     return;
   smc_answers_remove_folder(c->answers, c);
   fail_reads(c);
-  smc_kafka_destroy(c->consumer);
+  smc_kafka_close(c->consumer);
   smc_txn_destroy(c->txn);
-  smc_kafka_destroy(c->tickp);
+  smc_kafka_close(c->tickp);
   smc_read_index_destroy(c->ri);
   batch_free(&c->batch[0]);
   batch_free(&c->batch[1]);

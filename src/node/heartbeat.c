@@ -34,7 +34,7 @@ struct smc_heartbeat {
   const smc_node_config_t *cfg;
   smc_node_t *node;
   char *topic;
-  rd_kafka_t *rk;
+  smc_kafka_t *rk;
   pthread_t thread;
   int started;
   pthread_mutex_t mu;
@@ -141,7 +141,7 @@ int smc_heartbeat_start(const smc_node_config_t *cfg, smc_node_t *node, smc_hear
     goto oom;
   const char *kv[] = {"enable.idempotence", "true",  "linger.ms", "5",
                       "message.timeout.ms", "30000", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = cfg->bootstrap,
                            .base = kv,
                            .props = cfg->kafka_props,

@@ -2,7 +2,6 @@
 #include "node/node.h"
 
 #include <errno.h>
-#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,9 +114,10 @@ char *smc_node_group_name(const char *prefix, const char *role) {
   return s;
 }
 
-rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
-                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
-                                    void *opaque, const char *what, smc_error_t *err) {
+static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *group,
+                                   const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
+                                   const smc_kafka_group_handler_t *h, void *opaque,
+                                   const char *what, smc_error_t *err) {
   char errstr[512];
   char sto[32];
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
@@ -133,7 +133,7 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                       "queued.max.messages.kbytes",
                       "16384",
                       NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
                            .bootstrap = cfg->bootstrap,
                            .group_id = group,
                            .client_id = client_id,
@@ -141,11 +141,24 @@ rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *gr
                            .base = kv,
                            .props = cfg->kafka_props,
                            .rebalance_cb = rebalance_cb,
+                           .group = h,
                            .opaque = opaque};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "%s: %s", what, errstr);
   return rk;
+}
+
+smc_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
+                                     const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
+                                     void *opaque, const char *what, smc_error_t *err) {
+  return group_consumer(cfg, group, client_id, rebalance_cb, NULL, opaque, what, err);
+}
+
+smc_kafka_t *smc_node_group_member(const smc_node_config_t *cfg, const char *group,
+                                   const char *client_id, const smc_kafka_group_handler_t *h,
+                                   void *opaque, const char *what, smc_error_t *err) {
+  return group_consumer(cfg, group, client_id, NULL, h, opaque, what, err);
 }
 
 void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {

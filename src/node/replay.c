@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "kafka/consumer.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 
@@ -26,65 +27,29 @@ static int discard_output(void *opaque, const smc_output_t *out) {
   return 0;
 }
 
-static rd_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
-  char errstr[512];
-  /* A bulk read with bounded memory: the fetcher stops filling a fold
-   * thread's queue (every partition queue is forwarded to one) past
-   * queued.max.messages.kbytes, so a thread holds at most that plus one
-   * fetch response (fetch.max.bytes, 8 MiB). 32 MiB (~200,000 proposals,
-   * over a second of one fold thread's work): with 4 MiB the fold threads
-   * spent about half the time waiting for records (a 316k-record topic, 2
-   * threads: 3.4-3.6 s wall for 3.9 s of CPU; 1 thread 6.5 s for 3.7 s),
-   * with 8 MiB 2.4-2.5 s, with 16 or 32 MiB 1.8-1.95 s. */
-  static const char *const kv[] = {
-      "fetch.max.bytes", "8388608", "queued.min.messages", "100000", "queued.max.messages.kbytes",
-      "32768",           NULL};
-  /* -X passthrough wins over the bulk-read settings above */
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
-                           .bootstrap = r->bootstrap,
-                           .group_id = "smc-replay",
-                           .eof = 1,
-                           .base = kv,
-                           .props = r->props};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
-  return rk;
+static smc_kafka_t *replay_consumer(const smc_replay_t *r, smc_error_t *err) {
+  static const char *const kv[] = {"queued.min.messages", "100000", NULL};
+  return smc_kafka_bulk_reader(r->bootstrap, r->props, "smc-replay", kv, err);
 }
 
 /* Resolve SMC_REPLAY_END / log-start bounds from the watermarks (two
  * ListOffsets look-ups for all partitions, not two per partition); mark
  * empty ranges done. Returns the expected record total or a negative code. */
-static int64_t resolve_bounds(rd_kafka_t *rk, const smc_replay_t *r, smc_replay_part_t *parts,
+static int64_t resolve_bounds(smc_kafka_t *rk, const smc_replay_t *r, smc_replay_part_t *parts,
                               size_t n, smc_error_t *err) {
-  int64_t total = 0;
-  rd_kafka_topic_partition_list_t *lo = rd_kafka_topic_partition_list_new((int)n);
-  rd_kafka_topic_partition_list_t *hi = rd_kafka_topic_partition_list_new((int)n);
-  if (!lo || !hi) {
-    total = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  smc_kafka_part_t *b = calloc(n ? n : 1, sizeof *b);
+  if (!b)
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    b[i].partition = parts[i].partition;
+  char why[256];
+  int64_t total = smc_kafka_list_offsets(rk, r->topic, b, (int)n, 15000, why, sizeof why);
+  if (total < 0) {
+    smc_error_set(err, (int)total, NULL, "watermarks of %s: %s", r->topic, why);
     goto out;
   }
   for (size_t i = 0; i < n; i++) {
-    rd_kafka_topic_partition_list_add(lo, r->topic, parts[i].partition)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(hi, r->topic, parts[i].partition)->offset =
-        RD_KAFKA_OFFSET_END;
-  }
-  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, lo, 15000);
-  if (!e)
-    e = rd_kafka_offsets_for_times(rk, hi, 15000);
-  for (int i = 0; !e && i < lo->cnt; i++)
-    if (lo->elems[i].err || hi->elems[i].err || lo->elems[i].offset < 0 || hi->elems[i].offset < 0)
-      e = lo->elems[i].err   ? lo->elems[i].err
-          : hi->elems[i].err ? hi->elems[i].err
-                             : RD_KAFKA_RESP_ERR__FAIL;
-  if (e) {
-    total = smc_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SMC_EUNAVAILABLE : SMC_EKAFKA,
-                          NULL, "watermarks of %s: %s", r->topic, rd_kafka_err2str(e));
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++) {
-    int64_t l = lo->elems[i].offset, h = hi->elems[i].offset;
+    int64_t l = b[i].low, h = b[i].high;
     if (parts[i].to == SMC_REPLAY_END || parts[i].to > h)
       parts[i].to = h;
     if (parts[i].from < l)
@@ -95,10 +60,7 @@ static int64_t resolve_bounds(rd_kafka_t *rk, const smc_replay_t *r, smc_replay_
       total += parts[i].to - parts[i].from;
   }
 out:
-  if (lo)
-    rd_kafka_topic_partition_list_destroy(lo);
-  if (hi)
-    rd_kafka_topic_partition_list_destroy(hi);
+  free(b);
   return total;
 }
 
@@ -111,9 +73,9 @@ typedef struct worker {
   int index;
   smc_replay_part_t **parts; /* owned ranges */
   size_t nparts, open;
-  int64_t remaining;                   /* records expected (for the split) */
-  rd_kafka_topic_partition_list_t *tl; /* owned partitions, for positions */
-  rd_kafka_queue_t *q;
+  int64_t remaining;    /* records expected (for the split) */
+  smc_kafka_part_t *tl; /* owned partitions [nparts], for positions */
+  smc_kafka_queue_t *q;
   smc_fold_t *fold, *own_fold; /* own_fold: created here (fold of threads > 0) */
   smc_overlay_t *ov;           /* store or private state; NULL: r->kv */
   smc_kv_t kv;
@@ -128,7 +90,7 @@ typedef struct worker {
 struct replay_run {
   const smc_replay_t *r;
   smc_store_t *store; /* r->store, or what r->open_store gave */
-  rd_kafka_t *rk;
+  smc_kafka_t *rk;
   smc_replay_part_t *parts;
   size_t n;
   int32_t *part_index; /* partition -> index into parts (-1: not replayed) */
@@ -165,19 +127,19 @@ static int flush_overlay(worker_t *w) {
 }
 
 /* Handle one message of w's queue. Returns 0 or a negative code (w->err). */
-static int worker_message(worker_t *w, rd_kafka_message_t *m) {
+static int worker_message(worker_t *w, const smc_kafka_msg_t *m) {
   const smc_replay_t *r = w->run->r;
   smc_replay_part_t *pt = worker_part(w, m->partition);
-  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+  if (m->eof) {
     if (pt && m->offset >= pt->to)
       part_done(w, pt);
     return 0;
   }
-  if (m->err) {
+  if (m->error) {
     /* transient (the client retries); a fatal error ends the replay */
-    if (rd_kafka_fatal_error(w->run->rk, NULL, 0))
+    if (m->fatal || smc_kafka_fatal(w->run->rk))
       return smc_error_set(&w->err, SMC_EKAFKA, NULL, "replay of %s [%d]: %s", r->topic,
-                           (int)m->partition, rd_kafka_message_errstr(m));
+                           (int)m->partition, m->error);
     return 0;
   }
   if (!pt || pt->done)
@@ -187,7 +149,7 @@ static int worker_message(worker_t *w, rd_kafka_message_t *m) {
     return 0;
   }
   smc_msgrec_t mr;
-  smc_msgrec_init(&mr, m);
+  smc_kafka_msg_record(&mr, m);
   int rc = smc_fold_apply(w->fold, &w->kv, &mr.rec, w->run->emit, r->opaque);
   smc_msgrec_close(&mr);
   if (rc < 0)
@@ -207,34 +169,25 @@ static int worker_message(worker_t *w, rd_kafka_message_t *m) {
  * the first message). Returns 0 (w->open tells whether more is to come) or a
  * negative code (w->err). */
 static int worker_step(worker_t *w, int timeout_ms) {
-  rd_kafka_message_t *msgs[WORKER_BATCH];
-  ssize_t got = rd_kafka_consume_batch_queue(w->q, 0, msgs, WORKER_BATCH);
-  if (got == 0) { /* nothing queued: block for one message at most */
-    rd_kafka_message_t *m = rd_kafka_consume_queue(w->q, timeout_ms);
-    if (m) {
-      msgs[0] = m;
-      got = 1;
-    }
-  }
+  smc_kafka_msg_t msgs[WORKER_BATCH];
+  int got = smc_kafka_queue_consume(w->q, timeout_ms, msgs, WORKER_BATCH);
   int64_t now = smc_now_ms();
   int rc = 0;
-  if (got < 0)
-    got = 0;
   if (got > 0)
     w->last_activity = now;
-  for (ssize_t i = 0; i < got; i++) {
+  for (int i = 0; i < got; i++) {
     if (rc == 0 && w->open > 0)
-      rc = worker_message(w, msgs[i]);
-    rd_kafka_message_destroy(msgs[i]);
+      rc = worker_message(w, &msgs[i]);
+    smc_kafka_msg_release(&msgs[i]);
   }
   if (rc < 0)
     return rc;
   if (got == 0 && w->open > 0) {
     /* Transaction markers are never delivered: the position tells. */
-    rd_kafka_position(w->run->rk, w->tl);
-    for (int i = 0; i < w->tl->cnt; i++) {
-      smc_replay_part_t *pt = worker_part(w, w->tl->elems[i].partition);
-      if (pt && !pt->done && w->tl->elems[i].offset >= pt->to)
+    smc_kafka_positions(w->run->rk, w->run->r->topic, w->tl, (int)w->nparts);
+    for (size_t i = 0; i < w->nparts; i++) {
+      smc_replay_part_t *pt = worker_part(w, w->tl[i].partition);
+      if (pt && !pt->done && w->tl[i].offset >= pt->to)
         part_done(w, pt);
     }
     if (w->open > 0 && now - w->last_activity > w->run->idle_ms)
@@ -264,14 +217,13 @@ static void *worker_main(void *arg) {
 /* Serve the consumer's own queue (client-level errors). Returns 0 or a
  * negative code on a fatal error. */
 static int serve_consumer(replay_run_t *run, int timeout_ms, smc_error_t *err) {
-  rd_kafka_message_t *m = rd_kafka_consumer_poll(run->rk, timeout_ms);
-  if (!m)
+  smc_kafka_msg_t m;
+  if (!smc_kafka_consume(run->rk, timeout_ms, &m))
     return 0;
   int rc = 0;
-  if (m->err && rd_kafka_fatal_error(run->rk, NULL, 0))
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s: %s", run->r->topic,
-                       rd_kafka_message_errstr(m));
-  rd_kafka_message_destroy(m);
+  if (m.error && m.fatal)
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "replay of %s: %s", run->r->topic, m.error);
+  smc_kafka_msg_release(&m);
   return rc;
 }
 
@@ -306,10 +258,10 @@ static int split_ranges(replay_run_t *run, worker_t *ws, int nw) {
     for (int t = 1; t < nw; t++)
       if (ws[t].remaining < best->remaining)
         best = &ws[t];
+    best->tl[best->nparts].partition = order[i]->partition;
     best->parts[best->nparts++] = order[i];
     best->open++;
     best->remaining += order[i]->to - order[i]->from;
-    rd_kafka_topic_partition_list_add(best->tl, run->r->topic, order[i]->partition);
   }
   free(order);
   return rc;
@@ -325,8 +277,8 @@ static int worker_init(replay_run_t *run, worker_t *w, int index, smc_error_t *e
   atomic_init(&w->folded, 0);
   smc_error_clear(&w->err);
   if (!(w->parts = calloc(run->n ? run->n : 1, sizeof *w->parts)) ||
-      !(w->tl = rd_kafka_topic_partition_list_new((int)run->n)) ||
-      !(w->q = rd_kafka_queue_new(run->rk)))
+      !(w->tl = calloc(run->n ? run->n : 1, sizeof *w->tl)) ||
+      !(w->q = smc_kafka_queue_new(run->rk)))
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   if (index == 0) {
     w->fold = r->fold;
@@ -358,15 +310,10 @@ static int worker_state(replay_run_t *run, worker_t *w, smc_error_t *err) {
 }
 
 static int worker_forward(replay_run_t *run, worker_t *w, smc_error_t *err) {
-  for (size_t i = 0; i < w->nparts; i++) {
-    rd_kafka_queue_t *pq =
-        rd_kafka_queue_get_partition(run->rk, run->r->topic, w->parts[i]->partition);
-    if (!pq)
+  for (size_t i = 0; i < w->nparts; i++)
+    if (smc_kafka_queue_forward(run->rk, run->r->topic, w->parts[i]->partition, w->q) < 0)
       return smc_error_set(err, SMC_EKAFKA, NULL, "replay: no queue for %s [%d]", run->r->topic,
                            (int)w->parts[i]->partition);
-    rd_kafka_queue_forward(pq, w->q);
-    rd_kafka_queue_destroy(pq);
-  }
   return 0;
 }
 
@@ -375,10 +322,8 @@ static void worker_close(worker_t *w) {
     smc_overlay_destroy(w->ov);
   if (w->own_fold)
     smc_fold_destroy(w->own_fold);
-  if (w->q)
-    rd_kafka_queue_destroy(w->q);
-  if (w->tl)
-    rd_kafka_topic_partition_list_destroy(w->tl);
+  smc_kafka_queue_destroy(w->q);
+  free(w->tl);
   free(w->parts);
 }
 
@@ -396,7 +341,7 @@ static int workers_failed(worker_t *ws, int nw, smc_error_t *err) {
 int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, smc_error_t *err) {
   int rc = 0, nw = 0, assigned = 0;
   worker_t *ws = NULL;
-  rd_kafka_topic_partition_list_t *tl = NULL;
+  smc_kafka_part_t *tl = NULL;
   replay_run_t run = {.r = r, .store = r->store, .parts = parts, .n = n, .max_partition = -1};
   atomic_init(&run.abort, 0);
   atomic_init(&run.running, 0);
@@ -460,7 +405,7 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, sm
     smc_error_set(err, rc, NULL, "out of memory");
     goto fail;
   }
-  tl = rd_kafka_topic_partition_list_new((int)n);
+  tl = calloc(n, sizeof *tl);
   if (!tl) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
@@ -468,12 +413,13 @@ int smc_replay_run(const smc_replay_t *r, smc_replay_part_t *parts, size_t n, sm
   for (int i = 0; i < nw; i++)
     if ((rc = worker_forward(&run, &ws[i], err)) < 0)
       goto fail;
+  int ntl = 0;
   for (size_t i = 0; i < n; i++)
     if (!parts[i].done)
-      rd_kafka_topic_partition_list_add(tl, r->topic, parts[i].partition)->offset = parts[i].from;
-  rd_kafka_resp_err_t e = rd_kafka_assign(run.rk, tl);
-  if (e) {
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", rd_kafka_err2str(e));
+      tl[ntl++] = (smc_kafka_part_t){.partition = parts[i].partition, .offset = parts[i].from};
+  char why[256];
+  if (smc_kafka_assign_parts(run.rk, r->topic, tl, ntl, why, sizeof why) < 0) {
+    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign: %s", why);
     goto fail;
   }
   assigned = 1;
@@ -548,13 +494,11 @@ fail:
     worker_close(&ws[i]);
   free(ws);
   free(run.part_index);
-  if (tl)
-    rd_kafka_topic_partition_list_destroy(tl);
+  free(tl);
   if (run.rk) {
     if (assigned)
-      rd_kafka_assign(run.rk, NULL);
-    rd_kafka_consumer_close(run.rk);
-    rd_kafka_destroy(run.rk);
+      smc_kafka_unassign(run.rk);
+    smc_kafka_close(run.rk);
   }
   return rc;
 }

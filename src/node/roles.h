@@ -6,10 +6,10 @@
 #ifndef SMC_NODE_ROLES_H
 #define SMC_NODE_ROLES_H
 
-#include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka/group.h"
 #include "kafka/handle.h"
 #include "node/node.h"
 #include "smc/error.h"
@@ -52,9 +52,14 @@ char *smc_node_group_name(const char *prefix, const char *role);
  * folded end past transaction markers; cfg's session timeout), then the
  * user's passthrough properties, with rebalance_cb called with opaque.
  * Returns NULL with err filled ("<what>: ...") on failure. */
-rd_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
-                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
-                                    void *opaque, const char *what, smc_error_t *err);
+smc_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
+                                     const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
+                                     void *opaque, const char *what, smc_error_t *err);
+/* The same with the rebalance skeleton of kafka/group.h calling h (which
+ * must outlive the consumer) with opaque. */
+smc_kafka_t *smc_node_group_member(const smc_node_config_t *cfg, const char *group,
+                                   const char *client_id, const smc_kafka_group_handler_t *h,
+                                   void *opaque, const char *what, smc_error_t *err);
 
 /* The fold configuration of a role: the defaults, then cfg's limits (a zero
  * limit keeps its default), for a topic of `partitions` partitions. */

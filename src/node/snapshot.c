@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "core/util.h"
-#include "kafka/handle.h"
+#include "kafka/consumer.h"
 #include "kafka/kconf.h"
 #include "base/metrics.h"
 
@@ -224,7 +224,7 @@ int smc_snapshot_write(smc_snapshot_t *s, smc_snapshot_produce_fn produce, void 
 
 /* ---- restore ------------------------------------------------------------ */
 
-int smc_snapshot_topic_ok(rd_kafka_t *rk, const char *topic, int32_t nparts) {
+int smc_snapshot_topic_ok(smc_kafka_t *rk, const char *topic, int32_t nparts) {
   int32_t n = smc_kafka_partitions(rk, topic, 10000);
   if (n == SMC_ENOT_FOUND)
     return 0;
@@ -233,103 +233,77 @@ int smc_snapshot_topic_ok(rd_kafka_t *rk, const char *topic, int32_t nparts) {
   return n == nparts;
 }
 
-static rd_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t *err) {
-  char errstr[512];
-  rd_kafka_conf_t *conf = smc_kconf_new(r->bootstrap, r->props, errstr, sizeof errstr);
-  if (!conf) {
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
-    return NULL;
-  }
-  static const char *const kv[] = {
-      "group.id", "smc-restore", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-      "isolation.level", "read_committed", "enable.partition.eof", "true", "auto.offset.reset",
-      "earliest", "fetch.max.bytes", "8388608", "queued.max.messages.kbytes", "32768",
-      /* the end of a partition shows as an empty fetch: do not
-       * let the broker hold it for the default 500 ms */
-      "fetch.wait.max.ms", "10", NULL};
-  for (size_t i = 0; kv[i]; i += 2)
-    if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      smc_error_set(err, SMC_EKAFKA, NULL, "kafka configuration: %s", errstr);
-      return NULL;
-    }
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    smc_error_set(err, SMC_EKAFKA, NULL, "kafka consumer: %s", errstr);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
-  return rk;
+static smc_kafka_t *restore_consumer(const smc_snapshot_restore_t *r, smc_error_t *err) {
+  /* the end of a partition shows as an empty fetch: do not let the broker
+   * hold it for the default 500 ms */
+  static const char *const kv[] = {"fetch.wait.max.ms", "10", NULL};
+  return smc_kafka_bulk_reader(r->bootstrap, r->props, "smc-restore", kv, err);
 }
 
-typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m, smc_error_t *err);
+typedef int (*record_fn)(void *opaque, const smc_kafka_msg_t *m, smc_error_t *err);
 
 /* Partition p's watermarks (through rk). */
-static int watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
+static int watermarks(smc_kafka_t *rk, const char *topic, int32_t p, int64_t *lo, int64_t *hi,
                       smc_error_t *err) {
-  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi, 15000);
-  if (e)
-    return smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d] watermarks: %s", topic, (int)p,
-                         rd_kafka_err2str(e));
+  if (smc_kafka_watermarks(rk, topic, p, lo, hi, 15000) < 0)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d] watermarks: no answer", topic, (int)p);
   return 0;
 }
 
-/* Hand every record of partition p from offset from (read_committed) to
- * its end to fn, through rk. Returns 0 or a negative code. */
-static int read_partition(const smc_snapshot_restore_t *r, rd_kafka_t *rk, int32_t p, int64_t from,
-                          record_fn fn, void *opaque, smc_error_t *err) {
-  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = from;
-  rd_kafka_resp_err_t e = rd_kafka_assign(rk, as);
-  rd_kafka_topic_partition_list_destroy(as);
-  if (e)
-    return smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
-  int rc = 0, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
+/* Hand every record of the partitions of as (each from its offset,
+ * read_committed) up to each one's end to fn, through rk; as[i].high is
+ * set once partition i is done. Returns 0 or a negative code. */
+static int read_parts(const smc_snapshot_restore_t *r, smc_kafka_t *rk, smc_kafka_part_t *as, int n,
+                      record_fn fn, void *opaque, smc_error_t *err) {
+  char why[256];
+  if (n > 0 && smc_kafka_assign_parts(rk, r->topic, as, n, why, sizeof why) < 0)
+    return smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, why);
+  int rc = 0, reading = n, idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
   double last = smc_metrics_now_s();
-  for (;;) {
+  while (rc == 0 && reading > 0) {
     if (r->stop && atomic_load(r->stop)) {
       rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
       break;
     }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    smc_kafka_msg_t m;
+    int got = smc_kafka_consume(rk, 100, &m);
     double now = smc_metrics_now_s();
-    if (!m) {
-      if ((now - last) * 1000 > idle_ms) {
-        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s [%d]: nothing for %d ms", r->topic,
-                           (int)p, idle_ms);
-        break;
-      }
+    if (!got) {
+      if ((now - last) * 1000 > idle_ms)
+        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
       continue;
     }
     last = now;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      rd_kafka_message_destroy(m);
-      break;
+    if (m.eof) {
+      for (int i = 0; i < n; i++)
+        if (as[i].partition == m.partition && !as[i].high)
+          as[i].high = 1, reading--;
+    } else if (m.error) {
+      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m.partition, m.error);
+    } else {
+      rc = fn(opaque, &m, err);
     }
-    if (m->err) {
-      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)p,
-                         rd_kafka_message_errstr(m));
-      rd_kafka_message_destroy(m);
-      break;
-    }
-    rc = fn(opaque, m, err);
-    rd_kafka_message_destroy(m);
-    if (rc < 0)
-      break;
+    smc_kafka_msg_release(&m);
   }
-  rd_kafka_assign(rk, NULL);
+  smc_kafka_unassign(rk);
   return rc;
 }
 
+/* read_parts of partition p from offset from. */
+static int read_partition(const smc_snapshot_restore_t *r, smc_kafka_t *rk, int32_t p, int64_t from,
+                          record_fn fn, void *opaque, smc_error_t *err) {
+  smc_kafka_part_t as = {.partition = p, .offset = from};
+  return read_parts(r, rk, &as, 1, fn, opaque, err);
+}
+
 /* Keep the last checkpoint of partition *(int32_t *)cp->partition. */
-static int checkpoint_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t *err) {
+static int checkpoint_cb(void *opaque, const smc_kafka_msg_t *m, smc_error_t *err) {
   (void)err;
   smc_checkpoint_t *cp = opaque, got;
   smc_snapshot_rec_t rec;
   if (smc_snapshot_parse_key(m->key, m->key_len, &rec) == 0 && rec.checkpoint &&
-      rec.partition == cp->partition && m->payload &&
-      smc_snapshot_checkpoint_decode(m->payload, m->len, &got) == 0 &&
+      rec.partition == cp->partition && m->value &&
+      smc_snapshot_checkpoint_decode(m->value, m->value_len, &got) == 0 &&
       got.partition == cp->partition)
     *cp = got;
   return 0;
@@ -338,7 +312,7 @@ static int checkpoint_cb(void *opaque, const rd_kafka_message_t *m, smc_error_t 
 int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc_checkpoint_t *out,
                                  smc_error_t *err) {
   *out = (smc_checkpoint_t){p, -1, 0};
-  rd_kafka_t *rk = restore_consumer(r, err);
+  smc_kafka_t *rk = restore_consumer(r, err);
   if (!rk)
     return SMC_EKAFKA;
   int64_t lo = 0, hi = 0;
@@ -351,8 +325,7 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
     if (out->offset >= 0 || from == lo)
       break;
   }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  smc_kafka_close(rk);
   return rc;
 }
 
@@ -360,7 +333,6 @@ int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc
  * checkpoint. */
 typedef struct part_load {
   smc_snapshot_part_t *part;
-  int reading;      /* assigned, its end not reached yet */
   uint8_t *applied; /* the last value of the meta key partition|'a' (NULL: none) */
   size_t applied_len;
 } part_load_t;
@@ -381,7 +353,8 @@ static part_load_t *part_of(restore_run_t *x, int32_t p) {
 }
 
 /* Apply one changelog record. */
-static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *err) {
+static int load_one(void *opaque, const smc_kafka_msg_t *m, smc_error_t *err) {
+  restore_run_t *x = opaque;
   part_load_t *pl = part_of(x, m->partition);
   smc_snapshot_rec_t rec;
   x->r->records++;
@@ -389,7 +362,7 @@ static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *
     return 0; /* not ours: ignored */
   if (rec.checkpoint) {
     smc_checkpoint_t cp;
-    if (m->payload && smc_snapshot_checkpoint_decode(m->payload, m->len, &cp) == 0 &&
+    if (m->value && smc_snapshot_checkpoint_decode(m->value, m->value_len, &cp) == 0 &&
         cp.partition == rec.partition)
       pl->part->checkpoint = cp;
     return 0;
@@ -400,19 +373,19 @@ static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *
     free(pl->applied);
     pl->applied = NULL;
     pl->applied_len = 0;
-    if (m->payload) {
-      if (!(pl->applied = malloc(m->len)))
+    if (m->value) {
+      if (!(pl->applied = malloc(m->value_len ? m->value_len : 1)))
         return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-      memcpy(pl->applied, m->payload, m->len);
-      pl->applied_len = m->len;
+      memcpy(pl->applied, m->value, m->value_len);
+      pl->applied_len = m->value_len;
     }
     return 0;
   }
-  int rc = smc_store_load_put(x->load, rec.cf, rec.key, rec.klen, m->payload, m->len);
+  int rc = smc_store_load_put(x->load, rec.cf, rec.key, rec.klen, m->value, m->value_len);
   if (rc < 0)
     return smc_error_set(err, rc, NULL, "restore: %s", smc_strerror(rc));
   x->r->keys++;
-  x->bytes += rec.klen + m->len;
+  x->bytes += rec.klen + m->value_len;
   if (smc_store_load_pending(x->load) >= RESTORE_BATCH || x->bytes >= RESTORE_BATCH_BYTES) {
     x->bytes = 0;
     return smc_store_load_write(x->load, err);
@@ -424,56 +397,23 @@ static int load_one(restore_run_t *x, const rd_kafka_message_t *m, smc_error_t *
  * all, so they are fetched together) into the load. */
 static int load_all(restore_run_t *x, smc_error_t *err) {
   smc_snapshot_restore_t *r = x->r;
-  rd_kafka_t *rk = restore_consumer(r, err);
+  smc_kafka_t *rk = restore_consumer(r, err);
   if (!rk)
     return SMC_EKAFKA;
-  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new((int)x->n);
-  size_t reading = 0;
-  int rc = 0;
+  smc_kafka_part_t *as = calloc(x->n ? x->n : 1, sizeof *as);
+  int reading = 0;
+  int rc = as ? 0 : smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   for (size_t i = 0; rc == 0 && i < x->n; i++) {
     int64_t lo = 0, hi = 0;
     int32_t p = x->pl[i].part->partition;
     if ((rc = watermarks(rk, r->topic, p, &lo, &hi, err)) == 0 && hi > lo) {
-      rd_kafka_topic_partition_list_add(as, r->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-      x->pl[i].reading = 1;
-      reading++;
+      as[reading++] = (smc_kafka_part_t){.partition = p, .offset = SMC_KAFKA_OFFSET_BEGINNING};
     }
   }
-  rd_kafka_resp_err_t e = rc || !reading ? 0 : rd_kafka_assign(rk, as);
-  rd_kafka_topic_partition_list_destroy(as);
-  if (e)
-    rc = smc_error_set(err, SMC_EKAFKA, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
-  int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 60000;
-  double last = smc_metrics_now_s();
-  while (rc == 0 && reading > 0) {
-    if (r->stop && atomic_load(r->stop)) {
-      rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "restore stopped");
-      break;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    double now = smc_metrics_now_s();
-    if (!m) {
-      if ((now - last) * 1000 > idle_ms)
-        rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s: nothing for %d ms", r->topic, idle_ms);
-      continue;
-    }
-    last = now;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      part_load_t *pl = part_of(x, m->partition);
-      if (pl && pl->reading) {
-        pl->reading = 0;
-        reading--;
-      }
-    } else if (m->err) {
-      rc = smc_error_set(err, SMC_EKAFKA, NULL, "%s [%d]: %s", r->topic, (int)m->partition,
-                         rd_kafka_message_errstr(m));
-    } else {
-      rc = load_one(x, m, err);
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  if (rc == 0)
+    rc = read_parts(r, rk, as, reading, load_one, x, err);
+  free(as);
+  smc_kafka_close(rk);
   return rc;
 }
 
@@ -562,7 +502,7 @@ static int dump_produce(void *opaque, const char *topic, int32_t p, const void *
   return smc_kafka_produce(opaque, topic, p, key, klen, val, vlen, &why) < 0 ? SMC_EKAFKA : 0;
 }
 
-int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+int smc_snapshot_dump(smc_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
                       int64_t *records, smc_error_t *err) {
   smc_snapshot_t *s = smc_snapshot_new(topic, p + 1);
   if (!s)

@@ -37,12 +37,12 @@
 #ifndef SMC_NODE_SNAPSHOT_H
 #define SMC_NODE_SNAPSHOT_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/kv.h"
+#include "kafka/handle.h"
 #include "smc/error.h"
 #include "store/store.h"
 
@@ -127,7 +127,7 @@ int smc_snapshot_write(smc_snapshot_t *s, smc_snapshot_produce_fn produce, void 
  * runs. *records = records produced. The caller flushes producer. Returns 0
  * or a negative code.
  */
-int smc_snapshot_dump(rd_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
+int smc_snapshot_dump(smc_kafka_t *producer, const char *topic, smc_store_t *store, int32_t p,
                       int64_t *records, smc_error_t *err);
 
 /* ---- restore ------------------------------------------------------------ */
@@ -185,6 +185,6 @@ int smc_snapshot_restore_parts(smc_snapshot_restore_t *r, smc_snapshot_part_t *p
 
 /* Whether topic exists with nparts partitions, through rk's metadata:
  * 1 yes, 0 no (missing or another partition count), negative on error. */
-int smc_snapshot_topic_ok(rd_kafka_t *rk, const char *topic, int32_t nparts);
+int smc_snapshot_topic_ok(smc_kafka_t *rk, const char *topic, int32_t nparts);
 
 #endif

@@ -35,6 +35,7 @@
 #include "core/kv.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
+#include "kafka/consumer.h"
 #include "kafka/group.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
@@ -71,7 +72,7 @@ struct smc_voter {
   smc_fold_t *fold;
   smc_overlay_t *ov;
   smc_kv_t storekv, ovkv;
-  rd_kafka_t *consumer, *producer;
+  smc_kafka_t *consumer, *producer;
   pthread_t thread;
   int thread_started;
   atomic_int stop, healthy;
@@ -513,13 +514,13 @@ static int flush_batch(smc_voter_t *v, int force) {
     return 0;
   v->next_offset_commit = now + OFFSET_COMMIT_MS;
   v->offsets_moved = 0;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
-  for (int32_t p = 0; p < v->nparts; p++)
+  smc_kafka_part_t *l = calloc((size_t)v->nparts, sizeof *l);
+  int n = 0;
+  for (int32_t p = 0; l && p < v->nparts; p++)
     if (v->assigned[p] && v->next[p] >= 0)
-      rd_kafka_topic_partition_list_add(l, v->topic_in, p)->offset = v->next[p];
-  if (l->cnt > 0)
-    rd_kafka_commit(v->consumer, l, 1);
-  rd_kafka_topic_partition_list_destroy(l);
+      l[n++] = (smc_kafka_part_t){.partition = p, .offset = v->next[p]};
+  smc_kafka_commit_async(v->consumer, v->topic_in, l, n);
+  free(l);
   return 0;
 }
 
@@ -621,12 +622,8 @@ static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lo
   }
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  static const smc_kafka_group_handler_t h = {
-      .want_high = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
-  smc_kafka_rebalance(rk, err, parts, &h, opaque);
-}
+static const smc_kafka_group_handler_t group_handler = {
+    .want_high = 1, .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
 
 /* ---- the loop ----------------------------------------------------------- */
 
@@ -638,17 +635,17 @@ static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset) {
   vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)offset);
 }
 
-static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
+static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
   int32_t p = m->partition;
   int ok = p >= 0 && p < v->nparts && v->assigned[p];
-  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+  if (m->eof) {
     if (ok)
       mark_caught_up(v, p, m->offset);
     return;
   }
-  if (m->err) {
-    vlog(v, SMC_LOG_WARN, p, "consumer: %s", rd_kafka_message_errstr(m));
-    if (rd_kafka_fatal_error(v->consumer, NULL, 0)) {
+  if (m->error) {
+    vlog(v, SMC_LOG_WARN, p, "consumer: %s", m->error);
+    if (m->fatal) {
       atomic_store(&v->healthy, 0);
       atomic_store(&v->stop, 1);
     }
@@ -657,7 +654,7 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
   if (!ok)
     return;
   smc_msgrec_t mr;
-  smc_msgrec_init(&mr, m);
+  smc_kafka_msg_record(&mr, m);
   int rc = smc_fold_apply(v->fold, &v->ovkv, &mr.rec, voter_emit, v);
   smc_msgrec_close(&mr);
   if (rc == SMC_EINCOMPATIBLE) {
@@ -669,10 +666,7 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
          "stops here",
          (long long)m->offset, SMC_FOLD_VERSION);
     v->assigned[p] = 0;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, v->topic_in, p);
-    rd_kafka_pause_partitions(v->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    smc_kafka_pause(v->consumer, v->topic_in, p);
     return;
   }
   if (rc < 0) {
@@ -693,12 +687,9 @@ static void handle_message(smc_voter_t *v, rd_kafka_message_t *m) {
 
 static void *voter_main(void *arg) {
   smc_voter_t *v = arg;
-  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(sub, v->topic_in, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(v->consumer, sub);
-  rd_kafka_topic_partition_list_destroy(sub);
-  if (e) {
-    vlog(v, SMC_LOG_ERROR, -1, "subscribe: %s", rd_kafka_err2str(e));
+  char why[256];
+  if (smc_kafka_subscribe(v->consumer, v->topic_in, why, sizeof why) < 0) {
+    vlog(v, SMC_LOG_ERROR, -1, "subscribe: %s", why);
     atomic_store(&v->healthy, 0);
     goto out;
   }
@@ -708,12 +699,11 @@ static void *voter_main(void *arg) {
     int64_t t0 = smc_now_ms();
     while (n < POLL_BATCH && !atomic_load(&v->stop)) {
       int64_t left = t0 + 20 - smc_now_ms();
-      rd_kafka_message_t *m =
-          rd_kafka_consumer_poll(v->consumer, n == 0 ? 50 : (left > 0 ? (int)left : 0));
-      if (!m)
+      smc_kafka_msg_t m;
+      if (!smc_kafka_consume(v->consumer, n == 0 ? 50 : (left > 0 ? (int)left : 0), &m))
         break;
-      handle_message(v, m);
-      rd_kafka_message_destroy(m);
+      handle_message(v, &m);
+      smc_kafka_msg_release(&m);
       n++;
     }
     /* Write the store when due; with nothing to write, still commit the
@@ -729,28 +719,28 @@ static void *voter_main(void *arg) {
 out:
   flush_batch(v, 1);
   vlog(v, SMC_LOG_INFO, -1, "leaving group %s", v->group);
-  rd_kafka_consumer_close(v->consumer);
+  smc_kafka_leave(v->consumer);
   smc_kafka_flush(v->producer, 5000);
   return NULL;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static rd_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
-  return smc_node_group_consumer(v->cfg, v->group, v->client_id, rebalance_cb, v, "voter consumer",
-                                 err);
+static smc_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
+  return smc_node_group_member(v->cfg, v->group, v->client_id, &group_handler, v, "voter consumer",
+                               err);
 }
 
-static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
+static smc_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
   char errstr[512];
   const char *kv[] = {"enable.idempotence", "true", "linger.ms", "1", NULL};
-  smc_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_PRODUCER,
                            .bootstrap = v->cfg->bootstrap,
                            .client_id = v->client_id,
                            .base = kv,
                            .props = v->cfg->kafka_props,
                            .murmur2 = 1};
-  rd_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
+  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
   if (!rk)
     smc_error_set(err, SMC_EKAFKA, NULL, "voter producer: %s", errstr);
   return rk;
@@ -759,10 +749,8 @@ static rd_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {
 static void voter_free(smc_voter_t *v) {
   if (!v)
     return;
-  if (v->consumer)
-    rd_kafka_destroy(v->consumer);
-  if (v->producer)
-    rd_kafka_destroy(v->producer);
+  smc_kafka_close(v->consumer);
+  smc_kafka_close(v->producer);
   if (v->ov)
     smc_overlay_destroy(v->ov);
   if (v->fold)

@@ -1,8 +1,7 @@
 # The layering of src/ (docs/architecture.md "Layers"), checked on every
 # #include "<folder>/..." line: a file may include its own folder, the public
 # headers (smc/) and the folders its layer lists below, never a higher one.
-# Also: no file outside src/kafka/ calls or names librdkafka (rd_kafka_*),
-# except those in SMC_RDKAFKA_PENDING (still to move, issue 20) and the
+# Also: no file outside src/kafka/ calls librdkafka (rd_kafka_*), except the
 # in-process mock cluster of `smc dev` (cli/cmd_dev.c).
 #   cmake -DSRC=<repo>/src -P tests/lint/check_layers.cmake
 # Exits non-zero with one line per violation.
@@ -17,15 +16,6 @@ set(allowed_gateway "base;core;store;kafka;client;node")
 set(allowed_cli "base;core;store;kafka;client;node;gateway")
 set(layers base core store kafka client node gateway cli)
 
-# Files that still call librdkafka outside src/kafka/ (to move there).
-set(SMC_RDKAFKA_PENDING
-  client/client.c
-  gateway/follower.c
-  node/replay.c
-  node/voter.c
-  node/snapshot.c
-  cli/cmd_trim.c
-  node/roles.h)
 set(SMC_RDKAFKA_MOCK cli/cmd_dev.c)
 
 set(bad 0)
@@ -48,7 +38,7 @@ foreach(f ${files})
       math(EXPR bad "${bad} + 1")
     endif()
   endforeach()
-  if(NOT layer STREQUAL "kafka" AND NOT f IN_LIST SMC_RDKAFKA_PENDING AND NOT f IN_LIST SMC_RDKAFKA_MOCK)
+  if(NOT layer STREQUAL "kafka" AND NOT f IN_LIST SMC_RDKAFKA_MOCK)
     file(STRINGS ${SRC}/${f} calls REGEX "rd_kafka_[a-z_]+ *\\(")
     if(calls)
       list(GET calls 0 first)
