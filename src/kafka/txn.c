@@ -346,7 +346,7 @@ int smc_txn_open(smc_txn_t *t) {
       if (fatal)
         prod_retire(t);
     }
-    struct timespec ts = {0, (long)backoff * 1000000L};
+    struct timespec ts = {(time_t)(backoff / 1000), (long)(backoff % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     if (backoff < 2000)
       backoff *= 2;
