@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
+#include "mock_kafka.h"
 #include "node/snapshot.h"
 
 #define TOPIC "s.changelog"
@@ -114,8 +115,7 @@ static void test_checkpoint_refused(void **state) {
 /* ---- round trip on the mock cluster -------------------------------------- */
 
 typedef struct fixture {
-  rd_kafka_t *rk; /* owns the mock cluster */
-  rd_kafka_mock_cluster_t *mc;
+  test_mock_t mock;
   const char *bootstrap;
   rd_kafka_t *producer;
   char dir[64];
@@ -135,10 +135,7 @@ static int teardown(void **state) {
   }
   if (f->producer)
     rd_kafka_destroy(f->producer);
-  if (f->mc)
-    rd_kafka_mock_cluster_destroy(f->mc);
-  if (f->rk)
-    rd_kafka_destroy(f->rk);
+  test_mock_stop(&f->mock);
   free(f);
   return 0;
 }
@@ -149,15 +146,11 @@ static int setup(void **state) {
   *state = f;
   if (!f)
     return -1;
-  smc_kconf_set_log_level(2);
-  rd_kafka_conf_t *conf = smc_kconf_new("", NULL, errstr, sizeof errstr);
-  f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!f->rk || !(f->mc = rd_kafka_mock_cluster_new(f->rk, 1)))
+  static const char *const topics[] = {TOPIC, NULL};
+  if (test_mock_start(&f->mock, topics, NPART) < 0)
     return teardown(state), -1;
-  f->bootstrap = rd_kafka_mock_cluster_bootstraps(f->mc);
-  if (rd_kafka_mock_topic_create(f->mc, TOPIC, NPART, 1))
-    return teardown(state), -1;
-  conf = smc_kconf_new(f->bootstrap, NULL, errstr, sizeof errstr);
+  f->bootstrap = f->mock.bootstrap;
+  rd_kafka_conf_t *conf = smc_kconf_new(f->bootstrap, NULL, errstr, sizeof errstr);
   if (!(f->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr)))
     return teardown(state), -1;
   snprintf(f->dir, sizeof f->dir, "/tmp/smc-test-snapshot-XXXXXX");

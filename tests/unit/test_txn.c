@@ -26,6 +26,7 @@
 #include "kafka/handle.h"
 #include "kafka/kconf.h"
 #include "kafka/txn.h"
+#include "mock_kafka.h"
 #include "smc/error.h"
 
 #define TOPIC_IN "t.in"
@@ -33,8 +34,7 @@
 #define DEADLINE_MS 1500
 
 typedef struct fixture {
-  rd_kafka_t *rk; /* owns the mock cluster */
-  rd_kafka_mock_cluster_t *mc;
+  test_mock_t mock;
   const char *bootstrap;
   rd_kafka_t *consumer; /* only for its group metadata */
   atomic_int stop;
@@ -44,10 +44,7 @@ static int teardown(void **state) {
   fixture_t *f = *state;
   if (f->consumer)
     smc_kafka_close(f->consumer);
-  if (f->mc)
-    rd_kafka_mock_cluster_destroy(f->mc);
-  if (f->rk)
-    rd_kafka_destroy(f->rk);
+  test_mock_stop(&f->mock);
   free(f);
   return 0;
 }
@@ -58,15 +55,10 @@ static int setup(void **state) {
   *state = f;
   if (!f)
     return -1;
-  smc_kconf_set_log_level(2);
-  rd_kafka_conf_t *conf = smc_kconf_new("", NULL, errstr, sizeof errstr);
-  f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!f->rk || !(f->mc = rd_kafka_mock_cluster_new(f->rk, 1)))
+  static const char *const topics[] = {TOPIC_IN, TOPIC_OUT, NULL};
+  if (test_mock_start(&f->mock, topics, 1) < 0)
     return teardown(state), -1;
-  f->bootstrap = rd_kafka_mock_cluster_bootstraps(f->mc);
-  if (rd_kafka_mock_topic_create(f->mc, TOPIC_IN, 1, 1) ||
-      rd_kafka_mock_topic_create(f->mc, TOPIC_OUT, 1, 1))
-    return teardown(state), -1;
+  f->bootstrap = f->mock.bootstrap;
   smc_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER, .bootstrap = f->bootstrap, .group_id = "g"};
   if (!(f->consumer = smc_kafka_open(&spec, errstr, sizeof errstr)))
     return teardown(state), -1;
