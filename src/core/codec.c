@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 
 /* ---- byte buffer ---- */
@@ -48,45 +49,32 @@ void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
     *--q = '-';
   smc_buf_add(b, q, (size_t)(e - q));
 }
+/* The letter of the two-byte escape of ch in a JSON string ('n' for a line
+ * feed), 'u' for the \u00XX form of the other control bytes, 0 for a byte
+ * written as it is. The one escape table of the writer and its sizer. */
+static char jstr_escape(unsigned char ch) {
+  static const char letter[0x20] = {
+      ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+  if (ch == '"' || ch == '\\')
+    return (char)ch;
+  if (ch >= 0x20)
+    return 0;
+  return letter[ch] ? letter[ch] : 'u';
+}
+
 void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   static const char hex[] = "0123456789ABCDEF";
   smc_buf_addc(b, '"');
   const char *run = s;
   for (; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch >= 0x20 && ch != '"' && ch != '\\')
+    char e = jstr_escape(ch);
+    if (!e)
       continue;
     smc_buf_add(b, run, (size_t)(s - run));
     run = s + 1;
-    char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-    size_t n = 2;
-    switch (ch) {
-    case '"':
-      esc[1] = '"';
-      break;
-    case '\\':
-      esc[1] = '\\';
-      break;
-    case '\b':
-      esc[1] = 'b';
-      break;
-    case '\f':
-      esc[1] = 'f';
-      break;
-    case '\n':
-      esc[1] = 'n';
-      break;
-    case '\r':
-      esc[1] = 'r';
-      break;
-    case '\t':
-      esc[1] = 't';
-      break;
-    default:
-      esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4], esc[5] = hex[ch & 15];
-      n = 6;
-    }
-    smc_buf_add(b, esc, n);
+    char esc[6] = {'\\', e, '0', '0', hex[ch >> 4], hex[ch & 15]};
+    smc_buf_add(b, esc, e == 'u' ? 6 : 2);
   }
   smc_buf_add(b, run, (size_t)(s - run));
   smc_buf_addc(b, '"');
@@ -96,11 +84,8 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
 static size_t jstr_size(const unsigned char *s, size_t n) {
   size_t len = n + 2;
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = s[i];
-    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-      len += 1;
-    else if (c < 0x20)
-      len += 5;
+    char e = jstr_escape(s[i]);
+    len += !e ? 0 : e == 'u' ? 5 : 1;
   }
   return len;
 }
@@ -267,42 +252,35 @@ void smc_buf_put_str(smc_buf_t *b, const char *s) {
   smc_buf_add(b, s, n);
 }
 
-uint8_t smc_rd_u8(smc_rd_t *r) {
-  if (r->bad || r->pos + 1 > r->len) {
+/* The n bytes at the reader's position (which moves past them), or NULL
+ * when fewer are left: the reader is then bad for good. */
+static const uint8_t *rd_take(smc_rd_t *r, size_t n) {
+  if (r->bad || r->pos + n > r->len) {
     r->bad = 1;
-    return 0;
+    return NULL;
   }
-  return r->p[r->pos++];
+  const uint8_t *b = r->p + r->pos;
+  r->pos += n;
+  return b;
+}
+
+uint8_t smc_rd_u8(smc_rd_t *r) {
+  const uint8_t *b = rd_take(r, 1);
+  return b ? *b : 0;
 }
 uint32_t smc_rd_u32(smc_rd_t *r) {
-  if (r->bad || r->pos + 4 > r->len) {
-    r->bad = 1;
-    return 0;
-  }
-  uint32_t v = smc_get_be32(r->p + r->pos);
-  r->pos += 4;
-  return v;
+  const uint8_t *b = rd_take(r, 4);
+  return b ? smc_get_be32(b) : 0;
 }
 int64_t smc_rd_i64(smc_rd_t *r) {
-  if (r->bad || r->pos + 8 > r->len) {
-    r->bad = 1;
-    return 0;
-  }
-  uint64_t v = smc_get_be64(r->p + r->pos);
-  r->pos += 8;
-  return (int64_t)v;
+  const uint8_t *b = rd_take(r, 8);
+  return b ? (int64_t)smc_get_be64(b) : 0;
 }
 const uint8_t *smc_rd_bytes(smc_rd_t *r, uint32_t *n) {
   *n = smc_rd_u32(r);
   if (r->bad || *n == 0xffffffffu)
     return NULL;
-  if (r->pos + *n > r->len) {
-    r->bad = 1;
-    return NULL;
-  }
-  const uint8_t *b = r->p + r->pos;
-  r->pos += *n;
-  return b;
+  return rd_take(r, *n);
 }
 
 char *smc_rd_str(smc_rd_t *r) {
@@ -342,6 +320,14 @@ const char *smc_event_type_name(smc_event_type_t t) {
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
+/* Run a field check (with int rc, e in scope): the first error is kept. */
+#define KEEP(x)                                                                                    \
+  do {                                                                                             \
+    e = (x);                                                                                       \
+    if (e && !rc)                                                                                  \
+      rc = e;                                                                                      \
+  } while (0)
+
 /* String field: absent -> NULL (bad_request when required); present with
  * another type, empty (when required) or longer than maxlen -> bad_request.
  * Records the first error in err and returns its code. */
@@ -369,12 +355,6 @@ static int str_field(json_t *root, const char *name, int required, size_t maxlen
 static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
   if (ev->id && !*ev->id) {
     ev->id = NULL;
@@ -402,7 +382,6 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
       ev->expect_version = json_integer_value(x);
     }
   }
-#undef KEEP
   if (rc)
     return rc;
   if (!ev->id) {
@@ -418,12 +397,6 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
 static int decode_vote(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "proposal", REQUIRED, SMC_CODEC_MAX_ID, &ev->proposal, err));
   KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
   KEEP(str_field(r, "voter", REQUIRED, SMC_CODEC_MAX_ID, &ev->voter, err));
@@ -437,7 +410,6 @@ static int decode_vote(smc_event_t *ev, smc_error_t *err) {
     KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "accept", "field 'accept' must be a boolean"));
   else
     ev->accept = json_is_true(a);
-#undef KEEP
   return rc;
 }
 
@@ -450,18 +422,11 @@ static int decode_read(smc_event_t *ev, smc_error_t *err) {
 static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "name", REQUIRED, SMC_CODEC_MAX_ID, &ev->name, err));
   KEEP(str_field(r, "hash", OPTIONAL, 64, &ev->hash, err));
   KEEP(str_field(r, "definition", REQUIRED, 0, &ev->definition, err));
   KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
   KEEP(str_field(r, "signature", OPTIONAL, 0, &ev->signature, err));
-#undef KEEP
   if (ev->definition)
     ev->definition_len = json_string_length(json_object_get(r, "definition"));
   return rc;

@@ -14,13 +14,12 @@
 
 #include <limits.h>
 #include <math.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 
 /* ------------------------------------------------------------------ */
@@ -1979,53 +1978,6 @@ nomem:
   return ev_fail(ev, n, SMC_ENOMEM, "out of memory");
 }
 
-/* sha256() runs on every validation of a hash-chained machine. OpenSSL 3's
- * one-shot SHA256() fetches the implementation and allocates a digest
- * context on every call; here the implementation is fetched once per process
- * and each thread keeps one context (freed when the thread exits). Any
- * failure falls back to the one-shot smc_sha256_hex: same bytes either way. */
-static EVP_MD *sha_md;
-static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
-static pthread_key_t sha_key;
-static int sha_key_ok;
-static _Thread_local EVP_MD_CTX *sha_ctx;
-
-static void sha_ctx_free(void *p) {
-  if (p == sha_ctx)
-    sha_ctx = NULL;
-  EVP_MD_CTX_free(p);
-}
-
-static void sha_init(void) {
-  sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-  sha_key_ok = pthread_key_create(&sha_key, sha_ctx_free) == 0;
-}
-
-static void sha256_hex(const char *s, size_t len, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  if (!sha_ctx) {
-    pthread_once(&sha_once, sha_init);
-    EVP_MD_CTX *c = sha_md && sha_key_ok ? EVP_MD_CTX_new() : NULL;
-    if (c && pthread_setspecific(sha_key, c) == 0)
-      sha_ctx = c;
-    else
-      EVP_MD_CTX_free(c);
-  }
-  if (!sha_ctx || !EVP_DigestInit_ex2(sha_ctx, sha_md, NULL) ||
-      !EVP_DigestUpdate(sha_ctx, s, len) || !EVP_DigestFinal_ex(sha_ctx, md, &mdlen) ||
-      mdlen != 32) {
-    smc_sha256_hex(s, len, out);
-    return;
-  }
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
-}
-
 static int fn_sha256(ev_t *ev, const node_t *n, const val_t *v, val_t *out) {
   const char *s;
   size_t len;
@@ -2038,7 +1990,7 @@ static int fn_sha256(ev_t *ev, const node_t *n, const val_t *v, val_t *out) {
     if (!hex) {
       rc = ev_fail(ev, n, SMC_ENOMEM, "out of memory");
     } else {
-      sha256_hex(s, len, hex);
+      smc_sha256_hex(s, len, hex);
       val_buf(out, hex, 64);
     }
   }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/fold_int.h"
+#include "core/digest.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 
@@ -54,7 +55,6 @@ void smc_fold_destroy(smc_fold_t *f) {
   for (size_t i = 0; i < f->ncache; i++)
     smc_machine_destroy(f->cache[i].m);
   free(f->cache);
-  EVP_MD_CTX_free(f->md_ctx);
   EVP_PKEY_free(f->reg_key);
   smc_buf_close(&f->key);
   smc_buf_close(&f->conf);

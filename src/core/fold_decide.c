@@ -5,11 +5,10 @@
  * Every function here works on a loaded fold_obj_t that the caller saves
  * after; queued proposals are read and written through fold_state.c.
  */
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/digest.h"
 #include "core/fold_int.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
@@ -26,34 +25,6 @@ static json_t *votes_json(const fold_prop_t *p) {
   for (size_t i = 0; i < p->reject.n; i++)
     json_array_append_new(rej, json_string(p->reject.v[i]));
   return json_pack("{s:o,s:o}", "accept", acc, "reject", rej);
-}
-
-/* SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm
- * up again on every call, which cost ~5% of the fold per commit. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
-
-/* Same output as smc_sha256_hex (util.h). The fold's own digest context
- * is reused (EVP_Digest allocated and freed one per call). */
-static void chain_sha256_hex(smc_fold_t *f, const void *data, size_t len, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  pthread_once(&sha256_once, sha256_fetch);
-  if (!f->md_ctx)
-    f->md_ctx = EVP_MD_CTX_new();
-  if (!sha256_md || !f->md_ctx || !EVP_DigestInit_ex(f->md_ctx, sha256_md, NULL) ||
-      !EVP_DigestUpdate(f->md_ctx, data, len) || !EVP_DigestFinal_ex(f->md_ctx, md, &n) ||
-      n != 32) {
-    smc_sha256_hex(data, len, out);
-    return;
-  }
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
 }
 
 /* The fields every confirmation has; the caller adds the rest. */
@@ -210,7 +181,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   if (b->oom)
     return fold_fail(c, SMC_ENOMEM);
   char sum[65] = "";
-  chain_sha256_hex(c->f, b->p + PRE + HDR - 65, b->len - (PRE + HDR - 65), sum);
+  smc_sha256_hex(b->p + PRE + HDR - 65, b->len - (PRE + HDR - 65), sum);
   b->p[0] = 'D';
   smc_be64((uint8_t *)b->p + 1, (uint64_t)c->clock);
   memcpy(b->p + PRE, "{\"checksum\":\"", 13);

@@ -52,10 +52,9 @@ struct smc_fold {
   size_t ncache, capcache;
   void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
   void *log_opaque;
-  EVP_MD_CTX *md_ctx; /* the checksum chain's SHA-256, made on first use */
-  smc_buf_t key;      /* fold_ctx_t.key's buffer between records */
-  smc_buf_t conf;     /* a commit's DECIDED value and confirmation text */
-  smc_buf_t rec;      /* a record being written (object, proposal, bucket) */
+  smc_buf_t key;  /* fold_ctx_t.key's buffer between records */
+  smc_buf_t conf; /* a commit's DECIDED value and confirmation text */
+  smc_buf_t rec;  /* a record being written (object, proposal, bucket) */
 };
 
 /* Fields of fold_obj_t that were replaced by a malloc'd string of their

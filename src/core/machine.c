@@ -7,6 +7,7 @@
 
 #include "base/duration.h"
 #include "core/machine_internal.h"
+#include "core/digest.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 #include "core/yaml.h"

@@ -1,22 +1,9 @@
 #include "core/util.h"
 
 #include <math.h>
-#include <openssl/sha.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-void smc_sha256_hex(const void *data, size_t len, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  /* The one-shot SHA256() skips OpenSSL 3's per-call digest fetch. */
-  SHA256(data, len, md);
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
-}
 
 /* An integral real that fits in json_int_t exactly (5.0, -3.0). */
 static int integral_real(const json_t *v) {

@@ -7,9 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* sha256 of data as 64 lowercase hex digits + NUL into out. */
-void smc_sha256_hex(const void *data, size_t len, char out[65]);
-
 /* Canonical JSON (keys sorted, no spaces, integers as integers), malloc'd
  * NUL-terminated string, or NULL on allocation failure. Caller frees. */
 char *smc_json_canonical(const json_t *v);

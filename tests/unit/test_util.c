@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 
 static void test_sha256_known_vectors(void **state) {
