@@ -80,6 +80,15 @@ void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   smc_buf_addc(b, '"');
 }
 
+void smc_buf_add_kstr(smc_buf_t *b, const char *key, const char *s) {
+  smc_buf_adds(b, key);
+  smc_buf_add_jstr(b, s);
+}
+void smc_buf_add_ki64(smc_buf_t *b, const char *key, int64_t v) {
+  smc_buf_adds(b, key);
+  smc_buf_add_i64(b, v);
+}
+
 /* Bytes smc_buf_add_jstr (and jansson) write for the n bytes at s. */
 static size_t jstr_size(const unsigned char *s, size_t n) {
   size_t len = n + 2;
@@ -768,19 +777,13 @@ int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_ve
 
 void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
                          int accept, const char *reason, const char *signature) {
-  smc_buf_adds(b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":");
-  smc_buf_add_jstr(b, object);
-  smc_buf_adds(b, ",\"proposal\":");
-  smc_buf_add_jstr(b, proposal);
-  if (reason) {
-    smc_buf_adds(b, ",\"reason\":");
-    smc_buf_add_jstr(b, reason);
-  }
-  if (signature) {
-    smc_buf_adds(b, ",\"signature\":");
-    smc_buf_add_jstr(b, signature);
-  }
-  smc_buf_adds(b, ",\"type\":\"vote\",\"voter\":");
-  smc_buf_add_jstr(b, voter);
+  smc_buf_add_kstr(
+      b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":", object);
+  smc_buf_add_kstr(b, ",\"proposal\":", proposal);
+  if (reason)
+    smc_buf_add_kstr(b, ",\"reason\":", reason);
+  if (signature)
+    smc_buf_add_kstr(b, ",\"signature\":", signature);
+  smc_buf_add_kstr(b, ",\"type\":\"vote\",\"voter\":", voter);
   smc_buf_addc(b, '}');
 }

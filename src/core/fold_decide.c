@@ -64,9 +64,7 @@ static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
   json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
   if (o->version > 0 && o->checksum)
     json_object_set_new(j, "checksum", json_string(o->checksum));
-  json_object_set_new(j, "error",
-                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
-                                err->message, "path", err->path));
+  json_object_set_new(j, "error", fold_error_json(err));
   char *text = smc_json_canonical(j);
   json_decref(j);
   if (!text)
@@ -95,28 +93,19 @@ static void committed_text(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t
                            const char *name, smc_buf_t *b) {
   smc_buf_addc(b, '{');
   if (p->correlation) {
-    smc_buf_adds(b, "\"correlation\":");
-    smc_buf_add_jstr(b, p->correlation);
+    smc_buf_add_kstr(b, "\"correlation\":", p->correlation);
     smc_buf_addc(b, ',');
   }
   smc_buf_adds(b, "\"data\":");
   smc_buf_adds(b, o->data);
-  smc_buf_adds(b, ",\"machine\":");
-  smc_buf_add_jstr(b, o->machine);
-  smc_buf_adds(b, ",\"object\":");
-  smc_buf_add_jstr(b, o->id);
-  smc_buf_adds(b, ",\"offset\":");
-  smc_buf_add_i64(b, c->offset);
-  smc_buf_adds(b, ",\"outcome\":\"committed\",\"proposal\":");
-  smc_buf_add_jstr(b, p->id);
-  smc_buf_adds(b, ",\"state\":");
-  smc_buf_add_jstr(b, o->state);
-  smc_buf_adds(b, ",\"time\":");
-  smc_buf_add_i64(b, c->clock);
-  smc_buf_adds(b, ",\"transition\":");
-  smc_buf_add_jstr(b, name);
-  smc_buf_adds(b, ",\"type\":\"confirmation\",\"version\":");
-  smc_buf_add_i64(b, o->version);
+  smc_buf_add_kstr(b, ",\"machine\":", o->machine);
+  smc_buf_add_kstr(b, ",\"object\":", o->id);
+  smc_buf_add_ki64(b, ",\"offset\":", c->offset);
+  smc_buf_add_kstr(b, ",\"outcome\":\"committed\",\"proposal\":", p->id);
+  smc_buf_add_kstr(b, ",\"state\":", o->state);
+  smc_buf_add_ki64(b, ",\"time\":", c->clock);
+  smc_buf_add_kstr(b, ",\"transition\":", name);
+  smc_buf_add_ki64(b, ",\"type\":\"confirmation\",\"version\":", o->version);
   smc_buf_adds(b, ",\"votes\":{\"accept\":");
   add_strs(b, &p->accept);
   smc_buf_adds(b, ",\"reject\":");
@@ -236,19 +225,14 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
     json_object_set_new(j, "expect_version", json_integer(p->expect));
   if (p->proposer)
     json_object_set_new(j, "proposer", json_string(p->proposer));
-  if (p->correlation)
-    json_object_set_new(j, "correlation", json_string(p->correlation));
   json_object_set_new(j, "version", json_integer(o->version));
   json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
   json_object_set_new(j, "voters", voters);
   json_object_set_new(j, "quorum", json_integer((json_int_t)vp->quorum));
   json_object_set_new(j, "deadline", p->deadline ? json_integer(p->deadline) : json_null());
-  json_object_set_new(j, "offset", json_integer(c->offset));
-  json_object_set_new(j, "time", json_integer(c->clock));
-  char *text = smc_json_canonical(j);
-  json_decref(j);
+  char *text = fold_answer_text(c, j, p->correlation);
   if (!text)
-    return fold_fail(c, SMC_ENOMEM);
+    return SMC_ENOMEM; /* fold_fail recorded it */
   int rc = fold_emit_vote_request(c, o->id, p->id, text, strlen(text),
                                   (const char *const *)vp->voters, vp->nvoters);
   free(text);
@@ -591,17 +575,10 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   if (ev->transition)
     json_object_set_new(j, "transition", json_string(ev->transition));
   json_object_set_new(j, "outcome", json_string("rejected"));
-  json_object_set_new(j, "error",
-                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
-                                err->message, "path", err->path));
-  if (ev->correlation)
-    json_object_set_new(j, "correlation", json_string(ev->correlation));
-  json_object_set_new(j, "offset", json_integer(c->offset));
-  json_object_set_new(j, "time", json_integer(c->clock));
-  char *text = smc_json_canonical(j);
-  json_decref(j);
+  json_object_set_new(j, "error", fold_error_json(err));
+  char *text = fold_answer_text(c, j, ev->correlation);
   if (!text)
-    return fold_fail(c, SMC_ENOMEM);
+    return SMC_ENOMEM; /* fold_fail recorded it */
   /* a bad event's machine is unchecked: no machine for the metrics */
   int rc = fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text), NULL,
                                   "rejected", 0);

@@ -174,6 +174,13 @@ int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const
                            const char *json, size_t len, const char *machine, const char *outcome,
                            int duplicate);
 
+/* The "error" member of an answer: {code, message, path} of err. */
+json_t *fold_error_json(const smc_error_t *err);
+/* The canonical text of the answer j to a record, once the members every
+ * answer ends with are in: correlation (when not NULL), offset, time. Takes
+ * j; malloc'd, or NULL after fold_fail (out of memory). */
+char *fold_answer_text(fold_ctx_t *c, json_t *j, const char *correlation);
+
 /* fold_decide.c */
 /* Queue p (ownership moves in) behind o's queue; activate it if at the head. */
 int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p);

@@ -130,6 +130,15 @@ json_t *smc_gw_catalog_list(gw_follower_t *f) {
   return sorted;
 }
 
+/* smc_lru_get of one of the follower's caches under its lock: a new
+ * reference, or NULL. */
+static json_t *locked_get(gw_follower_t *f, smc_lru_t *lru, const char *key) {
+  pthread_mutex_lock(&f->mu);
+  json_t *v = smc_lru_get(lru, key);
+  pthread_mutex_unlock(&f->mu);
+  return v;
+}
+
 /* An entry of the proposals or objects LRU as a parsed value: a stored
  * confirmation text is parsed (steals the reference to v). */
 static json_t *expand(json_t *v) {
@@ -141,9 +150,7 @@ static json_t *expand(json_t *v) {
 }
 
 json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
-  pthread_mutex_lock(&f->mu);
-  json_t *v = smc_lru_get(f->proposals, id);
-  pthread_mutex_unlock(&f->mu);
+  json_t *v = locked_get(f, f->proposals, id);
   if (!v || !json_is_string(v))
     return v;
   json_t *c = expand(v);
@@ -219,10 +226,7 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
 }
 
 json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
-  pthread_mutex_lock(&f->mu);
-  json_t *v = smc_lru_get(f->objects, object);
-  pthread_mutex_unlock(&f->mu);
-  return expand(v);
+  return expand(locked_get(f, f->objects, object));
 }
 
 json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,

@@ -101,6 +101,20 @@ static json_t *other_nodes(gw_req_t *r) {
   return out;
 }
 
+/* The same request asked of another node (a record of other_nodes): its
+ * answer when it gave a 200 with JSON, else NULL. */
+static json_t *ask_node(gw_req_t *r, const json_t *node) {
+  unsigned status = 0;
+  char *body = NULL;
+  size_t len = 0;
+  if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
+                   &body, &len) < 0)
+    return NULL;
+  json_t *ans = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+  free(body);
+  return ans;
+}
+
 static int cmp_object(const void *a, const void *b) {
   return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "object")),
                 json_string_value(json_object_get(*(json_t *const *)b, "object")));
@@ -119,14 +133,7 @@ static void list_remote(gw_req_t *r, json_t *objs, unsigned char *served, int32_
     }
     if (!wanted)
       continue;
-    unsigned status = 0;
-    char *body = NULL;
-    size_t len = 0;
-    if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
-                     &body, &len) < 0)
-      continue;
-    json_t *ans = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    free(body);
+    json_t *ans = ask_node(r, node);
     json_t *po = json_object_get(ans, "partitions"), *oo = json_object_get(ans, "objects");
     if (json_is_array(po) && json_is_array(oo)) {
       json_array_foreach(oo, k, p) {
@@ -344,14 +351,7 @@ enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
     size_t i;
     json_t *node;
     json_array_foreach(nodes, i, node) {
-      unsigned status = 0;
-      char *body = NULL;
-      size_t blen = 0;
-      if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
-                       &body, &blen) < 0)
-        continue;
-      json_t *ans = status == 200 ? json_loadb(body, blen, 0, NULL) : NULL;
-      free(body);
+      json_t *ans = ask_node(r, node);
       const char *ast = json_string_value(json_object_get(ans, "status"));
       if (ans && (!rec || (ast && strcmp(ast, "pending") && strcmp(ast, "unknown")))) {
         json_decref(nodes);

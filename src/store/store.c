@@ -260,9 +260,8 @@ static int prepare_dir(smc_store_t *s, const smc_store_options_t *o, smc_error_t
   return 0;
 }
 
-int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
-  if (!s->rebuilding)
-    return 0;
+/* Flush every smc column family to disk and wait for it: 0 or an error. */
+static int flush_all(smc_store_t *s, smc_error_t *err) {
   rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
   if (!fo)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -271,8 +270,15 @@ int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
   for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
     rocksdb_flush_cf(s->db, fo, s->cf[i], &rerr);
   rocksdb_flushoptions_destroy(fo);
-  if (rerr)
-    return rocks_fail(err, rerr, "flush");
+  return rerr ? rocks_fail(err, rerr, "flush") : 0;
+}
+
+int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
+  if (!s->rebuilding)
+    return 0;
+  int rc = flush_all(s, err);
+  if (rc < 0)
+    return rc;
   char marker[4096];
   snprintf(marker, sizeof marker, "%s/%s", s->dir, SMC_STORE_REBUILD_MARKER);
   if ((unlink(marker) != 0 && errno != ENOENT) || sync_dir(s->dir) != 0)
@@ -721,13 +727,5 @@ int smc_store_load_finish(smc_store_load_t *l, smc_error_t *err) {
   int rc = smc_store_load_write(l, err);
   if (rc < 0)
     return rc;
-  rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-  if (!fo)
-    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-  rocksdb_flushoptions_set_wait(fo, 1);
-  char *rerr = NULL;
-  for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
-    rocksdb_flush_cf(l->s->db, fo, l->s->cf[i], &rerr);
-  rocksdb_flushoptions_destroy(fo);
-  return rerr ? rocks_fail(err, rerr, "flush") : 0;
+  return flush_all(l->s, err);
 }
