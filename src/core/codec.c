@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/digest.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 
 /* ---- byte buffer ---- */
@@ -501,46 +502,14 @@ static int fast_key(const char *k, size_t n) {
   return FK_COUNT;
 }
 
-static const char *fast_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-/* A string of printable ASCII without escapes at p (after the opening
- * quote): terminates it in place, returns the byte after, or NULL. */
-static char *fast_str(char *p, size_t *n) {
-  char *s = p;
-  while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '"' && *p != '\\')
-    p++;
-  if (*p != '"')
+/* A plain string at p (its opening quote; json_scan.h), terminated in
+ * place: the byte after it, or NULL. */
+static char *fast_str(char *p, const char *end, size_t *n) {
+  const char *q = smc_json_plain_string(p, end, n);
+  if (!q)
     return NULL;
-  *n = (size_t)(p - s);
-  *p = '\0';
-  return p + 1;
-}
-
-/* The end of the JSON object at p ('{'): strings and nesting are followed,
- * the rest is left to jansson. NULL when it does not close or nests deeply. */
-static const char *fast_skip_object(const char *p, const char *end) {
-  int depth = 0;
-  while (p < end) {
-    char ch = *p++;
-    if (ch == '"') {
-      while (p < end && *p != '"')
-        p += *p == '\\' ? 2 : 1;
-      if (p >= end)
-        return NULL;
-      p++;
-    } else if (ch == '{' || ch == '[') {
-      if (++depth > 64)
-        return NULL;
-    } else if (ch == '}' || ch == ']') {
-      if (--depth == 0)
-        return p;
-    }
-  }
-  return NULL;
+  p[1 + *n] = '\0';
+  return (char *)q;
 }
 
 static int decode_fast(const char *value, size_t len, const char *hdr_correlation,
@@ -555,26 +524,26 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
   size_t vlen[FK_COUNT] = {0};
   json_t *data = NULL;
   int64_t expect = 0;
-  char *p = (char *)fast_ws(buf);
+  char *p = (char *)smc_json_skip_ws(buf, end);
   if (*p++ != '{')
     goto no;
-  p = (char *)fast_ws(p);
+  p = (char *)smc_json_skip_ws(p, end);
   for (;;) {
     size_t kn = 0;
     if (*p != '"')
       goto no;
     char *key = p + 1;
-    if (!(p = fast_str(key, &kn)))
+    if (!(p = fast_str(p, end, &kn)))
       goto no;
     int k = fast_key(key, kn);
     if (k == FK_COUNT || val[k])
       goto no;
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (*p++ != ':')
       goto no;
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (k == FK_DATA) {
-      const char *e = *p == '{' ? fast_skip_object(p, end) : NULL;
+      const char *e = *p == '{' ? smc_json_skip_value(p, end) : NULL;
       if (!e || !(data = smc_json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES)))
         goto no;
       val[k] = p;
@@ -594,19 +563,19 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
       if (*p != '"')
         goto no;
       val[k] = p + 1;
-      if (!(p = fast_str(p + 1, &vlen[k])))
+      if (!(p = fast_str(p, end, &vlen[k])))
         goto no;
     }
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (*p == ',') {
-      p = (char *)fast_ws(p + 1);
+      p = (char *)smc_json_skip_ws(p + 1, end);
       continue;
     }
     if (*p++ != '}')
       goto no;
     break;
   }
-  if (fast_ws(p) != end)
+  if (smc_json_skip_ws(p, end) != end)
     goto no;
   /* only what the jansson path accepts without an error */
   if (!val[FK_TYPE] || strcmp(val[FK_TYPE], "proposal") || !val[FK_OBJECT] || !vlen[FK_OBJECT] ||

@@ -13,6 +13,7 @@
 #include "base/array.h"
 #include "core/fold_int.h"
 #include "core/digest.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 

@@ -10,6 +10,7 @@
 
 #include "core/digest.h"
 #include "core/fold_int.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 

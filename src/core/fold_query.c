@@ -17,6 +17,7 @@
 
 #include "core/codec.h"
 #include "core/fold_int.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 
 static void ctx_init(fold_ctx_t *c, smc_fold_t *f, smc_kv_t *kv, int32_t partition) {

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "core/codec.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
 #include "kafka/consumer.h"
@@ -294,50 +295,39 @@ static int take_string(const char *p, const char *vend, char *out, size_t cap) {
   return 0;
 }
 
-int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
-  const char *end = text + len, *p = smc_json_skip_ws(text, end);
-  int seen = 0;
-  cf->version = 0;
-  if (p == end || *p++ != '{')
-    return -1;
-  for (;;) {
-    p = smc_json_skip_ws(p, end);
-    if (p == end || *p != '"')
+typedef struct conf_scan {
+  gw_conf_fields_t *cf;
+  int seen; /* bits: proposal, object, outcome */
+} conf_scan_t;
+
+static int conf_member(const smc_json_member_t *m, void *opaque) {
+  conf_scan_t *s = opaque;
+  gw_conf_fields_t *cf = s->cf;
+  size_t kl = m->key_escaped ? 0 : m->key_len; /* an escaped key is none of ours */
+  const char *k = m->key;
+  int r = 0;
+  if (kl == 8 && !memcmp(k, "proposal", 8))
+    r = take_string(m->value, m->value_end, cf->proposal, sizeof cf->proposal), s->seen |= 1;
+  else if (kl == 6 && !memcmp(k, "object", 6))
+    r = take_string(m->value, m->value_end, cf->object, sizeof cf->object), s->seen |= 2;
+  else if (kl == 7 && !memcmp(k, "outcome", 7))
+    r = take_string(m->value, m->value_end, cf->outcome, sizeof cf->outcome), s->seen |= 4;
+  else if (kl == 7 && !memcmp(k, "version", 7)) {
+    char *e = NULL;
+    long long n = strtoll(m->value, &e, 10);
+    if (e != m->value_end)
       return -1;
-    const char *k = p + 1, *kend = smc_json_skip_string(p, end);
-    if (!kend)
-      return -1;
-    size_t kl = (size_t)(kend - 1 - k);
-    if (memchr(k, '\\', kl))
-      kl = 0; /* an escaped key is none of ours */
-    p = smc_json_skip_ws(kend, end);
-    if (p == end || *p++ != ':')
-      return -1;
-    const char *v = smc_json_skip_ws(p, end);
-    if (!(p = smc_json_skip_value(v, end)))
-      return -1;
-    int r = 0;
-    if (kl == 8 && !memcmp(k, "proposal", 8))
-      r = take_string(v, p, cf->proposal, sizeof cf->proposal), seen |= 1;
-    else if (kl == 6 && !memcmp(k, "object", 6))
-      r = take_string(v, p, cf->object, sizeof cf->object), seen |= 2;
-    else if (kl == 7 && !memcmp(k, "outcome", 7))
-      r = take_string(v, p, cf->outcome, sizeof cf->outcome), seen |= 4;
-    else if (kl == 7 && !memcmp(k, "version", 7)) {
-      char *e = NULL;
-      long long n = strtoll(v, &e, 10);
-      if (e != p)
-        return -1;
-      cf->version = n;
-    }
-    if (r < 0)
-      return -1;
-    int more;
-    if (!(p = smc_json_next(p, end, '}', &more)))
-      return -1;
-    if (!more)
-      return seen == 7 ? 0 : -1;
+    cf->version = n;
   }
+  return r;
+}
+
+int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
+  conf_scan_t s = {cf, 0};
+  cf->version = 0;
+  if (smc_json_members(text, len, conf_member, &s))
+    return -1;
+  return s.seen == 7 ? 0 : -1;
 }
 
 /* The same fields from a parsed confirmation. */
