@@ -149,7 +149,8 @@ static json_t *plain_object(plain_t *s) {
     s->p++;
     return o;
   }
-  for (;;) {
+  int more;
+  do {
     size_t kn = 0;
     const char *k = s->p < s->end && *s->p == '"' ? plain_str(s, &kn) : NULL;
     char kbuf[128];
@@ -166,13 +167,10 @@ static json_t *plain_object(plain_t *s) {
     json_t *v = plain_value(s);
     if (!v || json_object_setn_new_nocheck(o, kbuf, kn, v))
       goto no;
-    int more = plain_next(s, '}');
-    if (more > 0)
-      continue;
-    if (more == 0)
-      return o;
-    goto no;
-  }
+    more = plain_next(s, '}');
+  } while (more > 0);
+  if (more == 0)
+    return o;
 no:
   json_decref(o);
   return NULL;
@@ -188,17 +186,15 @@ static json_t *plain_array(plain_t *s) {
     s->p++;
     return a;
   }
-  for (;;) {
+  int more;
+  do {
     json_t *v = plain_value(s);
     if (!v || json_array_append_new(a, v))
       goto no;
-    int more = plain_next(s, ']');
-    if (more > 0)
-      continue;
-    if (more == 0)
-      return a;
-    goto no;
-  }
+    more = plain_next(s, ']');
+  } while (more > 0);
+  if (more == 0)
+    return a;
 no:
   json_decref(a);
   return NULL;

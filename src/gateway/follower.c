@@ -166,12 +166,17 @@ json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
   return rec;
 }
 
+/* a, sep and b in one malloc'd string, or NULL. */
+static char *join(const char *a, const char *sep, const char *b) {
+  size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+  char *s = malloc(n);
+  if (s)
+    snprintf(s, n, "%s%s%s", a, sep, b);
+  return s;
+}
+
 static char *pending_key(const char *object, const char *transition) {
-  size_t n = strlen(object) + strlen(transition) + 2;
-  char *k = malloc(n);
-  if (k)
-    snprintf(k, n, "%s\n%s", object, transition);
-  return k;
+  return join(object, "\n", transition);
 }
 
 void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, const char *machine,
@@ -484,14 +489,6 @@ static int assign(gw_follower_t *f, smc_error_t *err) {
   return 0;
 }
 
-static char *concat(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 1;
-  char *s = malloc(n);
-  if (s)
-    snprintf(s, n, "%s%s", a, b);
-  return s;
-}
-
 int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *err) {
   int rc = SMC_ENOMEM;
   gw_follower_t *f = calloc(1, sizeof(*f));
@@ -504,9 +501,9 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&f->cond, &ca);
   pthread_condattr_destroy(&ca);
-  f->t_machines = concat(gw->prefix, "machines");
-  f->t_confirmations = concat(gw->prefix, "confirmations");
-  f->t_nodes = concat(gw->prefix, "nodes");
+  f->t_machines = join(gw->prefix, "", "machines");
+  f->t_confirmations = join(gw->prefix, "", "confirmations");
+  f->t_nodes = join(gw->prefix, "", "nodes");
   f->proposals = smc_lru_new(PROPOSALS_MAX);
   f->objects = smc_lru_new(OBJECTS_MAX);
   f->pending = smc_lru_new(PENDING_MAX);
