@@ -328,8 +328,9 @@ static int conf_member(const smc_json_member_t *m, void *opaque) {
 }
 
 int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
-  conf_scan_t s = {cf, 0};
+  cf->proposal[0] = cf->object[0] = cf->outcome[0] = '\0';
   cf->version = 0;
+  conf_scan_t s = {cf, 0};
   if (smc_json_members(text, len, conf_member, &s))
     return -1;
   return s.seen == 7 ? 0 : -1;

@@ -47,10 +47,9 @@ static int page_args(gw_req_t *r, size_t *limit, const char **after, enum MHD_Re
   return 0;
 }
 
-/* What every route here checks first: GET or HEAD, a known machine, then,
- * when limit is not NULL, the page arguments. 0, or -1 with *res answered. */
-static int route_args(gw_req_t *r, const char *machine, size_t *limit, const char **after,
-                      enum MHD_Result *res) {
+/* What every route here checks first: GET or HEAD, a known machine. 0, or
+ * -1 with *res answered. */
+static int route_args(gw_req_t *r, const char *machine, enum MHD_Result *res) {
   if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
     *res = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
     return -1;
@@ -59,7 +58,7 @@ static int route_args(gw_req_t *r, const char *machine, size_t *limit, const cha
     *res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
     return -1;
   }
-  return limit ? page_args(r, limit, after, res) : 0;
+  return 0;
 }
 
 /* A route about one object: 1 with *res answered when the id is bad or the
@@ -158,7 +157,7 @@ enum MHD_Result smc_gw_route_list(gw_req_t *r) {
   enum MHD_Result res;
   size_t limit;
   const char *after;
-  if (route_args(r, machine, &limit, &after, &res) < 0)
+  if (route_args(r, machine, &res) < 0 || page_args(r, &limit, &after, &res) < 0)
     return res;
   int32_t n = smc_answers_partitions(r->gw->answers);
   if (n <= 0)
@@ -217,7 +216,7 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
   enum MHD_Result res;
   size_t limit;
   const char *after;
-  if (route_args(r, machine, &limit, &after, &res) < 0)
+  if (route_args(r, machine, &res) < 0 || page_args(r, &limit, &after, &res) < 0)
     return res;
   long long av = 0;
   if (after) {
@@ -270,7 +269,7 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
 enum MHD_Result smc_gw_route_pending(gw_req_t *r) {
   const char *machine = r->segs[1], *object = r->segs[3];
   enum MHD_Result res;
-  if (route_args(r, machine, NULL, NULL, &res) < 0 || object_elsewhere(r, object, &res))
+  if (route_args(r, machine, &res) < 0 || object_elsewhere(r, object, &res))
     return res;
   char *text = NULL;
   size_t len = 0;
