@@ -217,15 +217,10 @@ static int val_equal(const val_t *a, const val_t *b) {
 
 /* Record a runtime error at node n (first error wins) and return code. */
 int expr_ev_fail(ev_t *ev, const node_t *n, int code, const char *fmt, ...) {
-  if (ev->err && ev->err->code == 0) {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    smc_error_set(ev->err, code, NULL, "%s", msg);
-    ev->err->column = n ? n->col : 0;
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  expr_verror(ev->err, code, n ? n->col : 0, fmt, ap);
+  va_end(ap);
   return code;
 }
 

@@ -13,6 +13,7 @@
 #define SMC_CORE_EXPR_INT_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,6 +180,9 @@ static inline uint64_t expr_bytes_cost(size_t n) { return 1 + n / 64; }
  * at the current token; expr_utf8_check gives the offset of the first
  * invalid UTF-8 byte (n when none). */
 void expr_lex(parser_t *p);
+/* Record code and the message of fmt at a 1-based column in err, unless
+ * err already holds an error (the first one wins). */
+void expr_verror(smc_error_t *err, int code, int column, const char *fmt, va_list ap);
 void expr_perr(parser_t *p, size_t offset, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int expr_tok_ident(const parser_t *p, const char *name);

@@ -8,20 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+void expr_verror(smc_error_t *err, int code, int column, const char *fmt, va_list ap) {
+  if (!err || err->code != 0)
+    return;
+  char msg[400];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  smc_error_set(err, code, NULL, "%s", msg);
+  err->column = column;
+}
+
 /* Record a compile error at byte offset (first error wins). */
 void expr_perr(parser_t *p, size_t offset, int code, const char *fmt, ...) {
   if (p->rc)
     return;
   p->rc = code;
-  if (p->err && p->err->code == 0) {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    smc_error_set(p->err, code, NULL, "%s", msg);
-    p->err->column = (int)offset + 1;
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  expr_verror(p->err, code, (int)offset + 1, fmt, ap);
+  va_end(ap);
 }
 
 static int is_ident_start(int c) {
@@ -113,6 +117,14 @@ static int hex4(const char *s, size_t n, uint32_t *out) {
   return 0;
 }
 
+/* The byte a one-letter escape \e stands for in a string literal, or 0
+ * when e is not one (\u and unknown escapes). */
+static char unescaped(char e) {
+  static const char from[] = "\\'\"/ntrbf", to[] = "\\'\"/\n\t\r\b\f";
+  const char *at = e ? strchr(from, e) : NULL;
+  return at ? to[at - from] : 0;
+}
+
 /* Lex a quoted string starting at p->pos (the quote). Escapes: \\ \' \" \/
  * \n \t \r \b \f \uXXXX (surrogate pairs combined). */
 static void lex_string(parser_t *p) {
@@ -147,28 +159,12 @@ static void lex_string(parser_t *p) {
     char e = s[i + 1];
     size_t esc = i;
     i += 2;
+    char plain = unescaped(e);
+    if (plain) {
+      buf[n++] = plain;
+      continue;
+    }
     switch (e) {
-    case '\\':
-    case '\'':
-    case '"':
-    case '/':
-      buf[n++] = e;
-      break;
-    case 'n':
-      buf[n++] = '\n';
-      break;
-    case 't':
-      buf[n++] = '\t';
-      break;
-    case 'r':
-      buf[n++] = '\r';
-      break;
-    case 'b':
-      buf[n++] = '\b';
-      break;
-    case 'f':
-      buf[n++] = '\f';
-      break;
     case 'u': {
       uint32_t cp, lo;
       if (hex4(s + i, p->len - i, &cp)) {

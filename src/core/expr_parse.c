@@ -107,6 +107,33 @@ static int is_path(const node_t *n) {
   return n->kind == N_ROOT;
 }
 
+/* At the opening token of a list of expressions separated by ',' (call
+ * arguments, list elements): each one added to n as a kid, up to and past
+ * close. 0, or -1 with the error recorded (wanted: what was expected after
+ * an item, for the message). */
+static int parse_items(parser_t *p, node_t *n, const char *close, const char *wanted) {
+  expr_lex(p); /* the opening token */
+  if (!expr_tok_is(p, close)) {
+    for (;;) {
+      node_t *item = parse_cond(p);
+      if (!item || node_add(p, n, item))
+        return -1;
+      if (expr_tok_is(p, ",")) {
+        expr_lex(p);
+        continue;
+      }
+      if (expr_tok_is(p, close))
+        break;
+      expr_unexpected(p, wanted);
+      return -1;
+    }
+  }
+  if (p->rc)
+    return -1;
+  expr_lex(p); /* close */
+  return 0;
+}
+
 /* After '(' of a call: arguments, arity check, literal regex compile. */
 static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
   int fi = find_function(p->s + name_off, name_len);
@@ -118,25 +145,8 @@ static node_t *parse_call(parser_t *p, size_t name_off, size_t name_len) {
   node_t *n = node_new(p, N_CALL, expr_functions[fi].fn, name_off);
   if (!n)
     return NULL;
-  expr_lex(p); /* '(' */
-  if (!expr_tok_is(p, ")")) {
-    for (;;) {
-      node_t *arg = parse_cond(p);
-      if (!arg || node_add(p, n, arg))
-        goto fail;
-      if (expr_tok_is(p, ",")) {
-        expr_lex(p);
-        continue;
-      }
-      if (expr_tok_is(p, ")"))
-        break;
-      expr_unexpected(p, "',' or ')'");
-      goto fail;
-    }
-  }
-  if (p->rc)
+  if (parse_items(p, n, ")", "',' or ')'"))
     goto fail;
-  expr_lex(p); /* ')' */
   if (n->nkids < expr_functions[fi].min ||
       (expr_functions[fi].max >= 0 && n->nkids > expr_functions[fi].max)) {
     if (expr_functions[fi].max == expr_functions[fi].min)
@@ -184,25 +194,8 @@ static node_t *parse_list(parser_t *p) {
   node_t *n = node_new(p, N_LIST, 0, p->tok.start);
   if (!n)
     return NULL;
-  expr_lex(p); /* '[' */
-  if (!expr_tok_is(p, "]")) {
-    for (;;) {
-      node_t *el = parse_cond(p);
-      if (!el || node_add(p, n, el))
-        goto fail;
-      if (expr_tok_is(p, ",")) {
-        expr_lex(p);
-        continue;
-      }
-      if (expr_tok_is(p, "]"))
-        break;
-      expr_unexpected(p, "',' or ']'");
-      goto fail;
-    }
-  }
-  if (p->rc)
+  if (parse_items(p, n, "]", "',' or ']'"))
     goto fail;
-  expr_lex(p); /* ']' */
   /* constant fold a list of literals into one literal array */
   for (int i = 0; i < n->nkids; i++)
     if (n->kids[i]->kind != N_LIT)
