@@ -771,20 +771,21 @@ int expr_result_json(const val_t *v, json_t **out, smc_error_t *err) {
   return smc_error_set(err, SMC_ENOMEM, NULL, "cannot build the result");
 }
 
-int expr_check_args(smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err) {
+int expr_check_args(const void *e, const char *what, smc_eval_ctx_t *ctx, json_t **out,
+                    smc_error_t *err) {
+  if (out)
+    *out = NULL;
   if (!ctx || !out)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "ctx and out are required");
+  if (!e)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "%s is NULL", what);
   return 0;
 }
 
 int smc_expr_eval(const smc_expr_t *e, smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err) {
-  if (out)
-    *out = NULL;
-  int rc = expr_check_args(ctx, out, err);
+  int rc = expr_check_args(e, "expression", ctx, out, err);
   if (rc)
     return rc;
-  if (!e)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "expression is NULL");
   ev_t ev = {ctx, err};
   val_t v;
   rc = expr_eval(&ev, e->root, &v);

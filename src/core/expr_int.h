@@ -194,6 +194,10 @@ size_t expr_utf8_check(const char *s, size_t n);
  * to a closing brace when stop_brace: templates), the tree or NULL with
  * *rc and err set; expr_node_free frees a tree. */
 void expr_node_free(node_t *n);
+/* The source of an expression or a template (what names it) checked: not
+ * NULL, at most max bytes, valid UTF-8 (errors carry the column). 0 with
+ * *len its length, or the error. */
+int expr_check_source(const char *src, const char *what, int max, size_t *len, smc_error_t *err);
 node_t *expr_parse_top(const char *s, size_t len, size_t start, int stop_brace, size_t *end,
                        smc_error_t *err, int *rc);
 
@@ -202,7 +206,10 @@ node_t *expr_parse_top(const char *s, size_t len, size_t start, int stop_brace, 
  * wins) and returns code; expr_charge takes steps from the budget; the
  * val_ setters, string forms, joins and membership the functions share. */
 int expr_charge(ev_t *ev, const node_t *n, uint64_t units);
-int expr_check_args(smc_eval_ctx_t *ctx, json_t **out, smc_error_t *err);
+/* The arguments of an evaluation checked (e: the expression or template,
+ * what names it): *out = NULL first; 0 or SMC_EINVALID_ARGUMENT. */
+int expr_check_args(const void *e, const char *what, smc_eval_ctx_t *ctx, json_t **out,
+                    smc_error_t *err);
 int expr_concat_arrays(ev_t *ev, const node_t *n, const val_t *vals, int count, val_t *out);
 int expr_concat_strings(ev_t *ev, const node_t *n, const val_t *vals, int count, val_t *out);
 int expr_contains(ev_t *ev, const node_t *n, const val_t *container, const val_t *x, int *res);

@@ -558,26 +558,32 @@ node_t *expr_parse_top(const char *s, size_t len, size_t start, int stop_brace, 
   return n;
 }
 
+int expr_check_source(const char *src, const char *what, int max, size_t *len, smc_error_t *err) {
+  if (!src)
+    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "%s is NULL", what);
+  *len = strlen(src);
+  int rc = 0, column = 0;
+  if (*len > (size_t)max) {
+    rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "%s longer than %d bytes", what, max);
+    column = max + 1;
+  } else {
+    size_t bad = expr_utf8_check(src, *len);
+    if (bad < *len) {
+      rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "%s is not valid UTF-8", what);
+      column = (int)bad + 1;
+    }
+  }
+  if (rc && err && err->code == rc)
+    err->column = column;
+  return rc;
+}
+
 int smc_expr_compile(const char *src, smc_expr_t **out, smc_error_t *err) {
   *out = NULL;
-  if (!src)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "expression is NULL");
-  size_t len = strlen(src);
-  if (len > SMC_EXPR_MAX_SOURCE) {
-    int rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "expression longer than %d bytes",
-                           SMC_EXPR_MAX_SOURCE);
-    if (err && err->code == rc)
-      err->column = SMC_EXPR_MAX_SOURCE + 1;
+  size_t len = 0;
+  int rc = expr_check_source(src, "expression", SMC_EXPR_MAX_SOURCE, &len, err);
+  if (rc)
     return rc;
-  }
-  size_t bad = expr_utf8_check(src, len);
-  if (bad < len) {
-    int rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "expression is not valid UTF-8");
-    if (err && err->code == rc)
-      err->column = (int)bad + 1;
-    return rc;
-  }
-  int rc;
   node_t *root = expr_parse_top(src, len, 0, 0, NULL, err, &rc);
   if (!root)
     return rc;

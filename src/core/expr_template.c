@@ -60,24 +60,10 @@ static int template_add_expr(smc_template_t *t, node_t *e) {
  * "$" (so "$${" is a literal "${"); any other "$" is literal text. */
 int smc_template_compile(const char *src, smc_template_t **out, smc_error_t *err) {
   *out = NULL;
-  if (!src)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "template is NULL");
-  size_t len = strlen(src);
-  int rc = 0;
-  if (len > SMC_TEMPLATE_MAX_SOURCE) {
-    rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "template longer than %d bytes",
-                       SMC_TEMPLATE_MAX_SOURCE);
-    if (err && err->code == rc)
-      err->column = SMC_TEMPLATE_MAX_SOURCE + 1;
+  size_t len = 0;
+  int rc = expr_check_source(src, "template", SMC_TEMPLATE_MAX_SOURCE, &len, err);
+  if (rc)
     return rc;
-  }
-  size_t bad = expr_utf8_check(src, len);
-  if (bad < len) {
-    rc = smc_error_set(err, SMC_EBAD_EXPRESSION, NULL, "template is not valid UTF-8");
-    if (err && err->code == rc)
-      err->column = (int)bad + 1;
-    return rc;
-  }
   smc_template_t *t = calloc(1, sizeof(*t));
   char *text = malloc(len + 1);
   if (!t || !text || !(t->src = strdup(src)))
@@ -140,13 +126,9 @@ const char *smc_template_source(const smc_template_t *t) { return t ? t->src : N
 
 int smc_template_eval(const smc_template_t *t, smc_eval_ctx_t *ctx, json_t **out,
                       smc_error_t *err) {
-  if (out)
-    *out = NULL;
-  int rc = expr_check_args(ctx, out, err);
+  int rc = expr_check_args(t, "template", ctx, out, err);
   if (rc)
     return rc;
-  if (!t)
-    return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL, "template is NULL");
   if (t->constant) {
     *out = json_incref(t->constant);
     return 0;
