@@ -164,7 +164,8 @@ enum MHD_Result smc_gw_wait(gw_req_t *r, int64_t deadline_ms, gw_cont_t cont) {
   if (c->heap_idx != NO_SLOT)
     heap_remove(l, c);
   c->deadline = deadline_ms;
-  int armed = deadline_ms == INT64_MAX || heap_add(l, c) == 0;
+  /* a wait without a deadline is in the heap too: a stop wakes it */
+  int armed = heap_add(l, c) == 0;
   if (armed && c->heap_idx == 0)
     pthread_cond_signal(&l->timer_cv);
   pthread_mutex_unlock(&l->mu);
