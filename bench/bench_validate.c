@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 #include "smc/machine.h"
 

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
+
 static const double SMC_METRICS_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define NBUCKETS (sizeof(SMC_METRICS_BUCKETS) / sizeof(SMC_METRICS_BUCKETS[0]))
@@ -65,14 +67,8 @@ static series_t *series_get(family_t *f, const char *labels) {
   for (size_t i = 0; i < f->nseries; i++)
     if (!strcmp(f->series[i].labels, labels))
       return &f->series[i];
-  if (f->nseries == f->capseries) {
-    size_t cap = f->capseries ? f->capseries * 2 : 4;
-    series_t *s = realloc(f->series, cap * sizeof(*s));
-    if (!s)
-      return NULL;
-    f->series = s;
-    f->capseries = cap;
-  }
+  if (smc_array_reserve(&f->series, &f->capseries, f->nseries + 1, sizeof(*f->series), 4))
+    return NULL;
   series_t *s = &f->series[f->nseries];
   memset(s, 0, sizeof(*s));
   s->labels = strdup(labels);

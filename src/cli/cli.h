@@ -2,6 +2,8 @@
 #ifndef SMC_CLI_H
 #define SMC_CLI_H
 
+#include <signal.h>
+
 /* Exit statuses shared by every subcommand (interfaces.md). */
 enum {
   SMC_EXIT_OK = 0,          /* done */
@@ -98,6 +100,11 @@ void smc_cli_fold_setting_moved(const char *cmd, const char *name, const char *e
  * names a readable file, else arg itself (malloc'd; NULL on failure after
  * printing why). */
 char *smc_cli_registration_key(const char *cmd, const char *arg);
+/* Block SIGINT and SIGTERM in the calling thread (and so in every thread
+ * it starts afterwards), put them in *sigs for sigwait/sigtimedwait, and
+ * ignore SIGPIPE: the long-running commands (worker, dev) take their stop
+ * signals synchronously, so no handler runs inside librdkafka or RocksDB. */
+void smc_cli_block_stop_signals(sigset_t *sigs);
 /* Copy the limits of `from` into fc (keeps fc's partitions and window). */
 void smc_cli_fold_limits_copy(struct smc_fold_config *fc, const struct smc_fold_config *from);
 

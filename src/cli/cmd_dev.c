@@ -383,11 +383,7 @@ static int run(int argc, char **argv) {
   /* Every thread started from here on inherits the blocked signals; main
    * takes them with sigwait. */
   sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  smc_cli_block_stop_signals(&sigs);
   int exit_code = SMC_EXIT_FAILED;
   if (!d.data_dir) {
     const char *tmp = getenv("TMPDIR");

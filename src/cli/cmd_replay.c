@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/logcmd.h"
 #include "core/kv.h"
+#include "core/digest.h"
 #include "core/util.h"
 #include "kafka/kconf.h"
 #include "node/replay.h"
@@ -112,16 +112,14 @@ static int open_fresh_store(void *opaque, smc_store_t **out, smc_error_t *err) {
  * digest hold the same keys and values. Returns 0 or -1 (printed). */
 static int print_digest(smc_store_t *store) {
   smc_kv_t kv = smc_store_kv(store);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  smc_sha256_t h = {0};
   int rc = -1;
-  if (!ctx)
-    return -1;
   printf(",\"digest\":{");
   for (int cf = 0; cf < SMC_CF_COUNT; cf++) {
     uint8_t *from = NULL;
     size_t flen = 0;
     int64_t keys = 0;
-    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+    if (smc_sha256_init(&h))
       goto out;
     for (;;) {
       void *k = NULL, *v = NULL;
@@ -137,11 +135,11 @@ static int print_digest(smc_store_t *store) {
       if (!smc_snapshot_is_mark((smc_cf_t)cf, k, kl)) { /* node-local, not fold state */
         uint8_t len[4];
         smc_be32(len, (uint32_t)kl);
-        EVP_DigestUpdate(ctx, len, 4);
-        EVP_DigestUpdate(ctx, k, kl);
+        smc_sha256_update(&h, len, 4);
+        smc_sha256_update(&h, k, kl);
         smc_be32(len, (uint32_t)vl);
-        EVP_DigestUpdate(ctx, len, 4);
-        EVP_DigestUpdate(ctx, v, vl);
+        smc_sha256_update(&h, len, 4);
+        smc_sha256_update(&h, v, vl);
         keys++;
       }
       free(v);
@@ -155,20 +153,16 @@ static int print_digest(smc_store_t *store) {
       flen = kl + 1;
     }
     free(from);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+    char hex[65];
+    if (smc_sha256_final_hex(&h, hex))
       goto out;
-    for (unsigned int i = 0; i < mdlen; i++)
-      snprintf(hex + 2 * i, 3, "%02x", md[i]);
     printf("%s\"%s\":{\"keys\":%lld,\"sha256\":\"%s\"}", cf ? "," : "", smc_cf_names[cf],
            (long long)keys, hex);
   }
   printf("}");
   rc = 0;
 out:
-  EVP_MD_CTX_free(ctx);
+  smc_sha256_close(&h);
   return rc;
 }
 

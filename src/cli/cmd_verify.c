@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/logcmd.h"
 #include "core/kv.h"
+#include "core/digest.h"
 #include "core/util.h"
 #include "kafka/kconf.h"
 #include "kafka/reader.h"

@@ -67,6 +67,15 @@ enum {
   S_COUNT
 };
 
+/* smc dev blocks its stop signals the same way (cli.h). */
+void smc_cli_block_stop_signals(sigset_t *sigs) {
+  sigemptyset(sigs);
+  sigaddset(sigs, SIGINT);
+  sigaddset(sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
 static const struct {
   const char *key; /* config file key (also accepted with '-') */
   const char *env;
@@ -617,11 +626,7 @@ static int run(int argc, char **argv) {
   /* Block the stop signals before any thread starts; they are taken with
    * sigtimedwait below, so no handler runs inside librdkafka or RocksDB. */
   sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  smc_cli_block_stop_signals(&sigs);
 
   smc_error_t err;
   smc_error_clear(&err);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/digest.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 
 /* ---- byte buffer ---- */
@@ -48,59 +50,52 @@ void smc_buf_add_i64(smc_buf_t *b, int64_t v) {
     *--q = '-';
   smc_buf_add(b, q, (size_t)(e - q));
 }
+/* The letter of the two-byte escape of ch in a JSON string ('n' for a line
+ * feed), 'u' for the \u00XX form of the other control bytes, 0 for a byte
+ * written as it is. The one escape table of the writer and its sizer. */
+static char jstr_escape(unsigned char ch) {
+  static const char letter[0x20] = {
+      ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+  if (ch == '"' || ch == '\\')
+    return (char)ch;
+  if (ch >= 0x20)
+    return 0;
+  return letter[ch] ? letter[ch] : 'u';
+}
+
 void smc_buf_add_jstr(smc_buf_t *b, const char *s) {
   static const char hex[] = "0123456789ABCDEF";
   smc_buf_addc(b, '"');
   const char *run = s;
   for (; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch >= 0x20 && ch != '"' && ch != '\\')
+    char e = jstr_escape(ch);
+    if (!e)
       continue;
     smc_buf_add(b, run, (size_t)(s - run));
     run = s + 1;
-    char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-    size_t n = 2;
-    switch (ch) {
-    case '"':
-      esc[1] = '"';
-      break;
-    case '\\':
-      esc[1] = '\\';
-      break;
-    case '\b':
-      esc[1] = 'b';
-      break;
-    case '\f':
-      esc[1] = 'f';
-      break;
-    case '\n':
-      esc[1] = 'n';
-      break;
-    case '\r':
-      esc[1] = 'r';
-      break;
-    case '\t':
-      esc[1] = 't';
-      break;
-    default:
-      esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4], esc[5] = hex[ch & 15];
-      n = 6;
-    }
-    smc_buf_add(b, esc, n);
+    char esc[6] = {'\\', e, '0', '0', hex[ch >> 4], hex[ch & 15]};
+    smc_buf_add(b, esc, e == 'u' ? 6 : 2);
   }
   smc_buf_add(b, run, (size_t)(s - run));
   smc_buf_addc(b, '"');
+}
+
+void smc_buf_add_kstr(smc_buf_t *b, const char *key, const char *s) {
+  smc_buf_adds(b, key);
+  smc_buf_add_jstr(b, s);
+}
+void smc_buf_add_ki64(smc_buf_t *b, const char *key, int64_t v) {
+  smc_buf_adds(b, key);
+  smc_buf_add_i64(b, v);
 }
 
 /* Bytes smc_buf_add_jstr (and jansson) write for the n bytes at s. */
 static size_t jstr_size(const unsigned char *s, size_t n) {
   size_t len = n + 2;
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = s[i];
-    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-      len += 1;
-    else if (c < 0x20)
-      len += 5;
+    char e = jstr_escape(s[i]);
+    len += !e ? 0 : e == 'u' ? 5 : 1;
   }
   return len;
 }
@@ -267,42 +262,35 @@ void smc_buf_put_str(smc_buf_t *b, const char *s) {
   smc_buf_add(b, s, n);
 }
 
-uint8_t smc_rd_u8(smc_rd_t *r) {
-  if (r->bad || r->pos + 1 > r->len) {
+/* The n bytes at the reader's position (which moves past them), or NULL
+ * when fewer are left: the reader is then bad for good. */
+static const uint8_t *rd_take(smc_rd_t *r, size_t n) {
+  if (r->bad || r->pos + n > r->len) {
     r->bad = 1;
-    return 0;
+    return NULL;
   }
-  return r->p[r->pos++];
+  const uint8_t *b = r->p + r->pos;
+  r->pos += n;
+  return b;
+}
+
+uint8_t smc_rd_u8(smc_rd_t *r) {
+  const uint8_t *b = rd_take(r, 1);
+  return b ? *b : 0;
 }
 uint32_t smc_rd_u32(smc_rd_t *r) {
-  if (r->bad || r->pos + 4 > r->len) {
-    r->bad = 1;
-    return 0;
-  }
-  uint32_t v = smc_get_be32(r->p + r->pos);
-  r->pos += 4;
-  return v;
+  const uint8_t *b = rd_take(r, 4);
+  return b ? smc_get_be32(b) : 0;
 }
 int64_t smc_rd_i64(smc_rd_t *r) {
-  if (r->bad || r->pos + 8 > r->len) {
-    r->bad = 1;
-    return 0;
-  }
-  uint64_t v = smc_get_be64(r->p + r->pos);
-  r->pos += 8;
-  return (int64_t)v;
+  const uint8_t *b = rd_take(r, 8);
+  return b ? (int64_t)smc_get_be64(b) : 0;
 }
 const uint8_t *smc_rd_bytes(smc_rd_t *r, uint32_t *n) {
   *n = smc_rd_u32(r);
   if (r->bad || *n == 0xffffffffu)
     return NULL;
-  if (r->pos + *n > r->len) {
-    r->bad = 1;
-    return NULL;
-  }
-  const uint8_t *b = r->p + r->pos;
-  r->pos += *n;
-  return b;
+  return rd_take(r, *n);
 }
 
 char *smc_rd_str(smc_rd_t *r) {
@@ -342,6 +330,14 @@ const char *smc_event_type_name(smc_event_type_t t) {
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
+/* Run a field check (with int rc, e in scope): the first error is kept. */
+#define KEEP(x)                                                                                    \
+  do {                                                                                             \
+    e = (x);                                                                                       \
+    if (e && !rc)                                                                                  \
+      rc = e;                                                                                      \
+  } while (0)
+
 /* String field: absent -> NULL (bad_request when required); present with
  * another type, empty (when required) or longer than maxlen -> bad_request.
  * Records the first error in err and returns its code. */
@@ -369,12 +365,6 @@ static int str_field(json_t *root, const char *name, int required, size_t maxlen
 static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
   if (ev->id && !*ev->id) {
     ev->id = NULL;
@@ -402,7 +392,6 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
       ev->expect_version = json_integer_value(x);
     }
   }
-#undef KEEP
   if (rc)
     return rc;
   if (!ev->id) {
@@ -418,12 +407,6 @@ static int decode_proposal(smc_event_t *ev, smc_error_t *err) {
 static int decode_vote(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "proposal", REQUIRED, SMC_CODEC_MAX_ID, &ev->proposal, err));
   KEEP(str_field(r, "object", REQUIRED, SMC_CODEC_MAX_ID, &ev->object, err));
   KEEP(str_field(r, "voter", REQUIRED, SMC_CODEC_MAX_ID, &ev->voter, err));
@@ -437,7 +420,6 @@ static int decode_vote(smc_event_t *ev, smc_error_t *err) {
     KEEP(smc_error_set(err, SMC_EBAD_REQUEST, "accept", "field 'accept' must be a boolean"));
   else
     ev->accept = json_is_true(a);
-#undef KEEP
   return rc;
 }
 
@@ -450,18 +432,11 @@ static int decode_read(smc_event_t *ev, smc_error_t *err) {
 static int decode_machine(smc_event_t *ev, smc_error_t *err) {
   json_t *r = ev->root;
   int rc = 0, e;
-#define KEEP(x)                                                                                    \
-  do {                                                                                             \
-    e = (x);                                                                                       \
-    if (e && !rc)                                                                                  \
-      rc = e;                                                                                      \
-  } while (0)
   KEEP(str_field(r, "name", REQUIRED, SMC_CODEC_MAX_ID, &ev->name, err));
   KEEP(str_field(r, "hash", OPTIONAL, 64, &ev->hash, err));
   KEEP(str_field(r, "definition", REQUIRED, 0, &ev->definition, err));
   KEEP(str_field(r, "id", OPTIONAL, SMC_CODEC_MAX_ID, &ev->id, err));
   KEEP(str_field(r, "signature", OPTIONAL, 0, &ev->signature, err));
-#undef KEEP
   if (ev->definition)
     ev->definition_len = json_string_length(json_object_get(r, "definition"));
   return rc;
@@ -527,46 +502,14 @@ static int fast_key(const char *k, size_t n) {
   return FK_COUNT;
 }
 
-static const char *fast_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-/* A string of printable ASCII without escapes at p (after the opening
- * quote): terminates it in place, returns the byte after, or NULL. */
-static char *fast_str(char *p, size_t *n) {
-  char *s = p;
-  while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f && *p != '"' && *p != '\\')
-    p++;
-  if (*p != '"')
+/* A plain string at p (its opening quote; json_scan.h), terminated in
+ * place: the byte after it, or NULL. */
+static char *fast_str(char *p, const char *end, size_t *n) {
+  const char *q = smc_json_plain_string(p, end, n);
+  if (!q)
     return NULL;
-  *n = (size_t)(p - s);
-  *p = '\0';
-  return p + 1;
-}
-
-/* The end of the JSON object at p ('{'): strings and nesting are followed,
- * the rest is left to jansson. NULL when it does not close or nests deeply. */
-static const char *fast_skip_object(const char *p, const char *end) {
-  int depth = 0;
-  while (p < end) {
-    char ch = *p++;
-    if (ch == '"') {
-      while (p < end && *p != '"')
-        p += *p == '\\' ? 2 : 1;
-      if (p >= end)
-        return NULL;
-      p++;
-    } else if (ch == '{' || ch == '[') {
-      if (++depth > 64)
-        return NULL;
-    } else if (ch == '}' || ch == ']') {
-      if (--depth == 0)
-        return p;
-    }
-  }
-  return NULL;
+  p[1 + *n] = '\0';
+  return (char *)q;
 }
 
 static int decode_fast(const char *value, size_t len, const char *hdr_correlation,
@@ -581,26 +524,26 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
   size_t vlen[FK_COUNT] = {0};
   json_t *data = NULL;
   int64_t expect = 0;
-  char *p = (char *)fast_ws(buf);
+  char *p = (char *)smc_json_skip_ws(buf, end);
   if (*p++ != '{')
     goto no;
-  p = (char *)fast_ws(p);
+  p = (char *)smc_json_skip_ws(p, end);
   for (;;) {
     size_t kn = 0;
     if (*p != '"')
       goto no;
     char *key = p + 1;
-    if (!(p = fast_str(key, &kn)))
+    if (!(p = fast_str(p, end, &kn)))
       goto no;
     int k = fast_key(key, kn);
     if (k == FK_COUNT || val[k])
       goto no;
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (*p++ != ':')
       goto no;
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (k == FK_DATA) {
-      const char *e = *p == '{' ? fast_skip_object(p, end) : NULL;
+      const char *e = *p == '{' ? smc_json_skip_value(p, end) : NULL;
       if (!e || !(data = smc_json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES)))
         goto no;
       val[k] = p;
@@ -620,19 +563,19 @@ static int decode_fast(const char *value, size_t len, const char *hdr_correlatio
       if (*p != '"')
         goto no;
       val[k] = p + 1;
-      if (!(p = fast_str(p + 1, &vlen[k])))
+      if (!(p = fast_str(p, end, &vlen[k])))
         goto no;
     }
-    p = (char *)fast_ws(p);
+    p = (char *)smc_json_skip_ws(p, end);
     if (*p == ',') {
-      p = (char *)fast_ws(p + 1);
+      p = (char *)smc_json_skip_ws(p + 1, end);
       continue;
     }
     if (*p++ != '}')
       goto no;
     break;
   }
-  if (fast_ws(p) != end)
+  if (smc_json_skip_ws(p, end) != end)
     goto no;
   /* only what the jansson path accepts without an error */
   if (!val[FK_TYPE] || strcmp(val[FK_TYPE], "proposal") || !val[FK_OBJECT] || !vlen[FK_OBJECT] ||
@@ -803,19 +746,13 @@ int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_ve
 
 void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
                          int accept, const char *reason, const char *signature) {
-  smc_buf_adds(b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":");
-  smc_buf_add_jstr(b, object);
-  smc_buf_adds(b, ",\"proposal\":");
-  smc_buf_add_jstr(b, proposal);
-  if (reason) {
-    smc_buf_adds(b, ",\"reason\":");
-    smc_buf_add_jstr(b, reason);
-  }
-  if (signature) {
-    smc_buf_adds(b, ",\"signature\":");
-    smc_buf_add_jstr(b, signature);
-  }
-  smc_buf_adds(b, ",\"type\":\"vote\",\"voter\":");
-  smc_buf_add_jstr(b, voter);
+  smc_buf_add_kstr(
+      b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":", object);
+  smc_buf_add_kstr(b, ",\"proposal\":", proposal);
+  if (reason)
+    smc_buf_add_kstr(b, ",\"reason\":", reason);
+  if (signature)
+    smc_buf_add_kstr(b, ",\"signature\":", signature);
+  smc_buf_add_kstr(b, ",\"type\":\"vote\",\"voter\":", voter);
   smc_buf_addc(b, '}');
 }

@@ -131,6 +131,11 @@ void smc_buf_add_i64(smc_buf_t *b, int64_t v); /* decimal text */
 /* Append s (valid UTF-8) as a JSON string literal escaped exactly as
  * jansson's compact output does, so hand-built JSON stays canonical. */
 void smc_buf_add_jstr(smc_buf_t *b, const char *s);
+/* A member of an object being written: key, the text before the value
+ * written as it is (",\"machine\":"), then s as a JSON string (kstr) or v
+ * as a decimal (ki64). */
+void smc_buf_add_kstr(smc_buf_t *b, const char *key, const char *s);
+void smc_buf_add_ki64(smc_buf_t *b, const char *key, int64_t v);
 /* Append the canonical text of v (what smc_json_canonical returns) without
  * going through jansson's dumper. Returns 0, or 1 with b unchanged when v
  * holds a real or a string with a NUL (use smc_json_canonical then); on

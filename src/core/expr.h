@@ -7,7 +7,7 @@
  * ctx->steps_left; running out, or a regex hitting its match or depth limit,
  * fails with SMC_ELIMIT_EXCEEDED.
  *
- * Semantics in brief (details in src/core/expr.c and tests/unit/test_expr.c):
+ * Semantics in brief (details in src/core/expr_*.c and tests/unit/test_expr.c):
  * - a missing member, an index out of range, or a member of a non-object is
  *   null; an array index must be an integer, an object key a string;
  * - integer arithmetic stays integer (7 / 2 == 3, truncating; % follows C);

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "core/fold_int.h"
+#include "core/digest.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 
@@ -54,7 +57,6 @@ void smc_fold_destroy(smc_fold_t *f) {
   for (size_t i = 0; i < f->ncache; i++)
     smc_machine_destroy(f->cache[i].m);
   free(f->cache);
-  EVP_MD_CTX_free(f->md_ctx);
   EVP_PKEY_free(f->reg_key);
   smc_buf_close(&f->key);
   smc_buf_close(&f->conf);
@@ -167,14 +169,8 @@ static int cache_add(smc_fold_t *f, smc_machine_t *m) {
   size_t i = cache_pos(f, hash, &found);
   if (found)
     return 0;
-  if (f->ncache == f->capcache) {
-    size_t cap = f->capcache ? f->capcache * 2 : 8;
-    fold_cache_ent_t *n = realloc(f->cache, cap * sizeof(*n));
-    if (!n)
-      return SMC_ENOMEM;
-    f->cache = n;
-    f->capcache = cap;
-  }
+  if (smc_array_reserve(&f->cache, &f->capcache, f->ncache + 1, sizeof(*f->cache), 8))
+    return SMC_ENOMEM;
   memmove(f->cache + i + 1, f->cache + i, (f->ncache - i) * sizeof(*f->cache));
   snprintf(f->cache[i].hash, sizeof(f->cache[i].hash), "%s", hash);
   f->cache[i].m = smc_machine_retain(m);
@@ -312,13 +308,21 @@ done:
   return rc;
 }
 
+/* A fresh context for partition of kv: zeroed, with the settings in force
+ * there (defaults unless a settings event set them) and the partition's
+ * applied offset, clock and next timer. 0 or an error of the store. */
+static int ctx_load(fold_ctx_t *c, smc_fold_t *f, smc_kv_t *kv, int32_t partition, int64_t *applied,
+                    int64_t *clock, int64_t *next_timer) {
+  memset(c, 0, sizeof(*c));
+  settings_default(c, f);
+  return meta_get(kv, partition, applied, clock, next_timer, c);
+}
+
 int smc_fold_register_machine(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *text,
                               size_t len, const char *file, smc_diags_t *diags, smc_error_t *err) {
   fold_ctx_t c;
-  memset(&c, 0, sizeof(c));
-  settings_default(&c, f);
   int64_t applied, clock, next_timer;
-  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, &c);
+  int rc = ctx_load(&c, f, kv, partition, &applied, &clock, &next_timer);
   if (rc)
     return rc;
   c.f = f, c.kv = kv, c.part = partition, c.offset = -1;
@@ -578,6 +582,23 @@ int smc_fold_read(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *ob
   return *json ? 0 : SMC_ENOMEM;
 }
 
+json_t *fold_error_json(const smc_error_t *err) {
+  return json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message", err->message,
+                   "path", err->path);
+}
+
+char *fold_answer_text(fold_ctx_t *c, json_t *j, const char *correlation) {
+  if (correlation)
+    json_object_set_new(j, "correlation", json_string(correlation));
+  json_object_set_new(j, "offset", json_integer(c->offset));
+  json_object_set_new(j, "time", json_integer(c->clock));
+  char *text = smc_json_canonical(j);
+  json_decref(j);
+  if (!text)
+    fold_fail(c, SMC_ENOMEM);
+  return text;
+}
+
 static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *err) {
   int found = 0;
   json_t *j = json_object();
@@ -585,22 +606,15 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
   json_object_set_new(j, "id", json_string(ev->id));
   json_object_set_new(j, "object", json_string(ev->object));
   if (err) {
-    json_object_set_new(j, "error",
-                        json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
-                                  err->message, "path", err->path));
+    json_object_set_new(j, "error", fold_error_json(err));
   } else if (object_fields(c, ev->object, j, &found) < 0) {
     json_decref(j);
     return c->rc;
   }
   json_object_set_new(j, "found", json_boolean(found));
-  if (ev->correlation)
-    json_object_set_new(j, "correlation", json_string(ev->correlation));
-  json_object_set_new(j, "offset", json_integer(c->offset));
-  json_object_set_new(j, "time", json_integer(c->clock));
-  char *text = smc_json_canonical(j);
-  json_decref(j);
+  char *text = fold_answer_text(c, j, ev->correlation);
   if (!text)
-    return fold_fail(c, SMC_ENOMEM);
+    return SMC_ENOMEM; /* fold_fail recorded it */
   int rc = fold_emit(c, SMC_OUT_REPLY, ev->object, ev->id, ev->reply_to, text, strlen(text));
   free(text);
   return rc;
@@ -933,10 +947,8 @@ int smc_fold_settings(smc_fold_t *f, smc_kv_t *kv, int32_t partition, char **jso
   if (!f || !kv || partition < 0 || partition >= f->cfg.partitions)
     return SMC_EINVALID_ARGUMENT;
   fold_ctx_t c;
-  memset(&c, 0, sizeof(c));
-  settings_default(&c, f);
   int64_t applied, clock, next_timer;
-  int rc = meta_get(kv, partition, &applied, &clock, &next_timer, &c);
+  int rc = ctx_load(&c, f, kv, partition, &applied, &clock, &next_timer);
   if (rc)
     return rc;
   json_t *l = json_object(), *j = json_object();
@@ -989,11 +1001,9 @@ int smc_fold_apply(smc_fold_t *f, smc_kv_t *kv, const smc_record_t *rec, smc_emi
   if (!f || !kv || !rec || rec->partition < 0 || rec->partition >= f->cfg.partitions ||
       rec->offset < 0)
     return SMC_EINVALID_ARGUMENT;
-  int64_t applied, clock, next_timer;
   fold_ctx_t c;
-  memset(&c, 0, sizeof(c));
-  settings_default(&c, f);
-  int rc = meta_get(kv, rec->partition, &applied, &clock, &next_timer, &c);
+  int64_t applied, clock, next_timer;
+  int rc = ctx_load(&c, f, kv, rec->partition, &applied, &clock, &next_timer);
   if (rc)
     return rc;
   if (rec->offset < applied)

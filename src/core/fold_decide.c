@@ -5,12 +5,12 @@
  * Every function here works on a loaded fold_obj_t that the caller saves
  * after; queued proposals are read and written through fold_state.c.
  */
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/digest.h"
 #include "core/fold_int.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
 
@@ -26,34 +26,6 @@ static json_t *votes_json(const fold_prop_t *p) {
   for (size_t i = 0; i < p->reject.n; i++)
     json_array_append_new(rej, json_string(p->reject.v[i]));
   return json_pack("{s:o,s:o}", "accept", acc, "reject", rej);
-}
-
-/* SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm
- * up again on every call, which cost ~5% of the fold per commit. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
-
-/* Same output as smc_sha256_hex (util.h). The fold's own digest context
- * is reused (EVP_Digest allocated and freed one per call). */
-static void chain_sha256_hex(smc_fold_t *f, const void *data, size_t len, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  pthread_once(&sha256_once, sha256_fetch);
-  if (!f->md_ctx)
-    f->md_ctx = EVP_MD_CTX_new();
-  if (!sha256_md || !f->md_ctx || !EVP_DigestInit_ex(f->md_ctx, sha256_md, NULL) ||
-      !EVP_DigestUpdate(f->md_ctx, data, len) || !EVP_DigestFinal_ex(f->md_ctx, md, &n) ||
-      n != 32) {
-    smc_sha256_hex(data, len, out);
-    return;
-  }
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
 }
 
 /* The fields every confirmation has; the caller adds the rest. */
@@ -93,9 +65,7 @@ static int reject(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
   json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
   if (o->version > 0 && o->checksum)
     json_object_set_new(j, "checksum", json_string(o->checksum));
-  json_object_set_new(j, "error",
-                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
-                                err->message, "path", err->path));
+  json_object_set_new(j, "error", fold_error_json(err));
   char *text = smc_json_canonical(j);
   json_decref(j);
   if (!text)
@@ -124,28 +94,19 @@ static void committed_text(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t
                            const char *name, smc_buf_t *b) {
   smc_buf_addc(b, '{');
   if (p->correlation) {
-    smc_buf_adds(b, "\"correlation\":");
-    smc_buf_add_jstr(b, p->correlation);
+    smc_buf_add_kstr(b, "\"correlation\":", p->correlation);
     smc_buf_addc(b, ',');
   }
   smc_buf_adds(b, "\"data\":");
   smc_buf_adds(b, o->data);
-  smc_buf_adds(b, ",\"machine\":");
-  smc_buf_add_jstr(b, o->machine);
-  smc_buf_adds(b, ",\"object\":");
-  smc_buf_add_jstr(b, o->id);
-  smc_buf_adds(b, ",\"offset\":");
-  smc_buf_add_i64(b, c->offset);
-  smc_buf_adds(b, ",\"outcome\":\"committed\",\"proposal\":");
-  smc_buf_add_jstr(b, p->id);
-  smc_buf_adds(b, ",\"state\":");
-  smc_buf_add_jstr(b, o->state);
-  smc_buf_adds(b, ",\"time\":");
-  smc_buf_add_i64(b, c->clock);
-  smc_buf_adds(b, ",\"transition\":");
-  smc_buf_add_jstr(b, name);
-  smc_buf_adds(b, ",\"type\":\"confirmation\",\"version\":");
-  smc_buf_add_i64(b, o->version);
+  smc_buf_add_kstr(b, ",\"machine\":", o->machine);
+  smc_buf_add_kstr(b, ",\"object\":", o->id);
+  smc_buf_add_ki64(b, ",\"offset\":", c->offset);
+  smc_buf_add_kstr(b, ",\"outcome\":\"committed\",\"proposal\":", p->id);
+  smc_buf_add_kstr(b, ",\"state\":", o->state);
+  smc_buf_add_ki64(b, ",\"time\":", c->clock);
+  smc_buf_add_kstr(b, ",\"transition\":", name);
+  smc_buf_add_ki64(b, ",\"type\":\"confirmation\",\"version\":", o->version);
   smc_buf_adds(b, ",\"votes\":{\"accept\":");
   add_strs(b, &p->accept);
   smc_buf_adds(b, ",\"reject\":");
@@ -210,7 +171,7 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   if (b->oom)
     return fold_fail(c, SMC_ENOMEM);
   char sum[65] = "";
-  chain_sha256_hex(c->f, b->p + PRE + HDR - 65, b->len - (PRE + HDR - 65), sum);
+  smc_sha256_hex(b->p + PRE + HDR - 65, b->len - (PRE + HDR - 65), sum);
   b->p[0] = 'D';
   smc_be64((uint8_t *)b->p + 1, (uint64_t)c->clock);
   memcpy(b->p + PRE, "{\"checksum\":\"", 13);
@@ -265,19 +226,14 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
     json_object_set_new(j, "expect_version", json_integer(p->expect));
   if (p->proposer)
     json_object_set_new(j, "proposer", json_string(p->proposer));
-  if (p->correlation)
-    json_object_set_new(j, "correlation", json_string(p->correlation));
   json_object_set_new(j, "version", json_integer(o->version));
   json_object_set_new(j, "state", jstr_or_null(o->version > 0 ? o->state : NULL));
   json_object_set_new(j, "voters", voters);
   json_object_set_new(j, "quorum", json_integer((json_int_t)vp->quorum));
   json_object_set_new(j, "deadline", p->deadline ? json_integer(p->deadline) : json_null());
-  json_object_set_new(j, "offset", json_integer(c->offset));
-  json_object_set_new(j, "time", json_integer(c->clock));
-  char *text = smc_json_canonical(j);
-  json_decref(j);
+  char *text = fold_answer_text(c, j, p->correlation);
   if (!text)
-    return fold_fail(c, SMC_ENOMEM);
+    return SMC_ENOMEM; /* fold_fail recorded it */
   int rc = fold_emit_vote_request(c, o->id, p->id, text, strlen(text),
                                   (const char *const *)vp->voters, vp->nvoters);
   free(text);
@@ -620,17 +576,10 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   if (ev->transition)
     json_object_set_new(j, "transition", json_string(ev->transition));
   json_object_set_new(j, "outcome", json_string("rejected"));
-  json_object_set_new(j, "error",
-                      json_pack("{s:s,s:s,s:s}", "code", smc_code_name(err->code), "message",
-                                err->message, "path", err->path));
-  if (ev->correlation)
-    json_object_set_new(j, "correlation", json_string(ev->correlation));
-  json_object_set_new(j, "offset", json_integer(c->offset));
-  json_object_set_new(j, "time", json_integer(c->clock));
-  char *text = smc_json_canonical(j);
-  json_decref(j);
+  json_object_set_new(j, "error", fold_error_json(err));
+  char *text = fold_answer_text(c, j, ev->correlation);
   if (!text)
-    return fold_fail(c, SMC_ENOMEM);
+    return SMC_ENOMEM; /* fold_fail recorded it */
   /* a bad event's machine is unchecked: no machine for the metrics */
   int rc = fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text), NULL,
                                   "rejected", 0);

@@ -52,10 +52,9 @@ struct smc_fold {
   size_t ncache, capcache;
   void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
   void *log_opaque;
-  EVP_MD_CTX *md_ctx; /* the checksum chain's SHA-256, made on first use */
-  smc_buf_t key;      /* fold_ctx_t.key's buffer between records */
-  smc_buf_t conf;     /* a commit's DECIDED value and confirmation text */
-  smc_buf_t rec;      /* a record being written (object, proposal, bucket) */
+  smc_buf_t key;  /* fold_ctx_t.key's buffer between records */
+  smc_buf_t conf; /* a commit's DECIDED value and confirmation text */
+  smc_buf_t rec;  /* a record being written (object, proposal, bucket) */
 };
 
 /* Fields of fold_obj_t that were replaced by a malloc'd string of their
@@ -174,6 +173,13 @@ int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const
 int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
                            const char *json, size_t len, const char *machine, const char *outcome,
                            int duplicate);
+
+/* The "error" member of an answer: {code, message, path} of err. */
+json_t *fold_error_json(const smc_error_t *err);
+/* The canonical text of the answer j to a record, once the members every
+ * answer ends with are in: correlation (when not NULL), offset, time. Takes
+ * j; malloc'd, or NULL after fold_fail (out of memory). */
+char *fold_answer_text(fold_ctx_t *c, json_t *j, const char *correlation);
 
 /* fold_decide.c */
 /* Queue p (ownership moves in) behind o's queue; activate it if at the head. */

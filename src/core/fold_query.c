@@ -17,12 +17,24 @@
 
 #include "core/codec.h"
 #include "core/fold_int.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 
 static void ctx_init(fold_ctx_t *c, smc_fold_t *f, smc_kv_t *kv, int32_t partition) {
   memset(c, 0, sizeof(*c));
   c->f = f, c->kv = kv, c->part = partition;
   smc_buf_init(&c->key);
+}
+
+/* The end of a query with c: c's key released, then, when rc is 0, *json
+ * the canonical text of j (a NULL j is out of memory). Takes j; rc, or
+ * SMC_ENOMEM. */
+static int query_done(fold_ctx_t *c, int rc, json_t *j, char **json) {
+  smc_buf_close(&c->key);
+  if (!rc && !(*json = j ? smc_json_canonical(j) : NULL))
+    rc = SMC_ENOMEM;
+  json_decref(j);
+  return rc;
 }
 
 static void key_history(fold_ctx_t *c, const char *object, int64_t version) {
@@ -138,11 +150,7 @@ int smc_fold_list(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *ma
   }
   smc_buf_close(&from);
   smc_buf_close(&end);
-  smc_buf_close(&c.key);
-  if (!rc && !(*json = smc_json_canonical(arr)))
-    rc = SMC_ENOMEM;
-  json_decref(arr);
-  return rc;
+  return query_done(&c, rc, arr, json);
 }
 
 int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *object,
@@ -185,11 +193,7 @@ int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
     free(v);
   }
   smc_buf_close(&end);
-  smc_buf_close(&c.key);
-  if (!rc && !(*json = smc_json_canonical(arr)))
-    rc = SMC_ENOMEM;
-  json_decref(arr);
-  return rc;
+  return query_done(&c, rc, arr, json);
 }
 
 /* One queued proposal as smc_fold_pending lists it (a new object). */
@@ -241,10 +245,6 @@ int smc_fold_pending(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
                   list);
   }
   fold_obj_close(&o);
-  smc_buf_close(&c.key);
   json_decref(list);
-  if (!rc && !(*json = j ? smc_json_canonical(j) : NULL))
-    rc = SMC_ENOMEM;
-  json_decref(j);
-  return rc;
+  return query_done(&c, rc, j, json);
 }

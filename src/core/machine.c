@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/duration.h"
+#include "core/digest.h"
 #include "core/machine_internal.h"
 #include "core/util.h"
 #include "core/vote_sig.h"
@@ -58,14 +60,8 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
     d->errors++;
   if (d->count >= MAX_DIAGS)
     return; /* counted, not stored */
-  if (d->count == d->cap) {
-    size_t cap = d->cap ? d->cap * 2 : 16;
-    smc_diag_t *items = realloc(d->items, cap * sizeof(*items));
-    if (!items)
-      return;
-    d->items = items;
-    d->cap = cap;
-  }
+  if (smc_array_reserve(&d->items, &d->cap, d->count + 1, sizeof(*d->items), 16))
+    return;
   d->items[d->count++] = dg;
 }
 

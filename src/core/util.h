@@ -7,9 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* sha256 of data as 64 lowercase hex digits + NUL into out. */
-void smc_sha256_hex(const void *data, size_t len, char out[65]);
-
 /* Canonical JSON (keys sorted, no spaces, integers as integers), malloc'd
  * NUL-terminated string, or NULL on allocation failure. Caller frees. */
 char *smc_json_canonical(const json_t *v);
@@ -17,33 +14,6 @@ char *smc_json_canonical(const json_t *v);
 /* Everything readable from f into a malloc'd NUL-terminated buffer (*len
  * excludes the NUL). NULL with errno set on failure. f stays open. */
 char *smc_read_stream(FILE *f, size_t *len);
-
-/* Scanning JSON text in place (readers of the fold's outputs that need a
- * field or two and no parse): skip white space; skip the string whose
- * opening quote is at p (escapes included); skip one value at p (strings
- * whole, objects and arrays by bracket depth, scalars up to the next
- * delimiter). Each returns the position after what it skipped (end at
- * most); the last two NULL when the text ends first or a scalar is empty. */
-const char *smc_json_skip_ws(const char *p, const char *end);
-const char *smc_json_skip_string(const char *p, const char *end);
-const char *smc_json_skip_value(const char *p, const char *end);
-/* After a member or an element, at p or after white space: a ',' (then
- * *more = 1 and the position after it and the white space that follows),
- * or close (*more = 0, the position after it); NULL when neither. */
-const char *smc_json_next(const char *p, const char *end, char close, int *more);
-/* json_loadb(text, len, flags, NULL) with the same result, faster for
- * the plain texts the fold parses on every record (proposal data, stored
- * object data): a top-level object of ASCII strings without escapes,
- * integers of up to 18 digits, true, false, null, arrays and objects up to
- * 64 deep, no repeated key, is built here directly; anything else (reals,
- * escapes, non-ASCII, repeated keys, errors) goes to jansson itself, so
- * every other input parses, or fails, exactly as before. */
-json_t *smc_json_loadb(const char *text, size_t len, size_t flags);
-/* The same for a NUL-terminated text (json_loads). */
-json_t *smc_json_loads(const char *text, size_t flags);
-/* The fast half alone: the tree, or NULL when the text is not of the
- * plain kind above (or on allocation failure); for tests. */
-json_t *smc_json_load_plain(const char *text, size_t len);
 
 /* The whole file at path, as smc_read_stream. */
 char *smc_read_file(const char *path, size_t *len);

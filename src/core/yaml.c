@@ -7,6 +7,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/array.h"
+
 #define PCRE_TAG "tag:yaml.org,2002:pcre"
 #define MERGE_TAG "tag:yaml.org,2002:merge"
 #define STR_TAG "tag:yaml.org,2002:str"
@@ -52,14 +54,8 @@ static int push_item(smc_yaml_node_t *p, smc_yaml_node_t *item) {
   /* items holds n entries for sequences and up to 2n+1 for mappings (a key
    * waiting for its value); cap counts slots. */
   size_t slots = p->kind == SMC_YAML_MAP ? 2 * p->n + (p->len ? 1 : 0) : p->n;
-  if (slots + 1 > p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 8;
-    smc_yaml_node_t **items = realloc(p->items, cap * sizeof(*items));
-    if (!items)
-      return -1;
-    p->items = items;
-    p->cap = cap;
-  }
+  if (smc_array_reserve(&p->items, &p->cap, slots + 1, sizeof(*p->items), 8))
+    return -1;
   p->items[slots] = item;
   if (p->kind == SMC_YAML_MAP) {
     /* len doubles as "a key is pending" for mappings under construction */

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "core/codec.h"
+#include "core/json_scan.h"
 #include "core/util.h"
 #include "gateway/gw_internal.h"
 #include "kafka/consumer.h"
@@ -130,6 +131,15 @@ json_t *smc_gw_catalog_list(gw_follower_t *f) {
   return sorted;
 }
 
+/* smc_lru_get of one of the follower's caches under its lock: a new
+ * reference, or NULL. */
+static json_t *locked_get(gw_follower_t *f, smc_lru_t *lru, const char *key) {
+  pthread_mutex_lock(&f->mu);
+  json_t *v = smc_lru_get(lru, key);
+  pthread_mutex_unlock(&f->mu);
+  return v;
+}
+
 /* An entry of the proposals or objects LRU as a parsed value: a stored
  * confirmation text is parsed (steals the reference to v). */
 static json_t *expand(json_t *v) {
@@ -141,9 +151,7 @@ static json_t *expand(json_t *v) {
 }
 
 json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
-  pthread_mutex_lock(&f->mu);
-  json_t *v = smc_lru_get(f->proposals, id);
-  pthread_mutex_unlock(&f->mu);
+  json_t *v = locked_get(f, f->proposals, id);
   if (!v || !json_is_string(v))
     return v;
   json_t *c = expand(v);
@@ -158,12 +166,17 @@ json_t *smc_gw_proposal_get(gw_follower_t *f, const char *id) {
   return rec;
 }
 
+/* a, sep and b in one malloc'd string, or NULL. */
+static char *join(const char *a, const char *sep, const char *b) {
+  size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+  char *s = malloc(n);
+  if (s)
+    snprintf(s, n, "%s%s%s", a, sep, b);
+  return s;
+}
+
 static char *pending_key(const char *object, const char *transition) {
-  size_t n = strlen(object) + strlen(transition) + 2;
-  char *k = malloc(n);
-  if (k)
-    snprintf(k, n, "%s\n%s", object, transition);
-  return k;
+  return join(object, "\n", transition);
 }
 
 void smc_gw_proposal_sent(gw_follower_t *f, const char *id, const char *object, const char *machine,
@@ -219,10 +232,7 @@ int smc_gw_proposal_pending_for(gw_follower_t *f, const char *object, const char
 }
 
 json_t *smc_gw_object_latest(gw_follower_t *f, const char *object) {
-  pthread_mutex_lock(&f->mu);
-  json_t *v = smc_lru_get(f->objects, object);
-  pthread_mutex_unlock(&f->mu);
-  return expand(v);
+  return expand(locked_get(f, f->objects, object));
 }
 
 json_t *smc_gw_object_wait(gw_follower_t *f, const char *object, int64_t after,
@@ -290,50 +300,40 @@ static int take_string(const char *p, const char *vend, char *out, size_t cap) {
   return 0;
 }
 
-int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
-  const char *end = text + len, *p = smc_json_skip_ws(text, end);
-  int seen = 0;
-  cf->version = 0;
-  if (p == end || *p++ != '{')
-    return -1;
-  for (;;) {
-    p = smc_json_skip_ws(p, end);
-    if (p == end || *p != '"')
+typedef struct conf_scan {
+  gw_conf_fields_t *cf;
+  int seen; /* bits: proposal, object, outcome */
+} conf_scan_t;
+
+static int conf_member(const smc_json_member_t *m, void *opaque) {
+  conf_scan_t *s = opaque;
+  gw_conf_fields_t *cf = s->cf;
+  size_t kl = m->key_escaped ? 0 : m->key_len; /* an escaped key is none of ours */
+  const char *k = m->key;
+  int r = 0;
+  if (kl == 8 && !memcmp(k, "proposal", 8))
+    r = take_string(m->value, m->value_end, cf->proposal, sizeof cf->proposal), s->seen |= 1;
+  else if (kl == 6 && !memcmp(k, "object", 6))
+    r = take_string(m->value, m->value_end, cf->object, sizeof cf->object), s->seen |= 2;
+  else if (kl == 7 && !memcmp(k, "outcome", 7))
+    r = take_string(m->value, m->value_end, cf->outcome, sizeof cf->outcome), s->seen |= 4;
+  else if (kl == 7 && !memcmp(k, "version", 7)) {
+    char *e = NULL;
+    long long n = strtoll(m->value, &e, 10);
+    if (e != m->value_end)
       return -1;
-    const char *k = p + 1, *kend = smc_json_skip_string(p, end);
-    if (!kend)
-      return -1;
-    size_t kl = (size_t)(kend - 1 - k);
-    if (memchr(k, '\\', kl))
-      kl = 0; /* an escaped key is none of ours */
-    p = smc_json_skip_ws(kend, end);
-    if (p == end || *p++ != ':')
-      return -1;
-    const char *v = smc_json_skip_ws(p, end);
-    if (!(p = smc_json_skip_value(v, end)))
-      return -1;
-    int r = 0;
-    if (kl == 8 && !memcmp(k, "proposal", 8))
-      r = take_string(v, p, cf->proposal, sizeof cf->proposal), seen |= 1;
-    else if (kl == 6 && !memcmp(k, "object", 6))
-      r = take_string(v, p, cf->object, sizeof cf->object), seen |= 2;
-    else if (kl == 7 && !memcmp(k, "outcome", 7))
-      r = take_string(v, p, cf->outcome, sizeof cf->outcome), seen |= 4;
-    else if (kl == 7 && !memcmp(k, "version", 7)) {
-      char *e = NULL;
-      long long n = strtoll(v, &e, 10);
-      if (e != p)
-        return -1;
-      cf->version = n;
-    }
-    if (r < 0)
-      return -1;
-    int more;
-    if (!(p = smc_json_next(p, end, '}', &more)))
-      return -1;
-    if (!more)
-      return seen == 7 ? 0 : -1;
+    cf->version = n;
   }
+  return r;
+}
+
+int smc_gw_scan_confirmation(const char *text, size_t len, gw_conf_fields_t *cf) {
+  cf->proposal[0] = cf->object[0] = cf->outcome[0] = '\0';
+  cf->version = 0;
+  conf_scan_t s = {cf, 0};
+  if (smc_json_members(text, len, conf_member, &s))
+    return -1;
+  return s.seen == 7 ? 0 : -1;
 }
 
 /* The same fields from a parsed confirmation. */
@@ -490,14 +490,6 @@ static int assign(gw_follower_t *f, smc_error_t *err) {
   return 0;
 }
 
-static char *concat(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 1;
-  char *s = malloc(n);
-  if (s)
-    snprintf(s, n, "%s%s", a, b);
-  return s;
-}
-
 int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *err) {
   int rc = SMC_ENOMEM;
   gw_follower_t *f = calloc(1, sizeof(*f));
@@ -510,9 +502,9 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&f->cond, &ca);
   pthread_condattr_destroy(&ca);
-  f->t_machines = concat(gw->prefix, "machines");
-  f->t_confirmations = concat(gw->prefix, "confirmations");
-  f->t_nodes = concat(gw->prefix, "nodes");
+  f->t_machines = join(gw->prefix, "", "machines");
+  f->t_confirmations = join(gw->prefix, "", "confirmations");
+  f->t_nodes = join(gw->prefix, "", "nodes");
   f->proposals = smc_lru_new(PROPOSALS_MAX);
   f->objects = smc_lru_new(OBJECTS_MAX);
   f->pending = smc_lru_new(PENDING_MAX);

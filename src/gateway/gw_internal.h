@@ -159,8 +159,8 @@ int smc_gw_loop_start(smc_gateway_t *gw);
 /* Wake every waiting request now and wait until none is suspended. */
 void smc_gw_loop_drain(smc_gateway_t *gw);
 void smc_gw_loop_stop(smc_gateway_t *gw);
-/* Wait (without a thread) until smc_gw_wake or deadline_ms (INT64_MAX:
- * none), then run cont on an HTTP thread. Returns what the handler returns
+/* Wait (without a thread) until smc_gw_wake, deadline_ms (INT64_MAX: none)
+ * or the gateway's stop, then run cont on an HTTP thread. Returns what the handler returns
  * now. Call with no lock held; cont may run at once, from this call. */
 enum MHD_Result smc_gw_wait(gw_req_t *r, int64_t deadline_ms, gw_cont_t cont);
 /* Wake a request suspended by smc_gw_wait (or mark it woken if it is not

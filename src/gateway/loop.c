@@ -125,17 +125,8 @@ static void *timer_main(void *arg) {
     }
     if (l->quit)
       break;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = l->stopping ? 20 : l->nheap ? l->heap[0]->deadline - now : 1000;
-    if (wait > 1000)
-      wait = 1000;
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = smc_deadline_ts(CLOCK_MONOTONIC, wait > 1000 ? 1000 : wait);
     pthread_cond_timedwait(&l->timer_cv, &l->mu, &ts);
   }
   pthread_mutex_unlock(&l->mu);
@@ -173,7 +164,8 @@ enum MHD_Result smc_gw_wait(gw_req_t *r, int64_t deadline_ms, gw_cont_t cont) {
   if (c->heap_idx != NO_SLOT)
     heap_remove(l, c);
   c->deadline = deadline_ms;
-  int armed = deadline_ms == INT64_MAX || heap_add(l, c) == 0;
+  /* a wait without a deadline is in the heap too: a stop wakes it */
+  int armed = heap_add(l, c) == 0;
   if (armed && c->heap_idx == 0)
     pthread_cond_signal(&l->timer_cv);
   pthread_mutex_unlock(&l->mu);
@@ -305,13 +297,7 @@ void smc_gw_loop_drain(smc_gateway_t *gw) {
   pthread_cond_broadcast(&l->job_cv);
   int64_t last_log = smc_now_ms();
   while (atomic_load(&l->suspended) > 0 || l->busy_jobs > 0 || l->jobs_head) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = smc_deadline_ts(CLOCK_REALTIME, 50);
     pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts);
     if (smc_now_ms() - last_log > 10000) {
       fprintf(stderr, "smc gateway: stopping: %d requests still waiting\n",

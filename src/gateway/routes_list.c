@@ -47,6 +47,40 @@ static int page_args(gw_req_t *r, size_t *limit, const char **after, enum MHD_Re
   return 0;
 }
 
+/* What every route here checks first: GET or HEAD, a known machine. 0, or
+ * -1 with *res answered. */
+static int route_args(gw_req_t *r, const char *machine, enum MHD_Result *res) {
+  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
+    *res = smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
+    return -1;
+  }
+  if (!smc_gw_catalog_get_exists(r->gw->follower, machine)) {
+    *res = smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
+    return -1;
+  }
+  return 0;
+}
+
+/* A route about one object: 1 with *res answered when the id is bad or the
+ * request went to the node that folds its partition, 0 to answer here. */
+static int object_elsewhere(gw_req_t *r, const char *object, enum MHD_Result *res) {
+  if (!*object || strlen(object) > SMC_CODEC_MAX_ID) {
+    *res = smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "bad object id: 1 to %d bytes",
+                              SMC_CODEC_MAX_ID);
+    return 1;
+  }
+  return smc_gw_maybe_forward(r, object, ASK_TIMEOUT_MS + 5000, res);
+}
+
+/* The answer when the local folds could not give what (the history, the
+ * proposals) of object: rc from the answers hub. */
+static enum MHD_Result ask_failed(gw_req_t *r, int rc, const char *what, const char *object) {
+  if (rc == SMC_ENOT_FOUND)
+    return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
+                              "no node that folds the partition of '%s' answered", object);
+  return smc_gw_reply_error(r, 503, rc, "the %s of '%s' could not be read in time", what, object);
+}
+
 /* The other nodes that are up and serve HTTP: a new array of their records. */
 static json_t *other_nodes(gw_req_t *r) {
   json_t *all = smc_gw_nodes_list(r->gw->nodes, r->gw->node_down_ms), *out = json_array();
@@ -64,6 +98,20 @@ static json_t *other_nodes(gw_req_t *r) {
   }
   json_decref(all);
   return out;
+}
+
+/* The same request asked of another node (a record of other_nodes): its
+ * answer when it gave a 200 with JSON, else NULL. */
+static json_t *ask_node(gw_req_t *r, const json_t *node) {
+  unsigned status = 0;
+  char *body = NULL;
+  size_t len = 0;
+  if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
+                   &body, &len) < 0)
+    return NULL;
+  json_t *ans = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+  free(body);
+  return ans;
 }
 
 static int cmp_object(const void *a, const void *b) {
@@ -84,14 +132,7 @@ static void list_remote(gw_req_t *r, json_t *objs, unsigned char *served, int32_
     }
     if (!wanted)
       continue;
-    unsigned status = 0;
-    char *body = NULL;
-    size_t len = 0;
-    if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
-                     &body, &len) < 0)
-      continue;
-    json_t *ans = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    free(body);
+    json_t *ans = ask_node(r, node);
     json_t *po = json_object_get(ans, "partitions"), *oo = json_object_get(ans, "objects");
     if (json_is_array(po) && json_is_array(oo)) {
       json_array_foreach(oo, k, p) {
@@ -113,14 +154,10 @@ static void list_remote(gw_req_t *r, json_t *objs, unsigned char *served, int32_
 
 enum MHD_Result smc_gw_route_list(gw_req_t *r) {
   const char *machine = r->segs[1];
-  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
-  if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
-    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
   enum MHD_Result res;
   size_t limit;
   const char *after;
-  if (page_args(r, &limit, &after, &res) < 0)
+  if (route_args(r, machine, &res) < 0 || page_args(r, &limit, &after, &res) < 0)
     return res;
   int32_t n = smc_answers_partitions(r->gw->answers);
   if (n <= 0)
@@ -176,14 +213,10 @@ enum MHD_Result smc_gw_route_list(gw_req_t *r) {
 
 enum MHD_Result smc_gw_route_history(gw_req_t *r) {
   const char *machine = r->segs[1], *object = r->segs[3];
-  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
-  if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
-    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
   enum MHD_Result res;
   size_t limit;
   const char *after;
-  if (page_args(r, &limit, &after, &res) < 0)
+  if (route_args(r, machine, &res) < 0 || page_args(r, &limit, &after, &res) < 0)
     return res;
   long long av = 0;
   if (after) {
@@ -194,20 +227,14 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
       return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST,
                                 "after must be a version (a non-negative integer)");
   }
-  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "bad object id: 1 to %d bytes",
-                              SMC_CODEC_MAX_ID);
-  if (smc_gw_maybe_forward(r, object, ASK_TIMEOUT_MS + 5000, &res))
+  if (object_elsewhere(r, object, &res))
     return res;
   char *text = NULL;
   size_t len = 0;
   int rc = smc_answers_history(r->gw->answers, object, av, limit, smc_now_ms() + ASK_TIMEOUT_MS,
                                &text, &len);
-  if (rc == SMC_ENOT_FOUND)
-    return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
-                              "no node that folds the partition of '%s' answered", object);
   if (rc)
-    return smc_gw_reply_error(r, 503, rc, "the history of '%s' could not be read in time", object);
+    return ask_failed(r, rc, "history", object);
   json_t *arr = json_loadb(text, len, 0, NULL);
   free(text);
   json_t *first = json_array_get(arr, 0);
@@ -241,25 +268,14 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
 
 enum MHD_Result smc_gw_route_pending(gw_req_t *r) {
   const char *machine = r->segs[1], *object = r->segs[3];
-  if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-    return smc_gw_reply_error(r, 405, SMC_EBAD_REQUEST, "method %s not allowed here", r->method);
-  if (!smc_gw_catalog_get_exists(r->gw->follower, machine))
-    return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_MACHINE, "no machine named '%s'", machine);
-  if (!*object || strlen(object) > SMC_CODEC_MAX_ID)
-    return smc_gw_reply_error(r, 400, SMC_EBAD_REQUEST, "bad object id: 1 to %d bytes",
-                              SMC_CODEC_MAX_ID);
   enum MHD_Result res;
-  if (smc_gw_maybe_forward(r, object, ASK_TIMEOUT_MS + 5000, &res))
+  if (route_args(r, machine, &res) < 0 || object_elsewhere(r, object, &res))
     return res;
   char *text = NULL;
   size_t len = 0;
   int rc = smc_answers_pending(r->gw->answers, object, smc_now_ms() + ASK_TIMEOUT_MS, &text, &len);
-  if (rc == SMC_ENOT_FOUND)
-    return smc_gw_reply_error(r, 503, SMC_EUNAVAILABLE,
-                              "no node that folds the partition of '%s' answered", object);
   if (rc)
-    return smc_gw_reply_error(r, 503, rc, "the proposals of '%s' could not be read in time",
-                              object);
+    return ask_failed(r, rc, "proposals", object);
   json_t *ans = json_loadb(text, len, 0, NULL);
   free(text);
   const char *mc = json_string_value(json_object_get(ans, "machine"));
@@ -334,14 +350,7 @@ enum MHD_Result smc_gw_route_proposal(gw_req_t *r) {
     size_t i;
     json_t *node;
     json_array_foreach(nodes, i, node) {
-      unsigned status = 0;
-      char *body = NULL;
-      size_t blen = 0;
-      if (smc_gw_fetch(r, json_string_value(json_object_get(node, "http")), ASK_TIMEOUT_MS, &status,
-                       &body, &blen) < 0)
-        continue;
-      json_t *ans = status == 200 ? json_loadb(body, blen, 0, NULL) : NULL;
-      free(body);
+      json_t *ans = ask_node(r, node);
       const char *ast = json_string_value(json_object_get(ans, "status"));
       if (ans && (!rec || (ast && strcmp(ast, "pending") && strcmp(ast, "unknown")))) {
         json_decref(nodes);

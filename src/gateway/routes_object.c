@@ -80,6 +80,13 @@ static enum MHD_Result reply_confirmation(gw_req_t *r, json_t *c, const char *ob
 /* Wake the request whose slot or delivery report this is. */
 static void wake_request(void *arg) { smc_gw_wake(arg); }
 
+/* A slot of r's that wakes r when filled. */
+static void slot_init(smc_answer_t *a, gw_req_t *r) {
+  smc_answer_init(a);
+  a->notify = wake_request;
+  a->notify_arg = r->ctx;
+}
+
 /*
  * A proposal waiting for its decision (PUT .../transition/{t}), without a
  * thread: its slot is filled by its own decision (a local fold as soon as
@@ -140,9 +147,7 @@ static enum MHD_Result propose_start(gw_req_t *r, smc_propose_req_t *req, int64_
   put_wait_t *w = calloc(1, sizeof *w);
   if (!w)
     return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
-  smc_answer_init(&w->a);
-  w->a.notify = wake_request;
-  w->a.notify_arg = r->ctx;
+  slot_init(&w->a, r);
   w->d_rc = 1;
   w->own = -1;
   w->wait_ms = wait_ms;
@@ -637,9 +642,7 @@ static enum MHD_Result get_object(gw_req_t *r, const char *machine, const char *
   get_wait_t *w = calloc(1, sizeof *w);
   if (!w)
     return smc_gw_reply_error(r, 500, SMC_ENOMEM, "out of memory");
-  smc_answer_init(&w->a);
-  w->a.notify = wake_request;
-  w->a.notify_arg = r->ctx;
+  slot_init(&w->a, r);
   w->end = smc_now_ms() + wait_ms;
   int rc = smc_answers_read_start(r->gw->answers, object, &w->a);
   if (rc) {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "kafka/kconf.h"
 
 struct smc_read_index {
@@ -36,12 +37,6 @@ struct smc_read_index {
 };
 
 #define ROUND_TIMEOUT_MS 5000
-
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* One round: every partition's high watermark in one request (per leader).
  * Called without the lock; fills ends (-1 for a partition that failed). */
@@ -225,25 +220,18 @@ static void sync_done(smc_read_index_wait_t *w, int rc, int64_t end) {
 int smc_read_index_end(smc_read_index_t *ri, int32_t p, int timeout_ms, int64_t *end) {
   if (!ri || p < 0 || p >= ri->nparts)
     return SMC_EINVALID_ARGUMENT;
-  int64_t deadline = mono_ms() + timeout_ms;
+  int64_t deadline = smc_now_ms() + timeout_ms;
   sync_wait_t s = {.w = {.partition = p, .done = sync_done}};
   smc_read_index_start(ri, &s.w);
   pthread_mutex_lock(&ri->mu);
   while (!s.fired) {
-    int64_t left = deadline - mono_ms();
+    int64_t left = deadline - smc_now_ms();
     if (left <= 0) {
       unlink_wait(ri, &s.w);
       s.rc = SMC_EUNAVAILABLE;
       break;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = smc_deadline_ts(CLOCK_MONOTONIC, left);
     pthread_cond_timedwait(&ri->settled, &ri->mu, &ts);
   }
   pthread_mutex_unlock(&ri->mu);

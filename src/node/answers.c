@@ -172,14 +172,7 @@ int smc_answer_wait(smc_answer_t *a, int64_t deadline_ms) {
     if (left <= 0)
       break;
     /* the condition variable runs on CLOCK_REALTIME: wait for `left` from now */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = smc_deadline_ts(CLOCK_REALTIME, left);
     pthread_cond_timedwait(&a->cv, &a->mu, &ts);
   }
   int done = a->done;

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "core/codec.h"
 #include "core/kv.h"
@@ -201,14 +202,8 @@ static void pending_remove_at(smc_voter_t *v, size_t i) {
 /* Hold a vote request (its proposal is not pending yet). */
 static int pending_add(smc_voter_t *v, int32_t p, const char *id, size_t idlen, const char *object,
                        const char *json, size_t json_len) {
-  if (v->npending == v->cap) {
-    size_t nc = v->cap ? v->cap * 2 : 16;
-    pending_vote_t *np = realloc(v->pending, nc * sizeof *np);
-    if (!np)
-      return SMC_ENOMEM;
-    v->pending = np;
-    v->cap = nc;
-  }
+  if (smc_array_reserve(&v->pending, &v->cap, v->npending + 1, sizeof *v->pending, 16))
+    return SMC_ENOMEM;
   if ((v->npending + 1) * 2 > v->nslot && slots_rebuild(v, v->nslot ? v->nslot * 2 : 64) < 0)
     return SMC_ENOMEM;
   pending_vote_t *pv = &v->pending[v->npending];

@@ -14,6 +14,13 @@
 #include "core/util.h"
 #include "store/store_int.h"
 
+/* RocksDB's destroy functions take no NULL: each handle goes only if set. */
+#define DROP(destroy, h)                                                                           \
+  do {                                                                                             \
+    if (h)                                                                                         \
+      destroy(h);                                                                                  \
+  } while (0)
+
 void smc_store_options_default(smc_store_options_t *o) {
   memset(o, 0, sizeof(*o));
   o->block_cache_bytes = 64u << 20;
@@ -253,9 +260,8 @@ static int prepare_dir(smc_store_t *s, const smc_store_options_t *o, smc_error_t
   return 0;
 }
 
-int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
-  if (!s->rebuilding)
-    return 0;
+/* Flush every smc column family to disk and wait for it: 0 or an error. */
+static int flush_all(smc_store_t *s, smc_error_t *err) {
   rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
   if (!fo)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
@@ -264,8 +270,15 @@ int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
   for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
     rocksdb_flush_cf(s->db, fo, s->cf[i], &rerr);
   rocksdb_flushoptions_destroy(fo);
-  if (rerr)
-    return rocks_fail(err, rerr, "flush");
+  return rerr ? rocks_fail(err, rerr, "flush") : 0;
+}
+
+int smc_store_finish_rebuild(smc_store_t *s, smc_error_t *err) {
+  if (!s->rebuilding)
+    return 0;
+  int rc = flush_all(s, err);
+  if (rc < 0)
+    return rc;
   char marker[4096];
   snprintf(marker, sizeof marker, "%s/%s", s->dir, SMC_STORE_REBUILD_MARKER);
   if ((unlink(marker) != 0 && errno != ENOENT) || sync_dir(s->dir) != 0)
@@ -320,29 +333,21 @@ void smc_store_close(smc_store_t *s) {
     return;
   smc_store_filter_settle(s, 1); /* before RocksDB goes: a rebuild reads it */
   for (int i = 0; i < SMC_CF_COUNT; i++)
-    if (s->cf[i])
-      rocksdb_column_family_handle_destroy(s->cf[i]);
+    DROP(rocksdb_column_family_handle_destroy, s->cf[i]);
   for (size_t i = 0; i < s->nother; i++)
     rocksdb_column_family_handle_destroy(s->other[i]);
   free(s->other);
-  if (s->wb_spare)
-    rocksdb_writebatch_destroy(s->wb_spare);
-  if (s->db)
-    rocksdb_close(s->db);
-  if (s->opts)
-    rocksdb_options_destroy(s->opts);
+  DROP(rocksdb_writebatch_destroy, s->wb_spare);
+  DROP(rocksdb_close, s->db);
+  DROP(rocksdb_options_destroy, s->opts);
   if (s->table)
     rocksdb_block_based_options_destroy(s->table); /* frees the bloom policy */
-  else if (s->bloom)
-    rocksdb_filterpolicy_destroy(s->bloom);
-  if (s->cache)
-    rocksdb_cache_destroy(s->cache);
-  if (s->ropts)
-    rocksdb_readoptions_destroy(s->ropts);
-  if (s->wopts)
-    rocksdb_writeoptions_destroy(s->wopts);
-  if (s->apply_wopts)
-    rocksdb_writeoptions_destroy(s->apply_wopts);
+  else
+    DROP(rocksdb_filterpolicy_destroy, s->bloom);
+  DROP(rocksdb_cache_destroy, s->cache);
+  DROP(rocksdb_readoptions_destroy, s->ropts);
+  DROP(rocksdb_writeoptions_destroy, s->wopts);
+  DROP(rocksdb_writeoptions_destroy, s->apply_wopts);
   if (s->rc_mu_ok)
     pthread_mutex_destroy(&s->rc_mu);
   if (s->df_mu_ok)
@@ -677,10 +682,8 @@ smc_store_load_t *smc_store_load_new(smc_store_t *s) {
 void smc_store_load_destroy(smc_store_load_t *l) {
   if (!l)
     return;
-  if (l->wb)
-    rocksdb_writebatch_destroy(l->wb);
-  if (l->wopts)
-    rocksdb_writeoptions_destroy(l->wopts);
+  DROP(rocksdb_writebatch_destroy, l->wb);
+  DROP(rocksdb_writeoptions_destroy, l->wopts);
   free(l);
 }
 
@@ -724,13 +727,5 @@ int smc_store_load_finish(smc_store_load_t *l, smc_error_t *err) {
   int rc = smc_store_load_write(l, err);
   if (rc < 0)
     return rc;
-  rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-  if (!fo)
-    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
-  rocksdb_flushoptions_set_wait(fo, 1);
-  char *rerr = NULL;
-  for (int i = 0; i < SMC_CF_COUNT && !rerr; i++)
-    rocksdb_flush_cf(l->s->db, fo, l->s->cf[i], &rerr);
-  rocksdb_flushoptions_destroy(fo);
-  return rerr ? rocks_fail(err, rerr, "flush") : 0;
+  return flush_all(l->s, err);
 }

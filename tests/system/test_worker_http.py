@@ -45,3 +45,58 @@ def test_worker_serves_info_and_metrics(cluster):
     assert re.search(r'^smc_store_write_seconds_bucket\{role="committer",le="\+Inf"\} [1-9]',
                      text, re.M), text
     assert w.stop() == 0
+
+
+def test_waiting_requests_hold_no_thread(cluster):
+    """Hundreds of PUTs that wait for a decision (a voted transition with no
+    voter running) are suspended, not parked on threads: the worker's thread
+    count stays flat while they wait, each gets its own 202 when its wait
+    ends, and a GET answers meanwhile (the HTTP threads are free)."""
+    import threading
+    import time
+    w = cluster.worker("h1", extra=["--http", "127.0.0.1:0"])  # committer, no voter
+    m = wait_for(lambda: re.search(r'http gateway on ([0-9.]+:[0-9]+)', w.log()), 30)
+    assert m, w.log()[-3000:]
+    addr = m.group(1)
+    cluster.apply(os.path.join(MACHINES, "approval.yaml"))
+
+    def call(method, path, body=None, timeout=30):
+        req = urllib.request.Request("http://%s%s" % (addr, path), method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    assert wait_for(lambda: call("GET", "/readyz")[0] == 200, 60)
+    assert wait_for(lambda: call("GET", "/machine/approval")[0] == 200, 60)
+    n = 300
+    for i in range(n):
+        st, c = call("PUT", "/machine/approval/object/w-%03d/transition/request" % i,
+                     {"requester": "ann", "amount": 5})
+        assert st == 200, c
+    threads_before = len(os.listdir("/proc/%d/task" % w.proc.pid))
+    results = [None] * n
+
+    def approve(i):
+        results[i] = call("PUT", "/machine/approval/object/w-%03d/transition/approve?wait=4s" % i,
+                          {})
+    ts = [threading.Thread(target=approve, args=(i,)) for i in range(n)]
+    start = time.monotonic()
+    for t in ts:
+        t.start()
+    time.sleep(2)
+    threads_waiting = len(os.listdir("/proc/%d/task" % w.proc.pid))
+    st, got = call("GET", "/machine/approval/object/w-000", timeout=5)
+    assert st == 200 and got["state"] == "pending", got
+    assert time.monotonic() - start < 4, "a GET waited behind the waiting PUTs"
+    for t in ts:
+        t.join(60)
+    # every waiter answered once, by its own deadline: pending, with its id
+    assert all(r and r[0] == 202 and r[1]["status"] == "pending" for r in results), \
+        [r for r in results if not r or r[0] != 202][:3]
+    assert len({r[1]["proposal"] for r in results}) == n
+    assert threads_waiting <= threads_before + 8, (threads_before, threads_waiting)
+    assert w.stop() == 0

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the expression language, templates and the regex wrapper
- * (src/core/expr.c, src/core/regex.c).
+ * (src/core/expr_*.c, src/core/regex.c).
  *
  * Most cases are rows of data-driven tables; each row is registered as its
  * own cmocka test so a failure names the expression. The rest are

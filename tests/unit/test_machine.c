@@ -1,6 +1,6 @@
 /*
  * Unit tests of the machine compiler and validator (src/core/yaml.c,
- * machine.c, rules.c, validate.c): every definition error code with its
+ * machine.c, rules_compile.c, rules_eval.c, validate.c): every definition error code with its
  * position, all errors in one pass, YAML anchors/aliases/merge keys, !!pcre,
  * $ref and cycles, hash stability, each rule key, set/mode, dfsm choice,
  * object lifecycle errors, limits and hostile YAML.
