@@ -184,15 +184,13 @@ static enum MHD_Result put_resume(gw_req_t *r) {
   smc_error_t err;
   smc_error_clear(&err);
   if (!decided) {
-    int written = !w->d && w->d_rc == 0;
-    int lost = !w->d && (w->d_rc == SMC_EKAFKA || w->d_rc == SMC_ETOO_LARGE);
-    if (lost) /* certainly not written: no decision will come */
+    /* the acknowledgement answers when nothing was written, and is the
+     * whole answer of wait=0s (202 pending, or its error) */
+    if (!w->d && (w->d_rc == SMC_EKAFKA || w->d_rc == SMC_ETOO_LARGE || !w->wait_ms))
       return put_answer(r, w, w->d_rc, NULL, &w->derr);
-    if (!w->wait_ms && written)
-      return put_answer(r, w, 0, NULL, &err);
-    if (more || (!w->wait_ms && w->d && !atomic_load(&r->gw->stopping)))
+    if (more) /* end is INT64_MAX for wait=0s */
       return smc_gw_wait(r, w->end, put_resume);
-    if (w->d && !w->wait_ms) /* stopping */
+    if (!w->wait_ms) /* stopping before the acknowledgement came */
       return put_answer(r, w, SMC_EUNAVAILABLE, NULL, &err);
     if (w->d) {
       w->d_rc = smc_client_send_finish(r->gw->client, w->d, 0, NULL, &w->derr);

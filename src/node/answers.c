@@ -249,15 +249,6 @@ int smc_answers_fold_query(struct smc_fold *fold, struct smc_kv *kv, int32_t p,
   }
 }
 
-/* Ask one folder (a filled in but for the partition); wait until deadline.
- * Returns the answer's status; a is filled or cancelled when it returns. */
-static int ask(folder_t *f, smc_answer_t *a, int64_t deadline_ms) {
-  if (!smc_answer_wait(a, deadline_ms) && f->ops->cancel(f->self, a))
-    return SMC_EUNAVAILABLE;
-  smc_answer_wait(a, INT64_MAX); /* filled by now, or being filled */
-  return a->status;
-}
-
 int smc_answers_read_start(smc_answers_t *h, const char *object, smc_answer_t *a) {
   int32_t n = h ? smc_answers_partitions(h) : 0;
   int32_t p = n > 0 ? smc_partition_for(object, strlen(object), n) : -1;
@@ -282,6 +273,13 @@ int smc_answers_read_stop(smc_answer_t *a) {
   return 1;
 }
 
+/* Wait for a queued question until deadline_ms, then take it back: its
+ * status, or SMC_EUNAVAILABLE when it was not answered in time. */
+static int ask(smc_answer_t *a, int64_t deadline_ms) {
+  smc_answer_wait(a, deadline_ms);
+  return smc_answers_read_stop(a) ? a->status : SMC_EUNAVAILABLE;
+}
+
 /*
  * A linearizable question about object (a, initialized, says which; it is
  * closed here): queue a to the local folder that serves the partition with
@@ -294,10 +292,8 @@ static int read_index(smc_answers_t *h, const char *object, smc_answer_t *a, int
   *json = NULL;
   *len = 0;
   int rc = smc_answers_read_start(h, object, a);
-  if (rc == 0) {
-    smc_answer_wait(a, deadline_ms);
-    rc = smc_answers_read_stop(a) ? a->status : SMC_EUNAVAILABLE;
-  }
+  if (rc == 0)
+    rc = ask(a, deadline_ms);
   if (rc == 0) {
     *json = a->json;
     *len = a->len;
@@ -315,12 +311,12 @@ int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, 
 }
 
 /* Queue `a[i]` (a template copied) to every partition a local folder
- * serves; returns how many were queued, fills parts[i] and folders[i]. */
-static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, folder_t *fs,
-                   int32_t n) {
+ * serves; returns how many were queued. */
+static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, int32_t n) {
   int k = 0;
   for (int32_t p = 0; p < n; p++) {
-    if (folder_for(h, p, &fs[k]) <= 0)
+    folder_t f;
+    if (folder_for(h, p, &f) <= 0)
       continue;
     smc_answer_init(&a[k]);
     memcpy(a[k].key, tmpl->key, sizeof a[k].key);
@@ -330,7 +326,9 @@ static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, 
     a[k].after_version = tmpl->after_version;
     a[k].partition = p;
     a[k].target = 0; /* the fold's state as it is now */
-    fs[k].ops->read(fs[k].self, &a[k]);
+    a[k].fops = f.ops;
+    a[k].fself = f.self;
+    f.ops->read(f.self, &a[k]);
     k++;
   }
   return k;
@@ -344,18 +342,14 @@ int smc_answers_proposal(smc_answers_t *h, const char *id, int64_t deadline_ms, 
   if (n <= 0 || strlen(id) >= sizeof(((smc_answer_t *)0)->key))
     return SMC_ENOT_FOUND;
   smc_answer_t *a = calloc((size_t)n, sizeof *a), tmpl;
-  folder_t *fs = calloc((size_t)n, sizeof *fs);
-  if (!a || !fs) {
-    free(a);
-    free(fs);
+  if (!a)
     return SMC_ENOMEM;
-  }
   memset(&tmpl, 0, sizeof tmpl);
   snprintf(tmpl.key, sizeof tmpl.key, "%s", id);
   tmpl.kind = SMC_QUERY_PROPOSAL;
-  int k = ask_all(h, &tmpl, a, fs, n), rc = SMC_ENOT_FOUND;
+  int k = ask_all(h, &tmpl, a, n), rc = SMC_ENOT_FOUND;
   for (int i = 0; i < k; i++) {
-    int st = ask(&fs[i], &a[i], deadline_ms);
+    int st = ask(&a[i], deadline_ms);
     if (st == 0 && !*json) {
       *json = a[i].json;
       *len = a[i].len;
@@ -365,7 +359,6 @@ int smc_answers_proposal(smc_answers_t *h, const char *id, int64_t deadline_ms, 
     smc_answer_close(&a[i]);
   }
   free(a);
-  free(fs);
   return rc;
 }
 
@@ -375,11 +368,9 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
   *objects = NULL;
   int32_t n = h ? smc_answers_partitions(h) : 0;
   smc_answer_t *a = n > 0 ? calloc((size_t)n, sizeof *a) : NULL, tmpl;
-  folder_t *fs = n > 0 ? calloc((size_t)n, sizeof *fs) : NULL;
-  if (!all || (n > 0 && (!a || !fs))) {
+  if (!all || (n > 0 && !a)) {
     json_decref(all);
     free(a);
-    free(fs);
     return SMC_ENOMEM;
   }
   memset(&tmpl, 0, sizeof tmpl);
@@ -387,9 +378,9 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
   snprintf(tmpl.arg, sizeof tmpl.arg, "%s", machine ? machine : "");
   tmpl.kind = SMC_QUERY_LIST;
   tmpl.limit = limit;
-  int k = n > 0 ? ask_all(h, &tmpl, a, fs, n) : 0, rc = 0;
+  int k = n > 0 ? ask_all(h, &tmpl, a, n) : 0, rc = 0;
   for (int i = 0; i < k; i++) {
-    int st = ask(&fs[i], &a[i], deadline_ms);
+    int st = ask(&a[i], deadline_ms);
     json_t *part = st == 0 ? json_loadb(a[i].json, a[i].len, 0, NULL) : NULL;
     if (json_is_array(part)) {
       json_array_extend(all, part);
@@ -401,7 +392,6 @@ int smc_answers_list(smc_answers_t *h, const char *machine, const char *after, s
     smc_answer_close(&a[i]);
   }
   free(a);
-  free(fs);
   if (rc) {
     json_decref(all);
     return rc == SMC_ENOMEM ? rc : SMC_EUNAVAILABLE;
@@ -433,13 +423,12 @@ int smc_answers_settings(smc_answers_t *h, int64_t deadline_ms, char **json) {
   int32_t n = h ? smc_answers_partitions(h) : 0;
   json_t *all = json_array();
   smc_answer_t *a = n > 0 ? calloc((size_t)n, sizeof *a) : NULL, tmpl;
-  folder_t *fs = n > 0 ? calloc((size_t)n, sizeof *fs) : NULL;
-  int rc = !all || (n > 0 && (!a || !fs)) ? SMC_ENOMEM : 0;
+  int rc = !all || (n > 0 && !a) ? SMC_ENOMEM : 0;
   memset(&tmpl, 0, sizeof tmpl);
   tmpl.kind = SMC_QUERY_SETTINGS;
-  int k = !rc && n > 0 ? ask_all(h, &tmpl, a, fs, n) : 0;
+  int k = !rc && n > 0 ? ask_all(h, &tmpl, a, n) : 0;
   for (int i = 0; i < k; i++) {
-    int st = ask(&fs[i], &a[i], deadline_ms);
+    int st = ask(&a[i], deadline_ms);
     json_t *one = st == 0 ? json_loadb(a[i].json, a[i].len, 0, NULL) : NULL;
     if (json_is_object(one)) {
       json_object_set_new(one, "partition", json_integer(a[i].partition));
@@ -451,7 +440,6 @@ int smc_answers_settings(smc_answers_t *h, int64_t deadline_ms, char **json) {
     smc_answer_close(&a[i]);
   }
   free(a);
-  free(fs);
   if (!rc && !(*json = smc_json_canonical(all)))
     rc = SMC_ENOMEM;
   json_decref(all);
