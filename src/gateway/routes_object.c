@@ -158,7 +158,10 @@ static enum MHD_Result propose_start(gw_req_t *r, smc_propose_req_t *req, int64_
   smc_error_t err;
   smc_error_clear(&err);
   int rc = smc_client_proposal_id(req, w->id, &err); /* the client's rule: one place */
-  if (!rc && smc_answers_serves_object(r->gw->answers, req->object) == SMC_EINCOMPATIBLE)
+  int serves = rc ? 0 : smc_answers_serves_object(r->gw->answers, req->object);
+  /* a local fold answers: its committer need not hurry the confirmation */
+  req->ack_decided = from == SMC_ANSWER_DECIDED && serves == 1;
+  if (serves == SMC_EINCOMPATIBLE)
     rc = smc_error_set(&err, SMC_EINCOMPATIBLE, NULL,
                        "the partition of '%s' is stopped here at a settings event for a newer "
                        "fold than this node's (%d); nothing was written",

@@ -38,6 +38,7 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->committer = 1;
   c->vote_hook_timeout_ms = 5000;
   c->commit_interval_ms = 10;
+  c->commit_max_interval_ms = 100;
   c->commit_max_records = 1000;
   c->changelog = 1;
   c->tick_ms = 200;
@@ -356,9 +357,9 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
   if (!cfg->committer && !cfg->voter_id)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "no role: enable the committer or give a voter id");
-  if (cfg->commit_interval_ms < 1 || cfg->commit_max_records < 1 || cfg->tick_ms < 1 ||
-      cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1 ||
-      cfg->txn_deadline_ms < 1000)
+  if (cfg->commit_interval_ms < 1 || cfg->commit_max_interval_ms < 1 ||
+      cfg->commit_max_records < 1 || cfg->tick_ms < 1 || cfg->session_timeout_ms < 1000 ||
+      cfg->vote_hook_timeout_ms < 1 || cfg->txn_deadline_ms < 1000)
     return smc_error_set(
         err, SMC_EINVALID_ARGUMENT, NULL,
         "intervals must be positive (session timeout and transaction deadline at least 1000 ms)");
