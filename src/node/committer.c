@@ -1454,8 +1454,8 @@ static int snapshot_start(smc_committer_t *c, smc_error_t *err) {
 }
 
 static smc_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
-  return smc_node_group_member(c->cfg, c->group, c->txn_id, &group_handler, c, "committer consumer",
-                               err);
+  return smc_node_group_member(c->cfg, c->group, c->txn_id, &group_handler,
+                               c->cfg->committer_kafka_props, c, "committer consumer", err);
 }
 
 static void committer_free(smc_committer_t *c) {

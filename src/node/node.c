@@ -117,8 +117,8 @@ char *smc_node_group_name(const char *prefix, const char *role) {
 
 static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *group,
                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
-                                   const smc_kafka_group_handler_t *h, void *opaque,
-                                   const char *what, smc_error_t *err) {
+                                   const smc_kafka_group_handler_t *h, const char *const *props,
+                                   void *opaque, const char *what, smc_error_t *err) {
   char errstr[512];
   char sto[32];
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
@@ -140,7 +140,7 @@ static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *gro
                            .client_id = client_id,
                            .eof = 1,
                            .base = kv,
-                           .props = cfg->kafka_props,
+                           .props = props ? props : cfg->kafka_props,
                            .rebalance_cb = rebalance_cb,
                            .group = h,
                            .opaque = opaque};
@@ -153,13 +153,14 @@ static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *gro
 smc_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
                                      const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
                                      void *opaque, const char *what, smc_error_t *err) {
-  return group_consumer(cfg, group, client_id, rebalance_cb, NULL, opaque, what, err);
+  return group_consumer(cfg, group, client_id, rebalance_cb, NULL, NULL, opaque, what, err);
 }
 
 smc_kafka_t *smc_node_group_member(const smc_node_config_t *cfg, const char *group,
                                    const char *client_id, const smc_kafka_group_handler_t *h,
-                                   void *opaque, const char *what, smc_error_t *err) {
-  return group_consumer(cfg, group, client_id, NULL, h, opaque, what, err);
+                                   const char *const *props, void *opaque, const char *what,
+                                   smc_error_t *err) {
+  return group_consumer(cfg, group, client_id, NULL, h, props, opaque, what, err);
 }
 
 void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {

@@ -27,7 +27,10 @@ typedef struct smc_node smc_node_t;
 typedef struct smc_node_config {
   const char *bootstrap;
   const char *const *kafka_props; /* k,v,...,NULL passthrough to librdkafka */
-  const char *prefix;             /* topic prefix, default "smc." */
+  /* non-NULL: the committer's consumer takes these instead of kafka_props
+   * (smc dev: a shorter fetch wait, which the mock cluster needs) */
+  const char *const *committer_kafka_props;
+  const char *prefix;         /* topic prefix, default "smc." */
   const char *node_id;        /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
   const char *data_dir;       /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
   int committer;              /* run the committer role */
