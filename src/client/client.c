@@ -439,12 +439,7 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, in
   pthread_cond_init(&d->cond, NULL);
   d->refs = 2;
   const char *why = NULL;
-  smc_kafka_send_t s = {.topic = c->t_proposals,
-                        .partition = -1,
-                        .key = key,
-                        .klen = strlen(key),
-                        .value = value,
-                        .vlen = strlen(value),
+  smc_kafka_send_t s = {.m = {c->t_proposals, -1, key, strlen(key), value, strlen(value)},
                         .header = ack_decided ? "smc-ack" : NULL,
                         .header_value = "decided",
                         .msg_opaque = d,

@@ -17,12 +17,7 @@ int smc_kafka_send(smc_kafka_t *rk, const char *topic, int32_t partition, const 
 int smc_kafka_send_until(smc_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                          size_t klen, const void *value, size_t vlen, void *msg_opaque,
                          int64_t deadline, const char **why) {
-  smc_kafka_send_t s = {.topic = topic,
-                        .partition = partition,
-                        .key = key,
-                        .klen = klen,
-                        .value = value,
-                        .vlen = vlen,
+  smc_kafka_send_t s = {.m = {topic, partition, key, klen, value, vlen},
                         .msg_opaque = msg_opaque,
                         .deadline = deadline};
   return smc_kafka_send_msg(rk, &s, why);
@@ -31,12 +26,13 @@ int smc_kafka_send_until(smc_kafka_t *rk, const char *topic, int32_t partition, 
 int smc_kafka_send_msg(smc_kafka_t *rk, const smc_kafka_send_t *s, const char **why) {
   rd_kafka_vu_t vu[8];
   size_t n = 0;
-  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = s->topic};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = s->m.topic};
   vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_PARTITION,
-                            .u.i32 = s->partition < 0 ? RD_KAFKA_PARTITION_UA : s->partition};
+                            .u.i32 = s->m.partition < 0 ? RD_KAFKA_PARTITION_UA : s->m.partition};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_KEY,
+                            .u.mem = {(void *)s->m.key, s->m.key ? s->m.klen : 0}};
   vu[n++] =
-      (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)s->key, s->key ? s->klen : 0}};
-  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)s->value, s->vlen}};
+      (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)s->m.value, s->m.vlen}};
   vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY};
   vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = s->msg_opaque};
   if (s->header)

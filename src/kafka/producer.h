@@ -27,22 +27,6 @@ int smc_kafka_send_until(smc_kafka_t *rk, const char *topic, int32_t partition, 
                          size_t klen, const void *value, size_t vlen, void *msg_opaque,
                          int64_t deadline, const char **why);
 
-/* One message for smc_kafka_send_msg: smc_kafka_send_until's arguments,
- * and at most one header (name and NUL-terminated value; NULL: none). */
-typedef struct smc_kafka_send {
-  const char *topic;
-  int32_t partition;
-  const void *key;
-  size_t klen;
-  const void *value;
-  size_t vlen;
-  const char *header, *header_value;
-  void *msg_opaque;
-  int64_t deadline;
-} smc_kafka_send_t;
-
-int smc_kafka_send_msg(smc_kafka_t *rk, const smc_kafka_send_t *s, const char **why);
-
 /* Wait up to ms for the queued messages, then drop what is left (queued and
  * in flight) and serve their reports for up to 1 s: every report has been
  * called once this returns (those of dropped messages with an error). */
@@ -57,6 +41,17 @@ typedef struct smc_kafka_out {
   const void *value;
   size_t vlen;
 } smc_kafka_out_t;
+
+/* One message for smc_kafka_send_msg: smc_kafka_send_until's arguments,
+ * and at most one header (name and NUL-terminated value; NULL: none). */
+typedef struct smc_kafka_send {
+  smc_kafka_out_t m;
+  const char *header, *header_value;
+  void *msg_opaque;
+  int64_t deadline;
+} smc_kafka_send_t;
+
+int smc_kafka_send_msg(smc_kafka_t *rk, const smc_kafka_send_t *s, const char **why);
 
 /* init_transactions of a producer opened with a transactional.id. 0, or
  * SMC_EUNAVAILABLE (timed out) / SMC_EKAFKA with why filled. */
