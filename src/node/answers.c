@@ -315,7 +315,7 @@ int smc_answers_read(smc_answers_t *h, const char *object, int64_t deadline_ms, 
 static int ask_all(smc_answers_t *h, const smc_answer_t *tmpl, smc_answer_t *a, int32_t n) {
   int k = 0;
   for (int32_t p = 0; p < n; p++) {
-    folder_t f;
+    folder_t f = {0}; /* set when folder_for finds one (GCC cannot see it) */
     if (folder_for(h, p, &f) <= 0)
       continue;
     smc_answer_init(&a[k]);
