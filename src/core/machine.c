@@ -157,6 +157,17 @@ static int ident_ok(const char *s) {
   return 1;
 }
 
+/* A key whose value is one of two words: 0 for the first, 1 for the
+ * second, -1 (reported) for anything else. */
+static int choice_node(compiler_t *c, const smc_yaml_node_t *v, const char *key, const char *w0,
+                       const char *w1) {
+  for (int i = 0; i < 2; i++)
+    if (is_str(v) && !strcmp(v->value, i ? w1 : w0))
+      return i;
+  cdiag(c, SMC_EBAD_VALUE, v, "%s must be %s or %s", key, w0, w1);
+  return -1;
+}
+
 static int duration_node(compiler_t *c, const smc_yaml_node_t *n, int64_t *ms) {
   if (!is_str(n) || smc_duration_parse(n->value, 1, ms)) {
     cdiag(c, SMC_EBAD_DURATION, n, "bad duration '%s' (expected like 500ms, 30s, 5m, 2h or 7d)",
@@ -523,12 +534,8 @@ static void compile_transition(compiler_t *c, size_t ti_idx, const smc_yaml_node
     t->when = smc_rules_block(m->rules, v);
   if ((v = smc_yaml_get(n, "set")))
     compile_set(c, t, v);
-  if ((v = smc_yaml_get(n, "mode"))) {
-    if (is_str(v) && !strcmp(v->value, "replace"))
-      t->replace = 1;
-    else if (!is_str(v) || strcmp(v->value, "merge"))
-      cdiag(c, SMC_EBAD_VALUE, v, "mode must be merge or replace");
-  }
+  if ((v = smc_yaml_get(n, "mode")))
+    t->replace = choice_node(c, v, "mode", "merge", "replace") == 1;
   if ((v = smc_yaml_get(n, "after"))) {
     if (!duration_node(c, v, &ti->after_ms) && ti->creates)
       cdiag(c, SMC_EBAD_VALUE, v, "a create transition (from: null) cannot have after:");
@@ -736,12 +743,8 @@ static void compile_top(compiler_t *c, const smc_yaml_node_t *root) {
           v->kind == SMC_YAML_SCALAR ? v->value : "?");
   else
     m->name = strdup(v->value);
-  if ((v = smc_yaml_get(root, "kind"))) {
-    if (is_str(v) && !strcmp(v->value, "dfsm"))
-      m->dfsm = 1;
-    else if (!is_str(v) || strcmp(v->value, "ndfsm"))
-      cdiag(c, SMC_EBAD_VALUE, v, "kind must be dfsm or ndfsm");
-  }
+  if ((v = smc_yaml_get(root, "kind")))
+    m->dfsm = choice_node(c, v, "kind", "dfsm", "ndfsm") == 0;
   if ((v = smc_yaml_get(root, "description"))) {
     if (!is_str(v))
       cdiag(c, SMC_EBAD_VALUE, v, "description must be a string");

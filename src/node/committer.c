@@ -197,20 +197,18 @@ static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...
   va_end(ap);
 }
 
-static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+/* The fold's log lines, and the metrics of what they report, counted from
+ * the line's fields: its message quotes ids and voters the events chose. */
+static void fold_logger(void *opaque, const smc_fold_log_t *l) {
   smc_committer_t *c = opaque;
-  if (!strncmp(msg, "bad_signature:", 14)) /* fold_vote's report of an uncounted vote */
+  if (l->note == SMC_FOLD_NOTE_VOTE_IGNORED && l->code == SMC_EBAD_SIGNATURE)
     smc_metrics_counter_add("smc_votes_bad_signature_total", NULL, 1);
-  /* the fold's report of an event it could not answer (fold.c bad_event):
-   * "<type> event dropped: <code>: <message>" */
-  const char *d = strstr(msg, " event dropped: ");
-  if (d) {
-    const char *code = d + 16;
+  if (l->note == SMC_FOLD_NOTE_EVENT_DROPPED) {
     char labels[64];
-    snprintf(labels, sizeof labels, "reason=\"%.*s\"", (int)strcspn(code, ": "), code);
+    snprintf(labels, sizeof labels, "reason=\"%s\"", smc_code_name(l->code));
     smc_metrics_counter_add("smc_events_dropped_total", labels, 1);
   }
-  cmlog(c, level, p, "offset %lld: %s", (long long)offset, msg);
+  cmlog(c, l->level, l->partition, "offset %lld: %s", (long long)l->offset, l->msg);
 }
 
 static int is_serving(smc_committer_t *c, int32_t p) {

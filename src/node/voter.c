@@ -111,11 +111,10 @@ static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
   smc_log(level, v->cfg->node_id, p, "voter %s: %s", v->cfg->voter_id, msg);
 }
 
-static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+static void fold_logger(void *opaque, const smc_fold_log_t *l) {
   smc_voter_t *v = opaque;
   /* The committer logs the same lines; keep the voter's at debug. */
-  (void)level;
-  vlog(v, SMC_LOG_DEBUG, p, "offset %lld: %s", (long long)offset, msg);
+  vlog(v, SMC_LOG_DEBUG, l->partition, "offset %lld: %s", (long long)l->offset, l->msg);
 }
 
 /* ---- pending vote requests, indexed by proposal id ---------------------- */
