@@ -186,8 +186,6 @@ static int cmd_verify_run(int argc, char **argv) {
   }
   rc = SMC_EXIT_FAILED;
   int64_t t0 = smc_now_ms();
-  smc_error_t err;
-  smc_error_clear(&err);
   int32_t n = smc_logcmd_open(&l, "proposals");
   if (n < 0) {
     rc = smc_cli_exit_for(n);
@@ -219,6 +217,8 @@ static int cmd_verify_run(int argc, char **argv) {
   /* no store and no kv: each fold thread keeps its partitions' state in
    * memory; collect_expected only touches the lists of its record's
    * partition, so threads never share one */
+  smc_error_t err;
+  smc_error_clear(&err);
   smc_replay_t r = {.bootstrap = l.conn.bootstrap,
                     .props = (const char *const *)l.conn.props,
                     .topic = l.topic,

@@ -468,3 +468,35 @@ int smc_node_healthy(smc_node_t *n) {
 }
 
 const char *smc_node_id(const smc_node_t *n) { return n ? n->cfg.node_id : NULL; }
+
+int smc_node_store_open(const smc_node_config_t *cfg, const char *dir, smc_store_t **out,
+                        smc_error_t *err) {
+  if (smc_node_mkdirs(cfg->data_dir) < 0)
+    return smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
+  smc_store_options_t so;
+  smc_node_store_options(cfg, &so);
+  return smc_store_open(dir, &so, out, err);
+}
+
+int32_t smc_node_topic_partitions(const smc_node_config_t *cfg, smc_kafka_t *rk, const char *topic,
+                                  smc_error_t *err) {
+  int32_t n = smc_kafka_partitions(rk, topic, 10000);
+  return n < 0 ? smc_kafka_topic_error(err, n, topic, cfg->bootstrap) : n;
+}
+
+int smc_node_fold_new(const smc_node_config_t *cfg, int32_t n,
+                      void (*log)(void *opaque, const smc_fold_log_t *line), void *opaque,
+                      smc_fold_t **out, smc_error_t *err) {
+  smc_fold_config_t fc;
+  smc_node_fold_config(cfg, n, &fc);
+  int rc = smc_fold_new(&fc, out);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+  smc_fold_set_logger(*out, log, opaque);
+  return 0;
+}
+
+int smc_node_thread_start(pthread_t *t, void *(*main)(void *), void *arg, smc_error_t *err) {
+  int rc = pthread_create(t, NULL, main, arg);
+  return rc ? smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(rc)) : 0;
+}

@@ -32,6 +32,7 @@
 
 #include "base/array.h"
 #include "base/clock.h"
+#include "base/str.h"
 #include "core/codec.h"
 #include "core/kv.h"
 #include "core/util.h"
@@ -778,34 +779,19 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
   atomic_store(&v->healthy, 1);
   smc_buf_init(&v->idbuf);
   smc_buf_init(&v->text);
-  size_t rl = strlen(cfg->voter_id) + 8;
-  char *role = malloc(rl);
-  if (role)
-    snprintf(role, rl, "voter-%s", cfg->voter_id);
+  char *role = smc_strdupf("voter-%s", cfg->voter_id);
   v->group = role ? smc_node_group_name(cfg->prefix, role) : NULL;
   free(role);
   v->topic_in = smc_topic(cfg->prefix, "proposals");
-  size_t dl = strlen(cfg->data_dir) + strlen(cfg->voter_id) + 16;
-  if ((v->store_dir = malloc(dl)))
-    snprintf(v->store_dir, dl, "%s/voter-%s", cfg->data_dir, cfg->voter_id);
-  if (v->group) {
-    size_t cl = strlen(v->group) + strlen(cfg->node_id) + 2;
-    if ((v->client_id = malloc(cl)))
-      snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
-  }
+  v->store_dir = smc_strdupf("%s/voter-%s", cfg->data_dir, cfg->voter_id);
+  v->client_id = v->group ? smc_strdupf("%s-%s", v->group, cfg->node_id) : NULL;
   if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
   if (cfg->vote_key && (rc = smc_vote_sig_load_private(cfg->vote_key, &v->vote_key, err)))
     goto fail;
-  if (smc_node_mkdirs(cfg->data_dir) < 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
-    goto fail;
-  }
-  smc_store_options_t so;
-  smc_node_store_options(cfg, &so);
-  if ((rc = smc_store_open(v->store_dir, &so, &v->store, err)) < 0)
+  if ((rc = smc_node_store_open(cfg, v->store_dir, &v->store, err)) < 0)
     goto fail;
   v->storekv = smc_store_kv(v->store);
   if (!(v->ov = smc_overlay_new(&v->storekv))) {
@@ -817,9 +803,9 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = SMC_EKAFKA;
     goto fail;
   }
-  int32_t n = smc_kafka_partitions(v->consumer, v->topic_in, 10000);
+  int32_t n = smc_node_topic_partitions(cfg, v->consumer, v->topic_in, err);
   if (n < 0) {
-    rc = smc_kafka_topic_error(err, n, v->topic_in, v->cfg->bootstrap);
+    rc = n;
     goto fail;
   }
   v->nparts = n;
@@ -831,17 +817,9 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  smc_fold_config_t fc;
-  smc_node_fold_config(v->cfg, n, &fc);
-  if ((rc = smc_fold_new(&fc, &v->fold)) < 0) {
-    smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+  if ((rc = smc_node_fold_new(cfg, n, fold_logger, v, &v->fold, err)) < 0 ||
+      (rc = smc_node_thread_start(&v->thread, voter_main, v, err)) < 0)
     goto fail;
-  }
-  smc_fold_set_logger(v->fold, fold_logger, v);
-  if (pthread_create(&v->thread, NULL, voter_main, v) != 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
-    goto fail;
-  }
   v->thread_started = 1;
   *out = v;
   return 0;
