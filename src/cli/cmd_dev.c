@@ -25,6 +25,7 @@
 
 #include "base/clock.h"
 #include "cli/cli.h"
+#include "cli/cmd_client.h"
 #include "gateway/gateway.h"
 #include "kafka/admin.h"
 #include "kafka/kconf.h"
@@ -79,13 +80,18 @@ static void usage(FILE *out) {
  * property: producers skip it, smc_kconf_consumer_only). */
 static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
 
-/* First existing path among a relative one and its copy in the source tree. */
-static const char *find_path(const char *rel, char *buf, size_t n) {
+/* The path given by flag, else the first existing one of rel and its copy
+ * in the source tree; NULL (said why) when there is none. */
+static const char *find_path(const char *given, const char *flag, const char *rel, char *buf,
+                             size_t n) {
   struct stat st;
-  if (stat(rel, &st) == 0)
-    return rel;
+  if (given || stat(rel, &st) == 0)
+    return given ? given : rel;
   snprintf(buf, n, "%s/%s", SMC_SOURCE_DIR, rel);
-  return stat(buf, &st) == 0 ? buf : NULL;
+  if (stat(buf, &st) == 0)
+    return buf;
+  fprintf(stderr, "smc dev: %s not found (use %s)\n", rel, flag);
+  return NULL;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -123,11 +129,9 @@ static int start_mock(dev_t_ *d) {
 static int create_topics(dev_t_ *d) {
   char buf[1024];
   const char *file =
-      d->topics_file ? d->topics_file : find_path("topics/topics.json", buf, sizeof(buf));
-  if (!file) {
-    fprintf(stderr, "smc dev: topics/topics.json not found (use --topics FILE)\n");
+      find_path(d->topics_file, "--topics FILE", "topics/topics.json", buf, sizeof(buf));
+  if (!file)
     return -1;
-  }
   smc_topic_defs_t defs;
   smc_error_t err;
   smc_error_clear(&err);
@@ -213,11 +217,9 @@ static int cmp_str(const void *a, const void *b) {
 static int load_examples(dev_t_ *d) {
   char buf[1024];
   const char *dir =
-      d->examples_dir ? d->examples_dir : find_path("examples/machines", buf, sizeof(buf));
-  if (!dir) {
-    fprintf(stderr, "smc dev: examples/machines not found (use --examples-dir)\n");
+      find_path(d->examples_dir, "--examples-dir", "examples/machines", buf, sizeof(buf));
+  if (!dir)
     return -1;
-  }
   DIR *dp = opendir(dir);
   if (!dp) {
     fprintf(stderr, "smc dev: %s: %s\n", dir, strerror(errno));
@@ -307,22 +309,19 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
                                        {"auth-tokens", required_argument, 0, 'A'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
+  const smc_cli_text_opt_t texts[] = {
+      {'H', &d->http},     {'E', &d->examples_dir}, {'k', &d->vote_hook},   {'K', &d->vote_keys},
+      {'d', &d->data_dir}, {'P', &d->prefix},       {'t', &d->topics_file}, {'A', &d->auth_tokens}};
   optind = 1;
   int c;
   while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    if (smc_cli_text_opt(texts, sizeof texts / sizeof texts[0], c, optarg)) {
+      d->examples |= c == 'E'; /* --examples-dir implies --examples */
+      continue;
+    }
     switch (c) {
     case 'n':
       d->nodes = atoi(optarg);
-      break;
-    case 'H':
-      d->http = optarg;
-      break;
-    case 'e':
-      d->examples = 1;
-      break;
-    case 'E':
-      d->examples_dir = optarg;
-      d->examples = 1;
       break;
     case 'p':
       d->partitions = atoi(optarg);
@@ -330,23 +329,8 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
     case 'V':
       d->voters = atoi(optarg);
       break;
-    case 'k':
-      d->vote_hook = optarg;
-      break;
-    case 'K':
-      d->vote_keys = optarg;
-      break;
-    case 'd':
-      d->data_dir = optarg;
-      break;
-    case 'P':
-      d->prefix = optarg;
-      break;
-    case 't':
-      d->topics_file = optarg;
-      break;
-    case 'A':
-      d->auth_tokens = optarg;
+    case 'e':
+      d->examples = 1;
       break;
     case 'v':
       d->log_level++;

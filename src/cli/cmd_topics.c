@@ -155,36 +155,24 @@ static int run_topics(int argc, char **argv) {
   int rc = SMC_EXIT_USAGE, opt, dry_run = 0;
   long long v;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
-    int r = smc_cli_conn_opt(&conn, opt, optarg);
-    if (r < 0)
-      goto out;
-    if (r > 0)
-      continue;
+  while ((opt = smc_cli_getopt(&conn, argc, argv, "ho:X:", longopts, topics_usage)) != -1) {
     switch (opt) {
-    case 'h':
-      topics_usage(stdout);
+    case SMC_CLI_OPT_HELP:
       rc = SMC_EXIT_OK;
       goto out;
     case 'p':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 100000) {
-        fprintf(stderr, "smc topics: --partitions wants a number from 1 to 100000\n");
+      if (smc_cli_int_flag("topics", "partitions", optarg, 1, 100000, &v))
         goto out;
-      }
       o.partitions = (int32_t)v;
       break;
     case 'r':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
-        fprintf(stderr, "smc topics: --replication wants a positive number\n");
+      if (smc_cli_int_flag("topics", "replication", optarg, 1, 32767, &v))
         goto out;
-      }
       o.replication = (int)v;
       break;
     case 'm':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
-        fprintf(stderr, "smc topics: --min-isr wants a positive number\n");
+      if (smc_cli_int_flag("topics", "min-isr", optarg, 1, 32767, &v))
         goto out;
-      }
       o.min_isr = (int)v;
       break;
     case 'f':
@@ -199,8 +187,7 @@ static int run_topics(int argc, char **argv) {
         goto out;
       }
       break;
-    default:
-      topics_usage(stderr);
+    default: /* SMC_CLI_OPT_BAD */
       goto out;
     }
   }

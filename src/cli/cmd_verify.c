@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/logcmd.h"
@@ -26,36 +27,32 @@
 
 /* ---- smc verify ----------------------------------------------------------- */
 
+/* The confirmations of one partition, in order: each one's text and the
+ * offset of the record that decided it (its "offset" field). */
+typedef struct conf_item {
+  char *text;
+  int64_t offset;
+} conf_item_t;
+
 typedef struct strlist {
-  char **items;
-  int64_t *offsets; /* the deciding record's offset ("offset" field) */
+  conf_item_t *items;
   size_t n, cap;
 } strlist_t;
 
 static int strlist_add(strlist_t *l, const char *s, size_t len, int64_t offset) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    char **ni = realloc(l->items, nc * sizeof *ni);
-    if (!ni)
-      return -1;
-    l->items = ni;
-    int64_t *no = realloc(l->offsets, nc * sizeof *no);
-    if (!no)
-      return -1;
-    l->offsets = no;
-    l->cap = nc;
-  }
-  if (!(l->items[l->n] = strndup(s, len)))
+  char *text = strndup(s, len);
+  if (!text || smc_array_reserve(&l->items, &l->cap, l->n + 1, sizeof *l->items, 64)) {
+    free(text);
     return -1;
-  l->offsets[l->n++] = offset;
+  }
+  l->items[l->n++] = (conf_item_t){text, offset};
   return 0;
 }
 
 static void strlist_close(strlist_t *l) {
-  for (size_t i = 0; i < l->n; i++)
-    free(l->items[i]);
+  while (l->n)
+    free(l->items[--l->n].text);
   free(l->items);
-  free(l->offsets);
 }
 
 typedef struct verify {
@@ -245,11 +242,11 @@ static int cmd_verify_run(int argc, char **argv) {
     strlist_t *e = &v.expected[p], *a = &v.actual[p];
     records += parts[p].records;
     size_t na = 0;
-    while (na < a->n && a->offsets[na] < parts[p].to)
+    while (na < a->n && a->items[na].offset < parts[p].to)
       na++;
     size_t k = e->n < na ? e->n : na;
     for (size_t i = 0; i < k; i++) {
-      if (!strcmp(e->items[i], a->items[i])) {
+      if (!strcmp(e->items[i].text, a->items[i].text)) {
         matched++;
         continue;
       }
@@ -257,16 +254,16 @@ static int cmd_verify_run(int argc, char **argv) {
         fprintf(stderr,
                 "verify: partition %d confirmation #%zu differs\n  published:  %s\n"
                 "  recomputed: %s\n",
-                (int)p, i, a->items[i], e->items[i]);
+                (int)p, i, a->items[i].text, e->items[i].text);
     }
     if (e->n > na) {
       mismatches += (int64_t)(e->n - na);
       fprintf(stderr, "verify: partition %d: %zu confirmations missing (first: %s)\n", (int)p,
-              e->n - na, e->items[na]);
+              e->n - na, e->items[na].text);
     } else if (na > e->n) {
       mismatches += (int64_t)(na - e->n);
       fprintf(stderr, "verify: partition %d: %zu confirmations nobody decided (first: %s)\n",
-              (int)p, na - e->n, a->items[e->n]);
+              (int)p, na - e->n, a->items[e->n].text);
     }
   }
   int ok = mismatches == 0 && v.chain_errors == 0 && v.bad_json == 0;

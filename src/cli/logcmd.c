@@ -38,19 +38,12 @@ static int fold_opt(smc_logcmd_fold_t *f, int opt, const char *arg, const char *
 int smc_logcmd_getopt(smc_logcmd_t *l, int argc, char **argv, const char *shortopts,
                       const struct option *longopts, void (*usage)(FILE *)) {
   for (;;) {
-    int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
-    int known = opt == -1 ? 0 : smc_cli_conn_opt(&l->conn, opt, optarg);
-    if (!known && l->with_fold && opt != -1)
-      known = fold_opt(&l->fold, opt, optarg, l->cmd);
+    int opt = smc_cli_getopt(&l->conn, argc, argv, shortopts, longopts, usage);
+    int known = l->with_fold && opt >= 0 ? fold_opt(&l->fold, opt, optarg, l->cmd) : 0;
     if (known < 0)
       return SMC_LOGCMD_BAD;
-    if (known)
-      continue;
-    if (opt == 'h')
-      usage(stdout);
-    if (opt == '?')
-      usage(stderr);
-    return opt == 'h' ? SMC_LOGCMD_HELP : opt == '?' ? SMC_LOGCMD_BAD : opt;
+    if (!known)
+      return opt;
   }
 }
 

@@ -49,7 +49,7 @@ typedef struct smc_logcmd_fold {
   smc_fold_config_t lim;
 } smc_logcmd_fold_t;
 
-enum { SMC_LOGCMD_BAD = -2, SMC_LOGCMD_HELP = -3 };
+enum { SMC_LOGCMD_BAD = SMC_CLI_OPT_BAD, SMC_LOGCMD_HELP = SMC_CLI_OPT_HELP };
 
 /* One run of a log command: its options, and the reader of its topic. */
 typedef struct smc_logcmd {
