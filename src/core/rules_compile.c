@@ -227,44 +227,36 @@ static int is_str(const smc_yaml_node_t *n) {
   return n && n->kind == SMC_YAML_SCALAR && !smc_yaml_is_null(n);
 }
 
-/* Column of offset col1 (1-based) inside scalar n, for expression errors. */
-static void diag_at_offset(smc_rules_t *rs, int code, const smc_yaml_node_t *n, int col1,
-                           const char *what, const smc_error_t *e) {
-  int col = n->col + (n->plain ? 0 : 1) + (col1 > 0 ? col1 - 1 : 0);
+/* Report that the text of scalar n did not compile (e, at its column e's
+ * column, 1-based): bad_regex for a literal regex of matches() that does not
+ * compile, bad_expression otherwise. */
+static void compile_error(smc_rules_t *rs, const smc_yaml_node_t *n, const char *what,
+                          const smc_error_t *e) {
+  int col = n->col + (n->plain ? 0 : 1) + (e->column > 0 ? e->column - 1 : 0);
   if (strchr(n->value, '\n'))
     col = n->col;
-  smc_diags_add(rs->diags, code, 0, rs->file, n->line, col, "%s '%s': %s", what, n->value,
+  smc_diags_add(rs->diags, e->code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, 0,
+                rs->file, n->line, col, "%s '%s': %s", what, n->value,
                 e->message[0] ? e->message : "does not parse");
 }
 
 static smc_expr_t *compile_expr(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (!is_str(n)) {
-    diag(rs, SMC_EBAD_EXPRESSION, n, "an expression must be a string");
-    return NULL;
-  }
   smc_expr_t *e = NULL;
   smc_error_t err = {0};
-  if (smc_expr_compile(n->value, &e, &err)) {
-    /* a literal regex of matches() that does not compile is a bad_regex */
-    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
-                   err.column, "bad expression", &err);
-    return NULL;
-  }
+  if (!is_str(n))
+    diag(rs, SMC_EBAD_EXPRESSION, n, "an expression must be a string");
+  else if (smc_expr_compile(n->value, &e, &err))
+    compile_error(rs, n, "bad expression", &err);
   return e;
 }
 
 static smc_template_t *compile_tpl(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (!is_str(n)) {
-    diag(rs, SMC_EBAD_VALUE, n, "a template must be a string");
-    return NULL;
-  }
   smc_template_t *t = NULL;
   smc_error_t err = {0};
-  if (smc_template_compile(n->value, &t, &err)) {
-    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
-                   err.column, "bad template", &err);
-    return NULL;
-  }
+  if (!is_str(n))
+    diag(rs, SMC_EBAD_VALUE, n, "a template must be a string");
+  else if (smc_template_compile(n->value, &t, &err))
+    compile_error(rs, n, "bad template", &err);
   return t;
 }
 

@@ -66,6 +66,13 @@ typedef struct pending_vote {
   int32_t partition;
 } pending_vote_t;
 
+/* What the voter knows of one partition. */
+typedef struct voter_part {
+  uint8_t assigned, caught_up;
+  int64_t catchup; /* the end offset at assignment */
+  int64_t next;    /* the next offset to fold, -1 = none yet */
+} voter_part_t;
+
 struct smc_voter {
   const smc_node_config_t *cfg;
   char *topic_in, *group, *store_dir, *client_id;
@@ -78,9 +85,7 @@ struct smc_voter {
   pthread_t thread;
   int thread_started;
   atomic_int stop, healthy;
-  uint8_t *assigned, *caught_up; /* [nparts] */
-  int64_t *catchup;              /* [nparts]: end offset at assignment */
-  int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
+  voter_part_t *part; /* [nparts] */
   pending_vote_t *pending;
   size_t npending, cap;
   size_t *slot;               /* [nslot]: index of pending by proposal id (i + 1; 0 = empty) */
@@ -239,7 +244,7 @@ static int on_vote_request(smc_voter_t *v, const smc_output_t *o, const char *id
   if (pending_find(v, id, n) >= 0)
     return 0;
   int32_t p = o->partition;
-  if (p >= 0 && p < v->nparts && v->assigned[p] && v->caught_up[p]) {
+  if (p >= 0 && p < v->nparts && v->part[p].assigned && v->part[p].caught_up) {
     smc_buf_reset(&v->idbuf);
     smc_buf_add(&v->idbuf, id, n);
     if (v->idbuf.oom)
@@ -448,7 +453,7 @@ static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char
     }
   }
   smc_buf_reset(&v->text);
-  smc_codec_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept,
+  smc_codec_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept, NULL,
                       has_reason ? reason : NULL, v->vote_key ? sig : NULL);
   if (v->text.oom)
     return SMC_ENOMEM;
@@ -469,11 +474,12 @@ static void cast_pending(smc_voter_t *v) {
   for (size_t i = 0; i < v->npending;) {
     pending_vote_t *pv = &v->pending[i];
     int32_t p = pv->partition;
-    if (p < 0 || p >= v->nparts || !v->assigned[p]) {
+    if (p < 0 || p >= v->nparts || !v->part[p].assigned) {
       pending_remove_at(v, i);
       continue;
     }
-    if (!v->caught_up[p] || cast_vote(v, p, pv->proposal, pv->object, pv->json, pv->json_len) < 0) {
+    if (!v->part[p].caught_up ||
+        cast_vote(v, p, pv->proposal, pv->object, pv->json, pv->json_len) < 0) {
       i++;
       continue;
     }
@@ -512,8 +518,8 @@ static int flush_batch(smc_voter_t *v, int force) {
   smc_kafka_part_t *l = calloc((size_t)v->nparts, sizeof *l);
   int n = 0;
   for (int32_t p = 0; l && p < v->nparts; p++)
-    if (v->assigned[p] && v->next[p] >= 0)
-      l[n++] = (smc_kafka_part_t){.partition = p, .offset = v->next[p]};
+    if (v->part[p].assigned && v->part[p].next >= 0)
+      l[n++] = (smc_kafka_part_t){.partition = p, .offset = v->part[p].next};
   smc_kafka_commit_async(v->consumer, v->topic_in, l, n);
   free(l);
   return 0;
@@ -582,10 +588,7 @@ static int on_assign(void *opaque, smc_kafka_part_t *parts, int n, const char *e
     parts[i].offset = applied > 0 ? applied : SMC_KAFKA_OFFSET_BEGINNING;
     if (p < 0 || p >= v->nparts)
       continue;
-    v->catchup[p] = parts[i].high;
-    v->caught_up[p] = 0;
-    v->next[p] = -1;
-    v->assigned[p] = 1;
+    v->part[p] = (voter_part_t){.assigned = 1, .catchup = parts[i].high, .next = -1};
     vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
          (long long)parts[i].high);
     if (applied >= parts[i].high)
@@ -611,7 +614,7 @@ static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lo
     int32_t p = parts[i].partition;
     if (p < 0 || p >= v->nparts)
       continue;
-    v->assigned[p] = 0;
+    v->part[p].assigned = 0;
     pending_drop_partition(v, p);
     vlog(v, SMC_LOG_INFO, p, "revoked");
   }
@@ -624,15 +627,15 @@ static const smc_kafka_group_handler_t group_handler = {
 
 /* The partition reached the end it had at assignment: held votes may go. */
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset) {
-  if (v->caught_up[p])
+  if (v->part[p].caught_up)
     return;
-  v->caught_up[p] = 1;
+  v->part[p].caught_up = 1;
   vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)offset);
 }
 
 static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
   int32_t p = m->partition;
-  int ok = p >= 0 && p < v->nparts && v->assigned[p];
+  int ok = p >= 0 && p < v->nparts && v->part[p].assigned;
   if (m->eof) {
     if (ok)
       mark_caught_up(v, p, m->offset);
@@ -660,7 +663,7 @@ static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
          "offset %lld: a settings event for a newer fold than this node's (%d): the partition "
          "stops here",
          (long long)m->offset, SMC_FOLD_VERSION);
-    v->assigned[p] = 0;
+    v->part[p].assigned = 0;
     smc_kafka_pause(v->consumer, v->topic_in, p);
     return;
   }
@@ -671,12 +674,12 @@ static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
     atomic_store(&v->stop, 1);
     return;
   }
-  v->next[p] = m->offset + 1;
+  v->part[p].next = m->offset + 1;
   v->offsets_moved = 1;
   if (v->unflushed++ == 0)
     v->flush_at = smc_now_ms() + FLUSH_MS;
-  if (v->next[p] >= v->catchup[p])
-    mark_caught_up(v, p, v->next[p]);
+  if (v->part[p].next >= v->part[p].catchup)
+    mark_caught_up(v, p, v->part[p].next);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
 }
 
@@ -761,10 +764,7 @@ static void voter_free(smc_voter_t *v) {
   free(v->group);
   free(v->store_dir);
   free(v->client_id);
-  free(v->assigned);
-  free(v->caught_up);
-  free(v->catchup);
-  free(v->next);
+  free(v->part);
   EVP_PKEY_free(v->vote_key);
   free(v);
 }
@@ -809,11 +809,7 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     goto fail;
   }
   v->nparts = n;
-  v->assigned = calloc((size_t)n, 1);
-  v->caught_up = calloc((size_t)n, 1);
-  v->catchup = calloc((size_t)n, sizeof *v->catchup);
-  v->next = calloc((size_t)n, sizeof *v->next);
-  if (!v->assigned || !v->caught_up || !v->catchup || !v->next) {
+  if (!(v->part = calloc((size_t)n, sizeof *v->part))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
