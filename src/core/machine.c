@@ -32,8 +32,8 @@ void smc_diags_close(smc_diags_t *d) {
   memset(d, 0, sizeof(*d));
 }
 
-void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
-                   const char *fmt, ...) {
+static void diags_addv(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
+                       const char *fmt, va_list ap) {
   if (!d)
     return;
   smc_diag_t dg;
@@ -44,10 +44,7 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
   dg.err.column = col;
   if (file)
     snprintf(dg.err.file, sizeof(dg.err.file), "%s", file);
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(dg.err.message, sizeof(dg.err.message), fmt, ap);
-  va_end(ap);
   for (size_t i = 0; i < d->count && d->count < MAX_DIAGS; i++) {
     const smc_diag_t *o = &d->items[i];
     if (o->err.code == code && o->err.line == line && o->err.column == col &&
@@ -63,6 +60,22 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
   if (smc_array_reserve(&d->items, &d->cap, d->count + 1, sizeof(*d->items), 16))
     return;
   d->items[d->count++] = dg;
+}
+
+void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
+                   const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diags_addv(d, code, warning, file, line, col, fmt, ap);
+  va_end(ap);
+}
+
+void smc_diags_at(smc_diags_t *d, const char *file, int code, const smc_yaml_node_t *n, int dflt,
+                  const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diags_addv(d, code, 0, file, n ? n->line : dflt, n ? n->col : dflt, fmt, ap);
+  va_end(ap);
 }
 
 static int diag_cmp(const void *a, const void *b) {
@@ -100,16 +113,8 @@ typedef struct compiler {
   int has_default_votes;
 } compiler_t;
 
-static void cdiag(compiler_t *c, int code, const smc_yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void cdiag(compiler_t *c, int code, const smc_yaml_node_t *n, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  smc_diags_add(c->diags, code, 0, c->file, n ? n->line : 1, n ? n->col : 1, "%s", msg);
-}
+/* An error of the definition at node n (line 1 when n is NULL). */
+#define cdiag(c, code, n, ...) smc_diags_at((c)->diags, (c)->file, code, n, 1, __VA_ARGS__)
 
 static int is_str(const smc_yaml_node_t *n) {
   return n && n->kind == SMC_YAML_SCALAR && !smc_yaml_is_null(n);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 static const char *const cmp_names[CMP_COUNT] = {"eq", "ne", "lt", "le", "gt", "ge"};
 
 typedef struct def {
@@ -17,19 +19,25 @@ typedef struct def {
   int done, busy;
 } def_t;
 
+/* A compiled object the rules own without a rule to hang it on. */
+typedef struct owned {
+  enum { OWN_EXPR, OWN_TEMPLATE, OWN_VARS } kind;
+  union {
+    smc_expr_t *expr;
+    smc_template_t *tpl;
+    smc_vars_t *vars;
+  } u;
+} owned_t;
+
 struct smc_rules {
   smc_rule_t *rules;
   def_t *defs;
   size_t ndefs;
   const char *file;
   smc_diags_t *diags;
-  /* owned compiled objects not attached to a rule */
-  smc_expr_t **exprs;
-  size_t nexprs;
-  smc_template_t **tpls;
-  size_t ntpls;
-  smc_vars_t **vars;
-  size_t nvars;
+  /* compiled objects not attached to a rule, freed with the rules */
+  struct owned *owned;
+  size_t nowned, capowned;
   /* every regex, compiled once per distinct pattern: an open-addressing
    * table keyed by "p:pattern" or "s:/pattern/flags" (rules borrow them) */
   struct re_slot {
@@ -42,16 +50,8 @@ struct smc_rules {
 /* ------------------------------------------------------------------ */
 /* arena and diagnostics */
 
-static void diag(smc_rules_t *rs, int code, const smc_yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void diag(smc_rules_t *rs, int code, const smc_yaml_node_t *n, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  smc_diags_add(rs->diags, code, 0, rs->file, n ? n->line : 0, n ? n->col : 0, "%s", msg);
-}
+/* An error of the rules at node n (line 0 when n is NULL). */
+#define diag(rs, code, n, ...) smc_diags_at((rs)->diags, (rs)->file, code, n, 0, __VA_ARGS__)
 
 static smc_rule_t *rule_new(smc_rules_t *rs, rkind_t kind) {
   smc_rule_t *r = calloc(1, sizeof(*r));
@@ -95,6 +95,27 @@ static void vars_free(smc_vars_t *v) {
   free(v->exprs);
   free(v->literals);
   memset(v, 0, sizeof(*v));
+}
+
+static void owned_free(owned_t *o) {
+  if (o->kind == OWN_EXPR) {
+    smc_expr_destroy(o->u.expr);
+  } else if (o->kind == OWN_TEMPLATE) {
+    smc_template_destroy(o->u.tpl);
+  } else {
+    vars_free(o->u.vars);
+    free(o->u.vars);
+  }
+}
+
+/* Keep o until the rules go: 0, or -1 (o freed) when out of memory. */
+static int own(smc_rules_t *rs, owned_t o) {
+  if (smc_array_reserve(&rs->owned, &rs->capowned, rs->nowned + 1, sizeof *rs->owned, 16)) {
+    owned_free(&o);
+    return -1;
+  }
+  rs->owned[rs->nowned++] = o;
+  return 0;
 }
 
 static void rule_free(smc_rule_t *r) {
@@ -150,22 +171,14 @@ void smc_rules_free(smc_rules_t *rs) {
     next = r->arena_next;
     rule_free(r);
   }
-  for (size_t i = 0; i < rs->nexprs; i++)
-    smc_expr_destroy(rs->exprs[i]);
-  for (size_t i = 0; i < rs->ntpls; i++)
-    smc_template_destroy(rs->tpls[i]);
-  for (size_t i = 0; i < rs->nvars; i++) {
-    vars_free(rs->vars[i]);
-    free(rs->vars[i]);
-  }
+  for (size_t i = 0; i < rs->nowned; i++)
+    owned_free(&rs->owned[i]);
   for (size_t i = 0; i < rs->capres; i++) {
     free(rs->res[i].key);
     smc_regex_destroy(rs->res[i].re);
   }
   free(rs->res);
-  free(rs->exprs);
-  free(rs->tpls);
-  free(rs->vars);
+  free(rs->owned);
   free(rs->defs);
   free(rs);
 }
@@ -262,28 +275,12 @@ static smc_template_t *compile_tpl(smc_rules_t *rs, const smc_yaml_node_t *n) {
 
 smc_expr_t *smc_rules_expr(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_expr_t *e = compile_expr(rs, n);
-  if (!e)
-    return NULL;
-  smc_expr_t **a = realloc(rs->exprs, (rs->nexprs + 1) * sizeof(*a));
-  if (!a) {
-    smc_expr_destroy(e);
-    return NULL;
-  }
-  rs->exprs = a;
-  return a[rs->nexprs++] = e;
+  return e && own(rs, (owned_t){OWN_EXPR, {.expr = e}}) == 0 ? e : NULL;
 }
 
 smc_template_t *smc_rules_template(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_template_t *t = compile_tpl(rs, n);
-  if (!t)
-    return NULL;
-  smc_template_t **a = realloc(rs->tpls, (rs->ntpls + 1) * sizeof(*a));
-  if (!a) {
-    smc_template_destroy(t);
-    return NULL;
-  }
-  rs->tpls = a;
-  return a[rs->ntpls++] = t;
+  return t && own(rs, (owned_t){OWN_TEMPLATE, {.tpl = t}}) == 0 ? t : NULL;
 }
 
 /* Split a dotted path; empty segments are bad names. */
@@ -353,16 +350,11 @@ static int compile_vars(smc_rules_t *rs, const smc_yaml_node_t *n, smc_vars_t *v
 }
 
 int smc_rules_vars(smc_rules_t *rs, const smc_yaml_node_t *n, smc_vars_t *v) {
-  smc_vars_t *own = calloc(1, sizeof(*own));
-  smc_vars_t **a = own ? realloc(rs->vars, (rs->nvars + 1) * sizeof(*a)) : NULL;
-  if (!a) {
-    free(own);
+  smc_vars_t *kept = calloc(1, sizeof(*kept));
+  if (!kept || own(rs, (owned_t){OWN_VARS, {.vars = kept}}))
     return SMC_ENOMEM;
-  }
-  rs->vars = a;
-  a[rs->nvars++] = own;
-  int rc = compile_vars(rs, n, own);
-  *v = *own;
+  int rc = compile_vars(rs, n, kept);
+  *v = *kept;
   return rc;
 }
 
