@@ -136,14 +136,20 @@ int smc_cli_text_opt(const smc_cli_text_opt_t *t, size_t n, int opt, const char 
   return 0;
 }
 
-int smc_cli_int_flag(const char *cmd, const char *flag, const char *s, long long lo, long long hi,
-                     long long *out) {
-  long long v;
-  if (smc_cli_int64(s, &v) || v < lo || v > hi) {
-    fprintf(stderr, "smc %s: --%s wants a number from %lld to %lld\n", cmd, flag, lo, hi);
-    return -1;
+int smc_cli_int_opt(const char *cmd, const smc_cli_int_opt_t *t, size_t n, int opt,
+                    const char *arg) {
+  for (size_t i = 0; i < n; i++) {
+    long long v;
+    if (t[i].opt != opt)
+      continue;
+    if (smc_cli_int64(arg, &v) || v < t[i].lo || v > t[i].hi) {
+      fprintf(stderr, "smc %s: --%s wants a number from %lld to %lld\n", cmd, t[i].flag, t[i].lo,
+              t[i].hi);
+      return -1;
+    }
+    *t[i].to = (int)v;
+    return 1;
   }
-  *out = v;
   return 0;
 }
 

@@ -65,10 +65,18 @@ typedef struct smc_cli_text_opt {
 } smc_cli_text_opt_t;
 /* When opt is one of the n options of t, store arg there: 1; else 0. */
 int smc_cli_text_opt(const smc_cli_text_opt_t *t, size_t n, int opt, const char *arg);
-/* A whole-number flag from lo to hi: 0 with *out set, or -1 with
- * "smc CMD: --FLAG wants a number from LO to HI" printed. */
-int smc_cli_int_flag(const char *cmd, const char *flag, const char *s, long long lo, long long hi,
-                     long long *out);
+/* An option whose argument is a whole number from lo to hi: its getopt
+ * value, its flag (for messages, without "--") and where. */
+typedef struct smc_cli_int_opt {
+  int opt;
+  const char *flag;
+  long long lo, hi;
+  int *to;
+} smc_cli_int_opt_t;
+/* When opt is one of the n options of t, store arg there: 1, or -1 with
+ * "smc CMD: --FLAG wants a number from LO to HI" printed; else 0. */
+int smc_cli_int_opt(const char *cmd, const smc_cli_int_opt_t *t, size_t n, int opt,
+                    const char *arg);
 /* The exit status for an SMC_E* code: 3 for unavailable, 1 otherwise. */
 int smc_cli_exit_for(int code);
 /* Print an error to stderr as "smc CMD: <wire code>: message [at path]". */

@@ -153,28 +153,20 @@ static int run_topics(int argc, char **argv) {
   smc_topics_options_default(&o);
   const char *file = NULL;
   int rc = SMC_EXIT_USAGE, opt, dry_run = 0;
-  long long v;
   optind = 1;
+  const smc_cli_int_opt_t ints[] = {{'p', "partitions", 1, 100000, &o.partitions},
+                                    {'r', "replication", 1, 32767, &o.replication},
+                                    {'m', "min-isr", 1, 32767, &o.min_isr}};
   while ((opt = smc_cli_getopt(&conn, argc, argv, "ho:X:", longopts, topics_usage)) != -1) {
+    int taken = smc_cli_int_opt("topics", ints, sizeof ints / sizeof ints[0], opt, optarg);
+    if (taken < 0)
+      goto out;
+    if (taken)
+      continue;
     switch (opt) {
     case SMC_CLI_OPT_HELP:
       rc = SMC_EXIT_OK;
       goto out;
-    case 'p':
-      if (smc_cli_int_flag("topics", "partitions", optarg, 1, 100000, &v))
-        goto out;
-      o.partitions = (int32_t)v;
-      break;
-    case 'r':
-      if (smc_cli_int_flag("topics", "replication", optarg, 1, 32767, &v))
-        goto out;
-      o.replication = (int)v;
-      break;
-    case 'm':
-      if (smc_cli_int_flag("topics", "min-isr", optarg, 1, 32767, &v))
-        goto out;
-      o.min_isr = (int)v;
-      break;
     case 'f':
       file = optarg;
       break;

@@ -703,12 +703,11 @@ int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *e
   if (!k)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int rc = smc_vote_sig_load_private(pem_file, &k->pkey, err);
-  if (rc) {
+  if (rc)
     free(k);
-    return rc;
-  }
-  *out = k;
-  return 0;
+  else
+    *out = k;
+  return rc;
 }
 
 void smc_vote_key_free(smc_vote_key_t *key) {
