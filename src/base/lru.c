@@ -90,17 +90,6 @@ static void node_free(lru_node_t *n) {
   free(n);
 }
 
-void smc_lru_destroy(smc_lru_t *l) {
-  if (!l)
-    return;
-  for (lru_node_t *n = l->head, *next; n; n = next) {
-    next = n->next;
-    node_free(n);
-  }
-  free(l->buckets);
-  free(l);
-}
-
 static void list_unlink(smc_lru_t *l, lru_node_t *n) {
   if (n->prev)
     n->prev->next = n->next;
@@ -138,6 +127,15 @@ static void lru_evict_tail(smc_lru_t *l) {
   l->bytes -= n->cost;
   node_free(n);
   l->count--;
+}
+
+void smc_lru_destroy(smc_lru_t *l) {
+  if (!l)
+    return;
+  while (l->count)
+    lru_evict_tail(l);
+  free(l->buckets);
+  free(l);
 }
 
 /* Evict from the tail until both bounds hold; the newest entry stays. */

@@ -42,7 +42,8 @@
 typedef struct dev {
   int nodes, voters, partitions, examples, log_level;
   const char *http, *prefix, *data_dir, *examples_dir, *topics_file, *vote_hook, *auth_tokens;
-  const char *vote_keys; /* dir of <voter id>.key files: those voters sign */
+  const char *vote_keys;                     /* dir of <voter id>.key files: those voters sign */
+  char topics_buf[1024], examples_buf[1024]; /* topics_file, examples_dir when found */
   char tmpdir[256];
   rd_kafka_t *host;
   rd_kafka_mock_cluster_t *mock;
@@ -126,12 +127,19 @@ static int start_mock(dev_t_ *d) {
   return d->bootstrap ? 0 : -1;
 }
 
+/* The topics file, and the examples directory when asked for: the ones
+ * given, else found (find_path). 0, or -1 (said why). */
+static int find_inputs(dev_t_ *d) {
+  d->topics_file = find_path(d->topics_file, "--topics FILE", "topics/topics.json", d->topics_buf,
+                             sizeof d->topics_buf);
+  if (d->topics_file && d->examples)
+    d->examples_dir = find_path(d->examples_dir, "--examples-dir", "examples/machines",
+                                d->examples_buf, sizeof d->examples_buf);
+  return d->topics_file && (!d->examples || d->examples_dir) ? 0 : -1;
+}
+
 static int create_topics(dev_t_ *d) {
-  char buf[1024];
-  const char *file =
-      find_path(d->topics_file, "--topics FILE", "topics/topics.json", buf, sizeof(buf));
-  if (!file)
-    return -1;
+  const char *file = d->topics_file;
   smc_topic_defs_t defs;
   smc_error_t err;
   smc_error_clear(&err);
@@ -215,11 +223,7 @@ static int cmp_str(const void *a, const void *b) {
 
 /* Register every *.yaml of the examples directory, in name order. */
 static int load_examples(dev_t_ *d) {
-  char buf[1024];
-  const char *dir =
-      find_path(d->examples_dir, "--examples-dir", "examples/machines", buf, sizeof(buf));
-  if (!dir)
-    return -1;
+  const char *dir = d->examples_dir;
   DIR *dp = opendir(dir);
   if (!dp) {
     fprintf(stderr, "smc dev: %s: %s\n", dir, strerror(errno));
@@ -379,7 +383,7 @@ static int run(int argc, char **argv) {
     }
     d.data_dir = d.tmpdir;
   }
-  if (start_mock(&d) < 0 || create_topics(&d) < 0)
+  if (find_inputs(&d) < 0 || start_mock(&d) < 0 || create_topics(&d) < 0)
     goto done;
   printf("smc dev: kafka bootstrap %s (in-process mock cluster, %d partitions)\n", d.bootstrap,
          d.partitions);

@@ -358,8 +358,21 @@ int smc_rules_vars(smc_rules_t *rs, const smc_yaml_node_t *n, smc_vars_t *v) {
   return rc;
 }
 
+static smc_rule_t *compile_list(smc_rules_t *rs, const smc_yaml_node_t *n, rkind_t kind,
+                                int field_ctx, const char *what);
 static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n);
 static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n);
+
+/* A rule where a field rule (field) or a block is expected: null is none, a
+ * list is its alternatives (OR), anything else a field rule
+ * (compile_field) or a block (compile_block). */
+static smc_rule_t *compile_rule(smc_rules_t *rs, const smc_yaml_node_t *n, int field) {
+  if (smc_yaml_is_null(n))
+    return NULL;
+  if (n->kind == SMC_YAML_SEQ)
+    return compile_list(rs, n, RK_OR, field, field ? "a field rule list" : "a rule list");
+  return field ? compile_field(rs, n) : compile_block(rs, n);
+}
 
 static int infer_field(const smc_yaml_node_t *n, int depth);
 
@@ -368,7 +381,7 @@ static smc_rule_t *compile_def(smc_rules_t *rs, def_t *d) {
   if (!d->done) {
     d->field = infer_field(d->node, 0);
     d->busy = 1;
-    d->compiled = d->field ? compile_field(rs, d->node) : compile_block(rs, d->node);
+    d->compiled = compile_rule(rs, d->node, d->field);
     d->busy = 0;
     d->done = 1;
   }
@@ -415,7 +428,7 @@ static smc_rule_t *compile_list(smc_rules_t *rs, const smc_yaml_node_t *n, rkind
   if (!r)
     return NULL;
   for (size_t i = 0; i < n->n; i++) {
-    smc_rule_t *k = field_ctx ? compile_field(rs, n->items[i]) : compile_block(rs, n->items[i]);
+    smc_rule_t *k = compile_rule(rs, n->items[i], field_ctx);
     if (!k) { /* an empty alternative always passes */
       if (!(k = rule_new(rs, RK_AND)))
         return NULL;
@@ -434,7 +447,7 @@ static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key, const
   if (!strcmp(key, "all") || !strcmp(key, "any")) {
     k = compile_list(rs, v, key[1] == 'l' ? RK_AND : RK_OR, field_ctx, key);
   } else if (!strcmp(key, "not")) {
-    smc_rule_t *inner = field_ctx ? compile_field(rs, v) : compile_block(rs, v);
+    smc_rule_t *inner = compile_rule(rs, v, field_ctx);
     if (inner && (k = rule_new(rs, RK_NOT)) && add_kid(k, inner))
       k = NULL;
   } else if (!strcmp(key, "expr")) {
@@ -462,13 +475,9 @@ static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key, const
   return 1;
 }
 
-/* A block: mapping of field paths to field rules (AND), or a list of blocks
- * (OR). NULL for null / empty. */
+/* A block (not null, not a list: compile_rule): a mapping of field paths to
+ * field rules (AND), or a bare string (a condition). */
 static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (smc_yaml_is_null(n))
-    return NULL;
-  if (n->kind == SMC_YAML_SEQ)
-    return compile_list(rs, n, RK_OR, 0, "a rule list");
   if (n->kind == SMC_YAML_SCALAR && smc_yaml_is_string(n)) {
     /* a bare string is a condition: short for {expr: ...} */
     smc_expr_t *e = compile_expr(rs, n);
@@ -507,7 +516,7 @@ static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
     if (parse_path(rs, k, k->value, &f->path) || !(f->path_text = strdup(k->value)))
       continue;
     f->path_len = strlen(f->path_text);
-    f->field = compile_field(rs, v);
+    f->field = compile_rule(rs, v, 1);
     add_kid(r, f);
   }
   return r;
@@ -690,9 +699,9 @@ static int compile_check_key(smc_rules_t *rs, smc_rule_t *r, const char *key,
     if (v->kind != SMC_YAML_MAP && !smc_yaml_is_null(v) && v->kind != SMC_YAML_SEQ)
       diag(rs, SMC_EBAD_VALUE, v, "fields takes a mapping of member names to rules");
     else
-      r->fields = compile_block(rs, v);
+      r->fields = compile_rule(rs, v, 0);
   } else if (!strcmp(key, "items")) {
-    r->items = compile_field(rs, v);
+    r->items = compile_rule(rs, v, 1);
   } else {
     for (int i = 0; i < CMP_COUNT; i++)
       if (!strcmp(key, cmp_names[i])) {
@@ -704,12 +713,8 @@ static int compile_check_key(smc_rules_t *rs, smc_rule_t *r, const char *key,
   return 1;
 }
 
-/* A field rule: a mapping of checks, or a list of field rules (OR). */
+/* A field rule (not null, not a list: compile_rule): a mapping of checks. */
 static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (smc_yaml_is_null(n))
-    return NULL;
-  if (n->kind == SMC_YAML_SEQ)
-    return compile_list(rs, n, RK_OR, 1, "a field rule list");
   if (n->kind != SMC_YAML_MAP) {
     diag(rs, SMC_EBAD_VALUE, n,
          "a field rule must be a mapping (type, required, regex, ...) or a list of them");
@@ -734,11 +739,11 @@ static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
 }
 
 smc_rule_t *smc_rules_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  return compile_block(rs, n);
+  return compile_rule(rs, n, 0);
 }
 
 smc_rule_t *smc_rules_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  return compile_field(rs, n);
+  return compile_rule(rs, n, 1);
 }
 
 static int in_list(const char *const *list, const char *s) {
