@@ -275,11 +275,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
                                            {"key", required_argument, NULL, O_KEY},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  memset(a, 0, sizeof(*a));
+  *a = (cli_args_t){.req.expect_version = -1, .wait_ms = 5000, .timeout_ms = -1};
   smc_cli_conn_init(&a->conn);
-  a->req.expect_version = -1;
-  a->wait_ms = 5000;
-  a->timeout_ms = -1;
   const smc_cli_text_opt_t texts[] = {
       {O_ID, &a->req.id},   {O_TO, &a->req.to},     {O_PROPOSER, &a->req.proposer},
       {O_VOTER, &a->voter}, {O_REASON, &a->reason}, {O_PROPOSAL, &a->proposal},

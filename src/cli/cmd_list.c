@@ -40,11 +40,8 @@ static int parse(int argc, char **argv, list_args_t *a, void (*usage)(FILE *)) {
                                            {"down-after", required_argument, NULL, O_DOWN},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  memset(a, 0, sizeof(*a));
+  *a = (list_args_t){.limit = 100, .timeout_ms = 30000, .down_ms = 10000};
   smc_cli_conn_init(&a->conn);
-  a->limit = 100;
-  a->timeout_ms = 30000;
-  a->down_ms = 10000;
   optind = 1;
   int opt;
   while ((opt = smc_cli_getopt(&a->conn, argc, argv, "ho:X:", longopts, usage)) != -1) {
