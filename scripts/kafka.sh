@@ -15,6 +15,8 @@
 #   KAFKA_START_TIMEOUT seconds to wait for the broker (default 120)
 #   KAFKA_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (default 30)
 #   KAFKA_FRESH=1      wipe the data dir before start
+#   KAFKA_REQUEST_LOG=1 log every completed request to <data>/requests.log
+#                      (kafka.request.logger at DEBUG; for counting requests)
 #   KAFKA_SASL_PORT    also open a SASL_PLAINTEXT listener (mechanism PLAIN) on
 #                      127.0.0.1:<this port>, next to the PLAINTEXT one
 #                      (restart keeps the running broker's SASL port)
@@ -237,6 +239,21 @@ logger.kafka.level = INFO
 logger.apache.name = org.apache.kafka
 logger.apache.level = INFO
 EOF
+  if [[ -n ${KAFKA_REQUEST_LOG:-} ]]; then
+    # every request the broker completes, one line each, for counting them
+    cat >>"$DATA/log4j2.properties" <<EOF
+appender.req.type = File
+appender.req.name = REQ
+appender.req.fileName = $DATA/requests.log
+appender.req.append = false
+appender.req.layout.type = PatternLayout
+appender.req.layout.pattern = %m%n
+logger.req.name = kafka.request.logger
+logger.req.level = DEBUG
+logger.req.additivity = false
+logger.req.appenderRef.req.ref = REQ
+EOF
+  fi
   cat >"$DATA/log4j2-tools.properties" <<EOF
 status = error
 appender.err.type = Console

@@ -63,6 +63,12 @@ typedef struct smc_propose_req {
   const char *id;         /* NULL = smc_client_proposal_id's choice */
   const char *proposer;
   const char *correlation;
+  /* 1: the caller learns the decision from a fold of the log (a gateway on
+   * the node folding the object's partition), not from <prefix>confirmations.
+   * The proposal then carries the header smc-ack: decided, and the committer
+   * may take up to its --commit-max-interval-ms to publish the confirmation
+   * (fewer, larger transactions). Only smc_client_send_start honours it. */
+  int ack_decided;
 } smc_propose_req_t;
 
 /*

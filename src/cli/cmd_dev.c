@@ -77,9 +77,13 @@ static void usage(FILE *out) {
 }
 
 /* The mock broker answers a fetch only when fetch.wait.max.ms has passed if
- * no data is there, so a short wait keeps dev latency low (a consumer-only
- * property: producers skip it, smc_kconf_consumer_only). */
+ * no data is there (a record produced meanwhile does not end the wait), so
+ * the wait is what a record waits before it is folded: 2 ms for the
+ * committers, whose folds answer the gateway; 5 ms for the rest, since every
+ * idle fetch costs the process CPU (a consumer-only property: producers skip
+ * it, smc_kconf_consumer_only). */
 static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
+static const char *const dev_committer_props[] = {"fetch.wait.max.ms", "2", NULL};
 
 /* The path given by flag, else the first existing one of rel and its copy
  * in the source tree; NULL (said why) when there is none. */
@@ -171,6 +175,7 @@ static int start_nodes(dev_t_ *d) {
     smc_node_config_default(&c);
     c.bootstrap = d->bootstrap;
     c.kafka_props = dev_props;
+    c.committer_kafka_props = dev_committer_props;
     c.prefix = d->prefix;
     c.node_id = id;
     c.data_dir = dir;

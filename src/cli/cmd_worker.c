@@ -64,6 +64,7 @@ enum {
   S_REGISTRATION_KEY,
   S_TXN_DEADLINE,
   S_CHANGELOG,
+  S_COMMIT_MAX_INTERVAL,
   S_COUNT
 };
 
@@ -111,6 +112,7 @@ static const struct {
     [S_REGISTRATION_KEY] = {"registration_key", "SMC_REGISTRATION_KEY"},
     [S_TXN_DEADLINE] = {"txn_deadline_ms", "SMC_TXN_DEADLINE_MS"},
     [S_CHANGELOG] = {"changelog", "SMC_CHANGELOG"},
+    [S_COMMIT_MAX_INTERVAL] = {"commit_max_interval_ms", "SMC_COMMIT_MAX_INTERVAL_MS"},
 };
 
 typedef struct worker_opts {
@@ -146,6 +148,8 @@ static void usage(FILE *out) {
           "                         librdkafka's lines too)\n"
           "  --tick-ms MS           tick interval while timers are pending (default 200)\n"
           "  --commit-interval-ms MS, --commit-max-records N   transaction size (10, 1000)\n"
+          "  --commit-max-interval-ms MS  transaction age when every proposal in it is\n"
+          "                         answered by a local fold (header smc-ack; 100)\n"
           "  --session-timeout-ms MS  consumer group session timeout (default 10000)\n"
           "  --txn-deadline-ms MS   longest wait for one transactional call before the\n"
           "                         committer abandons its producer (default 40000)\n"
@@ -396,6 +400,7 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
   } ints[] = {{S_VOTE_HOOK_TIMEOUT, "vote hook timeout", 1, &c->vote_hook_timeout_ms},
               {S_TICK_MS, "tick-ms", 1, &c->tick_ms},
               {S_COMMIT_INTERVAL, "commit-interval-ms", 1, &c->commit_interval_ms},
+              {S_COMMIT_MAX_INTERVAL, "commit-max-interval-ms", 1, &c->commit_max_interval_ms},
               {S_COMMIT_MAX, "commit-max-records", 1, &c->commit_max_records},
               {S_SESSION_TIMEOUT, "session-timeout-ms", 1000, &c->session_timeout_ms},
               {S_TXN_DEADLINE, "txn-deadline-ms", 1000, &c->txn_deadline_ms}};
@@ -447,7 +452,7 @@ enum {
   OPT_COMMIT_INTERVAL,
   OPT_COMMIT_MAX,
   OPT_SESSION,
-  OPT_LIMIT /* OPT_LIMIT + (S_MAX_EVENT_BYTES .. S_HTTP_CACHE_MB) */
+  OPT_LIMIT /* OPT_LIMIT + (S_MAX_EVENT_BYTES .. S_COUNT - 1) */
 };
 
 static int run(int argc, char **argv) {
@@ -470,6 +475,7 @@ static int run(int argc, char **argv) {
       {"commit-max-records", required_argument, NULL, OPT_COMMIT_MAX},
       {"session-timeout-ms", required_argument, NULL, OPT_SESSION},
       {"txn-deadline-ms", required_argument, NULL, OPT_LIMIT + S_TXN_DEADLINE},
+      {"commit-max-interval-ms", required_argument, NULL, OPT_LIMIT + S_COMMIT_MAX_INTERVAL},
       {"max-event-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_EVENT_BYTES},
       {"max-data-bytes", required_argument, NULL, OPT_LIMIT + S_MAX_DATA_BYTES},
       {"max-queue", required_argument, NULL, OPT_LIMIT + S_MAX_QUEUE},
@@ -563,7 +569,7 @@ static int run(int argc, char **argv) {
       idx = S_SESSION_TIMEOUT;
       break;
     default:
-      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt <= OPT_LIMIT + S_CHANGELOG) {
+      if (opt >= OPT_LIMIT + S_MAX_EVENT_BYTES && opt < OPT_LIMIT + S_COUNT) {
         idx = opt - OPT_LIMIT;
         break;
       }

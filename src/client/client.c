@@ -430,8 +430,8 @@ void smc_client_destroy(smc_client_t *c) {
  * tracks its delivery report (delivery_finish waits for it and releases
  * it). 0, or SMC_EKAFKA when it could not even be queued.
  */
-static int produce_start(smc_client_t *c, const char *key, const char *value, delivery_t **out,
-                         smc_error_t *err) {
+static int produce_start(smc_client_t *c, const char *key, const char *value, int ack_decided,
+                         delivery_t **out, smc_error_t *err) {
   *out = NULL;
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d)
@@ -439,8 +439,12 @@ static int produce_start(smc_client_t *c, const char *key, const char *value, de
   pthread_cond_init(&d->cond, NULL);
   d->refs = 2;
   const char *why = NULL;
-  int e = smc_kafka_send(c->producer, c->t_proposals, -1, key, strlen(key), value, strlen(value), d,
-                         &why);
+  smc_kafka_send_t s = {.m = {c->t_proposals, -1, key, strlen(key), value, strlen(value)},
+                        .header = ack_decided ? "smc-ack" : NULL,
+                        .header_value = "decided",
+                        .msg_opaque = d,
+                        .deadline = -1};
+  int e = smc_kafka_send_msg(c->producer, &s, &why);
   if (e < 0) {
     pthread_cond_destroy(&d->cond);
     free(d);
@@ -485,7 +489,7 @@ static int delivery_finish(smc_client_t *c, delivery_t *d, int timeout_ms, int64
 static int produce_wait(smc_client_t *c, const char *key, const char *value, int timeout_ms,
                         smc_error_t *err) {
   delivery_t *d = NULL;
-  int rc = produce_start(c, key, value, &d, err);
+  int rc = produce_start(c, key, value, 0, &d, err);
   return rc ? rc : delivery_finish(c, d, timeout_ms, NULL, err);
 }
 
@@ -608,7 +612,7 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
   if ((rc = dump_event(proposal_json(req, id), &value, err)))
     return rc;
   if (started) {
-    rc = produce_start(c, req->object, value, started, err);
+    rc = produce_start(c, req->object, value, req->ack_decided, started, err);
     free(value);
     return rc;
   }

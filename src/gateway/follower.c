@@ -387,11 +387,8 @@ static void on_confirmation(gw_follower_t *f, const smc_kafka_msg_t *m) {
   record_text(f, m->value, m->value_len, 1);
 }
 
-void smc_gw_record_confirmation(gw_follower_t *f, json_t *c) {
-  char *text = json_dumps(c, JSON_COMPACT);
-  if (text)
-    record_text(f, text, strlen(text), 0);
-  free(text);
+void smc_gw_record_confirmation(gw_follower_t *f, const char *text, size_t len) {
+  record_text(f, text, len, 0);
 }
 
 static void *follower_main(void *arg) {

@@ -20,6 +20,9 @@
 #include "smc/fold.h"
 
 #define HARD_MARGIN 4096 /* connections above max_connections that still get a 503 */
+/* the socket context of a connection that came beyond max_connections */
+static char conn_over_limit;
+#define CONN_OVER_LIMIT ((void *)&conn_over_limit)
 
 #define MAX_HTTP_THREADS 16
 
@@ -599,8 +602,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ctx->start_ms = smc_now_ms();
     *con_cls = ctx;
     r.start_ms = ctx->start_ms;
-    if ((unsigned)atomic_load(&gw->connections) > gw->max_connections ||
-        atomic_load(&gw->stopping)) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if ((ci && ci->socket_context == CONN_OVER_LIMIT) || atomic_load(&gw->stopping)) {
       ctx->answered = 1;
       return smc_gw_reply_error(&r, 503, SMC_EUNAVAILABLE, "too many connections; retry later");
     }
@@ -699,12 +703,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-  (void)conn, (void)socket_context;
+  (void)conn;
   smc_gateway_t *gw = cls;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-    atomic_fetch_add(&gw->connections, 1);
-  else
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    /* the connections beyond max_connections, in the order they came, get
+     * their 503 (and are closed); counting at the first request instead
+     * would refuse every connection while many are open at once */
+    if ((unsigned)atomic_fetch_add(&gw->connections, 1) >= gw->max_connections)
+      *socket_context = CONN_OVER_LIMIT;
+  } else {
     atomic_fetch_sub(&gw->connections, 1);
+  }
   smc_metrics_gauge_set("smc_http_connections", NULL, atomic_load(&gw->connections));
 }
 

@@ -42,7 +42,7 @@ smc_machine_t *smc_gw_catalog_get(gw_follower_t *f, const char *name);
 /* 1 when a machine of that name is in the catalog. */
 int smc_gw_catalog_get_exists(gw_follower_t *f, const char *name);
 /* Record a confirmation the gateway received directly (as if followed). */
-void smc_gw_record_confirmation(gw_follower_t *f, json_t *c);
+void smc_gw_record_confirmation(gw_follower_t *f, const char *text, size_t len);
 /* Add a machine the gateway registered itself (takes a new reference). */
 void smc_gw_catalog_put(gw_follower_t *f, smc_machine_t *m);
 /* Sorted JSON array of {name, hash, description} (new reference). */

@@ -158,7 +158,10 @@ static enum MHD_Result propose_start(gw_req_t *r, smc_propose_req_t *req, int64_
   smc_error_t err;
   smc_error_clear(&err);
   int rc = smc_client_proposal_id(req, w->id, &err); /* the client's rule: one place */
-  if (!rc && smc_answers_serves_object(r->gw->answers, req->object) == SMC_EINCOMPATIBLE)
+  int serves = rc ? 0 : smc_answers_serves_object(r->gw->answers, req->object);
+  /* a local fold answers: its committer need not hurry the confirmation */
+  req->ack_decided = from == SMC_ANSWER_DECIDED && serves == 1;
+  if (serves == SMC_EINCOMPATIBLE)
     rc = smc_error_set(&err, SMC_EINCOMPATIBLE, NULL,
                        "the partition of '%s' is stopped here at a settings event for a newer "
                        "fold than this node's (%d); nothing was written",
@@ -213,6 +216,8 @@ static enum MHD_Result put_resume(gw_req_t *r) {
     rc = smc_error_set(&err, w->a.status ? w->a.status : SMC_EINTERNAL, NULL,
                        "the decision could not be read");
   } else {
+    /* the gateway's cache learns the decision as the fold wrote it */
+    smc_gw_record_confirmation(r->gw->follower, w->a.json, w->a.len);
     if (w->own >= 0 && !json_is_true(json_object_get(conf, "duplicate")) &&
         json_integer_value(json_object_get(conf, "offset")) < w->own)
       json_object_set_new(conf, "duplicate", json_true());
@@ -386,10 +391,8 @@ static enum MHD_Result put_answer(gw_req_t *r, put_wait_t *w, int rc, json_t *co
   snprintf(id, sizeof id, "%s", w->id);
   int votes = w->votes;
   put_release(r);
-  if (rc == 0 && conf) {
-    smc_gw_record_confirmation(r->gw->follower, conf);
+  if (rc == 0 && conf)
     return reply_confirmation(r, conf, object, machine);
-  }
   if (rc == 0 || (rc == SMC_EUNAVAILABLE && votes)) {
     smc_gw_proposal_sent(r->gw->follower, id, object, machine, tname, "pending");
     return smc_gw_reply_json(r, 202,

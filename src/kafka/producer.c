@@ -2,6 +2,8 @@
 #include "kafka/producer.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
 
 #include "base/clock.h"
 #include "smc/error.h"
@@ -15,19 +17,39 @@ int smc_kafka_send(smc_kafka_t *rk, const char *topic, int32_t partition, const 
 int smc_kafka_send_until(smc_kafka_t *rk, const char *topic, int32_t partition, const void *key,
                          size_t klen, const void *value, size_t vlen, void *msg_opaque,
                          int64_t deadline, const char **why) {
+  smc_kafka_send_t s = {.m = {topic, partition, key, klen, value, vlen},
+                        .msg_opaque = msg_opaque,
+                        .deadline = deadline};
+  return smc_kafka_send_msg(rk, &s, why);
+}
+
+int smc_kafka_send_msg(smc_kafka_t *rk, const smc_kafka_send_t *s, const char **why) {
+  rd_kafka_vu_t vu[8];
+  size_t n = 0;
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = s->m.topic};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_PARTITION,
+                            .u.i32 = s->m.partition < 0 ? RD_KAFKA_PARTITION_UA : s->m.partition};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_KEY,
+                            .u.mem = {(void *)s->m.key, s->m.key ? s->m.klen : 0}};
+  vu[n++] =
+      (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)s->m.value, s->m.vlen}};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY};
+  vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = s->msg_opaque};
+  if (s->header)
+    vu[n++] =
+        (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_HEADER,
+                        .u.header = {s->header, s->header_value, (ssize_t)strlen(s->header_value)}};
   for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-        RD_KAFKA_V_KEY(key, key ? klen : 0), RD_KAFKA_V_VALUE((void *)value, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, n);
+    if (!error)
       return 0;
+    rd_kafka_resp_err_t e = rd_kafka_error_code(error);
+    rd_kafka_error_destroy(error);
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       *why = rd_kafka_err2str(e);
       return smc_kafka_error_code(e, 1);
     }
-    if (deadline >= 0 && smc_now_ms() >= deadline) {
+    if (s->deadline >= 0 && smc_now_ms() >= s->deadline) {
       *why = "the producer's queue stayed full until the deadline";
       return SMC_EUNAVAILABLE;
     }

@@ -42,6 +42,17 @@ typedef struct smc_kafka_out {
   size_t vlen;
 } smc_kafka_out_t;
 
+/* One message for smc_kafka_send_msg: smc_kafka_send_until's arguments,
+ * and at most one header (name and NUL-terminated value; NULL: none). */
+typedef struct smc_kafka_send {
+  smc_kafka_out_t m;
+  const char *header, *header_value;
+  void *msg_opaque;
+  int64_t deadline;
+} smc_kafka_send_t;
+
+int smc_kafka_send_msg(smc_kafka_t *rk, const smc_kafka_send_t *s, const char **why);
+
 /* init_transactions of a producer opened with a transactional.id. 0, or
  * SMC_EUNAVAILABLE (timed out) / SMC_EKAFKA with why filled. */
 int smc_kafka_txn_init(smc_kafka_t *rk, int timeout_ms, char *why, size_t len);

@@ -38,6 +38,7 @@ void smc_msgrec_clamp_time(int on) { atomic_store(&clamp_time, on); }
 void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
   m->correlation = m->reply_to = NULL;
   m->owned_correlation = m->owned_reply_to = 0;
+  m->ack_decided = 0;
   rd_kafka_headers_t *hdrs = NULL;
   if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     size_t used = 0;
@@ -45,6 +46,11 @@ void smc_msgrec_init(smc_msgrec_t *m, const rd_kafka_message_t *rkm) {
         header_copy(hdrs, "smc-correlation", m->buf, sizeof m->buf, &used, &m->owned_correlation);
     m->reply_to =
         header_copy(hdrs, "smc-reply-to", m->buf, sizeof m->buf, &used, &m->owned_reply_to);
+    const void *val = NULL;
+    size_t size = 0;
+    m->ack_decided =
+        rd_kafka_header_get_last(hdrs, "smc-ack", &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        val && size == 7 && !memcmp(val, "decided", 7);
   }
   rd_kafka_timestamp_type_t tstype;
   int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);

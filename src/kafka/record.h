@@ -18,6 +18,7 @@ typedef struct smc_msgrec {
   smc_record_t rec;
   char *correlation, *reply_to;
   int owned_correlation, owned_reply_to; /* 1: malloc'd, not in buf */
+  int ack_decided; /* header smc-ack: decided (its producer learns the decision from a fold) */
   char buf[256];
 } smc_msgrec_t;
 

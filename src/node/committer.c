@@ -110,6 +110,7 @@ typedef struct batch {
   smc_kv_t *below; /* &storekv, or the in-flight batch's kv */
   int64_t *next;   /* [nparts]: next offset to commit, -1 = none */
   int records;
+  int urgent;    /* a record's producer may wait for its confirmation */
   int64_t start; /* when its first record was folded (ms) */
   out_rec_t *outs;
   size_t nouts, outs_cap;
@@ -496,6 +497,7 @@ static int batch_init(smc_committer_t *c, batch_t *b) {
 static void batch_reset(smc_committer_t *c, batch_t *b) {
   smc_overlay_clear(b->ov);
   b->records = 0;
+  b->urgent = 0;
   b->nouts = 0;
   b->text_len = 0;
   b->published = 0;
@@ -714,10 +716,17 @@ out:
  * Stops when b stops being the stream batch (it was handed over as a job, or
  * is being dropped). On failure the transaction is aborted and b marked.
  */
+/* Whether b has outputs to stream now (jlock held). A batch nobody waits for
+ * is produced at its commit instead, in fewer and larger requests (one per
+ * partition, not one per linger period). */
+static int stream_pending(const batch_t *b) {
+  return b->urgent && !b->stream_err && b->published < b->nouts;
+}
+
 static void stream_outputs(smc_committer_t *c, batch_t *b) {
   for (;;) {
     pthread_mutex_lock(&c->jlock);
-    if (c->stream != b || b->stream_err || b->published >= b->nouts) {
+    if (c->stream != b || !stream_pending(b)) {
       pthread_mutex_unlock(&c->jlock);
       return;
     }
@@ -839,7 +848,7 @@ static void *commit_main(void *arg) {
     if (c->cstop)
       break;
     batch_t *st = c->stream;
-    if (st && !st->stream_err && st->published < st->nouts) {
+    if (st && stream_pending(st)) {
       pthread_mutex_unlock(&c->jlock);
       stream_outputs(c, st);
       pthread_mutex_lock(&c->jlock);
@@ -1199,6 +1208,7 @@ static void handle_message(smc_committer_t *c, smc_kafka_msg_t *m) {
   smc_msgrec_t mr;
   smc_kafka_msg_record(&mr, m);
   int rc = smc_fold_apply(c->fold, &b->kv, &mr.rec, committer_emit, c);
+  int ack_decided = mr.ack_decided;
   smc_msgrec_close(&mr);
   if (rc == SMC_EINCOMPATIBLE) {
     stop_partition(c, m->partition, m->offset);
@@ -1216,6 +1226,11 @@ static void handle_message(smc_committer_t *c, smc_kafka_msg_t *m) {
   b->next[m->partition] = m->offset + 1;
   c->folded_end[m->partition] = m->offset + 1;
   b->records++;
+  if (!ack_decided && !b->urgent) { /* the commit thread reads it under jlock */
+    pthread_mutex_lock(&c->jlock);
+    b->urgent = 1;
+    pthread_mutex_unlock(&c->jlock);
+  }
   smc_metrics_counter_add("smc_records_folded_total", "role=\"committer\"", 1);
 }
 
@@ -1306,13 +1321,25 @@ static void update_lag(smc_committer_t *c, int64_t now) {
   }
 }
 
+/* How old batch b may grow before it is committed: commit_interval_ms when
+ * some record's producer may be waiting for its confirmation (Kafka-native
+ * clients, ack=confirmed, votes, ticks), else commit_max_interval_ms: every
+ * record came from a gateway that answers from a local fold (header smc-ack:
+ * decided), so nobody waits for this transaction but the log's readers, and
+ * fewer, larger transactions cost the broker less per record. */
+static int batch_interval(const smc_committer_t *c, const batch_t *b) {
+  if (b->urgent || c->cfg->commit_max_interval_ms < c->cfg->commit_interval_ms)
+    return c->cfg->commit_interval_ms;
+  return c->cfg->commit_max_interval_ms;
+}
+
 /* Poll timeout for the fold loop: until the front batch is due; briefly when
  * it is due but the commit thread is busy (the batch keeps growing). */
 static int poll_timeout(smc_committer_t *c, int64_t now) {
   const batch_t *f = &c->batch[c->front];
   if (f->records == 0)
     return 20;
-  int64_t left = f->start + c->cfg->commit_interval_ms - now;
+  int64_t left = f->start + batch_interval(c, f) - now;
   if (left > 0)
     return (int)left;
   return c->inflight ? 1 : 0;
@@ -1378,8 +1405,7 @@ static void *committer_main(void *arg) {
     int64_t now = smc_now_ms();
     const batch_t *f = &c->batch[c->front];
     if (f->records > 0 && !c->need_resync &&
-        (f->records >= c->cfg->commit_max_records ||
-         now - f->start >= c->cfg->commit_interval_ms) &&
+        (f->records >= c->cfg->commit_max_records || now - f->start >= batch_interval(c, f)) &&
         settle(c, 0) && !c->need_resync)
       dispatch(c);
     maybe_tick(c, now);
@@ -1427,8 +1453,8 @@ static int snapshot_start(smc_committer_t *c, smc_error_t *err) {
 }
 
 static smc_kafka_t *new_consumer(smc_committer_t *c, smc_error_t *err) {
-  return smc_node_group_member(c->cfg, c->group, c->txn_id, &group_handler, c, "committer consumer",
-                               err);
+  return smc_node_group_member(c->cfg, c->group, c->txn_id, &group_handler,
+                               c->cfg->committer_kafka_props, c, "committer consumer", err);
 }
 
 static void committer_free(smc_committer_t *c) {

@@ -38,6 +38,7 @@ void smc_node_config_default(smc_node_config_t *c) {
   c->committer = 1;
   c->vote_hook_timeout_ms = 5000;
   c->commit_interval_ms = 10;
+  c->commit_max_interval_ms = 100;
   c->commit_max_records = 1000;
   c->changelog = 1;
   c->tick_ms = 200;
@@ -116,8 +117,8 @@ char *smc_node_group_name(const char *prefix, const char *role) {
 
 static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *group,
                                    const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
-                                   const smc_kafka_group_handler_t *h, void *opaque,
-                                   const char *what, smc_error_t *err) {
+                                   const smc_kafka_group_handler_t *h, const char *const *props,
+                                   void *opaque, const char *what, smc_error_t *err) {
   char errstr[512];
   char sto[32];
   snprintf(sto, sizeof sto, "%d", cfg->session_timeout_ms);
@@ -139,7 +140,7 @@ static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *gro
                            .client_id = client_id,
                            .eof = 1,
                            .base = kv,
-                           .props = cfg->kafka_props,
+                           .props = props ? props : cfg->kafka_props,
                            .rebalance_cb = rebalance_cb,
                            .group = h,
                            .opaque = opaque};
@@ -152,13 +153,14 @@ static smc_kafka_t *group_consumer(const smc_node_config_t *cfg, const char *gro
 smc_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *group,
                                      const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
                                      void *opaque, const char *what, smc_error_t *err) {
-  return group_consumer(cfg, group, client_id, rebalance_cb, NULL, opaque, what, err);
+  return group_consumer(cfg, group, client_id, rebalance_cb, NULL, NULL, opaque, what, err);
 }
 
 smc_kafka_t *smc_node_group_member(const smc_node_config_t *cfg, const char *group,
                                    const char *client_id, const smc_kafka_group_handler_t *h,
-                                   void *opaque, const char *what, smc_error_t *err) {
-  return group_consumer(cfg, group, client_id, NULL, h, opaque, what, err);
+                                   const char *const *props, void *opaque, const char *what,
+                                   smc_error_t *err) {
+  return group_consumer(cfg, group, client_id, NULL, h, props, opaque, what, err);
 }
 
 void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o) {
@@ -356,9 +358,9 @@ int smc_node_start(const smc_node_config_t *cfg, smc_node_t **out, smc_error_t *
   if (!cfg->committer && !cfg->voter_id)
     return smc_error_set(err, SMC_EINVALID_ARGUMENT, NULL,
                          "no role: enable the committer or give a voter id");
-  if (cfg->commit_interval_ms < 1 || cfg->commit_max_records < 1 || cfg->tick_ms < 1 ||
-      cfg->session_timeout_ms < 1000 || cfg->vote_hook_timeout_ms < 1 ||
-      cfg->txn_deadline_ms < 1000)
+  if (cfg->commit_interval_ms < 1 || cfg->commit_max_interval_ms < 1 ||
+      cfg->commit_max_records < 1 || cfg->tick_ms < 1 || cfg->session_timeout_ms < 1000 ||
+      cfg->vote_hook_timeout_ms < 1 || cfg->txn_deadline_ms < 1000)
     return smc_error_set(
         err, SMC_EINVALID_ARGUMENT, NULL,
         "intervals must be positive (session timeout and transaction deadline at least 1000 ms)");

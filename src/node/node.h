@@ -27,22 +27,27 @@ typedef struct smc_node smc_node_t;
 typedef struct smc_node_config {
   const char *bootstrap;
   const char *const *kafka_props; /* k,v,...,NULL passthrough to librdkafka */
-  const char *prefix;             /* topic prefix, default "smc." */
-  const char *node_id;      /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
-  const char *data_dir;     /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
-  int committer;            /* run the committer role */
-  const char *voter_id;     /* non-NULL: run the voter role as this voter identity */
-  const char *vote_key;     /* optional PEM Ed25519 private key: the voter signs its votes */
-  const char *vote_hook;    /* optional command; proposal JSON on stdin; exit 0 accepts,
-                               else rejects with its stdout as the reason */
-  int vote_hook_timeout_ms; /* default 5000; a timeout rejects */
-  int commit_interval_ms;   /* default 10 */
-  int commit_max_records;   /* default 1000 */
-  int tick_ms;              /* default 200 */
-  int session_timeout_ms;   /* default 10000 */
-  int txn_deadline_ms;      /* committer: the longest wait for one transactional call
-                               before its producer is abandoned (kafka/txn.h; 40000) */
-  int log_level;            /* 0 error .. 3 debug */
+  /* non-NULL: the committer's consumer takes these instead of kafka_props
+   * (smc dev: a shorter fetch wait, which the mock cluster needs) */
+  const char *const *committer_kafka_props;
+  const char *prefix;         /* topic prefix, default "smc." */
+  const char *node_id;        /* for logs, /info, transactional.id = "smc-committer-<node_id>" */
+  const char *data_dir;       /* RocksDB dirs: <data_dir>/committer, <data_dir>/voter-<id> */
+  int committer;              /* run the committer role */
+  const char *voter_id;       /* non-NULL: run the voter role as this voter identity */
+  const char *vote_key;       /* optional PEM Ed25519 private key: the voter signs its votes */
+  const char *vote_hook;      /* optional command; proposal JSON on stdin; exit 0 accepts,
+                                 else rejects with its stdout as the reason */
+  int vote_hook_timeout_ms;   /* default 5000; a timeout rejects */
+  int commit_interval_ms;     /* default 10 */
+  int commit_max_interval_ms; /* default 100: when no record of the batch needs its
+                                 confirmation soon (all carry smc-ack: decided) */
+  int commit_max_records;     /* default 1000 */
+  int tick_ms;                /* default 200 */
+  int session_timeout_ms;     /* default 10000 */
+  int txn_deadline_ms;        /* committer: the longest wait for one transactional call
+                                 before its producer is abandoned (kafka/txn.h; 40000) */
+  int log_level;              /* 0 error .. 3 debug */
   /* Memory of each RocksDB store the node opens (the committer's, the
    * voter's): the shared block cache, and the memtable size per column
    * family (all memtables of a store together stay under 4x that). */

@@ -56,10 +56,12 @@ smc_kafka_t *smc_node_group_consumer(const smc_node_config_t *cfg, const char *g
                                      const char *client_id, smc_kafka_rebalance_fn rebalance_cb,
                                      void *opaque, const char *what, smc_error_t *err);
 /* The same with the rebalance skeleton of kafka/group.h calling h (which
- * must outlive the consumer) with opaque. */
+ * must outlive the consumer) with opaque; props (NULL: cfg->kafka_props) are
+ * the pass-through properties. */
 smc_kafka_t *smc_node_group_member(const smc_node_config_t *cfg, const char *group,
                                    const char *client_id, const smc_kafka_group_handler_t *h,
-                                   void *opaque, const char *what, smc_error_t *err);
+                                   const char *const *props, void *opaque, const char *what,
+                                   smc_error_t *err);
 
 /* The fold configuration of a role: the defaults, then cfg's limits (a zero
  * limit keeps its default), for a topic of `partitions` partitions. */

@@ -725,8 +725,8 @@ out:
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static smc_kafka_t *new_consumer(smc_voter_t *v, smc_error_t *err) {
-  return smc_node_group_member(v->cfg, v->group, v->client_id, &group_handler, v, "voter consumer",
-                               err);
+  return smc_node_group_member(v->cfg, v->group, v->client_id, &group_handler, NULL, v,
+                               "voter consumer", err);
 }
 
 static smc_kafka_t *new_producer(smc_voter_t *v, smc_error_t *err) {

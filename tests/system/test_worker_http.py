@@ -11,8 +11,11 @@ from conftest import BIN, MACHINES, wait_for
 
 
 def get(addr, path):
-    with urllib.request.urlopen("http://%s%s" % (addr, path), timeout=10) as r:
-        return r.status, r.read().decode()
+    try:
+        with urllib.request.urlopen("http://%s%s" % (addr, path), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def test_worker_serves_info_and_metrics(cluster):
@@ -100,3 +103,57 @@ def test_waiting_requests_hold_no_thread(cluster):
     assert len({r[1]["proposal"] for r in results}) == n
     assert threads_waiting <= threads_before + 8, (threads_before, threads_waiting)
     assert w.stop() == 0
+
+
+def test_locally_answered_proposals_commit_lazily(cluster):
+    """A PUT the gateway answers from its own fold (ack=decided) is proposed
+    with the header smc-ack: decided, and a batch of only such proposals is
+    committed once --commit-max-interval-ms old, not every
+    --commit-interval-ms: the answer does not wait for it. A proposal whose
+    producer waits for its confirmation (ack=confirmed, a Kafka-native
+    client) makes its batch urgent again: it commits at once, taking the
+    held decisions with it. On stop the held batch is committed."""
+    w = cluster.worker("h1", extra=["--http", "127.0.0.1:0", "--commit-max-interval-ms", "600000",
+                                    "--commit-max-records", "100000"])
+    m = wait_for(lambda: re.search(r'http gateway on ([0-9.]+:[0-9]+)', w.log()), 30)
+    assert m, w.log()[-3000:]
+    addr = m.group(1)
+    cluster.apply(os.path.join(MACHINES, "lock.yaml"))  # replies come in urgent batches
+
+    def put(path, body, timeout=40):
+        req = urllib.request.Request("http://%s%s" % (addr, path), method="PUT",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    assert wait_for(lambda: get(addr, "/readyz")[0] == 200, 60)
+    assert wait_for(lambda: get(addr, "/machine/lock")[0] == 200, 60)
+    held = []
+    for i in range(5):
+        st, body = put("/machine/lock/object/lazy-%d/transition/create" % i, {})
+        assert st == 200 and body["state"] == "free", body
+        held.append(body["proposal"])
+    _, text = get(addr, "/metrics")
+    assert re.search(r'^smc_gateway_answers_total\{source="fold"\} [5-9]', text, re.M), text
+    # answered, in the log, decided; not yet confirmed: the batch is held
+    ex = cluster.export("proposals")
+    assert len([r for r in ex if r["value"].get("id") in held]) == 5
+    assert not {c.get("proposal") for c in cluster.confirmations()} & set(held)
+    # ack=confirmed: no header, an urgent batch, answered once committed
+    st, body = put("/machine/lock/object/urgent-1/transition/create?ack=confirmed&wait=30s", {})
+    assert st == 200 and body["state"] == "free", body
+    confs, missing = cluster.wait_confirmed(held + [body["proposal"]], timeout=5)
+    assert not missing, missing
+    # a Kafka-native proposal is urgent too
+    rc, conf, r = cluster.propose("lock", "urgent-2", "create", wait="30s")
+    assert rc == 0 and conf["outcome"] == "committed", r.stdout + r.stderr
+    # held again, then committed by the stop
+    st, body = put("/machine/lock/object/lazy-9/transition/create", {})
+    assert st == 200, body
+    assert w.stop() == 0
+    confs, missing = cluster.wait_confirmed([body["proposal"]], timeout=30)
+    assert not missing, w.log()[-3000:]
