@@ -31,23 +31,22 @@ struct smc_node {
 };
 
 void smc_node_config_default(smc_node_config_t *c) {
-  memset(c, 0, sizeof *c);
-  c->prefix = "smc.";
-  c->node_id = "node";
-  c->data_dir = "./smc-data";
-  c->committer = 1;
-  c->vote_hook_timeout_ms = 5000;
-  c->commit_interval_ms = 10;
-  c->commit_max_interval_ms = 100;
-  c->commit_max_records = 1000;
-  c->changelog = 1;
-  c->tick_ms = 200;
-  c->session_timeout_ms = 10000;
-  c->txn_deadline_ms = SMC_TXN_DEADLINE_MS;
-  c->heartbeat_ms = 2000;
-  c->log_level = SMC_LOG_INFO;
-  c->store_cache_bytes = (size_t)16 << 20;
-  c->store_write_buffer_bytes = (size_t)4 << 20;
+  *c = (smc_node_config_t){.prefix = "smc.",
+                           .node_id = "node",
+                           .data_dir = "./smc-data",
+                           .committer = 1,
+                           .vote_hook_timeout_ms = 5000,
+                           .commit_interval_ms = 10,
+                           .commit_max_interval_ms = 100,
+                           .commit_max_records = 1000,
+                           .changelog = 1,
+                           .tick_ms = 200,
+                           .session_timeout_ms = 10000,
+                           .txn_deadline_ms = SMC_TXN_DEADLINE_MS,
+                           .heartbeat_ms = 2000,
+                           .log_level = SMC_LOG_INFO,
+                           .store_cache_bytes = (size_t)16 << 20,
+                           .store_write_buffer_bytes = (size_t)4 << 20};
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
   c->max_event_bytes = fc.max_event_bytes;
