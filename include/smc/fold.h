@@ -104,6 +104,16 @@ typedef struct smc_output {
    * for, sorted, so a voter need not scan json either. */
   const char *const *voters;
   size_t nvoters;
+  /* Confirmations and vote requests (0 / NULL for replies): the object's
+   * version (after a commit the new one; a rejection or expiry leaves it as
+   * it was, 0 before the object exists; a vote request's is the one the
+   * proposal found) and the votes counted, voter ids in the order they
+   * came, as json says them (a duplicate's are the original decision's). */
+  int64_t version;
+  const char *const *accept;
+  size_t naccept;
+  const char *const *reject;
+  size_t nreject;
 } smc_output_t;
 
 /* Called for each output, in order. A non-zero return stops the fold call and
@@ -208,11 +218,31 @@ SMC_API int smc_fold_setting_check(const char *name, long long value, smc_error_
 struct json_t;
 SMC_API int smc_fold_settings_digest(int64_t fold, const struct json_t *limits, char out[65]);
 
-/* Log hook for events the fold drops without an output (no object or id to
- * answer). level: 0 error, 1 warn, 2 info. Default: none. */
+/* What a log line of the fold reports, as fields, for a caller that counts
+ * (metrics) instead of reading the message, which quotes ids and data the
+ * events chose and says nothing that must be parsed. */
+typedef enum smc_fold_note {
+  SMC_FOLD_NOTE_NONE = 0,      /* a line for people only */
+  SMC_FOLD_NOTE_EVENT_DROPPED, /* an event with no object or id to answer: code is why */
+  SMC_FOLD_NOTE_VOTE_IGNORED,  /* a vote not counted: code is why (SMC_EBAD_SIGNATURE,
+                                  SMC_ENOT_A_VOTER, SMC_EUNKNOWN_MACHINE) */
+} smc_fold_note_t;
+
+typedef struct smc_fold_log {
+  int level; /* 0 error, 1 warn, 2 info */
+  int32_t partition;
+  int64_t offset;
+  smc_fold_note_t note;
+  int code; /* SMC_E* of the note, 0 for SMC_FOLD_NOTE_NONE */
+  const char *msg;
+} smc_fold_log_t;
+
+/* Log hook for what the fold drops without an output (events with no
+ * object or id to answer, votes it does not count, machines and settings
+ * it ignores) and for its informational lines. line and its strings are
+ * valid only during the call. Default: none. */
 SMC_API void smc_fold_set_logger(smc_fold_t *f,
-                                 void (*log)(void *opaque, int level, int32_t partition,
-                                             int64_t offset, const char *msg),
+                                 void (*log)(void *opaque, const smc_fold_log_t *line),
                                  void *opaque);
 
 #ifdef __cplusplus

@@ -24,3 +24,12 @@ struct timespec smc_deadline_ts(clockid_t clock, int64_t ms) {
   }
   return ts;
 }
+
+int smc_cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+  return rc;
+}

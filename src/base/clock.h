@@ -8,6 +8,7 @@
 #ifndef SMC_BASE_CLOCK_H
 #define SMC_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -20,5 +21,10 @@ int64_t smc_wall_ms(void);
 /* The timespec ms milliseconds from now on clock (CLOCK_MONOTONIC or
  * CLOCK_REALTIME), for pthread_cond_timedwait. */
 struct timespec smc_deadline_ts(clockid_t clock, int64_t ms);
+
+/* Initialize cv on CLOCK_MONOTONIC, so its timed waits take
+ * smc_deadline_ts(CLOCK_MONOTONIC, ...) and a step of the wall clock does
+ * not move them. pthread_cond_init's result. */
+int smc_cond_init_monotonic(pthread_cond_t *cv);
 
 #endif

@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One entry, its key in the same allocation. */
 typedef struct lru_node {
-  char *key;
   json_t *val;
   struct lru_node *hnext;       /* hash chain */
   struct lru_node *prev, *next; /* recency list, head = most recent */
-  size_t cost;                  /* estimated bytes: node, key, value */
+  size_t cost;                  /* estimated bytes: node with its key, value */
   int64_t num;                  /* caller's number (a version), 0 by default */
+  char key[];
 } lru_node_t;
 
 struct smc_lru {
@@ -77,25 +78,16 @@ smc_lru_t *smc_lru_new(size_t capacity) {
   l->nbuckets = 64;
   while (l->nbuckets < l->capacity)
     l->nbuckets *= 2;
-  l->buckets = calloc(l->nbuckets, sizeof(*l->buckets));
-  if (!l->buckets) {
+  if (!(l->buckets = calloc(l->nbuckets, sizeof(*l->buckets)))) {
     free(l);
-    return NULL;
+    l = NULL;
   }
   return l;
 }
 
-void smc_lru_destroy(smc_lru_t *l) {
-  if (!l)
-    return;
-  for (lru_node_t *n = l->head, *next; n; n = next) {
-    next = n->next;
-    free(n->key);
-    json_decref(n->val);
-    free(n);
-  }
-  free(l->buckets);
-  free(l);
+static void node_free(lru_node_t *n) {
+  json_decref(n->val);
+  free(n);
 }
 
 static void list_unlink(smc_lru_t *l, lru_node_t *n) {
@@ -132,11 +124,18 @@ static void lru_evict_tail(smc_lru_t *l) {
   lru_node_t **p = lru_slot(l, n->key);
   *p = n->hnext;
   list_unlink(l, n);
-  free(n->key);
-  json_decref(n->val);
   l->bytes -= n->cost;
-  free(n);
+  node_free(n);
   l->count--;
+}
+
+void smc_lru_destroy(smc_lru_t *l) {
+  if (!l)
+    return;
+  while (l->count)
+    lru_evict_tail(l);
+  free(l->buckets);
+  free(l);
 }
 
 /* Evict from the tail until both bounds hold; the newest entry stays. */
@@ -157,7 +156,8 @@ size_t smc_lru_bytes(const smc_lru_t *l) { return l->bytes; }
 void smc_lru_put(smc_lru_t *l, const char *key, json_t *v) { smc_lru_put_num(l, key, v, 0); }
 
 void smc_lru_put_num(smc_lru_t *l, const char *key, json_t *v, int64_t num) {
-  size_t cost = chunk(sizeof(lru_node_t)) + chunk(strlen(key) + 1) + smc_json_cost(v);
+  size_t kn = strlen(key) + 1;
+  size_t cost = chunk(sizeof(lru_node_t) + kn) + smc_json_cost(v);
   lru_node_t **p = lru_slot(l, key);
   if (*p) {
     json_t *old = (*p)->val;
@@ -171,11 +171,10 @@ void smc_lru_put_num(smc_lru_t *l, const char *key, json_t *v, int64_t num) {
     lru_trim(l);
     return;
   }
-  lru_node_t *n = calloc(1, sizeof(*n));
-  if (!n || !(n->key = strdup(key))) {
-    free(n);
+  lru_node_t *n = calloc(1, sizeof(*n) + kn);
+  if (!n)
     return; /* out of memory: the cache simply forgets */
-  }
+  memcpy(n->key, key, kn);
   n->val = json_incref(v);
   n->num = num;
   n->cost = cost;

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/duration.h"
 #include "cli/cli.h"
 #include "core/codec.h"
@@ -70,6 +70,23 @@ int smc_cli_conn_opt(smc_cli_conn_t *c, int opt, const char *arg) {
   }
 }
 
+int smc_cli_getopt(smc_cli_conn_t *c, int argc, char **argv, const char *shortopts,
+                   const struct option *longopts, void (*usage)(FILE *)) {
+  for (;;) {
+    int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
+    int known = opt == -1 ? 0 : smc_cli_conn_opt(c, opt, optarg);
+    if (known < 0)
+      return SMC_CLI_OPT_BAD;
+    if (known)
+      continue;
+    if (opt == 'h')
+      usage(stdout);
+    if (opt == '?')
+      usage(stderr);
+    return opt == 'h' ? SMC_CLI_OPT_HELP : opt == '?' ? SMC_CLI_OPT_BAD : opt;
+  }
+}
+
 int smc_cli_client_open(const smc_cli_conn_t *c, smc_client_t **out) {
   smc_client_config_t cfg = {.bootstrap = c->bootstrap,
                              .prefix = c->prefix,
@@ -107,6 +124,32 @@ int smc_cli_int64(const char *s, long long *out) {
   if (*end || v < 0)
     return -1;
   *out = v;
+  return 0;
+}
+
+int smc_cli_text_opt(const smc_cli_text_opt_t *t, size_t n, int opt, const char *arg) {
+  for (size_t i = 0; i < n; i++)
+    if (t[i].opt == opt) {
+      *t[i].to = arg;
+      return 1;
+    }
+  return 0;
+}
+
+int smc_cli_int_opt(const char *cmd, const smc_cli_int_opt_t *t, size_t n, int opt,
+                    const char *arg) {
+  for (size_t i = 0; i < n; i++) {
+    long long v;
+    if (t[i].opt != opt)
+      continue;
+    if (smc_cli_int64(arg, &v) || v < t[i].lo || v > t[i].hi) {
+      fprintf(stderr, "smc %s: --%s wants a number from %lld to %lld\n", cmd, t[i].flag, t[i].lo,
+              t[i].hi);
+      return -1;
+    }
+    *t[i].to = (int)v;
+    return 1;
+  }
   return 0;
 }
 
@@ -210,10 +253,11 @@ typedef struct cli_args {
 } cli_args_t;
 
 /* Parse the options every client command shares (each command accepts only
- * the ones its usage names: 'allowed' lists them). Returns 0 or an exit
- * status. */
+ * the ones its usage names: 'allowed' lists them), and check that from
+ * min_pos to max_pos operands follow. Returns 0 or an exit status (a
+ * negative one: help printed, which finish makes 0). */
 static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
-                      void (*usage)(FILE *)) {
+                      void (*usage)(FILE *), int min_pos, int max_pos) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"data", required_argument, NULL, O_DATA},
                                            {"expect-version", required_argument, NULL, O_EXPECT},
@@ -231,34 +275,29 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
                                            {"key", required_argument, NULL, O_KEY},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  memset(a, 0, sizeof(*a));
+  *a = (cli_args_t){.req.expect_version = -1, .wait_ms = 5000, .timeout_ms = -1};
   smc_cli_conn_init(&a->conn);
-  a->req.expect_version = -1;
-  a->wait_ms = 5000;
-  a->timeout_ms = -1;
+  const smc_cli_text_opt_t texts[] = {
+      {O_ID, &a->req.id},   {O_TO, &a->req.to},     {O_PROPOSER, &a->req.proposer},
+      {O_VOTER, &a->voter}, {O_REASON, &a->reason}, {O_PROPOSAL, &a->proposal},
+      {O_KEY, &a->key_file}};
   optind = 1;
-  opterr = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
+  while ((opt = smc_cli_getopt(&a->conn, argc, argv, "ho:X:", longopts, usage)) != -1) {
+    if (opt == SMC_CLI_OPT_HELP)
+      return -SMC_EXIT_OK - 1; /* "handled, exit 0" */
+    if (opt == SMC_CLI_OPT_BAD)
+      return SMC_EXIT_USAGE;
     int ok = 0;
     for (const int *p = allowed; *p; p++)
-      if (*p == opt)
-        ok = 1;
-    if (opt == 'h') {
-      usage(stdout);
-      return -SMC_EXIT_OK - 1; /* "handled, exit 0" */
-    }
-    int r = smc_cli_conn_opt(&a->conn, opt, optarg);
-    if (r < 0)
-      return SMC_EXIT_USAGE;
-    if (r > 0)
-      continue;
+      ok |= *p == opt;
     if (!ok) {
-      if (opt != '?')
-        fprintf(stderr, "smc %s: option not accepted here\n", argv[0]);
+      fprintf(stderr, "smc %s: option not accepted here\n", argv[0]);
       usage(stderr);
       return SMC_EXIT_USAGE;
     }
+    if (smc_cli_text_opt(texts, sizeof texts / sizeof texts[0], opt, optarg))
+      continue;
     json_error_t jerr;
     long long v;
     switch (opt) {
@@ -278,15 +317,6 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
       }
       a->req.expect_version = v;
       break;
-    case O_ID:
-      a->req.id = optarg;
-      break;
-    case O_TO:
-      a->req.to = optarg;
-      break;
-    case O_PROPOSER:
-      a->req.proposer = optarg;
-      break;
     case O_WAIT:
     case O_TIMEOUT:
       if (smc_cli_duration(optarg, opt == O_WAIT ? &a->wait_ms : &a->timeout_ms)) {
@@ -294,20 +324,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
         return SMC_EXIT_USAGE;
       }
       break;
-    case O_VOTER:
-      a->voter = optarg;
-      break;
     case O_REJECT:
       a->reject = 1;
-      break;
-    case O_REASON:
-      a->reason = optarg;
-      break;
-    case O_PROPOSAL:
-      a->proposal = optarg;
-      break;
-    case O_KEY:
-      a->key_file = optarg;
       break;
     case O_AFTER:
     case O_COUNT:
@@ -325,17 +343,23 @@ static int parse_args(int argc, char **argv, cli_args_t *a, const int *allowed,
     fprintf(stderr, "smc %s: -o: json or table\n", argv[0]);
     return SMC_EXIT_USAGE;
   }
+  if (argc - optind < min_pos || argc - optind > max_pos) {
+    usage(stderr);
+    return SMC_EXIT_USAGE;
+  }
   a->req.data = a->data;
   return 0;
 }
 
-static void args_close(cli_args_t *a) {
+/* The end of a client command: its client (NULL when none was opened) and
+ * arguments let go; the exit status for rc (parse_args' "help printed"
+ * marker is 0). */
+static int finish(cli_args_t *a, smc_client_t *c, int rc) {
+  smc_client_destroy(c);
   json_decref(a->data);
   smc_cli_conn_close(&a->conn);
+  return rc < 0 ? SMC_EXIT_OK : rc;
 }
-
-/* parse_args' "help printed" marker to an exit status. */
-static int parse_rc(int rc) { return rc < 0 ? SMC_EXIT_OK : rc; }
 
 /* Whether the transition a request names (or, without a name, any transition
  * of its machine, to --to's state when given) takes votes, from the catalog. */
@@ -366,19 +390,13 @@ static int takes_votes(smc_client_t *c, const smc_propose_req_t *req) {
 static int run_propose(int argc, char **argv) {
   static const int allowed[] = {O_DATA, O_EXPECT, O_ID, O_TO, O_WAIT, O_PROPOSER, 0};
   cli_args_t a;
-  int rc = parse_args(argc, argv, &a, allowed, propose_usage);
+  smc_client_t *c = NULL;
+  int rc = parse_args(argc, argv, &a, allowed, propose_usage, 2, 3);
   if (rc)
     goto out;
-  int npos = argc - optind;
-  if (npos < 2 || npos > 3) {
-    propose_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
   a.req.machine = argv[optind];
   a.req.object = argv[optind + 1];
-  a.req.transition = npos == 3 ? argv[optind + 2] : NULL;
-  smc_client_t *c = NULL;
+  a.req.transition = argc - optind == 3 ? argv[optind + 2] : NULL;
   a.conn.setup_ms = a.wait_ms > 0 ? a.wait_ms : 0;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
@@ -423,10 +441,8 @@ static int run_propose(int argc, char **argv) {
     rc = code ? SMC_EXIT_FAILED : SMC_EXIT_OK;
     json_decref(conf);
   }
-  smc_client_destroy(c);
 out:
-  args_close(&a);
-  return parse_rc(rc);
+  return finish(&a, c, rc);
 }
 
 /* ---------- vote ---------- */
@@ -449,12 +465,13 @@ static int run_vote(int argc, char **argv) {
   static const int allowed[] = {O_VOTER,  O_REJECT, O_REASON, O_PROPOSAL, O_DATA,
                                 O_EXPECT, O_WAIT,   O_KEY,    0};
   cli_args_t a;
-  int rc = parse_args(argc, argv, &a, allowed, vote_usage);
+  smc_client_t *c = NULL;
+  smc_vote_key_t *key = NULL;
+  int rc = parse_args(argc, argv, &a, allowed, vote_usage, 3, 3);
   if (rc)
     goto out;
-  if (argc - optind != 3 || !a.voter) {
-    if (!a.voter)
-      fprintf(stderr, "smc vote: --voter is required\n");
+  if (!a.voter) {
+    fprintf(stderr, "smc vote: --voter is required\n");
     vote_usage(stderr);
     rc = SMC_EXIT_USAGE;
     goto out;
@@ -480,7 +497,6 @@ static int run_vote(int argc, char **argv) {
   }
   smc_error_t err;
   smc_error_clear(&err);
-  smc_vote_key_t *key = NULL;
   if (a.key_file) {
     int kr = smc_vote_key_load(a.key_file, &key, &err);
     if (kr) {
@@ -489,11 +505,8 @@ static int run_vote(int argc, char **argv) {
       goto out;
     }
   }
-  smc_client_t *c = NULL;
-  if ((rc = smc_cli_client_open(&a.conn, &c))) {
-    smc_vote_key_free(key);
+  if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
-  }
   int r = smc_client_vote_signed(c, object, proposal, a.voter, !a.reject, a.reason, key, a.wait_ms,
                                  &err);
   if (r) {
@@ -506,11 +519,9 @@ static int run_vote(int argc, char **argv) {
     smc_cli_print_json(o);
     json_decref(o);
   }
-  smc_client_destroy(c);
-  smc_vote_key_free(key);
 out:
-  args_close(&a);
-  return parse_rc(rc);
+  smc_vote_key_free(key);
+  return finish(&a, c, rc);
 }
 
 /* ---------- get ---------- */
@@ -524,32 +535,21 @@ static void get_usage(FILE *out) {
           "  -o json|table  output (default: table on a terminal, else json)\n" SMC_CLI_CONN_HELP);
 }
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int run_get(int argc, char **argv) {
   static const int allowed[] = {O_WAIT, 0};
   cli_args_t a;
-  int rc = parse_args(argc, argv, &a, allowed, get_usage);
+  smc_client_t *c = NULL;
+  int rc = parse_args(argc, argv, &a, allowed, get_usage, 1, 1);
   if (rc)
     goto out;
-  if (argc - optind != 1) {
-    get_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
-  int64_t end = mono_ms() + a.wait_ms;
-  smc_client_t *c = NULL;
+  int64_t end = smc_now_ms() + a.wait_ms;
   a.conn.setup_ms = a.wait_ms > 0 ? a.wait_ms : 1;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
     goto out;
   json_t *reply = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  int64_t left = end - mono_ms();
+  int64_t left = end - smc_now_ms();
   int r = smc_client_read(c, argv[optind], left > 0 ? (int)left : 1, &reply, &err);
   if (r) {
     smc_cli_print_error("get", &err);
@@ -564,10 +564,8 @@ static int run_get(int argc, char **argv) {
     rc = SMC_EXIT_OK;
   }
   json_decref(reply);
-  smc_client_destroy(c);
 out:
-  args_close(&a);
-  return parse_rc(rc);
+  return finish(&a, c, rc);
 }
 
 /* ---------- watch ---------- */
@@ -604,15 +602,10 @@ static int watch_cb(void *opaque, const json_t *confirmation) {
 static int run_watch(int argc, char **argv) {
   static const int allowed[] = {O_AFTER, O_COUNT, O_TIMEOUT, 0};
   cli_args_t a;
-  int rc = parse_args(argc, argv, &a, allowed, watch_usage);
+  smc_client_t *c = NULL;
+  int rc = parse_args(argc, argv, &a, allowed, watch_usage, 1, 1);
   if (rc)
     goto out;
-  if (argc - optind != 1) {
-    watch_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
-  smc_client_t *c = NULL;
   if (a.timeout_ms > 0)
     a.conn.setup_ms = a.timeout_ms;
   if ((rc = smc_cli_client_open(&a.conn, &c)))
@@ -628,10 +621,8 @@ static int run_watch(int argc, char **argv) {
     smc_cli_print_error("watch", &err);
     rc = smc_cli_exit_for(r);
   }
-  smc_client_destroy(c);
 out:
-  args_close(&a);
-  return parse_rc(rc);
+  return finish(&a, c, rc);
 }
 
 const smc_command_t smc_cmd_propose = {"propose", "propose a transition and print the decision",

@@ -70,14 +70,7 @@ static int run_settings(int argc, char **argv) {
   const char *keyfile = NULL;
   int timeout_ms = 30000, rc = 0, opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
-    int r = smc_cli_conn_opt(&conn, opt, optarg);
-    if (r < 0) {
-      rc = SMC_EXIT_USAGE;
-      goto out;
-    }
-    if (r > 0)
-      continue;
+  while ((opt = smc_cli_getopt(&conn, argc, argv, "ho:X:", longopts, usage)) != -1) {
     if (opt >= OPT_SETTING && opt < OPT_SETTING + (int)NFLAGS) {
       char name[64], *end;
       snprintf(name, sizeof name, "%s", setting_flags[opt - OPT_SETTING]);
@@ -103,12 +96,8 @@ static int run_settings(int argc, char **argv) {
         rc = SMC_EXIT_USAGE;
         goto out;
       }
-    } else if (opt == 'h') {
-      usage(stdout);
-      goto out;
     } else {
-      usage(stderr);
-      rc = SMC_EXIT_USAGE;
+      rc = opt == SMC_CLI_OPT_HELP ? SMC_EXIT_OK : SMC_EXIT_USAGE; /* help, or BAD */
       goto out;
     }
   }

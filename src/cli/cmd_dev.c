@@ -25,6 +25,7 @@
 
 #include "base/clock.h"
 #include "cli/cli.h"
+#include "cli/cmd_client.h"
 #include "gateway/gateway.h"
 #include "kafka/admin.h"
 #include "kafka/kconf.h"
@@ -41,7 +42,8 @@
 typedef struct dev {
   int nodes, voters, partitions, examples, log_level;
   const char *http, *prefix, *data_dir, *examples_dir, *topics_file, *vote_hook, *auth_tokens;
-  const char *vote_keys; /* dir of <voter id>.key files: those voters sign */
+  const char *vote_keys;                     /* dir of <voter id>.key files: those voters sign */
+  char topics_buf[1024], examples_buf[1024]; /* topics_file, examples_dir when found */
   char tmpdir[256];
   rd_kafka_t *host;
   rd_kafka_mock_cluster_t *mock;
@@ -83,13 +85,18 @@ static void usage(FILE *out) {
 static const char *const dev_props[] = {"fetch.wait.max.ms", "5", NULL};
 static const char *const dev_committer_props[] = {"fetch.wait.max.ms", "2", NULL};
 
-/* First existing path among a relative one and its copy in the source tree. */
-static const char *find_path(const char *rel, char *buf, size_t n) {
+/* The path given by flag, else the first existing one of rel and its copy
+ * in the source tree; NULL (said why) when there is none. */
+static const char *find_path(const char *given, const char *flag, const char *rel, char *buf,
+                             size_t n) {
   struct stat st;
-  if (stat(rel, &st) == 0)
-    return rel;
+  if (given || stat(rel, &st) == 0)
+    return given ? given : rel;
   snprintf(buf, n, "%s/%s", SMC_SOURCE_DIR, rel);
-  return stat(buf, &st) == 0 ? buf : NULL;
+  if (stat(buf, &st) == 0)
+    return buf;
+  fprintf(stderr, "smc dev: %s not found (use %s)\n", rel, flag);
+  return NULL;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -124,14 +131,19 @@ static int start_mock(dev_t_ *d) {
   return d->bootstrap ? 0 : -1;
 }
 
+/* The topics file, and the examples directory when asked for: the ones
+ * given, else found (find_path). 0, or -1 (said why). */
+static int find_inputs(dev_t_ *d) {
+  d->topics_file = find_path(d->topics_file, "--topics FILE", "topics/topics.json", d->topics_buf,
+                             sizeof d->topics_buf);
+  if (d->topics_file && d->examples)
+    d->examples_dir = find_path(d->examples_dir, "--examples-dir", "examples/machines",
+                                d->examples_buf, sizeof d->examples_buf);
+  return d->topics_file && (!d->examples || d->examples_dir) ? 0 : -1;
+}
+
 static int create_topics(dev_t_ *d) {
-  char buf[1024];
-  const char *file =
-      d->topics_file ? d->topics_file : find_path("topics/topics.json", buf, sizeof(buf));
-  if (!file) {
-    fprintf(stderr, "smc dev: topics/topics.json not found (use --topics FILE)\n");
-    return -1;
-  }
+  const char *file = d->topics_file;
   smc_topic_defs_t defs;
   smc_error_t err;
   smc_error_clear(&err);
@@ -216,13 +228,7 @@ static int cmp_str(const void *a, const void *b) {
 
 /* Register every *.yaml of the examples directory, in name order. */
 static int load_examples(dev_t_ *d) {
-  char buf[1024];
-  const char *dir =
-      d->examples_dir ? d->examples_dir : find_path("examples/machines", buf, sizeof(buf));
-  if (!dir) {
-    fprintf(stderr, "smc dev: examples/machines not found (use --examples-dir)\n");
-    return -1;
-  }
+  const char *dir = d->examples_dir;
   DIR *dp = opendir(dir);
   if (!dp) {
     fprintf(stderr, "smc dev: %s: %s\n", dir, strerror(errno));
@@ -312,22 +318,19 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
                                        {"auth-tokens", required_argument, 0, 'A'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
+  const smc_cli_text_opt_t texts[] = {
+      {'H', &d->http},     {'E', &d->examples_dir}, {'k', &d->vote_hook},   {'K', &d->vote_keys},
+      {'d', &d->data_dir}, {'P', &d->prefix},       {'t', &d->topics_file}, {'A', &d->auth_tokens}};
   optind = 1;
   int c;
   while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    if (smc_cli_text_opt(texts, sizeof texts / sizeof texts[0], c, optarg)) {
+      d->examples |= c == 'E'; /* --examples-dir implies --examples */
+      continue;
+    }
     switch (c) {
     case 'n':
       d->nodes = atoi(optarg);
-      break;
-    case 'H':
-      d->http = optarg;
-      break;
-    case 'e':
-      d->examples = 1;
-      break;
-    case 'E':
-      d->examples_dir = optarg;
-      d->examples = 1;
       break;
     case 'p':
       d->partitions = atoi(optarg);
@@ -335,23 +338,8 @@ static int parse_args(dev_t_ *d, int argc, char **argv) {
     case 'V':
       d->voters = atoi(optarg);
       break;
-    case 'k':
-      d->vote_hook = optarg;
-      break;
-    case 'K':
-      d->vote_keys = optarg;
-      break;
-    case 'd':
-      d->data_dir = optarg;
-      break;
-    case 'P':
-      d->prefix = optarg;
-      break;
-    case 't':
-      d->topics_file = optarg;
-      break;
-    case 'A':
-      d->auth_tokens = optarg;
+    case 'e':
+      d->examples = 1;
       break;
     case 'v':
       d->log_level++;
@@ -400,7 +388,7 @@ static int run(int argc, char **argv) {
     }
     d.data_dir = d.tmpdir;
   }
-  if (start_mock(&d) < 0 || create_topics(&d) < 0)
+  if (find_inputs(&d) < 0 || start_mock(&d) < 0 || create_topics(&d) < 0)
     goto done;
   printf("smc dev: kafka bootstrap %s (in-process mock cluster, %d partitions)\n", d.bootstrap,
          d.partitions);

@@ -81,13 +81,11 @@ static int cmd_export_run(int argc, char **argv) {
                                            {"topic", required_argument, NULL, OPT_TOPIC},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  smc_logcmd_conn_t c;
-  smc_logcmd_conn_defaults(&c);
+  smc_logcmd_t l;
   const char *name = NULL;
   int opt, rc = SMC_EXIT_USAGE;
-  optind = 1;
-  while ((opt = smc_logcmd_getopt(&c, NULL, argc, argv, "hX:", longopts, "export", export_usage)) !=
-         -1) {
+  smc_logcmd_init(&l, "export", 0);
+  while ((opt = smc_logcmd_getopt(&l, argc, argv, "hX:", longopts, export_usage)) != -1) {
     if (opt != OPT_TOPIC) {
       rc = opt == SMC_LOGCMD_HELP ? SMC_EXIT_OK : SMC_EXIT_USAGE; /* help, or BAD */
       goto out;
@@ -99,30 +97,23 @@ static int cmd_export_run(int argc, char **argv) {
     goto out;
   }
   rc = SMC_EXIT_FAILED;
-  char *topic = smc_topic(c.prefix, name);
-  smc_kafka_t *rk = topic ? smc_logcmd_open_reader(&c, "export") : NULL;
-  if (rk) {
-    int32_t n = smc_logcmd_partitions(rk, topic, "export");
-    if (n >= 0) {
-      /* One partition at a time keeps the output in (partition, offset) order. */
-      rc = SMC_EXIT_OK;
-      for (int32_t p = 0; p < n && rc == SMC_EXIT_OK; p++) {
-        char why[512] = "";
-        int e = smc_kafka_read_to_end(rk, topic, p, 1, print_record, NULL, why, sizeof why);
-        if (e == SMC_EUNAVAILABLE) {
-          fprintf(stderr, "smc export: %s\n", why);
-          rc = SMC_EXIT_UNAVAILABLE;
-        } else if (e < 0) {
-          rc = SMC_EXIT_FAILED;
-        }
-      }
+  int32_t n = smc_logcmd_open(&l, name);
+  /* One partition at a time keeps the output in (partition, offset) order. */
+  for (int32_t p = 0; p < n; p++) {
+    char why[512] = "";
+    int e = smc_kafka_read_to_end(l.rk, l.topic, p, 1, print_record, NULL, why, sizeof why);
+    if (e < 0) {
+      if (e == SMC_EUNAVAILABLE)
+        fprintf(stderr, "smc export: %s\n", why);
+      rc = smc_cli_exit_for(e);
+      goto out;
     }
   }
-  fflush(stdout);
-  smc_logcmd_close_reader(rk);
-  free(topic);
+  if (n >= 0)
+    rc = SMC_EXIT_OK;
 out:
-  smc_logcmd_conn_close(&c);
+  fflush(stdout);
+  smc_logcmd_close(&l);
   return rc;
 }
 

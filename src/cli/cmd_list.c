@@ -40,23 +40,13 @@ static int parse(int argc, char **argv, list_args_t *a, void (*usage)(FILE *)) {
                                            {"down-after", required_argument, NULL, O_DOWN},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  memset(a, 0, sizeof(*a));
+  *a = (list_args_t){.limit = 100, .timeout_ms = 30000, .down_ms = 10000};
   smc_cli_conn_init(&a->conn);
-  a->limit = 100;
-  a->timeout_ms = 30000;
-  a->down_ms = 10000;
   optind = 1;
-  opterr = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
-    int r = smc_cli_conn_opt(&a->conn, opt, optarg);
-    if (r < 0)
-      return SMC_EXIT_USAGE;
-    if (r > 0)
-      continue;
+  while ((opt = smc_cli_getopt(&a->conn, argc, argv, "ho:X:", longopts, usage)) != -1) {
     switch (opt) {
-    case 'h':
-      usage(stdout);
+    case SMC_CLI_OPT_HELP:
       return -1;
     case O_LIMIT:
       if (smc_cli_int64(optarg, &a->limit) || a->limit < 1) {
@@ -74,8 +64,7 @@ static int parse(int argc, char **argv, list_args_t *a, void (*usage)(FILE *)) {
         return SMC_EXIT_USAGE;
       }
       break;
-    default:
-      usage(stderr);
+    default: /* SMC_CLI_OPT_BAD */
       return SMC_EXIT_USAGE;
     }
   }

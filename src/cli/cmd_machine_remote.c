@@ -31,10 +31,13 @@ static void remote_usage(FILE *out) {
                "  --timeout D   default 30s\n" SMC_CLI_CONN_HELP);
 }
 
-/* Parse the common options; returns 0 or an exit status (-1: help shown). */
 static const char *apply_key; /* --key FILE of apply */
 
-static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
+/* Parse the options, then check that npos operands follow and, unless
+ * output is NULL, that -o is json or output. Returns 0 or an exit status
+ * (-1: help shown). */
+static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms, int npos,
+                 const char *output) {
   static const struct option longopts[] = {SMC_CLI_CONN_LONGOPTS,
                                            {"timeout", required_argument, NULL, 't'},
                                            {"key", required_argument, NULL, 'k'},
@@ -44,24 +47,23 @@ static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
   *timeout_ms = 30000;
   optind = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
-    int r = smc_cli_conn_opt(conn, opt, optarg);
-    if (r < 0)
-      return SMC_EXIT_USAGE;
-    if (r > 0)
-      continue;
-    if (opt == 'h') {
-      remote_usage(stdout);
+  while ((opt = smc_cli_getopt(conn, argc, argv, "ho:X:", longopts, remote_usage)) != -1) {
+    if (opt == SMC_CLI_OPT_HELP)
       return -1;
-    }
     if (opt == 'k') {
       apply_key = optarg;
       continue;
     }
     if (opt == 't' && !smc_cli_duration(optarg, timeout_ms) && *timeout_ms > 0)
       continue;
-    if (opt == 't')
+    if (opt == 't') {
       fprintf(stderr, "smc machine: --timeout wants a duration like 30s\n");
+      remote_usage(stderr);
+    }
+    return SMC_EXIT_USAGE;
+  }
+  if (argc - optind != npos ||
+      (output && strcmp(conn->output, "json") && strcmp(conn->output, output))) {
     remote_usage(stderr);
     return SMC_EXIT_USAGE;
   }
@@ -71,14 +73,9 @@ static int parse(int argc, char **argv, smc_cli_conn_t *conn, int *timeout_ms) {
 /* argv[0] is "apply" (the machine subcommand), argv[1] the file. */
 int smc_machine_cli_apply(int argc, char **argv) {
   smc_cli_conn_t conn;
-  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms);
+  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms, 1, NULL);
   if (rc)
     goto out;
-  if (argc - optind != 1) {
-    remote_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
   const char *path = argv[optind];
   size_t len = 0;
   char *text = smc_read_file(path, &len);
@@ -148,16 +145,11 @@ static int load_catalog(const smc_cli_conn_t *conn, int timeout_ms, json_t **cat
 
 int smc_machine_cli_get(int argc, char **argv) {
   smc_cli_conn_t conn;
-  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms);
+  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms, 1, "yaml");
   json_t *cat = NULL;
   if (rc)
     goto out;
   int yaml = !strcmp(conn.output, "yaml");
-  if (argc - optind != 1 || (!yaml && strcmp(conn.output, "json"))) {
-    remote_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
   if ((rc = load_catalog(&conn, timeout_ms, &cat)))
     goto out;
   json_t *ev = json_object_get(cat, argv[optind]);
@@ -184,17 +176,12 @@ static int by_name(const void *a, const void *b) {
 
 int smc_machine_cli_list(int argc, char **argv) {
   smc_cli_conn_t conn;
-  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms);
+  int timeout_ms, rc = parse(argc, argv, &conn, &timeout_ms, 0, "text");
   json_t *cat = NULL;
   const char **names = NULL;
   if (rc)
     goto out;
   int text = !strcmp(conn.output, "text");
-  if (argc - optind != 0 || (!text && strcmp(conn.output, "json"))) {
-    remote_usage(stderr);
-    rc = SMC_EXIT_USAGE;
-    goto out;
-  }
   if ((rc = load_catalog(&conn, timeout_ms, &cat)))
     goto out;
   size_t n = 0;

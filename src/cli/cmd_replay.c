@@ -170,7 +170,7 @@ out:
  * changelog (x's store, open) when their snapshots are usable; *sum gets
  * the records read and keys loaded. Returns how many were restored, or a
  * negative code (printed why). */
-static int restore_from_changelog(const smc_logcmd_conn_t *c, replay_ctx_t *x,
+static int restore_from_changelog(const smc_cli_conn_t *c, replay_ctx_t *x,
                                   const smc_replay_part_t *parts, int32_t n,
                                   smc_snapshot_restore_t *sum) {
   char *topic = smc_topic(c->prefix, "changelog");
@@ -206,7 +206,7 @@ static int restore_from_changelog(const smc_logcmd_conn_t *c, replay_ctx_t *x,
 
 /* --write-changelog: every partition's whole state to the (empty) changelog.
  * Returns 0 or -1 (printed why). */
-static int write_whole_changelog(const smc_logcmd_conn_t *c, smc_store_t *store, int32_t n,
+static int write_whole_changelog(const smc_cli_conn_t *c, smc_store_t *store, int32_t n,
                                  int64_t *written) {
   char errstr[512];
   char *topic = smc_topic(c->prefix, "changelog");
@@ -272,17 +272,15 @@ static int cmd_replay_run(int argc, char **argv) {
       SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  smc_logcmd_conn_t c;
-  smc_logcmd_conn_defaults(&c);
+  smc_logcmd_t l;
   const char *data_dir = NULL, *store_name = "committer";
   int fresh = 0, digest = 0, from_changelog = 0, write_changelog = 0, opt, rc = SMC_EXIT_USAGE;
   replay_ctx_t x = {.pg = {.t0 = smc_now_ms(), .tty = isatty(2)}};
-  smc_logcmd_fold_t fo;
-  if (smc_logcmd_fold_defaults(&fo, "replay") < 0)
+  smc_fold_t *fold = NULL;
+  smc_replay_part_t *parts = NULL;
+  if (smc_logcmd_init(&l, "replay", 1) < 0)
     goto out;
-  optind = 1;
-  while ((opt = smc_logcmd_getopt(&c, &fo, argc, argv, "hX:", longopts, "replay", replay_usage)) !=
-         -1) {
+  while ((opt = smc_logcmd_getopt(&l, argc, argv, "hX:", longopts, replay_usage)) != -1) {
     switch (opt) {
     case SMC_LOGCMD_HELP:
       rc = SMC_EXIT_OK;
@@ -312,7 +310,7 @@ static int cmd_replay_run(int argc, char **argv) {
       goto out;
     }
   }
-  int threads = fo.threads;
+  int threads = l.fold.threads;
   if (!data_dir || optind < argc || strchr(store_name, '/') || (fresh && from_changelog)) {
     replay_usage(stderr);
     goto out;
@@ -320,18 +318,12 @@ static int cmd_replay_run(int argc, char **argv) {
   rc = SMC_EXIT_FAILED;
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/%s", data_dir, store_name);
-  char *topic = smc_topic(c.prefix, "proposals");
-  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "replay");
-  smc_fold_t *fold = NULL;
-  smc_replay_part_t *parts = NULL;
   smc_error_t err;
   smc_error_clear(&err);
-  if (!topic || !rk)
-    goto done;
-  int32_t n = smc_logcmd_partitions(rk, topic, "replay");
+  int32_t n = smc_logcmd_open(&l, "proposals");
   if (n < 0) {
-    rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
+    rc = smc_cli_exit_for(n);
+    goto out;
   }
   x.data_dir = data_dir;
   x.dir = dir;
@@ -351,29 +343,29 @@ static int cmd_replay_run(int argc, char **argv) {
    * it first. With --fresh they start at 0, and the replay opens it. */
   if (!fresh && smc_node_mkdirs(data_dir) < 0) {
     fprintf(stderr, "smc replay: %s: %s\n", data_dir, strerror(errno));
-    goto done;
+    goto out;
   }
   if (!fresh && smc_store_open(dir, NULL, &x.store, &err) < 0) {
     fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
-    goto done;
+    goto out;
   }
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &fo.lim);
+  smc_cli_fold_limits_copy(&fc, &l.fold.lim);
   fc.partitions = n;
   if (smc_fold_new(&fc, &fold) < 0)
-    goto done;
+    goto out;
   parts = calloc((size_t)n, sizeof *parts);
   if (!parts)
-    goto done;
+    goto out;
   smc_snapshot_restore_t cl = {0};
   int restored = 0;
   for (int pass = 0; pass < 1 + from_changelog; pass++) {
     /* pass 1 (--from-changelog): the partitions still empty come from the
      * changelog, then their ranges start at the checkpoints */
-    if (pass == 1 && (restored = restore_from_changelog(&c, &x, parts, n, &cl)) < 0) {
+    if (pass == 1 && (restored = restore_from_changelog(&l.conn, &x, parts, n, &cl)) < 0) {
       rc = restored == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-      goto done;
+      goto out;
     }
     for (int32_t p = 0; p < n; p++) {
       int64_t applied = 0;
@@ -381,16 +373,16 @@ static int cmd_replay_run(int argc, char **argv) {
       if (x.store) {
         skv = smc_store_kv(x.store);
         if (smc_fold_applied(fold, &skv, p, &applied) < 0)
-          goto done;
+          goto out;
       }
       parts[p] = (smc_replay_part_t){.partition = p, .from = applied, .to = SMC_REPLAY_END};
     }
   }
   if (threads > n)
     threads = n > 0 ? n : 1;
-  smc_replay_t r = {.bootstrap = c.bootstrap,
-                    .props = (const char *const *)c.props,
-                    .topic = topic,
+  smc_replay_t r = {.bootstrap = l.conn.bootstrap,
+                    .props = (const char *const *)l.conn.props,
+                    .topic = l.topic,
                     .fold = fold,
                     .store = x.store,
                     .progress = show_progress,
@@ -401,18 +393,18 @@ static int cmd_replay_run(int argc, char **argv) {
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "\nsmc replay: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
+    goto out;
   }
   if (fresh && smc_store_finish_rebuild(x.store, &err) < 0) {
     fprintf(stderr, "smc replay: store %s: %s\n", dir, err.message);
-    goto done;
+    goto out;
   }
   int64_t total = 0, dumped = 0;
   for (int32_t p = 0; p < n; p++)
     total += parts[p].records;
   double replay_s = (double)(smc_now_ms() - x.pg.t0) / 1000.0;
-  if (write_changelog && write_whole_changelog(&c, x.store, n, &dumped) < 0)
-    goto done;
+  if (write_changelog && write_whole_changelog(&l.conn, x.store, n, &dumped) < 0)
+    goto out;
   printf("{\"store\":\"%s\",\"partitions\":%d,\"threads\":%d,\"records\":%lld,\"seconds\":%.3f",
          dir, (int)n, threads, (long long)total, replay_s);
   if (write_changelog)
@@ -423,19 +415,15 @@ static int cmd_replay_run(int argc, char **argv) {
            (long long)cl.records, (long long)cl.keys);
   if (digest && print_digest(x.store) < 0) {
     printf("}\n");
-    goto done;
+    goto out;
   }
   printf("}\n");
   rc = SMC_EXIT_OK;
-done:
-  free(parts);
-  if (fold)
-    smc_fold_destroy(fold);
-  smc_store_close(x.store);
-  smc_logcmd_close_reader(rk);
-  free(topic);
 out:
-  smc_logcmd_conn_close(&c);
+  free(parts);
+  smc_fold_destroy(fold);
+  smc_store_close(x.store);
+  smc_logcmd_close(&l);
   return rc;
 }
 

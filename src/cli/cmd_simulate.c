@@ -59,11 +59,12 @@ static int print_output(void *opaque, const smc_output_t *out) {
   return 0;
 }
 
-static void print_log(void *opaque, int level, int32_t p, int64_t o, const char *msg) {
+static void print_log(void *opaque, const smc_fold_log_t *l) {
   (void)opaque;
   static const char *const lv[] = {"error", "warn", "info"};
   fprintf(stderr, "smc simulate: %s: partition %d offset %lld: %s\n",
-          lv[level < 0 || level > 2 ? 0 : level], (int)p, (long long)o, msg);
+          lv[l->level < 0 || l->level > 2 ? 0 : l->level], (int)l->partition, (long long)l->offset,
+          l->msg);
 }
 
 typedef struct sim {

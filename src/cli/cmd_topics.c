@@ -153,40 +153,20 @@ static int run_topics(int argc, char **argv) {
   smc_topics_options_default(&o);
   const char *file = NULL;
   int rc = SMC_EXIT_USAGE, opt, dry_run = 0;
-  long long v;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "ho:X:", longopts, NULL)) != -1) {
-    int r = smc_cli_conn_opt(&conn, opt, optarg);
-    if (r < 0)
+  const smc_cli_int_opt_t ints[] = {{'p', "partitions", 1, 100000, &o.partitions},
+                                    {'r', "replication", 1, 32767, &o.replication},
+                                    {'m', "min-isr", 1, 32767, &o.min_isr}};
+  while ((opt = smc_cli_getopt(&conn, argc, argv, "ho:X:", longopts, topics_usage)) != -1) {
+    int taken = smc_cli_int_opt("topics", ints, sizeof ints / sizeof ints[0], opt, optarg);
+    if (taken < 0)
       goto out;
-    if (r > 0)
+    if (taken)
       continue;
     switch (opt) {
-    case 'h':
-      topics_usage(stdout);
+    case SMC_CLI_OPT_HELP:
       rc = SMC_EXIT_OK;
       goto out;
-    case 'p':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 100000) {
-        fprintf(stderr, "smc topics: --partitions wants a number from 1 to 100000\n");
-        goto out;
-      }
-      o.partitions = (int32_t)v;
-      break;
-    case 'r':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
-        fprintf(stderr, "smc topics: --replication wants a positive number\n");
-        goto out;
-      }
-      o.replication = (int)v;
-      break;
-    case 'm':
-      if (smc_cli_int64(optarg, &v) || v < 1 || v > 32767) {
-        fprintf(stderr, "smc topics: --min-isr wants a positive number\n");
-        goto out;
-      }
-      o.min_isr = (int)v;
-      break;
     case 'f':
       file = optarg;
       break;
@@ -199,8 +179,7 @@ static int run_topics(int argc, char **argv) {
         goto out;
       }
       break;
-    default:
-      topics_usage(stderr);
+    default: /* SMC_CLI_OPT_BAD */
       goto out;
     }
   }

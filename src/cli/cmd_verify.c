@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/logcmd.h"
@@ -26,36 +27,32 @@
 
 /* ---- smc verify ----------------------------------------------------------- */
 
+/* The confirmations of one partition, in order: each one's text and the
+ * offset of the record that decided it (its "offset" field). */
+typedef struct conf_item {
+  char *text;
+  int64_t offset;
+} conf_item_t;
+
 typedef struct strlist {
-  char **items;
-  int64_t *offsets; /* the deciding record's offset ("offset" field) */
+  conf_item_t *items;
   size_t n, cap;
 } strlist_t;
 
 static int strlist_add(strlist_t *l, const char *s, size_t len, int64_t offset) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    char **ni = realloc(l->items, nc * sizeof *ni);
-    if (!ni)
-      return -1;
-    l->items = ni;
-    int64_t *no = realloc(l->offsets, nc * sizeof *no);
-    if (!no)
-      return -1;
-    l->offsets = no;
-    l->cap = nc;
-  }
-  if (!(l->items[l->n] = strndup(s, len)))
+  char *text = strndup(s, len);
+  if (!text || smc_array_reserve(&l->items, &l->cap, l->n + 1, sizeof *l->items, 64)) {
+    free(text);
     return -1;
-  l->offsets[l->n++] = offset;
+  }
+  l->items[l->n++] = (conf_item_t){text, offset};
   return 0;
 }
 
 static void strlist_close(strlist_t *l) {
-  for (size_t i = 0; i < l->n; i++)
-    free(l->items[i]);
+  while (l->n)
+    free(l->items[--l->n].text);
   free(l->items);
-  free(l->offsets);
 }
 
 typedef struct verify {
@@ -163,16 +160,15 @@ static int cmd_verify_run(int argc, char **argv) {
                                            SMC_CLI_FOLD_LIMIT_OPTIONS(OPT_LIMIT),
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
-  smc_logcmd_conn_t c;
-  smc_logcmd_conn_defaults(&c);
+  smc_logcmd_t l;
   verify_t v = {0};
   int opt, rc = SMC_EXIT_USAGE;
-  smc_logcmd_fold_t fo;
-  if (smc_logcmd_fold_defaults(&fo, "verify") < 0)
+  char *tconf = NULL;
+  smc_fold_t *fold = NULL;
+  smc_replay_part_t *parts = NULL;
+  if (smc_logcmd_init(&l, "verify", 1) < 0)
     goto out;
-  optind = 1;
-  while ((opt = smc_logcmd_getopt(&c, &fo, argc, argv, "hvX:", longopts, "verify", verify_usage)) !=
-         -1) {
+  while ((opt = smc_logcmd_getopt(&l, argc, argv, "hvX:", longopts, verify_usage)) != -1) {
     if (opt == 'v') {
       v.verbose = 1;
       continue;
@@ -180,31 +176,25 @@ static int cmd_verify_run(int argc, char **argv) {
     rc = opt == SMC_LOGCMD_HELP ? SMC_EXIT_OK : SMC_EXIT_USAGE; /* help, or BAD */
     goto out;
   }
-  int threads = fo.threads;
+  int threads = l.fold.threads;
   if (optind < argc) {
     verify_usage(stderr);
     goto out;
   }
   rc = SMC_EXIT_FAILED;
   int64_t t0 = smc_now_ms();
-  char *tin = smc_topic(c.prefix, "proposals"), *tconf = smc_topic(c.prefix, "confirmations");
-  smc_kafka_t *rk = smc_logcmd_open_reader(&c, "verify");
-  smc_fold_t *fold = NULL;
-  smc_replay_part_t *parts = NULL;
-  smc_error_t err;
-  smc_error_clear(&err);
-  if (!tin || !tconf || !rk)
-    goto done;
-  int32_t n = smc_logcmd_partitions(rk, tin, "verify");
+  int32_t n = smc_logcmd_open(&l, "proposals");
   if (n < 0) {
-    rc = n == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
+    rc = smc_cli_exit_for(n);
+    goto out;
   }
-  int32_t nc = smc_logcmd_partitions(rk, tconf, "verify");
+  if (!(tconf = smc_topic(l.conn.prefix, "confirmations")))
+    goto out;
+  int32_t nc = smc_logcmd_partitions(&l, tconf);
   if (nc != n) {
     if (nc >= 0)
-      fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, tin, n);
-    goto done;
+      fprintf(stderr, "smc verify: %s has %d partitions, %s %d\n", tconf, nc, l.topic, n);
+    goto out;
   }
   v.n = n;
   v.expected = calloc((size_t)n, sizeof *v.expected);
@@ -213,20 +203,22 @@ static int cmd_verify_run(int argc, char **argv) {
   parts = calloc((size_t)n, sizeof *parts);
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
-  smc_cli_fold_limits_copy(&fc, &fo.lim);
+  smc_cli_fold_limits_copy(&fc, &l.fold.lim);
   fc.partitions = n;
   fc.no_history = 1; /* all in memory: history is not compared, so keep none */
   if (!v.expected || !v.actual || !v.chains || !parts || smc_fold_new(&fc, &fold) < 0)
-    goto done;
+    goto out;
   /* 1. Every decision, recomputed from the log (the end is fixed now). */
   for (int32_t p = 0; p < n; p++)
     parts[p] = (smc_replay_part_t){.partition = p, .from = 0, .to = SMC_REPLAY_END};
   /* no store and no kv: each fold thread keeps its partitions' state in
    * memory; collect_expected only touches the lists of its record's
    * partition, so threads never share one */
-  smc_replay_t r = {.bootstrap = c.bootstrap,
-                    .props = (const char *const *)c.props,
-                    .topic = tin,
+  smc_error_t err;
+  smc_error_clear(&err);
+  smc_replay_t r = {.bootstrap = l.conn.bootstrap,
+                    .props = (const char *const *)l.conn.props,
+                    .topic = l.topic,
                     .fold = fold,
                     .emit = collect_expected,
                     .opaque = &v,
@@ -235,13 +227,13 @@ static int cmd_verify_run(int argc, char **argv) {
   if (smc_replay_run(&r, parts, (size_t)n, &err) < 0) {
     fprintf(stderr, "smc verify: %s: %s\n", smc_code_name(err.code), err.message);
     rc = err.code == SMC_EUNAVAILABLE ? SMC_EXIT_UNAVAILABLE : SMC_EXIT_FAILED;
-    goto done;
+    goto out;
   }
   /* 2. Every published confirmation (read after the fold, so it covers it). */
   char why[512] = "";
-  if (smc_kafka_read_to_end(rk, tconf, 0, n, collect_actual, &v, why, sizeof why) < 0) {
+  if (smc_kafka_read_to_end(l.rk, tconf, 0, n, collect_actual, &v, why, sizeof why) < 0) {
     fprintf(stderr, "smc verify: %s\n", why[0] ? why : "out of memory");
-    goto done;
+    goto out;
   }
   /* 3. Compare per partition; confirmations of records past the folded end
    * (published meanwhile) are left out. */
@@ -250,11 +242,11 @@ static int cmd_verify_run(int argc, char **argv) {
     strlist_t *e = &v.expected[p], *a = &v.actual[p];
     records += parts[p].records;
     size_t na = 0;
-    while (na < a->n && a->offsets[na] < parts[p].to)
+    while (na < a->n && a->items[na].offset < parts[p].to)
       na++;
     size_t k = e->n < na ? e->n : na;
     for (size_t i = 0; i < k; i++) {
-      if (!strcmp(e->items[i], a->items[i])) {
+      if (!strcmp(e->items[i].text, a->items[i].text)) {
         matched++;
         continue;
       }
@@ -262,16 +254,16 @@ static int cmd_verify_run(int argc, char **argv) {
         fprintf(stderr,
                 "verify: partition %d confirmation #%zu differs\n  published:  %s\n"
                 "  recomputed: %s\n",
-                (int)p, i, a->items[i], e->items[i]);
+                (int)p, i, a->items[i].text, e->items[i].text);
     }
     if (e->n > na) {
       mismatches += (int64_t)(e->n - na);
       fprintf(stderr, "verify: partition %d: %zu confirmations missing (first: %s)\n", (int)p,
-              e->n - na, e->items[na]);
+              e->n - na, e->items[na].text);
     } else if (na > e->n) {
       mismatches += (int64_t)(na - e->n);
       fprintf(stderr, "verify: partition %d: %zu confirmations nobody decided (first: %s)\n",
-              (int)p, na - e->n, a->items[e->n]);
+              (int)p, na - e->n, a->items[e->n].text);
     }
   }
   int ok = mismatches == 0 && v.chain_errors == 0 && v.bad_json == 0;
@@ -282,7 +274,7 @@ static int cmd_verify_run(int argc, char **argv) {
          (long long)mismatches, (long long)v.chain_checked, (long long)v.chain_errors,
          json_object_size(v.chains), (double)(smc_now_ms() - t0) / 1000.0);
   rc = ok ? SMC_EXIT_OK : SMC_EXIT_FAILED;
-done:
+out:
   for (int32_t p = 0; v.expected && p < v.n; p++)
     strlist_close(&v.expected[p]);
   for (int32_t p = 0; v.actual && p < v.n; p++)
@@ -291,13 +283,9 @@ done:
   free(v.actual);
   json_decref(v.chains);
   free(parts);
-  if (fold)
-    smc_fold_destroy(fold);
-  smc_logcmd_close_reader(rk);
-  free(tin);
+  smc_fold_destroy(fold);
   free(tconf);
-out:
-  smc_logcmd_conn_close(&c);
+  smc_logcmd_close(&l);
   return rc;
 }
 

@@ -392,26 +392,21 @@ static int to_config(const worker_opts_t *o, smc_node_config_t *c) {
     return -1;
   if (v[S_CHANGELOG] && parse_bool("changelog", v[S_CHANGELOG], &c->changelog) < 0)
     return -1;
-  if (v[S_VOTE_HOOK_TIMEOUT] &&
-      parse_int("vote hook timeout", v[S_VOTE_HOOK_TIMEOUT], 1, &c->vote_hook_timeout_ms) < 0)
-    return -1;
-  if (v[S_TICK_MS] && parse_int("tick-ms", v[S_TICK_MS], 1, &c->tick_ms) < 0)
-    return -1;
-  if (v[S_COMMIT_INTERVAL] &&
-      parse_int("commit-interval-ms", v[S_COMMIT_INTERVAL], 1, &c->commit_interval_ms) < 0)
-    return -1;
-  if (v[S_COMMIT_MAX_INTERVAL] && parse_int("commit-max-interval-ms", v[S_COMMIT_MAX_INTERVAL], 1,
-                                            &c->commit_max_interval_ms) < 0)
-    return -1;
-  if (v[S_COMMIT_MAX] &&
-      parse_int("commit-max-records", v[S_COMMIT_MAX], 1, &c->commit_max_records) < 0)
-    return -1;
-  if (v[S_SESSION_TIMEOUT] &&
-      parse_int("session-timeout-ms", v[S_SESSION_TIMEOUT], 1000, &c->session_timeout_ms) < 0)
-    return -1;
-  if (v[S_TXN_DEADLINE] &&
-      parse_int("txn-deadline-ms", v[S_TXN_DEADLINE], 1000, &c->txn_deadline_ms) < 0)
-    return -1;
+  /* the whole-number settings and their least values */
+  const struct {
+    int s;
+    const char *name;
+    int min, *out;
+  } ints[] = {{S_VOTE_HOOK_TIMEOUT, "vote hook timeout", 1, &c->vote_hook_timeout_ms},
+              {S_TICK_MS, "tick-ms", 1, &c->tick_ms},
+              {S_COMMIT_INTERVAL, "commit-interval-ms", 1, &c->commit_interval_ms},
+              {S_COMMIT_MAX_INTERVAL, "commit-max-interval-ms", 1, &c->commit_max_interval_ms},
+              {S_COMMIT_MAX, "commit-max-records", 1, &c->commit_max_records},
+              {S_SESSION_TIMEOUT, "session-timeout-ms", 1000, &c->session_timeout_ms},
+              {S_TXN_DEADLINE, "txn-deadline-ms", 1000, &c->txn_deadline_ms}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if (v[ints[i].s] && parse_int(ints[i].name, v[ints[i].s], ints[i].min, ints[i].out) < 0)
+      return -1;
   /* The fold limits decide outcomes: they are cluster settings in the log
    * (protocol.md "settings"), never one node's. */
   for (int i = S_MAX_EVENT_BYTES; i <= S_MAX_DEFINITION; i++)

@@ -12,56 +12,18 @@
 #include "kafka/kconf.h"
 #include "smc/error.h"
 
-int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd) {
-  const char *eq = strchr(arg, '=');
-  if (!eq || eq == arg) {
-    fprintf(stderr, "smc %s: -X wants KEY=VALUE, not '%s'\n", cmd, arg);
+int smc_logcmd_init(smc_logcmd_t *l, const char *cmd, int with_fold) {
+  memset(l, 0, sizeof *l);
+  l->cmd = cmd;
+  smc_cli_conn_init(&l->conn);
+  l->with_fold = with_fold;
+  l->fold.threads = 1;
+  smc_fold_config_default(&l->fold.lim);
+  optind = 1;
+  if (with_fold && (smc_cli_fold_limits_env(cmd, &l->fold.lim) < 0 ||
+                    smc_logcmd_default_threads(cmd, &l->fold.threads) < 0))
     return -1;
-  }
-  char **np = realloc(c->props, (c->nprops + 3) * sizeof *np);
-  if (!np)
-    return -1;
-  c->props = np;
-  np[c->nprops] = strndup(arg, (size_t)(eq - arg));
-  np[c->nprops + 1] = strdup(eq + 1);
-  np[c->nprops + 2] = NULL;
-  c->nprops += 2;
   return 0;
-}
-
-int smc_logcmd_conn_opt(smc_logcmd_conn_t *c, int opt, const char *arg, const char *cmd) {
-  switch (opt) {
-  case 'X':
-    return smc_logcmd_conn_prop(c, arg, cmd) < 0 ? -1 : 1;
-  case OPT_BOOTSTRAP:
-    c->bootstrap = arg;
-    return 1;
-  case OPT_PREFIX:
-    c->prefix = arg;
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-void smc_logcmd_conn_close(smc_logcmd_conn_t *c) {
-  for (size_t i = 0; i < c->nprops; i++)
-    free(c->props[i]);
-  free(c->props);
-}
-
-void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c) {
-  memset(c, 0, sizeof *c);
-  c->prefix = getenv("SMC_PREFIX") && *getenv("SMC_PREFIX") ? getenv("SMC_PREFIX") : "smc.";
-}
-
-int smc_logcmd_fold_defaults(smc_logcmd_fold_t *f, const char *cmd) {
-  f->threads = 1;
-  smc_fold_config_default(&f->lim);
-  return smc_cli_fold_limits_env(cmd, &f->lim) < 0 ||
-                 smc_logcmd_default_threads(cmd, &f->threads) < 0
-             ? -1
-             : 0;
 }
 
 /* A fold option of f: 1 taken, 0 not one, -1 a bad value (printed). */
@@ -73,23 +35,15 @@ static int fold_opt(smc_logcmd_fold_t *f, int opt, const char *arg, const char *
   return 0;
 }
 
-int smc_logcmd_getopt(smc_logcmd_conn_t *c, smc_logcmd_fold_t *f, int argc, char **argv,
-                      const char *shortopts, const struct option *longopts, const char *cmd,
-                      void (*usage)(FILE *)) {
+int smc_logcmd_getopt(smc_logcmd_t *l, int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, void (*usage)(FILE *)) {
   for (;;) {
-    int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
-    int known = opt == -1 ? 0 : smc_logcmd_conn_opt(c, opt, optarg, cmd);
-    if (!known && f && opt != -1)
-      known = fold_opt(f, opt, optarg, cmd);
+    int opt = smc_cli_getopt(&l->conn, argc, argv, shortopts, longopts, usage);
+    int known = l->with_fold && opt >= 0 ? fold_opt(&l->fold, opt, optarg, l->cmd) : 0;
     if (known < 0)
       return SMC_LOGCMD_BAD;
-    if (known)
-      continue;
-    if (opt == 'h')
-      usage(stdout);
-    if (opt == '?')
-      usage(stderr);
-    return opt == 'h' ? SMC_LOGCMD_HELP : opt == '?' ? SMC_LOGCMD_BAD : opt;
+    if (!known)
+      return opt;
   }
 }
 
@@ -118,26 +72,33 @@ int smc_logcmd_default_threads(const char *cmd, int *out) {
   return 0;
 }
 
-/* A consumer handle for metadata and reading by assignment. */
-smc_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd) {
-  char errstr[512];
-  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
-                           .bootstrap = c->bootstrap,
-                           .group_id = "smc-reader",
-                           .eof = 1,
-                           .props = (const char *const *)c->props};
-  smc_kafka_t *rk = smc_kafka_open(&spec, errstr, sizeof errstr);
-  if (!rk)
-    fprintf(stderr, "smc %s: %s\n", cmd, errstr);
-  return rk;
+int32_t smc_logcmd_partitions(smc_logcmd_t *l, const char *topic) {
+  int32_t n = smc_kafka_partitions(l->rk, topic, 15000);
+  if (n < 0)
+    fprintf(stderr, "smc %s: topic %s: %s\n", l->cmd, topic, smc_strerror(n));
+  return n;
 }
 
-void smc_logcmd_close_reader(smc_kafka_t *rk) { smc_kafka_close(rk); }
+int32_t smc_logcmd_open(smc_logcmd_t *l, const char *name) {
+  char errstr[512];
+  smc_kafka_spec_t spec = {.type = SMC_KAFKA_CONSUMER,
+                           .bootstrap = l->conn.bootstrap,
+                           .group_id = "smc-reader",
+                           .eof = 1,
+                           .props = (const char *const *)l->conn.props};
+  if (!(l->topic = smc_topic(l->conn.prefix, name)))
+    return SMC_ENOMEM;
+  if (!(l->rk = smc_kafka_open(&spec, errstr, sizeof errstr))) {
+    fprintf(stderr, "smc %s: %s\n", l->cmd, errstr);
+    return SMC_EKAFKA;
+  }
+  return smc_logcmd_partitions(l, l->topic);
+}
 
-/* Partition count of <prefix><name>; prints the error. */
-int32_t smc_logcmd_partitions(smc_kafka_t *rk, const char *topic, const char *cmd) {
-  int32_t n = smc_kafka_partitions(rk, topic, 15000);
-  if (n < 0)
-    fprintf(stderr, "smc %s: topic %s: %s\n", cmd, topic, smc_strerror(n));
-  return n;
+void smc_logcmd_close(smc_logcmd_t *l) {
+  smc_kafka_close(l->rk);
+  l->rk = NULL;
+  free(l->topic);
+  l->topic = NULL;
+  smc_cli_conn_close(&l->conn);
 }

@@ -12,19 +12,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli/cmd_client.h"
 #include "kafka/handle.h"
 #include "smc/fold.h"
 
-typedef struct smc_logcmd_conn {
-  const char *bootstrap, *prefix;
-  char **props;
-  size_t nprops;
-} smc_logcmd_conn_t;
-
 enum {
-  OPT_BOOTSTRAP = 1000,
-  OPT_PREFIX,
-  OPT_DATA_DIR,
+  OPT_DATA_DIR = 1100,
   OPT_STORE,
   OPT_FRESH,
   OPT_TOPIC,
@@ -36,8 +29,8 @@ enum {
 };
 /* The connection options of the log commands, first in their longopts. */
 #define SMC_LOGCMD_CONN_LONGOPTS                                                                   \
-  {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP}, {                                         \
-    "prefix", required_argument, NULL, OPT_PREFIX                                                  \
+  {"bootstrap", required_argument, NULL, SMC_OPT_BOOTSTRAP}, {                                     \
+    "prefix", required_argument, NULL, SMC_OPT_PREFIX                                              \
   }
 
 /* --max-* flags: OPT_LIMIT + SMC_CLI_LIMIT_* (cli.h) */
@@ -45,14 +38,6 @@ enum { OPT_LIMIT = 2000 };
 
 #define SMC_LOGCMD_MAX_THREADS 256
 
-/* -X KEY=VALUE into c's pass-through list; prints the error, -1. */
-int smc_logcmd_conn_prop(smc_logcmd_conn_t *c, const char *arg, const char *cmd);
-void smc_logcmd_conn_close(smc_logcmd_conn_t *c);
-/* The connection options of getopt's opt ('X', OPT_BOOTSTRAP, OPT_PREFIX):
- * 1 taken into c, 0 not one of them, -1 a bad -X (printed). */
-int smc_logcmd_conn_opt(smc_logcmd_conn_t *c, int opt, const char *arg, const char *cmd);
-/* No bootstrap (the default), prefix $SMC_PREFIX or "smc.". */
-void smc_logcmd_conn_defaults(smc_logcmd_conn_t *c);
 /* Parse a fold thread count (1..SMC_LOGCMD_MAX_THREADS) from what (a flag or
  * variable name); prints the error. */
 int smc_logcmd_parse_threads(const char *cmd, const char *what, const char *text, int *out);
@@ -64,26 +49,39 @@ typedef struct smc_logcmd_fold {
   smc_fold_config_t lim;
 } smc_logcmd_fold_t;
 
-/* The defaults: SMC_REPLAY_THREADS or the CPUs, the limits from the
- * environment. 0, or -1 (printed). */
-int smc_logcmd_fold_defaults(smc_logcmd_fold_t *f, const char *cmd);
+enum { SMC_LOGCMD_BAD = SMC_CLI_OPT_BAD, SMC_LOGCMD_HELP = SMC_CLI_OPT_HELP };
 
-enum { SMC_LOGCMD_BAD = -2, SMC_LOGCMD_HELP = -3 };
+/* One run of a log command: its options, and the reader of its topic. */
+typedef struct smc_logcmd {
+  const char *cmd;        /* "replay", "verify", "export": messages say it */
+  smc_cli_conn_t conn;    /* --bootstrap, --prefix, -X (no -o: not in the shortopts) */
+  smc_logcmd_fold_t fold; /* --threads and --max-* (replay and verify) */
+  int with_fold;
+  smc_kafka_t *rk; /* smc_logcmd_open: a consumer for metadata and reading by assignment */
+  char *topic;     /* smc_logcmd_open: <prefix><name> */
+} smc_logcmd_t;
 
-/* getopt_long over argv (the caller sets optind = 1 first) for command cmd: the
- * connection options go into c, -h prints usage on stdout, and with f
- * --threads and the --max-* flags go into f. Returns the next option that
- * is the command's own, -1 at the end, SMC_LOGCMD_HELP after -h, or
+/* The defaults of cmd's options: the connection's, and with_fold the fold
+ * options' (SMC_REPLAY_THREADS or the CPUs, the limits from the
+ * environment); optind reset for smc_logcmd_getopt. 0, or -1 (printed). */
+int smc_logcmd_init(smc_logcmd_t *l, const char *cmd, int with_fold);
+
+/* getopt_long over argv: the connection options (and the fold options when
+ * l has them) go into l, -h prints usage on stdout. Returns the next option
+ * that is the command's own, -1 at the end, SMC_LOGCMD_HELP after -h, or
  * SMC_LOGCMD_BAD for a bad value (printed) or an unknown option (usage
  * printed on stderr). */
-int smc_logcmd_getopt(smc_logcmd_conn_t *c, smc_logcmd_fold_t *f, int argc, char **argv,
-                      const char *shortopts, const struct option *longopts, const char *cmd,
-                      void (*usage)(FILE *));
+int smc_logcmd_getopt(smc_logcmd_t *l, int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, void (*usage)(FILE *));
 
-/* A consumer handle for metadata and reading by assignment (errors printed). */
-smc_kafka_t *smc_logcmd_open_reader(const smc_logcmd_conn_t *c, const char *cmd);
-void smc_logcmd_close_reader(smc_kafka_t *rk);
-/* Partition count of topic; prints the error. */
-int32_t smc_logcmd_partitions(smc_kafka_t *rk, const char *topic, const char *cmd);
+/* Open the reader and look up <prefix>name: its partition count, or a
+ * negative SMC_E* code (printed). */
+int32_t smc_logcmd_open(smc_logcmd_t *l, const char *name);
+
+/* Partition count of topic through l's reader; prints the error. */
+int32_t smc_logcmd_partitions(smc_logcmd_t *l, const char *topic);
+
+/* The reader, the topic and the options let go. */
+void smc_logcmd_close(smc_logcmd_t *l);
 
 #endif

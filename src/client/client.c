@@ -512,6 +512,13 @@ static int dump_event(json_t *ev, char **out, smc_error_t *err) {
   return *out ? 0 : smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
 }
 
+/* Whether s is valid UTF-8 (what JSON text may hold), as jansson checks it. */
+static int utf8_valid(const char *s) {
+  json_t *j = json_string(s);
+  json_decref(j);
+  return j != NULL;
+}
+
 static int check_id(const char *what, const char *s, int required, smc_error_t *err) {
   if (!s) {
     if (required)
@@ -700,12 +707,11 @@ int smc_vote_key_load(const char *pem_file, smc_vote_key_t **out, smc_error_t *e
   if (!k)
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   int rc = smc_vote_sig_load_private(pem_file, &k->pkey, err);
-  if (rc) {
+  if (rc)
     free(k);
-    return rc;
-  }
-  *out = k;
-  return 0;
+  else
+    *out = k;
+  return rc;
 }
 
 void smc_vote_key_free(smc_vote_key_t *key) {
@@ -774,23 +780,19 @@ int smc_client_vote_req(smc_client_t *c, const smc_vote_req_t *v, int timeout_ms
       (rc = check_id("proposal", v->proposal, 1, err)) ||
       (rc = check_id("voter", v->voter, 1, err)) || (rc = check_id("machine", v->machine, 0, err)))
     return rc;
-  json_t *ev = json_object();
-  json_object_set_new(ev, "type", json_string("vote"));
-  json_object_set_new(ev, "proposal", json_string(v->proposal));
-  json_object_set_new(ev, "object", json_string(v->object));
-  json_object_set_new(ev, "voter", json_string(v->voter));
-  json_object_set_new(ev, "accept", json_boolean(v->accept));
-  if (v->machine)
-    json_object_set_new(ev, "machine", json_string(v->machine));
-  if (v->reason)
-    json_object_set_new(ev, "reason", json_string(v->reason));
-  if (v->signature)
-    json_object_set_new(ev, "signature", json_string(v->signature));
-  char *value = NULL;
-  if ((rc = dump_event(ev, &value, err)))
-    return rc;
-  rc = produce_wait(c, v->object, value, timeout_ms, err);
-  free(value);
+  const char *const texts[][2] = {{"object", v->object}, {"proposal", v->proposal},
+                                  {"voter", v->voter},   {"machine", v->machine},
+                                  {"reason", v->reason}, {"signature", v->signature}};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+    if (texts[i][1] && !utf8_valid(texts[i][1]))
+      return smc_error_set(err, SMC_EBAD_REQUEST, texts[i][0], "%s is not UTF-8", texts[i][0]);
+  smc_buf_t value;
+  smc_buf_init(&value);
+  smc_codec_vote_json(&value, v->proposal, v->object, v->voter, v->accept, v->machine, v->reason,
+                      v->signature);
+  rc = value.oom ? smc_error_set(err, SMC_ENOMEM, NULL, "out of memory")
+                 : produce_wait(c, v->object, value.p, timeout_ms, err);
+  smc_buf_close(&value);
   return rc;
 }
 

@@ -745,9 +745,12 @@ int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_ve
 }
 
 void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
-                         int accept, const char *reason, const char *signature) {
-  smc_buf_add_kstr(
-      b, accept ? "{\"accept\":true,\"object\":" : "{\"accept\":false,\"object\":", object);
+                         int accept, const char *machine, const char *reason,
+                         const char *signature) {
+  smc_buf_adds(b, accept ? "{\"accept\":true" : "{\"accept\":false");
+  if (machine)
+    smc_buf_add_kstr(b, ",\"machine\":", machine);
+  smc_buf_add_kstr(b, ",\"object\":", object);
   smc_buf_add_kstr(b, ",\"proposal\":", proposal);
   if (reason)
     smc_buf_add_kstr(b, ",\"reason\":", reason);

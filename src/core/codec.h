@@ -172,11 +172,13 @@ char *smc_rd_str(smc_rd_t *r);
 
 /*
  * Append a vote event's canonical JSON (the encoder next to the decoder: the
- * voter writes its votes with it): keys sorted, the same bytes
- * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives. reason and signature may
- * be NULL (left out); reason must be valid UTF-8. b->oom reports failure.
+ * voter and the client write their votes with it): keys sorted, the same
+ * bytes json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives. machine, reason and
+ * signature may be NULL (left out); every string must be valid UTF-8.
+ * b->oom reports failure.
  */
 void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
-                         int accept, const char *reason, const char *signature);
+                         int accept, const char *machine, const char *reason,
+                         const char *signature);
 
 #endif

@@ -241,17 +241,17 @@ static void root_value(ev_t *ev, root_t r, val_t *v, int *found) {
   *found = 1;
   switch (r) {
   case R_SRC:
-    val_from_json(c->src, v), *found = c->src != NULL;
-    break;
   case R_DST:
-    val_from_json(c->dst, v), *found = c->dst != NULL;
-    break;
   case R_INPUT:
-    val_from_json(c->input, v), *found = c->input != NULL;
+  case R_VALUE: {
+    const json_t *j = r == R_SRC     ? c->src
+                      : r == R_DST   ? c->dst
+                      : r == R_INPUT ? c->input
+                                     : c->value;
+    val_from_json(j, v);
+    *found = j != NULL;
     break;
-  case R_VALUE:
-    val_from_json(c->value, v), *found = c->value != NULL;
-    break;
+  }
   case R_VARS:
     val_from_json(c->vars, v);
     if (!c->vars)

@@ -433,16 +433,38 @@ static node_t *parse_unary(parser_t *p) {
   return n;
 }
 
-typedef node_t *(*parse_fn)(parser_t *);
+/* The binary operators by precedence, loosest first. Each level is
+ * left-associative over operands of the next level; the last level's
+ * operands are unary expressions. */
+static const struct binary_level {
+  kind_t kind;
+  int nops;
+  const char *ops[5];
+  int codes[5];
+} levels[] = {
+    {N_OR, 1, {"||"}, {0}},
+    {N_AND, 1, {"&&"}, {0}},
+    {N_BINARY, 2, {"==", "!="}, {OP_EQ, OP_NE}},
+    {N_BINARY, 5, {"<", "<=", ">", ">=", "in"}, {OP_LT, OP_LE, OP_GT, OP_GE, OP_IN}},
+    {N_BINARY, 2, {"+", "-"}, {OP_ADD, OP_SUB}},
+    {N_BINARY, 3, {"*", "/", "%"}, {OP_MUL, OP_DIV, OP_MOD}},
+};
+enum { NLEVELS = sizeof levels / sizeof levels[0] };
+
+/* An operand of level (a unary expression past the last level). */
+static node_t *parse_binary(parser_t *p, int level);
+static node_t *parse_operand(parser_t *p, int level) {
+  return level < NLEVELS ? parse_binary(p, level) : parse_unary(p);
+}
 
 /* One left-associative binary level: operand (op operand)*. */
-static node_t *parse_binary(parser_t *p, parse_fn next, const char *const *ops, const int *codes,
-                            int nops, kind_t kind) {
-  node_t *l = next(p);
+static node_t *parse_binary(parser_t *p, int level) {
+  const struct binary_level *lv = &levels[level];
+  node_t *l = parse_operand(p, level + 1);
   while (l && !p->rc) {
     int found = -1;
-    for (int i = 0; i < nops; i++) {
-      if (strcmp(ops[i], "in") == 0 ? expr_tok_ident(p, "in") : expr_tok_is(p, ops[i])) {
+    for (int i = 0; i < lv->nops; i++) {
+      if (strcmp(lv->ops[i], "in") == 0 ? expr_tok_ident(p, "in") : expr_tok_is(p, lv->ops[i])) {
         found = i;
         break;
       }
@@ -451,12 +473,12 @@ static node_t *parse_binary(parser_t *p, parse_fn next, const char *const *ops, 
       break;
     size_t off = p->tok.start;
     expr_lex(p);
-    node_t *r = next(p);
+    node_t *r = parse_operand(p, level + 1);
     if (!r) {
       expr_node_free(l);
       return NULL;
     }
-    l = node_make(p, kind, codes[found], off, l, r, NULL);
+    l = node_make(p, lv->kind, lv->codes[found], off, l, r, NULL);
   }
   if (l && p->rc) {
     expr_node_free(l);
@@ -465,41 +487,10 @@ static node_t *parse_binary(parser_t *p, parse_fn next, const char *const *ops, 
   return l;
 }
 
-static node_t *parse_mul(parser_t *p) {
-  static const char *const ops[] = {"*", "/", "%"};
-  static const int codes[] = {OP_MUL, OP_DIV, OP_MOD};
-  return parse_binary(p, parse_unary, ops, codes, 3, N_BINARY);
-}
-static node_t *parse_add(parser_t *p) {
-  static const char *const ops[] = {"+", "-"};
-  static const int codes[] = {OP_ADD, OP_SUB};
-  return parse_binary(p, parse_mul, ops, codes, 2, N_BINARY);
-}
-static node_t *parse_rel(parser_t *p) {
-  static const char *const ops[] = {"<", "<=", ">", ">=", "in"};
-  static const int codes[] = {OP_LT, OP_LE, OP_GT, OP_GE, OP_IN};
-  return parse_binary(p, parse_add, ops, codes, 5, N_BINARY);
-}
-static node_t *parse_eq(parser_t *p) {
-  static const char *const ops[] = {"==", "!="};
-  static const int codes[] = {OP_EQ, OP_NE};
-  return parse_binary(p, parse_rel, ops, codes, 2, N_BINARY);
-}
-static node_t *parse_and(parser_t *p) {
-  static const char *const ops[] = {"&&"};
-  static const int codes[] = {0};
-  return parse_binary(p, parse_eq, ops, codes, 1, N_AND);
-}
-static node_t *parse_or(parser_t *p) {
-  static const char *const ops[] = {"||"};
-  static const int codes[] = {0};
-  return parse_binary(p, parse_and, ops, codes, 1, N_OR);
-}
-
 static node_t *parse_cond(parser_t *p) {
   if (enter(p))
     return NULL;
-  node_t *c = parse_or(p);
+  node_t *c = parse_binary(p, 0);
   if (c && expr_tok_is(p, "?")) {
     size_t off = p->tok.start;
     expr_lex(p);

@@ -64,76 +64,60 @@ void smc_fold_destroy(smc_fold_t *f) {
   free(f);
 }
 
-void smc_fold_set_logger(smc_fold_t *f,
-                         void (*log)(void *opaque, int level, int32_t partition, int64_t offset,
-                                     const char *msg),
+void smc_fold_set_logger(smc_fold_t *f, void (*log)(void *opaque, const smc_fold_log_t *line),
                          void *opaque) {
   f->log = log;
   f->log_opaque = opaque;
 }
 
-void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) {
+static void fold_notev(fold_ctx_t *c, int level, smc_fold_note_t note, int code, const char *fmt,
+                       va_list ap) {
   if (!c->f->log)
     return;
   char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  c->f->log(c->f->log_opaque, level, c->part, c->offset, msg);
+  smc_fold_log_t line = {.level = level,
+                         .partition = c->part,
+                         .offset = c->offset,
+                         .note = note,
+                         .code = code,
+                         .msg = msg};
+  c->f->log(c->f->log_opaque, &line);
 }
 
-/* Hand o (its partition and offset filled here) to the emit callback; the
- * first non-zero return sticks in c->rc. */
-static int emit_out(fold_ctx_t *c, smc_output_t *o) {
+void fold_note(fold_ctx_t *c, int level, smc_fold_note_t note, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fold_notev(c, level, note, code, fmt, ap);
+  va_end(ap);
+}
+
+void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fold_notev(c, level, SMC_FOLD_NOTE_NONE, 0, fmt, ap);
+  va_end(ap);
+}
+
+int fold_emit(fold_ctx_t *c, smc_output_t *o, const char *json, size_t len) {
   if (c->rc)
     return c->rc;
   if (!c->emit)
     return 0;
   o->partition = c->part;
   o->offset = c->offset;
+  o->json = json;
+  o->json_len = len;
   if (!o->key)
     o->key = "";
   if (!o->id)
     o->id = "";
+  if (o->kind == SMC_OUT_CONFIRMATION && !o->machine)
+    o->machine = "";
   int rc = c->emit(c->opaque, o);
   if (rc)
     c->rc = rc;
   return rc;
-}
-
-int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
-              const char *reply_to, const char *json, size_t len) {
-  smc_output_t o = {
-      .kind = kind, .key = key, .reply_to = reply_to, .json = json, .json_len = len, .id = id};
-  return emit_out(c, &o);
-}
-
-int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const char *json,
-                           size_t len, const char *const *voters, size_t nvoters) {
-  smc_output_t o = {.kind = SMC_OUT_VOTE_REQUEST,
-                    .key = key,
-                    .json = json,
-                    .json_len = len,
-                    .id = id,
-                    .voters = voters,
-                    .nvoters = nvoters};
-  return emit_out(c, &o);
-}
-
-int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
-                           const char *json, size_t len, const char *machine, const char *outcome,
-                           int duplicate) {
-  smc_output_t o = {.kind = SMC_OUT_CONFIRMATION,
-                    .key = key,
-                    .reply_to = reply_to,
-                    .json = json,
-                    .json_len = len,
-                    .id = id,
-                    .machine = machine ? machine : "",
-                    .outcome = outcome,
-                    .duplicate = duplicate};
-  return emit_out(c, &o);
 }
 
 /* ---- compiled machines, cached by hash ---- */
@@ -193,13 +177,11 @@ static void key_definition(fold_ctx_t *c, const char *hash) {
  * 0 not, negative on failure. */
 static int machine_hash(fold_ctx_t *c, const char *name, char hash[65]) {
   key_machine(c, name);
-  void *v = NULL;
-  size_t vl = 0;
-  int rc = smc_kv_get(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, &v, &vl);
-  if (rc == SMC_ENOT_FOUND)
-    return 0;
-  if (rc)
-    return fold_fail(c, rc);
+  void *v;
+  size_t vl;
+  int found = fold_get(c, SMC_CF_MACHINES, &v, &vl);
+  if (found <= 0)
+    return found;
   if (vl != 64) {
     free(v);
     return fold_fail(c, SMC_ESTORE);
@@ -220,11 +202,12 @@ smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name) {
   if (m)
     return m;
   key_definition(c, hash);
-  void *v = NULL;
-  size_t vl = 0;
-  int rc = smc_kv_get(c->kv, SMC_CF_MACHINES, c->key.p, c->key.len, &v, &vl);
-  if (rc) {
-    fold_fail(c, rc == SMC_ENOT_FOUND ? SMC_ESTORE : rc);
+  void *v;
+  size_t vl;
+  int rc = fold_get(c, SMC_CF_MACHINES, &v, &vl);
+  if (rc <= 0) {
+    if (rc == 0)
+      fold_fail(c, SMC_ESTORE);
     return NULL;
   }
   /* Registered once, so it compiles now whatever the definition limit
@@ -529,6 +512,17 @@ static int fire_timers(fold_ctx_t *c) {
 
 /* ---- events ---- */
 
+/* Emit text (malloc'd, consumed; NULL: failed, recorded by fold_fail) as
+ * the reply to ev, keyed by key. */
+static int reply_with(fold_ctx_t *c, const smc_event_t *ev, const char *key, char *text) {
+  if (!text)
+    return c->rc ? c->rc : SMC_ENOMEM;
+  smc_output_t o = {.kind = SMC_OUT_REPLY, .key = key, .id = ev->id, .reply_to = ev->reply_to};
+  int rc = fold_emit(c, &o, text, strlen(text));
+  free(text);
+  return rc;
+}
+
 /* The object's fields of a read reply into j ("version" always; the rest
  * when found): 0, or negative when the state cannot be read (c->rc). */
 static int object_fields(fold_ctx_t *c, const char *object, json_t *j, int *found) {
@@ -612,12 +606,7 @@ static int read_reply(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *e
     return c->rc;
   }
   json_object_set_new(j, "found", json_boolean(found));
-  char *text = fold_answer_text(c, j, ev->correlation);
-  if (!text)
-    return SMC_ENOMEM; /* fold_fail recorded it */
-  int rc = fold_emit(c, SMC_OUT_REPLY, ev->object, ev->id, ev->reply_to, text, strlen(text));
-  free(text);
-  return rc;
+  return reply_with(c, ev, ev->object, fold_answer_text(c, j, ev->correlation));
 }
 
 /* An event that fails the checks: answered where it can be addressed,
@@ -627,9 +616,9 @@ static int bad_event(fold_ctx_t *c, const smc_event_t *ev, const smc_error_t *er
     return fold_reject_unrecorded(c, ev, err);
   if (ev->type == SMC_EV_READ && ev->id && ev->object)
     return read_reply(c, ev, err);
-  fold_log(c, 1, "%s event dropped: %s: %s",
-           ev->type ? smc_event_type_name(ev->type) : "unreadable", smc_code_name(err->code),
-           err->message);
+  fold_note(c, 1, SMC_FOLD_NOTE_EVENT_DROPPED, err->code, "%s event dropped: %s: %s",
+            ev->type ? smc_event_type_name(ev->type) : "unreadable", smc_code_name(err->code),
+            err->message);
   return 0;
 }
 
@@ -642,6 +631,25 @@ static const char *known_machine(const json_t *conf) {
   return json_string_value(json_object_get(conf, "machine"));
 }
 
+/* The strings of the array a as an array of pointers into a (malloc'd,
+ * *n of them; NULL when there are none or on failure, then *n is 0 or
+ * SIZE_MAX). */
+static const char **strings_of(const json_t *a, size_t *n) {
+  *n = json_array_size(a);
+  const char **v = *n ? malloc(*n * sizeof *v) : NULL;
+  if (*n && !v) {
+    *n = SIZE_MAX;
+    return NULL;
+  }
+  for (size_t i = 0; i < *n; i++) {
+    const char *name = json_string_value(json_array_get(a, i));
+    v[i] = name ? name : "";
+  }
+  return v;
+}
+
+/* Answer a proposal id decided before with its stored confirmation conf,
+ * marked as a duplicate; the typed fields are the original decision's. */
 static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
   json_t *j = smc_json_loads(conf, 0);
   if (!j)
@@ -651,9 +659,23 @@ static int duplicate(fold_ctx_t *c, const smc_event_t *ev, const char *conf) {
     json_object_set_new(j, "correlation", json_string(ev->correlation));
   char *text = smc_json_canonical(j);
   const char *outcome = json_string_value(json_object_get(j, "outcome"));
-  int rc = text ? fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text),
-                                         known_machine(j), outcome ? outcome : "rejected", 1)
-                : fold_fail(c, SMC_ENOMEM);
+  json_t *votes = json_object_get(j, "votes");
+  smc_output_t o = {.kind = SMC_OUT_CONFIRMATION,
+                    .key = ev->object,
+                    .id = ev->id,
+                    .reply_to = ev->reply_to,
+                    .machine = known_machine(j),
+                    .outcome = outcome ? outcome : "rejected",
+                    .duplicate = 1,
+                    .version = json_integer_value(json_object_get(j, "version"))};
+  const char **acc = strings_of(json_object_get(votes, "accept"), &o.naccept);
+  const char **rej = strings_of(json_object_get(votes, "reject"), &o.nreject);
+  o.accept = acc, o.reject = rej;
+  int rc = text && o.naccept != SIZE_MAX && o.nreject != SIZE_MAX
+               ? fold_emit(c, &o, text, strlen(text))
+               : fold_fail(c, SMC_ENOMEM);
+  free(acc);
+  free(rej);
   json_decref(j);
   free(text);
   return rc;
@@ -753,9 +775,7 @@ static int emit_reply(fold_ctx_t *c, const smc_event_t *ev, const char *key, jso
   json_decref(j);
   if (!text)
     return fold_fail(c, SMC_ENOMEM);
-  int rc = fold_emit(c, SMC_OUT_REPLY, key, ev->id, ev->reply_to, text, strlen(text));
-  free(text);
-  return rc;
+  return reply_with(c, ev, key, text);
 }
 
 static int registration_reply(fold_ctx_t *c, const smc_event_t *ev, const char *outcome, int code,

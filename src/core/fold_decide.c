@@ -19,13 +19,32 @@ static const char ZERO_CHECKSUM[] =
 
 static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
-static json_t *votes_json(const fold_prop_t *p) {
-  json_t *acc = json_array(), *rej = json_array();
-  for (size_t i = 0; i < p->accept.n; i++)
-    json_array_append_new(acc, json_string(p->accept.v[i]));
-  for (size_t i = 0; i < p->reject.n; i++)
-    json_array_append_new(rej, json_string(p->reject.v[i]));
-  return json_pack("{s:o,s:o}", "accept", acc, "reject", rej);
+static json_t *strs_json(const fold_strs_t *s) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < s->n; i++)
+    json_array_append_new(a, json_string(s->v[i]));
+  return a;
+}
+
+json_t *fold_votes_json(const fold_prop_t *p) {
+  return json_pack("{s:o,s:o}", "accept", strs_json(&p->accept), "reject", strs_json(&p->reject));
+}
+
+/* The typed fields of p's confirmation with o as it is now (fold_emit adds
+ * the text). */
+static smc_output_t conf_output(const fold_obj_t *o, const fold_prop_t *p, const char *machine,
+                                const char *outcome) {
+  return (smc_output_t){.kind = SMC_OUT_CONFIRMATION,
+                        .key = o->id,
+                        .id = p->id,
+                        .reply_to = p->reply_to,
+                        .machine = machine,
+                        .outcome = outcome,
+                        .version = o->version,
+                        .accept = (const char *const *)p->accept.v,
+                        .naccept = p->accept.n,
+                        .reject = (const char *const *)p->reject.v,
+                        .nreject = p->reject.n};
 }
 
 /* The fields every confirmation has; the caller adds the rest. */
@@ -40,7 +59,7 @@ static json_t *conf_base(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *
   if (transition)
     json_object_set_new(j, "transition", json_string(transition));
   json_object_set_new(j, "outcome", json_string(outcome));
-  json_object_set_new(j, "votes", votes_json(p));
+  json_object_set_new(j, "votes", fold_votes_json(p));
   if (p->correlation)
     json_object_set_new(j, "correlation", json_string(p->correlation));
   json_object_set_new(j, "offset", json_integer(c->offset));
@@ -53,7 +72,8 @@ static int decide(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p, cons
                   size_t len, const char *machine, const char *outcome) {
   if (fold_decided_put(c, p->id, text, len))
     return c->rc;
-  return fold_emit_confirmation(c, o->id, p->id, p->reply_to, text, len, machine, outcome, 0);
+  smc_output_t out = conf_output(o, p, machine, outcome);
+  return fold_emit(c, &out, text, len);
 }
 
 /* Reject (or expire) p: confirmation with the error and o unchanged. */
@@ -200,8 +220,8 @@ static int commit(fold_ctx_t *c, fold_obj_t *o, const fold_prop_t *p, const char
   if (c->rc || fold_decided_put_value(c, p->id, b->p, b->len) ||
       fold_history_put(c, o->id, o->version, b->p + PRE, b->len - PRE))
     return c->rc;
-  return fold_emit_confirmation(c, o->id, p->id, p->reply_to, b->p + PRE, b->len - PRE, o->machine,
-                                "committed", 0);
+  smc_output_t out = conf_output(o, p, o->machine, "committed");
+  return fold_emit(c, &out, b->p + PRE, b->len - PRE);
 }
 
 /* Publish that p waits for votes. */
@@ -234,8 +254,12 @@ static int vote_request(fold_ctx_t *c, const fold_obj_t *o, const fold_prop_t *p
   char *text = fold_answer_text(c, j, p->correlation);
   if (!text)
     return SMC_ENOMEM; /* fold_fail recorded it */
-  int rc = fold_emit_vote_request(c, o->id, p->id, text, strlen(text),
-                                  (const char *const *)vp->voters, vp->nvoters);
+  smc_output_t out = conf_output(o, p, NULL, NULL);
+  out.kind = SMC_OUT_VOTE_REQUEST;
+  out.reply_to = NULL;
+  out.voters = (const char *const *)vp->voters;
+  out.nvoters = vp->nvoters;
+  int rc = fold_emit(c, &out, text, strlen(text));
   free(text);
   return rc;
 }
@@ -397,9 +421,8 @@ int fold_enqueue(fold_ctx_t *c, fold_obj_t *o, fold_prop_t *p) {
         json_pack("{s:s,s:s,s:s}", "code", "queue_full", "message", err.message, "path", ""));
     char *text = smc_json_canonical(j);
     json_decref(j);
-    int rc = text ? fold_emit_confirmation(c, o->id, p->id, p->reply_to, text, strlen(text),
-                                           machine, "rejected", 0)
-                  : fold_fail(c, SMC_ENOMEM);
+    smc_output_t out = conf_output(o, p, machine, "rejected");
+    int rc = text ? fold_emit(c, &out, text, strlen(text)) : fold_fail(c, SMC_ENOMEM);
     free(text);
     fold_prop_close(p);
     return rc;
@@ -446,10 +469,10 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
   if (ev->machine && strcmp(ev->machine, p.machine)) {
     /* a vote sent for machine X (a gateway path, a token's right on X)
      * never counts on a proposal of machine Y */
-    fold_log(c, 1,
-             "unknown_machine: vote of '%s' on proposal '%s' of '%s' not counted: it names "
-             "machine '%s', the proposal is of '%s'",
-             ev->voter, p.id, o.id, ev->machine, p.machine);
+    fold_note(c, 1, SMC_FOLD_NOTE_VOTE_IGNORED, SMC_EUNKNOWN_MACHINE,
+              "unknown_machine: vote of '%s' on proposal '%s' of '%s' not counted: it names "
+              "machine '%s', the proposal is of '%s'",
+              ev->voter, p.id, o.id, ev->machine, p.machine);
     goto out;
   }
   int eligible = 0;
@@ -457,8 +480,8 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
   for (; vi < vp->nvoters && !eligible; vi++)
     eligible = !strcmp(vp->voters[vi], ev->voter);
   if (!eligible) {
-    fold_log(c, 1, "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter, p.id,
-             o.id);
+    fold_note(c, 1, SMC_FOLD_NOTE_VOTE_IGNORED, SMC_ENOT_A_VOTER,
+              "not_a_voter: '%s' may not vote on proposal '%s' of '%s'", ev->voter, p.id, o.id);
     goto out;
   }
   if (vp->keys && vp->keys[vi - 1]) {
@@ -466,8 +489,9 @@ int fold_vote(fold_ctx_t *c, const smc_event_t *ev) {
     smc_error_clear(&serr);
     if (smc_vote_sig_verify_reason(vp->keys[vi - 1], ev->object, ev->proposal, ev->voter,
                                    ev->accept, ev->reason, ev->signature, &serr)) {
-      fold_log(c, 1, "bad_signature: vote of '%s' on proposal '%s' of '%s' not counted: %s",
-               ev->voter, p.id, o.id, serr.message);
+      fold_note(c, 1, SMC_FOLD_NOTE_VOTE_IGNORED, SMC_EBAD_SIGNATURE,
+                "bad_signature: vote of '%s' on proposal '%s' of '%s' not counted: %s", ev->voter,
+                p.id, o.id, serr.message);
       goto out;
     }
   }
@@ -581,8 +605,12 @@ int fold_reject_unrecorded(fold_ctx_t *c, const smc_event_t *ev, const smc_error
   if (!text)
     return SMC_ENOMEM; /* fold_fail recorded it */
   /* a bad event's machine is unchecked: no machine for the metrics */
-  int rc = fold_emit_confirmation(c, ev->object, ev->id, ev->reply_to, text, strlen(text), NULL,
-                                  "rejected", 0);
+  smc_output_t out = {.kind = SMC_OUT_CONFIRMATION,
+                      .key = ev->object,
+                      .id = ev->id,
+                      .reply_to = ev->reply_to,
+                      .outcome = "rejected"};
+  int rc = fold_emit(c, &out, text, strlen(text));
   free(text);
   return rc;
 }

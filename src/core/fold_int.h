@@ -50,7 +50,7 @@ struct smc_fold {
   EVP_PKEY *reg_key;       /* the registration key, or NULL */
   fold_cache_ent_t *cache; /* sorted by hash */
   size_t ncache, capcache;
-  void (*log)(void *opaque, int level, int32_t partition, int64_t offset, const char *msg);
+  void (*log)(void *opaque, const smc_fold_log_t *line);
   void *log_opaque;
   smc_buf_t key;  /* fold_ctx_t.key's buffer between records */
   smc_buf_t conf; /* a commit's DECIDED value and confirmation text */
@@ -130,6 +130,9 @@ typedef struct fold_ctx {
 
 /* fold_state.c */
 void fold_key_begin(fold_ctx_t *c);
+/* Read the value under c->key in cf: 1 found (*v malloc'd, *vl bytes), 0
+ * not found (*v NULL, *vl 0), negative on failure (recorded by fold_fail). */
+int fold_get(fold_ctx_t *c, smc_cf_t cf, void **v, size_t *vl);
 int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o); /* 0 / SMC_ENOT_FOUND */
 int fold_obj_save(fold_ctx_t *c, const fold_obj_t *o);
 void fold_obj_close(fold_obj_t *o);
@@ -163,16 +166,18 @@ int fold_fail(fold_ctx_t *c, int rc);
 /* fold.c */
 smc_machine_t *fold_machine_get(fold_ctx_t *c, const char *name);
 void fold_log(fold_ctx_t *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int fold_emit(fold_ctx_t *c, smc_output_kind_t kind, const char *key, const char *id,
-              const char *reply_to, const char *json, size_t len);
-/* The same for a confirmation, with its machine, outcome and duplicate flag
- * (smc_output_t). */
-/* A vote request, with the voters it waits for as typed fields. */
-int fold_emit_vote_request(fold_ctx_t *c, const char *key, const char *id, const char *json,
-                           size_t len, const char *const *voters, size_t nvoters);
-int fold_emit_confirmation(fold_ctx_t *c, const char *key, const char *id, const char *reply_to,
-                           const char *json, size_t len, const char *machine, const char *outcome,
-                           int duplicate);
+/* A line that reports a note (smc_fold_log_t) with its code. */
+void fold_note(fold_ctx_t *c, int level, smc_fold_note_t note, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Hand the output o (its kind and typed fields set by the caller) with its
+ * text json to the emit callback; partition, offset, and "" for a missing
+ * key, id or confirmation machine are filled in here. The first non-zero
+ * return sticks in c->rc. */
+int fold_emit(fold_ctx_t *c, smc_output_t *o, const char *json, size_t len);
+
+/* fold_decide.c: the "votes" member of confirmations and pending lists:
+ * {"accept": [...], "reject": [...]} of p, voters in the order they came. */
+json_t *fold_votes_json(const fold_prop_t *p);
 
 /* The "error" member of an answer: {code, message, path} of err. */
 json_t *fold_error_json(const smc_error_t *err);

@@ -198,17 +198,12 @@ int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
 
 /* One queued proposal as smc_fold_pending lists it (a new object). */
 static json_t *pending_view(const fold_prop_t *p) {
-  json_t *accept = json_array(), *reject = json_array();
-  for (size_t i = 0; i < p->accept.n; i++)
-    json_array_append_new(accept, json_string(p->accept.v[i]));
-  for (size_t i = 0; i < p->reject.n; i++)
-    json_array_append_new(reject, json_string(p->reject.v[i]));
   json_t *data = p->data ? smc_json_loads(p->data, 0) : json_object();
   json_t *j =
-      json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:o, s:o}}", "proposal", p->id ? p->id : "",
-                "machine", p->machine ? p->machine : "", "transition",
-                p->transition ? p->transition : "", "status", p->waiting ? "waiting" : "queued",
-                "data", data ? data : json_object(), "votes", "accept", accept, "reject", reject);
+      json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "proposal", p->id ? p->id : "", "machine",
+                p->machine ? p->machine : "", "transition", p->transition ? p->transition : "",
+                "status", p->waiting ? "waiting" : "queued", "data", data ? data : json_object(),
+                "votes", fold_votes_json(p));
   if (j && p->proposer && *p->proposer)
     json_object_set_new(j, "proposer", json_string(p->proposer));
   if (j && p->has_expect)

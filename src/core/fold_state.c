@@ -78,30 +78,44 @@ static char *rd_str_at(smc_rd_t *r, char **at) {
   return s;
 }
 
+int fold_get(fold_ctx_t *c, smc_cf_t cf, void **v, size_t *vl) {
+  *v = NULL;
+  *vl = 0;
+  int rc = c->key.oom ? SMC_ENOMEM : smc_kv_get(c->kv, cf, c->key.p, c->key.len, v, vl);
+  if (rc == SMC_ENOT_FOUND)
+    return 0;
+  return rc ? fold_fail(c, rc) : 1;
+}
+
+/* A reader of a stored record (object or queued proposal) past its format
+ * byte; bad at once when the format is not this code's. */
+static smc_rd_t record_reader(const void *v, size_t vl) {
+  smc_rd_t r = {v, vl, 0, 0};
+  if (smc_rd_u8(&r) != REC_FORMAT)
+    r.bad = 1;
+  return r;
+}
+
 int fold_obj_load(fold_ctx_t *c, const char *id, fold_obj_t *o) {
   memset(o, 0, sizeof(*o));
   size_t idn = strlen(id);
   key_obj(c, id);
-  if (c->key.oom)
-    return fold_fail(c, SMC_ENOMEM);
-  void *v = NULL;
-  size_t vl = 0;
-  int rc = smc_kv_get(c->kv, SMC_CF_OBJECTS, c->key.p, c->key.len, &v, &vl);
-  if (rc && rc != SMC_ENOT_FOUND)
-    return fold_fail(c, rc);
+  void *v;
+  size_t vl;
+  int found = fold_get(c, SMC_CF_OBJECTS, &v, &vl);
+  if (found < 0)
+    return found;
   /* the id and the record's strings: each string takes at most its bytes
    * in the record (its 4-byte length becomes the NUL) */
-  if (!(o->blk = malloc(idn + 1 + (rc ? 0 : vl)))) {
+  if (!(o->blk = malloc(idn + 1 + vl))) {
     free(v);
     return fold_fail(c, SMC_ENOMEM);
   }
   o->id = memcpy(o->blk, id, idn + 1);
-  if (rc == SMC_ENOT_FOUND)
-    return rc;
+  if (!found)
+    return SMC_ENOT_FOUND;
   char *at = o->blk + idn + 1;
-  smc_rd_t r = {v, vl, 0, 0};
-  if (smc_rd_u8(&r) != REC_FORMAT)
-    r.bad = 1;
+  smc_rd_t r = record_reader(v, vl);
   o->version = smc_rd_i64(&r);
   o->created = smc_rd_i64(&r);
   o->updated = smc_rd_i64(&r);
@@ -250,14 +264,12 @@ int fold_prop_save(fold_ctx_t *c, const char *object, int64_t seq, const fold_pr
 int fold_prop_load(fold_ctx_t *c, const char *object, int64_t seq, fold_prop_t *p) {
   memset(p, 0, sizeof(*p));
   key_queue(c, object, seq);
-  void *v = NULL;
-  size_t vl = 0;
-  int rc = smc_kv_get(c->kv, SMC_CF_QUEUES, c->key.p, c->key.len, &v, &vl);
-  if (rc)
-    return fold_fail(c, rc == SMC_ENOT_FOUND ? SMC_EINTERNAL : rc);
-  smc_rd_t r = {v, vl, 0, 0};
-  if (smc_rd_u8(&r) != REC_FORMAT)
-    r.bad = 1;
+  void *v;
+  size_t vl;
+  int found = fold_get(c, SMC_CF_QUEUES, &v, &vl);
+  if (found <= 0)
+    return found < 0 ? found : fold_fail(c, SMC_EINTERNAL);
+  smc_rd_t r = record_reader(v, vl);
   p->id = smc_rd_str(&r);
   p->machine = smc_rd_str(&r);
   p->transition = smc_rd_str(&r);
@@ -295,13 +307,11 @@ int fold_decided_get(fold_ctx_t *c, const char *id, int *status, char **conf) {
   if (conf)
     *conf = NULL;
   key_obj(c, id);
-  void *v = NULL;
-  size_t vl = 0;
-  int rc = smc_kv_get(c->kv, SMC_CF_DECIDED, c->key.p, c->key.len, &v, &vl);
-  if (rc == SMC_ENOT_FOUND)
-    return 0;
-  if (rc)
-    return fold_fail(c, rc);
+  void *v;
+  size_t vl;
+  int found = fold_get(c, SMC_CF_DECIDED, &v, &vl);
+  if (found <= 0)
+    return found;
   const uint8_t *p = v;
   if (vl >= 1 && p[0] == 'Q') {
     *status = 'Q';
@@ -362,16 +372,15 @@ static int bucket_add(fold_ctx_t *c, const char *id) {
   int open = c->exp_n > 0 && c->exp_n < BUCKET_MAX && c->exp_time / 60000 == c->clock / 60000;
   if (open) {
     key_bucket(c, c->exp_time, c->exp_seq, 1);
-    void *v = NULL;
-    size_t vl = 0;
-    int rc =
-        c->key.oom ? SMC_ENOMEM : smc_kv_get(c->kv, SMC_CF_META, c->key.p, c->key.len, &v, &vl);
-    if (rc == SMC_ENOT_FOUND) /* swept already (a window under a minute) */
-      open = 0;
-    else if (rc)
-      return fold_fail(c, rc);
-    else
+    void *v;
+    size_t vl;
+    int found = fold_get(c, SMC_CF_META, &v, &vl);
+    if (found < 0)
+      return found;
+    if (found)
       smc_buf_add(b, v, vl);
+    else /* swept already (a window under a minute) */
+      open = 0;
     free(v);
   }
   if (!open) {

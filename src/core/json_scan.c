@@ -139,64 +139,51 @@ static const char *plain_str(plain_t *s, size_t *n) {
 
 static json_t *plain_value(plain_t *s);
 
-static json_t *plain_object(plain_t *s) {
-  json_t *o = json_object();
-  if (!o)
-    return NULL;
-  s->p++; /* '{' */
+/* One member of an object at s->p (key, ':', value) into o: 0, or -1 when
+ * it is not plain. */
+static int plain_member(plain_t *s, json_t *o) {
+  size_t kn = 0;
+  const char *k = s->p < s->end && *s->p == '"' ? plain_str(s, &kn) : NULL;
+  char kbuf[128];
+  if (!k || kn >= sizeof(kbuf))
+    return -1;
+  memcpy(kbuf, k, kn);
+  kbuf[kn] = '\0';
+  if (json_object_get(o, kbuf)) /* repeated: jansson decides */
+    return -1;
   plain_ws(s);
-  if (s->p < s->end && *s->p == '}') {
-    s->p++;
-    return o;
-  }
-  int more;
-  do {
-    size_t kn = 0;
-    const char *k = s->p < s->end && *s->p == '"' ? plain_str(s, &kn) : NULL;
-    char kbuf[128];
-    if (!k || kn >= sizeof(kbuf))
-      goto no;
-    memcpy(kbuf, k, kn);
-    kbuf[kn] = '\0';
-    if (json_object_get(o, kbuf)) /* repeated: jansson decides */
-      goto no;
-    plain_ws(s);
-    if (s->p >= s->end || *s->p++ != ':')
-      goto no;
-    plain_ws(s);
-    json_t *v = plain_value(s);
-    if (!v || json_object_setn_new_nocheck(o, kbuf, kn, v))
-      goto no;
-    more = plain_next(s, '}');
-  } while (more > 0);
-  if (more == 0)
-    return o;
-no:
-  json_decref(o);
-  return NULL;
+  if (s->p >= s->end || *s->p++ != ':')
+    return -1;
+  plain_ws(s);
+  json_t *v = plain_value(s);
+  return v && !json_object_setn_new_nocheck(o, kbuf, kn, v) ? 0 : -1;
 }
 
-static json_t *plain_array(plain_t *s) {
-  json_t *a = json_array();
-  if (!a)
+/* One element of an array at s->p into a: 0, or -1 when it is not plain. */
+static int plain_element(plain_t *s, json_t *a) {
+  json_t *v = plain_value(s);
+  return v && !json_array_append_new(a, v) ? 0 : -1;
+}
+
+/* The object or array at s->p ('{' or '[') into c (a new empty one, NULL
+ * when it could not be made), each member or element taken by add up to
+ * close: c, or NULL (c released) when something is not plain. */
+static json_t *plain_container(plain_t *s, json_t *c, char close,
+                               int (*add)(plain_t *s, json_t *c)) {
+  if (!c)
     return NULL;
-  s->p++; /* '[' */
+  s->p++; /* '{' or '[' */
   plain_ws(s);
-  if (s->p < s->end && *s->p == ']') {
+  int more = 1;
+  if (s->p < s->end && *s->p == close) {
     s->p++;
-    return a;
+    more = 0;
   }
-  int more;
-  do {
-    json_t *v = plain_value(s);
-    if (!v || json_array_append_new(a, v))
-      goto no;
-    more = plain_next(s, ']');
-  } while (more > 0);
+  while (more > 0)
+    more = add(s, c) ? -1 : plain_next(s, close);
   if (more == 0)
-    return a;
-no:
-  json_decref(a);
+    return c;
+  json_decref(c);
   return NULL;
 }
 
@@ -236,7 +223,8 @@ static json_t *plain_value(plain_t *s) {
   case '[': {
     if (++s->depth > SMC_JSON_SCAN_MAX_DEPTH)
       return NULL;
-    json_t *v = *s->p == '{' ? plain_object(s) : plain_array(s);
+    json_t *v = *s->p == '{' ? plain_container(s, json_object(), '}', plain_member)
+                             : plain_container(s, json_array(), ']', plain_element);
     s->depth--;
     return v;
   }

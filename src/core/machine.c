@@ -32,8 +32,8 @@ void smc_diags_close(smc_diags_t *d) {
   memset(d, 0, sizeof(*d));
 }
 
-void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
-                   const char *fmt, ...) {
+static void diags_addv(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
+                       const char *fmt, va_list ap) {
   if (!d)
     return;
   smc_diag_t dg;
@@ -44,10 +44,7 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
   dg.err.column = col;
   if (file)
     snprintf(dg.err.file, sizeof(dg.err.file), "%s", file);
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(dg.err.message, sizeof(dg.err.message), fmt, ap);
-  va_end(ap);
   for (size_t i = 0; i < d->count && d->count < MAX_DIAGS; i++) {
     const smc_diag_t *o = &d->items[i];
     if (o->err.code == code && o->err.line == line && o->err.column == col &&
@@ -63,6 +60,22 @@ void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int 
   if (smc_array_reserve(&d->items, &d->cap, d->count + 1, sizeof(*d->items), 16))
     return;
   d->items[d->count++] = dg;
+}
+
+void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
+                   const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diags_addv(d, code, warning, file, line, col, fmt, ap);
+  va_end(ap);
+}
+
+void smc_diags_at(smc_diags_t *d, const char *file, int code, const smc_yaml_node_t *n, int dflt,
+                  const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diags_addv(d, code, 0, file, n ? n->line : dflt, n ? n->col : dflt, fmt, ap);
+  va_end(ap);
 }
 
 static int diag_cmp(const void *a, const void *b) {
@@ -100,16 +113,8 @@ typedef struct compiler {
   int has_default_votes;
 } compiler_t;
 
-static void cdiag(compiler_t *c, int code, const smc_yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void cdiag(compiler_t *c, int code, const smc_yaml_node_t *n, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  smc_diags_add(c->diags, code, 0, c->file, n ? n->line : 1, n ? n->col : 1, "%s", msg);
-}
+/* An error of the definition at node n (line 1 when n is NULL). */
+#define cdiag(c, code, n, ...) smc_diags_at((c)->diags, (c)->file, code, n, 1, __VA_ARGS__)
 
 static int is_str(const smc_yaml_node_t *n) {
   return n && n->kind == SMC_YAML_SCALAR && !smc_yaml_is_null(n);
@@ -155,6 +160,17 @@ static int ident_ok(const char *s) {
     if (!(isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == '_' || s[i] == '-'))
       return 0;
   return 1;
+}
+
+/* A key whose value is one of two words: 0 for the first, 1 for the
+ * second, -1 (reported) for anything else. */
+static int choice_node(compiler_t *c, const smc_yaml_node_t *v, const char *key, const char *w0,
+                       const char *w1) {
+  for (int i = 0; i < 2; i++)
+    if (is_str(v) && !strcmp(v->value, i ? w1 : w0))
+      return i;
+  cdiag(c, SMC_EBAD_VALUE, v, "%s must be %s or %s", key, w0, w1);
+  return -1;
 }
 
 static int duration_node(compiler_t *c, const smc_yaml_node_t *n, int64_t *ms) {
@@ -523,12 +539,8 @@ static void compile_transition(compiler_t *c, size_t ti_idx, const smc_yaml_node
     t->when = smc_rules_block(m->rules, v);
   if ((v = smc_yaml_get(n, "set")))
     compile_set(c, t, v);
-  if ((v = smc_yaml_get(n, "mode"))) {
-    if (is_str(v) && !strcmp(v->value, "replace"))
-      t->replace = 1;
-    else if (!is_str(v) || strcmp(v->value, "merge"))
-      cdiag(c, SMC_EBAD_VALUE, v, "mode must be merge or replace");
-  }
+  if ((v = smc_yaml_get(n, "mode")))
+    t->replace = choice_node(c, v, "mode", "merge", "replace") == 1;
   if ((v = smc_yaml_get(n, "after"))) {
     if (!duration_node(c, v, &ti->after_ms) && ti->creates)
       cdiag(c, SMC_EBAD_VALUE, v, "a create transition (from: null) cannot have after:");
@@ -736,12 +748,8 @@ static void compile_top(compiler_t *c, const smc_yaml_node_t *root) {
           v->kind == SMC_YAML_SCALAR ? v->value : "?");
   else
     m->name = strdup(v->value);
-  if ((v = smc_yaml_get(root, "kind"))) {
-    if (is_str(v) && !strcmp(v->value, "dfsm"))
-      m->dfsm = 1;
-    else if (!is_str(v) || strcmp(v->value, "ndfsm"))
-      cdiag(c, SMC_EBAD_VALUE, v, "kind must be dfsm or ndfsm");
-  }
+  if ((v = smc_yaml_get(root, "kind")))
+    m->dfsm = choice_node(c, v, "kind", "dfsm", "ndfsm") == 0;
   if ((v = smc_yaml_get(root, "description"))) {
     if (!is_str(v))
       cdiag(c, SMC_EBAD_VALUE, v, "description must be a string");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "core/kv.h"
 #include "smc/error.h"
 
@@ -114,23 +115,7 @@ static void arena_rewind(smc_overlay_t *ov, int keep) {
 }
 
 static uint32_t key_hash(smc_cf_t cf, const void *key, size_t klen) {
-  const uint8_t *p = key;
-  uint64_t h = 0x9e3779b97f4a7c15ULL * (uint64_t)(cf + 1) ^ klen;
-  while (klen >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    p += 8;
-    klen -= 8;
-  }
-  uint64_t w = 0;
-  for (size_t i = 0; i < klen; i++)
-    w |= (uint64_t)p[i] << (8 * i);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  h *= 0xff51afd7ed558ccdULL;
-  return (uint32_t)(h >> 32);
+  return (uint32_t)(smc_hash64(key, klen, (uint64_t)cf + 1) >> 32);
 }
 
 /* The pending node of (cf, key), or NULL. */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
+
 static const char *const cmp_names[CMP_COUNT] = {"eq", "ne", "lt", "le", "gt", "ge"};
 
 typedef struct def {
@@ -17,19 +19,25 @@ typedef struct def {
   int done, busy;
 } def_t;
 
+/* A compiled object the rules own without a rule to hang it on. */
+typedef struct owned {
+  enum { OWN_EXPR, OWN_TEMPLATE, OWN_VARS } kind;
+  union {
+    smc_expr_t *expr;
+    smc_template_t *tpl;
+    smc_vars_t *vars;
+  } u;
+} owned_t;
+
 struct smc_rules {
   smc_rule_t *rules;
   def_t *defs;
   size_t ndefs;
   const char *file;
   smc_diags_t *diags;
-  /* owned compiled objects not attached to a rule */
-  smc_expr_t **exprs;
-  size_t nexprs;
-  smc_template_t **tpls;
-  size_t ntpls;
-  smc_vars_t **vars;
-  size_t nvars;
+  /* compiled objects not attached to a rule, freed with the rules */
+  struct owned *owned;
+  size_t nowned, capowned;
   /* every regex, compiled once per distinct pattern: an open-addressing
    * table keyed by "p:pattern" or "s:/pattern/flags" (rules borrow them) */
   struct re_slot {
@@ -42,16 +50,8 @@ struct smc_rules {
 /* ------------------------------------------------------------------ */
 /* arena and diagnostics */
 
-static void diag(smc_rules_t *rs, int code, const smc_yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void diag(smc_rules_t *rs, int code, const smc_yaml_node_t *n, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  smc_diags_add(rs->diags, code, 0, rs->file, n ? n->line : 0, n ? n->col : 0, "%s", msg);
-}
+/* An error of the rules at node n (line 0 when n is NULL). */
+#define diag(rs, code, n, ...) smc_diags_at((rs)->diags, (rs)->file, code, n, 0, __VA_ARGS__)
 
 static smc_rule_t *rule_new(smc_rules_t *rs, rkind_t kind) {
   smc_rule_t *r = calloc(1, sizeof(*r));
@@ -95,6 +95,27 @@ static void vars_free(smc_vars_t *v) {
   free(v->exprs);
   free(v->literals);
   memset(v, 0, sizeof(*v));
+}
+
+static void owned_free(owned_t *o) {
+  if (o->kind == OWN_EXPR) {
+    smc_expr_destroy(o->u.expr);
+  } else if (o->kind == OWN_TEMPLATE) {
+    smc_template_destroy(o->u.tpl);
+  } else {
+    vars_free(o->u.vars);
+    free(o->u.vars);
+  }
+}
+
+/* Keep o until the rules go: 0, or -1 (o freed) when out of memory. */
+static int own(smc_rules_t *rs, owned_t o) {
+  if (smc_array_reserve(&rs->owned, &rs->capowned, rs->nowned + 1, sizeof *rs->owned, 16)) {
+    owned_free(&o);
+    return -1;
+  }
+  rs->owned[rs->nowned++] = o;
+  return 0;
 }
 
 static void rule_free(smc_rule_t *r) {
@@ -150,22 +171,14 @@ void smc_rules_free(smc_rules_t *rs) {
     next = r->arena_next;
     rule_free(r);
   }
-  for (size_t i = 0; i < rs->nexprs; i++)
-    smc_expr_destroy(rs->exprs[i]);
-  for (size_t i = 0; i < rs->ntpls; i++)
-    smc_template_destroy(rs->tpls[i]);
-  for (size_t i = 0; i < rs->nvars; i++) {
-    vars_free(rs->vars[i]);
-    free(rs->vars[i]);
-  }
+  for (size_t i = 0; i < rs->nowned; i++)
+    owned_free(&rs->owned[i]);
   for (size_t i = 0; i < rs->capres; i++) {
     free(rs->res[i].key);
     smc_regex_destroy(rs->res[i].re);
   }
   free(rs->res);
-  free(rs->exprs);
-  free(rs->tpls);
-  free(rs->vars);
+  free(rs->owned);
   free(rs->defs);
   free(rs);
 }
@@ -227,71 +240,47 @@ static int is_str(const smc_yaml_node_t *n) {
   return n && n->kind == SMC_YAML_SCALAR && !smc_yaml_is_null(n);
 }
 
-/* Column of offset col1 (1-based) inside scalar n, for expression errors. */
-static void diag_at_offset(smc_rules_t *rs, int code, const smc_yaml_node_t *n, int col1,
-                           const char *what, const smc_error_t *e) {
-  int col = n->col + (n->plain ? 0 : 1) + (col1 > 0 ? col1 - 1 : 0);
+/* Report that the text of scalar n did not compile (e, at its column e's
+ * column, 1-based): bad_regex for a literal regex of matches() that does not
+ * compile, bad_expression otherwise. */
+static void compile_error(smc_rules_t *rs, const smc_yaml_node_t *n, const char *what,
+                          const smc_error_t *e) {
+  int col = n->col + (n->plain ? 0 : 1) + (e->column > 0 ? e->column - 1 : 0);
   if (strchr(n->value, '\n'))
     col = n->col;
-  smc_diags_add(rs->diags, code, 0, rs->file, n->line, col, "%s '%s': %s", what, n->value,
+  smc_diags_add(rs->diags, e->code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, 0,
+                rs->file, n->line, col, "%s '%s': %s", what, n->value,
                 e->message[0] ? e->message : "does not parse");
 }
 
 static smc_expr_t *compile_expr(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (!is_str(n)) {
-    diag(rs, SMC_EBAD_EXPRESSION, n, "an expression must be a string");
-    return NULL;
-  }
   smc_expr_t *e = NULL;
   smc_error_t err = {0};
-  if (smc_expr_compile(n->value, &e, &err)) {
-    /* a literal regex of matches() that does not compile is a bad_regex */
-    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
-                   err.column, "bad expression", &err);
-    return NULL;
-  }
+  if (!is_str(n))
+    diag(rs, SMC_EBAD_EXPRESSION, n, "an expression must be a string");
+  else if (smc_expr_compile(n->value, &e, &err))
+    compile_error(rs, n, "bad expression", &err);
   return e;
 }
 
 static smc_template_t *compile_tpl(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (!is_str(n)) {
-    diag(rs, SMC_EBAD_VALUE, n, "a template must be a string");
-    return NULL;
-  }
   smc_template_t *t = NULL;
   smc_error_t err = {0};
-  if (smc_template_compile(n->value, &t, &err)) {
-    diag_at_offset(rs, err.code == SMC_EBAD_REGEX ? SMC_EBAD_REGEX : SMC_EBAD_EXPRESSION, n,
-                   err.column, "bad template", &err);
-    return NULL;
-  }
+  if (!is_str(n))
+    diag(rs, SMC_EBAD_VALUE, n, "a template must be a string");
+  else if (smc_template_compile(n->value, &t, &err))
+    compile_error(rs, n, "bad template", &err);
   return t;
 }
 
 smc_expr_t *smc_rules_expr(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_expr_t *e = compile_expr(rs, n);
-  if (!e)
-    return NULL;
-  smc_expr_t **a = realloc(rs->exprs, (rs->nexprs + 1) * sizeof(*a));
-  if (!a) {
-    smc_expr_destroy(e);
-    return NULL;
-  }
-  rs->exprs = a;
-  return a[rs->nexprs++] = e;
+  return e && own(rs, (owned_t){OWN_EXPR, {.expr = e}}) == 0 ? e : NULL;
 }
 
 smc_template_t *smc_rules_template(smc_rules_t *rs, const smc_yaml_node_t *n) {
   smc_template_t *t = compile_tpl(rs, n);
-  if (!t)
-    return NULL;
-  smc_template_t **a = realloc(rs->tpls, (rs->ntpls + 1) * sizeof(*a));
-  if (!a) {
-    smc_template_destroy(t);
-    return NULL;
-  }
-  rs->tpls = a;
-  return a[rs->ntpls++] = t;
+  return t && own(rs, (owned_t){OWN_TEMPLATE, {.tpl = t}}) == 0 ? t : NULL;
 }
 
 /* Split a dotted path; empty segments are bad names. */
@@ -361,21 +350,29 @@ static int compile_vars(smc_rules_t *rs, const smc_yaml_node_t *n, smc_vars_t *v
 }
 
 int smc_rules_vars(smc_rules_t *rs, const smc_yaml_node_t *n, smc_vars_t *v) {
-  smc_vars_t *own = calloc(1, sizeof(*own));
-  smc_vars_t **a = own ? realloc(rs->vars, (rs->nvars + 1) * sizeof(*a)) : NULL;
-  if (!a) {
-    free(own);
+  smc_vars_t *kept = calloc(1, sizeof(*kept));
+  if (!kept || own(rs, (owned_t){OWN_VARS, {.vars = kept}}))
     return SMC_ENOMEM;
-  }
-  rs->vars = a;
-  a[rs->nvars++] = own;
-  int rc = compile_vars(rs, n, own);
-  *v = *own;
+  int rc = compile_vars(rs, n, kept);
+  *v = *kept;
   return rc;
 }
 
+static smc_rule_t *compile_list(smc_rules_t *rs, const smc_yaml_node_t *n, rkind_t kind,
+                                int field_ctx, const char *what);
 static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n);
 static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n);
+
+/* A rule where a field rule (field) or a block is expected: null is none, a
+ * list is its alternatives (OR), anything else a field rule
+ * (compile_field) or a block (compile_block). */
+static smc_rule_t *compile_rule(smc_rules_t *rs, const smc_yaml_node_t *n, int field) {
+  if (smc_yaml_is_null(n))
+    return NULL;
+  if (n->kind == SMC_YAML_SEQ)
+    return compile_list(rs, n, RK_OR, field, field ? "a field rule list" : "a rule list");
+  return field ? compile_field(rs, n) : compile_block(rs, n);
+}
 
 static int infer_field(const smc_yaml_node_t *n, int depth);
 
@@ -384,7 +381,7 @@ static smc_rule_t *compile_def(smc_rules_t *rs, def_t *d) {
   if (!d->done) {
     d->field = infer_field(d->node, 0);
     d->busy = 1;
-    d->compiled = d->field ? compile_field(rs, d->node) : compile_block(rs, d->node);
+    d->compiled = compile_rule(rs, d->node, d->field);
     d->busy = 0;
     d->done = 1;
   }
@@ -431,7 +428,7 @@ static smc_rule_t *compile_list(smc_rules_t *rs, const smc_yaml_node_t *n, rkind
   if (!r)
     return NULL;
   for (size_t i = 0; i < n->n; i++) {
-    smc_rule_t *k = field_ctx ? compile_field(rs, n->items[i]) : compile_block(rs, n->items[i]);
+    smc_rule_t *k = compile_rule(rs, n->items[i], field_ctx);
     if (!k) { /* an empty alternative always passes */
       if (!(k = rule_new(rs, RK_AND)))
         return NULL;
@@ -450,7 +447,7 @@ static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key, const
   if (!strcmp(key, "all") || !strcmp(key, "any")) {
     k = compile_list(rs, v, key[1] == 'l' ? RK_AND : RK_OR, field_ctx, key);
   } else if (!strcmp(key, "not")) {
-    smc_rule_t *inner = field_ctx ? compile_field(rs, v) : compile_block(rs, v);
+    smc_rule_t *inner = compile_rule(rs, v, field_ctx);
     if (inner && (k = rule_new(rs, RK_NOT)) && add_kid(k, inner))
       k = NULL;
   } else if (!strcmp(key, "expr")) {
@@ -478,13 +475,9 @@ static int compile_common(smc_rules_t *rs, smc_rule_t *r, const char *key, const
   return 1;
 }
 
-/* A block: mapping of field paths to field rules (AND), or a list of blocks
- * (OR). NULL for null / empty. */
+/* A block (not null, not a list: compile_rule): a mapping of field paths to
+ * field rules (AND), or a bare string (a condition). */
 static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (smc_yaml_is_null(n))
-    return NULL;
-  if (n->kind == SMC_YAML_SEQ)
-    return compile_list(rs, n, RK_OR, 0, "a rule list");
   if (n->kind == SMC_YAML_SCALAR && smc_yaml_is_string(n)) {
     /* a bare string is a condition: short for {expr: ...} */
     smc_expr_t *e = compile_expr(rs, n);
@@ -523,7 +516,7 @@ static smc_rule_t *compile_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
     if (parse_path(rs, k, k->value, &f->path) || !(f->path_text = strdup(k->value)))
       continue;
     f->path_len = strlen(f->path_text);
-    f->field = compile_field(rs, v);
+    f->field = compile_rule(rs, v, 1);
     add_kid(r, f);
   }
   return r;
@@ -706,9 +699,9 @@ static int compile_check_key(smc_rules_t *rs, smc_rule_t *r, const char *key,
     if (v->kind != SMC_YAML_MAP && !smc_yaml_is_null(v) && v->kind != SMC_YAML_SEQ)
       diag(rs, SMC_EBAD_VALUE, v, "fields takes a mapping of member names to rules");
     else
-      r->fields = compile_block(rs, v);
+      r->fields = compile_rule(rs, v, 0);
   } else if (!strcmp(key, "items")) {
-    r->items = compile_field(rs, v);
+    r->items = compile_rule(rs, v, 1);
   } else {
     for (int i = 0; i < CMP_COUNT; i++)
       if (!strcmp(key, cmp_names[i])) {
@@ -720,12 +713,8 @@ static int compile_check_key(smc_rules_t *rs, smc_rule_t *r, const char *key,
   return 1;
 }
 
-/* A field rule: a mapping of checks, or a list of field rules (OR). */
+/* A field rule (not null, not a list: compile_rule): a mapping of checks. */
 static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  if (smc_yaml_is_null(n))
-    return NULL;
-  if (n->kind == SMC_YAML_SEQ)
-    return compile_list(rs, n, RK_OR, 1, "a field rule list");
   if (n->kind != SMC_YAML_MAP) {
     diag(rs, SMC_EBAD_VALUE, n,
          "a field rule must be a mapping (type, required, regex, ...) or a list of them");
@@ -750,11 +739,11 @@ static smc_rule_t *compile_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
 }
 
 smc_rule_t *smc_rules_block(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  return compile_block(rs, n);
+  return compile_rule(rs, n, 0);
 }
 
 smc_rule_t *smc_rules_field(smc_rules_t *rs, const smc_yaml_node_t *n) {
-  return compile_field(rs, n);
+  return compile_rule(rs, n, 1);
 }
 
 static int in_list(const char *const *list, const char *s) {

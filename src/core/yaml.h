@@ -70,5 +70,9 @@ json_t *smc_yaml_to_json(const smc_yaml_node_t *n);
  * Identical diagnostics (same code, position and message) are kept once. */
 void smc_diags_add(smc_diags_t *d, int code, int warning, const char *file, int line, int col,
                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* The same for an error at node n of file (at line and column dflt when n
+ * is NULL): what the compilers report a definition's mistakes with. */
+void smc_diags_at(smc_diags_t *d, const char *file, int code, const smc_yaml_node_t *n, int dflt,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #endif

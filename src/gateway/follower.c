@@ -494,11 +494,7 @@ int smc_gw_follower_start(smc_gateway_t *gw, gw_follower_t **out, smc_error_t *e
     return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
   f->gw = gw;
   pthread_mutex_init(&f->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&f->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  smc_cond_init_monotonic(&f->cond);
   f->t_machines = join(gw->prefix, "", "machines");
   f->t_confirmations = join(gw->prefix, "", "confirmations");
   f->t_nodes = join(gw->prefix, "", "nodes");

@@ -273,11 +273,7 @@ int smc_gw_loop_start(smc_gateway_t *gw) {
   if (!l)
     return -1;
   pthread_mutex_init(&l->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&l->timer_cv, &ca);
-  pthread_condattr_destroy(&ca);
+  smc_cond_init_monotonic(&l->timer_cv);
   pthread_cond_init(&l->job_cv, NULL);
   pthread_cond_init(&l->idle_cv, NULL);
   gw->loop = l;

@@ -243,32 +243,68 @@ static int build_new_topics(const smc_topics_options_t *o, const smc_topic_defs_
   return 0;
 }
 
-/* Send CreateTopics and record each topic's result. */
-static int run_create(rd_kafka_t *rk, const smc_topics_options_t *o, rd_kafka_NewTopic_t **nts,
-                      smc_topic_result_t *res, size_t n, smc_error_t *err) {
-  char errstr[512];
-  int rc = 0;
-  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(ao, o->timeout_ms, errstr, sizeof(errstr));
-  rd_kafka_AdminOptions_set_operation_timeout(ao, o->timeout_ms, errstr, sizeof(errstr));
-  rd_kafka_CreateTopics(rk, nts, n, ao, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, o->timeout_ms + 5000);
-  if (!ev) {
-    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "CreateTopics got no answer in %d ms",
-                       o->timeout_ms);
-    goto done;
-  }
-  if (rd_kafka_event_error(ev)) {
-    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-    rc = smc_error_set(err,
+/* One admin request in flight: the queue its result comes back on, its
+ * options, and the result once admin_wait has it. */
+typedef struct admin_req {
+  rd_kafka_queue_t *q;
+  rd_kafka_AdminOptions_t *ao;
+  rd_kafka_event_t *ev;
+} admin_req_t;
+
+/* Options for op, with a request timeout (request_ms > 0) and an operation
+ * timeout (op_ms > 0), and a queue for the result. */
+static void admin_begin(rd_kafka_t *rk, rd_kafka_admin_op_t op, int request_ms, int op_ms,
+                        admin_req_t *a) {
+  char errstr[256];
+  a->q = rd_kafka_queue_new(rk);
+  a->ao = rd_kafka_AdminOptions_new(rk, op);
+  a->ev = NULL;
+  if (request_ms > 0)
+    rd_kafka_AdminOptions_set_request_timeout(a->ao, request_ms, errstr, sizeof errstr);
+  if (op_ms > 0)
+    rd_kafka_AdminOptions_set_operation_timeout(a->ao, op_ms, errstr, sizeof errstr);
+}
+
+/* Wait up to wait_ms for the result of the request what (words for the
+ * messages): 0 with a->ev set; else err filled and SMC_EUNAVAILABLE when no
+ * answer came or the request timed out or lost its connection (then
+ * *transport = 1, when transport is not NULL), SMC_EKAFKA when it failed
+ * otherwise. */
+static int admin_wait(admin_req_t *a, int wait_ms, const char *what, int *transport,
+                      smc_error_t *err) {
+  if (!(a->ev = rd_kafka_queue_poll(a->q, wait_ms)))
+    return smc_error_set(err, SMC_EUNAVAILABLE, NULL, "%s got no answer in %d ms", what, wait_ms);
+  rd_kafka_resp_err_t e = rd_kafka_event_error(a->ev);
+  if (!e)
+    return 0;
+  if (transport)
+    *transport = e == RD_KAFKA_RESP_ERR__TRANSPORT;
+  return smc_error_set(err,
                        e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT
                            ? SMC_EUNAVAILABLE
                            : SMC_EKAFKA,
-                       NULL, "CreateTopics failed: %s", rd_kafka_event_error_string(ev));
-    goto done;
+                       NULL, "%s failed: %s", what, rd_kafka_event_error_string(a->ev));
+}
+
+static void admin_end(admin_req_t *a) {
+  if (a->ev)
+    rd_kafka_event_destroy(a->ev);
+  rd_kafka_AdminOptions_destroy(a->ao);
+  rd_kafka_queue_destroy(a->q);
+}
+
+/* Send CreateTopics and record each topic's result. */
+static int run_create(rd_kafka_t *rk, const smc_topics_options_t *o, rd_kafka_NewTopic_t **nts,
+                      smc_topic_result_t *res, size_t n, smc_error_t *err) {
+  admin_req_t a;
+  admin_begin(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, o->timeout_ms, o->timeout_ms, &a);
+  rd_kafka_CreateTopics(rk, nts, n, a.ao, a.q);
+  int rc = admin_wait(&a, o->timeout_ms + 5000, "CreateTopics", NULL, err);
+  if (rc) {
+    admin_end(&a);
+    return rc;
   }
-  const rd_kafka_CreateTopics_result_t *cr = rd_kafka_event_CreateTopics_result(ev);
+  const rd_kafka_CreateTopics_result_t *cr = rd_kafka_event_CreateTopics_result(a.ev);
   size_t cnt = 0;
   const rd_kafka_topic_result_t **trs = cr ? rd_kafka_CreateTopics_result_topics(cr, &cnt) : NULL;
   for (size_t i = 0; i < cnt; i++) {
@@ -289,12 +325,8 @@ static int run_create(rd_kafka_t *rk, const smc_topics_options_t *o, rd_kafka_Ne
       }
     }
   }
-done:
-  if (ev)
-    rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(ao);
-  rd_kafka_queue_destroy(q);
-  return rc;
+  admin_end(&a);
+  return 0;
 }
 
 int smc_topics_create(const smc_topics_options_t *o, const smc_topic_defs_t *defs,
@@ -379,31 +411,18 @@ done:
  * the broker it went to (another round may go to another broker). */
 static int config_get_once(rd_kafka_t *rk, const char *topic, const char *name, char *out,
                            size_t cap, int timeout_ms, int *transport, smc_error_t *err) {
-  char errstr[512];
-  int rc = SMC_ENOT_FOUND;
   *transport = 0;
-  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-  rd_kafka_AdminOptions_set_request_timeout(ao, timeout_ms, errstr, sizeof(errstr));
+  char what[300];
+  snprintf(what, sizeof what, "DescribeConfigs of %s", topic);
+  admin_req_t a;
+  admin_begin(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout_ms, 0, &a);
   rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-  rd_kafka_DescribeConfigs(rk, &res, 1, ao, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-  if (!ev) {
-    rc = smc_error_set(err, SMC_EUNAVAILABLE, NULL, "DescribeConfigs got no answer in %d ms",
-                       timeout_ms);
+  rd_kafka_DescribeConfigs(rk, &res, 1, a.ao, a.q);
+  int rc = admin_wait(&a, timeout_ms + 2000, what, transport, err);
+  if (rc)
     goto done;
-  }
-  if (rd_kafka_event_error(ev)) {
-    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-    *transport = e == RD_KAFKA_RESP_ERR__TRANSPORT;
-    rc = smc_error_set(
-        err,
-        e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT ? SMC_EUNAVAILABLE
-                                                                               : SMC_EKAFKA,
-        NULL, "DescribeConfigs of %s failed: %s", topic, rd_kafka_event_error_string(ev));
-    goto done;
-  }
-  const rd_kafka_DescribeConfigs_result_t *dr = rd_kafka_event_DescribeConfigs_result(ev);
+  rc = SMC_ENOT_FOUND;
+  const rd_kafka_DescribeConfigs_result_t *dr = rd_kafka_event_DescribeConfigs_result(a.ev);
   size_t nres = 0, nent = 0;
   const rd_kafka_ConfigResource_t **rs =
       dr ? rd_kafka_DescribeConfigs_result_resources(dr, &nres) : NULL;
@@ -426,11 +445,8 @@ static int config_get_once(rd_kafka_t *rk, const char *topic, const char *name, 
   if (rc == SMC_ENOT_FOUND)
     smc_error_set(err, rc, NULL, "topic %s has no setting %s", topic, name);
 done:
-  if (ev)
-    rd_kafka_event_destroy(ev);
   rd_kafka_ConfigResource_destroy(res);
-  rd_kafka_AdminOptions_destroy(ao);
-  rd_kafka_queue_destroy(q);
+  admin_end(&a);
   return rc;
 }
 
@@ -499,29 +515,22 @@ int smc_kafka_delete_records(smc_kafka_t *rk, const char *topic, int32_t n, cons
   }
   rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(l);
   rd_kafka_topic_partition_list_destroy(l);
-  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
-  char errstr[256];
-  rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof errstr);
-  rd_kafka_DeleteRecords(rk, &del, 1, opt, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
-  if (!ev) {
-    snprintf(why, len, "no answer");
-    rc = SMC_EUNAVAILABLE;
-  } else if (rd_kafka_event_error(ev)) {
-    snprintf(why, len, "%s", rd_kafka_event_error_string(ev));
-    rc = SMC_EKAFKA;
+  admin_req_t a;
+  admin_begin(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS, 0, timeout_ms, &a);
+  rd_kafka_DeleteRecords(rk, &del, 1, a.ao, a.q);
+  smc_error_t err;
+  smc_error_clear(&err);
+  rc = admin_wait(&a, timeout_ms + 5000, "DeleteRecords", NULL, &err);
+  if (rc) {
+    snprintf(why, len, "%s", err.message);
   } else {
-    const rd_kafka_DeleteRecords_result_t *res = rd_kafka_event_DeleteRecords_result(ev);
+    const rd_kafka_DeleteRecords_result_t *res = rd_kafka_event_DeleteRecords_result(a.ev);
     const rd_kafka_topic_partition_list_t *out = rd_kafka_DeleteRecords_result_offsets(res);
     for (int i = 0; out && i < out->cnt; i++)
       if (out->elems[i].partition >= 0 && out->elems[i].partition < n && out->elems[i].err)
         errs[out->elems[i].partition] = rd_kafka_err2str(out->elems[i].err);
   }
-  if (ev)
-    rd_kafka_event_destroy(ev);
   rd_kafka_DeleteRecords_destroy(del);
-  rd_kafka_AdminOptions_destroy(opt);
-  rd_kafka_queue_destroy(q);
+  admin_end(&a);
   return rc;
 }

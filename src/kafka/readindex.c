@@ -124,12 +124,8 @@ int smc_read_index_new(const char *bootstrap, const char *const *props, const ch
   if (!(ri->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
     goto conf_fail;
   pthread_mutex_init(&ri->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&ri->work, &ca);
-  pthread_cond_init(&ri->settled, &ca);
-  pthread_condattr_destroy(&ca);
+  smc_cond_init_monotonic(&ri->work);
+  smc_cond_init_monotonic(&ri->settled);
   if (pthread_create(&ri->thread, NULL, round_main, ri)) {
     smc_error_set(err, SMC_ENOMEM, NULL, "cannot start the read index thread");
     rd_kafka_destroy(ri->rk);

@@ -50,6 +50,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/str.h"
 #include "core/kv.h"
 #include "kafka/consumer.h"
 #include "kafka/group.h"
@@ -198,20 +199,18 @@ static void cmlog(smc_committer_t *c, int level, int32_t p, const char *fmt, ...
   va_end(ap);
 }
 
-static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+/* The fold's log lines, and the metrics of what they report, counted from
+ * the line's fields: its message quotes ids and voters the events chose. */
+static void fold_logger(void *opaque, const smc_fold_log_t *l) {
   smc_committer_t *c = opaque;
-  if (!strncmp(msg, "bad_signature:", 14)) /* fold_vote's report of an uncounted vote */
+  if (l->note == SMC_FOLD_NOTE_VOTE_IGNORED && l->code == SMC_EBAD_SIGNATURE)
     smc_metrics_counter_add("smc_votes_bad_signature_total", NULL, 1);
-  /* the fold's report of an event it could not answer (fold.c bad_event):
-   * "<type> event dropped: <code>: <message>" */
-  const char *d = strstr(msg, " event dropped: ");
-  if (d) {
-    const char *code = d + 16;
+  if (l->note == SMC_FOLD_NOTE_EVENT_DROPPED) {
     char labels[64];
-    snprintf(labels, sizeof labels, "reason=\"%.*s\"", (int)strcspn(code, ": "), code);
+    snprintf(labels, sizeof labels, "reason=\"%s\"", smc_code_name(l->code));
     smc_metrics_counter_add("smc_events_dropped_total", labels, 1);
   }
-  cmlog(c, level, p, "offset %lld: %s", (long long)offset, msg);
+  cmlog(c, l->level, l->partition, "offset %lld: %s", (long long)l->offset, l->msg);
 }
 
 static int is_serving(smc_committer_t *c, int32_t p) {
@@ -1510,36 +1509,23 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   c->topic_conf = smc_topic(cfg->prefix, "confirmations");
   c->topic_replies = smc_topic(cfg->prefix, "replies");
   c->group = smc_node_group_name(cfg->prefix, "committer");
-  size_t dl = strlen(cfg->data_dir) + 16;
-  c->store_dir = malloc(dl);
-  if (c->store_dir)
-    snprintf(c->store_dir, dl, "%s/committer", cfg->data_dir);
-  if (c->group) {
-    size_t tl = strlen(c->group) + strlen(cfg->node_id) + 2;
-    if ((c->txn_id = malloc(tl)))
-      snprintf(c->txn_id, tl, "%s-%s", c->group, cfg->node_id);
-  }
+  c->store_dir = smc_strdupf("%s/committer", cfg->data_dir);
+  c->txn_id = c->group ? smc_strdupf("%s-%s", c->group, cfg->node_id) : NULL;
   if (!c->topic_in || !c->topic_conf || !c->topic_replies || !c->group || !c->txn_id ||
       !c->store_dir) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  if (smc_node_mkdirs(cfg->data_dir) < 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
-    goto fail;
-  }
-  smc_store_options_t so;
-  smc_node_store_options(cfg, &so);
-  if ((rc = smc_store_open(c->store_dir, &so, &c->store, err)) < 0)
+  if ((rc = smc_node_store_open(cfg, c->store_dir, &c->store, err)) < 0)
     goto fail;
   c->storekv = smc_store_kv(c->store);
   if (!(c->consumer = new_consumer(c, err))) {
     rc = SMC_EKAFKA;
     goto fail;
   }
-  int32_t n = smc_kafka_partitions(c->consumer, c->topic_in, 10000);
+  int32_t n = smc_node_topic_partitions(cfg, c->consumer, c->topic_in, err);
   if (n < 0) {
-    rc = smc_kafka_topic_error(err, n, c->topic_in, c->cfg->bootstrap);
+    rc = n;
     goto fail;
   }
   int32_t nc = smc_kafka_partitions(c->consumer, c->topic_conf, 10000);
@@ -1568,13 +1554,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if ((rc = snapshot_start(c, err)) < 0)
     goto fail;
   /* ---- end of snapshot hook ---- */
-  smc_fold_config_t fc;
-  smc_node_fold_config(c->cfg, n, &fc);
-  if ((rc = smc_fold_new(&fc, &c->fold)) < 0) {
-    smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+  if ((rc = smc_node_fold_new(cfg, n, fold_logger, c, &c->fold, err)) < 0)
     goto fail;
-  }
-  smc_fold_set_logger(c->fold, fold_logger, c);
   if (!(c->txn = new_txn(c))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
@@ -1586,10 +1567,8 @@ int smc_committer_start(const smc_node_config_t *cfg, smc_committer_t **out, smc
   if ((rc = smc_read_index_new(c->cfg->bootstrap, c->cfg->kafka_props, c->topic_in, n, &c->ri,
                                err)) < 0)
     goto fail;
-  if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
+  if ((rc = smc_node_thread_start(&c->thread, committer_main, c, err)) < 0)
     goto fail;
-  }
   c->thread_started = 1;
   c->answers = cfg->answers;
   if (c->answers) {

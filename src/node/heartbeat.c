@@ -149,9 +149,10 @@ int smc_heartbeat_start(const smc_node_config_t *cfg, smc_node_t *node, smc_hear
                            .opaque = h};
   if (!(h->rk = smc_kafka_open(&spec, errstr, sizeof errstr)))
     goto kafka;
-  if (pthread_create(&h->thread, NULL, heartbeat_main, h)) {
+  int rc = smc_node_thread_start(&h->thread, heartbeat_main, h, err);
+  if (rc < 0) {
     smc_heartbeat_stop(h);
-    return smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
+    return rc;
   }
   h->started = 1;
   *out = h;

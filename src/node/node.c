@@ -31,23 +31,22 @@ struct smc_node {
 };
 
 void smc_node_config_default(smc_node_config_t *c) {
-  memset(c, 0, sizeof *c);
-  c->prefix = "smc.";
-  c->node_id = "node";
-  c->data_dir = "./smc-data";
-  c->committer = 1;
-  c->vote_hook_timeout_ms = 5000;
-  c->commit_interval_ms = 10;
-  c->commit_max_interval_ms = 100;
-  c->commit_max_records = 1000;
-  c->changelog = 1;
-  c->tick_ms = 200;
-  c->session_timeout_ms = 10000;
-  c->txn_deadline_ms = SMC_TXN_DEADLINE_MS;
-  c->heartbeat_ms = 2000;
-  c->log_level = SMC_LOG_INFO;
-  c->store_cache_bytes = (size_t)16 << 20;
-  c->store_write_buffer_bytes = (size_t)4 << 20;
+  *c = (smc_node_config_t){.prefix = "smc.",
+                           .node_id = "node",
+                           .data_dir = "./smc-data",
+                           .committer = 1,
+                           .vote_hook_timeout_ms = 5000,
+                           .commit_interval_ms = 10,
+                           .commit_max_interval_ms = 100,
+                           .commit_max_records = 1000,
+                           .changelog = 1,
+                           .tick_ms = 200,
+                           .session_timeout_ms = 10000,
+                           .txn_deadline_ms = SMC_TXN_DEADLINE_MS,
+                           .heartbeat_ms = 2000,
+                           .log_level = SMC_LOG_INFO,
+                           .store_cache_bytes = (size_t)16 << 20,
+                           .store_write_buffer_bytes = (size_t)4 << 20};
   smc_fold_config_t fc;
   smc_fold_config_default(&fc);
   c->max_event_bytes = fc.max_event_bytes;
@@ -470,3 +469,35 @@ int smc_node_healthy(smc_node_t *n) {
 }
 
 const char *smc_node_id(const smc_node_t *n) { return n ? n->cfg.node_id : NULL; }
+
+int smc_node_store_open(const smc_node_config_t *cfg, const char *dir, smc_store_t **out,
+                        smc_error_t *err) {
+  if (smc_node_mkdirs(cfg->data_dir) < 0)
+    return smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
+  smc_store_options_t so;
+  smc_node_store_options(cfg, &so);
+  return smc_store_open(dir, &so, out, err);
+}
+
+int32_t smc_node_topic_partitions(const smc_node_config_t *cfg, smc_kafka_t *rk, const char *topic,
+                                  smc_error_t *err) {
+  int32_t n = smc_kafka_partitions(rk, topic, 10000);
+  return n < 0 ? smc_kafka_topic_error(err, n, topic, cfg->bootstrap) : n;
+}
+
+int smc_node_fold_new(const smc_node_config_t *cfg, int32_t n,
+                      void (*log)(void *opaque, const smc_fold_log_t *line), void *opaque,
+                      smc_fold_t **out, smc_error_t *err) {
+  smc_fold_config_t fc;
+  smc_node_fold_config(cfg, n, &fc);
+  int rc = smc_fold_new(&fc, out);
+  if (rc < 0)
+    return smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+  smc_fold_set_logger(*out, log, opaque);
+  return 0;
+}
+
+int smc_node_thread_start(pthread_t *t, void *(*main)(void *), void *arg, smc_error_t *err) {
+  int rc = pthread_create(t, NULL, main, arg);
+  return rc ? smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(rc)) : 0;
+}

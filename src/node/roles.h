@@ -74,4 +74,23 @@ void smc_node_store_options(const smc_node_config_t *cfg, smc_store_options_t *o
 /* mkdir -p; 0 or -1 with errno set. */
 int smc_node_mkdirs(const char *path);
 
+/* A role's store at dir (below cfg->data_dir, which is created as needed),
+ * opened with the role's options. 0, or negative with err filled. */
+int smc_node_store_open(const smc_node_config_t *cfg, const char *dir, smc_store_t **out,
+                        smc_error_t *err);
+
+/* The partition count of topic through rk, or negative with err naming the
+ * topic and the broker. */
+int32_t smc_node_topic_partitions(const smc_node_config_t *cfg, smc_kafka_t *rk, const char *topic,
+                                  smc_error_t *err);
+
+/* A role's fold over n partitions (smc_node_fold_config) whose lines go to
+ * log with opaque. 0, or negative with err filled. */
+int smc_node_fold_new(const smc_node_config_t *cfg, int32_t n,
+                      void (*log)(void *opaque, const smc_fold_log_t *line), void *opaque,
+                      smc_fold_t **out, smc_error_t *err);
+
+/* Start a role's thread: 0, or SMC_EIO with err filled. */
+int smc_node_thread_start(pthread_t *t, void *(*main)(void *), void *arg, smc_error_t *err);
+
 #endif

@@ -32,6 +32,7 @@
 
 #include "base/array.h"
 #include "base/clock.h"
+#include "base/str.h"
 #include "core/codec.h"
 #include "core/kv.h"
 #include "core/util.h"
@@ -65,6 +66,13 @@ typedef struct pending_vote {
   int32_t partition;
 } pending_vote_t;
 
+/* What the voter knows of one partition. */
+typedef struct voter_part {
+  uint8_t assigned, caught_up;
+  int64_t catchup; /* the end offset at assignment */
+  int64_t next;    /* the next offset to fold, -1 = none yet */
+} voter_part_t;
+
 struct smc_voter {
   const smc_node_config_t *cfg;
   char *topic_in, *group, *store_dir, *client_id;
@@ -77,9 +85,7 @@ struct smc_voter {
   pthread_t thread;
   int thread_started;
   atomic_int stop, healthy;
-  uint8_t *assigned, *caught_up; /* [nparts] */
-  int64_t *catchup;              /* [nparts]: end offset at assignment */
-  int64_t *next;                 /* [nparts]: next offset to fold, -1 = none yet */
+  voter_part_t *part; /* [nparts] */
   pending_vote_t *pending;
   size_t npending, cap;
   size_t *slot;               /* [nslot]: index of pending by proposal id (i + 1; 0 = empty) */
@@ -111,11 +117,10 @@ static void vlog(smc_voter_t *v, int level, int32_t p, const char *fmt, ...) {
   smc_log(level, v->cfg->node_id, p, "voter %s: %s", v->cfg->voter_id, msg);
 }
 
-static void fold_logger(void *opaque, int level, int32_t p, int64_t offset, const char *msg) {
+static void fold_logger(void *opaque, const smc_fold_log_t *l) {
   smc_voter_t *v = opaque;
   /* The committer logs the same lines; keep the voter's at debug. */
-  (void)level;
-  vlog(v, SMC_LOG_DEBUG, p, "offset %lld: %s", (long long)offset, msg);
+  vlog(v, SMC_LOG_DEBUG, l->partition, "offset %lld: %s", (long long)l->offset, l->msg);
 }
 
 /* ---- pending vote requests, indexed by proposal id ---------------------- */
@@ -239,7 +244,7 @@ static int on_vote_request(smc_voter_t *v, const smc_output_t *o, const char *id
   if (pending_find(v, id, n) >= 0)
     return 0;
   int32_t p = o->partition;
-  if (p >= 0 && p < v->nparts && v->assigned[p] && v->caught_up[p]) {
+  if (p >= 0 && p < v->nparts && v->part[p].assigned && v->part[p].caught_up) {
     smc_buf_reset(&v->idbuf);
     smc_buf_add(&v->idbuf, id, n);
     if (v->idbuf.oom)
@@ -448,7 +453,7 @@ static int cast_vote(smc_voter_t *v, int32_t p, const char *proposal, const char
     }
   }
   smc_buf_reset(&v->text);
-  smc_codec_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept,
+  smc_codec_vote_json(&v->text, proposal, object, v->cfg->voter_id, accept, NULL,
                       has_reason ? reason : NULL, v->vote_key ? sig : NULL);
   if (v->text.oom)
     return SMC_ENOMEM;
@@ -469,11 +474,12 @@ static void cast_pending(smc_voter_t *v) {
   for (size_t i = 0; i < v->npending;) {
     pending_vote_t *pv = &v->pending[i];
     int32_t p = pv->partition;
-    if (p < 0 || p >= v->nparts || !v->assigned[p]) {
+    if (p < 0 || p >= v->nparts || !v->part[p].assigned) {
       pending_remove_at(v, i);
       continue;
     }
-    if (!v->caught_up[p] || cast_vote(v, p, pv->proposal, pv->object, pv->json, pv->json_len) < 0) {
+    if (!v->part[p].caught_up ||
+        cast_vote(v, p, pv->proposal, pv->object, pv->json, pv->json_len) < 0) {
       i++;
       continue;
     }
@@ -512,8 +518,8 @@ static int flush_batch(smc_voter_t *v, int force) {
   smc_kafka_part_t *l = calloc((size_t)v->nparts, sizeof *l);
   int n = 0;
   for (int32_t p = 0; l && p < v->nparts; p++)
-    if (v->assigned[p] && v->next[p] >= 0)
-      l[n++] = (smc_kafka_part_t){.partition = p, .offset = v->next[p]};
+    if (v->part[p].assigned && v->part[p].next >= 0)
+      l[n++] = (smc_kafka_part_t){.partition = p, .offset = v->part[p].next};
   smc_kafka_commit_async(v->consumer, v->topic_in, l, n);
   free(l);
   return 0;
@@ -582,10 +588,7 @@ static int on_assign(void *opaque, smc_kafka_part_t *parts, int n, const char *e
     parts[i].offset = applied > 0 ? applied : SMC_KAFKA_OFFSET_BEGINNING;
     if (p < 0 || p >= v->nparts)
       continue;
-    v->catchup[p] = parts[i].high;
-    v->caught_up[p] = 0;
-    v->next[p] = -1;
-    v->assigned[p] = 1;
+    v->part[p] = (voter_part_t){.assigned = 1, .catchup = parts[i].high, .next = -1};
     vlog(v, SMC_LOG_INFO, p, "assigned; folding from %lld, end %lld", (long long)applied,
          (long long)parts[i].high);
     if (applied >= parts[i].high)
@@ -611,7 +614,7 @@ static void on_revoke(void *opaque, const smc_kafka_part_t *parts, int n, int lo
     int32_t p = parts[i].partition;
     if (p < 0 || p >= v->nparts)
       continue;
-    v->assigned[p] = 0;
+    v->part[p].assigned = 0;
     pending_drop_partition(v, p);
     vlog(v, SMC_LOG_INFO, p, "revoked");
   }
@@ -624,15 +627,15 @@ static const smc_kafka_group_handler_t group_handler = {
 
 /* The partition reached the end it had at assignment: held votes may go. */
 static void mark_caught_up(smc_voter_t *v, int32_t p, int64_t offset) {
-  if (v->caught_up[p])
+  if (v->part[p].caught_up)
     return;
-  v->caught_up[p] = 1;
+  v->part[p].caught_up = 1;
   vlog(v, SMC_LOG_INFO, p, "caught up at offset %lld", (long long)offset);
 }
 
 static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
   int32_t p = m->partition;
-  int ok = p >= 0 && p < v->nparts && v->assigned[p];
+  int ok = p >= 0 && p < v->nparts && v->part[p].assigned;
   if (m->eof) {
     if (ok)
       mark_caught_up(v, p, m->offset);
@@ -660,7 +663,7 @@ static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
          "offset %lld: a settings event for a newer fold than this node's (%d): the partition "
          "stops here",
          (long long)m->offset, SMC_FOLD_VERSION);
-    v->assigned[p] = 0;
+    v->part[p].assigned = 0;
     smc_kafka_pause(v->consumer, v->topic_in, p);
     return;
   }
@@ -671,12 +674,12 @@ static void handle_message(smc_voter_t *v, const smc_kafka_msg_t *m) {
     atomic_store(&v->stop, 1);
     return;
   }
-  v->next[p] = m->offset + 1;
+  v->part[p].next = m->offset + 1;
   v->offsets_moved = 1;
   if (v->unflushed++ == 0)
     v->flush_at = smc_now_ms() + FLUSH_MS;
-  if (v->next[p] >= v->catchup[p])
-    mark_caught_up(v, p, v->next[p]);
+  if (v->part[p].next >= v->part[p].catchup)
+    mark_caught_up(v, p, v->part[p].next);
   smc_metrics_counter_add("smc_records_folded_total", "role=\"voter\"", 1);
 }
 
@@ -761,10 +764,7 @@ static void voter_free(smc_voter_t *v) {
   free(v->group);
   free(v->store_dir);
   free(v->client_id);
-  free(v->assigned);
-  free(v->caught_up);
-  free(v->catchup);
-  free(v->next);
+  free(v->part);
   EVP_PKEY_free(v->vote_key);
   free(v);
 }
@@ -779,34 +779,19 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
   atomic_store(&v->healthy, 1);
   smc_buf_init(&v->idbuf);
   smc_buf_init(&v->text);
-  size_t rl = strlen(cfg->voter_id) + 8;
-  char *role = malloc(rl);
-  if (role)
-    snprintf(role, rl, "voter-%s", cfg->voter_id);
+  char *role = smc_strdupf("voter-%s", cfg->voter_id);
   v->group = role ? smc_node_group_name(cfg->prefix, role) : NULL;
   free(role);
   v->topic_in = smc_topic(cfg->prefix, "proposals");
-  size_t dl = strlen(cfg->data_dir) + strlen(cfg->voter_id) + 16;
-  if ((v->store_dir = malloc(dl)))
-    snprintf(v->store_dir, dl, "%s/voter-%s", cfg->data_dir, cfg->voter_id);
-  if (v->group) {
-    size_t cl = strlen(v->group) + strlen(cfg->node_id) + 2;
-    if ((v->client_id = malloc(cl)))
-      snprintf(v->client_id, cl, "%s-%s", v->group, cfg->node_id);
-  }
+  v->store_dir = smc_strdupf("%s/voter-%s", cfg->data_dir, cfg->voter_id);
+  v->client_id = v->group ? smc_strdupf("%s-%s", v->group, cfg->node_id) : NULL;
   if (!v->group || !v->topic_in || !v->store_dir || !v->client_id) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
   if (cfg->vote_key && (rc = smc_vote_sig_load_private(cfg->vote_key, &v->vote_key, err)))
     goto fail;
-  if (smc_node_mkdirs(cfg->data_dir) < 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "data dir %s: %s", cfg->data_dir, strerror(errno));
-    goto fail;
-  }
-  smc_store_options_t so;
-  smc_node_store_options(cfg, &so);
-  if ((rc = smc_store_open(v->store_dir, &so, &v->store, err)) < 0)
+  if ((rc = smc_node_store_open(cfg, v->store_dir, &v->store, err)) < 0)
     goto fail;
   v->storekv = smc_store_kv(v->store);
   if (!(v->ov = smc_overlay_new(&v->storekv))) {
@@ -818,31 +803,19 @@ int smc_voter_start(const smc_node_config_t *cfg, smc_voter_t **out, smc_error_t
     rc = SMC_EKAFKA;
     goto fail;
   }
-  int32_t n = smc_kafka_partitions(v->consumer, v->topic_in, 10000);
+  int32_t n = smc_node_topic_partitions(cfg, v->consumer, v->topic_in, err);
   if (n < 0) {
-    rc = smc_kafka_topic_error(err, n, v->topic_in, v->cfg->bootstrap);
+    rc = n;
     goto fail;
   }
   v->nparts = n;
-  v->assigned = calloc((size_t)n, 1);
-  v->caught_up = calloc((size_t)n, 1);
-  v->catchup = calloc((size_t)n, sizeof *v->catchup);
-  v->next = calloc((size_t)n, sizeof *v->next);
-  if (!v->assigned || !v->caught_up || !v->catchup || !v->next) {
+  if (!(v->part = calloc((size_t)n, sizeof *v->part))) {
     rc = smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
     goto fail;
   }
-  smc_fold_config_t fc;
-  smc_node_fold_config(v->cfg, n, &fc);
-  if ((rc = smc_fold_new(&fc, &v->fold)) < 0) {
-    smc_error_set(err, rc, NULL, "fold: %s", smc_strerror(rc));
+  if ((rc = smc_node_fold_new(cfg, n, fold_logger, v, &v->fold, err)) < 0 ||
+      (rc = smc_node_thread_start(&v->thread, voter_main, v, err)) < 0)
     goto fail;
-  }
-  smc_fold_set_logger(v->fold, fold_logger, v);
-  if (pthread_create(&v->thread, NULL, voter_main, v) != 0) {
-    rc = smc_error_set(err, SMC_EIO, NULL, "pthread_create: %s", strerror(errno));
-    goto fail;
-  }
   v->thread_started = 1;
   *out = v;
   return 0;

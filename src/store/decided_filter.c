@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "core/util.h"
 #include "store/store_int.h"
 
@@ -39,27 +40,6 @@
  */
 #define DF_BLOCK_WORDS 8 /* 512 bits */
 
-static uint64_t df_hash(const void *key, size_t klen) {
-  const uint8_t *p = key;
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (klen * 0xff51afd7ed558ccdULL);
-  while (klen >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
-    h ^= h >> 31;
-    p += 8;
-    klen -= 8;
-  }
-  uint64_t w = 0;
-  for (size_t i = 0; i < klen; i++)
-    w |= (uint64_t)p[i] << (8 * i);
-  h = (h ^ (w * 0x87c37b91114253d5ULL)) * 0x4cf5ad432745937fULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  return h;
-}
-
 /* The block of h (blocks is a power of two); its 6 bit positions are 9
  * bits of h each. */
 static uint64_t *df_block(uint64_t *bits, size_t blocks, uint64_t h) {
@@ -67,7 +47,7 @@ static uint64_t *df_block(uint64_t *bits, size_t blocks, uint64_t h) {
 }
 
 static void df_set(uint64_t *bits, size_t blocks, const void *key, size_t klen) {
-  uint64_t h = df_hash(key, klen);
+  uint64_t h = smc_hash64(key, klen, 0);
   uint64_t *b = df_block(bits, blocks, h);
   for (int i = 0; i < 6; i++) {
     unsigned bit = (unsigned)(h >> (9 * i)) & 511;
@@ -78,7 +58,7 @@ static void df_set(uint64_t *bits, size_t blocks, const void *key, size_t klen) 
 /* 0: key is certainly not in SMC_CF_DECIDED; 1: it may be. Caller holds
  * df_mu shared and df_bits is set. */
 int smc_store_filter_maybe(const smc_store_t *s, const void *key, size_t klen) {
-  uint64_t h = df_hash(key, klen);
+  uint64_t h = smc_hash64(key, klen, 0);
   const uint64_t *b = df_block(s->df_bits, s->df_blocks, h);
   for (int i = 0; i < 6; i++) {
     unsigned bit = (unsigned)(h >> (9 * i)) & 511;

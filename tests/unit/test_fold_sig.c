@@ -35,11 +35,10 @@ typedef struct h {
   char logs[16384];
 } h_t;
 
-static void logger(void *opaque, int level, int32_t p, int64_t o, const char *msg) {
-  (void)level, (void)p, (void)o;
+static void logger(void *opaque, const smc_fold_log_t *l) {
   h_t *h = opaque;
   size_t n = strlen(h->logs);
-  snprintf(h->logs + n, sizeof(h->logs) - n, "%s\n", msg);
+  snprintf(h->logs + n, sizeof(h->logs) - n, "%s\n", l->msg);
 }
 
 static int emit(void *opaque, const smc_output_t *out) {
