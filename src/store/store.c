@@ -664,6 +664,28 @@ struct smc_store_load {
   size_t pending;
 };
 
+/* A bulk load writes each key once, in no order: RocksDB's bulk-load
+ * advice is to let level 0 collect the flushed memtables without
+ * compacting them meanwhile (every compaction would read and write the
+ * loaded bytes again) and compact once at the end. bulk 1 sets that on
+ * every column family, 0 puts the store's settings back (RocksDB then
+ * compacts in the background). Best effort: a failure only costs speed. */
+static void load_mode(smc_store_t *s, int bulk) {
+  char slow[32], stop[32];
+  snprintf(slow, sizeof slow, "%d",
+           bulk ? 1 << 20 : rocksdb_options_get_level0_slowdown_writes_trigger(s->opts));
+  snprintf(stop, sizeof stop, "%d",
+           bulk ? 1 << 20 : rocksdb_options_get_level0_stop_writes_trigger(s->opts));
+  const char *keys[] = {"disable_auto_compactions", "level0_slowdown_writes_trigger",
+                        "level0_stop_writes_trigger"};
+  const char *vals[] = {bulk ? "true" : "false", slow, stop};
+  for (int i = 0; i < SMC_CF_COUNT; i++) {
+    char *rerr = NULL;
+    rocksdb_set_options_cf(s->db, s->cf[i], 3, keys, vals, &rerr);
+    free(rerr);
+  }
+}
+
 smc_store_load_t *smc_store_load_new(smc_store_t *s) {
   smc_store_load_t *l = calloc(1, sizeof *l);
   if (!l)
@@ -676,12 +698,15 @@ smc_store_load_t *smc_store_load_new(smc_store_t *s) {
     return NULL;
   }
   rocksdb_writeoptions_disable_WAL(l->wopts, 1);
+  load_mode(s, 1);
   return l;
 }
 
 void smc_store_load_destroy(smc_store_load_t *l) {
   if (!l)
     return;
+  if (l->s)
+    load_mode(l->s, 0);
   DROP(rocksdb_writebatch_destroy, l->wb);
   DROP(rocksdb_writeoptions_destroy, l->wopts);
   free(l);
