@@ -269,7 +269,7 @@ static void test_write_then_restore(void **state) {
   assert_int_equal(smc_fold_history_floor(&base, 0, &floor), 0);
   assert_int_equal(floor, 25);
   assert_true(smc_snapshot_marked(f->store, 0));
-  assert_int_equal(r.keys, 4); /* a, b, a, b (the applied offset is held back) */
+  assert_int_equal(r.keys, 4);    /* a, b, a, b (the applied offset is held back) */
   assert_int_equal(r.records, 8); /* and two applied offsets, two checkpoints */
 
   /* below a later committed offset: restored (the log above is folded), not
