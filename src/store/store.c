@@ -672,8 +672,8 @@ struct smc_store_load {
  * background while the node serves. A restore on a 2-core VM spent 3.1 s
  * of CPU instead of 5.2 s on 1.16 M changelog records, and its wall time
  * was 6.1-9.4 s against 10.1-17.6 s for the same changelog (load 8-10).
- * The fold thread does the load, so the committer writes nothing else to
- * the store meanwhile. Best effort: a failure only costs speed. */
+ * Other writes meanwhile (a commit still in flight on a rebalance) only
+ * add to level 0 for that while. Best effort: a failure only costs speed. */
 static void load_mode(smc_store_t *s, int bulk) {
   char slow[32], stop[32];
   snprintf(slow, sizeof slow, "%d",
