@@ -155,9 +155,12 @@ SMC_API int smc_fold_read(smc_fold_t *f, struct smc_kv *kv, int32_t partition, c
  *    sorts after `after` (bytewise; NULL or "" = from the first), in id
  *    order: [{object, machine, state, version, data, checksum, created,
  *    updated}].
- *  - smc_fold_history: up to limit committed confirmations of object with
- *    version > after_version, in version order (empty when the fold keeps
- *    no history).
+ *  - smc_fold_history: {versions: up to limit committed confirmations of
+ *    object with version > after_version, in version order (empty when the
+ *    fold keeps no history), history_from?: N}; history_from is there when
+ *    the partition was restored from the changelog (it has a history floor)
+ *    and the versions of object below N are not held, having been
+ *    committed before the restored checkpoint.
  *  - smc_fold_pending: the proposals queued on object, head first: {found
  *    (a committed version exists), machine (null when not found), version,
  *    proposals: [{proposal, machine, transition, status "waiting" (the head,
@@ -172,6 +175,17 @@ SMC_API int smc_fold_history(smc_fold_t *f, struct smc_kv *kv, int32_t partition
                              const char *object, int64_t after_version, size_t limit, char **json);
 SMC_API int smc_fold_pending(smc_fold_t *f, struct smc_kv *kv, int32_t partition,
                              const char *object, char **json);
+
+/* The history floor of a partition restored from the changelog: the
+ * checkpoint offset it was restored at, so its history holds only versions
+ * committed from that offset on (the changelog carries no history).
+ * Node-local, like the applied offset's store: never in the changelog, not
+ * in store digests. _put sets it (0 or a negative code); smc_fold_history_floor
+ * gets it (*offset -1 when there is none; 0 or a negative code);
+ * smc_fold_is_history_floor says whether the key (cf, key) is one. */
+SMC_API int smc_fold_history_floor_put(struct smc_kv *kv, int32_t partition, int64_t offset);
+SMC_API int smc_fold_history_floor(struct smc_kv *kv, int32_t partition, int64_t *offset);
+SMC_API int smc_fold_is_history_floor(int cf, const void *key, size_t klen);
 
 /* The partition's applied offset (next offset to apply; 0 = none yet). */
 SMC_API int smc_fold_applied(smc_fold_t *f, struct smc_kv *kv, int32_t partition, int64_t *next);

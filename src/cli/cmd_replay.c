@@ -132,7 +132,7 @@ static int print_digest(smc_store_t *store) {
         free(from);
         goto out;
       }
-      if (!smc_snapshot_is_mark((smc_cf_t)cf, k, kl)) { /* node-local, not fold state */
+      if (!smc_snapshot_is_local((smc_cf_t)cf, k, kl)) { /* node-local, not fold state */
         uint8_t len[4];
         smc_be32(len, (uint32_t)kl);
         smc_sha256_update(&h, len, 4);

@@ -11,6 +11,13 @@
  * from the log like every other key, so replaying rebuilds it byte for byte;
  * it is kept for the life of the object (no window), and a fold configured
  * with no_history (smc verify) keeps none.
+ *
+ * History is not fold state: no decision reads it, and the changelog does
+ * not carry it. A partition restored from the changelog has a history
+ * floor (META partition|'h' -> the checkpoint offset, 8 BE; node-local,
+ * smc_fold_history_floor_put): its history holds only what this store
+ * folded itself, and smc_fold_history says from which version an object's
+ * history is held when older versions are missing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +160,78 @@ int smc_fold_list(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *ma
   return query_done(&c, rc, arr, json);
 }
 
+static void floor_key(int32_t partition, uint8_t k[5]) {
+  smc_be32(k, (uint32_t)partition);
+  k[4] = 'h';
+}
+
+int smc_fold_history_floor_put(smc_kv_t *kv, int32_t partition, int64_t offset) {
+  if (!kv || partition < 0 || offset < 0)
+    return SMC_EINVALID_ARGUMENT;
+  uint8_t k[5], v[8];
+  floor_key(partition, k);
+  smc_be64(v, (uint64_t)offset);
+  return smc_kv_put(kv, SMC_CF_META, k, sizeof k, v, sizeof v);
+}
+
+int smc_fold_history_floor(smc_kv_t *kv, int32_t partition, int64_t *offset) {
+  uint8_t k[5];
+  floor_key(partition, k);
+  void *v = NULL;
+  size_t vl = 0;
+  *offset = -1;
+  int rc = smc_kv_get(kv, SMC_CF_META, k, sizeof k, &v, &vl);
+  if (rc == 0 && vl == 8)
+    *offset = (int64_t)smc_get_be64(v);
+  else if (rc == 0)
+    rc = SMC_ESTORE;
+  free(v);
+  return rc == SMC_ENOT_FOUND ? 0 : rc;
+}
+
+int smc_fold_is_history_floor(int cf, const void *key, size_t klen) {
+  return cf == SMC_CF_META && klen == 5 && ((const uint8_t *)key)[4] == 'h';
+}
+
+/* The first version of object the history holds when versions before it
+ * are missing (a partition restored from the changelog: floor >= 0), in
+ * *from; 0 when nothing is missing. When it holds none, *machine = the
+ * object's machine (malloc'd; caller frees). */
+static int history_from(fold_ctx_t *c, const char *object, int64_t *from, char **machine) {
+  int64_t floor = -1;
+  *from = 0;
+  int rc = smc_fold_history_floor(c->kv, c->part, &floor);
+  if (rc || floor < 0)
+    return rc;
+  smc_buf_t end;
+  smc_buf_init(&end);
+  key_history(c, object, INT64_MAX);
+  smc_buf_add(&end, c->key.p, c->key.len);
+  key_history(c, object, 0);
+  void *k = NULL, *v = NULL;
+  size_t kl = 0, vl = 0;
+  rc = c->key.oom || end.oom ? SMC_ENOMEM
+                             : smc_kv_seek(c->kv, SMC_CF_HISTORY, c->key.p, c->key.len, end.p,
+                                           end.len, &k, &kl, &v, &vl);
+  smc_buf_close(&end);
+  if (rc == 0 && kl >= 8) { /* the first version held */
+    int64_t first = (int64_t)smc_get_be64((uint8_t *)k + kl - 8);
+    *from = first > 1 ? first : 0;
+  } else if (rc == SMC_ENOT_FOUND) { /* none held: every committed one is missing */
+    fold_obj_t o;
+    rc = fold_obj_load(c, object, &o);
+    if (rc == 0 && o.version > 0 && (*machine = strdup(o.machine)))
+      *from = o.version + 1;
+    else if (rc == 0 && o.version > 0)
+      rc = SMC_ENOMEM;
+    fold_obj_close(&o);
+    rc = rc == SMC_ENOT_FOUND ? 0 : rc;
+  }
+  free(k);
+  free(v);
+  return rc;
+}
+
 int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char *object,
                      int64_t after_version, size_t limit, char **json) {
   *json = NULL;
@@ -193,7 +272,18 @@ int smc_fold_history(smc_fold_t *f, smc_kv_t *kv, int32_t partition, const char 
     free(v);
   }
   smc_buf_close(&end);
-  return query_done(&c, rc, arr, json);
+  int64_t from = 0;
+  char *machine = NULL;
+  if (!rc)
+    rc = history_from(&c, object, &from, &machine);
+  json_t *ans = json_pack("{s:o}", "versions", arr); /* takes arr */
+  if (ans && ((from > 0 && json_object_set_new(ans, "history_from", json_integer(from))) ||
+              (machine && json_object_set_new(ans, "machine", json_string(machine))))) {
+    json_decref(ans);
+    ans = NULL;
+  }
+  free(machine);
+  return query_done(&c, rc, ans, json);
 }
 
 /* One queued proposal as smc_fold_pending lists it (a new object). */

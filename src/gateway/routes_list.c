@@ -235,17 +235,19 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
                                &text, &len);
   if (rc)
     return ask_failed(r, rc, "history", object);
-  json_t *arr = json_loadb(text, len, 0, NULL);
+  /* {versions, history_from?, machine?} (smc_fold_history) */
+  json_t *ans = json_loadb(text, len, 0, NULL);
   free(text);
-  json_t *first = json_array_get(arr, 0);
-  const char *mc = json_string_value(json_object_get(first, "machine"));
+  json_t *arr = json_object_get(ans, "versions"), *first = json_array_get(arr, 0);
+  json_t *from = json_object_get(ans, "history_from");
+  const char *mc = json_string_value(json_object_get(first ? first : ans, "machine"));
   if (mc && strcmp(mc, machine)) {
-    json_decref(arr);
+    json_decref(ans);
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT, "no object '%s' of machine '%s'", object,
                               machine);
   }
-  if (!first && av == 0) { /* no version at all: does it exist (older than history)? */
-    json_decref(arr);
+  if (!first && av == 0 && !from) { /* no version at all */
+    json_decref(ans);
     return smc_gw_reply_error(r, 404, SMC_EUNKNOWN_OBJECT,
                               "no committed version of '%s' of machine '%s'", object, machine);
   }
@@ -260,10 +262,13 @@ enum MHD_Result smc_gw_route_history(gw_req_t *r) {
   json_t *next = json_array_size(arr) >= limit
                      ? json_incref(json_object_get(json_array_get(arr, limit - 1), "version"))
                      : json_null();
-  json_decref(arr);
-  return smc_gw_reply_json(r, 200,
-                           json_pack("{s:s, s:s, s:o, s:o}", "object", object, "machine", machine,
-                                     "versions", versions, "next", next));
+  json_t *out = json_pack("{s:s, s:s, s:o, s:o}", "object", object, "machine", machine, "versions",
+                          versions, "next", next);
+  /* a node restored from the changelog holds no versions before this one */
+  if (out && json_is_integer(from))
+    json_object_set(out, "history_from", from);
+  json_decref(ans);
+  return smc_gw_reply_json(r, 200, out);
 }
 
 enum MHD_Result smc_gw_route_pending(gw_req_t *r) {

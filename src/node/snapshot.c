@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "smc/fold.h"
 #include "kafka/consumer.h"
 #include "kafka/kconf.h"
 #include "base/metrics.h"
@@ -121,8 +122,13 @@ static int is_mark(smc_cf_t cf, const uint8_t *k, size_t kl) {
   return cf == SMC_CF_META && kl == 5 && k[4] == 's';
 }
 
-int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen) {
-  return is_mark(cf, key, klen);
+/* Node-local keys: the completeness mark and the history floor. */
+static int is_local(smc_cf_t cf, const uint8_t *k, size_t kl) {
+  return is_mark(cf, k, kl) || smc_fold_is_history_floor(cf, k, kl);
+}
+
+int smc_snapshot_is_local(smc_cf_t cf, const void *key, size_t klen) {
+  return is_local(cf, key, klen);
 }
 
 static int is_applied(smc_cf_t cf, const uint8_t *k, size_t kl) {
@@ -182,7 +188,8 @@ static int produce_one(smc_snapshot_t *s, int32_t p, const void *key, size_t kle
 static int write_one(void *opaque, smc_cf_t cf, const void *key, size_t klen, const void *val,
                      size_t vlen) {
   smc_snapshot_t *s = opaque;
-  if (klen < 4 || is_mark(cf, key, klen))
+  /* history is not fold state: it stays with the node that folded it */
+  if (klen < 4 || cf == SMC_CF_HISTORY || is_local(cf, key, klen))
     return 0;
   int32_t p = (int32_t)smc_get_be32(key);
   if (p < 0 || p >= s->nparts)
@@ -367,7 +374,10 @@ static int load_one(void *opaque, const smc_kafka_msg_t *m, smc_error_t *err) {
       pl->part->checkpoint = cp;
     return 0;
   }
-  if (is_mark(rec.cf, rec.key, rec.klen))
+  /* history records of a changelog written before history left it, and
+   * node-local keys, are not loaded: a restored partition's history starts
+   * at its checkpoint (smc_fold_history_floor) */
+  if (rec.cf == SMC_CF_HISTORY || is_local(rec.cf, rec.key, rec.klen))
     return 0;
   if (is_applied(rec.cf, rec.key, rec.klen)) { /* written last (smc_snapshot_restore_parts) */
     free(pl->applied);
@@ -433,6 +443,8 @@ static int commit_part(smc_store_t *store, const part_load_t *pl) {
   smc_be32(k, (uint32_t)p);
   k[4] = 'a';
   int rc = smc_kv_put(&kv, SMC_CF_META, k, 5, pl->applied, pl->applied_len);
+  if (rc == 0)
+    rc = smc_fold_history_floor_put(&kv, p, pl->part->checkpoint.offset);
   if (rc == 0 && pl->part->checkpoint.offset == pl->part->max_offset)
     rc = smc_snapshot_mark(store, p, 1);
   return rc;
@@ -515,6 +527,8 @@ int smc_snapshot_dump(smc_kafka_t *producer, const char *topic, smc_store_t *sto
   smc_be32(hi, (uint32_t)p + 1);
   int rc = 0;
   for (int cf = 0; rc == 0 && cf < SMC_CF_COUNT; cf++) {
+    if (cf == SMC_CF_HISTORY)
+      continue; /* not fold state (write_one) */
     uint8_t *from = NULL;
     size_t flen = 0;
     for (;;) {

@@ -7,11 +7,16 @@
  * Records (on the changelog partition with the number of the proposals
  * partition they describe):
  *  - state: key = one tag byte naming the column family ('o' objects,
- *    'q' queues, 'd' decided ids, 'm' machines, 't' timers, 'M' meta,
- *    'h' history) followed by the store key verbatim (which begins with
- *    the partition, 4 bytes big-endian, then the object id, proposal id,
- *    ...); value = the store value verbatim; a deleted key is a tombstone
- *    (null value), so compaction keeps exactly the live keys.
+ *    'q' queues, 'd' decided ids, 'm' machines, 't' timers, 'M' meta)
+ *    followed by the store key verbatim (which begins with the partition,
+ *    4 bytes big-endian, then the object id, proposal id, ...); value =
+ *    the store value verbatim; a deleted key is a tombstone (null value),
+ *    so compaction keeps exactly the live keys. Only the fold's state goes
+ *    there: not the history column family (no decision reads it; tag 'h'
+ *    in changelogs written before 2026-12-08 is skipped on restore), nor
+ *    node-local meta keys (smc_snapshot_is_local). A restored partition's
+ *    history therefore starts at its checkpoint (its history floor,
+ *    smc_fold_history_floor).
  *  - checkpoint: key = 'c' + partition (4 bytes big-endian); value = JSON
  *    {"type":"checkpoint","format":1,"partition":P,"offset":X,"complete":B}:
  *    the state records before it hold the partition's fold state after
@@ -165,9 +170,10 @@ int smc_snapshot_restore(smc_snapshot_restore_t *r, int32_t p, int64_t max_offse
 int smc_snapshot_last_checkpoint(const smc_snapshot_restore_t *r, int32_t p, smc_checkpoint_t *out,
                                  smc_error_t *err);
 
-/* Whether the store key (cf, key) is the completeness mark: node-local
- * bookkeeping, not fold state (store digests leave it out). */
-int smc_snapshot_is_mark(smc_cf_t cf, const void *key, size_t klen);
+/* Whether the store key (cf, key) is node-local bookkeeping, not fold
+ * state: the completeness mark or the history floor (store digests leave
+ * them out, the changelog never carries them). */
+int smc_snapshot_is_local(smc_cf_t cf, const void *key, size_t klen);
 
 /* One partition of smc_snapshot_restore_parts. */
 typedef struct smc_snapshot_part {

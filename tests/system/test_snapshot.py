@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import urllib.error
+import urllib.request
 
 from conftest import MACHINES, Worker, check_exactly_once, final_states, loadgen_ids, \
     simulate_final_states, wait_for
@@ -37,6 +39,21 @@ def digest(cluster, data_dir, *flags):
     r = cluster.smc("replay", "--data-dir", data_dir, "--digest", "--quiet", *flags, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(r.stdout)
+
+
+def state(d):
+    """A digest without the history column family: the fold's state, which
+    a restore must rebuild byte for byte (a restored partition's history
+    starts at its checkpoint: the changelog does not carry it)."""
+    return {cf: v for cf, v in d["digest"].items() if cf != "history"}
+
+
+def get(addr, path):
+    try:
+        with urllib.request.urlopen("http://%s%s" % (addr, path), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def test_restore_from_changelog_then_trim(cluster):
@@ -71,11 +88,13 @@ def test_restore_from_changelog_then_trim(cluster):
     check_exactly_once(confs, sent)
     assert n1.stop() == 0, n1.log()[-3000:]
 
-    # Its store equals a full replay of the log, byte for byte, and the
-    # final states equal smc simulate's over the exported log.
+    # Its state equals a full replay of the log, byte for byte, and the
+    # final states equal smc simulate's over the exported log. Its history
+    # holds only what it folded after the checkpoints.
     mine = digest(cluster, n1.data_dir)
     full = digest(cluster, os.path.join(cluster.tmp, "full"), "--fresh")
-    assert mine["digest"] == full["digest"]
+    assert state(mine) == state(full)
+    assert 0 < mine["digest"]["history"]["keys"] < full["digest"]["history"]["keys"]
     assert final_states(confs) == simulate_final_states(cluster, [LOCK])
     r = cluster.smc("verify", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
@@ -129,10 +148,11 @@ def test_restore_from_changelog_then_trim(cluster):
     # log; without the changelog it cannot (the log's start is gone).
     from_cl = digest(cluster, os.path.join(cluster.tmp, "cl"), "--from-changelog")
     assert from_cl["changelog"]["partitions"] == n and from_cl["changelog"]["keys"] > 0
-    assert from_cl["digest"] == digest(cluster, n3.data_dir)["digest"]
-    assert from_cl["digest"] == digest(cluster, n2.data_dir, "--store", "voter-node-2")["digest"]
+    assert from_cl["digest"]["history"]["keys"] == 0  # restored at the log's end: none folded
+    assert state(from_cl) == state(digest(cluster, n3.data_dir))
+    assert state(from_cl) == state(digest(cluster, n2.data_dir, "--store", "voter-node-2"))
     trimmed = digest(cluster, os.path.join(cluster.tmp, "full2"), "--fresh")
-    assert trimmed["digest"] != from_cl["digest"]
+    assert state(trimmed) != state(from_cl)
 
 
 def test_changelog_off_writes_nothing_and_restores_from_the_log(cluster):
@@ -157,3 +177,62 @@ def test_changelog_off_writes_nothing_and_restores_from_the_log(cluster):
     r = cluster.smc("topics", "trim", "-o", "json")
     assert r.returncode == 0, r.stderr
     assert all(json.loads(l)["trim_to"] == -1 for l in r.stdout.splitlines()), r.stdout
+
+
+def test_restored_node_history(cluster):
+    """A node restored from the changelog holds the history of what it
+    folded after the checkpoint only: GET .../history says from which
+    version (history_from), and smc history (the confirmations) still has
+    every version."""
+    def gateway(w, start):
+        def addr():
+            log = w.log().split("=== start %d\n" % start)[-1]
+            m = re.search(r'http gateway on ([0-9.]+:[0-9]+)', log)
+            return m.group(1) if m else None
+        a = wait_for(addr, 60)
+        assert a, w.log()[-3000:]
+        return a
+
+    def propose(obj, transition, data=None):
+        rc, conf, r = cluster.propose("lock", obj, transition, data=data)
+        assert rc == 0 and conf["outcome"] == "committed", r.stdout + r.stderr
+        return conf
+
+    n1 = cluster.worker("n1", extra=["--http", "127.0.0.1:0"])
+    cluster.apply(LOCK)
+    for obj in ("hx", "hy"):
+        propose(obj, "create")
+        propose(obj, "acquire", {"owner": "svc"})
+        propose(obj, "release", {"owner": "svc"})
+    addr = gateway(n1, 0)
+    st, h = get(addr, "/machine/lock/object/hx/history")
+    assert st == 200 and [v["version"] for v in h["versions"]] == [1, 2, 3], h
+    assert "history_from" not in h
+    assert n1.stop() == 0
+
+    shutil.rmtree(os.path.join(n1.data_dir, "committer"))
+    n1.start()
+    serving(n1, cluster.partitions, 1)
+    addr = gateway(n1, 1)
+    assert propose("hx", "acquire", {"owner": "svc"})["version"] == 4
+    propose("hz", "create")
+    # hx: only version 4 was folded here; versions 1-3 are before the checkpoint
+    st, h = get(addr, "/machine/lock/object/hx/history")
+    assert st == 200, h
+    assert [v["version"] for v in h["versions"]] == [4] and h["history_from"] == 4, h
+    # hy: nothing since the checkpoint; it exists (not a 404), held from 4
+    st, h = get(addr, "/machine/lock/object/hy/history")
+    assert st == 200 and h["versions"] == [] and h["history_from"] == 4, h
+    st, h = get(addr, "/machine/other/object/hy/history")
+    assert st == 404, h
+    # hz: created after the restore, whole
+    st, h = get(addr, "/machine/lock/object/hz/history")
+    assert st == 200 and [v["version"] for v in h["versions"]] == [1], h
+    assert "history_from" not in h
+    st, h = get(addr, "/machine/lock/object/nobody/history")
+    assert st == 404, h
+    # the confirmations keep every version
+    r = cluster.smc("history", "hx", "-o", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [v["version"] for v in json.loads(r.stdout)["versions"]] == [1, 2, 3, 4]
+    assert n1.stop() == 0

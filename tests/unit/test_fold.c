@@ -1090,6 +1090,64 @@ static void clock_near_int64_max(void **state) {
 
 /* The questions a gateway asks the fold's state (fold_query.c): history,
  * listing, a proposal's decision; and the object-ids-are-global rule. */
+/* The history key of (partition 0, object, version) as fold_query.c keys it. */
+static size_t history_key(const char *object, int64_t version, uint8_t *k) {
+  size_t n = strlen(object);
+  smc_be32(k, 0);
+  k[4] = (uint8_t)(n >> 8), k[5] = (uint8_t)n;
+  memcpy(k + 6, object, n);
+  smc_be64(k + 6 + n, (uint64_t)version);
+  return 6 + n + 8;
+}
+
+/* With a history floor (a partition restored from the changelog), the
+ * answer says from which version the history is held when older ones are
+ * missing: l1 holds versions 1 and 2 of machine lock. */
+static void history_floor_checks(h_t *h) {
+  int64_t floor = 0;
+  assert_int_equal(smc_fold_history_floor(&h->kv, 0, &floor), 0);
+  assert_int_equal(floor, -1);
+  assert_int_equal(smc_fold_history_floor_put(&h->kv, 0, 40), 0);
+  assert_int_equal(smc_fold_history_floor(&h->kv, 0, &floor), 0);
+  assert_int_equal(floor, 40);
+  char *text = NULL;
+  /* every version held (created after the floor): nothing missing */
+  assert_int_equal(smc_fold_history(h->f, &h->kv, 0, "l1", 0, 10, &text), 0);
+  json_t *ans = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(json_object_get(ans, "versions")), 2);
+  assert_null(json_object_get(ans, "history_from"));
+  json_decref(ans);
+  /* version 1 committed before the checkpoint: held from 2 */
+  uint8_t k[64];
+  assert_int_equal(smc_kv_del(&h->kv, SMC_CF_HISTORY, k, history_key("l1", 1, k)), 0);
+  assert_int_equal(smc_fold_history(h->f, &h->kv, 0, "l1", 0, 10, &text), 0);
+  ans = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(json_object_get(ans, "versions")), 1);
+  assert_int_equal(I(ans, "history_from"), 2);
+  json_decref(ans);
+  /* both before it: none held, from 3, and the answer names the machine */
+  assert_int_equal(smc_kv_del(&h->kv, SMC_CF_HISTORY, k, history_key("l1", 2, k)), 0);
+  assert_int_equal(smc_fold_history(h->f, &h->kv, 0, "l1", 0, 10, &text), 0);
+  ans = json_loads(text, 0, NULL);
+  free(text);
+  assert_int_equal(json_array_size(json_object_get(ans, "versions")), 0);
+  assert_int_equal(I(ans, "history_from"), 3);
+  assert_string_equal(S(ans, "machine"), "lock");
+  json_decref(ans);
+  /* an object that does not exist has nothing missing */
+  assert_int_equal(smc_fold_history(h->f, &h->kv, 0, "nobody", 0, 10, &text), 0);
+  assert_string_equal(text, "{\"versions\":[]}");
+  free(text);
+  /* the floor is a node-local meta key */
+  uint8_t fk[5] = {0, 0, 0, 0, 'h'};
+  assert_true(smc_fold_is_history_floor(SMC_CF_META, fk, 5));
+  assert_false(smc_fold_is_history_floor(SMC_CF_OBJECTS, fk, 5));
+  fk[4] = 'a';
+  assert_false(smc_fold_is_history_floor(SMC_CF_META, fk, 5));
+}
+
 static void queries(void **state) {
   (void)state;
   h_t h;
@@ -1126,8 +1184,9 @@ static void queries(void **state) {
   /* history: every committed version, byte for byte the confirmations */
   char *text = NULL;
   assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l1", 0, 10, &text), 0);
-  json_t *hist = json_loads(text, 0, NULL);
+  json_t *ans = json_loads(text, 0, NULL), *hist = json_object_get(ans, "versions");
   free(text);
+  assert_null(json_object_get(ans, "history_from")); /* no floor: nothing missing */
   assert_int_equal(json_array_size(hist), 2);
   json_t *want = json_deep_copy(c1);
   json_object_del(want, "kind");
@@ -1137,20 +1196,21 @@ static void queries(void **state) {
   assert_int_equal(I(json_array_get(hist, 1), "version"), 2);
   assert_string_equal(S(json_array_get(hist, 1), "proposal"), "a1");
   assert_string_equal(S(json_array_get(hist, 1), "checksum"), S(a1, "checksum"));
-  json_decref(hist);
+  json_decref(ans);
   assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l1", 1, 1, &text), 0);
-  hist = json_loads(text, 0, NULL);
+  ans = json_loads(text, 0, NULL), hist = json_object_get(ans, "versions");
   free(text);
   assert_int_equal(json_array_size(hist), 1);
   assert_int_equal(I(json_array_get(hist, 0), "version"), 2);
-  json_decref(hist);
+  json_decref(ans);
   assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l", 0, 10, &text), 0);
-  assert_string_equal(text, "[]"); /* a prefix of an id is another object */
+  assert_string_equal(text, "{\"versions\":[]}"); /* a prefix of an id is another object */
   free(text);
   /* after the largest version: nothing (after + 1 overflowed: UBSan caught it) */
   assert_int_equal(smc_fold_history(h.f, &h.kv, 0, "l1", INT64_MAX, 10, &text), 0);
-  assert_string_equal(text, "[]");
+  assert_string_equal(text, "{\"versions\":[]}");
   free(text);
+  history_floor_checks(&h);
 
   /* listing: by id, filtered by machine, paged */
   assert_int_equal(smc_fold_list(h.f, &h.kv, 0, "lock", NULL, 10, &text), 0);

@@ -21,6 +21,7 @@
 #include "kafka/kconf.h"
 #include "mock_kafka.h"
 #include "node/snapshot.h"
+#include "smc/fold.h"
 
 #define TOPIC "s.changelog"
 #define NPART 2
@@ -228,7 +229,8 @@ static void test_write_then_restore(void **state) {
   uint8_t k[64];
   size_t kl;
 
-  /* batch 1 (complete): objects a and b, a history entry, applied 10 */
+  /* batch 1 (complete): objects a and b, a history entry (not fold state:
+   * not written), a history floor (node-local: not written), applied 10 */
   smc_snapshot_set_complete(s, 0, 1);
   key_of(0, "a", k, &kl);
   assert_int_equal(smc_kv_put(&kv, SMC_CF_OBJECTS, k, kl, "A1", 2), 0);
@@ -236,6 +238,7 @@ static void test_write_then_restore(void **state) {
   assert_int_equal(smc_kv_put(&kv, SMC_CF_OBJECTS, k, kl, "B1", 2), 0);
   key_of(0, "h1", k, &kl);
   assert_int_equal(smc_kv_put(&kv, SMC_CF_HISTORY, k, kl, "H", 1), 0);
+  assert_int_equal(smc_fold_history_floor_put(&kv, 0, 3), 0);
   put_applied(&kv, 0, 10);
   write_batch(f, s, ov, 10);
   /* batch 2: a changes, b is deleted (a tombstone), applied 25 */
@@ -260,9 +263,14 @@ static void test_write_then_restore(void **state) {
   assert_int_equal(get(f, SMC_CF_OBJECTS, 0, "a", v, sizeof v), 0);
   assert_string_equal(v, "A2");
   assert_int_equal(get(f, SMC_CF_OBJECTS, 0, "b", v, sizeof v), SMC_ENOT_FOUND);
-  assert_int_equal(get(f, SMC_CF_HISTORY, 0, "h1", v, sizeof v), 0);
+  /* no history: the restored partition's history starts at the checkpoint */
+  assert_int_equal(get(f, SMC_CF_HISTORY, 0, "h1", v, sizeof v), SMC_ENOT_FOUND);
+  int64_t floor = -1;
+  assert_int_equal(smc_fold_history_floor(&base, 0, &floor), 0);
+  assert_int_equal(floor, 25);
   assert_true(smc_snapshot_marked(f->store, 0));
-  assert_int_equal(r.keys, 5); /* a, b, h1, a, b (the applied offset is held back) */
+  assert_int_equal(r.keys, 4);    /* a, b, a, b (the applied offset is held back) */
+  assert_int_equal(r.records, 8); /* and two applied offsets, two checkpoints */
 
   /* below a later committed offset: restored (the log above is folded), not
    * marked: this node's changelog lacks what it folds silently */
@@ -313,6 +321,38 @@ static void test_restore_refuses_mismatch(void **state) {
   smc_snapshot_destroy(s);
 }
 
+/* A changelog written before history left it carries 'h' records: a
+ * restore skips them, so a restored partition's history always starts at
+ * its checkpoint whichever version wrote the changelog. */
+static void test_restore_skips_old_history(void **state) {
+  fixture_t *f = *state;
+  uint8_t sk[64], ck[80];
+  size_t kl;
+  key_of(0, "obj", sk, &kl);
+  int n = smc_snapshot_key(SMC_CF_HISTORY, sk, kl, ck, sizeof ck);
+  assert_true(n > 0 && ck[0] == 'h');
+  const char *why = NULL;
+  assert_int_equal(smc_kafka_produce(f->producer, TOPIC, 0, ck, (size_t)n, "H", 1, &why), 0);
+  smc_snapshot_t *s = smc_snapshot_new(TOPIC, NPART);
+  smc_kv_t base = smc_store_kv(f->store);
+  smc_overlay_t *ov = smc_overlay_new(&base);
+  smc_kv_t kv = smc_overlay_kv(ov);
+  smc_snapshot_set_complete(s, 0, 1);
+  key_of(0, "obj", sk, &kl);
+  assert_int_equal(smc_kv_put(&kv, SMC_CF_OBJECTS, sk, kl, "O", 1), 0);
+  put_applied(&kv, 0, 4);
+  write_batch(f, s, ov, 4);
+  smc_snapshot_restore_t r;
+  assert_int_equal(restore(f, 0, 4, &r), 1);
+  assert_int_equal(r.records, 4); /* h, obj, applied, checkpoint */
+  assert_int_equal(r.keys, 1);    /* obj only */
+  char v[8];
+  assert_int_equal(get(f, SMC_CF_OBJECTS, 0, "obj", v, sizeof v), 0);
+  assert_int_equal(get(f, SMC_CF_HISTORY, 0, "obj", v, sizeof v), SMC_ENOT_FOUND);
+  smc_overlay_destroy(ov);
+  smc_snapshot_destroy(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_key_round_trip),
@@ -321,6 +361,7 @@ int main(void) {
       cmocka_unit_test(test_checkpoint_refused),
       cmocka_unit_test_setup_teardown(test_write_then_restore, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restore_refuses_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restore_skips_old_history, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
