@@ -531,26 +531,36 @@ static int check_id(const char *what, const char *s, int required, smc_error_t *
   return 0;
 }
 
-static json_t *proposal_json(const smc_propose_req_t *r, const char *id) {
-  json_t *ev = json_object();
-  json_object_set_new(ev, "type", json_string("proposal"));
-  json_object_set_new(ev, "id", json_string(id));
-  json_object_set_new(ev, "object", json_string(r->object));
-  if (r->machine)
-    json_object_set_new(ev, "machine", json_string(r->machine));
-  if (r->transition)
-    json_object_set_new(ev, "transition", json_string(r->transition));
-  if (r->to)
-    json_object_set_new(ev, "to", json_string(r->to));
-  if (r->data)
-    json_object_set_new(ev, "data", json_deep_copy(r->data));
-  if (r->expect_version >= 0)
-    json_object_set_new(ev, "expect_version", json_integer(r->expect_version));
-  if (r->proposer)
-    json_object_set_new(ev, "proposer", json_string(r->proposer));
-  if (r->correlation)
-    json_object_set_new(ev, "correlation", json_string(r->correlation));
-  return ev;
+/* The proposal event's text (the codec's encoder) into *out (malloc'd). */
+static int proposal_text(const smc_propose_req_t *r, const char *id, char **out, smc_error_t *err) {
+  const char *const strs[][2] = {{"id", id},
+                                 {"object", r->object},
+                                 {"machine", r->machine},
+                                 {"transition", r->transition},
+                                 {"to", r->to},
+                                 {"proposer", r->proposer},
+                                 {"correlation", r->correlation}};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (strs[i][1] && !utf8_valid(strs[i][1]))
+      return smc_error_set(err, SMC_EBAD_REQUEST, strs[i][0], "%s must be UTF-8", strs[i][0]);
+  smc_codec_proposal_t p = {.id = id,
+                            .object = r->object,
+                            .machine = r->machine,
+                            .transition = r->transition,
+                            .to = r->to,
+                            .proposer = r->proposer,
+                            .correlation = r->correlation,
+                            .data = r->data,
+                            .expect_version = r->expect_version};
+  smc_buf_t b;
+  smc_buf_init(&b);
+  smc_codec_proposal_json(&b, &p);
+  if (b.oom) {
+    smc_buf_close(&b);
+    return smc_error_set(err, SMC_ENOMEM, NULL, "out of memory");
+  }
+  *out = b.p;
+  return 0;
 }
 
 int smc_client_proposal_id(const smc_propose_req_t *req, char out[65], smc_error_t *err) {
@@ -609,7 +619,7 @@ static int propose(smc_client_t *c, const smc_propose_req_t *req, int timeout_ms
   if (id_out)
     snprintf(id_out, 65, "%s", id);
   char *value = NULL;
-  if ((rc = dump_event(proposal_json(req, id), &value, err)))
+  if ((rc = proposal_text(req, id, &value, err)))
     return rc;
   if (started) {
     rc = produce_start(c, req->object, value, req->ack_decided, started, err);

@@ -744,6 +744,46 @@ int smc_proposal_derive_id(const char *object, int has_expect, int64_t expect_ve
   return rc;
 }
 
+/* ",\"key\":" and s, when s is given; the first member opens the object. */
+static void opt_kstr(smc_buf_t *b, int *first, const char *key, const char *s) {
+  if (!s)
+    return;
+  smc_buf_adds(b, *first ? "{\"" : ",\"");
+  smc_buf_adds(b, key);
+  smc_buf_adds(b, "\":");
+  smc_buf_add_jstr(b, s);
+  *first = 0;
+}
+
+void smc_codec_proposal_json(smc_buf_t *b, const smc_codec_proposal_t *p) {
+  int first = 1; /* members in the order of their keys, as JSON_SORT_KEYS */
+  opt_kstr(b, &first, "correlation", p->correlation);
+  if (p->data) {
+    smc_buf_adds(b, first ? "{\"data\":" : ",\"data\":");
+    first = 0;
+    if (smc_buf_add_canonical(b, p->data)) { /* reals: jansson's own text */
+      char *t = json_dumps(p->data, JSON_COMPACT | JSON_SORT_KEYS);
+      if (t)
+        smc_buf_adds(b, t);
+      else
+        b->oom = 1;
+      free(t);
+    }
+  }
+  if (p->expect_version >= 0) {
+    smc_buf_adds(b, first ? "{\"expect_version\":" : ",\"expect_version\":");
+    first = 0;
+    smc_buf_add_i64(b, p->expect_version);
+  }
+  opt_kstr(b, &first, "id", p->id);
+  opt_kstr(b, &first, "machine", p->machine);
+  opt_kstr(b, &first, "object", p->object);
+  opt_kstr(b, &first, "proposer", p->proposer);
+  opt_kstr(b, &first, "to", p->to);
+  opt_kstr(b, &first, "transition", p->transition);
+  smc_buf_adds(b, first ? "{\"type\":\"proposal\"}" : ",\"type\":\"proposal\"}");
+}
+
 void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object, const char *voter,
                          int accept, const char *machine, const char *reason,
                          const char *signature) {

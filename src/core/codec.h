@@ -181,4 +181,20 @@ void smc_codec_vote_json(smc_buf_t *b, const char *proposal, const char *object,
                          int accept, const char *machine, const char *reason,
                          const char *signature);
 
+/* The fields of a proposal event (protocol.md); NULL strings, NULL data and
+ * expect_version < 0 are left out. */
+typedef struct smc_codec_proposal {
+  const char *id, *object, *machine, *transition, *to, *proposer, *correlation;
+  const json_t *data; /* an object */
+  int64_t expect_version;
+} smc_codec_proposal_t;
+
+/*
+ * Append a proposal event's canonical JSON, the bytes
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives for the same object,
+ * without building one (the client writes every proposal with it). Every
+ * string must be valid UTF-8. b->oom reports failure.
+ */
+void smc_codec_proposal_json(smc_buf_t *b, const smc_codec_proposal_t *p);
+
 #endif

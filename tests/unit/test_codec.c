@@ -630,6 +630,53 @@ static void correlation_bound(void **state) {
   }
 }
 
+/* The proposal encoder writes what jansson's sorted compact dump of the same
+ * object writes, for every combination of the optional fields and for data
+ * with reals, escapes, nesting and non-ASCII text. */
+static void proposal_encoder_matches_jansson(void **state) {
+  (void)state;
+  const char *datas[] = {
+      NULL, "{}", "{\"owner\":\"ann\",\"n\":3}",
+      "{\"z\":[1,2.5,{\"b\":null,\"a\":true}],\"q\":\"\\u00e9\\n\\\"x\",\"r\":-0.125}"};
+  for (unsigned mask = 0; mask < 64; mask++)
+    for (size_t d = 0; d < sizeof datas / sizeof datas[0]; d++) {
+      json_t *data = datas[d] ? json_loads(datas[d], 0, NULL) : NULL;
+      assert_true(!datas[d] || data);
+      smc_codec_proposal_t p = {.id = "p-1\u00e9",
+                                .object = "lock-\"7\"",
+                                .machine = mask & 1 ? "lock" : NULL,
+                                .transition = mask & 2 ? "acquire" : NULL,
+                                .to = mask & 4 ? "held" : NULL,
+                                .proposer = mask & 8 ? "ann/\u00fc" : NULL,
+                                .correlation = mask & 16 ? "c\t1" : NULL,
+                                .data = data,
+                                .expect_version = mask & 32 ? 41 : -1};
+      json_t *ev = json_pack("{s:s, s:s, s:s}", "type", "proposal", "id", p.id, "object", p.object);
+      const char *opt[][2] = {{"machine", p.machine},
+                              {"transition", p.transition},
+                              {"to", p.to},
+                              {"proposer", p.proposer},
+                              {"correlation", p.correlation}};
+      for (size_t i = 0; i < 5; i++)
+        if (opt[i][1])
+          json_object_set_new(ev, opt[i][0], json_string(opt[i][1]));
+      if (data)
+        json_object_set(ev, "data", data);
+      if (p.expect_version >= 0)
+        json_object_set_new(ev, "expect_version", json_integer(p.expect_version));
+      char *want = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+      smc_buf_t b;
+      smc_buf_init(&b);
+      smc_codec_proposal_json(&b, &p);
+      assert_false(b.oom);
+      assert_string_equal(b.p, want);
+      smc_buf_close(&b);
+      free(want);
+      json_decref(ev);
+      json_decref(data);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(proposal_full),      cmocka_unit_test(headers),
@@ -639,7 +686,7 @@ int main(void) {
       cmocka_unit_test(murmur2_java),       cmocka_unit_test(json_string_escaping),
       cmocka_unit_test(fast_path_agrees),   cmocka_unit_test(decimal_text),
       cmocka_unit_test(canonical_writer),   cmocka_unit_test(canonical_writer_many_keys),
-      cmocka_unit_test(correlation_bound),
+      cmocka_unit_test(correlation_bound),  cmocka_unit_test(proposal_encoder_matches_jansson),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
