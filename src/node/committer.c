@@ -6,7 +6,9 @@
  * model for each transaction). The fold thread polls records and folds them
  * into the front batch: an overlay of pending store writes plus the outputs
  * and consumed offsets, all kept in memory. When the batch is due (it is
- * commit_interval_ms old, or holds commit_max_records) and the commit thread
+ * commit_interval_ms old, or commit_max_interval_ms when every record came
+ * from a gateway answering from its own fold, see batch_interval; or it
+ * holds commit_max_records) and the commit thread
  * is idle, the batch is handed over and a fresh front batch is layered on top
  * of it, so folding goes on and reads see the handed batch's not yet stored
  * writes. The commit thread begins a transaction, produces the batch's
@@ -709,13 +711,6 @@ out:
 
 /* ---- transactions (commit thread) -------------------------------------- */
 
-/*
- * Produce the stream batch's outputs not yet produced, opening the
- * transaction first (commit thread, jlock not held). Each output is copied
- * out under jlock, since the fold thread appends to the batch meanwhile.
- * Stops when b stops being the stream batch (it was handed over as a job, or
- * is being dropped). On failure the transaction is aborted and b marked.
- */
 /* Whether b has outputs to stream now (jlock held). A batch nobody waits for
  * is produced at its commit instead, in fewer and larger requests (one per
  * partition, not one per linger period). */
@@ -723,6 +718,13 @@ static int stream_pending(const batch_t *b) {
   return b->urgent && !b->stream_err && b->published < b->nouts;
 }
 
+/*
+ * Produce the stream batch's outputs not yet produced, opening the
+ * transaction first (commit thread, jlock not held). Each output is copied
+ * out under jlock, since the fold thread appends to the batch meanwhile.
+ * Stops when b stops being the stream batch (it was handed over as a job, or
+ * is being dropped). On failure the transaction is aborted and b marked.
+ */
 static void stream_outputs(smc_committer_t *c, batch_t *b) {
   for (;;) {
     pthread_mutex_lock(&c->jlock);
